@@ -1,0 +1,54 @@
+# The two commands: `make run` (set up, migrate, load demo data, serve with GraphiQL) and
+# `make test` (set up and run the whole suite, on SQLite and, with TEST_POSTGRES_URL, PostgreSQL).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup migrate demo lint schema audit bench services clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+migrate: setup
+	@mkdir -p var
+	$(BIN)/tortoise -c database.TORTOISE_ORM migrate
+
+demo: migrate
+	$(BIN)/python -m scripts.load_demo
+
+run: demo
+	$(BIN)/uvicorn server:app --host $(HOST) --port $(PORT) --proxy-headers
+
+lint: setup
+	$(BIN)/ruff check .
+
+schema: setup
+	$(BIN)/strawberry export-schema schema:schema --output schema.graphql
+
+test: setup
+	$(BIN)/ruff check .
+	RELLEKS_TEST_DB=sqlite $(BIN)/pytest
+	RELLEKS_TEST_DB=postgres $(BIN)/pytest
+
+audit: setup
+	bash scripts/graphql_http_audit.sh
+
+bench: setup
+	bash bench/run.sh
+
+services:
+	@bash scripts/services.sh
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""Authentication: password hashing, tokens, cookies and login rate limits."""

@@ -1,0 +1,53 @@
+"""Who is calling: the `Authorization: Bearer` header or, for browsers, the session cookie.
+
+A credential that is present but bad (forged, expired, revoked session) does not fail the request
+by itself: public fields still answer, and any field that needs a viewer reports why with
+UNAUTHENTICATED. Checking the session row on every request is what makes `logOut` immediate.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import HTTPConnection
+
+from auth.cookies import CookieNames
+from auth.tokens import InvalidToken, decode_access_token
+from context import Viewer
+from models.accounts import Session
+from settings import Settings
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+async def authenticate(request: HTTPConnection, settings: Settings) -> Viewer:
+    header = request.headers.get("authorization")
+    via_cookie = False
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return Viewer(error="Use the header `Authorization: Bearer <access token>`.")
+        token = token.strip()
+    else:
+        token = request.cookies.get(CookieNames.for_settings(settings).access, "")
+        via_cookie = True
+    if not token:
+        return Viewer()
+    return await viewer_for_token(token, settings, via_cookie=via_cookie)
+
+
+async def viewer_for_token(token: str, settings: Settings, *, via_cookie: bool = False) -> Viewer:
+    try:
+        claims = decode_access_token(settings, token)
+    except InvalidToken as exc:
+        return Viewer(error=str(exc), via_cookie=via_cookie)
+    now = datetime.now(UTC)
+    session = await Session.filter(
+        id=claims.session_id, user_id=claims.user_id, revoked_at__isnull=True, expires_at__gt=now
+    ).select_related("user").first()
+    if session is None:
+        return Viewer(error="The session has ended: sign in again.", via_cookie=via_cookie)
+    if now - session.last_used_at > TOUCH_EVERY:
+        session.last_used_at = now
+        await Session.filter(id=session.id).update(last_used_at=now)
+    return Viewer(user=session.user, session=session, via_cookie=via_cookie)

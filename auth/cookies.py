@@ -1,0 +1,66 @@
+"""Session cookies for browser clients, and the CSRF check that goes with them.
+
+Cookies are `HttpOnly; SameSite=Lax` and, when `COOKIE_SECURE` is on (always in production),
+`Secure` with the `__Host-` prefix, which pins them to this exact host and path `/`. `make run` on
+plain http cannot set Secure cookies, so there they carry the bare names below.
+
+CSRF uses the double-submit pattern: a readable `csrf` cookie is set with the session, and every
+mutation authenticated by cookie must repeat its value in the `X-CSRF-Token` header. A cross-site
+form can neither read the cookie nor set a header, so it cannot perform a mutation.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from settings import Settings
+
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass(frozen=True)
+class CookieNames:
+    access: str
+    refresh: str
+    csrf: str
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> CookieNames:
+        prefix = "__Host-" if settings.cookie_secure else ""
+        return cls(access=f"{prefix}relleks_access", refresh=f"{prefix}relleks_refresh",
+                   csrf=f"{prefix}relleks_csrf")
+
+
+def set_session_cookies(response: Response, settings: Settings, *, access_token: str,
+                        refresh_token: str) -> None:
+    names = CookieNames.for_settings(settings)
+    common = {"path": "/", "secure": settings.cookie_secure, "samesite": "lax"}
+    response.set_cookie(names.access, access_token, max_age=settings.access_token_ttl,
+                        httponly=True, **common)  # type: ignore[arg-type]
+    response.set_cookie(names.refresh, refresh_token, max_age=settings.refresh_token_ttl,
+                        httponly=True, **common)  # type: ignore[arg-type]
+    response.set_cookie(names.csrf, secrets.token_urlsafe(24), max_age=settings.refresh_token_ttl,
+                        httponly=False, **common)  # type: ignore[arg-type]
+
+
+def clear_session_cookies(response: Response, settings: Settings) -> None:
+    names = CookieNames.for_settings(settings)
+    for name in (names.access, names.refresh, names.csrf):
+        response.delete_cookie(name, path="/", secure=settings.cookie_secure, httponly=True,
+                               samesite="lax")
+
+
+def has_session_cookie(request: Request, settings: Settings) -> bool:
+    names = CookieNames.for_settings(settings)
+    return names.access in request.cookies or names.refresh in request.cookies
+
+
+def csrf_ok(request: Request, settings: Settings) -> bool:
+    expected = request.cookies.get(CookieNames.for_settings(settings).csrf)
+    given = request.headers.get(CSRF_HEADER)
+    return bool(expected and given and hmac.compare_digest(expected, given))

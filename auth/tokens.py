@@ -1,0 +1,91 @@
+"""Access tokens (short-lived JWTs) and opaque secrets (refresh, email and invitation tokens).
+
+The JWT algorithm is pinned to HS256 and every registered claim is required on decode, so an
+`alg: none` or a token from another issuer or audience is refused. Opaque secrets are random and
+stored only as their SHA-256 hash: a leaked table does not leak a usable token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from settings import Settings
+
+ALGORITHM = "HS256"
+ACCESS_TYPE = "access"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    expires_at: datetime
+
+
+def _signing_key(settings: Settings) -> bytes:
+    # A key of its own for JWTs, derived from the random SECRET_KEY, so other uses of the secret
+    # (CSRF, signed URLs) never share a key with tokens.
+    return hmac.new(settings.secret_key.encode(), b"relleks:jwt:access", hashlib.sha256).digest()
+
+
+def issue_access_token(settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID,
+                       now: datetime | None = None) -> tuple[str, datetime]:
+    now = now or datetime.now(UTC)
+    expires_at = now + timedelta(seconds=settings.access_token_ttl)
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "typ": ACCESS_TYPE,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": secrets.token_urlsafe(8),
+    }
+    return jwt.encode(claims, _signing_key(settings), algorithm=ALGORITHM), expires_at
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired or of the wrong kind; the message says which."""
+
+
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            _signing_key(settings),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "sid", "typ"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("The access token has expired: refresh the session.") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("The access token is invalid.") from exc
+    if claims.get("typ") != ACCESS_TYPE:
+        raise InvalidToken("The access token is invalid.")
+    try:
+        return AccessClaims(
+            user_id=uuid.UUID(claims["sub"]),
+            session_id=uuid.UUID(claims["sid"]),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except (ValueError, TypeError) as exc:
+        raise InvalidToken("The access token is invalid.") from exc
+
+
+def new_secret(prefix: str) -> str:
+    """A random, URL-safe secret with a readable prefix naming what it is (e.g. `rlk_rt_`)."""
+    return f"{prefix}{secrets.token_urlsafe(32)}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,67 @@
+"""The per-request context: who is asking, through which session, and the request's loaders.
+
+Everything a resolver or permission needs about the caller lives here and nowhere else, so later
+layers (the current organization, a partner token's scopes) are added in this one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from errors import Unauthenticated
+from loaders import Loaders
+
+if TYPE_CHECKING:
+    from models.accounts import Session, User
+    from services import Services
+
+
+@dataclass
+class Viewer:
+    """The authenticated caller, or why there is none (`error` for a bad credential)."""
+
+    user: User | None = None
+    session: Session | None = None
+    via_cookie: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response
+    services: Services
+    request_id: str
+    viewer: Viewer
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """DataLoaders built once per request, so their cache never crosses users or tenants."""
+        return Loaders()
+
+    @property
+    def user(self) -> User:
+        """The signed-in user; UNAUTHENTICATED otherwise (permissions check this first)."""
+        if self.viewer.user is None:
+            raise Unauthenticated(self.viewer.error or "Sign in first.")
+        return self.viewer.user
+
+    @property
+    def session(self) -> Session:
+        if self.viewer.session is None:
+            raise Unauthenticated(self.viewer.error or "Sign in first.")
+        return self.viewer.session
+
+    @property
+    def client_ip(self) -> str:
+        return self.request.client.host if self.request.client else "unknown"
+
+    @property
+    def user_agent(self) -> str | None:
+        agent = self.request.headers.get("user-agent")
+        return agent[:512] if agent else None

@@ -1,0 +1,49 @@
+"""The Tortoise ORM set-up: one config for the server, the migration CLI and the tests.
+
+`TORTOISE_ORM` is what `tortoise -c database.TORTOISE_ORM makemigrations` reads; the server and
+the tests call `init_database(url)` and `migrate_database(url)` so that every database, SQLite or
+PostgreSQL, gets its schema from the committed migrations and never from `generate_schemas`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate
+
+from settings import Settings
+
+MODEL_MODULES = ["models.accounts"]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "relleks": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+TORTOISE_ORM = tortoise_config(Settings.from_env().database_url)
+
+
+async def migrate_database(database_url: str) -> None:
+    """Apply every committed migration that the database has not seen yet."""
+    await migrate(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+async def init_database(database_url: str) -> None:
+    await Tortoise.init(config=tortoise_config(database_url))
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

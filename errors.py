@@ -1,0 +1,80 @@
+"""The errors a client can cause, each with a stable `extensions.code`.
+
+Resolvers raise these; the schema's error extension leaves their message and code alone, gives
+GraphQL's own parse and validation errors the code BAD_USER_INPUT, and turns anything else into
+INTERNAL with a request id (see `schema/extensions.py`). Clients branch on `code`, never on text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from graphql import GraphQLError
+
+
+class ErrorCode(StrEnum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    CONFLICT = "CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
+    PLAN_LIMIT = "PLAN_LIMIT"
+    INTERNAL = "INTERNAL"
+
+
+class ApiError(GraphQLError):
+    """An error meant for the client: its message is shown as is."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": self.code.value, **extensions})
+
+
+class Unauthenticated(ApiError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(ApiError):
+    code = ErrorCode.FORBIDDEN
+
+
+class NotFound(ApiError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, what: str = "object", **extensions: Any) -> None:
+        super().__init__(f"No such {what}.", **extensions)
+
+
+class Conflict(ApiError):
+    code = ErrorCode.CONFLICT
+
+
+class RateLimited(ApiError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retryAfter=retry_after)
+
+
+class PlanLimit(ApiError):
+    code = ErrorCode.PLAN_LIMIT
+
+
+class BadUserInput(ApiError):
+    """Bad input; `fields` maps each offending input field to what is wrong with it."""
+
+    code = ErrorCode.BAD_USER_INPUT
+
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None,
+                 **extensions: Any) -> None:
+        if fields:
+            extensions["fields"] = dict(fields)
+        super().__init__(message, **extensions)
+
+    @classmethod
+    def field(cls, name: str, problem: str) -> BadUserInput:
+        return cls(f"{name}: {problem}", {name: problem})

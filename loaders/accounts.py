@@ -1,0 +1,16 @@
+"""Batch loaders for accounts: users by id in one query per batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from aiodataloader import DataLoader
+
+from models.accounts import User
+
+
+class UserLoader(DataLoader[uuid.UUID, User | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[User | None]:
+        users = {u.id: u for u in await User.filter(id__in=list(keys))}
+        return [users.get(key) for key in keys]

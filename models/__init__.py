@@ -1,0 +1,1 @@
+"""Tortoise models, one module per domain; `migrations/` holds the committed schema history."""

@@ -1,0 +1,210 @@
+"""Accounts: signing up, signing in, sessions, profile and password.
+
+Tokens: a short-lived JWT access token names its session; the opaque refresh token is stored
+hashed and rotated on every use, and a second use of one ends its whole session (theft detection).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from auth import cookies
+from auth.passwords import check_strength, hash_password, needs_rehash, verify_password
+from auth.tokens import hash_secret, issue_access_token, new_secret
+from context import Context
+from errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from models.accounts import RefreshToken, Session, User
+
+MINIMUM_AGE = 16
+NAME_MAX = 200
+REFRESH_PREFIX = "rlk_rt_"
+BAD_LOGIN = "Wrong email or password."
+
+
+@dataclass
+class AuthResult:
+    """What signing in yields; tokens are None when they went into cookies instead."""
+
+    user: User
+    access_token: str | None
+    refresh_token: str | None
+    expires_at: datetime
+
+
+def normalise_email(email: str, *, field: str = "email") -> str:
+    try:
+        valid = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise BadUserInput.field(field, str(exc)) from exc
+    return valid.normalized.lower()
+
+
+def clean_name(name: str, *, field: str = "name") -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise BadUserInput.field(field, "must not be empty")
+    if len(name) > NAME_MAX:
+        raise BadUserInput.field(field, f"must be at most {NAME_MAX} characters")
+    return name
+
+
+def age_on(birth_date: date, today: date) -> int:
+    years = today.year - birth_date.year
+    return years - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
+async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_date: date,
+                  accept_terms: bool, use_cookies: bool = False) -> AuthResult:
+    email = normalise_email(email)
+    name = clean_name(name)
+    today = datetime.now(UTC).date()
+    if birth_date > today:
+        raise BadUserInput.field("birthDate", "is in the future")
+    if age_on(birth_date, today) < MINIMUM_AGE:
+        raise BadUserInput.field("birthDate", f"you must be at least {MINIMUM_AGE} to sign up")
+    if not accept_terms:
+        raise BadUserInput.field("acceptTerms", "the terms and privacy policy must be accepted")
+    check_strength(password, context=[email, *email.split("@"), name, *name.split()])
+    if await User.filter(email=email).exists():
+        raise Conflict("An account with this email already exists.", field="email")
+    now = datetime.now(UTC)
+    password_hash = hash_password(password)
+    try:
+        async with in_transaction():
+            user = await User.create(
+                email=email, name=name, password_hash=password_hash, age_check_passed_at=now,
+                terms_version=ctx.services.settings.terms_version, terms_accepted_at=now,
+            )
+            result = await start_session(ctx, user, use_cookies=use_cookies)
+    except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
+        raise Conflict("An account with this email already exists.", field="email") from exc
+    return result
+
+
+async def log_in(ctx: Context, *, email: str, password: str, use_cookies: bool) -> AuthResult:
+    key = email.strip().lower()
+    await ctx.services.limiter.hit(email=key, ip=ctx.client_ip)
+    user = await User.filter(email=key).first()
+    # verify_password runs argon2 even for an unknown email, so both failures take as long.
+    password_ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not password_ok:
+        raise Unauthenticated(BAD_LOGIN)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        await user.save(update_fields=["password_hash", "updated_at"])
+    async with in_transaction():
+        return await start_session(ctx, user, use_cookies=use_cookies)
+
+
+async def start_session(ctx: Context, user: User, *, use_cookies: bool) -> AuthResult:
+    settings = ctx.services.settings
+    now = datetime.now(UTC)
+    session = await Session.create(
+        user=user, last_used_at=now, expires_at=now + timedelta(seconds=settings.refresh_token_ttl),
+        ip=ctx.client_ip, user_agent=ctx.user_agent,
+    )
+    return await _issue_tokens(ctx, user, session, use_cookies=use_cookies)
+
+
+async def _issue_tokens(ctx: Context, user: User, session: Session, *,
+                        use_cookies: bool) -> AuthResult:
+    settings = ctx.services.settings
+    refresh_token = new_secret(REFRESH_PREFIX)
+    await RefreshToken.create(session=session, token_hash=hash_secret(refresh_token))
+    access_token, expires_at = issue_access_token(settings, user.id, session.id)
+    if use_cookies:
+        cookies.set_session_cookies(ctx.response, settings, access_token=access_token,
+                                    refresh_token=refresh_token)
+        return AuthResult(user=user, access_token=None, refresh_token=None, expires_at=expires_at)
+    return AuthResult(user=user, access_token=access_token, refresh_token=refresh_token,
+                      expires_at=expires_at)
+
+
+async def refresh_session(ctx: Context, refresh_token: str | None) -> AuthResult:
+    settings = ctx.services.settings
+    use_cookies = refresh_token is None
+    if refresh_token is None:
+        refresh_token = ctx.request.cookies.get(cookies.CookieNames.for_settings(settings).refresh)
+    if not refresh_token:
+        raise Unauthenticated("No refresh token: pass `refreshToken` or send the session cookie.")
+    now = datetime.now(UTC)
+    token = await RefreshToken.filter(token_hash=hash_secret(refresh_token)) \
+        .select_related("session__user").first()
+    if token is None:
+        raise Unauthenticated("The refresh token is invalid.")
+    session = token.session
+    if session.revoked_at is not None or session.expires_at <= now:
+        raise Unauthenticated("The session has ended: sign in again.")
+    async with in_transaction():
+        claimed = await RefreshToken.filter(id=token.id, used_at__isnull=True).update(used_at=now)
+        if not claimed:
+            # This token was already spent: someone else holds the newer one. End the session.
+            await Session.filter(id=session.id).update(revoked_at=now)
+        else:
+            await Session.filter(id=session.id).update(
+                last_used_at=now, ip=ctx.client_ip, user_agent=ctx.user_agent)
+            return await _issue_tokens(ctx, session.user, session, use_cookies=use_cookies)
+    if use_cookies:
+        cookies.clear_session_cookies(ctx.response, settings)
+    raise Unauthenticated("This refresh token was already used: the session has been ended "
+                          "for safety. Sign in again.", reason="REFRESH_TOKEN_REUSED")
+
+
+async def log_out(ctx: Context) -> bool:
+    await Session.filter(id=ctx.session.id).update(revoked_at=datetime.now(UTC))
+    cookies.clear_session_cookies(ctx.response, ctx.services.settings)
+    return True
+
+
+async def end_sessions(user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
+    query = Session.filter(user_id=user_id, revoked_at__isnull=True)
+    if keep is not None:
+        query = query.exclude(id=keep)
+    return await query.update(revoked_at=datetime.now(UTC))
+
+
+async def log_out_everywhere(ctx: Context) -> int:
+    ended = await end_sessions(ctx.user.id)
+    cookies.clear_session_cookies(ctx.response, ctx.services.settings)
+    return ended
+
+
+async def active_sessions(ctx: Context) -> list[Session]:
+    return await Session.filter(
+        user_id=ctx.user.id, revoked_at__isnull=True, expires_at__gt=datetime.now(UTC)
+    ).order_by("-last_used_at", "-id")
+
+
+async def revoke_session(ctx: Context, session_id: uuid.UUID) -> bool:
+    ended = await Session.filter(id=session_id, user_id=ctx.user.id,
+                                 revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+    if not ended:
+        raise NotFound("session", field="id")
+    return True
+
+
+async def update_profile(ctx: Context, *, name: str | None) -> User:
+    user = ctx.user
+    if name is not None:
+        user.name = clean_name(name)
+    await user.save(update_fields=["name", "updated_at"])
+    return user
+
+
+async def change_password(ctx: Context, *, current_password: str, new_password: str) -> bool:
+    user = ctx.user
+    if not verify_password(user.password_hash, current_password):
+        raise BadUserInput.field("currentPassword", "is not your current password")
+    check_strength(new_password, field="newPassword",
+                   context=[user.email, *user.email.split("@"), user.name, *user.name.split()])
+    async with in_transaction():
+        user.password_hash = hash_password(new_password)
+        await user.save(update_fields=["password_hash", "updated_at"])
+        await end_sessions(user.id, keep=ctx.session.id)
+    return True

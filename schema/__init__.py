@@ -1,0 +1,67 @@
+"""The schema object: every domain's queries and mutations, and the protections around them.
+
+Limits (documented in the README) let real client queries through, Q1 with `edges { node }`
+included, and stop abusive ones before they execute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from schema.accounts import AccountMutations, AccountQueries
+from schema.extensions import CsrfGuard, ErrorCodes, max_directives_rule
+from schema.node import NodeQueries
+
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 1000
+MAX_DIRECTIVES = 50
+MAX_PAGE_SIZE = 100
+
+Query = merge_types("Query", (NodeQueries, AccountQueries))
+Mutation = merge_types("Mutation", (AccountMutations,))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Errors are logged by `ErrorCodes` (internal ones only, with the request id)."""
+
+
+def build_schema(*, introspection: bool = True) -> Schema:
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules([max_directives_rule(MAX_DIRECTIVES)]),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        CsrfGuard,
+        lambda: ErrorCodes(hide_suggestions=not introspection),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,176 @@
+"""Accounts in the API: the viewer, sign-up and sign-in, sessions, profile and password."""
+
+from __future__ import annotations
+
+import datetime
+
+import strawberry
+from strawberry import relay
+
+from models import accounts as models
+from resolvers import accounts as resolvers
+from schema.base import Connection, Info, ModelNode, decode_id
+from schema.permissions import IsAuthenticated, requires
+
+
+@strawberry.type(description="A person with a Relleks login.")
+class User(ModelNode):
+    model = models.User
+
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="Display name.")
+    email: str = strawberry.field(description="Sign-in email, lower-cased.")
+    email_verified: bool = strawberry.field(
+        description="Whether the user proved they receive mail at `email`.")
+    created_at: datetime.datetime = strawberry.field(description="When the account was created.")
+
+    @strawberry.field(description="URL of the profile photo (256x256 WebP), or null.")
+    def avatar_url(self, root: strawberry.Parent[models.User], info: Info) -> str | None:
+        key = root.avatar_key
+        return info.context.services.storage.url(key) if key else None
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        # Until organizations exist a user can see only themself.
+        viewer = info.context.viewer.user
+        return [viewer if viewer is not None and str(viewer.id) == node_id else None
+                for node_id in node_ids]
+
+
+@strawberry.type(name="Session", description="A signed-in device of the viewer.")
+class SessionType(ModelNode):
+    model = models.Session
+
+    id: relay.NodeID[str]
+    created_at: datetime.datetime = strawberry.field(description="When the user signed in.")
+    last_used_at: datetime.datetime = strawberry.field(
+        description="When the session was last used (to the minute).")
+    ip: str | None = strawberry.field(description="IP address it was last used from.")
+    user_agent: str | None = strawberry.field(description="The client's User-Agent.")
+
+    @strawberry.field(description="Whether this is the session making this request.")
+    def current(self, root: strawberry.Parent[models.Session], info: Info) -> bool:
+        session = info.context.viewer.session
+        return session is not None and session.id == root.id
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+                            required: bool = False) -> list:
+        sessions = {str(s.id): s for s in await resolvers.active_sessions(info.context)} \
+            if info.context.viewer.user else {}
+        return [sessions.get(node_id) for node_id in node_ids]
+
+
+@strawberry.type(description="The result of signing in. With `useCookies` the tokens are set as "
+                             "HttpOnly cookies instead, and `accessToken`/`refreshToken` are null.")
+class AuthPayload:
+    access_token: str | None = strawberry.field(
+        description="Short-lived JWT: send it as `Authorization: Bearer <token>`.")
+    refresh_token: str | None = strawberry.field(
+        description="Opaque, single-use token for `refreshSession`; store it safely.")
+    expires_at: datetime.datetime = strawberry.field(description="When the access token expires.")
+    user: User
+
+
+@strawberry.input(description="A new account.")
+class SignUpInput:
+    email: str
+    password: str = strawberry.field(
+        description="10 to 256 characters; common or guessable passwords are refused.")
+    name: str
+    birth_date: datetime.date = strawberry.field(
+        description="Used only to check that you are at least 16; it is not stored.")
+    accept_terms: bool = strawberry.field(
+        description="You accept the current terms of service and privacy policy.")
+    use_cookies: bool = strawberry.field(
+        default=False, description="Set the tokens as HttpOnly cookies (browser clients).")
+
+
+@strawberry.input(description="Email and password.")
+class LogInInput:
+    email: str
+    password: str
+    use_cookies: bool = strawberry.field(
+        default=False, description="Set the tokens as HttpOnly cookies (browser clients); "
+                                   "cookie-authenticated mutations then need the CSRF header.")
+
+
+@strawberry.input(description="Fields to change; absent fields stay as they are.")
+class UpdateProfileInput:
+    name: strawberry.Maybe[str]
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+def _payload(result: resolvers.AuthResult) -> AuthPayload:
+    return AuthPayload(access_token=result.access_token, refresh_token=result.refresh_token,
+                       expires_at=result.expires_at, user=result.user)  # type: ignore[arg-type]
+
+
+@strawberry.type
+class AccountQueries:
+    @strawberry.field(description="The signed-in user.", extensions=[requires(IsAuthenticated())])
+    def me(self, info: Info) -> User:
+        return info.context.user  # type: ignore[return-value]
+
+    @relay.connection(Connection[SessionType], description="The viewer's active sessions, "
+                      "most recently used first.", extensions=[requires(IsAuthenticated())])
+    async def sessions(self, info: Info) -> list[SessionType]:
+        return await resolvers.active_sessions(info.context)  # type: ignore[return-value]
+
+
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(description="Create an account and sign in.")
+    async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
+        return _payload(await resolvers.sign_up(
+            info.context, email=input.email, password=input.password, name=input.name,
+            birth_date=input.birth_date, accept_terms=input.accept_terms,
+            use_cookies=input.use_cookies))
+
+    @strawberry.mutation(description="Sign in with email and password. Attempts are rate "
+                                     "limited per account and per IP address.")
+    async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
+        return _payload(await resolvers.log_in(info.context, email=input.email,
+                                               password=input.password,
+                                               use_cookies=input.use_cookies))
+
+    @strawberry.mutation(description="Trade a refresh token for new tokens. The old refresh token "
+                                     "stops working; using it again ends the session. Without "
+                                     "`refreshToken`, the refresh cookie is used.")
+    async def refresh_session(self, info: Info,
+                              refresh_token: str | None = None) -> AuthPayload:
+        return _payload(await resolvers.refresh_session(info.context, refresh_token))
+
+    @strawberry.mutation(description="End the current session.",
+                         extensions=[requires(IsAuthenticated())])
+    async def log_out(self, info: Info) -> bool:
+        return await resolvers.log_out(info.context)
+
+    @strawberry.mutation(description="End every session of the viewer, this one included. "
+                                     "Returns how many ended.",
+                         extensions=[requires(IsAuthenticated())])
+    async def log_out_everywhere(self, info: Info) -> int:
+        return await resolvers.log_out_everywhere(info.context)
+
+    @strawberry.mutation(description="End one of the viewer's sessions.",
+                         extensions=[requires(IsAuthenticated())])
+    async def revoke_session(self, info: Info, id: relay.GlobalID) -> bool:
+        return await resolvers.revoke_session(info.context, decode_id(id, SessionType))
+
+    @strawberry.mutation(description="Change the viewer's profile.",
+                         extensions=[requires(IsAuthenticated())])
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> User:
+        name = input.name.value if input.name is not None else None
+        return await resolvers.update_profile(info.context, name=name)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Change the password; every other session ends.",
+                         extensions=[requires(IsAuthenticated())])
+    async def change_password(self, info: Info, input: ChangePasswordInput) -> bool:
+        return await resolvers.change_password(info.context,
+                                               current_password=input.current_password,
+                                               new_password=input.new_password)

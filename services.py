@@ -1,0 +1,27 @@
+"""Long-lived collaborators shared by every request: built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from auth.ratelimit import LoginLimiter
+from mail import Mailer
+from settings import Settings
+from storage import Storage, build_storage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    limiter: LoginLimiter
+    mailer: Mailer
+    storage: Storage
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        return cls(
+            settings=settings,
+            limiter=LoginLimiter(settings),
+            mailer=Mailer(settings),
+            storage=build_storage(settings),
+        )

@@ -1,0 +1,132 @@
+"""Configuration from the environment, read once at start-up.
+
+Every setting has a default that is safe for local use (`make run`); the README's table lists them.
+Production (`RELLEKS_ENV=production`) refuses to start on the development secret, so a forgotten
+variable cannot ship tokens signed with a key that is printed in this file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when the environment describes an unsafe or impossible set-up."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration; build it with `Settings.from_env()`."""
+
+    env: str = "development"
+    database_url: str = f"sqlite://{ROOT / 'var' / 'relleks.sqlite3'}"
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    allowed_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
+    public_url: str = "http://127.0.0.1:8000"
+    introspection: bool = True
+    graphiql: bool = True
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    jwt_issuer: str = "relleks"
+    jwt_audience: str = "relleks-api"
+    cookie_secure: bool = False
+    smtp_url: str | None = None
+    mail_from: str = "Relleks <no-reply@relleks.test>"
+    storage_backend: str = "local"
+    media_root: Path = field(default=ROOT / "var" / "media")
+    s3_bucket: str = "relleks-media"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    login_rate_per_account: str = "5/minute"
+    login_rate_per_ip: str = "20/minute"
+    terms_version: str = "2026-11-01"
+    max_body_bytes: int = 100_000
+    max_upload_bytes: int = 6_000_000
+    execution_timeout: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        kwargs: dict[str, object] = {}
+        text = {
+            "env": "RELLEKS_ENV",
+            "database_url": "DATABASE_URL",
+            "secret_key": "SECRET_KEY",
+            "public_url": "PUBLIC_URL",
+            "jwt_issuer": "JWT_ISSUER",
+            "jwt_audience": "JWT_AUDIENCE",
+            "mail_from": "MAIL_FROM",
+            "storage_backend": "STORAGE_BACKEND",
+            "s3_bucket": "S3_BUCKET",
+            "s3_region": "S3_REGION",
+            "login_rate_per_account": "LOGIN_RATE_PER_ACCOUNT",
+            "login_rate_per_ip": "LOGIN_RATE_PER_IP",
+            "terms_version": "TERMS_VERSION",
+            "log_level": "LOG_LEVEL",
+        }
+        for attr, var in text.items():
+            if env.get(var):
+                kwargs[attr] = env[var]
+        for attr, var in {"redis_url": "REDIS_URL", "smtp_url": "SMTP_URL",
+                          "s3_endpoint_url": "S3_ENDPOINT_URL"}.items():
+            if env.get(var):
+                kwargs[attr] = env[var]
+        for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
+                          "cookie_secure": "COOKIE_SECURE"}.items():
+            if env.get(var):
+                kwargs[attr] = _bool(env[var])
+        for attr, var in {"access_token_ttl": "ACCESS_TOKEN_TTL",
+                          "refresh_token_ttl": "REFRESH_TOKEN_TTL",
+                          "max_body_bytes": "MAX_BODY_BYTES",
+                          "max_upload_bytes": "MAX_UPLOAD_BYTES"}.items():
+            if env.get(var):
+                kwargs[attr] = int(env[var])
+        if env.get("EXECUTION_TIMEOUT"):
+            kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
+        if "ALLOWED_ORIGINS" in env:
+            kwargs["allowed_origins"] = _list(env["ALLOWED_ORIGINS"])
+        if env.get("MEDIA_ROOT"):
+            kwargs["media_root"] = Path(env["MEDIA_ROOT"])
+        if kwargs.get("env") == "production" and "cookie_secure" not in kwargs:
+            kwargs["cookie_secure"] = True
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse configurations that would be unsafe in production."""
+        if self.env not in {"development", "test", "production"}:
+            raise ConfigurationError(f"RELLEKS_ENV must be development, test or production, "
+                                     f"not {self.env!r}")
+        if self.production:
+            if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+                raise ConfigurationError(
+                    "SECRET_KEY must be set to a random value of at least 32 characters in "
+                    "production, e.g. from `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`"
+                )
+            if not self.smtp_url:
+                raise ConfigurationError("SMTP_URL must be set in production")
+            if not self.cookie_secure:
+                raise ConfigurationError("COOKIE_SECURE cannot be off in production")
+        if self.storage_backend not in {"local", "s3"}:
+            raise ConfigurationError("STORAGE_BACKEND must be local or s3")

@@ -1,0 +1,73 @@
+"""Where uploaded files (avatars) live: local disk for `make run`, an S3-compatible bucket in
+production. One small interface, so resolvers never know which."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Protocol
+
+from settings import Settings
+
+
+class Storage(Protocol):
+    async def save(self, key: str, data: bytes, content_type: str) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    def url(self, key: str) -> str: ...
+
+
+class LocalStorage:
+    """Files under MEDIA_ROOT, served by the app at /media/{key}."""
+
+    def __init__(self, root: Path, public_url: str) -> None:
+        self.root = root
+        self.public_url = public_url.rstrip("/")
+
+    def path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError("storage key escapes the media root")
+        return path
+
+    async def save(self, key: str, data: bytes, content_type: str) -> None:
+        path = self.path(key)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(path.write_bytes, data)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
+
+    def url(self, key: str) -> str:
+        return f"{self.public_url}/media/{key}"
+
+
+class S3Storage:
+    """An S3-compatible bucket through boto3 (run in a thread: boto3 is synchronous)."""
+
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        import boto3
+
+        self.bucket = settings.s3_bucket
+        self.client = client or boto3.client(
+            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region
+        )
+        self.base_url = (settings.s3_endpoint_url or
+                         f"https://{self.bucket}.s3.{settings.s3_region}.amazonaws.com")
+
+    async def save(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=key, Body=data,
+                                ContentType=content_type, CacheControl="public, max-age=31536000")
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    def url(self, key: str) -> str:
+        if self.base_url.endswith("amazonaws.com"):
+            return f"{self.base_url}/{key}"
+        return f"{self.base_url.rstrip('/')}/{self.bucket}/{key}"
+
+
+def build_storage(settings: Settings) -> Storage:
+    if settings.storage_backend == "s3":
+        return S3Storage(settings)
+    return LocalStorage(settings.media_root, settings.public_url)

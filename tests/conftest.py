@@ -1,0 +1,202 @@
+"""The test harness: one database per run, migrated from the committed migrations, and the real
+ASGI app driven over HTTP.
+
+The suite runs once per database (`make test` runs it on SQLite, then on PostgreSQL): Tortoise
+caches dialect-specific SQL on the models, so one process cannot serve both. `RELLEKS_TEST_DB`
+picks the database; the PostgreSQL leg reads `TEST_POSTGRES_URL` and is skipped, with that reason
+printed, when it is unset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from tortoise.contrib.test import truncate_all_models
+
+from database import close_database, init_database, migrate_database
+from server import create_app
+from settings import Settings
+
+TEST_DB = os.environ.get("RELLEKS_TEST_DB", "sqlite")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+STRONG_PASSWORD = "plum-orbit-canvas-87-tide"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"relleks database leg: {TEST_DB}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DB == "postgres" and not POSTGRES_URL:
+        skip = pytest.mark.skip(reason="TEST_POSTGRES_URL is not set: PostgreSQL leg skipped "
+                                       "(.ci/run starts a PostgreSQL and sets it)")
+        for item in items:
+            item.add_marker(skip)
+    elif TEST_DB == "postgres":
+        # Tests that never touch the database ran in the SQLite leg already.
+        skip = pytest.mark.skip(reason="database-free test: runs in the SQLite leg")
+        for item in items:
+            if "no_db" in item.keywords:
+                item.add_marker(skip)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """A fresh database with every migration applied, for the whole run."""
+    if TEST_DB == "postgres":
+        assert POSTGRES_URL, "collection skips PostgreSQL tests without TEST_POSTGRES_URL"
+        name = f"relleks_test_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(POSTGRES_URL)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = _with_database(POSTGRES_URL, name)
+        try:
+            await migrate_database(url)
+            await init_database(url)
+            yield url
+            await close_database()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite://{Path(tmp) / 'test.sqlite3'}"
+            await migrate_database(url)
+            await init_database(url)
+            yield url
+            await close_database()
+
+
+@pytest.fixture
+def media_root(tmp_path: Path) -> Path:
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def settings(database_url: str, media_root: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        media_root=media_root,
+        public_url="http://testserver",
+        login_rate_per_account="5/minute",
+        login_rate_per_ip="30/minute",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    await truncate_all_models()
+    application = create_app(settings, manage_database=False)
+    await application.state.services.limiter.reset()
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@dataclass
+class Api:
+    """A client of the API: `await api.gql(query, variables)` returns the JSON body."""
+
+    http: httpx.AsyncClient
+    token: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, *,
+                  token: str | None = None, expect_status: int | None = 200,
+                  **kwargs: Any) -> dict[str, Any]:
+        headers = dict(self.headers)
+        bearer = token or self.token
+        if bearer:
+            headers["authorization"] = f"Bearer {bearer}"
+        headers.update(kwargs.pop("headers", {}))
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables},
+                                        headers=headers, **kwargs)
+        if expect_status is not None:
+            assert response.status_code == expect_status, response.text
+        return response.json()
+
+    async def sign_up(self, email: str = "ada@example.com", name: str = "Ada Lovelace",
+                      password: str = STRONG_PASSWORD) -> dict[str, Any]:
+        body = await self.gql(SIGN_UP, {"input": {
+            "email": email, "password": password, "name": name, "birthDate": "1990-05-17",
+            "acceptTerms": True}})
+        assert "errors" not in body, body
+        return body["data"]["signUp"]
+
+
+SIGN_UP = """
+mutation SignUp($input: SignUpInput!) {
+  signUp(input: $input) { accessToken refreshToken expiresAt user { id email name } }
+}"""
+
+
+@pytest.fixture
+async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def api(http: httpx.AsyncClient) -> Api:
+    return Api(http)
+
+
+def errors_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    assert body.get("errors"), f"expected errors, got {body}"
+    return body["errors"]
+
+
+def error_code(body: dict[str, Any]) -> str:
+    return errors_of(body)[0]["extensions"]["code"]
+
+
+class _StatementCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(record.getMessage())
+
+
+@dataclass
+class SqlCount:
+    statements: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextmanager
+def count_sql() -> Iterator[SqlCount]:
+    """Count the SQL statements run inside the block (Tortoise logs each one at DEBUG on
+    `tortoise.db_client`; BEGIN/COMMIT are not logged, so only data statements count)."""
+    logger = logging.getLogger("tortoise.db_client")
+    handler = _StatementCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield SqlCount(handler.statements)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

@@ -1,0 +1,145 @@
+"""Pure ASGI middleware: request ids and the access log, security headers, body size limits."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from settings import Settings
+
+log = structlog.get_logger("relleks.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestLog:
+    """Give each request an id (kept from `X-Request-ID` when sane), echo it, and write one JSON
+    line when the response ends: id, method, path, operation, status, duration, user id. Nothing
+    from the body or the headers' values is logged, so no secret or personal data is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                operation=state.get("operation_name"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                user_id=state.get("user_id"),
+            )
+
+
+class SecurityHeaders:
+    """`nosniff` everywhere, no caching of API answers (they hold personal data), and HSTS when
+    the request came over TLS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["x-content-type-options"] = "nosniff"
+                headers["referrer-policy"] = "no-referrer"
+                if scope["path"].startswith("/graphql"):
+                    headers.setdefault("cache-control", "no-store")
+                if scope.get("scheme") == "https":
+                    headers["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuse bodies over MAX_BODY_BYTES (MAX_UPLOAD_BYTES for multipart uploads) with 413,
+    whether announced by Content-Length or streamed without one."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.settings.max_upload_bytes if multipart else self.settings.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _too_large(send, limit)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body: dict[str, Any] = {"errors": [{
+        "message": f"The request body is larger than {limit} bytes.",
+        "extensions": {"code": "BAD_USER_INPUT", "reason": "BODY_TOO_LARGE", "limit": limit},
+    }]}
+    payload = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/json; charset=utf-8"),
+        (b"content-length", str(len(payload)).encode()),
+    ]})
+    await send({"type": "http.response.body", "body": payload})

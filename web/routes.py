@@ -1,0 +1,37 @@
+"""Plain HTTP routes: health checks and locally stored media."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from tortoise import connections
+
+from storage import LocalStorage
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive (no dependency is checked: a load balancer must not restart every
+    instance because the database blinked)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The process can serve: the database answers."""
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # any failure means not ready; the reason goes to the log, not the client
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def media(request: Request) -> Response:
+    storage = request.app.state.services.storage
+    if not isinstance(storage, LocalStorage):
+        return JSONResponse({"error": "not found"}, status_code=404)
+    try:
+        path = storage.path(request.path_params["key"])
+    except ValueError:
+        return JSONResponse({"error": "not found"}, status_code=404)
+    if not path.is_file():
+        return JSONResponse({"error": "not found"}, status_code=404)
+    return FileResponse(path, headers={"cache-control": "public, max-age=86400"})
