@@ -23,7 +23,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
+from schema.avatars import AvatarMutations
 from schema.extensions import CsrfGuard, ErrorCodes, max_directives_rule
 from schema.node import NodeQueries
 
@@ -34,7 +36,7 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries))
-Mutation = merge_types("Mutation", (AccountMutations,))
+Mutation = merge_types("Mutation", (AccountMutations, AccountEmailMutations, AvatarMutations))
 
 
 class Schema(strawberry.Schema):
