@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
+from auth.access import Access
 from errors import Unauthenticated
 from loaders import Loaders
 
@@ -43,6 +44,11 @@ class Context:
     def loaders(self) -> Loaders:
         """DataLoaders built once per request, so their cache never crosses users or tenants."""
         return Loaders()
+
+    @cached_property
+    def access(self) -> Access:
+        """The caller's orgs and permissions, and the tenant scope for org-owned rows."""
+        return Access(self.viewer.user.id if self.viewer.user else None)
 
     @property
     def user(self) -> User:

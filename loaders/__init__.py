@@ -1,15 +1,37 @@
-"""DataLoaders, one module per domain, gathered per request by `Loaders` (see `context.py`)."""
+"""DataLoaders, one module per domain, gathered per request by `Loaders` (see `context.py`).
+
+They are built per request, never at module level: a loader caches, and a cache shared across
+requests would be shared across users and tenants.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 
 from loaders.accounts import UserLoader
+from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
+from models.tenancy import TenantModel
 
 
 class Loaders:
     """The request's loaders, each built on first use."""
 
+    def __init__(self) -> None:
+        self._owner_orgs: dict[type[TenantModel], OwnerOrgLoader] = {}
+
     @cached_property
     def user(self) -> UserLoader:
         return UserLoader()
+
+    @cached_property
+    def organization(self) -> OrganizationLoader:
+        return OrganizationLoader()
+
+    @cached_property
+    def org_id_by_slug(self) -> OrgIdBySlugLoader:
+        return OrgIdBySlugLoader()
+
+    def org_of(self, model: type[TenantModel]) -> OwnerOrgLoader:
+        if model not in self._owner_orgs:
+            self._owner_orgs[model] = OwnerOrgLoader(model)
+        return self._owner_orgs[model]

@@ -26,8 +26,10 @@ from strawberry.types import ExecutionContext
 from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
-from schema.extensions import CsrfGuard, ErrorCodes, max_directives_rule
+from schema.members import MemberMutations
+from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.node import NodeQueries
+from schema.orgs import OrgMutations, OrgQueries
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -35,8 +37,10 @@ MAX_TOKENS = 1000
 MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
-Query = merge_types("Query", (NodeQueries, AccountQueries))
-Mutation = merge_types("Mutation", (AccountMutations, AccountEmailMutations, AvatarMutations))
+Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries))
+Mutation = merge_types("Mutation", (
+    AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
+))
 
 
 class Schema(strawberry.Schema):
@@ -54,6 +58,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         CsrfGuard,
+        OperationName,
         lambda: ErrorCodes(hide_suggestions=not introspection),
     ]
     if not introspection:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
 
 from models import accounts as models
 from resolvers import accounts as resolvers
+from resolvers import orgs as org_resolvers
 from schema.base import Connection, Info, ModelNode, decode_id
 from schema.permissions import IsAuthenticated, requires
+
+if TYPE_CHECKING:
+    from schema.orgs import Membership
 
 
 @strawberry.type(description="A person with a Relleks login.")
@@ -29,12 +34,22 @@ class User(ModelNode):
         key = root.avatar_key
         return info.context.services.storage.url(key) if key else None
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        # Until organizations exist a user can see only themself.
+    @strawberry.field(description="Your organizations and your role in each. Only on `me`: "
+                                  "null for any other user.")
+    async def memberships(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> list[Annotated[Membership, strawberry.lazy("schema.orgs")]] | None:
         viewer = info.context.viewer.user
-        return [viewer if viewer is not None and str(viewer.id) == node_id else None
-                for node_id in node_ids]
+        if viewer is None or viewer.id != root.id:
+            return None
+        return await org_resolvers.my_memberships(info.context)  # type: ignore[return-value]
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+                            required: bool = False) -> list:
+        """The viewer, and people who share an organization with them."""
+        visible = await org_resolvers.visible_users(info.context, node_ids)
+        return [visible.get(node_id) for node_id in node_ids]
 
 
 @strawberry.type(name="Session", description="A signed-in device of the viewer.")

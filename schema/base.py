@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
 import strawberry
@@ -16,6 +17,7 @@ from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
 from strawberry.types import Info as _Info
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from context import Context
 from errors import BadUserInput, NotFound
@@ -48,9 +50,20 @@ def decode_id(global_id: relay.GlobalID, node: type[ModelNode], *, field: str = 
         raise NotFound(name.lower(), field=field) from exc
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A not-yet-run query for a connection to page through in SQL (LIMIT/OFFSET and COUNT).
+
+    Connection resolvers return `Rows(query)` rather than the QuerySet itself: Strawberry awaits
+    anything awaitable a connection resolver returns, which would load every row."""
+
+    query: QuerySet[Any]
+
+
 @strawberry.type(description="A page of items, with the total across all pages.")
 class Connection(relay.ListConnection[relay.NodeType]):
-    """A capped, offset-cursor connection for short lists (sessions, members of one org).
+    """An offset-cursor connection, capped at the schema's maximum page size. It pages a list in
+    memory or a `Rows` query in SQL (two statements: the page and the count).
 
     Large, append-only lists use keyset cursors instead (see the leads connection)."""
 
@@ -65,11 +78,10 @@ class Connection(relay.ListConnection[relay.NodeType]):
         return [edge.node for edge in self.edges]
 
     @classmethod
-    def resolve_connection(cls, nodes: Iterable[Any], *, info: Any, before: str | None = None,
-                           after: str | None = None, first: int | None = None,
-                           last: int | None = None, max_results: int | None = None,
-                           **kwargs: Any) -> Any:
-        items = list(nodes)
+    def resolve_connection(cls, nodes: Iterable[Any] | Rows, *, info: Any,
+                           before: str | None = None, after: str | None = None,
+                           first: int | None = None, last: int | None = None,
+                           max_results: int | None = None, **kwargs: Any) -> Any:
         try:
             page = SliceMetadata.from_arguments(info, before=before, after=after, first=first,
                                                 last=last, max_results=max_results,
@@ -77,17 +89,37 @@ class Connection(relay.ListConnection[relay.NodeType]):
         except (ValueError, TypeError) as exc:
             # Strawberry reports a bad `first`/`after` as a bare ValueError/TypeError.
             raise BadUserInput(str(exc), {"pagination": str(exc)}) from exc
-        end = min(page.end, len(items))
+        if isinstance(nodes, Rows):
+            return cls._page_query(nodes.query, page, last)
+        items = list(nodes)
+        start, end = cls._bounds(page, last, len(items))
+        return cls._build(items[start:end], start, end, len(items))
+
+    @classmethod
+    async def _page_query(cls, query: QuerySet[Any], page: SliceMetadata,
+                          last: int | None) -> Any:
+        total = await query.count()
+        start, end = cls._bounds(page, last, total)
+        items = await query.offset(start).limit(end - start) if end > start else []
+        return cls._build(list(items), start, end, total)
+
+    @staticmethod
+    def _bounds(page: SliceMetadata, last: int | None, total: int) -> tuple[int, int]:
+        end = min(page.end, total)
         start = max(0, min(page.start, end))
         if last is not None and page.end == sys.maxsize:
             start = max(start, end - last)
+        return start, end
+
+    @classmethod
+    def _build(cls, items: list[Any], start: int, end: int, total: int) -> Any:
         edges = [relay.Edge.resolve_edge(item, cursor=index)
-                 for index, item in enumerate(items[start:end], start)]
+                 for index, item in enumerate(items, start)]
         connection = cls(edges=edges, page_info=relay.PageInfo(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
             has_previous_page=start > 0,
-            has_next_page=end < len(items),
+            has_next_page=end < total,
         ))
-        connection.total = len(items)
+        connection.total = total
         return connection

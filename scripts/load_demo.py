@@ -15,7 +15,7 @@ from database import init_database
 from models.accounts import User
 from settings import Settings
 
-DEMO_EMAIL = "demo@relleks.test"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-relleks-2026!"
 
 

@@ -1,0 +1,51 @@
+"""Named permissions and the roles that grant them: the permission matrix, in one place.
+
+Fields declare the permission they need (`HasPermission(Permission.MEMBERS_WRITE, ...)`); a role
+grants a set of permissions; a partner token (a later issue) will carry a subset of them as scopes,
+and the same declarations will enforce both. The README's matrix is generated from `ROLE_GRANTS`
+and a test walks it over HTTP.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from models.orgs import Role
+
+
+class Permission(StrEnum):
+    ORG_READ = "org:read"
+    ORG_WRITE = "org:write"
+    MEMBERS_READ = "members:read"
+    MEMBERS_INVITE = "members:invite"
+    MEMBERS_WRITE = "members:write"
+    OWNERSHIP_TRANSFER = "ownership:transfer"
+    ACTIVITY_READ = "activity:read"
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self]
+
+
+DESCRIPTIONS: dict[Permission, str] = {
+    Permission.ORG_READ: "See the organization: its name, slug and your role in it.",
+    Permission.ORG_WRITE: "Rename the organization or change its slug.",
+    Permission.MEMBERS_READ: "List the members and their roles.",
+    Permission.MEMBERS_INVITE: "Invite people, list, resend and revoke pending invitations.",
+    Permission.MEMBERS_WRITE: "Change members' roles and remove members.",
+    Permission.OWNERSHIP_TRANSFER: "Hand the organization's ownership to another member.",
+    Permission.ACTIVITY_READ: "Read the organization's activity log.",
+}
+
+_VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ})
+_MEMBER = _VIEWER
+_ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
+                    Permission.ACTIVITY_READ}
+_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER}
+
+ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: _VIEWER,
+    Role.MEMBER: frozenset(_MEMBER),
+    Role.ADMIN: frozenset(_ADMIN),
+    Role.OWNER: frozenset(_OWNER),
+}

@@ -1,0 +1,249 @@
+"""Members and invitations: who belongs to an org, with which role, and how people join.
+
+Rank rules (beyond the permissions the fields declare): a member acts only on members ranked
+below them, OWNERs excepted, who act on anyone; nobody grants a role above their own; an org
+always keeps at least one OWNER.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from auth.tokens import hash_secret, new_secret
+from context import Context
+from errors import BadUserInput, Conflict, Forbidden, NotFound
+from mail import Mail
+from models.accounts import User
+from models.orgs import Invitation, Membership, Organization, Role
+from resolvers.accounts import normalise_email
+from resolvers.activity import record
+
+log = structlog.get_logger("relleks.members")
+INVITATION_TTL = timedelta(days=7)
+INVITATION_PREFIX = "rlk_inv_"
+
+
+def members_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[Membership]:
+    return ctx.access.scoped(Membership, org_id).order_by("created_at", "id")
+
+
+def pending_invitations_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[Invitation]:
+    return ctx.access.scoped(Invitation, org_id).filter(
+        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=datetime.now(UTC)
+    ).order_by("-created_at", "-id")
+
+
+async def _actor(ctx: Context, org_id: uuid.UUID) -> Membership:
+    membership = await ctx.access.membership(org_id)
+    if membership is None:  # the field's permission check already ran: cannot happen
+        raise NotFound("organization")
+    return membership
+
+
+def _may_act_on(actor: Membership, target_role: Role) -> bool:
+    return actor.role is Role.OWNER or target_role.rank < actor.role.rank
+
+
+def _check_grant(actor: Membership, role: Role) -> None:
+    if role.rank > actor.role.rank:
+        raise Forbidden(f"You cannot grant the {role.name} role: it is above your own.",
+                        reason="ROLE_ABOVE_OWN")
+
+
+async def _owner_count(ctx: Context, org_id: uuid.UUID) -> int:
+    return await ctx.access.scoped(Membership, org_id).filter(role=Role.OWNER) \
+        .select_for_update().count()
+
+
+async def _membership(ctx: Context, membership_id: uuid.UUID) -> Membership:
+    org_id = await ctx.loaders.org_of(Membership).load(membership_id)
+    target = await ctx.access.scoped(Membership, org_id).filter(id=membership_id) \
+        .first() if org_id else None
+    if target is None:
+        raise NotFound("membership", field="membershipId")
+    return target
+
+
+async def _send_invitation(ctx: Context, invitation: Invitation, token: str) -> None:
+    org = await ctx.loaders.organization.load(invitation.organization_id)
+    link = f"{ctx.services.settings.public_url}/invitations/accept?token={token}"
+    inviter = ctx.viewer.user.name if ctx.viewer.user else "Someone"
+    try:
+        await ctx.services.mailer.send(Mail(
+            to=invitation.email,
+            subject=f"{inviter} invited you to {org.name if org else 'an organization'} on Relleks",
+            body=(f"{inviter} invited you to join {org.name if org else 'their organization'} on "
+                  f"Relleks as {invitation.role.name}.\n\nAccept the invitation: {link}\n\n"
+                  f"The link works once and expires in {INVITATION_TTL.days} days."),
+        ))
+    except Exception:  # the invitation exists and can be resent; the failure is logged
+        log.exception("invitation.mail_failed", invitation_id=str(invitation.id))
+
+
+async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Role) -> Invitation:
+    actor = await _actor(ctx, org_id)
+    _check_grant(actor, role)
+    email = normalise_email(email)
+    if await ctx.access.scoped(Membership, org_id).filter(user__email=email).exists():
+        raise Conflict("This person is already a member.", field="email")
+    if await pending_invitations_query(ctx, org_id).filter(email=email).exists():
+        raise Conflict("This email already has a pending invitation: resend it instead.",
+                       field="email")
+    token = new_secret(INVITATION_PREFIX)
+    async with in_transaction():
+        invitation = await Invitation.create(
+            organization_id=org_id, email=email, role=role, token_hash=hash_secret(token),
+            invited_by_id=ctx.user.id, expires_at=datetime.now(UTC) + INVITATION_TTL,
+        )
+        await record(ctx, org_id, "invitation.created", target_type="invitation",
+                     target_id=invitation.id, summary={"role": role.value})
+    await _send_invitation(ctx, invitation, token)
+    return invitation
+
+
+async def _pending(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
+    org_id = await ctx.loaders.org_of(Invitation).load(invitation_id)
+    invitation = await pending_invitations_query(ctx, org_id).filter(id=invitation_id).first() \
+        if org_id else None
+    if invitation is None:
+        raise NotFound("pending invitation", field="id")
+    return invitation
+
+
+async def resend_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
+    invitation = await _pending(ctx, invitation_id)
+    _check_grant(await _actor(ctx, invitation.organization_id), invitation.role)
+    token = new_secret(INVITATION_PREFIX)
+    async with in_transaction():
+        invitation.token_hash = hash_secret(token)  # the old link stops working
+        invitation.expires_at = datetime.now(UTC) + INVITATION_TTL
+        await invitation.save(update_fields=["token_hash", "expires_at"])
+        await record(ctx, invitation.organization_id, "invitation.resent",
+                     target_type="invitation", target_id=invitation.id)
+    await _send_invitation(ctx, invitation, token)
+    return invitation
+
+
+async def revoke_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
+    invitation = await _pending(ctx, invitation_id)
+    async with in_transaction():
+        invitation.revoked_at = datetime.now(UTC)
+        await invitation.save(update_fields=["revoked_at"])
+        await record(ctx, invitation.organization_id, "invitation.revoked",
+                     target_type="invitation", target_id=invitation.id)
+    return invitation
+
+
+def _token_error(reason: str, message: str) -> BadUserInput:
+    return BadUserInput(message, {"token": message}, reason=reason)
+
+
+async def accept_invitation(ctx: Context, token: str) -> Membership:
+    user: User = ctx.user
+    invitation = await Invitation.by_token_hash(hash_secret(token.strip()))
+    now = datetime.now(UTC)
+    if invitation is None:
+        raise _token_error("INVITATION_INVALID", "This invitation link is not valid.")
+    if invitation.revoked_at is not None:
+        raise _token_error("INVITATION_REVOKED", "This invitation was revoked.")
+    if invitation.accepted_at is not None:
+        raise _token_error("INVITATION_USED", "This invitation was already used.")
+    if invitation.expires_at <= now:
+        raise _token_error("INVITATION_EXPIRED", "This invitation has expired: ask for a new one.")
+    if not user.email_verified:
+        raise Forbidden("Verify your email address first, then accept the invitation.",
+                        reason="EMAIL_NOT_VERIFIED")
+    if user.email != invitation.email:
+        raise Forbidden("This invitation was sent to another email address.",
+                        reason="EMAIL_MISMATCH")
+    org_id = invitation.organization_id
+    try:
+        async with in_transaction():
+            claimed = await Invitation.claim(invitation.id, now)
+            if not claimed:
+                raise _token_error("INVITATION_USED", "This invitation was already used.")
+            membership = await Membership.create(organization_id=org_id, user_id=user.id,
+                                                 role=invitation.role)
+            await record(ctx, org_id, "member.joined", target_type="membership",
+                         target_id=membership.id,
+                         summary={"role": invitation.role.value, "invitation": str(invitation.id)})
+    except IntegrityError as exc:
+        raise Conflict("You are already a member of this organization.") from exc
+    ctx.access.forget(org_id)
+    return membership
+
+
+async def update_member_role(ctx: Context, membership_id: uuid.UUID, role: Role) -> Membership:
+    target = await _membership(ctx, membership_id)
+    org_id = target.organization_id
+    actor = await _actor(ctx, org_id)
+    if not _may_act_on(actor, target.role):
+        raise Forbidden(f"You cannot change the role of a {target.role.name}.",
+                        reason="RANK")
+    _check_grant(actor, role)
+    if role is target.role:
+        return target
+    async with in_transaction():
+        if target.role is Role.OWNER and await _owner_count(ctx, org_id) <= 1:
+            raise Conflict("An organization needs at least one OWNER: make someone else OWNER "
+                           "first (transferOwnership).", reason="LAST_OWNER")
+        previous = target.role
+        target.role = role
+        await target.save(update_fields=["role"])
+        await record(ctx, org_id, "member.role_changed", target_type="membership",
+                     target_id=target.id, summary={"role": [previous.value, role.value]})
+    ctx.access.forget(org_id)
+    return target
+
+
+async def _remove(ctx: Context, target: Membership, action: str) -> None:
+    org_id = target.organization_id
+    async with in_transaction():
+        if target.role is Role.OWNER and await _owner_count(ctx, org_id) <= 1:
+            raise Conflict("An organization needs at least one OWNER: transfer ownership first.",
+                           reason="LAST_OWNER")
+        await ctx.access.scoped(Membership, org_id).filter(id=target.id).delete()
+        await record(ctx, org_id, action, target_type="membership", target_id=target.id,
+                     summary={"user": str(target.user_id), "role": target.role.value})
+    ctx.access.forget(org_id)
+
+
+async def remove_member(ctx: Context, membership_id: uuid.UUID) -> uuid.UUID:
+    target = await _membership(ctx, membership_id)
+    if target.user_id == ctx.user.id:
+        raise BadUserInput.field("membershipId", "that is you: use leaveOrganization")
+    actor = await _actor(ctx, target.organization_id)
+    if not _may_act_on(actor, target.role):
+        raise Forbidden(f"You cannot remove a {target.role.name}.", reason="RANK")
+    await _remove(ctx, target, "member.removed")
+    return target.id
+
+
+async def leave_organization(ctx: Context, org_id: uuid.UUID) -> uuid.UUID:
+    membership = await _actor(ctx, org_id)
+    await _remove(ctx, membership, "member.left")
+    return org_id
+
+
+async def transfer_ownership(ctx: Context, org_id: uuid.UUID,
+                             membership_id: uuid.UUID) -> Organization:
+    actor = await _actor(ctx, org_id)
+    target = await _membership(ctx, membership_id)
+    if target.organization_id != org_id:
+        raise NotFound("membership", field="membershipId")
+    if target.id == actor.id:
+        raise BadUserInput.field("membershipId", "you are already an OWNER")
+    async with in_transaction():
+        await ctx.access.scoped(Membership, org_id).filter(id=target.id).update(role=Role.OWNER)
+        await ctx.access.scoped(Membership, org_id).filter(id=actor.id).update(role=Role.ADMIN)
+        await record(ctx, org_id, "organization.ownership_transferred",
+                     target_type="membership", target_id=target.id,
+                     summary={"from": str(actor.user_id), "to": str(target.user_id)})
+    ctx.access.forget(org_id)
+    return await ctx.loaders.organization.load(org_id)  # type: ignore[return-value]

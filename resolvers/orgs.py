@@ -1,0 +1,153 @@
+"""Organizations: creating and renaming them, and the caller's memberships."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+import uuid
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from auth.permissions import Permission
+from context import Context
+from errors import BadUserInput, Conflict, NotFound
+from models.accounts import User
+from models.orgs import Membership, Organization, Role
+from resolvers.activity import record
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+SLUG_MIN, SLUG_MAX = 3, 48
+NAME_MAX = 120
+RESERVED_SLUGS = frozenset({
+    "api", "www", "admin", "app", "apps", "auth", "billing", "blog", "dashboard", "docs", "graphql",
+    "help", "login", "logout", "mail", "media", "new", "oauth", "relleks", "root", "settings",
+    "signup", "static", "status", "support", "system", "webhooks",
+})
+
+
+def clean_org_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise BadUserInput.field("name", "must not be empty")
+    if len(name) > NAME_MAX:
+        raise BadUserInput.field("name", f"must be at most {NAME_MAX} characters")
+    return name
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG_MIN <= len(slug) <= SLUG_MAX:
+        raise BadUserInput.field("slug", f"must be {SLUG_MIN} to {SLUG_MAX} characters long")
+    if not SLUG_PATTERN.match(slug) or "--" in slug:
+        raise BadUserInput.field("slug", "may hold only lowercase letters, digits and single "
+                                         "hyphens, and must start and end with a letter or digit")
+    if slug in RESERVED_SLUGS:
+        raise BadUserInput.field("slug", f"`{slug}` is reserved")
+    return slug
+
+
+def slug_from_name(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:SLUG_MAX].strip("-")
+    if len(slug) < SLUG_MIN or slug in RESERVED_SLUGS:
+        slug = f"{slug}-org".strip("-") if len(slug) + 4 >= SLUG_MIN else "org"
+    return slug if len(slug) >= SLUG_MIN else f"org-{secrets.token_hex(3)}"
+
+
+async def _free_slug(base: str) -> str:
+    """`base`, or `base-2`, `base-3`... whichever is free (derived slugs never conflict)."""
+    taken = set(await Organization.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    for n in range(2, 100):
+        candidate = f"{base[:SLUG_MAX - len(str(n)) - 1]}-{n}"
+        if candidate not in taken:
+            return candidate
+    return f"{base[:SLUG_MAX - 7]}-{secrets.token_hex(3)}"
+
+
+async def create_organization(ctx: Context, *, name: str, slug: str | None) -> Organization:
+    name = clean_org_name(name)
+    if slug is not None:
+        slug = check_slug(slug.strip())
+        if await Organization.filter(slug=slug).exists():
+            raise Conflict(f"The slug `{slug}` is taken.", field="slug")
+    else:
+        slug = await _free_slug(slug_from_name(name))
+    try:
+        async with in_transaction():
+            org = await Organization.create(name=name, slug=slug)
+            membership = await Membership.create(organization=org, user_id=ctx.user.id,
+                                                 role=Role.OWNER)
+            await record(ctx, org.id, "organization.created", target_type="organization",
+                         target_id=org.id, summary={"name": name, "slug": slug})
+    except IntegrityError as exc:  # the same slug created concurrently
+        raise Conflict(f"The slug `{slug}` is taken.", field="slug") from exc
+    ctx.access.prime(membership)
+    return org
+
+
+async def organization(ctx: Context, org_id: uuid.UUID) -> Organization:
+    org = await ctx.loaders.organization.load(org_id)
+    if org is None:
+        raise NotFound("organization")
+    return org
+
+
+async def update_organization(ctx: Context, org_id: uuid.UUID, *, name: str | None,
+                              slug: str | None) -> Organization:
+    org = await organization(ctx, org_id)
+    changes: dict[str, list[str]] = {}
+    if name is not None and clean_org_name(name) != org.name:
+        changes["name"] = [org.name, clean_org_name(name)]
+    if slug is not None and check_slug(slug.strip()) != org.slug:
+        changes["slug"] = [org.slug, slug.strip()]
+        if await Organization.filter(slug=slug.strip()).exists():
+            raise Conflict(f"The slug `{slug.strip()}` is taken.", field="slug")
+    if not changes:
+        return org
+    for field, (_, new) in changes.items():
+        setattr(org, field, new)
+    try:
+        async with in_transaction():
+            await org.save(update_fields=[*changes, "updated_at"])
+            await record(ctx, org.id, "organization.updated", target_type="organization",
+                         target_id=org.id, summary=changes)
+    except IntegrityError as exc:
+        raise Conflict("The slug is taken.", field="slug") from exc
+    return org
+
+
+async def my_memberships(ctx: Context) -> list[Membership]:
+    memberships = await Membership.of_user(ctx.user.id).order_by("created_at", "id")
+    for membership in memberships:
+        ctx.access.prime(membership)
+    return memberships
+
+
+async def visible_organizations(ctx: Context,
+                                org_ids: list[uuid.UUID]) -> list[Organization | None]:
+    """`node(id:)` for organizations: only those the caller belongs to."""
+    mine = await ctx.access.orgs_with(Permission.ORG_READ)
+    return list(await ctx.loaders.organization.load_many(
+        [org_id for org_id in org_ids if org_id in mine]))
+
+
+async def visible_users(ctx: Context, user_ids: list[str]) -> dict[str, User]:
+    """`node(id:)` for users: the viewer and the members of the viewer's organizations."""
+    viewer = ctx.viewer.user
+    if viewer is None:
+        return {}
+    ids = set()
+    for user_id in user_ids:
+        try:
+            ids.add(uuid.UUID(user_id))
+        except ValueError:
+            continue
+    orgs = await ctx.access.orgs_with(Permission.MEMBERS_READ)
+    shared = set(await ctx.access.scoped(Membership, orgs).filter(user_id__in=ids)
+                 .values_list("user_id", flat=True)) if orgs and ids else set()
+    shared.add(viewer.id)
+    users = await ctx.loaders.user.load_many([i for i in ids if i in shared])
+    return {str(user.id): user for user in users if user is not None}

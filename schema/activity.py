@@ -1,0 +1,55 @@
+"""The activity log in the API: `ActivityEvent` and its filter."""
+
+from __future__ import annotations
+
+import datetime
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from models import activity as models
+from schema.accounts import User
+from schema.base import Info, ModelNode
+
+
+@strawberry.type(description="One change to an organization's data: who, what, when, from where.")
+class ActivityEvent(ModelNode):
+    model = models.ActivityEvent
+
+    id: relay.NodeID[str]
+    action: str = strawberry.field(
+        description="What happened, as `<object>.<verb>`, e.g. `member.role_changed`.")
+    target_type: str = strawberry.field(description="The kind of object changed.")
+    summary: JSON = strawberry.field(description="What changed, e.g. `{\"role\": [old, new]}`.")
+    ip: str | None = strawberry.field(description="IP address of the request.")
+    user_agent: str | None = strawberry.field(description="User-Agent of the request.")
+    created_at: datetime.datetime = strawberry.field(description="When it happened.")
+
+    @strawberry.field(description="Global id of the object changed, when it has one.")
+    def target_id(self, root: strawberry.Parent[models.ActivityEvent]) -> strawberry.ID | None:
+        if root.target_id is None:
+            return None
+        type_name = {"organization": "Organization", "membership": "Membership",
+                     "invitation": "Invitation"}.get(root.target_type, root.target_type)
+        return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
+
+    @strawberry.field(description="Who did it; null for the system or a deleted account.")
+    async def actor(self, root: strawberry.Parent[models.ActivityEvent],
+                    info: Info) -> User | None:
+        if root.actor_id is None:
+            return None
+        return await info.context.loaders.user.load(root.actor_id)  # type: ignore[return-value]
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        return [None for _ in node_ids]  # events are read through `organization.activity`
+
+
+@strawberry.input(description="Narrow the activity log.")
+class ActivityFilter:
+    action: str | None = strawberry.field(default=None, description="Only this action.")
+    actor_id: relay.GlobalID | None = strawberry.field(default=None,
+                                                       description="Only this user's actions.")
+    since: datetime.datetime | None = strawberry.field(default=None,
+                                                       description="Only events at or after.")

@@ -1,0 +1,193 @@
+"""Organizations in the API: the tenant, its members and pending invitations.
+
+Every org-owned field declares the permission it needs and where its org comes from; the
+resolvers below it then read through the tenant scope (`ctx.access.scoped`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import Permission
+from models import orgs as models
+from resolvers import activity as activity_resolvers
+from resolvers import members as member_resolvers
+from resolvers import orgs as resolvers
+from schema.accounts import User
+from schema.activity import ActivityEvent, ActivityFilter
+from schema.base import Connection, Info, ModelNode, Rows
+from schema.permissions import (
+    HasPermission,
+    IsAuthenticated,
+    global_uuid,
+    org_from_argument,
+    org_from_slug,
+    org_from_source,
+    requires,
+)
+
+Role = strawberry.enum(models.Role, description="A member's role, from most to least powerful. "
+                                                "The README's matrix says what each may do.")
+
+
+@strawberry.type(description="A user's place in an organization.")
+class Membership(ModelNode):
+    model = models.Membership
+
+    id: relay.NodeID[str]
+    role: Role = strawberry.field(description="What the member may do.")  # type: ignore[valid-type]
+
+    @strawberry.field(description="When the user joined.")
+    def joined_at(self, root: strawberry.Parent[models.Membership]) -> datetime.datetime:
+        return root.created_at
+
+    @strawberry.field(description="The member.")
+    async def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
+        return await info.context.loaders.user.load(root.user_id)  # type: ignore[return-value]
+
+    @strawberry.field(description="The organization.")
+    async def organization(self, root: strawberry.Parent[models.Membership],
+                           info: Info) -> Organization:
+        return await resolvers.organization(  # type: ignore[return-value]
+            info.context, root.organization_id)
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        return [None for _ in node_ids]  # read memberships through `organization.members`
+
+
+@strawberry.type(description="A pending invitation to join an organization.")
+class Invitation(ModelNode):
+    model = models.Invitation
+
+    id: relay.NodeID[str]
+    email: str = strawberry.field(description="Who was invited.")
+    role: Role = strawberry.field(description="The role they get on accepting.")  # type: ignore[valid-type]
+    created_at: datetime.datetime = strawberry.field(description="When it was sent first.")
+    expires_at: datetime.datetime = strawberry.field(description="When the link stops working.")
+
+    @strawberry.field(description="Who sent it; null when that account is gone.")
+    async def invited_by(self, root: strawberry.Parent[models.Invitation],
+                         info: Info) -> User | None:
+        if root.invited_by_id is None:
+            return None
+        return await info.context.loaders.user.load(root.invited_by_id)  # type: ignore[return-value]
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        return [None for _ in node_ids]  # read invitations through `organization.invitations`
+
+
+@strawberry.type(description="A team using Relleks: the tenant that owns leads and members.")
+class Organization(ModelNode):
+    model = models.Organization
+
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Unique, URL-safe handle.")
+    created_at: datetime.datetime = strawberry.field(description="When it was created.")
+
+    @strawberry.field(description="The viewer's role here.",
+                      extensions=[requires(HasPermission(Permission.ORG_READ,
+                                                         org=org_from_source()))])
+    async def viewer_role(self, root: strawberry.Parent[models.Organization],
+                          info: Info) -> Role:  # type: ignore[valid-type]
+        membership = await info.context.access.membership(root.id)
+        return membership.role  # type: ignore[union-attr]
+
+    @strawberry.field(description="The viewer's permissions here, by name (e.g. `members:write`).",
+                      extensions=[requires(HasPermission(Permission.ORG_READ,
+                                                         org=org_from_source()))])
+    async def viewer_permissions(self, root: strawberry.Parent[models.Organization],
+                                 info: Info) -> list[str]:
+        return sorted(p.value for p in await info.context.access.permissions(root.id))
+
+    @relay.connection(Connection[Membership], description="Members, oldest first.",
+                      extensions=[requires(HasPermission(Permission.MEMBERS_READ,
+                                                         org=org_from_source()))])
+    def members(self, root: strawberry.Parent[models.Organization],
+                info: Info) -> list[Membership]:
+        return Rows(member_resolvers.members_query(info.context, root.id))  # type: ignore[return-value]
+
+    @relay.connection(Connection[Invitation], description="Pending invitations, newest first.",
+                      extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
+                                                         org=org_from_source()))])
+    def invitations(self, root: strawberry.Parent[models.Organization],
+                    info: Info) -> list[Invitation]:
+        return Rows(  # type: ignore[return-value]
+            member_resolvers.pending_invitations_query(info.context, root.id))
+
+    @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
+                      extensions=[requires(HasPermission(Permission.ACTIVITY_READ,
+                                                         org=org_from_source()))])
+    def activity(self, root: strawberry.Parent[models.Organization], info: Info,
+                 filter: ActivityFilter | None = None) -> list[ActivityEvent]:
+        filter = filter or ActivityFilter()
+        actor_id = global_uuid(filter.actor_id, "User", "actorId") if filter.actor_id else None
+        return Rows(activity_resolvers.activity_query(  # type: ignore[return-value]
+            info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since))
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+                            required: bool = False) -> list:
+        ids = []
+        for node_id in node_ids:
+            try:
+                ids.append(uuid.UUID(node_id))
+            except ValueError:
+                ids.append(None)
+        found = await resolvers.visible_organizations(info.context, [i for i in ids if i])
+        by_id = {org.id: org for org in found if org is not None}
+        return [by_id.get(i) if i else None for i in ids]
+
+
+@strawberry.input(description="A new organization. You become its OWNER.")
+class CreateOrganizationInput:
+    name: str = strawberry.field(description="1 to 120 characters.")
+    slug: str | None = strawberry.field(
+        default=None, description="3-48 lowercase letters, digits and hyphens; derived from "
+                                  "the name when absent.")
+
+
+@strawberry.input(description="Fields to change; absent fields stay as they are.")
+class UpdateOrganizationInput:
+    organization_id: relay.GlobalID
+    name: strawberry.Maybe[str]
+    slug: strawberry.Maybe[str]
+
+
+@strawberry.type
+class OrgQueries:
+    @strawberry.field(description="An organization you belong to, by slug. Any other slug is "
+                                  "NOT_FOUND, whether or not it exists.",
+                      extensions=[requires(HasPermission(Permission.ORG_READ,
+                                                         org=org_from_slug()))])
+    async def organization(self, info: Info, slug: str) -> Organization:
+        org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
+        return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]
+
+
+@strawberry.type
+class OrgMutations:
+    @strawberry.mutation(description="Create an organization; you become its OWNER.",
+                         extensions=[requires(IsAuthenticated())])
+    async def create_organization(self, info: Info,
+                                  input: CreateOrganizationInput) -> Organization:
+        return await resolvers.create_organization(  # type: ignore[return-value]
+            info.context, name=input.name, slug=input.slug)
+
+    @strawberry.mutation(description="Rename the organization or change its slug.",
+                         extensions=[requires(HasPermission(
+                             Permission.ORG_WRITE,
+                             org=org_from_argument("input.organization_id")))])
+    async def update_organization(self, info: Info,
+                                  input: UpdateOrganizationInput) -> Organization:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        return await resolvers.update_organization(  # type: ignore[return-value]
+            info.context, org_id,
+            name=input.name.value if input.name is not None else None,
+            slug=input.slug.value if input.slug is not None else None)
