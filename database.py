@@ -14,7 +14,7 @@ from tortoise.migrations.api import migrate
 
 from settings import Settings
 
-MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity"]
+MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads"]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

@@ -21,6 +21,11 @@ class Permission(StrEnum):
     MEMBERS_WRITE = "members:write"
     OWNERSHIP_TRANSFER = "ownership:transfer"
     ACTIVITY_READ = "activity:read"
+    LEADS_READ = "leads:read"
+    LEADS_WRITE = "leads:write"
+    LEADS_DELETE = "leads:delete"
+    LEADS_EXPORT = "leads:export"
+    NOTES_MODERATE = "notes:moderate"
 
     @property
     def description(self) -> str:
@@ -35,12 +40,17 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.MEMBERS_WRITE: "Change members' roles and remove members.",
     Permission.OWNERSHIP_TRANSFER: "Hand the organization's ownership to another member.",
     Permission.ACTIVITY_READ: "Read the organization's activity log.",
+    Permission.LEADS_READ: "Read leads and their notes.",
+    Permission.LEADS_WRITE: "Create, edit, assign and import leads, and add notes.",
+    Permission.LEADS_DELETE: "Delete any lead (a lead's owner may delete it with leads:write).",
+    Permission.LEADS_EXPORT: "Export leads as CSV.",
+    Permission.NOTES_MODERATE: "Edit or delete anyone's notes (authors may edit their own).",
 }
 
-_VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ})
-_MEMBER = _VIEWER
+_VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
+_MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
-                    Permission.ACTIVITY_READ}
+                    Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE}
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER}
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {

@@ -6,9 +6,11 @@ requests would be shared across users and tenants.
 
 from __future__ import annotations
 
+import uuid
 from functools import cached_property
 
 from loaders.accounts import UserLoader
+from loaders.leads import NotesFirstPageLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
 from models.tenancy import TenantModel
 
@@ -18,6 +20,7 @@ class Loaders:
 
     def __init__(self) -> None:
         self._owner_orgs: dict[type[TenantModel], OwnerOrgLoader] = {}
+        self._first_notes: dict[tuple[uuid.UUID, int], NotesFirstPageLoader] = {}
 
     @cached_property
     def user(self) -> UserLoader:
@@ -30,6 +33,13 @@ class Loaders:
     @cached_property
     def org_id_by_slug(self) -> OrgIdBySlugLoader:
         return OrgIdBySlugLoader()
+
+    def first_notes(self, org_id: uuid.UUID, limit: int) -> NotesFirstPageLoader:
+        """The newest `limit` notes per lead, for leads of an org whose access was checked."""
+        key = (org_id, limit)
+        if key not in self._first_notes:
+            self._first_notes[key] = NotesFirstPageLoader(org_id, limit)
+        return self._first_notes[key]
 
     def org_of(self, model: type[TenantModel]) -> OwnerOrgLoader:
         if model not in self._owner_orgs:

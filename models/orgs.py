@@ -32,6 +32,7 @@ class Organization(BaseModel):
 
     name = fields.CharField(max_length=120)
     slug = fields.CharField(max_length=48, unique=True)
+    default_region = fields.CharField(max_length=2, default="US", db_default="US")
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -26,8 +26,9 @@ from strawberry.types import ExecutionContext
 from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
-from schema.members import MemberMutations
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
+from schema.leads import LeadMutations, LeadQueries
+from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.orgs import OrgMutations, OrgQueries
 
@@ -37,9 +38,10 @@ MAX_TOKENS = 1000
 MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
-Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries))
+Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
+    LeadMutations,
 ))
 
 

@@ -13,6 +13,7 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
+from errors import BadUserInput
 from models import orgs as models
 from resolvers import activity as activity_resolvers
 from resolvers import members as member_resolvers
@@ -20,6 +21,7 @@ from resolvers import orgs as resolvers
 from schema.accounts import User
 from schema.activity import ActivityEvent, ActivityFilter
 from schema.base import Connection, Info, ModelNode, Rows
+from schema.leads import LeadConnection, leads_field
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -106,6 +108,8 @@ class Organization(ModelNode):
                                  info: Info) -> list[str]:
         return sorted(p.value for p in await info.context.access.permissions(root.id))
 
+    leads: LeadConnection = leads_field
+
     @relay.connection(Connection[Membership], description="Members, oldest first.",
                       extensions=[requires(HasPermission(Permission.MEMBERS_READ,
                                                          org=org_from_source()))])
@@ -155,9 +159,22 @@ class CreateOrganizationInput:
 
 @strawberry.input(description="Fields to change; absent fields stay as they are.")
 class UpdateOrganizationInput:
-    organization_id: relay.GlobalID
-    name: strawberry.Maybe[str]
-    slug: strawberry.Maybe[str]
+    organization_id: relay.GlobalID = strawberry.field(description="The organization to change.")
+    # `| None` so that an explicit null reaches us and is refused naming its field.
+    name: strawberry.Maybe[str | None] = strawberry.field(
+        description="The new name, 1 to 120 characters. Null is refused.")
+    slug: strawberry.Maybe[str | None] = strawberry.field(
+        description="The new slug, 3-48 lowercase letters, digits and hyphens. The old slug "
+                    "stops working at once. Null is refused.")
+
+
+def _given(value: strawberry.Maybe[str | None], field: str) -> str | None:
+    """The new value of a field, None when absent; an explicit null is BAD_USER_INPUT."""
+    if value is None:
+        return None
+    if value.value is None:
+        raise BadUserInput.field(field, "cannot be null: leave it out to keep it unchanged")
+    return value.value
 
 
 @strawberry.type
@@ -189,5 +206,4 @@ class OrgMutations:
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
         return await resolvers.update_organization(  # type: ignore[return-value]
             info.context, org_id,
-            name=input.name.value if input.name is not None else None,
-            slug=input.slug.value if input.slug is not None else None)
+            name=_given(input.name, "name"), slug=_given(input.slug, "slug"))

@@ -3,8 +3,8 @@
     @strawberry.field(extensions=[requires(IsAuthenticated())])
     def me(self, info: Info) -> User: ...
 
-    @strawberry.mutation(extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
-                                                            org=org_from_input("organization_id")))])
+    @strawberry.mutation(extensions=[requires(HasPermission(
+        Permission.MEMBERS_INVITE, org=org_from_argument("input.organization_id")))])
     async def invite_member(self, info: Info, input: InviteMemberInput) -> Invitation: ...
 
 A named permission is granted by roles (and, later, by a partner token's scopes); `org=` says
@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from strawberry import relay
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.utils.str_converters import to_camel_case
 
 from auth.permissions import Permission
-from errors import NotFound, Unauthenticated
+from errors import Forbidden, NotFound, Unauthenticated
 from models.orgs import Organization
 from models.tenancy import TenantModel
-
-OrgLocator = Callable[[Any, dict[str, Any], Any], Awaitable[uuid.UUID]]
 
 
 class IsAuthenticated(BasePermission):
@@ -42,7 +42,12 @@ class IsAuthenticated(BasePermission):
 
 
 class HasPermission(BasePermission):
-    """The caller holds `permission` in the organization that `org` locates."""
+    """The caller holds `permission` in the organization that `org` locates.
+
+    Whoever is not a member of that org, signed in or anonymous, gets the locator's NOT_FOUND,
+    the very error a non-existent org or row gives: the answer never tells them apart. Only a
+    credential that is present but bad (expired token, ended session) is UNAUTHENTICATED, so a
+    client knows to sign in again."""
 
     def __init__(self, permission: Permission, *, org: OrgLocator) -> None:
         self.permission = permission
@@ -50,10 +55,40 @@ class HasPermission(BasePermission):
         self.message = f"Needs the `{permission.value}` permission."
 
     async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-        IsAuthenticated().has_permission(source, info)
-        org_id = await self.org(source, kwargs, info)
-        await info.context.access.require(org_id, self.permission)
+        viewer = info.context.viewer
+        if viewer.user is None and viewer.error:
+            raise Unauthenticated(viewer.error)
+        access = info.context.access
+        org_id = await self.org.find(source, kwargs, info)
+        if org_id is None or await access.membership(org_id) is None:
+            raise self.org.missing()
+        await access.require(org_id, self.permission)
         return True
+
+
+OwnerLocator = Callable[[Any, dict[str, Any], Any, uuid.UUID], Awaitable[uuid.UUID | None]]
+
+
+class HasPermissionOrOwns(HasPermission):
+    """The caller holds `permission`, or holds `otherwise` and owns the object (`owner` finds
+    its owner's user id). E.g. ADMIN+ delete any lead, a lead's owner deletes their own."""
+
+    def __init__(self, permission: Permission, *, otherwise: Permission, org: OrgLocator,
+                 owner: OwnerLocator) -> None:
+        super().__init__(otherwise, org=org)
+        self.elevated = permission
+        self.owner = owner
+
+    async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        await super().has_permission(source, info, **kwargs)
+        org_id = await self.org.find(source, kwargs, info)
+        assert org_id is not None  # the check above found it
+        if self.elevated in await info.context.access.permissions(org_id):
+            return True
+        if await self.owner(source, kwargs, info, org_id) == info.context.user.id:
+            return True
+        raise Forbidden(f"Only its owner, or a role with the `{self.elevated.value}` "
+                        "permission, may do this.", permission=self.elevated.value)
 
 
 def requires(*permissions: BasePermission) -> PermissionExtension:
@@ -63,6 +98,23 @@ def requires(*permissions: BasePermission) -> PermissionExtension:
 
 # Org locators: where a field finds the organization it acts on.
 
+OrgFinder = Callable[[Any, dict[str, Any], Any], Awaitable[uuid.UUID | None]]
+
+
+@dataclass(frozen=True)
+class OrgLocator:
+    """How a field finds its organization (`find` returns None when there is none), and the
+    NOT_FOUND it reports to anyone who cannot see it: one error for "no such thing" and "not
+    yours", naming the argument the client sent."""
+
+    find: OrgFinder
+    what: str = "organization"
+    field: str | None = None
+
+    def missing(self) -> NotFound:
+        return NotFound(self.what, field=self.field) if self.field else NotFound(self.what)
+
+
 def _argument(kwargs: dict[str, Any], path: str) -> Any:
     value: Any = kwargs
     for part in path.split("."):
@@ -70,53 +122,75 @@ def _argument(kwargs: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _graphql_name(path: str) -> str:
+    """`input.membership_id` -> `membershipId`, the name the client sent."""
+    return to_camel_case(path.split(".")[-1])
+
+
 def global_uuid(value: Any, type_name: str, field: str) -> uuid.UUID:
     """The UUID in a global id of `type_name`; NOT_FOUND for anything else."""
-    if not isinstance(value, relay.GlobalID) or value.type_name != type_name:
+    found = _uuid_of(value, type_name)
+    if found is None:
         raise NotFound(type_name.lower(), field=field)
+    return found
+
+
+def _uuid_of(value: Any, type_name: str) -> uuid.UUID | None:
+    if not isinstance(value, relay.GlobalID) or value.type_name != type_name:
+        return None
     try:
         return uuid.UUID(value.node_id)
-    except ValueError as exc:
-        raise NotFound(type_name.lower(), field=field) from exc
+    except ValueError:
+        return None
 
 
 def org_from_source() -> OrgLocator:
     """The parent object is the organization, or an org-owned row."""
 
-    async def locate(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID:
+    async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
         return source.id if isinstance(source, Organization) else source.organization_id
 
-    return locate
+    return OrgLocator(find)
 
 
 def org_from_argument(path: str) -> OrgLocator:
     """An argument holding an Organization global id, e.g. `input.organization_id`."""
 
-    async def locate(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID:
-        return global_uuid(_argument(kwargs, path), "Organization", path.split(".")[-1])
+    async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
+        return _uuid_of(_argument(kwargs, path), "Organization")
 
-    return locate
+    return OrgLocator(find, field=_graphql_name(path))
 
 
 def org_from_slug(path: str = "slug") -> OrgLocator:
-    async def locate(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID:
-        slug = _argument(kwargs, path)
-        org_id = await info.context.loaders.org_id_by_slug.load(str(slug).lower())
-        if org_id is None:
-            raise NotFound("organization", field=path)
-        return org_id
+    """An argument holding an organization's slug."""
 
-    return locate
+    async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
+        slug = _argument(kwargs, path)
+        return await info.context.loaders.org_id_by_slug.load(str(slug).lower())
+
+    return OrgLocator(find, field=_graphql_name(path))
 
 
 def org_of(model: type[TenantModel], type_name: str, path: str) -> OrgLocator:
-    """An argument holding the global id of an org-owned row: its organization is the one."""
+    """An argument holding the global id of an org-owned row: its organization is the one. A
+    row of an org the caller does not belong to is reported as no such row."""
 
-    async def locate(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID:
+    async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
+        row_id = _uuid_of(_argument(kwargs, path), type_name)
+        return await info.context.loaders.org_of(model).load(row_id) if row_id else None
+
+    return OrgLocator(find, what=type_name.lower(), field=_graphql_name(path))
+
+
+def owner_of(model: type[TenantModel], type_name: str, path: str, column: str) -> OwnerLocator:
+    """The user id in `column` (e.g. `owner_id`, `author_id`) of the row an argument names."""
+
+    async def locate(source: Any, kwargs: dict[str, Any], info: Any,
+                     org_id: uuid.UUID) -> uuid.UUID | None:
         row_id = global_uuid(_argument(kwargs, path), type_name, path.split(".")[-1])
-        org_id = await info.context.loaders.org_of(model).load(row_id)
-        if org_id is None:
-            raise NotFound(type_name.lower(), field=path.split(".")[-1])
-        return org_id
+        rows = await info.context.access.scoped(model, org_id).filter(id=row_id) \
+            .values_list(column, flat=True)
+        return rows[0] if rows else None
 
     return locate

@@ -1,0 +1,111 @@
+"""Leads and their notes: the personal data of people who never signed up to Relleks."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from tortoise import fields
+
+from models.base import BaseModel
+from models.orgs import Organization
+from models.tenancy import TenantModel
+
+
+class LeadStatus(StrEnum):
+    """Where a lead stands in the sales pipeline."""
+
+    NEW = "new"
+    CONTACTED = "contacted"
+    QUALIFIED = "qualified"
+    WON = "won"
+    LOST = "lost"
+
+
+class LeadSource(StrEnum):
+    """How a lead arrived."""
+
+    MANUAL = "manual"
+    FORM = "form"
+    API = "api"
+    IMPORT = "import"
+
+
+class Lead(TenantModel):
+    """A prospect an organization works. Email is normalised, phone stored in E.164."""
+
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "relleks.Organization", related_name="leads", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=320, null=True)
+    phone = fields.CharField(max_length=32, null=True)
+    company = fields.CharField(max_length=200, null=True)
+    title = fields.CharField(max_length=200, null=True)
+    address_line1 = fields.CharField(max_length=200, null=True)
+    address_line2 = fields.CharField(max_length=200, null=True)
+    address_city = fields.CharField(max_length=100, null=True)
+    address_region = fields.CharField(max_length=100, null=True)
+    address_postal_code = fields.CharField(max_length=20, null=True)
+    address_country = fields.CharField(max_length=2, null=True)
+    status = fields.CharEnumField(LeadStatus, max_length=16, default=LeadStatus.NEW)
+    source = fields.CharEnumField(LeadSource, max_length=16, default=LeadSource.MANUAL)
+    owner: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+        "relleks.User", related_name="owned_leads", null=True, on_delete=fields.SET_NULL
+    )
+    tags = fields.JSONField(default=list)
+    updated_at = fields.DatetimeField(auto_now=True)
+    owner_id: uuid.UUID | None
+
+    class Meta:
+        table = "leads"
+        indexes = (
+            ("organization_id", "created_at", "id"),
+            ("organization_id", "updated_at", "id"),
+            ("organization_id", "name", "id"),
+            ("organization_id", "owner_id"),
+        )
+
+
+class LeadTag(TenantModel):
+    """One tag of one lead, kept beside `Lead.tags` so tag filters are plain indexed joins on
+    both databases (JSON containment differs between SQLite and PostgreSQL)."""
+
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "relleks.Organization", related_name="lead_tags", on_delete=fields.CASCADE
+    )
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "relleks.Lead", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    tag = fields.CharField(max_length=50)
+    lead_id: uuid.UUID
+
+    class Meta:
+        table = "lead_tags"
+        unique_together = (("lead", "tag"),)
+        indexes = (("organization_id", "tag"),)
+
+
+class Note(TenantModel):
+    """A note on a lead, newest first."""
+
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "relleks.Organization", related_name="notes", on_delete=fields.CASCADE
+    )
+    lead: fields.ForeignKeyRelation[Lead] = fields.ForeignKeyField(
+        "relleks.Lead", related_name="notes", on_delete=fields.CASCADE
+    )
+    author: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+        "relleks.User", related_name="notes", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    edited_at = fields.DatetimeField(null=True)
+    lead_id: uuid.UUID
+    author_id: uuid.UUID | None
+
+    class Meta:
+        table = "notes"
+        indexes = (("lead_id", "created_at", "id"),)
+
+
+

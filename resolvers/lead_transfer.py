@@ -1,0 +1,189 @@
+"""CSV import and export of leads.
+
+Columns (import and export alike; only `name` is required on import, order is free, a header row
+names them): name, email, phone, company, title, status, tags (separated by `;`), owner_email
+(a member's sign-in email), address_line1, address_line2, address_city, address_region,
+address_postal_code, address_country. Up to MAX_IMPORT_ROWS rows per file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from context import Context
+from errors import BadUserInput
+from models.leads import Lead, LeadSource, LeadStatus, LeadTag
+from models.orgs import Membership, Organization
+from resolvers.activity import record
+from resolvers.leads import ADDRESS_FIELDS, LeadFilter, leads_query, validate
+
+COLUMNS = ("name", "email", "phone", "company", "title", "status", "tags", "owner_email",
+           *(f"address_{part}" for part in ADDRESS_FIELDS))
+MAX_IMPORT_ROWS = 10_000
+MAX_EXPORT_ROWS = 100_000
+BATCH = 500
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str | None
+    message: str
+
+
+@dataclass
+class ImportOutcome:
+    imported: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class Export:
+    filename: str
+    body: str
+    row_count: int
+
+
+async def _member_ids_by_email(ctx: Context, org_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    rows = await ctx.access.scoped(Membership, org_id).values_list("user__email", "user_id")
+    return {email: user_id for email, user_id in rows}
+
+
+def _read_csv(raw: bytes) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadUserInput.field("file", "must be UTF-8 encoded CSV") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    if not header:
+        raise BadUserInput.field("file", "is empty: expected a header row")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise BadUserInput.field("file", f"unknown columns: {', '.join(unknown)}; known: "
+                                         f"{', '.join(COLUMNS)}")
+    if "name" not in header:
+        raise BadUserInput.field("file", "needs a `name` column")
+    reader.fieldnames = header
+    try:
+        rows = []
+        for row in reader:
+            rows.append(row)
+            if len(rows) > MAX_IMPORT_ROWS:
+                raise BadUserInput.field("file", f"has more than {MAX_IMPORT_ROWS:,} rows: "
+                                                 "split it")
+    except csv.Error as exc:
+        raise BadUserInput.field("file", f"is not valid CSV ({exc})") from exc
+    return header, rows
+
+
+def _row_data(row: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: row.get(k) for k in ("name", "email", "phone", "company", "title")
+                            if k in row}
+    if row.get("status"):
+        data["status"] = row["status"].strip().lower()
+    if "tags" in row:
+        data["tags"] = [t for t in (row.get("tags") or "").split(";")]
+    address = {part: row.get(f"address_{part}") for part in ADDRESS_FIELDS
+               if f"address_{part}" in row}
+    if address:
+        data["address"] = address
+    return data
+
+
+def _validate_rows(org: Organization, rows: list[dict[str, str]],
+                   members: dict[str, uuid.UUID]) -> tuple[list[tuple[dict, list[str]]],
+                                                            list[RowError]]:
+    valid: list[tuple[dict, list[str]]] = []
+    errors: list[RowError] = []
+    statuses = {s.value for s in LeadStatus}
+    for line, row in enumerate(rows, start=2):
+        data = _row_data(row)
+        if data.get("status") and data["status"] not in statuses:
+            errors.append(RowError(line, "status", f"must be one of {', '.join(sorted(statuses))}"))
+            continue
+        changes = validate(org, data, creating=True)
+        owner_email = (row.get("owner_email") or "").strip().lower()
+        if owner_email:
+            if owner_email in members:
+                changes.values["owner_id"] = members[owner_email]
+            else:
+                changes.problems["owner_email"] = "is not a member of this organization"
+        if changes.problems:
+            name, problem = sorted(changes.problems.items())[0]
+            errors.append(RowError(line, name, problem))
+            continue
+        valid.append((changes.values, changes.tags or []))
+    return valid, errors
+
+
+async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
+                       dry_run: bool) -> ImportOutcome:
+    raw = await upload.read()
+    _, rows = await asyncio.to_thread(_read_csv, raw)
+    org = await ctx.loaders.organization.load(org_id)
+    assert org is not None
+    members = await _member_ids_by_email(ctx, org_id)
+    valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members)
+    outcome = ImportOutcome(imported=len(valid), errors=errors)
+    if dry_run or not valid:
+        return outcome
+    now = datetime.now(UTC)
+    leads = [Lead(id=uuid.uuid4(), organization_id=org_id, source=LeadSource.IMPORT, tags=tags,
+                  created_at=now, updated_at=now, **values) for values, tags in valid]
+    tag_rows = [LeadTag(organization_id=org_id, lead_id=lead.id, tag=tag)
+                for lead in leads for tag in lead.tags]
+    async with in_transaction():
+        for start in range(0, len(leads), BATCH):
+            await Lead.bulk_create(leads[start:start + BATCH])
+        for start in range(0, len(tag_rows), BATCH):
+            await LeadTag.bulk_create(tag_rows[start:start + BATCH])
+        await record(ctx, org_id, "leads.imported", target_type="organization", target_id=org_id,
+                     summary={"imported": len(leads), "skipped": len(errors)})
+    return outcome
+
+
+def _cell(value: Any, *, column: str) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells that start like a formula: neutralise them (phones keep their +).
+    if text.startswith(FORMULA_STARTS) and not (column == "phone" and text[1:].isdigit()):
+        return "'" + text
+    return text
+
+
+async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) -> Export:
+    query = leads_query(ctx, org_id, flt).order_by("-created_at", "-id")
+    total = await query.count()
+    if total > MAX_EXPORT_ROWS:
+        raise BadUserInput.field("filter", f"matches {total:,} leads; export at most "
+                                           f"{MAX_EXPORT_ROWS:,} at a time")
+    leads = await query
+    members = await _member_ids_by_email(ctx, org_id)
+    emails = {user_id: email for email, user_id in members.items()}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for lead in leads:
+        values = {
+            "name": lead.name, "email": lead.email, "phone": lead.phone, "company": lead.company,
+            "title": lead.title, "status": lead.status.value, "tags": ";".join(lead.tags or []),
+            "owner_email": emails.get(lead.owner_id) if lead.owner_id else None,
+            **{f"address_{p}": getattr(lead, f"address_{p}") for p in ADDRESS_FIELDS},
+        }
+        writer.writerow([_cell(values[c], column=c) for c in COLUMNS])
+    async with in_transaction():
+        await record(ctx, org_id, "leads.exported", target_type="organization", target_id=org_id,
+                     summary={"rows": len(leads)})
+    org = await ctx.loaders.organization.load(org_id)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Export(filename=f"{org.slug if org else 'leads'}-leads-{stamp}.csv",
+                  body=buffer.getvalue(), row_count=len(leads))

@@ -1,0 +1,310 @@
+"""Leads: validation, writes with their activity events, and the filtered, ordered list.
+
+A lead holds personal data of someone who never signed up: every value is validated and
+normalised on the way in, and activity events record which fields changed, never their values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from auth.permissions import Permission
+from context import Context
+from errors import BadUserInput, NotFound
+from models.leads import Lead, LeadSource, LeadStatus, LeadTag
+from models.orgs import Membership, Organization
+from resolvers.activity import record
+from resolvers.countries import COUNTRY_CODES
+from resolvers.keyset import Order
+
+TEXT_LIMITS = {
+    "name": 200, "company": 200, "title": 200, "address_line1": 200, "address_line2": 200,
+    "address_city": 100, "address_region": 100, "address_postal_code": 20,
+}
+MAX_TAGS, TAG_MAX = 20, 50
+ADDRESS_FIELDS = ("line1", "line2", "city", "region", "postal_code", "country")
+ORDERS = {
+    "created_at": Order("created_at", descending=True, is_datetime=True),
+    "updated_at": Order("updated_at", descending=True, is_datetime=True),
+    "name": Order("name", descending=False),
+}
+UNSET: Any = object()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _input_name(column: str) -> str:
+    """The GraphQL input path of a column, for error messages: `address.postalCode`."""
+    if column.startswith("address_"):
+        return f"address.{_camel(column.removeprefix('address_'))}"
+    return _camel(column)
+
+
+@dataclass
+class LeadChanges:
+    """Validated values to write; absent fields are not in `values`."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def clean_text(column: str, value: str | None, changes: LeadChanges, *, required: bool = False
+               ) -> None:
+    text = " ".join(value.split()) if value is not None else ""
+    if not text:
+        if required:
+            changes.problems[_input_name(column)] = "must not be empty"
+        else:
+            changes.values[column] = None
+        return
+    limit = TEXT_LIMITS[column]
+    if len(text) > limit:
+        changes.problems[_input_name(column)] = f"must be at most {limit} characters"
+    changes.values[column] = text
+
+
+def clean_email(value: str | None, changes: LeadChanges) -> None:
+    if value is None or not value.strip():
+        changes.values["email"] = None
+        return
+    try:
+        valid = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        changes.problems["email"] = str(exc)
+        return
+    changes.values["email"] = valid.normalized.lower()
+
+
+def clean_phone(value: str | None, region: str, changes: LeadChanges) -> None:
+    if value is None or not value.strip():
+        changes.values["phone"] = None
+        return
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        changes.problems["phone"] = f"is not a phone number ({exc._msg})"
+        return
+    if not phonenumbers.is_valid_number(number):
+        changes.problems["phone"] = f"is not a valid phone number (default region {region})"
+        return
+    changes.values["phone"] = phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def clean_country(value: str | None, changes: LeadChanges) -> None:
+    code = (value or "").strip().upper()
+    if not code:
+        changes.values["address_country"] = None
+    elif code not in COUNTRY_CODES:
+        changes.problems["address.country"] = "must be an ISO 3166-1 alpha-2 code such as US or DE"
+    else:
+        changes.values["address_country"] = code
+
+
+def clean_tags(tags: list[str], changes: LeadChanges) -> None:
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = " ".join(tag.split()).lower()
+        if not tag:
+            continue
+        if len(tag) > TAG_MAX:
+            changes.problems["tags"] = f"each tag must be at most {TAG_MAX} characters"
+            return
+        if tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        changes.problems["tags"] = f"at most {MAX_TAGS} tags"
+        return
+    changes.tags = cleaned
+
+
+def validate(org: Organization, data: dict[str, Any], *, creating: bool) -> LeadChanges:
+    """Validate the given fields (a field absent from `data` is left alone) and collect every
+    problem at once, so a client fixes all fields in one round trip."""
+    changes = LeadChanges()
+    if creating or "name" in data:
+        clean_text("name", data.get("name"), changes, required=True)
+    for column in ("company", "title"):
+        if column in data:
+            clean_text(column, data[column], changes)
+    if "email" in data:
+        clean_email(data["email"], changes)
+    if "phone" in data:
+        clean_phone(data["phone"], org.default_region, changes)
+    if "address" in data:
+        address = data["address"] or {}
+        for part in ADDRESS_FIELDS:
+            column = f"address_{part}"
+            if part == "country":
+                clean_country(address.get(part), changes)
+            else:
+                clean_text(column, address.get(part), changes)
+    if "status" in data and data["status"] is not None:
+        changes.values["status"] = LeadStatus(data["status"])
+    if "tags" in data:
+        clean_tags(data["tags"] or [], changes)
+    return changes
+
+
+async def _check_owner(ctx: Context, org_id: uuid.UUID, owner_id: uuid.UUID | None,
+                       changes: LeadChanges) -> None:
+    if owner_id is None:
+        changes.values["owner_id"] = None
+        return
+    is_member = await ctx.access.scoped(Membership, org_id).filter(user_id=owner_id).exists()
+    if not is_member:
+        changes.problems["ownerId"] = "is not a member of this organization"
+    changes.values["owner_id"] = owner_id
+
+
+def _raise_problems(changes: LeadChanges) -> None:
+    if changes.problems:
+        names = ", ".join(sorted(changes.problems))
+        raise BadUserInput(f"Some fields are not valid: {names}.", changes.problems)
+
+
+async def _set_tags(org_id: uuid.UUID, lead: Lead, tags: list[str]) -> None:
+    await LeadTag.scoped(org_id).filter(lead_id=lead.id).delete()
+    if tags:
+        await LeadTag.bulk_create([LeadTag(organization_id=org_id, lead_id=lead.id, tag=t)
+                                   for t in tags])
+
+
+async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
+                      owner_id: uuid.UUID | None, source: LeadSource = LeadSource.MANUAL) -> Lead:
+    org = await ctx.loaders.organization.load(org_id)
+    assert org is not None  # the field's permission check found it
+    changes = validate(org, data, creating=True)
+    await _check_owner(ctx, org_id, owner_id, changes)
+    _raise_problems(changes)
+    async with in_transaction():
+        lead = await Lead.create(organization_id=org_id, source=source,
+                                 tags=changes.tags or [], **changes.values)
+        await _set_tags(org_id, lead, changes.tags or [])
+        await record(ctx, org_id, "lead.created", target_type="lead", target_id=lead.id,
+                     summary={"source": source.value})
+    return lead
+
+
+async def get_lead(ctx: Context, lead_id: uuid.UUID) -> Lead:
+    """A lead whose org passed its permission check in this request, or NOT_FOUND."""
+    org_id = await ctx.loaders.org_of(Lead).load(lead_id)
+    lead = await ctx.access.scoped(Lead, org_id).filter(id=lead_id).first() if org_id else None
+    if lead is None:
+        raise NotFound("lead", field="id")
+    return lead
+
+
+async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,
+                      owner_id: uuid.UUID | None = UNSET) -> Lead:
+    lead = await get_lead(ctx, lead_id)
+    org = await ctx.loaders.organization.load(lead.organization_id)
+    assert org is not None
+    changes = validate(org, data, creating=False)
+    if owner_id is not UNSET:
+        await _check_owner(ctx, lead.organization_id, owner_id, changes)
+    _raise_problems(changes)
+    changed = [column for column, value in changes.values.items()
+               if getattr(lead, column) != value]
+    tags_changed = changes.tags is not None and changes.tags != lead.tags
+    if not changed and not tags_changed:
+        return lead
+    previous_status, previous_owner = lead.status, lead.owner_id
+    for column in changed:
+        setattr(lead, column, changes.values[column])
+    if tags_changed:
+        lead.tags = changes.tags
+    async with in_transaction():
+        await lead.save(update_fields=[*changed, *(["tags"] if tags_changed else []),
+                                       "updated_at"])
+        if tags_changed:
+            await _set_tags(lead.organization_id, lead, changes.tags or [])
+        fields_changed = sorted({_input_name(c).split(".")[0] for c in changed}
+                                | ({"tags"} if tags_changed else set()))
+        await record(ctx, lead.organization_id, "lead.updated", target_type="lead",
+                     target_id=lead.id, summary={"fields": fields_changed})
+        if "status" in changed:
+            await record(ctx, lead.organization_id, "lead.status_changed", target_type="lead",
+                         target_id=lead.id,
+                         summary={"status": [previous_status.value, lead.status.value]})
+        if "owner_id" in changed:
+            await record(ctx, lead.organization_id, "lead.assigned", target_type="lead",
+                         target_id=lead.id, summary={
+                             "owner": [str(previous_owner) if previous_owner else None,
+                                       str(lead.owner_id) if lead.owner_id else None]})
+    return lead
+
+
+async def delete_lead(ctx: Context, lead_id: uuid.UUID) -> uuid.UUID:
+    lead = await get_lead(ctx, lead_id)
+    async with in_transaction():
+        await ctx.access.scoped(Lead, lead.organization_id).filter(id=lead.id).delete()
+        await record(ctx, lead.organization_id, "lead.deleted", target_type="lead",
+                     target_id=lead.id)
+    return lead.id
+
+
+@dataclass
+class LeadFilter:
+    status: list[LeadStatus] | None = None
+    owner_id: uuid.UUID | None = None
+    source: list[LeadSource] | None = None
+    tags: list[str] | None = None
+    search: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
+                ) -> QuerySet[Lead]:
+    query = ctx.access.scoped(Lead, org_id)
+    if flt is None:
+        return query
+    if flt.status:
+        query = query.filter(status__in=flt.status)
+    if flt.source:
+        query = query.filter(source__in=flt.source)
+    if flt.owner_id:
+        query = query.filter(owner_id=flt.owner_id)
+    if flt.created_after:
+        query = query.filter(created_at__gte=flt.created_after)
+    if flt.created_before:
+        query = query.filter(created_at__lt=flt.created_before)
+    for tag in {" ".join(t.split()).lower() for t in flt.tags or [] if t.strip()}:
+        query = query.filter(id__in=Subquery(
+            LeadTag.scoped(org_id).filter(tag=tag).values("lead_id")))
+    if flt.search and flt.search.strip():
+        term = flt.search.strip()[:100]
+        query = query.filter(Q(name__icontains=term) | Q(email__icontains=term)
+                             | Q(phone__icontains=term) | Q(company__icontains=term))
+    return query
+
+
+async def visible_leads(ctx: Context, node_ids: list[str]) -> dict[str, Lead]:
+    """`node(id:)` for leads: only those of orgs where the caller may read leads."""
+    ids = set()
+    for node_id in node_ids:
+        try:
+            ids.add(uuid.UUID(node_id))
+        except ValueError:
+            continue
+    owners = await ctx.loaders.org_of(Lead).load_many(list(ids))
+    readable = await ctx.access.orgs_with(Permission.LEADS_READ)
+    orgs = {org for org in owners if org in readable}
+    if not orgs:
+        return {}
+    leads = await ctx.access.scoped(Lead, orgs).filter(id__in=list(ids))
+    return {str(lead.id): lead for lead in leads}

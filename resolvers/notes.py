@@ -1,0 +1,74 @@
+"""Notes on leads: adding, editing, deleting, and one lead's notes page by page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from context import Context
+from errors import BadUserInput, NotFound
+from models.leads import Note
+from resolvers.activity import record
+from resolvers.keyset import Order
+from resolvers.leads import get_lead
+
+BODY_MAX = 10_000
+NOTE_ORDER = Order("created_at", descending=True, is_datetime=True)
+
+
+def clean_body(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise BadUserInput.field("body", "must not be empty")
+    if len(body) > BODY_MAX:
+        raise BadUserInput.field("body", f"must be at most {BODY_MAX:,} characters")
+    return body
+
+
+async def add_note(ctx: Context, lead_id: uuid.UUID, body: str) -> Note:
+    body = clean_body(body)
+    lead = await get_lead(ctx, lead_id)
+    async with in_transaction():
+        note = await Note.create(organization_id=lead.organization_id, lead_id=lead.id,
+                                 author_id=ctx.user.id, body=body)
+        await record(ctx, lead.organization_id, "note.added", target_type="note",
+                     target_id=note.id, summary={"lead": str(lead.id)})
+    return note
+
+
+async def get_note(ctx: Context, note_id: uuid.UUID) -> Note:
+    org_id = await ctx.loaders.org_of(Note).load(note_id)
+    note = await ctx.access.scoped(Note, org_id).filter(id=note_id).first() if org_id else None
+    if note is None:
+        raise NotFound("note", field="id")
+    return note
+
+
+async def update_note(ctx: Context, note_id: uuid.UUID, body: str) -> Note:
+    body = clean_body(body)
+    note = await get_note(ctx, note_id)
+    if body == note.body:
+        return note
+    async with in_transaction():
+        note.body = body
+        note.edited_at = datetime.now(UTC)
+        await note.save(update_fields=["body", "edited_at"])
+        await record(ctx, note.organization_id, "note.updated", target_type="note",
+                     target_id=note.id, summary={"lead": str(note.lead_id)})
+    return note
+
+
+async def delete_note(ctx: Context, note_id: uuid.UUID) -> uuid.UUID:
+    note = await get_note(ctx, note_id)
+    async with in_transaction():
+        await ctx.access.scoped(Note, note.organization_id).filter(id=note.id).delete()
+        await record(ctx, note.organization_id, "note.deleted", target_type="note",
+                     target_id=note.id, summary={"lead": str(note.lead_id)})
+    return note.id
+
+
+def notes_query(ctx: Context, org_id: uuid.UUID, lead_id: uuid.UUID) -> QuerySet[Note]:
+    return ctx.access.scoped(Note, org_id).filter(lead_id=lead_id)

@@ -1,0 +1,424 @@
+"""Leads and notes in the API: types, keyset connections, inputs, queries and mutations."""
+
+from __future__ import annotations
+
+import datetime
+from enum import Enum
+from typing import Any, Generic
+
+import strawberry
+from strawberry import relay
+from strawberry.file_uploads import Upload
+
+from auth.permissions import Permission
+from errors import BadUserInput
+from models import leads as models
+from resolvers import lead_transfer as transfer_resolvers
+from resolvers import leads as resolvers
+from resolvers import notes as note_resolvers
+from resolvers.keyset import Order, Page, encode_cursor, keyset_page
+from schema.accounts import User
+from schema.base import Info, ModelNode
+from schema.permissions import (
+    HasPermission,
+    HasPermissionOrOwns,
+    global_uuid,
+    org_from_argument,
+    org_from_source,
+    org_of,
+    owner_of,
+    requires,
+)
+
+LeadStatus = strawberry.enum(models.LeadStatus, description="Where a lead stands in the pipeline.")
+LeadSource = strawberry.enum(models.LeadSource, description="How a lead arrived.")
+
+
+@strawberry.type(description="A page of a keyset-paginated list: cursors stay valid while rows "
+                             "are added, so paging never skips or repeats a row.")
+class KeysetConnection(Generic[relay.NodeType]):
+    edges: list[relay.Edge[relay.NodeType]] = strawberry.field(
+        description="The page's items with cursors.")
+    page_info: relay.PageInfo = strawberry.field(description="Where this page stands.")
+    count_query: strawberry.Private[Any] = None
+
+    @strawberry.field(description="The items of this page, without their cursors.")
+    def nodes(self) -> list[relay.NodeType]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="How many items match, across all pages (one extra query).")
+    async def total_count(self) -> int:
+        return await self.count_query.count() if self.count_query is not None else len(self.edges)
+
+    @classmethod
+    def from_page(cls, page: Page, count_query: Any = None) -> Any:
+        edges = [relay.Edge(cursor=cursor, node=row)
+                 for cursor, row in zip(page.cursors, page.rows, strict=True)]
+        return cls(edges=edges, count_query=count_query, page_info=relay.PageInfo(
+            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None))
+
+
+@strawberry.type(description="A postal address.")
+class Address:
+    line1: str | None
+    line2: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2 code.")
+
+
+@strawberry.type(description="A note on a lead.")
+class Note(ModelNode):
+    model = models.Note
+
+    id: relay.NodeID[str]
+    body: str = strawberry.field(description="Up to 10,000 characters.")
+    created_at: datetime.datetime = strawberry.field(description="When it was written.")
+    edited_at: datetime.datetime | None = strawberry.field(description="When last edited.")
+
+    @strawberry.field(description="Who wrote it; null when that account is gone.")
+    async def author(self, root: strawberry.Parent[models.Note], info: Info) -> User | None:
+        if root.author_id is None:
+            return None
+        return await info.context.loaders.user.load(root.author_id)  # type: ignore[return-value]
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        return [None for _ in node_ids]  # notes are read through `lead.notes`
+
+
+@strawberry.type(name="NoteConnection", description="Notes, newest first.")
+class NoteConnection(KeysetConnection[Note]):
+    pass
+
+
+@strawberry.type(description="A prospect the organization works: personal data, handle with care.")
+class Lead(ModelNode):
+    model = models.Lead
+
+    id: relay.NodeID[str]
+    name: str
+    email: str | None = strawberry.field(description="Normalised email address.")
+    phone: str | None = strawberry.field(description="E.164, e.g. +14155552671.")
+    company: str | None
+    title: str | None = strawberry.field(description="Job title.")
+    status: LeadStatus  # type: ignore[valid-type]
+    source: LeadSource  # type: ignore[valid-type]
+    tags: list[str] = strawberry.field(description="Lower-case labels.")
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+    @strawberry.field(description="Postal address; null when no part of it is known.")
+    def address(self, root: strawberry.Parent[models.Lead]) -> Address | None:
+        parts = {part: getattr(root, f"address_{part}") for part in resolvers.ADDRESS_FIELDS}
+        return Address(**parts) if any(parts.values()) else None
+
+    @strawberry.field(description="The member working this lead.")
+    async def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
+        if root.owner_id is None:
+            return None
+        return await info.context.loaders.user.load(root.owner_id)  # type: ignore[return-value]
+
+    @strawberry.field(description="Notes, newest first.",
+                      extensions=[requires(HasPermission(Permission.LEADS_READ,
+                                                         org=org_from_source()))])
+    async def notes(self, root: strawberry.Parent[models.Lead], info: Info,
+                    first: int | None = None, after: str | None = None) -> NoteConnection:
+        ctx = info.context
+        query = note_resolvers.notes_query(ctx, root.organization_id, root.id)
+        limit = page_size(info, first)
+        if after is None:
+            rows = await ctx.loaders.first_notes(root.organization_id, limit + 1).load(root.id)
+            page = Page(rows=rows[:limit], has_next_page=len(rows) > limit,
+                        has_previous_page=False,
+                        cursors=[encode_cursor(note_resolvers.NOTE_ORDER, r) for r in rows[:limit]])
+        else:
+            page = await keyset_page(query, note_resolvers.NOTE_ORDER, first=limit, after=after,
+                                     last=None, before=None, max_results=max_page(info))
+        return NoteConnection.from_page(page, query)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+                            required: bool = False) -> list:
+        visible = await resolvers.visible_leads(info.context, node_ids)
+        return [visible.get(node_id) for node_id in node_ids]
+
+
+@strawberry.type(name="LeadConnection", description="Leads, in the order asked.")
+class LeadConnection(KeysetConnection[Lead]):
+    pass
+
+
+def max_page(info: Info) -> int:
+    return info.schema.config.relay_max_results
+
+
+def page_size(info: Info, first: int | None) -> int:
+    limit = max_page(info) if first is None else first
+    if not 0 <= limit <= max_page(info):
+        raise BadUserInput.field("first", f"must be between 0 and {max_page(info)}",
+                                 reason="PAGE_SIZE")
+    return limit
+
+
+@strawberry.enum(description="What to sort leads by.")
+class LeadOrderField(Enum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    NAME = "name"
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(description="Sort order; ties break on the id, so the order is total.")
+class LeadOrder:
+    field: LeadOrderField = LeadOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+
+@strawberry.input(description="Narrow the list; all given conditions must hold.")
+class LeadFilter:
+    status: list[LeadStatus] | None = None  # type: ignore[valid-type]
+    owner_id: relay.GlobalID | None = None
+    source: list[LeadSource] | None = None  # type: ignore[valid-type]
+    tags: list[str] | None = strawberry.field(default=None, description="Leads having all these.")
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive match in name, email, phone or company.")
+    created_after: datetime.datetime | None = None
+    created_before: datetime.datetime | None = None
+
+    def to_resolver(self) -> resolvers.LeadFilter:
+        return resolvers.LeadFilter(
+            status=[models.LeadStatus(s) for s in self.status] if self.status else None,
+            source=[models.LeadSource(s) for s in self.source] if self.source else None,
+            owner_id=global_uuid(self.owner_id, "User", "ownerId") if self.owner_id else None,
+            tags=self.tags, search=self.search, created_after=self.created_after,
+            created_before=self.created_before)
+
+
+async def organization_leads(root: strawberry.Parent[Any], info: Info, first: int | None = None,
+                             after: str | None = None, last: int | None = None,
+                             before: str | None = None, filter: LeadFilter | None = None,
+                             order_by: LeadOrder | None = None) -> LeadConnection:
+    order_by = order_by or LeadOrder()
+    base = resolvers.ORDERS[order_by.field.value]
+    order = Order(base.field, descending=order_by.direction is OrderDirection.DESC,
+                            is_datetime=base.is_datetime)
+    query = resolvers.leads_query(info.context, root.id,
+                                  filter.to_resolver() if filter else None)
+    page = await keyset_page(query, order, first=first, after=after, last=last, before=before,
+                             max_results=max_page(info))
+    return LeadConnection.from_page(page, query)
+
+
+leads_field = strawberry.field(
+    resolver=organization_leads,
+    description="Leads, newest first by default, with stable keyset cursors.",
+    extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
+
+
+@strawberry.input(description="A postal address; every part is optional.")
+class AddressInput:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2 code.")
+
+
+def _address(value: AddressInput | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {part: getattr(value, part) for part in resolvers.ADDRESS_FIELDS}
+
+
+@strawberry.input(description="A new lead.")
+class CreateLeadInput:
+    organization_id: relay.GlobalID
+    name: str = strawberry.field(description="Up to 200 characters.")
+    email: str | None = None
+    phone: str | None = strawberry.field(
+        default=None, description="Any common format; parsed with the org's default region.")
+    company: str | None = None
+    title: str | None = None
+    address: AddressInput | None = None
+    status: LeadStatus = models.LeadStatus.NEW  # type: ignore[valid-type]
+    tags: list[str] | None = None
+    owner_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="A member of the organization.")
+
+
+@strawberry.input(description="Fields to change; absent fields stay as they are, null clears.")
+class UpdateLeadInput:
+    id: relay.GlobalID
+    name: strawberry.Maybe[str]
+    email: strawberry.Maybe[str | None]
+    phone: strawberry.Maybe[str | None]
+    company: strawberry.Maybe[str | None]
+    title: strawberry.Maybe[str | None]
+    address: strawberry.Maybe[AddressInput | None]
+    status: strawberry.Maybe[LeadStatus]  # type: ignore[valid-type]
+    tags: strawberry.Maybe[list[str] | None]
+
+
+@strawberry.input(description="Give a lead to a member, or to nobody.")
+class AssignLeadInput:
+    id: relay.GlobalID
+    owner_id: relay.GlobalID | None
+
+
+@strawberry.input
+class AddNoteInput:
+    lead_id: relay.GlobalID
+    body: str = strawberry.field(description="1 to 10,000 characters.")
+
+
+@strawberry.input
+class UpdateNoteInput:
+    id: relay.GlobalID
+    body: str
+
+
+@strawberry.type(description="One CSV row that could not be imported.")
+class ImportRowError:
+    line: int = strawberry.field(description="Line number in the file (the header is line 1).")
+    field: str | None = strawberry.field(description="The offending column, when one.")
+    message: str
+
+
+@strawberry.type(description="What an import did, or would do with `dryRun`.")
+class ImportResult:
+    dry_run: bool
+    imported: int = strawberry.field(description="Rows imported (would be, with dryRun).")
+    errors: list[ImportRowError] = strawberry.field(description="Rows skipped, and why.")
+
+
+@strawberry.type(description="Leads as CSV (UTF-8, header row, the import's column names).")
+class LeadExport:
+    filename: str
+    content_type: str
+    row_count: int
+    csv: str = strawberry.field(description="The file's content.")
+
+
+def _lead_id(value: relay.GlobalID) -> Any:
+    return global_uuid(value, "Lead", "id")
+
+
+@strawberry.type
+class LeadQueries:
+    @strawberry.field(description="A lead of an organization you belong to.",
+                      extensions=[requires(HasPermission(Permission.LEADS_READ,
+                                                         org=org_of(models.Lead, "Lead", "id")))])
+    async def lead(self, info: Info, id: relay.GlobalID) -> Lead:
+        return await resolvers.get_lead(info.context, _lead_id(id))  # type: ignore[return-value]
+
+
+@strawberry.type
+class LeadMutations:
+    @strawberry.mutation(description="Create a lead.",
+                         extensions=[requires(HasPermission(
+                             Permission.LEADS_WRITE,
+                             org=org_from_argument("input.organization_id")))])
+    async def create_lead(self, info: Info, input: CreateLeadInput) -> Lead:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        data = {"name": input.name, "email": input.email, "phone": input.phone,
+                "company": input.company, "title": input.title, "status": input.status,
+                "address": _address(input.address), "tags": input.tags}
+        owner = global_uuid(input.owner_id, "User", "ownerId") if input.owner_id else None
+        return await resolvers.create_lead(  # type: ignore[return-value]
+            info.context, org_id, data, owner_id=owner)
+
+    @strawberry.mutation(description="Change some fields of a lead.",
+                         extensions=[requires(HasPermission(
+                             Permission.LEADS_WRITE,
+                             org=org_of(models.Lead, "Lead", "input.id")))])
+    async def update_lead(self, info: Info, input: UpdateLeadInput) -> Lead:
+        data: dict[str, Any] = {}
+        for name in ("name", "email", "phone", "company", "title", "status", "tags"):
+            given = getattr(input, name)
+            if given is not None:
+                data[name] = given.value
+        if input.address is not None:
+            data["address"] = _address(input.address.value)
+        return await resolvers.update_lead(  # type: ignore[return-value]
+            info.context, _lead_id(input.id), data)
+
+    @strawberry.mutation(description="Give a lead to a member of its organization, or to nobody.",
+                         extensions=[requires(HasPermission(
+                             Permission.LEADS_WRITE,
+                             org=org_of(models.Lead, "Lead", "input.id")))])
+    async def assign_lead(self, info: Info, input: AssignLeadInput) -> Lead:
+        owner = global_uuid(input.owner_id, "User", "ownerId") if input.owner_id else None
+        return await resolvers.update_lead(  # type: ignore[return-value]
+            info.context, _lead_id(input.id), {}, owner_id=owner)
+
+    @strawberry.mutation(description="Delete a lead and its notes (ADMIN+, or its owner).",
+                         extensions=[requires(HasPermissionOrOwns(
+                             Permission.LEADS_DELETE, otherwise=Permission.LEADS_WRITE,
+                             org=org_of(models.Lead, "Lead", "id"),
+                             owner=owner_of(models.Lead, "Lead", "id", "owner_id")))])
+    async def delete_lead(self, info: Info, id: relay.GlobalID) -> relay.GlobalID:
+        await resolvers.delete_lead(info.context, _lead_id(id))
+        return id
+
+    @strawberry.mutation(description="Add a note to a lead.",
+                         extensions=[requires(HasPermission(
+                             Permission.LEADS_WRITE,
+                             org=org_of(models.Lead, "Lead", "input.lead_id")))])
+    async def add_note(self, info: Info, input: AddNoteInput) -> Note:
+        return await note_resolvers.add_note(  # type: ignore[return-value]
+            info.context, global_uuid(input.lead_id, "Lead", "leadId"), input.body)
+
+    @strawberry.mutation(description="Edit a note (its author, or ADMIN+).",
+                         extensions=[requires(HasPermissionOrOwns(
+                             Permission.NOTES_MODERATE, otherwise=Permission.LEADS_READ,
+                             org=org_of(models.Note, "Note", "input.id"),
+                             owner=owner_of(models.Note, "Note", "input.id", "author_id")))])
+    async def update_note(self, info: Info, input: UpdateNoteInput) -> Note:
+        return await note_resolvers.update_note(  # type: ignore[return-value]
+            info.context, global_uuid(input.id, "Note", "id"), input.body)
+
+    @strawberry.mutation(description="Delete a note (its author, or ADMIN+).",
+                         extensions=[requires(HasPermissionOrOwns(
+                             Permission.NOTES_MODERATE, otherwise=Permission.LEADS_READ,
+                             org=org_of(models.Note, "Note", "id"),
+                             owner=owner_of(models.Note, "Note", "id", "author_id")))])
+    async def delete_note(self, info: Info, id: relay.GlobalID) -> relay.GlobalID:
+        await note_resolvers.delete_note(info.context, global_uuid(id, "Note", "id"))
+        return id
+
+    @strawberry.mutation(
+        description="Import leads from a CSV file (see the README for the columns). Valid rows "
+                    "are imported in one transaction and bad rows reported by line; with "
+                    "`dryRun` nothing is written.",
+        extensions=[requires(HasPermission(Permission.LEADS_WRITE,
+                                           org=org_from_argument("organization_id")))])
+    async def import_leads(self, info: Info, organization_id: relay.GlobalID, file: Upload,
+                           dry_run: bool = False) -> ImportResult:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        result = await transfer_resolvers.import_leads(info.context, org_id, file,
+                                                       dry_run=dry_run)
+        return ImportResult(dry_run=dry_run, imported=result.imported, errors=[
+            ImportRowError(line=e.line, field=e.field, message=e.message)
+            for e in result.errors])
+
+    @strawberry.mutation(
+        description="Export the matching leads as CSV, returned in the response body.",
+        extensions=[requires(HasPermission(Permission.LEADS_EXPORT,
+                                           org=org_from_argument("organization_id")))])
+    async def export_leads(self, info: Info, organization_id: relay.GlobalID,
+                           filter: LeadFilter | None = None) -> LeadExport:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        export = await transfer_resolvers.export_leads(
+            info.context, org_id, filter.to_resolver() if filter else None)
+        return LeadExport(filename=export.filename, content_type="text/csv; charset=utf-8",
+                          row_count=export.row_count, csv=export.body)
