@@ -1,4 +1,5 @@
-"""Login rate limits per account and per IP, through the `limits` library.
+"""Rate limits per account (or email address) and per IP, through the `limits` library: sign-in
+attempts, and requests that send mail (verification and password-reset links).
 
 The counters live in Redis when `REDIS_URL` is set, so every server process shares them, and in
 process memory otherwise (the embedded default). A refused attempt says when to retry.
@@ -17,6 +18,11 @@ from limits.storage import storage_from_string
 from errors import RateLimited
 from settings import Settings
 
+# Mail-sending requests (verification, password reset): enough for a person who lost a mail or two,
+# too few to flood someone's inbox or to send mail from us in bulk.
+MAIL_RATE_PER_ADDRESS = "5/hour"
+MAIL_RATE_PER_IP = "20/hour"
+
 
 class LoginLimiter:
     def __init__(self, settings: Settings) -> None:
@@ -26,18 +32,29 @@ class LoginLimiter:
         self._limiter = MovingWindowRateLimiter(self.storage)
         self._per_account: RateLimitItem = parse(settings.login_rate_per_account)
         self._per_ip: RateLimitItem = parse(settings.login_rate_per_ip)
+        self._mail_per_address: RateLimitItem = parse(MAIL_RATE_PER_ADDRESS)
+        self._mail_per_ip: RateLimitItem = parse(MAIL_RATE_PER_IP)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
-        for item, key in ((self._per_account, f"login:account:{email}"),
-                          (self._per_ip, f"login:ip:{ip}")):
+        await self._hit_all(((self._per_account, f"login:account:{email}"),
+                             (self._per_ip, f"login:ip:{ip}")), "Too many sign-in attempts.")
+
+    async def hit_mail(self, *, action: str, email: str, ip: str) -> None:
+        """Count one request that mails `email` (`action` names the kind, e.g. `reset_password`);
+        raise RATE_LIMITED when either budget is spent. Unknown addresses count like known ones,
+        so the limit cannot tell which addresses have an account."""
+        await self._hit_all(((self._mail_per_address, f"mail:{action}:address:{email}"),
+                             (self._mail_per_ip, f"mail:{action}:ip:{ip}")),
+                            "Too many emails requested.")
+
+    async def _hit_all(self, checks: tuple[tuple[RateLimitItem, str], ...], what: str) -> None:
+        for item, key in checks:
             if not await self._limiter.hit(item, key):
                 stats = await self._limiter.get_window_stats(item, key)
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(
-                    f"Too many sign-in attempts. Try again in {retry_after} seconds.",
-                    retry_after=retry_after,
-                )
+                raise RateLimited(f"{what} Try again in {retry_after} seconds.",
+                                  retry_after=retry_after)
 
     async def reset(self) -> None:
         await self.storage.reset()

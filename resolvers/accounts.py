@@ -84,6 +84,9 @@ async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_d
             result = await start_session(ctx, user, use_cookies=use_cookies)
     except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
         raise Conflict("An account with this email already exists.", field="email") from exc
+    # Imported here: account_emails builds on this module. Mails after the commit, never fails.
+    from resolvers.account_emails import queue_verification_email
+    queue_verification_email(ctx, result.user)
     return result
 
 

@@ -1,12 +1,71 @@
-"""Email verification and password reset: single-use links sent by email."""
+"""Email verification and password reset: single-use links sent by email.
+
+The links open pages of the web client, `{PUBLIC_URL}/verify-email?token=...` and
+`{PUBLIC_URL}/reset-password?token=...`, which pass the token on to `verifyEmail` and
+`resetPassword`. Without `SMTP_URL` (`make run`) the mail, link included, is printed to the log.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
+
+from mail.messages import hours
+from resolvers import account_emails as resolvers
+from schema.accounts import User
+from schema.base import Info
+from schema.permissions import IsAuthenticated, requires
+
+VERIFY_FOR = hours(resolvers.VERIFY_EMAIL_TTL)
+RESET_FOR = hours(resolvers.RESET_PASSWORD_TTL)
+TOKEN_ERRORS = ("A used, expired or unknown token gives BAD_USER_INPUT naming `token`, with "
+                "`extensions.reason` TOKEN_USED, TOKEN_EXPIRED or TOKEN_INVALID.")
+
+Token = Annotated[str, strawberry.argument(
+    description="The `token` query parameter of the link in the email.")]
 
 
 @strawberry.type
 class AccountEmailMutations:
-    @strawberry.mutation(description="Placeholder until email flows land.", deprecation_reason="x")
-    def _placeholder_account_emails(self) -> bool:
-        return False
+    @strawberry.mutation(
+        description="Email the viewer a link that proves they receive mail at their address: "
+                    "`{PUBLIC_URL}/verify-email?token=...`, usable once within "
+                    f"{VERIFY_FOR} (signUp sends one too). Returns true when the mail "
+                    "was sent, and false, sending nothing, when the address is already "
+                    "verified. Rate limited per address and per IP address (RATE_LIMITED).",
+        extensions=[requires(IsAuthenticated())])
+    async def request_email_verification(self, info: Info) -> bool:
+        return await resolvers.request_email_verification(info.context)
+
+    @strawberry.mutation(
+        description="Mark the email address of the token's account as verified and use the "
+                    "token up; returns that account. Needs no session: the link may be opened "
+                    f"on another device. {TOKEN_ERRORS}")
+    async def verify_email(self, info: Info, token: Token) -> User:
+        return await resolvers.verify_email(info.context, token)  # type: ignore[return-value]
+
+    @strawberry.mutation(
+        description="Email a password-reset link, `{PUBLIC_URL}/reset-password?token=...`, "
+                    f"usable once within {RESET_FOR}; it replaces older reset links. "
+                    "For a well-formed address the answer is true whether or not an account has "
+                    "it, and only an existing account gets a mail. Rate limited per address "
+                    "and per IP address (RATE_LIMITED).")
+    async def request_password_reset(
+        self, info: Info,
+        email: Annotated[str, strawberry.argument(
+            description="The email address of the account.")],
+    ) -> bool:
+        return await resolvers.request_password_reset(info.context, email)
+
+    @strawberry.mutation(
+        description="Choose a new password with the token of a reset link. Every session of "
+                    "the account ends (sign in again), and the email address counts as verified. "
+                    f"Returns true. {TOKEN_ERRORS} A weak password gives BAD_USER_INPUT naming "
+                    "`newPassword` and leaves the token usable.")
+    async def reset_password(
+        self, info: Info, token: Token,
+        new_password: Annotated[str, strawberry.argument(
+            description="10 to 256 characters; common or guessable passwords are refused.")],
+    ) -> bool:
+        return await resolvers.reset_password(info.context, token, new_password)

@@ -1,0 +1,48 @@
+"""The texts of the account emails, kept apart from the code that decides when to send them.
+
+Each link points at a page of the web client under `PUBLIC_URL` (`/verify-email`,
+`/reset-password`); that page reads `token` from the query string and calls `verifyEmail` or
+`resetPassword`. Plain text only: no tracking pixels, and the link is readable as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from mail import Mail
+
+
+def link(public_url: str, page: str, token: str) -> str:
+    """`{public_url}/{page}?token=...`, e.g. `http://127.0.0.1:8000/verify-email?token=rlk_ev_...`"""
+    return f"{public_url.rstrip('/')}/{page}?{urlencode({'token': token})}"
+
+
+def hours(ttl: timedelta) -> str:
+    """`1 hour`, `48 hours`: how long a link lasts, in words."""
+    count = round(ttl.total_seconds() / 3600)
+    return "1 hour" if count == 1 else f"{count} hours"
+
+
+def verification_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail:
+    return Mail(to=to, subject="Confirm your email address for Relleks", body=(
+        f"Hello {name},\n\n"
+        f"Please confirm that {to} is your email address by opening this link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {hours(ttl)}. If you did not sign up for Relleks, "
+        f"you can ignore this email.\n\n"
+        f"-- Relleks\n"
+    ))
+
+
+def password_reset_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail:
+    return Mail(to=to, subject="Reset your Relleks password", body=(
+        f"Hello {name},\n\n"
+        f"Someone (we hope you) asked to reset the password of the Relleks account for {to}. "
+        f"To choose a new password, open this link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {hours(ttl)}. Choosing a new password signs you "
+        f"out everywhere. If you did not ask for this, ignore this email: your password stays "
+        f"as it is.\n\n"
+        f"-- Relleks\n"
+    ))
