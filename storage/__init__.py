@@ -1,9 +1,16 @@
 """Where uploaded files (avatars) live: local disk for `make run`, an S3-compatible bucket in
-production. One small interface, so resolvers never know which."""
+production. One small interface, so resolvers never know which.
+
+Keys are relative, slash-separated paths chosen by the server (e.g. `avatars/<uuid>.webp`), never
+by a client; each stored file gets a fresh key, so a URL, once handed out, never changes content
+and can be cached for good.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -11,9 +18,14 @@ from settings import Settings
 
 
 class Storage(Protocol):
-    async def save(self, key: str, data: bytes, content_type: str) -> None: ...
-    async def delete(self, key: str) -> None: ...
-    def url(self, key: str) -> str: ...
+    async def save(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`, replacing anything there."""
+
+    async def delete(self, key: str) -> None:
+        """Delete `key`; deleting a missing key is not an error."""
+
+    def url(self, key: str) -> str:
+        """The public URL that serves `key`."""
 
 
 class LocalStorage:
@@ -24,15 +36,27 @@ class LocalStorage:
         self.public_url = public_url.rstrip("/")
 
     def path(self, key: str) -> Path:
+        """The file behind `key`; ValueError when the key would leave the media root."""
         path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        if not path.is_relative_to(self.root.resolve()) or path == self.root.resolve():
             raise ValueError("storage key escapes the media root")
         return path
 
     async def save(self, key: str, data: bytes, content_type: str) -> None:
-        path = self.path(key)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(path.write_bytes, data)
+        await asyncio.to_thread(self._write, self.path(key), data)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        # Write beside the target, then rename: a reader never sees half a file.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
@@ -42,7 +66,13 @@ class LocalStorage:
 
 
 class S3Storage:
-    """An S3-compatible bucket through boto3 (run in a thread: boto3 is synchronous)."""
+    """An S3-compatible bucket through boto3 (run in a thread: boto3 is synchronous; its clients
+    are thread-safe). Credentials come from boto3's usual chain (environment, instance role).
+
+    `url()` hands out plain object URLs, so the bucket must let anyone GET `avatars/*` (a bucket
+    policy allowing `s3:GetObject` on `arn:aws:s3:::<bucket>/avatars/*`, as the tests set up)
+    and nothing else; objects are never made public one by one through ACLs, which buckets with
+    the default "bucket owner enforced" ownership refuse."""
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         import boto3
