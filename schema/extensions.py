@@ -1,7 +1,10 @@
-"""Schema extensions of our own: error codes and masking, the CSRF guard, the directive limit.
+"""Schema extensions of our own: error codes and masking, the CSRF guard, the directive limit and
+the operation name for the access log.
 
 The rest (depth, alias and token limits, parser and validation caches) are Strawberry's own and
-are wired in `schema/__init__.py`.
+are wired in `schema/__init__.py`. `finalize_errors` is also the HTTP view's last pass over a
+result, because an error raised while parsing (the token limit, through `ParserCache`) leaves the
+operation before any extension sees it.
 """
 
 from __future__ import annotations
@@ -21,53 +24,155 @@ from graphql import (
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from auth.cookies import csrf_ok, has_session_cookie
-from errors import ApiError, ErrorCode, Forbidden
+from auth.cookies import csrf_problem
+from errors import ErrorCode, Forbidden
 
 log = structlog.get_logger("relleks.errors")
-SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
+
+INTERNAL_MESSAGE = "Internal error: the request id lets support find it."
+
+# graphql-core's `did_you_mean`: " Did you mean 'a', 'b', or 'c'?", optionally with a sub-message.
+SUGGESTION = re.compile(
+    r" Did you mean (?:to use an inline fragment on |the enum value )?"
+    r"'[^']*'(?:(?:,| or|, or) '[^']*')*\?")
+# A variable's coercion error ends by echoing the value it got (a whole input object, password
+# included, for an unknown or missing field): the client sent it, so it needs no echo.
+VALUE_ECHO = re.compile(r"[,;.]? [Ff]ound: .*$", re.DOTALL)
+VARIABLE = re.compile(
+    r"^Variable '\$(?P<name>\w+)' has invalid value(?: at (?P<path>[\w.\[\]]+))?:")
+NAMED_FIELD = re.compile(r"(?:unknown|required) field '(?P<field>\w+)'")
+PAGE_ARGUMENT = re.compile(r"^Argument '(?P<arg>first|last|before|after)' ")
+PAGE_SIZE = re.compile(r"^Argument '(?:first|last)' cannot be higher than (?P<limit>\d+)\.")
+
+# Strawberry's limiters report plain messages; each gets a stable `reason` and a clearer text.
+LIMITS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"exceeds maximum operation depth of (?P<limit>\d+)"), "DEPTH_LIMIT",
+     "The query nests fields more than {limit} levels deep: split it or ask for less."),
+    (re.compile(r"^\d+ aliases found\. Allowed: (?P<limit>\d+)"), "ALIAS_LIMIT",
+     "The query uses more than {limit} aliases."),
+    (re.compile(r"Document contains more than (?P<limit>\d+) tokens"), "TOKEN_LIMIT",
+     "The query is longer than {limit} tokens: split it or use fragments less."),
+    # graphql-core's own budget for comparing overlapping fields and walking fragments.
+    (re.compile(r"^Validation aborted\.$"), "VALIDATION_LIMIT",
+     "The query is too costly to validate: it repeats or overlaps too many fields."),
+)
 
 
-def _is_client_error(error: GraphQLError) -> bool:
-    """Errors the client caused: ours (ApiError) and GraphQL's own syntax/validation/coercion
-    errors, which carry no original exception."""
-    return error.original_error is None or isinstance(error.original_error, ApiError)
+def is_client_error(error: GraphQLError) -> bool:
+    """Errors the client caused, whose message is meant for it.
+
+    Ours (ApiError, a GraphQLError), GraphQL's own syntax, validation and coercion errors (no
+    original exception, or a GraphQLError), and a scalar refusing a literal or a variable
+    (graphql-core keeps the scalar's ValueError/TypeError as the original error of an error
+    that points into the document and has no result path). Anything else raised while
+    resolving is internal.
+    """
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return True
+    return error.path is None and bool(error.nodes) and isinstance(original, ValueError | TypeError)
+
+
+def _variable_fields(message: str) -> dict[str, str] | None:
+    """`extensions.fields` for a variable coercion error: the input field it points at."""
+    match = VARIABLE.match(message)
+    if match is None:
+        return None
+    problem = message[match.end():].strip()
+    parts = [part for part in re.split(r"[.\[\]]", match["path"] or "") if part]
+    named = NAMED_FIELD.search(problem)
+    if named:
+        parts.append(named["field"])
+    return {".".join(parts) or match["name"]: problem}
+
+
+def _client_error(error: GraphQLError, hide_suggestions: bool) -> GraphQLError:
+    extensions = dict(error.extensions or {})
+    extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
+    message = error.message
+    if hide_suggestions:
+        message = SUGGESTION.sub("", message)
+    if VARIABLE.match(message):
+        message = VALUE_ECHO.sub("", message).rstrip()
+        if not message.endswith((".", "?")):
+            message += "."
+        extensions.setdefault("fields", _variable_fields(message))
+    if "reason" not in extensions:
+        for pattern, reason, text in LIMITS:
+            found = pattern.search(message)
+            if found:
+                limit = found.groupdict().get("limit")
+                message = text.format(limit=limit)
+                extensions.update(code=ErrorCode.BAD_USER_INPUT.value, reason=reason)
+                if limit is not None:
+                    extensions["limit"] = int(limit)
+                break
+        page = PAGE_ARGUMENT.match(message)
+        if page:
+            extensions["fields"] = {page["arg"]: message}
+            size = PAGE_SIZE.match(message)
+            if size:
+                extensions.update(reason="PAGE_SIZE", limit=int(size["limit"]))
+    return GraphQLError(message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path,
+                        original_error=error.original_error, extensions=extensions)
+
+
+def internal_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    """Log an unexpected error with its traceback and hand the client only the request id."""
+    original = error.original_error
+    log.error("graphql.internal_error", request_id=request_id, path=error.path,
+              error_type=type(original).__name__ if original else "GraphQLError",
+              exc_info=(type(original), original, original.__traceback__) if original else None)
+    return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
+                        extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id})
+
+
+def finalize_errors(errors: list[GraphQLError], *, request_id: str,
+                    hide_suggestions: bool) -> list[GraphQLError]:
+    """Every error with a stable `extensions.code`; internal ones masked and logged.
+
+    Safe to run twice on the same errors (the view runs it after `ErrorCodes`)."""
+    return [_client_error(error, hide_suggestions) if is_client_error(error)
+            else internal_error(error, request_id) for error in errors]
 
 
 class ErrorCodes(MaskErrors):
     """Give every error a stable `extensions.code`, and hide what the client must not see.
 
-    Client errors keep their message; GraphQL's own get BAD_USER_INPUT. Any other exception is
-    logged with the request id and reaches the client as INTERNAL with that id, without its
-    message, stack, SQL or paths. With introspection off, "Did you mean ...?" hints are cut too,
-    since they spell out the schema one guess at a time.
+    Client errors keep their message; GraphQL's own get BAD_USER_INPUT, and the limits a
+    `reason` (DEPTH_LIMIT, ALIAS_LIMIT, TOKEN_LIMIT, VALIDATION_LIMIT, PAGE_SIZE). Any other
+    exception is logged with the request id and reaches the client as INTERNAL with that id,
+    without its message, stack, SQL or paths. With introspection off, "Did you mean ...?"
+    hints are cut too, since they spell out the schema one guess at a time.
     """
 
     def __init__(self, hide_suggestions: bool = False) -> None:
-        super().__init__(should_mask_error=lambda e: not _is_client_error(e),
-                         error_message="Internal error: the request id lets support find it.")
+        super().__init__(error_message=INTERNAL_MESSAGE)
         self.hide_suggestions = hide_suggestions
 
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = self.execution_context.context.request_id
-        original = error.original_error
-        log.error("graphql.internal_error", request_id=request_id, path=error.path,
-                  exc_info=(type(original), original, original.__traceback__) if original else None)
-        return GraphQLError(self.error_message, nodes=error.nodes, path=error.path,
-                            extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id})
-
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = []
-        for error in super()._process_errors(errors):
-            extensions = dict(error.extensions or {})
-            extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
-            message = error.message
-            if self.hide_suggestions:
-                message = SUGGESTION.sub("", message)
-            processed.append(GraphQLError(message, nodes=error.nodes, path=error.path,
-                                          original_error=error.original_error,
-                                          extensions=extensions))
-        return processed
+        request_id = getattr(self.execution_context.context, "request_id", "-")
+        return finalize_errors(errors, request_id=request_id,
+                               hide_suggestions=self.hide_suggestions)
+
+
+class OperationName(SchemaExtension):
+    """Hand the operation's name and type to the access log (`web/middleware.py`), also for
+    anonymous documents and when the client did not send `operationName`."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        ctx = self.execution_context
+        scope = getattr(getattr(ctx.context, "request", None), "scope", None)
+        if scope is None or ctx.graphql_document is None:
+            return
+        state = scope.setdefault("state", {})
+        try:
+            state["operation_name"] = (ctx.operation_name or "")[:100] or None
+            state["operation_type"] = ctx.operation_type.value
+        except RuntimeError:  # no such operation in the document: already an error for the client
+            return
 
 
 class CsrfGuard(SchemaExtension):
@@ -79,15 +184,10 @@ class CsrfGuard(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
         context: Any = ctx.context
-        if (
-            ctx.operation_type is OperationType.MUTATION
-            and not context.request.headers.get("authorization")
-            and has_session_cookie(context.request, context.services.settings)
-            and not csrf_ok(context.request, context.services.settings)
-        ):
-            error = Forbidden("Cookie-authenticated mutations need the `X-CSRF-Token` header, "
-                              "set to the value of the CSRF cookie.", reason="CSRF")
-            ctx.result = ExecutionResult(data=None, errors=[error])
+        problem = csrf_problem(context.request, context.services.settings) \
+            if ctx.operation_type is OperationType.MUTATION else None
+        if problem:
+            ctx.result = ExecutionResult(data=None, errors=[Forbidden(problem, reason="CSRF")])
         yield
 
 
@@ -109,3 +209,7 @@ def max_directives_rule(limit: int) -> type[ASTValidationRule]:
                                 "reason": "DIRECTIVE_LIMIT", "limit": limit}))
 
     return MaxDirectives
+
+
+__all__ = ["CsrfGuard", "ErrorCodes", "OperationName", "finalize_errors",
+           "is_client_error", "max_directives_rule"]

@@ -1,8 +1,11 @@
 """The `/graphql` endpoint: Strawberry's ASGI view, tuned to the GraphQL-over-HTTP spec.
 
 On top of Strawberry it adds: the request context (viewer, services, request id),
-`application/graphql-response+json` with spec status codes when the client accepts it, JSON
-bodies for transport errors, an execution timeout, and no operation batching.
+`application/graphql-response+json` with spec status codes when the client accepts it, no `data`
+key for request errors (parse, validation, variable coercion), JSON bodies with an error code for
+transport errors, an INTERNAL error with the request id for anything unexpected, an execution
+timeout, and no operation batching. `scripts/graphql_http_audit.sh` checks it against the
+`graphql-http` audit suite.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import asyncio
 from typing import Any
 
 import orjson
+import structlog
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -23,9 +27,16 @@ from strawberry.types import ExecutionResult
 from auth.authenticate import authenticate
 from context import Context
 from errors import ErrorCode
+from schema.extensions import INTERNAL_MESSAGE, finalize_errors
 from services import Services
+from web.middleware import BodyTooLarge
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+BATCHING = "Operation batching is not supported: send one operation."
+log = structlog.get_logger("relleks.errors")
+
+# Transport errors (raised by Strawberry before any GraphQL runs) by HTTP status.
+STATUS_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.BAD_USER_INPUT}
 
 
 def wants_graphql_response(request: Request) -> bool:
@@ -45,6 +56,18 @@ def error_body(message: str, code: ErrorCode = ErrorCode.BAD_USER_INPUT,
     return {"errors": [{"message": message, "extensions": {"code": code.value, **extensions}}]}
 
 
+def _state(request: Request | WebSocket) -> dict[str, Any]:
+    """The per-request values shared with the middleware (request id, user id, operation)."""
+    return request.scope.setdefault("state", {})
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """A request error (GraphQL spec 7.1.2) stops the request before execution: nothing in the
+    result has a path, and there is no data. Such a response carries no `data` key."""
+    return result.data is None and bool(result.errors) and \
+        all(error.path is None for error in result.errors)
+
+
 class GraphQLView(GraphQL):
     def __init__(self, schema: Any, services: Services) -> None:
         settings = services.settings
@@ -58,7 +81,7 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = await authenticate(request, self.services.settings)
-        state = request.scope.setdefault("state", {})
+        state = _state(request)
         if viewer.user is not None:
             state["user_id"] = str(viewer.user.id)
         return Context(
@@ -75,32 +98,44 @@ class GraphQLView(GraphQL):
     async def parse_http_body(self, request: Any) -> Any:
         data = await super().parse_http_body(request)
         if isinstance(data, list):
-            raise HTTPException(400, "Operation batching is not supported: send one operation.")
+            raise HTTPException(400, BATCHING)
         return data
 
     def _validate_batch_request(self, *args: Any, **kwargs: Any) -> None:
-        raise HTTPException(400, "Operation batching is not supported: send one operation.")
+        raise HTTPException(400, BATCHING)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         timeout = self.services.settings.execution_timeout
         request_data = kwargs.get("request_data")
-        if request_data is not None:
-            kwargs["request"].scope.setdefault("state", {})["operation_name"] = \
-                request_data.operation_name
+        state = _state(kwargs["request"])
+        if request_data is not None and isinstance(request_data.operation_name, str):
+            state["operation_name"] = request_data.operation_name[:100]
         try:
             return await asyncio.wait_for(super().execute_single(*args, **kwargs), timeout)
         except TimeoutError:
+            # Execution had started, so this is an execution result (`data: null`), not a
+            # request error.
+            state["timed_out"] = True
             return ExecutionResult(data=None, errors=[GraphQLError(
                 f"The operation took longer than {timeout:g} seconds and was stopped: "
                 "ask for fewer objects or split it.",
-                extensions={"code": ErrorCode.BAD_USER_INPUT.value, "reason": "TIMEOUT"})])
+                extensions={"code": ErrorCode.BAD_USER_INPUT.value, "reason": "TIMEOUT",
+                            "limit": timeout})])
 
     async def process_result(self, request: Request, result: ExecutionResult
                              ) -> GraphQLHTTPResponse:
+        request_error = not _state(request).get("timed_out") and is_request_error(result)
+        if result.errors:
+            # Errors raised while parsing skip the schema's extensions: this pass gives them (and
+            # anything else that slipped through) a code, and masks what is internal.
+            result.errors = finalize_errors(
+                result.errors, request_id=_state(request).get("request_id", "-"),
+                hide_suggestions=not self.services.settings.introspection)
         response = await super().process_result(request, result)
-        # The spec: with the graphql-response media type, a request that failed before execution
-        # (no `data` key at all) is a client error (400).
-        if wants_graphql_response(request) and result.data is None and result.errors:
+        if request_error:
+            response.pop("data", None)  # type: ignore[misc]
+            # With the graphql-response media type a request error is a client error (400);
+            # plain JSON clients always get 200 (GraphQL over HTTP, 6.4.1 and 6.4.2).
             request.state.graphql_status = 400
         return response
 
@@ -108,19 +143,22 @@ class GraphQLView(GraphQL):
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         request = Request(scope, receive)
+        response: Response
         try:
             response = await self.run(request)
         except HTTPException as exc:
-            status = exc.status_code
-            if request.method == "GET" and "not allowed when using GET" in exc.reason:
-                status = 405  # GraphQL over HTTP: a mutation over GET is Method Not Allowed
-            response = JSONResponse(error_body(exc.reason), status_code=status)
-            if status == 405:
-                response.headers["Allow"] = "GET, POST"
-        graphql_response = wants_graphql_response(request)
-        if response.media_type == "application/json" or \
-                response.headers.get("content-type", "").startswith("application/json"):
-            if graphql_response:
+            response = self._transport_error(request, exc)
+        except BodyTooLarge:
+            raise  # `BodySizeLimit` answers 413
+        except Exception as exc:  # anything else is our fault: log it, answer with the id only
+            request_id = _state(request).get("request_id", "-")
+            log.error("request.internal_error", request_id=request_id,
+                      error_type=type(exc).__name__, exc_info=exc)
+            response = JSONResponse(
+                error_body(INTERNAL_MESSAGE, ErrorCode.INTERNAL, requestId=request_id),
+                status_code=500)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            if wants_graphql_response(request):
                 response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
                 status = getattr(request.state, "graphql_status", None)
                 if status and response.status_code == 200:
@@ -129,3 +167,14 @@ class GraphQLView(GraphQL):
                 response.headers["content-type"] = "application/json; charset=utf-8"
         await response(scope, receive, send)
         return None
+
+    @staticmethod
+    def _transport_error(request: Request, exc: HTTPException) -> Response:
+        status = exc.status_code
+        if request.method == "GET" and "not allowed when using GET" in exc.reason:
+            status = 405  # GraphQL over HTTP: a mutation over GET is Method Not Allowed
+        code = STATUS_CODES.get(status, ErrorCode.BAD_USER_INPUT)
+        response = JSONResponse(error_body(exc.reason, code), status_code=status)
+        if status == 405:
+            response.headers["Allow"] = "GET, POST"
+        return response

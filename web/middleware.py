@@ -20,8 +20,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestLog:
     """Give each request an id (kept from `X-Request-ID` when sane), echo it, and write one JSON
-    line when the response ends: id, method, path, operation, status, duration, user id. Nothing
-    from the body or the headers' values is logged, so no secret or personal data is."""
+    line when the response ends: id, method, path (never the query string, which can hold GraphQL
+    variables), operation name and type, status, duration, user id. Nothing from the body or the
+    headers' values is logged, so no secret or personal data is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,6 +54,7 @@ class RequestLog:
                 method=scope["method"],
                 path=scope["path"],
                 operation=state.get("operation_name"),
+                operation_type=state.get("operation_type"),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=state.get("user_id"),
