@@ -7,12 +7,30 @@ requests would be shared across users and tenants.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from functools import cached_property
+from typing import TypeVar
+
+from aiodataloader import DataLoader
 
 from loaders.accounts import UserLoader
 from loaders.leads import NotesFirstPageLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
 from models.tenancy import TenantModel
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
+    """The value if this request already loaded it (e.g. a parent prefetched it), else the
+    awaitable load. Resolvers that return this stay synchronous on the hot path: an awaited
+    resolver costs a coroutine and an event-loop round per object."""
+    future = loader._cache.get(key)
+    if future is not None and future.done() and not future.cancelled() \
+            and future.exception() is None:
+        return future.result()
+    return loader.load(key)
 
 
 class Loaders:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
@@ -58,6 +58,8 @@ class Rows:
     anything awaitable a connection resolver returns, which would load every row."""
 
     query: QuerySet[Any]
+    prefetch: Callable[[list[Any]], Awaitable[Any]] | None = None
+    """Loads what the caller selected below the page's items, in batches (see `loaders`)."""
 
 
 @strawberry.type(description="A page of items, with the total across all pages.")
@@ -90,18 +92,19 @@ class Connection(relay.ListConnection[relay.NodeType]):
             # Strawberry reports a bad `first`/`after` as a bare ValueError/TypeError.
             raise BadUserInput(str(exc), {"pagination": str(exc)}) from exc
         if isinstance(nodes, Rows):
-            return cls._page_query(nodes.query, page, last)
+            return cls._page_query(nodes, page, last)
         items = list(nodes)
         start, end = cls._bounds(page, last, len(items))
         return cls._build(items[start:end], start, end, len(items))
 
     @classmethod
-    async def _page_query(cls, query: QuerySet[Any], page: SliceMetadata,
-                          last: int | None) -> Any:
-        total = await query.count()
+    async def _page_query(cls, rows: Rows, page: SliceMetadata, last: int | None) -> Any:
+        total = await rows.query.count()
         start, end = cls._bounds(page, last, total)
-        items = await query.offset(start).limit(end - start) if end > start else []
-        return cls._build(list(items), start, end, total)
+        items = list(await rows.query.offset(start).limit(end - start)) if end > start else []
+        if items and rows.prefetch is not None:
+            await rows.prefetch(items)
+        return cls._build(items, start, end, total)
 
     @staticmethod
     def _bounds(page: SliceMetadata, last: int | None, total: int) -> tuple[int, int]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from enum import Enum
+from inspect import isawaitable
 from typing import Any, Generic
 
 import strawberry
@@ -12,6 +14,7 @@ from strawberry.file_uploads import Upload
 
 from auth.permissions import Permission
 from errors import BadUserInput
+from loaders import loaded
 from models import leads as models
 from resolvers import lead_transfer as transfer_resolvers
 from resolvers import leads as resolvers
@@ -29,6 +32,7 @@ from schema.permissions import (
     owner_of,
     requires,
 )
+from schema.selection import node_fields, node_fields_of
 
 LeadStatus = strawberry.enum(models.LeadStatus, description="Where a lead stands in the pipeline.")
 LeadSource = strawberry.enum(models.LeadSource, description="How a lead arrived.")
@@ -40,7 +44,7 @@ class KeysetConnection(Generic[relay.NodeType]):
     edges: list[relay.Edge[relay.NodeType]] = strawberry.field(
         description="The page's items with cursors.")
     page_info: relay.PageInfo = strawberry.field(description="Where this page stands.")
-    count_query: strawberry.Private[Any] = None
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="The items of this page, without their cursors.")
     def nodes(self) -> list[relay.NodeType]:
@@ -48,13 +52,13 @@ class KeysetConnection(Generic[relay.NodeType]):
 
     @strawberry.field(description="How many items match, across all pages (one extra query).")
     async def total_count(self) -> int:
-        return await self.count_query.count() if self.count_query is not None else len(self.edges)
+        return await self.count()
 
     @classmethod
-    def from_page(cls, page: Page, count_query: Any = None) -> Any:
+    def from_page(cls, page: Page, count: Callable[[], Awaitable[int]]) -> Any:
         edges = [relay.Edge(cursor=cursor, node=row)
                  for cursor, row in zip(page.cursors, page.rows, strict=True)]
-        return cls(edges=edges, count_query=count_query, page_info=relay.PageInfo(
+        return cls(edges=edges, count=count, page_info=relay.PageInfo(
             has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
             start_cursor=page.cursors[0] if page.cursors else None,
             end_cursor=page.cursors[-1] if page.cursors else None))
@@ -80,10 +84,10 @@ class Note(ModelNode):
     edited_at: datetime.datetime | None = strawberry.field(description="When last edited.")
 
     @strawberry.field(description="Who wrote it; null when that account is gone.")
-    async def author(self, root: strawberry.Parent[models.Note], info: Info) -> User | None:
+    def author(self, root: strawberry.Parent[models.Note], info: Info) -> User | None:
         if root.author_id is None:
             return None
-        return await info.context.loaders.user.load(root.author_id)  # type: ignore[return-value]
+        return loaded(info.context.loaders.user, root.author_id)  # type: ignore[return-value]
 
     @classmethod
     def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
@@ -117,34 +121,52 @@ class Lead(ModelNode):
         return Address(**parts) if any(parts.values()) else None
 
     @strawberry.field(description="The member working this lead.")
-    async def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
+    def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
         if root.owner_id is None:
             return None
-        return await info.context.loaders.user.load(root.owner_id)  # type: ignore[return-value]
+        return loaded(info.context.loaders.user, root.owner_id)  # type: ignore[return-value]
 
-    @strawberry.field(description="Notes, newest first.",
-                      extensions=[requires(HasPermission(Permission.LEADS_READ,
-                                                         org=org_from_source()))])
-    async def notes(self, root: strawberry.Parent[models.Lead], info: Info,
-                    first: int | None = None, after: str | None = None) -> NoteConnection:
-        ctx = info.context
-        query = note_resolvers.notes_query(ctx, root.organization_id, root.id)
+    @strawberry.field(description="Notes, newest first. Whoever may read the lead may read "
+                                  "its notes.")
+    def notes(self, root: strawberry.Parent[models.Lead], info: Info,
+              first: int | None = None, after: str | None = None) -> NoteConnection:
         limit = page_size(info, first)
-        if after is None:
-            rows = await ctx.loaders.first_notes(root.organization_id, limit + 1).load(root.id)
-            page = Page(rows=rows[:limit], has_next_page=len(rows) > limit,
-                        has_previous_page=False,
-                        cursors=[encode_cursor(note_resolvers.NOTE_ORDER, r) for r in rows[:limit]])
-        else:
-            page = await keyset_page(query, note_resolvers.NOTE_ORDER, first=limit, after=after,
-                                     last=None, before=None, max_results=max_page(info))
-        return NoteConnection.from_page(page, query)
+        if after is not None:
+            return _notes_after(root, info, limit, after)  # type: ignore[return-value]
+        rows = loaded(info.context.loaders.first_notes(root.organization_id, limit + 1), root.id)
+        if isawaitable(rows):
+            return _first_notes(root, info, limit, rows)  # type: ignore[return-value]
+        return _notes_page(root, info, rows, limit)
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
                             required: bool = False) -> list:
         visible = await resolvers.visible_leads(info.context, node_ids)
         return [visible.get(node_id) for node_id in node_ids]
+
+
+def _count_notes(root: models.Lead, info: Info) -> Callable[[], Awaitable[int]]:
+    return lambda: note_resolvers.notes_query(info.context, root.organization_id, root.id).count()
+
+
+def _notes_page(root: models.Lead, info: Info, rows: list[models.Note],
+                limit: int) -> NoteConnection:
+    order = note_resolvers.NOTE_ORDER
+    page = Page(rows=rows[:limit], has_next_page=len(rows) > limit, has_previous_page=False,
+                cursors=[encode_cursor(order, row) for row in rows[:limit]])
+    return NoteConnection.from_page(page, _count_notes(root, info))
+
+
+async def _first_notes(root: models.Lead, info: Info, limit: int,
+                       rows: Awaitable[list[models.Note]]) -> NoteConnection:
+    return _notes_page(root, info, await rows, limit)
+
+
+async def _notes_after(root: models.Lead, info: Info, limit: int, after: str) -> NoteConnection:
+    query = note_resolvers.notes_query(info.context, root.organization_id, root.id)
+    page = await keyset_page(query, note_resolvers.NOTE_ORDER, first=limit, after=after,
+                             last=None, before=None, max_results=max_page(info))
+    return NoteConnection.from_page(page, _count_notes(root, info))
 
 
 @strawberry.type(name="LeadConnection", description="Leads, in the order asked.")
@@ -159,8 +181,9 @@ def max_page(info: Info) -> int:
 def page_size(info: Info, first: int | None) -> int:
     limit = max_page(info) if first is None else first
     if not 0 <= limit <= max_page(info):
-        raise BadUserInput.field("first", f"must be between 0 and {max_page(info)}",
-                                 reason="PAGE_SIZE")
+        problem = f"must be between 0 and {max_page(info)}"
+        raise BadUserInput(f"first: {problem}", {"first": problem}, reason="PAGE_SIZE",
+                           limit=max_page(info))
     return limit
 
 
@@ -215,7 +238,32 @@ async def organization_leads(root: strawberry.Parent[Any], info: Info, first: in
                                   filter.to_resolver() if filter else None)
     page = await keyset_page(query, order, first=first, after=after, last=last, before=before,
                              max_results=max_page(info))
-    return LeadConnection.from_page(page, query)
+    await _prefetch_lead_relations(info, page.rows)
+    return LeadConnection.from_page(page, query.count)
+
+
+async def _prefetch_lead_relations(info: Info, leads: list[models.Lead]) -> None:
+    """Load what the caller selected below the page's leads in a few batched queries (owners,
+    first notes, their authors), so the leads' own resolvers answer synchronously."""
+    if not leads:
+        return
+    loaders = info.context.loaders
+    selected = node_fields(info)
+    user_ids = {lead.owner_id for lead in leads if lead.owner_id} if "owner" in selected else set()
+    for notes_field in selected.get("notes", []):
+        if notes_field.arguments.get("after") is not None:
+            continue
+        try:
+            first = notes_field.arguments.get("first")
+            limit = page_size(info, int(first) if first is not None else None)
+        except (TypeError, ValueError, BadUserInput):
+            continue  # the field itself reports a bad `first`
+        pages = await loaders.first_notes(leads[0].organization_id, limit + 1).load_many(
+            [lead.id for lead in leads])
+        if "author" in node_fields_of([notes_field]):
+            user_ids |= {note.author_id for notes in pages for note in notes if note.author_id}
+    if user_ids:
+        await loaders.user.load_many(list(user_ids))
 
 
 leads_field = strawberry.field(
@@ -259,13 +307,14 @@ class CreateLeadInput:
 @strawberry.input(description="Fields to change; absent fields stay as they are, null clears.")
 class UpdateLeadInput:
     id: relay.GlobalID
-    name: strawberry.Maybe[str]
+    # `| None` so that an explicit null reaches the resolver and is refused naming its field.
+    name: strawberry.Maybe[str | None]
     email: strawberry.Maybe[str | None]
     phone: strawberry.Maybe[str | None]
     company: strawberry.Maybe[str | None]
     title: strawberry.Maybe[str | None]
     address: strawberry.Maybe[AddressInput | None]
-    status: strawberry.Maybe[LeadStatus]  # type: ignore[valid-type]
+    status: strawberry.Maybe[LeadStatus | None]  # type: ignore[valid-type]
     tags: strawberry.Maybe[list[str] | None]
 
 
@@ -380,7 +429,7 @@ class LeadMutations:
 
     @strawberry.mutation(description="Edit a note (its author, or ADMIN+).",
                          extensions=[requires(HasPermissionOrOwns(
-                             Permission.NOTES_MODERATE, otherwise=Permission.LEADS_READ,
+                             Permission.NOTES_MODERATE, otherwise=Permission.LEADS_WRITE,
                              org=org_of(models.Note, "Note", "input.id"),
                              owner=owner_of(models.Note, "Note", "input.id", "author_id")))])
     async def update_note(self, info: Info, input: UpdateNoteInput) -> Note:
@@ -389,7 +438,7 @@ class LeadMutations:
 
     @strawberry.mutation(description="Delete a note (its author, or ADMIN+).",
                          extensions=[requires(HasPermissionOrOwns(
-                             Permission.NOTES_MODERATE, otherwise=Permission.LEADS_READ,
+                             Permission.NOTES_MODERATE, otherwise=Permission.LEADS_WRITE,
                              org=org_of(models.Note, "Note", "id"),
                              owner=owner_of(models.Note, "Note", "id", "author_id")))])
     async def delete_note(self, info: Info, id: relay.GlobalID) -> relay.GlobalID:

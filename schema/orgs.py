@@ -14,6 +14,7 @@ from strawberry import relay
 
 from auth.permissions import Permission
 from errors import BadUserInput
+from loaders import loaded
 from models import orgs as models
 from resolvers import activity as activity_resolvers
 from resolvers import members as member_resolvers
@@ -31,6 +32,7 @@ from schema.permissions import (
     org_from_source,
     requires,
 )
+from schema.selection import node_fields
 
 Role = strawberry.enum(models.Role, description="A member's role, from most to least powerful. "
                                                 "The README's matrix says what each may do.")
@@ -48,8 +50,8 @@ class Membership(ModelNode):
         return root.created_at
 
     @strawberry.field(description="The member.")
-    async def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
-        return await info.context.loaders.user.load(root.user_id)  # type: ignore[return-value]
+    def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
+        return loaded(info.context.loaders.user, root.user_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The organization.")
     async def organization(self, root: strawberry.Parent[models.Membership],
@@ -115,7 +117,13 @@ class Organization(ModelNode):
                                                          org=org_from_source()))])
     def members(self, root: strawberry.Parent[models.Organization],
                 info: Info) -> list[Membership]:
-        return Rows(member_resolvers.members_query(info.context, root.id))  # type: ignore[return-value]
+        loaders = info.context.loaders
+        prefetch = None
+        if "user" in node_fields(info):
+            async def prefetch(rows: list[models.Membership]) -> None:
+                await loaders.user.load_many([m.user_id for m in rows])
+        return Rows(member_resolvers.members_query(info.context, root.id),  # type: ignore[return-value]
+                    prefetch)
 
     @relay.connection(Connection[Invitation], description="Pending invitations, newest first.",
                       extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
