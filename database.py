@@ -41,8 +41,11 @@ async def migrate_database(database_url: str) -> None:
     await Tortoise.close_connections()
 
 
-async def init_database(database_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(database_url))
+async def init_database(database_url: str, *, global_fallback: bool = False) -> None:
+    """`global_fallback=True` lets other tasks see the connections: uvicorn runs the lifespan
+    in its own task, and without it every request fails with "No TortoiseContext is active"."""
+    await Tortoise.init(config=tortoise_config(database_url),
+                        _enable_global_fallback=global_fallback)
 
 
 async def close_database() -> None:

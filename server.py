@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         if not manage_database:
             yield
             return
-        await init_database(settings.database_url)
+        await init_database(settings.database_url, global_fallback=True)
         try:
             yield
         finally:
