@@ -1,0 +1,1 @@
+"""The Q1 benchmark: `make bench` (see `bench/run.sh`)."""

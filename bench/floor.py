@@ -1,0 +1,108 @@
+"""The floor for Q1: hand-written SQL over asyncpg, orjson and bare Starlette, on OUR tables.
+
+It answers `bench/q1.graphql` for any slug with one query per level (org, members with their
+users, leads with their owners, notes with their authors) and no parsing, validation, resolvers or
+authentication: what the fastest Python server could do with the same data. `bench/run.sh` checks
+that its answer equals the API's once both are parsed, before it times either, so the
+orders, limits and enum spellings here are the API's: members oldest first (created_at, id), leads
+newest first (created_at desc, id desc), each lead's 3 newest notes, enums by NAME (`OWNER`,
+`NEW`), and null for an owner or author whose account is gone.
+
+It follows `../shared/bench/floor.py`, the reference floor over `dataset.sql`'s plain schema, so
+the ratios we measure compare with the ones in `../shared/NOTES.md`.
+
+    BENCH_DSN=postgres://postgres@127.0.0.1:54329/relleks_bench \
+        uvicorn bench.floor:app --host 127.0.0.1 --port 18082
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+DSN = os.environ.get("BENCH_DSN", "postgres://postgres@127.0.0.1:54329/relleks_bench")
+pool: asyncpg.Pool
+
+ORG = "SELECT id, name, slug FROM organizations WHERE slug = $1"
+MEMBERS = """
+SELECT upper(m.role) AS role, u.name, u.email
+FROM memberships m JOIN users u ON u.id = m.user_id
+WHERE m.organization_id = $1
+ORDER BY m.created_at, m.id
+LIMIT 20
+"""
+LEADS = """
+SELECT l.id, l.name, l.email, l.phone, upper(l.status) AS status, l.owner_id, u.name AS owner
+FROM leads l LEFT JOIN users u ON u.id = l.owner_id
+WHERE l.organization_id = $1
+ORDER BY l.created_at DESC, l.id DESC
+LIMIT 50
+"""
+NOTES = """
+SELECT lead_id, body, author_id, author FROM (
+  SELECT n.lead_id, n.body, n.author_id, u.name AS author,
+         row_number() OVER (PARTITION BY n.lead_id ORDER BY n.created_at DESC, n.id DESC) AS rn
+  FROM notes n LEFT JOIN users u ON u.id = n.author_id
+  WHERE n.organization_id = $1 AND n.lead_id = ANY($2::uuid[])
+) ranked
+WHERE rn <= 3
+ORDER BY lead_id, rn
+"""
+
+
+def json_response(body: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def q1(request: Request) -> Response:
+    slug = orjson.loads(await request.body())["variables"]["slug"]
+    async with pool.acquire() as c:
+        org = await c.fetchrow(ORG, slug.lower())
+        if org is None:
+            return json_response({"data": {"organization": None}})
+        members = await c.fetch(MEMBERS, org["id"])
+        leads = await c.fetch(LEADS, org["id"])
+        notes = await c.fetch(NOTES, org["id"], [lead["id"] for lead in leads])
+    notes_by_lead: dict[Any, list[dict[str, Any]]] = {}
+    for n in notes:
+        notes_by_lead.setdefault(n["lead_id"], []).append({
+            "body": n["body"],
+            "author": None if n["author_id"] is None else {"name": n["author"]},
+        })
+    data = {"organization": {
+        "name": org["name"],
+        "slug": org["slug"],
+        "members": {"nodes": [
+            {"role": m["role"], "user": {"name": m["name"], "email": m["email"]}}
+            for m in members
+        ]},
+        "leads": {"nodes": [{
+            "name": lead["name"],
+            "email": lead["email"],
+            "phone": lead["phone"],
+            "status": lead["status"],
+            "owner": None if lead["owner_id"] is None else {"name": lead["owner"]},
+            "notes": {"nodes": notes_by_lead.get(lead["id"], [])},
+        } for lead in leads]},
+    }}
+    return json_response({"data": data})
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    global pool
+    pool = await asyncpg.create_pool(DSN, min_size=4, max_size=10)
+    yield
+    await pool.close()
+
+
+app = Starlette(routes=[Route("/graphql", q1, methods=["POST"])], lifespan=lifespan)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `make bench`: Q1 on the API and on the hand-written floor, side by side (bench/harness.py).
+#
+# Starts the PostgreSQL it needs as .ci/run does (scripts/services.sh) unless BENCH_DATABASE_URL
+# names a database, installs wrk if it is missing, loads the data set once (bench/load_data.py:
+# later runs reuse it), starts the API (one uvicorn worker) and the floor on loopback ports, then
+# checks that both answer Q1 alike and times them. Everything it started is stopped on exit.
+#
+# Knobs: BENCH_DATABASE_URL, BENCH_API_PORT (18081), BENCH_FLOOR_PORT (18082), BENCH_ROUNDS (3),
+# BENCH_ROUND_SECONDS (10), BENCH_WARMUP_SECONDS (5), BENCH_LOG_DIR (/tmp/relleks-bench).
+# Arguments are passed on to bench/harness.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+API_PORT=${BENCH_API_PORT:-18081}
+FLOOR_PORT=${BENCH_FLOOR_PORT:-18082}
+LOGS=${BENCH_LOG_DIR:-/tmp/relleks-bench}
+mkdir -p "$LOGS"
+
+if [ -z "${BENCH_DATABASE_URL:-}" ]; then
+  eval "$(bash scripts/services.sh)"
+  BENCH_DATABASE_URL="${TEST_POSTGRES_URL%/*}/relleks_bench"
+fi
+export BENCH_DATABASE_URL
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "bench: installing wrk with apt-get" >&2
+  apt-get update -qq >"$LOGS/apt.log" 2>&1
+  apt-get install -y -qq wrk >>"$LOGS/apt.log" 2>&1
+fi
+
+"$VENV/bin/python" -m bench.load_data --url "$BENCH_DATABASE_URL"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+for port in "$API_PORT" "$FLOOR_PORT"; do
+  if listening "$port"; then
+    echo "bench: port $port is already in use: set BENCH_API_PORT / BENCH_FLOOR_PORT" >&2
+    exit 1
+  fi
+done
+
+# The API as it ships, on the bench database. Log-in limits are raised only so that repeated runs
+# never hit them; the in-memory limiter (no REDIS_URL) keeps the run self-contained.
+env -u REDIS_URL -u SMTP_URL DATABASE_URL="$BENCH_DATABASE_URL" LOG_LEVEL=WARNING \
+  LOGIN_RATE_PER_ACCOUNT=1000/minute LOGIN_RATE_PER_IP=1000/minute ACCESS_TOKEN_TTL=3600 \
+  "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$API_PORT" --workers 1 \
+  --no-access-log >"$LOGS/api.log" 2>&1 &
+api_pid=$!
+pids+=("$api_pid")
+
+# The floor talks to asyncpg directly, which refuses Tortoise's URL options (`?maxsize=`).
+BENCH_DSN="${BENCH_DATABASE_URL%%\?*}" "$VENV/bin/uvicorn" bench.floor:app --host 127.0.0.1 \
+  --port "$FLOOR_PORT" --workers 1 --no-access-log >"$LOGS/floor.log" 2>&1 &
+floor_pid=$!
+pids+=("$floor_pid")
+
+wait_ready() {  # name pid port
+  for _ in $(seq 150); do
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "bench: the $1 server exited; the end of $LOGS/$1.log:" >&2
+      tail -n 30 "$LOGS/$1.log" >&2
+      exit 1
+    fi
+    listening "$3" && return 0
+    sleep 0.2
+  done
+  echo "bench: the $1 server is not listening on port $3 after 30 s" >&2
+  exit 1
+}
+wait_ready api "$api_pid" "$API_PORT"
+wait_ready floor "$floor_pid" "$FLOOR_PORT"
+
+"$VENV/bin/python" -m bench.harness --api "http://127.0.0.1:$API_PORT" \
+  --floor "http://127.0.0.1:$FLOOR_PORT" --api-pid "$api_pid" --floor-pid "$floor_pid" "$@"
