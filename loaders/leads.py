@@ -2,7 +2,7 @@
 
 `lead.notes(first: 3)` under a page of 50 leads must not run 50 queries. `NotesFirstPageLoader`
 takes every lead asked for in one tick and ranks their notes with a window function
-(ROW_NUMBER per lead, on both SQLite and PostgreSQL), then loads the winning rows.
+(ROW_NUMBER per lead, on both SQLite and PostgreSQL) in one statement.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from tortoise import connections
 from models.leads import Note
 
 _RANKED_NOTES = """
-SELECT id FROM (
-  SELECT id, ROW_NUMBER() OVER (PARTITION BY lead_id ORDER BY created_at DESC, id DESC) AS rn
+SELECT * FROM (
+  SELECT notes.*,
+         ROW_NUMBER() OVER (PARTITION BY lead_id ORDER BY created_at DESC, id DESC) AS rn
   FROM notes WHERE organization_id = {org} AND lead_id IN ({leads})
-) ranked WHERE rn <= {limit}
+) ranked WHERE rn <= {limit} ORDER BY rn
 """
 
 
@@ -40,10 +41,8 @@ class NotesFirstPageLoader(DataLoader[uuid.UUID, list[Note]]):
         marks = [f"${i}" if postgres else "?" for i in range(1, len(params) + 1)]
         sql = _RANKED_NOTES.format(org=marks[0], leads=", ".join(marks[1:]), limit=int(self.limit))
         _, rows = await connection.execute_query(sql, params)
-        ids = [row["id"] for row in rows]
-        notes = await Note.scoped(self.org_id).filter(id__in=ids).order_by("-created_at", "-id") \
-            if ids else []
         by_lead: dict[uuid.UUID, list[Note]] = defaultdict(list)
-        for note in notes:
+        for row in rows:  # ordered by rank, so each lead's list comes out newest first
+            note = Note._init_from_db(**dict(row))
             by_lead[note.lead_id].append(note)
         return [by_lead.get(lead_id, []) for lead_id in lead_ids]

@@ -32,10 +32,15 @@ class Order:
 
 @dataclass
 class Page:
+    """One page of rows; cursors are encoded only for the rows a client asks them of."""
+
     rows: list[Any]
-    cursors: list[str]
+    order: Order
     has_next_page: bool
     has_previous_page: bool
+
+    def cursor(self, row: Any) -> str:
+        return encode_cursor(self.order, row)
 
 
 def encode_cursor(order: Order, row: Any) -> str:
@@ -62,7 +67,7 @@ def decode_cursor(order: Order, cursor: str, argument: str) -> tuple[Any, uuid.U
 def _beyond(order: Order, value: Any, row_id: uuid.UUID, *, forward: bool) -> Q:
     """Rows strictly after (forward) or before the (value, id) position in `order`."""
     greater = order.descending != forward
-    op = "lt" if greater else "gt"
+    op = "gt" if greater else "lt"
     return Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": row_id})
 
 
@@ -77,8 +82,9 @@ async def keyset_page(query: QuerySet[Any], order: Order, *, first: int | None,
                       max_results: int) -> Page:
     for name, value in (("first", first), ("last", last)):
         if value is not None and not 0 <= value <= max_results:
-            raise BadUserInput.field(name, f"must be between 0 and {max_results}",
-                                     reason="PAGE_SIZE")
+            problem = f"must be between 0 and {max_results}"
+            raise BadUserInput(f"{name}: {problem}", {name: problem}, reason="PAGE_SIZE",
+                               limit=max_results)
     if first is not None and last is not None:
         raise BadUserInput("Pass `first` or `last`, not both.", {"first": "with last"})
     if after is not None:
@@ -96,7 +102,7 @@ async def keyset_page(query: QuerySet[Any], order: Order, *, first: int | None,
         rows.reverse()
     return Page(
         rows=rows,
-        cursors=[encode_cursor(order, row) for row in rows],
+        order=order,
         has_next_page=more if not backwards else before is not None,
         has_previous_page=more if backwards else after is not None,
     )

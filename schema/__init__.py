@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext
 from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
+from schema.billing import BillingMutations, BillingQueries
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
@@ -38,10 +39,11 @@ MAX_TOKENS = 1000
 MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
-Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries))
+Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
+                             BillingQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations,
+    LeadMutations, BillingMutations,
 ))
 
 
@@ -52,11 +54,16 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*, introspection: bool = True) -> Schema:
+    # The limit rules are built once: the validation cache is keyed by the rule classes, so
+    # rules made anew per request (as the limiter extensions do) would never hit it.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+        max_directives_rule(MAX_DIRECTIVES),
+    ]
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: AddValidationRules([max_directives_rule(MAX_DIRECTIVES)]),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         CsrfGuard,

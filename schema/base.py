@@ -65,15 +65,16 @@ class Rows:
 @strawberry.type(description="A page of items, with the total across all pages.")
 class Connection(relay.ListConnection[relay.NodeType]):
     """An offset-cursor connection, capped at the schema's maximum page size. It pages a list in
-    memory or a `Rows` query in SQL (two statements: the page and the count).
+    memory or a `Rows` query in SQL: one statement for the page (one row more than asked tells
+    whether there is a next page), and a COUNT only when `totalCount` is asked for.
 
     Large, append-only lists use keyset cursors instead (see the leads connection)."""
 
-    total: strawberry.Private[int] = 0
+    total: strawberry.Private[Callable[[], Awaitable[int]] | int] = 0
 
     @strawberry.field(description="How many items there are across all pages.")
-    def total_count(self) -> int:
-        return self.total
+    async def total_count(self) -> int:
+        return self.total if isinstance(self.total, int) else await self.total()
 
     @strawberry.field(description="The items of this page, without their cursors.")
     def nodes(self) -> list[relay.NodeType]:  # type: ignore[valid-type]
@@ -95,16 +96,23 @@ class Connection(relay.ListConnection[relay.NodeType]):
             return cls._page_query(nodes, page, last)
         items = list(nodes)
         start, end = cls._bounds(page, last, len(items))
-        return cls._build(items[start:end], start, end, len(items))
+        return cls._build(items[start:end], start, end < len(items), len(items))
 
     @classmethod
     async def _page_query(cls, rows: Rows, page: SliceMetadata, last: int | None) -> Any:
-        total = await rows.query.count()
-        start, end = cls._bounds(page, last, total)
-        items = list(await rows.query.offset(start).limit(end - start)) if end > start else []
+        total: Callable[[], Awaitable[int]] | int = rows.query.count
+        if last is not None and page.end == sys.maxsize:
+            # `last` without `before` counts back from the end: it needs the total first.
+            total = await rows.query.count()
+            start, end = cls._bounds(page, last, total)
+        else:
+            start, end = page.start, page.end
+        items = list(await rows.query.offset(start).limit(end - start + 1)) if end > start else []
+        has_next = len(items) > end - start
+        items = items[:end - start]
         if items and rows.prefetch is not None:
             await rows.prefetch(items)
-        return cls._build(items, start, end, total)
+        return cls._build(items, start, has_next, total)
 
     @staticmethod
     def _bounds(page: SliceMetadata, last: int | None, total: int) -> tuple[int, int]:
@@ -115,14 +123,15 @@ class Connection(relay.ListConnection[relay.NodeType]):
         return start, end
 
     @classmethod
-    def _build(cls, items: list[Any], start: int, end: int, total: int) -> Any:
+    def _build(cls, items: list[Any], start: int, has_next: bool,
+               total: Callable[[], Awaitable[int]] | int) -> Any:
         edges = [relay.Edge.resolve_edge(item, cursor=index)
                  for index, item in enumerate(items, start)]
         connection = cls(edges=edges, page_info=relay.PageInfo(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
             has_previous_page=start > 0,
-            has_next_page=end < total,
+            has_next_page=has_next,
         ))
         connection.total = total
         return connection

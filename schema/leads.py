@@ -19,7 +19,7 @@ from models import leads as models
 from resolvers import lead_transfer as transfer_resolvers
 from resolvers import leads as resolvers
 from resolvers import notes as note_resolvers
-from resolvers.keyset import Order, Page, encode_cursor, keyset_page
+from resolvers.keyset import Order, Page, keyset_page
 from schema.accounts import User
 from schema.base import Info, ModelNode
 from schema.permissions import (
@@ -41,14 +41,25 @@ LeadSource = strawberry.enum(models.LeadSource, description="How a lead arrived.
 @strawberry.type(description="A page of a keyset-paginated list: cursors stay valid while rows "
                              "are added, so paging never skips or repeats a row.")
 class KeysetConnection(Generic[relay.NodeType]):
-    edges: list[relay.Edge[relay.NodeType]] = strawberry.field(
-        description="The page's items with cursors.")
-    page_info: relay.PageInfo = strawberry.field(description="Where this page stands.")
+    page: strawberry.Private[Page]
     count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="The page's items with their cursors.")
+    def edges(self) -> list[relay.Edge[relay.NodeType]]:
+        return [relay.Edge(cursor=self.page.cursor(row), node=row) for row in self.page.rows]
 
     @strawberry.field(description="The items of this page, without their cursors.")
     def nodes(self) -> list[relay.NodeType]:
-        return [edge.node for edge in self.edges]
+        return self.page.rows
+
+    @strawberry.field(description="Where this page stands.")
+    def page_info(self) -> relay.PageInfo:
+        rows = self.page.rows
+        return relay.PageInfo(
+            has_next_page=self.page.has_next_page,
+            has_previous_page=self.page.has_previous_page,
+            start_cursor=self.page.cursor(rows[0]) if rows else None,
+            end_cursor=self.page.cursor(rows[-1]) if rows else None)
 
     @strawberry.field(description="How many items match, across all pages (one extra query).")
     async def total_count(self) -> int:
@@ -56,12 +67,7 @@ class KeysetConnection(Generic[relay.NodeType]):
 
     @classmethod
     def from_page(cls, page: Page, count: Callable[[], Awaitable[int]]) -> Any:
-        edges = [relay.Edge(cursor=cursor, node=row)
-                 for cursor, row in zip(page.cursors, page.rows, strict=True)]
-        return cls(edges=edges, count=count, page_info=relay.PageInfo(
-            has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None))
+        return cls(page=page, count=count)
 
 
 @strawberry.type(description="A postal address.")
@@ -151,9 +157,8 @@ def _count_notes(root: models.Lead, info: Info) -> Callable[[], Awaitable[int]]:
 
 def _notes_page(root: models.Lead, info: Info, rows: list[models.Note],
                 limit: int) -> NoteConnection:
-    order = note_resolvers.NOTE_ORDER
-    page = Page(rows=rows[:limit], has_next_page=len(rows) > limit, has_previous_page=False,
-                cursors=[encode_cursor(order, row) for row in rows[:limit]])
+    page = Page(rows=rows[:limit], order=note_resolvers.NOTE_ORDER,
+                has_next_page=len(rows) > limit, has_previous_page=False)
     return NoteConnection.from_page(page, _count_notes(root, info))
 
 
