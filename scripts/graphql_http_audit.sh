@@ -45,15 +45,28 @@ PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.
   >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
-for _ in $(seq 1 100); do
-  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "graphql_http_audit: the server did not start:" >&2; cat "$TMP/server.log" >&2; exit 1
-  fi
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null \
-  || { echo "graphql_http_audit: no /healthz answer" >&2; cat "$TMP/server.log" >&2; exit 1; }
+# Wait (up to 15 s) for /healthz, giving up early if the server process dies.
+if ! "$VENV/bin/python" - "$PORT" "$SERVER_PID" <<'PY'
+import os, sys, time, urllib.request
+port, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+            sys.exit(0 if answer.status == 200 else 1)
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            sys.exit(1)
+        time.sleep(0.1)
+sys.exit(1)
+PY
+then
+  echo "graphql_http_audit: the server did not become healthy:" >&2
+  cat "$TMP/server.log" >&2
+  exit 1
+fi
 
 status=0
 node "$AUDIT_DIR/audit.mjs" "http://127.0.0.1:$PORT/graphql" || status=$?
