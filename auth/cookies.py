@@ -6,7 +6,10 @@ plain http cannot set Secure cookies, so there they carry the bare names below.
 
 CSRF uses the double-submit pattern: a readable `csrf` cookie is set with the session, and every
 mutation authenticated by cookie must repeat its value in the `X-CSRF-Token` header. A cross-site
-form can neither read the cookie nor set a header, so it cannot perform a mutation.
+form can neither read the cookie nor set a header, so it cannot perform a mutation. A mutation in
+a body a form can send (multipart, used for uploads) needs the header even without cookies, so a
+form cannot sign a browser in to the sender's account either (login CSRF); the header forces a
+CORS preflight, which only the allowed origins pass.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from starlette.responses import Response
 from settings import Settings
 
 CSRF_HEADER = "x-csrf-token"
+# The bodies an HTML form can send cross-site without a preflight.
+FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data",
+                                "text/plain"})
 
 
 @dataclass(frozen=True)
@@ -64,3 +70,27 @@ def csrf_ok(request: Request, settings: Settings) -> bool:
     expected = request.cookies.get(CookieNames.for_settings(settings).csrf)
     given = request.headers.get(CSRF_HEADER)
     return bool(expected and given and hmac.compare_digest(expected, given))
+
+
+def sent_as_form(request: Request) -> bool:
+    """Whether the body is of a kind an HTML form on any site could have sent."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in FORM_CONTENT_TYPES
+
+
+def csrf_problem(request: Request, settings: Settings) -> str | None:
+    """Why a mutation in this request could be a cross-site forgery, or None when it cannot.
+
+    An `Authorization` header cannot come from a form and forces a preflight, so it is proof
+    enough; so is the CSRF header itself on a form-like body."""
+    if request.headers.get("authorization"):
+        return None
+    if has_session_cookie(request, settings):
+        if csrf_ok(request, settings):
+            return None
+        return ("Cookie-authenticated mutations need the `X-CSRF-Token` header, set to the value "
+                "of the CSRF cookie.")
+    if sent_as_form(request) and CSRF_HEADER not in request.headers:
+        return ("Mutations sent as a form (multipart) need the `X-CSRF-Token` header (any value "
+                "when you have no session cookie).")
+    return None

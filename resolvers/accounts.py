@@ -6,7 +6,9 @@ hashed and rotated on every use, and a second use of one ends its whole session 
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -23,6 +25,7 @@ from models.accounts import RefreshToken, Session, User
 
 MINIMUM_AGE = 16
 NAME_MAX = 200
+EMAIL_MAX = 320  # the length of `User.email`
 REFRESH_PREFIX = "rlk_rt_"
 BAD_LOGIN = "Wrong email or password."
 
@@ -49,6 +52,9 @@ def clean_name(name: str, *, field: str = "name") -> str:
     name = " ".join(name.split())
     if not name:
         raise BadUserInput.field(field, "must not be empty")
+    # Control characters (NUL among them, which PostgreSQL cannot store) belong in no name.
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise BadUserInput.field(field, "must not contain control characters")
     if len(name) > NAME_MAX:
         raise BadUserInput.field(field, f"must be at most {NAME_MAX} characters")
     return name
@@ -90,10 +96,21 @@ async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_d
     return result
 
 
+def login_email(email: str) -> str | None:
+    """The stored form of an email typed at sign-in (normalised as at sign-up, so a different
+    Unicode form or a punycode domain still matches), or None for text that is no email: it
+    matches nobody, and is never sent to the database (which may refuse it: too long, a NUL)."""
+    try:
+        return normalise_email(email)
+    except BadUserInput:
+        return None
+
+
 async def log_in(ctx: Context, *, email: str, password: str, use_cookies: bool) -> AuthResult:
-    key = email.strip().lower()
-    await ctx.services.limiter.hit(email=key, ip=ctx.client_ip)
-    user = await User.filter(email=key).first()
+    key = login_email(email)
+    await ctx.services.limiter.hit(email=key or email.strip().lower()[:EMAIL_MAX],
+                                   ip=ctx.client_ip)
+    user = await User.filter(email=key).first() if key else None
     # verify_password runs argon2 even for an unknown email, so both failures take as long.
     password_ok = verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok:
@@ -192,11 +209,18 @@ async def revoke_session(ctx: Context, session_id: uuid.UUID) -> bool:
     return True
 
 
-async def update_profile(ctx: Context, *, name: str | None) -> User:
+async def update_profile(ctx: Context, changes: Mapping[str, str | None]) -> User:
+    """Apply `changes` (field name to new value); a field that is not a key stays as it is."""
     user = ctx.user
-    if name is not None:
+    updated = []
+    if "name" in changes:
+        name = changes["name"]
+        if name is None:
+            raise BadUserInput.field("name", "must not be null: leave it out to keep the name")
         user.name = clean_name(name)
-    await user.save(update_fields=["name", "updated_at"])
+        updated.append("name")
+    if updated:
+        await user.save(update_fields=[*updated, "updated_at"])
     return user
 
 

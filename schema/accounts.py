@@ -112,13 +112,16 @@ class LogInInput:
 
 @strawberry.input(description="Fields to change; absent fields stay as they are.")
 class UpdateProfileInput:
-    name: strawberry.Maybe[str]
+    # `str | None` so that null reaches us and gets a BAD_USER_INPUT naming the field.
+    name: strawberry.Maybe[str | None] = strawberry.field(
+        description="New display name (1 to 200 characters); leave it out to keep the name.")
 
 
-@strawberry.input
+@strawberry.input(description="The current password, to prove it is you, and the new one.")
 class ChangePasswordInput:
-    current_password: str
-    new_password: str
+    current_password: str = strawberry.field(description="The password you sign in with now.")
+    new_password: str = strawberry.field(
+        description="10 to 256 characters; common or guessable passwords are refused.")
 
 
 def _payload(result: resolvers.AuthResult) -> AuthPayload:
@@ -180,8 +183,8 @@ class AccountMutations:
     @strawberry.mutation(description="Change the viewer's profile.",
                          extensions=[requires(IsAuthenticated())])
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> User:
-        name = input.name.value if input.name is not None else None
-        return await resolvers.update_profile(info.context, name=name)  # type: ignore[return-value]
+        changes = {"name": input.name.value} if input.name is not None else {}
+        return await resolvers.update_profile(info.context, changes)  # type: ignore[return-value]
 
     @strawberry.mutation(description="Change the password; every other session ends.",
                          extensions=[requires(IsAuthenticated())])

@@ -95,6 +95,11 @@ class GraphQLView(GraphQL):
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses a lone surrogate ("\ud800"), which no UTF-8 text can hold: the body gets
+        # a 400 instead of reaching argon2 or the database and failing there as INTERNAL.
+        return orjson.loads(data)
+
     async def parse_http_body(self, request: Any) -> Any:
         data = await super().parse_http_body(request)
         if isinstance(data, list):

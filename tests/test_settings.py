@@ -1,0 +1,94 @@
+"""Configuration: safe defaults for local use, and a production server that refuses a default or
+short secret (and the other unsafe set-ups `Settings.check` lists)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from settings import DEV_SECRET_KEY, ROOT, ConfigurationError, Settings
+
+pytestmark = pytest.mark.no_db
+
+GOOD_SECRET = "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv"  # 40 characters
+PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": GOOD_SECRET,
+              "SMTP_URL": "smtp://mail.example.com:587"}
+
+
+def test_defaults_are_for_local_use() -> None:
+    settings = Settings.from_env({})
+    assert settings.env == "development" and not settings.production
+    assert settings.secret_key == DEV_SECRET_KEY
+    assert settings.database_url.startswith("sqlite://")
+    assert settings.redis_url is None and settings.cookie_secure is False
+
+
+def test_production_with_a_real_secret_starts_with_secure_cookies() -> None:
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.production and settings.cookie_secure
+
+
+@pytest.mark.parametrize("secret", [None, "", DEV_SECRET_KEY, "x" * 31, "short"])
+def test_production_refuses_a_default_or_short_secret(secret: str | None) -> None:
+    environ = {k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"}
+    if secret is not None:
+        environ["SECRET_KEY"] = secret
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        Settings.from_env(environ)
+
+
+def test_development_accepts_the_default_secret() -> None:
+    assert Settings.from_env({"RELLEKS_ENV": "development"}).secret_key == DEV_SECRET_KEY
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"SMTP_URL": ""}, "SMTP_URL"),
+    ({"COOKIE_SECURE": "false"}, "COOKIE_SECURE"),
+    ({"RELLEKS_ENV": "prod"}, "RELLEKS_ENV"),
+    ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
+])
+def test_other_unsafe_set_ups_are_refused(changes: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**PRODUCTION, **changes})
+
+
+def _environ(**values: str) -> dict[str, str]:
+    """A clean environment for a child process: no setting leaks in from the test run."""
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+    return {**keep, **values}
+
+
+def _start(code: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("secret", [None, DEV_SECRET_KEY, "too-short-secret"])
+def test_the_server_process_refuses_to_start_in_production(secret: str | None) -> None:
+    environ = _environ(RELLEKS_ENV="production", SMTP_URL="smtp://mail.example.com:587")
+    if secret is not None:
+        environ["SECRET_KEY"] = secret
+    result = _start("from server import create_app; create_app()", environ)
+    assert result.returncode != 0
+    assert "ConfigurationError" in result.stderr
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_server_process_starts_in_production_with_a_real_secret() -> None:
+    result = _start("from server import create_app; create_app(); print('built')",
+                    _environ(**PRODUCTION, DATABASE_URL="sqlite://:memory:"))
+    assert result.returncode == 0, result.stderr
+    assert "built" in result.stdout
+
+
+def test_uvicorn_refuses_to_serve_in_production_on_the_default_secret() -> None:
+    """What `uvicorn server:app` (the production command) does with the same environment."""
+    environ = _environ(RELLEKS_ENV="production", SMTP_URL="smtp://mail.example.com:587")
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
