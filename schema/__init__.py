@@ -27,6 +27,7 @@ from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
+from schema.execution import LeanExecutionContext
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
@@ -77,6 +78,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE),
+        execution_context_class=LeanExecutionContext,
     )
 
 
