@@ -55,7 +55,8 @@ async def test_me_without_a_token_is_unauthenticated(api: Api) -> None:
 async def test_ids_are_opaque_global_ids(api: Api) -> None:
     payload = await api.sign_up()
     user = await User.get(email="ada@example.com")
-    global_id = payload["user"]["id"]
+    global_id = (await api.gql("{ me { id } }", token=payload["accessToken"]))["data"]["me"]["id"]
+    assert global_id == payload["user"]["id"]
     assert _decode(global_id) == f"User:{user.id}"
     assert uuid.UUID(_decode(global_id).split(":", 1)[1]).version == 4
     # Nothing sequential: a second user's id has nothing in common with the first one's.
