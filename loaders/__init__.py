@@ -50,7 +50,7 @@ class Loaders:
 
     @cached_property
     def org_id_by_slug(self) -> OrgIdBySlugLoader:
-        return OrgIdBySlugLoader()
+        return OrgIdBySlugLoader(self.organization)
 
     def first_notes(self, org_id: uuid.UUID, limit: int) -> NotesFirstPageLoader:
         """The newest `limit` notes per lead, for leads of an org whose access was checked."""

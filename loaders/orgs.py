@@ -18,9 +18,19 @@ class OrganizationLoader(DataLoader[uuid.UUID, Organization | None]):
 
 
 class OrgIdBySlugLoader(DataLoader[str, uuid.UUID | None]):
+    """Org ids by slug. It loads the whole rows and primes `organizations` with them: the field
+    that looked an org up by slug reads it next, and then costs no second query."""
+
+    def __init__(self, organizations: OrganizationLoader | None = None) -> None:
+        super().__init__()
+        self.organizations = organizations
+
     async def batch_load_fn(self, slugs: Sequence[str]) -> list[uuid.UUID | None]:
-        rows = dict(await Organization.filter(slug__in=list(slugs)).values_list("slug", "id"))
-        return [rows.get(slug) for slug in slugs]
+        orgs = {o.slug: o for o in await Organization.filter(slug__in=list(slugs))}
+        if self.organizations is not None:
+            for org in orgs.values():
+                self.organizations.prime(org.id, org)
+        return [orgs[slug].id if slug in orgs else None for slug in slugs]
 
 
 class OwnerOrgLoader(DataLoader[uuid.UUID, uuid.UUID | None]):

@@ -57,12 +57,20 @@ def _check_grant(actor: Membership, role: Role) -> None:
 
 
 async def _owner_count(ctx: Context, org_id: uuid.UUID) -> int:
-    return await ctx.access.scoped(Membership, org_id).filter(role=Role.OWNER) \
-        .select_for_update().count()
+    """The org's OWNERs, their rows locked until the transaction ends, so two OWNERs stepping
+    down at once cannot both pass. Tortoise drops FOR UPDATE from `count()` and `values_list()`,
+    hence the rows (ids only) are fetched and counted here."""
+    owners = await ctx.access.scoped(Membership, org_id).filter(role=Role.OWNER) \
+        .select_for_update().only("id")
+    return len(owners)
 
 
-async def _membership(ctx: Context, membership_id: uuid.UUID) -> Membership:
-    org_id = await ctx.loaders.org_of(Membership).load(membership_id)
+async def _membership(ctx: Context, membership_id: uuid.UUID,
+                      org_id: uuid.UUID | None = None) -> Membership:
+    """A membership of `org_id` (by default, of the org owning it, which the field's permission
+    checked). One of any other org is NOT_FOUND, like one that does not exist."""
+    if org_id is None:
+        org_id = await ctx.loaders.org_of(Membership).load(membership_id)
     target = await ctx.access.scoped(Membership, org_id).filter(id=membership_id) \
         .first() if org_id else None
     if target is None:
@@ -234,9 +242,7 @@ async def leave_organization(ctx: Context, org_id: uuid.UUID) -> uuid.UUID:
 async def transfer_ownership(ctx: Context, org_id: uuid.UUID,
                              membership_id: uuid.UUID) -> Organization:
     actor = await _actor(ctx, org_id)
-    target = await _membership(ctx, membership_id)
-    if target.organization_id != org_id:
-        raise NotFound("membership", field="membershipId")
+    target = await _membership(ctx, membership_id, org_id)
     if target.id == actor.id:
         raise BadUserInput.field("membershipId", "you are already an OWNER")
     async with in_transaction():

@@ -57,7 +57,9 @@ def slug_from_name(name: str) -> str:
 
 async def _free_slug(base: str) -> str:
     """`base`, or `base-2`, `base-3`... whichever is free (derived slugs never conflict)."""
-    taken = set(await Organization.filter(slug__startswith=base).values_list("slug", flat=True))
+    # Candidates may cut `base` short to fit a suffix in SLUG_MAX: fetch by the shortest prefix.
+    prefix = base[:SLUG_MAX - 4]
+    taken = set(await Organization.filter(slug__startswith=prefix).values_list("slug", flat=True))
     if base not in taken:
         return base
     for n in range(2, 100):

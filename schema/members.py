@@ -22,22 +22,24 @@ from schema.permissions import (
 
 @strawberry.input(description="Invite someone by email to join an organization.")
 class InviteMemberInput:
-    organization_id: relay.GlobalID
-    email: str
+    organization_id: relay.GlobalID = strawberry.field(description="The organization to join.")
+    email: str = strawberry.field(description="Where the invitation goes. Only a user who "
+                                              "verified this address can accept it.")
     role: Role = strawberry.field(  # type: ignore[valid-type]
         description="The role they get; you cannot grant a role above your own.")
 
 
 @strawberry.input(description="A member and their new role.")
 class UpdateMemberRoleInput:
-    membership_id: relay.GlobalID
-    role: Role  # type: ignore[valid-type]
+    membership_id: relay.GlobalID = strawberry.field(description="The membership to change.")
+    role: Role = strawberry.field(description="The new role.")  # type: ignore[valid-type]
 
 
 @strawberry.input(description="Make another member an OWNER; you become an ADMIN.")
 class TransferOwnershipInput:
-    organization_id: relay.GlobalID
-    membership_id: relay.GlobalID
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+    membership_id: relay.GlobalID = strawberry.field(
+        description="The member who becomes an OWNER.")
 
 
 def _membership_id(value: relay.GlobalID) -> object:

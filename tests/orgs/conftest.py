@@ -1,20 +1,46 @@
-"""Fixtures for organization tests: signed-in people and an org with a member of every role."""
+"""Fixtures for organization tests: signed-in people, an org with a member of every role, and a
+real SMTP server (aiosmtpd on 127.0.0.1) that receives what the app mails.
+
+`person` signs up over HTTP, the way a user does. `signed_in` makes the same rows (a user, a
+session, an access token issued by `auth/tokens.py`) without the sign-up's argon2 hash, so tests
+that need dozens of people stay fast; the sign-up itself is tested in tests/accounts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from functools import cache
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
+from strawberry import relay
 
-from models.accounts import User
-from models.orgs import Membership, Organization, Role
-from tests.conftest import Api
+from auth.passwords import hash_password
+from auth.tokens import issue_access_token
+from models.accounts import Session, User
+from models.activity import ActivityEvent
+from models.orgs import Invitation, Membership, Organization, Role
+from settings import Settings
+from tests.conftest import STRONG_PASSWORD, Api
 
 CREATE_ORG = """
 mutation($input: CreateOrganizationInput!) {
   createOrganization(input: $input) { id name slug viewerRole }
 }"""
+
+
+def gid(type_name: str, value: Any) -> str:
+    """The global id the API shows for a row."""
+    return str(relay.GlobalID(type_name, str(value)))
 
 
 @dataclass
@@ -29,12 +55,31 @@ class Person:
 
 async def person(api: Api, email: str, name: str = "Some Body", *,
                  verified: bool = True) -> Person:
+    """Sign up over HTTP (slow: one argon2 hash)."""
     payload = await api.sign_up(email=email, name=name)
     user = await User.get(email=email)
     if verified:
         user.email_verified = True
         await user.save(update_fields=["email_verified"])
     return Person(token=payload["accessToken"], id=payload["user"]["id"], email=email, user=user)
+
+
+@cache
+def _password_hash() -> str:
+    return hash_password(STRONG_PASSWORD)
+
+
+async def signed_in(settings: Settings, email: str, name: str = "Some Body", *,
+                    verified: bool = True) -> Person:
+    """A user with a live session and its access token, made without the HTTP sign-up."""
+    now = datetime.now(UTC)
+    user = await User.create(email=email, name=name, password_hash=_password_hash(),
+                             email_verified=verified, age_check_passed_at=now,
+                             terms_version=settings.terms_version, terms_accepted_at=now)
+    session = await Session.create(user=user, last_used_at=now,
+                                   expires_at=now + timedelta(seconds=settings.refresh_token_ttl))
+    token, _ = issue_access_token(settings, user.id, session.id)
+    return Person(token=token, id=gid("User", user.id), email=email, user=user)
 
 
 @dataclass
@@ -46,9 +91,10 @@ class Team:
     memberships: dict[Role, str]  # global ids of each role's membership
 
 
-async def make_team(api: Api, slug: str, prefix: str = "") -> Team:
-    """An org whose OWNER created it, plus an ADMIN, a MEMBER and a VIEWER added directly."""
-    owner = await person(api, f"{prefix}owner.{slug}@example.com", "Olive Owner")
+async def make_team(api: Api, settings: Settings, slug: str, prefix: str = "") -> Team:
+    """An org whose OWNER created it over HTTP, plus an ADMIN, a MEMBER and a VIEWER added
+    directly."""
+    owner = await signed_in(settings, f"{prefix}owner.{slug}@example.com", "Olive Owner")
     body = await api.gql(CREATE_ORG, {"input": {"name": f"Team {slug}", "slug": slug}},
                          token=owner.token)
     assert "errors" not in body, body
@@ -56,21 +102,102 @@ async def make_team(api: Api, slug: str, prefix: str = "") -> Team:
     people = {Role.OWNER: owner}
     for role, name in ((Role.ADMIN, "Adam Admin"), (Role.MEMBER, "Mia Member"),
                        (Role.VIEWER, "Vic Viewer")):
-        someone = await person(api, f"{prefix}{role.value}.{slug}@example.com", name)
+        someone = await signed_in(settings, f"{prefix}{role.value}.{slug}@example.com", name)
         await Membership.create(organization=org, user=someone.user, role=role)
         people[role] = someone
     rows = await Membership.scoped(org.id)
-    memberships = {m.role: _gid("Membership", m.id) for m in rows}
+    memberships = {m.role: gid("Membership", m.id) for m in rows}
     return Team(org_id=body["data"]["createOrganization"]["id"], slug=slug, org=org,
                 people=people, memberships=memberships)
 
 
-def _gid(type_name: str, value: Any) -> str:
-    from strawberry import relay
-
-    return str(relay.GlobalID(type_name, str(value)))
+async def add_member(settings: Settings, team: Team, email: str, role: Role,
+                     name: str = "Extra Person") -> tuple[Person, str]:
+    """Another member of the team's org; returns them and their membership's global id."""
+    someone = await signed_in(settings, email, name)
+    membership = await Membership.create(organization=team.org, user=someone.user, role=role)
+    return someone, gid("Membership", membership.id)
 
 
 @pytest.fixture
-async def team(api: Api) -> Team:
-    return await make_team(api, "acme")
+async def team(api: Api, settings: Settings) -> Team:
+    return await make_team(api, settings, "acme")
+
+
+async def snapshot() -> dict[str, Any]:
+    """Every org-owned row, for "nothing changed" assertions."""
+    orgs = sorted(await Organization.all().values_list("id", "name", "slug"))
+    memberships = sorted(await Membership.scoped([o[0] for o in orgs])
+                         .values_list("id", "organization_id", "user_id", "role"))
+    invitations = sorted(await Invitation.scoped([o[0] for o in orgs]).values_list(
+        "id", "organization_id", "email", "role", "token_hash", "expires_at", "accepted_at",
+        "revoked_at"))
+    events = sorted(await ActivityEvent.scoped([o[0] for o in orgs]).values_list("id"))
+    return {"orgs": orgs, "memberships": memberships, "invitations": invitations,
+            "events": events}
+
+
+async def events_of(org: Organization) -> list[ActivityEvent]:
+    """The org's activity, oldest first."""
+    return await ActivityEvent.scoped(org.id).order_by("created_at", "id")
+
+
+# SMTP: a real server on 127.0.0.1 that keeps every message.
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+    def to(self, address: str, subject_has: str = "") -> list[EmailMessage]:
+        return [m for m in self.messages
+                if m["To"] == address and subject_has in str(m["Subject"])]
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def token_in(message: EmailMessage, page: str) -> str:
+    """The token of the `http://testserver/<page>?token=...` link in the mail."""
+    match = re.search(rf"(http://testserver/{page}\?\S+)", body_of(message))
+    assert match, body_of(message)
+    (token,) = parse_qs(urlsplit(match.group(1)).query)["token"]
+    return token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
+    smtp_server[0].messages.clear()
+    return smtp_server[0]
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp_server: tuple[Inbox, int]) -> Settings:
+    """Every org test mails through the local SMTP server."""
+    return dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{smtp_server[1]}")

@@ -1,0 +1,302 @@
+"""Invitations over HTTP, followed from the mail (a real aiosmtpd server) to the membership."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from models.activity import ActivityEvent
+from models.orgs import Invitation, Membership, Role
+from server import create_app
+from settings import Settings
+from tests.conftest import Api, error_code, errors_of
+from tests.orgs.conftest import (
+    Inbox,
+    Team,
+    body_of,
+    events_of,
+    free_port,
+    gid,
+    signed_in,
+    token_in,
+)
+
+INVITE = """mutation($i: InviteMemberInput!) {
+  inviteMember(input: $i) { id email role createdAt expiresAt invitedBy { name } }
+}"""
+RESEND = "mutation($id: ID!) { resendInvitation(id: $id) { id email expiresAt } }"
+REVOKE = "mutation($id: ID!) { revokeInvitation(id: $id) { id email } }"
+ACCEPT = """mutation($t: String!) {
+  acceptInvitation(token: $t) { id role user { email } organization { slug } }
+}"""
+PENDING = """query { organization(slug: "acme") { invitations(first: 20) {
+  totalCount nodes { id email role invitedBy { name } } } } }"""
+PAGE = "invitations/accept"
+
+
+async def invite(api: Api, team: Team, email: str, role: str = "MEMBER",
+                 by: Role = Role.ADMIN) -> dict[str, Any]:
+    return await api.gql(INVITE, {"i": {"organizationId": team.org_id, "email": email,
+                                        "role": role}}, token=team.people[by].token)
+
+
+def invitation_mail(inbox: Inbox, email: str) -> list[Any]:
+    return inbox.to(email, "invited you")
+
+
+async def invited(api: Api, team: Team, inbox: Inbox, email: str,
+                  role: str = "MEMBER") -> tuple[str, str]:
+    """Invite `email`; returns the invitation's global id and the token from the mail."""
+    body = await invite(api, team, email, role)
+    assert "errors" not in body, body
+    return body["data"]["inviteMember"]["id"], token_in(invitation_mail(inbox, email)[-1], PAGE)
+
+
+async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, team: Team,
+                                                 inbox: Inbox) -> None:
+    admin = team.people[Role.ADMIN]
+    before = datetime.now(UTC)
+    body = await invite(api, team, "  NewBie@Example.COM ", "MEMBER")
+    assert "errors" not in body, body
+    sent = body["data"]["inviteMember"]
+    assert sent["email"] == "newbie@example.com"
+    assert sent["role"] == "MEMBER"
+    assert sent["invitedBy"] == {"name": "Adam Admin"}
+
+    (mail,) = invitation_mail(inbox, "newbie@example.com")
+    assert "Adam Admin invited you to Team acme" in mail["Subject"]
+    assert "MEMBER" in body_of(mail) and "7 days" in body_of(mail)
+    token = token_in(mail, PAGE)
+
+    invitation = await Invitation.scoped(team.org.id).get(email="newbie@example.com")
+    assert sent["id"] == gid("Invitation", invitation.id)
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in str(await Invitation.scoped(team.org.id).values())  # hashed at rest
+    assert invitation.invited_by_id == admin.user.id
+    assert timedelta(days=7) <= invitation.expires_at - before <= timedelta(days=7, minutes=1)
+    created = (await events_of(team.org))[-1]
+    assert (created.action, created.actor_id, created.target_id) == (
+        "invitation.created", admin.user.id, invitation.id)
+    assert token not in str(created.summary)
+
+    newbie = await signed_in(settings, "newbie@example.com", "New Bie")
+    body = await api.gql(ACCEPT, {"t": token}, token=newbie.token)
+    assert "errors" not in body, body
+    joined = body["data"]["acceptInvitation"]
+    assert joined["role"] == "MEMBER"
+    assert joined["user"] == {"email": "newbie@example.com"}
+    assert joined["organization"] == {"slug": "acme"}
+    membership = await Membership.scoped(team.org.id).get(user_id=newbie.user.id)
+    assert membership.role is Role.MEMBER
+    assert joined["id"] == gid("Membership", membership.id)
+    await invitation.refresh_from_db()
+    assert invitation.accepted_at is not None
+    event = (await events_of(team.org))[-1]
+    assert (event.action, event.actor_id, event.target_id) == (
+        "member.joined", newbie.user.id, membership.id)
+    assert event.summary == {"role": "member", "invitation": str(invitation.id)}
+
+    # They are in, at once; the invitation is no longer pending.
+    body = await api.gql('{ organization(slug: "acme") { viewerRole } }', token=newbie.token)
+    assert body["data"]["organization"]["viewerRole"] == "MEMBER"
+    body = await api.gql(PENDING, token=admin.token)
+    assert body["data"]["organization"]["invitations"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(("by", "role", "allowed"), [
+    (Role.ADMIN, "OWNER", False), (Role.ADMIN, "ADMIN", True), (Role.ADMIN, "VIEWER", True),
+    (Role.OWNER, "OWNER", True),
+])
+async def test_nobody_invites_above_their_own_role(api: Api, team: Team, inbox: Inbox,
+                                                   by: Role, role: str, allowed: bool) -> None:
+    body = await invite(api, team, "someone@example.com", role, by=by)
+    if allowed:
+        assert body["data"]["inviteMember"]["role"] == role
+        assert len(invitation_mail(inbox, "someone@example.com")) == 1
+        return
+    assert error_code(body) == "FORBIDDEN"
+    assert errors_of(body)[0]["extensions"]["reason"] == "ROLE_ABOVE_OWN"
+    assert await Invitation.scoped(team.org.id).count() == 0
+    assert invitation_mail(inbox, "someone@example.com") == []
+
+
+async def test_members_and_pending_emails_are_conflicts(api: Api, team: Team,
+                                                        inbox: Inbox) -> None:
+    await invited(api, team, inbox, "pending@example.com")
+    events_before = await ActivityEvent.scoped(team.org.id).count()
+    inbox.messages.clear()
+    for email in ("pending@example.com", "PENDING@example.com", team.people[Role.VIEWER].email):
+        body = await invite(api, team, email)
+        assert error_code(body) == "CONFLICT", body
+        assert errors_of(body)[0]["extensions"]["field"] == "email"
+    assert await Invitation.scoped(team.org.id).count() == 1
+    assert await ActivityEvent.scoped(team.org.id).count() == events_before
+    assert inbox.messages == []
+
+
+async def test_a_bad_email_names_the_field(api: Api, team: Team, inbox: Inbox) -> None:
+    body = await invite(api, team, "not an email")
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert "email" in errors_of(body)[0]["extensions"]["fields"]
+    assert await Invitation.scoped(team.org.id).count() == 0
+
+
+async def test_the_list_holds_pending_invitations_only_newest_first(
+        api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
+    ids = {}
+    for name in ("one", "two", "three", "four", "five"):
+        ids[name], _ = await invited(api, team, inbox, f"{name}@example.com")
+    _, token = ids["one"], token_in(invitation_mail(inbox, "one@example.com")[-1], PAGE)
+    one = await signed_in(settings, "one@example.com")
+    assert "errors" not in await api.gql(ACCEPT, {"t": token}, token=one.token)
+    await api.gql(REVOKE, {"id": ids["two"]}, token=team.people[Role.ADMIN].token)
+    three = await Invitation.scoped(team.org.id).get(email="three@example.com")
+    three.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    await three.save(update_fields=["expires_at"])
+
+    body = await api.gql(PENDING, token=team.people[Role.OWNER].token)
+    listed = body["data"]["organization"]["invitations"]
+    assert listed["totalCount"] == 2
+    assert [n["email"] for n in listed["nodes"]] == ["five@example.com", "four@example.com"]
+    assert listed["nodes"][0] == {"id": ids["five"], "email": "five@example.com",
+                                  "role": "MEMBER", "invitedBy": {"name": "Adam Admin"}}
+
+
+async def test_resend_kills_the_old_link_and_mails_a_new_one(
+        api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
+    invitation_id, old_token = await invited(api, team, inbox, "late@example.com")
+    row = await Invitation.scoped(team.org.id).get(email="late@example.com")
+    row.expires_at = datetime.now(UTC) + timedelta(days=1)
+    await row.save(update_fields=["expires_at"])
+
+    body = await api.gql(RESEND, {"id": invitation_id}, token=team.people[Role.ADMIN].token)
+    assert body["data"]["resendInvitation"]["id"] == invitation_id
+    mails = invitation_mail(inbox, "late@example.com")
+    assert len(mails) == 2
+    new_token = token_in(mails[-1], PAGE)
+    assert new_token != old_token
+    await row.refresh_from_db()
+    assert row.token_hash == hashlib.sha256(new_token.encode()).hexdigest()
+    assert row.expires_at > datetime.now(UTC) + timedelta(days=6, hours=23)  # a fresh 7 days
+    event = (await events_of(team.org))[-1]
+    assert (event.action, event.target_id) == ("invitation.resent", row.id)
+
+    late = await signed_in(settings, "late@example.com")
+    body = await api.gql(ACCEPT, {"t": old_token}, token=late.token)
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_INVALID"
+    assert not await Membership.scoped(team.org.id).filter(user_id=late.user.id).exists()
+    body = await api.gql(ACCEPT, {"t": new_token}, token=late.token)
+    assert body["data"]["acceptInvitation"]["role"] == "MEMBER"
+
+
+async def test_revoke_cancels_the_invitation(api: Api, settings: Settings, team: Team,
+                                             inbox: Inbox) -> None:
+    invitation_id, token = await invited(api, team, inbox, "gone@example.com")
+    body = await api.gql(REVOKE, {"id": invitation_id}, token=team.people[Role.OWNER].token)
+    assert body["data"]["revokeInvitation"] == {"id": invitation_id, "email": "gone@example.com"}
+    row = await Invitation.scoped(team.org.id).get(email="gone@example.com")
+    assert row.revoked_at is not None
+    event = (await events_of(team.org))[-1]
+    assert (event.action, event.target_id) == ("invitation.revoked", row.id)
+
+    gone = await signed_in(settings, "gone@example.com")
+    body = await api.gql(ACCEPT, {"t": token}, token=gone.token)
+    assert error_code(body) == "BAD_USER_INPUT"
+    (error,) = errors_of(body)
+    assert error["extensions"]["reason"] == "INVITATION_REVOKED"
+    assert "token" in error["extensions"]["fields"]
+    for document in (REVOKE, RESEND):  # no longer pending
+        body = await api.gql(document, {"id": invitation_id}, token=team.people[Role.OWNER].token)
+        assert error_code(body) == "NOT_FOUND"
+    assert not await Membership.scoped(team.org.id).filter(user_id=gone.user.id).exists()
+
+
+async def test_expired_and_used_tokens_are_refused_with_their_reason(
+        api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
+    _, expired_token = await invited(api, team, inbox, "slow@example.com")
+    row = await Invitation.scoped(team.org.id).get(email="slow@example.com")
+    row.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    await row.save(update_fields=["expires_at"])
+    slow = await signed_in(settings, "slow@example.com")
+    body = await api.gql(ACCEPT, {"t": expired_token}, token=slow.token)
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_EXPIRED"
+
+    _, token = await invited(api, team, inbox, "fast@example.com")
+    fast = await signed_in(settings, "fast@example.com")
+    assert "errors" not in await api.gql(ACCEPT, {"t": token}, token=fast.token)
+    body = await api.gql(ACCEPT, {"t": token}, token=fast.token)
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_USED"
+
+    body = await api.gql(ACCEPT, {"t": "rlk_inv_made-up"}, token=fast.token)
+    assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_INVALID"
+    assert await Membership.scoped(team.org.id).filter(
+        user_id__in=[slow.user.id, fast.user.id]).count() == 1
+
+
+async def test_only_the_invited_verified_email_may_accept(
+        api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
+    _, token = await invited(api, team, inbox, "right@example.com")
+    stranger = await signed_in(settings, "wrong@example.com")
+    body = await api.gql(ACCEPT, {"t": token}, token=stranger.token)
+    assert error_code(body) == "FORBIDDEN"
+    assert errors_of(body)[0]["extensions"]["reason"] == "EMAIL_MISMATCH"
+
+    unverified = await signed_in(settings, "right@example.com", verified=False)
+    body = await api.gql(ACCEPT, {"t": token}, token=unverified.token)
+    assert error_code(body) == "FORBIDDEN"
+    assert errors_of(body)[0]["extensions"]["reason"] == "EMAIL_NOT_VERIFIED"
+
+    body = await api.gql(ACCEPT, {"t": token})
+    assert error_code(body) == "UNAUTHENTICATED"
+    assert await Membership.scoped(team.org.id).count() == 4
+    row = await Invitation.scoped(team.org.id).get(email="right@example.com")
+    assert row.accepted_at is None  # still usable by the right person
+    unverified.user.email_verified = True
+    await unverified.user.save(update_fields=["email_verified"])
+    body = await api.gql(ACCEPT, {"t": token}, token=unverified.token)
+    assert body["data"]["acceptInvitation"]["user"] == {"email": "right@example.com"}
+
+
+async def test_accepting_when_already_a_member_saves_nothing(
+        api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
+    _, token = await invited(api, team, inbox, "twice@example.com")
+    twice = await signed_in(settings, "twice@example.com")
+    await Membership.create(organization=team.org, user=twice.user, role=Role.VIEWER)
+    events_before = await ActivityEvent.scoped(team.org.id).count()
+    body = await api.gql(ACCEPT, {"t": token}, token=twice.token)
+    assert error_code(body) == "CONFLICT"
+    row = await Invitation.scoped(team.org.id).get(email="twice@example.com")
+    assert row.accepted_at is None  # the claim was rolled back with the failed insert
+    assert await ActivityEvent.scoped(team.org.id).count() == events_before
+    membership = await Membership.scoped(team.org.id).get(user_id=twice.user.id)
+    assert membership.role is Role.VIEWER
+
+
+@pytest.fixture
+async def api_without_smtp(settings: Settings, team: Team) -> AsyncIterator[Api]:
+    """The app with an SMTP_URL where nothing listens: every mail fails."""
+    broken = dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    application = create_app(broken, manage_database=False)
+    transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50000))
+    async with application.router.lifespan_context(application), \
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield Api(client)
+
+
+async def test_an_invitation_survives_a_mail_failure(api_without_smtp: Api, team: Team) -> None:
+    """SMTP down: the invitation exists, the failure is logged, it can be resent later."""
+    with capture_logs() as logs:
+        body = await invite(api_without_smtp, team, "offline@example.com")
+    assert body["data"]["inviteMember"]["email"] == "offline@example.com"
+    assert await Invitation.scoped(team.org.id).filter(email="offline@example.com").exists()
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["invitation.mail_failed"]
