@@ -39,6 +39,14 @@ class ModelNode(relay.Node):
         return str(root.id)
 
 
+def relation(key: str, loader: str) -> dict[str, tuple[str, str]]:
+    """Field metadata for a foreign key followed through a request loader: `key` is the
+    attribute holding the id, `loader` the `Loaders` attribute. The lean executor
+    (`schema/execution.py`) then resolves the field without Strawberry's resolver wrapper; the
+    field's own resolver must do the same (`loaded(loader, key)`)."""
+    return {"relleks.relation": (key, loader)}
+
+
 def decode_id(global_id: relay.GlobalID, node: type[ModelNode], *, field: str = "id") -> uuid.UUID:
     """The UUID inside a global id of the given type; NOT_FOUND for any other id."""
     name = node.__strawberry_definition__.name  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from resolvers import leads as resolvers
 from resolvers import notes as note_resolvers
 from resolvers.keyset import Order, Page, keyset_page
 from schema.accounts import User
-from schema.base import Info, ModelNode
+from schema.base import Info, ModelNode, relation
 from schema.permissions import (
     HasPermission,
     HasPermissionOrOwns,
@@ -89,7 +89,8 @@ class Note(ModelNode):
     created_at: datetime.datetime = strawberry.field(description="When it was written.")
     edited_at: datetime.datetime | None = strawberry.field(description="When last edited.")
 
-    @strawberry.field(description="Who wrote it; null when that account is gone.")
+    @strawberry.field(description="Who wrote it; null when that account is gone.",
+                      metadata=relation("author_id", "user"))
     def author(self, root: strawberry.Parent[models.Note], info: Info) -> User | None:
         if root.author_id is None:
             return None
@@ -126,7 +127,8 @@ class Lead(ModelNode):
         parts = {part: getattr(root, f"address_{part}") for part in resolvers.ADDRESS_FIELDS}
         return Address(**parts) if any(parts.values()) else None
 
-    @strawberry.field(description="The member working this lead.")
+    @strawberry.field(description="The member working this lead.",
+                      metadata=relation("owner_id", "user"))
     def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
         if root.owner_id is None:
             return None

@@ -21,7 +21,8 @@ from resolvers import members as member_resolvers
 from resolvers import orgs as resolvers
 from schema.accounts import User
 from schema.activity import ActivityEvent, ActivityFilter
-from schema.base import Connection, Info, ModelNode, Rows
+from schema.base import Connection, Info, ModelNode, Rows, relation
+from schema.billing import Billing, billing_field
 from schema.leads import LeadConnection, leads_field
 from schema.permissions import (
     HasPermission,
@@ -49,7 +50,7 @@ class Membership(ModelNode):
     def joined_at(self, root: strawberry.Parent[models.Membership]) -> datetime.datetime:
         return root.created_at
 
-    @strawberry.field(description="The member.")
+    @strawberry.field(description="The member.", metadata=relation("user_id", "user"))
     def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
         return loaded(info.context.loaders.user, root.user_id)  # type: ignore[return-value]
 
@@ -111,6 +112,7 @@ class Organization(ModelNode):
         return sorted(p.value for p in await info.context.access.permissions(root.id))
 
     leads: LeadConnection = leads_field
+    billing: Billing = billing_field
 
     @relay.connection(Connection[Membership], description="Members, oldest first.",
                       extensions=[requires(HasPermission(Permission.MEMBERS_READ,
