@@ -14,7 +14,8 @@ from tortoise.migrations.api import migrate
 
 from settings import Settings
 
-MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads"]
+MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
+                 "models.billing"]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auth.ratelimit import LoginLimiter
+from billing.gateway import StripeGateway
 from mail import Mailer
 from settings import Settings
 from storage import Storage, build_storage
@@ -16,6 +17,7 @@ class Services:
     limiter: LoginLimiter
     mailer: Mailer
     storage: Storage
+    stripe: StripeGateway
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -24,4 +26,5 @@ class Services:
             limiter=LoginLimiter(settings),
             mailer=Mailer(settings),
             storage=build_storage(settings),
+            stripe=StripeGateway(settings),
         )

@@ -19,6 +19,17 @@ class ConfigurationError(RuntimeError):
     """Raised at start-up when the environment describes an unsafe or impossible set-up."""
 
 
+STRIPE_VARIABLES = {
+    "stripe_secret_key": "STRIPE_SECRET_KEY",
+    "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET",
+    "stripe_api_base": "STRIPE_API_BASE",
+    "stripe_price_pro_month": "STRIPE_PRICE_PRO_MONTH",
+    "stripe_price_pro_year": "STRIPE_PRICE_PRO_YEAR",
+    "stripe_price_business_month": "STRIPE_PRICE_BUSINESS_MONTH",
+    "stripe_price_business_year": "STRIPE_PRICE_BUSINESS_YEAR",
+}
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -58,6 +69,17 @@ class Settings:
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
     log_level: str = "INFO"
+    # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # tests point the stripe library at a local fake
+    stripe_timeout: float = 5.0
+    stripe_max_network_retries: int = 2
+    stripe_webhook_tolerance: int = 300
+    stripe_price_pro_month: str | None = None
+    stripe_price_pro_year: str | None = None
+    stripe_price_business_month: str | None = None
+    stripe_price_business_year: str | None = None
 
     @property
     def production(self) -> bool:
@@ -87,7 +109,7 @@ class Settings:
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"redis_url": "REDIS_URL", "smtp_url": "SMTP_URL",
-                          "s3_endpoint_url": "S3_ENDPOINT_URL"}.items():
+                          "s3_endpoint_url": "S3_ENDPOINT_URL", **STRIPE_VARIABLES}.items():
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
@@ -97,11 +119,15 @@ class Settings:
         for attr, var in {"access_token_ttl": "ACCESS_TOKEN_TTL",
                           "refresh_token_ttl": "REFRESH_TOKEN_TTL",
                           "max_body_bytes": "MAX_BODY_BYTES",
-                          "max_upload_bytes": "MAX_UPLOAD_BYTES"}.items():
+                          "max_upload_bytes": "MAX_UPLOAD_BYTES",
+                          "stripe_max_network_retries": "STRIPE_MAX_NETWORK_RETRIES",
+                          "stripe_webhook_tolerance": "STRIPE_WEBHOOK_TOLERANCE"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("EXECUTION_TIMEOUT"):
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
+        if env.get("STRIPE_TIMEOUT"):
+            kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:
             kwargs["allowed_origins"] = _list(env["ALLOWED_ORIGINS"])
         if env.get("MEDIA_ROOT"):
@@ -128,5 +154,10 @@ class Settings:
                 raise ConfigurationError("SMTP_URL must be set in production")
             if not self.cookie_secure:
                 raise ConfigurationError("COOKIE_SECURE cannot be off in production")
+            if self.stripe_secret_key and not self.stripe_webhook_secret:
+                raise ConfigurationError("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY "
+                                         "in production, or plans never follow payments")
+            if self.stripe_api_base:
+                raise ConfigurationError("STRIPE_API_BASE is for tests: unset it in production")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

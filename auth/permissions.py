@@ -26,6 +26,8 @@ class Permission(StrEnum):
     LEADS_DELETE = "leads:delete"
     LEADS_EXPORT = "leads:export"
     NOTES_MODERATE = "notes:moderate"
+    BILLING_READ = "billing:read"
+    BILLING_WRITE = "billing:write"
 
     @property
     def description(self) -> str:
@@ -45,13 +47,17 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.LEADS_DELETE: "Delete any lead (a lead's owner may delete it with leads:write).",
     Permission.LEADS_EXPORT: "Export leads as CSV.",
     Permission.NOTES_MODERATE: "Edit or delete anyone's notes (authors may edit their own).",
+    Permission.BILLING_READ: "See the plan, its limits and usage, the subscription and invoices.",
+    Permission.BILLING_WRITE: "Subscribe through Stripe Checkout and open the billing portal.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
 _MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
-                    Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE}
-_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER}
+                    Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
+                    Permission.BILLING_READ}
+# ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
+_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE}
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _VIEWER,

@@ -18,6 +18,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from billing.limits import ensure_within_limit
 from context import Context
 from errors import BadUserInput
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
@@ -135,6 +136,7 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     members = await _member_ids_by_email(ctx, org_id)
     valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members)
     outcome = ImportOutcome(imported=len(valid), errors=errors)
+    await ensure_within_limit(ctx, org_id, "leads", adding=len(valid))  # dry runs warn too
     if dry_run or not valid:
         return outcome
     now = datetime.now(UTC)
@@ -143,6 +145,7 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     tag_rows = [LeadTag(organization_id=org_id, lead_id=lead.id, tag=tag)
                 for lead in leads for tag in lead.tags]
     async with in_transaction():
+        await ensure_within_limit(ctx, org_id, "leads", adding=len(leads))
         for start in range(0, len(leads), BATCH):
             await Lead.bulk_create(leads[start:start + BATCH])
         for start in range(0, len(tag_rows), BATCH):

@@ -18,6 +18,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from auth.permissions import Permission
+from billing.limits import ensure_within_limit
 from context import Context
 from errors import BadUserInput, NotFound
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
@@ -191,6 +192,7 @@ async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
     await _check_owner(ctx, org_id, owner_id, changes)
     _raise_problems(changes)
     async with in_transaction():
+        await ensure_within_limit(ctx, org_id, "leads", adding=1)
         lead = await Lead.create(organization_id=org_id, source=source,
                                  tags=changes.tags or [], **changes.values)
         await _set_tags(org_id, lead, changes.tags or [])

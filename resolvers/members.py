@@ -16,6 +16,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from auth.tokens import hash_secret, new_secret
+from billing.limits import ensure_within_limit
 from context import Context
 from errors import BadUserInput, Conflict, Forbidden, NotFound
 from mail import Mail
@@ -105,6 +106,7 @@ async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Ro
                        field="email")
     token = new_secret(INVITATION_PREFIX)
     async with in_transaction():
+        await ensure_within_limit(ctx, org_id, "members", adding=1)
         invitation = await Invitation.create(
             organization_id=org_id, email=email, role=role, token_hash=hash_secret(token),
             invited_by_id=ctx.user.id, expires_at=datetime.now(UTC) + INVITATION_TTL,
@@ -176,6 +178,7 @@ async def accept_invitation(ctx: Context, token: str) -> Membership:
             claimed = await Invitation.claim(invitation.id, now)
             if not claimed:
                 raise _token_error("INVITATION_USED", "This invitation was already used.")
+            await ensure_within_limit(ctx, org_id, "members", adding=1)
             membership = await Membership.create(organization_id=org_id, user_id=user.id,
                                                  role=invitation.role)
             await record(ctx, org_id, "member.joined", target_type="membership",

@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, is_leaf_type
-from graphql.pyutils import Undefined
+from graphql.execution.executor import gather_with_cancel
+from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from loaders import loaded
@@ -47,6 +48,77 @@ def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
 
 
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._leaf_plans: dict[int, tuple[Any, list[Any]]] = {}
+
+    def _leaves(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[Any]:
+        """Per selection set (memoised for the execution): for each response name, how to read
+        it directly when it is a scalar attribute, else None."""
+        key = id(grouped_field_set)
+        cached = self._leaf_plans.get(key)
+        if cached is not None and cached[0] is grouped_field_set:
+            return cached[1]
+        plans = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            field_def = self.schema.get_field(parent_type, node.name.value)
+            plan = field_plan(field_def) if field_def is not None else None
+            leaf = None
+            if plan is not None and plan[0] == "attribute" and not node.arguments:
+                return_type = field_def.type  # type: ignore[union-attr]
+                named = return_type.of_type if isinstance(return_type, GraphQLNonNull) \
+                    else return_type
+                if is_leaf_type(named):
+                    leaf = (plan[1], return_type, named)
+            plans.append((response_name, field_details_list, leaf))
+        self._leaf_plans[key] = (grouped_field_set, plans)  # keeps the key's object alive
+        return plans
+
+    def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any, path: Any,
+                       grouped_field_set: Any, position_context: Any) -> Any:
+        """graphql-core's `execute_fields`, with scalar attributes read in place (no Path, no
+        resolve info): most of a page's fields are such leaves."""
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for response_name, field_details_list, leaf in self._leaves(parent_type,
+                                                                        grouped_field_set):
+                if leaf is not None:
+                    attribute, return_type, named = leaf
+                    try:
+                        results[response_name] = self._serialize_leaf(
+                            return_type, named, getattr(source_value, attribute))
+                    except Exception as raw_error:
+                        self.handle_field_error(raw_error, return_type, field_details_list,
+                                                Path(path, response_name, parent_type.name))
+                        results[response_name] = None
+                    continue
+                result = self.execute_field(parent_type, source_value, field_details_list,
+                                            Path(path, response_name, parent_type.name),
+                                            position_context)
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[f] for f in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                results[awaitable_fields[0]] = await results[awaitable_fields[0]]
+            else:
+                awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
     def execute_field(self, parent_type: GraphQLObjectType, source: Any,
                       field_details_list: Any, path: Any, position_context: Any) -> Any:
         node = field_details_list[0].node

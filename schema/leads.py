@@ -41,16 +41,14 @@ LeadSource = strawberry.enum(models.LeadSource, description="How a lead arrived.
 @strawberry.type(description="A page of a keyset-paginated list: cursors stay valid while rows "
                              "are added, so paging never skips or repeats a row.")
 class KeysetConnection(Generic[relay.NodeType]):
+    nodes: list[relay.NodeType] = strawberry.field(
+        description="The items of this page, without their cursors.")
     page: strawberry.Private[Page]
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="The page's items with their cursors.")
     def edges(self) -> list[relay.Edge[relay.NodeType]]:
         return [relay.Edge(cursor=self.page.cursor(row), node=row) for row in self.page.rows]
-
-    @strawberry.field(description="The items of this page, without their cursors.")
-    def nodes(self) -> list[relay.NodeType]:
-        return self.page.rows
 
     @strawberry.field(description="Where this page stands.")
     def page_info(self) -> relay.PageInfo:
@@ -67,7 +65,7 @@ class KeysetConnection(Generic[relay.NodeType]):
 
     @classmethod
     def from_page(cls, page: Page, count: Callable[[], Awaitable[int]]) -> Any:
-        return cls(page=page, count=count)
+        return cls(nodes=page.rows, page=page, count=count)
 
 
 @strawberry.type(description="A postal address.")

@@ -1,0 +1,35 @@
+"""The billing errors a client can see that are not its fault.
+
+Both keep the code INTERNAL (the client can do nothing but wait or tell the operator) with a
+`reason` to branch on and a message that says nothing was changed. Client mistakes stay
+BAD_USER_INPUT, CONFLICT, and PLAN_LIMIT (`billing/limits.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from errors import ApiError, ErrorCode
+
+
+class BillingNotConfigured(ApiError):
+    """This server has no Stripe key (or no price for what was asked): `make run` without keys."""
+
+    code = ErrorCode.INTERNAL
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("Billing is not configured on this server" + (f" ({detail})" if detail
+                         else "") + ": nothing was changed.", reason="BILLING_NOT_CONFIGURED")
+
+
+class PaymentProviderError(ApiError):
+    """Stripe failed, timed out or refused a request that our own checks let through."""
+
+    code = ErrorCode.INTERNAL
+    UNREACHABLE = "The payment provider did not answer; nothing was changed. Try again."
+    REFUSED = ("The payment provider refused the request; nothing was changed. Support can find "
+               "the details with the request id.")
+
+    def __init__(self, message: str, request_id: str, **extensions: Any) -> None:
+        super().__init__(message, reason="PAYMENT_PROVIDER_ERROR", requestId=request_id,
+                         **extensions)

@@ -1,0 +1,145 @@
+"""The Stripe API calls we make, through the official `stripe` library.
+
+One `StripeGateway` per app (`services.stripe`). Every call:
+- carries an idempotency key derived from what it asks (and, for sessions, the request id), so
+  the library's own retries and a client retrying the same request never create twice;
+- has a timeout: STRIPE_TIMEOUT per attempt, STRIPE_MAX_NETWORK_RETRIES retries, and at most
+  CALL_SHARE of the request's EXECUTION_TIMEOUT in all, so that a slow Stripe is reported as
+  such and not as the whole request timing out;
+- turns any Stripe failure into `PaymentProviderError` with the request id, after logging what
+  Stripe said. Callers make their calls before writing anything, so a failure leaves our
+  database as it was.
+
+    gateway = StripeGateway(settings)
+    customer = await gateway.create_customer(org_id=..., name="Acme", email=..., request_id=...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import stripe
+import structlog
+
+from billing.errors import BillingNotConfigured, PaymentProviderError
+from settings import Settings
+
+log = structlog.get_logger("relleks.billing")
+T = TypeVar("T")
+
+# Failures where Stripe did not (reliably) answer: worth trying again.
+UNREACHABLE = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+CALL_SHARE = 0.4  # a mutation makes at most two Stripe calls within its execution budget
+
+
+@dataclass(frozen=True)
+class HostedSession:
+    """A Stripe-hosted page (Checkout or the Customer Portal) the client sends the user to."""
+
+    id: str
+    url: str
+
+
+def idempotency_key(kind: str, org_id: uuid.UUID, params: dict[str, Any],
+                    scope: str = "") -> str:
+    """Same org, same parameters (and same scope, e.g. the request id) -> same key. Stripe
+    refuses a key reused with other parameters, hence the parameters' digest in it."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:24]
+    return f"relleks:{kind}:{org_id}:{scope}:{digest}"[:255]
+
+
+class StripeGateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: stripe.StripeClient | None = None
+        self._http: stripe.HTTPXClient | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.stripe_secret_key)
+
+    def _stripe(self) -> stripe.StripeClient:
+        """The client, built on first use: an app without a key never builds one."""
+        if not self.settings.stripe_secret_key:
+            raise BillingNotConfigured()
+        if self._client is None:
+            self._http = stripe.HTTPXClient(timeout=self.settings.stripe_timeout)
+            bases: Any = {"api": self.settings.stripe_api_base} \
+                if self.settings.stripe_api_base else None
+            self._client = stripe.StripeClient(
+                self.settings.stripe_secret_key, http_client=self._http, base_addresses=bases,
+                max_network_retries=self.settings.stripe_max_network_retries)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close_async()
+            self._client = self._http = None
+
+    async def create_customer(self, *, org_id: uuid.UUID, name: str, email: str,
+                              request_id: str) -> str:
+        """A Stripe customer for the organization; its id."""
+        params: dict[str, Any] = {"name": name, "email": email,
+                                  "metadata": {"organization_id": str(org_id)}}
+        key = idempotency_key("customer", org_id, params)
+        customer = await self._call("customers.create", request_id, lambda client: (
+            client.v1.customers.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
+        return str(customer.id)
+
+    async def create_checkout_session(self, *, org_id: uuid.UUID, customer_id: str,
+                                      price: str, metadata: dict[str, str],
+                                      request_id: str) -> HostedSession:
+        """A Checkout Session that subscribes the customer to `price`."""
+        base = self.settings.public_url.rstrip("/")
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "line_items": [{"price": price, "quantity": 1}],
+            "client_reference_id": str(org_id),
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+            "success_url": f"{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{base}/billing",
+        }
+        key = idempotency_key("checkout", org_id, params, request_id)
+        session = await self._call("checkout.sessions.create", request_id, lambda client: (
+            client.v1.checkout.sessions.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
+        return HostedSession(id=str(session.id), url=str(session.url))
+
+    async def create_portal_session(self, *, org_id: uuid.UUID, customer_id: str,
+                                    request_id: str) -> HostedSession:
+        """A Customer Portal session: change plan, payment method, cancel, see invoices."""
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "return_url": f"{self.settings.public_url.rstrip('/')}/billing",
+        }
+        key = idempotency_key("portal", org_id, params, request_id)
+        session = await self._call("billing_portal.sessions.create", request_id, lambda client: (
+            client.v1.billing_portal.sessions.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
+        return HostedSession(id=str(session.id), url=str(session.url))
+
+    async def _call(self, what: str, request_id: str,
+                    call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
+        client = self._stripe()
+        deadline = self.settings.execution_timeout * CALL_SHARE
+        try:
+            async with asyncio.timeout(deadline):
+                return await call(client)
+        except TimeoutError as exc:
+            log.warning("stripe.call_timed_out", call=what, request_id=request_id,
+                        deadline=deadline)
+            raise PaymentProviderError(PaymentProviderError.UNREACHABLE, request_id) from exc
+        except stripe.StripeError as exc:
+            log.warning("stripe.call_failed", call=what, request_id=request_id,
+                        error_type=type(exc).__name__, http_status=exc.http_status,
+                        stripe_code=exc.code, stripe_request_id=exc.request_id,
+                        stripe_message=exc.user_message)
+            message = PaymentProviderError.UNREACHABLE if isinstance(exc, UNREACHABLE) \
+                else PaymentProviderError.REFUSED
+            raise PaymentProviderError(message, request_id) from exc

@@ -1,0 +1,84 @@
+"""Plan limits, enforced where things are created, by one function.
+
+    async with in_transaction():
+        await ensure_within_limit(ctx, org_id, "leads", adding=len(rows))
+        ...write the rows...
+
+Going over gives PLAN_LIMIT (with `limit`, `plan`, `resource` and `used` in `extensions`) before
+anything is written. Only adding is checked: an organization that is over a limit after a
+downgrade keeps reading, editing and deleting what it has, and adds again once it is back under
+the limit or on a bigger plan.
+
+Called inside the writing transaction, the check first locks the organization's row (FOR NO KEY
+UPDATE on PostgreSQL, which still lets other rows reference it), so two requests adding at once
+cannot both pass on the same headroom.
+
+The counts read org-owned tables with `Model.scoped(org_id)` directly rather than through
+`ctx.access`: they reveal nothing to the caller, and accepting an invitation runs before the
+caller is a member.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from billing.plans import PLANS, effective_plan
+from context import Context
+from errors import PlanLimit
+from models.billing import BillingAccount, Plan
+from models.leads import Lead
+from models.orgs import Invitation, Membership, Organization
+
+
+async def _members(org_id: uuid.UUID) -> int:
+    """Members plus pending invitations: an invitation holds a seat until it is used, revoked or
+    expires, so a sent invitation can always be accepted."""
+    members = await Membership.scoped(org_id).count()
+    pending = await Invitation.scoped(org_id).filter(
+        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=datetime.now(UTC)
+    ).count()
+    return members + pending
+
+
+async def _leads(org_id: uuid.UUID) -> int:
+    return await Lead.scoped(org_id).count()
+
+
+# How much of each limited resource an organization uses. Later issues register theirs here
+# (partner tokens, AI credits) and call `ensure_within_limit` with its name.
+USAGE: dict[str, Callable[[uuid.UUID], Awaitable[int]]] = {
+    "members": _members,
+    "leads": _leads,
+}
+NOUNS = {"members": "members (pending invitations included)", "leads": "leads"}
+
+
+async def current_plan(org_id: uuid.UUID) -> Plan:
+    """The plan whose limits apply now (FREE for an org that never subscribed)."""
+    account = await BillingAccount.scoped(org_id).first()
+    if account is None:
+        return Plan.FREE
+    return effective_plan(account.subscription_plan, account.status)
+
+
+async def ensure_within_limit(ctx: Context, org_id: uuid.UUID, resource: str, *,
+                              adding: int = 1) -> None:
+    """PLAN_LIMIT unless the organization's plan has room for `adding` more of `resource`."""
+    if adding <= 0:
+        return
+    await Organization.filter(id=org_id).select_for_update(no_key=True).only("id")
+    plan = await current_plan(org_id)
+    limit = PLANS[plan].limits.of(resource)
+    if limit is None:
+        return
+    used = await USAGE[resource](org_id)
+    if used + adding <= limit:
+        return
+    noun = NOUNS.get(resource, resource)
+    adds = "one more" if adding == 1 else f"{adding:,} more"
+    raise PlanLimit(
+        f"The {PLANS[plan].name} plan allows {limit:,} {noun}; this organization has {used:,}, "
+        f"so it cannot add {adds}. Upgrade the plan, or remove some first.",
+        limit=limit, plan=plan.name, resource=resource, used=used)

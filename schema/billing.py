@@ -1,0 +1,218 @@
+"""Billing in the API: the public plan catalog, `organization.billing` with its invoices, and
+the two mutations that send an OWNER to Stripe (Checkout, Customer Portal).
+
+The API never sees a card number: payment details are typed on Stripe's pages, and what
+happens there reaches us through the Stripe webhook (docs/billing.md).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import Permission
+from billing import plans as catalog
+from billing.gateway import HostedSession
+from models import billing as models
+from resolvers import billing as resolvers
+from resolvers.billing import BillingSummary
+from schema.base import Connection, Info, ModelNode, Rows
+from schema.permissions import (
+    HasPermission,
+    global_uuid,
+    org_from_argument,
+    org_from_source,
+    requires,
+)
+
+PlanCode = strawberry.enum(models.Plan, name="PlanCode",
+                           description="A plan of the catalog, cheapest first.")
+BillingInterval = strawberry.enum(models.BillingInterval,
+                                  description="How often a subscription renews and is billed.")
+SubscriptionStatus = strawberry.enum(
+    models.SubscriptionStatus,
+    description="Stripe's subscription status; NONE when the organization never subscribed. "
+                "The plan applies while ACTIVE, TRIALING or PAST_DUE (a grace period while "
+                "Stripe retries the payment); any other status falls back to FREE.")
+InvoiceStatus = strawberry.enum(models.InvoiceStatus, description="Stripe's invoice status.")
+
+
+@strawberry.type(description="What a plan allows. Null means unlimited.")
+class PlanLimits:
+    members: int | None = strawberry.field(
+        description="Members, pending invitations included.")
+    leads: int | None = strawberry.field(description="Leads.")
+    partner_tokens: int | None = strawberry.field(description="Partner API tokens.")
+    ai_credits_per_month: int | None = strawberry.field(
+        description="AI assistant credits per calendar month.")
+
+
+def _limits(limits: catalog.Limits) -> PlanLimits:
+    return PlanLimits(members=limits.members, leads=limits.leads,
+                      partner_tokens=limits.partner_tokens,
+                      ai_credits_per_month=limits.ai_credits_per_month)
+
+
+@strawberry.type(description="A Stripe price that sells a plan.")
+class PlanPrice:
+    interval: BillingInterval = strawberry.field(  # type: ignore[valid-type]
+        description="How often it is billed.")
+    stripe_price_id: str = strawberry.field(description="The Stripe price id.")
+
+
+@strawberry.type(description="A plan of the catalog, with its limits and prices.")
+class Plan:
+    code: PlanCode = strawberry.field(description="The plan.")  # type: ignore[valid-type]
+    name: str = strawberry.field(description="Display name.")
+    description: str = strawberry.field(description="Who it is for.")
+    limits: PlanLimits = strawberry.field(description="What it allows.")
+    prices: list[PlanPrice] = strawberry.field(
+        description="The prices configured on this server; empty for FREE, and for every plan "
+                    "while billing is not configured.")
+
+
+@strawberry.type(description="A Stripe invoice of the organization. Amounts are in the "
+                             "currency's smallest unit (cents).")
+class Invoice(ModelNode):
+    model = models.Invoice
+
+    id: relay.NodeID[str]
+    number: str | None = strawberry.field(description="The invoice number, once finalized.")
+    amount_due: int = strawberry.field(description="What was asked, in cents.")
+    amount_paid: int = strawberry.field(description="What was paid, in cents.")
+    currency: str = strawberry.field(description="ISO 4217 code, lowercase (e.g. `usd`).")
+    status: InvoiceStatus = strawberry.field(  # type: ignore[valid-type]
+        description="Where the invoice stands.")
+    hosted_invoice_url: str | None = strawberry.field(
+        description="Stripe's page to see, download or pay the invoice.")
+
+    @strawberry.field(description="When Stripe created the invoice.")
+    def created_at(self, root: strawberry.Parent[models.Invoice]) -> datetime.datetime:
+        return root.issued_at
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        return [None for _ in node_ids]  # read invoices through `organization.billing`
+
+
+@strawberry.type(description="How much of its plan's limits the organization uses.")
+class BillingUsage:
+    org_id: strawberry.Private[object]
+
+    @strawberry.field(description="Members plus pending invitations.")
+    async def members(self, info: Info) -> int:
+        return await resolvers.usage(info.context, self.org_id, "members")  # type: ignore[arg-type]
+
+    @strawberry.field(description="Leads.")
+    async def leads(self, info: Info) -> int:
+        return await resolvers.usage(info.context, self.org_id, "leads")  # type: ignore[arg-type]
+
+
+@strawberry.type(description="An organization's plan and subscription, as Stripe last told us.")
+class Billing:
+    plan: PlanCode = strawberry.field(  # type: ignore[valid-type]
+        description="The plan whose limits apply now.")
+    subscribed_plan: PlanCode | None = strawberry.field(  # type: ignore[valid-type]
+        description="The plan of the Stripe subscription, even when it no longer applies (e.g. "
+                    "CANCELED); null without one.")
+    status: SubscriptionStatus = strawberry.field(  # type: ignore[valid-type]
+        description="The subscription's status.")
+    interval: BillingInterval | None = strawberry.field(  # type: ignore[valid-type]
+        description="How often the subscription is billed.")
+    current_period_end: datetime.datetime | None = strawberry.field(
+        description="When the paid period ends (and renews, unless cancelAtPeriodEnd).")
+    cancel_at_period_end: bool = strawberry.field(
+        description="The subscription ends at currentPeriodEnd, then the plan falls back to "
+                    "FREE.")
+    trial_ends_at: datetime.datetime | None = strawberry.field(
+        description="When the trial ends, for a subscription that has one.")
+    in_grace_period: bool = strawberry.field(
+        description="A payment failed and Stripe is retrying it (PAST_DUE): the plan still "
+                    "applies, until Stripe gives up and cancels.")
+    has_customer: bool = strawberry.field(
+        description="A Stripe customer exists, so openBillingPortal works.")
+
+    @strawberry.field(description="The limits of the plan that applies now.")
+    def limits(self, root: strawberry.Parent[BillingSummary]) -> PlanLimits:
+        return _limits(root.limits)
+
+    @strawberry.field(description="What the organization uses of those limits.")
+    def usage(self, root: strawberry.Parent[BillingSummary]) -> BillingUsage:
+        return BillingUsage(org_id=root.org_id)
+
+    @relay.connection(Connection[Invoice], description="Invoices, newest first.")
+    def invoices(self, root: strawberry.Parent[BillingSummary], info: Info) -> list[Invoice]:
+        return Rows(resolvers.invoices_query(info.context, root.org_id))  # type: ignore[return-value]
+
+
+async def organization_billing(root: strawberry.Parent[object], info: Info) -> Billing:
+    return await resolvers.billing_summary(info.context, root.id)  # type: ignore[attr-defined,return-value]
+
+
+billing_field = strawberry.field(
+    resolver=organization_billing,
+    description="The plan, subscription and invoices (OWNER and ADMIN: `billing:read`).",
+    extensions=[requires(HasPermission(Permission.BILLING_READ, org=org_from_source()))])
+
+
+@strawberry.input(description="Subscribe an organization to a paid plan through Stripe "
+                              "Checkout.")
+class StartCheckoutInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+    plan: PlanCode = strawberry.field(  # type: ignore[valid-type]
+        description="PRO or BUSINESS.")
+    interval: BillingInterval = strawberry.field(  # type: ignore[valid-type]
+        description="Billed every MONTH or every YEAR.")
+
+
+@strawberry.type(description="A Stripe-hosted page to send the user to.")
+class BillingSession:
+    id: str = strawberry.field(description="Stripe's id of the session.")
+    url: str = strawberry.field(description="Where to send the user's browser.")
+
+
+def _session(session: HostedSession) -> BillingSession:
+    return BillingSession(id=session.id, url=session.url)
+
+
+@strawberry.type
+class BillingQueries:
+    @strawberry.field(description="The plan catalog, cheapest first. Public.")
+    def plans(self, info: Info) -> list[Plan]:
+        prices = catalog.price_ids(info.context.services.settings) \
+            if info.context.services.stripe.configured else {}
+        return [Plan(code=spec.code, name=spec.name, description=spec.description,
+                     limits=_limits(spec.limits),
+                     prices=[PlanPrice(interval=interval, stripe_price_id=price)
+                             for (plan, interval), price in prices.items() if plan is spec.code])
+                for spec in catalog.PLANS.values()]
+
+
+@strawberry.type
+class BillingMutations:
+    @strawberry.mutation(
+        description="Start a Stripe Checkout for a paid plan and return its URL (OWNER only: "
+                    "`billing:write`). Creates the organization's Stripe customer when it has "
+                    "none. An organization with a live subscription changes plan in the billing "
+                    "portal instead (CONFLICT, reason ALREADY_SUBSCRIBED).",
+        extensions=[requires(HasPermission(Permission.BILLING_WRITE,
+                                           org=org_from_argument("input.organization_id")))])
+    async def start_checkout(self, info: Info, input: StartCheckoutInput) -> BillingSession:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        return _session(await resolvers.start_checkout(
+            info.context, org_id, models.Plan(input.plan),
+            models.BillingInterval(input.interval)))
+
+    @strawberry.mutation(
+        description="Open Stripe's Customer Portal (change plan or payment method, cancel, see "
+                    "invoices) and return its URL (OWNER only: `billing:write`).",
+        extensions=[requires(HasPermission(Permission.BILLING_WRITE,
+                                           org=org_from_argument("organization_id")))])
+    async def open_billing_portal(
+            self, info: Info, organization_id: Annotated[relay.GlobalID, strawberry.argument(
+                description="The organization.")]) -> BillingSession:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        return _session(await resolvers.open_billing_portal(info.context, org_id))
