@@ -2,13 +2,16 @@
 
     python -m scripts.load_demo
 
-Demo people (all with the password DEMO_PASSWORD) and the org they share, one of each role.
+Demo people (all with the password DEMO_PASSWORD), the org they share (one of each role) and a
+few hundred leads with notes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
+from random import Random
 
 from tortoise import Tortoise
 from tortoise.transactions import in_transaction
@@ -16,6 +19,7 @@ from tortoise.transactions import in_transaction
 from auth.passwords import hash_password
 from database import init_database
 from models.accounts import User
+from models.leads import Lead, LeadSource, LeadStatus, LeadTag, Note
 from models.orgs import Membership, Organization, Role
 from settings import Settings
 
@@ -49,12 +53,56 @@ async def _create(settings: Settings) -> None:
     password_hash = hash_password(DEMO_PASSWORD)
     async with in_transaction():
         org = await Organization.create(name="Demo Co", slug=DEMO_ORG_SLUG)
+        people = []
         for email, name, role in DEMO_PEOPLE:
             user, _ = await User.get_or_create(email=email, defaults={
                 "name": name, "password_hash": password_hash, "email_verified": True,
                 "age_check_passed_at": now, "terms_version": settings.terms_version,
                 "terms_accepted_at": now})
             await Membership.create(organization=org, user=user, role=role)
+            people.append(user)
+        await _leads(org, people[:3], now)
+
+
+async def _leads(org: Organization, owners: list[User], now: datetime) -> None:
+    """DEMO_LEADS leads with a few notes each, spread over the last weeks."""
+    random = Random(2026)  # noqa: S311 (demo data, not security)
+    statuses = list(LeadStatus)
+    leads, notes, tags = [], [], []
+    for n in range(DEMO_LEADS):
+        first, last = random.choice(FIRST_NAMES), random.choice(LAST_NAMES)
+        company = random.choice(COMPANIES)
+        created = now - timedelta(minutes=37 * (DEMO_LEADS - n))
+        lead = Lead(
+            id=uuid.uuid4(), organization_id=org.id, name=f"{first} {last}",
+            email=f"{first}.{last}{n}@{company.lower().replace(' ', '')}.example.com".lower(),
+            phone=f"+1415555{n % 10000:04d}", company=company, title=random.choice(TITLES),
+            status=random.choice(statuses), source=LeadSource.IMPORT,
+            owner_id=random.choice(owners).id, tags=[random.choice(TAGS)],
+            address_city="San Francisco", address_country="US",
+            created_at=created, updated_at=created)
+        leads.append(lead)
+        tags.append(LeadTag(organization_id=org.id, lead_id=lead.id, tag=lead.tags[0]))
+        for k in range(random.randint(0, 4)):
+            notes.append(Note(id=uuid.uuid4(), organization_id=org.id, lead_id=lead.id,
+                              author_id=random.choice(owners).id, body=random.choice(NOTES),
+                              created_at=created + timedelta(hours=k + 1)))
+    await Lead.bulk_create(leads, batch_size=200)
+    await LeadTag.bulk_create(tags, batch_size=200)
+    await Note.bulk_create(notes, batch_size=200)
+
+
+DEMO_LEADS = 300
+FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia",
+               "Tim", "Frances", "Dennis", "Hedy", "John", "Katherine", "Guido")
+LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton",
+              "Torvalds", "Perlman", "Berners-Lee", "Allen", "Ritchie", "Lamarr", "McCarthy")
+COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Stark Industries", "Wayne Enterprises",
+             "Hooli", "Pied Piper", "Vandelay", "Wonka")
+TITLES = ("CTO", "Head of Sales", "Founder", "Procurement Lead", "VP Engineering", "Buyer")
+TAGS = ("hot", "warm", "cold", "enterprise", "smb", "renewal")
+NOTES = ("Called, left a voicemail about pricing.", "Sent the proposal.",
+         "Asked for a demo next week.", "Budget approved for Q1.", "Follow up after the trial.")
 
 
 if __name__ == "__main__":
