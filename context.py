@@ -19,17 +19,23 @@ from loaders import Loaders
 
 if TYPE_CHECKING:
     from models.accounts import Session, User
+    from models.tokens import ApiToken
+    from schema.cost import CostReport
     from services import Services
 
 
 @dataclass
 class Viewer:
-    """The authenticated caller, or why there is none (`error` for a bad credential)."""
+    """The authenticated caller, or why there is none (`error` for a bad credential).
+
+    A person has `user` and `session`; an organization API token has `token` only (its creator
+    loaded as `token.created_by`): it is not a person, so fields for people refuse it."""
 
     user: User | None = None
     session: Session | None = None
     via_cookie: bool = False
     error: str | None = None
+    token: ApiToken | None = None
 
 
 @dataclass
@@ -39,6 +45,8 @@ class Context:
     services: Services
     request_id: str
     viewer: Viewer
+    cost: CostReport | None = None
+    """This request's query cost and the caller's budget after it (`schema/cost.py`)."""
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -48,11 +56,18 @@ class Context:
     @cached_property
     def access(self) -> Access:
         """The caller's orgs and permissions, and the tenant scope for org-owned rows."""
-        return Access(self.viewer.user.id if self.viewer.user else None)
+        return Access(self.viewer.user.id if self.viewer.user else None, self.viewer.token)
 
     @property
     def user(self) -> User:
-        """The signed-in user; UNAUTHENTICATED otherwise (permissions check this first)."""
+        """The signed-in user; UNAUTHENTICATED otherwise (permissions check this first).
+
+        Behind an API token, the person who created the token: what a write records as a
+        person (an invitation's sender, a note's author) names them, while the activity log
+        names the token itself. Permissions never come from this user (see `auth/access.py`)."""
+        token = self.viewer.token
+        if self.viewer.user is None and token is not None and token.created_by is not None:
+            return token.created_by  # type: ignore[return-value]
         if self.viewer.user is None:
             raise Unauthenticated(self.viewer.error or "Sign in first.")
         return self.viewer.user

@@ -4,21 +4,30 @@ the tenant scope through which org-owned rows are read.
 `require(org_id, permission)` is what field permissions call. A caller who is not a member gets
 NOT_FOUND (the org does not exist for them); a member without the permission gets FORBIDDEN naming
 it. `scoped(Model, org_ids)` then reads org-owned rows, and refuses orgs that were not checked.
+
+An organization API token (`models/tokens.py`) goes through the same checks: it is a member of
+its own org alone, and its permissions there are its scopes alone (checked at creation to be
+within its creator's role). Any other org is NOT_FOUND; a permission outside the scopes is
+FORBIDDEN naming the missing scope. For the rank rules of member management a token ranks as an
+ADMIN (it acts on MEMBERs and VIEWERs only, and grants no role above ADMIN).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aiodataloader import DataLoader
 from tortoise.queryset import QuerySet
 
 from auth.permissions import ROLE_GRANTS, Permission
 from errors import Forbidden, NotFound
-from models.orgs import Membership
+from models.orgs import Membership, Role
 from models.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from models.tokens import ApiToken
 
 T = TypeVar("T", bound=TenantModel)
 
@@ -36,16 +45,40 @@ class _ViewerMembershipLoader(DataLoader[uuid.UUID, Membership | None]):
         return [by_org.get(org_id) for org_id in org_ids]
 
 
+TOKEN_RANK = Role.ADMIN
+"""The role an API token stands in for in rank rules (never in permission checks)."""
+
+
+def token_scopes(token: ApiToken) -> frozenset[Permission]:
+    """A token's scopes as permissions; a name no longer known grants nothing."""
+    known = {p.value for p in Permission}
+    return frozenset(Permission(name) for name in token.scopes if name in known)
+
+
 class Access:
-    def __init__(self, user_id: uuid.UUID | None) -> None:
-        self.user_id = user_id
-        self._memberships = _ViewerMembershipLoader(user_id) if user_id else None
+    def __init__(self, user_id: uuid.UUID | None, token: ApiToken | None = None) -> None:
+        self.user_id = None if token is not None else user_id
+        self.token = token
+        self._memberships = _ViewerMembershipLoader(user_id) \
+            if user_id and token is None else None
+        self._token_scopes = token_scopes(token) if token is not None else frozenset()
         self._checked: set[uuid.UUID] = set()
 
     async def membership(self, org_id: uuid.UUID) -> Membership | None:
+        if self.token is not None:
+            return self._token_membership(org_id)
         if self._memberships is None:
             return None
         return await self._memberships.load(org_id)
+
+    def _token_membership(self, org_id: uuid.UUID) -> Membership | None:
+        """A stand-in membership (never saved) for the token's own org: no user, ADMIN rank."""
+        assert self.token is not None
+        if org_id != self.token.organization_id:
+            return None
+        stand_in = Membership(organization_id=org_id, role=TOKEN_RANK)
+        stand_in.user_id = None  # type: ignore[assignment]
+        return stand_in
 
     def prime(self, membership: Membership) -> None:
         """Record a membership already loaded (e.g. `me.memberships`), saving a query."""
@@ -53,6 +86,8 @@ class Access:
             self._memberships.prime(membership.organization_id, membership)
 
     async def permissions(self, org_id: uuid.UUID) -> frozenset[Permission]:
+        if self.token is not None:
+            return self._token_scopes if org_id == self.token.organization_id else frozenset()
         membership = await self.membership(org_id)
         return ROLE_GRANTS[membership.role] if membership else frozenset()
 
@@ -60,7 +95,11 @@ class Access:
         membership = await self.membership(org_id)
         if membership is None:
             raise NotFound("organization")
-        if permission not in ROLE_GRANTS[membership.role]:
+        if self.token is not None:
+            if permission not in self._token_scopes:
+                raise Forbidden(f"This API token lacks the `{permission.value}` scope.",
+                                permission=permission.value, scope=permission.value)
+        elif permission not in ROLE_GRANTS[membership.role]:
             raise Forbidden(f"Your role ({membership.role.name}) does not allow this: it needs "
                             f"the `{permission.value}` permission.", permission=permission.value)
         self._checked.add(org_id)
@@ -68,6 +107,10 @@ class Access:
 
     async def orgs_with(self, permission: Permission) -> set[uuid.UUID]:
         """Every org where the caller holds `permission` (one query), marked as checked."""
+        if self.token is not None:
+            granted = {self.token.organization_id} if permission in self._token_scopes else set()
+            self._checked |= granted
+            return granted
         if self.user_id is None:
             return set()
         memberships = await Membership.of_user(self.user_id)

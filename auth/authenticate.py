@@ -3,6 +3,10 @@
 A credential that is present but bad (forged, expired, revoked session) does not fail the request
 by itself: public fields still answer, and any field that needs a viewer reports why with
 UNAUTHENTICATED. Checking the session row on every request is what makes `logOut` immediate.
+
+An organization API token (`rlk_pat_...`, see `auth/api_tokens.py`) is recognised by its prefix;
+a mistyped one fails its checksum before any database lookup, and a revoked or expired one is
+refused like an ended session.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from starlette.requests import HTTPConnection
 
+from auth.api_tokens import hash_api_token, is_well_formed, looks_like_api_token
 from auth.cookies import CookieNames
 from auth.tokens import InvalidToken, decode_access_token
 from context import Viewer
 from models.accounts import Session
+from models.tokens import ApiToken
 from settings import Settings
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -28,6 +34,9 @@ async def authenticate(request: HTTPConnection, settings: Settings) -> Viewer:
         if scheme.lower() != "bearer" or not token.strip():
             return Viewer(error="Use the header `Authorization: Bearer <access token>`.")
         token = token.strip()
+        if looks_like_api_token(token):
+            client = request.client.host if request.client else "unknown"
+            return await viewer_for_api_token(token, client)
     else:
         token = request.cookies.get(CookieNames.for_settings(settings).access, "")
         via_cookie = True
@@ -51,3 +60,22 @@ async def viewer_for_token(token: str, settings: Settings, *, via_cookie: bool =
         session.last_used_at = now
         await Session.filter(id=session.id).update(last_used_at=now)
     return Viewer(user=session.user, session=session, via_cookie=via_cookie)
+
+
+async def viewer_for_api_token(secret: str, client_ip: str) -> Viewer:
+    """The token's viewer, or why there is none. One query for a live token (its creator
+    joined in), plus an update of its last use at most once a minute or when the IP changes."""
+    if not is_well_formed(secret):
+        return Viewer(error="The API token is malformed (its checksum does not match): "
+                            "copy it again, whole.")
+    token = await ApiToken.by_hash(hash_api_token(secret)).select_related("created_by").first()
+    now = datetime.now(UTC)
+    if token is None or token.revoked_at is not None:
+        return Viewer(error="The API token is invalid or has been revoked.")
+    if token.expires_at is not None and token.expires_at <= now:
+        return Viewer(error="The API token has expired: create a new one.")
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY \
+            or token.last_used_ip != client_ip:
+        token.last_used_at, token.last_used_ip = now, client_ip
+        await ApiToken.touch(token.id, at=now, ip=client_ip)
+    return Viewer(token=token)

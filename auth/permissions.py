@@ -28,6 +28,7 @@ class Permission(StrEnum):
     NOTES_MODERATE = "notes:moderate"
     BILLING_READ = "billing:read"
     BILLING_WRITE = "billing:write"
+    TOKENS_WRITE = "tokens:write"
 
     @property
     def description(self) -> str:
@@ -49,13 +50,14 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.NOTES_MODERATE: "Edit or delete anyone's notes (authors may edit their own).",
     Permission.BILLING_READ: "See the plan, its limits and usage, the subscription and invoices.",
     Permission.BILLING_WRITE: "Subscribe through Stripe Checkout and open the billing portal.",
+    Permission.TOKENS_WRITE: "Create, list and revoke the organization's API tokens.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
 _MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
-                    Permission.BILLING_READ}
+                    Permission.BILLING_READ, Permission.TOKENS_WRITE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE}
 
@@ -65,3 +67,11 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(_ADMIN),
     Role.OWNER: frozenset(_OWNER),
 }
+
+# Permissions only a person may use: an API token can never carry them as scopes. Handing over
+# ownership demotes the person doing it, paying opens Stripe's pages for a person, and a token
+# that could mint tokens would outlive its own revocation.
+PERSON_ONLY: frozenset[Permission] = frozenset({
+    Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE})
+TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
+"""The scopes an organization API token may carry, in declaration order."""

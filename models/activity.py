@@ -21,6 +21,10 @@ class ActivityEvent(TenantModel):
     actor: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
         "relleks.User", related_name="activity", null=True, on_delete=fields.SET_NULL
     )
+    api_token: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+        "relleks.ApiToken", related_name="activity", null=True, on_delete=fields.SET_NULL
+    )
+    """The organization API token that acted, when a token did (then `actor` is null)."""
     action = fields.CharField(max_length=64)
     target_type = fields.CharField(max_length=32)
     target_id = fields.UUIDField(null=True)
@@ -28,6 +32,7 @@ class ActivityEvent(TenantModel):
     ip = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=512, null=True)
     actor_id: uuid.UUID | None
+    api_token_id: uuid.UUID | None
 
     class Meta:
         table = "activity_events"

@@ -20,6 +20,7 @@ async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: s
     return await ActivityEvent.create(
         organization_id=org_id,
         actor_id=ctx.viewer.user.id if ctx.viewer.user else None,
+        api_token_id=ctx.viewer.token.id if ctx.viewer.token else None,
         action=action,
         target_type=target_type,
         target_id=target_id,

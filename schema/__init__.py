@@ -27,12 +27,14 @@ from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
+from schema.cost import CostLimit, CostQueries
 from schema.execution import LeanExecutionContext
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.tokens import TokenMutations, TokenQueries
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -41,10 +43,10 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
-                             BillingQueries))
+                             BillingQueries, TokenQueries, CostQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations, BillingMutations,
+    LeadMutations, BillingMutations, TokenMutations,
 ))
 
 
@@ -68,6 +70,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         CsrfGuard,
+        CostLimit,  # after CsrfGuard: a refused mutation spends nothing
         OperationName,
         lambda: ErrorCodes(hide_suggestions=not introspection),
     ]

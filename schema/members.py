@@ -103,7 +103,8 @@ class MemberMutations:
     @strawberry.mutation(
         description="Leave an organization. Its last OWNER must transfer ownership first.",
         extensions=[requires(HasPermission(Permission.ORG_READ,
-                                           org=org_from_argument("organization_id")))])
+                                           org=org_from_argument("organization_id")),
+                             IsAuthenticated())])  # a person leaves, never an API token
     async def leave_organization(self, info: Info, organization_id: relay.GlobalID
                                  ) -> relay.GlobalID:
         org_id = global_uuid(organization_id, "Organization", "organizationId")

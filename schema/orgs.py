@@ -34,6 +34,7 @@ from schema.permissions import (
     requires,
 )
 from schema.selection import node_fields
+from schema.tokens import ApiToken, api_tokens
 
 Role = strawberry.enum(models.Role, description="A member's role, from most to least powerful. "
                                                 "The README's matrix says what each may do.")
@@ -134,6 +135,14 @@ class Organization(ModelNode):
                     info: Info) -> list[Invitation]:
         return Rows(  # type: ignore[return-value]
             member_resolvers.pending_invitations_query(info.context, root.id))
+
+    @relay.connection(Connection[ApiToken], description="API tokens, newest first, revoked "
+                                                        "ones included (`tokens:write`).",
+                      extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
+                                                         org=org_from_source()))])
+    def api_tokens(self, root: strawberry.Parent[models.Organization],
+                   info: Info) -> list[ApiToken]:
+        return api_tokens(info, root.id)  # type: ignore[return-value]
 
     @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
                       extensions=[requires(HasPermission(Permission.ACTIVITY_READ,

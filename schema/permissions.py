@@ -30,12 +30,19 @@ from models.tenancy import TenantModel
 
 
 class IsAuthenticated(BasePermission):
-    """The caller has a live session (an access token or the session cookie)."""
+    """The caller is a person with a live session (an access token or the session cookie).
+
+    An organization API token is not a person: fields for people (`me`, sessions, account
+    changes, creating an org, accepting an invitation) refuse it with FORBIDDEN, reason
+    PERSON_ONLY. Its credential is good, so UNAUTHENTICATED would send a client to refresh it."""
 
     message = "Sign in first."
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         viewer = info.context.viewer
+        if viewer.token is not None:
+            raise Forbidden("An API token cannot do this: it needs a person signed in.",
+                            reason="PERSON_ONLY")
         if viewer.user is None:
             raise Unauthenticated(viewer.error or self.message)
         return True
@@ -85,7 +92,8 @@ class HasPermissionOrOwns(HasPermission):
         assert org_id is not None  # the check above found it
         if self.elevated in await info.context.access.permissions(org_id):
             return True
-        if await self.owner(source, kwargs, info, org_id) == info.context.user.id:
+        person = info.context.viewer.user  # an API token owns nothing
+        if person is not None and await self.owner(source, kwargs, info, org_id) == person.id:
             return True
         raise Forbidden(f"Only its owner, or a role with the `{self.elevated.value}` "
                         "permission, may do this.", permission=self.elevated.value)

@@ -117,6 +117,8 @@ class Api:
     http: httpx.AsyncClient
     token: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    last_cost: dict[str, Any] | None = None
+    """`extensions.cost` of the last response (see `schema/cost.py`), set aside from the body."""
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None, *,
                   token: str | None = None, expect_status: int | None = 200,
@@ -130,7 +132,15 @@ class Api:
                                         headers=headers, **kwargs)
         if expect_status is not None:
             assert response.status_code == expect_status, response.text
-        return response.json()
+        body = response.json()
+        # Every response reports its cost (tests/cost checks it); it is set aside here so that
+        # other tests compare bodies by their data and errors alone.
+        extensions = body.get("extensions") if isinstance(body, dict) else None
+        if isinstance(extensions, dict) and "cost" in extensions:
+            self.last_cost = extensions.pop("cost")
+            if not extensions:
+                del body["extensions"]
+        return body
 
     async def sign_up(self, email: str = "ada@example.com", name: str = "Ada Lovelace",
                       password: str = STRONG_PASSWORD) -> dict[str, Any]:
@@ -157,6 +167,14 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(http: httpx.AsyncClient) -> Api:
     return Api(http)
+
+
+def without_cost(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without `extensions.cost`, which every response carries (`schema/cost.py`), for
+    tests that compare whole bodies."""
+    extensions = {k: v for k, v in (body.get("extensions") or {}).items() if k != "cost"}
+    rest = {k: v for k, v in body.items() if k != "extensions"}
+    return {**rest, "extensions": extensions} if extensions else rest
 
 
 def errors_of(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -137,6 +137,9 @@ class GraphQLView(GraphQL):
                 result.errors, request_id=_state(request).get("request_id", "-"),
                 hide_suggestions=not self.services.settings.introspection)
         response = await super().process_result(request, result)
+        cost = _state(request).get("cost")  # set by `schema/cost.py`, for every operation
+        if cost is not None:
+            response.setdefault("extensions", {})["cost"] = cost.as_extension()  # type: ignore[typeddict-item]
         if request_error:
             response.pop("data", None)  # type: ignore[misc]
             # With the graphql-response media type a request error is a client error (400);

@@ -1,0 +1,117 @@
+"""Organization API tokens: creating one (its secret shown once), listing and revoking them.
+
+A token's scopes must be scopes a token may carry (`auth.permissions.TOKEN_SCOPES`) and within the
+creator's own role: an ADMIN cannot mint a token that does more than they can. The plan caps how
+many live tokens an organization holds (`partner_tokens` in `billing/plans.py`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
+from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission
+from billing.limits import NOUNS, USAGE, ensure_within_limit
+from context import Context
+from errors import BadUserInput, Forbidden, NotFound
+from models.tokens import ApiToken
+from resolvers.activity import record
+
+NAME_MAX = 100
+
+
+async def live_tokens(org_id: uuid.UUID) -> int:
+    """Tokens that still work (neither revoked nor expired): what the plan limit counts."""
+    now = datetime.now(UTC)
+    live = ApiToken.scoped(org_id).filter(revoked_at__isnull=True)
+    return await live.filter(expires_at__isnull=True).count() + \
+        await live.filter(expires_at__gt=now).count()
+
+
+# The plan catalog's `partner_tokens` limit counts live tokens.
+USAGE.setdefault("partner_tokens", live_tokens)
+NOUNS.setdefault("partner_tokens", "API tokens")
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    token: ApiToken
+    secret: str
+
+
+def _clean_scopes(names: list[str], granted: frozenset[Permission]) -> list[Permission]:
+    known = {p.value: p for p in Permission}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise BadUserInput.field("scopes", f"unknown scope(s): {', '.join(unknown)} "
+                                           "(the `scopes` query lists them)")
+    if not names:
+        raise BadUserInput.field("scopes", "give at least one scope")
+    scopes = sorted({known[name] for name in names}, key=list(Permission).index)
+    above = [p for p in scopes if p not in granted]
+    if above:
+        raise Forbidden(f"Your role does not have the `{above[0].value}` permission, so you "
+                        "cannot grant it to a token.", permission=above[0].value,
+                        reason="SCOPE_ABOVE_ROLE")
+    person_only = [p.value for p in scopes if p in PERSON_ONLY]
+    if person_only:
+        raise BadUserInput.field("scopes", f"only a person may use {', '.join(person_only)}: "
+                                           "a token cannot carry it")
+    return scopes
+
+
+async def create_api_token(ctx: Context, org_id: uuid.UUID, *, name: str, scopes: list[str],
+                           expires_at: datetime | None) -> CreatedToken:
+    problems: dict[str, str] = {}
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        problems["name"] = f"1 to {NAME_MAX} characters"
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        if expires_at <= datetime.now(UTC):
+            problems["expiresAt"] = "must be in the future"
+    if problems:
+        raise BadUserInput("; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
+    membership = await ctx.access.membership(org_id)
+    granted = ROLE_GRANTS[membership.role] if membership else frozenset()
+    chosen = _clean_scopes(scopes, granted)
+    secret = new_api_token()
+    async with in_transaction():
+        await ensure_within_limit(ctx, org_id, "partner_tokens")
+        token = await ApiToken.create(
+            organization_id=org_id, created_by_id=ctx.user.id, name=name,
+            prefix=shown_prefix(secret), token_hash=hash_api_token(secret),
+            scopes=[p.value for p in chosen], expires_at=expires_at)
+        await record(ctx, org_id, "api_token.created", target_type="api_token",
+                     target_id=token.id, summary={"name": name, "scopes": token.scopes,
+                                                  "prefix": token.prefix})
+    return CreatedToken(token=token, secret=secret)
+
+
+def tokens_query(ctx: Context, org_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """The org's tokens, newest first, revoked ones included (they say when they ended)."""
+    return ctx.access.scoped(ApiToken, org_id).order_by("-created_at", "-id")
+
+
+async def revoke_api_token(ctx: Context, token_id: uuid.UUID) -> ApiToken:
+    """End a token at once: the next request presenting it is UNAUTHENTICATED. Revoking a
+    revoked token changes nothing."""
+    org_id = (await ApiToken.owner_orgs([token_id])).get(token_id)
+    token = await ctx.access.scoped(ApiToken, org_id).filter(id=token_id).first() \
+        if org_id else None
+    if token is None:
+        raise NotFound("API token", field="id")
+    if token.revoked_at is not None:
+        return token
+    token.revoked_at = datetime.now(UTC)
+    async with in_transaction():
+        await ctx.access.scoped(ApiToken, token.organization_id).filter(id=token.id) \
+            .update(revoked_at=token.revoked_at)
+        await record(ctx, token.organization_id, "api_token.revoked", target_type="api_token",
+                     target_id=token.id, summary={"name": token.name, "prefix": token.prefix})
+    return token

@@ -1,0 +1,434 @@
+"""Cost-based rate limits: what a query may return decides what it costs, before it runs.
+
+The cost model (docs/partner-tokens.md has the worked example):
+
+- a connection (`leads(first: 50)`) costs the most items it can return: its `first`/`last`
+  (the page cap, 100, when neither is given), multiplied by the items its parents can return
+  (`leads(first: 50) { nodes { notes(first: 3) } }` costs 50 + 50 * 3);
+- any other object field (`owner`, `organization`) costs one item per parent item; short lists
+  that are not connections (your memberships, the plans) count as one item;
+- scalars, enums, `__typename`, introspection and the connection wrappers (`edges`, `nodes`,
+  `node`, `pageInfo`) are free;
+- each mutation field costs `MUTATION_COST` on top of what it selects; a request costs at least 1.
+
+A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COST_LIMIT, with
+`cost` and `maximum`). Otherwise the cost is taken from the caller's budget for the window: an
+API token spends its own, a signed-in person theirs (the best plan among their organizations), an
+anonymous caller its IP's. A token's budget follows its organization's plan (`BUDGETS_BY_PLAN`);
+a person's is one fixed budget (`PERSON_BUDGET`): before the query runs there is no single org to
+price a person by, and looking their orgs up would add queries to every person's first request.
+Budgets live in Redis when `REDIS_URL` is set (every process shares
+them) and in process memory otherwise. A spent budget answers RATE_LIMITED with `retryAfter`.
+
+Every response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds to
+the window's end) and `extensions.cost { requested remaining resetAt limit }`; the `rateLimit`
+query field answers the same. The cost of a document is computed once per query text into a
+small plan (`CostPlan`) that only multiplies the page sizes, variables included, per request.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_leaf_type,
+    value_from_ast_untyped,
+)
+from limits.aio.storage import Storage
+from limits.storage import storage_from_string
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+from billing.plans import effective_plan
+from errors import BadUserInput, RateLimited
+from models.billing import BillingAccount, Plan
+from schema.base import Info
+from settings import Settings
+
+MAX_COST = 10_000
+"""The most one request may cost (Q1, the mobile home screen, costs 441)."""
+DEFAULT_PAGE = 100
+"""What a connection without `first`/`last` can return: the schema's page cap."""
+MUTATION_COST = 10
+
+
+@dataclass(frozen=True)
+class Budget:
+    points: int
+    window: int
+    """Seconds."""
+
+
+# The per-caller budgets, in one place (the plan catalog, `billing/plans.py`, holds the other
+# limits; it has no budget field yet). An API token spends from its organization's plan.
+BUDGETS_BY_PLAN: dict[Plan, Budget] = {
+    Plan.FREE: Budget(250_000, 3600),
+    Plan.PRO: Budget(1_000_000, 3600),
+    Plan.BUSINESS: Budget(5_000_000, 3600),
+}
+PERSON_BUDGET = Budget(500_000, 3600)
+"""Per signed-in person, whatever their orgs' plans: about one Q1 every 3 seconds, all hour."""
+ANONYMOUS_BUDGET = Budget(20_000, 3600)
+"""Per IP, for callers without a credential (sign-up, log-in, the scope list)."""
+PLAN_CACHE_SECONDS = 60.0
+"""How long a caller's plan is remembered in process: a plan change applies within a minute."""
+
+
+# The cost of a document.
+
+Factor = int | str  # a literal page size, or the name of the variable holding it
+Term = tuple[Factor, ...]
+
+
+@dataclass(frozen=True)
+class CostPlan:
+    """A document's cost as a sum of products of page sizes, some of them variables."""
+
+    terms: tuple[Term, ...]
+    defaults: dict[str, Any]
+
+    def evaluate(self, variables: dict[str, Any] | None) -> int:
+        variables = variables or {}
+        total = 0
+        for term in self.terms:
+            product = 1
+            for factor in term:
+                product *= factor if isinstance(factor, int) else \
+                    _page(variables.get(factor, self.defaults.get(factor)))
+            total += product
+        return max(1, total)
+
+
+def _page(value: Any) -> int:
+    """A `first`/`last` value as a page size; anything else (null, invalid) as the cap."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(max(value, 0), DEFAULT_PAGE)
+    return DEFAULT_PAGE
+
+
+def _page_factor(node: FieldNode) -> Factor:
+    sizes: list[Factor] = []
+    for argument in node.arguments or ():
+        if argument.name.value not in {"first", "last"}:
+            continue
+        value = argument.value
+        if isinstance(value, IntValueNode):
+            sizes.append(_page(int(value.value)))
+        elif isinstance(value, VariableNode):
+            sizes.append(value.name.value)
+    if not sizes:
+        return DEFAULT_PAGE
+    literal = [size for size in sizes if isinstance(size, int)]
+    return max(literal) if len(literal) == len(sizes) else sizes[0]
+
+
+def _is_connection(field: Any, named: Any) -> bool:
+    return named.name.endswith("Connection") and ("first" in field.args or "last" in field.args)
+
+
+def _is_wrapper(parent: Any) -> bool:
+    """Fields of a connection or an edge (`edges`, `node`, `nodes`, `pageInfo`) add nothing:
+    the connection counted its items."""
+    return parent.name.endswith(("Connection", "Edge"))
+
+
+class _Walker:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]
+                 ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.terms: list[Term] = []
+
+    def walk(self, parent: Any, selections: SelectionSetNode, factors: Term) -> None:
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                self.field(parent, selection, factors)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                self.walk(target or parent, selection.selection_set, factors)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    target = self.schema.get_type(fragment.type_condition.name.value)
+                    self.walk(target or parent, fragment.selection_set, factors)
+
+    def field(self, parent: Any, node: FieldNode, factors: Term) -> None:
+        name = node.name.value
+        definition = getattr(parent, "fields", {}).get(name)
+        if name.startswith("__") or definition is None:
+            return
+        named = get_named_type(definition.type)
+        if is_leaf_type(named) or node.selection_set is None:
+            return
+        if _is_connection(definition, named):
+            factors = (*factors, _page_factor(node))
+            self.terms.append(factors)
+        elif not _is_wrapper(parent):
+            self.terms.append(factors or (1,))
+        self.walk(named, node.selection_set, factors)
+
+
+def compile_cost(schema: GraphQLSchema, document: DocumentNode,
+                 operation_name: str | None) -> CostPlan:
+    """The cost plan of one operation of a validated document."""
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    operation = next((o for o in operations if operation_name is None
+                      or (o.name and o.name.value == operation_name)), None)
+    if operation is None:
+        return CostPlan((), {})
+    walker = _Walker(schema, fragments)
+    root = {OperationType.QUERY: schema.query_type, OperationType.MUTATION: schema.mutation_type,
+            OperationType.SUBSCRIPTION: schema.subscription_type}[operation.operation]
+    if operation.operation is OperationType.MUTATION:
+        for selection in operation.selection_set.selections:
+            if isinstance(selection, FieldNode) and not selection.name.value.startswith("__"):
+                walker.terms.append((MUTATION_COST,))
+    if root is not None:
+        walker.walk(root, operation.selection_set, ())
+    defaults = {v.variable.name.value: value_from_ast_untyped(v.default_value)
+                for v in operation.variable_definitions or () if v.default_value is not None}
+    return CostPlan(tuple(walker.terms), defaults)
+
+
+class CostPlans:
+    """Cost plans by query text and operation name, the most recent 256."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._plans: OrderedDict[tuple[str, str | None], CostPlan] = OrderedDict()
+
+    def get(self, schema: GraphQLSchema, query: str, document: DocumentNode,
+            operation_name: str | None) -> CostPlan:
+        key = (query, operation_name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = compile_cost(schema, document, operation_name)
+            if len(self._plans) > self.maxsize:
+                self._plans.popitem(last=False)
+        return plan
+
+
+PLANS_CACHE = CostPlans()
+
+
+# Budgets.
+
+@dataclass
+class CostReport:
+    """One request's cost and the caller's budget after it."""
+
+    requested: int
+    limit: int
+    remaining: int
+    reset: float
+    """When the window ends, as a Unix time."""
+
+    @property
+    def reset_at(self) -> datetime:
+        return datetime.fromtimestamp(math.ceil(self.reset), UTC)
+
+    def reset_in(self) -> int:
+        return max(0, math.ceil(self.reset - time.time()))
+
+    def as_extension(self) -> dict[str, Any]:
+        return {"requested": self.requested, "remaining": self.remaining,
+                "resetAt": self.reset_at.isoformat(), "limit": self.limit}
+
+    def headers(self) -> dict[str, str]:
+        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                "RateLimit-Reset": str(self.reset_in())}
+
+
+@dataclass(frozen=True)
+class Caller:
+    key: str
+    budget: Budget
+
+
+@dataclass
+class CostBudgets:
+    """The budgets of every caller, for one app: counters in Redis or in process memory.
+
+    A fixed window per caller: the first request of a window starts it, the window's budget
+    refills at its end."""
+
+    settings: Settings
+    by_plan: dict[Plan, Budget] = field(default_factory=lambda: dict(BUDGETS_BY_PLAN))
+    person: Budget = PERSON_BUDGET
+    anonymous: Budget = ANONYMOUS_BUDGET
+    storage: Storage = field(init=False)
+    _plans: dict[str, tuple[float, Plan]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        url = self.settings.redis_url
+        self.storage = storage_from_string(
+            url.replace("redis://", "async+redis://", 1) if url else "async+memory://")
+
+    async def caller(self, context: Any) -> Caller:
+        viewer = context.viewer
+        if viewer.token is not None:
+            org_id = viewer.token.organization_id
+            plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
+            return Caller(f"token:{viewer.token.id}", self.by_plan[plan])
+        if viewer.user is not None:
+            return Caller(f"user:{viewer.user.id}", self.person)
+        return Caller(f"ip:{context.client_ip}", self.anonymous)
+
+    async def _plan(self, key: str, find: Any) -> Plan:
+        now = time.monotonic()
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        plan = await find()
+        if len(self._plans) > 10_000:
+            self._plans.clear()
+        self._plans[key] = (now + PLAN_CACHE_SECONDS, plan)
+        return plan
+
+    def _key(self, caller: Caller) -> str:
+        return f"relleks:cost:{caller.budget.window}:{caller.key}"
+
+    async def spend(self, caller: Caller, cost: int) -> tuple[bool, CostReport]:
+        """Take `cost` from the caller's budget; (False, report) when it does not fit, and
+        then nothing is taken."""
+        key, budget = self._key(caller), caller.budget
+        used = await self.storage.incr(key, budget.window, amount=cost)
+        allowed = used <= budget.points
+        if not allowed:
+            # Give it back (limits' Redis storage has no decr; INCRBY takes a negative).
+            used = await self.storage.incr(key, budget.window, amount=-cost)
+        return allowed, await self._report(key, budget, cost, used)
+
+    async def peek(self, caller: Caller) -> CostReport:
+        key = self._key(caller)
+        return await self._report(key, caller.budget, 0, await self.storage.get(key))
+
+    async def _report(self, key: str, budget: Budget, cost: int, used: int) -> CostReport:
+        reset = await self.storage.get_expiry(key) if used else 0.0
+        if reset <= time.time():
+            reset = time.time() + budget.window
+        return CostReport(requested=cost, limit=budget.points,
+                          remaining=max(0, budget.points - used), reset=reset)
+
+    async def reset(self) -> None:
+        await self.storage.reset()
+
+
+async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
+    accounts = await BillingAccount.scoped(list(org_ids))
+    plans = [effective_plan(a.subscription_plan, a.status) for a in accounts]
+    order = list(BUDGETS_BY_PLAN)
+    return max(plans, key=order.index, default=Plan.FREE)
+
+
+def cost_budgets(services: Any) -> CostBudgets:
+    """The app's budgets, made on first use and kept on its `Services` (one per app, so two
+    apps in one process are two servers; tests may put their own `CostBudgets` there)."""
+    budgets = vars(services).get("cost_budgets")
+    if budgets is None:
+        budgets = CostBudgets(services.settings)
+        vars(services)["cost_budgets"] = budgets
+    return budgets  # type: ignore[no-any-return]
+
+
+# The extension.
+
+class CostLimit(SchemaExtension):
+    """Price each operation before it runs, refuse it over the maximum or the caller's budget,
+    and report the budget in headers and `extensions.cost`."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        if getattr(context, "cost", None) is None and hasattr(context, "viewer"):
+            # Refused before execution (syntax, validation, CSRF): nothing spent, still told.
+            budgets = cost_budgets(context.services)
+            context.cost = await budgets.peek(await budgets.caller(context))
+            self._headers(context)
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        ctx = self.execution_context
+        context: Any = ctx.context
+        if ctx.result is not None or ctx.graphql_document is None:
+            yield
+            return
+        plan = PLANS_CACHE.get(ctx.schema._schema, ctx.query or "", ctx.graphql_document,
+                               ctx.operation_name)
+        cost = plan.evaluate(ctx.variables)
+        budgets = cost_budgets(context.services)
+        caller = await budgets.caller(context)
+        if cost > MAX_COST:
+            context.cost = await budgets.peek(caller)
+            context.cost.requested = cost
+            ctx.result = ExecutionResult(data=None, errors=[BadUserInput(
+                f"The query could return up to {cost:,} items; the most one request may ask "
+                f"for is {MAX_COST:,}. Ask for smaller pages (`first`/`last`) or split it.",
+                reason="COST_LIMIT", cost=cost, maximum=MAX_COST)])
+        else:
+            allowed, context.cost = await budgets.spend(caller, cost)
+            if not allowed:
+                retry_after = max(1, context.cost.reset_in())
+                context.response.headers["Retry-After"] = str(retry_after)
+                error = RateLimited(
+                    f"This query costs {cost:,} and {context.cost.remaining:,} of your "
+                    f"{context.cost.limit:,} remain until {context.cost.reset_at.isoformat()}. "
+                    f"Try again in {retry_after} seconds.", retry_after=retry_after)
+                error.extensions["reason"] = "COST_BUDGET"
+                ctx.result = ExecutionResult(data=None, errors=[error])
+        self._headers(context)
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        report = getattr(self.execution_context.context, "cost", None)
+        return {"cost": report.as_extension()} if report is not None else {}
+
+    @staticmethod
+    def _headers(context: Any) -> None:
+        """The headers now; `extensions.cost` by `get_results`, and by the HTTP view for results
+        that skip the extensions (a request refused before execution)."""
+        context.response.headers.update(context.cost.headers())
+        context.request.scope.setdefault("state", {})["cost"] = context.cost
+
+
+# The `rateLimit` query field.
+
+@strawberry.type(description="Your query budget: what this request cost and what is left.")
+class RateLimit:
+    requested: int = strawberry.field(description="What this request cost.")
+    remaining: int = strawberry.field(description="What is left of the budget in this window.")
+    limit: int = strawberry.field(description="The budget of a window.")
+    reset_at: datetime = strawberry.field(description="When the budget refills.")
+    maximum: int = strawberry.field(description="The most one request may cost.")
+
+
+@strawberry.type
+class CostQueries:
+    @strawberry.field(description="Your query budget after this request (the same numbers as "
+                                  "the `RateLimit-*` headers and `extensions.cost`).")
+    def rate_limit(self, info: Info) -> RateLimit:
+        report: CostReport = info.context.cost
+        return RateLimit(requested=report.requested, remaining=report.remaining,
+                         limit=report.limit, reset_at=report.reset_at, maximum=MAX_COST)

@@ -1,0 +1,120 @@
+"""Organization API tokens in the API: the `scopes` catalogue, `createApiToken`, `revokeApiToken`
+and the `ApiToken` type listed by `organization.apiTokens` (wired in `schema/orgs.py`).
+
+Managing tokens needs `tokens:write` (OWNER and ADMIN) and a person: a token cannot mint tokens.
+docs/partner-tokens.md describes the whole.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import TOKEN_SCOPES, Permission
+from models import tokens as models
+from resolvers import tokens as resolvers
+from schema.accounts import User
+from schema.base import Info, ModelNode, Rows
+from schema.permissions import (
+    HasPermission,
+    IsAuthenticated,
+    global_uuid,
+    org_from_argument,
+    org_of,
+    requires,
+)
+
+
+@strawberry.type(description="A permission an API token may carry, e.g. `leads:read`.")
+class Scope:
+    name: str = strawberry.field(description="The scope's name, as `createApiToken` takes it.")
+    description: str = strawberry.field(description="What it allows.")
+
+
+@strawberry.type(description="A credential of one organization for a partner app or script: "
+                             "it acts in that organization alone, with its scopes alone.")
+class ApiToken(ModelNode):
+    model = models.ApiToken
+
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="What it is for, e.g. `Zapier sync`.")
+    prefix: str = strawberry.field(description="The start of its secret (`rlk_pat_` and 6 "
+                                               "characters), to recognise it.")
+    scopes: list[str] = strawberry.field(description="What it may do.")
+    created_at: datetime.datetime = strawberry.field(description="When it was created.")
+    expires_at: datetime.datetime | None = strawberry.field(
+        description="When it stops working; null: never.")
+    revoked_at: datetime.datetime | None = strawberry.field(
+        description="When it was revoked; null while it works.")
+    last_used_at: datetime.datetime | None = strawberry.field(
+        description="When it was last used (to the minute); null: never.")
+    last_used_ip: str | None = strawberry.field(description="The IP address it was last used "
+                                                            "from.")
+
+    @strawberry.field(description="Who created it; null when that account is gone.")
+    async def created_by(self, root: strawberry.Parent[models.ApiToken],
+                         info: Info) -> User | None:
+        if root.created_by_id is None:
+            return None
+        return await info.context.loaders.user.load(root.created_by_id)  # type: ignore[return-value]
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
+        return [None for _ in node_ids]  # read tokens through `organization.apiTokens`
+
+
+def api_tokens(info: Info, org_id: object) -> Rows:
+    """The rows behind `organization.apiTokens`."""
+    return Rows(resolvers.tokens_query(info.context, org_id))
+
+
+@strawberry.input(description="A new API token for an organization.")
+class CreateApiTokenInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization it acts in.")
+    name: str = strawberry.field(description="What it is for, 1 to 100 characters.")
+    scopes: list[str] = strawberry.field(description="What it may do: names from the `scopes` "
+                                                     "query, each one your role has.")
+    expires_at: datetime.datetime | None = strawberry.field(
+        default=None, description="When it stops working; null or absent: never.")
+
+
+@strawberry.type(description="A token just created, with its secret.")
+class CreateApiTokenPayload:
+    token: ApiToken = strawberry.field(description="The token.")
+    secret: str = strawberry.field(description="The secret, for `Authorization: Bearer`. Shown "
+                                               "this once: only its hash is stored.")
+
+
+@strawberry.type
+class TokenQueries:
+    @strawberry.field(description="Every scope an API token may carry, with what it allows.")
+    def scopes(self) -> list[Scope]:
+        return [Scope(name=p.value, description=p.description) for p in TOKEN_SCOPES]
+
+
+@strawberry.type
+class TokenMutations:
+    @strawberry.mutation(
+        description="Create an API token (`tokens:write`, a person). Its scopes cannot exceed "
+                    "your role; the plan caps how many live tokens the organization holds.",
+        extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
+                                           org=org_from_argument("input.organization_id")),
+                             IsAuthenticated())])
+    async def create_api_token(self, info: Info,
+                               input: CreateApiTokenInput) -> CreateApiTokenPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        created = await resolvers.create_api_token(
+            info.context, org_id, name=input.name, scopes=input.scopes,
+            expires_at=input.expires_at)
+        return CreateApiTokenPayload(token=created.token,  # type: ignore[arg-type]
+                                     secret=created.secret)
+
+    @strawberry.mutation(
+        description="Revoke an API token (`tokens:write`): it stops working at once.",
+        extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
+                                           org=org_of(models.ApiToken, "ApiToken", "id")))])
+    async def revoke_api_token(self, info: Info, id: relay.GlobalID) -> ApiToken:
+        return await resolvers.revoke_api_token(  # type: ignore[return-value]
+            info.context, global_uuid(id, "ApiToken", "id"))

@@ -1,0 +1,240 @@
+"""Cost-based rate limits over HTTP: the cost model, the per-request maximum, budgets running out
+and refilling, the headers, `extensions.cost` and `rateLimit`, and one budget shared by two app
+instances through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import parse
+
+import schema as api_schema
+from models.orgs import Role
+from schema.cost import (
+    ANONYMOUS_BUDGET,
+    BUDGETS_BY_PLAN,
+    MAX_COST,
+    MUTATION_COST,
+    PERSON_BUDGET,
+    Budget,
+    CostBudgets,
+    compile_cost,
+)
+from server import create_app
+from settings import Settings
+from tests.conftest import Api, errors_of
+from tests.orgs.conftest import make_team
+from tests.tokens.conftest import make_token, subscribe
+
+Q1 = (Path(__file__).parents[2] / "bench" / "q1.graphql").read_text()
+RATE_LIMIT = "{ rateLimit { requested remaining limit resetAt maximum } }"
+
+
+def cost_of(document: str, variables: dict[str, Any] | None = None,
+            operation: str | None = None) -> int:
+    return compile_cost(api_schema.schema._schema, parse(document), operation) \
+        .evaluate(variables)
+
+
+@pytest.mark.no_db
+def test_the_cost_model() -> None:
+    # Q1: org 1, members 20, their users 20, leads 50, owners 50, notes 50*3, authors 50*3.
+    assert cost_of(Q1) == 1 + 20 + 20 + 50 + 50 + 150 + 150 == 441
+    # Scalars are free; a request costs at least 1.
+    assert cost_of("{ scopes { name } }") == 1
+    assert cost_of("{ __typename }") == 1
+    # A connection without first/last can return a whole page; variables and their defaults.
+    leads = "query($n: Int = 7) { organization(slug: \"a\") { leads(first: $n) { nodes { name }"\
+            " } } }"
+    assert cost_of(leads) == 1 + 7
+    assert cost_of(leads, {"n": 30}) == 1 + 30
+    assert cost_of(leads, {"n": 10_000}) == 1 + 100  # capped like the page size
+    assert cost_of('{ organization(slug: "a") { members { edges { node { id } } } } }') == 101
+    # Fragments and inline fragments count like the fields they hold.
+    fragment = """
+    query { organization(slug: "a") { ...F } }
+    fragment F on Organization { leads(first: 10) { nodes { ... on Lead { owner { name } } } } }
+    """
+    assert cost_of(fragment) == 1 + 10 + 10
+    # Nesting multiplies.
+    nested = """{ organization(slug: "a") { leads(first: 100) { nodes {
+        notes(first: 100) { nodes { author { name } } } } } } }"""
+    assert cost_of(nested) == 1 + 100 + 100 * 100 + 100 * 100
+    # A mutation field costs MUTATION_COST on top of what it selects.
+    assert cost_of('mutation { logOut }') == MUTATION_COST
+    # The operation asked for, in a document with several.
+    two = "query A { scopes { name } } query B { organization(slug: \"a\") { name } }"
+    assert cost_of(two, operation="B") == 1
+
+
+@pytest.fixture
+def budgets(app: Any, settings: Settings) -> CostBudgets:
+    """Small budgets and a 2-second window, so tests can spend them and see them refill."""
+    small = CostBudgets(settings, by_plan={plan: Budget(500, 2) for plan in BUDGETS_BY_PLAN},
+                        person=Budget(500, 2), anonymous=Budget(3, 2))
+    app.state.services.cost_budgets = small
+    return small
+
+
+async def post(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
+               token: str | None = None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await http.post("/graphql", json={"query": query, "variables": variables},
+                               headers=headers)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def header_numbers(response: httpx.Response) -> tuple[int, int, int]:
+    return (int(response.headers["RateLimit-Limit"]),
+            int(response.headers["RateLimit-Remaining"]),
+            int(response.headers["RateLimit-Reset"]))
+
+
+async def test_q1_reports_its_cost_in_headers_extensions_and_rate_limit(
+        api: Api, http: httpx.AsyncClient, settings: Settings) -> None:
+    team = await make_team(api, settings, "acme")
+    token = team.people[Role.MEMBER].token
+    response = await post(http, Q1, {"slug": team.slug}, token)
+    body = response.json()
+    assert "errors" not in body, body
+    cost = body["extensions"]["cost"]
+    limit = PERSON_BUDGET.points
+    assert cost["requested"] == 441 and cost["limit"] == limit
+    assert cost["remaining"] == limit - 441
+    reset_at = datetime.fromisoformat(cost["resetAt"])
+    assert header_numbers(response)[:2] == (limit, limit - 441)
+    assert 3590 <= header_numbers(response)[2] <= 3600
+    # `rateLimit` answers the same, after its own cost of 1.
+    response = await post(http, RATE_LIMIT, token=token)
+    answer = response.json()["data"]["rateLimit"]
+    assert answer == {"requested": 1, "remaining": limit - 442, "limit": limit,
+                      "resetAt": reset_at.isoformat(), "maximum": MAX_COST}
+    assert response.json()["extensions"]["cost"]["remaining"] == limit - 442
+    assert header_numbers(response)[1] == limit - 442
+
+
+async def test_a_query_over_the_maximum_is_refused_before_it_runs(
+        api: Api, http: httpx.AsyncClient, settings: Settings) -> None:
+    team = await make_team(api, settings, "acme")
+    token = team.people[Role.OWNER].token
+    before = (await post(http, RATE_LIMIT, token=token)).json()["data"]["rateLimit"]
+    nested = """query($slug: String!) { organization(slug: $slug) { leads(first: 100) { nodes {
+        notes(first: 100) { nodes { author { name } } } } } } }"""
+    response = await post(http, nested, {"slug": team.slug}, token)
+    body = response.json()
+    (error,) = errors_of(body)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "COST_LIMIT",
+                                   "cost": 20_101, "maximum": MAX_COST}
+    assert "data" not in body  # refused before execution: a request error
+    # Nothing was spent.
+    assert body["extensions"]["cost"]["requested"] == 20_101
+    assert body["extensions"]["cost"]["remaining"] == before["remaining"]
+    assert header_numbers(response)[1] == before["remaining"]
+
+
+async def test_budgets_run_out_and_refill(api: Api, http: httpx.AsyncClient, settings: Settings,
+                                          budgets: CostBudgets) -> None:
+    team = await make_team(api, settings, "acme")
+    token = team.people[Role.VIEWER].token
+    query = "query($slug: String!) { organization(slug: $slug) { members(first: 99) " \
+            "{ nodes { role } } } }"  # costs 100
+    for n in range(5):
+        body = (await post(http, query, {"slug": team.slug}, token)).json()
+        assert "errors" not in body, body
+        assert body["extensions"]["cost"]["remaining"] == 500 - 100 * (n + 1)
+    response = await post(http, query, {"slug": team.slug}, token)
+    body = response.json()
+    (error,) = errors_of(body)
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["reason"] == "COST_BUDGET"
+    assert 1 <= error["extensions"]["retryAfter"] <= 2
+    assert response.headers["Retry-After"] == str(error["extensions"]["retryAfter"])
+    assert header_numbers(response)[:2] == (500, 0)
+    # A cheaper query still fits nothing; the refused one took nothing.
+    assert (await post(http, RATE_LIMIT, token=token)).json()["errors"][0]["extensions"][
+        "code"] == "RATE_LIMITED"
+    await asyncio.sleep(error["extensions"]["retryAfter"] + 0.2)
+    body = (await post(http, query, {"slug": team.slug}, token)).json()
+    assert "errors" not in body, body
+    assert body["extensions"]["cost"]["remaining"] == 400
+
+
+async def test_each_caller_has_its_own_budget(api: Api, http: httpx.AsyncClient,
+                                              settings: Settings, budgets: CostBudgets) -> None:
+    team = await make_team(api, settings, "acme")
+    await subscribe(team.org)
+    token = await make_token(team, ["org:read"], creator=Role.OWNER)
+    admin = team.people[Role.ADMIN].token  # made without HTTP: nothing spent yet
+    # Anonymous callers spend their IP's budget (3 here): sign-in attempts, the scope list.
+    for remaining in (2, 1, 0):
+        body = (await post(http, "{ scopes { name } }")).json()
+        assert body["extensions"]["cost"]["remaining"] == remaining
+    assert errors_of((await post(http, "{ scopes { name } }")).json())[0]["extensions"][
+        "code"] == "RATE_LIMITED"
+    # The person and their token each have a budget of their own.
+    person = (await post(http, RATE_LIMIT, token=admin)).json()["data"]["rateLimit"]
+    machine = (await post(http, RATE_LIMIT, token=token.secret)).json()["data"]["rateLimit"]
+    assert person["remaining"] == machine["remaining"] == 499
+
+
+async def test_the_budget_follows_the_plan(api: Api, http: httpx.AsyncClient,
+                                           settings: Settings) -> None:
+    from models.billing import Plan
+    team = await make_team(api, settings, "acme")
+    token = await make_token(team, ["org:read"])
+    free = (await post(http, RATE_LIMIT, token=token.secret)).json()["data"]["rateLimit"]
+    assert free["limit"] == BUDGETS_BY_PLAN[Plan.FREE].points
+    rich = await make_team(api, settings, "globex", prefix="rival.")
+    await subscribe(rich.org, Plan.BUSINESS)
+    rich_token = await make_token(rich, ["org:read"])
+    business = (await post(http, RATE_LIMIT, token=rich_token.secret)).json()["data"]
+    assert business["rateLimit"]["limit"] == BUDGETS_BY_PLAN[Plan.BUSINESS].points
+    # A person has one budget, whatever their organizations' plans.
+    for person in (team.people[Role.VIEWER], rich.people[Role.VIEWER]):
+        answer = (await post(http, RATE_LIMIT, token=person.token)).json()
+        assert answer["data"]["rateLimit"]["limit"] == PERSON_BUDGET.points
+    anonymous = (await post(http, RATE_LIMIT)).json()["data"]["rateLimit"]
+    assert anonymous["limit"] == ANONYMOUS_BUDGET.points
+
+
+async def test_requests_refused_before_execution_still_carry_the_headers(
+        http: httpx.AsyncClient, budgets: CostBudgets) -> None:
+    response = await post(http, "{ nope }")
+    body = response.json()
+    assert errors_of(body)[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert header_numbers(response)[:2] == (3, 3)  # told, not charged
+    assert body["extensions"]["cost"] == {**body["extensions"]["cost"], "requested": 0,
+                                          "remaining": 3}
+
+
+@pytest.fixture
+async def second_app(settings: Settings) -> AsyncIterator[Any]:
+    if not settings.redis_url:
+        pytest.skip("REDIS_URL is not set: budgets shared through Redis are tested in the "
+                    "PostgreSQL leg (.ci/run sets it)")
+    application = create_app(settings, manage_database=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_two_app_instances_share_one_budget_through_redis(
+        api: Api, http: httpx.AsyncClient, settings: Settings, second_app: Any) -> None:
+    assert os.environ.get("REDIS_URL")
+    team = await make_team(api, settings, "acme")
+    token = team.people[Role.MEMBER].token
+    transport = httpx.ASGITransport(app=second_app, client=("198.51.100.9", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        first = (await post(http, Q1, {"slug": team.slug}, token)).json()["extensions"]["cost"]
+        second = (await post(other, Q1, {"slug": team.slug}, token)).json()["extensions"]["cost"]
+        third = (await post(http, Q1, {"slug": team.slug}, token)).json()["extensions"]["cost"]
+    assert second["remaining"] == first["remaining"] - 441
+    assert third["remaining"] == second["remaining"] - 441
+    assert first["resetAt"] == second["resetAt"] == third["resetAt"]

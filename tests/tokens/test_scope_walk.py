@@ -1,0 +1,279 @@
+"""Every token scope against every guarded field, over HTTP.
+
+What each field needs is read from its own declaration in the schema (`HasPermission`,
+`HasPermissionOrOwns`, `IsAuthenticated` on the field), so this walk cannot drift from the code:
+a token with scope S may run a field exactly when S covers everything the field declares, and
+otherwise gets FORBIDDEN naming a missing scope. Fields for people (`IsAuthenticated`) and
+person-only permissions refuse every token. A new guarded field fails
+`test_every_guarded_field_is_walked` until it gets a runner here.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from strawberry.permission import PermissionExtension
+
+import schema as api_schema
+from auth.permissions import PERSON_ONLY, TOKEN_SCOPES, Permission
+from auth.tokens import hash_secret
+from models.leads import Lead, Note
+from models.orgs import Invitation, Role
+from schema.permissions import HasPermission, HasPermissionOrOwns, IsAuthenticated
+from settings import Settings
+from tests.conftest import Api, errors_of
+from tests.orgs.conftest import Team, add_member, gid, snapshot
+from tests.tokens.conftest import Token, make_token
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a field declares: the permissions it checks, and whether it is for people only."""
+
+    permissions: frozenset[Permission]
+    person: bool
+
+
+def declarations() -> dict[str, Needs]:
+    """`Type.field` -> what it needs, for every field of the schema with a permission."""
+    found: dict[str, Needs] = {}
+    for type_name, type_ in api_schema.schema._schema.type_map.items():
+        for name, field in (getattr(type_, "fields", None) or {}).items():
+            definition = (field.extensions or {}).get("strawberry-definition")
+            for extension in getattr(definition, "extensions", ()):
+                if not isinstance(extension, PermissionExtension):
+                    continue
+                needs: set[Permission] = set()
+                person = False
+                for permission in extension.permissions:
+                    if isinstance(permission, HasPermissionOrOwns):
+                        needs |= {permission.permission, permission.elevated}
+                    elif isinstance(permission, HasPermission):
+                        needs.add(permission.permission)
+                    elif isinstance(permission, IsAuthenticated):
+                        person = True
+                found[f"{type_name}.{name}"] = Needs(frozenset(needs), person)
+    return found
+
+
+@dataclass
+class World:
+    """An org with something for every field to act on."""
+
+    team: Team
+    target: str  # a VIEWER's membership
+    invitations: list[str]
+    lead: str
+    note: str
+    token: str  # a token to revoke
+
+
+Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
+
+
+def gql(document: str, variables: Callable[[World], dict[str, Any]] = lambda w: {}) -> Run:
+    async def run(http: httpx.AsyncClient, secret: str, world: World) -> dict[str, Any]:
+        return await Api(http).gql(document, variables(world), token=secret)
+    return run
+
+
+def org_field(selection: str) -> Run:
+    return gql(f"query($slug: String!) {{ organization(slug: $slug) {{ {selection} }} }}",
+               lambda w: {"slug": w.team.slug})
+
+
+def multipart(document: str, variables: Callable[[World], dict[str, Any]], file: bytes,
+              filename: str, content_type: str) -> Run:
+    async def run(http: httpx.AsyncClient, secret: str, world: World) -> dict[str, Any]:
+        operations = {"query": document, "variables": {**variables(world), "file": None}}
+        response = await http.post("/graphql", files={
+            "operations": (None, json.dumps(operations)),
+            "map": (None, json.dumps({"0": ["variables.file"]})),
+            "0": (filename, file, content_type),
+        }, headers={"authorization": f"Bearer {secret}"})
+        assert response.status_code == 200, response.text
+        return response.json()
+    return run
+
+
+def org_id(w: World) -> dict[str, Any]:
+    return {"id": w.team.org_id}
+
+
+RUNNERS: dict[str, Run] = {
+    "Query.organization": org_field("name"),
+    "Organization.viewerRole": org_field("viewerRole"),
+    "Organization.viewerPermissions": org_field("viewerPermissions"),
+    "Organization.members": org_field("members(first: 5) { totalCount }"),
+    "Organization.invitations": org_field("invitations(first: 5) { totalCount }"),
+    "Organization.activity": org_field("activity(first: 5) { totalCount }"),
+    "Organization.leads": org_field("leads(first: 5) { totalCount }"),
+    "Organization.billing": org_field("billing { __typename }"),
+    "Organization.apiTokens": org_field("apiTokens(first: 5) { totalCount }"),
+    "Query.lead": gql("query($id: ID!) { lead(id: $id) { name } }", lambda w: {"id": w.lead}),
+    "Query.me": gql("{ me { id } }"),
+    "Query.sessions": gql("{ sessions(first: 1) { totalCount } }"),
+    "Mutation.updateOrganization": gql(
+        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { name } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "name": "Renamed"}}),
+    "Mutation.inviteMember": gql(
+        "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { email } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "email": "new@example.com",
+                         "role": "VIEWER"}}),
+    "Mutation.resendInvitation": gql(
+        "mutation($id: ID!) { resendInvitation(id: $id) { email } }",
+        lambda w: {"id": w.invitations[0]}),
+    "Mutation.revokeInvitation": gql(
+        "mutation($id: ID!) { revokeInvitation(id: $id) { email } }",
+        lambda w: {"id": w.invitations[1]}),
+    "Mutation.updateMemberRole": gql(
+        "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { role } }",
+        lambda w: {"i": {"membershipId": w.target, "role": "MEMBER"}}),
+    "Mutation.removeMember": gql("mutation($id: ID!) { removeMember(membershipId: $id) }",
+                                 lambda w: {"id": w.target}),
+    "Mutation.transferOwnership": gql(
+        "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { slug } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "membershipId": w.target}}),
+    "Mutation.leaveOrganization": gql(
+        "mutation($id: ID!) { leaveOrganization(organizationId: $id) }", org_id),
+    "Mutation.createLead": gql(
+        "mutation($i: CreateLeadInput!) { createLead(input: $i) { name } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "name": "From a script"}}),
+    "Mutation.updateLead": gql(
+        "mutation($i: UpdateLeadInput!) { updateLead(input: $i) { name } }",
+        lambda w: {"i": {"id": w.lead, "name": "Edited"}}),
+    "Mutation.assignLead": gql(
+        "mutation($i: AssignLeadInput!) { assignLead(input: $i) { name } }",
+        lambda w: {"i": {"id": w.lead, "ownerId": None}}),
+    "Mutation.deleteLead": gql("mutation($id: ID!) { deleteLead(id: $id) }",
+                               lambda w: {"id": w.lead}),
+    "Mutation.addNote": gql("mutation($i: AddNoteInput!) { addNote(input: $i) { body } }",
+                            lambda w: {"i": {"leadId": w.lead, "body": "Called them"}}),
+    "Mutation.updateNote": gql(
+        "mutation($i: UpdateNoteInput!) { updateNote(input: $i) { body } }",
+        lambda w: {"i": {"id": w.note, "body": "Edited"}}),
+    "Mutation.deleteNote": gql("mutation($id: ID!) { deleteNote(id: $id) }",
+                               lambda w: {"id": w.note}),
+    "Mutation.importLeads": multipart(
+        "mutation($org: ID!, $file: Upload!) { importLeads(organizationId: $org, file: $file) "
+        "{ imported } }", lambda w: {"org": w.team.org_id}, b"name\r\nImported\r\n",
+        "leads.csv", "text/csv"),
+    "Mutation.exportLeads": gql(
+        "mutation($id: ID!) { exportLeads(organizationId: $id) { rowCount } }", org_id),
+    "Mutation.startCheckout": gql(
+        "mutation($i: StartCheckoutInput!) { startCheckout(input: $i) { url } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "plan": "BUSINESS",
+                         "interval": "MONTH"}}),
+    "Mutation.openBillingPortal": gql(
+        "mutation($id: ID!) { openBillingPortal(organizationId: $id) { url } }", org_id),
+    "Mutation.createApiToken": gql(
+        "mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { secret } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "name": "child",
+                         "scopes": ["org:read"]}}),
+    "Mutation.revokeApiToken": gql("mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
+                                   lambda w: {"id": w.token}),
+    # Fields for people: the check runs before the arguments are used.
+    "Mutation.logOut": gql("mutation { logOut }"),
+    "Mutation.logOutEverywhere": gql("mutation { logOutEverywhere }"),
+    "Mutation.revokeSession": gql("mutation($id: ID!) { revokeSession(id: $id) }",
+                                  lambda w: {"id": gid("Session", "x")}),
+    "Mutation.updateProfile": gql(
+        'mutation { updateProfile(input: {name: "Bot"}) { name } }'),
+    "Mutation.changePassword": gql(
+        'mutation { changePassword(input: {currentPassword: "a", newPassword: "b"}) }'),
+    "Mutation.requestEmailVerification": gql("mutation { requestEmailVerification }"),
+    "Mutation.uploadAvatar": multipart(
+        "mutation($file: Upload!) { uploadAvatar(file: $file) { id } }", lambda w: {},
+        b"\x89PNG\r\n", "a.png", "image/png"),
+    "Mutation.removeAvatar": gql("mutation { removeAvatar { id } }"),
+    "Mutation.createOrganization": gql(
+        'mutation { createOrganization(input: {name: "Side project"}) { id } }'),
+    "Mutation.acceptInvitation": gql(
+        'mutation { acceptInvitation(token: "whatever") { id } }'),
+}
+DECLARED = declarations()
+
+
+def needs_of(field: str) -> Needs:
+    """What running the field needs, including the path to it: an `Organization` field is
+    reached through `organization(slug:)`, which needs `org:read`."""
+    needs = DECLARED[field]
+    if field.startswith("Organization."):
+        path = DECLARED["Query.organization"]
+        return Needs(needs.permissions | path.permissions, needs.person or path.person)
+    return needs
+
+
+@pytest.mark.no_db
+def test_every_guarded_field_is_walked() -> None:
+    assert set(RUNNERS) == set(DECLARED)
+
+
+async def make_world(team: Team, settings: Settings) -> World:
+    _, target = await add_member(settings, team, "target@example.com", Role.VIEWER, "Tara Get")
+    invitations = []
+    for n in range(2):
+        invitation = await Invitation.create(
+            organization=team.org, email=f"invited{n}@example.com", role=Role.VIEWER,
+            token_hash=hash_secret(secrets.token_urlsafe(16)),
+            invited_by=team.people[Role.OWNER].user,
+            expires_at=datetime.now(UTC) + timedelta(days=7))
+        invitations.append(gid("Invitation", invitation.id))
+    member = team.people[Role.MEMBER].user
+    lead = await Lead.create(organization=team.org, name="Ada Lead", owner=member)
+    note = await Note.create(organization=team.org, lead=lead, author=member, body="Hello")
+    revocable = await make_token(team, ["org:read"], name="to revoke")
+    return World(team=team, target=target, invitations=invitations,
+                 lead=gid("Lead", lead.id), note=gid("Note", note.id),
+                 token=gid("ApiToken", revocable.row.id))
+
+
+def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:
+    """The scope names a refusal may name, or None when the token may run the field."""
+    missing = {p.value for p in needs.permissions - scopes}
+    if needs.person or needs.permissions & PERSON_ONLY:
+        return missing | {"PERSON_ONLY"}
+    return missing or None
+
+
+def _assert_refused(body: dict[str, Any], allowed_names: set[str], label: str) -> None:
+    errors = errors_of(body)
+    assert len(errors) == 1, (label, body)
+    extensions = errors[0]["extensions"]
+    assert extensions["code"] == "FORBIDDEN", (label, body)
+    if extensions.get("reason") == "PERSON_ONLY":
+        assert "PERSON_ONLY" in allowed_names, (label, body)
+    else:
+        assert extensions["permission"] in allowed_names, (label, body)
+        assert extensions.get("scope", extensions["permission"]) == extensions["permission"]
+
+
+@pytest.mark.parametrize("field", sorted(RUNNERS))
+async def test_each_scope_against_the_field(http: httpx.AsyncClient, settings: Settings,
+                                           team: Team, field: str) -> None:
+    world = await make_world(team, settings)
+    needs, run = needs_of(field), RUNNERS[field]
+    tokens: dict[Permission, Token] = {s: await make_token(team, [s.value]) for s in TOKEN_SCOPES}
+    before = await snapshot()
+    for scope, token in tokens.items():
+        refused = _refused_for(needs, frozenset({scope}))
+        if refused is None:
+            continue  # run below, once: it changes the org
+        _assert_refused(await run(http, token.secret, world), refused, f"{field} with {scope}")
+    assert await snapshot() == before, "a refusal changed nothing"
+    grantable = needs.permissions - PERSON_ONLY
+    exact = await make_token(team, [p.value for p in grantable] or ["org:read"])
+    refused = _refused_for(needs, grantable)
+    body = await run(http, exact.secret, world)
+    if refused is not None:
+        _assert_refused(body, refused, f"{field} with every scope it names")
+    else:
+        assert "errors" not in body, (field, body)
+        assert body["data"] and all(value is not None for value in body["data"].values())
