@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
 from settings import Settings
@@ -20,7 +21,7 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "relleks": {
                 "models": MODEL_MODULES,
@@ -31,6 +32,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    """SQLite gets Unicode-aware UPPER/LOWER (see `models/sqlite.py`), others Tortoise's own."""
+    if not database_url.startswith("sqlite:"):
+        return database_url
+    return {**expand_db_url(database_url), "engine": "models.sqlite"}
 
 
 TORTOISE_ORM = tortoise_config(Settings.from_env().database_url)

@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from tortoise.exceptions import ValidationError
 from tortoise.expressions import Q
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from errors import BadUserInput
@@ -51,16 +53,26 @@ def encode_cursor(order: Order, row: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(order: Order, cursor: str, argument: str) -> tuple[Any, uuid.UUID]:
+def decode_cursor(order: Order, cursor: str, argument: str,
+                  model: type[Model] | None = None) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) position in a cursor. Clients can send anything: only a position
+    that one of our cursors could hold gets through (sort values are datetimes with a time zone
+    or text that `model`'s field accepts), anything else is BAD_USER_INPUT naming `argument`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         field, value, row_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        if field != order.field:
+        if field != order.field or not isinstance(row_id, str):
             raise ValueError("cursor from another ordering")
         if order.is_datetime:
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError("a cursor's time has a time zone")
+        elif not isinstance(value, str) or "\x00" in value:
+            raise ValueError("not a sort value")
+        if model is not None:
+            model._meta.fields_map[order.field].validate(value)
         return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, ValidationError) as exc:
         raise BadUserInput.field(argument, "is not a cursor of this list in this order") from exc
 
 
@@ -88,10 +100,11 @@ async def keyset_page(query: QuerySet[Any], order: Order, *, first: int | None,
     if first is not None and last is not None:
         raise BadUserInput("Pass `first` or `last`, not both.", {"first": "with last"})
     if after is not None:
-        query = query.filter(_beyond(order, *decode_cursor(order, after, "after"), forward=True))
+        position = decode_cursor(order, after, "after", query.model)
+        query = query.filter(_beyond(order, *position, forward=True))
     if before is not None:
-        query = query.filter(_beyond(order, *decode_cursor(order, before, "before"),
-                                     forward=False))
+        position = decode_cursor(order, before, "before", query.model)
+        query = query.filter(_beyond(order, *position, forward=False))
     backwards = last is not None
     size = last if backwards else (first if first is not None else max_results)
     assert size is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,39 +60,52 @@ async def _member_ids_by_email(ctx: Context, org_id: uuid.UUID) -> dict[str, uui
     return {email: user_id for email, user_id in rows}
 
 
-def _read_csv(raw: bytes) -> tuple[list[str], list[dict[str, str]]]:
+def _read_csv(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
+    """Each row with the file line it starts on (blank lines are skipped and a quoted cell may
+    span lines, so a row's index is not its line), and the rows with more cells than the header
+    (a stray comma would shift every value after it into the wrong column)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadUserInput.field("file", "must be UTF-8 encoded CSV") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    if not header:
-        raise BadUserInput.field("file", "is empty: expected a header row")
-    unknown = [name for name in header if name not in COLUMNS]
-    if unknown:
-        raise BadUserInput.field("file", f"unknown columns: {', '.join(unknown)}; known: "
-                                         f"{', '.join(COLUMNS)}")
-    if "name" not in header:
-        raise BadUserInput.field("file", "needs a `name` column")
-    reader.fieldnames = header
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = []
-        for row in reader:
-            rows.append(row)
-            if len(rows) > MAX_IMPORT_ROWS:
-                raise BadUserInput.field("file", f"has more than {MAX_IMPORT_ROWS:,} rows: "
-                                                 "split it")
+        header = [name.strip().lower() for name in next(reader, [])]
+        if not any(header):
+            raise BadUserInput.field("file", "is empty: expected a header row")
+        unknown = [name or "(blank)" for name in header if name not in COLUMNS]
+        if unknown:
+            raise BadUserInput.field("file", f"unknown columns: {', '.join(unknown)}; known: "
+                                             f"{', '.join(COLUMNS)}")
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise BadUserInput.field("file", f"repeats columns: {', '.join(repeated)}")
+        if "name" not in header:
+            raise BadUserInput.field("file", "needs a `name` column")
+        rows: list[tuple[int, dict[str, str]]] = []
+        malformed: list[RowError] = []
+        line = reader.line_num + 1
+        for cells in reader:
+            if len(cells) > len(header):
+                malformed.append(RowError(line, None, f"has {len(cells)} cells but the header "
+                                                      f"names {len(header)} columns"))
+            elif cells:
+                rows.append((line, dict(zip(header, cells, strict=False))))
+                if len(rows) > MAX_IMPORT_ROWS:
+                    raise BadUserInput.field("file", f"has more than {MAX_IMPORT_ROWS:,} rows: "
+                                                     "split it")
+            line = reader.line_num + 1
     except csv.Error as exc:
         raise BadUserInput.field("file", f"is not valid CSV ({exc})") from exc
-    return header, rows
+    return rows, malformed
 
 
 def _row_data(row: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: row.get(k) for k in ("name", "email", "phone", "company", "title")
                             if k in row}
-    if row.get("status"):
-        data["status"] = row["status"].strip().lower()
+    status = (row.get("status") or "").strip().lower()
+    if status:
+        data["status"] = status
     if "tags" in row:
         data["tags"] = [t for t in (row.get("tags") or "").split(";")]
     address = {part: row.get(f"address_{part}") for part in ADDRESS_FIELDS
@@ -101,18 +115,29 @@ def _row_data(row: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _validate_rows(org: Organization, rows: list[dict[str, str]],
+def _column(field: str) -> str:
+    """The CSV column of a validation problem: `address.postalCode` -> `address_postal_code`."""
+    if not field.startswith("address."):
+        return field
+    part = re.sub(r"[A-Z]", lambda m: "_" + m.group().lower(), field.removeprefix("address."))
+    return f"address_{part}"
+
+
+def _validate_rows(org: Organization, rows: list[tuple[int, dict[str, str]]],
                    members: dict[str, uuid.UUID]) -> tuple[list[tuple[dict, list[str]]],
                                                             list[RowError]]:
+    """Valid rows' values, and every problem of every bad row (one error per column)."""
     valid: list[tuple[dict, list[str]]] = []
     errors: list[RowError] = []
     statuses = {s.value for s in LeadStatus}
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         data = _row_data(row)
-        if data.get("status") and data["status"] not in statuses:
-            errors.append(RowError(line, "status", f"must be one of {', '.join(sorted(statuses))}"))
-            continue
+        bad_status = data.get("status") not in statuses | {None}
+        if bad_status:
+            del data["status"]
         changes = validate(org, data, creating=True)
+        if bad_status:
+            changes.problems["status"] = f"must be one of {', '.join(sorted(statuses))}"
         owner_email = (row.get("owner_email") or "").strip().lower()
         if owner_email:
             if owner_email in members:
@@ -120,8 +145,8 @@ def _validate_rows(org: Organization, rows: list[dict[str, str]],
             else:
                 changes.problems["owner_email"] = "is not a member of this organization"
         if changes.problems:
-            name, problem = sorted(changes.problems.items())[0]
-            errors.append(RowError(line, name, problem))
+            errors += [RowError(line, _column(name), problem)
+                       for name, problem in sorted(changes.problems.items())]
             continue
         valid.append((changes.values, changes.tags or []))
     return valid, errors
@@ -130,12 +155,13 @@ def _validate_rows(org: Organization, rows: list[dict[str, str]],
 async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
                        dry_run: bool) -> ImportOutcome:
     raw = await upload.read()
-    _, rows = await asyncio.to_thread(_read_csv, raw)
+    rows, malformed = await asyncio.to_thread(_read_csv, raw)
     org = await ctx.loaders.organization.load(org_id)
     assert org is not None
     members = await _member_ids_by_email(ctx, org_id)
     valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members)
-    outcome = ImportOutcome(imported=len(valid), errors=errors)
+    outcome = ImportOutcome(imported=len(valid),
+                            errors=sorted(malformed + errors, key=lambda e: e.line))
     await ensure_within_limit(ctx, org_id, "leads", adding=len(valid))  # dry runs warn too
     if dry_run or not valid:
         return outcome
@@ -151,7 +177,8 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
         for start in range(0, len(tag_rows), BATCH):
             await LeadTag.bulk_create(tag_rows[start:start + BATCH])
         await record(ctx, org_id, "leads.imported", target_type="organization", target_id=org_id,
-                     summary={"imported": len(leads), "skipped": len(errors)})
+                     summary={"imported": len(leads),
+                              "skipped": len({e.line for e in outcome.errors})})
     return outcome
 
 

@@ -6,6 +6,7 @@ normalised on the way in, and activity events record which fields changed, never
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,9 @@ ORDERS = {
     "name": Order("name", descending=False),
 }
 UNSET: Any = object()
+# Control characters have no place in a name or a tag, and PostgreSQL refuses NUL in text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+NO_CONTROL = "must not contain control characters"
 
 
 def _camel(name: str) -> str:
@@ -72,7 +76,9 @@ def clean_text(column: str, value: str | None, changes: LeadChanges, *, required
             changes.values[column] = None
         return
     limit = TEXT_LIMITS[column]
-    if len(text) > limit:
+    if CONTROL_CHARACTERS.search(text):
+        changes.problems[_input_name(column)] = NO_CONTROL
+    elif len(text) > limit:
         changes.problems[_input_name(column)] = f"must be at most {limit} characters"
     changes.values[column] = text
 
@@ -121,6 +127,9 @@ def clean_tags(tags: list[str], changes: LeadChanges) -> None:
         tag = " ".join(tag.split()).lower()
         if not tag:
             continue
+        if CONTROL_CHARACTERS.search(tag):
+            changes.problems["tags"] = NO_CONTROL
+            return
         if len(tag) > TAG_MAX:
             changes.problems["tags"] = f"each tag must be at most {TAG_MAX} characters"
             return
@@ -153,8 +162,11 @@ def validate(org: Organization, data: dict[str, Any], *, creating: bool) -> Lead
                 clean_country(address.get(part), changes)
             else:
                 clean_text(column, address.get(part), changes)
-    if "status" in data and data["status"] is not None:
-        changes.values["status"] = LeadStatus(data["status"])
+    if "status" in data:
+        if data["status"] is None:
+            changes.problems["status"] = "cannot be null: leave it out to keep it unchanged"
+        else:
+            changes.values["status"] = LeadStatus(data["status"])
     if "tags" in data:
         clean_tags(data["tags"] or [], changes)
     return changes
@@ -285,11 +297,14 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
         query = query.filter(created_at__gte=flt.created_after)
     if flt.created_before:
         query = query.filter(created_at__lt=flt.created_before)
-    for tag in {" ".join(t.split()).lower() for t in flt.tags or [] if t.strip()}:
+    # No stored value holds a control character (they are refused on the way in), and
+    # PostgreSQL refuses NUL in a parameter: drop them rather than fail.
+    tags = {" ".join(CONTROL_CHARACTERS.sub("", t).split()).lower() for t in flt.tags or []}
+    for tag in tags - {""}:
         query = query.filter(id__in=Subquery(
             LeadTag.scoped(org_id).filter(tag=tag).values("lead_id")))
-    if flt.search and flt.search.strip():
-        term = flt.search.strip()[:100]
+    term = CONTROL_CHARACTERS.sub("", flt.search or "").strip()[:100]
+    if term:
         query = query.filter(Q(name__icontains=term) | Q(email__icontains=term)
                              | Q(phone__icontains=term) | Q(company__icontains=term))
     return query

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -17,12 +18,18 @@ from resolvers.leads import get_lead
 
 BODY_MAX = 10_000
 NOTE_ORDER = Order("created_at", descending=True, is_datetime=True)
+# Line breaks and tabs are fine in a note, other control characters are not (PostgreSQL refuses
+# NUL in text).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_body(body: str) -> str:
     body = body.strip()
     if not body:
         raise BadUserInput.field("body", "must not be empty")
+    if CONTROL_CHARACTERS.search(body):
+        raise BadUserInput.field("body", "must not contain control characters other than line "
+                                         "breaks and tabs")
     if len(body) > BODY_MAX:
         raise BadUserInput.field("body", f"must be at most {BODY_MAX:,} characters")
     return body

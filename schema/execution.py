@@ -27,24 +27,27 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from loaders import loaded
 
 RELATION = "relleks.relation"
-_PLAN_CACHE: dict[int, tuple[str, str, str | None] | None] = {}
+# Kept on the field object itself: a cache keyed by id(field) gave a field the plan of another
+# whose discarded schema had held that id (every app builds its own schema).
+_PLAN = "_relleks_plan"
+_UNPLANNED = object()
 
 
 def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
     """("attribute", name, None), ("relation", key attribute, loader name) or None (run the
     field through Strawberry)."""
-    key = id(field)
-    if key not in _PLAN_CACHE:
+    plan = getattr(field, _PLAN, _UNPLANNED)
+    if plan is _UNPLANNED:
         definition = (field.extensions or {}).get("strawberry-definition")
-        plan: tuple[str, str, str | None] | None = None
+        plan = None
         if definition is not None and not definition.extensions and not field.args:
             relation = (definition.metadata or {}).get(RELATION)
             if relation is not None:
                 plan = ("relation", relation[0], relation[1])
             elif definition.base_resolver is None:
                 plan = ("attribute", definition.python_name, None)
-        _PLAN_CACHE[key] = plan
-    return _PLAN_CACHE[key]
+        setattr(field, _PLAN, plan)
+    return plan  # type: ignore[return-value]
 
 
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):

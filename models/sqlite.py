@@ -1,0 +1,34 @@
+"""The SQLite engine for our models: Tortoise's own, with Unicode-aware UPPER and LOWER.
+
+SQLite's built-in UPPER and LOWER fold ASCII letters only, so a case-insensitive lookup
+(`icontains` is `UPPER(col) LIKE UPPER(term)`) would not find "Zoë" when asked for "ZOË", as
+PostgreSQL does: a lead search would depend on the database. Python's case mapping, installed on
+each connection, makes both databases agree. `database.py` names this module as the `engine` of
+SQLite URLs (Tortoise picks the migration schema editor by the client's module name, which is
+why the module's name says sqlite).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.backends.sqlite.client import SqliteClient
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class UnicodeSqliteClient(SqliteClient):
+    async def _post_connect(self) -> None:
+        await super()._post_connect()
+        if self._connection is not None:
+            await self._connection.create_function("upper", 1, _upper, deterministic=True)
+            await self._connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+client_class = UnicodeSqliteClient  # what Tortoise looks up in an `engine` module
