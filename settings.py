@@ -68,6 +68,8 @@ class Settings:
     max_body_bytes: int = 100_000
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
+    cost_budget_scale: float = 1.0
+    """Multiplies every per-caller query budget (`schema/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
     # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
     stripe_secret_key: str | None = None
@@ -126,6 +128,8 @@ class Settings:
                 kwargs[attr] = int(env[var])
         if env.get("EXECUTION_TIMEOUT"):
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
+        if env.get("COST_BUDGET_SCALE"):
+            kwargs["cost_budget_scale"] = float(env["COST_BUDGET_SCALE"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:

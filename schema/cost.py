@@ -279,13 +279,22 @@ class CostBudgets:
     by_plan: dict[Plan, Budget] = field(default_factory=lambda: dict(BUDGETS_BY_PLAN))
     person: Budget = PERSON_BUDGET
     anonymous: Budget = ANONYMOUS_BUDGET
+    key_prefix: str = "LIMITS"
+    """The counters' Redis key prefix: the `limits` default, shared with the sign-in limits."""
     storage: Storage = field(init=False)
     _plans: dict[str, tuple[float, Plan]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        scale = self.settings.cost_budget_scale
+        if scale != 1:
+            self.by_plan = {plan: Budget(max(1, int(b.points * scale)), b.window)
+                            for plan, b in self.by_plan.items()}
+            self.person, self.anonymous = (Budget(max(1, int(b.points * scale)), b.window)
+                                           for b in (self.person, self.anonymous))
         url = self.settings.redis_url
         self.storage = storage_from_string(
-            url.replace("redis://", "async+redis://", 1) if url else "async+memory://")
+            url.replace("redis://", "async+redis://", 1) if url else "async+memory://",
+            key_prefix=self.key_prefix)
 
     async def caller(self, context: Any) -> Caller:
         viewer = context.viewer

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -74,11 +75,16 @@ def test_the_cost_model() -> None:
     assert cost_of(two, operation="B") == 1
 
 
+def own_prefix() -> str:
+    """Redis keys of this test alone: other test runs sharing the Redis reset `LIMITS:*`."""
+    return f"LIMITS_TEST_{secrets.token_hex(4)}"
+
+
 @pytest.fixture
 def budgets(app: Any, settings: Settings) -> CostBudgets:
     """Small budgets and a 2-second window, so tests can spend them and see them refill."""
     small = CostBudgets(settings, by_plan={plan: Budget(500, 2) for plan in BUDGETS_BY_PLAN},
-                        person=Budget(500, 2), anonymous=Budget(3, 2))
+                        person=Budget(500, 2), anonymous=Budget(3, 2), key_prefix=own_prefix())
     app.state.services.cost_budgets = small
     return small
 
@@ -225,9 +231,18 @@ async def second_app(settings: Settings) -> AsyncIterator[Any]:
         yield application
 
 
+def share_prefix(settings: Settings, *apps: Any) -> None:
+    """Budgets of every app under one key prefix of this test's own."""
+    prefix = own_prefix()
+    for application in apps:
+        application.state.services.cost_budgets = CostBudgets(settings, key_prefix=prefix)
+
+
 async def test_two_app_instances_share_one_budget_through_redis(
-        api: Api, http: httpx.AsyncClient, settings: Settings, second_app: Any) -> None:
+        api: Api, http: httpx.AsyncClient, settings: Settings, app: Any,
+        second_app: Any) -> None:
     assert os.environ.get("REDIS_URL")
+    share_prefix(settings, app, second_app)
     team = await make_team(api, settings, "acme")
     token = team.people[Role.MEMBER].token
     transport = httpx.ASGITransport(app=second_app, client=("198.51.100.9", 50000))
@@ -238,3 +253,14 @@ async def test_two_app_instances_share_one_budget_through_redis(
     assert second["remaining"] == first["remaining"] - 441
     assert third["remaining"] == second["remaining"] - 441
     assert first["resetAt"] == second["resetAt"] == third["resetAt"]
+
+
+@pytest.mark.no_db
+def test_cost_budget_scale_multiplies_every_budget() -> None:
+    settings = Settings.from_env({"COST_BUDGET_SCALE": "1000"})
+    budgets = CostBudgets(settings)
+    assert budgets.person.points == PERSON_BUDGET.points * 1000
+    assert budgets.anonymous.points == ANONYMOUS_BUDGET.points * 1000
+    assert {plan: b.points for plan, b in budgets.by_plan.items()} == {
+        plan: b.points * 1000 for plan, b in BUDGETS_BY_PLAN.items()}
+    assert CostBudgets(Settings.from_env({})).person == PERSON_BUDGET
