@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
@@ -93,7 +94,7 @@ async def create_api_token(ctx: Context, org_id: uuid.UUID, *, name: str, scopes
     return CreatedToken(token=token, secret=secret)
 
 
-def tokens_query(ctx: Context, org_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def tokens_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[ApiToken]:
     """The org's tokens, newest first, revoked ones included (they say when they ended)."""
     return ctx.access.scoped(ApiToken, org_id).order_by("-created_at", "-id")
 

@@ -34,7 +34,15 @@ class ActivityEvent(ModelNode):
                      "invitation": "Invitation"}.get(root.target_type, root.target_type)
         return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
 
-    @strawberry.field(description="Who did it; null for the system or a deleted account.")
+    @strawberry.field(description="The API token that did it (the id `organization.apiTokens` "
+                                  "lists); null when a person or the system did.")
+    def actor_token_id(self, root: strawberry.Parent[models.ActivityEvent]) -> strawberry.ID | None:
+        if root.api_token_id is None:
+            return None
+        return strawberry.ID(str(relay.GlobalID("ApiToken", str(root.api_token_id))))
+
+    @strawberry.field(description="Who did it; null for the system, a deleted account or an "
+                                  "API token (see `actorTokenId`).")
     async def actor(self, root: strawberry.Parent[models.ActivityEvent],
                     info: Info) -> User | None:
         if root.actor_id is None:

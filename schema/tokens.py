@@ -8,6 +8,7 @@ docs/partner-tokens.md describes the whole.
 from __future__ import annotations
 
 import datetime
+import uuid
 
 import strawberry
 from strawberry import relay
@@ -65,7 +66,7 @@ class ApiToken(ModelNode):
         return [None for _ in node_ids]  # read tokens through `organization.apiTokens`
 
 
-def api_tokens(info: Info, org_id: object) -> Rows:
+def api_tokens(info: Info, org_id: uuid.UUID) -> Rows:
     """The rows behind `organization.apiTokens`."""
     return Rows(resolvers.tokens_query(info.context, org_id))
 

@@ -212,6 +212,12 @@ async def test_activity_records_the_token_as_the_actor(api: Api, team: Team) -> 
     (event,) = await ActivityEvent.scoped(team.org.id).filter(action="organization.updated")
     assert event.api_token_id == token.row.id
     assert event.actor_id is None
+    body = await api.gql(
+        'query($slug: String!) { organization(slug: $slug) { activity(first: 1, filter: '
+        '{action: "organization.updated"}) { nodes { actor { id } actorTokenId } } } }',
+        {"slug": "acme"}, token=team.people[Role.ADMIN].token)
+    assert body["data"]["organization"]["activity"]["nodes"] == [
+        {"actor": None, "actorTokenId": gid("ApiToken", token.row.id)}]
 
 
 async def test_the_plan_caps_live_tokens(api: Api, team: Team, rival: Team) -> None:
