@@ -49,10 +49,13 @@ for port in "$API_PORT" "$FLOOR_PORT"; do
   fi
 done
 
-# The API as it ships, on the bench database. Log-in limits are raised only so that repeated runs
-# never hit them; the in-memory limiter (no REDIS_URL) keeps the run self-contained.
+# The API as it ships, on the bench database. Log-in limits and the cost budget are raised only so
+# that a run's thousands of Q1 requests from one account never hit them (the budget is still
+# computed and charged on every request); the in-memory limiter (no REDIS_URL) keeps the run
+# self-contained.
 env -u REDIS_URL -u SMTP_URL DATABASE_URL="$BENCH_DATABASE_URL" LOG_LEVEL=WARNING \
   LOGIN_RATE_PER_ACCOUNT=1000/minute LOGIN_RATE_PER_IP=1000/minute ACCESS_TOKEN_TTL=3600 \
+  COST_BUDGET_SCALE=1000 \
   "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$API_PORT" --workers 1 \
   --no-access-log >"$LOGS/api.log" 2>&1 &
 api_pid=$!
