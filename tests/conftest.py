@@ -23,11 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from tortoise.contrib.test import truncate_all_models
 
 from database import close_database, init_database, migrate_database
 from server import create_app
 from settings import Settings
+from tests.smtp import Inbox, free_port
 
 TEST_DB = os.environ.get("RELLEKS_TEST_DB", "sqlite")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
@@ -218,3 +220,23 @@ def count_sql() -> Iterator[SqlCount]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on 127.0.0.1 for the whole run; modules that send mail point
+    `settings.smtp_url` at it (see `tests/smtp.py`)."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
+    smtp_server[0].messages.clear()
+    return smtp_server[0]

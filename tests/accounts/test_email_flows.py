@@ -9,18 +9,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import re
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from structlog.testing import capture_logs
 from tortoise import connections
 
@@ -28,6 +22,7 @@ from models.accounts import EmailToken, Session, TokenPurpose, User
 from server import create_app
 from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of, without_cost
+from tests.smtp import Inbox, free_port, token_in
 
 NEW_PASSWORD = "violet-harbor-quartz-52-lamp"
 
@@ -44,58 +39,11 @@ REFRESH = "mutation F($t: String!) { refreshSession(refreshToken: $t) { accessTo
 ME = "{ me { email emailVerified } }"
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
-    smtp_server[0].messages.clear()
-    return smtp_server[0]
-
-
 @pytest.fixture
 def settings(settings: Settings, smtp_server: tuple[Inbox, int]) -> Settings:
     return dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{smtp_server[1]}")
 
 
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()
-
-
-def token_in(message: EmailMessage, page: str) -> str:
-    """The token of the `http://testserver/<page>?token=...` link in the mail."""
-    match = re.search(rf"(http://testserver/{page}\?\S+)", body_of(message))
-    assert match, body_of(message)
-    (token,) = parse_qs(urlsplit(match.group(1)).query)["token"]
-    return token
 
 
 async def signed_up(api: Api, inbox: Inbox, email: str = "ada@example.com") -> dict[str, Any]:
@@ -371,7 +319,7 @@ async def test_verification_requests_are_rate_limited(api: Api, inbox: Inbox) ->
 @pytest.fixture
 async def api_without_smtp(settings: Settings) -> AsyncIterator[Api]:
     """The app with an SMTP_URL where nothing listens: every mail fails."""
-    broken = dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{_free_port()}")
+    broken = dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}")
     application = create_app(broken, manage_database=False)
     await application.state.services.limiter.reset()
     transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50000))

@@ -9,19 +9,12 @@ that need dozens of people stay fast; the sign-up itself is tested in tests/acco
 from __future__ import annotations
 
 import dataclasses
-import re
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from strawberry import relay
 
 from auth.passwords import hash_password
@@ -31,6 +24,7 @@ from models.activity import ActivityEvent
 from models.orgs import Invitation, Membership, Organization, Role
 from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api
+from tests.smtp import Inbox
 
 CREATE_ORG = """
 mutation($input: CreateOrganizationInput!) {
@@ -140,61 +134,6 @@ async def snapshot() -> dict[str, Any]:
 async def events_of(org: Organization) -> list[ActivityEvent]:
     """The org's activity, oldest first."""
     return await ActivityEvent.scoped(org.id).order_by("created_at", "id")
-
-
-# SMTP: a real server on 127.0.0.1 that keeps every message.
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-    def to(self, address: str, subject_has: str = "") -> list[EmailMessage]:
-        return [m for m in self.messages
-                if m["To"] == address and subject_has in str(m["Subject"])]
-
-
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()
-
-
-def token_in(message: EmailMessage, page: str) -> str:
-    """The token of the `http://testserver/<page>?token=...` link in the mail."""
-    match = re.search(rf"(http://testserver/{page}\?\S+)", body_of(message))
-    assert match, body_of(message)
-    (token,) = parse_qs(urlsplit(match.group(1)).query)["token"]
-    return token
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def inbox(smtp_server: tuple[Inbox, int]) -> Inbox:
-    smtp_server[0].messages.clear()
-    return smtp_server[0]
 
 
 @pytest.fixture

@@ -13,14 +13,13 @@ from schema import schema
 from settings import Settings
 from tests.conftest import Api, error_code
 from tests.orgs.conftest import (
-    Inbox,
     Person,
     Team,
     add_member,
     signed_in,
     snapshot,
-    token_in,
 )
+from tests.smtp import Inbox, token_in
 
 ACTIVITY = """query($first: Int, $after: String, $filter: ActivityFilter) {
   organization(slug: "acme") { activity(first: $first, after: $after, filter: $filter) {

@@ -18,15 +18,12 @@ from server import create_app
 from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import (
-    Inbox,
     Team,
-    body_of,
     events_of,
-    free_port,
     gid,
     signed_in,
-    token_in,
 )
+from tests.smtp import Inbox, body_of, free_port, token_in
 
 INVITE = """mutation($i: InviteMemberInput!) {
   inviteMember(input: $i) { id email role createdAt expiresAt invitedBy { name } }
