@@ -128,12 +128,32 @@ def internal_error(error: GraphQLError, request_id: str) -> GraphQLError:
                         extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id})
 
 
+def _refused_nul(error: GraphQLError) -> bool:
+    """PostgreSQL refuses text holding NUL (U+0000) wherever it meets it, so any text argument
+    a resolver hands to a query can fail this way: that is the client's input, not our bug."""
+    seen: Exception | BaseException | None = error.original_error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if "0x00" in str(seen) and "UTF8" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _nul_error(error: GraphQLError) -> GraphQLError:
+    return GraphQLError("Text may not contain the NUL character (U+0000).", nodes=error.nodes,
+                        path=error.path, extensions={"code": ErrorCode.BAD_USER_INPUT.value,
+                                                     "reason": "NUL_CHARACTER"})
+
+
 def finalize_errors(errors: list[GraphQLError], *, request_id: str,
                     hide_suggestions: bool) -> list[GraphQLError]:
     """Every error with a stable `extensions.code`; internal ones masked and logged.
 
     Safe to run twice on the same errors (the view runs it after `ErrorCodes`)."""
     return [_client_error(error, hide_suggestions) if is_client_error(error)
+            else _nul_error(error) if _refused_nul(error)
             else internal_error(error, request_id) for error in errors]
 
 
