@@ -6,22 +6,26 @@ layers (the current organization, a partner token's scopes) are added in this on
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from auth.access import Access
-from errors import Unauthenticated
+from errors import NotFound, Unauthenticated
 from loaders import Loaders
+from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
     from models.accounts import Session, User
     from models.tokens import ApiToken
     from schema.cost import CostReport
     from services import Services
+
+T = TypeVar("T", bound=TenantModel)
 
 
 @dataclass
@@ -71,6 +75,22 @@ class Context:
         if self.viewer.user is None:
             raise Unauthenticated(self.viewer.error or "Sign in first.")
         return self.viewer.user
+
+    async def row(self, model: type[T], row_id: uuid.UUID, *, what: str, field: str = "id",
+                  org_id: uuid.UUID | None = None) -> T:
+        """One org-owned row by id, read through the tenant scope: of `org_id`, or by default of
+        the org owning it, whose permission check the field ran. A row of any other org is
+        NOT_FOUND, exactly like a row that does not exist."""
+        if org_id is None:
+            org_id = await self.loaders.org_of(model).load(row_id)
+        if org_id is not None:
+            try:
+                found = await self.access.scoped(model, org_id).filter(id=row_id).first()
+            except NotFound:
+                found = None
+            if found is not None:
+                return found
+        raise NotFound(what, field=field)
 
     @property
     def session(self) -> Session:

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from context import Context
-from errors import BadUserInput, NotFound
+from errors import BadUserInput
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from resolvers.activity import record
@@ -215,11 +215,7 @@ async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
 
 async def get_lead(ctx: Context, lead_id: uuid.UUID) -> Lead:
     """A lead whose org passed its permission check in this request, or NOT_FOUND."""
-    org_id = await ctx.loaders.org_of(Lead).load(lead_id)
-    lead = await ctx.access.scoped(Lead, org_id).filter(id=lead_id).first() if org_id else None
-    if lead is None:
-        raise NotFound("lead", field="id")
-    return lead
+    return await ctx.row(Lead, lead_id, what="lead")
 
 
 async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,

@@ -70,13 +70,8 @@ async def _membership(ctx: Context, membership_id: uuid.UUID,
                       org_id: uuid.UUID | None = None) -> Membership:
     """A membership of `org_id` (by default, of the org owning it, which the field's permission
     checked). One of any other org is NOT_FOUND, like one that does not exist."""
-    if org_id is None:
-        org_id = await ctx.loaders.org_of(Membership).load(membership_id)
-    target = await ctx.access.scoped(Membership, org_id).filter(id=membership_id) \
-        .first() if org_id else None
-    if target is None:
-        raise NotFound("membership", field="membershipId")
-    return target
+    return await ctx.row(Membership, membership_id, what="membership", field="membershipId",
+                         org_id=org_id)
 
 
 async def _send_invitation(ctx: Context, invitation: Invitation, token: str) -> None:
@@ -118,10 +113,9 @@ async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Ro
 
 
 async def _pending(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
-    org_id = await ctx.loaders.org_of(Invitation).load(invitation_id)
-    invitation = await pending_invitations_query(ctx, org_id).filter(id=invitation_id).first() \
-        if org_id else None
-    if invitation is None:
+    invitation = await ctx.row(Invitation, invitation_id, what="pending invitation")
+    if invitation.accepted_at or invitation.revoked_at or \
+            invitation.expires_at <= datetime.now(UTC):
         raise NotFound("pending invitation", field="id")
     return invitation
 

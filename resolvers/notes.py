@@ -10,7 +10,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from context import Context
-from errors import BadUserInput, NotFound
+from errors import BadUserInput
 from models.leads import Note
 from resolvers.activity import record
 from resolvers.keyset import Order
@@ -47,11 +47,7 @@ async def add_note(ctx: Context, lead_id: uuid.UUID, body: str) -> Note:
 
 
 async def get_note(ctx: Context, note_id: uuid.UUID) -> Note:
-    org_id = await ctx.loaders.org_of(Note).load(note_id)
-    note = await ctx.access.scoped(Note, org_id).filter(id=note_id).first() if org_id else None
-    if note is None:
-        raise NotFound("note", field="id")
-    return note
+    return await ctx.row(Note, note_id, what="note")
 
 
 async def update_note(ctx: Context, note_id: uuid.UUID, body: str) -> Note:

@@ -18,7 +18,7 @@ from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission
 from billing.limits import NOUNS, USAGE, ensure_within_limit
 from context import Context
-from errors import BadUserInput, Forbidden, NotFound
+from errors import BadUserInput, Forbidden
 from models.tokens import ApiToken
 from resolvers.activity import record
 
@@ -102,11 +102,7 @@ def tokens_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[ApiToken]:
 async def revoke_api_token(ctx: Context, token_id: uuid.UUID) -> ApiToken:
     """End a token at once: the next request presenting it is UNAUTHENTICATED. Revoking a
     revoked token changes nothing."""
-    org_id = (await ApiToken.owner_orgs([token_id])).get(token_id)
-    token = await ctx.access.scoped(ApiToken, org_id).filter(id=token_id).first() \
-        if org_id else None
-    if token is None:
-        raise NotFound("API token", field="id")
+    token = await ctx.row(ApiToken, token_id, what="API token")
     if token.revoked_at is not None:
         return token
     token.revoked_at = datetime.now(UTC)
