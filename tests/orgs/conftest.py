@@ -9,6 +9,7 @@ that need dozens of people stay fast; the sign-up itself is tested in tests/acco
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -18,7 +19,7 @@ import pytest
 from strawberry import relay
 
 from auth.passwords import hash_password
-from auth.tokens import issue_access_token
+from auth.tokens import hash_secret, issue_access_token
 from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.orgs import Invitation, Membership, Organization, Role
@@ -111,6 +112,16 @@ async def add_member(settings: Settings, team: Team, email: str, role: Role,
     someone = await signed_in(settings, email, name)
     membership = await Membership.create(organization=team.org, user=someone.user, role=role)
     return someone, gid("Membership", membership.id)
+
+
+async def add_invitation(team: Team, email: str, role: Role = Role.VIEWER,
+                         invited_by: User | None = None) -> Invitation:
+    """A pending invitation of the team's org, written directly (its token is not needed)."""
+    return await Invitation.create(
+        organization=team.org, email=email, role=role,
+        token_hash=hash_secret(secrets.token_urlsafe(16)),
+        invited_by=invited_by or team.people[Role.OWNER].user,
+        expires_at=datetime.now(UTC) + timedelta(days=7))
 
 
 @pytest.fixture

@@ -9,18 +9,15 @@ OWNER, so rank rules and the last-OWNER rule never blur a permission check.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from strawberry.permission import PermissionExtension
 
 from auth.permissions import ROLE_GRANTS, Permission
-from auth.tokens import hash_secret
-from models.orgs import Invitation, Role
+from models.orgs import Role
 from schema.members import MemberMutations
 from schema.orgs import Organization as OrganizationType
 from schema.orgs import OrgMutations, OrgQueries
@@ -28,7 +25,7 @@ from schema.permissions import HasPermission
 from scripts.permission_matrix import DENIED, GRANTED, render
 from settings import Settings
 from tests.conftest import Api, errors_of
-from tests.orgs.conftest import Team, add_member, gid, make_team, snapshot
+from tests.orgs.conftest import Team, add_invitation, add_member, gid, make_team, snapshot
 
 
 @dataclass
@@ -110,11 +107,7 @@ async def matrix_org(api: Api, settings: Settings) -> Org:
     _, target = await add_member(settings, team, "target@example.com", Role.VIEWER, "Tara Get")
     invitations = []
     for n in range(2):
-        invitation = await Invitation.create(
-            organization=team.org, email=f"invited{n}@example.com", role=Role.VIEWER,
-            token_hash=hash_secret(secrets.token_urlsafe(16)),
-            invited_by=team.people[Role.OWNER].user,
-            expires_at=datetime.now(UTC) + timedelta(days=7))
+        invitation = await add_invitation(team, f"invited{n}@example.com")
         invitations.append(gid("Invitation", invitation.id))
     return Org(team=team, target=target, invitations=invitations)
 

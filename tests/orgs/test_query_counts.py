@@ -6,16 +6,14 @@ so that a constant but wasteful plan shows up too.
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from auth.tokens import hash_secret
 from models.accounts import User
 from models.activity import ActivityEvent
-from models.orgs import Invitation, Membership, Organization, Role
+from models.orgs import Membership, Organization, Role
 from settings import Settings
 from tests.conftest import Api, count_sql
-from tests.orgs.conftest import Person, Team, make_team, signed_in
+from tests.orgs.conftest import Person, Team, add_invitation, make_team, signed_in
 
 MEMBERS = """query($slug: String!) { organization(slug: $slug) { name
   members(first: 100) { totalCount edges { cursor } nodes { id role joinedAt
@@ -89,10 +87,7 @@ async def test_invitations_and_activity_with_people_are_constant(api: Api,
         inviters = await _users(settings, f"{slug}.inviter", size)
         for n, inviter in enumerate(inviters):
             await Membership.create(organization=team.org, user=inviter, role=Role.ADMIN)
-            await Invitation.create(
-                organization=team.org, email=f"{slug}.guest{n}@example.com", role=Role.VIEWER,
-                token_hash=hash_secret(secrets.token_urlsafe(16)), invited_by=inviter,
-                expires_at=datetime.now(UTC) + timedelta(days=7))
+            await add_invitation(team, f"{slug}.guest{n}@example.com", invited_by=inviter)
             await ActivityEvent.create(organization=team.org, actor=inviter,
                                        action="invitation.created", target_type="invitation")
         token = team.people[Role.OWNER].token

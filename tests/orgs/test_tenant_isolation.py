@@ -7,31 +7,24 @@ existed (never FORBIDDEN, which would confirm the row exists), and the database 
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from auth.access import Access
 from auth.permissions import Permission
-from auth.tokens import hash_secret
 from errors import NotFound
 from models.activity import ActivityEvent
 from models.orgs import Invitation, Membership, Organization, Role
 from models.tenancy import UnscopedQuery
 from settings import Settings
 from tests.conftest import Api, error_code, errors_of
-from tests.orgs.conftest import Team, gid, make_team, snapshot
+from tests.orgs.conftest import Team, add_invitation, gid, make_team, snapshot
 
 
 async def _with_invitation(team: Team) -> str:
-    invitation = await Invitation.create(
-        organization=team.org, email="same.invitee@example.com", role=Role.MEMBER,
-        token_hash=hash_secret(secrets.token_urlsafe(16)),
-        invited_by=team.people[Role.OWNER].user,
-        expires_at=datetime.now(UTC) + timedelta(days=7))
+    invitation = await add_invitation(team, "same.invitee@example.com", Role.MEMBER)
     return gid("Invitation", invitation.id)
 
 

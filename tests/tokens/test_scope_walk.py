@@ -11,10 +11,8 @@ person-only permissions refuse every token. A new guarded field fails
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,13 +21,12 @@ from strawberry.permission import PermissionExtension
 
 import schema as api_schema
 from auth.permissions import PERSON_ONLY, TOKEN_SCOPES, Permission
-from auth.tokens import hash_secret
 from models.leads import Lead, Note
-from models.orgs import Invitation, Role
+from models.orgs import Role
 from schema.permissions import HasPermission, HasPermissionOrOwns, IsAuthenticated
 from settings import Settings
 from tests.conftest import Api, errors_of
-from tests.orgs.conftest import Team, add_member, gid, snapshot
+from tests.orgs.conftest import Team, add_invitation, add_member, gid, snapshot
 from tests.tokens.conftest import Token, make_token
 
 
@@ -220,11 +217,7 @@ async def make_world(team: Team, settings: Settings) -> World:
     _, target = await add_member(settings, team, "target@example.com", Role.VIEWER, "Tara Get")
     invitations = []
     for n in range(2):
-        invitation = await Invitation.create(
-            organization=team.org, email=f"invited{n}@example.com", role=Role.VIEWER,
-            token_hash=hash_secret(secrets.token_urlsafe(16)),
-            invited_by=team.people[Role.OWNER].user,
-            expires_at=datetime.now(UTC) + timedelta(days=7))
+        invitation = await add_invitation(team, f"invited{n}@example.com")
         invitations.append(gid("Invitation", invitation.id))
     member = team.people[Role.MEMBER].user
     lead = await Lead.create(organization=team.org, name="Ada Lead", owner=member)
