@@ -8,9 +8,10 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from loaders import loaded
 from models import activity as models
 from schema.accounts import User
-from schema.base import Info, ModelNode
+from schema.base import Info, ModelNode, relation
 
 
 @strawberry.type(description="One change to an organization's data: who, what, when, from where.")
@@ -42,16 +43,13 @@ class ActivityEvent(ModelNode):
         return strawberry.ID(str(relay.GlobalID("ApiToken", str(root.api_token_id))))
 
     @strawberry.field(description="Who did it; null for the system, a deleted account or an "
-                                  "API token (see `actorTokenId`).")
-    async def actor(self, root: strawberry.Parent[models.ActivityEvent],
-                    info: Info) -> User | None:
+                                  "API token (see `actorTokenId`).",
+                      metadata=relation("actor_id", "user"))
+    def actor(self, root: strawberry.Parent[models.ActivityEvent], info: Info) -> User | None:
         if root.actor_id is None:
             return None
-        return await info.context.loaders.user.load(root.actor_id)  # type: ignore[return-value]
+        return loaded(info.context.loaders.user, root.actor_id)  # type: ignore[return-value]
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        return [None for _ in node_ids]  # events are read through `organization.activity`
 
 
 @strawberry.input(description="Narrow the activity log.")

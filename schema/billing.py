@@ -93,9 +93,6 @@ class Invoice(ModelNode):
     def created_at(self, root: strawberry.Parent[models.Invoice]) -> datetime.datetime:
         return root.issued_at
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        return [None for _ in node_ids]  # read invoices through `organization.billing`
 
 
 @strawberry.type(description="How much of its plan's limits the organization uses.")

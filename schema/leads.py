@@ -94,9 +94,6 @@ class Note(ModelNode):
             return None
         return loaded(info.context.loaders.user, root.author_id)  # type: ignore[return-value]
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        return [None for _ in node_ids]  # notes are read through `lead.notes`
 
 
 @strawberry.type(name="NoteConnection", description="Notes, newest first.")

@@ -61,9 +61,6 @@ class Membership(ModelNode):
         return await resolvers.organization(  # type: ignore[return-value]
             info.context, root.organization_id)
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        return [None for _ in node_ids]  # read memberships through `organization.members`
 
 
 @strawberry.type(description="A pending invitation to join an organization.")
@@ -76,16 +73,13 @@ class Invitation(ModelNode):
     created_at: datetime.datetime = strawberry.field(description="When it was sent first.")
     expires_at: datetime.datetime = strawberry.field(description="When the link stops working.")
 
-    @strawberry.field(description="Who sent it; null when that account is gone.")
-    async def invited_by(self, root: strawberry.Parent[models.Invitation],
-                         info: Info) -> User | None:
+    @strawberry.field(description="Who sent it; null when that account is gone.",
+                      metadata=relation("invited_by_id", "user"))
+    def invited_by(self, root: strawberry.Parent[models.Invitation], info: Info) -> User | None:
         if root.invited_by_id is None:
             return None
-        return await info.context.loaders.user.load(root.invited_by_id)  # type: ignore[return-value]
+        return loaded(info.context.loaders.user, root.invited_by_id)  # type: ignore[return-value]
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        return [None for _ in node_ids]  # read invitations through `organization.invitations`
 
 
 @strawberry.type(description="A team using Relleks: the tenant that owns leads and members.")

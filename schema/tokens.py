@@ -14,10 +14,11 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import TOKEN_SCOPES, Permission
+from loaders import loaded
 from models import tokens as models
 from resolvers import tokens as resolvers
 from schema.accounts import User
-from schema.base import Info, ModelNode, Rows
+from schema.base import Info, ModelNode, Rows, relation
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -54,16 +55,13 @@ class ApiToken(ModelNode):
     last_used_ip: str | None = strawberry.field(description="The IP address it was last used "
                                                             "from.")
 
-    @strawberry.field(description="Who created it; null when that account is gone.")
-    async def created_by(self, root: strawberry.Parent[models.ApiToken],
-                         info: Info) -> User | None:
+    @strawberry.field(description="Who created it; null when that account is gone.",
+                      metadata=relation("created_by_id", "user"))
+    def created_by(self, root: strawberry.Parent[models.ApiToken], info: Info) -> User | None:
         if root.created_by_id is None:
             return None
-        return await info.context.loaders.user.load(root.created_by_id)  # type: ignore[return-value]
+        return loaded(info.context.loaders.user, root.created_by_id)  # type: ignore[return-value]
 
-    @classmethod
-    def resolve_nodes(cls, *, info: Info, node_ids: list[str], required: bool = False) -> list:
-        return [None for _ in node_ids]  # read tokens through `organization.apiTokens`
 
 
 def api_tokens(info: Info, org_id: uuid.UUID) -> Rows:
