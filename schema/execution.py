@@ -25,6 +25,7 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from loaders import loaded
+from schema.compiled import SubtreePlans
 
 RELATION = "relleks.relation"
 # Kept on the field object itself: a cache keyed by id(field) gave a field the plan of another
@@ -54,6 +55,21 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._leaf_plans: dict[int, tuple[Any, list[Any]]] = {}
+        self._subtree_plans = SubtreePlans(self)
+
+    def complete_object_value(self, return_type: GraphQLObjectType, field_details_list: Any,
+                              info: Any, path: Any, result: Any,
+                              position_context: Any) -> Any:
+        """An object whose whole subtree is at hand is completed in one pass (see
+        `schema/compiled.py`); anything else, or anything unexpected, the usual way."""
+        plan = self._subtree_plans.for_object(return_type, field_details_list)
+        if plan is not None:
+            try:
+                return plan(result)
+            except Exception:  # noqa: S110 - graphql-core completes it again, errors included
+                pass
+        return super().complete_object_value(return_type, field_details_list, info, path,
+                                             result, position_context)
 
     def _leaves(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[Any]:
         """Per selection set (memoised for the execution): for each response name, how to read

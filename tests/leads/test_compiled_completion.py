@@ -1,0 +1,87 @@
+"""A page's subtree is completed in one pass when everything below it is at hand
+(`schema/compiled.py`); these tests hold that shortcut to graphql-core's answers: aliases,
+fragments, `@include`/`@skip`, `__typename`, enums, lists, nulls, cursors, and errors below it
+(which make the whole object fall back to ordinary completion, errors located as usual)."""
+
+from __future__ import annotations
+
+from models.leads import Note
+from models.orgs import Role
+from tests.conftest import Api
+from tests.leads.conftest import seed_leads
+from tests.orgs.conftest import Team
+
+PAGE = """
+query Page($slug: String!, $withNotes: Boolean!, $skipEmail: Boolean!, $notes: Int) {
+  organization(slug: $slug) {
+    leads(first: 3, orderBy: {field: NAME, direction: ASC}) {
+      __typename
+      nodes {
+        __typename
+        label: name
+        name
+        email @skip(if: $skipEmail)
+        ...Pipeline
+        owner { __typename ... on User { name } }
+        notes(first: $notes) @include(if: $withNotes) {
+          nodes { body author { name } }
+          edges { cursor node { body } }
+        }
+      }
+    }
+  }
+}
+fragment Pipeline on Lead { status source tags }
+"""
+
+
+async def seed(team: Team) -> None:
+    owner = team.people[Role.MEMBER]
+    leads = await seed_leads(team.org, 3, owners=[owner.user.id])
+    await type(leads[0]).scoped(team.org.id).filter(id=leads[0].id).update(owner_id=None,
+                                                                          tags=["vip", "q3"])
+    for n in range(2):
+        await Note.create(organization_id=team.org.id, lead_id=leads[1].id,
+                          author_id=owner.user.id, body=f"note {n}")
+
+
+async def test_a_planned_page_answers_as_graphql_core_would(api: Api, team: Team) -> None:
+    await seed(team)
+    member = team.people[Role.MEMBER]
+    body = await api.gql(PAGE, {"slug": team.slug, "withNotes": True, "skipEmail": False,
+                                "notes": 1}, token=member.token)
+    assert "errors" not in body, body
+    leads = body["data"]["organization"]["leads"]
+    assert leads["__typename"] == "LeadConnection"
+    first, second, third = leads["nodes"]
+    assert first == {
+        "__typename": "Lead", "label": "Lead 000", "name": "Lead 000",
+        "email": "lead0@example.com", "status": "NEW", "source": "MANUAL",
+        "tags": ["vip", "q3"], "owner": None,
+        "notes": {"nodes": [], "edges": []}}
+    assert second["owner"] == {"__typename": "User", "name": member.user.name}
+    assert second["notes"]["nodes"] == [{"body": "note 1", "author": {"name": member.user.name}}]
+    assert [edge["node"] for edge in second["notes"]["edges"]] == [{"body": "note 1"}]
+    assert second["notes"]["edges"][0]["cursor"]
+    assert third["notes"] == {"nodes": [], "edges": []}
+    assert list(first) == ["__typename", "label", "name", "email", "status", "source", "tags",
+                           "owner", "notes"]
+
+    skipped = await api.gql(PAGE, {"slug": team.slug, "withNotes": False, "skipEmail": True},
+                            token=member.token)
+    node = skipped["data"]["organization"]["leads"]["nodes"][1]
+    assert "email" not in node and "notes" not in node
+    assert node["owner"] == {"__typename": "User", "name": member.user.name}
+
+
+async def test_an_error_below_a_page_is_located_as_usual(api: Api, team: Team) -> None:
+    await seed(team)
+    body = await api.gql(PAGE, {"slug": team.slug, "withNotes": True, "skipEmail": False,
+                                "notes": 101}, token=team.people[Role.VIEWER].token)
+    # `notes` is non-null, so the error nulls its lead, the non-null list and so on up to
+    # `data`: graphql-core's rule, located at the first lead it completed.
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["reason"] == "PAGE_SIZE"
+    assert error["path"] == ["organization", "leads", "nodes", 0, "notes"]
