@@ -31,6 +31,7 @@ from graphql import parse
 from auth.tokens import issue_access_token
 from database import close_database, init_database, migrate_database
 from models.accounts import Session, User
+from models.billing import Plan
 from models.leads import Lead, Note
 from models.orgs import Membership, Organization, Role
 from schema import schema
@@ -113,7 +114,7 @@ async def main(requests: int) -> None:
     evaluate = per_call(lambda: PLANS_CACHE.get(graphql_schema, Q1, document, None)
                         .evaluate(variables), 50)
     budgets = CostBudgets(settings)
-    caller = Caller("user:bench", budgets.person)
+    caller = Caller("user:bench", budgets.person_by_plan[Plan.FREE])
     spend = await per_await(lambda: budgets.spend(caller, 441), 20)
 
     share = (evaluate + spend) / request

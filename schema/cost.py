@@ -13,10 +13,11 @@ The cost model (docs/partner-tokens.md has the worked example):
 
 A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COST_LIMIT, with
 `cost` and `maximum`). Otherwise the cost is taken from the caller's budget for the window: an
-API token spends its own, a signed-in person theirs (the best plan among their organizations), an
-anonymous caller its IP's. A token's budget follows its organization's plan (`BUDGETS_BY_PLAN`);
-a person's is one fixed budget (`PERSON_BUDGET`): before the query runs there is no single org to
-price a person by, and looking their orgs up would add queries to every person's first request.
+API token spends its own, a signed-in person theirs, an anonymous caller its IP's. A token's
+budget follows its organization's plan (`BUDGETS_BY_PLAN`); a person's follows the best plan among
+the organizations they belong to (`PERSON_BUDGETS_BY_PLAN`: before the query runs there is no
+single org to price a person by, and a person working in a paying org should not be held to the
+free tier by another). Plans are looked up once a minute per caller (`PLAN_CACHE_SECONDS`).
 Budgets live in Redis when `REDIS_URL` is set (every process shares
 them) and in process memory otherwise. A spent budget answers RATE_LIMITED with `retryAfter`.
 
@@ -62,6 +63,7 @@ from strawberry.types import ExecutionResult
 from billing.plans import effective_plan
 from errors import BadUserInput, RateLimited
 from models.billing import BillingAccount, Plan
+from models.orgs import Membership
 from schema.base import Info
 from settings import Settings
 
@@ -86,8 +88,15 @@ BUDGETS_BY_PLAN: dict[Plan, Budget] = {
     Plan.PRO: Budget(1_000_000, 3600),
     Plan.BUSINESS: Budget(5_000_000, 3600),
 }
-PERSON_BUDGET = Budget(500_000, 3600)
-"""Per signed-in person, whatever their orgs' plans: about one Q1 every 3 seconds, all hour."""
+PERSON_BUDGETS_BY_PLAN: dict[Plan, Budget] = {
+    Plan.FREE: Budget(500_000, 3600),
+    Plan.PRO: Budget(2_000_000, 3600),
+    Plan.BUSINESS: Budget(10_000_000, 3600),
+}
+"""Per signed-in person, by the best plan among their organizations: on Free about one Q1
+every 3 seconds, all hour."""
+PERSON_BUDGET = PERSON_BUDGETS_BY_PLAN[Plan.FREE]
+"""A person in no paying organization (or in none at all)."""
 ANONYMOUS_BUDGET = Budget(20_000, 3600)
 """Per IP, for callers without a credential (sign-up, log-in, the scope list)."""
 PLAN_CACHE_SECONDS = 60.0
@@ -277,7 +286,8 @@ class CostBudgets:
 
     settings: Settings
     by_plan: dict[Plan, Budget] = field(default_factory=lambda: dict(BUDGETS_BY_PLAN))
-    person: Budget = PERSON_BUDGET
+    person_by_plan: dict[Plan, Budget] = field(
+        default_factory=lambda: dict(PERSON_BUDGETS_BY_PLAN))
     anonymous: Budget = ANONYMOUS_BUDGET
     key_prefix: str = "LIMITS"
     """The counters' Redis key prefix: the `limits` default, shared with the sign-in limits."""
@@ -289,8 +299,10 @@ class CostBudgets:
         if scale != 1:
             self.by_plan = {plan: Budget(max(1, int(b.points * scale)), b.window)
                             for plan, b in self.by_plan.items()}
-            self.person, self.anonymous = (Budget(max(1, int(b.points * scale)), b.window)
-                                           for b in (self.person, self.anonymous))
+            self.person_by_plan = {plan: Budget(max(1, int(b.points * scale)), b.window)
+                                   for plan, b in self.person_by_plan.items()}
+            self.anonymous = Budget(max(1, int(self.anonymous.points * scale)),
+                                    self.anonymous.window)
         url = self.settings.redis_url
         self.storage = storage_from_string(
             url.replace("redis://", "async+redis://", 1) if url else "async+memory://",
@@ -303,7 +315,9 @@ class CostBudgets:
             plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
             return Caller(f"token:{viewer.token.id}", self.by_plan[plan])
         if viewer.user is not None:
-            return Caller(f"user:{viewer.user.id}", self.person)
+            user_id = viewer.user.id
+            plan = await self._plan(f"user:{user_id}", lambda: _persons_plan(user_id))
+            return Caller(f"user:{user_id}", self.person_by_plan[plan])
         return Caller(f"ip:{context.client_ip}", self.anonymous)
 
     async def _plan(self, key: str, find: Any) -> Plan:
@@ -351,6 +365,12 @@ async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
     plans = [effective_plan(a.subscription_plan, a.status) for a in accounts]
     order = list(BUDGETS_BY_PLAN)
     return max(plans, key=order.index, default=Plan.FREE)
+
+
+async def _persons_plan(user_id: uuid.UUID) -> Plan:
+    """The best plan among the organizations a person belongs to."""
+    org_ids = await Membership.of_user(user_id).values_list("organization_id", flat=True)
+    return await _best_plan(org_ids) if org_ids else Plan.FREE
 
 
 def cost_budgets(services: Any) -> CostBudgets:

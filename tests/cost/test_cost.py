@@ -24,6 +24,7 @@ from schema.cost import (
     MAX_COST,
     MUTATION_COST,
     PERSON_BUDGET,
+    PERSON_BUDGETS_BY_PLAN,
     Budget,
     CostBudgets,
     compile_cost,
@@ -84,7 +85,8 @@ def own_prefix() -> str:
 def budgets(app: Any, settings: Settings) -> CostBudgets:
     """Small budgets and a 2-second window, so tests can spend them and see them refill."""
     small = CostBudgets(settings, by_plan={plan: Budget(500, 2) for plan in BUDGETS_BY_PLAN},
-                        person=Budget(500, 2), anonymous=Budget(3, 2), key_prefix=own_prefix())
+                        person_by_plan={plan: Budget(500, 2) for plan in BUDGETS_BY_PLAN},
+                        anonymous=Budget(3, 2), key_prefix=own_prefix())
     app.state.services.cost_budgets = small
     return small
 
@@ -203,10 +205,12 @@ async def test_the_budget_follows_the_plan(api: Api, http: httpx.AsyncClient,
     rich_token = await make_token(rich, ["org:read"])
     business = (await post(http, RATE_LIMIT, token=rich_token.secret)).json()["data"]
     assert business["rateLimit"]["limit"] == BUDGETS_BY_PLAN[Plan.BUSINESS].points
-    # A person has one budget, whatever their organizations' plans.
-    for person in (team.people[Role.VIEWER], rich.people[Role.VIEWER]):
+    # A person's budget follows the best plan among their organizations.
+    for person, plan in ((team.people[Role.VIEWER], Plan.FREE),
+                         (rich.people[Role.VIEWER], Plan.BUSINESS)):
         answer = (await post(http, RATE_LIMIT, token=person.token)).json()
-        assert answer["data"]["rateLimit"]["limit"] == PERSON_BUDGET.points
+        assert answer["data"]["rateLimit"]["limit"] == PERSON_BUDGETS_BY_PLAN[plan].points
+    assert PERSON_BUDGETS_BY_PLAN[Plan.FREE] == PERSON_BUDGET
     anonymous = (await post(http, RATE_LIMIT)).json()["data"]["rateLimit"]
     assert anonymous["limit"] == ANONYMOUS_BUDGET.points
 
@@ -259,8 +263,9 @@ async def test_two_app_instances_share_one_budget_through_redis(
 def test_cost_budget_scale_multiplies_every_budget() -> None:
     settings = Settings.from_env({"COST_BUDGET_SCALE": "1000"})
     budgets = CostBudgets(settings)
-    assert budgets.person.points == PERSON_BUDGET.points * 1000
+    assert {plan: b.points for plan, b in budgets.person_by_plan.items()} == {
+        plan: b.points * 1000 for plan, b in PERSON_BUDGETS_BY_PLAN.items()}
     assert budgets.anonymous.points == ANONYMOUS_BUDGET.points * 1000
     assert {plan: b.points for plan, b in budgets.by_plan.items()} == {
         plan: b.points * 1000 for plan, b in BUDGETS_BY_PLAN.items()}
-    assert CostBudgets(Settings.from_env({})).person == PERSON_BUDGET
+    assert CostBudgets(Settings.from_env({})).person_by_plan == PERSON_BUDGETS_BY_PLAN
