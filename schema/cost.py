@@ -368,9 +368,13 @@ async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
 
 
 async def _persons_plan(user_id: uuid.UUID) -> Plan:
-    """The best plan among the organizations a person belongs to."""
-    org_ids = await Membership.of_user(user_id).values_list("organization_id", flat=True)
-    return await _best_plan(org_ids) if org_ids else Plan.FREE
+    """The best plan among the organizations a person belongs to, in one statement."""
+    rows = await Membership.of_user(user_id).values_list(
+        "organization__billing_account__subscription_plan",
+        "organization__billing_account__status")
+    plans = [effective_plan(plan, status) for plan, status in rows if plan is not None]
+    order = list(BUDGETS_BY_PLAN)
+    return max(plans, key=order.index, default=Plan.FREE)
 
 
 def cost_budgets(services: Any) -> CostBudgets:
