@@ -13,10 +13,11 @@ The cost model (docs/partner-tokens.md has the worked example):
 
 A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COST_LIMIT, with
 `cost` and `maximum`). Otherwise the cost is taken from the caller's budget for the window: an
-API token spends its own, a signed-in person theirs (the best plan among their organizations), an
-anonymous caller its IP's. A token's budget follows its organization's plan (`BUDGETS_BY_PLAN`);
-a person's is one fixed budget (`PERSON_BUDGET`): before the query runs there is no single org to
-price a person by, and looking their orgs up would add queries to every person's first request.
+API token or an OAuth grant (a partner app in one org) spends its own, a signed-in person
+theirs (the best plan among their organizations), an anonymous caller its IP's. A token's
+budget follows its organization's plan (`BUDGETS_BY_PLAN`); a person's is one fixed budget
+(`PERSON_BUDGET`): before the query runs there is no single org to price a person by, and
+looking their orgs up would add queries to every person's first request.
 Budgets live in Redis when `REDIS_URL` is set (every process shares
 them) and in process memory otherwise. A spent budget answers RATE_LIMITED with `retryAfter`.
 
@@ -302,6 +303,10 @@ class CostBudgets:
             org_id = viewer.token.organization_id
             plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
             return Caller(f"token:{viewer.token.id}", self.by_plan[plan])
+        if viewer.grant is not None:
+            org_id = viewer.grant.organization_id
+            plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
+            return Caller(f"oauth:{viewer.grant.id}", self.by_plan[plan])
         if viewer.user is not None:
             return Caller(f"user:{viewer.user.id}", self.person)
         return Caller(f"ip:{context.client_ip}", self.anonymous)
