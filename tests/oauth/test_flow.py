@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 import httpx
 
 from models.activity import ActivityEvent
+from models.billing import Plan
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Role
 from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest
+from schema.cost import BUDGETS_BY_PLAN, PERSON_BUDGET
 from tests.conftest import Api, error_code
 from tests.oauth.conftest import (
     REDIRECT,
@@ -112,6 +114,9 @@ async def test_the_whole_dance(api: Api, http: httpx.AsyncClient, app_: App, tea
         "organization": {"name": "Team acme"}}
     body = await api.gql(LEADS, {"slug": team.slug}, token=access)
     assert body["data"]["organization"]["leads"]["totalCount"] == 0
+    # It spends its own cost budget, priced by the org's plan (schema/cost.py).
+    assert api.last_cost is not None
+    assert api.last_cost["limit"] == BUDGETS_BY_PLAN[Plan.FREE].points != PERSON_BUDGET.points
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "X"}},
                          token=access)
     assert body["errors"][0]["extensions"] == {

@@ -4,6 +4,7 @@ redirect at all for an unknown client or an unregistered redirect URI."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -188,6 +189,19 @@ async def test_a_code_works_once_and_its_reuse_revokes_what_it_gave(
     assert_error(await refresh(http, app_, tokens["refresh_token"]), 400, "invalid_grant")
     (grant,) = await OAuthGrant.scoped(team.org.id)
     assert grant.revoked_at is not None
+
+
+async def test_two_concurrent_exchanges_of_one_code_give_tokens_once(
+        api: Api, http: httpx.AsyncClient, app_: App, team: Team) -> None:
+    challenge = pkce()
+    code = await code_for(api, app_, team, challenge)
+    responses = await asyncio.gather(*(exchange(http, app_, code, challenge.verifier)
+                                       for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 400]
+    # The loser's attempt counts as a reuse: what the winner got is revoked too.
+    (grant,) = await OAuthGrant.scoped(team.org.id)
+    assert grant.revoked_at is not None
+    assert await OAuthToken.of_grant(grant.id).filter(revoked_at__isnull=True).count() == 0
 
 
 async def test_an_expired_code_is_refused(api: Api, http: httpx.AsyncClient, app_: App,
