@@ -201,6 +201,14 @@ async def test_activity_by_an_app_names_its_grant(api: Api, http: httpx.AsyncCli
     (event,) = await ActivityEvent.scoped(team.org.id).filter(action="lead.created")
     assert event.oauth_grant_id == grant.id and event.api_token_id is None
     assert event.actor_id is None
+    body = await api.gql(
+        'query($slug: String!) { organization(slug: $slug) { activity(first: 10, filter: '
+        '{action: "lead.created"}) { nodes { actor { id } actorTokenId actorAuthorizedAppId } '
+        '} } }', {"slug": team.slug}, token=team.people[Role.OWNER].token)
+    listed = await api.gql(AUTHORIZED, {"slug": team.slug}, token=team.people[Role.OWNER].token)
+    grant_gid = listed["data"]["organization"]["authorizedApps"]["nodes"][0]["id"]
+    assert body["data"]["organization"]["activity"]["nodes"] == [
+        {"actor": None, "actorTokenId": None, "actorAuthorizedAppId": grant_gid}]
 
 
 async def test_the_metadata_document(http: httpx.AsyncClient) -> None:
