@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -438,7 +438,3 @@ def error_of(error: OAuth2Error) -> tuple[int, dict[str, str] | None, str | None
     status, body, headers = error()
     location = dict(headers).get("Location")
     return status, (dict(body) if location is None else None), location
-
-
-__all__ = ["CODE_TTL", "InvalidGrantError", "Server", "Unit", "error_of", "metadata",
-           "revoke_grant"]

@@ -88,6 +88,7 @@ async def oauth_request(request: Request) -> StarletteOAuth2Request:
             except UnicodeDecodeError:
                 form = []
     query = parse_qsl(request.url.query, keep_blank_values=True)
+    # Starlette's headers stay as they are: case-insensitive, as authlib reads `Authorization`.
     return StarletteOAuth2Request(request.method, str(request.url), request.headers,
                                   query, form)
 
