@@ -21,6 +21,7 @@ from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
     from models.accounts import Session, User
+    from models.oauth import OAuthGrant
     from models.tokens import ApiToken
     from schema.cost import CostReport
     from services import Services
@@ -33,13 +34,21 @@ class Viewer:
     """The authenticated caller, or why there is none (`error` for a bad credential).
 
     A person has `user` and `session`; an organization API token has `token` only (its creator
-    loaded as `token.created_by`): it is not a person, so fields for people refuse it."""
+    loaded as `token.created_by`): it is not a person, so fields for people refuse it. A partner
+    app's OAuth access token has `grant` only, and acts like an API token: in the grant's org,
+    with the grant's scopes, its approver as `grant.created_by`."""
 
     user: User | None = None
     session: Session | None = None
     via_cookie: bool = False
     error: str | None = None
     token: ApiToken | None = None
+    grant: OAuthGrant | None = None
+
+    @property
+    def credential(self) -> ApiToken | OAuthGrant | None:
+        """The org credential acting (an API token or an OAuth grant), if not a person."""
+        return self.token if self.token is not None else self.grant
 
 
 @dataclass
@@ -60,7 +69,8 @@ class Context:
     @cached_property
     def access(self) -> Access:
         """The caller's orgs and permissions, and the tenant scope for org-owned rows."""
-        return Access(self.viewer.user.id if self.viewer.user else None, self.viewer.token)
+        return Access(self.viewer.user.id if self.viewer.user else None,
+                      self.viewer.credential)
 
     @property
     def user(self) -> User:
@@ -69,7 +79,7 @@ class Context:
         Behind an API token, the person who created the token: what a write records as a
         person (an invitation's sender, a note's author) names them, while the activity log
         names the token itself. Permissions never come from this user (see `auth/access.py`)."""
-        token = self.viewer.token
+        token = self.viewer.credential
         if self.viewer.user is None and token is not None and token.created_by is not None:
             return token.created_by  # type: ignore[return-value]
         if self.viewer.user is None:

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from billing.webhooks import stripe_webhook
 from database import close_database, init_database
 from logs import configure_logging
+from oauth import routes as oauth
 from schema import build_schema
 from services import Services
 from settings import Settings
@@ -48,6 +49,13 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            # OAuth 2 for partner apps (docs/oauth.md): form posts, outside GraphQL and its CSRF
+            # guard; each rate limited per IP.
+            Route("/oauth/authorize", oauth.authorize, methods=["GET"]),
+            Route("/oauth/token", oauth.token, methods=["POST"]),
+            Route("/oauth/revoke", oauth.revoke, methods=["POST"]),
+            Route("/.well-known/oauth-authorization-server", oauth.server_metadata,
+                  methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestLog),

@@ -69,6 +69,10 @@ class Settings:
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
     cost_budget_scale: float = 1.0
+    oauth_consent_url: str = "http://localhost:3000/oauth/consent"
+    """The web app's consent page: `/oauth/authorize` sends the browser there (docs/oauth.md)."""
+    oauth_rate_per_ip: str = "120/minute"
+    """Requests to each OAuth endpoint per IP."""
     """Multiplies every per-caller query budget (`schema/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
     # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
@@ -106,6 +110,8 @@ class Settings:
             "login_rate_per_ip": "LOGIN_RATE_PER_IP",
             "terms_version": "TERMS_VERSION",
             "log_level": "LOG_LEVEL",
+            "oauth_consent_url": "OAUTH_CONSENT_URL",
+            "oauth_rate_per_ip": "OAUTH_RATE_PER_IP",
         }
         for attr, var in text.items():
             if env.get(var):

@@ -8,8 +8,10 @@ it. `scoped(Model, org_ids)` then reads org-owned rows, and refuses orgs that we
 An organization API token (`models/tokens.py`) goes through the same checks: it is a member of
 its own org alone, and its permissions there are its scopes alone (checked at creation to be
 within its creator's role). Any other org is NOT_FOUND; a permission outside the scopes is
-FORBIDDEN naming the missing scope. For the rank rules of member management a token ranks as an
-ADMIN (it acts on MEMBERs and VIEWERs only, and grants no role above ADMIN).
+FORBIDDEN naming the missing scope. A partner app's OAuth grant (`models/oauth.py`) is the same
+kind of credential (org id and scopes) and goes through exactly the same checks. For the rank
+rules of member management a token ranks as an ADMIN (it acts on MEMBERs and VIEWERs only, and
+grants no role above ADMIN).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from models.orgs import Membership, Role
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
+    from models.oauth import OAuthGrant
     from models.tokens import ApiToken
 
 T = TypeVar("T", bound=TenantModel)
@@ -49,14 +52,15 @@ TOKEN_RANK = Role.ADMIN
 """The role an API token stands in for in rank rules (never in permission checks)."""
 
 
-def token_scopes(token: ApiToken) -> frozenset[Permission]:
+def token_scopes(token: ApiToken | OAuthGrant) -> frozenset[Permission]:
     """A token's scopes as permissions; a name no longer known grants nothing."""
     known = {p.value for p in Permission}
     return frozenset(Permission(name) for name in token.scopes if name in known)
 
 
 class Access:
-    def __init__(self, user_id: uuid.UUID | None, token: ApiToken | None = None) -> None:
+    def __init__(self, user_id: uuid.UUID | None,
+                 token: ApiToken | OAuthGrant | None = None) -> None:
         self.user_id = None if token is not None else user_id
         self.token = token
         self._memberships = _ViewerMembershipLoader(user_id) \
@@ -97,7 +101,7 @@ class Access:
             raise NotFound("organization")
         if self.token is not None:
             if permission not in self._token_scopes:
-                raise Forbidden(f"This API token lacks the `{permission.value}` scope.",
+                raise Forbidden(f"This token lacks the `{permission.value}` scope.",
                                 permission=permission.value, scope=permission.value)
         elif permission not in ROLE_GRANTS[membership.role]:
             raise Forbidden(f"Your role ({membership.role.name}) does not allow this: it needs "

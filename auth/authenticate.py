@@ -6,7 +6,8 @@ UNAUTHENTICATED. Checking the session row on every request is what makes `logOut
 
 An organization API token (`rlk_pat_...`, see `auth/api_tokens.py`) is recognised by its prefix;
 a mistyped one fails its checksum before any database lookup, and a revoked or expired one is
-refused like an ended session.
+refused like an ended session. A partner app's OAuth access token (`rlk_oat_...`, see
+`oauth/credentials.py`) is recognised the same way and acts through its grant.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from auth.cookies import CookieNames
 from auth.tokens import InvalidToken, decode_access_token
 from context import Viewer
 from models.accounts import Session
+from models.oauth import OAuthGrant, OAuthToken, TokenKind
 from models.tokens import ApiToken
+from oauth.credentials import ACCESS_PREFIX, digest
+from oauth.credentials import is_well_formed as is_well_formed_oauth
 from settings import Settings
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -37,6 +41,8 @@ async def authenticate(request: HTTPConnection, settings: Settings) -> Viewer:
         if looks_like_api_token(token):
             client = request.client.host if request.client else "unknown"
             return await viewer_for_api_token(token, client)
+        if token.startswith(ACCESS_PREFIX):
+            return await viewer_for_oauth_token(token)
     else:
         token = request.cookies.get(CookieNames.for_settings(settings).access, "")
         via_cookie = True
@@ -79,3 +85,23 @@ async def viewer_for_api_token(secret: str, client_ip: str) -> Viewer:
         token.last_used_at, token.last_used_ip = now, client_ip
         await ApiToken.touch(token.id, at=now, ip=client_ip)
     return Viewer(token=token)
+
+
+async def viewer_for_oauth_token(secret: str) -> Viewer:
+    """The viewer of a partner app's access token: its grant (app and approver joined in), or
+    why there is none. A revoked grant ends its tokens at once. The grant's last use is
+    recorded at most once a minute."""
+    if not is_well_formed_oauth(secret, ACCESS_PREFIX):
+        return Viewer(error="The access token is malformed (its checksum does not match).")
+    token = await OAuthToken.by_hash(digest(secret)).filter(kind=TokenKind.ACCESS) \
+        .select_related("grant__app", "grant__created_by").first()
+    now = datetime.now(UTC)
+    if token is None or token.revoked_at is not None or token.grant.revoked_at is not None:
+        return Viewer(error="The access token is invalid or has been revoked.")
+    if token.expires_at <= now:
+        return Viewer(error="The access token has expired: use the refresh token.")
+    grant = token.grant
+    if grant.last_used_at is None or now - grant.last_used_at > TOUCH_EVERY:
+        grant.last_used_at = now
+        await OAuthGrant.by_id(grant.id).update(last_used_at=now)
+    return Viewer(grant=grant)

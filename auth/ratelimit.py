@@ -34,6 +34,7 @@ class LoginLimiter:
         self._per_ip: RateLimitItem = parse(settings.login_rate_per_ip)
         self._mail_per_address: RateLimitItem = parse(MAIL_RATE_PER_ADDRESS)
         self._mail_per_ip: RateLimitItem = parse(MAIL_RATE_PER_IP)
+        self._oauth_per_ip: RateLimitItem = parse(settings.oauth_rate_per_ip)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -47,6 +48,13 @@ class LoginLimiter:
         await self._hit_all(((self._mail_per_address, f"mail:{action}:address:{email}"),
                              (self._mail_per_ip, f"mail:{action}:ip:{ip}")),
                             "Too many emails requested.")
+
+    async def hit_oauth(self, *, endpoint: str, ip: str) -> None:
+        """Count one request to an OAuth endpoint (`authorize`, `token`, `revoke`) from `ip`;
+        raise RATE_LIMITED when its budget is spent. Client secrets and codes are long random
+        strings, so this limits load and noise rather than guessing."""
+        await self._hit_all(((self._oauth_per_ip, f"oauth:{endpoint}:ip:{ip}"),),
+                            "Too many OAuth requests.")
 
     async def _hit_all(self, checks: tuple[tuple[RateLimitItem, str], ...], what: str) -> None:
         for item, key in checks:

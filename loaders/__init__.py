@@ -15,6 +15,7 @@ from aiodataloader import DataLoader
 
 from loaders.accounts import UserLoader
 from loaders.leads import NotesFirstPageLoader
+from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
 from models.tenancy import TenantModel
 
@@ -43,6 +44,10 @@ class Loaders:
     @cached_property
     def user(self) -> UserLoader:
         return UserLoader()
+
+    @cached_property
+    def oauth_app(self) -> OAuthAppLoader:
+        return OAuthAppLoader()
 
     @cached_property
     def organization(self) -> OrganizationLoader:

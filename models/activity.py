@@ -25,6 +25,10 @@ class ActivityEvent(TenantModel):
         "relleks.ApiToken", related_name="activity", null=True, on_delete=fields.SET_NULL
     )
     """The organization API token that acted, when a token did (then `actor` is null)."""
+    oauth_grant: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+        "relleks.OAuthGrant", related_name="activity", null=True, on_delete=fields.SET_NULL
+    )
+    """The OAuth grant (a partner app) that acted, when one did (then `actor` is null)."""
     action = fields.CharField(max_length=64)
     target_type = fields.CharField(max_length=32)
     target_id = fields.UUIDField(null=True)
@@ -33,6 +37,7 @@ class ActivityEvent(TenantModel):
     user_agent = fields.CharField(max_length=512, null=True)
     actor_id: uuid.UUID | None
     api_token_id: uuid.UUID | None
+    oauth_grant_id: uuid.UUID | None
 
     class Meta:
         table = "activity_events"

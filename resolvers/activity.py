@@ -21,6 +21,7 @@ async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: s
         organization_id=org_id,
         actor_id=ctx.viewer.user.id if ctx.viewer.user else None,
         api_token_id=ctx.viewer.token.id if ctx.viewer.token else None,
+        oauth_grant_id=ctx.viewer.grant.id if ctx.viewer.grant else None,
         action=action,
         target_type=target_type,
         target_id=target_id,

@@ -33,6 +33,7 @@ from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directiv
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
 from schema.node import NodeQueries
+from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
 from schema.tokens import TokenMutations, TokenQueries
 
@@ -43,10 +44,10 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
-                             BillingQueries, TokenQueries, CostQueries))
+                             BillingQueries, TokenQueries, CostQueries, OAuthQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations, BillingMutations, TokenMutations,
+    LeadMutations, BillingMutations, TokenMutations, OAuthMutations,
 ))
 
 

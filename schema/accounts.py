@@ -10,11 +10,13 @@ from strawberry import relay
 
 from models import accounts as models
 from resolvers import accounts as resolvers
+from resolvers import oauth as oauth_resolvers
 from resolvers import orgs as org_resolvers
 from schema.base import Connection, Info, ModelNode, decode_id
 from schema.permissions import IsAuthenticated, requires
 
 if TYPE_CHECKING:
+    from schema.oauth import OAuthApp
     from schema.orgs import Membership
 
 
@@ -43,6 +45,17 @@ class User(ModelNode):
         if viewer is None or viewer.id != root.id:
             return None
         return await org_resolvers.my_memberships(info.context)  # type: ignore[return-value]
+
+    @strawberry.field(name="oauthApps",
+                      description="The partner apps you registered (OAuth), newest first, at "
+                                  "most 25. Only on `me`: null for any other user.")
+    async def oauth_apps(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]] | None:
+        viewer = info.context.viewer.user
+        if viewer is None or viewer.id != root.id:
+            return None
+        return await oauth_resolvers.my_apps(info.context)  # type: ignore[return-value]
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: list[str],

@@ -42,8 +42,18 @@ class ActivityEvent(ModelNode):
             return None
         return strawberry.ID(str(relay.GlobalID("ApiToken", str(root.api_token_id))))
 
-    @strawberry.field(description="Who did it; null for the system, a deleted account or an "
-                                  "API token (see `actorTokenId`).",
+    @strawberry.field(name="actorAuthorizedAppId",
+                      description="The partner app (OAuth grant) that did it: the id "
+                                  "`organization.authorizedApps` lists; null otherwise.")
+    def actor_authorized_app_id(
+            self, root: strawberry.Parent[models.ActivityEvent]) -> strawberry.ID | None:
+        if root.oauth_grant_id is None:
+            return None
+        return strawberry.ID(str(relay.GlobalID("AuthorizedApp", str(root.oauth_grant_id))))
+
+    @strawberry.field(description="Who did it; null for the system, a deleted account, an "
+                                  "API token (see `actorTokenId`) or a partner app (see "
+                                  "`actorAuthorizedAppId`).",
                       metadata=relation("actor_id", "user"))
     def actor(self, root: strawberry.Parent[models.ActivityEvent], info: Info) -> User | None:
         if root.actor_id is None:

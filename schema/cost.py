@@ -13,11 +13,12 @@ The cost model (docs/partner-tokens.md has the worked example):
 
 A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COST_LIMIT, with
 `cost` and `maximum`). Otherwise the cost is taken from the caller's budget for the window: an
-API token spends its own, a signed-in person theirs, an anonymous caller its IP's. A token's
-budget follows its organization's plan (`BUDGETS_BY_PLAN`); a person's follows the best plan among
-the organizations they belong to (`PERSON_BUDGETS_BY_PLAN`: before the query runs there is no
-single org to price a person by, and a person working in a paying org should not be held to the
-free tier by another). Plans are looked up once a minute per caller (`PLAN_CACHE_SECONDS`).
+API token or an OAuth grant (a partner app in one org) spends its own, a signed-in person
+theirs, an anonymous caller its IP's. A token's or grant's budget follows its organization's plan
+(`BUDGETS_BY_PLAN`); a person's follows the best plan among the organizations they belong to
+(`PERSON_BUDGETS_BY_PLAN`: before the query runs there is no single org to price a person by, and
+a person working in a paying org should not be held to the free tier by another). Plans are
+looked up once a minute per caller (`PLAN_CACHE_SECONDS`).
 Budgets live in Redis when `REDIS_URL` is set (every process shares
 them) and in process memory otherwise. A spent budget answers RATE_LIMITED with `retryAfter`.
 
@@ -314,6 +315,10 @@ class CostBudgets:
             org_id = viewer.token.organization_id
             plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
             return Caller(f"token:{viewer.token.id}", self.by_plan[plan])
+        if viewer.grant is not None:
+            org_id = viewer.grant.organization_id
+            plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
+            return Caller(f"oauth:{viewer.grant.id}", self.by_plan[plan])
         if viewer.user is not None:
             user_id = viewer.user.id
             plan = await self._plan(f"user:{user_id}", lambda: _persons_plan(user_id))

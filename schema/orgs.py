@@ -24,6 +24,7 @@ from schema.activity import ActivityEvent, ActivityFilter
 from schema.base import Connection, Info, ModelNode, Rows, relation
 from schema.billing import Billing, billing_field
 from schema.leads import LeadConnection, leads_field
+from schema.oauth import AuthorizedApp, authorized_apps
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -137,6 +138,15 @@ class Organization(ModelNode):
     def api_tokens(self, root: strawberry.Parent[models.Organization],
                    info: Info) -> list[ApiToken]:
         return api_tokens(info, root.id)  # type: ignore[return-value]
+
+    @relay.connection(Connection[AuthorizedApp], description="Partner apps the organization "
+                                                             "authorised and has not revoked, "
+                                                             "newest first (`apps:authorize`).",
+                      extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
+                                                         org=org_from_source()))])
+    def authorized_apps(self, root: strawberry.Parent[models.Organization],
+                        info: Info) -> list[AuthorizedApp]:
+        return authorized_apps(info, root.id)  # type: ignore[return-value]
 
     @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
                       extensions=[requires(HasPermission(Permission.ACTIVITY_READ,

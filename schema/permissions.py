@@ -40,8 +40,8 @@ class IsAuthenticated(BasePermission):
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         viewer = info.context.viewer
-        if viewer.token is not None:
-            raise Forbidden("An API token cannot do this: it needs a person signed in.",
+        if viewer.credential is not None:
+            raise Forbidden("A token cannot do this: it needs a person signed in.",
                             reason="PERSON_ONLY")
         if viewer.user is None:
             raise Unauthenticated(viewer.error or self.message)

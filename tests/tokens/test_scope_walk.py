@@ -11,6 +11,7 @@ person-only permissions refuse every token. A new guarded field fails
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from strawberry.permission import PermissionExtension
 import schema as api_schema
 from auth.permissions import PERSON_ONLY, TOKEN_SCOPES, Permission
 from models.leads import Lead, Note
+from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
 from schema.permissions import HasPermission, HasPermissionOrOwns, IsAuthenticated
 from settings import Settings
@@ -70,6 +72,7 @@ class World:
     lead: str
     note: str
     token: str  # a token to revoke
+    grant: str  # an OAuth grant (authorized app) to revoke
 
 
 Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
@@ -104,6 +107,10 @@ def org_id(w: World) -> dict[str, Any]:
     return {"id": w.team.org_id}
 
 
+def oauth_input(w: World) -> dict[str, Any]:
+    return {"organizationId": w.team.org_id, "clientId": "x", "redirectUri": "y"}
+
+
 RUNNERS: dict[str, Run] = {
     "Query.organization": org_field("name"),
     "Organization.viewerRole": org_field("viewerRole"),
@@ -114,6 +121,7 @@ RUNNERS: dict[str, Run] = {
     "Organization.leads": org_field("leads(first: 5) { totalCount }"),
     "Organization.billing": org_field("billing { __typename }"),
     "Organization.apiTokens": org_field("apiTokens(first: 5) { totalCount }"),
+    "Organization.authorizedApps": org_field("authorizedApps(first: 5) { totalCount }"),
     "Query.lead": gql("query($id: ID!) { lead(id: $id) { name } }", lambda w: {"id": w.lead}),
     "Query.me": gql("{ me { id } }"),
     "Query.sessions": gql("{ sessions(first: 1) { totalCount } }"),
@@ -176,6 +184,22 @@ RUNNERS: dict[str, Run] = {
                          "scopes": ["org:read"]}}),
     "Mutation.revokeApiToken": gql("mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
                                    lambda w: {"id": w.token}),
+    "Query.oauthAuthorizationRequest": gql(
+        "query($org: ID!) { oauthAuthorizationRequest(clientId: \"x\", redirectUri: \"y\", "
+        "organizationId: $org) { state } }", lambda w: {"org": w.team.org_id}),
+    "Mutation.approveOAuthAuthorization": gql(
+        "mutation($i: OAuthAuthorizationInput!) { approveOAuthAuthorization(input: $i) "
+        "{ redirectUrl } }", lambda w: {"i": oauth_input(w)}),
+    "Mutation.denyOAuthAuthorization": gql(
+        "mutation($i: OAuthAuthorizationInput!) { denyOAuthAuthorization(input: $i) "
+        "{ redirectUrl } }", lambda w: {"i": oauth_input(w)}),
+    "Mutation.revokeOAuthGrant": gql("mutation($id: ID!) { revokeOAuthGrant(id: $id) { id } }",
+                                     lambda w: {"id": w.grant}),
+    "Mutation.registerOAuthApp": gql(
+        'mutation { registerOAuthApp(input: {name: "A", redirectUris: ["https://a.example/cb"], '
+        'scopes: ["org:read"]}) { clientSecret } }'),
+    "Mutation.deleteOAuthApp": gql("mutation($id: ID!) { deleteOAuthApp(id: $id) }",
+                                   lambda w: {"id": gid("OAuthApp", uuid.uuid4())}),
     # Fields for people: the check runs before the arguments are used.
     "Mutation.logOut": gql("mutation { logOut }"),
     "Mutation.logOutEverywhere": gql("mutation { logOutEverywhere }"),
@@ -223,9 +247,13 @@ async def make_world(team: Team, settings: Settings) -> World:
     lead = await Lead.create(organization=team.org, name="Ada Lead", owner=member)
     note = await Note.create(organization=team.org, lead=lead, author=member, body="Hello")
     revocable = await make_token(team, ["org:read"], name="to revoke")
+    app = await OAuthApp.create(owner=team.people[Role.OWNER].user, name="Partner",
+                                client_id=f"rlkapp_{uuid.uuid4().hex}", client_secret_hash="x",
+                                secret_prefix="rlk_ocs_x", redirect_uris=[], scopes=[])
+    grant = await OAuthGrant.create(organization=team.org, app=app, scopes=["org:read"])
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
-                 token=gid("ApiToken", revocable.row.id))
+                 token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id))
 
 
 def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:

@@ -1,0 +1,16 @@
+"""Batch loaders for OAuth: partner apps by id, for the grants an organization lists."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from aiodataloader import DataLoader
+
+from models.oauth import OAuthApp
+
+
+class OAuthAppLoader(DataLoader[uuid.UUID, OAuthApp | None]):
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[OAuthApp | None]:
+        apps = {a.id: a for a in await OAuthApp.filter(id__in=list(keys))}
+        return [apps.get(key) for key in keys]

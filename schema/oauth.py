@@ -1,0 +1,244 @@
+"""OAuth for partner apps in the API: `registerOAuthApp`, `deleteOAuthApp`, `me.oauthApps`, the
+consent (`oauthAuthorizationRequest`, `approveOAuthAuthorization`, `denyOAuthAuthorization`) and
+`organization.authorizedApps` / `revokeOAuthGrant` (wired in `schema/orgs.py`).
+
+Approving and managing an org's apps needs `apps:authorize` (OWNER and ADMIN) and a person.
+docs/oauth.md describes the whole flow.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import relay
+from strawberry.permission import PermissionExtension
+
+from auth.permissions import Permission
+from loaders import loaded
+from models import oauth as models
+from resolvers import oauth as resolvers
+from schema.accounts import User
+from schema.base import Info, ModelNode, Rows, relation
+from schema.permissions import (
+    HasPermission,
+    IsAuthenticated,
+    global_uuid,
+    org_from_argument,
+    org_of,
+    requires,
+)
+from schema.tokens import Scope
+
+if TYPE_CHECKING:
+    from schema.orgs import Organization
+
+
+@strawberry.type(description="A partner app you registered, for OAuth 2 (docs/oauth.md).")
+class OAuthApp(ModelNode):
+    model = models.OAuthApp
+
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="The name people see when they approve it.")
+    client_id: str = strawberry.field(description="Its OAuth `client_id` (public).")
+    secret_prefix: str = strawberry.field(description="The start of its client secret "
+                                                      "(`rlk_ocs_` and 6 characters).")
+    redirect_uris: list[str] = strawberry.field(description="Where authorization may return "
+                                                            "to; matched exactly.")
+    scopes: list[str] = strawberry.field(description="The most it may ask for.")
+    created_at: datetime.datetime = strawberry.field(description="When it was registered.")
+
+
+@strawberry.type(description="A partner app as an organization sees it: its name and client id.")
+class PartnerApp:
+    name: str = strawberry.field(description="The app's name.")
+    client_id: str = strawberry.field(description="Its OAuth `client_id`.")
+
+
+@strawberry.type(description="A partner app an organization authorised: it acts in that "
+                             "organization alone, with these scopes alone, until revoked.")
+class AuthorizedApp(ModelNode):
+    model = models.OAuthGrant
+
+    id: relay.NodeID[str]
+    scopes: list[str] = strawberry.field(description="What it may do.")
+    last_used_at: datetime.datetime | None = strawberry.field(
+        description="When one of its tokens was last used (to the minute); null: never.")
+
+    @strawberry.field(description="When it was authorised.")
+    def authorized_at(self, root: strawberry.Parent[models.OAuthGrant]) -> datetime.datetime:
+        return root.created_at
+
+    @strawberry.field(description="The app.")
+    async def app(self, root: strawberry.Parent[models.OAuthGrant], info: Info) -> PartnerApp:
+        return await info.context.loaders.oauth_app.load(root.app_id)  # type: ignore[return-value]
+
+    @strawberry.field(description="Who authorised it; null when that account is gone.",
+                      metadata=relation("created_by_id", "user"))
+    def authorized_by(self, root: strawberry.Parent[models.OAuthGrant],
+                      info: Info) -> User | None:
+        if root.created_by_id is None:
+            return None
+        return loaded(info.context.loaders.user, root.created_by_id)  # type: ignore[return-value]
+
+
+def authorized_apps(info: Info, org_id: uuid.UUID) -> Rows:
+    """The rows behind `organization.authorizedApps`."""
+    return Rows(resolvers.grants_query(info.context, org_id))
+
+
+@strawberry.input(description="A new partner app.")
+class RegisterOAuthAppInput:
+    name: str = strawberry.field(description="Its name, 1 to 100 characters, shown when people "
+                                             "approve it.")
+    redirect_uris: list[str] = strawberry.field(
+        description="1 to 10 redirect URIs: https, or http on localhost/127.0.0.1/[::1] for "
+                    "development; no fragment.")
+    scopes: list[str] = strawberry.field(description="The most it may ask for: names from the "
+                                                     "`scopes` query.")
+
+
+@strawberry.type(description="An app just registered, with its client secret.")
+class RegisterOAuthAppPayload:
+    app: OAuthApp = strawberry.field(description="The app, with its `clientId`.")
+    client_secret: str = strawberry.field(description="Its client secret. Shown this once: "
+                                                      "only its hash is stored.")
+
+
+@strawberry.input(description="An authorization request, as the app sent it to "
+                              "`/oauth/authorize`, and the organization it is for.")
+class OAuthAuthorizationInput:
+    client_id: str = strawberry.field(description="`client_id`.")
+    redirect_uri: str = strawberry.field(description="`redirect_uri`.")
+    scope: str | None = strawberry.field(default=None, description="`scope` (space-separated); "
+                                                                   "absent: the app's scopes.")
+    state: str | None = strawberry.field(default=None, description="`state`, returned as is.")
+    code_challenge: str | None = strawberry.field(default=None, description="`code_challenge`.")
+    code_challenge_method: str | None = strawberry.field(
+        default=None, description="`code_challenge_method`: must be `S256`.")
+    organization_id: relay.GlobalID = strawberry.field(
+        description="The organization the app will act in.")
+
+
+def _params(input: OAuthAuthorizationInput) -> resolvers.AuthorizationParams:
+    return resolvers.AuthorizationParams(
+        client_id=input.client_id, redirect_uri=input.redirect_uri, scope=input.scope,
+        state=input.state, code_challenge=input.code_challenge,
+        code_challenge_method=input.code_challenge_method)
+
+
+@strawberry.type(description="What a partner app asks for, to show on the consent page.")
+class OAuthAuthorizationRequest:
+    app: PartnerApp = strawberry.field(description="The app asking.")
+    scopes: list[Scope] = strawberry.field(description="What it asks to do, with what each "
+                                                       "allows.")
+    organization_id: relay.GlobalID = strawberry.field(
+        description="The organization it would act in.")
+    redirect_uri: str = strawberry.field(description="Where the answer goes.")
+    state: str | None = strawberry.field(description="The app's `state`.")
+
+    @strawberry.field(description="The organization it would act in.")
+    async def organization(
+        self, info: Info
+    ) -> Annotated[Organization, strawberry.lazy("schema.orgs")]:
+        org = await info.context.loaders.organization.load(
+            uuid.UUID(self.organization_id.node_id))
+        return org  # type: ignore[return-value]
+
+
+@strawberry.type(description="Where to send the browser back to the app.")
+class OAuthRedirect:
+    redirect_url: str = strawberry.field(description="The app's redirect URI with `code` and "
+                                                     "`state`, or `error` and `state`.")
+
+
+def _consent_guard(path: str = "input.organization_id") -> list[PermissionExtension]:
+    return [requires(HasPermission(Permission.APPS_AUTHORIZE, org=org_from_argument(path)),
+                     IsAuthenticated())]
+
+
+@strawberry.type
+class OAuthQueries:
+    @strawberry.field(
+        description="Check an authorization request for the consent page (`apps:authorize` "
+                    "in the organization, a person). Refusals are BAD_USER_INPUT; when the app "
+                    "should hear of one, `extensions.redirectUrl` tells it (RFC 6749 4.1.2.1).",
+        extensions=_consent_guard("organization_id"))
+    async def oauth_authorization_request(
+        self, info: Info,
+        client_id: Annotated[str, strawberry.argument(description="`client_id`.")],
+        redirect_uri: Annotated[str, strawberry.argument(description="`redirect_uri`.")],
+        organization_id: Annotated[relay.GlobalID, strawberry.argument(
+            description="The organization the app would act in.")],
+        scope: Annotated[str | None, strawberry.argument(
+            description="`scope` (space-separated); absent: the app's scopes.")] = None,
+        state: Annotated[str | None, strawberry.argument(description="`state`.")] = None,
+        code_challenge: Annotated[str | None, strawberry.argument(
+            description="`code_challenge`.")] = None,
+        code_challenge_method: Annotated[str | None, strawberry.argument(
+            description="`code_challenge_method`: must be `S256`.")] = None,
+    ) -> OAuthAuthorizationRequest:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        params = resolvers.AuthorizationParams(
+            client_id=client_id, redirect_uri=redirect_uri, scope=scope, state=state,
+            code_challenge=code_challenge, code_challenge_method=code_challenge_method)
+        found = await resolvers.authorization_request(info.context, params, org_id)
+        return OAuthAuthorizationRequest(
+            app=found.app,  # type: ignore[arg-type]
+            scopes=[Scope(name=s.value, description=s.description) for s in found.scopes],
+            organization_id=organization_id, redirect_uri=found.redirect_uri,
+            state=found.state)
+
+
+@strawberry.type
+class OAuthMutations:
+    @strawberry.mutation(name="registerOAuthApp",
+                         description="Register a partner app (a person). Its client secret is "
+                                     "shown once.", extensions=[requires(IsAuthenticated())])
+    async def register_oauth_app(self, info: Info,
+                                  input: RegisterOAuthAppInput) -> RegisterOAuthAppPayload:
+        made = await resolvers.register_app(info.context, name=input.name,
+                                            redirect_uris=input.redirect_uris,
+                                            scopes=input.scopes)
+        return RegisterOAuthAppPayload(app=made.app,  # type: ignore[arg-type]
+                                       client_secret=made.client_secret)
+
+    @strawberry.mutation(name="deleteOAuthApp",
+                         description="Delete one of your partner apps: every organization's "
+                                     "authorization of it ends at once.",
+                         extensions=[requires(IsAuthenticated())])
+    async def delete_oauth_app(self, info: Info, id: relay.GlobalID) -> bool:
+        return await resolvers.delete_app(info.context, global_uuid(id, "OAuthApp", "id"))
+
+    @strawberry.mutation(
+        name="approveOAuthAuthorization",
+        description="Approve an authorization request for the organization (`apps:authorize`, "
+                    "a person). The scopes must all be within your role. Send the browser to "
+                    "the returned URL: it carries the code (valid 5 minutes, once).",
+        extensions=_consent_guard())
+    async def approve_oauth_authorization(self, info: Info,
+                                          input: OAuthAuthorizationInput) -> OAuthRedirect:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        url = await resolvers.approve(info.context, _params(input), org_id)
+        return OAuthRedirect(redirect_url=url)
+
+    @strawberry.mutation(
+        name="denyOAuthAuthorization",
+        description="Decline an authorization request (a person): the returned URL tells the "
+                    "app `error=access_denied`.", extensions=[requires(IsAuthenticated())])
+    async def deny_oauth_authorization(self, info: Info,
+                                       input: OAuthAuthorizationInput) -> OAuthRedirect:
+        return OAuthRedirect(redirect_url=await resolvers.deny(info.context, _params(input)))
+
+    @strawberry.mutation(
+        name="revokeOAuthGrant",
+        description="Revoke an app's authorization (`apps:authorize`): its tokens stop "
+                    "working at once.",
+        extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
+                                           org=org_of(models.OAuthGrant, "AuthorizedApp", "id")),
+                             IsAuthenticated())])
+    async def revoke_oauth_grant(self, info: Info, id: relay.GlobalID) -> AuthorizedApp:
+        return await resolvers.revoke_oauth_grant(  # type: ignore[return-value]
+            info.context, global_uuid(id, "AuthorizedApp", "id"))
