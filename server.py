@@ -20,6 +20,7 @@ from settings import Settings
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz
+from web.social import social_routes
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            social_routes(settings),
         ],
         middleware=[
             Middleware(RequestLog),

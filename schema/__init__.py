@@ -34,6 +34,7 @@ from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
 
 MAX_DEPTH = 10
@@ -43,10 +44,10 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
-                             BillingQueries, TokenQueries, CostQueries))
+                             BillingQueries, TokenQueries, CostQueries, SocialQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations, BillingMutations, TokenMutations,
+    LeadMutations, BillingMutations, TokenMutations, SocialMutations,
 ))
 
 
