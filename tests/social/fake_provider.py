@@ -14,6 +14,7 @@ A test sets who signs in (`google_user`, `github_user`) and how the provider mis
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import secrets
 import threading
@@ -171,7 +172,7 @@ class FakeProvider:
     # --- GitHub-like OAuth 2 ---------------------------------------------------------------
 
     async def github_authorize(self, request: Request) -> Response:
-        user = {**self.github_user, "_emails": [dict(e) for e in self.github_emails]}
+        user = {**self.github_user, "_emails": copy.deepcopy(self.github_emails)}
         return self._authorize(request, "github", user)
 
     async def github_token(self, request: Request) -> Response:
