@@ -31,7 +31,7 @@ from auth.passwords import verify_password
 from auth.social import Identity
 from auth.tokens import hash_secret, new_secret
 from context import Context
-from errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from errors import BadUserInput, Conflict, NotFound, RateLimited, Unauthenticated
 from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
@@ -137,11 +137,18 @@ async def _request_link(ctx: Context, identity: Identity, user: User, email: str
             token_hash=hash_secret(token), mail_token_hash=hash_secret(mail_token),
             expires_at=now + LINK_TTL)
     services = ctx.services
-    url = messages.link(services.settings.public_url, CONFIRM_LINK_PAGE, mail_token)
-    mail = messages.social_link_mail(to=user.email, name=user.name,
-                                     provider=identity.provider.label, url=url, ttl=LINK_TTL)
-    _after_response(ctx, lambda: services.mailer.send(mail), event="mail.social_link_failed",
-                    user_id=str(user.id))
+    try:
+        await services.limiter.hit_mail(action="social_link", email=user.email, ip=ctx.client_ip)
+    except RateLimited:
+        # Enough links were mailed lately: the password still confirms this one.
+        log.warning("social.link_mail_rate_limited", user_id=str(user.id),
+                    request_id=ctx.request_id)
+    else:
+        url = messages.link(services.settings.public_url, CONFIRM_LINK_PAGE, mail_token)
+        mail = messages.social_link_mail(to=user.email, name=user.name,
+                                         provider=identity.provider.label, url=url, ttl=LINK_TTL)
+        _after_response(ctx, lambda: services.mailer.send(mail),
+                        event="mail.social_link_failed", user_id=str(user.id))
     log.info("social.link_requested", provider=identity.provider.value, user_id=str(user.id),
              request_id=ctx.request_id)
     return SocialSignIn(Outcome.LINK_REQUIRED, user, link_token=token)

@@ -8,10 +8,10 @@ a flow can finish it, and only for a while. `redirect` must be on `PUBLIC_URL`'s
 `ALLOWED_ORIGINS`, so the endpoint is no open redirect.
 
 The callback always ends with a redirect to the app URL: `?social=signed_in|signed_up` (the
-session cookies are set, as `logIn(useCookies: true)` sets them), `?social=link_required&...`
-with the token for `confirmSocialLink` in the fragment (`#link_token=...`, so it reaches no
-server log nor Referer), or `?social_error=<code>`. A failure is logged with its reason and the
-request id; the person sees only the code.
+session cookies are set, as `logIn(useCookies: true)` sets them), `?social=link_required` with the
+token for `confirmSocialLink` and the account's email in the fragment (`#link_token=...&email=...`,
+so neither reaches a server log nor a Referer), or `?social_error=<code>`. A failure is logged
+with its reason and the request id; the person sees only the code.
 """
 
 from __future__ import annotations
@@ -151,8 +151,7 @@ async def callback(request: Request) -> Response:
     params = {"social": result.outcome.value, "provider": provider.value}
     fragment = None
     if result.outcome is Outcome.LINK_REQUIRED:
-        params["email"] = result.user.email
-        fragment = {"link_token": result.link_token or ""}
+        fragment = {"link_token": result.link_token or "", "email": result.user.email}
     response.headers["location"] = _with_result(target, params, fragment)
     log.info("social.sign_in", provider=provider.value, outcome=result.outcome.value,
              user_id=str(result.user.id), request_id=ctx.request_id)

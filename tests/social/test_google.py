@@ -88,6 +88,19 @@ async def test_redirect_must_be_an_allowed_app_url(browser: Browser) -> None:
     assert landing.url.startswith("http://testserver/?social=signed_up")
 
 
+async def test_unreachable_discovery_document(settings: Settings) -> None:
+    broken = replace(settings, google_discovery_url=settings.google_discovery_url + "-gone")
+    app = create_app(broken, manage_database=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as client:
+        with capture_logs() as logs:
+            response = await client.get("/auth/google/start", params={"redirect": APP_URL})
+    assert response.status_code == 303
+    assert response.headers["location"] == \
+        f"{APP_URL}?social_error=provider_error&provider=google"
+    assert any(e["event"] == "social.sign_in_failed" for e in logs)
+
+
 async def test_unknown_provider_is_not_found(browser: Browser) -> None:
     assert (await browser.app.get("/auth/myspace/start")).status_code == 404
     assert (await browser.app.get("/auth/myspace/callback?code=x&state=y")).status_code == 404

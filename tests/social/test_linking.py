@@ -29,9 +29,9 @@ async def existing_user(api: Api) -> User:
 async def link_required(browser: Browser, provider: str = "google") -> Landing:
     landing = await browser.sign_in(provider)
     assert landing.url.startswith(APP_URL + "?")
-    assert landing.query == {"social": "link_required", "provider": provider,
-                             "email": "grace@example.com"}
+    assert landing.query == {"social": "link_required", "provider": provider}
     assert landing.fragment["link_token"].startswith("rlk_sl_")
+    assert landing.fragment["email"] == "grace@example.com"
     return landing
 
 
@@ -138,6 +138,16 @@ async def test_a_newer_request_replaces_the_older(api: Api, browser: Browser) ->
     body = await api.gql(CONFIRM, {"input": {"token": first, "password": STRONG_PASSWORD}})
     assert errors_of(body)[0]["extensions"]["reason"] == "TOKEN_INVALID"
     body = await api.gql(CONFIRM, {"input": {"token": second, "password": STRONG_PASSWORD}})
+    assert "errors" not in body, body
+
+
+async def test_link_mails_are_rate_limited(api: Api, browser: Browser, inbox: Inbox) -> None:
+    """Each sign-in mails a link, up to the mail limit; beyond it the password still works."""
+    await existing_user(api)
+    for _ in range(6):
+        token = (await link_required(browser)).fragment["link_token"]
+    assert len(inbox.to("grace@example.com", "Link your Google account")) == 5
+    body = await api.gql(CONFIRM, {"input": {"token": token, "password": STRONG_PASSWORD}})
     assert "errors" not in body, body
 
 
