@@ -11,6 +11,7 @@ from models.social import SocialIdentity
 from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.orgs.conftest import make_team
+from tests.smtp import Inbox, token_in
 from tests.social.conftest import Browser
 from tests.social.fake_provider import FakeProvider
 
@@ -68,6 +69,23 @@ async def test_unlink_with_a_password(api: Api, browser: Browser) -> None:
     assert await SocialIdentity.all().count() == 0
     me = await api.gql(ME, token=access)
     assert me["data"]["me"]["linkedIdentities"] == []
+
+
+async def test_a_social_account_sets_a_password_by_reset(
+        api: Api, browser: Browser, inbox: Inbox) -> None:
+    await browser.sign_in("google")
+    log_in = """mutation L($p: String!) {
+      logIn(input: {email: "grace@example.com", password: $p}) { accessToken } }"""
+    assert error_code(await api.gql(log_in, {"p": STRONG_PASSWORD})) == "UNAUTHENTICATED"
+    body = await api.gql('mutation { requestPasswordReset(email: "grace@example.com") }')
+    assert body["data"]["requestPasswordReset"] is True
+    token = token_in(inbox.to("grace@example.com", "Reset")[0], "reset-password")
+    body = await api.gql("""mutation R($t: String!, $p: String!) {
+      resetPassword(token: $t, newPassword: $p) }""", {"t": token, "p": STRONG_PASSWORD})
+    assert body["data"]["resetPassword"] is True
+    access = (await api.gql(log_in, {"p": STRONG_PASSWORD}))["data"]["logIn"]["accessToken"]
+    # With a password, the only identity may go.
+    assert (await api.gql(UNLINK, {"p": "GOOGLE"}, token=access))["data"]["unlinkIdentity"]
 
 
 async def test_identities_need_a_person(api: Api) -> None:
