@@ -36,7 +36,13 @@ from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
 from resolvers.account_emails import TokenProblem, _after_response, token_error
-from resolvers.accounts import AuthResult, clean_name, normalise_email, start_session
+from resolvers.accounts import (
+    AuthResult,
+    clean_name,
+    end_sessions,
+    normalise_email,
+    start_session,
+)
 
 LINK_TTL = timedelta(hours=1)
 LINK_PREFIX = "rlk_sl_"
@@ -180,7 +186,17 @@ async def _link(ctx: Context, record: SocialLinkRequest, *, use_cookies: bool,
                                         subject=record.subject, email=record.email,
                                         last_used_at=now)
             if verified_email:
-                await User.filter(id=record.user_id).update(email_verified=True, updated_at=now)
+                changes: dict[str, object] = {"email_verified": True, "updated_at": now}
+                if not record.user.email_verified:
+                    # Nobody had proved this mailbox: whoever set the password may have signed
+                    # up with someone else's address to wait for its owner (pre-account
+                    # takeover). The owner's proof wins: the password and every session end,
+                    # and the owner sets a new password by reset if they want one.
+                    changes["password_hash"] = None
+                    await end_sessions(record.user_id)
+                    log.warning("social.unproven_password_cleared",
+                                user_id=str(record.user_id), request_id=ctx.request_id)
+                await User.filter(id=record.user_id).update(**changes)
                 record.user.email_verified = True
             result = await start_session(ctx, record.user, use_cookies=use_cookies)
     except IntegrityError as exc:

@@ -110,13 +110,35 @@ async def test_confirm_by_email(api: Api, browser: Browser, inbox: Inbox) -> Non
     payload = body["data"]["confirmSocialLinkByEmail"]
     assert payload["user"] == {"email": "grace@example.com", "emailVerified": True}
     assert await SocialIdentity.filter(user_id=user.id, provider="google").exists()
-    assert (await User.get(id=user.id)).email_verified
+    after = await User.get(id=user.id)
+    assert after.email_verified
+    # The address had never been proved, so the password may be a squatter's: it ends, and so
+    # does every session but the new one.
+    assert after.password_hash is None
+    live = await Session.filter(user_id=user.id, revoked_at__isnull=True).count()
+    assert live == 1
+    log_in = await api.gql("""mutation L($p: String!) {
+      logIn(input: {email: "grace@example.com", password: $p}) { accessToken } }""",
+                           {"p": STRONG_PASSWORD})
+    assert error_code(log_in) == "UNAUTHENTICATED"
     # Used up: neither token works again.
     for query, variables in ((CONFIRM_BY_EMAIL, {"token": mail_token}),
                              (CONFIRM, {"token": landing.fragment["link_token"],
                                         "password": STRONG_PASSWORD})):
         again = await api.gql(query, {"input": variables})
         assert errors_of(again)[0]["extensions"]["reason"] == "TOKEN_USED"
+
+
+async def test_confirm_by_email_keeps_a_proven_password(api: Api, browser: Browser,
+                                                        inbox: Inbox) -> None:
+    user = await existing_user(api)
+    await User.filter(id=user.id).update(email_verified=True)
+    await link_required(browser)
+    mail_token = token_in(inbox.to("grace@example.com", "Link your")[0], "confirm-social-link")
+    body = await api.gql(CONFIRM_BY_EMAIL, {"input": {"token": mail_token}})
+    assert "errors" not in body, body
+    assert (await User.get(id=user.id)).password_hash is not None
+    assert await Session.filter(user_id=user.id, revoked_at__isnull=True).count() == 2
 
 
 async def test_expired_link_is_refused(api: Api, browser: Browser, inbox: Inbox) -> None:
