@@ -210,3 +210,14 @@ async def test_disabled_provider(settings: Settings, browser: Browser) -> None:
         assert response.status_code == 303
         assert response.headers["location"] == \
             f"{APP_URL}?social_error=provider_disabled&provider=github"
+
+
+async def test_a_second_identity_at_the_same_provider_is_refused(
+        browser: Browser, provider: FakeProvider) -> None:
+    await browser.sign_in("google")
+    browser.app.cookies.clear()
+    provider.google_user["sub"] = "g-2002"  # another Google account, same address
+    landing = await browser.sign_in("google")
+    assert landing.query == {"social_error": "identity_conflict", "provider": "google"}
+    assert [i.subject for i in await SocialIdentity.all()] == ["g-1001"]
+    assert await SocialLinkRequest.all().count() == 0
