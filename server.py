@@ -21,6 +21,7 @@ from settings import Settings
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz
+from web.social import social_routes
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/oauth/revoke", oauth.revoke, methods=["POST"]),
             Route("/.well-known/oauth-authorization-server", oauth.server_metadata,
                   methods=["GET"]),
+            social_routes(settings),
         ],
         middleware=[
             Middleware(RequestLog),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auth.ratelimit import LoginLimiter
+from auth.social import SocialProviders
 from billing.gateway import StripeGateway
 from mail import Mailer
 from settings import Settings
@@ -18,6 +19,7 @@ class Services:
     mailer: Mailer
     storage: Storage
     stripe: StripeGateway
+    social: SocialProviders
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -27,4 +29,5 @@ class Services:
             mailer=Mailer(settings),
             storage=build_storage(settings),
             stripe=StripeGateway(settings),
+            social=SocialProviders(settings),
         )

@@ -29,6 +29,16 @@ STRIPE_VARIABLES = {
     "stripe_price_business_year": "STRIPE_PRICE_BUSINESS_YEAR",
 }
 
+SOCIAL_VARIABLES = {
+    "google_client_id": "GOOGLE_CLIENT_ID",
+    "google_client_secret": "GOOGLE_CLIENT_SECRET",
+    "google_discovery_url": "GOOGLE_DISCOVERY_URL",
+    "github_client_id": "GITHUB_CLIENT_ID",
+    "github_client_secret": "GITHUB_CLIENT_SECRET",
+    "github_oauth_url": "GITHUB_OAUTH_URL",
+    "github_api_url": "GITHUB_API_URL",
+}
+
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
@@ -86,6 +96,15 @@ class Settings:
     stripe_price_pro_year: str | None = None
     stripe_price_business_month: str | None = None
     stripe_price_business_year: str | None = None
+    # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_oauth_url: str = "https://github.com"
+    """Where GitHub's authorize and token endpoints live (`/login/oauth/...`); tests use a fake."""
+    github_api_url: str = "https://api.github.com"
 
     @property
     def production(self) -> bool:
@@ -117,7 +136,8 @@ class Settings:
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"redis_url": "REDIS_URL", "smtp_url": "SMTP_URL",
-                          "s3_endpoint_url": "S3_ENDPOINT_URL", **STRIPE_VARIABLES}.items():
+                          "s3_endpoint_url": "S3_ENDPOINT_URL", **STRIPE_VARIABLES,
+                          **SOCIAL_VARIABLES}.items():
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
@@ -169,5 +189,10 @@ class Settings:
                                          "in production, or plans never follow payments")
             if self.stripe_api_base:
                 raise ConfigurationError("STRIPE_API_BASE is for tests: unset it in production")
+            for name, url in (("GOOGLE_DISCOVERY_URL", self.google_discovery_url),
+                              ("GITHUB_OAUTH_URL", self.github_oauth_url),
+                              ("GITHUB_API_URL", self.github_api_url)):
+                if not url.startswith("https://"):
+                    raise ConfigurationError(f"{name} must be an https:// URL in production")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

@@ -46,3 +46,16 @@ def password_reset_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail
         f"as it is.\n\n"
         f"-- Relleks\n"
     ))
+
+
+def social_link_mail(*, to: str, name: str, provider: str, url: str, ttl: timedelta) -> Mail:
+    return Mail(to=to, subject=f"Link your {provider} account to Relleks", body=(
+        f"Hello {name},\n\n"
+        f"Someone (we hope you) signed in with a {provider} account that uses {to}, the address "
+        f"of your Relleks account. To link it, so that it signs you in to Relleks from now on, "
+        f"open this link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {hours(ttl)}. If this was not you, ignore this "
+        f"email: nothing is linked unless you open it.\n\n"
+        f"-- Relleks\n"
+    ))

@@ -16,7 +16,9 @@ class User(BaseModel):
     email = fields.CharField(max_length=320, unique=True)
     email_verified = fields.BooleanField(default=False)
     name = fields.CharField(max_length=200)
-    password_hash = fields.CharField(max_length=255)
+    # Null for an account made through social sign-in: it has no password until the person
+    # sets one with a password reset.
+    password_hash = fields.CharField(max_length=255, null=True)
     avatar_key = fields.CharField(max_length=255, null=True)
     age_check_passed_at = fields.DatetimeField()
     terms_version = fields.CharField(max_length=32)

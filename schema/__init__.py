@@ -35,6 +35,7 @@ from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
 
 MAX_DEPTH = 10
@@ -44,10 +45,11 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
-                             BillingQueries, TokenQueries, CostQueries, OAuthQueries))
+                             BillingQueries, TokenQueries, CostQueries, OAuthQueries,
+                             SocialQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations, BillingMutations, TokenMutations, OAuthMutations,
+    LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
 ))
 
 

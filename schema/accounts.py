@@ -18,6 +18,7 @@ from schema.permissions import IsAuthenticated, requires
 if TYPE_CHECKING:
     from schema.oauth import OAuthApp
     from schema.orgs import Membership
+    from schema.social import LinkedIdentity
 
 
 @strawberry.type(description="A person with a Relleks login.")
@@ -56,6 +57,17 @@ class User(ModelNode):
         if viewer is None or viewer.id != root.id:
             return None
         return await oauth_resolvers.my_apps(info.context)  # type: ignore[return-value]
+
+    @strawberry.field(description="The provider accounts (Google, GitHub) that sign you in. "
+                                  "Only on `me`: null for any other user.")
+    async def linked_identities(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> list[Annotated[LinkedIdentity, strawberry.lazy("schema.social")]] | None:
+        viewer = info.context.viewer.user
+        if viewer is None or viewer.id != root.id:
+            return None
+        from schema.social import linked_identities  # schema.social builds on this module
+        return await linked_identities(root.id)  # type: ignore[return-value]
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: list[str],

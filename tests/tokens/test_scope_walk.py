@@ -218,6 +218,7 @@ RUNNERS: dict[str, Run] = {
         'mutation { createOrganization(input: {name: "Side project"}) { id } }'),
     "Mutation.acceptInvitation": gql(
         'mutation { acceptInvitation(token: "whatever") { id } }'),
+    "Mutation.unlinkIdentity": gql("mutation { unlinkIdentity(provider: GOOGLE) }"),
 }
 DECLARED = declarations()
 

@@ -1,0 +1,109 @@
+"""Social sign-in in the API: the `socialProviders` list, confirming a pending link, the viewer's
+linked identities (`me.linkedIdentities`, wired in `schema/accounts.py`) and unlinking one.
+
+The sign-in itself happens in the browser, at `/auth/{provider}/start` (`web/social.py`);
+docs/social-sign-in.md describes the whole.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import strawberry
+
+from models import social as models
+from resolvers import social as resolvers
+from schema.accounts import AuthPayload, _payload
+from schema.base import Info
+from schema.permissions import IsAuthenticated, requires
+
+SocialProviderName = strawberry.enum(
+    models.SocialProvider, name="SocialProviderName",
+    description="A provider people can sign in with.")
+
+
+@strawberry.type(name="SocialProvider",
+                 description="A provider to sign in with, and whether this server offers it.")
+class SocialProviderInfo:
+    name: SocialProviderName = strawberry.field(description="Which provider.")
+    label: str = strawberry.field(description="Its name as people write it, e.g. `GitHub`.")
+    enabled: bool = strawberry.field(
+        description="Whether this server is configured for it (a client id and secret).")
+    start_url: str | None = strawberry.field(
+        description="Where to send the browser to sign in, adding `?redirect=<URL of your app "
+                    "to come back to>`; null when disabled. The browser comes back to that URL "
+                    "with `social=signed_in|signed_up|link_required` or `social_error=<code>`.")
+
+
+@strawberry.type(description="An account at a provider that signs the viewer in.")
+class LinkedIdentity:
+    provider: SocialProviderName = strawberry.field(description="The provider.")
+    email: str = strawberry.field(description="The email the provider gave when last used.")
+    linked_at: datetime.datetime = strawberry.field(description="When it was linked.")
+    last_used_at: datetime.datetime | None = strawberry.field(
+        description="When it last signed the viewer in; null: never since linking.")
+
+    @classmethod
+    def of(cls, row: models.SocialIdentity) -> LinkedIdentity:
+        return cls(provider=row.provider, email=row.email,  # type: ignore[arg-type]
+                   linked_at=row.created_at, last_used_at=row.last_used_at)
+
+
+async def linked_identities(user_id: uuid.UUID) -> list[LinkedIdentity]:
+    """The rows behind `User.linkedIdentities`."""
+    return [LinkedIdentity.of(row) for row in await resolvers.linked_identities(user_id)]
+
+
+@strawberry.input(description="Confirm a pending link with the password of the account.")
+class ConfirmSocialLinkInput:
+    token: str = strawberry.field(
+        description="The `link_token` the sign-in redirect carried in its fragment.")
+    password: str = strawberry.field(description="The password of the Relleks account.")
+    use_cookies: bool = strawberry.field(
+        default=False, description="Set the tokens as HttpOnly cookies (browser clients).")
+
+
+@strawberry.input(description="Confirm a pending link with the token of the emailed link.")
+class ConfirmSocialLinkByEmailInput:
+    token: str = strawberry.field(
+        description="The `token` of the `/confirm-social-link?token=...` link in the email.")
+    use_cookies: bool = strawberry.field(
+        default=False, description="Set the tokens as HttpOnly cookies (browser clients).")
+
+
+@strawberry.type
+class SocialQueries:
+    @strawberry.field(description="The providers to sign in with, enabled or not.")
+    def social_providers(self, info: Info) -> list[SocialProviderInfo]:
+        social = info.context.services.social
+        return [SocialProviderInfo(
+            name=provider, label=provider.label,  # type: ignore[arg-type]
+            enabled=social.enabled(provider),
+            start_url=social.start_url(provider) if social.enabled(provider) else None,
+        ) for provider in models.SocialProvider]
+
+
+@strawberry.type
+class SocialMutations:
+    @strawberry.mutation(description="Link a provider identity to the account whose email it "
+                                     "shares, proving the account is yours with its password, "
+                                     "and sign in. Attempts are rate limited like `logIn`.")
+    async def confirm_social_link(self, info: Info, input: ConfirmSocialLinkInput) -> AuthPayload:
+        return _payload(await resolvers.confirm_link_with_password(
+            info.context, input.token, input.password, use_cookies=input.use_cookies))
+
+    @strawberry.mutation(description="Link a provider identity to the account whose email it "
+                                     "shares, with the emailed link (it proves the mailbox, so "
+                                     "the email counts as verified), and sign in.")
+    async def confirm_social_link_by_email(self, info: Info,
+                                           input: ConfirmSocialLinkByEmailInput) -> AuthPayload:
+        return _payload(await resolvers.confirm_link_by_email(
+            info.context, input.token, use_cookies=input.use_cookies))
+
+    @strawberry.mutation(description="Unlink the viewer's identity at a provider. CONFLICT "
+                                     "(reason LAST_SIGN_IN_METHOD) when it is the only way left "
+                                     "to sign in: set a password or link another provider first.",
+                         extensions=[requires(IsAuthenticated())])
+    async def unlink_identity(self, info: Info, provider: SocialProviderName) -> bool:
+        return await resolvers.unlink_identity(info.context, provider)  # type: ignore[arg-type]
