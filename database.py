@@ -16,7 +16,7 @@ from tortoise.migrations.api import migrate
 from settings import Settings
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
-                 "models.billing", "models.tokens"]
+                 "models.billing", "models.tokens", "models.consents", "models.policies"]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

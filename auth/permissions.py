@@ -29,6 +29,7 @@ class Permission(StrEnum):
     BILLING_READ = "billing:read"
     BILLING_WRITE = "billing:write"
     TOKENS_WRITE = "tokens:write"
+    PRIVACY_MANAGE = "privacy:manage"
 
     @property
     def description(self) -> str:
@@ -51,13 +52,16 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.BILLING_READ: "See the plan, its limits and usage, the subscription and invoices.",
     Permission.BILLING_WRITE: "Subscribe through Stripe Checkout and open the billing portal.",
     Permission.TOKENS_WRITE: "Create, list and revoke the organization's API tokens.",
+    Permission.PRIVACY_MANAGE: "Answer a person's privacy requests about the leads: export or "
+                               "erase everything about them, restrict processing of a lead.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
 _MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
-                    Permission.BILLING_READ, Permission.TOKENS_WRITE}
+                    Permission.BILLING_READ, Permission.TOKENS_WRITE,
+                    Permission.PRIVACY_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE}
 
@@ -70,8 +74,12 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 
 # Permissions only a person may use: an API token can never carry them as scopes. Handing over
 # ownership demotes the person doing it, paying opens Stripe's pages for a person, and a token
-# that could mint tokens would outlive its own revocation.
+# that could mint tokens would outlive its own revocation. Privacy requests are answered by a
+# person accountable for them: a leaked token must not be able to pull everything the org holds
+# about anyone by email, erase people irreversibly, or lift a restriction meant to keep their
+# data away from integrations.
 PERSON_ONLY: frozenset[Permission] = frozenset({
-    Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE})
+    Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
+    Permission.PRIVACY_MANAGE})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token may carry, in declaration order."""

@@ -7,7 +7,7 @@ Each link points at a page of the web client under `PUBLIC_URL` (`/verify-email`
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from mail import Mail
@@ -44,5 +44,17 @@ def password_reset_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail
         f"The link works once and expires in {hours(ttl)}. Choosing a new password signs you "
         f"out everywhere. If you did not ask for this, ignore this email: your password stays "
         f"as it is.\n\n"
+        f"-- Relleks\n"
+    ))
+
+
+def policy_notice_mail(*, to: str, name: str, version: str, url: str, effective_on: date) -> Mail:
+    return Mail(to=to, subject="Relleks has updated its terms and privacy policy", body=(
+        f"Hello {name},\n\n"
+        f"We have published a new version ({version}) of the Relleks terms of service and "
+        f"privacy policy, in force from {effective_on:%d %B %Y}. You can read it here:\n\n"
+        f"{url}\n\n"
+        f"The next time you sign in, Relleks will ask you to accept it. We send this notice "
+        f"once per new version, whatever your email preferences.\n\n"
         f"-- Relleks\n"
     ))

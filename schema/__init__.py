@@ -27,13 +27,16 @@ from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
+from schema.consents import ConsentMutations
 from schema.cost import CostLimit, CostQueries
+from schema.data_subjects import DataSubjectMutations
 from schema.execution import LeanExecutionContext
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.policies import PolicyMutations, PolicyQueries
 from schema.tokens import TokenMutations, TokenQueries
 
 MAX_DEPTH = 10
@@ -43,10 +46,11 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
-                             BillingQueries, TokenQueries, CostQueries))
+                             BillingQueries, TokenQueries, CostQueries, PolicyQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations, BillingMutations, TokenMutations,
+    LeadMutations, BillingMutations, TokenMutations, ConsentMutations, PolicyMutations,
+    DataSubjectMutations,
 ))
 
 
