@@ -17,7 +17,8 @@ from settings import Settings
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
                  "models.billing", "models.tokens", "models.oauth",
-                 "models.social"]
+                 "models.social",
+                 "models.consents", "models.policies"]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

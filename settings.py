@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -75,6 +76,11 @@ class Settings:
     login_rate_per_account: str = "5/minute"
     login_rate_per_ip: str = "20/minute"
     terms_version: str = "2026-11-01"
+    """The version of the terms and privacy policy in force (`currentPolicy`)."""
+    terms_url: str | None = None
+    """Where that version is published; unset: `PUBLIC_URL/legal/privacy?version=...`."""
+    terms_date: date | None = None
+    """When that version took effect; unset: `terms_version` read as an ISO date."""
     max_body_bytes: int = 100_000
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
@@ -110,6 +116,21 @@ class Settings:
     def production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def policy_url(self) -> str:
+        """Where the terms and privacy policy in force are published."""
+        if self.terms_url:
+            return self.terms_url
+        return f"{self.public_url.rstrip('/')}/legal/privacy?version={self.terms_version}"
+
+    @property
+    def policy_date(self) -> date:
+        """When the terms and privacy policy in force took effect (`check` makes sure there
+        is one)."""
+        if self.terms_date is not None:
+            return self.terms_date
+        return date.fromisoformat(self.terms_version)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
@@ -128,6 +149,7 @@ class Settings:
             "login_rate_per_account": "LOGIN_RATE_PER_ACCOUNT",
             "login_rate_per_ip": "LOGIN_RATE_PER_IP",
             "terms_version": "TERMS_VERSION",
+            "terms_url": "TERMS_URL",
             "log_level": "LOG_LEVEL",
             "oauth_consent_url": "OAUTH_CONSENT_URL",
             "oauth_rate_per_ip": "OAUTH_RATE_PER_IP",
@@ -160,6 +182,11 @@ class Settings:
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:
             kwargs["allowed_origins"] = _list(env["ALLOWED_ORIGINS"])
+        if env.get("TERMS_DATE"):
+            try:
+                kwargs["terms_date"] = date.fromisoformat(env["TERMS_DATE"])
+            except ValueError as exc:
+                raise ConfigurationError("TERMS_DATE must be a date, e.g. 2026-11-01") from exc
         if env.get("MEDIA_ROOT"):
             kwargs["media_root"] = Path(env["MEDIA_ROOT"])
         if kwargs.get("env") == "production" and "cookie_secure" not in kwargs:
@@ -194,5 +221,13 @@ class Settings:
                               ("GITHUB_API_URL", self.github_api_url)):
                 if not url.startswith("https://"):
                     raise ConfigurationError(f"{name} must be an https:// URL in production")
+        if not self.terms_version.strip() or len(self.terms_version) > 32:
+            raise ConfigurationError("TERMS_VERSION must be 1 to 32 characters")
+        if self.terms_date is None:
+            try:
+                date.fromisoformat(self.terms_version)
+            except ValueError as exc:
+                raise ConfigurationError("TERMS_DATE must be set when TERMS_VERSION is not a "
+                                         "date such as 2026-11-01") from exc
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

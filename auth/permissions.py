@@ -30,6 +30,7 @@ class Permission(StrEnum):
     BILLING_WRITE = "billing:write"
     TOKENS_WRITE = "tokens:write"
     APPS_AUTHORIZE = "apps:authorize"
+    PRIVACY_MANAGE = "privacy:manage"
 
     @property
     def description(self) -> str:
@@ -54,6 +55,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.TOKENS_WRITE: "Create, list and revoke the organization's API tokens.",
     Permission.APPS_AUTHORIZE: "Authorize partner apps (OAuth) for the organization, list and "
                                "revoke them.",
+    Permission.PRIVACY_MANAGE: "Answer a person's privacy requests about the leads: export or "
+                               "erase everything about them, restrict processing of a lead.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -61,7 +64,8 @@ _MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
                     Permission.BILLING_READ, Permission.TOKENS_WRITE,
-                    Permission.APPS_AUTHORIZE}
+                    Permission.APPS_AUTHORIZE,
+                    Permission.PRIVACY_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE}
 
@@ -75,9 +79,11 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 # Permissions only a person may use: an API token can never carry them as scopes. Handing over
 # ownership demotes the person doing it, paying opens Stripe's pages for a person, and a token
 # that could mint tokens (or authorize apps, which mint OAuth tokens) would outlive its own
-# revocation.
+# revocation. Privacy requests are answered by a person accountable for them: a leaked token must
+# not be able to pull everything the org holds about anyone by email, erase people irreversibly,
+# or lift a restriction meant to keep their data away from integrations.
 PERSON_ONLY: frozenset[Permission] = frozenset({
     Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
-    Permission.APPS_AUTHORIZE})
+    Permission.APPS_AUTHORIZE, Permission.PRIVACY_MANAGE})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token or an OAuth grant may carry, in declaration order."""

@@ -7,7 +7,7 @@ Each link points at a page of the web client under `PUBLIC_URL` (`/verify-email`
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from mail import Mail
@@ -57,5 +57,17 @@ def social_link_mail(*, to: str, name: str, provider: str, url: str, ttl: timede
         f"{url}\n\n"
         f"The link works once and expires in {hours(ttl)}. If this was not you, ignore this "
         f"email: nothing is linked unless you open it.\n\n"
+        f"-- Relleks\n"
+    ))
+
+
+def policy_notice_mail(*, to: str, name: str, version: str, url: str, effective_on: date) -> Mail:
+    return Mail(to=to, subject="Relleks has updated its terms and privacy policy", body=(
+        f"Hello {name},\n\n"
+        f"We have published a new version ({version}) of the Relleks terms of service and "
+        f"privacy policy, in force from {effective_on:%d %B %Y}. You can read it here:\n\n"
+        f"{url}\n\n"
+        f"The next time you sign in, Relleks will ask you to accept it. We send this notice "
+        f"once per new version, whatever your email preferences.\n\n"
         f"-- Relleks\n"
     ))

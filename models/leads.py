@@ -54,6 +54,10 @@ class Lead(TenantModel):
         "relleks.User", related_name="owned_leads", null=True, on_delete=fields.SET_NULL
     )
     tags = fields.JSONField(default=list)
+    restricted = fields.BooleanField(default=False, db_default=False)
+    """Processing restricted at the person's request (GDPR article 18): the lead stays stored
+    but is left out of exports, API-token reads, import matches and AI features."""
+    restricted_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
     owner_id: uuid.UUID | None
 

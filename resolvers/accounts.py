@@ -22,6 +22,7 @@ from auth.tokens import hash_secret, issue_access_token, new_secret
 from context import Context
 from errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from models.accounts import RefreshToken, Session, User
+from resolvers.policies import record_acceptance
 
 MINIMUM_AGE = 16
 NAME_MAX = 200
@@ -87,6 +88,7 @@ async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_d
                 email=email, name=name, password_hash=password_hash, age_check_passed_at=now,
                 terms_version=ctx.services.settings.terms_version, terms_accepted_at=now,
             )
+            await record_acceptance(user, user.terms_version, now)
             result = await start_session(ctx, user, use_cookies=use_cookies)
     except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
         raise Conflict("An account with this email already exists.", field="email") from exc

@@ -4,6 +4,9 @@ Columns (import and export alike; only `name` is required on import, order is fr
 names them): name, email, phone, company, title, status, tags (separated by `;`), owner_email
 (a member's sign-in email), address_line1, address_line2, address_city, address_region,
 address_postal_code, address_country. Up to MAX_IMPORT_ROWS rows per file.
+
+An import only adds leads, it never merges rows into existing ones; a row with the email of a
+lead whose processing is restricted is skipped and reported. Exports leave restricted leads out.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ MAX_IMPORT_ROWS = 10_000
 MAX_EXPORT_ROWS = 100_000
 BATCH = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+RESTRICTED = "is the email of a lead whose processing is restricted: not imported"
 
 
 @dataclass
@@ -124,9 +128,11 @@ def _column(field: str) -> str:
 
 
 def _validate_rows(org: Organization, rows: list[tuple[int, dict[str, str]]],
-                   members: dict[str, uuid.UUID]) -> tuple[list[tuple[dict, list[str]]],
-                                                            list[RowError]]:
-    """Valid rows' values, and every problem of every bad row (one error per column)."""
+                   members: dict[str, uuid.UUID], restricted: frozenset[str] = frozenset()
+                   ) -> tuple[list[tuple[dict, list[str]]], list[RowError]]:
+    """Valid rows' values, and every problem of every bad row (one error per column). A row
+    whose email is that of a restricted lead is not imported: the person asked that their
+    data not be processed, and a fresh copy of them would escape the restriction."""
     valid: list[tuple[dict, list[str]]] = []
     errors: list[RowError] = []
     statuses = {s.value for s in LeadStatus}
@@ -144,6 +150,8 @@ def _validate_rows(org: Organization, rows: list[tuple[int, dict[str, str]]],
                 changes.values["owner_id"] = members[owner_email]
             else:
                 changes.problems["owner_email"] = "is not a member of this organization"
+        if changes.values.get("email") in restricted and "email" not in changes.problems:
+            changes.problems["email"] = RESTRICTED
         if changes.problems:
             errors += [RowError(line, _column(name), problem)
                        for name, problem in sorted(changes.problems.items())]
@@ -159,7 +167,9 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     org = await ctx.loaders.organization.load(org_id)
     assert org is not None
     members = await _member_ids_by_email(ctx, org_id)
-    valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members)
+    restricted = frozenset(await ctx.access.scoped(Lead, org_id).filter(
+        restricted=True, email__isnull=False).values_list("email", flat=True))
+    valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members, restricted)
     outcome = ImportOutcome(imported=len(valid),
                             errors=sorted(malformed + errors, key=lambda e: e.line))
     await ensure_within_limit(ctx, org_id, "leads", adding=len(valid))  # dry runs warn too
@@ -191,7 +201,8 @@ def _cell(value: Any, *, column: str) -> str:
 
 
 async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) -> Export:
-    query = leads_query(ctx, org_id, flt).order_by("-created_at", "-id")
+    # Restricted leads are never exported: processing them is what the person refused.
+    query = leads_query(ctx, org_id, flt).filter(restricted=False).order_by("-created_at", "-id")
     total = await query.count()
     if total > MAX_EXPORT_ROWS:
         raise BadUserInput.field("filter", f"matches {total:,} leads; export at most "

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from context import Context
-from errors import BadUserInput
+from errors import BadUserInput, NotFound
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from resolvers.activity import record
@@ -213,9 +213,20 @@ async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
     return lead
 
 
+def hides_restricted(ctx: Context) -> bool:
+    """Whether restricted leads are hidden from this caller: from an organization API token
+    (a partner app or script) a lead whose processing is restricted is left out entirely, as
+    if it did not exist; people in the org still see it, flagged, to honour the restriction."""
+    return ctx.viewer.token is not None
+
+
 async def get_lead(ctx: Context, lead_id: uuid.UUID) -> Lead:
-    """A lead whose org passed its permission check in this request, or NOT_FOUND."""
-    return await ctx.row(Lead, lead_id, what="lead")
+    """A lead whose org passed its permission check in this request, or NOT_FOUND (also for
+    a restricted lead asked for by an API token)."""
+    lead = await ctx.row(Lead, lead_id, what="lead")
+    if lead.restricted and hides_restricted(ctx):
+        raise NotFound("lead", field="id")
+    return lead
 
 
 async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,
@@ -281,6 +292,8 @@ class LeadFilter:
 def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
                 ) -> QuerySet[Lead]:
     query = ctx.access.scoped(Lead, org_id)
+    if hides_restricted(ctx):
+        query = query.filter(restricted=False)
     if flt is None:
         return query
     if flt.status:
@@ -319,5 +332,8 @@ async def visible_leads(ctx: Context, node_ids: list[str]) -> dict[str, Lead]:
     orgs = {org for org in owners if org in readable}
     if not orgs:
         return {}
-    leads = await ctx.access.scoped(Lead, orgs).filter(id__in=list(ids))
+    query = ctx.access.scoped(Lead, orgs).filter(id__in=list(ids))
+    if hides_restricted(ctx):
+        query = query.filter(restricted=False)
+    leads = await query
     return {str(lead.id): lead for lead in leads}

@@ -27,7 +27,9 @@ from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
+from schema.consents import ConsentMutations
 from schema.cost import CostLimit, CostQueries
+from schema.data_subjects import DataSubjectMutations
 from schema.execution import LeanExecutionContext
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
@@ -35,6 +37,7 @@ from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.policies import PolicyMutations, PolicyQueries
 from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
 
@@ -46,10 +49,11 @@ MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
                              BillingQueries, TokenQueries, CostQueries, OAuthQueries,
-                             SocialQueries))
+                             SocialQueries, PolicyQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
+    ConsentMutations, PolicyMutations, DataSubjectMutations,
 ))
 
 

@@ -10,10 +10,14 @@ from strawberry import relay
 
 from models import accounts as models
 from resolvers import accounts as resolvers
+from resolvers import consents as consent_resolvers
 from resolvers import oauth as oauth_resolvers
 from resolvers import orgs as org_resolvers
-from schema.base import Connection, Info, ModelNode, decode_id
+from resolvers import policies as policy_resolvers
+from schema.base import Connection, Info, ModelNode, Rows, decode_id
+from schema.consents import Consent, ConsentChange
 from schema.permissions import IsAuthenticated, requires
+from schema.policies import Policy, PolicyAcceptance
 
 if TYPE_CHECKING:
     from schema.oauth import OAuthApp
@@ -68,6 +72,39 @@ class User(ModelNode):
             return None
         from schema.social import linked_identities  # schema.social builds on this module
         return await linked_identities(root.id)  # type: ignore[return-value]
+    @strawberry.field(description="Your consents, one per kind, with their current state. "
+                                  "Only on `me`: null for any other user.")
+    async def consents(self, root: strawberry.Parent[models.User],
+                       info: Info) -> list[Consent] | None:
+        if not _is_viewer(root, info):
+            return None
+        return [Consent.of(state) for state in await consent_resolvers.current_consents(root.id)]
+
+    @relay.connection(Connection[ConsentChange], description="Every change of your consents, "
+                      "newest first. Only on `me`: empty for any other user.")
+    def consent_history(self, root: strawberry.Parent[models.User],
+                        info: Info) -> list[ConsentChange]:
+        if not _is_viewer(root, info):
+            return []
+        return Rows(consent_resolvers.history_query(root.id))  # type: ignore[return-value]
+
+    @strawberry.field(description="The terms and privacy policy in force when you have not "
+                                  "accepted it yet (then `acceptPolicy` it); null once you "
+                                  "have. Only on `me`: null for any other user.")
+    def pending_policy_acceptance(self, root: strawberry.Parent[models.User],
+                                  info: Info) -> Policy | None:
+        if not _is_viewer(root, info):
+            return None
+        pending = policy_resolvers.pending_policy(info.context.services.settings, root)
+        return Policy.of(pending) if pending else None
+
+    @relay.connection(Connection[PolicyAcceptance], description="The policy versions you "
+                      "accepted, newest first. Only on `me`: empty for any other user.")
+    def policy_acceptances(self, root: strawberry.Parent[models.User],
+                           info: Info) -> list[PolicyAcceptance]:
+        if not _is_viewer(root, info):
+            return []
+        return Rows(policy_resolvers.acceptances_query(root.id))  # type: ignore[return-value]
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
@@ -75,6 +112,12 @@ class User(ModelNode):
         """The viewer, and people who share an organization with them."""
         visible = await org_resolvers.visible_users(info.context, node_ids)
         return [visible.get(node_id) for node_id in node_ids]
+
+
+def _is_viewer(root: models.User, info: Info) -> bool:
+    """Whether `root` is the signed-in person (a person's own data is shown to them alone)."""
+    viewer = info.context.viewer.user
+    return viewer is not None and viewer.id == root.id
 
 
 @strawberry.type(name="Session", description="A signed-in device of the viewer.")

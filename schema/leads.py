@@ -114,6 +114,11 @@ class Lead(ModelNode):
     status: LeadStatus  # type: ignore[valid-type]
     source: LeadSource  # type: ignore[valid-type]
     tags: list[str] = strawberry.field(description="Lower-case labels.")
+    restricted: bool = strawberry.field(
+        description="Processing restricted at the person's request (`restrictProcessing`): "
+                    "left out of exports, API-token reads and imports.")
+    restricted_at: datetime.datetime | None = strawberry.field(
+        description="Since when processing is restricted; null when it is not.")
     created_at: datetime.datetime
     updated_at: datetime.datetime
 

@@ -200,7 +200,19 @@ RUNNERS: dict[str, Run] = {
         'scopes: ["org:read"]}) { clientSecret } }'),
     "Mutation.deleteOAuthApp": gql("mutation($id: ID!) { deleteOAuthApp(id: $id) }",
                                    lambda w: {"id": gid("OAuthApp", uuid.uuid4())}),
+    "Mutation.exportDataSubject": gql(
+        "mutation($id: ID!) { exportDataSubject(organizationId: $id, email: \"a@example.com\") "
+        "{ leadCount } }", org_id),
+    "Mutation.eraseDataSubject": gql(
+        "mutation($id: ID!) { eraseDataSubject(organizationId: $id, email: \"a@example.com\") "
+        "{ leadsDeleted } }", org_id),
+    "Mutation.restrictProcessing": gql(
+        "mutation($id: ID!) { restrictProcessing(leadId: $id, restricted: true) { id } }",
+        lambda w: {"id": w.lead}),
     # Fields for people: the check runs before the arguments are used.
+    "Mutation.setConsent": gql("mutation { setConsent(kind: AI_TRAINING, granted: true) "
+                               "{ granted } }"),
+    "Mutation.acceptPolicy": gql('mutation { acceptPolicy(version: "x") { id } }'),
     "Mutation.logOut": gql("mutation { logOut }"),
     "Mutation.logOutEverywhere": gql("mutation { logOutEverywhere }"),
     "Mutation.revokeSession": gql("mutation($id: ID!) { revokeSession(id: $id) }",

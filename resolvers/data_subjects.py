@@ -1,0 +1,202 @@
+"""Requests from the people in an organization's CRM (data subjects): access, erasure and
+restriction of processing.
+
+A person is found by email, normalised as lead emails are stored (`resolvers.leads`), among the
+leads of one organization. The log never holds that email: the activity events of an export or
+an erasure carry counts and a keyed fingerprint (HMAC-SHA-256 with the server's secret), which
+lets the org later check "did you erase x@example.com?" by recomputing it, and which nobody
+without the secret can turn back into an address. Relleks holds no form submissions yet: when it
+does, they join the export and the erasure here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from context import Context
+from errors import BadUserInput
+from models.activity import ActivityEvent
+from models.leads import Lead, Note
+from resolvers.activity import record
+from resolvers.leads import ADDRESS_FIELDS, LeadChanges, clean_email, get_lead
+
+TOMBSTONE = {"erased": True}
+"""What an activity event about an erased person keeps of its summary."""
+REDACTED = "[erased]"
+
+
+def subject_email(email: str) -> str:
+    """The email as leads store it; BAD_USER_INPUT naming `email` when it is no email."""
+    changes = LeadChanges()
+    clean_email(email, changes)
+    if changes.problems:
+        raise BadUserInput.field("email", changes.problems["email"])
+    if not changes.values.get("email"):
+        raise BadUserInput.field("email", "must not be empty")
+    return changes.values["email"]
+
+
+def fingerprint(secret_key: str, email: str) -> str:
+    """A keyed fingerprint of a normalised email, for the activity log."""
+    digest = hmac.new(secret_key.encode(), b"data-subject:" + email.encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def _global_id(type_name: str, row_id: uuid.UUID) -> str:
+    """The id the API shows for a row (a Relay global id)."""
+    return base64.b64encode(f"{type_name}:{row_id}".encode()).decode()
+
+
+@dataclass
+class Subject:
+    """Everything one org holds about one person."""
+
+    leads: list[Lead]
+    notes: list[Note]
+    events: list[ActivityEvent]
+
+
+async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
+    leads = list(await ctx.access.scoped(Lead, org_id).filter(email=email)
+                 .order_by("created_at", "id"))
+    lead_ids = [lead.id for lead in leads]
+    notes = list(await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids)
+                 .order_by("created_at", "id")) if lead_ids else []
+    return Subject(leads, notes, await _events_about(ctx, org_id, leads, notes))
+
+
+async def _events_about(ctx: Context, org_id: uuid.UUID, leads: list[Lead],
+                        notes: list[Note]) -> list[ActivityEvent]:
+    """Events whose target is one of the leads or notes, and events of notes since deleted
+    (they name their lead in `summary.lead`; notes never predate their lead, which bounds the
+    scan)."""
+    if not leads:
+        return []
+    events = ctx.access.scoped(ActivityEvent, org_id)
+    found = {e.id: e for e in await events.filter(
+        target_type="lead", target_id__in=[lead.id for lead in leads])}
+    lead_ids = {str(lead.id) for lead in leads}
+    earliest = min(lead.created_at for lead in leads)
+    note_ids = {note.id for note in notes}
+    for event in await events.filter(target_type="note", created_at__gte=earliest):
+        summary = event.summary if isinstance(event.summary, dict) else {}
+        if event.target_id in note_ids or summary.get("lead") in lead_ids:
+            found[event.id] = event
+    return sorted(found.values(), key=lambda e: (e.created_at, str(e.id)))
+
+
+def _lead_document(lead: Lead) -> dict[str, Any]:
+    return {
+        "id": _global_id("Lead", lead.id), "name": lead.name, "email": lead.email,
+        "phone": lead.phone, "company": lead.company, "title": lead.title,
+        "address": {part: getattr(lead, f"address_{part}") for part in ADDRESS_FIELDS},
+        "status": lead.status.value, "source": lead.source.value, "tags": list(lead.tags or []),
+        "restricted": lead.restricted,
+        "restrictedAt": lead.restricted_at.isoformat() if lead.restricted_at else None,
+        "createdAt": lead.created_at.isoformat(), "updatedAt": lead.updated_at.isoformat(),
+    }
+
+
+def _note_document(note: Note) -> dict[str, Any]:
+    return {"id": _global_id("Note", note.id), "leadId": _global_id("Lead", note.lead_id),
+            "body": note.body, "createdAt": note.created_at.isoformat(),
+            "editedAt": note.edited_at.isoformat() if note.edited_at else None}
+
+
+def _event_document(event: ActivityEvent) -> dict[str, Any]:
+    target = {"lead": "Lead", "note": "Note"}.get(event.target_type, event.target_type)
+    return {"action": event.action, "at": event.created_at.isoformat(),
+            "targetType": event.target_type,
+            "targetId": _global_id(target, event.target_id) if event.target_id else None}
+
+
+async def export_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> dict[str, Any]:
+    """Everything the org holds about the person, as one JSON document, for an access request.
+    Restricted leads are included (restriction limits use, not the person's access). Who in
+    the org wrote or changed what is left out: that is the staff's data, not the person's."""
+    email = subject_email(email)
+    subject = await _find(ctx, org_id, email)
+    org = await ctx.loaders.organization.load(org_id)
+    assert org is not None  # the field's permission check found it
+    document = {
+        "email": email,
+        "organization": {"id": _global_id("Organization", org_id), "name": org.name},
+        "generatedAt": datetime.now(UTC).isoformat(),
+        "leads": [_lead_document(lead) for lead in subject.leads],
+        "notes": [_note_document(note) for note in subject.notes],
+        "activity": [_event_document(event) for event in subject.events],
+        "formSubmissions": [],
+    }
+    async with in_transaction():
+        await record(ctx, org_id, "data_subject.exported", target_type="organization",
+                     target_id=org_id, summary={
+                         "subject": fingerprint(ctx.services.settings.secret_key, email),
+                         "leads": len(subject.leads), "notes": len(subject.notes)})
+    return document
+
+
+@dataclass(frozen=True)
+class Erasure:
+    leads: int
+    notes: int
+    events: int
+    """Activity events reduced to a tombstone."""
+    mentions: int
+    """Other notes of the org that mentioned the email, where it was replaced."""
+
+
+async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Erasure:
+    """Erase the person from the org in one transaction: their leads (tags and notes with them)
+    are deleted, the activity events about them keep action, time and actor but lose their
+    summary, the email is replaced in any other note that mentions it, and the erasure is
+    logged without the email."""
+    email = subject_email(email)
+    pattern = re.compile(re.escape(email), re.IGNORECASE)
+    async with in_transaction():
+        subject = await _find(ctx, org_id, email)
+        lead_ids = [lead.id for lead in subject.leads]
+        event_ids = [event.id for event in subject.events]
+        if event_ids:
+            await ctx.access.scoped(ActivityEvent, org_id).filter(id__in=event_ids) \
+                .update(summary=TOMBSTONE)
+        if lead_ids:
+            await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids).delete()
+            await ctx.access.scoped(Lead, org_id).filter(id__in=lead_ids).delete()
+        mentions = await ctx.access.scoped(Note, org_id).filter(body__icontains=email)
+        for note in mentions:
+            note.body = pattern.sub(REDACTED, note.body)
+            await note.save(update_fields=["body"])
+        erasure = Erasure(leads=len(lead_ids), notes=len(subject.notes), events=len(event_ids),
+                          mentions=len(mentions))
+        await record(ctx, org_id, "data_subject.erased", target_type="organization",
+                     target_id=org_id, summary={
+                         "subject": fingerprint(ctx.services.settings.secret_key, email),
+                         "leads": erasure.leads, "notes": erasure.notes,
+                         "events": erasure.events, "mentions": erasure.mentions})
+    return erasure
+
+
+async def restrict_processing(ctx: Context, lead_id: uuid.UUID, restricted: bool) -> Lead:
+    """Restrict (or lift the restriction of) processing of one lead; see the README's Privacy
+    section for what a restricted lead is left out of. Setting the state it has changes
+    nothing."""
+    lead = await get_lead(ctx, lead_id)
+    if lead.restricted == restricted:
+        return lead
+    lead.restricted = restricted
+    lead.restricted_at = datetime.now(UTC) if restricted else None
+    async with in_transaction():
+        await lead.save(update_fields=["restricted", "restricted_at", "updated_at"])
+        await record(ctx, lead.organization_id,
+                     "lead.restricted" if restricted else "lead.unrestricted",
+                     target_type="lead", target_id=lead.id)
+    return lead

@@ -1,0 +1,76 @@
+"""Consents in the API: `me.consents`, `me.consentHistory` and `setConsent`.
+
+Every consent is opt-in (never chosen: not granted) and every change is kept as a dated record.
+"""
+
+from __future__ import annotations
+
+import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+
+from models import consents as models
+from resolvers import consents as resolvers
+from schema.base import Info, ModelNode
+from schema.permissions import IsAuthenticated, requires
+
+
+@strawberry.enum(description="What a consent allows.")
+class ConsentKind(Enum):
+    AI_TRAINING = strawberry.enum_value(
+        models.ConsentKind.AI_TRAINING.value,
+        description="Use of your data, and of what you contributed to your organizations, to "
+                    "train or improve AI models. Off unless you turn it on.")
+    PRODUCT_EMAILS = strawberry.enum_value(
+        models.ConsentKind.PRODUCT_EMAILS.value,
+        description="Emails about new features and offers. Off unless you turn it on; "
+                    "security and policy notices are sent regardless.")
+
+
+@strawberry.type(description="The current state of one of your consents.")
+class Consent:
+    kind: ConsentKind = strawberry.field(description="What it allows.")
+    granted: bool = strawberry.field(description="Whether you allow it now.")
+    changed_at: datetime.datetime | None = strawberry.field(
+        description="When you last changed it; null: you never chose, so it is not granted.")
+    policy_version: str | None = strawberry.field(
+        description="The policy version in force when you last changed it.")
+
+    @classmethod
+    def of(cls, state: resolvers.ConsentState) -> Consent:
+        return cls(kind=ConsentKind(state.kind.value), granted=state.granted,
+                   changed_at=state.changed_at, policy_version=state.policy_version)
+
+
+@strawberry.type(description="One change of one of your consents: a dated record, never edited.")
+class ConsentChange(ModelNode):
+    model = models.Consent
+
+    id: relay.NodeID[str]
+
+    @strawberry.field(description="Which consent.")
+    def kind(self, root: strawberry.Parent[models.Consent]) -> ConsentKind:
+        return ConsentKind(root.kind.value)
+
+    granted: bool = strawberry.field(description="Granted (true) or withdrawn (false).")
+    created_at: datetime.datetime = strawberry.field(description="When.")
+    policy_version: str = strawberry.field(description="The policy version then in force.")
+
+
+@strawberry.type
+class ConsentMutations:
+    @strawberry.mutation(
+        description="Grant or withdraw one of your consents. A change is recorded with its "
+                    "date; setting the state it already has records nothing.",
+        extensions=[requires(IsAuthenticated())])
+    async def set_consent(
+        self, info: Info,
+        kind: Annotated[ConsentKind, strawberry.argument(description="Which consent.")],
+        granted: Annotated[bool, strawberry.argument(
+            description="Grant (true) or withdraw (false).")],
+    ) -> Consent:
+        return Consent.of(await resolvers.set_consent(
+            info.context, models.ConsentKind(kind.value), granted))
