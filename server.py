@@ -17,6 +17,7 @@ from logs import configure_logging
 from schema import build_schema
 from services import Services
 from settings import Settings
+from web.exports import download_export
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz
@@ -32,13 +33,24 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        jobs = services.jobs
         if not manage_database:
-            yield
+            # Tests share one database connection and run the job worker themselves, unless
+            # they ask for the embedded one (JOBS_IN_PROCESS).
+            if settings.jobs_in_process:
+                jobs.start_worker()
+            try:
+                yield
+            finally:
+                await jobs.close()
             return
         await init_database(settings.database_url, global_fallback=True)
+        if settings.run_jobs_in_process:
+            jobs.start_worker()
         try:
             yield
         finally:
+            await jobs.close()
             await close_database()
 
     app = Starlette(
@@ -48,6 +60,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/exports/{token}", download_export, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestLog),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from auth.ratelimit import LoginLimiter
 from billing.gateway import StripeGateway
+from jobs.app import Jobs
 from mail import Mailer
 from settings import Settings
 from storage import Storage, build_storage
@@ -18,13 +19,17 @@ class Services:
     mailer: Mailer
     storage: Storage
     stripe: StripeGateway
+    jobs: Jobs
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        return cls(
+        services = cls(
             settings=settings,
             limiter=LoginLimiter(settings),
             mailer=Mailer(settings),
             storage=build_storage(settings),
             stripe=StripeGateway(settings),
+            jobs=Jobs(settings),
         )
+        services.jobs.services = services  # tasks reach the mailer, storage and Stripe
+        return services

@@ -29,6 +29,8 @@ class Permission(StrEnum):
     BILLING_READ = "billing:read"
     BILLING_WRITE = "billing:write"
     TOKENS_WRITE = "tokens:write"
+    ORG_EXPORT = "org:export"
+    ORG_DELETE = "org:delete"
 
     @property
     def description(self) -> str:
@@ -51,6 +53,9 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.BILLING_READ: "See the plan, its limits and usage, the subscription and invoices.",
     Permission.BILLING_WRITE: "Subscribe through Stripe Checkout and open the billing portal.",
     Permission.TOKENS_WRITE: "Create, list and revoke the organization's API tokens.",
+    Permission.ORG_EXPORT: "Export all the organization's data (JSON and CSV in a ZIP).",
+    Permission.ORG_DELETE: "Schedule the organization's deletion, or cancel it in the grace "
+                           "period.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -59,7 +64,8 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
                     Permission.BILLING_READ, Permission.TOKENS_WRITE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
-_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE}
+_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
+                   Permission.ORG_EXPORT, Permission.ORG_DELETE}
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _VIEWER,
@@ -70,8 +76,10 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 
 # Permissions only a person may use: an API token can never carry them as scopes. Handing over
 # ownership demotes the person doing it, paying opens Stripe's pages for a person, and a token
-# that could mint tokens would outlive its own revocation.
+# that could mint tokens would outlive its own revocation. Exporting or deleting the whole
+# organization is for its OWNER in person: a leaked token must not carry the org away or end it.
 PERSON_ONLY: frozenset[Permission] = frozenset({
-    Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE})
+    Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
+    Permission.ORG_EXPORT, Permission.ORG_DELETE})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token may carry, in declaration order."""

@@ -28,7 +28,9 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
 from schema.cost import CostLimit, CostQueries
+from schema.deletions import DeletionMutations, DeletionQueries
 from schema.execution import LeanExecutionContext
+from schema.exports import ExportMutations
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
@@ -43,10 +45,10 @@ MAX_DIRECTIVES = 50
 MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
-                             BillingQueries, TokenQueries, CostQueries))
+                             BillingQueries, TokenQueries, CostQueries, DeletionQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
-    LeadMutations, BillingMutations, TokenMutations,
+    LeadMutations, BillingMutations, TokenMutations, ExportMutations, DeletionMutations,
 ))
 
 

@@ -15,6 +15,8 @@ from schema.base import Connection, Info, ModelNode, decode_id
 from schema.permissions import IsAuthenticated, requires
 
 if TYPE_CHECKING:
+    from schema.deletions import ScheduledDeletion
+    from schema.exports import DataExport
     from schema.orgs import Membership
 
 
@@ -43,6 +45,30 @@ class User(ModelNode):
         if viewer is None or viewer.id != root.id:
             return None
         return await org_resolvers.my_memberships(info.context)  # type: ignore[return-value]
+
+    @strawberry.field(description="Your data exports, newest first (the latest 50). Only on "
+                                  "`me`: null for any other user.")
+    async def data_exports(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> list[Annotated[DataExport, strawberry.lazy("schema.exports")]] | None:
+        viewer = info.context.viewer.user
+        if viewer is None or viewer.id != root.id:
+            return None
+        from schema.exports import my_data_exports
+
+        return await my_data_exports(info)
+
+    @strawberry.field(description="Your account's scheduled deletion, if you asked for one. "
+                                  "Only on `me`: null for any other user.")
+    async def account_deletion(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> Annotated[ScheduledDeletion, strawberry.lazy("schema.deletions")] | None:
+        viewer = info.context.viewer.user
+        if viewer is None or viewer.id != root.id:
+            return None
+        from schema.deletions import my_account_deletion
+
+        return await my_account_deletion(info)
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
