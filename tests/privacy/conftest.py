@@ -54,6 +54,15 @@ async def pass_grace_period(work_id: Any) -> None:
     await ScheduledWork.filter(id=work_id).update(due_at=past, dispatched_at=past)
 
 
+async def run_due_work(app: Any) -> None:
+    """What happens once the grace period is over: the queued job is scheduled for the real due
+    date, so the sweep (with no lease: "queued long ago") queues the work again, and it runs."""
+    from jobs.sweep import sweep
+
+    await sweep(services_of(app), lease=timedelta(0))
+    await run_jobs(app)
+
+
 def unzip(data: bytes) -> dict[str, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name).decode() for name in archive.namelist()}
