@@ -187,8 +187,10 @@ async def test_another_org_is_not_found(api: Api, team: Team, settings: Settings
 
 async def test_a_failing_export_is_retried_then_failed_and_visible(
         api: Api, app: Any, team: Team, media_root: Path, inbox: Inbox) -> None:
-    media_root.parent.mkdir(parents=True, exist_ok=True)
-    media_root.write_bytes(b"not a directory")  # the disk refuses every write
+    def break_the_disk() -> None:  # a file where the media directory should be
+        media_root.parent.mkdir(parents=True, exist_ok=True)
+        media_root.write_bytes(b"not a directory")
+    break_the_disk()
     member = team.people[Role.MEMBER]
     await api.gql(REQUEST, token=member.token)
     await run_jobs(app)  # the first attempt and both retries (no wait between them here)

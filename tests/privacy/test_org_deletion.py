@@ -73,8 +73,8 @@ async def test_tokens_end_at_once_and_the_owner_can_call_it_off(
     body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
     assert body["data"]["deleteOrganization"]["status"] == "PENDING"
     assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
-    assert error_code(await api.gql('{ organization(slug: "acme") { name } }', token=token.secret)) \
-        == "UNAUTHENTICATED"
+    org = await api.gql('{ organization(slug: "acme") { name } }', token=token.secret)
+    assert error_code(org) == "UNAUTHENTICATED"
     status = await api.gql(STATUS, {"id": team.org_id}, token=owner)
     assert status["data"]["organizationDeletion"]["status"] == "PENDING"
     again = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
