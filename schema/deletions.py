@@ -91,8 +91,8 @@ class DeletionMutations:
                     "now; sign in again to cancel. CONFLICT if you are the only OWNER of an "
                     "organization with other members.",
         extensions=[requires(IsAuthenticated())])
-    async def delete_account(self, info: Info, password: str = strawberry.argument(
-            description="Your password, to prove it is you.")) -> ScheduledDeletion:
+    async def delete_account(self, info: Info, password: Annotated[str, strawberry.argument(
+            description="Your password, to prove it is you.")]) -> ScheduledDeletion:
         return ScheduledDeletion(work=await resolvers.delete_account(info.context, password))
 
     @strawberry.mutation(description="Call off your account's scheduled deletion.",
@@ -107,8 +107,8 @@ class DeletionMutations:
         extensions=[_org_delete()])
     async def delete_organization(
             self, info: Info, organization_id: OrgArg,
-            confirm_slug: str = strawberry.argument(
-                description="The organization's slug, typed again to confirm.")
+            confirm_slug: Annotated[str, strawberry.argument(
+                description="The organization's slug, typed again to confirm.")]
     ) -> ScheduledDeletion:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         return ScheduledDeletion(work=await resolvers.delete_organization(
