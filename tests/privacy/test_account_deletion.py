@@ -4,6 +4,7 @@ period, and what the deletion leaves (anonymised) when it runs."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,3 +159,47 @@ async def test_a_last_owner_whose_org_gained_members_hands_it_over_when_deleted(
     assert await Organization.exists(id=org.id)
     (membership,) = await Membership.scoped(org.id)
     assert membership.user_id == joiner.user.id and membership.role is Role.OWNER
+
+
+async def _tables() -> list[str]:
+    from tortoise import connections
+
+    from tests.conftest import TEST_DB
+    connection = connections.get("default")
+    if TEST_DB == "postgres":
+        rows = await connection.execute_query_dict(
+            "SELECT table_name AS name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")
+    else:
+        rows = await connection.execute_query_dict(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")
+    return [row["name"] for row in rows]
+
+
+async def test_after_the_deletion_the_email_and_name_appear_nowhere(
+        api: Api, app: Any, team: Team, settings: Settings, media_root: Path) -> None:
+    from tortoise import connections
+
+    from tests.orgs.conftest import add_invitation
+    member = await signed_in(settings, "zelda.unique@example.com", "Zelda Uniquename")
+    await Membership.create(organization=team.org, user=member.user, role=Role.MEMBER)
+    body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Lena"}},
+                         token=member.token)
+    lead = body["data"]["createLead"]["id"]
+    await api.gql(ADD_NOTE, {"i": {"leadId": lead, "body": "A note"}}, token=member.token)
+    await add_invitation(team, "zelda.unique@example.com")  # addressed to her
+    await api.gql("mutation { requestDataExport { id } }", token=member.token)
+    await run_jobs(app)
+    assert len(list((media_root / "exports").iterdir())) == 1
+    await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=member.token)
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
+    await pass_grace_period(work.id)
+    await run_due_work(app)
+    assert (await ScheduledWork.get(id=work.id)).status is WorkStatus.DONE
+    assert list((media_root / "exports").iterdir()) == []  # her export archive went too
+    connection = connections.get("default")
+    for table in await _tables():
+        rows = await connection.execute_query_dict(f'SELECT * FROM "{table}"')
+        text = str(rows).lower()
+        for secret in ("zelda.unique", "uniquename"):
+            assert secret not in text, f"{secret} in {table}"
