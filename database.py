@@ -13,12 +13,14 @@ from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
+from jobs.app import apply_schema as apply_jobs_schema
 from settings import Settings
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
                  "models.billing", "models.tokens", "models.oauth",
                  "models.social",
-                 "models.consents", "models.policies"]
+                 "models.consents", "models.policies",
+                 "models.jobs"]
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -59,9 +61,11 @@ TORTOISE_ORM = tortoise_config(Settings.from_env().database_url)
 
 
 async def migrate_database(database_url: str) -> None:
-    """Apply every committed migration that the database has not seen yet."""
+    """Apply every committed migration that the database has not seen yet, and the job
+    queue's schema."""
     await migrate(config=tortoise_config(database_url))
     await Tortoise.close_connections()
+    await apply_jobs_schema(database_url)  # procrastinate's own tables (PostgreSQL only)
 
 
 async def init_database(database_url: str, *, global_fallback: bool = False) -> None:

@@ -18,6 +18,7 @@ from oauth import routes as oauth
 from schema import build_schema
 from services import Services
 from settings import Settings
+from web.exports import download_export
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz
@@ -34,13 +35,24 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        jobs = services.jobs
         if not manage_database:
-            yield
+            # Tests share one database connection and run the job worker themselves, unless
+            # they ask for the embedded one (JOBS_IN_PROCESS).
+            if settings.jobs_in_process:
+                jobs.start_worker()
+            try:
+                yield
+            finally:
+                await jobs.close()
             return
         await init_database(settings.database_url, global_fallback=True)
+        if settings.run_jobs_in_process:
+            jobs.start_worker()
         try:
             yield
         finally:
+            await jobs.close()
             await close_database()
 
     app = Starlette(
@@ -58,6 +70,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/.well-known/oauth-authorization-server", oauth.server_metadata,
                   methods=["GET"]),
             social_routes(settings),
+            Route("/exports/{token}", download_export, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestLog),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from auth.ratelimit import LoginLimiter
 from auth.social import SocialProviders
 from billing.gateway import StripeGateway
+from jobs.app import Jobs
 from mail import Mailer
 from settings import Settings
 from storage import Storage, build_storage
@@ -20,14 +21,18 @@ class Services:
     storage: Storage
     stripe: StripeGateway
     social: SocialProviders
+    jobs: Jobs
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        return cls(
+        services = cls(
             settings=settings,
             limiter=LoginLimiter(settings),
             mailer=Mailer(settings),
             storage=build_storage(settings),
             stripe=StripeGateway(settings),
             social=SocialProviders(settings),
+            jobs=Jobs(settings),
         )
+        services.jobs.services = services  # tasks reach the mailer, storage and Stripe
+        return services

@@ -91,6 +91,20 @@ class Settings:
     """Requests to each OAuth endpoint per IP."""
     """Multiplies every per-caller query budget (`schema/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
+    # Data rights and background jobs (jobs/, docs/jobs.md).
+    account_deletion_grace_days: int = 14
+    """Days between asking to delete an account or organization and the deletion."""
+    export_ttl_hours: int = 72
+    """How long a finished export's archive and download link last."""
+    jobs_in_process: bool | None = None
+    """Run a job worker inside the server process. None: yes on SQLite (its in-memory queue
+    is visible to no other process), no on PostgreSQL (run `python -m jobs.worker`)."""
+    jobs_max_attempts: int = 5
+    """Retries of a failed job before its work is recorded FAILED."""
+    jobs_retry_wait: int = 3
+    """Base of the exponential backoff between retries, seconds (3, 9, 27, 81, 243)."""
+    jobs_lease: int = 600
+    """Seconds after which the sweep re-queues work whose job went silent."""
     # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -111,6 +125,12 @@ class Settings:
     github_oauth_url: str = "https://github.com"
     """Where GitHub's authorize and token endpoints live (`/login/oauth/...`); tests use a fake."""
     github_api_url: str = "https://api.github.com"
+
+    @property
+    def run_jobs_in_process(self) -> bool:
+        if self.jobs_in_process is not None:
+            return self.jobs_in_process
+        return not self.database_url.startswith(("postgres:", "postgresql:", "asyncpg:"))
 
     @property
     def production(self) -> bool:
@@ -171,9 +191,16 @@ class Settings:
                           "max_body_bytes": "MAX_BODY_BYTES",
                           "max_upload_bytes": "MAX_UPLOAD_BYTES",
                           "stripe_max_network_retries": "STRIPE_MAX_NETWORK_RETRIES",
-                          "stripe_webhook_tolerance": "STRIPE_WEBHOOK_TOLERANCE"}.items():
+                          "stripe_webhook_tolerance": "STRIPE_WEBHOOK_TOLERANCE",
+                          "account_deletion_grace_days": "ACCOUNT_DELETION_GRACE_DAYS",
+                          "export_ttl_hours": "EXPORT_TTL_HOURS",
+                          "jobs_max_attempts": "JOBS_MAX_ATTEMPTS",
+                          "jobs_retry_wait": "JOBS_RETRY_WAIT",
+                          "jobs_lease": "JOBS_LEASE"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
+        if env.get("JOBS_IN_PROCESS"):
+            kwargs["jobs_in_process"] = _bool(env["JOBS_IN_PROCESS"])
         if env.get("EXECUTION_TIMEOUT"):
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
         if env.get("COST_BUDGET_SCALE"):
@@ -229,5 +256,11 @@ class Settings:
             except ValueError as exc:
                 raise ConfigurationError("TERMS_DATE must be set when TERMS_VERSION is not a "
                                          "date such as 2026-11-01") from exc
+        if self.account_deletion_grace_days < 0:
+            raise ConfigurationError("ACCOUNT_DELETION_GRACE_DAYS cannot be negative")
+        if self.jobs_in_process is False and not self.database_url.startswith(
+                ("postgres:", "postgresql:", "asyncpg:")):
+            raise ConfigurationError("JOBS_IN_PROCESS cannot be off on SQLite: its job queue "
+                                     "lives in the server process")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

@@ -31,6 +31,8 @@ class Permission(StrEnum):
     TOKENS_WRITE = "tokens:write"
     APPS_AUTHORIZE = "apps:authorize"
     PRIVACY_MANAGE = "privacy:manage"
+    ORG_EXPORT = "org:export"
+    ORG_DELETE = "org:delete"
 
     @property
     def description(self) -> str:
@@ -57,6 +59,9 @@ DESCRIPTIONS: dict[Permission, str] = {
                                "revoke them.",
     Permission.PRIVACY_MANAGE: "Answer a person's privacy requests about the leads: export or "
                                "erase everything about them, restrict processing of a lead.",
+    Permission.ORG_EXPORT: "Export all the organization's data (JSON and CSV in a ZIP).",
+    Permission.ORG_DELETE: "Schedule the organization's deletion, or cancel it in the grace "
+                           "period.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -67,7 +72,8 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.APPS_AUTHORIZE,
                     Permission.PRIVACY_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
-_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE}
+_OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
+                   Permission.ORG_EXPORT, Permission.ORG_DELETE}
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _VIEWER,
@@ -81,9 +87,12 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 # that could mint tokens (or authorize apps, which mint OAuth tokens) would outlive its own
 # revocation. Privacy requests are answered by a person accountable for them: a leaked token must
 # not be able to pull everything the org holds about anyone by email, erase people irreversibly,
-# or lift a restriction meant to keep their data away from integrations.
+# or lift a restriction meant to keep their data away from integrations. Exporting or deleting
+# the whole organization is for its OWNER in person: a leaked token must not carry the org away
+# or end it.
 PERSON_ONLY: frozenset[Permission] = frozenset({
     Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
-    Permission.APPS_AUTHORIZE, Permission.PRIVACY_MANAGE})
+    Permission.APPS_AUTHORIZE, Permission.PRIVACY_MANAGE, Permission.ORG_EXPORT,
+    Permission.ORG_DELETE})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token or an OAuth grant may carry, in declaration order."""

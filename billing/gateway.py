@@ -124,6 +124,20 @@ class StripeGateway:
             client.v1.billing_portal.sessions.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
         return HostedSession(id=str(session.id), url=str(session.url))
 
+    async def cancel_subscription(self, *, org_id: uuid.UUID, subscription_id: str,
+                                  request_id: str) -> str:
+        """End the subscription now (the organization is being deleted); its final status.
+        Idempotent: a subscription Stripe already ended is left as it is."""
+        subscription = await self._call("subscriptions.retrieve", request_id, lambda client: (
+            client.v1.subscriptions.retrieve_async(subscription_id)))
+        if subscription.status in {"canceled", "incomplete_expired"}:
+            return str(subscription.status)
+        key = idempotency_key("cancel", org_id, {"subscription": subscription_id})
+        canceled = await self._call("subscriptions.cancel", request_id, lambda client: (
+            client.v1.subscriptions.cancel_async(subscription_id, None,  # type: ignore[arg-type]
+                                                 {"idempotency_key": key})))
+        return str(canceled.status)
+
     async def _call(self, what: str, request_id: str,
                     call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
         client = self._stripe()

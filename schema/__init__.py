@@ -30,7 +30,9 @@ from schema.billing import BillingMutations, BillingQueries
 from schema.consents import ConsentMutations
 from schema.cost import CostLimit, CostQueries
 from schema.data_subjects import DataSubjectMutations
+from schema.deletions import DeletionMutations, DeletionQueries
 from schema.execution import LeanExecutionContext
+from schema.exports import ExportMutations
 from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
@@ -49,11 +51,12 @@ MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
                              BillingQueries, TokenQueries, CostQueries, OAuthQueries,
-                             SocialQueries, PolicyQueries))
+                             SocialQueries, PolicyQueries, DeletionQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
-    ConsentMutations, PolicyMutations, DataSubjectMutations,
+    ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
+    DeletionMutations,
 ))
 
 

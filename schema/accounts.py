@@ -20,6 +20,8 @@ from schema.permissions import IsAuthenticated, requires
 from schema.policies import Policy, PolicyAcceptance
 
 if TYPE_CHECKING:
+    from schema.deletions import ScheduledDeletion
+    from schema.exports import DataExport
     from schema.oauth import OAuthApp
     from schema.orgs import Membership
     from schema.social import LinkedIdentity
@@ -105,6 +107,29 @@ class User(ModelNode):
         if not _is_viewer(root, info):
             return []
         return Rows(policy_resolvers.acceptances_query(root.id))  # type: ignore[return-value]
+    @strawberry.field(description="Your data exports, newest first (the latest 50). Only on "
+                                  "`me`: null for any other user.")
+    async def data_exports(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> list[Annotated[DataExport, strawberry.lazy("schema.exports")]] | None:
+        viewer = info.context.viewer.user
+        if viewer is None or viewer.id != root.id:
+            return None
+        from schema.exports import my_data_exports
+
+        return await my_data_exports(info)
+
+    @strawberry.field(description="Your account's scheduled deletion, if you asked for one. "
+                                  "Only on `me`: null for any other user.")
+    async def account_deletion(
+        self, root: strawberry.Parent[models.User], info: Info
+    ) -> Annotated[ScheduledDeletion, strawberry.lazy("schema.deletions")] | None:
+        viewer = info.context.viewer.user
+        if viewer is None or viewer.id != root.id:
+            return None
+        from schema.deletions import my_account_deletion
+
+        return await my_account_deletion(info)
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: list[str],

@@ -24,6 +24,9 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None:
         """Delete `key`; deleting a missing key is not an error."""
 
+    async def load(self, key: str) -> bytes | None:
+        """The bytes stored under `key`, or None when there are none."""
+
     def url(self, key: str) -> str:
         """The public URL that serves `key`."""
 
@@ -61,6 +64,13 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
 
+    async def load(self, key: str) -> bytes | None:
+        path = self.path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None
+
     def url(self, key: str) -> str:
         return f"{self.public_url}/media/{key}"
 
@@ -90,6 +100,14 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    async def load(self, key: str) -> bytes | None:
+        try:
+            response = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket,
+                                               Key=key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return await asyncio.to_thread(response["Body"].read)
 
     def url(self, key: str) -> str:
         if self.base_url.endswith("amazonaws.com"):

@@ -24,6 +24,10 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+PRIVATE = ("exports",)
+"""Stored keys that are never public: export archives leave only through `/exports/{token}`."""
+
+
 async def media(request: Request) -> Response:
     storage = request.app.state.services.storage
     if not isinstance(storage, LocalStorage):
@@ -32,6 +36,7 @@ async def media(request: Request) -> Response:
         path = storage.path(request.path_params["key"])
     except ValueError:
         return JSONResponse({"error": "not found"}, status_code=404)
-    if not path.is_file():
+    root = storage.root.resolve()
+    if not path.is_file() or any(path.is_relative_to(root / p) for p in PRIVATE):
         return JSONResponse({"error": "not found"}, status_code=404)
     return FileResponse(path, headers={"cache-control": "public, max-age=86400"})

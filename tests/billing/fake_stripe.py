@@ -151,6 +151,7 @@ class FakeStripe:
                   methods=["POST"]),
             Route("/v1/subscriptions/{id}", self._get(self.subscriptions, "subscription"),
                   methods=["GET"]),
+            Route("/v1/subscriptions/{id}", self._cancel_subscription, methods=["DELETE"]),
             Route("/v1/invoices/{id}", self._get(self.invoices, "invoice"), methods=["GET"]),
             Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
         ])
@@ -223,6 +224,26 @@ class FakeStripe:
                                   code="resource_missing", param="id")
             return JSONResponse(found, headers={"Request-Id": new_id("req")})
         return get
+
+    async def _cancel_subscription(self, request: Request) -> JSONResponse:
+        """`DELETE /v1/subscriptions/{id}`: cancel now (Stripe refuses an ended one)."""
+        params, refused = await self._begin(request)
+        if refused is not None:
+            return refused
+        subscription_id = request.path_params["id"]
+
+        def cancel(params: dict[str, Any]) -> dict[str, Any] | JSONResponse:
+            found = self.subscriptions.get(subscription_id)
+            if found is None:
+                return self.error(404, "invalid_request_error",
+                                  f"No such subscription: '{subscription_id}'",
+                                  code="resource_missing", param="id")
+            if found["status"] == "canceled":
+                return self.error(400, "invalid_request_error",
+                                  "A canceled subscription can only update its metadata.")
+            return self.cancel_subscription(subscription_id)
+
+        return self._idempotent(request, params, cancel)
 
     async def _unknown(self, request: Request) -> JSONResponse:
         return self.error(404, "invalid_request_error",

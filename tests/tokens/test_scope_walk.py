@@ -231,6 +231,19 @@ RUNNERS: dict[str, Run] = {
     "Mutation.acceptInvitation": gql(
         'mutation { acceptInvitation(token: "whatever") { id } }'),
     "Mutation.unlinkIdentity": gql("mutation { unlinkIdentity(provider: GOOGLE) }"),
+    "Mutation.requestDataExport": gql("mutation { requestDataExport { id } }"),
+    "Mutation.deleteAccount": gql('mutation { deleteAccount(password: "x") { id } }'),
+    "Mutation.cancelAccountDeletion": gql("mutation { cancelAccountDeletion { id } }"),
+    "Mutation.exportOrganization": gql(
+        "mutation($id: ID!) { exportOrganization(organizationId: $id) { id } }", org_id),
+    "Mutation.deleteOrganization": gql(
+        "mutation($id: ID!) { deleteOrganization(organizationId: $id, confirmSlug: \"x\") "
+        "{ id } }", org_id),
+    "Mutation.cancelOrganizationDeletion": gql(
+        "mutation($id: ID!) { cancelOrganizationDeletion(organizationId: $id) { id } }",
+        org_id),
+    "Query.organizationDeletion": gql(
+        "query($id: ID!) { organizationDeletion(organizationId: $id) { status } }", org_id),
 }
 DECLARED = declarations()
 

@@ -1,0 +1,151 @@
+"""The procrastinate app of one process: its connector, its tasks and its worker.
+
+    jobs = Jobs(settings)          # built by `services.Services`
+    await jobs.open()              # the server's lifespan, or `python -m jobs.worker`
+    await jobs.defer(work_id)      # after the transaction that recorded the work commits
+    await jobs.run_worker(wait=False)  # run what is queued now, then return (tests)
+
+On PostgreSQL the jobs live in procrastinate's tables and any worker process takes them; on
+SQLite they live in memory (`InMemoryConnector`) and the server runs the worker itself. Either
+way the sweep (`jobs.sweep`) re-queues from `scheduled_work`, so a queue emptied by a restart
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import procrastinate
+import structlog
+from procrastinate.testing import InMemoryConnector
+
+from settings import Settings
+
+if TYPE_CHECKING:
+    from services import Services
+
+log = structlog.get_logger("relleks.jobs")
+
+WORK_TASK = "relleks.run_work"
+SWEEP_TASK = "relleks.sweep"
+QUEUE = "relleks"
+# Tortoise options in DATABASE_URL that libpq does not know.
+_TORTOISE_ONLY = {"maxsize", "minsize", "statement_cache_size", "max_cached_statement_lifetime",
+                  "max_cacheable_statement_size", "ssl"}
+
+
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith(("postgres:", "postgresql:", "asyncpg:"))
+
+
+def libpq_url(database_url: str) -> str:
+    """The Tortoise `DATABASE_URL` as a libpq connection URL for psycopg."""
+    parts = urlsplit(database_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _TORTOISE_ONLY]
+    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+
+
+class Jobs:
+    """One process's job machinery. `services` is set by `Services.build`: tasks need the mailer,
+    the storage and the Stripe gateway."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded = not is_postgres(settings.database_url)
+        connector: Any = InMemoryConnector() if self.embedded else \
+            procrastinate.PsycopgConnector(conninfo=libpq_url(settings.database_url),
+                                           min_size=1, max_size=4)
+        self.app = procrastinate.App(connector=connector)
+        self.services: Services | None = None
+        self._opened = False
+        self._worker: asyncio.Task[None] | None = None
+        self._register()
+
+    def _register(self) -> None:
+        from jobs import sweep, work
+
+        retry = procrastinate.RetryStrategy(max_attempts=self.settings.jobs_max_attempts,
+                                            exponential_wait=self.settings.jobs_retry_wait)
+
+        @self.app.task(name=WORK_TASK, queue=QUEUE, retry=retry, pass_context=True)
+        async def run_work(context: procrastinate.JobContext, work_id: str) -> None:
+            final = context.job.attempts >= self.settings.jobs_max_attempts
+            await work.run(self.require_services(), uuid.UUID(work_id), final_attempt=final)
+
+        @self.app.periodic(cron="* * * * *")
+        @self.app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")
+        async def periodic_sweep(timestamp: int) -> None:
+            await sweep.sweep(self.require_services())
+
+    def require_services(self) -> Services:
+        assert self.services is not None, "Services.build sets Jobs.services"
+        return self.services
+
+    async def open(self) -> None:
+        """Open the connector (on first use: an app that never defers never connects)."""
+        if not self._opened:
+            await self.app.open_async()
+            self._opened = True
+
+    async def close(self) -> None:
+        await self.stop_worker()
+        if self._opened:
+            await self.app.close_async()
+            self._opened = False
+
+    async def defer(self, work_id: uuid.UUID, *, schedule_at: datetime | None = None) -> bool:
+        """Queue the job for one row of `scheduled_work`. Called after the row's transaction
+        committed; a failure here is logged and left to the sweep, never raised to the client."""
+        try:
+            await self.open()
+            task = self.app.configure_task(WORK_TASK, schedule_at=schedule_at) \
+                if schedule_at else self.app.configure_task(WORK_TASK)
+            await task.defer_async(work_id=str(work_id))
+        except Exception:  # the promise is in the database already: the sweep will queue it
+            log.warning("jobs.defer_failed", work_id=str(work_id), exc_info=True)
+            return False
+        return True
+
+    async def run_worker(self, *, wait: bool = False, **options: Any) -> None:
+        """Run a worker in this process: with `wait=False` until the queue is empty."""
+        await self.open()
+        options.setdefault("install_signal_handlers", False)
+        options.setdefault("queues", [QUEUE])
+        options.setdefault("fetch_job_polling_interval", 1.0)
+        await self.app.run_worker_async(wait=wait, **options)
+
+    def start_worker(self) -> None:
+        """The embedded worker: jobs run inside the server process (always on SQLite, whose
+        in-memory queue no other process can see; on PostgreSQL when JOBS_IN_PROCESS is on)."""
+        if self._worker is None:
+            self._worker = asyncio.create_task(self.run_worker(wait=True),
+                                               name="relleks-jobs-worker")
+
+    async def stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._worker
+            self._worker = None
+
+
+async def apply_schema(database_url: str) -> None:
+    """Create procrastinate's tables on PostgreSQL once (at migrate time). SQLite needs none."""
+    if not is_postgres(database_url):
+        return
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as connection:
+        cursor = await connection.execute("SELECT to_regclass('procrastinate_jobs')")
+        row = await cursor.fetchone()
+        if row and row[0] is not None:
+            return
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=libpq_url(database_url), min_size=1, max_size=1))
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()

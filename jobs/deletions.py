@@ -1,0 +1,159 @@
+"""Carrying out account and organization deletions once their grace period is over.
+
+An account deletion deletes the person's own data (account, sessions, memberships, mailed
+tokens, invitations addressed to them, their avatar, their export archives) and keeps, with the
+author anonymised, what others still need: notes they wrote and activity they caused keep their
+text and time, with `author`/`actor` null (shown as a deleted user) and no IP or User-Agent.
+Organizations where they were the only member go with them. Where they were the last OWNER and
+someone joined during the grace period, ownership passes to the longest-standing member of the
+highest role, and the activity log says so.
+
+An organization deletion cancels its Stripe subscription first (outside any transaction; a
+failure is retried) and then deletes the organization, every row it owns going with it.
+
+Both are idempotent: an account or organization already gone is done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from tortoise.transactions import in_transaction
+
+from jobs.exports import tenant_rows
+from models.accounts import EmailToken, RefreshToken, Session, User
+from models.activity import ActivityEvent
+from models.billing import BillingAccount
+from models.jobs import ScheduledWork, WorkKind
+from models.leads import Lead, Note
+from models.oauth import OAuthGrant
+from models.orgs import Invitation, Membership, Organization, Role
+from models.tokens import ApiToken
+from oauth.server import revoke_grant
+
+if TYPE_CHECKING:
+    from services import Services
+
+log = structlog.get_logger("relleks.jobs")
+
+Eraser = Callable[[uuid.UUID], Awaitable[None]]
+ACCOUNT_ERASERS: list[Eraser] = []
+"""Other domains' rows about a user that their foreign keys do not remove, deleted in the
+account deletion's transaction before the user row (each gets the user id). Consents, policy
+acceptances and notices, linked identities, registered OAuth apps (and so their grants) cascade
+from the user row: nothing to add for them today."""
+
+
+async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
+    """Partner apps stop acting in an org whose deletion is requested, as its API tokens do."""
+    now = datetime.now(UTC)
+    for grant_id in await OAuthGrant.scoped(org_id).filter(revoked_at__isnull=True) \
+            .values_list("id", flat=True):
+        await revoke_grant(grant_id, now)
+
+
+ORG_REVOKERS: list[Eraser] = [_revoke_oauth_grants]
+"""What ends at once when an organization's deletion is requested, beside its API tokens
+(revoked by `resolvers/deletions.py`). Each gets the org id and runs in the request's
+transaction."""
+
+
+async def cancel_billing(services: Services, org_id: uuid.UUID, work_id: uuid.UUID) -> None:
+    """End the organization's Stripe subscription now, if it has a live one."""
+    account = await tenant_rows(BillingAccount).filter(organization_id=org_id).first()
+    if account is None or not account.stripe_subscription_id or account.status.ended:
+        return
+    await services.stripe.cancel_subscription(
+        org_id=org_id, subscription_id=account.stripe_subscription_id,
+        request_id=f"job:{work_id}")
+
+
+async def _delete_org_rows(org_id: uuid.UUID) -> None:
+    """The organization and, through its foreign keys' ON DELETE CASCADE, every row it owns."""
+    await Organization.filter(id=org_id).delete()
+    await ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_DELETION,
+                               status__in=["pending"]).update(
+        status="canceled", canceled_at=datetime.now(UTC))
+
+
+async def delete_organization(services: Services, work: ScheduledWork) -> dict[str, Any]:
+    assert work.organization_id is not None
+    if not await Organization.exists(id=work.organization_id):
+        return {}
+    await cancel_billing(services, work.organization_id, work.id)
+    async with in_transaction():
+        await _delete_org_rows(work.organization_id)
+    log.info("jobs.org_deleted", organization_id=str(work.organization_id))
+    return {}
+
+
+async def _successor(org_id: uuid.UUID, leaving: uuid.UUID) -> Membership | None:
+    others = await tenant_rows(Membership).filter(organization_id=org_id) \
+        .exclude(user_id=leaving).order_by("created_at", "id")
+    if not others:
+        return None
+    return max(others, key=lambda m: m.role.rank)  # max keeps the first (oldest) of a rank
+
+
+async def delete_account(services: Services, work: ScheduledWork) -> dict[str, Any]:
+    assert work.user_id is not None
+    user = await User.get_or_none(id=work.user_id)
+    if user is None:
+        return {}
+    owned = await Membership.of_user(user.id).filter(role=Role.OWNER)
+    alone: list[uuid.UUID] = []
+    for membership in owned:
+        if not await tenant_rows(Membership).filter(
+                organization_id=membership.organization_id).exclude(user_id=user.id).exists():
+            alone.append(membership.organization_id)
+    for org_id in alone:  # Stripe first, outside the transaction
+        await cancel_billing(services, org_id, work.id)
+    old_keys = [key for key in await ScheduledWork.filter(
+        user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True) if key]
+    async with in_transaction():
+        for org_id in alone:
+            await _delete_org_rows(org_id)
+        for membership in owned:
+            if membership.organization_id in alone:
+                continue
+            if await tenant_rows(Membership).filter(
+                    organization_id=membership.organization_id, role=Role.OWNER) \
+                    .exclude(user_id=user.id).exists():
+                continue
+            successor = await _successor(membership.organization_id, user.id)
+            if successor is not None:
+                await tenant_rows(Membership).filter(id=successor.id).update(role=Role.OWNER)
+                await ActivityEvent.create(
+                    organization_id=membership.organization_id, actor_id=None,
+                    action="ownership.transferred", target_type="membership",
+                    target_id=successor.id,
+                    summary={"reason": "account_deleted", "to": str(successor.user_id)})
+        for eraser in ACCOUNT_ERASERS:
+            await eraser(user.id)
+        # Kept for others, anonymised: the author/actor goes (ON DELETE SET NULL does it too;
+        # done here so it does not depend on the database), and so do IP and User-Agent.
+        await tenant_rows(ActivityEvent).filter(actor_id=user.id).update(
+            actor_id=None, ip=None, user_agent=None)
+        await tenant_rows(Note).filter(author_id=user.id).update(author_id=None)
+        await tenant_rows(Lead).filter(owner_id=user.id).update(owner_id=None)
+        await tenant_rows(ApiToken).filter(created_by_id=user.id).update(created_by_id=None)
+        await tenant_rows(Invitation).filter(invited_by_id=user.id).update(invited_by_id=None)
+        await tenant_rows(Invitation).filter(email=user.email).delete()
+        sessions = await Session.filter(user_id=user.id).values_list("id", flat=True)
+        await RefreshToken.filter(session_id__in=list(sessions)).delete()
+        await Session.filter(user_id=user.id).delete()
+        await EmailToken.filter(user_id=user.id).delete()
+        await tenant_rows(Membership).filter(user_id=user.id).delete()
+        await ScheduledWork.filter(user_id=user.id, archive_key__isnull=False).update(
+            archive_key=None, download_token_hash=None)
+        await User.filter(id=user.id).delete()
+    for key in old_keys:
+        await services.storage.delete(key)
+    if user.avatar_key:
+        await services.storage.delete(user.avatar_key)
+    log.info("jobs.account_deleted", user_id=str(user.id))
+    return {}

@@ -1,0 +1,322 @@
+"""Export archives: everything about one user (JSON in a ZIP), or all of one organization's data
+(a JSON and a CSV file per table, in a ZIP).
+
+These run in jobs, with no request and no caller to scope to: the request that recorded the work
+checked who may have it (the user themself; the OWNER of the organization). Tenant rows are read
+through `tenant_rows`, filtered by the user or the organization the work is about.
+
+Sections are lists so that other domains add theirs (see `USER_SECTIONS`, `ORG_TABLES`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import enum
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tortoise.queryset import QuerySet
+
+from auth.tokens import hash_secret, new_secret
+from mail import Mail
+from models.accounts import Session, User
+from models.activity import ActivityEvent
+from models.billing import BillingAccount, Invoice
+from models.consents import Consent
+from models.jobs import ScheduledWork, WorkKind
+from models.leads import Lead, Note
+from models.oauth import OAuthApp, OAuthGrant
+from models.orgs import Invitation, Membership, Organization
+from models.policies import PolicyAcceptance
+from models.social import SocialIdentity
+from models.tenancy import TenantModel
+from models.tokens import ApiToken
+from resolvers.lead_transfer import FORMULA_STARTS
+
+if TYPE_CHECKING:
+    from services import Services
+
+ARCHIVE_TYPE = "application/zip"
+TOKEN_PREFIX = "rlk_exp_"
+
+
+def tenant_rows(model: type[TenantModel]) -> QuerySet[Any]:
+    """Org-owned rows across organizations, for job code only: the caller filters them by the
+    user or organization whose request (already permission-checked) recorded the work."""
+    return model._meta.manager.get_queryset()
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON has it: ids and times as strings, enums as their value."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: plain(value) for key, value in row.items()} for row in rows]
+
+
+# --- A user's own data ----------------------------------------------------------------------
+
+Section = Callable[[User], Awaitable[Any]]
+
+
+async def _account(user: User) -> dict[str, Any]:
+    return plain({"id": user.id, "email": user.email, "name": user.name,
+                  "emailVerified": user.email_verified, "createdAt": user.created_at,
+                  "updatedAt": user.updated_at, "hasAvatar": user.avatar_key is not None,
+                  "termsVersion": user.terms_version, "termsAcceptedAt": user.terms_accepted_at,
+                  "ageCheckPassedAt": user.age_check_passed_at})
+
+
+async def _sessions(user: User) -> list[dict[str, Any]]:
+    return records(await Session.filter(user_id=user.id).order_by("created_at").values(
+        "id", "created_at", "last_used_at", "expires_at", "revoked_at", "ip", "user_agent"))
+
+
+async def _memberships(user: User) -> list[dict[str, Any]]:
+    return records(await Membership.of_user(user.id).order_by("created_at").values(
+        "role", joined_at="created_at", organization_id="organization__id",
+        organization_name="organization__name", organization_slug="organization__slug"))
+
+
+async def _invitations_sent(user: User) -> list[dict[str, Any]]:
+    return records(await tenant_rows(Invitation).filter(invited_by_id=user.id)
+                   .order_by("created_at").values(
+        "id", "email", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
+        organization_slug="organization__slug"))
+
+
+async def _invitations_received(user: User) -> list[dict[str, Any]]:
+    # Who sent them is someone else's personal data: left out.
+    return records(await tenant_rows(Invitation).filter(email=user.email)
+                   .order_by("created_at").values(
+        "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
+        organization_name="organization__name"))
+
+
+async def _activity(user: User) -> list[dict[str, Any]]:
+    # The summary may name leads or other people: the user gets what they did, where and when.
+    return records(await tenant_rows(ActivityEvent).filter(actor_id=user.id)
+                   .order_by("created_at").values(
+        "id", "action", "target_type", "target_id", "created_at", "ip", "user_agent",
+        organization_id="organization_id"))
+
+
+async def _notes(user: User) -> list[dict[str, Any]]:
+    return records(await tenant_rows(Note).filter(author_id=user.id).order_by("created_at")
+                   .values("id", "lead_id", "organization_id", "body", "created_at",
+                           "edited_at"))
+
+
+async def _api_tokens(user: User) -> list[dict[str, Any]]:
+    return records(await tenant_rows(ApiToken).filter(created_by_id=user.id)
+                   .order_by("created_at").values(
+        "id", "organization_id", "name", "prefix", "scopes", "created_at", "expires_at",
+        "revoked_at", "last_used_at", "last_used_ip"))
+
+
+async def _consents(user: User) -> list[dict[str, Any]]:
+    return records(await Consent.filter(user_id=user.id).order_by("created_at").values(
+        "kind", "granted", "policy_version", "created_at"))
+
+
+async def _policy_acceptances(user: User) -> list[dict[str, Any]]:
+    return records(await PolicyAcceptance.filter(user_id=user.id).order_by("created_at")
+                   .values("version", accepted_at="created_at"))
+
+
+async def _linked_identities(user: User) -> list[dict[str, Any]]:
+    return records(await SocialIdentity.filter(user_id=user.id).order_by("created_at").values(
+        "provider", "email", "created_at", "last_used_at"))
+
+
+async def _oauth_apps(user: User) -> list[dict[str, Any]]:
+    # The apps they registered; the orgs that authorised them are those orgs' data.
+    return records(await OAuthApp.filter(owner_id=user.id).order_by("created_at").values(
+        "id", "name", "client_id", "redirect_uris", "scopes", "created_at"))
+
+
+async def _requests(user: User) -> list[dict[str, Any]]:
+    return records(await ScheduledWork.filter(user_id=user.id).order_by("created_at").values(
+        "id", "kind", "status", "created_at", "due_at", "finished_at", "canceled_at"))
+
+
+USER_SECTIONS: dict[str, Section] = {
+    "account": _account,
+    "sessions": _sessions,
+    "memberships": _memberships,
+    "invitationsSent": _invitations_sent,
+    "invitationsReceived": _invitations_received,
+    "activity": _activity,
+    "notes": _notes,
+    "apiTokensCreated": _api_tokens,
+    "requests": _requests,
+    "consents": _consents,
+    "policyAcceptances": _policy_acceptances,
+    "linkedIdentities": _linked_identities,
+    "oauthAppsRegistered": _oauth_apps,
+}
+"""The sections of a user's export, in order: each returns JSON-ready data about the user."""
+
+
+async def user_archive(user: User) -> bytes:
+    data = {"exportedAt": datetime.now(UTC).isoformat(), "format": 1}
+    for name, section in USER_SECTIONS.items():
+        data[name] = await section(user)
+    readme = ("Everything Relleks holds about your account, as JSON (data.json). Notes and "
+              "activity are what you wrote and did; other people's personal data is left out.\n")
+    return await asyncio.to_thread(_zip, {"data.json": _json(data), "README.txt": readme})
+
+
+# --- An organization's data ----------------------------------------------------------------
+
+Table = Callable[[uuid.UUID], Awaitable[list[dict[str, Any]]]]
+
+
+def _org_rows(model: type[TenantModel], *columns: str, **named: str) -> Table:
+    async def rows(org_id: uuid.UUID) -> list[dict[str, Any]]:
+        return records(await tenant_rows(model).filter(organization_id=org_id)
+                       .order_by("created_at", "id").values(*columns, **named))
+    return rows
+
+
+async def _organization(org_id: uuid.UUID) -> list[dict[str, Any]]:
+    return records(await Organization.filter(id=org_id).values(
+        "id", "name", "slug", "default_region", "created_at", "updated_at"))
+
+
+async def _billing(org_id: uuid.UUID) -> list[dict[str, Any]]:
+    return records(await tenant_rows(BillingAccount).filter(organization_id=org_id).values(
+        "stripe_customer_id", "subscription_plan", "interval", "status", "current_period_end",
+        "cancel_at_period_end", "trial_ends_at"))
+
+
+ORG_TABLES: dict[str, Table] = {
+    "organization": _organization,
+    "members": _org_rows(Membership, "role", joined_at="created_at", user_id="user__id",
+                         name="user__name", email="user__email"),
+    "invitations": _org_rows(Invitation, "id", "email", "role", "invited_by_id", "created_at",
+                             "expires_at", "accepted_at", "revoked_at"),
+    "leads": _org_rows(Lead, "id", "name", "email", "phone", "company", "title",
+                       "address_line1", "address_line2", "address_city", "address_region",
+                       "address_postal_code", "address_country", "status", "source",
+                       "owner_id", "tags", "created_at", "updated_at"),
+    "notes": _org_rows(Note, "id", "lead_id", "author_id", "body", "created_at", "edited_at"),
+    "activity": _org_rows(ActivityEvent, "id", "actor_id", "api_token_id", "action",
+                          "target_type", "target_id", "summary", "ip", "user_agent",
+                          "created_at"),
+    "api_tokens": _org_rows(ApiToken, "id", "name", "prefix", "scopes", "created_by_id",
+                            "created_at", "expires_at", "revoked_at", "last_used_at"),
+    "billing": _billing,
+    "invoices": _org_rows(Invoice, "id", "stripe_invoice_id", "number", "status",
+                          "amount_due", "amount_paid", "currency", "created_at"),
+    "oauth_grants": _org_rows(OAuthGrant, "id", "scopes", "created_by_id", "created_at",
+                              "revoked_at", "last_used_at", app_name="app__name"),
+    # Tables of later domains (form submissions...) join here as name -> async (org_id) -> rows.
+}
+"""The tables of an organization export: each becomes `<name>.json` and `<name>.csv`."""
+
+
+async def org_archive(org_id: uuid.UUID) -> bytes:
+    files: dict[str, str] = {}
+    for name, table in ORG_TABLES.items():
+        rows = await table(org_id)
+        files[f"{name}.json"] = _json(rows)
+        files[f"{name}.csv"] = _csv(rows)
+    return await asyncio.to_thread(_zip, files)
+
+
+# --- Archives --------------------------------------------------------------------------------
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+    # Spreadsheets run cells that start like a formula.
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in columns])
+    return out.getvalue()
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def archive_key(work: ScheduledWork) -> str:
+    """Deterministic per request, so a job run twice overwrites its own archive."""
+    return f"exports/{work.id}.zip"
+
+
+def download_url(services: Services, token: str) -> str:
+    return f"{services.settings.public_url.rstrip('/')}/exports/{token}"
+
+
+def new_download_token() -> tuple[str, str]:
+    """A fresh single-use download token and its hash (only the hash is stored)."""
+    token = new_secret(TOKEN_PREFIX)
+    return token, hash_secret(token)
+
+
+async def _finish(services: Services, work: ScheduledWork, data: bytes, *, to: User,
+                  what: str) -> dict[str, Any]:
+    key = archive_key(work)
+    await services.storage.save(key, data, ARCHIVE_TYPE)
+    token, token_hash = new_download_token()
+    expires_at = datetime.now(UTC) + timedelta(hours=services.settings.export_ttl_hours)
+    await services.mailer.send(Mail(
+        to=to.email, subject=f"Your {what} export is ready",
+        body=(f"Hello {to.name},\n\nYour {what} export is ready. Download it once from\n\n"
+              f"{download_url(services, token)}\n\nThe link works once and until "
+              f"{expires_at:%Y-%m-%d %H:%M} UTC. For a new link, ask the API for "
+              "`me { dataExports { downloadUrl } }`.\n")))
+    return {"archive_key": key, "archive_size": len(data), "download_token_hash": token_hash,
+            "expires_at": expires_at}
+
+
+async def build_user_export(services: Services, work: ScheduledWork) -> dict[str, Any]:
+    user = await User.get_or_none(id=work.user_id)
+    if user is None:  # the account was deleted meanwhile: nothing left to export
+        return {}
+    return await _finish(services, work, await user_archive(user), to=user, what="Relleks data")
+
+
+async def build_org_export(services: Services, work: ScheduledWork) -> dict[str, Any]:
+    assert work.kind is WorkKind.ORG_EXPORT and work.organization_id is not None
+    user = await User.get_or_none(id=work.user_id)
+    org = await Organization.get_or_none(id=work.organization_id)
+    if user is None or org is None:
+        return {}
+    return await _finish(services, work, await org_archive(org.id), to=user,
+                         what=f"organization {org.slug}")

@@ -1,0 +1,79 @@
+"""The retention sweep: what we keep, for how long, and deleting the rest.
+
+The README's retention table is this one; change both together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from tortoise.expressions import Q
+
+from jobs.exports import tenant_rows
+from models.accounts import EmailToken, RefreshToken, Session
+from models.activity import ActivityEvent
+from models.jobs import ScheduledWork, WorkStatus
+from models.orgs import Invitation
+from models.tokens import ApiToken
+
+if TYPE_CHECKING:
+    from services import Services
+
+SESSIONS_AFTER_END = timedelta(days=30)
+"""Ended (expired or revoked) sessions and their refresh tokens: kept 30 days so the owner can
+see recent sign-ins on `sessions` and support can trace a stolen-token report."""
+REFRESH_TOKENS_USED = timedelta(days=30)
+"""Used refresh tokens of live sessions: their reuse detection needs them for the session's
+life, and for no longer than the refresh TTL (30 days by default)."""
+EMAIL_TOKENS_AFTER_EXPIRY = timedelta(days=7)
+INVITATIONS_AFTER_END = timedelta(days=30)
+"""Expired, revoked or accepted invitations: 30 days, so admins can see what happened."""
+API_TOKENS_AFTER_END = timedelta(days=90)
+"""Revoked or expired API tokens: 90 days, for the activity log entries that name them."""
+ACTIVITY = timedelta(days=365)
+"""Activity (the organization's audit and security log): one year."""
+FINISHED_WORK = timedelta(days=365)
+"""Records of finished, failed or canceled scheduled work (deletions done): one year."""
+
+
+@dataclass
+class RetentionReport:
+    """How many rows of each kind the sweep deleted."""
+
+    deleted: dict[str, int]
+
+
+async def apply_retention(services: Services, now: datetime | None = None) -> RetentionReport:
+    now = now or datetime.now(UTC)
+    deleted: dict[str, int] = {}
+
+    expired = await ScheduledWork.filter(archive_key__isnull=False, expires_at__lt=now)
+    for work in expired:
+        assert work.archive_key is not None
+        await services.storage.delete(work.archive_key)
+        await ScheduledWork.filter(id=work.id).update(archive_key=None, download_token_hash=None)
+    deleted["export_archives"] = len(expired)
+
+    ended = now - SESSIONS_AFTER_END
+    old_sessions = await Session.filter(
+        Q(expires_at__lt=ended) | Q(revoked_at__lt=ended)).values_list("id", flat=True)
+    deleted["refresh_tokens"] = await RefreshToken.filter(
+        Q(session_id__in=list(old_sessions)) |
+        Q(used_at__lt=now - REFRESH_TOKENS_USED)).delete()
+    deleted["sessions"] = await Session.filter(id__in=list(old_sessions)).delete()
+    deleted["email_tokens"] = await EmailToken.filter(
+        expires_at__lt=now - EMAIL_TOKENS_AFTER_EXPIRY).delete()
+    gone = now - INVITATIONS_AFTER_END
+    deleted["invitations"] = await tenant_rows(Invitation).filter(
+        Q(expires_at__lt=gone) | Q(revoked_at__lt=gone) | Q(accepted_at__lt=gone)).delete()
+    gone = now - API_TOKENS_AFTER_END
+    deleted["api_tokens"] = await tenant_rows(ApiToken).filter(
+        Q(revoked_at__lt=gone) | Q(expires_at__lt=gone)).delete()
+    deleted["activity_events"] = await tenant_rows(ActivityEvent).filter(
+        created_at__lt=now - ACTIVITY).delete()
+    deleted["scheduled_work"] = await ScheduledWork.filter(
+        status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
+        updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()
+    return RetentionReport(deleted)

@@ -1,0 +1,147 @@
+"""Deleting an account or an organization, after a grace period that can call it off.
+
+The request records the deletion (`scheduled_work`, due after ACCOUNT_DELETION_GRACE_DAYS) in
+the same transaction as what ends at once, and queues a job for the due time; the job
+(`jobs/deletions.py`) does the deleting, and the sweep queues it again if that job is lost.
+
+- `deleteAccount(password)`: every session ends at once and so does every API token the person
+  created (a token keeps acting with its creator's standing, which is ending); signing in again
+  during the grace period is allowed, to call it off. The last OWNER of an organization with
+  other members must hand ownership over or delete the organization first (CONFLICT);
+  organizations where they are the only member are deleted with the account.
+- `deleteOrganization(id, confirmSlug)`: the organization's API tokens (and, at merge, OAuth
+  grants) are revoked at once and stay revoked if the deletion is canceled; its Stripe
+  subscription is canceled when the deletion runs, so the grace period does not cut service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from auth.passwords import verify_password
+from auth.permissions import Permission
+from context import Context
+from errors import BadUserInput, Conflict, NotFound
+from jobs.deletions import ORG_REVOKERS
+from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from models.orgs import Membership, Organization, Role
+from models.tokens import ApiToken
+from resolvers.accounts import end_sessions
+from resolvers.activity import record
+
+
+def _due(ctx: Context, now: datetime) -> datetime:
+    return now + timedelta(days=ctx.services.settings.account_deletion_grace_days)
+
+
+async def pending_account_deletion(ctx: Context) -> ScheduledWork | None:
+    return await ScheduledWork.filter(user_id=ctx.user.id, kind=WorkKind.ACCOUNT_DELETION,
+                                      status__in=[WorkStatus.PENDING, WorkStatus.RUNNING,
+                                                  WorkStatus.FAILED]) \
+        .order_by("-created_at").first()
+
+
+async def _check_not_last_owner(ctx: Context) -> None:
+    owned = await Membership.of_user(ctx.user.id).filter(role=Role.OWNER) \
+        .prefetch_related("organization")
+    for membership in owned:
+        org_id = membership.organization_id
+        others = ctx.access.scoped(Membership, org_id).exclude(user_id=ctx.user.id)
+        if await others.exists() and not await others.filter(role=Role.OWNER).exists():
+            org: Organization = membership.organization  # type: ignore[assignment]
+            raise Conflict(f"You are the only OWNER of {org.name} ({org.slug}): transfer its "
+                           "ownership or delete it first.", organization=org.slug,
+                           reason="LAST_OWNER")
+
+
+async def delete_account(ctx: Context, password: str) -> ScheduledWork:
+    user = ctx.user
+    if not verify_password(user.password_hash, password):
+        raise BadUserInput.field("password", "is not your password")
+    org_ids = await ctx.access.orgs_with(Permission.ORG_READ)
+    await _check_not_last_owner(ctx)
+    now = datetime.now(UTC)
+    existing = await pending_account_deletion(ctx)
+    async with in_transaction():
+        if existing is not None and existing.status.open:
+            work = existing
+        else:
+            due = _due(ctx, now)
+            work = await ScheduledWork.create(kind=WorkKind.ACCOUNT_DELETION, user_id=user.id,
+                                              due_at=due, dispatched_at=due)
+        await end_sessions(user.id)
+        tokens = await ctx.access.scoped(ApiToken, org_ids).filter(
+            created_by_id=user.id, revoked_at__isnull=True)
+        for token in tokens:
+            await ctx.access.scoped(ApiToken, token.organization_id).filter(id=token.id) \
+                .update(revoked_at=now)
+            await record(ctx, token.organization_id, "api_token.revoked",
+                         target_type="api_token", target_id=token.id,
+                         summary={"name": token.name, "prefix": token.prefix,
+                                  "reason": "account_deletion"})
+    if work is not existing:
+        await ctx.services.jobs.defer(work.id, schedule_at=work.due_at)
+    return work
+
+
+async def cancel_account_deletion(ctx: Context) -> ScheduledWork:
+    work = await pending_account_deletion(ctx)
+    if work is None or work.status is not WorkStatus.PENDING:
+        if work is not None and work.status is WorkStatus.RUNNING:
+            raise Conflict("The deletion is under way and can no longer be canceled.")
+        raise NotFound("scheduled account deletion")
+    canceled = await ScheduledWork.filter(id=work.id, status=WorkStatus.PENDING).update(
+        status=WorkStatus.CANCELED, canceled_at=datetime.now(UTC))
+    if not canceled:
+        raise Conflict("The deletion is under way and can no longer be canceled.")
+    return await ScheduledWork.get(id=work.id)
+
+
+async def pending_org_deletion(org_id: uuid.UUID) -> ScheduledWork | None:
+    return await ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_DELETION,
+                                      status__in=[WorkStatus.PENDING, WorkStatus.RUNNING,
+                                                  WorkStatus.FAILED]) \
+        .order_by("-created_at").first()
+
+
+async def delete_organization(ctx: Context, org_id: uuid.UUID,
+                              confirm_slug: str) -> ScheduledWork:
+    org = await Organization.get(id=org_id)
+    if confirm_slug.strip().lower() != org.slug:
+        raise BadUserInput.field("confirmSlug", "must be the organization's slug")
+    existing = await pending_org_deletion(org_id)
+    if existing is not None and existing.status.open:
+        return existing
+    now = datetime.now(UTC)
+    due = _due(ctx, now)
+    async with in_transaction():
+        work = await ScheduledWork.create(kind=WorkKind.ORG_DELETION, organization_id=org_id,
+                                          user_id=ctx.user.id, due_at=due, dispatched_at=due)
+        revoked = await ctx.access.scoped(ApiToken, org_id).filter(
+            revoked_at__isnull=True).update(revoked_at=now)
+        for revoke in ORG_REVOKERS:
+            await revoke(org_id)
+        await record(ctx, org_id, "organization.deletion_scheduled", target_type="organization",
+                     target_id=org_id, summary={"dueAt": due.isoformat(),
+                                                "apiTokensRevoked": revoked})
+    await ctx.services.jobs.defer(work.id, schedule_at=due)
+    return work
+
+
+async def cancel_organization_deletion(ctx: Context, org_id: uuid.UUID) -> ScheduledWork:
+    work = await pending_org_deletion(org_id)
+    if work is None or work.status is not WorkStatus.PENDING:
+        if work is not None and work.status is WorkStatus.RUNNING:
+            raise Conflict("The deletion is under way and can no longer be canceled.")
+        raise NotFound("scheduled organization deletion")
+    async with in_transaction():
+        canceled = await ScheduledWork.filter(id=work.id, status=WorkStatus.PENDING).update(
+            status=WorkStatus.CANCELED, canceled_at=datetime.now(UTC))
+        if not canceled:
+            raise Conflict("The deletion is under way and can no longer be canceled.")
+        await record(ctx, org_id, "organization.deletion_canceled", target_type="organization",
+                     target_id=org_id)
+    return await ScheduledWork.get(id=work.id)

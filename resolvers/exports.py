@@ -1,0 +1,97 @@
+"""Data exports: a user's copy of their own data, an OWNER's copy of an organization's.
+
+The request records the work (`scheduled_work`) and queues a job after the row is written; the
+job (`jobs/exports.py`) builds the ZIP, stores it and mails a download link. A link works once
+and until the export expires (EXPORT_TTL_HOURS); reading `downloadUrl` again gives a new link
+and ends the previous one, so only the hash of the latest link is ever stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from auth.permissions import ROLE_GRANTS, Permission
+from auth.tokens import hash_secret
+from context import Context
+from jobs.exports import download_url, new_download_token
+from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from models.orgs import Membership
+from resolvers.activity import record
+
+OPEN = [WorkStatus.PENDING, WorkStatus.RUNNING]
+LISTED = 50
+
+
+async def request_data_export(ctx: Context) -> ScheduledWork:
+    """An export of everything about the viewer; while one is being prepared, that one."""
+    user = ctx.user
+    existing = await ScheduledWork.filter(user_id=user.id, kind=WorkKind.USER_EXPORT,
+                                          status__in=OPEN).first()
+    if existing is not None:
+        return existing
+    now = datetime.now(UTC)
+    work = await ScheduledWork.create(kind=WorkKind.USER_EXPORT, user_id=user.id, due_at=now,
+                                      dispatched_at=now)
+    await ctx.services.jobs.defer(work.id)
+    return work
+
+
+async def export_organization(ctx: Context, org_id: uuid.UUID) -> ScheduledWork:
+    """An export of all the organization's data for the OWNER asking."""
+    user = ctx.user
+    existing = await ScheduledWork.filter(user_id=user.id, organization_id=org_id,
+                                          kind=WorkKind.ORG_EXPORT, status__in=OPEN).first()
+    if existing is not None:
+        return existing
+    now = datetime.now(UTC)
+    async with in_transaction():
+        work = await ScheduledWork.create(kind=WorkKind.ORG_EXPORT, user_id=user.id,
+                                          organization_id=org_id, due_at=now, dispatched_at=now)
+        await record(ctx, org_id, "organization.export_requested", target_type="organization",
+                     target_id=org_id, summary={"export": str(work.id)})
+    await ctx.services.jobs.defer(work.id)
+    return work
+
+
+async def my_exports(ctx: Context) -> list[ScheduledWork]:
+    """The viewer's exports, newest first (the latest 50)."""
+    return await ScheduledWork.filter(
+        user_id=ctx.user.id, kind__in=[WorkKind.USER_EXPORT, WorkKind.ORG_EXPORT],
+    ).order_by("-created_at", "-id").limit(LISTED)
+
+
+def downloadable(work: ScheduledWork, now: datetime) -> bool:
+    return (work.status is WorkStatus.DONE and work.archive_key is not None
+            and work.expires_at is not None and work.expires_at > now)
+
+
+async def fresh_download_url(ctx: Context, work: ScheduledWork) -> str | None:
+    """A new single-use link to the archive (the previous link stops working), or None when
+    there is nothing to download. An organization's export needs its requester to still hold
+    `org:export` there."""
+    if work.user_id != ctx.user.id or not downloadable(work, datetime.now(UTC)):
+        return None
+    if work.kind is WorkKind.ORG_EXPORT:
+        assert work.organization_id is not None
+        membership = await Membership.of_user(ctx.user.id).filter(
+            organization_id=work.organization_id).first()
+        if membership is None or Permission.ORG_EXPORT not in ROLE_GRANTS[membership.role]:
+            return None
+    token, token_hash = new_download_token()
+    await ScheduledWork.filter(id=work.id).update(download_token_hash=token_hash)
+    return download_url(ctx.services, token)
+
+
+async def redeem_download(token: str) -> ScheduledWork | None:
+    """The export a download token opens, spending the token; None if it opens nothing."""
+    now = datetime.now(UTC)
+    token_hash = hash_secret(token)
+    work = await ScheduledWork.filter(download_token_hash=token_hash).first()
+    if work is None or not downloadable(work, now):
+        return None
+    spent = await ScheduledWork.filter(id=work.id, download_token_hash=token_hash).update(
+        download_token_hash=None, downloaded_at=now)
+    return work if spent else None

@@ -1,0 +1,124 @@
+"""Deleting an account or an organization after a grace period: `deleteAccount`,
+`cancelAccountDeletion`, `deleteOrganization`, `cancelOrganizationDeletion`,
+`organizationDeletion` and `me.accountDeletion`. See resolvers/deletions.py for what ends at
+once and what waits."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+from strawberry.permission import PermissionExtension
+
+from auth.permissions import Permission
+from models import jobs as models
+from resolvers import deletions as resolvers
+from schema.base import Info
+from schema.exports import WorkStatus, status_of
+from schema.permissions import (
+    HasPermission,
+    IsAuthenticated,
+    global_uuid,
+    org_from_argument,
+    requires,
+)
+
+OrgArg = Annotated[relay.GlobalID, strawberry.argument(description="The organization.")]
+
+
+@strawberry.type(description="A deletion waiting for its grace period to end, or its outcome.")
+class ScheduledDeletion:
+    work: strawberry.Private[models.ScheduledWork]
+
+    @strawberry.field(description="Opaque id of the deletion.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(relay.to_base64("ScheduledDeletion", str(self.work.id)))
+
+    @strawberry.field(description="PENDING until `dueAt`, then RUNNING and DONE; CANCELED if "
+                                  "called off; FAILED (with `error`) if retries ran out.")
+    def status(self) -> WorkStatus:
+        return status_of(self.work)
+
+    @strawberry.field(description="When it was asked for.")
+    def requested_at(self) -> datetime.datetime:
+        return self.work.created_at
+
+    @strawberry.field(description="When the deletion runs, unless canceled before.")
+    def due_at(self) -> datetime.datetime:
+        return self.work.due_at
+
+    @strawberry.field(description="When it was canceled.")
+    def canceled_at(self) -> datetime.datetime | None:
+        return self.work.canceled_at
+
+    @strawberry.field(description="Why it failed, when it did (support is alerted).")
+    def error(self) -> str | None:
+        return "The deletion could not be completed; support has been alerted." \
+            if self.work.status is models.WorkStatus.FAILED else None
+
+
+def _deletion(work: models.ScheduledWork | None) -> ScheduledDeletion | None:
+    return ScheduledDeletion(work=work) if work is not None else None
+
+
+async def my_account_deletion(info: Info) -> ScheduledDeletion | None:
+    return _deletion(await resolvers.pending_account_deletion(info.context))
+
+
+def _org_delete() -> PermissionExtension:
+    return requires(HasPermission(Permission.ORG_DELETE,
+                                  org=org_from_argument("organization_id")),
+                    IsAuthenticated())
+
+
+@strawberry.type
+class DeletionQueries:
+    @strawberry.field(description="The organization's scheduled deletion, if any (`org:delete`).",
+                      extensions=[_org_delete()])
+    async def organization_deletion(self, info: Info, organization_id: OrgArg
+                                    ) -> ScheduledDeletion | None:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        return _deletion(await resolvers.pending_org_deletion(org_id))
+
+
+@strawberry.type
+class DeletionMutations:
+    @strawberry.mutation(
+        description="Delete your account after the grace period (ACCOUNT_DELETION_GRACE_DAYS, "
+                    "14 days by default). Every session and every API token you created end "
+                    "now; sign in again to cancel. CONFLICT if you are the only OWNER of an "
+                    "organization with other members.",
+        extensions=[requires(IsAuthenticated())])
+    async def delete_account(self, info: Info, password: Annotated[str, strawberry.argument(
+            description="Your password, to prove it is you.")]) -> ScheduledDeletion:
+        return ScheduledDeletion(work=await resolvers.delete_account(info.context, password))
+
+    @strawberry.mutation(description="Call off your account's scheduled deletion.",
+                         extensions=[requires(IsAuthenticated())])
+    async def cancel_account_deletion(self, info: Info) -> ScheduledDeletion:
+        return ScheduledDeletion(work=await resolvers.cancel_account_deletion(info.context))
+
+    @strawberry.mutation(
+        description="Delete the organization and all its data after the grace period "
+                    "(`org:delete`, OWNER, a person). Its API tokens are revoked now; its "
+                    "subscription is canceled when the deletion runs.",
+        extensions=[_org_delete()])
+    async def delete_organization(
+            self, info: Info, organization_id: OrgArg,
+            confirm_slug: Annotated[str, strawberry.argument(
+                description="The organization's slug, typed again to confirm.")]
+    ) -> ScheduledDeletion:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        return ScheduledDeletion(work=await resolvers.delete_organization(
+            info.context, org_id, confirm_slug))
+
+    @strawberry.mutation(description="Call off the organization's scheduled deletion "
+                                     "(`org:delete`). Revoked API tokens stay revoked.",
+                         extensions=[_org_delete()])
+    async def cancel_organization_deletion(self, info: Info, organization_id: OrgArg
+                                           ) -> ScheduledDeletion:
+        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        return ScheduledDeletion(work=await resolvers.cancel_organization_deletion(
+            info.context, org_id))

@@ -1,0 +1,132 @@
+"""deleteOrganization end to end over HTTP: refusals, tokens revoked at once, cancelling in the
+grace period, and the deletion with its Stripe subscription canceled (through the fake)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models.activity import ActivityEvent
+from models.billing import BillingAccount, Plan, SubscriptionStatus
+from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from models.leads import Lead
+from models.orgs import Organization, Role
+from models.tokens import ApiToken
+from tests.billing.fake_stripe import FakeStripe
+from tests.conftest import Api, error_code, errors_of
+from tests.orgs.conftest import Team
+from tests.privacy.conftest import pass_grace_period, run_due_work, run_jobs
+from tests.tokens.conftest import make_token
+
+DELETE = """mutation($id: ID!, $slug: String!) {
+  deleteOrganization(organizationId: $id, confirmSlug: $slug) { id status dueAt error } }"""
+CANCEL = """mutation($id: ID!) { cancelOrganizationDeletion(organizationId: $id) {
+  status canceledAt } }"""
+STATUS = """query($id: ID!) { organizationDeletion(organizationId: $id) { status dueAt error } }"""
+
+
+async def subscribed(team: Team, stripe: FakeStripe) -> str:
+    subscription = stripe.new_subscription("cus_acme", "price_pro_month")
+    await BillingAccount.create(organization=team.org, stripe_customer_id="cus_acme",
+                                stripe_subscription_id=subscription["id"],
+                                subscription_plan=Plan.PRO, status=SubscriptionStatus.ACTIVE)
+    return subscription["id"]
+
+
+async def test_a_wrong_confirmation_slug_is_refused(api: Api, team: Team) -> None:
+    body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme-typo"},
+                         token=team.people[Role.OWNER].token)
+    (error,) = errors_of(body)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT",
+                                   "fields": {"confirmSlug": "must be the organization's slug"}}
+    assert await ScheduledWork.all().count() == 0
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.MEMBER, Role.VIEWER])
+async def test_only_the_owner_deletes(api: Api, team: Team, role: Role) -> None:
+    body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"},
+                         token=team.people[role].token)
+    assert errors_of(body)[0]["extensions"] == {"code": "FORBIDDEN",
+                                                "permission": "org:delete"}
+    assert error_code(await api.gql(STATUS, {"id": team.org_id},
+                                    token=team.people[role].token)) == "FORBIDDEN"
+    assert await ScheduledWork.all().count() == 0
+
+
+async def test_a_token_cannot_delete_and_an_outsider_finds_nothing(
+        api: Api, team: Team, settings: Any) -> None:
+    from tests.orgs.conftest import signed_in
+
+    token = await make_token(team, ["org:read"])
+    assert error_code(await api.gql(DELETE, {"id": team.org_id, "slug": "acme"},
+                                    token=token.secret)) == "FORBIDDEN"
+    outsider = await signed_in(settings, "outsider@example.com")
+    assert error_code(await api.gql(DELETE, {"id": team.org_id, "slug": "acme"},
+                                    token=outsider.token)) == "NOT_FOUND"
+
+
+async def test_tokens_end_at_once_and_the_owner_can_call_it_off(
+        api: Api, app: Any, team: Team, stripe: FakeStripe) -> None:
+    owner = team.people[Role.OWNER].token
+    token = await make_token(team, ["org:read"])
+    body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    assert body["data"]["deleteOrganization"]["status"] == "PENDING"
+    assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
+    org = await api.gql('{ organization(slug: "acme") { name } }', token=token.secret)
+    assert error_code(org) == "UNAUTHENTICATED"
+    status = await api.gql(STATUS, {"id": team.org_id}, token=owner)
+    assert status["data"]["organizationDeletion"]["status"] == "PENDING"
+    again = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    assert again["data"]["deleteOrganization"]["id"] == body["data"]["deleteOrganization"]["id"]
+
+    canceled = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
+    assert canceled["data"]["cancelOrganizationDeletion"]["status"] == "CANCELED"
+    actions = [e.action for e in await ActivityEvent.scoped(team.org.id).order_by("created_at")]
+    assert actions[-2:] == ["organization.deletion_scheduled", "organization.deletion_canceled"]
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
+    await pass_grace_period(work.id)
+    await run_due_work(app)
+    assert await Organization.exists(id=team.org.id)
+    assert stripe.calls == []
+
+
+async def test_when_due_the_subscription_is_canceled_and_the_data_deleted(
+        api: Api, app: Any, team: Team, stripe: FakeStripe) -> None:
+    subscription = await subscribed(team, stripe)
+    await Lead.create(organization=team.org, name="Lena")
+    owner = team.people[Role.OWNER].token
+    await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
+    await run_jobs(app)  # not due: nothing happens
+    assert stripe.subscriptions[subscription]["status"] == "active"
+    await pass_grace_period(work.id)
+    await run_due_work(app)
+    work = await ScheduledWork.get(id=work.id)
+    assert work.status is WorkStatus.DONE, work.last_error
+    assert stripe.subscriptions[subscription]["status"] == "canceled"
+    assert [c.method for c in stripe.calls] == ["GET", "DELETE"]
+    assert not await Organization.exists(id=team.org.id)
+    for model in (Lead, ActivityEvent, ApiToken, BillingAccount):
+        assert await model.scoped(team.org.id).count() == 0, model
+    # The people stay; the record of the deletion stays.
+    assert work.organization_id == team.org.id
+
+
+async def test_stripe_failing_is_retried_then_failed_and_visible(
+        api: Api, app: Any, team: Team, stripe: FakeStripe) -> None:
+    subscription = await subscribed(team, stripe)
+    owner = team.people[Role.OWNER].token
+    await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
+    await pass_grace_period(work.id)
+    stripe.fail_next(20, status=500)
+    await run_due_work(app)
+    work = await ScheduledWork.get(id=work.id)
+    assert work.status is WorkStatus.FAILED and work.attempts == 3
+    assert "PaymentProviderError" in (work.last_error or "")
+    status = await api.gql(STATUS, {"id": team.org_id}, token=owner)
+    assert status["data"]["organizationDeletion"]["status"] == "FAILED"
+    assert status["data"]["organizationDeletion"]["error"]
+    assert await Organization.exists(id=team.org.id)  # nothing deleted without the cancel
+    assert stripe.subscriptions[subscription]["status"] == "active"

@@ -1,0 +1,29 @@
+"""`GET /exports/{token}`: the one way an export archive leaves the server.
+
+The token is the authority (like a mailed sign-in link): it is single-use, expires with the
+export, and only its hash is stored. Anything it does not open is a plain 404.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from resolvers.exports import redeem_download
+
+NOT_FOUND = {"error": "This download link is unknown, used or expired. Ask the API for a new "
+                      "one: me { dataExports { downloadUrl } }."}
+
+
+async def download_export(request: Request) -> Response:
+    token = request.path_params["token"]
+    work = await redeem_download(token) if 0 < len(token) <= 128 else None
+    if work is None or work.archive_key is None:
+        return JSONResponse(NOT_FOUND, status_code=404)
+    data = await request.app.state.services.storage.load(work.archive_key)
+    if data is None:
+        return JSONResponse(NOT_FOUND, status_code=404)
+    name = f"relleks-{work.kind.value.replace('_', '-')}-{work.created_at:%Y%m%d}.zip"
+    return Response(data, media_type="application/zip", headers={
+        "content-disposition": f'attachment; filename="{name}"',
+        "cache-control": "no-store", "referrer-policy": "no-referrer"})
