@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from billing.webhooks import stripe_webhook
 from database import close_database, init_database
@@ -32,18 +32,23 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not manage_database:
-            yield
-            return
-        await init_database(settings.database_url, global_fallback=True)
+        await services.broker.start()
         try:
-            yield
+            if not manage_database:
+                yield
+                return
+            await init_database(settings.database_url, global_fallback=True)
+            try:
+                yield
+            finally:
+                await close_database()
         finally:
-            await close_database()
+            await services.broker.close()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with a JSON 405
+            WebSocketRoute("/graphql", graphql),  # subscriptions (`web/graphql_ws.py`)
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from auth.ratelimit import LoginLimiter
 from billing.gateway import StripeGateway
 from mail import Mailer
+from realtime.broker import Broker, build_broker
 from settings import Settings
 from storage import Storage, build_storage
 
@@ -18,6 +19,8 @@ class Services:
     mailer: Mailer
     storage: Storage
     stripe: StripeGateway
+    broker: Broker
+    """Carries committed changes to subscriptions, across processes with Redis (`realtime/`)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -27,4 +30,6 @@ class Services:
             mailer=Mailer(settings),
             storage=build_storage(settings),
             stripe=StripeGateway(settings),
+            broker=build_broker(settings.redis_url, prefix=settings.realtime_channel_prefix,
+                                buffer=settings.realtime_buffer),
         )

@@ -71,6 +71,14 @@ class Settings:
     cost_budget_scale: float = 1.0
     """Multiplies every per-caller query budget (`schema/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
+    # Realtime (README "Realtime"): GraphQL subscriptions over WebSocket.
+    realtime_channel_prefix: str = "relleks:"
+    """Prefix of the Redis pub/sub channels (pub/sub ignores the database number)."""
+    realtime_buffer: int = 100
+    """Events held for one subscriber who reads slower than they come; past it the stream ends."""
+    ws_init_timeout: float = 10.0
+    ws_max_subscriptions: int = 20
+    ws_max_message_bytes: int = 64_000
     # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -106,6 +114,7 @@ class Settings:
             "login_rate_per_ip": "LOGIN_RATE_PER_IP",
             "terms_version": "TERMS_VERSION",
             "log_level": "LOG_LEVEL",
+            "realtime_channel_prefix": "REALTIME_CHANNEL_PREFIX",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -123,13 +132,18 @@ class Settings:
                           "max_body_bytes": "MAX_BODY_BYTES",
                           "max_upload_bytes": "MAX_UPLOAD_BYTES",
                           "stripe_max_network_retries": "STRIPE_MAX_NETWORK_RETRIES",
-                          "stripe_webhook_tolerance": "STRIPE_WEBHOOK_TOLERANCE"}.items():
+                          "stripe_webhook_tolerance": "STRIPE_WEBHOOK_TOLERANCE",
+                          "realtime_buffer": "REALTIME_BUFFER",
+                          "ws_max_subscriptions": "WS_MAX_SUBSCRIPTIONS",
+                          "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("EXECUTION_TIMEOUT"):
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
         if env.get("COST_BUDGET_SCALE"):
             kwargs["cost_budget_scale"] = float(env["COST_BUDGET_SCALE"])
+        if env.get("WS_INIT_TIMEOUT"):
+            kwargs["ws_init_timeout"] = float(env["WS_INIT_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:

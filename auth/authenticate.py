@@ -79,3 +79,59 @@ async def viewer_for_api_token(secret: str, client_ip: str) -> Viewer:
         token.last_used_at, token.last_used_ip = now, client_ip
         await ApiToken.touch(token.id, at=now, ip=client_ip)
     return Viewer(token=token)
+
+
+async def authenticate_connection(params: dict[str, object], connection: HTTPConnection,
+                                  settings: Settings) -> Viewer:
+    """The viewer of a WebSocket connection, from the `connection_init` payload.
+
+    The payload carries the credential as `{"Authorization": "Bearer <token>"}` (what GraphiQL
+    sends from its headers editor) or `{"token": "<token>"}`: an access token or an API token.
+    Without one, the session cookie counts only when the page's `Origin` is one of
+    `ALLOWED_ORIGINS`: browsers send cookies with any page's WebSocket, so the origin is what
+    stops another site from subscribing as the visitor."""
+    header = next((value for key, value in params.items()
+                   if key.lower() == "authorization" and isinstance(value, str)), None)
+    token = params.get("token")
+    if header is not None:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            return Viewer(error="Send `{\"Authorization\": \"Bearer <token>\"}` in "
+                                "connection_init.")
+        token = credential.strip()
+    if isinstance(token, str) and token:
+        if looks_like_api_token(token):
+            client = connection.client.host if connection.client else "unknown"
+            return await viewer_for_api_token(token, client)
+        return await viewer_for_token(token, settings)
+    cookie = connection.cookies.get(CookieNames.for_settings(settings).access, "")
+    if not cookie:
+        return Viewer(error="Sign in: send an access or API token in connection_init.")
+    if connection.headers.get("origin") not in settings.allowed_origins:
+        return Viewer(error="Session cookies are accepted only from the allowed origins: "
+                            "send a token in connection_init.")
+    return await viewer_for_token(cookie, settings, via_cookie=True)
+
+
+async def recheck_viewer(viewer: Viewer) -> Viewer:
+    """The same viewer re-read from the database: what a long-lived connection calls before
+    each event, so an ended session or a revoked or expired token stops it at once. One query.
+    """
+    now = datetime.now(UTC)
+    if viewer.token is not None:
+        token = await ApiToken.scoped(viewer.token.organization_id).filter(
+            id=viewer.token.id).select_related("created_by").first()
+        if token is None or token.revoked_at is not None:
+            return Viewer(error="The API token has been revoked.")
+        if token.expires_at is not None and token.expires_at <= now:
+            return Viewer(error="The API token has expired.")
+        return Viewer(token=token)
+    if viewer.session is not None:
+        session = await Session.filter(
+            id=viewer.session.id, revoked_at__isnull=True, expires_at__gt=now
+        ).select_related("user").first()
+        if session is None:
+            return Viewer(error="The session has ended: sign in again.",
+                          via_cookie=viewer.via_cookie)
+        return Viewer(user=session.user, session=session, via_cookie=viewer.via_cookie)
+    return viewer

@@ -34,6 +34,7 @@ from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.realtime import RealtimeSubscriptions
 from schema.tokens import TokenMutations, TokenQueries
 
 MAX_DEPTH = 10
@@ -48,6 +49,8 @@ Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations,
 ))
+
+Subscription = merge_types("Subscription", (RealtimeSubscriptions,))
 
 
 class Schema(strawberry.Schema):
@@ -79,6 +82,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE),
         execution_context_class=LeanExecutionContext,
