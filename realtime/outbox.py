@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from tortoise import connections
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction as tortoise_transaction
 
 from realtime.broker import Broker
@@ -65,8 +67,18 @@ async def queue(broker: Broker, topics: Iterable[str], message: dict[str, Any]) 
     event = (broker, tuple(topics), message)
     if pending is not None:
         pending.events.append(event)
+    elif _in_tortoise_transaction():
+        raise RuntimeError("An event was queued inside Tortoise's own in_transaction(): use "
+                           "realtime.outbox.in_transaction() so it waits for the commit.")
     else:
         await _publish([event])
+
+
+def _in_tortoise_transaction() -> bool:
+    try:
+        return isinstance(connections.get("default"), TransactionalDBClient)
+    except Exception:  # no database set up (e.g. a database-free test)
+        return False
 
 
 async def _publish(events: list[tuple[Broker, tuple[str, ...], dict[str, Any]]]) -> None:

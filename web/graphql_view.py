@@ -11,6 +11,7 @@ timeout, and no operation batching. `scripts/graphql_http_audit.sh` checks it ag
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -95,7 +96,7 @@ class GraphQLView(GraphQL):
             # A WebSocket authenticates in `connection_init` (`web/graphql_ws.py`).
             return Context(request=request, response=Response(),  # type: ignore[arg-type]
                            services=self.services,
-                           request_id=_state(request).get("request_id", "-"), viewer=Viewer())
+                           request_id=uuid.uuid4().hex, viewer=Viewer())
         viewer = await authenticate(request, self.services.settings)
         state = _state(request)
         if viewer.user is not None:

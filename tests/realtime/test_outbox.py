@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
+from tortoise.transactions import in_transaction as tortoise_transaction
 
 from context import Context, Viewer
 from models.activity import ActivityEvent
@@ -87,3 +88,12 @@ async def test_outside_a_transaction_an_event_is_published_at_once() -> None:
     async with broker.subscribe(["t"]) as events:
         await queue(broker, ["t"], {"n": 1})
         assert (await _next(events))["n"] == 1
+
+
+async def test_an_event_inside_tortoise_s_own_transaction_is_refused(app: Any,
+                                                                     team: Team) -> None:
+    ctx = _context(app, team)
+    with pytest.raises(RuntimeError, match=r"realtime\.outbox\.in_transaction"):
+        async with tortoise_transaction():
+            await record(ctx, team.org.id, "lead.deleted", target_type="lead", target_id=None)
+    assert not await ActivityEvent.scoped(team.org.id).filter(action="lead.deleted")
