@@ -121,17 +121,26 @@ async def recheck_viewer(viewer: Viewer) -> Viewer:
     if viewer.token is not None:
         token = await ApiToken.scoped(viewer.token.organization_id).filter(
             id=viewer.token.id).select_related("created_by").first()
-        if token is None or token.revoked_at is not None:
-            return Viewer(error="The API token has been revoked.")
-        if token.expires_at is not None and token.expires_at <= now:
-            return Viewer(error="The API token has expired.")
-        return Viewer(token=token)
+        return token_viewer(token, now)
     if viewer.session is not None:
         session = await Session.filter(
             id=viewer.session.id, revoked_at__isnull=True, expires_at__gt=now
         ).select_related("user").first()
-        if session is None:
-            return Viewer(error="The session has ended: sign in again.",
-                          via_cookie=viewer.via_cookie)
-        return Viewer(user=session.user, session=session, via_cookie=viewer.via_cookie)
+        return session_viewer(session, via_cookie=viewer.via_cookie)
     return viewer
+
+
+def token_viewer(token: ApiToken | None, now: datetime) -> Viewer:
+    """The viewer of a token row as just read (its creator joined), or why there is none."""
+    if token is None or token.revoked_at is not None:
+        return Viewer(error="The API token has been revoked.")
+    if token.expires_at is not None and token.expires_at <= now:
+        return Viewer(error="The API token has expired.")
+    return Viewer(token=token)
+
+
+def session_viewer(session: Session | None, *, via_cookie: bool = False) -> Viewer:
+    """The viewer of a live session row as just read (its user joined), or why there is none."""
+    if session is None:
+        return Viewer(error="The session has ended: sign in again.", via_cookie=via_cookie)
+    return Viewer(user=session.user, session=session, via_cookie=via_cookie)

@@ -89,6 +89,13 @@ async def prepare(url: str, subscribers: int) -> tuple[str, str, list[str]]:
     return str(relay.GlobalID("Organization", str(org.id))), tokens[0], tokens[1:]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used: steady where wall time is not, on a
+    shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(url: str, port: int, redis: str | None) -> subprocess.Popen[bytes]:
     env = {key: value for key, value in os.environ.items()
            if key not in {"REDIS_URL", "SMTP_URL"}}
@@ -209,13 +216,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             loaded: list[float] = []
             delays: list[float] = []
+            last: list[float] = []
+            cpu_before = cpu_seconds(server.pid)
             for n in range(args.events):
                 name = f"event-{n}"
                 loaded.append(await mutate(http, org_id, owner, name))
                 await tally.everyone(name)
-                for client in clients:
-                    committed, at = client.arrivals[name]
-                    delays.append((at - committed) * 1000)
+                mine = [(at - committed) * 1000
+                        for committed, at in (c.arrivals[name] for c in clients)]
+                delays += mine
+                last.append(max(mine))
+            cpu_per_event = (cpu_seconds(server.pid) - cpu_before) / args.events
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -229,9 +240,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "subscribers": args.subscribers,
         "events": args.events,
         "connect_and_subscribe_s": round(connect_seconds, 1),
+        # commit to arrival, every subscriber of every event
         "delivery_ms": {"p50": round(statistics.median(delays), 1),
                         "p99": round(percentile(delays, 0.99), 1),
                         "max": round(max(delays), 1)},
+        # commit to the last subscriber's arrival, per event
+        "last_subscriber_ms": {"p50": round(statistics.median(last), 1),
+                               "max": round(max(last), 1),
+                               "each": [round(ms) for ms in last]},
+        # the server's CPU per event (its mutation and every delivery), and per delivery
+        "server_cpu_ms_per_event": round(cpu_per_event * 1000, 1),
+        "server_cpu_ms_per_delivery": round(cpu_per_event * 1000 / len(tokens), 2),
         "mutation_ms_without_subscribers": {"p50": round(statistics.median(alone), 1),
                                             "p99": round(percentile(alone, 0.99), 1)},
         "mutation_ms_with_subscribers": {"p50": round(statistics.median(loaded), 1),
