@@ -81,6 +81,12 @@ async def test_the_session_cookie_counts_from_an_allowed_origin_only(embedded: S
     assert refused.value.response.status_code == 403
 
 
+async def test_graphiql_on_the_api_s_own_origin_sends_its_headers_in_connection_init(
+        embedded: Server, team: Team) -> None:
+    async with socket(embedded, origin=embedded.url) as ws:
+        assert await ws.init(bearer(team.people[Role.OWNER].token)) == {"type": "connection_ack"}
+
+
 async def test_an_api_token_authenticates_in_connection_init(embedded: Server,
                                                              team: Team) -> None:
     token = await make_token(team, ["leads:read"])
