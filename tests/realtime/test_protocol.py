@@ -135,3 +135,14 @@ async def test_messages_are_limited_in_size(embedded: Server, team: Team) -> Non
         await ws.subscribe(LEAD_EVENTS + padding, {"org": team.org_id})
         code, reason = await ws.closed()
     assert code == 1009 and str(MAX_MESSAGE_BYTES) in reason
+
+
+async def test_a_subscription_over_http_is_refused(embedded: Server, team: Team) -> None:
+    async with httpx.AsyncClient(base_url=embedded.url, timeout=10) as client:
+        for accept in ("application/json", "multipart/mixed"):
+            response = await client.post(
+                "/graphql", json={"query": "subscription { membershipEvents { type } }"},
+                headers={"authorization": f"Bearer {team.people[Role.OWNER].token}",
+                         "accept": accept})
+            assert response.status_code in {200, 400, 405}, response.text
+            assert "errors" in response.json(), response.text
