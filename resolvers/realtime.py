@@ -185,10 +185,13 @@ async def require_still(ctx: Context, reads: EventReads, permission: Permission)
     """`permission` in the event's org as of now, or the stream ends saying why."""
     org_id = reads.org_id
     await renew(ctx, reads)
-    member = await reads.memberships.load(ctx.viewer.user.id) if ctx.viewer.user else None
-    if member is not None:
-        ctx.access.prime(member)  # the access check below then reads no row of its own
-    if await ctx.access.membership(org_id) is None if ctx.viewer.token else member is None:
+    if ctx.viewer.user is not None:
+        member = await reads.memberships.load(ctx.viewer.user.id)
+        if member is not None:
+            ctx.access.prime(member)  # the access check below then reads no row of its own
+    else:  # an API token: a member of its own org only, no row to read
+        member = await ctx.access.membership(org_id)
+    if member is None:
         raise Forbidden(f"You are no longer a member of this organization. {ENDED}",
                         reason="MEMBERSHIP_ENDED")
     try:
