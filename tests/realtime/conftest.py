@@ -33,7 +33,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
 from settings import Settings
-from tests.conftest import TEST_DB
 from tests.orgs.conftest import Team, make_team
 from tests.smtp import free_port
 
@@ -59,10 +58,6 @@ SERVER_ENV = {
     "REALTIME_BUFFER": str(BUFFER),
     "REALTIME_CHANNEL_PREFIX": PREFIX,
 }
-
-needs_redis = pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL is not set: the realtime "
-                                                       "tests across processes need Redis")
-
 
 @dataclass
 class Server:
@@ -258,5 +253,3 @@ def socket(server: Server, *, origin: str | None = None, cookie: str | None = No
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
-
-__all__ = ["TEST_DB"]
