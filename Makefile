@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench services clean
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ audit: setup
 
 bench: setup
 	bash bench/run.sh
+
+# Subscriptions' fan-out (bench/fanout.py); BENCH_DATABASE_URL picks the database (default: a
+# fresh SQLite file), e.g. the PostgreSQL that `make services` prints.
+bench-fanout: setup
+	$(BIN)/python -m bench.fanout
 
 services:
 	@bash scripts/services.sh

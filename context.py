@@ -6,6 +6,7 @@ layers (the current organization, a partner token's scopes) are added in this on
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
@@ -71,6 +72,18 @@ class Context:
         """The caller's orgs and permissions, and the tenant scope for org-owned rows."""
         return Access(self.viewer.user.id if self.viewer.user else None,
                       self.viewer.credential)
+
+    def for_operation(self) -> Context:
+        """A copy for one subscription of a WebSocket connection: its own loaders and access."""
+        return dataclasses.replace(self)
+
+    def renew(self, viewer: Viewer) -> None:
+        """Before each event a subscription delivers: the viewer as now read, and new loaders and
+        access control, so a changed role or row is seen at once (their caches last one event).
+        """
+        self.viewer = viewer
+        self.__dict__.pop("loaders", None)
+        self.__dict__.pop("access", None)
 
     @property
     def user(self) -> User:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from billing.webhooks import stripe_webhook
 from database import close_database, init_database
@@ -36,28 +36,33 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         jobs = services.jobs
-        if not manage_database:
-            # Tests share one database connection and run the job worker themselves, unless
-            # they ask for the embedded one (JOBS_IN_PROCESS).
-            if settings.jobs_in_process:
+        await services.broker.start()
+        try:
+            if not manage_database:
+                # Tests share one database connection and run the job worker themselves,
+                # unless they ask for the embedded one (JOBS_IN_PROCESS).
+                if settings.jobs_in_process:
+                    jobs.start_worker()
+                try:
+                    yield
+                finally:
+                    await jobs.close()
+                return
+            await init_database(settings.database_url, global_fallback=True)
+            if settings.run_jobs_in_process:
                 jobs.start_worker()
             try:
                 yield
             finally:
                 await jobs.close()
-            return
-        await init_database(settings.database_url, global_fallback=True)
-        if settings.run_jobs_in_process:
-            jobs.start_worker()
-        try:
-            yield
+                await close_database()
         finally:
-            await jobs.close()
-            await close_database()
+            await services.broker.close()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with a JSON 405
+            WebSocketRoute("/graphql", graphql),  # subscriptions (`web/graphql_ws.py`)
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),

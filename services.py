@@ -9,6 +9,7 @@ from auth.social import SocialProviders
 from billing.gateway import StripeGateway
 from jobs.app import Jobs
 from mail import Mailer
+from realtime.broker import Broker, build_broker
 from settings import Settings
 from storage import Storage, build_storage
 
@@ -22,6 +23,8 @@ class Services:
     stripe: StripeGateway
     social: SocialProviders
     jobs: Jobs
+    broker: Broker
+    """Carries committed changes to subscriptions, across processes with Redis (`realtime/`)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -33,6 +36,8 @@ class Services:
             stripe=StripeGateway(settings),
             social=SocialProviders(settings),
             jobs=Jobs(settings),
+            broker=build_broker(settings.redis_url, prefix=settings.realtime_channel_prefix,
+                                buffer=settings.realtime_buffer),
         )
         services.jobs.services = services  # tasks reach the mailer, storage and Stripe
         return services

@@ -105,6 +105,14 @@ class Settings:
     """Base of the exponential backoff between retries, seconds (3, 9, 27, 81, 243)."""
     jobs_lease: int = 600
     """Seconds after which the sweep re-queues work whose job went silent."""
+    # Realtime (README "Realtime"): GraphQL subscriptions over WebSocket.
+    realtime_channel_prefix: str = "relleks:"
+    """Prefix of the Redis pub/sub channels (pub/sub ignores the database number)."""
+    realtime_buffer: int = 100
+    """Events held for one subscriber who reads slower than they come; past it the stream ends."""
+    ws_init_timeout: float = 10.0
+    ws_max_subscriptions: int = 20
+    ws_max_message_bytes: int = 64_000
     # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -173,6 +181,7 @@ class Settings:
             "log_level": "LOG_LEVEL",
             "oauth_consent_url": "OAUTH_CONSENT_URL",
             "oauth_rate_per_ip": "OAUTH_RATE_PER_IP",
+            "realtime_channel_prefix": "REALTIME_CHANNEL_PREFIX",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -196,7 +205,11 @@ class Settings:
                           "export_ttl_hours": "EXPORT_TTL_HOURS",
                           "jobs_max_attempts": "JOBS_MAX_ATTEMPTS",
                           "jobs_retry_wait": "JOBS_RETRY_WAIT",
-                          "jobs_lease": "JOBS_LEASE"}.items():
+                          "jobs_lease": "JOBS_LEASE",
+
+                          "realtime_buffer": "REALTIME_BUFFER",
+                          "ws_max_subscriptions": "WS_MAX_SUBSCRIPTIONS",
+                          "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -205,6 +218,8 @@ class Settings:
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
         if env.get("COST_BUDGET_SCALE"):
             kwargs["cost_budget_scale"] = float(env["COST_BUDGET_SCALE"])
+        if env.get("WS_INIT_TIMEOUT"):
+            kwargs["ws_init_timeout"] = float(env["WS_INIT_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:

@@ -105,3 +105,74 @@ async def viewer_for_oauth_token(secret: str) -> Viewer:
         grant.last_used_at = now
         await OAuthGrant.by_id(grant.id).update(last_used_at=now)
     return Viewer(grant=grant)
+async def authenticate_connection(params: dict[str, object], connection: HTTPConnection,
+                                  settings: Settings) -> Viewer:
+    """The viewer of a WebSocket connection, from the `connection_init` payload.
+
+    The payload carries the credential as `{"Authorization": "Bearer <token>"}` (what GraphiQL
+    sends from its headers editor) or `{"token": "<token>"}`: an access token or an API token.
+    Without one, the session cookie counts only when the page's `Origin` is one of
+    `ALLOWED_ORIGINS`: browsers send cookies with any page's WebSocket, so the origin is what
+    stops another site from subscribing as the visitor."""
+    header = next((value for key, value in params.items()
+                   if key.lower() == "authorization" and isinstance(value, str)), None)
+    token = params.get("token")
+    if header is not None:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            return Viewer(error="Send `{\"Authorization\": \"Bearer <token>\"}` in "
+                                "connection_init.")
+        token = credential.strip()
+    if isinstance(token, str) and token:
+        if looks_like_api_token(token):
+            client = connection.client.host if connection.client else "unknown"
+            return await viewer_for_api_token(token, client)
+        if token.startswith(ACCESS_PREFIX):
+            return await viewer_for_oauth_token(token)
+        return await viewer_for_token(token, settings)
+    cookie = connection.cookies.get(CookieNames.for_settings(settings).access, "")
+    if not cookie:
+        return Viewer(error="Sign in: send an access or API token in connection_init.")
+    if connection.headers.get("origin") not in settings.allowed_origins:
+        return Viewer(error="Session cookies are accepted only from the allowed origins: "
+                            "send a token in connection_init.")
+    return await viewer_for_token(cookie, settings, via_cookie=True)
+
+
+async def recheck_viewer(viewer: Viewer) -> Viewer:
+    """The same viewer re-read from the database: what a long-lived connection calls before
+    each event, so an ended session or a revoked or expired token stops it at once. One query.
+    """
+    now = datetime.now(UTC)
+    if viewer.token is not None:
+        token = await ApiToken.scoped(viewer.token.organization_id).filter(
+            id=viewer.token.id).select_related("created_by").first()
+        return token_viewer(token, now)
+    if viewer.grant is not None:
+        grant = await OAuthGrant.by_id(viewer.grant.id).select_related(
+            "app", "created_by").first()
+        if grant is None or grant.revoked_at is not None:
+            return Viewer(error="The partner app's authorization has been revoked.")
+        return Viewer(grant=grant)
+    if viewer.session is not None:
+        session = await Session.filter(
+            id=viewer.session.id, revoked_at__isnull=True, expires_at__gt=now
+        ).select_related("user").first()
+        return session_viewer(session, via_cookie=viewer.via_cookie)
+    return viewer
+
+
+def token_viewer(token: ApiToken | None, now: datetime) -> Viewer:
+    """The viewer of a token row as just read (its creator joined), or why there is none."""
+    if token is None or token.revoked_at is not None:
+        return Viewer(error="The API token has been revoked.")
+    if token.expires_at is not None and token.expires_at <= now:
+        return Viewer(error="The API token has expired.")
+    return Viewer(token=token)
+
+
+def session_viewer(session: Session | None, *, via_cookie: bool = False) -> Viewer:
+    """The viewer of a live session row as just read (its user joined), or why there is none."""
+    if session is None:
+        return Viewer(error="The session has ended: sign in again.", via_cookie=via_cookie)
+    return Viewer(user=session.user, session=session, via_cookie=via_cookie)

@@ -28,7 +28,6 @@ from typing import Any
 
 import structlog
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from billing.plans import effective_plan, plan_of_price
 from context import Context
@@ -42,6 +41,7 @@ from models.billing import (
     SubscriptionStatus,
 )
 from models.orgs import Organization
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 log = structlog.get_logger("relleks.billing")

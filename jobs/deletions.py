@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from tortoise.transactions import in_transaction
 
 from jobs.exports import tenant_rows
 from models.accounts import EmailToken, RefreshToken, Session, User
@@ -34,6 +33,7 @@ from models.oauth import OAuthGrant
 from models.orgs import Invitation, Membership, Organization, Role
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
+from realtime.outbox import in_transaction
 
 if TYPE_CHECKING:
     from services import Services

@@ -32,11 +32,11 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
-from tortoise.transactions import in_transaction
 
 from auth.permissions import TOKEN_SCOPES
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest, new_code, new_secret
+from realtime.outbox import in_transaction
 from settings import Settings
 
 CODE_TTL = timedelta(minutes=5)

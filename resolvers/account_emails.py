@@ -20,7 +20,6 @@ from enum import StrEnum
 
 import structlog
 from starlette.background import BackgroundTasks
-from tortoise.transactions import in_transaction
 
 from auth.passwords import check_strength, hash_password
 from auth.tokens import hash_secret, new_secret
@@ -28,6 +27,7 @@ from context import Context
 from errors import BadUserInput
 from mail import messages
 from models.accounts import EmailToken, TokenPurpose, User
+from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions, normalise_email
 from services import Services
 

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from auth import cookies
 from auth.passwords import check_strength, hash_password, needs_rehash, verify_password
@@ -22,6 +21,7 @@ from auth.tokens import hash_secret, issue_access_token, new_secret
 from context import Context
 from errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from models.accounts import RefreshToken, Session, User
+from realtime.outbox import in_transaction
 from resolvers.policies import record_acceptance
 
 MINIMUM_AGE = 16

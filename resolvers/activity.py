@@ -10,14 +10,21 @@ from tortoise.queryset import QuerySet
 
 from context import Context
 from models.activity import ActivityEvent
+from realtime.events import message_of, topics_of
+from realtime.outbox import queue
 
 
 async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: str,
-                 target_id: uuid.UUID | None, summary: dict[str, Any] | None = None
-                 ) -> ActivityEvent:
-    """Write one event. Call it inside the transaction of the change it describes, so both are
-    saved or neither is. `summary` holds what changed, never secrets (no tokens, no passwords)."""
-    return await ActivityEvent.create(
+                 target_id: uuid.UUID | None, summary: dict[str, Any] | None = None,
+                 people: tuple[uuid.UUID | None, ...] = (), email: str | None = None,
+                 extra: dict[str, Any] | None = None) -> ActivityEvent:
+    """Write one event. Call it inside the transaction of the change it describes (the
+    `realtime.outbox.in_transaction()` one), so both are saved or neither is, and subscribers
+    hear of it once it is committed. `summary` holds what changed, never secrets (no tokens,
+    no passwords). `people` are the users whose own membership it changes and `email` an
+    invited address (their `membershipEvents` hear of it); `extra` holds facts for subscribers
+    that the log does not keep."""
+    event = await ActivityEvent.create(
         organization_id=org_id,
         actor_id=ctx.viewer.user.id if ctx.viewer.user else None,
         api_token_id=ctx.viewer.token.id if ctx.viewer.token else None,
@@ -29,6 +36,13 @@ async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: s
         ip=ctx.client_ip,
         user_agent=ctx.user_agent,
     )
+    facts = dict(extra or {})
+    users = [str(person) for person in people if person is not None]
+    if users:
+        facts["users"] = users
+    message = message_of(event, facts)
+    await queue(ctx.services.broker, topics_of(message, email), message)
+    return event
 
 
 def activity_query(ctx: Context, org_id: uuid.UUID, *, action: str | None = None,

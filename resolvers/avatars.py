@@ -19,11 +19,11 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 from PIL import Image, ImageOps, UnidentifiedImageError
-from tortoise.transactions import in_transaction
 
 from context import Context
 from errors import BadUserInput
 from models.accounts import User
+from realtime.outbox import in_transaction
 
 log = structlog.get_logger("relleks.avatars")
 

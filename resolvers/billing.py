@@ -13,7 +13,6 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from billing.errors import BillingNotConfigured
 from billing.gateway import HostedSession
@@ -28,6 +27,7 @@ from models.billing import (
     Plan,
     SubscriptionStatus,
 )
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 

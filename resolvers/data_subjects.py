@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from context import Context
 from errors import BadUserInput
 from models.activity import ActivityEvent
 from models.leads import Lead, Note
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.leads import ADDRESS_FIELDS, LeadChanges, clean_email, get_lead
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from auth.passwords import verify_password
 from auth.permissions import Permission
 from context import Context
@@ -29,6 +27,7 @@ from jobs.deletions import ORG_REVOKERS
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
+from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions
 from resolvers.activity import record
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from tortoise.transactions import in_transaction
-
 from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret
 from context import Context
 from jobs.exports import download_url, new_download_token
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Membership
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 OPEN = [WorkStatus.PENDING, WorkStatus.RUNNING]

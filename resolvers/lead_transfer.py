@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from billing.limits import ensure_within_limit
 from context import Context
 from errors import BadUserInput
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.leads import ADDRESS_FIELDS, LeadFilter, leads_query, validate
 

@@ -16,7 +16,6 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
@@ -24,6 +23,7 @@ from context import Context
 from errors import BadUserInput, NotFound
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.countries import COUNTRY_CODES
 from resolvers.keyset import Order
@@ -274,7 +274,8 @@ async def delete_lead(ctx: Context, lead_id: uuid.UUID) -> uuid.UUID:
     async with in_transaction():
         await ctx.access.scoped(Lead, lead.organization_id).filter(id=lead.id).delete()
         await record(ctx, lead.organization_id, "lead.deleted", target_type="lead",
-                     target_id=lead.id)
+                     target_id=lead.id, extra={"ownerId": str(lead.owner_id)
+                                               if lead.owner_id else None})
     return lead.id
 
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from auth.tokens import hash_secret, new_secret
 from billing.limits import ensure_within_limit
@@ -22,6 +21,7 @@ from errors import BadUserInput, Conflict, Forbidden, NotFound
 from mail import Mail
 from models.accounts import User
 from models.orgs import Invitation, Membership, Organization, Role
+from realtime.outbox import in_transaction
 from resolvers.accounts import normalise_email
 from resolvers.activity import record
 
@@ -107,7 +107,7 @@ async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Ro
             invited_by_id=ctx.user.id, expires_at=datetime.now(UTC) + INVITATION_TTL,
         )
         await record(ctx, org_id, "invitation.created", target_type="invitation",
-                     target_id=invitation.id, summary={"role": role.value})
+                     target_id=invitation.id, summary={"role": role.value}, email=email)
     await _send_invitation(ctx, invitation, token)
     return invitation
 
@@ -140,7 +140,7 @@ async def revoke_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitatio
         invitation.revoked_at = datetime.now(UTC)
         await invitation.save(update_fields=["revoked_at"])
         await record(ctx, invitation.organization_id, "invitation.revoked",
-                     target_type="invitation", target_id=invitation.id)
+                     target_type="invitation", target_id=invitation.id, email=invitation.email)
     return invitation
 
 
@@ -177,7 +177,8 @@ async def accept_invitation(ctx: Context, token: str) -> Membership:
                                                  role=invitation.role)
             await record(ctx, org_id, "member.joined", target_type="membership",
                          target_id=membership.id,
-                         summary={"role": invitation.role.value, "invitation": str(invitation.id)})
+                         summary={"role": invitation.role.value, "invitation": str(invitation.id)},
+                         people=(user.id,))
     except IntegrityError as exc:
         raise Conflict("You are already a member of this organization.") from exc
     ctx.access.forget(org_id)
@@ -202,7 +203,8 @@ async def update_member_role(ctx: Context, membership_id: uuid.UUID, role: Role)
         target.role = role
         await target.save(update_fields=["role"])
         await record(ctx, org_id, "member.role_changed", target_type="membership",
-                     target_id=target.id, summary={"role": [previous.value, role.value]})
+                     target_id=target.id, summary={"role": [previous.value, role.value]},
+                     people=(target.user_id,))
     ctx.access.forget(org_id)
     return target
 
@@ -215,7 +217,8 @@ async def _remove(ctx: Context, target: Membership, action: str) -> None:
                            reason="LAST_OWNER")
         await ctx.access.scoped(Membership, org_id).filter(id=target.id).delete()
         await record(ctx, org_id, action, target_type="membership", target_id=target.id,
-                     summary={"user": str(target.user_id), "role": target.role.value})
+                     summary={"user": str(target.user_id), "role": target.role.value},
+                     people=(target.user_id,))
     ctx.access.forget(org_id)
 
 
@@ -247,6 +250,7 @@ async def transfer_ownership(ctx: Context, org_id: uuid.UUID,
         await ctx.access.scoped(Membership, org_id).filter(id=actor.id).update(role=Role.ADMIN)
         await record(ctx, org_id, "organization.ownership_transferred",
                      target_type="membership", target_id=target.id,
-                     summary={"from": str(actor.user_id), "to": str(target.user_id)})
+                     summary={"from": str(actor.user_id), "to": str(target.user_id)},
+                     people=(actor.user_id, target.user_id))
     ctx.access.forget(org_id)
     return await ctx.loaders.organization.load(org_id)  # type: ignore[return-value]

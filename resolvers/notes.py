@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from context import Context
 from errors import BadUserInput, NotFound
 from models.leads import Lead, Note
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.keyset import Order
 from resolvers.leads import get_lead, hides_restricted

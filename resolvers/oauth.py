@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, TOKEN_SCOPES, Permission
 from context import Context
@@ -32,6 +31,7 @@ from oauth.credentials import (
 )
 from oauth.server import Server, Unit, error_of, order_scopes, revoke_grant
 from oauth.starlette import StarletteOAuth2Request, parameters_request
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 NAME_MAX = 100

@@ -8,13 +8,13 @@ import unicodedata
 import uuid
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from auth.permissions import Permission
 from context import Context
 from errors import BadUserInput, Conflict, NotFound
 from models.accounts import User
 from models.orgs import Membership, Organization, Role
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")

@@ -17,13 +17,13 @@ import structlog
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from context import Context
 from errors import BadUserInput
 from mail import messages
 from models.accounts import User
 from models.policies import PolicyAcceptance, PolicyNotice
+from realtime.outbox import in_transaction
 from services import Services
 from settings import Settings
 

@@ -25,7 +25,6 @@ from enum import StrEnum
 
 import structlog
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from auth.passwords import verify_password
 from auth.social import Identity
@@ -35,6 +34,7 @@ from errors import BadUserInput, Conflict, NotFound, RateLimited, Unauthenticate
 from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
+from realtime.outbox import in_transaction
 from resolvers.account_emails import TokenProblem, _after_response, token_error
 from resolvers.accounts import (
     AuthResult,

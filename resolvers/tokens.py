@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission
@@ -20,6 +19,7 @@ from billing.limits import NOUNS, USAGE, ensure_within_limit
 from context import Context
 from errors import BadUserInput, Forbidden
 from models.tokens import ApiToken
+from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 NAME_MAX = 100

@@ -40,6 +40,7 @@ from schema.node import NodeQueries
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
 from schema.policies import PolicyMutations, PolicyQueries
+from schema.realtime import RealtimeSubscriptions
 from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
 
@@ -58,6 +59,8 @@ Mutation = merge_types("Mutation", (
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
     DeletionMutations,
 ))
+
+Subscription = merge_types("Subscription", (RealtimeSubscriptions,))
 
 
 class Schema(strawberry.Schema):
@@ -89,6 +92,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE),
         execution_context_class=LeanExecutionContext,

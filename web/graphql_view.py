@@ -11,6 +11,8 @@ timeout, and no operation batching. `scripts/graphql_http_audit.sh` checks it ag
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -22,13 +24,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from auth.authenticate import authenticate
-from context import Context
+from context import Context, Viewer
 from errors import ErrorCode
 from schema.extensions import INTERNAL_MESSAGE, finalize_errors
 from services import Services
+from web.graphql_ws import LimitedWebSocket, TransportWSHandler
 from web.middleware import BodyTooLarge
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -69,17 +73,30 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 
 class GraphQLView(GraphQL):
+    # Subscriptions (`web/graphql_ws.py`): graphql-transport-ws only; the legacy graphql-ws
+    # protocol is refused (its handler had an auth bypass, CVE-2026-35526).
+    graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = LimitedWebSocket  # type: ignore[assignment]
+
     def __init__(self, schema: Any, services: Services) -> None:
         settings = services.settings
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             multipart_uploads_enabled=True,
-            subscription_protocols=(),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            allowed_origins=settings.allowed_origins,
         )
         self.services = services
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        if isinstance(request, WebSocket):
+            # A WebSocket authenticates in `connection_init` (`web/graphql_ws.py`).
+            return Context(request=request, response=Response(),  # type: ignore[arg-type]
+                           services=self.services,
+                           request_id=uuid.uuid4().hex, viewer=Viewer())
         viewer = await authenticate(request, self.services.settings)
         state = _state(request)
         if viewer.user is not None:

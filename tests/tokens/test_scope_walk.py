@@ -260,7 +260,8 @@ def needs_of(field: str) -> Needs:
 
 @pytest.mark.no_db
 def test_every_guarded_field_is_walked() -> None:
-    assert set(RUNNERS) == set(DECLARED)
+    # Subscriptions run over WebSocket: tests/realtime/test_scope_walk.py walks them.
+    assert set(RUNNERS) == {f for f in DECLARED if not f.startswith("Subscription.")}
 
 
 async def make_world(team: Team, settings: Settings) -> World:
