@@ -41,20 +41,14 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 def _connection(database_url: str) -> str | dict[str, Any]:
     """SQLite gets Unicode-aware UPPER/LOWER (see `models/sqlite.py`), others Tortoise's own.
 
-    On PostgreSQL, a connection going back to the pool skips asyncpg's full session reset
-    (advisory-lock release, UNLISTEN, RESET ALL: a round trip after every statement). We hold no
-    session state; an open transaction is still rolled back by asyncpg before the hook runs."""
-    if database_url.startswith(("postgres:", "postgresql:", "asyncpg:")):
-        config = expand_db_url(database_url)
-        config["credentials"]["reset"] = _keep_session
-        return config
+    PostgreSQL keeps asyncpg's session reset when a connection goes back to the pool, although
+    it costs a round trip per statement: a statement cancelled between asyncpg's prepare (Parse,
+    Describe and Flush, no Sync) and its execution leaves the server mid-protocol, holding the
+    locks the parse took, and only the reset's query ends that. Skipping it once left pooled
+    connections blocking DDL and TRUNCATE indefinitely."""
     if not database_url.startswith("sqlite:"):
         return database_url
     return {**expand_db_url(database_url), "engine": "models.sqlite"}
-
-
-async def _keep_session(connection: Any) -> None:
-    """asyncpg's pool `reset` hook: nothing to reset (see `_connection`)."""
 
 
 TORTOISE_ORM = tortoise_config(Settings.from_env().database_url)

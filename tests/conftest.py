@@ -9,6 +9,7 @@ printed, when it is unset.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -24,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from tortoise import connections
 from tortoise.contrib.test import truncate_all_models
 
 from database import close_database, init_database, migrate_database
@@ -103,9 +105,21 @@ def settings(database_url: str, media_root: Path) -> Settings:
     )
 
 
+async def empty_database() -> None:
+    """Every table emptied. On PostgreSQL a connection left holding a lock (a bug somewhere in
+    the previous test) would make TRUNCATE wait forever: fail the test instead, naming it."""
+    try:
+        await asyncio.wait_for(truncate_all_models(), timeout=60)
+    except TimeoutError:
+        rows = await connections.get("default").execute_query_dict(
+            "SELECT pid, state, wait_event, left(query, 200) AS query FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        pytest.fail(f"emptying the test database waited 60 s on locks held by: {rows}")
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
-    await truncate_all_models()
+    await empty_database()
     application = create_app(settings, manage_database=False)
     await application.state.services.limiter.reset()
     async with application.router.lifespan_context(application):
