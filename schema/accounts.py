@@ -48,8 +48,7 @@ class User(ModelNode):
     async def memberships(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> list[Annotated[Membership, strawberry.lazy("schema.orgs")]] | None:
-        viewer = info.context.viewer.user
-        if viewer is None or viewer.id != root.id:
+        if not _is_viewer(root, info):
             return None
         return await org_resolvers.my_memberships(info.context)  # type: ignore[return-value]
 
@@ -59,8 +58,7 @@ class User(ModelNode):
     async def oauth_apps(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]] | None:
-        viewer = info.context.viewer.user
-        if viewer is None or viewer.id != root.id:
+        if not _is_viewer(root, info):
             return None
         return await oauth_resolvers.my_apps(info.context)  # type: ignore[return-value]
 
@@ -69,8 +67,7 @@ class User(ModelNode):
     async def linked_identities(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> list[Annotated[LinkedIdentity, strawberry.lazy("schema.social")]] | None:
-        viewer = info.context.viewer.user
-        if viewer is None or viewer.id != root.id:
+        if not _is_viewer(root, info):
             return None
         from schema.social import linked_identities  # schema.social builds on this module
         return await linked_identities(root.id)  # type: ignore[return-value]
@@ -107,13 +104,13 @@ class User(ModelNode):
         if not _is_viewer(root, info):
             return []
         return Rows(policy_resolvers.acceptances_query(root.id))  # type: ignore[return-value]
+
     @strawberry.field(description="Your data exports, newest first (the latest 50). Only on "
                                   "`me`: null for any other user.")
     async def data_exports(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> list[Annotated[DataExport, strawberry.lazy("schema.exports")]] | None:
-        viewer = info.context.viewer.user
-        if viewer is None or viewer.id != root.id:
+        if not _is_viewer(root, info):
             return None
         from schema.exports import my_data_exports
 
@@ -124,8 +121,7 @@ class User(ModelNode):
     async def account_deletion(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> Annotated[ScheduledDeletion, strawberry.lazy("schema.deletions")] | None:
-        viewer = info.context.viewer.user
-        if viewer is None or viewer.id != root.id:
+        if not _is_viewer(root, info):
             return None
         from schema.deletions import my_account_deletion
 
