@@ -41,13 +41,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("relleks.jobs")
 
 Eraser = Callable[[uuid.UUID], Awaitable[None]]
-ACCOUNT_ERASERS: list[Eraser] = []
-"""Other domains' rows about a user that their foreign keys do not remove, deleted in the
-account deletion's transaction before the user row (each gets the user id). Consents, policy
-acceptances and notices, linked identities, registered OAuth apps (and so their grants) cascade
-from the user row: nothing to add for them today."""
-
-
 async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
     """Partner apps stop acting in an org whose deletion is requested, as its API tokens do."""
     now = datetime.now(UTC)
@@ -132,8 +125,6 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
                     action="ownership.transferred", target_type="membership",
                     target_id=successor.id,
                     summary={"reason": "account_deleted", "to": str(successor.user_id)})
-        for eraser in ACCOUNT_ERASERS:
-            await eraser(user.id)
         # Kept for others, anonymised: the author/actor goes (ON DELETE SET NULL does it too;
         # done here so it does not depend on the database), and so do IP and User-Agent.
         await tenant_rows(ActivityEvent).filter(actor_id=user.id).update(

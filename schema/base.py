@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeAlias
+from typing import Annotated, Any, ClassVar, TypeAlias
 
 import strawberry
 from strawberry import relay
@@ -23,6 +23,9 @@ from context import Context
 from errors import BadUserInput, NotFound
 
 Info: TypeAlias = _Info[Context, None]
+OrganizationArg: TypeAlias = Annotated[relay.GlobalID, strawberry.argument(
+    description="The organization.")]
+"""The `organizationId` argument of fields that act on one organization."""
 
 
 class ModelNode(relay.Node):

@@ -8,7 +8,6 @@ happens there reaches us through the Stripe webhook (docs/billing.md).
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -19,7 +18,7 @@ from billing.gateway import HostedSession
 from models import billing as models
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
-from schema.base import Connection, Info, ModelNode, Rows
+from schema.base import Connection, Info, ModelNode, OrganizationArg, Rows
 from schema.permissions import (
     HasPermission,
     global_uuid,
@@ -209,7 +208,6 @@ class BillingMutations:
         extensions=[requires(HasPermission(Permission.BILLING_WRITE,
                                            org=org_from_argument("organization_id")))])
     async def open_billing_portal(
-            self, info: Info, organization_id: Annotated[relay.GlobalID, strawberry.argument(
-                description="The organization.")]) -> BillingSession:
+            self, info: Info, organization_id: OrganizationArg) -> BillingSession:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         return _session(await resolvers.open_billing_portal(info.context, org_id))

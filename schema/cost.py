@@ -367,9 +367,7 @@ class CostBudgets:
 
 async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
     accounts = await BillingAccount.scoped(list(org_ids))
-    plans = [effective_plan(a.subscription_plan, a.status) for a in accounts]
-    order = list(BUDGETS_BY_PLAN)
-    return max(plans, key=order.index, default=Plan.FREE)
+    return _highest(effective_plan(a.subscription_plan, a.status) for a in accounts)
 
 
 async def _persons_plan(user_id: uuid.UUID) -> Plan:
@@ -377,7 +375,11 @@ async def _persons_plan(user_id: uuid.UUID) -> Plan:
     rows = await Membership.of_user(user_id).values_list(
         "organization__billing_account__subscription_plan",
         "organization__billing_account__status")
-    plans = [effective_plan(plan, status) for plan, status in rows if plan is not None]
+    return _highest(effective_plan(plan, status) for plan, status in rows if plan is not None)
+
+
+def _highest(plans: Iterable[Plan]) -> Plan:
+    """The best of some plans (catalog order), FREE for none."""
     order = list(BUDGETS_BY_PLAN)
     return max(plans, key=order.index, default=Plan.FREE)
 

@@ -15,7 +15,7 @@ from strawberry.permission import PermissionExtension
 from auth.permissions import Permission
 from models import jobs as models
 from resolvers import deletions as resolvers
-from schema.base import Info
+from schema.base import Info, OrganizationArg
 from schema.exports import WorkStatus, status_of
 from schema.permissions import (
     HasPermission,
@@ -24,8 +24,6 @@ from schema.permissions import (
     org_from_argument,
     requires,
 )
-
-OrgArg = Annotated[relay.GlobalID, strawberry.argument(description="The organization.")]
 
 
 @strawberry.type(description="A deletion waiting for its grace period to end, or its outcome.")
@@ -77,7 +75,7 @@ def _org_delete() -> PermissionExtension:
 class DeletionQueries:
     @strawberry.field(description="The organization's scheduled deletion, if any (`org:delete`).",
                       extensions=[_org_delete()])
-    async def organization_deletion(self, info: Info, organization_id: OrgArg
+    async def organization_deletion(self, info: Info, organization_id: OrganizationArg
                                     ) -> ScheduledDeletion | None:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         return _deletion(await resolvers.pending_org_deletion(org_id))
@@ -106,7 +104,7 @@ class DeletionMutations:
                     "subscription is canceled when the deletion runs.",
         extensions=[_org_delete()])
     async def delete_organization(
-            self, info: Info, organization_id: OrgArg,
+            self, info: Info, organization_id: OrganizationArg,
             confirm_slug: Annotated[str, strawberry.argument(
                 description="The organization's slug, typed again to confirm.")]
     ) -> ScheduledDeletion:
@@ -117,7 +115,7 @@ class DeletionMutations:
     @strawberry.mutation(description="Call off the organization's scheduled deletion "
                                      "(`org:delete`). Revoked API tokens stay revoked.",
                          extensions=[_org_delete()])
-    async def cancel_organization_deletion(self, info: Info, organization_id: OrgArg
+    async def cancel_organization_deletion(self, info: Info, organization_id: OrganizationArg
                                            ) -> ScheduledDeletion:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         return ScheduledDeletion(work=await resolvers.cancel_organization_deletion(

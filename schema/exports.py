@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -13,7 +12,7 @@ from strawberry import relay
 from auth.permissions import Permission
 from models import jobs as models
 from resolvers import exports as resolvers
-from schema.base import Info
+from schema.base import Info, OrganizationArg
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -21,8 +20,6 @@ from schema.permissions import (
     org_from_argument,
     requires,
 )
-
-OrgArg = Annotated[relay.GlobalID, strawberry.argument(description="The organization.")]
 
 
 @strawberry.enum(description="Where a piece of background work stands.")
@@ -120,6 +117,6 @@ class ExportMutations:
                                            org=org_from_argument("organization_id")),
                              IsAuthenticated())])
     async def export_organization(self, info: Info,
-                                  organization_id: OrgArg) -> DataExport:
+                                  organization_id: OrganizationArg) -> DataExport:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         return DataExport(work=await resolvers.export_organization(info.context, org_id))
