@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -23,15 +23,25 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
-    """The value if this request already loaded it (e.g. a parent prefetched it), else the
-    awaitable load. Resolvers that return this stay synchronous on the hot path: an awaited
-    resolver costs a coroutine and an event-loop round per object."""
+NOT_LOADED: Any = object()
+
+
+def peek(loader: DataLoader[K, V], key: K) -> V:
+    """The value if this request already loaded it (e.g. a parent prefetched it), else
+    `NOT_LOADED`; never starts a load."""
     future = loader._cache.get(key)
     if future is not None and future.done() and not future.cancelled() \
             and future.exception() is None:
-        return future.result()
-    return loader.load(key)
+        return future.result()  # type: ignore[no-any-return]
+    return NOT_LOADED  # type: ignore[no-any-return]
+
+
+def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
+    """The value if this request already loaded it, else the awaitable load. Resolvers that
+    return this stay synchronous on the hot path: an awaited resolver costs a coroutine and an
+    event-loop round per object."""
+    value = peek(loader, key)
+    return loader.load(key) if value is NOT_LOADED else value
 
 
 class Loaders:

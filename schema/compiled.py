@@ -38,7 +38,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 
-from loaders import loaded
+from loaders import NOT_LOADED, peek
 
 if TYPE_CHECKING:
     from schema.execution import LeanExecutionContext
@@ -123,8 +123,8 @@ class SubtreePlans:
                 key = getattr(source, attribute)
                 if key is None:
                     return None
-                value = loaded(loader, key)
-                if is_awaitable(value):
+                value = peek(loader, key)
+                if value is NOT_LOADED:
                     raise Abandon
                 return value
 

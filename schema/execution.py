@@ -22,9 +22,11 @@ from typing import Any
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, is_leaf_type
 from graphql.execution.executor import gather_with_cancel
 from graphql.pyutils import Path, Undefined
+from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from loaders import loaded
+from models.base import BaseModel
 from schema.compiled import SubtreePlans
 
 RELATION = "relleks.relation"
@@ -51,9 +53,16 @@ def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
     return plan  # type: ignore[return-value]
 
 
+def is_awaitable(value: Any) -> bool:
+    """Strawberry's check, told first that our rows never are: for a row it would ask
+    `hasattr(row, "__await__")`, which costs a raised exception (`models.base._NotAwaitable`)."""
+    return not isinstance(value, BaseModel) and optimized_is_awaitable(value)
+
+
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.is_awaitable = is_awaitable  # type: ignore[assignment]
         self._leaf_plans: dict[int, tuple[Any, list[Any]]] = {}
         self._subtree_plans = SubtreePlans(self)
 
