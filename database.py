@@ -23,6 +23,10 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.jobs"]
 
 
+ENGINES = {"tortoise.backends.sqlite": "models.sqlite",
+           "tortoise.backends.asyncpg": "models.asyncpg_client"}
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
         "connections": {"default": _connection(database_url)},
@@ -39,7 +43,8 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 def _connection(database_url: str) -> str | dict[str, Any]:
-    """SQLite gets Unicode-aware UPPER/LOWER (see `models/sqlite.py`), others Tortoise's own.
+    """Our engines (`models/sqlite.py`, `models/asyncpg_client.py`): Tortoise's own, building
+    rows through `models.rows`, and on SQLite with Unicode-aware UPPER/LOWER.
 
     PostgreSQL keeps asyncpg's session reset when a connection goes back to the pool, although
     it costs a round trip per statement: a statement cancelled between asyncpg's prepare (Parse,
@@ -47,9 +52,9 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     locks the parse took, and only the reset's query ends that. Skipping it once left pooled
     connections blocking DDL and TRUNCATE indefinitely; measured on Q1, keeping it costs nothing
     visible (0.080 of the floor either way)."""
-    if not database_url.startswith("sqlite:"):
-        return database_url
-    return {**expand_db_url(database_url), "engine": "models.sqlite"}
+    config = expand_db_url(database_url)
+    engine = ENGINES.get(config["engine"])
+    return {**config, "engine": engine} if engine else database_url
 
 
 TORTOISE_ORM = tortoise_config(Settings.from_env().database_url)

@@ -15,6 +15,7 @@ from aiodataloader import DataLoader
 from tortoise import connections
 
 from models.leads import Note
+from models.rows import build
 
 _RANKED_NOTES = """
 SELECT * FROM (
@@ -42,7 +43,7 @@ class NotesFirstPageLoader(DataLoader[uuid.UUID, list[Note]]):
         sql = _RANKED_NOTES.format(org=marks[0], leads=", ".join(marks[1:]), limit=int(self.limit))
         _, rows = await connection.execute_query(sql, params)
         by_lead: dict[uuid.UUID, list[Note]] = defaultdict(list)
-        for row in rows:  # ordered by rank, so each lead's list comes out newest first
-            note = Note._init_from_db(**dict(row))
+        # Ordered by rank, so each lead's list comes out newest first.
+        for note in build(Note, rows, native_types=postgres):
             by_lead[note.lead_id].append(note)
         return [by_lead.get(lead_id, []) for lead_id in lead_ids]

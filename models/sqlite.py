@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.backends.base.client import NestedTransactionContext, TransactionContext
+from tortoise.backends.sqlite.client import (
+    SqliteClient,
+    SqliteTransactionContext,
+    SqliteTransactionWrapper,
+)
+from tortoise.backends.sqlite.executor import SqliteExecutor
+
+from models.rows import FastSelectExecutor
 
 
 def _upper(value: Any) -> Any:
@@ -23,7 +31,23 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+class Executor(FastSelectExecutor, SqliteExecutor):
+    """Rows into models through `models.rows`, as on PostgreSQL."""
+
+
+class Transaction(SqliteTransactionWrapper):
+    executor_class = Executor
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(Transaction(self))
+
+
 class UnicodeSqliteClient(SqliteClient):
+    executor_class = Executor
+
+    def _in_transaction(self) -> TransactionContext:
+        return SqliteTransactionContext(Transaction(self), self._lock)
+
     async def _post_connect(self) -> None:
         await super()._post_connect()
         if self._connection is not None:

@@ -1,0 +1,168 @@
+"""Result rows into models, a whole result set at a time.
+
+Tortoise turns each row into keyword arguments and walks every column in Python
+(`Model._init_from_db(**row)`); on Q1's ~250 rows that was the request's largest single cost.
+Here a plan is made once per model and column list: the values are copied into the instance in
+one `dict.update`, and only the columns whose driver value is not already the model's value are
+converted. On PostgreSQL asyncpg already decodes `uuid` to `UUID` and `timestamptz` to aware UTC
+datetimes (what Tortoise would make of them), so only enums and JSON are left; SQLite hands over
+text, and every such column is converted as Tortoise would.
+
+Rows lacking some of the model's columns (`.only()`) and rows with joined models
+(`select_related`) take Tortoise's own path, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from operator import itemgetter
+from typing import Any, NamedTuple, TypeVar
+
+from tortoise import fields
+from tortoise.backends.base.executor import CHUNK_SIZE, BaseExecutor
+from tortoise.models import Model
+
+M = TypeVar("M", bound=Model)
+Convert = Callable[[Any], Any]
+
+
+class _Plan(NamedTuple):
+    source: tuple[Any, Any, Any]  # Tortoise's field lists the plan was made from
+    attributes: tuple[str, ...]  # one per value that `pick` gives
+    pick: Callable[[Any], Iterable[Any]] | None  # the model's columns out of a row, if it has more
+    conversions: tuple[tuple[str, Convert], ...]
+
+
+def _uuid(value: Any) -> Any:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(value)
+
+
+def _not_null(convert: Convert) -> Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _enum(field: Any) -> Convert:
+    """An enum column by a dictionary lookup (`Status("new")` is a slow call); anything the
+    lookup does not know goes through the field, which raises as Tortoise would."""
+    enum_type: type[Enum] = field.enum_type
+    members = enum_type._value2member_map_
+    convert = field.to_python_value
+
+    def to_python(value: Any) -> Any:
+        member = members.get(value) if value is not None else None
+        return member if member is not None else convert(value)
+
+    return to_python
+
+
+def _datetime(field: fields.DatetimeField) -> Convert:
+    convert = field.to_python_value
+
+    def to_python(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value
+        return convert(value)
+
+    return to_python
+
+
+def _conversion(field: Any, native_types: bool) -> Convert | None:
+    """How a driver value of `field` becomes the model's value; None when it already is."""
+    if isinstance(field, fields.UUIDField):
+        return None if native_types else _uuid
+    if isinstance(field, fields.DatetimeField):
+        return None if native_types else _datetime(field)
+    enum_type = getattr(field, "enum_type", None)
+    if isinstance(enum_type, type) and issubclass(enum_type, Enum):
+        return _enum(field)
+    return field.to_python_value
+
+
+def _plan(model: type[Model], keys: tuple[str, ...], native_types: bool) -> _Plan | None:
+    meta = model._meta
+    source = (meta.db_native_fields, meta.db_default_fields, meta.db_complex_fields)
+    cache: dict[Any, _Plan | None] = model.__dict__.get("_relleks_row_plans") or {}
+    if "_relleks_row_plans" not in model.__dict__:
+        type.__setattr__(model, "_relleks_row_plans", cache)
+    plan = cache.get((keys, native_types), False)
+    if plan is not False and (plan is None or all(a is b for a, b in zip(plan.source, source,
+                                                                           strict=True))):
+        return plan  # type: ignore[return-value]
+    by_key: dict[str, tuple[str, Convert | None]] = {}
+    for key, attribute, _field in meta.db_native_fields:
+        by_key[key] = (attribute, None)
+    for key, attribute, field in meta.db_default_fields:
+        by_key[key] = (attribute, _not_null(field.field_type))
+    for key, attribute, field in meta.db_complex_fields:
+        by_key[key] = (attribute, _conversion(field, native_types))
+    if not set(by_key) <= set(keys):
+        cache[(keys, native_types)] = None  # a partial row: Tortoise's path
+        return None
+    indices = [i for i, key in enumerate(keys) if key in by_key]
+    attributes = tuple(by_key[keys[i]][0] for i in indices)
+    pick: Callable[[Any], Iterable[Any]] | None = None
+    if len(indices) != len(keys):
+        pick = itemgetter(*indices) if len(indices) > 1 else (lambda row: (row[indices[0]],))
+    conversions = tuple((attribute, convert) for attribute, convert in by_key.values()
+                        if convert is not None)
+    plan = _Plan(source, attributes, pick, conversions)
+    cache[(keys, native_types)] = plan
+    return plan
+
+
+def build(model: type[M], rows: Sequence[Any], *, native_types: bool) -> list[M]:
+    """`rows` (asyncpg records or sqlite3 rows, all with the same columns) as instances of
+    `model`, alike to what Tortoise builds. Columns that are not the model's (a window function's
+    rank, say) are left out."""
+    if not rows:
+        return []
+    plan = _plan(model, tuple(rows[0].keys()), native_types)
+    if plan is None:
+        return [model._init_from_db(**dict(row)) for row in rows]
+    meta = model._meta
+    state = {"_partial": False, "_saved_in_db": True,
+             "_custom_generated_pk": meta.db_pk_column not in meta.generated_db_fields}
+    new = model.__new__
+    attributes, pick, conversions = plan.attributes, plan.pick, plan.conversions
+    instances = []
+    for row in rows:
+        instance = new(model)
+        values = instance.__dict__
+        values.update(state)
+        values["_await_when_save"] = {}
+        values.update(zip(attributes, row if pick is None else pick(row), strict=True))
+        for attribute, convert in conversions:
+            values[attribute] = convert(values[attribute])
+        instances.append(instance)
+    return instances
+
+
+def native_types(executor_or_client: Any) -> bool:
+    """Whether the driver hands over UUIDs and aware datetimes (asyncpg) rather than text."""
+    db = getattr(executor_or_client, "db", executor_or_client)
+    return bool(db.capabilities.dialect == "postgres")
+
+
+class FastSelectExecutor(BaseExecutor):
+    """Tortoise's executor with `execute_select` building through `build`, where it can."""
+
+    async def execute_select(self, sql: str, values: list | None = None,
+                             custom_fields: list | None = None) -> list:
+        # The first entry is the model itself; more are `select_related` joins.
+        if len(self.select_related_idx) > 1 or custom_fields:
+            return await super().execute_select(sql, values, custom_fields)
+        _, rows = await self.db.execute_query(sql, values)
+        native = native_types(self)
+        instances: list[Any] = []
+        for start in range(0, len(rows), CHUNK_SIZE):
+            if start:
+                await asyncio.sleep(0)  # as Tortoise does: a huge result yields to the loop
+            instances += build(self.model, rows[start:start + CHUNK_SIZE], native_types=native)
+        await self._execute_prefetch_queries(instances)
+        return instances
