@@ -7,13 +7,16 @@ PostgreSQL, gets its schema from the committed migrations and never from `genera
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
 from jobs.app import apply_schema as apply_jobs_schema
+from models.asyncpg_client import Client, Session
 from settings import Settings
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
@@ -77,3 +80,21 @@ async def init_database(database_url: str, *, global_fallback: bool = False) -> 
 
 async def close_database() -> None:
     await Tortoise.close_connections()
+
+
+@asynccontextmanager
+async def one_connection() -> AsyncIterator[None]:
+    """The block's statements share one pooled connection (`models.asyncpg_client.Session`), for
+    read-only work. SQLite has a single connection anyway, and inside a transaction there is
+    one already."""
+    client = connections.get("default")
+    if type(client) is not Client:
+        yield
+        return
+    session = Session(client)
+    token = connections.set("default", session)
+    try:
+        yield
+    finally:
+        connections.reset(token)
+        await session.close()

@@ -1,17 +1,24 @@
 """The PostgreSQL engine for our models: Tortoise's asyncpg client, building rows with
-`models.rows` (in and out of transactions). `database.py` names this module as the `engine` of
-PostgreSQL URLs; Tortoise picks the migration schema editor by the client's module name, which
-is why the module's name says asyncpg."""
+`models.rows` (in and out of transactions), and `Session`, one connection for a whole read-only
+operation. `database.py` names this module as the `engine` of PostgreSQL URLs; Tortoise picks the
+migration schema editor by the client's module name, which is why the module's name says asyncpg.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.asyncpg.executor import AsyncpgExecutor
 from tortoise.backends.base.client import (
     NestedTransactionContext,
+    PoolConnectionWrapper,
     TransactionContext,
     TransactionContextPooled,
 )
+from tortoise.connection import get_connections
+from tortoise.exceptions import TransactionManagementError
 
 from models.rows import FastSelectExecutor
 
@@ -32,6 +39,104 @@ class Client(AsyncpgDBClient):
 
     def _in_transaction(self) -> TransactionContext:
         return TransactionContextPooled(Transaction(self), self._pool_init_lock)
+
+
+class Session(Transaction):
+    """Every statement of one read-only operation on one pooled connection, taken at the first
+    statement and given back by `close()`; statements take turns on it.
+
+    Each statement otherwise takes a connection from the pool and gives it back, and asyncpg
+    resets the session on each return (see `database.py`): a round trip and a query for the
+    server per statement, which on Q1 doubled the statements PostgreSQL ran. Transactions still
+    run on the session's connection too (a second one from the pool could deadlock once every
+    pooled connection is some session's), and anything that runs after `close()` (a task the
+    operation left behind) goes back to the pool."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self._client = client
+        self._connection = None  # type: ignore[assignment]
+        self._pooled: PoolConnectionWrapper[asyncpg.Connection] | None = None
+        self._closed = False
+
+    def acquire_connection(self) -> Any:
+        if self._closed:
+            return self._client.acquire_connection()
+        return _HeldConnection(self)
+
+    def _in_transaction(self) -> TransactionContext:
+        if self._closed:
+            return self._client._in_transaction()
+        return _SessionTransaction(self)
+
+    async def close(self) -> None:
+        self._closed = True
+        async with self._lock:  # a statement still running (a cancelled operation's) ends first
+            pooled, self._pooled = self._pooled, None
+            self._connection = None  # type: ignore[assignment]
+        if pooled is not None:
+            await pooled.__aexit__(None, None, None)
+
+
+class _HeldConnection:
+    """`Session.acquire_connection()`: the session's connection, one statement at a time."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        session = self.session
+        await session._lock.acquire()
+        try:
+            if session._connection is None:
+                client = session._client
+                session._pooled = PoolConnectionWrapper(client, client._pool_init_lock)
+                session._connection = await session._pooled.__aenter__()
+        except BaseException:
+            session._lock.release()
+            raise
+        return session._connection
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.session._lock.release()
+
+
+class _SessionTransaction(TransactionContext):
+    """A transaction in a `Session`, on its connection: Tortoise's `TransactionContextPooled`,
+    with the session's turn on the connection instead of a connection from the pool. Other
+    statements of the session wait for its end."""
+
+    __slots__ = ("_held", "client", "connection_name", "token")
+
+    def __init__(self, session: Session) -> None:
+        self._held = _HeldConnection(session)
+        self.client = Transaction(session._client)
+        self.connection_name = session.connection_name
+
+    async def __aenter__(self) -> Transaction:
+        self.client._connection = await self._held.__aenter__()
+        self.token = get_connections().set(self.connection_name, self.client)
+        try:
+            await self.client.begin()
+        except BaseException:
+            get_connections().reset(self.token)
+            await self._held.__aexit__(None, None, None)
+            raise
+        return self.client
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            if not self.client._finalized:
+                if exc_type:
+                    if exc_type is not TransactionManagementError:  # already failed
+                        await self.client.rollback()
+                else:
+                    await self.client.commit()
+        finally:
+            get_connections().reset(self.token)
+            await self._held.__aexit__(None, None, None)
 
 
 client_class = Client  # what Tortoise looks up in an `engine` module

@@ -33,7 +33,13 @@ from schema.data_subjects import DataSubjectMutations
 from schema.deletions import DeletionMutations, DeletionQueries
 from schema.execution import LeanExecutionContext
 from schema.exports import ExportMutations
-from schema.extensions import CsrfGuard, ErrorCodes, OperationName, max_directives_rule
+from schema.extensions import (
+    CsrfGuard,
+    ErrorCodes,
+    OneConnectionPerQuery,
+    OperationName,
+    max_directives_rule,
+)
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
 from schema.node import NodeQueries
@@ -85,6 +91,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         CsrfGuard,
         CostLimit,  # after CsrfGuard: a refused mutation spends nothing
         OperationName,
+        OneConnectionPerQuery,
         lambda: ErrorCodes(hide_suggestions=not introspection),
     ]
     if not introspection:

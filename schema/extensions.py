@@ -10,7 +10,7 @@ operation before any extension sees it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import structlog
@@ -25,6 +25,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from auth.cookies import csrf_problem
+from database import one_connection
 from errors import ErrorCode, Forbidden
 
 log = structlog.get_logger("relleks.errors")
@@ -193,6 +194,19 @@ class OperationName(SchemaExtension):
             state["operation_type"] = ctx.operation_type.value
         except RuntimeError:  # no such operation in the document: already an error for the client
             return
+
+
+class OneConnectionPerQuery(SchemaExtension):
+    """A query's statements share one pooled connection (`database.one_connection`): Q1 runs
+    five, and each would take its own and reset it on return. Mutations keep their
+    transactions, subscriptions their long life."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        if self.execution_context.operation_type is OperationType.QUERY:
+            async with one_connection():
+                yield
+        else:
+            yield
 
 
 class CsrfGuard(SchemaExtension):

@@ -1,0 +1,78 @@
+"""`database.one_connection`: a read-only operation's statements on one pooled connection
+(`models.asyncpg_client.Session`), concurrent statements taking turns, transactions on that same
+connection, and the pool again once the block is over."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tortoise import connections
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.transactions import in_transaction
+
+from database import one_connection
+from models.asyncpg_client import Client, Session
+from tests.conftest import TEST_DB
+
+
+async def backend_ids(count: int) -> set[object]:
+    """Which server process ran each of `count` concurrent statements (PostgreSQL)."""
+    db = connections.get("default")
+    answers = await asyncio.gather(*(db.execute_query("SELECT pg_backend_pid() AS pid")
+                                     for _ in range(count)))
+    return {rows[0]["pid"] for _, rows in answers}
+
+
+async def test_a_block_runs_its_statements_on_one_connection(database_url: str) -> None:
+    async with one_connection():
+        db = connections.get("default")
+        if TEST_DB == "postgres":
+            assert isinstance(db, Session)
+            assert len(await backend_ids(8)) == 1
+        _, rows = await db.execute_query("SELECT 1 AS one")
+        assert rows[0]["one"] == 1
+    assert not isinstance(connections.get("default"), Session)
+    _, rows = await connections.get("default").execute_query("SELECT 2 AS two")
+    assert rows[0]["two"] == 2
+
+
+async def test_transactions_in_a_block_commit_and_roll_back(database_url: str) -> None:
+    async with one_connection():
+        db = connections.get("default")
+        await db.execute_script("CREATE TEMPORARY TABLE kept (x INTEGER)")
+        async with in_transaction():
+            await connections.get("default").execute_query("INSERT INTO kept VALUES (1)")
+        with pytest.raises(RuntimeError):
+            async with in_transaction():
+                await connections.get("default").execute_query("INSERT INTO kept VALUES (2)")
+                raise RuntimeError("undo")
+        _, rows = await db.execute_query("SELECT x FROM kept")
+        assert [row["x"] for row in rows] == [1]  # the same connection sees its temporary table
+        await db.execute_script("DROP TABLE kept")
+
+
+async def test_a_transaction_in_a_block_needs_no_second_connection(database_url: str) -> None:
+    """With every pooled connection held by a block, a transaction inside one must not wait for
+    another connection: it would wait forever."""
+    if TEST_DB != "postgres":
+        pytest.skip("SQLite has a single connection and no pool")
+    credentials = expand_db_url(database_url)["credentials"]
+    small = Client(connection_name="default", **{**credentials, "minsize": 1, "maxsize": 1})
+    token = connections.set("default", small)
+    try:
+        async with one_connection():
+            assert await backend_ids(2)  # the block now holds the pool's only connection
+
+            async def transaction() -> int:
+                async with in_transaction() as tx:
+                    _, rows = await tx.execute_query("SELECT 41 + 1 AS answer")
+                    return int(rows[0]["answer"])
+
+            assert await asyncio.wait_for(transaction(), timeout=10) == 42
+        # Given back: the pool serves statements again.
+        _, rows = await small.execute_query("SELECT 3 AS three")
+        assert rows[0]["three"] == 3
+    finally:
+        connections.reset(token)
+        await small.close()
