@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -51,6 +52,12 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             await init_database(settings.database_url, global_fallback=True)
             if settings.run_jobs_in_process:
                 jobs.start_worker()
+            # Everything built so far (modules, the schema, the ORM's metadata: most of the
+            # heap) lives as long as the process: out of the collector's sight, a full
+            # collection walks only what requests made. Those walks of the whole heap were a
+            # tenth of Q1's CPU and most of its p99.
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:

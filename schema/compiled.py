@@ -23,6 +23,7 @@ first object only: resolvers must not depend on it (none does; errors come from 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -63,8 +64,14 @@ class SubtreePlans:
     the identity of the field group (kept alive with the plan, so its id is never reused)."""
 
     def __init__(self, execution: LeanExecutionContext) -> None:
-        self.execution = execution
+        # A proxy: the execution holds its plans, and plans holding the execution would make a
+        # cycle that keeps the request's whole object graph alive until a full collection.
+        self.execution = weakref.proxy(execution)
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[Any, ObjectPlan | None]] = {}
+
+    def clear(self) -> None:
+        """Forget every plan (the execution is over)."""
+        self._plans.clear()
 
     def for_object(self, object_type: GraphQLObjectType, field_group: Any) -> ObjectPlan | None:
         key = (object_type, id(field_group))
