@@ -65,7 +65,7 @@ class Context:
     @cached_property
     def loaders(self) -> Loaders:
         """DataLoaders built once per request, so their cache never crosses users or tenants."""
-        return Loaders()
+        return Loaders(self.access)
 
     @cached_property
     def access(self) -> Access:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -18,6 +18,9 @@ from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
 from models.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from auth.access import Access
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -47,7 +50,8 @@ def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
 class Loaders:
     """The request's loaders, each built on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, access: Access | None = None) -> None:
+        self._access = access
         self._owner_orgs: dict[type[TenantModel], OwnerOrgLoader] = {}
         self._first_notes: dict[tuple[uuid.UUID, int], NotesFirstPageLoader] = {}
 
@@ -65,7 +69,7 @@ class Loaders:
 
     @cached_property
     def org_id_by_slug(self) -> OrgIdBySlugLoader:
-        return OrgIdBySlugLoader(self.organization)
+        return OrgIdBySlugLoader(self.organization, self._access)
 
     def first_notes(self, org_id: uuid.UUID, limit: int) -> NotesFirstPageLoader:
         """The newest `limit` notes per lead, for leads of an org whose access was checked."""

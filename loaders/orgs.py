@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiodataloader import DataLoader
 
-from models.orgs import Organization
+from models.orgs import Membership, Organization
 from models.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from auth.access import Access
 
 
 class OrganizationLoader(DataLoader[uuid.UUID, Organization | None]):
@@ -19,14 +23,28 @@ class OrganizationLoader(DataLoader[uuid.UUID, Organization | None]):
 
 class OrgIdBySlugLoader(DataLoader[str, uuid.UUID | None]):
     """Org ids by slug. It loads the whole rows and primes `organizations` with them: the field
-    that looked an org up by slug reads it next, and then costs no second query."""
+    that looked an org up by slug reads it next, and then costs no second query.
 
-    def __init__(self, organizations: OrganizationLoader | None = None) -> None:
+    For a person it reads their memberships of those orgs with the orgs, in one statement, and
+    primes access control with them (a permission check follows every lookup by slug). An org
+    they do not belong to is then None: for them it does not exist (NOT_FOUND either way)."""
+
+    def __init__(self, organizations: OrganizationLoader | None = None,
+                 access: Access | None = None) -> None:
         super().__init__()
         self.organizations = organizations
+        self.access = access
 
     async def batch_load_fn(self, slugs: Sequence[str]) -> list[uuid.UUID | None]:
-        orgs = {o.slug: o for o in await Organization.filter(slug__in=list(slugs))}
+        person = self.access.user_id if self.access is not None else None
+        if person is not None and self.access is not None:
+            memberships = await Membership.of_user(person).filter(
+                organization__slug__in=list(slugs)).select_related("organization")
+            orgs = {m.organization.slug: m.organization for m in memberships}
+            for membership in memberships:
+                self.access.prime(membership)
+        else:
+            orgs = {o.slug: o for o in await Organization.filter(slug__in=list(slugs))}
         if self.organizations is not None:
             for org in orgs.values():
                 self.organizations.prime(org.id, org)
