@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from aiodataloader import DataLoader
 
 from models.accounts import User
+from models.rows import by_ids
 
 
 class UserLoader(DataLoader[uuid.UUID, User | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[User | None]:
-        users = {u.id: u for u in await User.filter(id__in=list(keys))}
+        users = await by_ids(User, keys)
         return [users.get(key) for key in keys]

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from aiodataloader import DataLoader
 
 from models.oauth import OAuthApp
+from models.rows import by_ids
 
 
 class OAuthAppLoader(DataLoader[uuid.UUID, OAuthApp | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[OAuthApp | None]:
-        apps = {a.id: a for a in await OAuthApp.filter(id__in=list(keys))}
+        apps = await by_ids(OAuthApp, keys)
         return [apps.get(key) for key in keys]

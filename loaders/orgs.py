@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiodataloader import DataLoader
 
 from models.orgs import Membership, Organization
+from models.rows import by_ids
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 class OrganizationLoader(DataLoader[uuid.UUID, Organization | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Organization | None]:
-        orgs = {o.id: o for o in await Organization.filter(id__in=list(keys))}
+        orgs = await by_ids(Organization, keys)
         return [orgs.get(key) for key in keys]
 
 

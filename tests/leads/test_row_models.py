@@ -5,12 +5,16 @@ and joined rows (`select_related`) to Tortoise."""
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
 from tortoise import connections
 from tortoise.models import Model
 
+from models.accounts import User
 from models.leads import Lead, LeadStatus, Note
 from models.orgs import Role
-from models.rows import build, native_types
+from models.rows import build, by_ids, native_types
 from tests.conftest import Api
 from tests.leads.conftest import seed_leads
 from tests.orgs.conftest import Team
@@ -45,3 +49,14 @@ async def test_result_sets_become_the_models_tortoise_would_build(api: Api, team
     assert joined[0].owner.id == owner.id and joined[0].name == "Lead 000"
     partial = await Lead.scoped(team.org.id).filter(id=with_owner.id).only("id", "name").first()
     assert partial is not None and partial._partial and partial.name == "Lead 000"
+
+
+async def test_rows_by_id_outside_the_tenant_scope_only(api: Api, team: Team) -> None:
+    member = team.people[Role.MEMBER].user
+    missing = uuid.uuid4()
+    users = await by_ids(User, [member.id, missing])
+    assert list(users) == [member.id]
+    assert vars(users[member.id]) == vars(await User.get(id=member.id))
+    assert await by_ids(User, []) == {}
+    with pytest.raises(TypeError):  # org-owned rows are read through their scope only
+        await by_ids(Lead, [uuid.uuid4()])
