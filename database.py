@@ -49,12 +49,11 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     """Our engines (`models/sqlite.py`, `models/asyncpg_client.py`): Tortoise's own, building
     rows through `models.rows`, and on SQLite with Unicode-aware UPPER/LOWER.
 
-    PostgreSQL keeps asyncpg's session reset when a connection goes back to the pool, although
-    it costs a round trip per statement: a statement cancelled between asyncpg's prepare (Parse,
-    Describe and Flush, no Sync) and its execution leaves the server mid-protocol, holding the
-    locks the parse took, and only the reset's query ends that. Skipping it once left pooled
-    connections blocking DDL and TRUNCATE indefinitely; measured on Q1, keeping it costs nothing
-    visible (0.080 of the floor either way)."""
+    PostgreSQL keeps asyncpg's session reset when a connection goes back to the pool: a
+    statement cancelled between asyncpg's prepare (Parse, Describe and Flush, no Sync) and its
+    execution leaves the server mid-protocol, holding the locks the parse took, and only the
+    reset's query ends that. Skipping it once left pooled connections blocking DDL and TRUNCATE
+    indefinitely. Its round trip is paid once per query, not per statement (`one_connection`)."""
     config = expand_db_url(database_url)
     engine = ENGINES.get(config["engine"])
     return {**config, "engine": engine} if engine else database_url
