@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from context import Context
-from errors import BadUserInput, NotFound
+from errors import BadUserInput, Conflict, NotFound
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
@@ -220,6 +220,19 @@ def hides_restricted(ctx: Context) -> bool:
     return ctx.viewer.token is not None
 
 
+PROCESSING_RESTRICTED = (
+    "Processing of this lead is restricted at the person's request: it can be read or deleted, "
+    "not changed. Lift the restriction (`restrictProcessing`) first.")
+
+
+def refuse_if_restricted(restricted: bool) -> None:
+    """Changing a lead, its owner or its notes is processing, which a restriction (GDPR article
+    18) stops until it is lifted; reading it (to honour the restriction) and erasing it stay
+    allowed."""
+    if restricted:
+        raise Conflict(PROCESSING_RESTRICTED, reason="PROCESSING_RESTRICTED")
+
+
 async def get_lead(ctx: Context, lead_id: uuid.UUID) -> Lead:
     """A lead whose org passed its permission check in this request, or NOT_FOUND (also for
     a restricted lead asked for by an API token)."""
@@ -232,6 +245,7 @@ async def get_lead(ctx: Context, lead_id: uuid.UUID) -> Lead:
 async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,
                       owner_id: uuid.UUID | None = UNSET) -> Lead:
     lead = await get_lead(ctx, lead_id)
+    refuse_if_restricted(lead.restricted)
     org = await ctx.loaders.organization.load(lead.organization_id)
     assert org is not None
     changes = validate(org, data, creating=False)

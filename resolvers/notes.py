@@ -14,7 +14,7 @@ from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.keyset import Order
-from resolvers.leads import get_lead, hides_restricted
+from resolvers.leads import get_lead, hides_restricted, refuse_if_restricted
 
 BODY_MAX = 10_000
 NOTE_ORDER = Order("created_at", descending=True, is_datetime=True)
@@ -38,6 +38,7 @@ def clean_body(body: str) -> str:
 async def add_note(ctx: Context, lead_id: uuid.UUID, body: str) -> Note:
     body = clean_body(body)
     lead = await get_lead(ctx, lead_id)
+    refuse_if_restricted(lead.restricted)
     async with in_transaction():
         note = await Note.create(organization_id=lead.organization_id, lead_id=lead.id,
                                  author_id=ctx.user.id, body=body)
@@ -59,6 +60,8 @@ async def get_note(ctx: Context, note_id: uuid.UUID) -> Note:
 async def update_note(ctx: Context, note_id: uuid.UUID, body: str) -> Note:
     body = clean_body(body)
     note = await get_note(ctx, note_id)
+    refuse_if_restricted(await ctx.access.scoped(Lead, note.organization_id).filter(
+        id=note.lead_id, restricted=True).exists())
     if body == note.body:
         return note
     async with in_transaction():

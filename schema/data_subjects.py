@@ -94,8 +94,9 @@ class DataSubjectMutations:
     @strawberry.mutation(
         description="Restrict processing of a lead at the person's request, or lift it "
                     "(`privacy:manage`, a person). A restricted lead stays stored and visible "
-                    "to the organization's people, flagged, but is left out of CSV exports, "
-                    "of API-token reads and of imports.",
+                    "to the organization's people, flagged, but cannot be changed (edits, "
+                    "assignment, notes: CONFLICT) and is left out of CSV exports, of API-token "
+                    "reads and of imports.",
         extensions=[requires(HasPermission(
             Permission.PRIVACY_MANAGE, org=org_of(lead_models.Lead, "Lead", "lead_id")))])
     async def restrict_processing(

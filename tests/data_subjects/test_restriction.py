@@ -1,6 +1,7 @@
 """restrictProcessing over HTTP: the flag and its log, and that a restricted lead stays stored
-and visible to the org's people but is left out of CSV exports, of everything an API token
-reads or changes, and of imports."""
+and visible to the org's people, who cannot change it (only delete it) until the restriction is
+lifted, and is left out of CSV exports, of everything an API token reads or changes, and of
+imports."""
 
 from __future__ import annotations
 
@@ -113,6 +114,52 @@ async def test_an_api_token_cannot_see_or_touch_a_restricted_lead(api: Api, team
     assert body["data"]["organization"]["leads"]["totalCount"] == 3
     assert (await api.gql(NODE, {"id": restricted}, token=token))["data"]["node"] == {
         "id": restricted}
+
+
+async def test_people_cannot_change_a_restricted_lead_until_it_is_lifted(api: Api,
+                                                                        team: Team) -> None:
+    subject = await make_subject(api, team)
+    restricted, note = subject.leads[0], subject.notes[0]
+    await restrict(api, team, restricted)
+    owner = team.people[Role.OWNER]  # the org's strongest role is refused alike
+    changes = (
+        ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }",
+         {"i": {"id": restricted, "name": "Changed"}}),
+        ("mutation($i: AssignLeadInput!) { assignLead(input: $i) { id } }",
+         {"i": {"id": restricted, "ownerId": None}}),
+        ("mutation($i: AddNoteInput!) { addNote(input: $i) { id } }",
+         {"i": {"leadId": restricted, "body": "Called again"}}),
+        ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { id } }",
+         {"i": {"id": note, "body": "Changed"}}))
+    before = await table_state(team.org)
+    for document, args in changes:
+        body = await api.gql(document, args, token=owner.token)
+        [error] = errors_of(body)
+        assert error["extensions"]["code"] == "CONFLICT", (document, body)
+        assert error["extensions"]["reason"] == "PROCESSING_RESTRICTED"
+        assert "restrictProcessing" in error["message"]
+    assert await table_state(team.org) == before
+
+    # Lifted: every change goes through again.
+    await restrict(api, team, restricted, restricted=False)
+    for document, args in changes:
+        body = await api.gql(document, args, token=owner.token)
+        assert "errors" not in body, (document, body)
+    assert (await Lead.scoped(team.org.id).get(id=db_id(restricted))).name == "Changed"
+    assert (await Note.scoped(team.org.id).get(id=db_id(note))).body == "Changed"
+
+
+async def test_a_restricted_lead_and_its_notes_can_still_be_deleted(api: Api,
+                                                                    team: Team) -> None:
+    subject = await make_subject(api, team)
+    restricted = subject.leads[0]
+    await restrict(api, team, restricted)
+    admin = team.people[Role.ADMIN].token
+    await gql_ok(api, "mutation($id: ID!) { deleteNote(id: $id) }", {"id": subject.notes[0]},
+                 admin)
+    await gql_ok(api, "mutation($id: ID!) { deleteLead(id: $id) }", {"id": restricted}, admin)
+    assert not await Lead.scoped(team.org.id).filter(id=db_id(restricted)).exists()
+    assert not await Note.scoped(team.org.id).filter(id=db_id(subject.notes[0])).exists()
 
 
 async def test_an_import_skips_rows_with_the_email_of_a_restricted_lead(
