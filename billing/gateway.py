@@ -138,6 +138,18 @@ class StripeGateway:
                                                  {"idempotency_key": key})))
         return str(canceled.status)
 
+    async def set_renewal(self, *, org_id: uuid.UUID, subscription_id: str, renew: bool,
+                          request_id: str) -> bool:
+        """Stop (`renew=False`) or resume the subscription's renewal at the end of the period
+        already paid for; whether it will now end then (Stripe's `cancel_at_period_end`)."""
+        params = {"cancel_at_period_end": not renew}
+        key = idempotency_key("renewal", org_id, {"subscription": subscription_id, **params},
+                              request_id)
+        updated = await self._call("subscriptions.update", request_id, lambda client: (
+            client.v1.subscriptions.update_async(subscription_id, params,  # type: ignore[arg-type]
+                                                 {"idempotency_key": key})))
+        return bool(updated.cancel_at_period_end)
+
     async def _call(self, what: str, request_id: str,
                     call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
         client = self._stripe()

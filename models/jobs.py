@@ -64,6 +64,9 @@ class ScheduledWork(BaseModel):
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
     canceled_at = fields.DatetimeField(null=True)
+    renewal_stopped = fields.BooleanField(default=False, db_default=False)
+    """An organization's deletion stopped its Stripe subscription's renewal when it was asked for
+    (so no new period is charged in the grace period); canceling the deletion resumes it."""
     archive_key = fields.CharField(max_length=255, null=True)
     """Where a finished export's ZIP is stored (`storage/`), until it expires."""
     archive_size = fields.IntField(null=True)

@@ -10,8 +10,10 @@ the same transaction as what ends at once, and queues a job for the due time; th
   other members must hand ownership over or delete the organization first (CONFLICT);
   organizations where they are the only member are deleted with the account.
 - `deleteOrganization(id, confirmSlug)`: the organization's API tokens (and, at merge, OAuth
-  grants) are revoked at once and stay revoked if the deletion is canceled; its Stripe
-  subscription is canceled when the deletion runs, so the grace period does not cut service.
+  grants) are revoked at once and stay revoked if the deletion is canceled. A renewing Stripe
+  subscription stops renewing at once (the period already paid for goes on, so the grace period
+  does not cut service, and no new period is charged), renews again if the deletion is
+  canceled, and is canceled when the deletion runs.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from auth.passwords import verify_password
 from auth.permissions import Permission
 from context import Context
 from errors import BadUserInput, Conflict, NotFound
 from jobs.deletions import ORG_REVOKERS
+from models.billing import BillingAccount
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions
 from resolvers.activity import record
+
+log = structlog.get_logger("relleks.deletions")
 
 
 def _due(ctx: Context, now: datetime) -> datetime:
@@ -106,37 +113,86 @@ async def pending_org_deletion(org_id: uuid.UUID) -> ScheduledWork | None:
         .order_by("-created_at").first()
 
 
+async def _renewing_subscription(ctx: Context, org_id: uuid.UUID) -> BillingAccount | None:
+    """The org's billing account if its Stripe subscription is live and set to renew."""
+    account = await ctx.access.scoped(BillingAccount, org_id).first()
+    if not ctx.services.stripe.configured or account is None \
+            or not account.stripe_subscription_id or account.status.ended \
+            or account.cancel_at_period_end:
+        return None
+    return account
+
+
+async def _set_renewal(ctx: Context, account: BillingAccount, *, renew: bool) -> None:
+    assert account.stripe_subscription_id
+    await ctx.services.stripe.set_renewal(
+        org_id=account.organization_id, subscription_id=account.stripe_subscription_id,
+        renew=renew, request_id=ctx.request_id)
+
+
 async def delete_organization(ctx: Context, org_id: uuid.UUID,
                               confirm_slug: str) -> ScheduledWork:
+    """Schedule the deletion. A renewing subscription stops renewing first (Stripe before our
+    database, so a refusal schedules nothing): the paid period goes on through the grace
+    period, and no new one is charged for an organization on its way out."""
     org = await Organization.get(id=org_id)
     if confirm_slug.strip().lower() != org.slug:
         raise BadUserInput.field("confirmSlug", "must be the organization's slug")
     existing = await pending_org_deletion(org_id)
     if existing is not None and existing.status.open:
         return existing
+    account = await _renewing_subscription(ctx, org_id)
+    if account is not None:
+        await _set_renewal(ctx, account, renew=False)
     now = datetime.now(UTC)
     due = _due(ctx, now)
-    async with in_transaction():
-        work = await ScheduledWork.create(kind=WorkKind.ORG_DELETION, organization_id=org_id,
-                                          user_id=ctx.user.id, due_at=due, dispatched_at=due)
-        revoked = await ctx.access.scoped(ApiToken, org_id).filter(
-            revoked_at__isnull=True).update(revoked_at=now)
-        for revoke in ORG_REVOKERS:
-            await revoke(org_id)
-        await record(ctx, org_id, "organization.deletion_scheduled", target_type="organization",
-                     target_id=org_id, summary={"dueAt": due.isoformat(),
-                                                "apiTokensRevoked": revoked})
+    try:
+        async with in_transaction():
+            work = await ScheduledWork.create(
+                kind=WorkKind.ORG_DELETION, organization_id=org_id, user_id=ctx.user.id,
+                due_at=due, dispatched_at=due, renewal_stopped=account is not None)
+            if account is not None:
+                account.cancel_at_period_end = True
+                await account.save(update_fields=["cancel_at_period_end", "updated_at"])
+            revoked = await ctx.access.scoped(ApiToken, org_id).filter(
+                revoked_at__isnull=True).update(revoked_at=now)
+            for revoke in ORG_REVOKERS:
+                await revoke(org_id)
+            await record(ctx, org_id, "organization.deletion_scheduled",
+                         target_type="organization", target_id=org_id,
+                         summary={"dueAt": due.isoformat(), "apiTokensRevoked": revoked,
+                                  "renewalStopped": account is not None})
+    except Exception:
+        if account is not None:  # nothing was scheduled: let it renew as before
+            try:
+                await _set_renewal(ctx, account, renew=True)
+            except Exception:
+                log.warning("billing.renewal_not_restored", org_id=str(org_id),
+                            request_id=ctx.request_id)
+        raise
     await ctx.services.jobs.defer(work.id, schedule_at=due)
     return work
 
 
 async def cancel_organization_deletion(ctx: Context, org_id: uuid.UUID) -> ScheduledWork:
+    """Call the deletion off, and resume the renewal it stopped (Stripe first: if Stripe
+    refuses, the deletion stays scheduled and the caller can try again)."""
     work = await pending_org_deletion(org_id)
     if work is None or work.status is not WorkStatus.PENDING:
         if work is not None and work.status is WorkStatus.RUNNING:
             raise Conflict("The deletion is under way and can no longer be canceled.")
         raise NotFound("scheduled organization deletion")
+    account = await ctx.access.scoped(BillingAccount, org_id).first()
+    resume = work.renewal_stopped and ctx.services.stripe.configured and account is not None \
+        and bool(account.stripe_subscription_id) and not account.status.ended
+    if resume:
+        assert account is not None
+        await _set_renewal(ctx, account, renew=True)
     async with in_transaction():
+        if resume:
+            assert account is not None
+            account.cancel_at_period_end = False
+            await account.save(update_fields=["cancel_at_period_end", "updated_at"])
         canceled = await ScheduledWork.filter(id=work.id, status=WorkStatus.PENDING).update(
             status=WorkStatus.CANCELED, canceled_at=datetime.now(UTC))
         if not canceled:

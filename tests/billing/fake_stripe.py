@@ -151,6 +151,7 @@ class FakeStripe:
                   methods=["POST"]),
             Route("/v1/subscriptions/{id}", self._get(self.subscriptions, "subscription"),
                   methods=["GET"]),
+            Route("/v1/subscriptions/{id}", self._update_subscription_call, methods=["POST"]),
             Route("/v1/subscriptions/{id}", self._cancel_subscription, methods=["DELETE"]),
             Route("/v1/invoices/{id}", self._get(self.invoices, "invoice"), methods=["GET"]),
             Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"]),
@@ -244,6 +245,36 @@ class FakeStripe:
             return self.cancel_subscription(subscription_id)
 
         return self._idempotent(request, params, cancel)
+
+    async def _update_subscription_call(self, request: Request) -> JSONResponse:
+        """`POST /v1/subscriptions/{id}`: only `cancel_at_period_end` (Stripe refuses changes to
+        an ended subscription)."""
+        params, refused = await self._begin(request)
+        if refused is not None:
+            return refused
+        subscription_id = request.path_params["id"]
+
+        def update(params: dict[str, Any]) -> dict[str, Any] | JSONResponse:
+            found = self.subscriptions.get(subscription_id)
+            if found is None:
+                return self.error(404, "invalid_request_error",
+                                  f"No such subscription: '{subscription_id}'",
+                                  code="resource_missing", param="id")
+            if found["status"] == "canceled":
+                return self.error(400, "invalid_request_error",
+                                  "A canceled subscription can only update its metadata.")
+            if set(params) - {"cancel_at_period_end"}:
+                return self.error(400, "invalid_request_error", "The fake updates only "
+                                  "cancel_at_period_end.", param=sorted(params)[0])
+            value = params.get("cancel_at_period_end")
+            if value not in {"true", "false"}:
+                return self.error(400, "invalid_request_error", "Invalid boolean.",
+                                  param="cancel_at_period_end")
+            subscription, _ = self.update_subscription(
+                subscription_id, cancel_at_period_end=value == "true")
+            return subscription
+
+        return self._idempotent(request, params, update)
 
     async def _unknown(self, request: Request) -> JSONResponse:
         return self.error(404, "invalid_request_error",

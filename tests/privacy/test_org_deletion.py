@@ -1,5 +1,6 @@
-"""deleteOrganization end to end over HTTP: refusals, tokens revoked at once, cancelling in the
-grace period, and the deletion with its Stripe subscription canceled (through the fake)."""
+"""deleteOrganization end to end over HTTP: refusals, tokens revoked at once, the subscription's
+renewal stopped at once and resumed if the deletion is called off, cancelling in the grace
+period, and the deletion with its Stripe subscription canceled (through the fake)."""
 
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ async def test_when_due_the_subscription_is_canceled_and_the_data_deleted(
     work = await ScheduledWork.get(id=work.id)
     assert work.status is WorkStatus.DONE, work.last_error
     assert stripe.subscriptions[subscription]["status"] == "canceled"
-    assert [c.method for c in stripe.calls] == ["GET", "DELETE"]
+    # Renewal stopped when asked; canceled when due.
+    assert [c.method for c in stripe.calls] == ["POST", "GET", "DELETE"]
     assert not await Organization.exists(id=team.org.id)
     for model in (Lead, ActivityEvent, ApiToken, BillingAccount):
         assert await model.scoped(team.org.id).count() == 0, model
@@ -130,3 +132,72 @@ async def test_stripe_failing_is_retried_then_failed_and_visible(
     assert status["data"]["organizationDeletion"]["error"]
     assert await Organization.exists(id=team.org.id)  # nothing deleted without the cancel
     assert stripe.subscriptions[subscription]["status"] == "active"
+
+
+async def test_asking_stops_the_renewal_and_calling_off_resumes_it(
+        api: Api, team: Team, stripe: FakeStripe) -> None:
+    subscription = await subscribed(team, stripe)
+    owner = team.people[Role.OWNER].token
+    body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    assert body["data"]["deleteOrganization"]["status"] == "PENDING"
+    # The paid period goes on (still active), but no new one will be charged.
+    assert stripe.subscriptions[subscription]["status"] == "active"
+    assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
+    [call] = stripe.posts(f"/v1/subscriptions/{subscription}")
+    assert call.params == {"cancel_at_period_end": "true"} and call.idempotency_key
+    account = await BillingAccount.scoped(team.org.id).get()
+    assert account.cancel_at_period_end is True
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
+    assert work.renewal_stopped
+    event = await ActivityEvent.scoped(team.org.id).get(action="organization.deletion_scheduled")
+    assert event.summary["renewalStopped"] is True
+
+    body = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
+    assert body["data"]["cancelOrganizationDeletion"]["status"] == "CANCELED"
+    assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False
+    assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is False
+
+
+async def test_a_renewal_the_customer_stopped_stays_stopped(
+        api: Api, team: Team, stripe: FakeStripe) -> None:
+    subscription = await subscribed(team, stripe)
+    stripe.update_subscription(subscription, cancel_at_period_end=True)
+    await BillingAccount.scoped(team.org.id).update(cancel_at_period_end=True)
+    owner = team.people[Role.OWNER].token
+    await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    await api.gql(CANCEL, {"id": team.org_id}, token=owner)
+    assert stripe.posts(f"/v1/subscriptions/{subscription}") == []
+    assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
+    assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is True
+
+
+async def test_stripe_refusing_to_stop_the_renewal_schedules_nothing(
+        api: Api, team: Team, stripe: FakeStripe) -> None:
+    subscription = await subscribed(team, stripe)
+    token = await make_token(team, ["org:read"])
+    owner = team.people[Role.OWNER].token
+    stripe.fail_next(1, status=400, error_type="invalid_request_error", message="No.")
+    body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    (error,) = errors_of(body)
+    assert error["extensions"]["reason"] == "PAYMENT_PROVIDER_ERROR"
+    assert await ScheduledWork.filter(kind=WorkKind.ORG_DELETION).count() == 0
+    assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is None
+    assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False
+    assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is False
+
+
+async def test_stripe_refusing_to_resume_keeps_the_deletion_scheduled(
+        api: Api, team: Team, stripe: FakeStripe) -> None:
+    subscription = await subscribed(team, stripe)
+    owner = team.people[Role.OWNER].token
+    await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
+    stripe.fail_next(1, status=400, error_type="invalid_request_error", message="No.")
+    body = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
+    assert errors_of(body)[0]["extensions"]["reason"] == "PAYMENT_PROVIDER_ERROR"
+    status = await api.gql(STATUS, {"id": team.org_id}, token=owner)
+    assert status["data"]["organizationDeletion"]["status"] == "PENDING"
+    assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
+    # Stripe answers again: calling it off now works.
+    body = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
+    assert body["data"]["cancelOrganizationDeletion"]["status"] == "CANCELED"
+    assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False
