@@ -100,8 +100,9 @@ class DeletionMutations:
 
     @strawberry.mutation(
         description="Delete the organization and all its data after the grace period "
-                    "(`org:delete`, OWNER, a person). Its API tokens are revoked now; its "
-                    "subscription is canceled when the deletion runs.",
+                    "(`org:delete`, OWNER, a person). Its API tokens and OAuth grants are "
+                    "revoked now, and its subscription stops renewing now (the paid period "
+                    "goes on); the subscription is canceled when the deletion runs.",
         extensions=[_org_delete()])
     async def delete_organization(
             self, info: Info, organization_id: OrganizationArg,
@@ -113,7 +114,8 @@ class DeletionMutations:
             info.context, org_id, confirm_slug))
 
     @strawberry.mutation(description="Call off the organization's scheduled deletion "
-                                     "(`org:delete`). Revoked API tokens stay revoked.",
+                                     "(`org:delete`). Revoked API tokens and grants stay "
+                                     "revoked; the subscription renews again.",
                          extensions=[_org_delete()])
     async def cancel_organization_deletion(self, info: Info, organization_id: OrganizationArg
                                            ) -> ScheduledDeletion:
