@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeVar
 
-from aiodataloader import DataLoader
 from tortoise.queryset import QuerySet
 
 from auth.permissions import ROLE_GRANTS, Permission
 from errors import Forbidden, NotFound
+from loaders.base import Loader
 from models.orgs import Membership, Role
 from models.tenancy import TenantModel
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound=TenantModel)
 
 
-class _ViewerMembershipLoader(DataLoader[uuid.UUID, Membership | None]):
+class _ViewerMembershipLoader(Loader[uuid.UUID, Membership | None]):
     """The caller's membership per org, all orgs asked in a tick fetched in one query."""
 
     def __init__(self, user_id: uuid.UUID) -> None:

@@ -11,9 +11,8 @@ from collections.abc import Awaitable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiodataloader import DataLoader
-
 from loaders.accounts import UserLoader
+from loaders.base import Loader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
@@ -29,17 +28,17 @@ V = TypeVar("V")
 NOT_LOADED: Any = object()
 
 
-def peek(loader: DataLoader[K, V], key: K) -> V:
+def peek(loader: Loader[K, V], key: K) -> V:
     """The value if this request already loaded it (e.g. a parent prefetched it), else
     `NOT_LOADED`; never starts a load."""
-    future = loader._cache.get(key)
+    future = loader.futures.get(key)
     if future is not None and future.done() and not future.cancelled() \
             and future.exception() is None:
         return future.result()  # type: ignore[no-any-return]
     return NOT_LOADED  # type: ignore[no-any-return]
 
 
-def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
+def loaded(loader: Loader[K, V], key: K) -> V | Awaitable[V]:
     """The value if this request already loaded it, else the awaitable load. Resolvers that
     return this stay synchronous on the hot path: an awaited resolver costs a coroutine and an
     event-loop round per object."""

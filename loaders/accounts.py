@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from aiodataloader import DataLoader
-
+from loaders.base import Loader
 from models.accounts import User
 from models.rows import by_ids
 
 
-class UserLoader(DataLoader[uuid.UUID, User | None]):
+class UserLoader(Loader[uuid.UUID, User | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[User | None]:
         users = await by_ids(User, keys)
         return [users.get(key) for key in keys]

@@ -11,9 +11,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
-from aiodataloader import DataLoader
 from tortoise import connections
 
+from loaders.base import Loader
 from models.leads import Note
 from models.rows import build
 
@@ -26,7 +26,7 @@ SELECT * FROM (
 """
 
 
-class NotesFirstPageLoader(DataLoader[uuid.UUID, list[Note]]):
+class NotesFirstPageLoader(Loader[uuid.UUID, list[Note]]):
     """The newest `limit` notes of each lead of one org (whose access was checked)."""
 
     def __init__(self, org_id: uuid.UUID, limit: int) -> None:

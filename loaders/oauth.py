@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from aiodataloader import DataLoader
-
+from loaders.base import Loader
 from models.oauth import OAuthApp
 from models.rows import by_ids
 
 
-class OAuthAppLoader(DataLoader[uuid.UUID, OAuthApp | None]):
+class OAuthAppLoader(Loader[uuid.UUID, OAuthApp | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[OAuthApp | None]:
         apps = await by_ids(OAuthApp, keys)
         return [apps.get(key) for key in keys]

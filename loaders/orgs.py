@@ -6,8 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from aiodataloader import DataLoader
-
+from loaders.base import Loader
 from models.orgs import Membership, Organization
 from models.rows import by_ids
 from models.tenancy import TenantModel
@@ -16,13 +15,13 @@ if TYPE_CHECKING:
     from auth.access import Access
 
 
-class OrganizationLoader(DataLoader[uuid.UUID, Organization | None]):
+class OrganizationLoader(Loader[uuid.UUID, Organization | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Organization | None]:
         orgs = await by_ids(Organization, keys)
         return [orgs.get(key) for key in keys]
 
 
-class OrgIdBySlugLoader(DataLoader[str, uuid.UUID | None]):
+class OrgIdBySlugLoader(Loader[str, uuid.UUID | None]):
     """Org ids by slug. It loads the whole rows and primes `organizations` with them: the field
     that looked an org up by slug reads it next, and then costs no second query.
 
@@ -52,7 +51,7 @@ class OrgIdBySlugLoader(DataLoader[str, uuid.UUID | None]):
         return [orgs[slug].id if slug in orgs else None for slug in slugs]
 
 
-class OwnerOrgLoader(DataLoader[uuid.UUID, uuid.UUID | None]):
+class OwnerOrgLoader(Loader[uuid.UUID, uuid.UUID | None]):
     """The org owning each row of one org-owned model (see `TenantModel.owner_orgs`)."""
 
     def __init__(self, model: type[TenantModel]) -> None:
