@@ -226,43 +226,45 @@ class FakeStripe:
             return JSONResponse(found, headers={"Request-Id": new_id("req")})
         return get
 
+    def _live_subscription(self, subscription_id: str) -> dict[str, Any] | JSONResponse:
+        """The subscription, or Stripe's refusal: no such one, or it has ended (an ended
+        subscription can only have its metadata changed)."""
+        found = self.subscriptions.get(subscription_id)
+        if found is None:
+            return self.error(404, "invalid_request_error",
+                              f"No such subscription: '{subscription_id}'",
+                              code="resource_missing", param="id")
+        if found["status"] == "canceled":
+            return self.error(400, "invalid_request_error",
+                              "A canceled subscription can only update its metadata.")
+        return found
+
     async def _cancel_subscription(self, request: Request) -> JSONResponse:
-        """`DELETE /v1/subscriptions/{id}`: cancel now (Stripe refuses an ended one)."""
+        """`DELETE /v1/subscriptions/{id}`: cancel now."""
         params, refused = await self._begin(request)
         if refused is not None:
             return refused
         subscription_id = request.path_params["id"]
 
         def cancel(params: dict[str, Any]) -> dict[str, Any] | JSONResponse:
-            found = self.subscriptions.get(subscription_id)
-            if found is None:
-                return self.error(404, "invalid_request_error",
-                                  f"No such subscription: '{subscription_id}'",
-                                  code="resource_missing", param="id")
-            if found["status"] == "canceled":
-                return self.error(400, "invalid_request_error",
-                                  "A canceled subscription can only update its metadata.")
+            found = self._live_subscription(subscription_id)
+            if isinstance(found, JSONResponse):
+                return found
             return self.cancel_subscription(subscription_id)
 
         return self._idempotent(request, params, cancel)
 
     async def _update_subscription_call(self, request: Request) -> JSONResponse:
-        """`POST /v1/subscriptions/{id}`: only `cancel_at_period_end` (Stripe refuses changes to
-        an ended subscription)."""
+        """`POST /v1/subscriptions/{id}`: only `cancel_at_period_end`."""
         params, refused = await self._begin(request)
         if refused is not None:
             return refused
         subscription_id = request.path_params["id"]
 
         def update(params: dict[str, Any]) -> dict[str, Any] | JSONResponse:
-            found = self.subscriptions.get(subscription_id)
-            if found is None:
-                return self.error(404, "invalid_request_error",
-                                  f"No such subscription: '{subscription_id}'",
-                                  code="resource_missing", param="id")
-            if found["status"] == "canceled":
-                return self.error(400, "invalid_request_error",
-                                  "A canceled subscription can only update its metadata.")
+            found = self._live_subscription(subscription_id)
+            if isinstance(found, JSONResponse):
+                return found
             if set(params) - {"cancel_at_period_end"}:
                 return self.error(400, "invalid_request_error", "The fake updates only "
                                   "cancel_at_period_end.", param=sorted(params)[0])
