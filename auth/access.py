@@ -58,6 +58,12 @@ def token_scopes(token: ApiToken | OAuthGrant) -> frozenset[Permission]:
     return frozenset(Permission(name) for name in token.scopes if name in known)
 
 
+def exceeds(token: ApiToken | OAuthGrant, role: Role | None) -> bool:
+    """Whether the token (or grant) does more than `role` may; anything, with no role at all.
+    A token acts with its creator's standing, so when that standing drops, such a token ends."""
+    return role is None or not token_scopes(token) <= ROLE_GRANTS[role]
+
+
 class Access:
     def __init__(self, user_id: uuid.UUID | None,
                  token: ApiToken | OAuthGrant | None = None) -> None:

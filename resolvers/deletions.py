@@ -5,7 +5,8 @@ the same transaction as what ends at once, and queues a job for the due time; th
 (`jobs/deletions.py`) does the deleting, and the sweep queues it again if that job is lost.
 
 - `deleteAccount(password)`: every session ends at once and so does every API token the person
-  created (a token keeps acting with its creator's standing, which is ending); signing in again
+  created and every partner-app grant they approved (these act with their creator's standing,
+  which is ending); signing in again
   during the grace period is allowed, to call it off. The last OWNER of an organization with
   other members must hand ownership over or delete the organization first (CONFLICT);
   organizations where they are the only member are deleted with the account.
@@ -35,6 +36,8 @@ from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions
 from resolvers.activity import record
+from resolvers.oauth import revoke_grants_beyond_role
+from resolvers.tokens import revoke_beyond_role
 
 log = structlog.get_logger("relleks.deletions")
 
@@ -79,15 +82,9 @@ async def delete_account(ctx: Context, password: str) -> ScheduledWork:
             work = await ScheduledWork.create(kind=WorkKind.ACCOUNT_DELETION, user_id=user.id,
                                               due_at=due, dispatched_at=due)
         await end_sessions(user.id)
-        tokens = await ctx.access.scoped(ApiToken, org_ids).filter(
-            created_by_id=user.id, revoked_at__isnull=True)
-        for token in tokens:
-            await ctx.access.scoped(ApiToken, token.organization_id).filter(id=token.id) \
-                .update(revoked_at=now)
-            await record(ctx, token.organization_id, "api_token.revoked",
-                         target_type="api_token", target_id=token.id,
-                         summary={"name": token.name, "prefix": token.prefix,
-                                  "reason": "account_deletion"})
+        for org_id in org_ids:  # they act with the standing that is ending
+            await revoke_beyond_role(ctx, org_id, user.id, None, "account_deletion")
+            await revoke_grants_beyond_role(ctx, org_id, user.id, None, "account_deletion")
     if work is not existing:
         await ctx.services.jobs.defer(work.id, schedule_at=work.due_at)
     return work

@@ -24,6 +24,8 @@ from models.orgs import Invitation, Membership, Organization, Role
 from realtime.outbox import in_transaction
 from resolvers.accounts import normalise_email
 from resolvers.activity import record
+from resolvers.oauth import revoke_grants_beyond_role
+from resolvers.tokens import revoke_beyond_role
 
 log = structlog.get_logger("relleks.members")
 INVITATION_TTL = timedelta(days=7)
@@ -205,8 +207,17 @@ async def update_member_role(ctx: Context, membership_id: uuid.UUID, role: Role)
         await record(ctx, org_id, "member.role_changed", target_type="membership",
                      target_id=target.id, summary={"role": [previous.value, role.value]},
                      people=(target.user_id,))
+        await _end_credentials_beyond(ctx, org_id, target.user_id, role, "creator_demoted")
     ctx.access.forget(org_id)
     return target
+
+
+async def _end_credentials_beyond(ctx: Context, org_id: uuid.UUID, user_id: uuid.UUID,
+                                  role: Role | None, reason: str) -> None:
+    """API tokens and app grants act with their creator's standing: those that now do more
+    than `role` allows (all of them, with no role) end with the change that lowered it."""
+    await revoke_beyond_role(ctx, org_id, user_id, role, reason)
+    await revoke_grants_beyond_role(ctx, org_id, user_id, role, reason)
 
 
 async def _remove(ctx: Context, target: Membership, action: str) -> None:
@@ -219,6 +230,9 @@ async def _remove(ctx: Context, target: Membership, action: str) -> None:
         await record(ctx, org_id, action, target_type="membership", target_id=target.id,
                      summary={"user": str(target.user_id), "role": target.role.value},
                      people=(target.user_id,))
+        await _end_credentials_beyond(ctx, org_id, target.user_id, None,
+                                      "creator_left" if action == "member.left"
+                                      else "creator_removed")
     ctx.access.forget(org_id)
 
 
@@ -252,5 +266,6 @@ async def transfer_ownership(ctx: Context, org_id: uuid.UUID,
                      target_type="membership", target_id=target.id,
                      summary={"from": str(actor.user_id), "to": str(target.user_id)},
                      people=(actor.user_id, target.user_id))
+        await _end_credentials_beyond(ctx, org_id, actor.user_id, Role.ADMIN, "creator_demoted")
     ctx.access.forget(org_id)
     return await ctx.loaders.organization.load(org_id)  # type: ignore[return-value]

@@ -18,10 +18,12 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
 from tortoise.queryset import QuerySet
 
+from auth.access import exceeds
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, TOKEN_SCOPES, Permission
 from context import Context
 from errors import BadUserInput, Forbidden, NotFound
 from models.oauth import OAuthApp, OAuthGrant
+from models.orgs import Role
 from oauth.credentials import (
     CLIENT_SECRET_PREFIX,
     SHOWN_PREFIX_LENGTH,
@@ -244,6 +246,23 @@ def grants_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[OAuthGrant]:
     """The org's live grants (apps it authorised and has not revoked), newest first."""
     return ctx.access.scoped(OAuthGrant, org_id).filter(revoked_at__isnull=True) \
         .order_by("-created_at", "-id")
+
+
+async def revoke_grants_beyond_role(ctx: Context, org_id: uuid.UUID, approver_id: uuid.UUID,
+                                   role: Role | None, reason: str) -> int:
+    """End the live grants `approver_id` approved in the org that do more than their `role` now
+    allows (every one when they are no longer a member), with their tokens; how many ended.
+    Runs in the caller's transaction, as `resolvers.tokens.revoke_beyond_role` does."""
+    grants = await grants_query(ctx, org_id).filter(created_by_id=approver_id)
+    ended = [grant for grant in grants if exceeds(grant, role)]
+    apps = await ctx.loaders.oauth_app.load_many([grant.app_id for grant in ended])
+    now = datetime.now(UTC)
+    for grant, app in zip(ended, apps, strict=True):
+        await revoke_grant(grant.id, now)
+        await record(ctx, org_id, "oauth_app.revoked", target_type="oauth_grant",
+                     target_id=grant.id, summary={"app": app.name if app else None,
+                                                  "reason": reason})
+    return len(ended)
 
 
 async def revoke_oauth_grant(ctx: Context, grant_id: uuid.UUID) -> OAuthGrant:

@@ -2,7 +2,9 @@
 
 A token's scopes must be scopes a token may carry (`auth.permissions.TOKEN_SCOPES`) and within the
 creator's own role: an ADMIN cannot mint a token that does more than they can. The plan caps how
-many live tokens an organization holds (`partner_tokens` in `billing/plans.py`).
+many live tokens an organization holds (`partner_tokens` in `billing/plans.py`). A token acts
+with its creator's standing: when the creator is demoted below its scopes, or leaves or is
+removed, it ends (`revoke_beyond_role`, called by `resolvers/members.py`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
+from auth.access import exceeds
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission
 from billing.limits import NOUNS, USAGE, ensure_within_limit
 from context import Context
 from errors import BadUserInput, Forbidden
+from models.orgs import Role
 from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.activity import record
@@ -97,6 +101,23 @@ async def create_api_token(ctx: Context, org_id: uuid.UUID, *, name: str, scopes
 def tokens_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[ApiToken]:
     """The org's tokens, newest first, revoked ones included (they say when they ended)."""
     return ctx.access.scoped(ApiToken, org_id).order_by("-created_at", "-id")
+
+
+async def revoke_beyond_role(ctx: Context, org_id: uuid.UUID, creator_id: uuid.UUID,
+                             role: Role | None, reason: str) -> int:
+    """End the live tokens `creator_id` made in the org that do more than their `role` now
+    allows (every one of them when they are no longer a member); how many ended. Runs in the
+    caller's transaction, with the role change or removal that calls for it."""
+    tokens = await ctx.access.scoped(ApiToken, org_id).filter(created_by_id=creator_id,
+                                                              revoked_at__isnull=True)
+    now = datetime.now(UTC)
+    ended = [token for token in tokens if exceeds(token, role)]
+    for token in ended:
+        await ctx.access.scoped(ApiToken, org_id).filter(id=token.id).update(revoked_at=now)
+        await record(ctx, org_id, "api_token.revoked", target_type="api_token",
+                     target_id=token.id, summary={"name": token.name, "prefix": token.prefix,
+                                                  "reason": reason})
+    return len(ended)
 
 
 async def revoke_api_token(ctx: Context, token_id: uuid.UUID) -> ApiToken:
