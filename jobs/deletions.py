@@ -34,6 +34,7 @@ from models.orgs import Invitation, Membership, Organization, Role
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
 from realtime.outbox import in_transaction
+from resolvers.activity import write_event
 
 if TYPE_CHECKING:
     from services import Services
@@ -120,11 +121,11 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
             successor = await _successor(membership.organization_id, user.id)
             if successor is not None:
                 await tenant_rows(Membership).filter(id=successor.id).update(role=Role.OWNER)
-                await ActivityEvent.create(
-                    organization_id=membership.organization_id, actor_id=None,
-                    action="ownership.transferred", target_type="membership",
-                    target_id=successor.id,
-                    summary={"reason": "account_deleted", "to": str(successor.user_id)})
+                await write_event(
+                    services.broker, membership.organization_id, "ownership.transferred",
+                    target_type="membership", target_id=successor.id,
+                    summary={"reason": "account_deleted", "to": str(successor.user_id)},
+                    people=(successor.user_id,))
         # Kept for others, anonymised: the author/actor goes (ON DELETE SET NULL does it too;
         # done here so it does not depend on the database), and so do IP and User-Agent.
         await tenant_rows(ActivityEvent).filter(actor_id=user.id).update(

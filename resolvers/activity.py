@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.queryset import QuerySet
 
@@ -12,6 +12,9 @@ from context import Context
 from models.activity import ActivityEvent
 from realtime.events import message_of, topics_of
 from realtime.outbox import queue
+
+if TYPE_CHECKING:
+    from realtime.broker import Broker
 
 
 async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: str,
@@ -24,24 +27,34 @@ async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: s
     no passwords). `people` are the users whose own membership it changes and `email` an
     invited address (their `membershipEvents` hear of it); `extra` holds facts for subscribers
     that the log does not keep."""
-    event = await ActivityEvent.create(
-        organization_id=org_id,
+    return await write_event(
+        ctx.services.broker, org_id, action, target_type=target_type, target_id=target_id,
+        summary=summary, people=people, email=email, extra=extra,
         actor_id=ctx.viewer.user.id if ctx.viewer.user else None,
         api_token_id=ctx.viewer.token.id if ctx.viewer.token else None,
         oauth_grant_id=ctx.viewer.grant.id if ctx.viewer.grant else None,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        summary=summary or {},
-        ip=ctx.client_ip,
-        user_agent=ctx.user_agent,
-    )
+        ip=ctx.client_ip, user_agent=ctx.user_agent)
+
+
+async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_type: str,
+                      target_id: uuid.UUID | None, summary: dict[str, Any] | None = None,
+                      people: tuple[uuid.UUID | None, ...] = (), email: str | None = None,
+                      extra: dict[str, Any] | None = None, actor_id: uuid.UUID | None = None,
+                      api_token_id: uuid.UUID | None = None,
+                      oauth_grant_id: uuid.UUID | None = None, ip: str | None = None,
+                      user_agent: str | None = None) -> ActivityEvent:
+    """`record` without a request: background work writes its events here (no actor: the
+    system did it), in its own outbox transaction, and subscribers hear of them alike."""
+    event = await ActivityEvent.create(
+        organization_id=org_id, actor_id=actor_id, api_token_id=api_token_id,
+        oauth_grant_id=oauth_grant_id, action=action, target_type=target_type,
+        target_id=target_id, summary=summary or {}, ip=ip, user_agent=user_agent)
     facts = dict(extra or {})
     users = [str(person) for person in people if person is not None]
     if users:
         facts["users"] = users
     message = message_of(event, facts)
-    await queue(ctx.services.broker, topics_of(message, email), message)
+    await queue(broker, topics_of(message, email), message)
     return event
 
 

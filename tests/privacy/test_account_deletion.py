@@ -3,6 +3,7 @@ period, and what the deletion leaves (anonymised) when it runs."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.leads import Note
 from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
+from realtime.events import user_topic
 from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.orgs.conftest import CREATE_ORG, Team, signed_in
@@ -154,7 +156,14 @@ async def test_a_last_owner_whose_org_gained_members_hands_it_over_when_deleted(
     await Membership.create(organization=org, user=joiner.user, role=Role.MEMBER)
     (work,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
     await pass_grace_period(work.id)
-    await run_due_work(app)
+    broker = app.state.services.broker  # Redis when REDIS_URL is set, else in process
+    async with broker.subscribe([user_topic(joiner.user.id)]) as events:
+        await asyncio.sleep(0.2)  # let a Redis subscription settle
+        await run_due_work(app)
+        # The new OWNER's own membership events hear of it, as of any other change.
+        message = await asyncio.wait_for(anext(events), timeout=5)
+    assert message["action"] == "ownership.transferred"
+    assert message["organizationId"] == str(org.id) and message["actorId"] is None
     assert (await ScheduledWork.get(id=work.id)).status is WorkStatus.DONE
     assert await Organization.exists(id=org.id)
     (membership,) = await Membership.scoped(org.id)
