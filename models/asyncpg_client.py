@@ -47,10 +47,11 @@ class Session(Transaction):
 
     Each statement otherwise takes a connection from the pool and gives it back, and asyncpg
     resets the session on each return (see `database.py`): a round trip and a query for the
-    server per statement, which on Q1 doubled the statements PostgreSQL ran. Transactions still
-    run on the session's connection too (a second one from the pool could deadlock once every
-    pooled connection is some session's), and anything that runs after `close()` (a task the
-    operation left behind) goes back to the pool."""
+    server per statement, which on Q1 doubled the statements PostgreSQL ran. Transactions run on
+    the session's connection too (a second one from the pool could deadlock once every pooled
+    connection is some session's), and anything that runs after `close()` (a task the operation
+    left behind) goes back to the pool. It is a transaction wrapper only for the statement lock
+    and connection handling it inherits; it never begins a transaction itself."""
 
     def __init__(self, client: Client) -> None:
         super().__init__(client)
