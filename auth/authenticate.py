@@ -22,6 +22,7 @@ from auth.tokens import InvalidToken, decode_access_token
 from context import Viewer
 from models.accounts import Session
 from models.oauth import OAuthGrant, OAuthToken, TokenKind
+from models.rows import joined
 from models.tokens import ApiToken
 from oauth.credentials import ACCESS_PREFIX, digest
 from oauth.credentials import is_well_formed as is_well_formed_oauth
@@ -57,10 +58,9 @@ async def viewer_for_token(token: str, settings: Settings, *, via_cookie: bool =
     except InvalidToken as exc:
         return Viewer(error=str(exc), via_cookie=via_cookie)
     now = datetime.now(UTC)
-    session = await Session.filter(
-        id=claims.session_id, user_id=claims.user_id, revoked_at__isnull=True, expires_at__gt=now
-    ).select_related("user").first()
-    if session is None:
+    found = await joined(Session, "user", {"id": claims.session_id, "user_id": claims.user_id})
+    session = found[0] if found else None
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
         return Viewer(error="The session has ended: sign in again.", via_cookie=via_cookie)
     if now - session.last_used_at > TOUCH_EVERY:
         session.last_used_at = now

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from loaders.base import Loader
 from models.orgs import Membership, Organization
-from models.rows import by_ids
+from models.rows import by_ids, joined
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
@@ -38,8 +38,9 @@ class OrgIdBySlugLoader(Loader[str, uuid.UUID | None]):
     async def batch_load_fn(self, slugs: Sequence[str]) -> list[uuid.UUID | None]:
         person = self.access.user_id if self.access is not None else None
         if person is not None and self.access is not None:
-            memberships = await Membership.of_user(person).filter(
-                organization__slug__in=list(slugs)).select_related("organization")
+            # The viewer's own memberships (as `Membership.of_user`), with their orgs.
+            memberships = await joined(Membership, "organization", {
+                "user_id": person, "organization.slug": list(slugs)})
             orgs = {m.organization.slug: m.organization for m in memberships}
             for membership in memberships:
                 self.access.prime(membership)

@@ -14,7 +14,7 @@ from tortoise.models import Model
 from models.accounts import User
 from models.leads import Lead, LeadStatus, Note
 from models.orgs import Role
-from models.rows import build, by_ids, native_types
+from models.rows import build, by_ids, joined, native_types
 from tests.conftest import Api
 from tests.leads.conftest import seed_leads
 from tests.orgs.conftest import Team
@@ -60,3 +60,19 @@ async def test_rows_by_id_outside_the_tenant_scope_only(api: Api, team: Team) ->
     assert await by_ids(User, []) == {}
     with pytest.raises(TypeError):  # org-owned rows are read through their scope only
         await by_ids(Lead, [uuid.uuid4()])
+
+
+async def test_rows_with_their_related_row_in_one_statement(api: Api, team: Team) -> None:
+    member = team.people[Role.MEMBER].user
+    [lead] = await seed_leads(team.org, 1, owners=[member.id])
+    ours = await joined(Lead, "owner", {"organization_id": team.org.id, "id": lead.id})
+    theirs = await Lead.scoped(team.org.id).filter(id=lead.id).select_related("owner")
+    assert len(ours) == 1 and vars(ours[0]) | {"_owner": None} == vars(theirs[0]) | {
+        "_owner": None}
+    assert vars(ours[0].owner) == vars(theirs[0].owner) == vars(await User.get(id=member.id))
+    # A condition on the joined row, with a list of values.
+    by_email = await joined(Lead, "owner", {"organization_id": team.org.id,
+                                            "owner.email": [member.email, "nobody@example.com"]})
+    assert [found.id for found in by_email] == [lead.id]
+    assert await joined(Lead, "owner", {"owner.email": []}) == []
+    assert await joined(Lead, "owner", {"organization_id": uuid.uuid4()}) == []
