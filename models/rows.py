@@ -185,7 +185,10 @@ async def joined(model: type[M], relation: str, where: dict[str, Any]) -> list[M
 
     `where` maps a column of `model`, or `"<relation>.<column>"` of the joined row, to a value
     (`=`) or a list of values (`IN`). Callers keep the tenant scope: `where` names the org, or
-    the viewer's own rows."""
+    the viewer's own rows. The relation must be required: an inner join would drop the rows
+    without one."""
+    if model._meta.fields_map[relation].null:
+        raise ValueError(f"{model.__name__}.{relation} may be null: use select_related")
     db = model._meta.db
     native = native_types(db)
     shape = tuple((column, len(value) if isinstance(value, list | tuple) else None)
