@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from errors import BadUserInput
 from models.orgs import Role
 
 
@@ -96,3 +97,26 @@ PERSON_ONLY: frozenset[Permission] = frozenset({
     Permission.ORG_DELETE})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token or an OAuth grant may carry, in declaration order."""
+
+
+def named_scopes(names: list[str]) -> list[Permission]:
+    """Scope names (of a token or an app) as permissions, each once, in declaration order;
+    BAD_USER_INPUT on `scopes` when none is given or a name is unknown."""
+    known = {p.value: p for p in Permission}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise BadUserInput.field("scopes", f"unknown scope(s): {', '.join(unknown)} "
+                                           "(the `scopes` query lists them)")
+    if not names:
+        raise BadUserInput.field("scopes", "give at least one scope")
+    return sorted({known[name] for name in names}, key=list(Permission).index)
+
+
+def refuse_person_only(scopes: list[Permission], holder: str) -> None:
+    """BAD_USER_INPUT on `scopes` naming those that only a person may use; `holder` says who
+    cannot, e.g. "a token cannot carry it"."""
+    person_only = [p.value for p in scopes if p in PERSON_ONLY]
+    if person_only:
+        raise BadUserInput.field("scopes", f"only a person may use {', '.join(person_only)}: "
+                                           f"{holder}")
+

@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from tortoise.queryset import QuerySet
 
 from auth.access import exceeds
-from auth.permissions import PERSON_ONLY, ROLE_GRANTS, TOKEN_SCOPES, Permission
+from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission, named_scopes, refuse_person_only
 from context import Context
 from errors import BadUserInput, Forbidden, NotFound
 from models.oauth import OAuthApp, OAuthGrant
@@ -31,7 +31,7 @@ from oauth.credentials import (
     new_client_id,
     new_secret,
 )
-from oauth.server import Server, Unit, error_of, order_scopes, revoke_grant
+from oauth.server import Server, Unit, error_of, revoke_grant
 from oauth.starlette import StarletteOAuth2Request, parameters_request
 from realtime.outbox import in_transaction
 from resolvers.activity import record
@@ -82,18 +82,9 @@ def redirect_uri_problem(uri: str) -> str | None:
 
 
 def _clean_app_scopes(names: list[str]) -> list[str]:
-    allowed = {p.value for p in TOKEN_SCOPES}
-    person_only = [n for n in names if n in {p.value for p in PERSON_ONLY}]
-    if person_only:
-        raise BadUserInput.field("scopes", f"only a person may use {', '.join(person_only)}: "
-                                           "an app cannot ask for it")
-    unknown = [n for n in names if n not in allowed]
-    if unknown:
-        raise BadUserInput.field("scopes", f"unknown scope(s): {', '.join(unknown)} "
-                                           "(the `scopes` query lists them)")
-    if not names:
-        raise BadUserInput.field("scopes", "give at least one scope")
-    return order_scopes(names)
+    scopes = named_scopes(names)
+    refuse_person_only(scopes, "an app cannot ask for it")
+    return [p.value for p in scopes]
 
 
 async def register_app(ctx: Context, *, name: str, redirect_uris: list[str],

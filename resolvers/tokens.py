@@ -17,7 +17,7 @@ from tortoise.queryset import QuerySet
 
 from auth.access import exceeds
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
-from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission
+from auth.permissions import ROLE_GRANTS, Permission, named_scopes, refuse_person_only
 from billing.limits import NOUNS, USAGE, ensure_within_limit
 from context import Context
 from errors import BadUserInput, Forbidden
@@ -49,23 +49,13 @@ class CreatedToken:
 
 
 def _clean_scopes(names: list[str], granted: frozenset[Permission]) -> list[Permission]:
-    known = {p.value: p for p in Permission}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise BadUserInput.field("scopes", f"unknown scope(s): {', '.join(unknown)} "
-                                           "(the `scopes` query lists them)")
-    if not names:
-        raise BadUserInput.field("scopes", "give at least one scope")
-    scopes = sorted({known[name] for name in names}, key=list(Permission).index)
+    scopes = named_scopes(names)
     above = [p for p in scopes if p not in granted]
     if above:
         raise Forbidden(f"Your role does not have the `{above[0].value}` permission, so you "
                         "cannot grant it to a token.", permission=above[0].value,
                         reason="SCOPE_ABOVE_ROLE")
-    person_only = [p.value for p in scopes if p in PERSON_ONLY]
-    if person_only:
-        raise BadUserInput.field("scopes", f"only a person may use {', '.join(person_only)}: "
-                                           "a token cannot carry it")
+    refuse_person_only(scopes, "a token cannot carry it")
     return scopes
 
 
