@@ -59,7 +59,7 @@ transaction."""
 async def cancel_billing(services: Services, org_id: uuid.UUID, work_id: uuid.UUID) -> None:
     """End the organization's Stripe subscription now, if it has a live one."""
     account = await tenant_rows(BillingAccount).filter(organization_id=org_id).first()
-    if account is None or not account.stripe_subscription_id or account.status.ended:
+    if account is None or not account.subscription_live:
         return
     await services.stripe.cancel_subscription(
         org_id=org_id, subscription_id=account.stripe_subscription_id,

@@ -90,6 +90,12 @@ class BillingAccount(TenantModel):
     class Meta:
         table = "billing_accounts"
 
+    @property
+    def subscription_live(self) -> bool:
+        """Whether it has a Stripe subscription that has not ended (it may be set to end)."""
+        return self.stripe_subscription_id is not None \
+            and self.status is not SubscriptionStatus.NONE and not self.status.ended
+
     @classmethod
     async def by_customer(cls, customer_id: str) -> Self | None:
         """The account of a Stripe customer. A signed Stripe event is the authority here (no

@@ -80,11 +80,6 @@ def invoices_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[Invoice]:
     return ctx.access.scoped(Invoice, org_id).order_by("-issued_at", "-id")
 
 
-def _live(account: BillingAccount | None) -> bool:
-    return account is not None and account.stripe_subscription_id is not None \
-        and account.status is not SubscriptionStatus.NONE and not account.status.ended
-
-
 async def _link_customer(ctx: Context, org_id: uuid.UUID, account: BillingAccount | None,
                          customer_id: str) -> None:
     """Save the new Stripe customer on the org's account, creating the account."""
@@ -114,7 +109,7 @@ async def start_checkout(ctx: Context, org_id: uuid.UUID, plan: Plan,
         raise BillingNotConfigured(f"no Stripe price for {plan.name} billed every "
                                    f"{interval.value}")
     account = await ctx.access.scoped(BillingAccount, org_id).first()
-    if _live(account):
+    if account is not None and account.subscription_live:
         raise Conflict("This organization already has a subscription: change its plan in the "
                        "billing portal (openBillingPortal).", reason="ALREADY_SUBSCRIBED")
     org = await ctx.loaders.organization.load(org_id)

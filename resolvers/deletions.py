@@ -114,8 +114,7 @@ async def _renewing_subscription(ctx: Context, org_id: uuid.UUID) -> BillingAcco
     """The org's billing account if its Stripe subscription is live and set to renew."""
     account = await ctx.access.scoped(BillingAccount, org_id).first()
     if not ctx.services.stripe.configured or account is None \
-            or not account.stripe_subscription_id or account.status.ended \
-            or account.cancel_at_period_end:
+            or not account.subscription_live or account.cancel_at_period_end:
         return None
     return account
 
@@ -180,8 +179,8 @@ async def cancel_organization_deletion(ctx: Context, org_id: uuid.UUID) -> Sched
             raise Conflict("The deletion is under way and can no longer be canceled.")
         raise NotFound("scheduled organization deletion")
     account = await ctx.access.scoped(BillingAccount, org_id).first()
-    resume = work.renewal_stopped and ctx.services.stripe.configured and account is not None \
-        and bool(account.stripe_subscription_id) and not account.status.ended
+    resume = work.renewal_stopped and ctx.services.stripe.configured \
+        and account is not None and account.subscription_live
     if resume:
         assert account is not None
         await _set_renewal(ctx, account, renew=True)
