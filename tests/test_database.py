@@ -5,7 +5,9 @@ connection, and the pool again once the block is over."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import asyncpg
 import pytest
 from tortoise import connections
 from tortoise.backends.base.config_generator import expand_db_url
@@ -13,7 +15,12 @@ from tortoise.transactions import in_transaction
 
 from database import one_connection
 from models.asyncpg_client import Client, Session
-from tests.conftest import TEST_DB
+from models.orgs import Role
+from settings import Settings
+from tests.conftest import TEST_DB, Api, count_sql
+from tests.leads.test_q1_garbage import Q1
+from tests.leads.test_query_count import populate
+from tests.orgs.conftest import make_team
 
 
 async def backend_ids(count: int) -> set[object]:
@@ -76,3 +83,29 @@ async def test_a_transaction_in_a_block_needs_no_second_connection(database_url:
     finally:
         connections.reset(token)
         await small.close()
+
+
+async def test_a_graphql_query_over_http_gives_back_one_connection(
+        api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the schema (`schema.extensions.OneConnectionPerQuery`): Q1's statements after
+    the sign-in share one connection, so the pool takes back two connections (the sign-in's and
+    the query's), not one per statement."""
+    if TEST_DB != "postgres":
+        pytest.skip("SQLite has a single connection and no pool")
+    team = await make_team(api, settings, "pool", prefix="p.")
+    await populate(settings, team, 5)
+    token = team.people[Role.MEMBER].token
+    assert "errors" not in await api.gql(Q1, {"slug": team.slug}, token=token)  # warm
+    released = 0
+    release = asyncpg.Pool.release
+
+    async def counted(pool: asyncpg.Pool, *args: Any, **kwargs: Any) -> None:
+        nonlocal released
+        released += 1
+        await release(pool, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Pool, "release", counted)
+    with count_sql() as sql:
+        body = await api.gql(Q1, {"slug": team.slug}, token=token)
+    assert len(body["data"]["organization"]["leads"]["nodes"]) == 5
+    assert sql.count >= 5 and released == 2, (sql.statements, released)
