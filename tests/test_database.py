@@ -18,8 +18,7 @@ from models.asyncpg_client import Client, Session
 from models.orgs import Role
 from settings import Settings
 from tests.conftest import TEST_DB, Api, count_sql
-from tests.leads.test_q1_garbage import Q1
-from tests.leads.test_query_count import populate
+from tests.leads.test_query_count import Q1, populate
 from tests.orgs.conftest import make_team
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from context import Context
 from models.base import BaseModel
@@ -16,10 +15,8 @@ from models.orgs import Role
 from schema.execution import LeanExecutionContext
 from settings import Settings
 from tests.conftest import Api
-from tests.leads.test_query_count import populate
+from tests.leads.test_query_count import Q1, populate
 from tests.orgs.conftest import make_team
-
-Q1 = (Path(__file__).parents[2] / "bench" / "q1.graphql").read_text()
 
 
 @contextmanager
