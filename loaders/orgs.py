@@ -36,14 +36,14 @@ class OrgIdBySlugLoader(Loader[str, uuid.UUID | None]):
         self.access = access
 
     async def batch_load_fn(self, slugs: Sequence[str]) -> list[uuid.UUID | None]:
-        person = self.access.user_id if self.access is not None else None
-        if person is not None and self.access is not None:
+        access = self.access
+        if access is not None and access.user_id is not None:
             # The viewer's own memberships (as `Membership.of_user`), with their orgs.
             memberships = await joined(Membership, "organization", {
-                "user_id": person, "organization.slug": list(slugs)})
+                "user_id": access.user_id, "organization.slug": list(slugs)})
             orgs = {m.organization.slug: m.organization for m in memberships}
             for membership in memberships:
-                self.access.prime(membership)
+                access.prime(membership)
         else:
             orgs = {o.slug: o for o in await Organization.filter(slug__in=list(slugs))}
         if self.organizations is not None:

@@ -93,13 +93,15 @@ def _plan(model: type[Model], keys: tuple[str, ...], native_types: bool,
         keys = tuple(key[len(prefix):] if key.startswith(prefix) else f"\0{key}" for key in keys)
     meta = model._meta
     source = (meta.db_native_fields, meta.db_default_fields, meta.db_complex_fields)
-    cache: dict[Any, _Plan | None] = model.__dict__.get("_relleks_row_plans") or {}
-    if "_relleks_row_plans" not in model.__dict__:
+    cache: dict[Any, _Plan | None] | None = model.__dict__.get("_relleks_row_plans")
+    if cache is None:  # per model class, not inherited
+        cache = {}
         type.__setattr__(model, "_relleks_row_plans", cache)
     plan = cache.get((keys, native_types), False)
-    if plan is not False and (plan is None or all(a is b for a, b in zip(plan.source, source,
-                                                                           strict=True))):
-        return plan  # type: ignore[return-value]
+    # A plan holds Tortoise's field lists it was made from: new lists (a new database) mean
+    # a new plan.
+    if plan is None or (plan and all(a is b for a, b in zip(plan.source, source, strict=True))):
+        return plan
     by_key: dict[str, tuple[str, Convert | None]] = {}
     for key, attribute, _field in meta.db_native_fields:
         by_key[key] = (attribute, None)
