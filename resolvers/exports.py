@@ -15,6 +15,7 @@ from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret
 from context import Context
 from jobs.exports import download_url, new_download_token
+from models.accounts import User
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Membership
 from realtime.outbox import in_transaction
@@ -67,29 +68,41 @@ def downloadable(work: ScheduledWork, now: datetime) -> bool:
             and work.expires_at is not None and work.expires_at > now)
 
 
+async def entitled(work: ScheduledWork) -> bool:
+    """Whether the export's requester may still have its archive: their account still exists
+    and, for an organization's export, the organization does too and they still hold
+    `org:export` there (a removed, demoted or departed co-OWNER does not)."""
+    if work.user_id is None or not await User.exists(id=work.user_id):
+        return False
+    if work.kind is WorkKind.USER_EXPORT:
+        return True
+    if work.kind is not WorkKind.ORG_EXPORT or work.organization_id is None:
+        return False
+    membership = await Membership.of_user(work.user_id).filter(
+        organization_id=work.organization_id).first()
+    return membership is not None and Permission.ORG_EXPORT in ROLE_GRANTS[membership.role]
+
+
 async def fresh_download_url(ctx: Context, work: ScheduledWork) -> str | None:
     """A new single-use link to the archive (the previous link stops working), or None when
-    there is nothing to download. An organization's export needs its requester to still hold
-    `org:export` there."""
+    there is nothing to download or the viewer is no longer `entitled` to it."""
     if work.user_id != ctx.user.id or not downloadable(work, datetime.now(UTC)):
         return None
-    if work.kind is WorkKind.ORG_EXPORT:
-        assert work.organization_id is not None
-        membership = await Membership.of_user(ctx.user.id).filter(
-            organization_id=work.organization_id).first()
-        if membership is None or Permission.ORG_EXPORT not in ROLE_GRANTS[membership.role]:
-            return None
+    if not await entitled(work):
+        return None
     token, token_hash = new_download_token()
     await ScheduledWork.filter(id=work.id).update(download_token_hash=token_hash)
     return download_url(ctx.services, token)
 
 
 async def redeem_download(token: str) -> ScheduledWork | None:
-    """The export a download token opens, spending the token; None if it opens nothing."""
+    """The export a download token opens, spending the token; None if it opens nothing,
+    including when its requester is no longer `entitled` to it (the link is a bearer token:
+    the standing it was issued for is checked again on every use)."""
     now = datetime.now(UTC)
     token_hash = hash_secret(token)
     work = await ScheduledWork.filter(download_token_hash=token_hash).first()
-    if work is None or not downloadable(work, now):
+    if work is None or not downloadable(work, now) or not await entitled(work):
         return None
     spent = await ScheduledWork.filter(id=work.id, download_token_hash=token_hash).update(
         download_token_hash=None, downloaded_at=now)

@@ -1,7 +1,9 @@
 """`GET /exports/{token}`: the one way an export archive leaves the server.
 
 The token is the authority (like a mailed sign-in link): it is single-use, expires with the
-export, and only its hash is stored. Anything it does not open is a plain 404.
+export, and only its hash is stored. It opens the archive only while its requester still has the
+standing the export needs (`resolvers.exports.entitled`). Anything it does not open is a plain
+404, the same whatever the reason, so a stranger holding the link learns nothing.
 """
 
 from __future__ import annotations

@@ -1,0 +1,149 @@
+"""An export archive lives no longer than the standing and the data it was made for: a download
+re-checks its requester's standing, and an organization's deletion, an account's deletion and
+a data subject's erasure delete the archives they make obsolete (files and links)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from models.jobs import ScheduledWork, WorkKind
+from models.orgs import Role
+from settings import Settings
+from tests.conftest import STRONG_PASSWORD, Api
+from tests.orgs.conftest import Team, add_member
+from tests.privacy.conftest import (
+    download,
+    pass_grace_period,
+    run_due_work,
+    run_jobs,
+    unzip,
+)
+from tests.smtp import Inbox, body_of
+
+EXPORT_ORG = "mutation($id: ID!) { exportOrganization(organizationId: $id) { id } }"
+EXPORTS = "{ me { dataExports { id kind status downloadUrl } } }"
+REMOVE = "mutation($id: ID!) { removeMember(membershipId: $id) }"
+DEMOTE = """mutation($id: ID!) { updateMemberRole(input: {membershipId: $id, role: ADMIN}) {
+  id } }"""
+LEAVE = "mutation($id: ID!) { leaveOrganization(organizationId: $id) }"
+DELETE_ORG = """mutation($id: ID!, $slug: String!) {
+  deleteOrganization(organizationId: $id, confirmSlug: $slug) { id } }"""
+DELETE_ACCOUNT = "mutation($p: String!) { deleteAccount(password: $p) { id } }"
+CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }"
+ERASE = """mutation($org: ID!, $email: String!) {
+  eraseDataSubject(organizationId: $org, email: $email) { leadsDeleted } }"""
+GRACE = "grace.hopper@navy.example"
+
+
+def _links(inbox: Inbox, to: str) -> list[str]:
+    return [line.strip() for mail in inbox.to(to, "export is ready")
+            for line in body_of(mail).splitlines() if "/exports/" in line]
+
+
+async def _unknown(http: httpx.AsyncClient) -> dict[str, Any]:
+    """What a stranger with a made-up link gets: the answer every refused link must match."""
+    response = await http.get("/exports/rlk_exp_" + "x" * 43)
+    assert response.status_code == 404
+    return response.json()
+
+
+async def _export_org(api: Api, app: Any, team: Team, token: str, inbox: Inbox,
+                      email: str) -> tuple[str, ScheduledWork]:
+    body = await api.gql(EXPORT_ORG, {"id": team.org_id}, token=token)
+    assert "errors" not in body, body
+    await run_jobs(app)
+    work = await ScheduledWork.get(id=_raw_id(body["data"]["exportOrganization"]["id"]))
+    assert work.archive_key, work.last_error
+    (link,) = _links(inbox, email)
+    inbox.messages.clear()
+    return link, work
+
+
+def _raw_id(global_id: str) -> str:
+    import base64
+
+    return base64.b64decode(global_id).decode().split(":", 1)[1]
+
+
+@pytest.mark.parametrize("how", ["removed", "demoted", "left"])
+async def test_a_co_owner_who_lost_their_standing_cannot_download_the_org_export(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, settings: Settings,
+        inbox: Inbox, how: str) -> None:
+    co, membership = await add_member(settings, team, "co.owner@example.com", Role.OWNER,
+                                      "Coco Owner")
+    link, _ = await _export_org(api, app, team, co.token, inbox, co.email)
+    owner = team.people[Role.OWNER].token
+    if how == "removed":
+        body = await api.gql(REMOVE, {"id": membership}, token=owner)
+    elif how == "demoted":
+        body = await api.gql(DEMOTE, {"id": membership}, token=owner)
+    else:
+        body = await api.gql(LEAVE, {"id": team.org_id}, token=co.token)
+    assert "errors" not in body, body
+    response = await download(http, link)
+    assert response.status_code == 404
+    assert response.json() == await _unknown(http)  # nothing says why
+    (export,) = (await api.gql(EXPORTS, token=co.token))["data"]["me"]["dataExports"]
+    assert export["downloadUrl"] is None
+
+
+async def test_a_co_owner_still_in_standing_downloads_the_org_export(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, settings: Settings,
+        inbox: Inbox) -> None:
+    co, _ = await add_member(settings, team, "co.owner@example.com", Role.OWNER, "Coco Owner")
+    link, _ = await _export_org(api, app, team, co.token, inbox, co.email)
+    response = await download(http, link)
+    assert response.status_code == 200
+    assert "members.json" in unzip(response.content)
+
+
+async def test_an_account_deletion_deletes_the_persons_export_archives_and_links(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox,
+        media_root: Path) -> None:
+    member = team.people[Role.MEMBER]
+    await api.gql("mutation { requestDataExport { id } }", token=member.token)
+    await run_jobs(app)
+    (work,) = await ScheduledWork.filter(kind=WorkKind.USER_EXPORT)
+    (link,) = _links(inbox, member.email)
+    body = await api.gql(DELETE_ACCOUNT, {"p": STRONG_PASSWORD}, token=member.token)
+    assert "errors" not in body, body
+    (deletion,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
+    await pass_grace_period(deletion.id)
+    await run_due_work(app)
+    assert not (media_root / work.archive_key).exists()
+    row = await ScheduledWork.get(id=work.id)
+    assert row.archive_key is None and row.download_token_hash is None
+    response = await download(http, link)
+    assert response.status_code == 404 and response.json() == await _unknown(http)
+
+
+async def test_a_personal_export_link_dies_with_the_account(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
+    """Even with its archive still stored (a deletion that has not cleaned up yet), the link of
+    a deleted account opens nothing."""
+    from models.accounts import User
+
+    member = team.people[Role.MEMBER]
+    await api.gql("mutation { requestDataExport { id } }", token=member.token)
+    await run_jobs(app)
+    (link,) = _links(inbox, member.email)
+    await User.filter(id=member.user.id).delete()
+    response = await download(http, link)
+    assert response.status_code == 404 and response.json() == await _unknown(http)
+
+
+async def test_an_org_export_link_dies_with_the_organization(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
+    """Even with its archive still stored, the link to a deleted organization's export opens
+    nothing."""
+    from models.orgs import Organization
+
+    owner = team.people[Role.OWNER]
+    link, _ = await _export_org(api, app, team, owner.token, inbox, owner.email)
+    await Organization.filter(id=team.org.id).delete()
+    response = await download(http, link)
+    assert response.status_code == 404 and response.json() == await _unknown(http)
