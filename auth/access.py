@@ -9,7 +9,8 @@ An organization API token (`models/tokens.py`) goes through the same checks: it 
 its own org alone, and its permissions there are its scopes alone (checked at creation to be
 within its creator's role). Any other org is NOT_FOUND; a permission outside the scopes is
 FORBIDDEN naming the missing scope. A partner app's OAuth grant (`models/oauth.py`) is the same
-kind of credential (org id and scopes) and goes through exactly the same checks. For the rank
+kind of credential (org id and scopes) and goes through exactly the same checks. Neither ever
+sees a lead whose processing is restricted, nor its notes: `scoped` leaves them out. For the rank
 rules of member management a token ranks as an ADMIN (it acts on MEMBERs and VIEWERs only, and
 grants no role above ADMIN).
 """
@@ -135,9 +136,25 @@ class Access:
         if self._memberships is not None:
             self._memberships.clear(org_id)
 
-    def scoped(self, model: type[T], org_ids: uuid.UUID | Iterable[uuid.UUID]) -> QuerySet[T]:
-        """Rows of `model` in orgs whose permission check passed in this request."""
+    @property
+    def hides_restricted(self) -> bool:
+        """Whether leads whose processing is restricted are hidden from this caller: from every
+        credential that is not a person (an API token, a partner app's OAuth grant, any kind
+        added later), as if they did not exist. People in the org see them, flagged."""
+        return self.token is not None
+
+    def scoped(self, model: type[T], org_ids: uuid.UUID | Iterable[uuid.UUID], *,
+               restricted_too: bool = False) -> QuerySet[T]:
+        """Rows of `model` in orgs whose permission check passed in this request.
+
+        For a caller that `hides_restricted`, the rows about a restricted lead (the lead, its
+        notes: `TenantModel.without_restricted`) are left out here, so that no read path can
+        forget them. `restricted_too` keeps them, for code that reads them only to honour the
+        restriction (an import refusing a restricted person's email) and never returns them."""
         wanted = {org_ids} if isinstance(org_ids, uuid.UUID) else set(org_ids)
         if not wanted <= self._checked:
             raise NotFound("organization")
-        return model.scoped(wanted)
+        query = model.scoped(wanted)
+        if self.token is not None and not restricted_too:
+            query = model.without_restricted(query, wanted)
+        return query

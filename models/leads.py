@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import Self
 
 from tortoise import fields
+from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
 from models.base import BaseModel
 from models.orgs import Organization
@@ -56,7 +60,8 @@ class Lead(TenantModel):
     tags = fields.JSONField(default=list)
     restricted = fields.BooleanField(default=False, db_default=False)
     """Processing restricted at the person's request (GDPR article 18): the lead stays stored
-    but is left out of exports, API-token reads, import matches and AI features."""
+    but is left out of exports, of what API tokens and partner apps read, of import matches
+    and of AI features."""
     restricted_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
     owner_id: uuid.UUID | None
@@ -69,6 +74,11 @@ class Lead(TenantModel):
             ("organization_id", "name", "id"),
             ("organization_id", "owner_id"),
         )
+
+    @classmethod
+    def without_restricted(cls, query: QuerySet[Self], org_ids: Iterable[uuid.UUID]
+                           ) -> QuerySet[Self]:
+        return query.filter(restricted=False)
 
 
 class LeadTag(TenantModel):
@@ -110,6 +120,13 @@ class Note(TenantModel):
     class Meta:
         table = "notes"
         indexes = (("lead_id", "created_at", "id"),)
+
+    @classmethod
+    def without_restricted(cls, query: QuerySet[Self], org_ids: Iterable[uuid.UUID]
+                           ) -> QuerySet[Self]:
+        """Notes of restricted leads left out (a subquery, not a join: it deletes too)."""
+        return query.filter(lead_id__not_in=Subquery(
+            Lead.scoped(org_ids).filter(restricted=True).values("id")))
 
 
 

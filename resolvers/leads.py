@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from context import Context
-from errors import BadUserInput, Conflict, NotFound
+from errors import BadUserInput, Conflict
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
@@ -213,13 +213,6 @@ async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
     return lead
 
 
-def hides_restricted(ctx: Context) -> bool:
-    """Whether restricted leads are hidden from this caller: from an organization API token
-    (a partner app or script) a lead whose processing is restricted is left out entirely, as
-    if it did not exist; people in the org still see it, flagged, to honour the restriction."""
-    return ctx.viewer.token is not None
-
-
 PROCESSING_RESTRICTED = (
     "Processing of this lead is restricted at the person's request: it can be read or deleted, "
     "not changed. Lift the restriction (`restrictProcessing`) first.")
@@ -235,11 +228,8 @@ def refuse_if_restricted(restricted: bool) -> None:
 
 async def get_lead(ctx: Context, lead_id: uuid.UUID) -> Lead:
     """A lead whose org passed its permission check in this request, or NOT_FOUND (also for
-    a restricted lead asked for by an API token)."""
-    lead = await ctx.row(Lead, lead_id, what="lead")
-    if lead.restricted and hides_restricted(ctx):
-        raise NotFound("lead", field="id")
-    return lead
+    a restricted lead asked for by an API token or partner app: the tenant scope hides it)."""
+    return await ctx.row(Lead, lead_id, what="lead")
 
 
 async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,
@@ -288,8 +278,9 @@ async def delete_lead(ctx: Context, lead_id: uuid.UUID) -> uuid.UUID:
     async with in_transaction():
         await ctx.access.scoped(Lead, lead.organization_id).filter(id=lead.id).delete()
         await record(ctx, lead.organization_id, "lead.deleted", target_type="lead",
-                     target_id=lead.id, extra={"ownerId": str(lead.owner_id)
-                                               if lead.owner_id else None})
+                     target_id=lead.id, extra={
+                         "ownerId": str(lead.owner_id) if lead.owner_id else None,
+                         "restricted": lead.restricted})
     return lead.id
 
 
@@ -307,8 +298,6 @@ class LeadFilter:
 def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
                 ) -> QuerySet[Lead]:
     query = ctx.access.scoped(Lead, org_id)
-    if hides_restricted(ctx):
-        query = query.filter(restricted=False)
     if flt is None:
         return query
     if flt.status:
@@ -347,8 +336,5 @@ async def visible_leads(ctx: Context, node_ids: list[str]) -> dict[str, Lead]:
     orgs = {org for org in owners if org in readable}
     if not orgs:
         return {}
-    query = ctx.access.scoped(Lead, orgs).filter(id__in=list(ids))
-    if hides_restricted(ctx):
-        query = query.filter(restricted=False)
-    leads = await query
+    leads = await ctx.access.scoped(Lead, orgs).filter(id__in=list(ids))
     return {str(lead.id): lead for lead in leads}

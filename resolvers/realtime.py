@@ -7,7 +7,7 @@ loaders and access control, and the permission is required again (a removed or d
 stream ends with an error saying why). Events that change access (memberships, tokens) trigger
 that check even when they are not delivered, so the stream ends at once. The lead of a lead event
 is read again through the tenant scope: subscribers see it as it is, through the same types and
-permissions as queries.
+permissions as queries, and an API token or partner app hears nothing of a restricted lead.
 """
 
 from __future__ import annotations
@@ -229,12 +229,21 @@ async def lead_events(ctx: Context, org_id: uuid.UUID, flt: LeadEventFilter
         change = await _lead_change(reads, kind, message)
         if change is None:
             continue
+        if ctx.access.hides_restricted and _restricted(change, message):
+            continue  # the lead does not exist for an API token or partner app
         if flt.owner_given:
             owner = change.lead.owner_id if change.lead is not None \
                 else _uuid(message["extra"].get("ownerId"))
             if owner != flt.owner_id:
                 continue
         yield change
+
+
+def _restricted(change: LeadChange, message: dict[str, Any]) -> bool:
+    """Whether the event's lead is restricted: as read now, or (once deleted) when deleted."""
+    if change.lead is not None:
+        return change.lead.restricted
+    return bool((message.get("extra") or {}).get("restricted"))
 
 
 async def _lead_change(reads: EventReads, kind: LeadEventType, message: dict[str, Any]

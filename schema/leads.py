@@ -116,7 +116,8 @@ class Lead(ModelNode):
     tags: list[str] = strawberry.field(description="Lower-case labels.")
     restricted: bool = strawberry.field(
         description="Processing restricted at the person's request (`restrictProcessing`): "
-                    "left out of exports, API-token reads and imports.")
+                    "left out of exports and imports, and of everything API tokens and partner "
+                    "apps (OAuth) read, subscriptions included.")
     restricted_at: datetime.datetime | None = strawberry.field(
         description="Since when processing is restricted; null when it is not.")
     created_at: datetime.datetime

@@ -1,7 +1,7 @@
 """restrictProcessing over HTTP: the flag and its log, and that a restricted lead stays stored
 and visible to the org's people, who cannot change it (only delete it) until the restriction is
-lifted, and is left out of CSV exports, of everything an API token reads or changes, and of
-imports."""
+lifted, and is left out of CSV exports, of everything an API token or a partner app (OAuth grant)
+reads or changes, and of imports."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from tests.data_subjects.conftest import GRACE, RESTRICT, gql_ok, make_subject
 from tests.leads.conftest import db_id, table_state
 from tests.leads.test_export import EXPORT, rows
 from tests.leads.test_import import import_csv, result
-from tests.orgs.conftest import Team
+from tests.oauth.conftest import partner, register, tokens_for  # noqa: F401
+from tests.orgs.conftest import Person, Team
 from tests.tokens.conftest import make_token
 
 TOKEN_READS = """query($slug: String!, $search: String) {
@@ -114,6 +115,59 @@ async def test_an_api_token_cannot_see_or_touch_a_restricted_lead(api: Api, team
     assert body["data"]["organization"]["leads"]["totalCount"] == 3
     assert (await api.gql(NODE, {"id": restricted}, token=token))["data"]["node"] == {
         "id": restricted}
+
+
+PARTNER_READS = """query($slug: String!) {
+  organization(slug: $slug) { leads(first: 10) {
+    totalCount nodes { id name notes(first: 10) { totalCount nodes { id body } } } } }
+}"""
+
+
+async def test_a_partner_app_cannot_see_or_touch_a_restricted_lead(
+        api: Api, http: httpx.AsyncClient, team: Team, partner: Person) -> None:  # noqa: F811
+    """An OAuth grant is a credential like an API token: the restricted lead and its notes do
+    not exist for it, in the list, the search, by id and through `node`."""
+    subject = await make_subject(api, team)
+    restricted, other = subject.leads[0], subject.leads[1]
+    await restrict(api, team, restricted)
+    scopes = ["org:read", "leads:read", "leads:write", "leads:delete", "notes:moderate"]
+    app = await register(api, partner, scopes=scopes)
+    grant = (await tokens_for(api, http, app, team, scope=" ".join(scopes)))["access_token"]
+    variables = {"slug": team.slug}
+    body = await api.gql(PARTNER_READS, variables, token=grant)
+    assert "errors" not in body, body
+    leads = body["data"]["organization"]["leads"]
+    assert leads["totalCount"] == 2
+    assert {n["id"] for n in leads["nodes"]} == {other, subject.other_lead}
+    seen_notes = {note["id"] for n in leads["nodes"] for note in n["notes"]["nodes"]}
+    assert subject.notes[0] not in seen_notes and subject.notes[1] in seen_notes
+    searched = await api.gql(TOKEN_READS, {**variables, "search": "grace"}, token=grant)
+    assert searched["data"]["organization"]["leads"] == {"totalCount": 1, "nodes": [
+        {"id": other, "name": "G. Hopper", "email": GRACE}]}
+    assert error_code(await api.gql(NODE, {"id": restricted}, token=grant)) == "NOT_FOUND"
+    before = await table_state(team.org)
+    for document, args in (
+            ("query($id: ID!) { lead(id: $id) { name notes { nodes { body } } } }",
+             {"id": restricted}),
+            ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }",
+             {"i": {"id": restricted, "name": "Changed"}}),
+            ("mutation($id: ID!) { deleteLead(id: $id) }", {"id": restricted}),
+            ("mutation($i: AddNoteInput!) { addNote(input: $i) { id } }",
+             {"i": {"leadId": restricted, "body": "From a partner"}}),
+            ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { id } }",
+             {"i": {"id": subject.notes[0], "body": "Changed"}}),
+            ("mutation($id: ID!) { deleteNote(id: $id) }", {"id": subject.notes[0]})):
+        body = await api.gql(document, args, token=grant)
+        assert error_code(body) == "NOT_FOUND", (document, body)
+    assert await table_state(team.org) == before
+    # Lifted: the partner app sees the lead and its note again.
+    await restrict(api, team, restricted, restricted=False)
+    body = await api.gql("query($id: ID!) { lead(id: $id) { name notes { nodes { id } } } }",
+                         {"id": restricted}, token=grant)
+    assert body["data"]["lead"] == {"name": "Grace Hopper",
+                                    "notes": {"nodes": [{"id": subject.notes[0]}]}}
+    body = await api.gql(PARTNER_READS, variables, token=grant)
+    assert body["data"]["organization"]["leads"]["totalCount"] == 3
 
 
 async def test_people_cannot_change_a_restricted_lead_until_it_is_lifted(api: Api,
