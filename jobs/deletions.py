@@ -9,7 +9,8 @@ someone joined during the grace period, ownership passes to the longest-standing
 highest role, and the activity log says so.
 
 An organization deletion cancels its Stripe subscription first (outside any transaction; a
-failure is retried) and then deletes the organization, every row it owns going with it.
+failure is retried) and then deletes the organization, every row it owns going with it, and
+then its export archives (files and links), whoever asked for them.
 
 Both are idempotent: an account or organization already gone is done.
 """
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from jobs.exports import tenant_rows
+from jobs.exports import forget_org_exports, tenant_rows
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount
@@ -76,12 +77,13 @@ async def _delete_org_rows(org_id: uuid.UUID) -> None:
 
 async def delete_organization(services: Services, work: ScheduledWork) -> dict[str, Any]:
     assert work.organization_id is not None
-    if not await Organization.exists(id=work.organization_id):
-        return {}
-    await cancel_billing(services, work.organization_id, work.id)
-    async with in_transaction():
-        await _delete_org_rows(work.organization_id)
-    log.info("jobs.org_deleted", organization_id=str(work.organization_id))
+    if await Organization.exists(id=work.organization_id):
+        await cancel_billing(services, work.organization_id, work.id)
+        async with in_transaction():
+            await _delete_org_rows(work.organization_id)
+        log.info("jobs.org_deleted", organization_id=str(work.organization_id))
+    # Its export archives go once the rows have (and again if a retry finds the org gone).
+    await forget_org_exports(services, work.organization_id)
     return {}
 
 
@@ -143,6 +145,8 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         await ScheduledWork.filter(user_id=user.id, archive_key__isnull=False).update(
             archive_key=None, download_token_hash=None)
         await User.filter(id=user.id).delete()
+    for org_id in alone:
+        await forget_org_exports(services, org_id)
     for key in old_keys:
         await services.storage.delete(key)
     if user.avatar_key:

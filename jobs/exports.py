@@ -276,7 +276,34 @@ def _zip(files: dict[str, str]) -> bytes:
 
 def archive_key(work: ScheduledWork) -> str:
     """Deterministic per request, so a job run twice overwrites its own archive."""
-    return f"exports/{work.id}.zip"
+    return _key(work.id)
+
+
+def _key(work_id: uuid.UUID) -> str:
+    return f"exports/{work_id}.zip"
+
+
+async def forget_org_exports(services: Services, org_id: uuid.UUID,
+                             made_before: datetime | None = None) -> int:
+    """End the links of the organization's exports (those requested before `made_before`, or
+    all) and delete their archives from storage; the number of archives there were.
+
+    Archives are found by their deterministic key, not by `archive_key`, so that an archive
+    whose job is still finishing is deleted too, and running this again (a retried job) finds
+    what a failure left behind. Call it after the transaction that made them obsolete commits:
+    a job that builds an export checks, once its archive is stored, that it is still wanted
+    (`build_org_export`)."""
+    exports = ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_EXPORT)
+    if made_before is not None:
+        exports = exports.filter(created_at__lt=made_before)
+    rows = await exports.values_list("id", "archive_key")
+    if not rows:
+        return 0
+    await ScheduledWork.filter(id__in=[work_id for work_id, _ in rows]).update(
+        archive_key=None, download_token_hash=None)
+    for work_id, _ in rows:
+        await services.storage.delete(_key(work_id))
+    return sum(1 for _, key in rows if key)
 
 
 def download_url(services: Services, token: str) -> str:
@@ -290,9 +317,10 @@ def new_download_token() -> tuple[str, str]:
 
 
 async def _finish(services: Services, work: ScheduledWork, data: bytes, *, to: User,
-                  what: str) -> dict[str, Any]:
+                  what: str, stored: bool = False) -> dict[str, Any]:
     key = archive_key(work)
-    await services.storage.save(key, data, ARCHIVE_TYPE)
+    if not stored:
+        await services.storage.save(key, data, ARCHIVE_TYPE)
     token, token_hash = new_download_token()
     expires_at = datetime.now(UTC) + timedelta(hours=services.settings.export_ttl_hours)
     await services.mailer.send(Mail(
@@ -318,5 +346,32 @@ async def build_org_export(services: Services, work: ScheduledWork) -> dict[str,
     org = await Organization.get_or_none(id=work.organization_id)
     if user is None or org is None:
         return {}
-    return await _finish(services, work, await org_archive(org.id), to=user,
-                         what=f"organization {org.slug}")
+    # What the archive holds must not outlive a deletion or erasure that commits while it is
+    # built: those delete the org's archives once they commit (`forget_org_exports`), so the
+    # archive is stored first and then checked against what committed meanwhile.
+    key = archive_key(work)
+    for _ in range(REBUILDS):
+        erasures = await _erasures(org.id)
+        data = await org_archive(org.id)
+        await services.storage.save(key, data, ARCHIVE_TYPE)
+        if not await Organization.exists(id=org.id):
+            await services.storage.delete(key)
+            return {}
+        if await _erasures(org.id) == erasures:
+            return await _finish(services, work, data, to=user, what=f"organization {org.slug}",
+                                 stored=True)
+    await services.storage.delete(key)
+    raise RuntimeError("people kept being erased from the organization while it was exported")
+
+
+REBUILDS = 3
+ERASED = "data_subject.erased"
+"""The activity event of a data subject's erasure (`resolvers.data_subjects`)."""
+
+
+async def _erasures(org_id: uuid.UUID) -> set[uuid.UUID]:
+    """The organization's recent erasures (no transaction lasts an hour): one committed since
+    this was last read may be missing from an archive read meanwhile."""
+    since = datetime.now(UTC) - timedelta(hours=1)
+    return set(await tenant_rows(ActivityEvent).filter(
+        organization_id=org_id, action=ERASED, created_at__gte=since).values_list("id", flat=True))

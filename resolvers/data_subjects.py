@@ -22,6 +22,7 @@ from typing import Any
 
 from context import Context
 from errors import BadUserInput
+from jobs.exports import ERASED, forget_org_exports
 from models.activity import ActivityEvent
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
@@ -157,7 +158,8 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
     """Erase the person from the org in one transaction: their leads (tags and notes with them)
     are deleted, the activity events about them keep action, time and actor but lose their
     summary, the email is replaced in any other note that mentions it, and the erasure is
-    logged without the email."""
+    logged without the email. Then every export of the organization made before it (which
+    may hold the person) loses its link and its archive."""
     email = subject_email(email)
     pattern = re.compile(re.escape(email), re.IGNORECASE)
     async with in_transaction():
@@ -176,11 +178,15 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
             await note.save(update_fields=["body"])
         erasure = Erasure(leads=len(lead_ids), notes=len(subject.notes), events=len(event_ids),
                           mentions=len(mentions))
-        await record(ctx, org_id, "data_subject.erased", target_type="organization",
+        await record(ctx, org_id, ERASED, target_type="organization",
                      target_id=org_id, summary={
                          "subject": fingerprint(ctx.services.settings.secret_key, email),
                          "leads": erasure.leads, "notes": erasure.notes,
                          "events": erasure.events, "mentions": erasure.mentions})
+    if erasure.leads or erasure.mentions:
+        # After the commit, the exports requested until then (a job building one meanwhile
+        # notices the erasure and rebuilds it; later ones are built without the person).
+        await forget_org_exports(ctx.services, org_id, made_before=datetime.now(UTC))
     return erasure
 
 

@@ -4,6 +4,7 @@ a data subject's erasure delete the archives they make obsolete (files and links
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,9 @@ import httpx
 import pytest
 
 from models.jobs import ScheduledWork, WorkKind
-from models.orgs import Role
+from models.orgs import Membership, Role
 from settings import Settings
-from tests.conftest import STRONG_PASSWORD, Api
+from tests.conftest import STRONG_PASSWORD, TEST_DB, Api
 from tests.orgs.conftest import Team, add_member
 from tests.privacy.conftest import (
     download,
@@ -101,6 +102,66 @@ async def test_a_co_owner_still_in_standing_downloads_the_org_export(
     assert "members.json" in unzip(response.content)
 
 
+async def test_the_org_deletion_deletes_its_export_archives_and_links(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, settings: Settings,
+        inbox: Inbox, media_root: Path) -> None:
+    owner = team.people[Role.OWNER]
+    co, _ = await add_member(settings, team, "co.owner@example.com", Role.OWNER, "Coco Owner")
+    await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Lena Lead",
+                                      "email": "lena@lead.example"}}, token=owner.token)
+    owner_link, owner_work = await _export_org(api, app, team, owner.token, inbox, owner.email)
+    co_link, co_work = await _export_org(api, app, team, co.token, inbox, co.email)
+    # A personal export of a member is theirs, not the organization's: it stays.
+    await api.gql("mutation { requestDataExport { id } }", token=co.token)
+    await run_jobs(app)
+    (personal,) = await ScheduledWork.filter(kind=WorkKind.USER_EXPORT)
+    for work in (owner_work, co_work, personal):
+        assert (media_root / work.archive_key).is_file()
+
+    body = await api.gql(DELETE_ORG, {"id": team.org_id, "slug": "acme"}, token=owner.token)
+    assert "errors" not in body, body
+    # The grace period: the organization is still there, and so are its owners' copies.
+    (deletion,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
+    await pass_grace_period(deletion.id)
+    await run_due_work(app)
+    assert (await ScheduledWork.get(id=deletion.id)).status.value == "done"
+
+    for work in (owner_work, co_work):
+        assert not (media_root / work.archive_key).exists()
+        row = await ScheduledWork.get(id=work.id)
+        assert row.archive_key is None and row.download_token_hash is None
+    unknown = await _unknown(http)
+    for link in (owner_link, co_link):
+        response = await download(http, link)
+        assert response.status_code == 404 and response.json() == unknown
+    assert (media_root / personal.archive_key).is_file()
+    for person in (owner, co):
+        listed = (await api.gql(EXPORTS, token=person.token))["data"]["me"]["dataExports"]
+        assert all(e["downloadUrl"] is None for e in listed if e["kind"] == "ORGANIZATION")
+
+
+async def test_an_org_deleted_with_its_only_members_account_takes_its_archives(
+        api: Api, http: httpx.AsyncClient, app: Any, settings: Settings, inbox: Inbox,
+        media_root: Path) -> None:
+    from tests.orgs.conftest import make_team
+
+    solo = await make_team(api, settings, "solo")
+    owner = solo.people[Role.OWNER]
+    link, work = await _export_org(api, app, solo, owner.token, inbox, owner.email)
+    # A former member's copy of the same organization goes too.
+    admin = solo.people[Role.ADMIN].user
+    await ScheduledWork.filter(id=work.id).update(user_id=admin.id)
+    await Membership.scoped(solo.org.id).exclude(role=Role.OWNER).delete()
+    body = await api.gql(DELETE_ACCOUNT, {"p": STRONG_PASSWORD}, token=owner.token)
+    assert "errors" not in body, body
+    (deletion,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
+    await pass_grace_period(deletion.id)
+    await run_due_work(app)
+    assert not (media_root / work.archive_key).exists()
+    assert (await ScheduledWork.get(id=work.id)).archive_key is None
+    assert (await download(http, link)).status_code == 404
+
+
 async def test_an_account_deletion_deletes_the_persons_export_archives_and_links(
         api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox,
         media_root: Path) -> None:
@@ -147,3 +208,94 @@ async def test_an_org_export_link_dies_with_the_organization(
     await Organization.filter(id=team.org.id).delete()
     response = await download(http, link)
     assert response.status_code == 404 and response.json() == await _unknown(http)
+
+
+async def test_an_erasure_deletes_the_org_exports_made_before_it(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, settings: Settings,
+        inbox: Inbox, media_root: Path) -> None:
+    owner = team.people[Role.OWNER]
+    co, _ = await add_member(settings, team, "co.owner@example.com", Role.OWNER, "Coco Owner")
+    body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id,
+                                             "name": "Grace Hopper", "email": GRACE}},
+                         token=owner.token)
+    assert "errors" not in body, body
+    link, work = await _export_org(api, app, team, owner.token, inbox, owner.email)
+    co_link, co_work = await _export_org(api, app, team, co.token, inbox, co.email)
+    await api.gql("mutation { requestDataExport { id } }", token=owner.token)
+    await run_jobs(app)
+    personal = await ScheduledWork.get(kind=WorkKind.USER_EXPORT)
+    inbox.messages.clear()
+
+    body = await api.gql(ERASE, {"org": team.org_id, "email": GRACE},
+                         token=team.people[Role.ADMIN].token)
+    assert body["data"]["eraseDataSubject"]["leadsDeleted"] == 1, body
+
+    unknown = await _unknown(http)
+    for old, old_link in ((work, link), (co_work, co_link)):
+        assert not (media_root / old.archive_key).exists()
+        row = await ScheduledWork.get(id=old.id)
+        assert row.archive_key is None and row.download_token_hash is None
+        response = await download(http, old_link)
+        assert response.status_code == 404 and response.json() == unknown
+    listed = (await api.gql(EXPORTS, token=owner.token))["data"]["me"]["dataExports"]
+    assert all(e["downloadUrl"] is None for e in listed if e["kind"] == "ORGANIZATION")
+    # The personal export holds nothing of Grace's: it stays.
+    assert (media_root / personal.archive_key).is_file()
+
+    # An export made after the erasure works, without her.
+    fresh, _ = await _export_org(api, app, team, owner.token, inbox, owner.email)
+    response = await download(http, fresh)
+    assert response.status_code == 200
+    files = unzip(response.content)
+    assert GRACE not in files["leads.json"] and "Grace Hopper" not in files["leads.json"]
+
+
+async def test_an_erasure_that_finds_nobody_keeps_the_org_exports(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox,
+        media_root: Path) -> None:
+    owner = team.people[Role.OWNER]
+    link, work = await _export_org(api, app, team, owner.token, inbox, owner.email)
+    body = await api.gql(ERASE, {"org": team.org_id, "email": GRACE},
+                         token=team.people[Role.ADMIN].token)
+    assert body["data"]["eraseDataSubject"]["leadsDeleted"] == 0, body
+    assert (media_root / work.archive_key).is_file()
+    assert (await download(http, link)).status_code == 200
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="holds a job mid-export with a table lock "
+                                                  "(PostgreSQL)")
+async def test_an_erasure_while_the_org_export_is_built_is_not_in_its_archive(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox,
+        database_url: str) -> None:
+    import asyncpg
+
+    owner = team.people[Role.OWNER]
+    await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Grace Hopper",
+                                      "email": GRACE}}, token=owner.token)
+    body = await api.gql(EXPORT_ORG, {"id": team.org_id}, token=owner.token)
+    assert "errors" not in body, body
+    # The job reads the leads, then waits for the invoices (read later) while Grace is erased.
+    blocker = await asyncpg.connect(database_url)
+    try:
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute("LOCK TABLE billing_invoices IN ACCESS EXCLUSIVE MODE")
+        job = asyncio.create_task(run_jobs(app))
+        for _ in range(200):
+            if await blocker.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the export job never waited for the invoices")
+        body = await api.gql(ERASE, {"org": team.org_id, "email": GRACE},
+                             token=team.people[Role.ADMIN].token)
+        assert body["data"]["eraseDataSubject"]["leadsDeleted"] == 1, body
+        await lock.rollback()
+        await asyncio.wait_for(job, 30)
+    finally:
+        await blocker.close()
+    (link,) = _links(inbox, owner.email)
+    response = await download(http, link)
+    assert response.status_code == 200
+    files = unzip(response.content)
+    assert "leads.json" in files and GRACE not in str(files) and "Grace Hopper" not in str(files)
