@@ -96,14 +96,18 @@ async def _memberships(user: User) -> list[dict[str, Any]]:
 
 
 async def _invitations_sent(user: User) -> list[dict[str, Any]]:
+    # The invitee's address is someone else's personal data: left out.
     return records(await tenant_rows(Invitation).filter(invited_by_id=user.id)
                    .order_by("created_at").values(
-        "id", "email", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
+        "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
         organization_slug="organization__slug"))
 
 
 async def _invitations_received(user: User) -> list[dict[str, Any]]:
-    # Who sent them is someone else's personal data: left out.
+    # Addressed to an email, so theirs only once they proved the address is theirs. Who sent
+    # them is someone else's personal data: left out.
+    if not user.email_verified:
+        return []
     return records(await tenant_rows(Invitation).filter(email=user.email)
                    .order_by("created_at").values(
         "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from settings import Settings
 from tests.conftest import Api, error_code
 from tests.orgs.conftest import Team, add_invitation
 from tests.privacy.conftest import data_json, download, run_jobs, services_of, unzip
-from tests.smtp import Inbox, body_of
+from tests.smtp import Inbox, body_of, token_in
 
 REQUEST = "mutation { requestDataExport { id status kind downloadUrl } }"
 EXPORTS = """{ me { dataExports { id kind status requestedAt finishedAt expiresAt sizeBytes
@@ -79,13 +80,13 @@ async def test_a_user_gets_everything_about_them_once_and_nothing_about_others(
     assert "password" not in str(data["account"]).lower()
     assert [m["organization_slug"] for m in data["memberships"]] == ["acme"]
     assert len(data["sessions"]) == 1
-    assert [i["email"] for i in data["invitationsSent"]] == ["friend@example.com"]
+    assert [i["organization_slug"] for i in data["invitationsSent"]] == ["acme"]
     assert [n["body"] for n in data["notes"]] == ["Mia called Lena"]
     assert {a["action"] for a in data["activity"]} >= {"lead.created", "note.added"}
     text = files["data.json"]
     # Nobody else's personal data: not the admin's note, name or email, not the lead's email.
     for other in ("Adam's private thought", team.people[Role.ADMIN].email, "Adam Admin",
-                  "Olive Owner", "lena@lead.example"):
+                  "Olive Owner", "lena@lead.example", "friend@example.com"):
         assert other not in text, other
 
     # The link works once.
@@ -204,3 +205,47 @@ async def test_a_failing_export_is_retried_then_failed_and_visible(
     # A new request starts afresh.
     body = await api.gql(REQUEST, token=member.token)
     assert body["data"]["requestDataExport"]["status"] == "PENDING"
+
+
+async def _personal_export(api: Api, http: httpx.AsyncClient, app: Any, inbox: Inbox,
+                           email: str, token: str) -> dict[str, Any]:
+    inbox.messages.clear()
+    body = await api.gql(REQUEST, token=token)
+    assert "errors" not in body, body
+    await run_jobs(app)
+    response = await download(http, _link(inbox, email))
+    assert response.status_code == 200
+    return data_json(unzip(response.content))
+
+
+async def test_an_unverified_address_sees_no_invitations_in_its_export(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
+    await add_invitation(team, "newbie@example.com", role=Role.ADMIN)
+    signed_up = await api.sign_up(email="newbie@example.com", name="Nina Newbie")
+    (verification,) = inbox.to("newbie@example.com", "Confirm your email")
+    data = await _personal_export(api, http, app, inbox, "newbie@example.com",
+                                  signed_up["accessToken"])
+    assert data["account"]["emailVerified"] is False
+    assert data["invitationsReceived"] == []
+    assert "Team acme" not in json.dumps(data) and "admin" not in json.dumps(data)
+
+    # Once the address is theirs, the invitations to it are theirs too.
+    body = await api.gql("mutation($t: String!) { verifyEmail(token: $t) { id } }",
+                         {"t": token_in(verification, "verify-email")})
+    assert "errors" not in body, body
+    data = await _personal_export(api, http, app, inbox, "newbie@example.com",
+                                  signed_up["accessToken"])
+    assert [(i["organization_name"], i["role"]) for i in data["invitationsReceived"]] == [
+        ("Team acme", "admin")]
+
+
+async def test_invitations_sent_keep_the_senders_data_not_the_invitees_address(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
+    member = team.people[Role.MEMBER]
+    await add_invitation(team, "friend@example.com", role=Role.VIEWER, invited_by=member.user)
+    data = await _personal_export(api, http, app, inbox, member.email, member.token)
+    (sent,) = data["invitationsSent"]
+    assert sent["role"] == "viewer" and sent["organization_slug"] == "acme"
+    assert sent["created_at"] and sent["expires_at"]
+    assert "friend@example.com" not in json.dumps(data)
+    assert "email" not in sent
