@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
@@ -45,6 +46,11 @@ class Viewer:
     error: str | None = None
     token: ApiToken | None = None
     grant: OAuthGrant | None = None
+    oauth_token_id: uuid.UUID | None = None
+    """The partner app's access token presented (with `grant`): revoking it alone ends it."""
+    expires_at: datetime | None = None
+    """When the credential presented ends by itself (an access token's, a session's or an API
+    token's expiry): a WebSocket opened with it is closed then."""
 
     @property
     def credential(self) -> ApiToken | OAuthGrant | None:

@@ -113,6 +113,9 @@ class Settings:
     ws_init_timeout: float = 10.0
     ws_max_subscriptions: int = 20
     ws_max_message_bytes: int = 64_000
+    ws_recheck_seconds: float = 60.0
+    """How often an open WebSocket re-reads its credential when nothing told it to sooner: the
+    backstop behind the notices that logout, revocation and removal publish."""
     # Billing (docs/billing.md): unset key = billing mutations answer "billing is not configured".
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -220,6 +223,8 @@ class Settings:
             kwargs["cost_budget_scale"] = float(env["COST_BUDGET_SCALE"])
         if env.get("WS_INIT_TIMEOUT"):
             kwargs["ws_init_timeout"] = float(env["WS_INIT_TIMEOUT"])
+        if env.get("WS_RECHECK_SECONDS"):
+            kwargs["ws_recheck_seconds"] = float(env["WS_RECHECK_SECONDS"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:

@@ -65,7 +65,8 @@ async def viewer_for_token(token: str, settings: Settings, *, via_cookie: bool =
     if now - session.last_used_at > TOUCH_EVERY:
         session.last_used_at = now
         await Session.filter(id=session.id).update(last_used_at=now)
-    return Viewer(user=session.user, session=session, via_cookie=via_cookie)
+    return Viewer(user=session.user, session=session, via_cookie=via_cookie,
+                  expires_at=min(claims.expires_at, session.expires_at))
 
 
 async def viewer_for_api_token(secret: str, client_ip: str) -> Viewer:
@@ -84,7 +85,7 @@ async def viewer_for_api_token(secret: str, client_ip: str) -> Viewer:
             or token.last_used_ip != client_ip:
         token.last_used_at, token.last_used_ip = now, client_ip
         await ApiToken.touch(token.id, at=now, ip=client_ip)
-    return Viewer(token=token)
+    return Viewer(token=token, expires_at=token.expires_at)
 
 
 async def viewer_for_oauth_token(secret: str) -> Viewer:
@@ -104,7 +105,7 @@ async def viewer_for_oauth_token(secret: str) -> Viewer:
     if grant.last_used_at is None or now - grant.last_used_at > TOUCH_EVERY:
         grant.last_used_at = now
         await OAuthGrant.by_id(grant.id).update(last_used_at=now)
-    return Viewer(grant=grant)
+    return Viewer(grant=grant, oauth_token_id=token.id, expires_at=token.expires_at)
 async def authenticate_connection(params: dict[str, object], connection: HTTPConnection,
                                   settings: Settings) -> Viewer:
     """The viewer of a WebSocket connection, from the `connection_init` payload.
@@ -141,25 +142,43 @@ async def authenticate_connection(params: dict[str, object], connection: HTTPCon
 
 async def recheck_viewer(viewer: Viewer) -> Viewer:
     """The same viewer re-read from the database: what a long-lived connection calls before
-    each event, so an ended session or a revoked or expired token stops it at once. One query.
-    """
+    each operation and event, so an ended session, a revoked or expired token, or a revoked
+    grant stops it at once. One query."""
     now = datetime.now(UTC)
+    if viewer.expires_at is not None and viewer.expires_at <= now:
+        return Viewer(error="The credential has expired: connect again with a new one.",
+                      via_cookie=viewer.via_cookie)
     if viewer.token is not None:
         token = await ApiToken.scoped(viewer.token.organization_id).filter(
             id=viewer.token.id).select_related("created_by").first()
         return token_viewer(token, now)
     if viewer.grant is not None:
-        grant = await OAuthGrant.by_id(viewer.grant.id).select_related(
-            "app", "created_by").first()
-        if grant is None or grant.revoked_at is not None:
-            return Viewer(error="The partner app's authorization has been revoked.")
-        return Viewer(grant=grant)
+        return await _recheck_grant(viewer, now)
     if viewer.session is not None:
         session = await Session.filter(
             id=viewer.session.id, revoked_at__isnull=True, expires_at__gt=now
         ).select_related("user").first()
-        return session_viewer(session, via_cookie=viewer.via_cookie)
+        return session_viewer(session, via_cookie=viewer.via_cookie,
+                              expires_at=viewer.expires_at)
     return viewer
+
+
+async def _recheck_grant(viewer: Viewer, now: datetime) -> Viewer:
+    """A partner app's viewer as now: its access token (when one was presented) and grant."""
+    assert viewer.grant is not None
+    if viewer.oauth_token_id is None:
+        grant = await OAuthGrant.by_id(viewer.grant.id).select_related(
+            "app", "created_by").first()
+    else:
+        token = await OAuthToken.scoped(viewer.grant.organization_id).filter(
+            id=viewer.oauth_token_id).select_related("grant__app", "grant__created_by").first()
+        if token is None or token.revoked_at is not None:
+            return Viewer(error="The access token has been revoked.")
+        grant = token.grant
+    if grant is None or grant.revoked_at is not None:
+        return Viewer(error="The partner app's authorization has been revoked.")
+    return Viewer(grant=grant, oauth_token_id=viewer.oauth_token_id,
+                  expires_at=viewer.expires_at)
 
 
 def token_viewer(token: ApiToken | None, now: datetime) -> Viewer:
@@ -168,11 +187,14 @@ def token_viewer(token: ApiToken | None, now: datetime) -> Viewer:
         return Viewer(error="The API token has been revoked.")
     if token.expires_at is not None and token.expires_at <= now:
         return Viewer(error="The API token has expired.")
-    return Viewer(token=token)
+    return Viewer(token=token, expires_at=token.expires_at)
 
 
-def session_viewer(session: Session | None, *, via_cookie: bool = False) -> Viewer:
-    """The viewer of a live session row as just read (its user joined), or why there is none."""
+def session_viewer(session: Session | None, *, via_cookie: bool = False,
+                   expires_at: datetime | None = None) -> Viewer:
+    """The viewer of a live session row as just read (its user joined), or why there is none;
+    `expires_at` is the presented access token's expiry, kept from the first reading."""
     if session is None:
         return Viewer(error="The session has ended: sign in again.", via_cookie=via_cookie)
-    return Viewer(user=session.user, session=session, via_cookie=via_cookie)
+    return Viewer(user=session.user, session=session, via_cookie=via_cookie,
+                  expires_at=expires_at)

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from errors import RateLimited
 from oauth.server import Server, Unit, error_of, metadata
 from oauth.starlette import oauth_request, to_response
+from realtime.credentials import announce_credentials_ended
 from services import Services
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -77,6 +78,7 @@ async def token(request: Request) -> Response:
     status, body, headers = Server(unit).create_token_response(oauth)
     if not await unit.apply():
         status, body, headers = InvalidGrantError("The code or refresh token was already used.")()
+    await _announce_ended(request, unit)
     return to_response(status, body, [*headers, *NO_STORE.items()])
 
 
@@ -89,7 +91,15 @@ async def revoke(request: Request) -> Response:
                            token=oauth.form.get("token"))
     response = Server(unit).create_endpoint_response("revocation", oauth)
     await unit.apply()
+    await _announce_ended(request, unit)
     return to_response(*response)
+
+
+async def _announce_ended(request: Request, unit: Unit) -> None:
+    """Tokens or grants this request ended: the WebSockets open with them re-check at once."""
+    row = unit.token or unit.code
+    if row is not None and (unit.revoke_token is not None or unit.revoke_grants):
+        await announce_credentials_ended(_services(request).broker, row.organization_id)
 
 
 async def server_metadata(request: Request) -> Response:

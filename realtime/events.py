@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from models.activity import ActivityEvent
+from realtime.credentials import CREDENTIAL_ACTIONS, credentials_topic
 
 
 def org_topic(org_id: uuid.UUID | str) -> str:
@@ -48,9 +49,12 @@ def message_of(event: ActivityEvent, extra: dict[str, Any] | None = None) -> dic
 
 
 def topics_of(message: dict[str, Any], email: str | None = None) -> list[str]:
-    """The org's topic, plus the people whose own membership the event changes (`users` in
-    its extra facts), plus an invited `email`'s topic."""
+    """The org's topic (and its credentials' topic for an action that may end some), plus the
+    people whose own membership the event changes (`users` in its extra facts), plus an invited
+    `email`'s topic."""
     topics = [org_topic(message["organizationId"])]
+    if message["action"] in CREDENTIAL_ACTIONS:  # open sockets of tokens and grants re-check
+        topics.append(credentials_topic(message["organizationId"]))
     topics += [user_topic(user_id) for user_id in message["extra"].get("users", ())]
     if email:
         topics.append(email_topic(email))

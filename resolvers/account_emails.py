@@ -187,7 +187,7 @@ async def reset_password(ctx: Context, token: str, new_password: str) -> bool:
         await _claim(record, now)
         await User.filter(id=user.id).update(password_hash=password_hash, email_verified=True,
                                              updated_at=now)
-        await end_sessions(user.id)
+        await end_sessions(ctx.services.broker, user.id)
         await EmailToken.filter(user_id=user.id, purpose=TokenPurpose.RESET_PASSWORD,
                                 used_at__isnull=True).delete()
     log.info("account.password_reset", user_id=str(user.id), request_id=ctx.request_id)

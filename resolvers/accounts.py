@@ -21,6 +21,8 @@ from auth.tokens import hash_secret, issue_access_token, new_secret
 from context import Context
 from errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from models.accounts import RefreshToken, Session, User
+from realtime.broker import Broker
+from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
 from resolvers.policies import record_acceptance
 
@@ -168,6 +170,7 @@ async def refresh_session(ctx: Context, refresh_token: str | None) -> AuthResult
         if not claimed:
             # This token was already spent: someone else holds the newer one. End the session.
             await Session.filter(id=session.id).update(revoked_at=now)
+            await announce_sessions_ended(ctx.services.broker, session.user.id)
         else:
             await Session.filter(id=session.id).update(
                 last_used_at=now, ip=ctx.client_ip, user_agent=ctx.user_agent)
@@ -180,19 +183,25 @@ async def refresh_session(ctx: Context, refresh_token: str | None) -> AuthResult
 
 async def log_out(ctx: Context) -> bool:
     await Session.filter(id=ctx.session.id).update(revoked_at=datetime.now(UTC))
+    await announce_sessions_ended(ctx.services.broker, ctx.session.user_id)
     cookies.clear_session_cookies(ctx.response, ctx.services.settings)
     return True
 
 
-async def end_sessions(user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
+async def end_sessions(broker: Broker, user_id: uuid.UUID, *,
+                       keep: uuid.UUID | None = None) -> int:
+    """End the user's sessions (but `keep`); their open WebSockets are told to re-check."""
     query = Session.filter(user_id=user_id, revoked_at__isnull=True)
     if keep is not None:
         query = query.exclude(id=keep)
-    return await query.update(revoked_at=datetime.now(UTC))
+    ended = await query.update(revoked_at=datetime.now(UTC))
+    if ended:
+        await announce_sessions_ended(broker, user_id)
+    return ended
 
 
 async def log_out_everywhere(ctx: Context) -> int:
-    ended = await end_sessions(ctx.user.id)
+    ended = await end_sessions(ctx.services.broker, ctx.user.id)
     cookies.clear_session_cookies(ctx.response, ctx.services.settings)
     return ended
 
@@ -208,6 +217,7 @@ async def revoke_session(ctx: Context, session_id: uuid.UUID) -> bool:
                                  revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
     if not ended:
         raise NotFound("session", field="id")
+    await announce_sessions_ended(ctx.services.broker, ctx.user.id)
     return True
 
 
@@ -235,5 +245,5 @@ async def change_password(ctx: Context, *, current_password: str, new_password: 
     async with in_transaction():
         user.password_hash = hash_password(new_password)
         await user.save(update_fields=["password_hash", "updated_at"])
-        await end_sessions(user.id, keep=ctx.session.id)
+        await end_sessions(ctx.services.broker, user.id, keep=ctx.session.id)
     return True

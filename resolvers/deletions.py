@@ -81,7 +81,7 @@ async def delete_account(ctx: Context, password: str) -> ScheduledWork:
             due = _due(ctx, now)
             work = await ScheduledWork.create(kind=WorkKind.ACCOUNT_DELETION, user_id=user.id,
                                               due_at=due, dispatched_at=due)
-        await end_sessions(user.id)
+        await end_sessions(ctx.services.broker, user.id)
         for org_id in org_ids:  # they act with the standing that is ending
             await revoke_beyond_role(ctx, org_id, user.id, None, "account_deletion")
             await revoke_grants_beyond_role(ctx, org_id, user.id, None, "account_deletion")

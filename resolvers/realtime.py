@@ -145,13 +145,16 @@ class EventReads:
 
     async def viewer(self, viewer: Viewer) -> Viewer:
         """`viewer` as the database has it now (see `auth.authenticate.recheck_viewer`)."""
+        if viewer.expires_at is not None and viewer.expires_at <= datetime.now(UTC):
+            return await recheck_viewer(viewer)  # says why, reading nothing
         if viewer.token is not None:
             return token_viewer(await self.tokens.load(viewer.token.id), datetime.now(UTC))
         if viewer.grant is not None:  # partner apps are few per org: read on their own
             return await recheck_viewer(viewer)
         if viewer.session is not None:
             live = await self.sessions.load(viewer.session.id)
-            return session_viewer(viewer.session if live else None, via_cookie=viewer.via_cookie)
+            return session_viewer(viewer.session if live else None, via_cookie=viewer.via_cookie,
+                                  expires_at=viewer.expires_at)
         return viewer
 
 

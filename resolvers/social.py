@@ -193,7 +193,7 @@ async def _link(ctx: Context, record: SocialLinkRequest, *, use_cookies: bool,
                     # takeover). The owner's proof wins: the password and every session end,
                     # and the owner sets a new password by reset if they want one.
                     changes["password_hash"] = None
-                    await end_sessions(record.user_id)
+                    await end_sessions(ctx.services.broker, record.user_id)
                     log.warning("social.unproven_password_cleared",
                                 user_id=str(record.user_id), request_id=ctx.request_id)
                 await User.filter(id=record.user_id).update(**changes)

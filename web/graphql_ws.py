@@ -6,22 +6,40 @@ with 4401 before anything is sent; a message larger than `WS_MAX_MESSAGE_BYTES` 
 1009; and each subscription runs with its own copy of the context, so that renewing the loaders
 and access control before each event (`resolvers/realtime.py`) never disturbs another
 subscription of the same connection.
+
+A socket holds its credential only while the credential stands. Every operation started on it
+(query, mutation or subscription) re-reads the session, token or grant first; and a watcher
+re-reads it when told that it may have ended (`realtime/credentials.py`: logout, revocation,
+removal...), when it expires, and every `WS_RECHECK_SECONDS` in case a notice was lost. Once it
+has ended the socket is closed with 4401 and the reason, ending every operation on it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 
-from auth.authenticate import authenticate_connection
+from auth.authenticate import authenticate_connection, recheck_viewer
+from context import Viewer
+from realtime.broker import Overflow
+from realtime.credentials import credentials_topic, sessions_topic
+
+log = structlog.get_logger("relleks.realtime")
 
 UNAUTHORIZED = 4401
 MESSAGE_TOO_BIG = 1009
@@ -72,6 +90,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schema = _PerOperationContext(self.schema)  # type: ignore[assignment]
+        self.watcher: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_timed_out:
@@ -90,10 +109,70 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
         viewer = await authenticate_connection(payload, context.request,
                                                context.services.settings)
         if viewer.user is None and viewer.credential is None:
-            reason = (viewer.error or "Unauthorized").encode()[:MAX_REASON].decode(
-                errors="ignore")
-            await self.websocket.close(code=UNAUTHORIZED, reason=reason)
+            await self._close_unauthorized(viewer)
             return
         context.viewer = viewer
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
+        self.watcher = asyncio.create_task(self._watch_credential(viewer))
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Every operation acts with the credential as it is now, not as it was at connect."""
+        if self.connection_acknowledged and not await self._still_standing():
+            return
+        await super().handle_subscribe(message)
+
+    async def shutdown(self) -> None:
+        if self.watcher is not None and self.watcher is not asyncio.current_task():
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
+        await super().shutdown()
+
+    async def _still_standing(self) -> bool:
+        """Re-read the connection's credential (one query); close with 4401 once it ended."""
+        viewer = await recheck_viewer(self.context.viewer)
+        if viewer.user is None and viewer.credential is None:
+            await self._close_unauthorized(viewer)
+            return False
+        self.context.renew(viewer)
+        return True
+
+    async def _close_unauthorized(self, viewer: Viewer) -> None:
+        reason = (viewer.error or "Unauthorized").encode()[:MAX_REASON].decode(errors="ignore")
+        await self.websocket.close(code=UNAUTHORIZED, reason=reason)
+
+    async def _watch_credential(self, viewer: Viewer) -> None:
+        """Re-check the credential on each notice that it may have ended, at its expiry, and
+        every `ws_recheck_seconds`; return once the socket has been closed for it."""
+        services = self.context.services
+        if viewer.user is not None:
+            topics = [sessions_topic(viewer.user.id)]
+        else:
+            assert viewer.credential is not None
+            topics = [credentials_topic(viewer.credential.organization_id)]
+        while True:  # subscribed anew after a flood of notices overflowed the buffer
+            async with services.broker.subscribe(topics) as notices:
+                try:
+                    while True:
+                        wait = services.settings.ws_recheck_seconds
+                        if viewer.expires_at is not None:
+                            left = (viewer.expires_at - datetime.now(UTC)).total_seconds()
+                            wait = min(wait, max(left, 0) + 0.05)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(anext(notices), wait)
+                        if await self._ended():
+                            return
+                except Overflow:
+                    pass
+            if await self._ended():
+                return
+
+    async def _ended(self) -> bool:
+        """Whether the socket was closed for its credential; a failed re-read (the database
+        briefly away) counts as standing until the next wake-up."""
+        try:
+            return not await self._still_standing()
+        except Exception:
+            log.warning("realtime.recheck_failed", exc_info=True)
+            return False

@@ -222,6 +222,20 @@ class Socket:
             return
         raise AssertionError(f"unexpected message {message}")
 
+    async def closed_ending(self, id: str = "1", wait: float = 10) -> tuple[int, str]:
+        """The close code and reason of a socket whose credential ended; operation `id` may
+        first end with its own error (when an event found out before the socket was closed).
+        """
+        while True:
+            try:
+                message = orjson.loads(await asyncio.wait_for(self.connection.recv(), wait))
+            except ConnectionClosed as exc:
+                assert exc.rcvd is not None
+                return exc.rcvd.code, exc.rcvd.reason
+            assert message.get("id") == id and message["type"] in {"next", "complete"}, message
+            if message["type"] == "next":
+                assert message["payload"].get("errors"), message
+
     async def closed(self, wait: float = 10) -> tuple[int, str]:
         """The close code and reason; fails if any message arrives first."""
         try:
