@@ -137,6 +137,13 @@ class Access:
             self._memberships.clear(org_id)
 
     @property
+    def sees_people(self) -> bool:
+        """Whether this caller may read what identifies a person (a User's sign-in `email`)
+        wherever it reaches one: a credential only with the `members:read` scope (its own org
+        is the only one it reaches); a person always, as every role grants `members:read`."""
+        return self.token is None or Permission.MEMBERS_READ in self._token_scopes
+
+    @property
     def hides_restricted(self) -> bool:
         """Whether leads whose processing is restricted are hidden from this caller: from every
         credential that is not a person (an API token, a partner app's OAuth grant, any kind

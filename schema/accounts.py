@@ -16,7 +16,7 @@ from resolvers import orgs as org_resolvers
 from resolvers import policies as policy_resolvers
 from schema.base import Connection, Info, ModelNode, Rows, decode_id
 from schema.consents import Consent, ConsentChange
-from schema.permissions import IsAuthenticated, requires
+from schema.permissions import IsAuthenticated, SeesPeople, requires
 from schema.policies import Policy, PolicyAcceptance
 
 if TYPE_CHECKING:
@@ -33,7 +33,12 @@ class User(ModelNode):
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name.")
-    email: str = strawberry.field(description="Sign-in email, lower-cased.")
+    email: str = strawberry.field(
+        description="Sign-in email, lower-cased. Needs `members:read` wherever the user is "
+                    "reached (a lead's owner, a note's author, an event's actor...): an API "
+                    "token or partner app without that scope gets FORBIDDEN here, naming it, "
+                    "and the user comes back null; `name` needs no scope of its own.",
+        extensions=[requires(SeesPeople())])
     email_verified: bool = strawberry.field(
         description="Whether the user proved they receive mail at `email`.")
     created_at: datetime.datetime = strawberry.field(description="When the account was created.")

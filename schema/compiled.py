@@ -11,6 +11,10 @@ For an object type and selection whose every field (recursively) is one of
 - a synchronous resolver without field extensions (so without permissions), whose arguments are
   plain scalars (`Int`, `String`, `Boolean`, `Float`, `ID`),
 
+and whose only permissions, if any, are decided once per execution and allow the caller
+(`schema.permissions.DecidedPermission`, e.g. a User's `email`: a refused one abandons the plan,
+and graphql-core raises the refusal where the field is),
+
 `SubtreePlans` builds, once per execution, a plan of small closures, and `LeanExecutionContext`
 completes each such object with it. Anything unexpected while running a plan (an awaitable, a null
 in a non-null field, an exception) abandons it for that object, and graphql-core completes the
@@ -112,12 +116,14 @@ class SubtreePlans:
             return (lambda _source: type_name), _identity
         field = self.execution.schema.get_field(parent, field_name)
         definition = (field.extensions or {}).get("strawberry-definition") if field else None
-        if field is None or definition is None or definition.extensions:
+
+        from schema.execution import allowed, field_plan  # one module each, no cycle at load
+
+        if field is None or definition is None \
+                or not allowed(definition, self.execution.context_value):
             raise Abandon
         finish = self._completer(field.type, group)
         is_awaitable = self.execution.is_awaitable
-
-        from schema.execution import field_plan  # one module each, no import cycle at load
 
         plan = field_plan(field)
         if plan is not None:

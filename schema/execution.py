@@ -5,7 +5,8 @@ even when the field only reads an attribute (`Lead.name`) or follows a foreign k
 request loader (`Lead.owner`). On a page of 50 leads with their notes that is ~900 wrapped calls
 per request. For fields without arguments or field extensions (so without permissions), this
 executor does that work itself and hands the value to graphql-core's completion as usual, errors
-and nulls included:
+and nulls included (a permission decided once per execution, `DecidedPermission`, counts as
+none when it allows the caller):
 
 - a plain field (no resolver) reads the attribute;
 - a field declared with `relation(...)` metadata (see `schema/base.py`) reads the key attribute
@@ -23,27 +24,56 @@ from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, is_leaf_typ
 from graphql.execution.executor import gather_with_cancel
 from graphql.pyutils import Path, Undefined
 from strawberry.execution import optimized_is_awaitable
+from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from loaders import loaded
 from models.base import BaseModel
 from schema.compiled import SubtreePlans
+from schema.permissions import DecidedPermission
 
 RELATION = "relleks.relation"
 # Kept on the field object itself: a cache keyed by id(field) gave a field the plan of another
 # whose discarded schema had held that id (every app builds its own schema).
 _PLAN = "_relleks_plan"
+_DECIDED = "_relleks_decided"
 _UNPLANNED = object()
+
+
+def decided_permissions(definition: Any) -> tuple[DecidedPermission, ...] | None:
+    """The field's permissions when every extension it has is one decided once per execution
+    (`schema.permissions.DecidedPermission`; none at all gives `()`), else None."""
+    found: list[DecidedPermission] = []
+    for extension in definition.extensions:
+        if not isinstance(extension, PermissionExtension) or not all(
+                isinstance(p, DecidedPermission) for p in extension.permissions):
+            return None
+        found.extend(extension.permissions)
+    return tuple(found)
+
+
+def allowed(definition: Any, context: Any) -> bool:
+    """Whether this execution may read the field past its extensions: it has none, or only
+    decided permissions that allow the caller (a refusal is Strawberry's to raise)."""
+    if not definition.extensions:
+        return True
+    permissions = getattr(definition, _DECIDED, _UNPLANNED)
+    if permissions is _UNPLANNED:
+        permissions = decided_permissions(definition)
+        setattr(definition, _DECIDED, permissions)
+    return permissions is not None and all(p.allows(context) for p in permissions)
 
 
 def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
     """("attribute", name, None), ("relation", key attribute, loader name) or None (run the
-    field through Strawberry)."""
+    field through Strawberry). A field with decided permissions is planned, and `allowed` says
+    per execution whether the plan may be used."""
     plan = getattr(field, _PLAN, _UNPLANNED)
     if plan is _UNPLANNED:
         definition = (field.extensions or {}).get("strawberry-definition")
         plan = None
-        if definition is not None and not definition.extensions and not field.args:
+        if definition is not None and not field.args \
+                and decided_permissions(definition) is not None:
             relation = (definition.metadata or {}).get(RELATION)
             if relation is not None:
                 plan = ("relation", relation[0], relation[1])
@@ -103,7 +133,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             field_def = self.schema.get_field(parent_type, node.name.value)
             plan = field_plan(field_def) if field_def is not None else None
             leaf = None
-            if plan is not None and plan[0] == "attribute" and not node.arguments:
+            if plan is not None and plan[0] == "attribute" and not node.arguments \
+                    and allowed(field_def.extensions["strawberry-definition"],  # type: ignore[union-attr]
+                                self.context_value):
                 return_type = field_def.type  # type: ignore[union-attr]
                 named = return_type.of_type if isinstance(return_type, GraphQLNonNull) \
                     else return_type
@@ -162,7 +194,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         node = field_details_list[0].node
         field_def = self.schema.get_field(parent_type, node.name.value)
         plan = field_plan(field_def) if field_def is not None else None
-        if plan is None or node.arguments:
+        if plan is None or node.arguments or not allowed(
+                field_def.extensions["strawberry-definition"],  # type: ignore[union-attr]
+                self.context_value):
             return super().execute_field(parent_type, source, field_details_list, path,
                                          position_context)
         return_type = field_def.type  # type: ignore[union-attr]

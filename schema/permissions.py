@@ -48,6 +48,41 @@ class IsAuthenticated(BasePermission):
         return True
 
 
+class DecidedPermission(BasePermission):
+    """A permission whose answer depends on the caller alone, never on the object or the
+    arguments: `allows(context)` is decided once per execution. The lean executor and compiled
+    plans (`schema/execution.py`, `schema/compiled.py`) then read a field that it allows as
+    directly as one without a permission, and leave one it refuses to Strawberry, whose
+    `has_permission` raises the error."""
+
+    def allows(self, context: Any) -> bool:
+        raise NotImplementedError
+
+    def refusal(self, context: Any) -> Exception:
+        raise NotImplementedError
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        if not self.allows(info.context):
+            raise self.refusal(info.context)
+        return True
+
+
+class SeesPeople(DecidedPermission):
+    """What identifies a person (a User's `email`) needs `members:read`, whichever path reaches
+    the User: a lead's owner, a note's author, an event's actor, an invitation's sender, a
+    member. An API token or partner app without that scope gets FORBIDDEN naming it, like any
+    field it lacks the scope for; the rest of the User (its name) stays readable. People pass:
+    every role grants `members:read` (`tests/oauth/test_people_fields.py` holds that)."""
+
+    def allows(self, context: Any) -> bool:
+        return bool(context.access.sees_people)
+
+    def refusal(self, context: Any) -> Exception:
+        permission = Permission.MEMBERS_READ.value
+        return Forbidden(f"This token lacks the `{permission}` scope: it may not read people's "
+                         "email addresses.", permission=permission, scope=permission)
+
+
 class HasPermission(BasePermission):
     """The caller holds `permission` in the organization that `org` locates.
 

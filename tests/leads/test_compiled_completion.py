@@ -18,6 +18,7 @@ from models.orgs import Role
 from tests.conftest import Api
 from tests.leads.conftest import seed_leads
 from tests.orgs.conftest import Team
+from tests.tokens.conftest import make_token
 
 PAGE = """
 query Page($slug: String!, $withNotes: Boolean!, $skipEmail: Boolean!, $notes: Int) {
@@ -117,3 +118,32 @@ async def test_an_error_below_a_page_is_located_as_usual(api: Api, team: Team) -
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["reason"] == "PAGE_SIZE"
     assert error["path"] == ["organization", "leads", "nodes", 0, "notes"]
+
+
+OWNERS = """query($slug: String!) {
+  organization(slug: $slug) {
+    leads(first: 3, orderBy: {field: NAME, direction: ASC}) { nodes { name owner { name email } } }
+  }
+}"""
+
+
+async def test_a_users_email_stays_planned_for_people_and_refused_to_a_token_without_scope(
+        api: Api, team: Team) -> None:
+    """`User.email` needs `members:read` (a permission decided once per execution): for a
+    person it is read by the plans like any attribute; a token without the scope gets the
+    refusal located at each owner's email, as graphql-core reports it."""
+    await seed(team)
+    member = team.people[Role.MEMBER]
+    with planned_objects() as planned:
+        body = await api.gql(OWNERS, {"slug": team.slug}, token=member.token)
+    assert "errors" not in body, body
+    assert planned[0] == 6, planned  # the connection, its 3 leads and 2 owners
+    owners = [n["owner"] for n in body["data"]["organization"]["leads"]["nodes"]]
+    assert owners == [None] + [{"name": member.user.name, "email": member.email}] * 2
+
+    token = (await make_token(team, ["org:read", "leads:read"])).secret
+    body = await api.gql(OWNERS, {"slug": team.slug}, token=token)
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["organization", "leads", "nodes", i, "owner", "email"], "FORBIDDEN") for i in (1, 2)]
+    nodes = body["data"]["organization"]["leads"]["nodes"]
+    assert nodes == [{"name": f"Lead {i:03d}", "owner": None} for i in range(3)]
