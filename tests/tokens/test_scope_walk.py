@@ -1,7 +1,8 @@
 """Every token scope against every guarded field, over HTTP.
 
 What each field needs is read from its own declaration in the schema (`HasPermission`,
-`HasPermissionOrOwns`, `IsAuthenticated` on the field), so this walk cannot drift from the code:
+`HasPermissionOrOwns`, `IsAuthenticated`, `SeesPeople` on the field), so this walk cannot drift
+from the code:
 a token with scope S may run a field exactly when S covers everything the field declares, and
 otherwise gets FORBIDDEN naming a missing scope. Fields for people (`IsAuthenticated`) and
 person-only permissions refuse every token. A new guarded field fails
@@ -25,7 +26,7 @@ from auth.permissions import PERSON_ONLY, TOKEN_SCOPES, Permission
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
-from schema.permissions import HasPermission, HasPermissionOrOwns, IsAuthenticated
+from schema.permissions import HasPermission, HasPermissionOrOwns, IsAuthenticated, SeesPeople
 from settings import Settings
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member, gid, snapshot
@@ -58,6 +59,8 @@ def declarations() -> dict[str, Needs]:
                         needs.add(permission.permission)
                     elif isinstance(permission, IsAuthenticated):
                         person = True
+                    elif isinstance(permission, SeesPeople):
+                        needs.add(Permission.MEMBERS_READ)
                 found[f"{type_name}.{name}"] = Needs(frozenset(needs), person)
     return found
 
@@ -123,6 +126,9 @@ RUNNERS: dict[str, Run] = {
     "Organization.apiTokens": org_field("apiTokens(first: 5) { totalCount }"),
     "Organization.authorizedApps": org_field("authorizedApps(first: 5) { totalCount }"),
     "Query.lead": gql("query($id: ID!) { lead(id: $id) { name } }", lambda w: {"id": w.lead}),
+    # A User is reached through a lead (its owner), a note, an event, an invitation...
+    "User.email": gql("query($id: ID!) { lead(id: $id) { owner { email } } }",
+                      lambda w: {"id": w.lead}),
     "Query.me": gql("{ me { id } }"),
     "Query.sessions": gql("{ sessions(first: 1) { totalCount } }"),
     "Mutation.updateOrganization": gql(
@@ -252,6 +258,9 @@ def needs_of(field: str) -> Needs:
     """What running the field needs, including the path to it: an `Organization` field is
     reached through `organization(slug:)`, which needs `org:read`."""
     needs = DECLARED[field]
+    if field == "User.email":  # reached through `lead(id:)` (see its runner)
+        path = DECLARED["Query.lead"]
+        return Needs(needs.permissions | path.permissions, needs.person or path.person)
     if field.startswith("Organization."):
         path = DECLARED["Query.organization"]
         return Needs(needs.permissions | path.permissions, needs.person or path.person)
