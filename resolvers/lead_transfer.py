@@ -35,6 +35,9 @@ MAX_IMPORT_ROWS = 10_000
 MAX_EXPORT_ROWS = 100_000
 BATCH = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The start of the cell or of a piece of it (after `;`, `,`, a tab or a line break), its spaces and
+# double quotes, when a formula trigger follows.
+FORMULA_PIECE = re.compile(r'(?:^|(?<=[;,\t\r\n]))([ "]*)(?=[=+\-@])')
 RESTRICTED = "is the email of a lead whose processing is restricted: not imported"
 
 
@@ -192,12 +195,22 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     return outcome
 
 
+def neutralise_formulas(text: str) -> str:
+    """`text` as a spreadsheet can only show, never run (OWASP, CSV injection): a quote goes
+    before every `= + - @` that starts the cell or a piece of it, a piece being what a
+    spreadsheet splitting the line on `;`, `,`, a tab or a line break takes for a cell (spaces
+    and double quotes before it aside), and before a leading tab or carriage return. A
+    spreadsheet that splits the line on `;` thus never meets a cell that starts like a formula,
+    whichever separator it uses and whether or not it honours the CSV quotes."""
+    text = FORMULA_PIECE.sub(r"\1'", text)
+    return "'" + text if text.startswith(("\t", "\r")) else text
+
+
 def _cell(value: Any, *, column: str) -> str:
     text = "" if value is None else str(value)
-    # Spreadsheets run cells that start like a formula: neutralise them (phones keep their +).
-    if text.startswith(FORMULA_STARTS) and not (column == "phone" and text[1:].isdigit()):
-        return "'" + text
-    return text
+    if column == "phone" and text[1:].isdigit():
+        return text  # E.164 keeps its +
+    return neutralise_formulas(text)
 
 
 async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) -> Export:
@@ -211,7 +224,7 @@ async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) 
     members = await _member_ids_by_email(ctx, org_id)
     emails = {user_id: email for email, user_id in members.items()}
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     for lead in leads:
         values = {

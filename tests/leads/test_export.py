@@ -92,10 +92,35 @@ async def test_formula_cells_are_neutralised(api: Api, team: Team) -> None:
     assert row["name"] == "'=HYPERLINK(\"http://evil\")"
     assert row["company"] == "'=cmd"
     assert row["title"] == "'+1+1"
-    assert row["tags"] == "'@sum(a1);-2"
+    assert row["tags"] == "'@sum(a1);'-2"
     assert row["address_city"] == "'-Springfield"
     assert row["address_line1"] == "'=1"     # the tab was collapsed away on the way in
     assert row["phone"] == "+14155552671"    # a phone number keeps its plus
+
+
+async def test_formulas_after_a_separator_are_neutralised(api: Api, team: Team) -> None:
+    """A spreadsheet that splits lines on `;` (or `,`, a tab, a line break) sees each piece of a
+    cell as a cell of its own: every piece that starts like a formula gets its quote."""
+    await create_lead(api, team, name="Acme;=1+2;", company="Navy, =HYPERLINK(\"x\")",
+                      title="Boss;@sum(a1)", tags=["vip", "=cmd|' /c calc'!a0"],
+                      address={"city": "Springfield; -1+1", "line1": 'Main;"+1'})
+    await create_lead(api, team, name="Safe - Name; with, separators", company="A=B;C+D")
+    exported = await export(api, team)
+    safe, risky = rows(exported)
+    assert risky["name"] == "Acme;'=1+2;"
+    assert risky["company"] == "Navy, '=HYPERLINK(\"x\")"
+    assert risky["title"] == "Boss;'@sum(a1)"
+    assert risky["tags"] == "vip;'=cmd|' /c calc'!a0"
+    assert risky["address_city"] == "Springfield; '-1+1"
+    assert risky["address_line1"] == 'Main;"\'+1'
+    # A trigger that starts no piece is left alone.
+    assert safe["name"] == "Safe - Name; with, separators"
+    assert safe["company"] == "A=B;C+D"
+    # However a spreadsheet splits the file's lines, no cell starts like a formula.
+    for separator in (";", ",", "\t"):
+        for line in exported["csv"].splitlines():
+            for cell in line.split(separator):
+                assert not cell.lstrip(' "').startswith(("=", "+", "-", "@")), (cell, line)
 
 
 async def test_an_export_reimports_to_the_same_leads(api: Api, http: httpx.AsyncClient,
