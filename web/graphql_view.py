@@ -19,6 +19,7 @@ import orjson
 import structlog
 from cross_web import HTTPException
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
@@ -37,6 +38,11 @@ from web.middleware import BodyTooLarge
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 BATCHING = "Operation batching is not supported: send one operation."
+NOT_AN_OBJECT = ("The request body must be a JSON object with the operation: "
+                 '{"query": ..., "variables": {...}}.')
+BAD_MULTIPART = ("Unable to parse the multipart body: it needs a boundary and the GraphQL "
+                 "multipart request fields (`operations`, a JSON object, and `map`).")
+JSON_WHITESPACE = b" \t\r\n"
 log = structlog.get_logger("relleks.errors")
 
 # Transport errors (raised by Strawberry before any GraphQL runs) by HTTP status.
@@ -118,9 +124,25 @@ class GraphQLView(GraphQL):
         return orjson.loads(data)
 
     async def parse_http_body(self, request: Any) -> Any:
+        if request.method == "POST" and "json" in (request.content_type or ""):
+            # Strawberry reads `query` out of whatever the body holds: `null`, `1` or `"q"` would
+            # fail there as an internal error. An object (or an array, refused as batching) is
+            # the only JSON value that starts with `{` (or `[`); the body is read once and kept.
+            start = (await request.get_body()).lstrip(JSON_WHITESPACE)[:1]
+            if start and start not in b"{[":
+                raise HTTPException(400, NOT_AN_OBJECT)
         data = await super().parse_http_body(request)
         if isinstance(data, list):
             raise HTTPException(400, BATCHING)
+        return data
+
+    async def parse_multipart(self, request: Any) -> Any:
+        try:
+            data = await super().parse_multipart(request)
+        except StarletteHTTPException as exc:  # Starlette's own refusal (no boundary...)
+            raise HTTPException(400, BAD_MULTIPART) from exc
+        if not isinstance(data, dict | list):
+            raise HTTPException(400, BAD_MULTIPART)
         return data
 
     def _validate_batch_request(self, *args: Any, **kwargs: Any) -> None:

@@ -140,3 +140,42 @@ async def test_an_unknown_operation_name_is_a_400(api: Api) -> None:
         "query": "query A { __typename } query B { __typename }", "operationName": "C"})
     assert response.status_code == 400
     assert error_code(response.json()) == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("body", [b"null", b"1", b"true", b'"q"', b" 3.5 ", b"\n{\"query\": 1"])
+async def test_a_json_body_that_is_not_an_object_is_a_400(http: httpx.AsyncClient,
+                                                           body: bytes) -> None:
+    response = await http.post("/graphql", content=body,
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert error_code(response.json()) == "BAD_USER_INPUT"
+    assert "JSON" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("body", [b"[]", b' [{"query": "{ __typename }"}]'])
+async def test_a_json_array_body_is_still_refused_as_batching(http: httpx.AsyncClient,
+                                                              body: bytes) -> None:
+    response = await http.post("/graphql", content=body,
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "batching" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; charset=x",
+                                          "multipart/form-data; boundary="])
+async def test_multipart_without_a_boundary_is_a_400(http: httpx.AsyncClient,
+                                                     content_type: str) -> None:
+    response = await http.post("/graphql", content=b"--x\r\n\r\n--x--\r\n",
+                               headers={"content-type": content_type})
+    assert response.status_code == 400, response.text
+    assert error_code(response.json()) == "BAD_USER_INPUT"
+    assert "multipart" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("operations", ["null", "1", '"q"', "true"])
+async def test_multipart_operations_that_are_not_an_object_are_a_400(
+        http: httpx.AsyncClient, operations: str) -> None:
+    response = await http.post("/graphql", data={"operations": operations, "map": "{}"},
+                               files={"0": ("a.csv", b"name\n", "text/csv")})
+    assert response.status_code == 400, response.text
+    assert error_code(response.json()) == "BAD_USER_INPUT"
