@@ -30,7 +30,7 @@ from models.orgs import Membership, Role
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
-    from models.oauth import OAuthGrant
+    from models.oauth import OAuthCode, OAuthGrant
     from models.tokens import ApiToken
 
 T = TypeVar("T", bound=TenantModel)
@@ -53,14 +53,14 @@ TOKEN_RANK = Role.ADMIN
 """The role an API token stands in for in rank rules (never in permission checks)."""
 
 
-def token_scopes(token: ApiToken | OAuthGrant) -> frozenset[Permission]:
+def token_scopes(token: ApiToken | OAuthGrant | OAuthCode) -> frozenset[Permission]:
     """A token's scopes as permissions; a name no longer known grants nothing."""
     known = {p.value for p in Permission}
     return frozenset(Permission(name) for name in token.scopes if name in known)
 
 
-def exceeds(token: ApiToken | OAuthGrant, role: Role | None) -> bool:
-    """Whether the token (or grant) does more than `role` may; anything, with no role at all.
+def exceeds(token: ApiToken | OAuthGrant | OAuthCode, role: Role | None) -> bool:
+    """Whether the token (or grant, or code) does more than `role` may; anything, with no role.
     A token acts with its creator's standing, so when that standing drops, such a token ends."""
     return role is None or not token_scopes(token) <= ROLE_GRANTS[role]
 

@@ -1,7 +1,9 @@
 """Carrying out account and organization deletions once their grace period is over.
 
 An account deletion deletes the person's own data (account, sessions, memberships, mailed
-tokens, invitations addressed to them, their avatar, their export archives) and keeps, with the
+tokens, invitations addressed to them, their avatar, their export archives), ends every
+credential they made that still works (API tokens, partner-app grants and codes, however and
+whenever made: they act with a standing that is ending) and keeps, with the
 author anonymised, what others still need: notes they wrote and activity they caused keep their
 text and time, with `author`/`actor` null (shown as a deleted user) and no IP or User-Agent.
 Organizations where they were the only member go with them. Where they were the last OWNER and
@@ -30,7 +32,7 @@ from models.activity import ActivityEvent
 from models.billing import BillingAccount
 from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
-from models.oauth import OAuthGrant
+from models.oauth import OAuthApp, OAuthCode, OAuthGrant
 from models.orgs import Invitation, Membership, Organization, Role
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
@@ -44,8 +46,11 @@ log = structlog.get_logger("relleks.jobs")
 
 Eraser = Callable[[uuid.UUID], Awaitable[None]]
 async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
-    """Partner apps stop acting in an org whose deletion is requested, as its API tokens do."""
+    """Partner apps stop acting in an org whose deletion is requested, as its API tokens do: its
+    codes not yet exchanged are spent (first, see `resolvers.oauth.revoke_grants_beyond_role`),
+    and its grants end with their tokens. Canceling the deletion brings none of them back."""
     now = datetime.now(UTC)
+    await OAuthCode.scoped(org_id).filter(used_at__isnull=True).update(used_at=now)
     for grant_id in await OAuthGrant.scoped(org_id).filter(revoked_at__isnull=True) \
             .values_list("id", flat=True):
         await revoke_grant(grant_id, now)
@@ -95,6 +100,32 @@ async def _successor(org_id: uuid.UUID, leaving: uuid.UUID) -> Membership | None
     return max(others, key=lambda m: m.role.rank)  # max keeps the first (oldest) of a rank
 
 
+async def _end_credentials(services: Services, user_id: uuid.UUID) -> None:
+    """End everything the person made that still works, whenever they made it (deleteAccount
+    ended what existed then; the grace period, or a request racing it, may have made more): the
+    codes they approved, the API tokens they created and the app grants they approved, with
+    their tokens. Each org's log says why."""
+    now = datetime.now(UTC)
+    await tenant_rows(OAuthCode).filter(user_id=user_id, used_at__isnull=True) \
+        .update(used_at=now)
+    for token in await tenant_rows(ApiToken).filter(created_by_id=user_id,
+                                                    revoked_at__isnull=True):
+        await tenant_rows(ApiToken).filter(id=token.id).update(revoked_at=now)
+        await write_event(services.broker, token.organization_id, "api_token.revoked",
+                          target_type="api_token", target_id=token.id,
+                          summary={"name": token.name, "prefix": token.prefix,
+                                   "reason": "account_deleted"})
+    grants = await tenant_rows(OAuthGrant).filter(created_by_id=user_id,
+                                                  revoked_at__isnull=True)
+    names = dict(await OAuthApp.filter(id__in=[g.app_id for g in grants])
+                 .values_list("id", "name")) if grants else {}
+    for grant in grants:
+        await revoke_grant(grant.id, now)
+        await write_event(services.broker, grant.organization_id, "oauth_app.revoked",
+                          target_type="oauth_grant", target_id=grant.id,
+                          summary={"app": names.get(grant.app_id), "reason": "account_deleted"})
+
+
 async def delete_account(services: Services, work: ScheduledWork) -> dict[str, Any]:
     assert work.user_id is not None
     user = await User.get_or_none(id=work.user_id)
@@ -134,7 +165,9 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
             actor_id=None, ip=None, user_agent=None)
         await tenant_rows(Note).filter(author_id=user.id).update(author_id=None)
         await tenant_rows(Lead).filter(owner_id=user.id).update(owner_id=None)
+        await _end_credentials(services, user.id)
         await tenant_rows(ApiToken).filter(created_by_id=user.id).update(created_by_id=None)
+        await tenant_rows(OAuthGrant).filter(created_by_id=user.id).update(created_by_id=None)
         await tenant_rows(Invitation).filter(invited_by_id=user.id).update(invited_by_id=None)
         await tenant_rows(Invitation).filter(email=user.email).delete()
         sessions = await Session.filter(user_id=user.id).values_list("id", flat=True)

@@ -15,6 +15,11 @@ steps, all in one task:
 
 A grant is created when its code is exchanged; every token of that code and of its refresh
 tokens belongs to it, and a revoked grant ends them all at once (authentication checks it).
+
+A code and its grant act with the approver's standing (`auth/standing.py`): the exchange and
+every refresh check it again (still a member, the role granting every scope, neither the account
+nor the organization scheduled for deletion). A code that fails it is spent unexchanged and a
+refresh that fails it ends the grant; both answer `invalid_grant`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -34,6 +39,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from auth.permissions import TOKEN_SCOPES
+from auth.standing import Standing, standing
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest, new_code, new_secret
 from realtime.outbox import in_transaction
@@ -45,6 +51,7 @@ REFRESH_TTL = timedelta(days=30)
 GRANT_TYPES = ("authorization_code", "refresh_token")
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 SCOPES_SUPPORTED = [p.value for p in TOKEN_SCOPES]
+NOT_BACKED = "The person who approved this authorization can no longer grant it."
 
 
 def order_scopes(names: list[str]) -> list[str]:
@@ -150,10 +157,14 @@ class Unit:
     code: OAuthCode | None = None
     token: OAuthToken | None = None
     organization_id: uuid.UUID | None = None
+    standing: Standing | None = None
+    """The standing of the code's approver, or of the refresh token's grant's approver."""
     # Decisions.
     issued: list[dict[str, Any]] = field(default_factory=list)
     new_code: NewCode | None = None
     spent_code: OAuthCode | None = None
+    void_code: OAuthCode | None = None
+    """A code refused because its approver's standing no longer backs it: spent unexchanged."""
     spent_refresh: OAuthToken | None = None
     revoke_grants: set[uuid.UUID] = field(default_factory=set)
     revoke_token: OAuthToken | None = None
@@ -163,16 +174,26 @@ class Unit:
     @classmethod
     async def load(cls, *, client_ids: list[str | None], code: str | None = None,
                    token: str | None = None) -> Unit:
-        """Every row the request names: at most three queries, none when it names nothing."""
+        """Every row the request names, and the standing of the person who approved the code or
+        the refresh token's grant: at most five queries, none when it names nothing."""
         wanted = [c for c in client_ids if c]
         apps = {a.client_id: a for a in await OAuthApp.filter(client_id__in=wanted)} \
             if wanted else {}
         unit = cls(apps=apps, now=datetime.now(UTC))
         if code:
             unit.code = await OAuthCode.by_hash(digest(code)).first()
+            if unit.code is not None:
+                unit.standing = await standing(unit.code.user_id, unit.code.organization_id)
         if token:
             unit.token = await OAuthToken.by_hash(digest(token)).select_related("grant").first()
+            if unit.token is not None and unit.token.kind == TokenKind.REFRESH:
+                grant = unit.token.grant
+                unit.standing = await standing(grant.created_by_id, grant.organization_id)
         return unit
+
+    def backed(self, credential: OAuthCode | OAuthGrant) -> bool:
+        """Whether the approver's standing (loaded with the code or token) still backs it."""
+        return self.standing is not None and self.standing.allows(credential)
 
     async def apply(self) -> bool:
         """Write what authlib decided. False when a code or refresh token was spent by another
@@ -192,6 +213,9 @@ class Unit:
         await self._revoke_grants()
         if self.revoke_token is not None:
             await self._revoke(self.revoke_token)
+        if self.void_code is not None:
+            await OAuthCode.by_hash(self.void_code.code_hash).filter(used_at__isnull=True) \
+                .update(used_at=self.now)
         if self.spent_code is not None:
             code = self.spent_code
             self.grant = await OAuthGrant.create(
@@ -310,6 +334,9 @@ class CodeGrant(AuthorizationCodeGrant):
             return None
         if row.expires_at <= self.unit.now:
             return None
+        if not self.unit.backed(row):
+            self.unit.void_code = row
+            raise InvalidGrantError(NOT_BACKED)
         return Code(row)
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
@@ -343,6 +370,9 @@ class RotatingRefreshGrant(RefreshTokenGrant):
         if row.used_at is not None:
             self.unit.revoke_grants.add(row.grant_id)
             return None
+        if not self.unit.backed(row.grant):
+            self.unit.revoke_grants.add(row.grant_id)
+            raise InvalidGrantError(NOT_BACKED)
         return token
 
     def authenticate_user(self, refresh_token: Token) -> Any:

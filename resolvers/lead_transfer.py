@@ -3,7 +3,9 @@
 Columns (import and export alike; only `name` is required on import, order is free, a header row
 names them): name, email, phone, company, title, status, tags (separated by `;`), owner_email
 (a member's sign-in email), address_line1, address_line2, address_city, address_region,
-address_postal_code, address_country. Up to MAX_IMPORT_ROWS rows per file.
+address_postal_code, address_country. Up to MAX_IMPORT_ROWS lines per file after the header,
+every line counted (blank, malformed or invalid ones too); a bigger file is refused. The result
+lists the first MAX_IMPORT_ERRORS problems by line and says how many there are in all.
 
 An import only adds leads, it never merges rows into existing ones; a row with the email of a
 lead whose processing is restricted is skipped and reported. Exports leave restricted leads out.
@@ -32,6 +34,7 @@ from resolvers.leads import ADDRESS_FIELDS, LeadFilter, leads_query, validate
 COLUMNS = ("name", "email", "phone", "company", "title", "status", "tags", "owner_email",
            *(f"address_{part}" for part in ADDRESS_FIELDS))
 MAX_IMPORT_ROWS = 10_000
+MAX_IMPORT_ERRORS = 100
 MAX_EXPORT_ROWS = 100_000
 BATCH = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -52,6 +55,30 @@ class RowError:
 class ImportOutcome:
     imported: int = 0
     errors: list[RowError] = field(default_factory=list)
+    """The first MAX_IMPORT_ERRORS problems, by line."""
+    error_count: int = 0
+    """Every problem found (one per bad cell, or per malformed line)."""
+    skipped: int = 0
+    """Rows not imported because of a problem."""
+
+
+@dataclass
+class RowErrors:
+    """The first `keep` problems added, in the order added (the file's), and how many there
+    were: a file of bad lines costs a bounded answer, not one error per line."""
+
+    keep: int = MAX_IMPORT_ERRORS
+    first: list[RowError] = field(default_factory=list)
+    count: int = 0
+    lines: int = 0
+
+    def add(self, line: int, problems: list[tuple[str | None, str]]) -> None:
+        """The problems of one line."""
+        self.lines += 1
+        self.count += len(problems)
+        room = self.keep - len(self.first)
+        if room > 0:
+            self.first += [RowError(line, name, problem) for name, problem in problems[:room]]
 
 
 @dataclass
@@ -66,10 +93,12 @@ async def _member_ids_by_email(ctx: Context, org_id: uuid.UUID) -> dict[str, uui
     return {email: user_id for email, user_id in rows}
 
 
-def _read_csv(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
+def _read_csv(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], RowErrors]:
     """Each row with the file line it starts on (blank lines are skipped and a quoted cell may
     span lines, so a row's index is not its line), and the rows with more cells than the header
-    (a stray comma would shift every value after it into the wrong column)."""
+    (a stray comma would shift every value after it into the wrong column). Every line after
+    the header counts against MAX_IMPORT_ROWS, blank and malformed ones too: reading stops,
+    refusing the file, at the first line over it. Runs in a worker thread."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,17 +118,18 @@ def _read_csv(raw: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[RowErr
         if "name" not in header:
             raise BadUserInput.field("file", "needs a `name` column")
         rows: list[tuple[int, dict[str, str]]] = []
-        malformed: list[RowError] = []
+        malformed = RowErrors()
         line = reader.line_num + 1
-        for cells in reader:
+        for count, cells in enumerate(reader, start=1):
+            if count > MAX_IMPORT_ROWS:
+                raise BadUserInput.field("file", f"has more than {MAX_IMPORT_ROWS:,} lines after "
+                                                 "the header (blank and invalid lines count "
+                                                 "too): split it")
             if len(cells) > len(header):
-                malformed.append(RowError(line, None, f"has {len(cells)} cells but the header "
-                                                      f"names {len(header)} columns"))
+                malformed.add(line, [(None, f"has {len(cells)} cells but the header names "
+                                            f"{len(header)} columns")])
             elif cells:
                 rows.append((line, dict(zip(header, cells, strict=False))))
-                if len(rows) > MAX_IMPORT_ROWS:
-                    raise BadUserInput.field("file", f"has more than {MAX_IMPORT_ROWS:,} rows: "
-                                                     "split it")
             line = reader.line_num + 1
     except csv.Error as exc:
         raise BadUserInput.field("file", f"is not valid CSV ({exc})") from exc
@@ -131,12 +161,12 @@ def _column(field: str) -> str:
 
 def _validate_rows(org: Organization, rows: list[tuple[int, dict[str, str]]],
                    members: dict[str, uuid.UUID], restricted: frozenset[str] = frozenset()
-                   ) -> tuple[list[tuple[dict, list[str]]], list[RowError]]:
-    """Valid rows' values, and every problem of every bad row (one error per column). A row
+                   ) -> tuple[list[tuple[dict, list[str]]], RowErrors]:
+    """Valid rows' values, and the problems of bad rows (one error per column). A row
     whose email is that of a restricted lead is not imported: the person asked that their
     data not be processed, and a fresh copy of them would escape the restriction."""
     valid: list[tuple[dict, list[str]]] = []
-    errors: list[RowError] = []
+    errors = RowErrors()
     statuses = {s.value for s in LeadStatus}
     for line, row in rows:
         data = _row_data(row)
@@ -155,8 +185,8 @@ def _validate_rows(org: Organization, rows: list[tuple[int, dict[str, str]]],
         if changes.values.get("email") in restricted and "email" not in changes.problems:
             changes.problems["email"] = RESTRICTED
         if changes.problems:
-            errors += [RowError(line, _column(name), problem)
-                       for name, problem in sorted(changes.problems.items())]
+            errors.add(line, [(_column(name), problem)
+                              for name, problem in sorted(changes.problems.items())])
             continue
         valid.append((changes.values, changes.tags or []))
     return valid, errors
@@ -173,8 +203,11 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     restricted = frozenset(await ctx.access.scoped(Lead, org_id, restricted_too=True).filter(
         restricted=True, email__isnull=False).values_list("email", flat=True))
     valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members, restricted)
-    outcome = ImportOutcome(imported=len(valid),
-                            errors=sorted(malformed + errors, key=lambda e: e.line))
+    # Both lists are in line order, each holds its first MAX_IMPORT_ERRORS: so do these.
+    first = sorted(malformed.first + errors.first, key=lambda e: e.line)[:MAX_IMPORT_ERRORS]
+    outcome = ImportOutcome(imported=len(valid), errors=first,
+                            error_count=malformed.count + errors.count,
+                            skipped=malformed.lines + errors.lines)
     await ensure_within_limit(ctx, org_id, "leads", adding=len(valid))  # dry runs warn too
     if dry_run or not valid:
         return outcome
@@ -191,7 +224,7 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
             await LeadTag.bulk_create(tag_rows[start:start + BATCH])
         await record(ctx, org_id, "leads.imported", target_type="organization", target_id=org_id,
                      summary={"imported": len(leads),
-                              "skipped": len({e.line for e in outcome.errors})})
+                              "skipped": outcome.skipped})
     return outcome
 
 

@@ -20,9 +20,10 @@ from tortoise.queryset import QuerySet
 
 from auth.access import exceeds
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission, named_scopes, refuse_person_only
+from auth.standing import refuse_while_deleting
 from context import Context
 from errors import BadUserInput, Forbidden, NotFound
-from models.oauth import OAuthApp, OAuthGrant
+from models.oauth import OAuthApp, OAuthCode, OAuthGrant
 from models.orgs import Role
 from oauth.credentials import (
     CLIENT_SECRET_PREFIX,
@@ -197,7 +198,8 @@ async def authorization_request(ctx: Context, params: AuthorizationParams,
 
 async def approve(ctx: Context, params: AuthorizationParams, org_id: uuid.UUID) -> str:
     """Approve for the org: the redirect URL carrying a fresh code and the state. The scopes
-    must all be within the approver's role (FORBIDDEN, reason SCOPE_ABOVE_ROLE, otherwise)."""
+    must all be within the approver's role (FORBIDDEN, reason SCOPE_ABOVE_ROLE, otherwise), and
+    neither their account nor the org may be scheduled for deletion (CONFLICT)."""
     checked = await _validate(ctx, params)
     membership = await ctx.access.membership(org_id)
     granted = ROLE_GRANTS[membership.role] if membership else frozenset()
@@ -208,6 +210,7 @@ async def approve(ctx: Context, params: AuthorizationParams, org_id: uuid.UUID) 
             raise Forbidden(f"Your role does not have the `{scope.value}` permission, so you "
                             "cannot grant it to an app.", permission=scope.value,
                             reason="SCOPE_ABOVE_ROLE")
+    await refuse_while_deleting(ctx.user.id, org_id, "approve an app")
     checked.unit.organization_id = org_id
     _, _, headers = checked.server.create_authorization_response(
         checked.request, grant_user=ctx.user, grant=checked.grant)
@@ -242,17 +245,34 @@ def grants_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[OAuthGrant]:
 async def revoke_grants_beyond_role(ctx: Context, org_id: uuid.UUID, approver_id: uuid.UUID,
                                    role: Role | None, reason: str) -> int:
     """End the live grants `approver_id` approved in the org that do more than their `role` now
-    allows (every one when they are no longer a member), with their tokens; how many ended.
-    Runs in the caller's transaction, as `resolvers.tokens.revoke_beyond_role` does."""
+    allows (every one when they are no longer a member), with their tokens, and their codes not
+    yet exchanged that do; how many grants ended. Runs in the caller's transaction, as
+    `resolvers.tokens.revoke_beyond_role` does.
+
+    The codes go first: on PostgreSQL their UPDATE waits for an exchange of one of them that is
+    under way, so the grants read next include the grant that exchange made."""
+    now = datetime.now(UTC)
+    await end_codes_beyond_role(ctx, org_id, approver_id, role, now)
     grants = await grants_query(ctx, org_id).filter(created_by_id=approver_id)
     ended = [grant for grant in grants if exceeds(grant, role)]
     apps = await ctx.loaders.oauth_app.load_many([grant.app_id for grant in ended])
-    now = datetime.now(UTC)
     for grant, app in zip(ended, apps, strict=True):
         await revoke_grant(grant.id, now)
         await record(ctx, org_id, "oauth_app.revoked", target_type="oauth_grant",
                      target_id=grant.id, summary={"app": app.name if app else None,
                                                   "reason": reason})
+    return len(ended)
+
+
+async def end_codes_beyond_role(ctx: Context, org_id: uuid.UUID, approver_id: uuid.UUID,
+                                role: Role | None, at: datetime) -> int:
+    """Spend (unexchanged) the codes `approver_id` approved in the org that do more than `role`
+    allows (all of them, with no role): the app's exchange then answers `invalid_grant`."""
+    live = ctx.access.scoped(OAuthCode, org_id).filter(user_id=approver_id, used_at__isnull=True)
+    ended = [code.id for code in await live if exceeds(code, role)]
+    if ended:
+        await ctx.access.scoped(OAuthCode, org_id).filter(id__in=ended, used_at__isnull=True) \
+            .update(used_at=at)
     return len(ended)
 
 

@@ -3,8 +3,11 @@
 A token's scopes must be scopes a token may carry (`auth.permissions.TOKEN_SCOPES`) and within the
 creator's own role: an ADMIN cannot mint a token that does more than they can. The plan caps how
 many live tokens an organization holds (`partner_tokens` in `billing/plans.py`). A token acts
-with its creator's standing: when the creator is demoted below its scopes, or leaves or is
-removed, it ends (`revoke_beyond_role`, called by `resolvers/members.py`).
+with its creator's standing (`auth/standing.py`): when the creator is demoted below its scopes,
+or leaves or is removed, or their account's deletion is scheduled or carried out, it ends
+(`revoke_beyond_role`, called by `resolvers/members.py` and `resolvers/deletions.py`; the
+deletion job ends whatever is left). None is created while the creator's account or the org is
+scheduled for deletion (CONFLICT).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from tortoise.queryset import QuerySet
 from auth.access import exceeds
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
 from auth.permissions import ROLE_GRANTS, Permission, named_scopes, refuse_person_only
+from auth.standing import refuse_while_deleting
 from billing.limits import NOUNS, USAGE, ensure_within_limit
 from context import Context
 from errors import BadUserInput, Forbidden
@@ -75,6 +79,7 @@ async def create_api_token(ctx: Context, org_id: uuid.UUID, *, name: str, scopes
     membership = await ctx.access.membership(org_id)
     granted = ROLE_GRANTS[membership.role] if membership else frozenset()
     chosen = _clean_scopes(scopes, granted)
+    await refuse_while_deleting(ctx.user.id, org_id, "create an API token")
     secret = new_api_token()
     async with in_transaction():
         await ensure_within_limit(ctx, org_id, "partner_tokens")

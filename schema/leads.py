@@ -20,6 +20,7 @@ from resolvers import lead_transfer as transfer_resolvers
 from resolvers import leads as resolvers
 from resolvers import notes as note_resolvers
 from resolvers.keyset import Order, Page, keyset_page
+from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
 from schema.accounts import User
 from schema.base import Info, ModelNode, relation
 from schema.permissions import (
@@ -355,7 +356,16 @@ class ImportRowError:
 class ImportResult:
     dry_run: bool
     imported: int = strawberry.field(description="Rows imported (would be, with dryRun).")
-    errors: list[ImportRowError] = strawberry.field(description="Rows skipped, and why.")
+    skipped: int = strawberry.field(description="Rows not imported because of a problem.")
+    errors: list[ImportRowError] = strawberry.field(
+        description=f"Why rows were skipped, by line: the first {MAX_IMPORT_ERRORS} problems "
+                    "(one per bad cell, or per malformed line).")
+    error_count: int = strawberry.field(
+        description="How many problems the file has in all; `errors` lists the first "
+                    f"{MAX_IMPORT_ERRORS}.")
+    errors_truncated: bool = strawberry.field(
+        description=f"True when `errors` stops at {MAX_IMPORT_ERRORS} and `errorCount` says how "
+                    "many more there are: fix those and import again (or dry-run) to see them.")
 
 
 @strawberry.type(description="Leads as CSV (UTF-8, header row, the import's column names).")
@@ -456,7 +466,9 @@ class LeadMutations:
     @strawberry.mutation(
         description="Import leads from a CSV file (see the README for the columns). Valid rows "
                     "are imported in one transaction and bad rows reported by line; with "
-                    "`dryRun` nothing is written.",
+                    "`dryRun` nothing is written. A file of more than "
+                    f"{MAX_IMPORT_ROWS:,} lines after the header (blank and invalid lines "
+                    "count too) is refused with BAD_USER_INPUT on `file`.",
         extensions=[requires(HasPermission(Permission.LEADS_WRITE,
                                            org=org_from_argument("organization_id")))])
     async def import_leads(self, info: Info, organization_id: relay.GlobalID, file: Upload,
@@ -464,9 +476,12 @@ class LeadMutations:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         result = await transfer_resolvers.import_leads(info.context, org_id, file,
                                                        dry_run=dry_run)
-        return ImportResult(dry_run=dry_run, imported=result.imported, errors=[
-            ImportRowError(line=e.line, field=e.field, message=e.message)
-            for e in result.errors])
+        return ImportResult(
+            dry_run=dry_run, imported=result.imported, skipped=result.skipped,
+            errors=[ImportRowError(line=e.line, field=e.field, message=e.message)
+                    for e in result.errors],
+            error_count=result.error_count,
+            errors_truncated=result.error_count > len(result.errors))
 
     @strawberry.mutation(
         description="Export the matching leads as CSV, returned in the response body.",

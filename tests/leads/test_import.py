@@ -3,6 +3,7 @@ bad rows reported by line and column, dry runs, refused files, 10,000 rows, and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -230,3 +231,89 @@ async def test_outsiders_cannot_import_into_an_org(http: httpx.AsyncClient, team
         http, team, f"name,owner_email\nGrace,{rival.people[Role.MEMBER].email}\n"))
     assert [(e["line"], e["field"]) for e in outcome["errors"]] == [(2, "owner_email")]
     assert await table_state(team.org, rival.org) == before
+
+
+BOUNDED_IMPORT = """
+mutation($organizationId: ID!, $file: Upload!) {
+  importLeads(organizationId: $organizationId, file: $file) {
+    imported skipped errorCount errorsTruncated errors { line field message }
+  }
+}"""
+
+
+async def test_the_error_list_is_bounded_and_says_how_many_there_are(
+        http: httpx.AsyncClient, team: Team) -> None:
+    """10,000 bad lines (5,000 malformed, 5,000 with two bad cells each) answer the first 100
+    problems by line, with the total and the fact that the list stops there."""
+    lines = ["name,email,phone"]
+    for i in range(5_000):
+        lines.append(f"Lead {i},a,b,extra")           # more cells than the header
+        lines.append(f"Lead {i},not-an-email,12")     # two bad cells
+    data = ("\n".join(lines) + "\n").encode()
+    response = await http.post(
+        "/graphql",
+        files={"operations": (None, json.dumps({"query": BOUNDED_IMPORT, "variables": {
+                   "organizationId": team.org_id, "file": None}})),
+               "map": (None, json.dumps({"0": ["variables.file"]})),
+               "0": ("leads.csv", data, "text/csv")},
+        headers={"authorization": f"Bearer {token(team, Role.MEMBER)}"})
+    assert response.status_code == 200
+    assert len(response.content) < 30_000, len(response.content)
+    outcome = result(response.json())
+    assert outcome["imported"] == 0
+    assert outcome["skipped"] == 10_000
+    assert outcome["errorCount"] == 15_000
+    assert outcome["errorsTruncated"] is True
+    errors = outcome["errors"]
+    assert len(errors) == 100
+    assert [(e["line"], e["field"]) for e in errors[:5]] == [
+        (2, None), (3, "email"), (3, "phone"), (4, None), (5, "email")]
+    assert [e["line"] for e in errors] == sorted(e["line"] for e in errors)
+    assert await Lead.scoped(team.org.id).count() == 0
+    # A file with few problems lists them all.
+    small = await http.post(
+        "/graphql",
+        files={"operations": (None, json.dumps({"query": BOUNDED_IMPORT, "variables": {
+                   "organizationId": team.org_id, "file": None}})),
+               "map": (None, json.dumps({"0": ["variables.file"]})),
+               "0": ("leads.csv", b"name,email\nGood,\nBad,nope\n", "text/csv")},
+        headers={"authorization": f"Bearer {token(team, Role.MEMBER)}"})
+    outcome = result(small.json())
+    assert (outcome["imported"], outcome["skipped"], outcome["errorCount"],
+            outcome["errorsTruncated"], len(outcome["errors"])) == (1, 1, 1, False, 1)
+
+
+@pytest.mark.parametrize("bad", ["malformed", "invalid", "blank"])
+async def test_every_line_counts_against_the_row_limit(http: httpx.AsyncClient, team: Team,
+                                                       bad: str) -> None:
+    """Lines that are not imported (more cells than the header, invalid values, blank) count
+    against the 10,000-line limit too: a bigger file is refused, whatever its lines hold."""
+    line = {"malformed": "Lead,a@example.com,extra", "invalid": ",not-an-email",
+            "blank": ""}[bad]
+    lines = ["name,email"] + ["Good,good@example.com"] * 2 + [line] * 9_999
+    before = await table_state(team.org)
+    body = await import_csv(http, team, "\n".join(lines) + "\n")
+    assert error_code(body) == "BAD_USER_INPUT", str(body)[:500]
+    fields = errors_of(body)[0]["extensions"]["fields"]
+    assert set(fields) == {"file"} and "10,000" in fields["file"]
+    assert await table_state(team.org) == before
+    # Exactly at the limit, the file is read.
+    outcome = result(await import_csv(http, team, "\n".join(lines[:-1]) + "\n"))
+    assert outcome["imported"] == 2
+
+
+async def test_the_file_is_read_and_checked_in_worker_threads(
+        http: httpx.AsyncClient, team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing and validating a file is CPU work proportional to its size: it runs in worker
+    threads, so the event loop keeps serving other requests meanwhile."""
+    ran: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def recording(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        ran.append(func.__name__)
+        return await to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", recording)
+    outcome = result(await import_csv(http, team, "name,email\nGood,\nBad,nope\n"))
+    assert outcome["imported"] == 1
+    assert {"_read_csv", "_validate_rows"} <= set(ran), ran

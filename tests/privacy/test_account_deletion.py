@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,15 @@ from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.leads import Note
+from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
+from oauth.credentials import ACCESS_PREFIX, digest, new_code, new_secret
 from realtime.events import user_topic
 from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
+from tests.oauth.conftest import register
+from tests.oauth.test_creator_standing import works
 from tests.orgs.conftest import CREATE_ORG, Team, signed_in
 from tests.privacy.conftest import pass_grace_period, run_due_work, run_jobs
 from tests.tokens.conftest import make_token
@@ -212,3 +217,52 @@ async def test_after_the_deletion_the_email_and_name_appear_nowhere(
         text = str(rows).lower()
         for secret in ("zelda.unique", "uniquename"):
             assert secret not in text, f"{secret} in {table}"
+
+
+async def test_the_deletion_ends_credentials_made_in_the_grace_period(
+        api: Api, app: Any, team: Team, settings: Settings) -> None:
+    """Whatever the person made that still works when the deletion runs ends with them, however
+    it got made: here in the grace period, after deleteAccount had ended what they had (written
+    directly, as the API made them before it refused to, or as a request racing the deletion
+    can). Others' credentials stay."""
+    admin = team.people[Role.ADMIN]
+    body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=admin.token)
+    assert body["data"]["deleteAccount"]["status"] == "PENDING"
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
+    login = await api.gql(LOG_IN, {"e": admin.email, "p": STRONG_PASSWORD})
+    assert "errors" not in login, login
+
+    token = await make_token(team, ["org:read"], creator=Role.ADMIN)
+    others = await make_token(team, ["org:read"], creator=Role.OWNER)
+    partner = await signed_in(settings, "dev@partner.example.com", "Paula Partner")
+    partner_app = await register(api, partner, scopes=["org:read"])
+    app_row = await OAuthApp.get(client_id=partner_app.client_id)
+    now = datetime.now(UTC)
+    grant = await OAuthGrant.create(organization=team.org, app_id=app_row.id,
+                                    created_by_id=admin.user.id, scopes=["org:read"])
+    access = new_secret(ACCESS_PREFIX)
+    await OAuthToken.create(organization=team.org, grant=grant, kind=TokenKind.ACCESS,
+                            token_hash=digest(access), expires_at=now + timedelta(hours=1))
+    await OAuthCode.create(organization=team.org, app_id=app_row.id, user_id=admin.user.id,
+                           code_hash=digest(new_code()), redirect_uri=partner_app.redirect_uri,
+                           scopes=["org:read"], code_challenge="x" * 43,
+                           code_challenge_method="S256", expires_at=now + timedelta(minutes=5))
+    assert await works(api, token.secret) and await works(api, access)
+
+    await pass_grace_period(work.id)
+    await run_due_work(app)
+    assert (await ScheduledWork.get(id=work.id)).status is WorkStatus.DONE, work.last_error
+    assert not await works(api, token.secret)
+    assert not await works(api, access)
+    assert await works(api, others.secret)
+    row = await ApiToken.scoped(team.org.id).get(id=token.row.id)
+    assert row.revoked_at is not None and row.created_by_id is None
+    row = await OAuthGrant.scoped(team.org.id).get(id=grant.id)
+    assert row.revoked_at is not None and row.created_by_id is None
+    assert await OAuthCode.scoped(team.org.id).filter(used_at__isnull=True).count() == 0
+    assert not await Session.exists(user_id=admin.user.id)
+    ended = await ActivityEvent.scoped(team.org.id).filter(
+        action__in=["api_token.revoked", "oauth_app.revoked"], target_id__in=[token.row.id,
+                                                                              grant.id])
+    assert sorted((e.action, e.summary["reason"]) for e in ended) == [
+        ("api_token.revoked", "account_deleted"), ("oauth_app.revoked", "account_deleted")]
