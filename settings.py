@@ -236,8 +236,12 @@ class Settings:
                 raise ConfigurationError("TERMS_DATE must be a date, e.g. 2026-11-01") from exc
         if env.get("MEDIA_ROOT"):
             kwargs["media_root"] = Path(env["MEDIA_ROOT"])
-        if kwargs.get("env") == "production" and "cookie_secure" not in kwargs:
-            kwargs["cookie_secure"] = True
+        if kwargs.get("env") == "production":
+            # Secure cookies; no schema tour for strangers unless asked for (INTROSPECTION=true,
+            # GRAPHIQL=true).
+            kwargs.setdefault("cookie_secure", True)
+            for attr in ("introspection", "graphiql"):
+                kwargs.setdefault(attr, False)
         settings = cls(**kwargs)  # type: ignore[arg-type]
         settings.check()
         return settings

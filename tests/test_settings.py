@@ -40,6 +40,20 @@ def test_production_refuses_a_default_or_short_secret(secret: str | None) -> Non
         Settings.from_env(environ)
 
 
+def test_production_turns_introspection_and_graphiql_off_unless_asked() -> None:
+    production = Settings.from_env(PRODUCTION)
+    assert production.introspection is False and production.graphiql is False
+    both = Settings.from_env({**PRODUCTION, "INTROSPECTION": "true", "GRAPHIQL": "true"})
+    assert both.introspection is True and both.graphiql is True
+    one = Settings.from_env({**PRODUCTION, "GRAPHIQL": "on"})
+    assert one.introspection is False and one.graphiql is True
+    # Elsewhere both stay on unless switched off.
+    for env in ("development", "test"):
+        assert Settings.from_env({"RELLEKS_ENV": env}).introspection is True
+        assert Settings.from_env({"RELLEKS_ENV": env}).graphiql is True
+    assert Settings.from_env({"INTROSPECTION": "false"}).introspection is False
+
+
 def test_development_accepts_the_default_secret() -> None:
     assert Settings.from_env({"RELLEKS_ENV": "development"}).secret_key == DEV_SECRET_KEY
 

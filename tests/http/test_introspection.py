@@ -1,11 +1,14 @@
-"""Introspection and GraphiQL: on by default (a public API), off by settings; with introspection
-off, "Did you mean ...?" suggestions are hidden too, since they leak the schema bit by bit."""
+"""Introspection and GraphiQL: on by default (a public API), off by settings and by default in
+production; with introspection off, "Did you mean ...?" suggestions are hidden too, since they
+leak the schema bit by bit."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
+from server import create_app
+from settings import Settings
 from tests.conftest import SIGN_UP, STRONG_PASSWORD, error_code, errors_of, without_cost
 from tests.http.conftest import Serve
 
@@ -78,3 +81,28 @@ async def test_graphiql_can_be_switched_off(serve: Serve) -> None:
         # The endpoint itself still answers.
         query = await http.get("/graphql", params={"query": "{ __typename }"})
         assert without_cost(query.json()) == {"data": {"__typename": "Query"}}
+
+
+async def test_production_serves_neither_introspection_nor_graphiql(app: object,
+                                                                   settings: Settings) -> None:
+    """`RELLEKS_ENV=production` with nothing else said: both off (INTROSPECTION=true and
+    GRAPHIQL=true turn them on)."""
+    production = Settings.from_env({
+        "RELLEKS_ENV": "production", "SECRET_KEY": "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv",
+        "SMTP_URL": "smtp://mail.example.com:587", "DATABASE_URL": settings.database_url,
+        "MEDIA_ROOT": str(settings.media_root)})
+    application = create_app(production, manage_database=False)
+    transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50001))
+    async with application.router.lifespan_context(application), \
+            httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        for query in (SCHEMA, TYPE):
+            body = (await http.post("/graphql", json={"query": query})).json()
+            assert "data" not in body
+            assert error_code(body) == "BAD_USER_INPUT"
+            assert "introspection" in errors_of(body)[0]["message"].lower()
+        page = await http.get("/graphql", headers=HTML)
+        assert page.status_code == 404
+        assert error_code(page.json()) == "NOT_FOUND"
+        assert "graphiql" not in page.text.lower()
+        plain = await http.post("/graphql", json={"query": "{ __typename }"})
+        assert without_cost(plain.json()) == {"data": {"__typename": "Query"}}
