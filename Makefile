@@ -28,7 +28,7 @@ demo: migrate
 	$(BIN)/python -m scripts.load_demo
 
 run: demo
-	$(BIN)/uvicorn server:app --host $(HOST) --port $(PORT) --proxy-headers
+	$(BIN)/python -m scripts.serve --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """The Starlette app: routes, middleware and lifespan. Run it with `make run`, or
-`uvicorn server:app` with the environment described in the README."""
+`python -m scripts.serve` (uvicorn with limits on request heads) with the environment described
+in the README."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from services import Services
 from settings import Settings
 from web.exports import download_export
 from web.graphql_view import GraphQLView
-from web.middleware import BodySizeLimit, RequestLog, SecurityHeaders
+from web.middleware import BodySizeLimit, HeaderSizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz
 from web.social import social_routes
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                        allow_methods=["GET", "POST"], allow_credentials=True,
                        allow_headers=["authorization", "content-type", "x-csrf-token",
                                       "x-request-id"], max_age=600),
+            Middleware(HeaderSizeLimit, settings=settings),
             Middleware(BodySizeLimit, settings=settings),
         ],
         lifespan=lifespan,

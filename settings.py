@@ -82,6 +82,10 @@ class Settings:
     terms_date: date | None = None
     """When that version took effect; unset: `terms_version` read as an ISO date."""
     max_body_bytes: int = 100_000
+    max_header_bytes: int = 16_384
+    """The request line and headers together, bytes; over it: 431 (or the connection closed)."""
+    header_timeout: float = 10.0
+    """Seconds a connection has to send a complete request head (`scripts/serve.py`)."""
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
     cost_budget_scale: float = 1.0
@@ -212,7 +216,8 @@ class Settings:
 
                           "realtime_buffer": "REALTIME_BUFFER",
                           "ws_max_subscriptions": "WS_MAX_SUBSCRIPTIONS",
-                          "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES"}.items():
+                          "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES",
+                          "max_header_bytes": "MAX_HEADER_BYTES"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -225,6 +230,8 @@ class Settings:
             kwargs["ws_init_timeout"] = float(env["WS_INIT_TIMEOUT"])
         if env.get("WS_RECHECK_SECONDS"):
             kwargs["ws_recheck_seconds"] = float(env["WS_RECHECK_SECONDS"])
+        if env.get("HEADER_TIMEOUT"):
+            kwargs["header_timeout"] = float(env["HEADER_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if "ALLOWED_ORIGINS" in env:
@@ -286,5 +293,9 @@ class Settings:
                 ("postgres:", "postgresql:", "asyncpg:")):
             raise ConfigurationError("JOBS_IN_PROCESS cannot be off on SQLite: its job queue "
                                      "lives in the server process")
+        if self.header_timeout <= 0:
+            raise ConfigurationError("HEADER_TIMEOUT must be positive")
+        if self.max_header_bytes < 1024:
+            raise ConfigurationError("MAX_HEADER_BYTES must be at least 1024")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

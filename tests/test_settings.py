@@ -63,6 +63,8 @@ def test_development_accepts_the_default_secret() -> None:
     ({"COOKIE_SECURE": "false"}, "COOKIE_SECURE"),
     ({"RELLEKS_ENV": "prod"}, "RELLEKS_ENV"),
     ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
+    ({"MAX_HEADER_BYTES": "100"}, "MAX_HEADER_BYTES"),
+    ({"HEADER_TIMEOUT": "0"}, "HEADER_TIMEOUT"),
 ])
 def test_other_unsafe_set_ups_are_refused(changes: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids and the access log, security headers, body size limits."""
+"""Pure ASGI middleware: request ids and the access log, security headers, header and body size
+limits."""
 
 from __future__ import annotations
 
@@ -85,6 +86,44 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HeaderSizeLimit:
+    """Refuse requests whose request line and headers together exceed MAX_HEADER_BYTES with 431
+    (a WebSocket handshake too, when the server can send it an HTTP answer). The server run by
+    `scripts/serve.py` already stops reading a head past the limit (`web/protocol.py`); this
+    counts exactly, whatever runs the app."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limit = settings.max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"} or head_size(scope) <= self.limit:
+            await self.app(scope, receive, send)
+            return
+        payload = orjson.dumps({"errors": [{
+            "message": f"The request headers are larger than {self.limit} bytes.",
+            "extensions": {"code": "BAD_USER_INPUT", "reason": "HEADERS_TOO_LARGE",
+                           "limit": self.limit}}]})
+        headers = [(b"content-type", b"application/json; charset=utf-8"),
+                   (b"content-length", str(len(payload)).encode())]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 431, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": 431,
+                        "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": payload})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+
+def head_size(scope: Scope) -> int:
+    """The request head's size as sent: request line and header lines, CRLFs included."""
+    line = len(scope.get("method", "GET")) + len(scope.get("raw_path") or b"") + \
+        len(scope.get("query_string", b"")) + 12
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
 class BodyTooLarge(Exception):

@@ -85,3 +85,22 @@ async def test_cors_follows_the_configured_list(serve: Serve) -> None:
             "origin": ALLOWED, "access-control-request-method": "POST"})
     assert now_allowed.headers["access-control-allow-origin"] == "https://app.relleks.test"
     assert "access-control-allow-origin" not in default_origin.headers
+
+
+async def test_request_headers_over_the_limit_answer_431(http: httpx.AsyncClient,
+                                                         serve: Serve) -> None:
+    limit = Settings().max_header_bytes
+    for response in (await http.get("/healthz", headers={"x-big": "a" * (limit + 1)}),
+                     await http.post("/graphql", json={"query": "{ __typename }"},
+                                     headers={"cookie": "c=" + "x" * limit})):
+        assert response.status_code == 431
+        assert response.json()["errors"][0]["extensions"] == {
+            "code": "BAD_USER_INPUT", "reason": "HEADERS_TOO_LARGE", "limit": limit}
+        assert response.headers["x-content-type-options"] == "nosniff"
+    # Many small headers count together; ordinary ones pass.
+    many = {f"x-part-{n}": "b" * 100 for n in range(limit // 100)}
+    assert (await http.get("/healthz", headers=many)).status_code == 431
+    assert (await http.get("/healthz", headers={"cookie": "c" * 8000})).status_code == 200
+    async with serve(max_header_bytes=4 * limit) as roomy:
+        assert (await roomy.get("/healthz", headers={"x-big": "a" * (limit + 1)})
+                ).status_code == 200

@@ -1,0 +1,47 @@
+"""Serve the API: `python -m scripts.serve [--host H] [--port P] [--workers N]`, what `make run`
+runs and what production should run (behind a proxy, see the README's "Production").
+
+Plain `uvicorn server:app` reads request heads without limit in size or time; this runs uvicorn
+with `web/protocol.py`, which answers 431 past `MAX_HEADER_BYTES` and closes a connection whose
+request head is not complete within `HEADER_TIMEOUT` seconds. Proxy headers (`X-Forwarded-For`,
+`X-Forwarded-Proto`) are trusted from `FORWARDED_ALLOW_IPS` only (uvicorn's variable; default
+127.0.0.1), since the client IP they give is what per-IP limits count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from settings import Settings
+
+KEEP_ALIVE_SECONDS = 5
+"""Idle time allowed between two requests of one connection (uvicorn's default)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m scripts.serve", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int,
+                        default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()  # refuse a bad environment before binding the port
+    uvicorn.run(
+        "server:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        http="web.protocol:LimitedHttpToolsProtocol",
+        proxy_headers=True,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # The app refuses messages over WS_MAX_MESSAGE_BYTES with its reason; this only keeps
+        # uvicorn from buffering 16 MB (its default) before the app sees one.
+        ws_max_size=max(settings.ws_max_message_bytes * 4, 1 << 20),
+    )
+
+
+if __name__ == "__main__":
+    main()
