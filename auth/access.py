@@ -26,7 +26,7 @@ from tortoise.queryset import QuerySet
 from auth.permissions import ROLE_GRANTS, Permission
 from errors import Forbidden, NotFound
 from loaders.base import Loader
-from models.orgs import Membership, Role
+from models.orgs import Membership, Organization, Role
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
@@ -115,6 +115,28 @@ class Access:
                             f"the `{permission.value}` permission.", permission=permission.value)
         self._checked.add(org_id)
         return membership
+
+    async def require_now(self, org_id: uuid.UUID, permission: Permission) -> Membership:
+        """`require`, against the caller's standing as the database has it now: call it inside
+        the transaction of a decision that depends on the caller's role. It locks the
+        organization (`Organization.lock`), so a concurrent role change, removal or revocation
+        of the caller's token waits for the decision or is seen by it, and reads the membership
+        again instead of using this request's cached one. Gone since the request began:
+        NOT_FOUND; demoted below `permission` (or the token revoked): FORBIDDEN."""
+        await Organization.lock(org_id)
+        if self.token is not None:
+            live = await type(self.token).scoped(org_id).filter(
+                id=self.token.id, revoked_at__isnull=True).exists()
+            if not live:
+                raise Forbidden("This token was revoked.", reason="TOKEN_REVOKED")
+            return await self.require(org_id, permission)
+        self.forget(org_id)
+        membership = await Membership.of_user(self.user_id).filter(  # type: ignore[arg-type]
+            organization_id=org_id).first() if self.user_id else None
+        if membership is None:
+            raise NotFound("organization")
+        self.prime(membership)
+        return await self.require(org_id, permission)
 
     async def orgs_with(self, permission: Permission) -> set[uuid.UUID]:
         """Every org where the caller holds `permission` (one query), marked as checked."""

@@ -92,6 +92,23 @@ async def delete_organization(services: Services, work: ScheduledWork) -> dict[s
     return {}
 
 
+async def _end_invitations_sent_by(services: Services, user_id: uuid.UUID) -> None:
+    """The invitations the person sent that are still pending (sent during the grace period:
+    the request ended the others) end with their standing, each in its org's activity log."""
+    now = datetime.now(UTC)
+    pending = await tenant_rows(Invitation).filter(
+        invited_by_id=user_id, accepted_at__isnull=True, revoked_at__isnull=True,
+        expires_at__gt=now)
+    for invitation in pending:
+        if await tenant_rows(Invitation).filter(
+                id=invitation.id, accepted_at__isnull=True, revoked_at__isnull=True) \
+                .update(revoked_at=now):
+            await write_event(
+                services.broker, invitation.organization_id, "invitation.revoked",
+                target_type="invitation", target_id=invitation.id, email=invitation.email,
+                summary={"role": invitation.role.value, "reason": "account_deleted"})
+
+
 async def _successor(org_id: uuid.UUID, leaving: uuid.UUID) -> Membership | None:
     others = await tenant_rows(Membership).filter(organization_id=org_id) \
         .exclude(user_id=leaving).order_by("created_at", "id")
@@ -168,6 +185,7 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         await _end_credentials(services, user.id)
         await tenant_rows(ApiToken).filter(created_by_id=user.id).update(created_by_id=None)
         await tenant_rows(OAuthGrant).filter(created_by_id=user.id).update(created_by_id=None)
+        await _end_invitations_sent_by(services, user.id)
         await tenant_rows(Invitation).filter(invited_by_id=user.id).update(invited_by_id=None)
         await tenant_rows(Invitation).filter(email=user.email).delete()
         sessions = await Session.filter(user_id=user.id).values_list("id", flat=True)

@@ -38,6 +38,17 @@ class Organization(BaseModel):
     class Meta:
         table = "organizations"
 
+    @classmethod
+    async def lock(cls, org_id: uuid.UUID) -> None:
+        """Lock the organization's row until the transaction ends (FOR NO KEY UPDATE, which
+        leaves rows referencing it free to be written; nothing on SQLite, which runs one
+        transaction at a time). Whatever decides on a role in the org (changing or removing a
+        member, handing over ownership, inviting, minting a token, approving an app) takes
+        this lock first and reads the roles it decides on after it, so those decisions run
+        one after another (see `auth.access.Access.require_now`)."""
+        await cls.filter(id=org_id).select_for_update(no_key=True).only("id")
+
+
 
 class Membership(TenantModel):
     """A user's place in an organization, with their role."""

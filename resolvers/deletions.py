@@ -5,8 +5,8 @@ the same transaction as what ends at once, and queues a job for the due time; th
 (`jobs/deletions.py`) does the deleting, and the sweep queues it again if that job is lost.
 
 - `deleteAccount(password)`: every session ends at once and so does every API token the person
-  created and every partner-app grant they approved (these act with their creator's standing,
-  which is ending); signing in again
+  created, every partner-app grant they approved and every pending invitation they sent (these
+  act with their creator's standing, which is ending); signing in again
   during the grace period is allowed, to call it off. The last OWNER of an organization with
   other members must hand ownership over or delete the organization first (CONFLICT);
   organizations where they are the only member are deleted with the account.
@@ -36,6 +36,7 @@ from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions
 from resolvers.activity import record
+from resolvers.members import revoke_invitations_beyond_role
 from resolvers.oauth import revoke_grants_beyond_role
 from resolvers.tokens import revoke_beyond_role
 
@@ -85,6 +86,7 @@ async def delete_account(ctx: Context, password: str) -> ScheduledWork:
         for org_id in org_ids:  # they act with the standing that is ending
             await revoke_beyond_role(ctx, org_id, user.id, None, "account_deletion")
             await revoke_grants_beyond_role(ctx, org_id, user.id, None, "account_deletion")
+            await revoke_invitations_beyond_role(ctx, org_id, user.id, None, "account_deletion")
     if work is not existing:
         await ctx.services.jobs.defer(work.id, schedule_at=work.due_at)
     return work

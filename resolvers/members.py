@@ -1,8 +1,13 @@
 """Members and invitations: who belongs to an org, with which role, and how people join.
 
 Rank rules (beyond the permissions the fields declare): a member acts only on members ranked
-below them, OWNERs excepted, who act on anyone; nobody grants a role above their own; an org
-always keeps at least one OWNER.
+below them, OWNERs excepted, who act on anyone; nobody grants a role above their own (nor
+invites to it, or resends or revokes such an invitation); an org always keeps at least one
+OWNER. Pending invitations end with their sender's standing, as API tokens do.
+
+Every decision on roles (a role change, a removal, leaving, a hand-over, an invitation) reads
+the roles it decides on inside its transaction, after locking the organization's row
+(`_actor`), so that concurrent requests cannot each pass a check the other breaks.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import structlog
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
+from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret, new_secret
 from billing.limits import ensure_within_limit
 from context import Context
@@ -42,20 +48,25 @@ def pending_invitations_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[Invit
     ).order_by("-created_at", "-id")
 
 
-async def _actor(ctx: Context, org_id: uuid.UUID) -> Membership:
-    membership = await ctx.access.membership(org_id)
-    if membership is None:  # the field's permission check already ran: cannot happen
-        raise NotFound("organization")
-    return membership
+async def _actor(ctx: Context, org_id: uuid.UUID, permission: Permission) -> Membership:
+    """The caller's membership as it is now, the org locked: call it first inside the
+    transaction of a decision on roles, so that the decision and a concurrent change of the
+    caller's (or anyone's) role in the org happen one after the other, never interleaved
+    (`auth.access.Access.require_now`)."""
+    return await ctx.access.require_now(org_id, permission)
 
 
 def _may_act_on(actor: Membership, target_role: Role) -> bool:
     return actor.role is Role.OWNER or target_role.rank < actor.role.rank
 
 
-def _check_grant(actor: Membership, role: Role) -> None:
+def _check_grant(actor: Membership, role: Role, doing: str = "grant") -> None:
+    """Nobody grants a role above their own, nor invites to it, resends or revokes such an
+    invitation (FORBIDDEN, reason ROLE_ABOVE_OWN, for all of them)."""
     if role.rank > actor.role.rank:
-        raise Forbidden(f"You cannot grant the {role.name} role: it is above your own.",
+        what = f"the {role.name} role" if doing == "grant" else \
+            f"an invitation for the {role.name} role"
+        raise Forbidden(f"You cannot {doing} {what}: it is above your own.",
                         reason="ROLE_ABOVE_OWN")
 
 
@@ -93,16 +104,18 @@ async def _send_invitation(ctx: Context, invitation: Invitation, token: str) -> 
 
 
 async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Role) -> Invitation:
-    actor = await _actor(ctx, org_id)
-    _check_grant(actor, role)
-    email = normalise_email(email)
-    if await ctx.access.scoped(Membership, org_id).filter(user__email=email).exists():
-        raise Conflict("This person is already a member.", field="email")
-    if await pending_invitations_query(ctx, org_id).filter(email=email).exists():
-        raise Conflict("This email already has a pending invitation: resend it instead.",
-                       field="email")
     token = new_secret(INVITATION_PREFIX)
     async with in_transaction():
+        # Under the org's lock: the sender's role as it is now, and one pending invitation per
+        # address however many requests ask at once (the others are the CONFLICT below).
+        actor = await _actor(ctx, org_id, Permission.MEMBERS_INVITE)
+        _check_grant(actor, role)
+        email = normalise_email(email)
+        if await ctx.access.scoped(Membership, org_id).filter(user__email=email).exists():
+            raise Conflict("This person is already a member.", field="email")
+        if await pending_invitations_query(ctx, org_id).filter(email=email).exists():
+            raise Conflict("This email already has a pending invitation: resend it instead.",
+                           field="email")
         await ensure_within_limit(ctx, org_id, "members", adding=1)
         invitation = await Invitation.create(
             organization_id=org_id, email=email, role=role, token_hash=hash_secret(token),
@@ -123,10 +136,12 @@ async def _pending(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
 
 
 async def resend_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
-    invitation = await _pending(ctx, invitation_id)
-    _check_grant(await _actor(ctx, invitation.organization_id), invitation.role)
+    org_id = (await _pending(ctx, invitation_id)).organization_id
     token = new_secret(INVITATION_PREFIX)
     async with in_transaction():
+        actor = await _actor(ctx, org_id, Permission.MEMBERS_INVITE)
+        invitation = await _pending(ctx, invitation_id)  # still pending, under the lock
+        _check_grant(actor, invitation.role, "resend")
         invitation.token_hash = hash_secret(token)  # the old link stops working
         invitation.expires_at = datetime.now(UTC) + INVITATION_TTL
         await invitation.save(update_fields=["token_hash", "expires_at"])
@@ -137,8 +152,13 @@ async def resend_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitatio
 
 
 async def revoke_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitation:
-    invitation = await _pending(ctx, invitation_id)
+    """Cancel a pending invitation: the rank rules of sending it apply (an ADMIN cannot revoke
+    an invitation for the OWNER role: FORBIDDEN, as resending it is)."""
+    org_id = (await _pending(ctx, invitation_id)).organization_id
     async with in_transaction():
+        actor = await _actor(ctx, org_id, Permission.MEMBERS_INVITE)
+        invitation = await _pending(ctx, invitation_id)
+        _check_grant(actor, invitation.role, "revoke")
         invitation.revoked_at = datetime.now(UTC)
         await invitation.save(update_fields=["revoked_at"])
         await record(ctx, invitation.organization_id, "invitation.revoked",
@@ -188,16 +208,17 @@ async def accept_invitation(ctx: Context, token: str) -> Membership:
 
 
 async def update_member_role(ctx: Context, membership_id: uuid.UUID, role: Role) -> Membership:
-    target = await _membership(ctx, membership_id)
-    org_id = target.organization_id
-    actor = await _actor(ctx, org_id)
-    if not _may_act_on(actor, target.role):
-        raise Forbidden(f"You cannot change the role of a {target.role.name}.",
-                        reason="RANK")
-    _check_grant(actor, role)
-    if role is target.role:
-        return target
+    org_id = (await _membership(ctx, membership_id)).organization_id
     async with in_transaction():
+        # Both roles as they are now, under the org's lock (see `_actor`).
+        actor = await _actor(ctx, org_id, Permission.MEMBERS_WRITE)
+        target = await _membership(ctx, membership_id, org_id)
+        if not _may_act_on(actor, target.role):
+            raise Forbidden(f"You cannot change the role of a {target.role.name}.",
+                            reason="RANK")
+        _check_grant(actor, role)
+        if role is target.role:
+            return target
         if target.role is Role.OWNER and await _owner_count(ctx, org_id) <= 1:
             raise Conflict("An organization needs at least one OWNER: make someone else OWNER "
                            "first (transferOwnership).", reason="LAST_OWNER")
@@ -214,52 +235,85 @@ async def update_member_role(ctx: Context, membership_id: uuid.UUID, role: Role)
 
 async def _end_credentials_beyond(ctx: Context, org_id: uuid.UUID, user_id: uuid.UUID,
                                   role: Role | None, reason: str) -> None:
-    """API tokens and app grants act with their creator's standing: those that now do more
-    than `role` allows (all of them, with no role) end with the change that lowered it."""
+    """API tokens, app grants and pending invitations act with their creator's standing: those
+    that now do more than `role` allows (all of them, with no role) end with the change that
+    lowered it."""
     await revoke_beyond_role(ctx, org_id, user_id, role, reason)
     await revoke_grants_beyond_role(ctx, org_id, user_id, role, reason)
+    await revoke_invitations_beyond_role(ctx, org_id, user_id, role, reason)
+
+
+async def revoke_invitations_beyond_role(ctx: Context, org_id: uuid.UUID, sender_id: uuid.UUID,
+                                         role: Role | None, reason: str) -> int:
+    """End the pending invitations `sender_id` sent in the org that their `role` could not send
+    now: those for a role above it, and every one when it may not invite at all (or they are no
+    longer a member). Each is logged with `reason`; how many ended. Runs in the caller's
+    transaction, with the change that lowered the sender's standing, as
+    `resolvers.tokens.revoke_beyond_role` does for tokens."""
+    may_invite = role is not None and Permission.MEMBERS_INVITE in ROLE_GRANTS[role]
+    invitations = await pending_invitations_query(ctx, org_id).filter(invited_by_id=sender_id)
+    now = datetime.now(UTC)
+    ended = 0
+    for invitation in invitations:
+        if may_invite and role is not None and invitation.role.rank <= role.rank:
+            continue
+        # Only if still pending: an acceptance at this very moment wins (`Invitation.claim`).
+        if not await ctx.access.scoped(Invitation, org_id).filter(
+                id=invitation.id, accepted_at__isnull=True, revoked_at__isnull=True) \
+                .update(revoked_at=now):
+            continue
+        ended += 1
+        await record(ctx, org_id, "invitation.revoked", target_type="invitation",
+                     target_id=invitation.id, email=invitation.email,
+                     summary={"role": invitation.role.value, "reason": reason})
+    return ended
 
 
 async def _remove(ctx: Context, target: Membership, action: str) -> None:
+    """Runs in the caller's transaction, after `_actor` took the org's lock."""
     org_id = target.organization_id
-    async with in_transaction():
-        if target.role is Role.OWNER and await _owner_count(ctx, org_id) <= 1:
-            raise Conflict("An organization needs at least one OWNER: transfer ownership first.",
-                           reason="LAST_OWNER")
-        await ctx.access.scoped(Membership, org_id).filter(id=target.id).delete()
-        await record(ctx, org_id, action, target_type="membership", target_id=target.id,
-                     summary={"user": str(target.user_id), "role": target.role.value},
-                     people=(target.user_id,))
-        await _end_credentials_beyond(ctx, org_id, target.user_id, None,
-                                      "creator_left" if action == "member.left"
-                                      else "creator_removed")
-    ctx.access.forget(org_id)
+    if target.role is Role.OWNER and await _owner_count(ctx, org_id) <= 1:
+        raise Conflict("An organization needs at least one OWNER: transfer ownership first.",
+                       reason="LAST_OWNER")
+    await ctx.access.scoped(Membership, org_id).filter(id=target.id).delete()
+    await record(ctx, org_id, action, target_type="membership", target_id=target.id,
+                 summary={"user": str(target.user_id), "role": target.role.value},
+                 people=(target.user_id,))
+    await _end_credentials_beyond(ctx, org_id, target.user_id, None,
+                                  "creator_left" if action == "member.left"
+                                  else "creator_removed")
 
 
 async def remove_member(ctx: Context, membership_id: uuid.UUID) -> uuid.UUID:
     target = await _membership(ctx, membership_id)
     if target.user_id == ctx.user.id:
         raise BadUserInput.field("membershipId", "that is you: use leaveOrganization")
-    actor = await _actor(ctx, target.organization_id)
-    if not _may_act_on(actor, target.role):
-        raise Forbidden(f"You cannot remove a {target.role.name}.", reason="RANK")
-    await _remove(ctx, target, "member.removed")
+    org_id = target.organization_id
+    async with in_transaction():
+        actor = await _actor(ctx, org_id, Permission.MEMBERS_WRITE)
+        target = await _membership(ctx, membership_id, org_id)
+        if not _may_act_on(actor, target.role):
+            raise Forbidden(f"You cannot remove a {target.role.name}.", reason="RANK")
+        await _remove(ctx, target, "member.removed")
+    ctx.access.forget(org_id)
     return target.id
 
 
 async def leave_organization(ctx: Context, org_id: uuid.UUID) -> uuid.UUID:
-    membership = await _actor(ctx, org_id)
-    await _remove(ctx, membership, "member.left")
+    async with in_transaction():
+        membership = await _actor(ctx, org_id, Permission.ORG_READ)
+        await _remove(ctx, membership, "member.left")
+    ctx.access.forget(org_id)
     return org_id
 
 
 async def transfer_ownership(ctx: Context, org_id: uuid.UUID,
                              membership_id: uuid.UUID) -> Organization:
-    actor = await _actor(ctx, org_id)
-    target = await _membership(ctx, membership_id, org_id)
-    if target.id == actor.id:
-        raise BadUserInput.field("membershipId", "you are already an OWNER")
     async with in_transaction():
+        actor = await _actor(ctx, org_id, Permission.OWNERSHIP_TRANSFER)
+        target = await _membership(ctx, membership_id, org_id)
+        if target.id == actor.id:
+            raise BadUserInput.field("membershipId", "you are already an OWNER")
         await ctx.access.scoped(Membership, org_id).filter(id=target.id).update(role=Role.OWNER)
         await ctx.access.scoped(Membership, org_id).filter(id=actor.id).update(role=Role.ADMIN)
         await record(ctx, org_id, "organization.ownership_transferred",

@@ -24,7 +24,7 @@ from auth.standing import refuse_while_deleting
 from context import Context
 from errors import BadUserInput, Forbidden, NotFound
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant
-from models.orgs import Role
+from models.orgs import Membership, Role
 from oauth.credentials import (
     CLIENT_SECRET_PREFIX,
     SHOWN_PREFIX_LENGTH,
@@ -196,20 +196,24 @@ async def authorization_request(ctx: Context, params: AuthorizationParams,
                                 redirect_uri=params.redirect_uri, state=params.state)
 
 
-async def approve(ctx: Context, params: AuthorizationParams, org_id: uuid.UUID) -> str:
-    """Approve for the org: the redirect URL carrying a fresh code and the state. The scopes
-    must all be within the approver's role (FORBIDDEN, reason SCOPE_ABOVE_ROLE, otherwise), and
-    neither their account nor the org may be scheduled for deletion (CONFLICT)."""
-    checked = await _validate(ctx, params)
-    membership = await ctx.access.membership(org_id)
-    granted = ROLE_GRANTS[membership.role] if membership else frozenset()
-    for scope in checked.scopes:
+def _check_scopes(scopes: list[Permission], approver: Membership | None) -> None:
+    granted = ROLE_GRANTS[approver.role] if approver else frozenset()
+    for scope in scopes:
         if scope in PERSON_ONLY:
             raise BadUserInput.field("scope", f"only a person may use {scope.value}")
         if scope not in granted:
             raise Forbidden(f"Your role does not have the `{scope.value}` permission, so you "
                             "cannot grant it to an app.", permission=scope.value,
                             reason="SCOPE_ABOVE_ROLE")
+
+
+async def approve(ctx: Context, params: AuthorizationParams, org_id: uuid.UUID) -> str:
+    """Approve for the org: the redirect URL carrying a fresh code and the state. The scopes
+    must all be within the approver's role (FORBIDDEN, reason SCOPE_ABOVE_ROLE, otherwise), and
+    neither their account nor the org may be scheduled for deletion (CONFLICT)."""
+    checked = await _validate(ctx, params)
+    membership = await ctx.access.membership(org_id)
+    _check_scopes(checked.scopes, membership)
     await refuse_while_deleting(ctx.user.id, org_id, "approve an app")
     checked.unit.organization_id = org_id
     _, _, headers = checked.server.create_authorization_response(
@@ -218,6 +222,10 @@ async def approve(ctx: Context, params: AuthorizationParams, org_id: uuid.UUID) 
     if checked.unit.new_code is None or location is None or "code=" not in location:
         raise BadUserInput("The authorization request is not valid.")  # pragma: no cover
     async with in_transaction():
+        # Again with the approver's role as it is now, the org locked: a demotion at this very
+        # moment is either seen here or waits, and then ends this code with the others.
+        _check_scopes(checked.scopes,
+                      await ctx.access.require_now(org_id, Permission.APPS_AUTHORIZE))
         await checked.unit.apply()
         await record(ctx, org_id, "oauth_app.authorized", target_type="oauth_app",
                      target_id=checked.app.id,

@@ -82,6 +82,10 @@ async def create_api_token(ctx: Context, org_id: uuid.UUID, *, name: str, scopes
     await refuse_while_deleting(ctx.user.id, org_id, "create an API token")
     secret = new_api_token()
     async with in_transaction():
+        # Again with the creator's role as it is now, the org locked: a demotion at this very
+        # moment is either seen here or waits, and then ends this token with the others.
+        membership = await ctx.access.require_now(org_id, Permission.TOKENS_WRITE)
+        chosen = _clean_scopes(scopes, ROLE_GRANTS[membership.role])
         await ensure_within_limit(ctx, org_id, "partner_tokens")
         token = await ApiToken.create(
             organization_id=org_id, created_by_id=ctx.user.id, name=name,

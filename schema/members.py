@@ -59,7 +59,8 @@ class MemberMutations:
             info.context, org_id, email=input.email, role=models.Role(input.role))
 
     @strawberry.mutation(
-        description="Send a pending invitation again with a new link; the old link stops working.",
+        description="Send a pending invitation again with a new link; the old link stops working. "
+                    "An invitation for a role above your own is FORBIDDEN (ROLE_ABOVE_OWN).",
         extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                            org=org_of(models.Invitation, "Invitation", "id")))])
     async def resend_invitation(self, info: Info, id: relay.GlobalID) -> Invitation:
@@ -67,7 +68,8 @@ class MemberMutations:
             info.context, global_uuid(id, "Invitation", "id"))
 
     @strawberry.mutation(
-        description="Cancel a pending invitation.",
+        description="Cancel a pending invitation. The rank rules of sending it apply: an "
+                    "invitation for a role above your own is FORBIDDEN (ROLE_ABOVE_OWN).",
         extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                            org=org_of(models.Invitation, "Invitation", "id")))])
     async def revoke_invitation(self, info: Info, id: relay.GlobalID) -> Invitation:

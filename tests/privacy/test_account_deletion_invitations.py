@@ -1,0 +1,47 @@
+"""Deleting an account ends the invitations the person sent, as it ends their API tokens: at
+once when the deletion is asked for, and (for any sent since, during the grace period) when it
+is carried out. Each ends in the organization's activity log with its reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.activity import ActivityEvent
+from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from models.orgs import Invitation, Role
+from tests.conftest import STRONG_PASSWORD, Api
+from tests.orgs.conftest import Team, add_invitation
+from tests.privacy.conftest import pass_grace_period, run_due_work
+
+DELETE = "mutation($p: String!) { deleteAccount(password: $p) { id status } }"
+
+
+async def revoked(team: Team) -> dict[str, tuple[bool, list[str]]]:
+    """Each invitation's email: whether it is revoked, and the reasons logged for it."""
+    events = await ActivityEvent.scoped(team.org.id).filter(action="invitation.revoked")
+    reasons: dict[Any, list[str]] = {}
+    for event in events:
+        reasons.setdefault(event.target_id, []).append(event.summary.get("reason"))
+    return {i.email: (i.revoked_at is not None, reasons.get(i.id, []))
+            for i in await Invitation.scoped(team.org.id)}
+
+
+async def test_deleting_your_account_ends_the_invitations_you_sent(
+        api: Api, app: Any, team: Team) -> None:
+    admin = team.people[Role.ADMIN].user
+    await add_invitation(team, "before@example.com", Role.ADMIN, invited_by=admin)
+    await add_invitation(team, "owners@example.com", Role.MEMBER)
+    body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=team.people[Role.ADMIN].token)
+    assert body["data"]["deleteAccount"]["status"] == "PENDING", body
+    assert await revoked(team) == {"before@example.com": (True, ["account_deletion"]),
+                                   "owners@example.com": (False, [])}
+
+    # One sent during the grace period (signed in again) ends when the deletion runs.
+    await add_invitation(team, "during@example.com", Role.MEMBER, invited_by=admin)
+    (work,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
+    await pass_grace_period(work.id)
+    await run_due_work(app)
+    assert (await ScheduledWork.get(id=work.id)).status is WorkStatus.DONE
+    assert await revoked(team) == {"before@example.com": (True, ["account_deletion"]),
+                                   "during@example.com": (True, ["account_deleted"]),
+                                   "owners@example.com": (False, [])}
