@@ -49,7 +49,6 @@ class Organization(BaseModel):
         await cls.filter(id=org_id).select_for_update(no_key=True).only("id")
 
 
-
 class Membership(TenantModel):
     """A user's place in an organization, with their role."""
 
