@@ -1,5 +1,6 @@
 """Rate limits per account (or email address) and per IP, through the `limits` library: sign-in
-attempts, and requests that send mail (verification and password-reset links).
+attempts and every other check of an account's password (they share one budget), and requests
+that send mail (verification and password-reset links).
 
 The counters live in Redis when `REDIS_URL` is set, so every server process shares them, and in
 process memory otherwise (the embedded default). A refused attempt says when to retry.
@@ -38,8 +39,19 @@ class LoginLimiter:
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
-        await self._hit_all(((self._per_account, f"login:account:{email}"),
-                             (self._per_ip, f"login:ip:{ip}")), "Too many sign-in attempts.")
+        await self._hit_all(self._password_budgets(email, ip), "Too many sign-in attempts.")
+
+    async def hit_password_check(self, *, email: str, ip: str) -> None:
+        """Count one check of the password of the account signed in as `email` (the current
+        password that `changePassword` or `deleteAccount` asks for); raise RATE_LIMITED when
+        either budget is spent. Call it before verifying, so a refused guess never reaches
+        argon2. These checks spend the sign-in budgets themselves: whoever holds a stolen access
+        token gets no more guesses at the password than someone at the sign-in form."""
+        await self._hit_all(self._password_budgets(email, ip),
+                            "Too many password attempts.")
+
+    def _password_budgets(self, email: str, ip: str) -> tuple[tuple[RateLimitItem, str], ...]:
+        return ((self._per_account, f"login:account:{email}"), (self._per_ip, f"login:ip:{ip}"))
 
     async def hit_mail(self, *, action: str, email: str, ip: str) -> None:
         """Count one request that mails `email` (`action` names the kind, e.g. `reset_password`);

@@ -238,6 +238,7 @@ async def update_profile(ctx: Context, changes: Mapping[str, str | None]) -> Use
 
 async def change_password(ctx: Context, *, current_password: str, new_password: str) -> bool:
     user = ctx.user
+    await ctx.services.limiter.hit_password_check(email=user.email, ip=ctx.client_ip)
     if not verify_password(user.password_hash, current_password):
         raise BadUserInput.field("currentPassword", "is not your current password")
     check_strength(new_password, field="newPassword",

@@ -69,6 +69,7 @@ async def _check_not_last_owner(ctx: Context) -> None:
 
 async def delete_account(ctx: Context, password: str) -> ScheduledWork:
     user = ctx.user
+    await ctx.services.limiter.hit_password_check(email=user.email, ip=ctx.client_ip)
     if not verify_password(user.password_hash, password):
         raise BadUserInput.field("password", "is not your password")
     org_ids = await ctx.access.orgs_with(Permission.ORG_READ)

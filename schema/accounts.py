@@ -280,7 +280,9 @@ class AccountMutations:
         changes = {"name": input.name.value} if input.name is not None else {}
         return await resolvers.update_profile(info.context, changes)  # type: ignore[return-value]
 
-    @strawberry.mutation(description="Change the password; every other session ends.",
+    @strawberry.mutation(description="Change the password; every other session ends. Each "
+                                     "try spends one of your account's sign-in attempts "
+                                     "(RATE_LIMITED with `retryAfter` once they are spent).",
                          extensions=[requires(IsAuthenticated())])
     async def change_password(self, info: Info, input: ChangePasswordInput) -> bool:
         return await resolvers.change_password(info.context,

@@ -87,7 +87,8 @@ class DeletionMutations:
         description="Delete your account after the grace period (ACCOUNT_DELETION_GRACE_DAYS, "
                     "14 days by default). Every session and every API token you created end "
                     "now; sign in again to cancel. CONFLICT if you are the only OWNER of an "
-                    "organization with other members.",
+                    "organization with other members. Each try spends one of your account's "
+                    "sign-in attempts (RATE_LIMITED with `retryAfter` once they are spent).",
         extensions=[requires(IsAuthenticated())])
     async def delete_account(self, info: Info, password: Annotated[str, strawberry.argument(
             description="Your password, to prove it is you.")]) -> ScheduledDeletion:

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from limits.aio.storage import MemoryStorage, RedisStorage
 
 from models.accounts import RefreshToken, Session, User
+from models.jobs import ScheduledWork
 from server import create_app
 from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
@@ -231,3 +232,86 @@ async def test_a_lone_surrogate_in_the_body_is_refused(api: Api) -> None:
         assert response.status_code == 400
         assert error_code(response.json()) == "BAD_USER_INPUT"
     assert await _db_state() == state
+
+
+CHANGE_PASSWORD = """
+mutation($input: ChangePasswordInput!) { changePassword(input: $input) }"""
+DELETE_ACCOUNT = "mutation($p: String!) { deleteAccount(password: $p) { status } }"
+NEW_PASSWORD = "harbor-lantern-quartz-52-moss"
+
+
+def _change(current: str, new: str = NEW_PASSWORD) -> dict[str, Any]:
+    return {"input": {"currentPassword": current, "newPassword": new}}
+
+
+@pytest.fixture
+def argon2_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 verification in the process, counted (the library's, passed through)."""
+    checks: list[str] = []
+    verify = PasswordHasher.verify
+
+    def counted(self: PasswordHasher, hash: str, password: str) -> bool:
+        checks.append(password)
+        return verify(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    return checks
+
+
+async def test_password_confirmations_share_the_sign_in_limit_per_account(
+        app: Any, api: Api, argon2_checks: list[str]) -> None:
+    """changePassword and deleteAccount take the current password: guesses there and at logIn
+    spend one budget per account, so a stolen access token cannot try passwords unthrottled."""
+    token = (await api.sign_up())["accessToken"]
+    wrong = "not-the-password-1"
+    assert error_code(await api.gql(LOG_IN, _creds(password=wrong))) == "UNAUTHENTICATED"
+    assert error_code(await api.gql(CHANGE_PASSWORD, _change(wrong), token=token)) \
+        == "BAD_USER_INPUT"
+    assert error_code(await api.gql(DELETE_ACCOUNT, {"p": wrong}, token=token)) \
+        == "BAD_USER_INPUT"
+    assert error_code(await api.gql(CHANGE_PASSWORD, _change(wrong), token=token)) \
+        == "BAD_USER_INPUT"
+    # The fifth attempt, with the right password: not refused before the limit is reached.
+    body = await api.gql(CHANGE_PASSWORD, _change(STRONG_PASSWORD), token=token)
+    assert body["data"] == {"changePassword": True}, body
+    stored = (await User.get(email="ada@example.com")).password_hash
+    checked = len(argon2_checks)
+    assert checked == 5
+    # The budget is spent: the right password no longer helps, through any door, and not one
+    # more password reaches argon2.
+    for query, variables in ((CHANGE_PASSWORD, _change(NEW_PASSWORD, STRONG_PASSWORD)),
+                             (DELETE_ACCOUNT, {"p": NEW_PASSWORD}),
+                             (CHANGE_PASSWORD, _change(wrong)),
+                             (DELETE_ACCOUNT, {"p": wrong})):
+        body = await api.gql(query, variables, token=token)
+        assert body["data"] is None
+        error = errors_of(body)[0]
+        assert error["extensions"]["code"] == "RATE_LIMITED", body
+        assert 1 <= error["extensions"]["retryAfter"] <= 60
+        assert f"{error['extensions']['retryAfter']} seconds" in error["message"]
+    async with _client(app, "198.51.100.50") as other_ip:
+        body = await Api(other_ip).gql(LOG_IN, _creds(password=NEW_PASSWORD))
+    assert error_code(body) == "RATE_LIMITED"
+    assert len(argon2_checks) == checked
+    assert (await User.get(email="ada@example.com")).password_hash == stored
+    assert await ScheduledWork.all().count() == 0
+    # Another account is not affected.
+    grace = (await api.sign_up(email="grace@example.com", name="Grace Hopper"))["accessToken"]
+    body = await api.gql(DELETE_ACCOUNT, {"p": wrong}, token=grace)
+    assert error_code(body) == "BAD_USER_INPUT"
+
+
+async def test_sign_in_guesses_spend_the_budget_of_password_confirmations(
+        api: Api, argon2_checks: list[str]) -> None:
+    """The other way round: five wrong sign-ins leave no confirmation to try."""
+    token = (await api.sign_up())["accessToken"]
+    for _ in range(5):
+        body = await api.gql(LOG_IN, _creds(password="not-the-password-1"))
+        assert error_code(body) == "UNAUTHENTICATED"
+    checked = len(argon2_checks)
+    body = await api.gql(DELETE_ACCOUNT, {"p": STRONG_PASSWORD}, token=token)
+    assert error_code(body) == "RATE_LIMITED"
+    body = await api.gql(CHANGE_PASSWORD, _change(STRONG_PASSWORD), token=token)
+    assert error_code(body) == "RATE_LIMITED"
+    assert len(argon2_checks) == checked
+    assert await ScheduledWork.all().count() == 0
