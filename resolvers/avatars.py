@@ -6,7 +6,10 @@ metadata. The bytes are decoded with Pillow, and only the decoded pixels, center
 256x256 and encoded afresh as WebP, are stored. Re-encoding from pixels is what drops EXIF (GPS
 position, camera serial numbers), XMP and colour profiles.
 
-Decoding is CPU-bound, so it runs in a worker thread and the event loop keeps serving.
+Decoding is CPU-bound, so it runs in a worker thread and the event loop keeps serving. It also
+takes memory in proportion to the pixels, whatever the file's size (a 160 kB PNG can hold 7000x7000
+pixels, 147 MB decoded): the header's dimensions are checked before a pixel is decoded, a JPEG is
+decoded scaled down by libjpeg, and at most MAX_IMAGE_WORK images are worked on at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+import weakref
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -31,9 +35,21 @@ MAX_AVATAR_BYTES = 5 * 1024 * 1024
 """Largest upload accepted (5 MB); the body limit (MAX_UPLOAD_BYTES) sits a little above it, so
 a slightly larger file gets this field error rather than a bare 413."""
 
-MAX_AVATAR_PIXELS = 50_000_000
-"""Largest image decoded (50 megapixels, more than any phone camera): a small, highly compressed
-file can declare enormous dimensions (a decompression bomb) and exhaust memory when decoded."""
+MAX_AVATAR_PIXELS = 16_000_000
+"""Largest PNG or WebP decoded (16 megapixels, 64 MB as RGBA): a small, highly compressed file
+can declare enormous dimensions (a decompression bomb) and exhaust memory when decoded. Its
+header gives the dimensions away, so a bigger one is refused before any decoding."""
+
+MAX_JPEG_PIXELS = 50_000_000
+"""Largest JPEG accepted (50 megapixels, more than any phone camera): libjpeg decodes it scaled
+down by up to 8 in each direction (`draft`), so even this many take at most 3 MB or so."""
+
+MAX_IMAGE_WORK = 2
+"""Images decoded and re-encoded at once by this process; more uploads wait their turn."""
+
+# Pillow's own guard, for any image decoded in this process: a warning above this many pixels,
+# an error above twice as many (our checks above come first for avatars).
+Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS
 
 AVATAR_SIZE = (256, 256)
 AVATAR_CONTENT_TYPE = "image/webp"
@@ -58,7 +74,8 @@ async def upload_avatar(ctx: Context, upload: object) -> User:
     delete the file it replaces. A rejected upload changes nothing, in the database or storage."""
     data = await _read_upload(upload)
     try:
-        avatar = await asyncio.to_thread(reencode_avatar, data)
+        async with _image_work():
+            avatar = await asyncio.to_thread(reencode_avatar, data)
     except AvatarRejected as exc:
         raise BadUserInput.field(FIELD, str(exc)) from exc
     storage = ctx.services.storage
@@ -71,6 +88,19 @@ async def upload_avatar(ctx: Context, upload: object) -> User:
         raise
     await _delete_quietly(ctx, previous)
     return ctx.user
+
+
+_IMAGE_WORK: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
+
+
+def _image_work() -> asyncio.Semaphore:
+    """The running loop's MAX_IMAGE_WORK slots (a semaphore belongs to one event loop)."""
+    loop = asyncio.get_running_loop()
+    slots = _IMAGE_WORK.get(loop)
+    if slots is None:
+        slots = _IMAGE_WORK[loop] = asyncio.Semaphore(MAX_IMAGE_WORK)
+    return slots
 
 
 async def remove_avatar(ctx: Context) -> User:
@@ -150,12 +180,18 @@ def _check_header(image: Image.Image) -> None:
     if image.format not in OPENED_FORMATS:
         raise AvatarRejected(NOT_ACCEPTED)
     width, height = image.size
-    if width < 1 or height < 1 or width * height > MAX_AVATAR_PIXELS:
-        raise AvatarRejected(_too_many_pixels())
+    limit = MAX_JPEG_PIXELS if image.format == "JPEG" else MAX_AVATAR_PIXELS
+    if width < 1 or height < 1 or width * height > limit:
+        raise AvatarRejected(_too_many_pixels(image.size, image.format))
 
 
-def _too_many_pixels() -> str:
-    return f"has too many pixels: at most {MAX_AVATAR_PIXELS // 1_000_000} megapixels"
+def _too_many_pixels(size: tuple[int, int] | None = None, fmt: str | None = None) -> str:
+    given = f" ({size[0]}x{size[1]})" if size else ""
+    if fmt == "JPEG":
+        return (f"has too many pixels{given}: at most {MAX_JPEG_PIXELS // 1_000_000} "
+                "megapixels for a JPEG")
+    return (f"has too many pixels{given}: at most {MAX_AVATAR_PIXELS // 1_000_000} megapixels "
+            f"for a PNG or WebP ({MAX_JPEG_PIXELS // 1_000_000} for a JPEG)")
 
 
 def _encode(image: Image.Image) -> bytes:

@@ -16,6 +16,8 @@ from schema.base import Info
 from schema.permissions import IsAuthenticated, requires
 
 MAX_MB = resolvers.MAX_AVATAR_BYTES // (1024 * 1024)
+MAX_MP = resolvers.MAX_AVATAR_PIXELS // 1_000_000
+MAX_JPEG_MP = resolvers.MAX_JPEG_PIXELS // 1_000_000
 WIDTH, HEIGHT = resolvers.AVATAR_SIZE
 
 
@@ -24,7 +26,9 @@ class AvatarMutations:
     @strawberry.mutation(
         description="Set the viewer's profile photo. Send a GraphQL multipart request "
                     "(operations, map, then the file). Accepts a PNG, JPEG or WebP image of up to "
-                    f"{MAX_MB} MB; it is center-cropped and re-encoded to a {WIDTH}x{HEIGHT} WebP "
+                    f"{MAX_MB} MB and {MAX_MP} megapixels ({MAX_JPEG_MP} for a JPEG: larger ones "
+                    "are refused from their header, undecoded); it is center-cropped and "
+                    f"re-encoded to a {WIDTH}x{HEIGHT} WebP "
                     "without its metadata (EXIF, GPS position), and replaces any previous photo.",
         extensions=[requires(IsAuthenticated())],
     )

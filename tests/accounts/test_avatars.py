@@ -7,13 +7,20 @@ both sides: the same key in the database and the same single file on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from PIL import ImageFile
 
 from models.accounts import User
-from resolvers.avatars import MAX_AVATAR_BYTES
+from resolvers.avatars import MAX_AVATAR_BYTES, MAX_IMAGE_WORK
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.storage.uploads import (
     GPS_IFD,
@@ -263,3 +270,84 @@ async def test_concurrent_uploads_leave_exactly_one_file(
     key = (await User.get(email="ada@example.com")).avatar_key
     assert key in {key_of(body["data"]["uploadAvatar"]["avatarUrl"]) for body in bodies}
     assert stored_files(media_root) == {key}
+
+
+@functools.cache
+def big_png(side: int = 7000) -> bytes:
+    """A real single-colour PNG of `side` x `side` pixels: 160 kB that decode to 147 MB."""
+    return image_bytes("PNG", (side, side))
+
+
+@contextlib.contextmanager
+def watching_decodes(monkeypatch: pytest.MonkeyPatch, hold: float = 0.0
+                     ) -> Iterator[dict[str, Any]]:
+    """Record every image Pillow decodes (its size) and the most decoding at once. `hold`
+    keeps each decode going a little, so that decodes that may overlap do."""
+    seen: dict[str, Any] = {"sizes": [], "now": 0, "peak": 0}
+    lock = threading.Lock()
+    load = ImageFile.ImageFile.load
+
+    def watched(self: ImageFile.ImageFile) -> Any:
+        if not self.tile:  # decoded already: load() only hands out the pixels
+            return load(self)
+        with lock:
+            seen["sizes"].append(self.size)
+            seen["now"] += 1
+            seen["peak"] = max(seen["peak"], seen["now"])
+        try:
+            time.sleep(hold)
+            return load(self)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", watched)
+    yield seen
+
+
+async def test_a_png_of_many_pixels_is_refused_from_its_header_before_decoding(
+    api: Api, http: httpx.AsyncClient, media_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 160 kB PNG of 7000x7000 pixels would take 147 MB (and more while resized) to decode:
+    its header gives its size away, and it is refused before a pixel is decoded."""
+    auth = await api.sign_up()
+    data = big_png()
+    assert len(data) < 300_000
+    with watching_decodes(monkeypatch) as seen:
+        body = await upload(http, data, token=auth["accessToken"])
+    error = errors_of(body)[0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    problem = error["extensions"]["fields"]["file"]
+    assert "too many pixels" in problem and "16 megapixels" in problem, problem
+    assert "7000x7000" in problem, problem
+    assert seen["sizes"] == []
+    assert (await User.get(email="ada@example.com")).avatar_key is None
+    assert stored_files(media_root) == set()
+
+
+async def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size(
+    api: Api, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 24-megapixel phone photo is accepted: libjpeg decodes it scaled down, never whole."""
+    auth = await api.sign_up()
+    photo = image_bytes("JPEG", (6000, 4000), quality=70)
+    with watching_decodes(monkeypatch) as seen:
+        body = await upload(http, photo, token=auth["accessToken"], filename="phone.jpg",
+                            content_type="image/jpeg")
+    assert "errors" not in body, body
+    assert seen["sizes"] and all(w * h <= 1_000_000 for w, h in seen["sizes"]), seen
+
+
+async def test_image_work_runs_a_few_at_a_time(
+    api: Api, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six uploads at once decode at most MAX_IMAGE_WORK images at a time: memory stays
+    bounded by a few images, however many arrive together."""
+    tokens = [(await api.sign_up(email=f"p{i}@example.com"))["accessToken"] for i in range(6)]
+    with watching_decodes(monkeypatch, hold=0.2) as seen:
+        bodies = await asyncio.gather(*(
+            upload(http, image_bytes("PNG", (600, 600), color=(i * 40, 0, 0)), token=token)
+            for i, token in enumerate(tokens)))
+    assert all("errors" not in body for body in bodies), bodies
+    assert len(seen["sizes"]) == 6
+    assert 1 <= seen["peak"] <= MAX_IMAGE_WORK, seen
