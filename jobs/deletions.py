@@ -36,6 +36,7 @@ from models.oauth import OAuthApp, OAuthCode, OAuthGrant
 from models.orgs import Invitation, Membership, Organization, Role
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
+from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
 from resolvers.activity import write_event
 
@@ -187,10 +188,13 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         await tenant_rows(OAuthGrant).filter(created_by_id=user.id).update(created_by_id=None)
         await _end_invitations_sent_by(services, user.id)
         await tenant_rows(Invitation).filter(invited_by_id=user.id).update(invited_by_id=None)
-        await tenant_rows(Invitation).filter(email=user.email).delete()
+        if user.email_verified:  # an unproven address is someone else's: theirs stay
+            await tenant_rows(Invitation).filter(email=user.email).delete()
         sessions = await Session.filter(user_id=user.id).values_list("id", flat=True)
         await RefreshToken.filter(session_id__in=list(sessions)).delete()
         await Session.filter(user_id=user.id).delete()
+        if sessions:  # signed in again in the grace period: those sockets close now
+            await announce_sessions_ended(services.broker, user.id)
         await EmailToken.filter(user_id=user.id).delete()
         await tenant_rows(Membership).filter(user_id=user.id).delete()
         await ScheduledWork.filter(user_id=user.id, archive_key__isnull=False).update(

@@ -9,8 +9,9 @@ from typing import Any
 from models.activity import ActivityEvent
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Invitation, Role
+from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api
-from tests.orgs.conftest import Team, add_invitation
+from tests.orgs.conftest import Team, add_invitation, signed_in
 from tests.privacy.conftest import pass_grace_period, run_due_work
 
 DELETE = "mutation($p: String!) { deleteAccount(password: $p) { id status } }"
@@ -45,3 +46,22 @@ async def test_deleting_your_account_ends_the_invitations_you_sent(
     assert await revoked(team) == {"before@example.com": (True, ["account_deletion"]),
                                    "during@example.com": (True, ["account_deleted"]),
                                    "owners@example.com": (False, [])}
+
+
+async def test_an_account_that_never_proved_its_address_leaves_the_invitations_to_it(
+        api: Api, app: Any, team: Team, settings: Settings) -> None:
+    """Someone who signs up with another person's address (never verified) and deletes the
+    account must not wipe the invitations that person is waiting for."""
+    squatter = await signed_in(settings, "awaited@example.com", verified=False)
+    await add_invitation(team, "awaited@example.com", Role.MEMBER)
+    verified = await signed_in(settings, "mine@example.com")
+    await add_invitation(team, "mine@example.com", Role.MEMBER)
+    for person in (squatter, verified):
+        body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=person.token)
+        assert body["data"]["deleteAccount"]["status"] == "PENDING", body
+    for work in await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION):
+        await pass_grace_period(work.id)
+    await run_due_work(app)
+    assert await ScheduledWork.filter(status=WorkStatus.DONE).count() == 2
+    left = {i.email for i in await Invitation.scoped(team.org.id)}
+    assert left == {"awaited@example.com"}  # the verified owner's own invitation went
