@@ -7,7 +7,7 @@ INTERNAL with a request id (see `schema/extensions.py`). Clients branch on `code
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from enum import StrEnum
 from typing import Any
 
@@ -78,3 +78,12 @@ class BadUserInput(ApiError):
     @classmethod
     def field(cls, name: str, problem: str) -> BadUserInput:
         return cls(f"{name}: {problem}", {name: problem})
+
+
+def at_most(name: str, values: Sized | None, maximum: int) -> None:
+    """Refuse a list argument holding more than `maximum` items (BAD_USER_INPUT naming `name`,
+    with the `limit`), before any work is done on it; every list a client sends goes through
+    this, with its maximum said in its description."""
+    if values is not None and len(values) > maximum:
+        problem = f"at most {maximum} items"
+        raise BadUserInput(f"{name}: {problem}", {name: problem}, limit=maximum)

@@ -15,6 +15,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from tortoise.expressions import Q, Subquery
+from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from auth.permissions import Permission
@@ -313,9 +314,14 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
     # No stored value holds a control character (they are refused on the way in), and
     # PostgreSQL refuses NUL in a parameter: drop them rather than fail.
     tags = {" ".join(CONTROL_CHARACTERS.sub("", t).split()).lower() for t in flt.tags or []}
-    for tag in tags - {""}:
-        query = query.filter(id__in=Subquery(
-            LeadTag.scoped(org_id).filter(tag=tag).values("lead_id")))
+    tags.discard("")
+    if tags:
+        # Leads having all the tags: one subquery however many (a lead has each tag once), not
+        # one nested condition per tag.
+        having_all = (LeadTag.scoped(org_id).filter(tag__in=sorted(tags)).group_by("lead_id")
+                      .annotate(matched=Count("id")).filter(matched=len(tags))
+                      .values("lead_id"))
+        query = query.filter(id__in=Subquery(having_all))
     term = CONTROL_CHARACTERS.sub("", flt.search or "").strip()[:100]
     if term:
         query = query.filter(Q(name__icontains=term) | Q(email__icontains=term)

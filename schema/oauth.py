@@ -17,6 +17,7 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 
 from auth.permissions import Permission
+from errors import at_most
 from loaders import loaded
 from models import oauth as models
 from resolvers import oauth as resolvers
@@ -30,7 +31,7 @@ from schema.permissions import (
     org_of,
     requires,
 )
-from schema.tokens import Scope
+from schema.tokens import MAX_SCOPES, Scope
 
 if TYPE_CHECKING:
     from schema.orgs import Organization
@@ -94,10 +95,11 @@ class RegisterOAuthAppInput:
     name: str = strawberry.field(description="Its name, 1 to 100 characters, shown when people "
                                              "approve it.")
     redirect_uris: list[str] = strawberry.field(
-        description="1 to 10 redirect URIs: https, or http on localhost/127.0.0.1/[::1] for "
-                    "development; no fragment.")
+        description=f"1 to {resolvers.MAX_REDIRECT_URIS} redirect URIs (at most "
+                    f"{resolvers.MAX_REDIRECT_URIS} as sent): https, or http on "
+                    "localhost/127.0.0.1/[::1] for development; no fragment.")
     scopes: list[str] = strawberry.field(description="The most it may ask for: names from the "
-                                                     "`scopes` query.")
+                                                     f"`scopes` query, at most {MAX_SCOPES}.")
 
 
 @strawberry.type(description="An app just registered, with its client secret.")
@@ -199,6 +201,8 @@ class OAuthMutations:
                                      "shown once.", extensions=[requires(IsAuthenticated())])
     async def register_oauth_app(self, info: Info,
                                   input: RegisterOAuthAppInput) -> RegisterOAuthAppPayload:
+        at_most("redirectUris", input.redirect_uris, resolvers.MAX_REDIRECT_URIS)
+        at_most("scopes", input.scopes, MAX_SCOPES)
         made = await resolvers.register_app(info.context, name=input.name,
                                             redirect_uris=input.redirect_uris,
                                             scopes=input.scopes)

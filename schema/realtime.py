@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
+from errors import at_most
 from resolvers import realtime as resolvers
 from schema.activity import ActivityEvent
 from schema.base import Info
@@ -85,10 +86,13 @@ class MembershipEvent:
                    occurred_at=change.occurred_at)
 
 
+MAX_TYPES = len(resolvers.LeadEventType)
+
+
 @strawberry.input(description="Narrow lead events.")
 class LeadEventFilter:
     types: list[LeadEventType] | None = strawberry.field(  # type: ignore[valid-type]
-        default=None, description="Only these kinds of event.")
+        default=None, description=f"Only these kinds of event, at most {MAX_TYPES}.")
     owner_id: relay.GlobalID | None = strawberry.field(
         default=strawberry.UNSET,
         description="Only leads owned by this member (their User id); null: unowned leads.")
@@ -108,6 +112,7 @@ class RealtimeSubscriptions:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         flt = resolvers.LeadEventFilter()
         if filter is not None:
+            at_most("filter.types", filter.types, MAX_TYPES)
             flt.types = list(filter.types) if filter.types else None
             if filter.owner_id is not strawberry.UNSET:
                 flt.owner_given = True

@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import TOKEN_SCOPES, Permission
+from errors import at_most
 from loaders import loaded
 from models import tokens as models
 from resolvers import tokens as resolvers
@@ -69,12 +70,17 @@ def api_tokens(info: Info, org_id: uuid.UUID) -> Rows:
     return Rows(resolvers.tokens_query(info.context, org_id))
 
 
+MAX_SCOPES = len(Permission)
+"""The most scope names a client may send: as many as there are."""
+
+
 @strawberry.input(description="A new API token for an organization.")
 class CreateApiTokenInput:
     organization_id: relay.GlobalID = strawberry.field(description="The organization it acts in.")
     name: str = strawberry.field(description="What it is for, 1 to 100 characters.")
     scopes: list[str] = strawberry.field(description="What it may do: names from the `scopes` "
-                                                     "query, each one your role has.")
+                                                     "query, each one your role has, at most "
+                                                     f"{MAX_SCOPES}.")
     expires_at: datetime.datetime | None = strawberry.field(
         default=None, description="When it stops working; null or absent: never.")
 
@@ -103,6 +109,7 @@ class TokenMutations:
                              IsAuthenticated())])
     async def create_api_token(self, info: Info,
                                input: CreateApiTokenInput) -> CreateApiTokenPayload:
+        at_most("scopes", input.scopes, MAX_SCOPES)
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
         created = await resolvers.create_api_token(
             info.context, org_id, name=input.name, scopes=input.scopes,
