@@ -20,6 +20,9 @@ from resolvers.activity import record
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 SLUG_MIN, SLUG_MAX = 3, 48
 NAME_MAX = 120
+MAX_MEMBERSHIPS = 100
+"""The most memberships `me.memberships` lists (the oldest): the bound its query cost assumes,
+and the page cap every list has."""
 RESERVED_SLUGS = frozenset({
     "api", "www", "admin", "app", "apps", "auth", "billing", "blog", "dashboard", "docs", "graphql",
     "help", "login", "logout", "mail", "media", "new", "oauth", "relleks", "root", "settings",
@@ -122,7 +125,8 @@ async def update_organization(ctx: Context, org_id: uuid.UUID, *, name: str | No
 
 
 async def my_memberships(ctx: Context) -> list[Membership]:
-    memberships = await Membership.of_user(ctx.user.id).order_by("created_at", "id")
+    memberships = await Membership.of_user(ctx.user.id).order_by("created_at", "id") \
+        .limit(MAX_MEMBERSHIPS)
     for membership in memberships:
         ctx.access.prime(membership)
     return memberships

@@ -48,8 +48,8 @@ class User(ModelNode):
         key = root.avatar_key
         return info.context.services.storage.url(key) if key else None
 
-    @strawberry.field(description="Your organizations and your role in each. Only on `me`: "
-                                  "null for any other user.")
+    @strawberry.field(description="Your organizations and your role in each, the oldest "
+                                  "first, at most 100. Only on `me`: null for any other user.")
     async def memberships(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> list[Annotated[Membership, strawberry.lazy("schema.orgs")]] | None:
@@ -65,7 +65,9 @@ class User(ModelNode):
     ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]] | None:
         if not _is_viewer(root, info):
             return None
-        return await oauth_resolvers.my_apps(info.context)  # type: ignore[return-value]
+        # Creating refuses a 26th app; a race between two creations could still let one in.
+        apps = await oauth_resolvers.my_apps(info.context)
+        return apps[:oauth_resolvers.MAX_APPS_PER_PERSON]  # type: ignore[return-value]
 
     @strawberry.field(description="The provider accounts (Google, GitHub) that sign you in. "
                                   "Only on `me`: null for any other user.")

@@ -5,10 +5,14 @@ The cost model (docs/partner-tokens.md has the worked example):
 - a connection (`leads(first: 50)`) costs the most items it can return: its `first`/`last`
   (the page cap, 100, when neither is given), multiplied by the items its parents can return
   (`leads(first: 50) { nodes { notes(first: 3) } }` costs 50 + 50 * 3);
-- any other object field (`owner`, `organization`) costs one item per parent item; short lists
-  that are not connections (your memberships, the plans) count as one item;
-- scalars, enums, `__typename`, introspection and the connection wrappers (`edges`, `nodes`,
-  `node`, `pageInfo`) are free;
+- a plain list (not a connection) of objects costs its declared maximum length
+  (`LIST_BOUNDS`) per parent item, and multiplies what it holds like a connection:
+  `me { memberships { organization { leads(first: 3) } } }` costs 1 + 100 + 100 + 100 * 3, as
+  a person may list 100 memberships. Every plain list has a bound there, enforced where it is
+  produced (a cap in the resolver or a limit on what can exist); a test walks the schema;
+- any other object field (`owner`, `organization`) costs one item per parent item;
+- scalars, enums (lists of them too, bounded all the same), `__typename`, introspection and
+  the connection wrappers (`edges`, `nodes`, `node`, `pageInfo`) are free;
 - each mutation field costs `MUTATION_COST` on top of what it selects; a request costs at least 1.
 
 A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COST_LIMIT, with
@@ -54,6 +58,8 @@ from graphql import (
     VariableNode,
     get_named_type,
     is_leaf_type,
+    is_list_type,
+    is_non_null_type,
     value_from_ast_untyped,
 )
 from limits.aio.storage import Storage
@@ -61,10 +67,19 @@ from limits.storage import storage_from_string
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
-from billing.plans import effective_plan
+from auth.permissions import TOKEN_SCOPES, Permission
+from billing.plans import PLANS, effective_plan
 from errors import BadUserInput, RateLimited
-from models.billing import BillingAccount, Plan
+from models.billing import BillingAccount, BillingInterval, Plan
+from models.consents import ConsentKind
+from models.leads import Lead
 from models.orgs import Membership
+from models.social import SocialProvider
+from resolvers.exports import LISTED as LISTED_EXPORTS
+from resolvers.lead_transfer import MAX_IMPORT_ERRORS
+from resolvers.leads import MAX_TAGS
+from resolvers.oauth import MAX_APPS_PER_PERSON, MAX_REDIRECT_URIS
+from resolvers.orgs import MAX_MEMBERSHIPS
 from schema.base import Info
 from settings import Settings
 
@@ -73,6 +88,32 @@ MAX_COST = 10_000
 DEFAULT_PAGE = 100
 """What a connection without `first`/`last` can return: the schema's page cap."""
 MUTATION_COST = 10
+
+LIST_BOUNDS: dict[str, int] = {
+    # Lists of objects: each item is priced, and multiplies what it holds.
+    "User.memberships": MAX_MEMBERSHIPS,  # the resolver returns the oldest 100
+    "User.oauthApps": MAX_APPS_PER_PERSON,  # creating refuses more; the field stops there too
+    "User.dataExports": LISTED_EXPORTS,  # the latest 50
+    "User.linkedIdentities": len(SocialProvider),  # one per provider (unique)
+    "User.consents": len(ConsentKind),  # one per kind
+    "Query.plans": len(PLANS),  # the catalog
+    "Plan.prices": len(BillingInterval),  # one per interval
+    "Query.scopes": len(TOKEN_SCOPES),  # the catalog
+    "Query.socialProviders": len(SocialProvider),  # the catalog
+    "OAuthAuthorizationRequest.scopes": len(Permission),  # distinct scopes
+    "ImportResult.errors": MAX_IMPORT_ERRORS,  # the first 100 problems
+    # Lists of scalars: free, bounded all the same.
+    "Lead.tags": MAX_TAGS,
+    "LeadEvent.changedFields": len(Lead._meta.fields_map),  # distinct lead fields
+    "ApiToken.scopes": len(Permission),  # distinct scopes
+    "AuthorizedApp.scopes": len(Permission),
+    "OAuthApp.scopes": len(Permission),
+    "OAuthApp.redirectUris": MAX_REDIRECT_URIS,
+    "Organization.viewerPermissions": len(Permission),
+}
+"""The most items each plain list (`Type.field`) can hold: its price per parent item. A list
+without an entry is priced as a whole page (DEFAULT_PAGE), and fails
+`tests/cost/test_cost.py::test_every_plain_list_has_a_declared_bound`."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +197,11 @@ def _is_connection(field: Any, named: Any) -> bool:
     return named.name.endswith("Connection") and ("first" in field.args or "last" in field.args)
 
 
+def _is_plain_list(field: Any) -> bool:
+    field_type = field.type.of_type if is_non_null_type(field.type) else field.type
+    return is_list_type(field_type)
+
+
 def _is_wrapper(parent: Any) -> bool:
     """Fields of a connection or an edge (`edges`, `node`, `nodes`, `pageInfo`) add nothing:
     the connection counted its items."""
@@ -194,7 +240,12 @@ class _Walker:
         if _is_connection(definition, named):
             factors = (*factors, _page_factor(node))
             self.terms.append(factors)
-        elif not _is_wrapper(parent):
+        elif _is_wrapper(parent):
+            pass
+        elif _is_plain_list(definition):
+            factors = (*factors, LIST_BOUNDS.get(f"{parent.name}.{name}", DEFAULT_PAGE))
+            self.terms.append(factors)
+        else:
             self.terms.append(factors or (1,))
         self.walk(named, node.selection_set, factors)
 

@@ -8,16 +8,28 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from graphql import parse
+from graphql import (
+    get_named_type,
+    is_interface_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+    parse,
+)
 
 import schema as api_schema
-from models.orgs import Role
+import schema.cost as cost_model
+from auth.permissions import TOKEN_SCOPES
+from billing.plans import PLANS
+from models.billing import BillingInterval
+from models.oauth import OAuthApp
+from models.orgs import Membership, Organization, Role
 from schema.cost import (
     ANONYMOUS_BUDGET,
     BUDGETS_BY_PLAN,
@@ -32,7 +44,8 @@ from schema.cost import (
 from server import create_app
 from settings import Settings
 from tests.conftest import Api, errors_of
-from tests.orgs.conftest import make_team
+from tests.leads.conftest import seed_leads
+from tests.orgs.conftest import make_team, signed_in
 from tests.tokens.conftest import make_token, subscribe
 
 Q1 = (Path(__file__).parents[2] / "bench" / "q1.graphql").read_text()
@@ -50,7 +63,7 @@ def test_the_cost_model() -> None:
     # Q1: org 1, members 20, their users 20, leads 50, owners 50, notes 50*3, authors 50*3.
     assert cost_of(Q1) == 1 + 20 + 20 + 50 + 50 + 150 + 150 == 441
     # Scalars are free; a request costs at least 1.
-    assert cost_of("{ scopes { name } }") == 1
+    assert cost_of("{ me { name } }") == 1
     assert cost_of("{ __typename }") == 1
     # A connection without first/last can return a whole page; variables and their defaults.
     leads = "query($n: Int = 7) { organization(slug: \"a\") { leads(first: $n) { nodes { name }"\
@@ -74,6 +87,108 @@ def test_the_cost_model() -> None:
     # The operation asked for, in a document with several.
     two = "query A { scopes { name } } query B { organization(slug: \"a\") { name } }"
     assert cost_of(two, operation="B") == 1
+
+
+def _plain_lists() -> set[str]:
+    """Every output field of the schema whose type is a list, but a connection's own
+    (`nodes`, `edges`: the connection's page size prices them), as `Type.field`."""
+    found = set()
+    for name, type_ in api_schema.schema._schema.type_map.items():
+        if name.startswith("__") or not (is_object_type(type_) or is_interface_type(type_)):
+            continue
+        if name.endswith(("Connection", "Edge")):
+            continue
+        for field_name, definition in type_.fields.items():
+            field_type = definition.type
+            if is_non_null_type(field_type):
+                field_type = field_type.of_type
+            if is_list_type(field_type):
+                found.add(f"{name}.{field_name}")
+            else:
+                # A connection is priced by its page size, so it must take one.
+                assert not get_named_type(field_type).name.endswith("Connection") or \
+                    {"first", "last"} & set(definition.args), f"{name}.{field_name}"
+    return found
+
+
+@pytest.mark.no_db
+def test_every_plain_list_has_a_declared_bound() -> None:
+    """A list that is not a connection is priced by its declared maximum length
+    (`LIST_BOUNDS`): one added without a bound fails here, and so does a stale bound."""
+    bounds = getattr(cost_model, "LIST_BOUNDS", {})
+    lists = _plain_lists()
+    assert {"User.memberships", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
+    assert sorted(lists - set(bounds)) == [], "plain lists without a bound in LIST_BOUNDS"
+    assert sorted(set(bounds) - lists) == [], "LIST_BOUNDS names fields that are not lists"
+    assert all(isinstance(b, int) and 0 < b <= cost_model.DEFAULT_PAGE for b in bounds.values())
+
+
+@pytest.mark.no_db
+def test_plain_lists_are_priced_by_their_bound() -> None:
+    bounds = getattr(cost_model, "LIST_BOUNDS", {})
+    memberships = bounds.get("User.memberships", 1)
+    assert memberships == 100
+    # Each membership's organization, and each of its leads, is priced per membership.
+    query = "{ me { memberships { organization { leads(first: 3) { nodes { id } } } } } }"
+    assert cost_of(query) == 1 + memberships + memberships + memberships * 3 == 501
+    # Lists of scalars are bounded too, and free like every scalar.
+    assert cost_of("{ me { memberships { organization { viewerPermissions } } } }") == 201
+    assert cost_of('{ organization(slug: "a") { leads(first: 50) { nodes { tags } } } }') == 51
+    # Catalogs cost their length; nested lists multiply.
+    assert cost_of("{ scopes { name } }") == len(TOKEN_SCOPES)
+    assert cost_of("{ plans { name prices { interval } } }") == \
+        len(PLANS) + len(PLANS) * len(BillingInterval)
+    # Q1 has no plain list: still 441.
+    assert cost_of(Q1) == 441
+
+
+MY_LEADS = """{ me { memberships { organization { slug leads(first: 3) { nodes { id } } } } } }"""
+
+
+async def test_the_price_of_memberships_bounds_what_they_return(
+        api: Api, settings: Settings) -> None:
+    """A person in 3 organizations with 3, 3 and 1 leads: 3 organizations and 7 leads come
+    back, and the price covers them (it priced them as one organization and 3 leads)."""
+    person = await signed_in(settings, "ada@example.com", "Ada Lovelace")
+    for slug, count in (("acme", 3), ("globex", 5), ("initech", 1)):
+        org = await Organization.create(name=slug.title(), slug=slug)
+        await Membership.create(organization=org, user=person.user, role=Role.OWNER)
+        await seed_leads(org, count)
+    body = await api.gql(MY_LEADS, token=person.token)
+    assert "errors" not in body, body
+    organizations = [m["organization"] for m in body["data"]["me"]["memberships"]]
+    leads = sum(len(org["leads"]["nodes"]) for org in organizations)
+    assert (len(organizations), leads) == (3, 7)
+    requested = api.last_cost["requested"]  # type: ignore[index]
+    assert requested >= 1 + len(organizations) + len(organizations) + 3 * len(organizations)
+    assert requested == cost_of(MY_LEADS) == 501
+
+
+async def test_me_memberships_stop_at_their_bound(api: Api, settings: Settings) -> None:
+    """The bound the price assumes is real: the oldest 100 memberships, no more."""
+    person = await signed_in(settings, "ada@example.com", "Ada Lovelace")
+    for i in range(101):
+        org = await Organization.create(name=f"Org {i}", slug=f"org-{i:03d}")
+        await Membership.create(organization=org, user=person.user, role=Role.VIEWER)
+    body = await api.gql("{ me { memberships { organization { slug } } } }", token=person.token)
+    slugs = [m["organization"]["slug"] for m in body["data"]["me"]["memberships"]]
+    assert slugs == [f"org-{i:03d}" for i in range(100)]
+
+
+async def test_me_oauth_apps_stop_at_their_bound(api: Api, settings: Settings) -> None:
+    """25 apps a person (creating refuses more); should a race have let one more in, the list
+    still stops at 25, the newest."""
+    person = await signed_in(settings, "ada@example.com", "Ada Lovelace")
+    for i in range(26):
+        app = await OAuthApp.create(owner=person.user, name=f"App {i}", client_id=f"client-{i}",
+                                    client_secret_hash="x" * 64, secret_prefix="rlk_cs_",
+                                    redirect_uris=["https://example.com/cb"],
+                                    scopes=["leads:read"])
+        await OAuthApp.filter(id=app.id).update(
+            created_at=datetime(2026, 1, 1, 0, i, tzinfo=UTC))
+    body = await api.gql("{ me { oauthApps { name } } }", token=person.token)
+    names = [a["name"] for a in body["data"]["me"]["oauthApps"]]
+    assert names == [f"App {i}" for i in range(25, 0, -1)]
 
 
 def own_prefix() -> str:
@@ -181,11 +296,11 @@ async def test_each_caller_has_its_own_budget(api: Api, http: httpx.AsyncClient,
     await subscribe(team.org)
     token = await make_token(team, ["org:read"], creator=Role.OWNER)
     admin = team.people[Role.ADMIN].token  # made without HTTP: nothing spent yet
-    # Anonymous callers spend their IP's budget (3 here): sign-in attempts, the scope list.
+    # Anonymous callers spend their IP's budget (3 here), at least 1 a request.
     for remaining in (2, 1, 0):
-        body = (await post(http, "{ scopes { name } }")).json()
+        body = (await post(http, "{ __typename }")).json()
         assert body["extensions"]["cost"]["remaining"] == remaining
-    assert errors_of((await post(http, "{ scopes { name } }")).json())[0]["extensions"][
+    assert errors_of((await post(http, "{ __typename }")).json())[0]["extensions"][
         "code"] == "RATE_LIMITED"
     # The person and their token each have a budget of their own.
     person = (await post(http, RATE_LIMIT, token=admin)).json()["data"]["rateLimit"]
