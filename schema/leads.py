@@ -13,7 +13,7 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 
 from auth.permissions import Permission
-from errors import BadUserInput
+from errors import BadUserInput, at_most
 from loaders import loaded
 from models import leads as models
 from resolvers import lead_transfer as transfer_resolvers
@@ -34,6 +34,10 @@ from schema.permissions import (
     requires,
 )
 from schema.selection import node_fields, node_fields_of
+
+MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
+TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "
+              "characters; stored in lower case, blanks and repeats dropped.")
 
 LeadStatus = strawberry.enum(models.LeadStatus, description="Where a lead stands in the pipeline.")
 LeadSource = strawberry.enum(models.LeadSource, description="How a lead arrived.")
@@ -217,16 +221,23 @@ class LeadOrder:
 
 @strawberry.input(description="Narrow the list; all given conditions must hold.")
 class LeadFilter:
-    status: list[LeadStatus] | None = None  # type: ignore[valid-type]
+    status: list[LeadStatus] | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description=f"Leads in any of these statuses, at most {MAX_STATUSES}.")
     owner_id: relay.GlobalID | None = None
-    source: list[LeadSource] | None = None  # type: ignore[valid-type]
-    tags: list[str] | None = strawberry.field(default=None, description="Leads having all these.")
+    source: list[LeadSource] | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description=f"Leads from any of these sources, at most {MAX_SOURCES}.")
+    tags: list[str] | None = strawberry.field(
+        default=None, description=f"Leads having all these, at most {resolvers.MAX_TAGS} (the "
+                                  "most a lead has).")
     search: str | None = strawberry.field(
         default=None, description="Case-insensitive match in name, email, phone or company.")
     created_after: datetime.datetime | None = None
     created_before: datetime.datetime | None = None
 
     def to_resolver(self) -> resolvers.LeadFilter:
+        at_most("filter.status", self.status, MAX_STATUSES)
+        at_most("filter.source", self.source, MAX_SOURCES)
+        at_most("filter.tags", self.tags, resolvers.MAX_TAGS)
         return resolvers.LeadFilter(
             status=[models.LeadStatus(s) for s in self.status] if self.status else None,
             source=[models.LeadSource(s) for s in self.source] if self.source else None,
@@ -308,7 +319,7 @@ class CreateLeadInput:
     title: str | None = None
     address: AddressInput | None = None
     status: LeadStatus = models.LeadStatus.NEW  # type: ignore[valid-type]
-    tags: list[str] | None = None
+    tags: list[str] | None = strawberry.field(default=None, description=TAGS_INPUT)
     owner_id: relay.GlobalID | None = strawberry.field(
         default=None, description="A member of the organization.")
 
@@ -324,7 +335,7 @@ class UpdateLeadInput:
     title: strawberry.Maybe[str | None]
     address: strawberry.Maybe[AddressInput | None]
     status: strawberry.Maybe[LeadStatus | None]  # type: ignore[valid-type]
-    tags: strawberry.Maybe[list[str] | None]
+    tags: strawberry.Maybe[list[str] | None] = strawberry.field(description=TAGS_INPUT)
 
 
 @strawberry.input(description="Give a lead to a member, or to nobody.")
@@ -396,6 +407,7 @@ class LeadMutations:
                              Permission.LEADS_WRITE,
                              org=org_from_argument("input.organization_id")))])
     async def create_lead(self, info: Info, input: CreateLeadInput) -> Lead:
+        at_most("tags", input.tags, resolvers.MAX_TAGS)
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
         data = {"name": input.name, "email": input.email, "phone": input.phone,
                 "company": input.company, "title": input.title, "status": input.status,
@@ -416,6 +428,7 @@ class LeadMutations:
                 data[name] = given.value
         if input.address is not None:
             data["address"] = _address(input.address.value)
+        at_most("tags", data.get("tags"), resolvers.MAX_TAGS)
         return await resolvers.update_lead(  # type: ignore[return-value]
             info.context, _lead_id(input.id), data)
 
