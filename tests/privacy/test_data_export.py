@@ -249,3 +249,22 @@ async def test_invitations_sent_keep_the_senders_data_not_the_invitees_address(
     assert sent["created_at"] and sent["expires_at"]
     assert "friend@example.com" not in json.dumps(data)
     assert "email" not in sent
+
+
+async def test_the_organization_export_csv_runs_no_formula(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
+    """As in exportLeads: a trigger after a separator is neutralised too, for spreadsheets that
+    split on `;`."""
+    owner = team.people[Role.OWNER]
+    body = await api.gql("mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }",
+                         {"i": {"organizationId": team.org_id, "name": "Acme;=1+2;",
+                                "tags": ["=cmd|' /c calc'!a0"]}}, token=owner.token)
+    assert "errors" not in body, body
+    assert "errors" not in await api.gql(EXPORT_ORG, {"id": team.org_id}, token=owner.token)
+    await run_jobs(app)
+    files = unzip((await download(http, _link(inbox, owner.email))).content)
+    (lead,) = list(csv.DictReader(io.StringIO(files["leads.csv"])))
+    assert lead["name"] == "Acme;'=1+2;"
+    for line in files["leads.csv"].splitlines():
+        for piece in line.replace(",", ";").split(";"):
+            assert not piece.strip(' "').startswith(("=", "+", "@")), line
