@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                 await close_database()
         finally:
             await services.broker.close()
+            await services.sockets.close()
 
     app = Starlette(
         routes=[

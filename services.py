@@ -10,6 +10,7 @@ from billing.gateway import StripeGateway
 from jobs.app import Jobs
 from mail import Mailer
 from realtime.broker import Broker, build_broker
+from realtime.sockets import Sockets, build_sockets
 from settings import Settings
 from storage import Storage, build_storage
 
@@ -25,6 +26,8 @@ class Services:
     jobs: Jobs
     broker: Broker
     """Carries committed changes to subscriptions, across processes with Redis (`realtime/`)."""
+    sockets: Sockets
+    """Counts open WebSockets per IP and credential, across processes with Redis."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -38,6 +41,7 @@ class Services:
             jobs=Jobs(settings),
             broker=build_broker(settings.redis_url, prefix=settings.realtime_channel_prefix,
                                 buffer=settings.realtime_buffer),
+            sockets=build_sockets(settings),
         )
         services.jobs.services = services  # tasks reach the mailer, storage and Stripe
         return services

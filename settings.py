@@ -93,6 +93,12 @@ class Settings:
     """The web app's consent page: `/oauth/authorize` sends the browser there (docs/oauth.md)."""
     oauth_rate_per_ip: str = "120/minute"
     """Requests to each OAuth endpoint per IP."""
+    invite_rate_per_org: str = "50/hour"
+    """Invitation mails (inviteMember and resendInvitation together) per organization."""
+    invite_rate_per_inviter: str = "20/hour"
+    """Invitation mails per person sending them, across all their organizations."""
+    invite_rate_per_address: str = "3/day"
+    """Invitation mails per recipient address, across all organizations."""
     """Multiplies every per-caller query budget (`schema/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
     # Data rights and background jobs (jobs/, docs/jobs.md).
@@ -117,6 +123,13 @@ class Settings:
     ws_init_timeout: float = 10.0
     ws_max_subscriptions: int = 20
     ws_max_message_bytes: int = 64_000
+    ws_max_sockets_per_credential: int = 10
+    """Open WebSockets per session, API token or OAuth grant; one more is closed with 4429."""
+    ws_max_sockets_per_ip: int = 50
+    """Open WebSockets per client IP (authenticated or not); one more is closed with 4429."""
+    ws_socket_lease: float = 60.0
+    """Seconds an open socket's place in the Redis count lasts unless renewed (every third of
+    it while the socket lives): the places of a process that died come back after it."""
     ws_recheck_seconds: float = 60.0
     """How often an open WebSocket re-reads its credential when nothing told it to sooner: the
     backstop behind the notices that logout, revocation and removal publish."""
@@ -188,6 +201,9 @@ class Settings:
             "log_level": "LOG_LEVEL",
             "oauth_consent_url": "OAUTH_CONSENT_URL",
             "oauth_rate_per_ip": "OAUTH_RATE_PER_IP",
+            "invite_rate_per_org": "INVITE_RATE_PER_ORG",
+            "invite_rate_per_inviter": "INVITE_RATE_PER_INVITER",
+            "invite_rate_per_address": "INVITE_RATE_PER_ADDRESS",
             "realtime_channel_prefix": "REALTIME_CHANNEL_PREFIX",
         }
         for attr, var in text.items():
@@ -217,6 +233,8 @@ class Settings:
                           "realtime_buffer": "REALTIME_BUFFER",
                           "ws_max_subscriptions": "WS_MAX_SUBSCRIPTIONS",
                           "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES",
+                          "ws_max_sockets_per_credential": "WS_MAX_SOCKETS_PER_CREDENTIAL",
+                          "ws_max_sockets_per_ip": "WS_MAX_SOCKETS_PER_IP",
                           "max_header_bytes": "MAX_HEADER_BYTES"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
@@ -230,6 +248,8 @@ class Settings:
             kwargs["ws_init_timeout"] = float(env["WS_INIT_TIMEOUT"])
         if env.get("WS_RECHECK_SECONDS"):
             kwargs["ws_recheck_seconds"] = float(env["WS_RECHECK_SECONDS"])
+        if env.get("WS_SOCKET_LEASE_SECONDS"):
+            kwargs["ws_socket_lease"] = float(env["WS_SOCKET_LEASE_SECONDS"])
         if env.get("HEADER_TIMEOUT"):
             kwargs["header_timeout"] = float(env["HEADER_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
@@ -293,8 +313,12 @@ class Settings:
                 ("postgres:", "postgresql:", "asyncpg:")):
             raise ConfigurationError("JOBS_IN_PROCESS cannot be off on SQLite: its job queue "
                                      "lives in the server process")
-        if self.header_timeout <= 0:
-            raise ConfigurationError("HEADER_TIMEOUT must be positive")
+        for name, value in (("WS_MAX_SOCKETS_PER_CREDENTIAL", self.ws_max_sockets_per_credential),
+                            ("WS_MAX_SOCKETS_PER_IP", self.ws_max_sockets_per_ip),
+                            ("WS_SOCKET_LEASE_SECONDS", self.ws_socket_lease),
+                            ("HEADER_TIMEOUT", self.header_timeout)):
+            if value <= 0:
+                raise ConfigurationError(f"{name} must be positive")
         if self.max_header_bytes < 1024:
             raise ConfigurationError("MAX_HEADER_BYTES must be at least 1024")
         if self.storage_backend not in {"local", "s3"}:

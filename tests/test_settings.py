@@ -65,6 +65,9 @@ def test_development_accepts_the_default_secret() -> None:
     ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
     ({"MAX_HEADER_BYTES": "100"}, "MAX_HEADER_BYTES"),
     ({"HEADER_TIMEOUT": "0"}, "HEADER_TIMEOUT"),
+    ({"WS_MAX_SOCKETS_PER_CREDENTIAL": "0"}, "WS_MAX_SOCKETS_PER_CREDENTIAL"),
+    ({"WS_MAX_SOCKETS_PER_IP": "-1"}, "WS_MAX_SOCKETS_PER_IP"),
+    ({"WS_SOCKET_LEASE_SECONDS": "0"}, "WS_SOCKET_LEASE_SECONDS"),
 ])
 def test_other_unsafe_set_ups_are_refused(changes: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):

@@ -12,12 +12,18 @@ A socket holds its credential only while the credential stands. Every operation 
 re-reads it when told that it may have ended (`realtime/credentials.py`: logout, revocation,
 removal...), when it expires, and every `WS_RECHECK_SECONDS` in case a notice was lost. Once it
 has ended the socket is closed with 4401 and the reason, ending every operation on it.
+
+Open sockets are capped (`realtime/sockets.py`, across processes with Redis): per client IP
+(`WS_MAX_SOCKETS_PER_IP`) as soon as the socket is accepted, and per credential, the session, API
+token or OAuth grant (`WS_MAX_SOCKETS_PER_CREDENTIAL`), once `connection_init` has authenticated
+it. A socket over either cap is closed with 4429 "Too many connections".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +49,7 @@ log = structlog.get_logger("relleks.realtime")
 
 UNAUTHORIZED = 4401
 MESSAGE_TOO_BIG = 1009
+TOO_MANY_CONNECTIONS = 4429
 MAX_REASON = 120  # a close frame's reason holds at most 123 bytes
 
 
@@ -91,6 +98,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
         super().__init__(*args, **kwargs)
         self.schema = _PerOperationContext(self.schema)  # type: ignore[assignment]
         self.watcher: asyncio.Task[None] | None = None
+        self.socket_id = uuid.uuid4().hex
+        self.places: list[str] = []
+        """The keys this socket is counted under (`realtime/sockets.py`)."""
+        self.renewer: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        request = self.context.request
+        client = request.client.host if request.client else "unknown"
+        try:
+            if await self._claim(f"ip:{client}",
+                                 self.context.services.settings.ws_max_sockets_per_ip):
+                await super().handle()
+        finally:
+            if self.renewer is not None:
+                self.renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.renewer
+            await self._release()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_timed_out:
@@ -110,6 +135,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
                                                context.services.settings)
         if viewer.user is None and viewer.credential is None:
             await self._close_unauthorized(viewer)
+            return
+        if not await self._claim(credential_key(viewer),
+                                 context.services.settings.ws_max_sockets_per_credential):
             return
         context.viewer = viewer
         await self.send_message({"type": "connection_ack"})
@@ -137,6 +165,40 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
             return False
         self.context.renew(viewer)
         return True
+
+    async def _claim(self, key: str, limit: int) -> bool:
+        """Count this socket under `key`, or close it with 4429 when `limit` are open already.
+        Counting that fails (Redis away) lets the socket through rather than refuse everyone."""
+        sockets = self.context.services.sockets
+        try:
+            claimed = await sockets.claim(key, self.socket_id, limit)
+        except Exception:
+            log.warning("realtime.count_failed", exc_info=True)
+            return True
+        if not claimed:
+            await self.websocket.close(code=TOO_MANY_CONNECTIONS, reason="Too many connections")
+            return False
+        self.places.append(key)
+        if sockets.lease is not None and self.renewer is None:
+            self.renewer = asyncio.create_task(self._renew(sockets.lease))
+        return True
+
+    async def _renew(self, lease: float) -> None:
+        """Keep this socket's places while it lives: they lapse `lease` seconds after the last
+        renewal, which is how the places of a process that died come back."""
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self.context.services.sockets.renew(self.places, self.socket_id)
+            except Exception:
+                log.warning("realtime.count_failed", exc_info=True)
+
+    async def _release(self) -> None:
+        try:
+            await self.context.services.sockets.release(self.places, self.socket_id)
+        except Exception:  # the places lapse with their lease
+            log.warning("realtime.count_failed", exc_info=True)
+        self.places = []
 
     async def _close_unauthorized(self, viewer: Viewer) -> None:
         reason = (viewer.error or "Unauthorized").encode()[:MAX_REASON].decode(errors="ignore")
@@ -176,3 +238,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
         except Exception:
             log.warning("realtime.recheck_failed", exc_info=True)
             return False
+
+
+def credential_key(viewer: Viewer) -> str:
+    """What the per-credential cap counts: the session, API token or OAuth grant."""
+    if viewer.token is not None:
+        return f"token:{viewer.token.id}"
+    if viewer.grant is not None:
+        return f"grant:{viewer.grant.id}"
+    if viewer.session is not None:
+        return f"session:{viewer.session.id}"
+    assert viewer.user is not None
+    return f"user:{viewer.user.id}"
