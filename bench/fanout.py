@@ -101,7 +101,9 @@ def start_server(url: str, port: int, redis: str | None) -> subprocess.Popen[byt
            if key not in {"REDIS_URL", "SMTP_URL"}}
     env.update(DATABASE_URL=url, LOG_LEVEL="WARNING", COST_BUDGET_SCALE="1000",
                REALTIME_CHANNEL_PREFIX=f"fanout-{uuid.uuid4().hex[:6]}:",
-               ACCESS_TOKEN_TTL="3600")
+               ACCESS_TOKEN_TTL="3600",
+               # Every subscriber connects from 127.0.0.1: lift the per-IP cap on sockets.
+               WS_MAX_SOCKETS_PER_IP="1000000")
     if redis:
         env["REDIS_URL"] = redis
     log = open(Path(tempfile.gettempdir()) / "relleks-fanout-server.log", "wb")
