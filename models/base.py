@@ -7,9 +7,26 @@ semicolon, so a model docstring must not contain one.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from tortoise import fields
 from tortoise.models import Model
+
+OUT_OF_RANGE = "is out of range: a date and time must fall within the years 1 to 9999 in UTC"
+
+
+def check_storable(value: datetime) -> datetime:
+    """`value` if the database can compare or store it, else ValueError (`OUT_OF_RANGE`).
+
+    A time zone can take a valid Python datetime past the year 9999 or before the year 1 once
+    converted to UTC (`9999-12-31T23:59:59-14:00`), which PostgreSQL's driver does first and
+    fails at. Naive values are taken as UTC, so they always fit."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(OUT_OF_RANGE) from None
+    return value
 
 
 class _NotAwaitable:

@@ -16,14 +16,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from errors import RateLimited
 from oauth.server import Server, Unit, error_of, metadata
-from oauth.starlette import oauth_request, to_response
+from oauth.starlette import StarletteOAuth2Request, oauth_request, to_response
 from realtime.credentials import announce_credentials_ended
 from services import Services
 
@@ -46,10 +46,21 @@ async def _limited(request: Request, endpoint: str) -> Response | None:
     return None
 
 
+async def _read(request: Request) -> StarletteOAuth2Request | Response:
+    """The authlib request, or a JSON 400 (never a redirect) for parameters holding NUL."""
+    try:
+        return await oauth_request(request)
+    except InvalidRequestError as error:
+        status, body, headers = error()
+        return to_response(status, dict(body), [*headers, *NO_STORE.items()])
+
+
 async def authorize(request: Request) -> Response:
     if (limited := await _limited(request, "authorize")) is not None:
         return limited
-    oauth = await oauth_request(request)
+    oauth = await _read(request)
+    if isinstance(oauth, Response):
+        return oauth
     unit = await Unit.load(client_ids=[oauth.payload.client_id])
     try:
         Server(unit).get_consent_grant(oauth)
@@ -67,7 +78,9 @@ async def authorize(request: Request) -> Response:
 async def token(request: Request) -> Response:
     if (limited := await _limited(request, "token")) is not None:
         return limited
-    oauth = await oauth_request(request)
+    oauth = await _read(request)
+    if isinstance(oauth, Response):
+        return oauth
     basic_id, _ = extract_basic_authorization(oauth.headers)
     form = oauth.form
     grant_type = form.get("grant_type")
@@ -85,7 +98,9 @@ async def token(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     if (limited := await _limited(request, "revoke")) is not None:
         return limited
-    oauth = await oauth_request(request)
+    oauth = await _read(request)
+    if isinstance(oauth, Response):
+        return oauth
     basic_id, _ = extract_basic_authorization(oauth.headers)
     unit = await Unit.load(client_ids=[basic_id, oauth.form.get("client_id")],
                            token=oauth.form.get("token"))

@@ -21,6 +21,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from errors import BadUserInput
+from models.base import check_storable
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def decode_cursor(order: Order, cursor: str, argument: str,
                   model: type[Model] | None = None) -> tuple[Any, uuid.UUID]:
     """The (sort value, id) position in a cursor. Clients can send anything: only a position
     that one of our cursors could hold gets through (sort values are datetimes with a time zone
-    or text that `model`'s field accepts), anything else is BAD_USER_INPUT naming `argument`."""
+    that the database can hold, or text that `model`'s field accepts), anything else is
+    BAD_USER_INPUT naming `argument`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         field, value, row_id = orjson.loads(base64.urlsafe_b64decode(padded))
@@ -67,6 +69,7 @@ def decode_cursor(order: Order, cursor: str, argument: str,
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError("a cursor's time has a time zone")
+            check_storable(value)
         elif not isinstance(value, str) or "\x00" in value:
             raise ValueError("not a sort value")
         if model is not None:

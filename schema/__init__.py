@@ -36,6 +36,8 @@ from schema.exports import ExportMutations
 from schema.extensions import (
     CsrfGuard,
     ErrorCodes,
+    InputLiterals,
+    NulGuard,
     OneConnectionPerQuery,
     OperationName,
     max_directives_rule,
@@ -47,6 +49,7 @@ from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.realtime import RealtimeSubscriptions
+from schema.scalars import SCALAR_OVERRIDES
 from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
 
@@ -82,12 +85,14 @@ def build_schema(*, introspection: bool = True) -> Schema:
         *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
         max_directives_rule(MAX_DIRECTIVES),
+        InputLiterals,
     ]
     extensions: list[Any] = [
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        NulGuard,  # after ValidationCache, which sets the validation's errors
         CsrfGuard,
         CostLimit,  # after CsrfGuard: a refused mutation spends nothing
         OperationName,
@@ -103,6 +108,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE),
         execution_context_class=LeanExecutionContext,
+        scalar_overrides=SCALAR_OVERRIDES,
     )
 
 

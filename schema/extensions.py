@@ -1,5 +1,6 @@
-"""Schema extensions of our own: error codes and masking, the CSRF guard, the directive limit and
-the operation name for the access log.
+"""Schema extensions of our own: error codes and masking, the CSRF guard, the directive limit,
+the refusal of text holding NUL and of literals out of range, and the operation name for the
+access log.
 
 The rest (depth, alias and token limits, parser and validation caches) are Strawberry's own and
 are wired in `schema/__init__.py`. `finalize_errors` is also the HTTP view's last pass over a
@@ -14,12 +15,20 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import structlog
+from dateutil.parser import isoparse
 from graphql import (
+    ArgumentNode,
     ASTValidationRule,
     DirectiveNode,
     ExecutionResult,
     GraphQLError,
+    Node,
+    ObjectFieldNode,
+    StringValueNode,
     ValidationContext,
+    ValidationRule,
+    VariableDefinitionNode,
+    get_named_type,
 )
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -27,6 +36,7 @@ from strawberry.types.graphql import OperationType
 from auth.cookies import csrf_problem
 from database import one_connection
 from errors import ErrorCode, Forbidden
+from models.base import check_storable
 
 log = structlog.get_logger("relleks.errors")
 
@@ -142,8 +152,12 @@ def _refused_nul(error: GraphQLError) -> bool:
     return False
 
 
+NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
+NUL_PROBLEM = "may not contain the NUL control character (U+0000)"
+
+
 def _nul_error(error: GraphQLError) -> GraphQLError:
-    return GraphQLError("Text may not contain the NUL character (U+0000).", nodes=error.nodes,
+    return GraphQLError(NUL_MESSAGE, nodes=error.nodes,
                         path=error.path, extensions={"code": ErrorCode.BAD_USER_INPUT.value,
                                                      "reason": "NUL_CHARACTER"})
 
@@ -245,5 +259,89 @@ def max_directives_rule(limit: int) -> type[ASTValidationRule]:
     return MaxDirectives
 
 
-__all__ = ["CsrfGuard", "ErrorCodes", "OperationName", "finalize_errors",
-           "is_client_error", "max_directives_rule"]
+def _literal_path(ancestors: list[Any]) -> str:
+    """Where a literal sits, named as a variable's coercion errors and `BadUserInput` name it:
+    its input fields, dotted, within the argument (or variable default); else the argument."""
+    argument, fields = "value", []
+    for node in ancestors:
+        if isinstance(node, ArgumentNode):
+            argument, fields = node.name.value, []
+        elif isinstance(node, VariableDefinitionNode):
+            argument, fields = node.variable.name.value, []
+        elif isinstance(node, ObjectFieldNode):
+            fields.append(node.name.value)
+    return ".".join(fields) or argument
+
+
+class InputLiterals(ValidationRule):
+    """Refuse string literals no column can take, naming the input field they sit in: text
+    holding NUL (U+0000), which PostgreSQL refuses (SQLite would store it), and a `DateTime` out
+    of the range the database holds (see `schema/scalars.py`; variables are checked there and
+    by `NulGuard`)."""
+
+    def enter_string_value(self, node: StringValueNode, _key: Any, parent: Any, _path: Any,
+                           ancestors: list[Node]) -> None:
+        if "\x00" in node.value:
+            self._refuse(node, [*ancestors, parent], NUL_PROBLEM, reason="NUL_CHARACTER")
+            return
+        named = get_named_type(self.context.get_input_type())
+        if named is None or named.name != "DateTime":
+            return
+        try:
+            value = isoparse(node.value)
+        except (ValueError, OverflowError):  # the scalar's literal parsing reports it
+            return
+        try:
+            check_storable(value)
+        except ValueError as exc:
+            self._refuse(node, [*ancestors, parent], f'"{node.value}" {exc}')
+
+    def _refuse(self, node: StringValueNode, ancestors: list[Any], problem: str,
+                **extensions: Any) -> None:
+        where = _literal_path(ancestors)
+        message = f"{where}: {problem}."
+        self.report_error(GraphQLError(message, node, extensions={
+            "code": ErrorCode.BAD_USER_INPUT.value, **extensions, "fields": {where: problem}}))
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """The input field (dotted path, without list positions, as `BadUserInput` names fields)
+    of the first text holding NUL in a variable's value, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{key}", item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((path, item) for item in value)
+    else:
+        return None
+    for where, item in items:
+        found = _nul_path(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+class NulGuard(SchemaExtension):
+    """Refuse variables holding NUL (U+0000) anywhere, before validation and execution, as a
+    request error naming the variable's field: PostgreSQL refuses such text wherever a query
+    meets it, and SQLite would store it. Literals in the document are `InputLiterals`' job."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        variables = ctx.variables if isinstance(ctx.variables, dict) else {}
+        for name, value in variables.items():
+            found = _nul_path(value, "")
+            if found is not None:
+                # Named as a variable's coercion errors name it: the path inside the variable.
+                field = found.lstrip(".") or name
+                error = GraphQLError(f"{field}: {NUL_PROBLEM}.", extensions={
+                    "code": ErrorCode.BAD_USER_INPUT.value, "reason": "NUL_CHARACTER",
+                    "fields": {field: NUL_PROBLEM}})
+                ctx.pre_execution_errors = [*(ctx.pre_execution_errors or []), error]
+                break
+        yield
+
+
+__all__ = ["CsrfGuard", "ErrorCodes", "InputLiterals", "NulGuard", "OperationName",
+           "finalize_errors", "is_client_error", "max_directives_rule"]

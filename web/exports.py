@@ -17,8 +17,13 @@ NOT_FOUND = {"error": "This download link is unknown, used or expired. Ask the A
                       "one: me { dataExports { downloadUrl } }."}
 
 
+NUL_REFUSED = {"error": "The link may not contain the NUL character (U+0000)."}
+
+
 async def download_export(request: Request) -> Response:
     token = request.path_params["token"]
+    if "\x00" in token:  # no token of ours holds it: the link was mangled
+        return JSONResponse(NUL_REFUSED, status_code=400)
     work = await redeem_download(token) if 0 < len(token) <= 128 else None
     if work is None or work.archive_key is None:
         return JSONResponse(NOT_FOUND, status_code=404)

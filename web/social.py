@@ -81,6 +81,17 @@ def _not_found() -> JSONResponse:
                         status_code=404)
 
 
+def _nul_refused(request: Request) -> JSONResponse | None:
+    """A 400 when a query parameter holds NUL (U+0000): no redirect URL, state or code does,
+    and it would reach the session, the provider or a Location header."""
+    if any("\x00" in text for pair in request.query_params.multi_items() for text in pair):
+        return JSONResponse({"error": {
+            "reason": "NUL_CHARACTER",
+            "message": "Parameters may not contain the NUL character (U+0000)."}},
+            status_code=400)
+    return None
+
+
 def _refuse(request: Request, target: str, provider: SocialProvider, code: str,
             reason: str) -> Response:
     log.warning("social.sign_in_failed", provider=provider.value, error=code, reason=reason,
@@ -94,6 +105,8 @@ async def start(request: Request) -> Response:
     provider = _provider(request)
     if provider is None:
         return _not_found()
+    if (refused := _nul_refused(request)) is not None:
+        return refused
     target = allowed_redirect(services.settings, request.query_params.get("redirect"))
     if target is None:
         return JSONResponse({"error": {
@@ -121,6 +134,8 @@ async def callback(request: Request) -> Response:
     provider = _provider(request)
     if provider is None:
         return _not_found()
+    if (refused := _nul_refused(request)) is not None:
+        return refused
     target = request.session.pop(RETURN_KEY.format(provider=provider.value), None) \
         or allowed_redirect(services.settings, None)
     assert target is not None
