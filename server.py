@@ -23,7 +23,7 @@ from settings import Settings
 from web.exports import download_export
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, HeaderSizeLimit, RequestLog, SecurityHeaders
-from web.routes import healthz, media, readyz
+from web.routes import healthz, media, readyz, root
 from web.social import social_routes
 
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with a JSON 405
             WebSocketRoute("/graphql", graphql),  # subscriptions (`web/graphql_ws.py`)
+            Route("/", root, methods=["GET"]),  # 307 to /graphql
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),

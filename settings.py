@@ -49,6 +49,17 @@ def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def local_url(host: str | None, port: str | None) -> str:
+    """The URL of a server bound to `host` and `port` (`scripts/serve.py`'s defaults when
+    unset), seen from this machine: a wildcard address (0.0.0.0, ::) names 127.0.0.1."""
+    host = (host or "").strip()
+    if host in {"", "0.0.0.0", "::", "[::]"}:  # noqa: S104 (recognised, not bound)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{(port or '').strip() or '8000'}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration; build it with `Settings.from_env()`."""
@@ -59,6 +70,8 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     allowed_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
     public_url: str = "http://127.0.0.1:8000"
+    """Base of every link the API gives out. `from_env` outside production: from HOST and PORT
+    when PUBLIC_URL is unset."""
     introspection: bool = True
     graphiql: bool = True
     access_token_ttl: int = 15 * 60
@@ -263,6 +276,10 @@ class Settings:
                 raise ConfigurationError("TERMS_DATE must be a date, e.g. 2026-11-01") from exc
         if env.get("MEDIA_ROOT"):
             kwargs["media_root"] = Path(env["MEDIA_ROOT"])
+        if "public_url" not in kwargs and kwargs.get("env") != "production":
+            # Links name the server that is running (`PORT=8200 make run`); production says
+            # where it is reached from (its proxy) with PUBLIC_URL.
+            kwargs["public_url"] = local_url(env.get("HOST"), env.get("PORT"))
         if kwargs.get("env") == "production":
             # Secure cookies; no schema tour for strangers unless asked for (INTROSPECTION=true,
             # GRAPHIQL=true).

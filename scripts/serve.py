@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int,
                         default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     args = parser.parse_args(argv)
+    # The app's settings (here, in `server:app` and in every worker) read where it is served
+    # from the environment: outside production, an unset PUBLIC_URL follows HOST and PORT.
+    os.environ["HOST"], os.environ["PORT"] = args.host, str(args.port)
     settings = Settings.from_env()  # refuse a bad environment before binding the port
     uvicorn.run(
         "server:app",

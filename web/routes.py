@@ -1,12 +1,17 @@
-"""Plain HTTP routes: health checks and locally stored media."""
+"""Plain HTTP routes: the root, health checks and locally stored media."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from tortoise import connections
 
 from storage import LocalStorage
+
+
+async def root(request: Request) -> Response:
+    """`/` has nothing of its own: the API (and GraphiQL, for a browser) is at `/graphql`."""
+    return RedirectResponse("/graphql", status_code=307)
 
 
 async def healthz(request: Request) -> Response:
