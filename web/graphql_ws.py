@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
@@ -42,6 +43,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from auth.authenticate import authenticate_connection, recheck_viewer
 from context import Viewer
+from errors import ErrorCode
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
 
@@ -147,6 +149,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Every operation acts with the credential as it is now, not as it was at connect."""
         if self.connection_acknowledged and not await self._still_standing():
+            return
+        limit = self.max_subscriptions_per_connection
+        if self.connection_acknowledged and limit is not None \
+                and message["id"] not in self.operations and len(self.operations) >= limit:
+            # Strawberry's own refusal has no `extensions.code`: clients branch on the code.
+            error = GraphQLError(
+                f"This connection already runs {limit} operations, the most it may: complete "
+                "one before starting another, or open another connection.",
+                extensions={"code": ErrorCode.BAD_USER_INPUT.value,
+                            "reason": "SUBSCRIPTION_LIMIT", "limit": limit})
+            await self.send_message({"id": message["id"], "type": "error",
+                                     "payload": [error.formatted]})
             return
         await super().handle_subscribe(message)
 

@@ -121,7 +121,10 @@ async def test_subscriptions_per_connection_are_limited(embedded: Server, team: 
             await ws.subscribe(LEAD_EVENTS, {"org": team.org_id}, id=str(n))
         await ws.subscribe(LEAD_EVENTS, {"org": team.org_id}, id="over")
         refused = await ws.next("over")
-        assert refused["errors"][0]["message"] == "Subscription limit reached"
+        error = refused["errors"][0]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "SUBSCRIPTION_LIMIT",
+                                       "limit": MAX_SUBSCRIPTIONS}
+        assert f"already runs {MAX_SUBSCRIPTIONS} operations" in error["message"]
         # Ending one frees its place.
         await ws.send({"id": "0", "type": "complete"})
         await ws.subscribe(LEAD_EVENTS, {"org": team.org_id}, id="again")
