@@ -25,7 +25,7 @@ class Limits:
     """Members plus pending invitations."""
     leads: int | None
     partner_tokens: int | None
-    """Partner API tokens (a later issue gates them)."""
+    """Live API tokens (`createApiToken`); Free allows a couple so anyone can try the API."""
     ai_credits_per_month: int | None
     """AI assistant credits per calendar month (a later issue gates them)."""
 
@@ -44,7 +44,7 @@ class PlanSpec:
 PLANS: dict[Plan, PlanSpec] = {
     Plan.FREE: PlanSpec(
         Plan.FREE, "Free", "For a small team trying Relleks.",
-        Limits(members=10, leads=1_000, partner_tokens=0, ai_credits_per_month=0)),
+        Limits(members=10, leads=1_000, partner_tokens=2, ai_credits_per_month=0)),
     Plan.PRO: PlanSpec(
         Plan.PRO, "Pro", "For a growing sales team.",
         Limits(members=25, leads=25_000, partner_tokens=3, ai_credits_per_month=2_000)),

@@ -44,7 +44,8 @@ class PlanLimits:
     members: int | None = strawberry.field(
         description="Members, pending invitations included.")
     leads: int | None = strawberry.field(description="Leads.")
-    partner_tokens: int | None = strawberry.field(description="Partner API tokens.")
+    partner_tokens: int | None = strawberry.field(
+        description="Live API tokens (`createApiToken`): revoked and expired ones do not count.")
     ai_credits_per_month: int | None = strawberry.field(
         description="AI assistant credits per calendar month.")
 

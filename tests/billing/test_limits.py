@@ -1,6 +1,6 @@
 """Plan limits at their boundaries, over HTTP: inviting and accepting (members), creating and
-importing (leads). Going over is PLAN_LIMIT with the limit and the plan, and writes nothing; a
-downgraded org over a limit reads, edits and deletes, but does not add."""
+importing (leads), creating API tokens. Going over is PLAN_LIMIT with the limit and the plan,
+and writes nothing; a downgraded org over a limit reads, edits and deletes, but does not add."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from billing.plans import PLANS
 from models.billing import Plan
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Role
+from models.tokens import ApiToken
 from settings import Settings
 from tests.billing.conftest import (
     FakeStripe,
@@ -36,6 +37,7 @@ DELETE_LEAD = "mutation($id: ID!) { deleteLead(id: $id) }"
 IMPORT = """mutation($org: ID!, $file: Upload!, $dry: Boolean!) {
   importLeads(organizationId: $org, file: $file, dryRun: $dry) {
     imported errors { line field message } } }"""
+CREATE_TOKEN = """mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { secret } }"""
 LEADS_COUNT = """query($slug: String!) { organization(slug: $slug) {
   leads(first: 5) { edges { node { id } } } } }"""
 
@@ -244,3 +246,22 @@ async def test_a_downgraded_org_over_its_limits_reads_edits_and_deletes_but_cann
     body = await create_lead(api, team, "Back under")
     assert "errors" not in body, body
     assert await Lead.scoped(team.org.id).count() == 1_000
+
+
+# API tokens
+
+async def test_a_new_org_on_free_creates_two_api_tokens_and_not_a_third(api: Api,
+                                                                         team: Team) -> None:
+    """With billing unconfigured (`make run`) nobody can upgrade: Free lets people try tokens."""
+    assert FREE.partner_tokens == 2
+    assert (await billing_of(api, team))["plan"] == "FREE"
+    admin = team.people[Role.ADMIN].token
+    for n in range(2):
+        body = await api.gql(CREATE_TOKEN, {"i": {"organizationId": team.org_id,
+                                                  "name": f"Script {n}",
+                                                  "scopes": ["leads:write"]}}, token=admin)
+        assert body["data"]["createApiToken"]["secret"], body
+    body = await api.gql(CREATE_TOKEN, {"i": {"organizationId": team.org_id, "name": "Third",
+                                              "scopes": ["leads:write"]}}, token=admin)
+    assert_plan_limit(body, "partner_tokens", 2, "FREE", used=2)
+    assert await ApiToken.scoped(team.org.id).count() == 2

@@ -59,7 +59,7 @@ async def test_every_org_is_on_free(api: Api, team: Team) -> None:
         "plan": "FREE", "subscribedPlan": None, "status": "NONE", "interval": None,
         "currentPeriodEnd": None, "cancelAtPeriodEnd": False, "trialEndsAt": None,
         "inGracePeriod": False, "hasCustomer": False,
-        "limits": {"members": 10, "leads": 1_000, "partnerTokens": 0, "aiCreditsPerMonth": 0},
+        "limits": {"members": 10, "leads": 1_000, "partnerTokens": 2, "aiCreditsPerMonth": 0},
         "usage": {"members": 4, "leads": 0},
         "invoices": {"totalCount": 0, "nodes": []},
     }

@@ -1,4 +1,4 @@
-"""Fixtures for the API token tests: an org on the PRO plan (FREE allows no tokens) and tokens
+"""Fixtures for the API token tests: an org on the PRO plan (FREE allows only 2 tokens) and tokens
 made directly in the database when a test is about using a token, not creating one.
 
 `team` is the org "acme" (OWNER, ADMIN, MEMBER, VIEWER) from `tests/orgs/conftest.py`; `rival`

@@ -236,12 +236,14 @@ async def test_the_plan_caps_live_tokens(api: Api, team: Team, rival: Team) -> N
     assert "errors" not in await create(api, team, ["org:read"], name="replacement")
 
 
-async def test_the_free_plan_allows_no_tokens(api: Api, settings, team: Team) -> None:
+async def test_the_free_plan_allows_two_tokens(api: Api, settings, team: Team) -> None:
     from models.billing import BillingAccount
     await BillingAccount.scoped(team.org.id).delete()
-    (error,) = errors_of(await create(api, team, ["org:read"]))
-    assert error["extensions"]["code"] == "PLAN_LIMIT"
-    assert error["extensions"]["plan"] == "FREE"
+    for n in range(2):
+        assert "errors" not in await create(api, team, ["org:read"], name=f"t{n}")
+    (error,) = errors_of(await create(api, team, ["org:read"], name="third"))
+    assert error["extensions"] == {"code": "PLAN_LIMIT", "limit": 2, "plan": "FREE",
+                                   "resource": "partner_tokens", "used": 2}
 
 
 async def test_a_business_plan_allows_more(api: Api, rival: Team) -> None:
