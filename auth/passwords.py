@@ -47,8 +47,9 @@ def check_strength(password: str, *, field: str = "password", context: list[str]
         if len(word) >= 4 and word.lower() in lowered:
             # NIST 800-63B: refuse context-specific words (the user's name, email, service).
             raise BadUserInput.field(field, "must not contain your name or email address")
-    # zxcvbn is quadratic in length: judge the first 100 characters, which is plenty to tell.
-    result = zxcvbn(password[:100], user_inputs=[c for c in context if c])
+    # zxcvbn is quadratic in length, and refuses (ValueError) more than 72 characters: judge the
+    # first 72, which is plenty to tell.
+    result = zxcvbn(password[:72], user_inputs=[c for c in context if c])
     if result["score"] < MIN_SCORE:
         feedback = result["feedback"]
         advice = " ".join(filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))
