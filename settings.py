@@ -88,6 +88,8 @@ class Settings:
     s3_region: str = "us-east-1"
     login_rate_per_account: str = "5/minute"
     login_rate_per_ip: str = "20/minute"
+    signup_rate_per_ip: str = "10/hour"
+    """`signUp` requests per IP (`limits` notation), whatever their outcome."""
     terms_version: str = "2026-11-01"
     """The version of the terms and privacy policy in force (`currentPolicy`)."""
     terms_url: str | None = None
@@ -209,6 +211,7 @@ class Settings:
             "s3_region": "S3_REGION",
             "login_rate_per_account": "LOGIN_RATE_PER_ACCOUNT",
             "login_rate_per_ip": "LOGIN_RATE_PER_IP",
+            "signup_rate_per_ip": "SIGNUP_RATE_PER_IP",
             "terms_version": "TERMS_VERSION",
             "terms_url": "TERMS_URL",
             "log_level": "LOG_LEVEL",

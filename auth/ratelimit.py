@@ -36,6 +36,7 @@ class LoginLimiter:
         self._mail_per_address: RateLimitItem = parse(MAIL_RATE_PER_ADDRESS)
         self._mail_per_ip: RateLimitItem = parse(MAIL_RATE_PER_IP)
         self._oauth_per_ip: RateLimitItem = parse(settings.oauth_rate_per_ip)
+        self._signup_per_ip: RateLimitItem = parse(settings.signup_rate_per_ip)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -67,6 +68,20 @@ class LoginLimiter:
         strings, so this limits load and noise rather than guessing."""
         await self._hit_all(((self._oauth_per_ip, f"oauth:{endpoint}:ip:{ip}"),),
                             "Too many OAuth requests.")
+
+    async def hit_sign_up(self, *, ip: str) -> None:
+        """Count one `signUp` from `ip` (`SIGNUP_RATE_PER_IP`), whatever comes of it; raise
+        RATE_LIMITED when the budget is spent. The address it mails then counts against the mail
+        budget of that address (`hit_sign_up_mail`)."""
+        await self._hit_all(((self._signup_per_ip, f"signup:ip:{ip}"),),
+                            "Too many sign-ups from this network.")
+
+    async def hit_sign_up_mail(self, *, email: str) -> None:
+        """Count one sign-up mail to `email`, confirmation link or notice to the owner alike
+        (so the limit tells nothing about accounts); raise RATE_LIMITED past
+        MAIL_RATE_PER_ADDRESS: nobody can flood an inbox with sign-up mail."""
+        await self._hit_all(((self._mail_per_address, f"mail:sign_up:address:{email}"),),
+                            "Too many emails requested.")
 
     async def _hit_all(self, checks: tuple[tuple[RateLimitItem, str], ...], what: str) -> None:
         for item, key in checks:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tortoise.expressions import Q
 
 from jobs.exports import tenant_rows
-from models.accounts import EmailToken, RefreshToken, Session
+from models.accounts import EmailToken, RefreshToken, Session, SignUpRequest
 from models.activity import ActivityEvent
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
@@ -28,6 +28,10 @@ REFRESH_TOKENS_USED = timedelta(days=30)
 """Used refresh tokens of live sessions: their reuse detection needs them for the session's
 life, and for no longer than the refresh TTL (30 days by default)."""
 EMAIL_TOKENS_AFTER_EXPIRY = timedelta(days=7)
+SIGN_UP_REQUESTS_AFTER_EXPIRY = timedelta(days=1)
+"""Sign-ups waiting for confirmation, and used ones: a day past the link's expiry, to answer
+"link expired" for a while; an unconfirmed one holds the name and password hash of someone
+without an account."""
 INVITATIONS_AFTER_END = timedelta(days=30)
 """Expired, revoked or accepted invitations: 30 days, so admins can see what happened."""
 API_TOKENS_AFTER_END = timedelta(days=90)
@@ -65,6 +69,8 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
     deleted["sessions"] = await Session.filter(id__in=list(old_sessions)).delete()
     deleted["email_tokens"] = await EmailToken.filter(
         expires_at__lt=now - EMAIL_TOKENS_AFTER_EXPIRY).delete()
+    deleted["sign_up_requests"] = await SignUpRequest.filter(
+        expires_at__lt=now - SIGN_UP_REQUESTS_AFTER_EXPIRY).delete()
     gone = now - INVITATIONS_AFTER_END
     deleted["invitations"] = await tenant_rows(Invitation).filter(
         Q(expires_at__lt=gone) | Q(revoked_at__lt=gone) | Q(accepted_at__lt=gone)).delete()

@@ -48,6 +48,34 @@ def password_reset_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail
     ))
 
 
+def sign_up_mail(*, to: str, url: str, ttl: timedelta) -> Mail:
+    """The link that finishes a sign-up; whoever filled in the form may not own the address."""
+    return Mail(to=to, subject="Confirm your email address to finish signing up for Relleks",
+                body=(
+        "Hello,\n\n"
+        f"Someone (we hope you) signed up for Relleks with {to}. To confirm that this is your "
+        f"address and finish signing up, open this link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {hours(ttl)}; it signs you in to your new account. "
+        f"If you did not sign up for Relleks, do not open it and ignore this email: no account "
+        f"is made without it.\n\n"
+        f"-- Relleks\n"
+    ))
+
+
+def sign_up_taken_mail(*, to: str) -> Mail:
+    """To the owner of an address someone tried to sign up with: no link, nothing to confirm."""
+    return Mail(to=to, subject="Someone tried to sign up for Relleks with your address", body=(
+        "Hello,\n\n"
+        f"Someone (maybe you) tried to sign up for Relleks with {to}. That address already has "
+        f"a Relleks account, so no new account was made and nothing has changed.\n\n"
+        f"If it was you, sign in to your account as you usually do; if you forgot your "
+        f"password, ask for a new one on the sign-in page. If it was not you, you can ignore "
+        f"this email.\n\n"
+        f"-- Relleks\n"
+    ))
+
+
 def social_link_mail(*, to: str, name: str, provider: str, url: str, ttl: timedelta) -> Mail:
     return Mail(to=to, subject=f"Link your {provider} account to Relleks", body=(
         f"Hello {name},\n\n"

@@ -1,4 +1,5 @@
-"""Accounts: people who sign in, their sessions and the single-use tokens mailed to them."""
+"""Accounts: people who sign in, their sessions, the single-use tokens mailed to them and the
+sign-ups waiting for their address to be confirmed."""
 
 from __future__ import annotations
 
@@ -81,3 +82,24 @@ class EmailToken(BaseModel):
 
     class Meta:
         table = "email_tokens"
+
+
+class SignUpRequest(BaseModel):
+    """A sign-up waiting for its address to be confirmed: what the form held (the password only
+    as its argon2 hash, the birth date only as the passed check) and the SHA-256 hash of the
+    token mailed to the address. confirmSignUp makes the account from it and uses it up (the
+    name and password hash are then blanked). The newest request for an address replaces the
+    older ones."""
+
+    email = fields.CharField(max_length=320, db_index=True)
+    name = fields.CharField(max_length=200)
+    password_hash = fields.CharField(max_length=255)
+    age_check_passed_at = fields.DatetimeField()
+    terms_version = fields.CharField(max_length=32)
+    terms_accepted_at = fields.DatetimeField()
+    token_hash = fields.CharField(max_length=64, unique=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sign_up_requests"

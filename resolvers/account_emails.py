@@ -10,6 +10,9 @@ The mail links to the web client, `{PUBLIC_URL}/verify-email?token=...` and
 sent after the transaction that stored the token commits. `requestPasswordReset` looks the
 address up and mails only after its response is sent (a Starlette background task), so neither
 its answer nor its timing tells whether an account exists.
+
+An account made through `signUp` starts verified (its link proved the mailbox, see
+`resolvers/sign_ups.py`); verification serves the accounts that were made unverified before.
 """
 
 from __future__ import annotations
@@ -121,14 +124,6 @@ async def send_verification_email(services: Services, user: User) -> None:
     url = messages.link(services.settings.public_url, VERIFY_EMAIL_PAGE, token)
     await services.mailer.send(messages.verification_mail(to=user.email, name=user.name, url=url,
                                                           ttl=VERIFY_EMAIL_TTL))
-
-
-def queue_verification_email(ctx: Context, user: User) -> None:
-    """After sign-up: mail the verification link once the response is sent. The account exists
-    by then, so a mail failure is logged and never fails the sign-up (`requestEmailVerification`
-    sends another)."""
-    _after_response(ctx, lambda: send_verification_email(ctx.services, user),
-                    event="mail.verification_failed", user_id=str(user.id))
 
 
 async def request_email_verification(ctx: Context) -> bool:

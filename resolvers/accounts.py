@@ -1,4 +1,4 @@
-"""Accounts: signing up, signing in, sessions, profile and password.
+"""Accounts: signing in, sessions, profile and password (signing up: `resolvers/sign_ups.py`).
 
 Tokens: a short-lived JWT access token names its session; the opaque refresh token is stored
 hashed and rotated on every use, and a second use of one ends its whole session (theft detection).
@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from tortoise.exceptions import IntegrityError
 
 from auth import cookies
 from auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from auth.tokens import hash_secret, issue_access_token, new_secret
 from context import Context
-from errors import BadUserInput, Conflict, NotFound, Unauthenticated
+from errors import BadUserInput, NotFound, Unauthenticated
 from models.accounts import RefreshToken, Session, User
 from realtime.broker import Broker
 from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
-from resolvers.policies import record_acceptance
 
 MINIMUM_AGE = 16
 NAME_MAX = 200
@@ -66,38 +64,6 @@ def clean_name(name: str, *, field: str = "name") -> str:
 def age_on(birth_date: date, today: date) -> int:
     years = today.year - birth_date.year
     return years - ((today.month, today.day) < (birth_date.month, birth_date.day))
-
-
-async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_date: date,
-                  accept_terms: bool, use_cookies: bool = False) -> AuthResult:
-    email = normalise_email(email)
-    name = clean_name(name)
-    today = datetime.now(UTC).date()
-    if birth_date > today:
-        raise BadUserInput.field("birthDate", "is in the future")
-    if age_on(birth_date, today) < MINIMUM_AGE:
-        raise BadUserInput.field("birthDate", f"you must be at least {MINIMUM_AGE} to sign up")
-    if not accept_terms:
-        raise BadUserInput.field("acceptTerms", "the terms and privacy policy must be accepted")
-    check_strength(password, context=[email, *email.split("@"), name, *name.split()])
-    if await User.filter(email=email).exists():
-        raise Conflict("An account with this email already exists.", field="email")
-    now = datetime.now(UTC)
-    password_hash = hash_password(password)
-    try:
-        async with in_transaction():
-            user = await User.create(
-                email=email, name=name, password_hash=password_hash, age_check_passed_at=now,
-                terms_version=ctx.services.settings.terms_version, terms_accepted_at=now,
-            )
-            await record_acceptance(user, user.terms_version, now)
-            result = await start_session(ctx, user, use_cookies=use_cookies)
-    except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
-        raise Conflict("An account with this email already exists.", field="email") from exc
-    # Imported here: account_emails builds on this module. Mails after the commit, never fails.
-    from resolvers.account_emails import queue_verification_email
-    queue_verification_email(ctx, result.user)
-    return result
 
 
 def login_email(email: str) -> str | None:

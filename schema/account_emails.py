@@ -31,9 +31,10 @@ class AccountEmailMutations:
     @strawberry.mutation(
         description="Email the viewer a link that proves they receive mail at their address: "
                     "`{PUBLIC_URL}/verify-email?token=...`, usable once within "
-                    f"{VERIFY_FOR} (signUp sends one too). Returns true when the mail "
-                    "was sent, and false, sending nothing, when the address is already "
-                    "verified. Rate limited per address and per IP address (RATE_LIMITED).",
+                    f"{VERIFY_FOR}. Returns true when the mail was sent, and false, sending "
+                    "nothing, when the address is already verified (as it is for every "
+                    "account made through confirmSignUp). Rate limited per address and per "
+                    "IP address (RATE_LIMITED).",
         extensions=[requires(IsAuthenticated())])
     async def request_email_verification(self, info: Info) -> bool:
         return await resolvers.request_email_verification(info.context)

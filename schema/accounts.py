@@ -14,6 +14,7 @@ from resolvers import consents as consent_resolvers
 from resolvers import oauth as oauth_resolvers
 from resolvers import orgs as org_resolvers
 from resolvers import policies as policy_resolvers
+from resolvers import sign_ups as sign_up_resolvers
 from schema.base import Connection, Info, ModelNode, Rows, decode_id
 from schema.consents import Consent, ConsentChange
 from schema.permissions import IsAuthenticated, SeesPeople, requires
@@ -183,9 +184,11 @@ class AuthPayload:
     user: User
 
 
-@strawberry.input(description="A new account.")
+@strawberry.input(description="A new account, made once its email address is confirmed.")
 class SignUpInput:
-    email: str
+    email: str = strawberry.field(
+        description="Where the link that finishes signing up is mailed; it becomes the "
+                    "account's sign-in email, lower-cased.")
     password: str = strawberry.field(
         description="10 to 256 characters; common or guessable passwords are refused.")
     name: str
@@ -194,7 +197,27 @@ class SignUpInput:
     accept_terms: bool = strawberry.field(
         description="You accept the current terms of service and privacy policy.")
     use_cookies: bool = strawberry.field(
-        default=False, description="Set the tokens as HttpOnly cookies (browser clients).")
+        default=False, description="Ignored: signUp signs no one in.",
+        deprecation_reason="signUp signs no one in: pass `useCookies` to `confirmSignUp`.")
+
+
+@strawberry.type(description="The answer to signUp, the same whether or not the address already "
+                             "has an account: only the mail that goes to the address differs.")
+class SignUpPayload:
+    email: str = strawberry.field(
+        description="The address the mail went to, as it will be stored (lower-cased).")
+    message: str = strawberry.field(
+        description="What to tell the person: to open the mail we sent.")
+
+
+@strawberry.input(description="The token of the link mailed by signUp.")
+class ConfirmSignUpInput:
+    token: str = strawberry.field(
+        description="The `token` query parameter of the link, "
+                    "`{PUBLIC_URL}/confirm-sign-up?token=...`.")
+    use_cookies: bool = strawberry.field(
+        default=False, description="Set the tokens as HttpOnly cookies (browser clients); "
+                                   "cookie-authenticated mutations then need the CSRF header.")
 
 
 @strawberry.input(description="Email and password.")
@@ -239,12 +262,30 @@ class AccountQueries:
 
 @strawberry.type
 class AccountMutations:
-    @strawberry.mutation(description="Create an account and sign in.")
-    async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
-        return _payload(await resolvers.sign_up(
+    @strawberry.mutation(description=(
+        "Start signing up: the account is made when the link mailed to `email`, "
+        "`{PUBLIC_URL}/confirm-sign-up?token=...`, is passed to `confirmSignUp` within "
+        f"{sign_up_resolvers.SIGN_UP_TTL.days * 24} hours (a newer signUp for the address "
+        "replaces the link). No session yet. The answer is the same whether or not the address "
+        "has an account: if it has one, nothing is made and its owner is mailed that someone "
+        "tried to sign up with it. A bad email, a weak password, an age under 16 or terms not "
+        "accepted give BAD_USER_INPUT naming the field. Rate limited per IP address "
+        "(`SIGNUP_RATE_PER_IP`) and per address mailed (RATE_LIMITED with `retryAfter`)."))
+    async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
+        answer = await sign_up_resolvers.sign_up(
             info.context, email=input.email, password=input.password, name=input.name,
-            birth_date=input.birth_date, accept_terms=input.accept_terms,
-            use_cookies=input.use_cookies))
+            birth_date=input.birth_date, accept_terms=input.accept_terms)
+        return SignUpPayload(email=answer.email, message=answer.message)
+
+    @strawberry.mutation(description=(
+        "Finish signing up with the token of the link signUp mailed: the account is made, its "
+        "email verified and its acceptance of the terms recorded, and you are signed in (as "
+        "with `logIn`). The token works once. A used, expired or unknown token gives "
+        "BAD_USER_INPUT naming `token`, with `extensions.reason` TOKEN_USED, TOKEN_EXPIRED or "
+        "TOKEN_INVALID; so does one whose address got an account meanwhile (nothing is made)."))
+    async def confirm_sign_up(self, info: Info, input: ConfirmSignUpInput) -> AuthPayload:
+        return _payload(await sign_up_resolvers.confirm_sign_up(
+            info.context, token=input.token, use_cookies=input.use_cookies))
 
     @strawberry.mutation(description="Sign in with email and password. Attempts are rate "
                                      "limited per account and per IP address.")

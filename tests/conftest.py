@@ -31,7 +31,7 @@ from tortoise.contrib.test import truncate_all_models
 from database import close_database, init_database, migrate_database
 from server import create_app
 from settings import Settings
-from tests.smtp import Inbox, free_port
+from tests.smtp import Inbox, free_port, token_in
 
 TEST_DB = os.environ.get("RELLEKS_TEST_DB", "sqlite")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
@@ -93,15 +93,19 @@ def media_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(database_url: str, media_root: Path) -> Settings:
+def settings(database_url: str, media_root: Path, smtp_server: tuple[Inbox, int]) -> Settings:
+    """Mail goes to the run's SMTP server (`inbox`): signing up needs the link it mails."""
     return Settings(
         env="test",
         database_url=database_url,
         redis_url=os.environ.get("REDIS_URL") or None,
         media_root=media_root,
         public_url="http://testserver",
+        smtp_url=f"smtp://127.0.0.1:{smtp_server[1]}",
         login_rate_per_account="5/minute",
         login_rate_per_ip="30/minute",
+        # Every test client comes from one IP; tests/accounts/test_sign_up.py tests the limit.
+        signup_rate_per_ip="200/minute",
     )
 
 
@@ -132,6 +136,8 @@ class Api:
 
     http: httpx.AsyncClient
     token: str | None = None
+    inbox: Inbox | None = None
+    """Where the app's mail arrives: `sign_up` reads its confirmation link there."""
     headers: dict[str, str] = field(default_factory=dict)
     last_cost: dict[str, Any] | None = None
     """`extensions.cost` of the last response (see `schema/cost.py`), set aside from the body."""
@@ -160,17 +166,38 @@ class Api:
 
     async def sign_up(self, email: str = "ada@example.com", name: str = "Ada Lovelace",
                       password: str = STRONG_PASSWORD) -> dict[str, Any]:
+        """Sign up as a person does: signUp, then confirmSignUp with the token of the link
+        mailed to the address (the mail is taken out of the inbox). Returns confirmSignUp's
+        AuthPayload: accessToken refreshToken expiresAt user { id email name }."""
         body = await self.gql(SIGN_UP, {"input": {
             "email": email, "password": password, "name": name, "birthDate": "1990-05-17",
             "acceptTerms": True}})
         assert "errors" not in body, body
-        return body["data"]["signUp"]
+        token = self.sign_up_token(body["data"]["signUp"]["email"])
+        body = await self.gql(CONFIRM_SIGN_UP, {"input": {"token": token}})
+        assert "errors" not in body, body
+        return body["data"]["confirmSignUp"]
+
+    def sign_up_token(self, address: str) -> str:
+        """The token of the newest sign-up link mailed to `address`, whose mail is taken out of
+        the inbox. The mail is sent once signUp's response is out; the test client returns when
+        the app has finished, so it is there."""
+        assert self.inbox is not None, "this Api has no inbox: use the `api` fixture"
+        mails = self.inbox.to(address, SIGN_UP_SUBJECT)
+        assert mails, f"no sign-up link mailed to {address}: {self.inbox.messages}"
+        self.inbox.messages.remove(mails[-1])
+        return token_in(mails[-1], "confirm-sign-up")
 
 
 SIGN_UP = """
 mutation SignUp($input: SignUpInput!) {
-  signUp(input: $input) { accessToken refreshToken expiresAt user { id email name } }
+  signUp(input: $input) { email message }
 }"""
+CONFIRM_SIGN_UP = """
+mutation ConfirmSignUp($input: ConfirmSignUpInput!) {
+  confirmSignUp(input: $input) { accessToken refreshToken expiresAt user { id email name } }
+}"""
+SIGN_UP_SUBJECT = "to finish signing up"
 
 
 @pytest.fixture
@@ -181,8 +208,8 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def api(http: httpx.AsyncClient) -> Api:
-    return Api(http)
+def api(http: httpx.AsyncClient, smtp_server: tuple[Inbox, int]) -> Api:
+    return Api(http, inbox=smtp_server[0])
 
 
 def without_cost(body: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,8 @@ async def test_me_returns_the_viewer(api: Api) -> None:
     me = body["data"]["me"]
     user = await User.get(email="ada@example.com")
     assert me["name"] == "Ada Lovelace" and me["email"] == "ada@example.com"
-    assert me["emailVerified"] is False and me["avatarUrl"] is None
+    # The sign-up link proved the address.
+    assert me["emailVerified"] is True and me["avatarUrl"] is None
     assert datetime.fromisoformat(me["createdAt"]) == user.created_at
     assert datetime.fromisoformat(me["createdAt"]).tzinfo is not None
 

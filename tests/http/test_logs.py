@@ -1,48 +1,26 @@
 """Structured logs: one JSON line per request, and never a password, a token or an email.
 
-Mail goes to a local SMTP sink here: without SMTP_URL the development set-up prints outgoing mail
-(one-time links included) to the log on purpose, which production refuses to run without.
+Mail goes to the run's local SMTP server here (conftest.py): without SMTP_URL the development
+set-up prints outgoing mail (one-time links included) to the log on purpose, which production
+refuses to run without.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import socket
-from collections.abc import Iterator
 
 import pytest
 import structlog
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from models.accounts import User
 from settings import Settings
-from tests.conftest import SIGN_UP, STRONG_PASSWORD, Api
+from tests.conftest import CONFIRM_SIGN_UP, SIGN_UP, STRONG_PASSWORD, Api
 from tests.http.conftest import database_unreachable
 
 EMAIL = "Grace.Hopper@Example.com"
 LOG_IN = """mutation LogIn($input: LogInInput!) {
   logIn(input: $input) { accessToken refreshToken user { id } }
 }"""
-
-
-@pytest.fixture(scope="module")
-def smtp_port() -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def settings(settings: Settings, smtp_port: int) -> Settings:
-    return dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{smtp_port}")
 
 
 def _lines(out: str) -> list[dict]:
@@ -74,9 +52,12 @@ async def test_sign_up_and_log_in_never_log_secrets_or_emails(
     capsys: pytest.CaptureFixture[str], api: Api
 ) -> None:
     capsys.readouterr()
-    signed_up = (await api.gql(SIGN_UP, {"input": {
+    await api.gql(SIGN_UP, {"input": {
         "email": EMAIL, "password": STRONG_PASSWORD, "name": "Grace Hopper",
-        "birthDate": "1990-12-09", "acceptTerms": True}}))["data"]["signUp"]
+        "birthDate": "1990-12-09", "acceptTerms": True}})
+    link_token = api.sign_up_token(EMAIL.lower())
+    signed_up = (await api.gql(CONFIRM_SIGN_UP, {"input": {"token": link_token}}))[
+        "data"]["confirmSignUp"]
     logged_in = (await api.gql(LOG_IN, {"input": {
         "email": EMAIL, "password": STRONG_PASSWORD}}))["data"]["logIn"]
     wrong = await api.gql(LOG_IN, {"input": {"email": EMAIL, "password": "wrong-" + "x" * 12}})
@@ -95,10 +76,10 @@ async def test_sign_up_and_log_in_never_log_secrets_or_emails(
     out = capsys.readouterr().out
     lines = _lines(out)
     requests = [line for line in lines if line["event"] == "request"]
-    assert [line["operation"] for line in requests] == ["SignUp", "LogIn", "LogIn", "LogIn",
-                                                         None, "LogIn"]
+    assert [line["operation"] for line in requests] == ["SignUp", "ConfirmSignUp", "LogIn",
+                                                         "LogIn", "LogIn", None, "LogIn"]
     assert any(line["event"] == "graphql.internal_error" for line in lines)
-    secrets = [STRONG_PASSWORD, "wrong-" + "x" * 12, signed_up["accessToken"],
+    secrets = [STRONG_PASSWORD, "wrong-" + "x" * 12, link_token, signed_up["accessToken"],
                signed_up["refreshToken"], logged_in["accessToken"], logged_in["refreshToken"],
                *cookies.cookies.values(), EMAIL.lower(), EMAIL, "grace.hopper", "example.com"]
     lowered = out.lower()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from models.accounts import User
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Role
 from settings import Settings
@@ -222,6 +223,10 @@ async def test_an_unverified_address_sees_no_invitations_in_its_export(
         api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
     await add_invitation(team, "newbie@example.com", role=Role.ADMIN)
     signed_up = await api.sign_up(email="newbie@example.com", name="Nina Newbie")
+    # An address never proved, as accounts were made before signUp confirmed the address.
+    await User.filter(email="newbie@example.com").update(email_verified=False)
+    body = await api.gql("mutation { requestEmailVerification }", token=signed_up["accessToken"])
+    assert body == {"data": {"requestEmailVerification": True}}
     (verification,) = inbox.to("newbie@example.com", "Confirm your email")
     data = await _personal_export(api, http, app, inbox, "newbie@example.com",
                                   signed_up["accessToken"])

@@ -22,7 +22,10 @@ ME = "{ me { email linkedIdentities { provider email } } }"
 
 
 async def existing_user(api: Api) -> User:
+    """An account whose address was never proved (as accounts were made before signUp confirmed
+    the address): its password may be a squatter's."""
     await api.sign_up(email="grace@example.com", name="Grace Hopper")
+    await User.filter(email="grace@example.com").update(email_verified=False)
     return await User.get(email="grace@example.com")
 
 

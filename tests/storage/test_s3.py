@@ -4,6 +4,7 @@ with a separate boto3 client, and the avatar URL is fetched from the server over
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import Iterator
@@ -62,11 +63,10 @@ def bucket(s3_endpoint: str, aws_credentials: None) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, media_root: Path, s3_endpoint: str, bucket: str) -> Settings:
+def settings(settings: Settings, s3_endpoint: str, bucket: str) -> Settings:
     """The suite's settings, with storage in the moto bucket instead of on disk."""
-    return Settings(env="test", database_url=database_url, media_root=media_root,
-                    public_url="http://testserver", storage_backend="s3",
-                    s3_endpoint_url=s3_endpoint, s3_bucket=bucket, s3_region=REGION)
+    return dataclasses.replace(settings, storage_backend="s3", s3_endpoint_url=s3_endpoint,
+                               s3_bucket=bucket, s3_region=REGION)
 
 
 def s3_client(endpoint: str) -> Any:
