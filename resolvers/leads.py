@@ -198,7 +198,11 @@ async def _set_tags(org_id: uuid.UUID, lead: Lead, tags: list[str]) -> None:
 
 
 async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
-                      owner_id: uuid.UUID | None, source: LeadSource = LeadSource.MANUAL) -> Lead:
+                      owner_id: uuid.UUID | None, source: LeadSource | None = None) -> Lead:
+    """`source` unset: API when an API token or a partner app's OAuth token acts, MANUAL for a
+    person."""
+    if source is None:
+        source = LeadSource.API if ctx.viewer.credential is not None else LeadSource.MANUAL
     org = await ctx.loaders.organization.load(org_id)
     assert org is not None  # the field's permission check found it
     changes = validate(org, data, creating=True)

@@ -40,7 +40,12 @@ TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolver
               "characters; stored in lower case, blanks and repeats dropped.")
 
 LeadStatus = strawberry.enum(models.LeadStatus, description="Where a lead stands in the pipeline.")
-LeadSource = strawberry.enum(models.LeadSource, description="How a lead arrived.")
+LeadSource = strawberry.enum(
+    models.LeadSource,
+    description="How a lead arrived: MANUAL, createLead by a person; API, createLead with an API "
+                "token or a partner app's OAuth access token; IMPORT, importLeads; FORM, a web "
+                "form (reserved: nothing makes these yet). Set by the server, never by the "
+                "input.")
 
 
 @strawberry.type(description="A page of a keyset-paginated list: cursors stay valid while rows "
