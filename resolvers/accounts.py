@@ -6,6 +6,7 @@ hashed and rotated on every use, and a second use of one ends its whole session 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections.abc import Mapping
@@ -49,15 +50,49 @@ def normalise_email(email: str, *, field: str = "email") -> str:
     return valid.normalized.lower()
 
 
-def clean_name(name: str, *, field: str = "name") -> str:
+# What reads as an address to a mail client or a browser, matched after NFKC (which folds the
+# full-width forms, the one-dot leader and the halfwidth ideographic stop into `.` and `。`).
+LINK_LIKE = re.compile(
+    r"\w:[/\\]"  # a scheme: http://, https:\\, ftp://
+    r"|(?<![^\W_])www\d*[.。]"  # www.
+    r"|[^\W_][.。][^\W\d_][^\W_]"  # a dot joining words: evil.example, x.ai, St.Pauli
+    r"|\d+[.。]\d+[.。]\d+[.。]\d+",  # an IPv4 address
+    re.IGNORECASE)
+WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
+"""The control characters that are ordinary whitespace in typed text: they become a space."""
+NO_LINKS = ("must not look like a web address (no `http://`, no `www.`, no dot directly "
+            "followed by two letters or digits as in `example.com`)")
+
+
+def invisible(char: str) -> bool:
+    """Control characters (C0, C1, NUL among them, which PostgreSQL cannot store) and format
+    characters: bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069), zero-width
+    characters (U+200B-U+200D, U+2060, U+FEFF) and the like, which make text read otherwise than
+    it is. Lone surrogates too, which no database stores."""
+    return unicodedata.category(char) in {"Cc", "Cf", "Cs"}
+
+
+def looks_like_link(text: str) -> bool:
+    """Whether `text` holds something a mail client or browser may read as an address."""
+    return LINK_LIKE.search(unicodedata.normalize("NFKC", text)) is not None
+
+
+def clean_name(name: str, *, field: str = "name", max_length: int = NAME_MAX,
+               links: bool = True) -> str:
+    """The one check of a name people show to others (a person's, an organization's):
+    invisible characters (`invisible`; tabs and line breaks aside, which become spaces with
+    every run of whitespace), empty, over `max_length` and, with `links=False`, anything that
+    `looks_like_link` are BAD_USER_INPUT naming `field`."""
+    if any(invisible(char) and char not in WHITESPACE_CONTROLS for char in name):
+        raise BadUserInput.field(field, "must not contain control characters or invisible "
+                                        "formatting characters")
     name = " ".join(name.split())
     if not name:
         raise BadUserInput.field(field, "must not be empty")
-    # Control characters (NUL among them, which PostgreSQL cannot store) belong in no name.
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise BadUserInput.field(field, "must not contain control characters")
-    if len(name) > NAME_MAX:
-        raise BadUserInput.field(field, f"must be at most {NAME_MAX} characters")
+    if len(name) > max_length:
+        raise BadUserInput.field(field, f"must be at most {max_length} characters")
+    if not links and looks_like_link(name):
+        raise BadUserInput.field(field, NO_LINKS)
     return name
 
 

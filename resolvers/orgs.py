@@ -15,6 +15,7 @@ from errors import BadUserInput, Conflict, NotFound
 from models.accounts import User
 from models.orgs import Membership, Organization, Role
 from realtime.outbox import in_transaction
+from resolvers.accounts import clean_name
 from resolvers.activity import record
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -31,12 +32,9 @@ RESERVED_SLUGS = frozenset({
 
 
 def clean_org_name(name: str) -> str:
-    name = " ".join(name.split())
-    if not name:
-        raise BadUserInput.field("name", "must not be empty")
-    if len(name) > NAME_MAX:
-        raise BadUserInput.field("name", f"must be at most {NAME_MAX} characters")
-    return name
+    """A person's name rules (`clean_name`), at most 120 characters and nothing that reads as a
+    web address: invitations quote the name to people who never chose it."""
+    return clean_name(name, max_length=NAME_MAX, links=False)
 
 
 def check_slug(slug: str) -> str:

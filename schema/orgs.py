@@ -172,9 +172,18 @@ class Organization(ModelNode):
         return [by_id.get(i) if i else None for i in ids]
 
 
+NAME_RULE = (
+    "No control or invisible formatting characters (bidi overrides, zero-width characters) "
+    "and nothing that looks like a web address: no `http://` (or other scheme), no `www.`, "
+    "no dot directly followed by two letters or digits (`example.com`, `St.Pauli`: write "
+    "`St. Pauli`). `Acme Inc.`, `A.C.M.E.` and `Smith & Sons` are fine. Invitations quote the "
+    "name to people outside the organization.")
+"""What an organization's name may not hold (`resolvers.orgs.clean_org_name`)."""
+
+
 @strawberry.input(description="A new organization. You become its OWNER.")
 class CreateOrganizationInput:
-    name: str = strawberry.field(description="1 to 120 characters.")
+    name: str = strawberry.field(description="1 to 120 characters. " + NAME_RULE)
     slug: str | None = strawberry.field(
         default=None, description="3-48 lowercase letters, digits and hyphens; derived from "
                                   "the name when absent.")
@@ -185,7 +194,7 @@ class UpdateOrganizationInput:
     organization_id: relay.GlobalID = strawberry.field(description="The organization to change.")
     # `| None` so that an explicit null reaches us and is refused naming its field.
     name: strawberry.Maybe[str | None] = strawberry.field(
-        description="The new name, 1 to 120 characters. Null is refused.")
+        description="The new name, 1 to 120 characters. " + NAME_RULE + " Null is refused.")
     slug: strawberry.Maybe[str | None] = strawberry.field(
         description="The new slug, 3-48 lowercase letters, digits and hyphens. The old slug "
                     "stops working at once. Null is refused.")

@@ -144,6 +144,52 @@ async def test_name_is_validated(api: Api, settings: Settings, name: str, proble
     assert await Organization.all().count() == 0
 
 
+REFUSED_NAMES = [
+    ("URGENT: mailbox closing, sign in at https://evil.example/login", "web address"),
+    ("Acme\u001b[31m\u0007\u0000 Corp", "control character"),
+    ("evil.example/login", "web address"),
+    ("Visit www.acme now", "web address"),
+    ("Acme x.ai", "web address"),
+    ("\uff45\uff56\uff49\uff4c\uff0e\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45",
+     "web address"),  # full-width evil.example
+    ("ftp:\\\\files", "web address"),
+    ("Login at 10.0.0.1", "web address"),
+    ("Acme \u202eproC", "control characters"),  # right-to-left override
+    ("Acme \u2066Corp\u2069", "control characters"),  # isolate
+    ("Ac\u200bme", "control characters"),  # zero-width space
+    ("Acme\u0085Corp", "control characters"),  # C1 next line
+    ("Acme\u200dCorp", "control characters"),  # zero-width joiner
+]
+ALLOWED_NAMES = ["Acme Inc.", "A.C.M.E.", "Smith & Sons", "\u00dctopia GmbH", "J.P. Morgan",
+                 "Sportverein e.V.", "Web 2.0 Labs", "O'Brien & Co. KG",
+                 "\u682a\u5f0f\u4f1a\u793e \u6771\u4eac"]
+
+
+@pytest.mark.parametrize(("name", "problem"), REFUSED_NAMES)
+async def test_names_that_read_as_addresses_or_hide_characters_are_refused(
+        api: Api, team: Team, name: str, problem: str) -> None:
+    ada = team.people[Role.OWNER]
+    body = await create(api, ada.token, name, "other")
+    assert error_code(body) == "BAD_USER_INPUT", body
+    assert problem in errors_of(body)[0]["extensions"]["fields"]["name"]
+    assert await Organization.all().count() == 1
+    body = await update(api, ada.token, team.org_id, name=name)
+    assert error_code(body) == "BAD_USER_INPUT", body
+    assert problem in errors_of(body)[0]["extensions"]["fields"]["name"]
+    assert (await Organization.get(id=team.org.id)).name == "Team acme"
+
+
+@pytest.mark.parametrize("name", ALLOWED_NAMES)
+async def test_ordinary_names_with_dots_and_letters_of_any_language_are_allowed(
+        api: Api, team: Team, name: str) -> None:
+    owner = team.people[Role.OWNER]
+    body = await create(api, owner.token, name, "other")
+    assert body["data"]["createOrganization"]["name"] == name, body
+    body = await update(api, owner.token, team.org_id, name=f"  {name}\t")
+    assert body["data"]["updateOrganization"]["name"] == name, body
+    assert (await Organization.get(id=team.org.id)).name == name
+
+
 async def test_a_taken_explicit_slug_is_a_conflict_and_writes_nothing(
         api: Api, settings: Settings, team: Team) -> None:
     ada = await signed_in(settings, "ada@example.com")
