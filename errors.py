@@ -56,8 +56,8 @@ class Conflict(ApiError):
 class RateLimited(ApiError):
     code = ErrorCode.RATE_LIMITED
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, retryAfter=retry_after)
+    def __init__(self, message: str, retry_after: int, **extensions: Any) -> None:
+        super().__init__(message, retryAfter=retry_after, **extensions)
 
 
 class PlanLimit(ApiError):

@@ -1,6 +1,7 @@
 """Rate limits per account (or email address) and per IP, through the `limits` library: sign-in
-attempts and every other check of an account's password (they share one budget), and requests
-that send mail (verification and password-reset links).
+attempts and every other check of an account's password (they share one budget), requests
+that send mail (verification and password-reset links) and invitation mails (per organization,
+per inviter and per recipient address).
 
 The counters live in Redis when `REDIS_URL` is set, so every server process shares them, and in
 process memory otherwise (the embedded default). A refused attempt says when to retry.
@@ -37,6 +38,9 @@ class LoginLimiter:
         self._mail_per_ip: RateLimitItem = parse(MAIL_RATE_PER_IP)
         self._oauth_per_ip: RateLimitItem = parse(settings.oauth_rate_per_ip)
         self._signup_per_ip: RateLimitItem = parse(settings.signup_rate_per_ip)
+        self._invite_per_org: RateLimitItem = parse(settings.invite_rate_per_org)
+        self._invite_per_inviter: RateLimitItem = parse(settings.invite_rate_per_inviter)
+        self._invite_per_address: RateLimitItem = parse(settings.invite_rate_per_address)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -83,13 +87,49 @@ class LoginLimiter:
         await self._hit_all(((self._mail_per_address, f"mail:sign_up:address:{email}"),),
                             "Too many emails requested.")
 
+    async def hit_invitation(self, *, org_id: object, inviter_id: object, email: str) -> None:
+        """Count one invitation mail (`inviteMember` or `resendInvitation`) against the budgets
+        of the organization, of the person sending it (across their organizations) and of the
+        recipient address (across all organizations); raise RATE_LIMITED, with the `reason`
+        naming the budget that is spent, when any is. All three are tested before any is
+        counted, so a refused invitation spends none; call it before writing the invitation and
+        before mailing it."""
+        budgets = (
+            (self._invite_per_org, f"invite:org:{org_id}", "INVITATIONS_PER_ORGANIZATION",
+             "Too many invitations sent from this organization"),
+            (self._invite_per_inviter, f"invite:inviter:{inviter_id}", "INVITATIONS_PER_INVITER",
+             "You have sent too many invitations"),
+            (self._invite_per_address, f"invite:address:{email}", "INVITATIONS_PER_ADDRESS",
+             "Too many invitations sent to this address, by all organizations together"),
+        )
+        for item, key, reason, what in budgets:
+            if not await self._limiter.test(item, key):
+                raise await self._refusal(item, key, f"{what} (at most {_rate(item)}).",
+                                          reason=reason)
+        for item, key, reason, what in budgets:
+            if not await self._limiter.hit(item, key):  # spent meanwhile by a concurrent one
+                raise await self._refusal(item, key, f"{what} (at most {_rate(item)}).",
+                                          reason=reason)
+
+    async def _refusal(self, item: RateLimitItem, key: str, what: str,
+                       **extensions: str) -> RateLimited:
+        stats = await self._limiter.get_window_stats(item, key)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return RateLimited(f"{what} Try again in {retry_after} seconds.",
+                           retry_after=retry_after, **extensions)
+
     async def _hit_all(self, checks: tuple[tuple[RateLimitItem, str], ...], what: str) -> None:
         for item, key in checks:
             if not await self._limiter.hit(item, key):
-                stats = await self._limiter.get_window_stats(item, key)
-                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(f"{what} Try again in {retry_after} seconds.",
-                                  retry_after=retry_after)
+                raise await self._refusal(item, key, what)
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+
+def _rate(item: RateLimitItem) -> str:
+    """`50 per hour`, `3 per day`, `10 per 5 minutes`."""
+    unit = item.GRANULARITY.name
+    if item.multiples == 1:
+        return f"{item.amount} per {unit}"
+    return f"{item.amount} per {item.multiples} {unit}s"

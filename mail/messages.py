@@ -3,14 +3,24 @@
 Each link points at a page of the web client under `PUBLIC_URL` (`/verify-email`,
 `/reset-password`); that page reads `token` from the query string and calls `verifyEmail` or
 `resetPassword`. Plain text only: no tracking pixels, and the link is readable as it is.
+
+Text that someone typed (a person's or an organization's name) never goes where it reads as ours:
+never in a subject, never as a greeting, and in a body only through `quoted`, which says whose
+words they are and keeps a mail client from turning them into a link.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from mail import Mail
+from resolvers.accounts import invisible, looks_like_link
+
+# Dots and colons as a mail client may read them in an address: the ASCII ones, the ideographic,
+# full-width and halfwidth stops, the one-dot leader and the full-width colon.
+_LINK_PUNCTUATION = re.compile("[.:\u3002\uff0e\uff61\u2024\uff1a]")
 
 
 def link(public_url: str, page: str, token: str) -> str:
@@ -24,9 +34,39 @@ def hours(ttl: timedelta) -> str:
     return "1 hour" if count == 1 else f"{count} hours"
 
 
+def quoted(text: str) -> str:
+    """Someone's words, shown as such: between double quotes (theirs become single ones), without
+    invisible characters, and, when they read as an address (`looks_like_link`, say a name
+    stored before names were checked), with every dot and colon bracketed, `evil[.]example`, so
+    that no mail client makes a link of them."""
+    text = " ".join("".join(c for c in text if not invisible(c) or c.isspace()).split())
+    text = re.sub("[\"\u201c\u201d\u201e]", "'", text)
+    if looks_like_link(text):
+        text = _LINK_PUNCTUATION.sub(lambda m: f"[{m.group()}]", text)
+    return f'"{text}"'
+
+
+def invitation_mail(*, to: str, organization: str, inviter: str | None, role: str, url: str,
+                    ttl: timedelta) -> Mail:
+    """The subject is ours alone; the organization's and the inviter's names, chosen by people
+    the recipient may not know, are quoted in the body as what they typed."""
+    sender = f"A person who calls themselves {quoted(inviter)}" if inviter else "Someone"
+    return Mail(to=to, subject="You have been invited to an organization on Relleks", body=(
+        "Hello,\n\n"
+        f"{sender} invited {to} to join an organization on Relleks, named "
+        f"{quoted(organization)} (as its members named it), with the role {role}.\n\n"
+        f"Those names are what people typed, not words of Relleks. If you do not know this "
+        f"organization, ignore this email: nothing happens unless you accept.\n\n"
+        "To accept, open this link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {ttl.days} days.\n\n"
+        f"-- Relleks\n"
+    ))
+
+
 def verification_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail:
     return Mail(to=to, subject="Confirm your email address for Relleks", body=(
-        f"Hello {name},\n\n"
+        "Hello,\n\n"
         f"Please confirm that {to} is your email address by opening this link:\n\n"
         f"{url}\n\n"
         f"The link works once and expires in {hours(ttl)}. If you did not sign up for Relleks, "
@@ -37,7 +77,7 @@ def verification_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail:
 
 def password_reset_mail(*, to: str, name: str, url: str, ttl: timedelta) -> Mail:
     return Mail(to=to, subject="Reset your Relleks password", body=(
-        f"Hello {name},\n\n"
+        "Hello,\n\n"
         f"Someone (we hope you) asked to reset the password of the Relleks account for {to}. "
         f"To choose a new password, open this link:\n\n"
         f"{url}\n\n"
@@ -78,7 +118,7 @@ def sign_up_taken_mail(*, to: str) -> Mail:
 
 def social_link_mail(*, to: str, name: str, provider: str, url: str, ttl: timedelta) -> Mail:
     return Mail(to=to, subject=f"Link your {provider} account to Relleks", body=(
-        f"Hello {name},\n\n"
+        "Hello,\n\n"
         f"Someone (we hope you) signed in with a {provider} account that uses {to}, the address "
         f"of your Relleks account. To link it, so that it signs you in to Relleks from now on, "
         f"open this link:\n\n"
@@ -91,7 +131,7 @@ def social_link_mail(*, to: str, name: str, provider: str, url: str, ttl: timede
 
 def policy_notice_mail(*, to: str, name: str, version: str, url: str, effective_on: date) -> Mail:
     return Mail(to=to, subject="Relleks has updated its terms and privacy policy", body=(
-        f"Hello {name},\n\n"
+        "Hello,\n\n"
         f"We have published a new version ({version}) of the Relleks terms of service and "
         f"privacy policy, in force from {effective_on:%d %B %Y}. You can read it here:\n\n"
         f"{url}\n\n"

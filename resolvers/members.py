@@ -24,7 +24,7 @@ from auth.tokens import hash_secret, new_secret
 from billing.limits import ensure_within_limit
 from context import Context
 from errors import BadUserInput, Conflict, Forbidden, NotFound
-from mail import Mail
+from mail import messages
 from models.accounts import User
 from models.orgs import Invitation, Membership, Organization, Role
 from realtime.outbox import in_transaction
@@ -89,18 +89,22 @@ async def _membership(ctx: Context, membership_id: uuid.UUID,
 
 async def _send_invitation(ctx: Context, invitation: Invitation, token: str) -> None:
     org = await ctx.loaders.organization.load(invitation.organization_id)
-    link = f"{ctx.services.settings.public_url}/invitations/accept?token={token}"
-    inviter = ctx.viewer.user.name if ctx.viewer.user else "Someone"
     try:
-        await ctx.services.mailer.send(Mail(
-            to=invitation.email,
-            subject=f"{inviter} invited you to {org.name if org else 'an organization'} on Relleks",
-            body=(f"{inviter} invited you to join {org.name if org else 'their organization'} on "
-                  f"Relleks as {invitation.role.name}.\n\nAccept the invitation: {link}\n\n"
-                  f"The link works once and expires in {INVITATION_TTL.days} days."),
-        ))
+        await ctx.services.mailer.send(messages.invitation_mail(
+            to=invitation.email, organization=org.name if org else "",
+            inviter=ctx.viewer.user.name if ctx.viewer.user else None,
+            role=invitation.role.name, ttl=INVITATION_TTL,
+            url=messages.link(ctx.services.settings.public_url, "invitations/accept", token)))
     except Exception:  # the invitation exists and can be resent; the failure is logged
         log.exception("invitation.mail_failed", invitation_id=str(invitation.id))
+
+
+async def _count_mail(ctx: Context, org_id: uuid.UUID, email: str) -> None:
+    """Spend one invitation mail of the org's, the sender's and the address's budgets
+    (`LoginLimiter.hit_invitation`): RATE_LIMITED, before anything is written or mailed, when
+    one is spent. Called last in the transaction, once every other check passed, so that a
+    refusal for another reason spends nothing."""
+    await ctx.services.limiter.hit_invitation(org_id=org_id, inviter_id=ctx.user.id, email=email)
 
 
 async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Role) -> Invitation:
@@ -117,6 +121,7 @@ async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Ro
             raise Conflict("This email already has a pending invitation: resend it instead.",
                            field="email")
         await ensure_within_limit(ctx, org_id, "members", adding=1)
+        await _count_mail(ctx, org_id, email)
         invitation = await Invitation.create(
             organization_id=org_id, email=email, role=role, token_hash=hash_secret(token),
             invited_by_id=ctx.user.id, expires_at=datetime.now(UTC) + INVITATION_TTL,
@@ -142,6 +147,7 @@ async def resend_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitatio
         actor = await _actor(ctx, org_id, Permission.MEMBERS_INVITE)
         invitation = await _pending(ctx, invitation_id)  # still pending, under the lock
         _check_grant(actor, invitation.role, "resend")
+        await _count_mail(ctx, org_id, invitation.email)
         invitation.token_hash = hash_secret(token)  # the old link stops working
         invitation.expires_at = datetime.now(UTC) + INVITATION_TTL
         await invitation.save(update_fields=["token_hash", "expires_at"])

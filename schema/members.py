@@ -50,7 +50,10 @@ def _membership_id(value: relay.GlobalID) -> object:
 class MemberMutations:
     @strawberry.mutation(
         description="Email an invitation (single use, valid 7 days). Inviting a member or an "
-                    "email with a pending invitation is a CONFLICT.",
+                    "email with a pending invitation is a CONFLICT. Invitation mails (sent and "
+                    "resent) are limited per organization, per sender and per recipient "
+                    "address across all organizations: RATE_LIMITED with `retryAfter` and a "
+                    "`reason` naming the limit (see the README's limits), nothing written.",
         extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                            org=org_from_argument("input.organization_id")))])
     async def invite_member(self, info: Info, input: InviteMemberInput) -> Invitation:
@@ -60,7 +63,9 @@ class MemberMutations:
 
     @strawberry.mutation(
         description="Send a pending invitation again with a new link; the old link stops working. "
-                    "An invitation for a role above your own is FORBIDDEN (ROLE_ABOVE_OWN).",
+                    "An invitation for a role above your own is FORBIDDEN (ROLE_ABOVE_OWN). "
+                    "Counts against the limits of inviteMember (RATE_LIMITED: the old link "
+                    "keeps working).",
         extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                            org=org_of(models.Invitation, "Invitation", "id")))])
     async def resend_invitation(self, info: Info, id: relay.GlobalID) -> Invitation:

@@ -58,7 +58,7 @@ async def test_every_org_change_is_logged_with_who_what_and_where(
              owner.token)
     steps.append(("invitation.resent", "invitation", owner, invitation))
     joiner = await signed_in(settings, "joiner@example.com", "Jo Iner")
-    token = token_in(inbox.to("joiner@example.com", "invited you")[-1], "invitations/accept")
+    token = token_in(inbox.to("joiner@example.com", "been invited")[-1], "invitations/accept")
     data = await ok("mutation($t: String!) { acceptInvitation(token: $t) { id } }",
                     {"t": token}, joiner.token)
     steps.append(("member.joined", "membership", joiner, data["acceptInvitation"]["id"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
@@ -12,8 +13,9 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from models.accounts import User
 from models.activity import ActivityEvent
-from models.orgs import Invitation, Membership, Role
+from models.orgs import Invitation, Membership, Organization, Role
 from server import create_app
 from settings import Settings
 from tests.conftest import Api, error_code, errors_of
@@ -21,6 +23,7 @@ from tests.orgs.conftest import (
     Team,
     events_of,
     gid,
+    make_team,
     signed_in,
 )
 from tests.smtp import Inbox, body_of, free_port, token_in
@@ -44,8 +47,11 @@ async def invite(api: Api, team: Team, email: str, role: str = "MEMBER",
                                         "role": role}}, token=team.people[by].token)
 
 
+SUBJECT = "You have been invited to an organization on Relleks"
+
+
 def invitation_mail(inbox: Inbox, email: str) -> list[Any]:
-    return inbox.to(email, "invited you")
+    return inbox.to(email, SUBJECT)
 
 
 async def invited(api: Api, team: Team, inbox: Inbox, email: str,
@@ -68,8 +74,11 @@ async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, t
     assert sent["invitedBy"] == {"name": "Adam Admin"}
 
     (mail,) = invitation_mail(inbox, "newbie@example.com")
-    assert "Adam Admin invited you to Team acme" in mail["Subject"]
-    assert "MEMBER" in body_of(mail) and "7 days" in body_of(mail)
+    assert mail["Subject"] == SUBJECT  # ours alone: no name anyone typed
+    text = body_of(mail)
+    assert '"Team acme" (as its members named it)' in text
+    assert 'A person who calls themselves "Adam Admin" invited newbie@example.com' in text
+    assert "MEMBER" in text and "7 days" in text
     token = token_in(mail, PAGE)
 
     invitation = await Invitation.scoped(team.org.id).get(email="newbie@example.com")
@@ -297,3 +306,125 @@ async def test_an_invitation_survives_a_mail_failure(api_without_smtp: Api, team
     assert body["data"]["inviteMember"]["email"] == "offline@example.com"
     assert await Invitation.scoped(team.org.id).filter(email="offline@example.com").exists()
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["invitation.mail_failed"]
+
+
+# Invitation mail: what the recipient reads as ours, and how many they get.
+
+async def test_names_people_typed_are_quoted_never_in_the_subject_nor_linkable(
+        api: Api, team: Team, inbox: Inbox) -> None:
+    """An organization named (before names were checked) like a notice from us, and an inviter
+    whose name holds an address: the subject names neither, the body quotes both as typed,
+    with their dots and colons bracketed so that no mail client links them."""
+    phishing = "URGENT: mailbox closing, sign in at https://evil.example/login"
+    await Organization.filter(id=team.org.id).update(name=phishing)
+    await User.filter(id=team.people[Role.ADMIN].user.id).update(name='Evil.Example "Support"')
+    assert "errors" not in await invite(api, team, "target@example.com")
+    (mail,) = inbox.to("target@example.com")
+    assert mail["Subject"] == SUBJECT
+    text = body_of(mail)
+    assert ('named "URGENT[:] mailbox closing, sign in at https[:]//evil[.]example/login" '
+            "(as its members named it)") in text
+    assert "A person who calls themselves \"Evil[.]Example 'Support'\" invited" in text
+    assert "evil.example" not in text.lower() and "https://evil" not in text
+    token_in(mail, PAGE)  # our own link is still there, whole
+
+
+async def test_an_invitation_is_mailed_at_most_3_times_a_day_to_an_address_in_all_orgs(
+        api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
+    """Default limits: 16 resends used to send 16 mails in 0.09 s."""
+    invitation_id, _ = await invited(api, team, inbox, "target@example.com")
+    bodies = [await api.gql(RESEND, {"id": invitation_id}, token=team.people[Role.ADMIN].token)
+              for _ in range(16)]
+    assert ["errors" not in b for b in bodies] == [True, True] + [False] * 14
+    assert len(invitation_mail(inbox, "target@example.com")) == 3
+    row = await Invitation.scoped(team.org.id).get(email="target@example.com")
+    events = len(await events_of(team.org))
+    last_token = token_in(invitation_mail(inbox, "target@example.com")[-1], PAGE)
+
+    body = await api.gql(RESEND, {"id": invitation_id}, token=team.people[Role.OWNER].token)
+    (error,) = errors_of(body)
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["reason"] == "INVITATIONS_PER_ADDRESS"
+    assert 23 * 3600 < error["extensions"]["retryAfter"] <= 24 * 3600
+    assert "to this address" in error["message"] and "3 per day" in error["message"]
+    # Nothing half-done: the link mailed last still works, nothing was logged.
+    await row.refresh_from_db()
+    assert row.token_hash == hashlib.sha256(last_token.encode()).hexdigest()
+    assert len(await events_of(team.org)) == events
+
+    # Another organization cannot mail the address either, and writes no invitation.
+    globex = await make_team(api, settings, "globex", prefix="g.")
+    body = await invite(api, globex, "Target@Example.com")
+    assert error_code(body) == "RATE_LIMITED", body
+    assert errors_of(body)[0]["extensions"]["reason"] == "INVITATIONS_PER_ADDRESS"
+    assert await Invitation.scoped(globex.org.id).count() == 0
+    assert len(invitation_mail(inbox, "target@example.com")) == 3
+    # Other addresses are not affected.
+    assert "errors" not in await invite(api, globex, "other@example.com")
+
+
+@contextlib.asynccontextmanager
+async def api_with(settings: Settings, **changes: Any) -> AsyncIterator[Api]:
+    """The app with other settings (small limits), sharing the test's database."""
+    application = create_app(dataclasses.replace(settings, **changes), manage_database=False)
+    await application.state.services.limiter.reset()
+    transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50000))
+    async with application.router.lifespan_context(application), \
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield Api(client)
+
+
+async def test_invitations_are_limited_per_inviter(settings: Settings, team: Team,
+                                                   inbox: Inbox) -> None:
+    async with api_with(settings, invite_rate_per_inviter="3/hour") as api:
+        for email in ("a@example.com", "b@example.com"):
+            assert "errors" not in await invite(api, team, email)
+        (invitation,) = await Invitation.scoped(team.org.id).filter(email="a@example.com")
+        body = await api.gql(RESEND, {"id": gid("Invitation", invitation.id)},
+                             token=team.people[Role.ADMIN].token)
+        assert "errors" not in body, body  # resending counts too: 3 mails
+        before = await ActivityEvent.scoped(team.org.id).count()
+        body = await invite(api, team, "c@example.com")
+        (error,) = errors_of(body)
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert error["extensions"]["reason"] == "INVITATIONS_PER_INVITER"
+        assert 0 < error["extensions"]["retryAfter"] <= 3600
+        assert "You have sent too many invitations (at most 3 per hour)" in error["message"]
+        assert not await Invitation.scoped(team.org.id).filter(email="c@example.com").exists()
+        assert await ActivityEvent.scoped(team.org.id).count() == before
+        assert inbox.to("c@example.com") == []
+        # Someone else in the org still may, and the refusal spent nothing of theirs.
+        assert "errors" not in await invite(api, team, "c@example.com", by=Role.OWNER)
+        assert len(invitation_mail(inbox, "c@example.com")) == 1
+
+
+async def test_invitations_are_limited_per_organization(api: Api, settings: Settings,
+                                                        team: Team, inbox: Inbox) -> None:
+    globex = await make_team(api, settings, "globex", prefix="g.")
+    async with api_with(settings, invite_rate_per_org="3/hour") as limited:
+        assert "errors" not in await invite(limited, team, "a@example.com")
+        assert "errors" not in await invite(limited, team, "b@example.com")
+        assert "errors" not in await invite(limited, team, "c@example.com", by=Role.OWNER)
+        body = await invite(limited, team, "d@example.com", by=Role.OWNER)
+        (error,) = errors_of(body)
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert error["extensions"]["reason"] == "INVITATIONS_PER_ORGANIZATION"
+        assert 0 < error["extensions"]["retryAfter"] <= 3600
+        assert "from this organization (at most 3 per hour)" in error["message"]
+        assert not await Invitation.scoped(team.org.id).filter(email="d@example.com").exists()
+        assert inbox.to("d@example.com") == []
+        # Another organization has its own budget.
+        assert "errors" not in await invite(limited, globex, "d@example.com")
+        assert len(invitation_mail(inbox, "d@example.com")) == 1
+
+
+@pytest.mark.no_db
+def test_invitation_limits_default_and_come_from_the_environment() -> None:
+    defaults = Settings()
+    assert (defaults.invite_rate_per_org, defaults.invite_rate_per_inviter,
+            defaults.invite_rate_per_address) == ("50/hour", "20/hour", "3/day")
+    configured = Settings.from_env({"INVITE_RATE_PER_ORG": "10/minute",
+                                    "INVITE_RATE_PER_INVITER": "5/hour",
+                                    "INVITE_RATE_PER_ADDRESS": "1/day"})
+    assert (configured.invite_rate_per_org, configured.invite_rate_per_inviter,
+            configured.invite_rate_per_address) == ("10/minute", "5/hour", "1/day")
