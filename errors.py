@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
     PLAN_LIMIT = "PLAN_LIMIT"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -62,6 +63,17 @@ class RateLimited(ApiError):
 
 class PlanLimit(ApiError):
     code = ErrorCode.PLAN_LIMIT
+
+
+class Unavailable(ApiError):
+    """A feature this server was not configured for (no Stripe key...): not the client's fault,
+    and not a bug either, so never INTERNAL. `reason` names what is missing, e.g.
+    BILLING_NOT_CONFIGURED; the client can only tell the operator."""
+
+    code = ErrorCode.UNAVAILABLE
+
+    def __init__(self, message: str, reason: str, **extensions: Any) -> None:
+        super().__init__(message, reason=reason, **extensions)
 
 
 class BadUserInput(ApiError):

@@ -1,21 +1,19 @@
 """The billing errors a client can see that are not its fault.
 
-Both keep the code INTERNAL (the client can do nothing but wait or tell the operator) with a
-`reason` to branch on and a message that says nothing was changed. Client mistakes stay
-BAD_USER_INPUT, CONFLICT, and PLAN_LIMIT (`billing/limits.py`).
+Billing without Stripe keys is UNAVAILABLE (this server was not configured for it), a failing
+payment provider INTERNAL; both with a `reason` to branch on and a message that says nothing was
+changed. Client mistakes stay BAD_USER_INPUT, CONFLICT, and PLAN_LIMIT (`billing/limits.py`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from errors import ApiError, ErrorCode
+from errors import ApiError, ErrorCode, Unavailable
 
 
-class BillingNotConfigured(ApiError):
+class BillingNotConfigured(Unavailable):
     """This server has no Stripe key (or no price for what was asked): `make run` without keys."""
-
-    code = ErrorCode.INTERNAL
 
     def __init__(self, detail: str = "") -> None:
         super().__init__("Billing is not configured on this server" + (f" ({detail})" if detail

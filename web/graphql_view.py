@@ -24,9 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from auth.authenticate import authenticate
 from context import Context, Viewer
@@ -42,7 +45,13 @@ NOT_AN_OBJECT = ("The request body must be a JSON object with the operation: "
                  '{"query": ..., "variables": {...}}.')
 BAD_MULTIPART = ("Unable to parse the multipart body: it needs a boundary and the GraphQL "
                  "multipart request fields (`operations`, a JSON object, and `map`).")
+SUBSCRIPTION_OVER_HTTP = ("Subscriptions need a WebSocket: connect to /graphql with "
+                          "graphql-transport-ws.")
 JSON_WHITESPACE = b" \t\r\n"
+# What each method may run over HTTP. Strawberry also allows subscriptions (for its multipart and
+# SSE transports, which this server does not offer): run as a plain operation they failed INTERNAL.
+HTTP_OPERATIONS = {"GET": frozenset({OperationType.QUERY}),
+                   "POST": frozenset({OperationType.QUERY, OperationType.MUTATION})}
 log = structlog.get_logger("relleks.errors")
 
 # Transport errors (raised by Strawberry before any GraphQL runs) by HTTP status.
@@ -69,6 +78,12 @@ def error_body(message: str, code: ErrorCode = ErrorCode.BAD_USER_INPUT,
 def _state(request: Request | WebSocket) -> dict[str, Any]:
     """The per-request values shared with the middleware (request id, user id, operation)."""
     return request.scope.setdefault("state", {})
+
+
+def subscription_over_http() -> ExecutionResult:
+    """A subscription sent over HTTP: a request error (nothing ran), pointing at the WebSocket."""
+    return ExecutionResult(data=None, errors=[GraphQLError(SUBSCRIPTION_OVER_HTTP, extensions={
+        "code": ErrorCode.BAD_USER_INPUT.value, "reason": "SUBSCRIPTION_OVER_HTTP"})])
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -155,7 +170,7 @@ class GraphQLView(GraphQL):
         if request_data is not None and isinstance(request_data.operation_name, str):
             state["operation_name"] = request_data.operation_name[:100]
         try:
-            return await asyncio.wait_for(super().execute_single(*args, **kwargs), timeout)
+            return await asyncio.wait_for(self._execute(**kwargs), timeout)
         except TimeoutError:
             # Execution had started, so this is an execution result (`data: null`), not a
             # request error.
@@ -165,6 +180,27 @@ class GraphQLView(GraphQL):
                 "ask for fewer objects or split it.",
                 extensions={"code": ErrorCode.BAD_USER_INPUT.value, "reason": "TIMEOUT",
                             "limit": timeout})])
+
+    async def _execute(self, *, request_adapter: Any, context: Any, root_value: Any,
+                       request_data: Any, **_: Any) -> ExecutionResult:
+        """Strawberry's `execute_single`, allowing no subscription over HTTP: one is a request
+        error naming the WebSocket (reason SUBSCRIPTION_OVER_HTTP), not a failed execution."""
+        method = request_adapter.method
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value,
+                variable_values=request_data.variables, context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=HTTP_OPERATIONS.get(method, frozenset()),
+                operation_extensions=request_data.extensions)
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                return subscription_over_http()
+            raise HTTPException(400, exc.as_http_error_reason(method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
 
     async def process_result(self, request: Request, result: ExecutionResult
                              ) -> GraphQLHTTPResponse:

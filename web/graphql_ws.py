@@ -24,15 +24,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -56,7 +61,16 @@ MAX_REASON = 120  # a close frame's reason holds at most 123 bytes
 
 
 class LimitedWebSocket(ASGIWebSocketAdapter):
-    """Strawberry's WebSocket adapter, refusing messages over the configured size."""
+    """Strawberry's WebSocket adapter, refusing messages over the configured size, and sending
+    every message as a text frame (graphql-transport-ws messages are text: the view's
+    `encode_json` gives bytes, fast for HTTP, which Strawberry would send as binary frames that
+    a browser hands the page as a Blob)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
                         ) -> AsyncGenerator[object, None]:

@@ -39,7 +39,7 @@ async def test_billing_mutations_say_billing_is_not_configured(api: Api, team: T
                  await api.gql(OPEN_PORTAL, {"id": team.org_id},
                                token=team.people[Role.OWNER].token)):
         (error,) = errors_of(body)
-        assert error["extensions"] == {"code": "INTERNAL", "reason": "BILLING_NOT_CONFIGURED"}
+        assert error["extensions"] == {"code": "UNAVAILABLE", "reason": "BILLING_NOT_CONFIGURED"}
         assert error["message"].startswith("Billing is not configured on this server")
         assert "nothing was changed" in error["message"]
     assert await billing_state(team.org) == before

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
@@ -18,9 +21,10 @@ from tests.realtime.conftest import (
     bearer,
     socket,
 )
-from tests.realtime.helpers import LEAD_EVENTS
+from tests.realtime.helpers import LEAD_EVENTS, create_lead
 from tests.tokens.conftest import make_token
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 LOG_IN = """
 mutation($input: LogInInput!) { logIn(input: $input) { user { id } } }"""
 
@@ -140,12 +144,58 @@ async def test_messages_are_limited_in_size(embedded: Server, team: Team) -> Non
     assert code == 1009 and str(MAX_MESSAGE_BYTES) in reason
 
 
-async def test_a_subscription_over_http_is_refused(embedded: Server, team: Team) -> None:
-    async with httpx.AsyncClient(base_url=embedded.url, timeout=10) as client:
-        for accept in ("application/json", "multipart/mixed"):
-            response = await client.post(
-                "/graphql", json={"query": "subscription { membershipEvents { type } }"},
-                headers={"authorization": f"Bearer {team.people[Role.OWNER].token}",
-                         "accept": accept})
-            assert response.status_code in {200, 400, 405}, response.text
-            assert "errors" in response.json(), response.text
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json", "multipart/mixed",
+                                    "text/event-stream"])
+async def test_a_subscription_over_http_is_refused(http: httpx.AsyncClient, team: Team,
+                                                   accept: str) -> None:
+    """A request error pointing at the WebSocket, over POST and GET, never INTERNAL."""
+    query = "subscription { membershipEvents { type } }"
+    headers = {"authorization": f"Bearer {team.people[Role.OWNER].token}", "accept": accept}
+    for response in (await http.post("/graphql", json={"query": query}, headers=headers),
+                     await http.get("/graphql", params={"query": query}, headers=headers)):
+        assert response.status_code == (400 if accept == GRAPHQL_RESPONSE else 200), \
+            response.text
+        body = response.json()
+        assert "data" not in body, body
+        assert body["errors"] == [{
+            "message": "Subscriptions need a WebSocket: connect to /graphql with "
+                       "graphql-transport-ws.",
+            "extensions": {"code": "BAD_USER_INPUT", "reason": "SUBSCRIPTION_OVER_HTTP"}}]
+    # Queries and mutations still run over HTTP, and a mutation over GET is still a 405.
+    body = (await http.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)).json()
+    assert body["data"]["me"]["id"]
+    response = await http.get("/graphql", params={"query": "mutation { logOut }"},
+                              headers=headers)
+    assert response.status_code == 405
+
+
+async def test_every_message_is_a_text_frame(embedded: Server, team: Team) -> None:
+    """Browsers hand the page a binary frame as a Blob: connection_ack, next, complete and error
+    all go out as text (`recv()` gives str for a text frame, bytes for a binary one)."""
+    async with socket(embedded) as ws:
+        raw = ws.connection
+        await ws.send({"type": "connection_init",
+                       "payload": bearer(team.people[Role.MEMBER].token)})
+        frames = [await asyncio.wait_for(raw.recv(), 10)]
+        assert orjson.loads(frames[-1]) == {"type": "connection_ack"}
+        # A query runs over the socket too: next, then complete.
+        await ws.subscribe("{ me { id } }", id="q")
+        frames += [await asyncio.wait_for(raw.recv(), 10) for _ in range(2)]
+        assert [orjson.loads(frame)["type"] for frame in frames[1:]] == ["next", "complete"]
+        # An invalid operation: error.
+        await ws.subscribe("subscription { nope }", id="bad")
+        frames.append(await asyncio.wait_for(raw.recv(), 10))
+        assert orjson.loads(frames[-1])["type"] == "error"
+        # An event of a subscription: next.
+        await ws.subscribe(LEAD_EVENTS, {"org": team.org_id}, id="events")
+        for attempt in range(40):  # until the subscription is registered
+            await create_lead(embedded, team, f"Frame {attempt}")
+            try:
+                frames.append(await asyncio.wait_for(raw.recv(), 0.5))
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise AssertionError("no event arrived")
+        assert orjson.loads(frames[-1])["type"] == "next"
+    assert [type(frame) for frame in frames] == [str] * len(frames), frames
