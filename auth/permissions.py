@@ -41,7 +41,9 @@ class Permission(StrEnum):
 
 
 DESCRIPTIONS: dict[Permission, str] = {
-    Permission.ORG_READ: "See the organization: its name, slug and your role in it.",
+    Permission.ORG_READ: "See when the organization was created, and your role and "
+                         "permissions in it. Its id, name and slug need no permission: any "
+                         "member, API token or partner app of the organization reads them.",
     Permission.ORG_WRITE: "Rename the organization or change its slug.",
     Permission.MEMBERS_READ: "List the members and their roles.",
     Permission.MEMBERS_INVITE: "Invite people, list, resend and revoke pending invitations.",

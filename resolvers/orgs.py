@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import unicodedata
@@ -132,10 +133,11 @@ async def my_memberships(ctx: Context) -> list[Membership]:
 
 async def visible_organizations(ctx: Context,
                                 org_ids: list[uuid.UUID]) -> list[Organization | None]:
-    """`node(id:)` for organizations: only those the caller belongs to."""
-    mine = await ctx.access.orgs_with(Permission.ORG_READ)
-    return list(await ctx.loaders.organization.load_many(
-        [org_id for org_id in org_ids if org_id in mine]))
+    """`node(id:)` for organizations: only those the caller belongs to, whatever it may do
+    there (like `organization(slug:)`, each field then checks its own permission)."""
+    memberships = await asyncio.gather(*(ctx.access.membership(org_id) for org_id in org_ids))
+    mine = [org_id for org_id, m in zip(org_ids, memberships, strict=True) if m is not None]
+    return list(await ctx.loaders.organization.load_many(mine))
 
 
 async def visible_users(ctx: Context, user_ids: list[str]) -> dict[str, User]:

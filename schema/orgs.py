@@ -26,6 +26,7 @@ from schema.billing import Billing, billing_field
 from schema.leads import LeadConnection, leads_field
 from schema.oauth import AuthorizedApp, authorized_apps
 from schema.permissions import (
+    BelongsToOrg,
     HasPermission,
     IsAuthenticated,
     global_uuid,
@@ -83,16 +84,25 @@ class Invitation(ModelNode):
 
 
 
-@strawberry.type(description="A team using Relleks: the tenant that owns leads and members.")
+@strawberry.type(description="A team using Relleks: the tenant that owns leads and members. "
+                              "Any credential of the organization (a member of any role, an "
+                              "API token or partner app of it, whatever its scopes) reads its "
+                              "identity (`id`, `name`, `slug`); every other field names the "
+                              "permission it needs.")
 class Organization(ModelNode):
     model = models.Organization
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name.")
     slug: str = strawberry.field(description="Unique, URL-safe handle.")
-    created_at: datetime.datetime = strawberry.field(description="When it was created.")
 
-    @strawberry.field(description="The viewer's role here.",
+    @strawberry.field(description="When it was created (`org:read`).",
+                      extensions=[requires(HasPermission(Permission.ORG_READ,
+                                                         org=org_from_source()))])
+    def created_at(self, root: strawberry.Parent[models.Organization]) -> datetime.datetime:
+        return root.created_at
+
+    @strawberry.field(description="The viewer's role here (`org:read`).",
                       extensions=[requires(HasPermission(Permission.ORG_READ,
                                                          org=org_from_source()))])
     async def viewer_role(self, root: strawberry.Parent[models.Organization],
@@ -100,7 +110,8 @@ class Organization(ModelNode):
         membership = await info.context.access.membership(root.id)
         return membership.role  # type: ignore[union-attr]
 
-    @strawberry.field(description="The viewer's permissions here, by name (e.g. `members:write`).",
+    @strawberry.field(description="The viewer's permissions here, by name (e.g. "
+                                  "`members:write`) (`org:read`).",
                       extensions=[requires(HasPermission(Permission.ORG_READ,
                                                          org=org_from_source()))])
     async def viewer_permissions(self, root: strawberry.Parent[models.Organization],
@@ -211,10 +222,12 @@ def _given(value: strawberry.Maybe[str | None], field: str) -> str | None:
 
 @strawberry.type
 class OrgQueries:
-    @strawberry.field(description="An organization you belong to, by slug. Any other slug is "
-                                  "NOT_FOUND, whether or not it exists.",
-                      extensions=[requires(HasPermission(Permission.ORG_READ,
-                                                         org=org_from_slug()))])
+    @strawberry.field(description="An organization you belong to, by slug: any credential "
+                                  "of it (a member of any role, an API token or partner app "
+                                  "of it, whatever its scopes) reads its identity and reaches "
+                                  "its lists, each of which needs its own permission. Any "
+                                  "other slug is NOT_FOUND, whether or not it exists.",
+                      extensions=[requires(BelongsToOrg(org=org_from_slug()))])
     async def organization(self, info: Info, slug: str) -> Organization:
         org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
         return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]

@@ -83,28 +83,50 @@ class SeesPeople(DecidedPermission):
                          "email addresses.", permission=permission, scope=permission)
 
 
-class HasPermission(BasePermission):
-    """The caller holds `permission` in the organization that `org` locates.
+class BelongsToOrg(BasePermission):
+    """The caller is a credential of the organization that `org` locates, whatever it may do
+    there: a member of any role, or an API token or partner app's OAuth grant of that org,
+    whatever its scopes. Like GitHub's always-granted metadata permission, it guards only the
+    way in (`organization(slug:)`, whose identity fields need nothing more); every field below
+    declares its own permission.
 
     Whoever is not a member of that org, signed in or anonymous, gets the locator's NOT_FOUND,
     the very error a non-existent org or row gives: the answer never tells them apart. Only a
     credential that is present but bad (expired token, ended session) is UNAUTHENTICATED, so a
     client knows to sign in again."""
 
-    def __init__(self, permission: Permission, *, org: OrgLocator) -> None:
-        self.permission = permission
+    message = "No such organization."
+
+    def __init__(self, *, org: OrgLocator) -> None:
         self.org = org
-        self.message = f"Needs the `{permission.value}` permission."
 
     async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        await self.belongs(source, info, kwargs)
+        return True
+
+    async def belongs(self, source: Any, info: Any, kwargs: dict[str, Any]) -> uuid.UUID:
+        """The org's id, once the caller is known to belong to it."""
         viewer = info.context.viewer
         if viewer.user is None and viewer.error:
             raise Unauthenticated(viewer.error)
-        access = info.context.access
         org_id = await self.org.find(source, kwargs, info)
-        if org_id is None or await access.membership(org_id) is None:
+        if org_id is None or await info.context.access.membership(org_id) is None:
             raise self.org.missing()
-        await access.require(org_id, self.permission)
+        return org_id
+
+
+class HasPermission(BelongsToOrg):
+    """The caller holds `permission` in the organization that `org` locates; not belonging to
+    it is NOT_FOUND (`BelongsToOrg`), belonging without the permission FORBIDDEN naming it."""
+
+    def __init__(self, permission: Permission, *, org: OrgLocator) -> None:
+        super().__init__(org=org)
+        self.permission = permission
+        self.message = f"Needs the `{permission.value}` permission."
+
+    async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        org_id = await self.belongs(source, info, kwargs)
+        await info.context.access.require(org_id, self.permission)
         return True
 
 

@@ -244,3 +244,17 @@ async def test_an_expired_access_token_is_unauthenticated(
     mistyped = tokens["access_token"][:-1] + ("A" if tokens["access_token"][-1] != "A" else "B")
     assert error_code(await api.gql(ORG, {"slug": team.slug}, token=mistyped)) == \
         "UNAUTHENTICATED"
+
+
+async def test_a_partner_app_with_only_leads_read_reads_its_orgs_identity_and_leads(
+        api: Api, http: httpx.AsyncClient, team: Team, rival: Team, partner: Person) -> None:
+    app = await register(api, partner, scopes=["leads:read"])
+    access = (await tokens_for(api, http, app, team, scope="leads:read"))["access_token"]
+    body = await api.gql('query($slug: String!) { organization(slug: $slug) '
+                         '{ id name slug leads(first: 5) { totalCount } } }',
+                         {"slug": team.slug}, token=access)
+    assert "errors" not in body, body
+    assert body["data"]["organization"] == {"id": team.org_id, "name": team.org.name,
+                                            "slug": team.slug, "leads": {"totalCount": 0}}
+    body = await api.gql(ORG, {"slug": rival.slug}, token=access)
+    assert error_code(body) == "NOT_FOUND"

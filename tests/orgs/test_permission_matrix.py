@@ -61,7 +61,8 @@ def _mutation(document: str, variables: Callable[[Org], dict[str, Any]]) -> Run:
 
 
 OPERATIONS: dict[str, Operation] = {
-    "view org": Operation("Query.organization", Permission.ORG_READ, _reader("name slug")),
+    "view creation date": Operation("Organization.createdAt", Permission.ORG_READ,
+                                    _reader("createdAt")),
     "view own role": Operation("Organization.viewerRole", Permission.ORG_READ,
                                _reader("viewerRole")),
     "view own permissions": Operation("Organization.viewerPermissions", Permission.ORG_READ,

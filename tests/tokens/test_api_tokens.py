@@ -263,3 +263,61 @@ async def test_tokens_write_is_never_a_token_scope(api: Api, team: Team) -> None
     assert error["extensions"] == {"code": "FORBIDDEN", "permission": "tokens:write",
                                    "scope": "tokens:write"}
     assert Permission.TOKENS_WRITE not in TOKEN_SCOPES
+
+
+IDENTITY_AND_LEADS = """
+query($slug: String!) {
+  organization(slug: $slug) { id name slug leads(first: 5) { nodes { name } } }
+}"""
+
+
+async def test_a_token_with_only_leads_read_reads_its_orgs_identity_and_lists_leads(
+        api: Api, team: Team) -> None:
+    """Any credential of the org reads its identity (id, name, slug) and reaches its lists;
+    each list needs only its own scope. What is more than identity still needs `org:read`."""
+    from models.leads import Lead
+    await Lead.create(organization=team.org, name="Ada Lead")
+    token = await make_token(team, ["leads:read"])
+    body = await api.gql(IDENTITY_AND_LEADS, {"slug": team.slug}, token=token.secret)
+    assert "errors" not in body, body
+    assert body["data"]["organization"] == {
+        "id": team.org_id, "name": team.org.name, "slug": team.slug,
+        "leads": {"nodes": [{"name": "Ada Lead"}]}}
+    body = await api.gql("query($id: ID!) { node(id: $id) { id ... on Organization { slug } } }",
+                         {"id": team.org_id}, token=token.secret)
+    assert body["data"]["node"] == {"id": team.org_id, "slug": team.slug}, body
+    for field in ("createdAt", "viewerRole", "viewerPermissions"):
+        body = await api.gql(f"query($slug: String!) {{ organization(slug: $slug) "
+                             f"{{ name {field} }} }}", {"slug": team.slug}, token=token.secret)
+        (error,) = errors_of(body)
+        assert error["extensions"] == {"code": "FORBIDDEN", "permission": "org:read",
+                                       "scope": "org:read"}, (field, body)
+        assert error["path"] == ["organization", field]
+
+
+async def test_a_token_with_only_leads_read_is_refused_members_naming_members_read(
+        api: Api, team: Team) -> None:
+    token = await make_token(team, ["leads:read"])
+    body = await api.gql('query($slug: String!) { organization(slug: $slug) { name '
+                         'members(first: 5) { nodes { role } } } }', {"slug": team.slug},
+                         token=token.secret)
+    (error,) = errors_of(body)
+    assert error["extensions"] == {"code": "FORBIDDEN", "permission": "members:read",
+                                   "scope": "members:read"}, body
+    assert error["path"] == ["organization", "members"]
+    assert "`members:read`" in error["message"]
+
+
+async def test_another_orgs_token_finds_no_organization_whatever_its_scopes(
+        api: Api, team: Team, rival: Team) -> None:
+    for scopes in (["leads:read"], ["org:read", "leads:read", "members:read"]):
+        token = await make_token(rival, scopes)
+        body = await api.gql(IDENTITY_AND_LEADS, {"slug": team.slug}, token=token.secret)
+        (error,) = errors_of(body)
+        assert error["extensions"]["code"] == "NOT_FOUND", (scopes, body)
+        assert body["data"] is None
+        body = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": team.org_id},
+                             token=token.secret)
+        assert error_code(body) == "NOT_FOUND", (scopes, body)
+    body = await api.gql(IDENTITY_AND_LEADS, {"slug": team.slug})  # no credential at all
+    assert error_code(body) == "NOT_FOUND"

@@ -1,8 +1,8 @@
 """Every token scope against every guarded field, over HTTP.
 
 What each field needs is read from its own declaration in the schema (`HasPermission`,
-`HasPermissionOrOwns`, `IsAuthenticated`, `SeesPeople` on the field), so this walk cannot drift
-from the code:
+`HasPermissionOrOwns`, `IsAuthenticated`, `SeesPeople`, `BelongsToOrg` on the field), so this
+walk cannot drift from the code:
 a token with scope S may run a field exactly when S covers everything the field declares, and
 otherwise gets FORBIDDEN naming a missing scope. Fields for people (`IsAuthenticated`) and
 person-only permissions refuse every token. A new guarded field fails
@@ -26,7 +26,13 @@ from auth.permissions import PERSON_ONLY, TOKEN_SCOPES, Permission
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
-from schema.permissions import HasPermission, HasPermissionOrOwns, IsAuthenticated, SeesPeople
+from schema.permissions import (
+    BelongsToOrg,
+    HasPermission,
+    HasPermissionOrOwns,
+    IsAuthenticated,
+    SeesPeople,
+)
 from settings import Settings
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member, gid, snapshot
@@ -61,6 +67,8 @@ def declarations() -> dict[str, Needs]:
                         person = True
                     elif isinstance(permission, SeesPeople):
                         needs.add(Permission.MEMBERS_READ)
+                    elif not isinstance(permission, BelongsToOrg):  # needs no scope at all
+                        raise AssertionError(f"{type_name}.{name}: unknown {permission!r}")
                 found[f"{type_name}.{name}"] = Needs(frozenset(needs), person)
     return found
 
@@ -115,7 +123,8 @@ def oauth_input(w: World) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Run] = {
-    "Query.organization": org_field("name"),
+    "Query.organization": org_field("id name slug"),
+    "Organization.createdAt": org_field("createdAt"),
     "Organization.viewerRole": org_field("viewerRole"),
     "Organization.viewerPermissions": org_field("viewerPermissions"),
     "Organization.members": org_field("members(first: 5) { totalCount }"),
@@ -256,7 +265,8 @@ DECLARED = declarations()
 
 def needs_of(field: str) -> Needs:
     """What running the field needs, including the path to it: an `Organization` field is
-    reached through `organization(slug:)`, which needs `org:read`."""
+    reached through `organization(slug:)`, which any credential of the org may run
+    (`BelongsToOrg`: it adds no scope)."""
     needs = DECLARED[field]
     if field == "User.email":  # reached through `lead(id:)` (see its runner)
         path = DECLARED["Query.lead"]
@@ -334,3 +344,16 @@ async def test_each_scope_against_the_field(http: httpx.AsyncClient, settings: S
     else:
         assert "errors" not in body, (field, body)
         assert body["data"] and all(value is not None for value in body["data"].values())
+
+
+async def test_a_token_of_any_single_scope_reads_its_orgs_identity(
+        http: httpx.AsyncClient, team: Team) -> None:
+    """`organization(slug:)` declares no scope (the walk above then runs it once): here every
+    scope alone reads the org's identity, as GitHub's metadata permission is always granted."""
+    assert DECLARED["Query.organization"] == Needs(frozenset(), person=False)
+    for scope in TOKEN_SCOPES:
+        token = await make_token(team, [scope.value])
+        body = await Api(http).gql("query($slug: String!) { organization(slug: $slug) "
+                                   "{ id name slug } }", {"slug": team.slug}, token=token.secret)
+        assert body == {"data": {"organization": {
+            "id": team.org_id, "name": team.org.name, "slug": team.slug}}}, (scope, body)
