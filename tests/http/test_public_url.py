@@ -7,19 +7,17 @@ the `PUBLIC_URL` it is given. `GET /` sends a browser to GraphiQL at `/graphql`.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from settings import ROOT, Settings
+from settings import Settings
+from tests import serving
 from tests.conftest import Api
 from tests.orgs.conftest import signed_in
-from tests.smtp import Inbox, body_of, free_port
+from tests.smtp import Inbox, body_of
 
 PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv",
               "SMTP_URL": "smtp://mail.example.com:587"}
@@ -98,33 +96,8 @@ async def test_the_root_redirects_to_graphiql(http: httpx.AsyncClient) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A server started as `make run` starts it (`python -m scripts.serve --port N`), with
     neither PORT nor PUBLIC_URL in its environment."""
-    tmp = tmp_path_factory.mktemp("served")
-    port = free_port()
-    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    env = {**keep, "RELLEKS_ENV": "development", "LOG_LEVEL": "WARNING",
-           "DATABASE_URL": f"sqlite://{tmp / 'db.sqlite3'}", "MEDIA_ROOT": str(tmp / "media")}
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving.served(tmp_path_factory.mktemp("served"), RELLEKS_ENV="development") as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.no_db

@@ -8,18 +8,14 @@ Raw sockets, since HTTP clients refuse to send what these tests send.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from settings import ROOT, Settings
-from tests.smtp import free_port
+from settings import Settings
+from tests import serving
 
 pytestmark = pytest.mark.no_db
 
@@ -30,33 +26,8 @@ CLOSE_WITHIN = DEFAULTS.header_timeout + 10
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """The port of a server started the way production starts it, with default settings."""
-    tmp = tmp_path_factory.mktemp("served")
-    port = free_port()
-    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    env = {**keep, "RELLEKS_ENV": "test", "LOG_LEVEL": "WARNING",
-           "DATABASE_URL": f"sqlite://{tmp / 'db.sqlite3'}", "MEDIA_ROOT": str(tmp / "media")}
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving.served(tmp_path_factory.mktemp("served"), RELLEKS_ENV="test") as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def exchange(port: int, head: bytes) -> bytes:
