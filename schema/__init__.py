@@ -71,8 +71,41 @@ Mutation = merge_types("Mutation", (
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions,))
 
+# `merge_types` takes no description: the merged root types get theirs here.
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Everything a client reads. Start from `me` (you, with your memberships) or "
+    "`organization(slug:)`; `node(id:)` fetches any object you may see by its global id. "
+    "`plans`, `scopes`, `socialProviders`, `currentPolicy` and `rateLimit` are public; the "
+    "rest needs a credential (`Authorization: Bearer <access token, API token or partner app "
+    "token>`, or the session cookie), and each field names the permission it needs.")
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Everything a client changes. Sent with session cookies, a mutation needs the "
+    "`X-CSRF-Token` header (the value of the CSRF cookie). Bad input answers BAD_USER_INPUT "
+    "with every offending field in `extensions.fields`.")
+Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "Live events, over a WebSocket only (`graphql-transport-ws` on `/graphql`; over HTTP: "
+    "BAD_USER_INPUT, reason SUBSCRIPTION_OVER_HTTP). Authenticate in `connection_init` with "
+    '`{"Authorization": "Bearer <token>"}`; the socket closes with 4401 when that credential '
+    "ends, and each event is checked against your permissions as it is delivered.")
+
+DESCRIPTION = (
+    "Relleks, a multi-tenant CRM: accounts, organizations with roles, leads and notes, billing, "
+    "partner apps (API tokens and OAuth 2), data rights and realtime subscriptions. IDs are "
+    "opaque Relay global ids. Every error carries a stable `extensions.code` (UNAUTHENTICATED, "
+    "FORBIDDEN with `extensions.permission`, NOT_FOUND, BAD_USER_INPUT with "
+    "`extensions.fields`, CONFLICT, RATE_LIMITED with `extensions.retryAfter`, PLAN_LIMIT, "
+    "UNAVAILABLE, INTERNAL with `extensions.requestId`): branch on it, never on the message. "
+    "An object of an organization you are not in is NOT_FOUND, never FORBIDDEN.")
+
 
 class Schema(strawberry.Schema):
+    def __init__(self, *args: Any, description: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Strawberry takes no schema description; graphql-core's schema carries one and
+        # introspection shows it (`__schema { description }`). Strawberry's SDL printer
+        # does not print it (a TODO in strawberry/printer/printer.py).
+        self._schema.description = description
+
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         """Errors are logged by `ErrorCodes` (internal ones only, with the request id)."""
@@ -109,6 +142,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         config=StrawberryConfig(relay_max_results=MAX_PAGE_SIZE),
         execution_context_class=LeanExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
+        description=DESCRIPTION,
     )
 
 

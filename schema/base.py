@@ -10,7 +10,8 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, TypeAlias
+from enum import EnumMeta
+from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -23,9 +24,31 @@ from context import Context
 from errors import BadUserInput, NotFound
 
 Info: TypeAlias = _Info[Context, None]
+EnumType = TypeVar("EnumType", bound=EnumMeta)
 OrganizationArg: TypeAlias = Annotated[relay.GlobalID, strawberry.argument(
     description="The organization.")]
 """The `organizationId` argument of fields that act on one organization."""
+
+
+def described_enum(cls: EnumType, *, description: str, values: dict[Any, str],
+                   name: str | None = None) -> EnumType:
+    """`strawberry.enum` for a Python enum defined elsewhere (models, resolvers), with a
+    description for each value: `strawberry.enum_value` would have to sit in that module, and
+    those layers do not import Strawberry.
+
+        LeadStatus = described_enum(models.LeadStatus, description="Where a lead stands.",
+                                    values={models.LeadStatus.NEW: "Not contacted yet.", ...})
+
+    Every member needs a description, and only members may have one: a missing or unknown key
+    fails at import, so a value added to the model cannot go undocumented."""
+    described = {cls(key): text for key, text in values.items()}  # unknown keys raise here
+    missing = [member.name for member in cls if member not in described]  # type: ignore
+    if missing:
+        raise ValueError(f"{cls.__name__}: no description for {', '.join(missing)}")
+    wrapped = strawberry.enum(cls, name=name, description=description)
+    for value in wrapped.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = described[cls(value.value)]
+    return wrapped
 
 
 class ModelNode(relay.Node):
