@@ -19,23 +19,33 @@ from tests.smtp import free_port
 
 
 @contextlib.contextmanager
-def served(tmp: Path, **env: str) -> Iterator[int]:
+def served(tmp: Path, *, migrated: bool = False, **env: str) -> Iterator[int]:
     """The port of a `scripts.serve` process on a fresh SQLite file under `tmp`, with `env` on
-    top of a minimal environment (no PORT, no PUBLIC_URL); stopped on exit."""
+    top of a minimal environment (no PORT, no PUBLIC_URL); stopped on exit. Its stdout (the
+    JSON logs) goes to `tmp/server.log`, its stderr to `tmp/server.err`. `migrated`: the
+    database gets the committed migrations first, as `make run` gives it."""
     port = free_port()
     keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
     environment = {**keep, "LOG_LEVEL": "WARNING", "DATABASE_URL": f"sqlite://{tmp / 'db.sqlite3'}",
                    "MEDIA_ROOT": str(tmp / "media"), **env}
-    log = tmp / "server.log"
-    with log.open("wb") as out:
+    if migrated:
+        subprocess.run([sys.executable, "-c", "import asyncio, database, settings; asyncio.run("
+                        "database.migrate_database(settings.Settings.from_env().database_url))"],
+                       cwd=ROOT, env=environment, check=True, capture_output=True, timeout=120)
+    log, err = tmp / "server.log", tmp / "server.err"
+
+    def output() -> str:
+        return f"{log.read_text()[-3000:]}\n{err.read_text()[-3000:]}"
+
+    with log.open("wb") as out, err.open("wb") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "scripts.serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=environment, stdout=out, stderr=errors)
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            assert process.poll() is None, output()
+            assert time.monotonic() < deadline, output()
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                     break

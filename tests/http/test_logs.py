@@ -1,8 +1,8 @@
 """Structured logs: one JSON line per request, and never a password, a token or an email.
 
 Mail goes to the run's local SMTP server here (conftest.py): without SMTP_URL the development
-set-up prints outgoing mail (one-time links included) to the log on purpose, which production
-refuses to run without.
+set-up prints outgoing mail (one-time links included) to stderr on purpose, never to these logs
+(tests/http/test_console_mail.py), and production refuses to run without SMTP_URL.
 """
 
 from __future__ import annotations
