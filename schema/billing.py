@@ -18,7 +18,7 @@ from billing.gateway import HostedSession
 from models import billing as models
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
-from schema.base import Connection, Info, ModelNode, OrganizationArg, Rows
+from schema.base import Connection, Info, ModelNode, OrganizationArg, Rows, described_enum
 from schema.permissions import (
     HasPermission,
     global_uuid,
@@ -27,16 +27,49 @@ from schema.permissions import (
     requires,
 )
 
-PlanCode = strawberry.enum(models.Plan, name="PlanCode",
-                           description="A plan of the catalog, cheapest first.")
-BillingInterval = strawberry.enum(models.BillingInterval,
-                                  description="How often a subscription renews and is billed.")
-SubscriptionStatus = strawberry.enum(
+PlanCode = described_enum(
+    models.Plan, name="PlanCode", description="A plan of the catalog, cheapest first; "
+                                              "`plans` gives each one's limits.",
+    values={models.Plan.FREE: "Every new organization's plan, and the one an ended "
+                              "subscription falls back to. Costs nothing.",
+            models.Plan.PRO: "For a growing sales team; paid through Stripe.",
+            models.Plan.BUSINESS: "For several teams and their integrations; paid through "
+                                  "Stripe."})
+BillingInterval = described_enum(
+    models.BillingInterval, description="How often a subscription renews and is billed.",
+    values={models.BillingInterval.MONTH: "Every month.",
+            models.BillingInterval.YEAR: "Every year."})
+SubscriptionStatus = described_enum(
     models.SubscriptionStatus,
     description="Stripe's subscription status; NONE when the organization never subscribed. "
                 "The plan applies while ACTIVE, TRIALING or PAST_DUE (a grace period while "
-                "Stripe retries the payment); any other status falls back to FREE.")
-InvoiceStatus = strawberry.enum(models.InvoiceStatus, description="Stripe's invoice status.")
+                "Stripe retries the payment); any other status falls back to FREE.",
+    values={
+        models.SubscriptionStatus.NONE: "Never subscribed: on FREE.",
+        models.SubscriptionStatus.INCOMPLETE: "The first payment has not succeeded yet; "
+                                              "FREE until it does.",
+        models.SubscriptionStatus.INCOMPLETE_EXPIRED: "The first payment never succeeded; "
+                                                      "ended, back on FREE.",
+        models.SubscriptionStatus.TRIALING: "In a free trial; the plan applies.",
+        models.SubscriptionStatus.ACTIVE: "Paid up; the plan applies.",
+        models.SubscriptionStatus.PAST_DUE: "A renewal payment failed and Stripe is retrying; "
+                                            "the plan still applies meanwhile.",
+        models.SubscriptionStatus.UNPAID: "Stripe's retries ran out; back on FREE until an "
+                                          "invoice is paid.",
+        models.SubscriptionStatus.PAUSED: "Paused (a trial ended without a payment method); "
+                                          "back on FREE.",
+        models.SubscriptionStatus.CANCELED: "Canceled; ended, back on FREE. Subscribing again "
+                                            "starts a new subscription.",
+    })
+InvoiceStatus = described_enum(
+    models.InvoiceStatus, description="Stripe's invoice status.",
+    values={
+        models.InvoiceStatus.DRAFT: "Being prepared; not yet due.",
+        models.InvoiceStatus.OPEN: "Finalized and awaiting payment.",
+        models.InvoiceStatus.PAID: "Paid.",
+        models.InvoiceStatus.VOID: "Canceled; nothing is owed.",
+        models.InvoiceStatus.UNCOLLECTIBLE: "Written off as unlikely to be paid.",
+    })
 
 
 @strawberry.type(description="What a plan allows. Null means unlimited.")

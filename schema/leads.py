@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from inspect import isawaitable
-from typing import Any, Generic
+from typing import Annotated, Any, Generic
 
 import strawberry
 from strawberry import relay
@@ -22,7 +22,7 @@ from resolvers import notes as note_resolvers
 from resolvers.keyset import Order, Page, keyset_page
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
 from schema.accounts import User
-from schema.base import Info, ModelNode, relation
+from schema.base import Info, ModelNode, described_enum, relation
 from schema.permissions import (
     HasPermission,
     HasPermissionOrOwns,
@@ -39,13 +39,25 @@ MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
 TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "
               "characters; stored in lower case, blanks and repeats dropped.")
 
-LeadStatus = strawberry.enum(models.LeadStatus, description="Where a lead stands in the pipeline.")
-LeadSource = strawberry.enum(
+LeadStatus = described_enum(
+    models.LeadStatus, description="Where a lead stands in the pipeline.",
+    values={
+        models.LeadStatus.NEW: "Not contacted yet (the default).",
+        models.LeadStatus.CONTACTED: "Reached out to.",
+        models.LeadStatus.QUALIFIED: "A real prospect: interested, with a need and a budget.",
+        models.LeadStatus.WON: "Became a customer.",
+        models.LeadStatus.LOST: "Will not buy.",
+    })
+LeadSource = described_enum(
     models.LeadSource,
-    description="How a lead arrived: MANUAL, createLead by a person; API, createLead with an API "
-                "token or a partner app's OAuth access token; IMPORT, importLeads; FORM, a web "
-                "form (reserved: nothing makes these yet). Set by the server, never by the "
-                "input.")
+    description="How a lead arrived. Set by the server, never by the input.",
+    values={
+        models.LeadSource.MANUAL: "`createLead` by a person (signed in to a session).",
+        models.LeadSource.FORM: "A web form (reserved: nothing makes these yet).",
+        models.LeadSource.API: "`createLead` with an API token or a partner app's OAuth "
+                               "access token.",
+        models.LeadSource.IMPORT: "`importLeads`.",
+    })
 
 
 @strawberry.type(description="A page of a keyset-paginated list: cursors stay valid while rows "
@@ -80,11 +92,11 @@ class KeysetConnection(Generic[relay.NodeType]):
 
 @strawberry.type(description="A postal address.")
 class Address:
-    line1: str | None
-    line2: str | None
-    city: str | None
-    region: str | None
-    postal_code: str | None
+    line1: str | None = strawberry.field(description="First line: street and number.")
+    line2: str | None = strawberry.field(description="Second line: suite, floor, building.")
+    city: str | None = strawberry.field(description="City or town.")
+    region: str | None = strawberry.field(description="State, province or county.")
+    postal_code: str | None = strawberry.field(description="Postal or ZIP code.")
     country: str | None = strawberry.field(description="ISO 3166-1 alpha-2 code.")
 
 
@@ -116,13 +128,15 @@ class Lead(ModelNode):
     model = models.Lead
 
     id: relay.NodeID[str]
-    name: str
+    name: str = strawberry.field(description="The person's name, up to 200 characters.")
     email: str | None = strawberry.field(description="Normalised email address.")
     phone: str | None = strawberry.field(description="E.164, e.g. +14155552671.")
-    company: str | None
+    company: str | None = strawberry.field(description="Where the person works.")
     title: str | None = strawberry.field(description="Job title.")
-    status: LeadStatus  # type: ignore[valid-type]
-    source: LeadSource  # type: ignore[valid-type]
+    status: LeadStatus = strawberry.field(  # type: ignore[valid-type]
+        description="Where the lead stands in the pipeline.")
+    source: LeadSource = strawberry.field(  # type: ignore[valid-type]
+        description="How the lead arrived; set by the server.")
     tags: list[str] = strawberry.field(description="Lower-case labels, at most 20.")
     restricted: bool = strawberry.field(
         description="Processing restricted at the person's request (`restrictProcessing`): "
@@ -130,8 +144,9 @@ class Lead(ModelNode):
                     "apps (OAuth) read, subscriptions included.")
     restricted_at: datetime.datetime | None = strawberry.field(
         description="Since when processing is restricted; null when it is not.")
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
+    created_at: datetime.datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime.datetime = strawberry.field(
+        description="When it was last saved: created, edited, assigned or restricted.")
 
     @strawberry.field(description="Postal address; null when no part of it is known.")
     def address(self, root: strawberry.Parent[models.Lead]) -> Address | None:
@@ -207,28 +222,32 @@ def page_size(info: Info, first: int | None) -> int:
 
 @strawberry.enum(description="What to sort leads by.")
 class LeadOrderField(Enum):
-    CREATED_AT = "created_at"
-    UPDATED_AT = "updated_at"
-    NAME = "name"
+    CREATED_AT = strawberry.enum_value("created_at", description="When the lead was created.")
+    UPDATED_AT = strawberry.enum_value("updated_at", description="When the lead last changed.")
+    NAME = strawberry.enum_value("name", description="The lead's name.")
 
 
 @strawberry.enum(description="Sort direction.")
 class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Smallest first: oldest, or A to Z.")
+    DESC = strawberry.enum_value("desc", description="Largest first: newest, or Z to A.")
 
 
 @strawberry.input(description="Sort order; ties break on the id, so the order is total.")
 class LeadOrder:
-    field: LeadOrderField = LeadOrderField.CREATED_AT
-    direction: OrderDirection = OrderDirection.DESC
+    field: LeadOrderField = strawberry.field(default=LeadOrderField.CREATED_AT,
+                                             description="What to sort by.")
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.DESC, description="Which way; DESC unless given, whatever the "
+                                                 "field (give ASC for names from A to Z).")
 
 
 @strawberry.input(description="Narrow the list; all given conditions must hold.")
 class LeadFilter:
     status: list[LeadStatus] | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description=f"Leads in any of these statuses, at most {MAX_STATUSES}.")
-    owner_id: relay.GlobalID | None = None
+    owner_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="Leads this member works (a `User` id).")
     source: list[LeadSource] | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description=f"Leads from any of these sources, at most {MAX_SOURCES}.")
     tags: list[str] | None = strawberry.field(
@@ -236,8 +255,10 @@ class LeadFilter:
                                   "most a lead has).")
     search: str | None = strawberry.field(
         default=None, description="Case-insensitive match in name, email, phone or company.")
-    created_after: datetime.datetime | None = None
-    created_before: datetime.datetime | None = None
+    created_after: datetime.datetime | None = strawberry.field(
+        default=None, description="Leads created at or after this time.")
+    created_before: datetime.datetime | None = strawberry.field(
+        default=None, description="Leads created before this time (not at it).")
 
     def to_resolver(self) -> resolvers.LeadFilter:
         at_most("filter.status", self.status, MAX_STATUSES)
@@ -251,10 +272,24 @@ class LeadFilter:
             created_before=self.created_before)
 
 
-async def organization_leads(root: strawberry.Parent[Any], info: Info, first: int | None = None,
-                             after: str | None = None, last: int | None = None,
-                             before: str | None = None, filter: LeadFilter | None = None,
-                             order_by: LeadOrder | None = None) -> LeadConnection:
+async def organization_leads(
+        root: strawberry.Parent[Any], info: Info,
+        first: Annotated[int | None, strawberry.argument(
+            description="Leads from the start (or after `after`), 0 to 100; 100 when neither "
+                        "`first` nor `last` is given.")] = None,
+        after: Annotated[str | None, strawberry.argument(
+            description="A cursor of this list, with the same `orderBy`: the leads after "
+                        "it.")] = None,
+        last: Annotated[int | None, strawberry.argument(
+            description="Leads from the end (or before `before`), 0 to 100.")] = None,
+        before: Annotated[str | None, strawberry.argument(
+            description="A cursor of this list, with the same `orderBy`: the leads before "
+                        "it.")] = None,
+        filter: Annotated[LeadFilter | None, strawberry.argument(
+            description="Only the leads matching every condition given.")] = None,
+        order_by: Annotated[LeadOrder | None, strawberry.argument(
+            description="The order; newest first when absent.")] = None,
+) -> LeadConnection:
     order_by = order_by or LeadOrder()
     base = resolvers.ORDERS[order_by.field.value]
     order = Order(base.field, descending=order_by.direction is OrderDirection.DESC,
@@ -401,7 +436,8 @@ class LeadQueries:
     @strawberry.field(description="A lead of an organization you belong to.",
                       extensions=[requires(HasPermission(Permission.LEADS_READ,
                                                          org=org_of(models.Lead, "Lead", "id")))])
-    async def lead(self, info: Info, id: relay.GlobalID) -> Lead:
+    async def lead(self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(
+            description="The lead's global id.")]) -> Lead:
         return await resolvers.get_lead(info.context, _lead_id(id))  # type: ignore[return-value]
 
 

@@ -7,6 +7,8 @@ no concrete node type (an interface such as `Node` itself, `Query`, a connection
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
@@ -29,7 +31,10 @@ def node_type(id: relay.GlobalID, info: Info) -> type[ModelNode]:
 @strawberry.type
 class NodeQueries:
     @strawberry.field(description="Any object by its global `id`.")
-    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node:
+    async def node(self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(
+            description="A global id, as any object's `id` gives it. Unknown, or not yours to "
+                        "see: NOT_FOUND (never told apart); not an id at all: "
+                        "BAD_USER_INPUT.")]) -> relay.Node:
         node_type(id, info)
         try:
             node = await id.resolve_node(info, required=False)

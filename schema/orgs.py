@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -21,7 +22,7 @@ from resolvers import members as member_resolvers
 from resolvers import orgs as resolvers
 from schema.accounts import User
 from schema.activity import ActivityEvent, ActivityFilter
-from schema.base import Connection, Info, ModelNode, Rows, relation
+from schema.base import Connection, Info, ModelNode, Rows, described_enum, relation
 from schema.billing import Billing, billing_field
 from schema.leads import LeadConnection, leads_field
 from schema.oauth import AuthorizedApp, authorized_apps
@@ -38,8 +39,21 @@ from schema.permissions import (
 from schema.selection import node_fields
 from schema.tokens import ApiToken, api_tokens
 
-Role = strawberry.enum(models.Role, description="A member's role, from most to least powerful. "
-                                                "The README's matrix says what each may do.")
+Role = described_enum(
+    models.Role, description="A member's role, from most to least powerful. The README's "
+                             "matrix says what each may do; `viewerPermissions` lists yours.",
+    values={
+        models.Role.OWNER: "Everything, including billing (`billing:write`), handing over "
+                           "ownership, exporting and deleting the organization. An "
+                           "organization always keeps at least one.",
+        models.Role.ADMIN: "Runs the organization: settings, members below ADMIN, "
+                           "invitations, the activity log, billing (read), API tokens, partner "
+                           "apps, privacy requests, and any lead or note.",
+        models.Role.MEMBER: "Works leads: reads the organization and its members, creates, "
+                            "edits, assigns, imports and exports leads, and adds notes.",
+        models.Role.VIEWER: "Reads the organization, its members, leads and notes; changes "
+                            "nothing.",
+    })
 
 
 @strawberry.type(description="A user's place in an organization.")
@@ -163,7 +177,9 @@ class Organization(ModelNode):
                       extensions=[requires(HasPermission(Permission.ACTIVITY_READ,
                                                          org=org_from_source()))])
     def activity(self, root: strawberry.Parent[models.Organization], info: Info,
-                 filter: ActivityFilter | None = None) -> list[ActivityEvent]:
+                 filter: Annotated[ActivityFilter | None, strawberry.argument(
+                     description="Only the events matching every condition given.")] = None,
+                 ) -> list[ActivityEvent]:
         filter = filter or ActivityFilter()
         actor_id = global_uuid(filter.actor_id, "User", "actorId") if filter.actor_id else None
         return Rows(activity_resolvers.activity_query(  # type: ignore[return-value]
@@ -228,7 +244,8 @@ class OrgQueries:
                                   "its lists, each of which needs its own permission. Any "
                                   "other slug is NOT_FOUND, whether or not it exists.",
                       extensions=[requires(BelongsToOrg(org=org_from_slug()))])
-    async def organization(self, info: Info, slug: str) -> Organization:
+    async def organization(self, info: Info, slug: Annotated[str, strawberry.argument(
+            description="The organization's slug, in any letter case.")]) -> Organization:
         org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
         return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -17,7 +18,7 @@ from auth.permissions import Permission
 from errors import at_most
 from resolvers import realtime as resolvers
 from schema.activity import ActivityEvent
-from schema.base import Info
+from schema.base import Info, OrganizationArg, described_enum
 from schema.leads import Lead, Note
 from schema.orgs import Membership, Role
 from schema.permissions import (
@@ -28,10 +29,33 @@ from schema.permissions import (
     requires,
 )
 
-LeadEventType = strawberry.enum(resolvers.LeadEventType, name="LeadEventType",
-                                description="What happened to a lead.")
-MembershipEventType = strawberry.enum(resolvers.MembershipEventType, name="MembershipEventType",
-                                      description="What happened to one of your memberships.")
+LeadEventType = described_enum(
+    resolvers.LeadEventType, name="LeadEventType", description="What happened to a lead.",
+    values={
+        resolvers.LeadEventType.CREATED: "`createLead` made it (`importLeads` sends no events).",
+        resolvers.LeadEventType.UPDATED: "Fields changed, named by `changedFields`; a change "
+                                         "of status or owner also sends STATUS_CHANGED or "
+                                         "ASSIGNED.",
+        resolvers.LeadEventType.DELETED: "Deleted: `lead` is null, `leadId` says which.",
+        resolvers.LeadEventType.ASSIGNED: "Given to another member, or to nobody.",
+        resolvers.LeadEventType.STATUS_CHANGED: "Its status changed.",
+        resolvers.LeadEventType.NOTE_ADDED: "A note was added: see `note`.",
+    })
+MembershipEventType = described_enum(
+    resolvers.MembershipEventType, name="MembershipEventType",
+    description="What happened to one of your memberships.",
+    values={
+        resolvers.MembershipEventType.INVITED: "You were invited (to your verified email); "
+                                               "`role` is the role offered.",
+        resolvers.MembershipEventType.INVITATION_REVOKED: "An invitation to you was revoked.",
+        resolvers.MembershipEventType.JOINED: "You joined, by accepting an invitation.",
+        resolvers.MembershipEventType.ROLE_CHANGED: "Your role changed: see `role`.",
+        resolvers.MembershipEventType.OWNERSHIP_TRANSFERRED: "Ownership was handed over, to "
+                                                             "you or by you (you are ADMIN "
+                                                             "now).",
+        resolvers.MembershipEventType.REMOVED: "You were removed from the organization.",
+        resolvers.MembershipEventType.LEFT: "You left the organization.",
+    })
 
 
 def _timestamp(seconds: float) -> datetime.datetime:
@@ -106,8 +130,10 @@ class RealtimeSubscriptions:
                     "`leads:read` ends the stream with an error saying why.",
         extensions=[requires(HasPermission(Permission.LEADS_READ,
                                            org=org_from_argument("organization_id")))])
-    async def lead_events(self, info: Info, organization_id: relay.GlobalID,
-                          filter: LeadEventFilter | None = None
+    async def lead_events(self, info: Info, organization_id: OrganizationArg,
+                          filter: Annotated[LeadEventFilter | None, strawberry.argument(
+                              description="Only the events matching every condition given; "
+                                          "all of them when absent.")] = None,
                           ) -> AsyncGenerator[LeadEvent, None]:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         flt = resolvers.LeadEventFilter()
@@ -125,7 +151,7 @@ class RealtimeSubscriptions:
         description="The organization's activity log as it is written (ADMIN+).",
         extensions=[requires(HasPermission(Permission.ACTIVITY_READ,
                                            org=org_from_argument("organization_id")))])
-    async def activity(self, info: Info, organization_id: relay.GlobalID
+    async def activity(self, info: Info, organization_id: OrganizationArg
                        ) -> AsyncGenerator[ActivityEvent, None]:
         org_id = global_uuid(organization_id, "Organization", "organizationId")
         async for event in resolvers.activity_events(info.context, org_id):

@@ -15,12 +15,14 @@ import strawberry
 from models import social as models
 from resolvers import social as resolvers
 from schema.accounts import AuthPayload, _payload
-from schema.base import Info
+from schema.base import Info, described_enum
 from schema.permissions import IsAuthenticated, requires
 
-SocialProviderName = strawberry.enum(
+SocialProviderName = described_enum(
     models.SocialProvider, name="SocialProviderName",
-    description="A provider people can sign in with.")
+    description="A provider people can sign in with.",
+    values={models.SocialProvider.GOOGLE: "Google (OpenID Connect).",
+            models.SocialProvider.GITHUB: "GitHub (OAuth)."})
 
 
 @strawberry.type(name="SocialProvider",
