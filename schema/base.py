@@ -14,6 +14,7 @@ from enum import EnumMeta
 from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar
 
 import strawberry
+from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema
 from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
 from strawberry.types import Info as _Info
@@ -49,6 +50,36 @@ def described_enum(cls: EnumType, *, description: str, values: dict[Any, str],
     for value in wrapped.__strawberry_definition__.values:  # type: ignore[attr-defined]
         value.description = described[cls(value.value)]
     return wrapped
+
+
+STRAWBERRY_PAGING_TEXTS = frozenset({
+    "Returns the items in the list that come before the specified cursor.",
+    "Returns the items in the list that come after the specified cursor.",
+    "Returns the first n items from the list.",
+})
+"""What Strawberry's `relay.connection` says of `before`, `after`, `first` and `last` (`last`
+wrongly reads as `after`)."""
+
+
+def describe_paging_arguments(schema: GraphQLSchema, max_results: int) -> None:
+    """Give the paging arguments of every `relay.connection` field our descriptions, which say
+    what `last` does and how large a page may be, in place of Strawberry's. Runs on the built
+    schema, which introspection and the SDL printer both read."""
+    texts = {
+        "first": f"The first n items (after `after`, when given), 0 to {max_results}.",
+        "last": f"The last n items (before `before`, when given), 0 to {max_results}.",
+        "after": "A cursor from this list (an edge's `cursor`, or `pageInfo.endCursor`): the "
+                 "items after it.",
+        "before": "A cursor from this list (an edge's `cursor`, or `pageInfo.startCursor`): "
+                  "the items before it.",
+    }
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType | GraphQLInterfaceType):
+            continue
+        for field in type_.fields.values():
+            for name, argument in field.args.items():
+                if name in texts and argument.description in STRAWBERRY_PAGING_TEXTS:
+                    argument.description = texts[name]
 
 
 class ModelNode(relay.Node):
