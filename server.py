@@ -21,6 +21,7 @@ from schema import build_schema
 from services import Services
 from settings import Settings
 from web.exports import download_export
+from web.graphiql import graphiql_routes
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, HeaderSizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz, root
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/.well-known/oauth-authorization-server", oauth.server_metadata,
                   methods=["GET"]),
             social_routes(settings),
+            *graphiql_routes(settings),  # GraphiQL's assets, served here (no CDN)
             Route("/exports/{token}", download_export, methods=["GET"]),
         ],
         middleware=[

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from starlette.requests import HTTPConnection
+from strawberry.http.websocket_origin import is_same_origin
 
 from auth.api_tokens import hash_api_token, is_well_formed, looks_like_api_token
 from auth.cookies import CookieNames
@@ -113,8 +114,9 @@ async def authenticate_connection(params: dict[str, object], connection: HTTPCon
     The payload carries the credential as `{"Authorization": "Bearer <token>"}` (what GraphiQL
     sends from its headers editor) or `{"token": "<token>"}`: an access token or an API token.
     Without one, the session cookie counts only when the page's `Origin` is one of
-    `ALLOWED_ORIGINS`: browsers send cookies with any page's WebSocket, so the origin is what
-    stops another site from subscribing as the visitor."""
+    `ALLOWED_ORIGINS` or this server's own origin (its GraphiQL page): browsers send cookies
+    with any page's WebSocket, so the origin is what stops another site from subscribing as the
+    visitor."""
     header = next((value for key, value in params.items()
                    if key.lower() == "authorization" and isinstance(value, str)), None)
     token = params.get("token")
@@ -134,7 +136,10 @@ async def authenticate_connection(params: dict[str, object], connection: HTTPCon
     cookie = connection.cookies.get(CookieNames.for_settings(settings).access, "")
     if not cookie:
         return Viewer(error="Sign in: send an access or API token in connection_init.")
-    if connection.headers.get("origin") not in settings.allowed_origins:
+    origin = connection.headers.get("origin")
+    # This server's own page (GraphiQL, same origin) counts as allowed.
+    if origin not in settings.allowed_origins and not (
+            origin and is_same_origin(origin, connection.headers.get("host"))):
         return Viewer(error="Session cookies are accepted only from the allowed origins: "
                             "send a token in connection_init.")
     return await viewer_for_token(cookie, settings, via_cookie=True)

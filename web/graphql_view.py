@@ -36,6 +36,7 @@ from context import Context, Viewer
 from errors import ErrorCode
 from schema.extensions import INTERNAL_MESSAGE, finalize_errors
 from services import Services
+from web.graphiql import render_page
 from web.graphql_ws import LimitedWebSocket, TransportWSHandler
 from web.middleware import BodyTooLarge
 
@@ -111,6 +112,10 @@ class GraphQLView(GraphQL):
             allowed_origins=settings.allowed_origins,
         )
         self.services = services
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        # Our own GraphiQL page (`web/graphiql.py`): every asset from this server, no CDN.
+        return render_page(self.services.settings)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         if isinstance(request, WebSocket):

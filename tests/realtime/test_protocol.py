@@ -91,6 +91,14 @@ async def test_graphiql_on_the_api_s_own_origin_sends_its_headers_in_connection_
         assert await ws.init(bearer(team.people[Role.OWNER].token)) == {"type": "connection_ack"}
 
 
+async def test_the_session_cookie_counts_on_the_api_s_own_origin(embedded: Server,
+                                                                  team: Team) -> None:
+    # GraphiQL, served by the API itself, subscribes with the cookies its logIn set.
+    cookie = await _cookie(embedded, team)
+    async with socket(embedded, origin=embedded.url, cookie=cookie) as ws:
+        assert await ws.init() == {"type": "connection_ack"}
+
+
 async def test_an_api_token_authenticates_in_connection_init(embedded: Server,
                                                              team: Team) -> None:
     token = await make_token(team, ["leads:read"])
