@@ -11,6 +11,7 @@ from jobs.app import Jobs
 from mail import Mailer
 from realtime.broker import Broker, build_broker
 from realtime.sockets import Sockets, build_sockets
+from resolvers.cursors import CursorSeal
 from settings import Settings
 from storage import Storage, build_storage
 
@@ -28,6 +29,8 @@ class Services:
     """Carries committed changes to subscriptions, across processes with Redis (`realtime/`)."""
     sockets: Sockets
     """Counts open WebSockets per IP and credential, across processes with Redis."""
+    cursors: CursorSeal
+    """Seals keyset cursors (one cipher object per process: `resolvers/cursors.py`)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -42,6 +45,7 @@ class Services:
             broker=build_broker(settings.redis_url, prefix=settings.realtime_channel_prefix,
                                 buffer=settings.realtime_buffer),
             sockets=build_sockets(settings),
+            cursors=CursorSeal(settings.secret_key),
         )
         services.jobs.services = services  # tasks reach the mailer, storage and Stripe
         return services

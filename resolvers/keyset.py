@@ -2,19 +2,23 @@
 
 A cursor holds the sort value and the id of the last row seen, and the next page starts strictly
 after that pair. A row inserted while a client pages can therefore never make it skip or repeat
-rows, unlike OFFSET, and a deep page costs as little as the first (an index range scan).
+rows, unlike OFFSET, and a deep page costs as little as the first (an index range scan). Nor
+can a row deleted, the cursor's own included: the position needs no row to exist.
+
+That pair (a lead's name, its id) is sealed (`resolvers/cursors.py`) for the list and order it
+came from, so a client sees opaque bytes and can send back only a position we gave it: packed as
+the row's 16-byte id, then the time as 8 bytes of microseconds since 1970 (UTC), or the text as
+UTF-8 padded to a multiple of 32 bytes (so its length shows only roughly).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import struct
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from tortoise.exceptions import ValidationError
 from tortoise.expressions import Q
 from tortoise.models import Model
@@ -22,6 +26,11 @@ from tortoise.queryset import QuerySet
 
 from errors import BadUserInput
 from models.base import check_storable
+from resolvers.cursors import CursorSeal
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECONDS = struct.Struct(">q")
+PAD_TO = 32
 
 
 @dataclass(frozen=True)
@@ -33,50 +42,70 @@ class Order:
     is_datetime: bool = False
 
 
+def scope_of(list_name: str, parent_id: uuid.UUID, order: Order) -> bytes:
+    """What a cursor is sealed for: one list (`leads` of one org, `notes` of one lead) in one
+    order; a cursor of any other list or order does not open."""
+    direction = "desc" if order.descending else "asc"
+    return f"{list_name}:{parent_id}:{order.field}:{direction}".encode()
+
+
 @dataclass
 class Page:
-    """One page of rows; cursors are encoded only for the rows a client asks them of."""
+    """One page of rows; cursors are sealed only for the rows a client asks them of."""
 
     rows: list[Any]
     order: Order
     has_next_page: bool
     has_previous_page: bool
+    seal: CursorSeal
+    scope: bytes
 
     def cursor(self, row: Any) -> str:
-        return encode_cursor(self.order, row)
+        return encode_cursor(self.seal, self.scope, self.order, row)
 
 
-def encode_cursor(order: Order, row: Any) -> str:
+def _id_bytes(row_id: Any) -> bytes:
+    return (row_id if isinstance(row_id, uuid.UUID) else uuid.UUID(str(row_id))).bytes
+
+
+def encode_cursor(seal: CursorSeal, scope: bytes, order: Order, row: Any) -> str:
     value = getattr(row, order.field)
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    raw = orjson.dumps([order.field, value, str(row.id)])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    if order.is_datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        packed = MICROSECONDS.pack((value - EPOCH) // timedelta(microseconds=1))
+    else:
+        text = value.encode() + b"\x80"
+        packed = text + b"\x00" * (-len(text) % PAD_TO)
+    return seal.seal(_id_bytes(row.id) + packed, scope)
 
 
-def decode_cursor(order: Order, cursor: str, argument: str,
+def decode_cursor(seal: CursorSeal, scope: bytes, order: Order, cursor: str, argument: str,
                   model: type[Model] | None = None) -> tuple[Any, uuid.UUID]:
-    """The (sort value, id) position in a cursor. Clients can send anything: only a position
-    that one of our cursors could hold gets through (sort values are datetimes with a time zone
-    that the database can hold, or text that `model`'s field accepts), anything else is
-    BAD_USER_INPUT naming `argument`."""
+    """The (sort value, id) position in a cursor. Only a cursor sealed for this list in this
+    order opens; its position is checked again all the same (times the database can hold, text
+    that `model`'s field accepts). Anything else is BAD_USER_INPUT naming `argument`."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        field, value, row_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        if field != order.field or not isinstance(row_id, str):
-            raise ValueError("cursor from another ordering")
+        if not isinstance(cursor, str):
+            raise TypeError("not text")
+        plain = seal.open(cursor, scope)
+        row_id, packed = uuid.UUID(bytes=plain[:16]), plain[16:]
+        value: Any
         if order.is_datetime:
-            value = datetime.fromisoformat(value)
-            if value.tzinfo is None:
-                raise ValueError("a cursor's time has a time zone")
+            (micros,) = MICROSECONDS.unpack(packed)
+            value = EPOCH + timedelta(microseconds=micros)
             check_storable(value)
-        elif not isinstance(value, str) or "\x00" in value:
-            raise ValueError("not a sort value")
+        else:
+            value = packed.rstrip(b"\x00").removesuffix(b"\x80").decode()
+            if "\x00" in value:
+                raise ValueError("not a sort value")
         if model is not None:
             model._meta.fields_map[order.field].validate(value)
-        return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, ValidationError) as exc:
-        raise BadUserInput.field(argument, "is not a cursor of this list in this order") from exc
+        return value, row_id
+    except (ValueError, TypeError, OverflowError, struct.error, ValidationError) as exc:
+        raise BadUserInput.field(
+            argument, "is not a cursor of this list in this order (cursors are opaque: pass "
+                      "back a cursor this list gave, with the same orderBy)") from exc
 
 
 def _beyond(order: Order, value: Any, row_id: uuid.UUID, *, forward: bool) -> Q:
@@ -92,9 +121,9 @@ def _order_by(order: Order, *, reverse: bool) -> list[str]:
     return [f"{prefix}{order.field}", f"{prefix}id"]
 
 
-async def keyset_page(query: QuerySet[Any], order: Order, *, first: int | None,
-                      after: str | None, last: int | None, before: str | None,
-                      max_results: int) -> Page:
+async def keyset_page(query: QuerySet[Any], order: Order, *, seal: CursorSeal, scope: bytes,
+                      first: int | None, after: str | None, last: int | None,
+                      before: str | None, max_results: int) -> Page:
     for name, value in (("first", first), ("last", last)):
         if value is not None and not 0 <= value <= max_results:
             problem = f"must be between 0 and {max_results}"
@@ -103,10 +132,10 @@ async def keyset_page(query: QuerySet[Any], order: Order, *, first: int | None,
     if first is not None and last is not None:
         raise BadUserInput("Pass `first` or `last`, not both.", {"first": "with last"})
     if after is not None:
-        position = decode_cursor(order, after, "after", query.model)
+        position = decode_cursor(seal, scope, order, after, "after", query.model)
         query = query.filter(_beyond(order, *position, forward=True))
     if before is not None:
-        position = decode_cursor(order, before, "before", query.model)
+        position = decode_cursor(seal, scope, order, before, "before", query.model)
         query = query.filter(_beyond(order, *position, forward=False))
     backwards = last is not None
     size = last if backwards else (first if first is not None else max_results)
@@ -119,6 +148,8 @@ async def keyset_page(query: QuerySet[Any], order: Order, *, first: int | None,
     return Page(
         rows=rows,
         order=order,
+        seal=seal,
+        scope=scope,
         has_next_page=more if not backwards else before is not None,
         has_previous_page=more if backwards else after is not None,
     )

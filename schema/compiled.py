@@ -163,6 +163,9 @@ class SubtreePlans:
                 call_kwargs[name] = source
             value = resolver(source, **call_kwargs) if pass_self else resolver(**call_kwargs)
             if is_awaitable(value):
+                close = getattr(value, "close", None)
+                if close is not None:
+                    close()  # a coroutine not started: the ordinary path calls the resolver again
                 raise Abandon
             return value
 

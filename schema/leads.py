@@ -19,7 +19,7 @@ from models import leads as models
 from resolvers import lead_transfer as transfer_resolvers
 from resolvers import leads as resolvers
 from resolvers import notes as note_resolvers
-from resolvers.keyset import Order, Page, keyset_page
+from resolvers.keyset import Order, Page, keyset_page, scope_of
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
 from schema.accounts import User
 from schema.base import Info, ModelNode, described_enum, relation
@@ -160,13 +160,23 @@ class Lead(ModelNode):
             return None
         return loaded(info.context.loaders.user, root.owner_id)  # type: ignore[return-value]
 
-    @strawberry.field(description="Notes, newest first. Whoever may read the lead may read "
-                                  "its notes.")
+    @strawberry.field(description="Notes, newest first, with stable keyset cursors. Whoever may "
+                                  "read the lead may read its notes.")
     def notes(self, root: strawberry.Parent[models.Lead], info: Info,
-              first: int | None = None, after: str | None = None) -> NoteConnection:
+              first: Annotated[int | None, strawberry.argument(
+                  description="Notes from the start (or after `after`), at most 100; the "
+                              "default when neither `first` nor `last` is given.")] = None,
+              after: Annotated[str | None, strawberry.argument(
+                  description="A cursor of this list: the notes after it.")] = None,
+              last: Annotated[int | None, strawberry.argument(
+                  description="Notes from the end (or before `before`), at most 100.")] = None,
+              before: Annotated[str | None, strawberry.argument(
+                  description="A cursor of this list: the notes before it.")] = None,
+              ) -> NoteConnection:
+        if after is not None or last is not None or before is not None:
+            return _notes_keyset(root, info, first, after, last,  # type: ignore[return-value]
+                                 before)
         limit = page_size(info, first)
-        if after is not None:
-            return _notes_after(root, info, limit, after)  # type: ignore[return-value]
         rows = loaded(info.context.loaders.first_notes(root.organization_id, limit + 1), root.id)
         if isawaitable(rows):
             return _first_notes(root, info, limit, rows)  # type: ignore[return-value]
@@ -183,10 +193,15 @@ def _count_notes(root: models.Lead, info: Info) -> Callable[[], Awaitable[int]]:
     return lambda: note_resolvers.notes_query(info.context, root.organization_id, root.id).count()
 
 
+def _notes_scope(root: models.Lead) -> bytes:
+    return scope_of("notes", root.id, note_resolvers.NOTE_ORDER)
+
+
 def _notes_page(root: models.Lead, info: Info, rows: list[models.Note],
                 limit: int) -> NoteConnection:
     page = Page(rows=rows[:limit], order=note_resolvers.NOTE_ORDER,
-                has_next_page=len(rows) > limit, has_previous_page=False)
+                has_next_page=len(rows) > limit, has_previous_page=False,
+                seal=info.context.services.cursors, scope=_notes_scope(root))
     return NoteConnection.from_page(page, _count_notes(root, info))
 
 
@@ -195,10 +210,13 @@ async def _first_notes(root: models.Lead, info: Info, limit: int,
     return _notes_page(root, info, await rows, limit)
 
 
-async def _notes_after(root: models.Lead, info: Info, limit: int, after: str) -> NoteConnection:
+async def _notes_keyset(root: models.Lead, info: Info, first: int | None, after: str | None,
+                        last: int | None, before: str | None) -> NoteConnection:
     query = note_resolvers.notes_query(info.context, root.organization_id, root.id)
-    page = await keyset_page(query, note_resolvers.NOTE_ORDER, first=limit, after=after,
-                             last=None, before=None, max_results=max_page(info))
+    page = await keyset_page(query, note_resolvers.NOTE_ORDER,
+                             seal=info.context.services.cursors, scope=_notes_scope(root),
+                             first=first, after=after, last=last, before=before,
+                             max_results=max_page(info))
     return NoteConnection.from_page(page, _count_notes(root, info))
 
 
@@ -296,8 +314,9 @@ async def organization_leads(
                             is_datetime=base.is_datetime)
     query = resolvers.leads_query(info.context, root.id,
                                   filter.to_resolver() if filter else None)
-    page = await keyset_page(query, order, first=first, after=after, last=last, before=before,
-                             max_results=max_page(info))
+    page = await keyset_page(query, order, seal=info.context.services.cursors,
+                             scope=scope_of("leads", root.id, order), first=first, after=after,
+                             last=last, before=before, max_results=max_page(info))
     await _prefetch_lead_relations(info, page.rows)
     return LeadConnection.from_page(page, query.count)
 
@@ -311,8 +330,9 @@ async def _prefetch_lead_relations(info: Info, leads: list[models.Lead]) -> None
     selected = node_fields(info)
     user_ids = {lead.owner_id for lead in leads if lead.owner_id} if "owner" in selected else set()
     for notes_field in selected.get("notes", []):
-        if notes_field.arguments.get("after") is not None:
-            continue
+        if any(notes_field.arguments.get(name) is not None
+               for name in ("after", "last", "before")):
+            continue  # a keyset page of its own
         try:
             first = notes_field.arguments.get("first")
             limit = page_size(info, int(first) if first is not None else None)
