@@ -21,6 +21,7 @@ from typing import Any
 
 from strawberry import relay
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from auth.permissions import Permission
@@ -124,6 +125,11 @@ class HasPermission(BelongsToOrg):
         self.permission = permission
         self.message = f"Needs the `{permission.value}` permission."
 
+    def requirement(self) -> tuple[list[str], str]:
+        """The permission names a field's description must mention, and the sentence that
+        says so when it does not (`Requires`)."""
+        return [self.permission.value], f"Needs the `{self.permission.value}` permission."
+
     async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         org_id = await self.belongs(source, info, kwargs)
         await info.context.access.require(org_id, self.permission)
@@ -143,6 +149,10 @@ class HasPermissionOrOwns(HasPermission):
         self.elevated = permission
         self.owner = owner
 
+    def requirement(self) -> tuple[list[str], str]:
+        names = [self.permission.value, self.elevated.value]
+        return names, f"Needs `{names[0]}`, and `{names[1]}` unless it is yours."
+
     async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         await super().has_permission(source, info, **kwargs)
         org_id = await self.org.find(source, kwargs, info)
@@ -156,9 +166,29 @@ class HasPermissionOrOwns(HasPermission):
                         "permission, may do this.", permission=self.elevated.value)
 
 
+class Requires(PermissionExtension):
+    """Strawberry's `PermissionExtension` that also names the permission in the field's
+    description, where GraphiQL readers look for it, unless the description names it already:
+
+        @strawberry.field(description="Members, oldest first.",
+                          extensions=[requires(HasPermission(Permission.MEMBERS_READ, ...))])
+        # GraphiQL: "Members, oldest first. Needs the `members:read` permission."
+    """
+
+    def apply(self, field: StrawberryField) -> None:
+        super().apply(field)
+        for permission in self.permissions:
+            if not isinstance(permission, HasPermission):
+                continue
+            names, sentence = permission.requirement()
+            description = field.description or ""
+            if not all(f"`{name}`" in description for name in names):
+                field.description = f"{description} {sentence}".strip()
+
+
 def requires(*permissions: BasePermission) -> PermissionExtension:
     """The field extension that enforces `permissions` before the resolver runs."""
-    return PermissionExtension(permissions=list(permissions), use_directives=False)
+    return Requires(permissions=list(permissions), use_directives=False)
 
 
 # Org locators: where a field finds the organization it acts on.

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from strawberry.permission import PermissionExtension
+
+from schema import schema as live_schema
+from schema.permissions import HasPermission
 from tests.conftest import Api
 
 INTROSPECTION = """
@@ -80,3 +84,34 @@ async def test_every_element_of_the_schema_has_a_description(api: Api) -> None:
     missing = undescribed(body["data"]["__schema"])
     assert not missing, (f"{len(missing)} schema elements have no description:\n"
                          + "\n".join(missing))
+
+
+def permissions_by_field() -> dict[str, list[str]]:
+    """`Type.field` -> the permission names its `HasPermission` checks declare."""
+    found: dict[str, list[str]] = {}
+    graphql_name = live_schema.config.name_converter.get_graphql_name
+    for type_ in live_schema.schema_converter.type_map.values():
+        for field in getattr(type_.definition, "fields", None) or []:
+            names = [name for extension in field.extensions
+                     if isinstance(extension, PermissionExtension)
+                     for permission in extension.permissions
+                     if isinstance(permission, HasPermission)
+                     for name in permission.requirement()[0]]
+            if names:
+                found[f"{type_.definition.name}.{graphql_name(field)}"] = names
+    return found
+
+
+async def test_every_guarded_field_names_its_permissions(api: Api) -> None:
+    """A client reads in GraphiQL which permission a field needs, as the README's matrix names
+    it: e.g. `Organization.members` says `members:read`."""
+    body = await api.gql(INTROSPECTION)
+    descriptions = {f"{type_['name']}.{field['name']}": field["description"] or ""
+                    for type_ in body["data"]["__schema"]["types"]
+                    for field in type_.get("fields") or []}
+    guarded = permissions_by_field()
+    assert "Organization.members" in guarded and len(guarded) > 20
+    silent = [f"{name}: {', '.join(names)}" for name, names in sorted(guarded.items())
+              if not all(f"`{permission}`" in descriptions[name] for permission in names)]
+    assert not silent, "these fields do not name the permissions they need:\n" + \
+        "\n".join(silent)
