@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean browser vendor-graphiql
 
 setup: $(STAMP)
 
@@ -36,7 +36,7 @@ lint: setup
 schema: setup
 	$(BIN)/strawberry export-schema schema:schema --output schema.graphql
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	RELLEKS_TEST_DB=sqlite $(BIN)/pytest
 	RELLEKS_TEST_DB=postgres $(BIN)/pytest
@@ -54,6 +54,14 @@ bench-fanout: setup
 
 services:
 	@bash scripts/services.sh
+
+# Debian's Chromium for the GraphiQL browser tests (installed with apt-get when missing).
+browser:
+	@bash scripts/browser.sh
+
+# Re-vendor GraphiQL's assets at the versions pinned in scripts/vendor_graphiql.py (needs npm).
+vendor-graphiql: setup
+	$(BIN)/python -m scripts.vendor_graphiql
 
 clean:
 	rm -rf $(VENV) var
