@@ -51,6 +51,10 @@ def parse_datetime_literal(node: ValueNode, variables: dict[str, Any] | None = N
 
 DateTime: ScalarDefinition = dataclasses.replace(
     DateTimeDefinition, parse_value=parse_datetime, parse_literal=parse_datetime_literal,
-    implementation=None)
+    implementation=None,
+    description="A point in time as ISO 8601 text. Answers are in UTC with their offset, e.g. "
+                "`2026-11-03T14:05:09.120000+00:00`. Inputs may carry any offset (none: UTC) and "
+                "must fall within the years 1 to 9999 once converted to UTC (else "
+                "BAD_USER_INPUT naming the field).")
 
 SCALAR_OVERRIDES: dict[object, Any] = {datetime.datetime: DateTime}
