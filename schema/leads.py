@@ -107,7 +107,8 @@ class Note(ModelNode):
     id: relay.NodeID[str]
     body: str = strawberry.field(description="Up to 10,000 characters.")
     created_at: datetime.datetime = strawberry.field(description="When it was written.")
-    edited_at: datetime.datetime | None = strawberry.field(description="When last edited.")
+    edited_at: datetime.datetime | None = strawberry.field(
+        description="When last edited; null if never.")
 
     @strawberry.field(description="Who wrote it; null when that account is gone.",
                       metadata=relation("author_id", "user"))
@@ -153,7 +154,7 @@ class Lead(ModelNode):
         parts = {part: getattr(root, f"address_{part}") for part in resolvers.ADDRESS_FIELDS}
         return Address(**parts) if any(parts.values()) else None
 
-    @strawberry.field(description="The member working this lead.",
+    @strawberry.field(description="The member working this lead; null when nobody does.",
                       metadata=relation("owner_id", "user"))
     def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
         if root.owner_id is None:
