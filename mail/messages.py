@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from mail import Mail
-from resolvers.accounts import invisible, looks_like_link
+from validation import invisible, looks_like_link
 
 # Dots and colons as a mail client may read them in an address: the ASCII ones, the ideographic,
 # full-width and halfwidth stops, the one-dot leader and the full-width colon.

@@ -31,8 +31,9 @@ from errors import BadUserInput
 from mail import messages
 from models.accounts import EmailToken, TokenPurpose, User
 from realtime.outbox import in_transaction
-from resolvers.accounts import end_sessions, normalise_email
+from resolvers.accounts import end_sessions
 from services import Services
+from validation import validate
 
 VERIFY_EMAIL_TTL = timedelta(hours=48)
 RESET_PASSWORD_TTL = timedelta(hours=1)
@@ -163,7 +164,8 @@ async def _send_password_reset(services: Services, email: str) -> None:
 async def request_password_reset(ctx: Context, email: str) -> bool:
     """Always True once the address is well formed and within the rate limit: the lookup and the
     mail happen after the response, so an unknown address looks exactly like a known one."""
-    address = normalise_email(email)
+    with validate() as check:
+        address = check.email("email", email)
     await ctx.services.limiter.hit_mail(action="reset_password", email=address, ip=ctx.client_ip)
     _after_response(ctx, lambda: _send_password_reset(ctx.services, address),
                     event="mail.password_reset_failed")

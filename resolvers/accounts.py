@@ -6,28 +6,24 @@ hashed and rotated on every use, and a second use of one ends its whole session 
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
-
 from auth import cookies
 from auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from auth.tokens import hash_secret, issue_access_token, new_secret
 from context import Context
-from errors import BadUserInput, NotFound, Unauthenticated
+from errors import NotFound, Unauthenticated
 from models.accounts import RefreshToken, Session, User
 from realtime.broker import Broker
 from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
+from validation import EMAIL_MAX, Checks, validate
 
 MINIMUM_AGE = 16
 NAME_MAX = 200
-EMAIL_MAX = 320  # the length of `User.email`
 REFRESH_PREFIX = "rlk_rt_"
 BAD_LOGIN = "Wrong email or password."
 
@@ -42,60 +38,6 @@ class AuthResult:
     expires_at: datetime
 
 
-def normalise_email(email: str, *, field: str = "email") -> str:
-    try:
-        valid = validate_email(email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise BadUserInput.field(field, str(exc)) from exc
-    return valid.normalized.lower()
-
-
-# What reads as an address to a mail client or a browser, matched after NFKC (which folds the
-# full-width forms, the one-dot leader and the halfwidth ideographic stop into `.` and `。`).
-LINK_LIKE = re.compile(
-    r"\w:[/\\]"  # a scheme: http://, https:\\, ftp://
-    r"|(?<![^\W_])www\d*[.。]"  # www.
-    r"|[^\W_][.。][^\W\d_][^\W_]"  # a dot joining words: evil.example, x.ai, St.Pauli
-    r"|\d+[.。]\d+[.。]\d+[.。]\d+",  # an IPv4 address
-    re.IGNORECASE)
-WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
-"""The control characters that are ordinary whitespace in typed text: they become a space."""
-NO_LINKS = ("must not look like a web address (no `http://`, no `www.`, no dot directly "
-            "followed by two letters or digits as in `example.com`)")
-
-
-def invisible(char: str) -> bool:
-    """Control characters (C0, C1, NUL among them, which PostgreSQL cannot store) and format
-    characters: bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069), zero-width
-    characters (U+200B-U+200D, U+2060, U+FEFF) and the like, which make text read otherwise than
-    it is. Lone surrogates too, which no database stores."""
-    return unicodedata.category(char) in {"Cc", "Cf", "Cs"}
-
-
-def looks_like_link(text: str) -> bool:
-    """Whether `text` holds something a mail client or browser may read as an address."""
-    return LINK_LIKE.search(unicodedata.normalize("NFKC", text)) is not None
-
-
-def clean_name(name: str, *, field: str = "name", max_length: int = NAME_MAX,
-               links: bool = True) -> str:
-    """The one check of a name people show to others (a person's, an organization's):
-    invisible characters (`invisible`; tabs and line breaks aside, which become spaces with
-    every run of whitespace), empty, over `max_length` and, with `links=False`, anything that
-    `looks_like_link` are BAD_USER_INPUT naming `field`."""
-    if any(invisible(char) and char not in WHITESPACE_CONTROLS for char in name):
-        raise BadUserInput.field(field, "must not contain control characters or invisible "
-                                        "formatting characters")
-    name = " ".join(name.split())
-    if not name:
-        raise BadUserInput.field(field, "must not be empty")
-    if len(name) > max_length:
-        raise BadUserInput.field(field, f"must be at most {max_length} characters")
-    if not links and looks_like_link(name):
-        raise BadUserInput.field(field, NO_LINKS)
-    return name
-
-
 def age_on(birth_date: date, today: date) -> int:
     years = today.year - birth_date.year
     return years - ((today.month, today.day) < (birth_date.month, birth_date.day))
@@ -105,10 +47,9 @@ def login_email(email: str) -> str | None:
     """The stored form of an email typed at sign-in (normalised as at sign-up, so a different
     Unicode form or a punycode domain still matches), or None for text that is no email: it
     matches nobody, and is never sent to the database (which may refuse it: too long, a NUL)."""
-    try:
-        return normalise_email(email)
-    except BadUserInput:
-        return None
+    check = Checks()
+    address = check.email("email", email)
+    return None if check.problems else address
 
 
 async def log_in(ctx: Context, *, email: str, password: str, use_cookies: bool) -> AuthResult:
@@ -226,12 +167,12 @@ async def update_profile(ctx: Context, changes: Mapping[str, str | None]) -> Use
     """Apply `changes` (field name to new value); a field that is not a key stays as it is."""
     user = ctx.user
     updated = []
-    if "name" in changes:
-        name = changes["name"]
-        if name is None:
-            raise BadUserInput.field("name", "must not be null: leave it out to keep the name")
-        user.name = clean_name(name)
-        updated.append("name")
+    with validate() as check:
+        if "name" in changes:
+            name = changes["name"]
+            if check.not_null("name", name) is not None:
+                user.name = check.name("name", name, max_length=NAME_MAX)
+                updated.append("name")
     if updated:
         await user.save(update_fields=[*updated, "updated_at"])
     return user
@@ -240,9 +181,10 @@ async def update_profile(ctx: Context, changes: Mapping[str, str | None]) -> Use
 async def change_password(ctx: Context, *, current_password: str, new_password: str) -> bool:
     user = ctx.user
     await ctx.services.limiter.hit_password_check(email=user.email, ip=ctx.client_ip)
-    if not verify_password(user.password_hash, current_password):
-        raise BadUserInput.field("currentPassword", "is not your current password")
-    check_strength(new_password, field="newPassword",
+    with validate() as check:
+        check.require("currentPassword", verify_password(user.password_hash, current_password),
+                      "is not your current password")
+        check.call(check_strength, new_password, field="newPassword",
                    context=[user.email, *user.email.split("@"), user.name, *user.name.split()])
     async with in_transaction():
         user.password_hash = hash_password(new_password)

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from context import Context
-from errors import BadUserInput
 from jobs.exports import ERASED, forget_org_exports
 from models.activity import ActivityEvent
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from resolvers.leads import ADDRESS_FIELDS, LeadChanges, clean_email, get_lead
+from resolvers.leads import ADDRESS_FIELDS, get_lead
+from validation import validate
 
 TOMBSTONE = {"erased": True}
 """What an activity event about an erased person keeps of its summary."""
@@ -36,13 +36,9 @@ REDACTED = "[erased]"
 
 def subject_email(email: str) -> str:
     """The email as leads store it; BAD_USER_INPUT naming `email` when it is no email."""
-    changes = LeadChanges()
-    clean_email(email, changes)
-    if changes.problems:
-        raise BadUserInput.field("email", changes.problems["email"])
-    if not changes.values.get("email"):
-        raise BadUserInput.field("email", "must not be empty")
-    return changes.values["email"]
+    with validate() as check:
+        address = check.email("email", email)
+    return address
 
 
 def fingerprint(secret_key: str, email: str) -> str:

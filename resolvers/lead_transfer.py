@@ -170,20 +170,17 @@ def _validate_rows(org: Organization, rows: list[tuple[int, dict[str, str]]],
     statuses = {s.value for s in LeadStatus}
     for line, row in rows:
         data = _row_data(row)
-        bad_status = data.get("status") not in statuses | {None}
-        if bad_status:
-            del data["status"]
+        status = data.pop("status", None)
         changes = validate(org, data, creating=True)
-        if bad_status:
-            changes.problems["status"] = f"must be one of {', '.join(sorted(statuses))}"
+        check = changes.check
+        if status is not None and check.one_of("status", status, statuses) in statuses:
+            changes.values["status"] = LeadStatus(status)
         owner_email = (row.get("owner_email") or "").strip().lower()
-        if owner_email:
-            if owner_email in members:
-                changes.values["owner_id"] = members[owner_email]
-            else:
-                changes.problems["owner_email"] = "is not a member of this organization"
-        if changes.values.get("email") in restricted and "email" not in changes.problems:
-            changes.problems["email"] = RESTRICTED
+        if owner_email and check.require("owner_email", owner_email in members,
+                                         "is not a member of this organization"):
+            changes.values["owner_id"] = members[owner_email]
+        if changes.values.get("email") in restricted:
+            check.add("email", RESTRICTED)
         if changes.problems:
             errors.add(line, [(_column(name), problem)
                               for name, problem in sorted(changes.problems.items())])

@@ -6,14 +6,11 @@ normalised on the way in, and activity events record which fields changed, never
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
@@ -21,13 +18,13 @@ from tortoise.queryset import QuerySet
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from context import Context
-from errors import BadUserInput, Conflict
+from errors import Conflict
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from resolvers.countries import COUNTRY_CODES
 from resolvers.keyset import Order
+from validation import Checks, without_invisible
 
 TEXT_LIMITS = {
     "name": 200, "company": 200, "title": 200, "address_line1": 200, "address_line2": 200,
@@ -41,9 +38,6 @@ ORDERS = {
     "name": Order("name", descending=False),
 }
 UNSET: Any = object()
-# Control characters have no place in a name or a tag, and PostgreSQL refuses NUL in text.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-NO_CONTROL = "must not contain control characters"
 
 
 def _camel(name: str) -> str:
@@ -60,116 +54,48 @@ def _input_name(column: str) -> str:
 
 @dataclass
 class LeadChanges:
-    """Validated values to write; absent fields are not in `values`."""
+    """Validated values to write (columns; absent fields are not in `values`), and the problems
+    found, by input path (`address.postalCode`)."""
 
     values: dict[str, Any] = field(default_factory=dict)
     tags: list[str] | None = None
-    problems: dict[str, str] = field(default_factory=dict)
+    check: Checks = field(default_factory=Checks)
 
-
-def clean_text(column: str, value: str | None, changes: LeadChanges, *, required: bool = False
-               ) -> None:
-    text = " ".join(value.split()) if value is not None else ""
-    if not text:
-        if required:
-            changes.problems[_input_name(column)] = "must not be empty"
-        else:
-            changes.values[column] = None
-        return
-    limit = TEXT_LIMITS[column]
-    if CONTROL_CHARACTERS.search(text):
-        changes.problems[_input_name(column)] = NO_CONTROL
-    elif len(text) > limit:
-        changes.problems[_input_name(column)] = f"must be at most {limit} characters"
-    changes.values[column] = text
-
-
-def clean_email(value: str | None, changes: LeadChanges) -> None:
-    if value is None or not value.strip():
-        changes.values["email"] = None
-        return
-    try:
-        valid = validate_email(value.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        changes.problems["email"] = str(exc)
-        return
-    changes.values["email"] = valid.normalized.lower()
-
-
-def clean_phone(value: str | None, region: str, changes: LeadChanges) -> None:
-    if value is None or not value.strip():
-        changes.values["phone"] = None
-        return
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
-        changes.problems["phone"] = f"is not a phone number ({exc._msg})"
-        return
-    if not phonenumbers.is_valid_number(number):
-        changes.problems["phone"] = f"is not a valid phone number (default region {region})"
-        return
-    changes.values["phone"] = phonenumbers.format_number(
-        number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def clean_country(value: str | None, changes: LeadChanges) -> None:
-    code = (value or "").strip().upper()
-    if not code:
-        changes.values["address_country"] = None
-    elif code not in COUNTRY_CODES:
-        changes.problems["address.country"] = "must be an ISO 3166-1 alpha-2 code such as US or DE"
-    else:
-        changes.values["address_country"] = code
-
-
-def clean_tags(tags: list[str], changes: LeadChanges) -> None:
-    cleaned: list[str] = []
-    for tag in tags:
-        tag = " ".join(tag.split()).lower()
-        if not tag:
-            continue
-        if CONTROL_CHARACTERS.search(tag):
-            changes.problems["tags"] = NO_CONTROL
-            return
-        if len(tag) > TAG_MAX:
-            changes.problems["tags"] = f"each tag must be at most {TAG_MAX} characters"
-            return
-        if tag not in cleaned:
-            cleaned.append(tag)
-    if len(cleaned) > MAX_TAGS:
-        changes.problems["tags"] = f"at most {MAX_TAGS} tags"
-        return
-    changes.tags = cleaned
+    @property
+    def problems(self) -> dict[str, str]:
+        return self.check.problems
 
 
 def validate(org: Organization, data: dict[str, Any], *, creating: bool) -> LeadChanges:
     """Validate the given fields (a field absent from `data` is left alone) and collect every
     problem at once, so a client fixes all fields in one round trip."""
     changes = LeadChanges()
+    check, values = changes.check, changes.values
     if creating or "name" in data:
-        clean_text("name", data.get("name"), changes, required=True)
+        if check.not_null("name", data.get("name")) is not None:
+            values["name"] = check.name("name", data["name"], max_length=TEXT_LIMITS["name"])
     for column in ("company", "title"):
         if column in data:
-            clean_text(column, data[column], changes)
+            values[column] = check.text(column, data[column], max_length=TEXT_LIMITS[column])
     if "email" in data:
-        clean_email(data["email"], changes)
+        values["email"] = check.optional_email("email", data["email"])
     if "phone" in data:
-        clean_phone(data["phone"], org.default_region, changes)
+        values["phone"] = check.phone("phone", data["phone"], region=org.default_region)
     if "address" in data:
         address = data["address"] or {}
         for part in ADDRESS_FIELDS:
             column = f"address_{part}"
             if part == "country":
-                clean_country(address.get(part), changes)
+                values[column] = check.country("address.country", address.get(part))
             else:
-                clean_text(column, address.get(part), changes)
+                values[column] = check.text(_input_name(column), address.get(part),
+                                            max_length=TEXT_LIMITS[column])
     if "status" in data:
-        if data["status"] is None:
-            changes.problems["status"] = "cannot be null: leave it out to keep it unchanged"
-        else:
-            changes.values["status"] = LeadStatus(data["status"])
+        if check.not_null("status", data["status"]) is not None:
+            values["status"] = LeadStatus(data["status"])
     if "tags" in data:
-        clean_tags(data["tags"] or [], changes)
+        changes.tags = check.tags("tags", data["tags"] or [], max_tags=MAX_TAGS,
+                                  max_length=TAG_MAX)
     return changes
 
 
@@ -185,9 +111,7 @@ async def _check_owner(ctx: Context, org_id: uuid.UUID, owner_id: uuid.UUID | No
 
 
 def _raise_problems(changes: LeadChanges) -> None:
-    if changes.problems:
-        names = ", ".join(sorted(changes.problems))
-        raise BadUserInput(f"Some fields are not valid: {names}.", changes.problems)
+    changes.check.raise_problems()
 
 
 async def _set_tags(org_id: uuid.UUID, lead: Lead, tags: list[str]) -> None:
@@ -317,7 +241,7 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
         query = query.filter(created_at__lt=flt.created_before)
     # No stored value holds a control character (they are refused on the way in), and
     # PostgreSQL refuses NUL in a parameter: drop them rather than fail.
-    tags = {" ".join(CONTROL_CHARACTERS.sub("", t).split()).lower() for t in flt.tags or []}
+    tags = {" ".join(without_invisible(t).split()).lower() for t in flt.tags or []}
     tags.discard("")
     if tags:
         # Leads having all the tags: one subquery however many (a lead has each tag once), not
@@ -326,7 +250,7 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
                       .annotate(matched=Count("id")).filter(matched=len(tags))
                       .values("lead_id"))
         query = query.filter(id__in=Subquery(having_all))
-    term = CONTROL_CHARACTERS.sub("", flt.search or "").strip()[:100]
+    term = " ".join(without_invisible(flt.search or "").split())[:100]
     if term:
         query = query.filter(Q(name__icontains=term) | Q(email__icontains=term)
                              | Q(phone__icontains=term) | Q(company__icontains=term))

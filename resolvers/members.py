@@ -28,10 +28,10 @@ from mail import messages
 from models.accounts import User
 from models.orgs import Invitation, Membership, Organization, Role
 from realtime.outbox import in_transaction
-from resolvers.accounts import normalise_email
 from resolvers.activity import record
 from resolvers.oauth import revoke_grants_beyond_role
 from resolvers.tokens import revoke_beyond_role
+from validation import validate
 
 log = structlog.get_logger("relleks.members")
 INVITATION_TTL = timedelta(days=7)
@@ -114,7 +114,8 @@ async def invite_member(ctx: Context, org_id: uuid.UUID, *, email: str, role: Ro
         # address however many requests ask at once (the others are the CONFLICT below).
         actor = await _actor(ctx, org_id, Permission.MEMBERS_INVITE)
         _check_grant(actor, role)
-        email = normalise_email(email)
+        with validate() as check:
+            email = check.email("email", email)
         if await ctx.access.scoped(Membership, org_id).filter(user__email=email).exists():
             raise Conflict("This person is already a member.", field="email")
         if await pending_invitations_query(ctx, org_id).filter(email=email).exists():

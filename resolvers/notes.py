@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
 from context import Context
-from errors import BadUserInput
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.keyset import Order
 from resolvers.leads import get_lead, refuse_if_restricted
+from validation import validate
 
 BODY_MAX = 10_000
 NOTE_ORDER = Order("created_at", descending=True, is_datetime=True)
-# Line breaks and tabs are fine in a note, other control characters are not (PostgreSQL refuses
-# NUL in text).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_body(body: str) -> str:
-    body = body.strip()
-    if not body:
-        raise BadUserInput.field("body", "must not be empty")
-    if CONTROL_CHARACTERS.search(body):
-        raise BadUserInput.field("body", "must not contain control characters other than line "
-                                         "breaks and tabs")
-    if len(body) > BODY_MAX:
-        raise BadUserInput.field("body", f"must be at most {BODY_MAX:,} characters")
+    """A note's body (`Checks.multiline`): line breaks and tabs kept, at most 10,000 characters;
+    BAD_USER_INPUT naming `body` otherwise."""
+    with validate() as check:
+        body = check.multiline("body", body, max_length=BODY_MAX)
     return body
 
 

@@ -36,6 +36,7 @@ from oauth.server import Server, Unit, error_of, revoke_grant
 from oauth.starlette import StarletteOAuth2Request, parameters_request
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from validation import hides_characters, validate
 
 NAME_MAX = 100
 MAX_REDIRECT_URIS = 10
@@ -64,6 +65,8 @@ def redirect_uri_problem(uri: str) -> str | None:
     development), an absolute URI with a host, no fragment (RFC 6749 3.1.2), no credentials."""
     if len(uri) > MAX_URI_LENGTH:
         return f"at most {MAX_URI_LENGTH} characters"
+    if hides_characters(uri, allowed=()) or " " in uri:
+        return "must not contain spaces, control characters or invisible formatting characters"
     try:
         parts = urlsplit(uri)
         host = parts.hostname
@@ -90,21 +93,15 @@ def _clean_app_scopes(names: list[str]) -> list[str]:
 
 async def register_app(ctx: Context, *, name: str, redirect_uris: list[str],
                        scopes: list[str]) -> RegisteredApp:
-    problems: dict[str, str] = {}
-    name = name.strip()
-    if not 1 <= len(name) <= NAME_MAX:
-        problems["name"] = f"1 to {NAME_MAX} characters"
-    uris = list(dict.fromkeys(uri.strip() for uri in redirect_uris))
-    if not 1 <= len(uris) <= MAX_REDIRECT_URIS:
-        problems["redirectUris"] = f"1 to {MAX_REDIRECT_URIS} URIs"
-    else:
-        for uri in uris:
-            if (problem := redirect_uri_problem(uri)) is not None:
-                problems["redirectUris"] = f"{uri[:100]}: {problem}"
-                break
-    if problems:
-        raise BadUserInput("; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
-    chosen = _clean_app_scopes(scopes)
+    with validate() as check:
+        name = check.name("name", name, max_length=NAME_MAX)
+        uris = list(dict.fromkeys(uri.strip() for uri in redirect_uris))
+        if check.require("redirectUris", 1 <= len(uris) <= MAX_REDIRECT_URIS,
+                         f"1 to {MAX_REDIRECT_URIS} URIs"):
+            for uri in uris:
+                if (problem := redirect_uri_problem(uri)) is not None:
+                    check.add("redirectUris", f"{uri[:100]}: {problem}")
+        chosen = check.call(_clean_app_scopes, scopes) or []
     user = ctx.user
     if await OAuthApp.filter(owner_id=user.id).count() >= MAX_APPS_PER_PERSON:
         raise BadUserInput(f"You have {MAX_APPS_PER_PERSON} apps: delete one first.",

@@ -12,41 +12,23 @@ from tortoise.exceptions import IntegrityError
 
 from auth.permissions import Permission
 from context import Context
-from errors import BadUserInput, Conflict, NotFound
+from errors import Conflict, NotFound
 from models.accounts import User
 from models.orgs import Membership, Organization, Role
 from realtime.outbox import in_transaction
-from resolvers.accounts import clean_name
 from resolvers.activity import record
+from validation import RESERVED_SLUGS, SLUG_MAX, SLUG_MIN, Checks, validate
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-SLUG_MIN, SLUG_MAX = 3, 48
 NAME_MAX = 120
 MAX_MEMBERSHIPS = 100
 """The most memberships `me.memberships` lists (the oldest): the bound its query cost assumes,
 and the page cap every list has."""
-RESERVED_SLUGS = frozenset({
-    "api", "www", "admin", "app", "apps", "auth", "billing", "blog", "dashboard", "docs", "graphql",
-    "help", "login", "logout", "mail", "media", "new", "oauth", "relleks", "root", "settings",
-    "signup", "static", "status", "support", "system", "webhooks",
-})
 
 
-def clean_org_name(name: str) -> str:
-    """A person's name rules (`clean_name`), at most 120 characters and nothing that reads as a
-    web address: invitations quote the name to people who never chose it."""
-    return clean_name(name, max_length=NAME_MAX, links=False)
-
-
-def check_slug(slug: str) -> str:
-    if not SLUG_MIN <= len(slug) <= SLUG_MAX:
-        raise BadUserInput.field("slug", f"must be {SLUG_MIN} to {SLUG_MAX} characters long")
-    if not SLUG_PATTERN.match(slug) or "--" in slug:
-        raise BadUserInput.field("slug", "may hold only lowercase letters, digits and single "
-                                         "hyphens, and must start and end with a letter or digit")
-    if slug in RESERVED_SLUGS:
-        raise BadUserInput.field("slug", f"`{slug}` is reserved")
-    return slug
+def clean_org_name(check: Checks, field: str, name: str) -> str:
+    """A name's rules (`Checks.name`), at most 120 characters and nothing that reads as a web
+    address: invitations quote the name to people who never chose it."""
+    return check.name(field, name, max_length=NAME_MAX, links=False)
 
 
 def slug_from_name(name: str) -> str:
@@ -72,9 +54,11 @@ async def _free_slug(base: str) -> str:
 
 
 async def create_organization(ctx: Context, *, name: str, slug: str | None) -> Organization:
-    name = clean_org_name(name)
+    with validate() as check:
+        name = clean_org_name(check, "name", name)
+        if slug is not None:
+            slug = check.slug("slug", slug)
     if slug is not None:
-        slug = check_slug(slug.strip())
         if await Organization.filter(slug=slug).exists():
             raise Conflict(f"The slug `{slug}` is taken.", field="slug")
     else:
@@ -102,13 +86,16 @@ async def organization(ctx: Context, org_id: uuid.UUID) -> Organization:
 async def update_organization(ctx: Context, org_id: uuid.UUID, *, name: str | None,
                               slug: str | None) -> Organization:
     org = await organization(ctx, org_id)
+    with validate() as check:
+        name = clean_org_name(check, "name", name) if name is not None else None
+        slug = check.slug("slug", slug) if slug is not None else None
     changes: dict[str, list[str]] = {}
-    if name is not None and clean_org_name(name) != org.name:
-        changes["name"] = [org.name, clean_org_name(name)]
-    if slug is not None and check_slug(slug.strip()) != org.slug:
-        changes["slug"] = [org.slug, slug.strip()]
-        if await Organization.filter(slug=slug.strip()).exists():
-            raise Conflict(f"The slug `{slug.strip()}` is taken.", field="slug")
+    if name is not None and name != org.name:
+        changes["name"] = [org.name, name]
+    if slug is not None and slug != org.slug:
+        changes["slug"] = [org.slug, slug]
+        if await Organization.filter(slug=slug).exists():
+            raise Conflict(f"The slug `{slug}` is taken.", field="slug")
     if not changes:
         return org
     for field, (_, new) in changes.items():

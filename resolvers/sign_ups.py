@@ -29,21 +29,14 @@ from tortoise.exceptions import IntegrityError
 from auth.passwords import check_strength, hash_password
 from auth.tokens import hash_secret, new_secret
 from context import Context
-from errors import BadUserInput
 from mail import messages
 from models.accounts import SignUpRequest, User
 from realtime.outbox import in_transaction
 from resolvers.account_emails import TokenProblem, _after_response, token_error
-from resolvers.accounts import (
-    MINIMUM_AGE,
-    AuthResult,
-    age_on,
-    clean_name,
-    normalise_email,
-    start_session,
-)
+from resolvers.accounts import MINIMUM_AGE, NAME_MAX, AuthResult, age_on, start_session
 from resolvers.policies import record_acceptance
 from services import Services
+from validation import validate
 
 SIGN_UP_TTL = timedelta(hours=48)
 SIGN_UP_PREFIX = "rlk_su_"
@@ -73,16 +66,17 @@ async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_d
                   accept_terms: bool) -> SignUpAnswer:
     # Every call counts, well formed or not: the budget bounds the work one network can cause.
     await ctx.services.limiter.hit_sign_up(ip=ctx.client_ip)
-    email = normalise_email(email)
-    name = clean_name(name)
     today = datetime.now(UTC).date()
-    if birth_date > today:
-        raise BadUserInput.field("birthDate", "is in the future")
-    if age_on(birth_date, today) < MINIMUM_AGE:
-        raise BadUserInput.field("birthDate", f"you must be at least {MINIMUM_AGE} to sign up")
-    if not accept_terms:
-        raise BadUserInput.field("acceptTerms", "the terms and privacy policy must be accepted")
-    check_strength(password, context=[email, *email.split("@"), name, *name.split()])
+    with validate() as check:
+        email = check.email("email", email)
+        name = check.name("name", name, max_length=NAME_MAX)
+        if check.require("birthDate", birth_date <= today, "is in the future"):
+            check.require("birthDate", age_on(birth_date, today) >= MINIMUM_AGE,
+                          f"you must be at least {MINIMUM_AGE} to sign up")
+        check.require("acceptTerms", accept_terms,
+                      "the terms and privacy policy must be accepted")
+        check.call(check_strength, password,
+                   context=[email, *email.split("@"), name, *name.split()])
     await ctx.services.limiter.hit_sign_up_mail(email=email)
     # argon2 runs whoever owns the address, so both answers take as long.
     form = _Form(email=email, name=name, password_hash=hash_password(password),

@@ -30,19 +30,14 @@ from auth.passwords import verify_password
 from auth.social import Identity
 from auth.tokens import hash_secret, new_secret
 from context import Context
-from errors import BadUserInput, Conflict, NotFound, RateLimited, Unauthenticated
+from errors import Conflict, NotFound, RateLimited, Unauthenticated
 from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
 from realtime.outbox import in_transaction
 from resolvers.account_emails import TokenProblem, _after_response, token_error
-from resolvers.accounts import (
-    AuthResult,
-    clean_name,
-    end_sessions,
-    normalise_email,
-    start_session,
-)
+from resolvers.accounts import NAME_MAX, AuthResult, end_sessions, login_email, start_session
+from validation import Checks
 
 LINK_TTL = timedelta(hours=1)
 LINK_PREFIX = "rlk_sl_"
@@ -92,10 +87,9 @@ async def sign_in_with(ctx: Context, identity: Identity) -> SocialSignIn:
         return SocialSignIn(Outcome.SIGNED_IN, known.user)
     if not identity.email or not identity.email_verified:
         raise SignInRefused("email_unverified", "the provider has not verified the email")
-    try:
-        email = normalise_email(identity.email)
-    except BadUserInput as exc:
-        raise SignInRefused("provider_error", "the provider's email is not valid") from exc
+    email = login_email(identity.email)
+    if email is None:
+        raise SignInRefused("provider_error", "the provider's email is not valid")
     user = await User.filter(email=email).first()
     if user is None:
         return await _sign_up(ctx, identity, email, now)
@@ -108,9 +102,9 @@ async def sign_in_with(ctx: Context, identity: Identity) -> SocialSignIn:
 
 
 async def _sign_up(ctx: Context, identity: Identity, email: str, now: datetime) -> SocialSignIn:
-    try:
-        name = clean_name(identity.name or email.split("@")[0])
-    except BadUserInput:
+    check = Checks()
+    name = check.name("name", identity.name or email.split("@")[0], max_length=NAME_MAX)
+    if check.problems:
         name = email.split("@")[0]
     try:
         async with in_transaction():

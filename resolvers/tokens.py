@@ -24,11 +24,12 @@ from auth.permissions import ROLE_GRANTS, Permission, named_scopes, refuse_perso
 from auth.standing import refuse_while_deleting
 from billing.limits import NOUNS, USAGE, ensure_within_limit
 from context import Context
-from errors import BadUserInput, Forbidden
+from errors import Forbidden
 from models.orgs import Role
 from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from validation import validate
 
 NAME_MAX = 100
 
@@ -65,19 +66,17 @@ def _clean_scopes(names: list[str], granted: frozenset[Permission]) -> list[Perm
 
 async def create_api_token(ctx: Context, org_id: uuid.UUID, *, name: str, scopes: list[str],
                            expires_at: datetime | None) -> CreatedToken:
-    problems: dict[str, str] = {}
-    name = name.strip()
-    if not 1 <= len(name) <= NAME_MAX:
-        problems["name"] = f"1 to {NAME_MAX} characters"
-    if expires_at is not None:
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
-        if expires_at <= datetime.now(UTC):
-            problems["expiresAt"] = "must be in the future"
-    if problems:
-        raise BadUserInput("; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
     membership = await ctx.access.membership(org_id)
     granted = ROLE_GRANTS[membership.role] if membership else frozenset()
+    with validate() as check:
+        name = check.name("name", name, max_length=NAME_MAX)
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                expires_at = expires_at.replace(tzinfo=UTC)
+            check.require("expiresAt", expires_at > datetime.now(UTC), "must be in the future")
+        named = check.call(named_scopes, scopes)
+        if named and all(p in granted for p in named):  # above the role: FORBIDDEN, below
+            check.call(refuse_person_only, named, "a token cannot carry it")
     chosen = _clean_scopes(scopes, granted)
     await refuse_while_deleting(ctx.user.id, org_id, "create an API token")
     secret = new_api_token()
