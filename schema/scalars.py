@@ -5,6 +5,9 @@ outside the years 1 to 9999 once converted to UTC; PostgreSQL's driver then fail
 client got INTERNAL. A variable out of that range is refused here (its error names the variable's
 field, see `schema/extensions.py`); a literal in the document is refused by the `InputLiterals`
 validation rule, which knows the argument and input field it sits in.
+
+`Date` and `DateTime` also get descriptions that give their format (Strawberry's say only
+"isoformat").
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from dateutil.parser import isoparse
 from graphql import StringValueNode, ValueNode
 from strawberry.exceptions import StrawberryInputCoercionError
-from strawberry.schema.types.base_scalars import DateTimeDefinition
+from strawberry.schema.types.base_scalars import DateDefinition, DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 from models.base import OUT_OF_RANGE, check_storable
@@ -57,4 +60,8 @@ DateTime: ScalarDefinition = dataclasses.replace(
                 "must fall within the years 1 to 9999 once converted to UTC (else "
                 "BAD_USER_INPUT naming the field).")
 
-SCALAR_OVERRIDES: dict[object, Any] = {datetime.datetime: DateTime}
+Date: ScalarDefinition = dataclasses.replace(
+    DateDefinition, implementation=None,
+    description="A calendar day as ISO 8601 text, `YYYY-MM-DD` (e.g. `2026-11-01`).")
+
+SCALAR_OVERRIDES: dict[object, Any] = {datetime.datetime: DateTime, datetime.date: Date}
