@@ -76,7 +76,8 @@ LINK_LIKE = re.compile(
     r"|\d+[.。]\d+[.。]\d+[.。]\d+",  # an IPv4 address
     re.IGNORECASE)
 
-INVISIBLE = "must not contain control characters or invisible formatting characters"
+INVISIBLE = ("must not contain control characters (line breaks and tabs aside) or invisible "
+             "formatting characters")
 EMPTY = "must not be empty"
 NO_LINKS = ("must not look like a web address (no `http://`, no `www.`, no dot directly "
             "followed by two letters or digits as in `example.com`)")
@@ -105,6 +106,12 @@ def without_invisible(text: str) -> str:
 def looks_like_link(text: str) -> bool:
     """Whether `text` holds something a mail client or browser may read as an address."""
     return LINK_LIKE.search(unicodedata.normalize("NFKC", text)) is not None
+
+
+def blank(value: str | None) -> bool:
+    """None, empty or only whitespace: an optional field left empty. (A value of invisible
+    characters alone is not blank: it is refused as such.)"""
+    return value is None or (not value.strip() and not hides_characters(value))
 
 
 def too_long(max_length: int) -> str:
@@ -175,7 +182,7 @@ class Checks:
 
     def text(self, field: str, value: str | None, *, max_length: int) -> str | None:
         """Optional single-line text: the name rules, but empty (or None) is None."""
-        if value is None or not value.strip():
+        if blank(value):
             return None
         return self.name(field, value, max_length=max_length)
 
@@ -184,8 +191,7 @@ class Checks:
         invisible character refused, not empty, at most `max_length`."""
         text = value.strip()
         if hides_characters(text, LINE_CONTROLS):
-            self.add(field, "must not contain control characters other than line breaks and "
-                            "tabs, nor invisible formatting characters")
+            self.add(field, INVISIBLE)
         if not text:
             self.add(field, EMPTY)
         elif len(text) > max_length:
@@ -210,13 +216,13 @@ class Checks:
 
     def optional_email(self, field: str, value: str | None) -> str | None:
         """`email`, but empty (or None) is None."""
-        if value is None or not value.strip():
+        if blank(value):
             return None
         return self.email(field, value)
 
     def phone(self, field: str, value: str | None, *, region: str) -> str | None:
         """An optional phone number, valid in `region` when it has no country code, as E.164."""
-        if value is None or not value.strip():
+        if blank(value):
             return None
         if hides_characters(value):
             self.add(field, INVISIBLE)
@@ -233,9 +239,9 @@ class Checks:
 
     def country(self, field: str, value: str | None) -> str | None:
         """An optional ISO 3166-1 alpha-2 code, upper case."""
-        code = (value or "").strip().upper()
-        if not code:
+        if blank(value):
             return None
+        code = (value or "").strip().upper()
         self.require(field, code in COUNTRY_CODES,
                      "must be an ISO 3166-1 alpha-2 code such as US or DE")
         return code
