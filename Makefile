@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean browser vendor-graphiql
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean browser vendor-graphiql js-client
 
 setup: $(STAMP)
 
@@ -36,7 +36,7 @@ lint: setup
 schema: setup
 	$(BIN)/strawberry export-schema schema:schema --output schema.graphql
 
-test: setup browser
+test: setup browser js-client
 	$(BIN)/ruff check .
 	RELLEKS_TEST_DB=sqlite $(BIN)/pytest
 	RELLEKS_TEST_DB=postgres $(BIN)/pytest
@@ -58,6 +58,12 @@ services:
 # Debian's Chromium for the GraphiQL browser tests (installed with apt-get when missing).
 browser:
 	@bash scripts/browser.sh
+
+# The JavaScript client the realtime tests run under Node (graphql-ws), from its lock file.
+js-client: clients/js/node_modules/.package-lock.json
+
+clients/js/node_modules/.package-lock.json: clients/js/package.json clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund
 
 # Re-vendor GraphiQL's assets at the versions pinned in scripts/vendor_graphiql.py (needs npm).
 vendor-graphiql: setup

@@ -211,7 +211,8 @@ def test_a_subscription_in_graphiql_shows_a_lead_created_over_http(visit: Visit)
                     break
                 visit.page.wait_for_timeout(50)
             else:
-                raise AssertionError(f"the subscription never listened on {channel}")
+                raise AssertionError(f"the subscription never listened on {channel}; GraphiQL "
+                                     f"shows: {visit.response.inner_text()[:500]}")
 
         created = http.post("/graphql", json={
             "query": "mutation($input: CreateLeadInput!) { createLead(input: $input) "
