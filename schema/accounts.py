@@ -250,8 +250,11 @@ def _payload(result: resolvers.AuthResult) -> AuthPayload:
 
 @strawberry.type
 class AccountQueries:
-    @strawberry.field(description="The signed-in user.", extensions=[requires(IsAuthenticated())])
-    def me(self, info: Info) -> User:
+    @strawberry.field(description="The signed-in user. Null, with an UNAUTHENTICATED error, "
+                                  "when the request has no valid credential of a person; other "
+                                  "root fields of the same request still answer.",
+                      extensions=[requires(IsAuthenticated())])
+    def me(self, info: Info) -> User | None:
         return info.context.user  # type: ignore[return-value]
 
     @relay.connection(Connection[SessionType], description="The viewer's active sessions, "

@@ -242,10 +242,12 @@ class OrgQueries:
                                   "of it (a member of any role, an API token or partner app "
                                   "of it, whatever its scopes) reads its identity and reaches "
                                   "its lists, each of which needs its own permission. Any "
-                                  "other slug is NOT_FOUND, whether or not it exists.",
+                                  "other slug is NOT_FOUND, whether or not it exists: the "
+                                  "field is then null, and other root fields of the same "
+                                  "request still answer.",
                       extensions=[requires(BelongsToOrg(org=org_from_slug()))])
     async def organization(self, info: Info, slug: Annotated[str, strawberry.argument(
-            description="The organization's slug, in any letter case.")]) -> Organization:
+            description="The organization's slug, in any letter case.")]) -> Organization | None:
         org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
         return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]
 

@@ -128,7 +128,7 @@ async def test_bad_access_tokens_are_unauthenticated_and_change_nothing(
     state = await _db_state()
     for what, token in bad.items():
         body = await api.gql(ME, token=token)
-        assert body["data"] is None, what
+        assert body["data"] == {"me": None}, what
         error = errors_of(body)[0]
         assert error["extensions"]["code"] == "UNAUTHENTICATED", what
         assert error["message"] != "Sign in first.", what  # it says why the token failed
