@@ -150,10 +150,11 @@ def test_graphiql_renders_offline_with_the_relleks_example(visit: Visit) -> None
     expect(editor).to_contain_text('organization(slug: "demo-co")')
     expect(visit.page.locator(".graphiql-editor-tool .CodeMirror").first).to_contain_text(
         "organizationId")
+    visit.shot("graphiql.png")
     # The schema came in through the page's fetcher: the documentation explorer reads it.
     visit.page.get_by_role("button", name="Show Documentation Explorer").click()
     expect(visit.page.locator(".graphiql-doc-explorer")).to_contain_text("Mutation")
-    visit.shot("graphiql.png")
+    visit.shot("graphiql-docs.png")
     assert visit.blocked == []  # nothing even tried to leave
     assert {r.url.split("?")[0].rsplit("/", 1)[-1] for r in visit.requests} >= {
         "graphql", "react.production.min.js", "graphiql.min.js", "relleks.js"}
