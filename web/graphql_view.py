@@ -113,7 +113,7 @@ class GraphQLView(GraphQL):
         )
         self.services = services
 
-    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Request) -> Response:
         # Our own GraphiQL page (`web/graphiql.py`): every asset from this server, no CDN.
         return render_page(self.services.settings)
 
