@@ -253,7 +253,12 @@ class GraphQLView(GraphQL):
                     response.status_code = status
             else:
                 response.headers["content-type"] = "application/json; charset=utf-8"
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        finally:
+            # An upload's parts are temporary files: close them now, not when the collector
+            # finds them (nobody else closes a Request this view made).
+            await request.close()
         return None
 
     @staticmethod

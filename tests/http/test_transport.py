@@ -7,7 +7,9 @@ bodies with an error code for every transport error).
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 
 import httpx
 import pytest
@@ -179,3 +181,19 @@ async def test_multipart_operations_that_are_not_an_object_are_a_400(
                                files={"0": ("a.csv", b"name\n", "text/csv")})
     assert response.status_code == 400, response.text
     assert error_code(response.json()) == "BAD_USER_INPUT"
+
+
+async def test_uploaded_files_are_closed_once_answered(http: httpx.AsyncClient) -> None:
+    """The uploaded parts (temporary files) are closed when the response is out, refused
+    request or not, rather than left to the garbage collector (a ResourceWarning each)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for operations in ("null", '{"query": "{ __typename }"}'):
+            response = await http.post("/graphql", data={"operations": operations, "map": "{}"},
+                                       files={"0": ("a.csv", b"name\n", "text/csv")})
+            assert response.status_code in {200, 400}, response.text
+            del response
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+                and "SpooledTemporaryFile" in str(w.message)]
+    assert not unclosed, unclosed
