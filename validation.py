@@ -190,7 +190,7 @@ class Checks:
         """Text with lines: line breaks and tabs kept, the ends trimmed, any other control or
         invisible character refused, not empty, at most `max_length`."""
         text = value.strip()
-        if hides_characters(text, LINE_CONTROLS):
+        if hides_characters(value, LINE_CONTROLS):
             self.add(field, INVISIBLE)
         if not text:
             self.add(field, EMPTY)

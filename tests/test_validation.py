@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from errors import BadUserInput
 from models.accounts import SignUpRequest, User
 from models.leads import Lead, Note
 from models.oauth import OAuthApp
@@ -21,6 +22,7 @@ from models.tokens import ApiToken
 from settings import Settings
 from tests.conftest import SIGN_UP_SUBJECT, STRONG_PASSWORD, Api, errors_of
 from tests.orgs.conftest import Team, gid, make_team
+from validation import Checks, validate
 
 SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { __typename } }"
 CREATE_ORG = ("mutation($i: CreateOrganizationInput!) "
@@ -261,3 +263,38 @@ async def test_add_note_invite_member_token_and_app_report_every_bad_field(
         "scopes": ["leads:read"]}}, token=owner(team)))
     assert set(fields) == {"redirectUris"}, fields
     assert await state() == before
+
+
+@pytest.mark.no_db
+def test_a_check_that_raises_joins_the_problems_found_before_it() -> None:
+    def weak(password: str) -> None:
+        raise BadUserInput.field("password", f"{password!r} is too easy to guess")
+
+    with pytest.raises(BadUserInput) as caught, validate() as check:
+        check.name("name", "  ", max_length=10)
+        check.call(weak, "hunter2")
+        check.email("email", "ada@example.com")  # a good value adds nothing
+    assert caught.value.extensions["fields"] == {
+        "name": "must not be empty", "password": "'hunter2' is too easy to guess"}
+    # A BadUserInput raised in the block is merged with what was found before it, too.
+    with pytest.raises(BadUserInput) as caught, validate() as check:
+        check.slug("slug", "x")
+        weak("letmein")
+    assert set(caught.value.extensions["fields"]) == {"slug", "password"}
+    assert "slug:" in caught.value.message and "password:" in caught.value.message
+
+
+@pytest.mark.no_db
+def test_the_rules_clean_what_they_accept() -> None:
+    with validate() as check:
+        assert check.name("name", " Ada \t Lovelace\n", max_length=20) == "Ada Lovelace"
+        assert check.text("company", "   ", max_length=20) is None
+        assert check.multiline("body", " a\r\n\tb ", max_length=20) == "a\r\n\tb"
+        assert check.email("email", " Ada@Example.COM ") == "ada@example.com"
+        assert check.phone("phone", "030 1234567", region="DE") == "+49301234567"
+        assert check.country("country", " de ") == "DE"
+        assert check.tags("tags", ["VIP", "vip ", " ", "Cold  lead"]) == ["vip", "cold lead"]
+    check = Checks()
+    check.multiline("body", "trailing bell\u0007", max_length=20)  # not trimmed away: refused
+    check.text("city", "\u200b", max_length=20)  # invisible alone is no empty value
+    assert set(check.problems) == {"body", "city"}
