@@ -7,7 +7,7 @@ BAD_USER_INPUT whose `extensions.fields` names every bad field, so a client fixe
 one round trip; nothing has been written by then::
 
     with validate() as check:
-        name = check.name("name", input.name)
+        name = check.name("name", input.name, max_length=200)
         email = check.email("email", input.email)
         phone = check.phone("phone", input.phone, region="DE")
     # here every value is clean; a bad one raised BadUserInput({"name": ..., "email": ...})
@@ -139,12 +139,9 @@ class Checks:
             self.add(field, problem)
         return condition
 
-    def ok(self, *fields: str) -> bool:
-        """Whether none of `fields` has a problem (so far)."""
-        return not any(field in self.problems for field in fields)
-
     def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Run a check that raises BadUserInput itself; its problems join these (None then)."""
+        """Run a check that raises BadUserInput itself: its problems join these, and its other
+        extensions (a `reason`) go on the error raised; None then."""
         try:
             return function(*args, **kwargs)
         except BadUserInput as exc:
