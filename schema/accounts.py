@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import relay
@@ -173,15 +173,45 @@ class SessionType(ModelNode):
         return [sessions.get(node_id) for node_id in node_ids]
 
 
-@strawberry.type(description="The result of signing in. With `useCookies` the tokens are set as "
-                             "HttpOnly cookies instead, and `accessToken`/`refreshToken` are null.")
-class AuthPayload:
+COOKIE_TOKENS = ("With `useCookies` the tokens are set as HttpOnly cookies instead, and "
+                 "`accessToken`/`refreshToken` are null.")
+
+
+@strawberry.type(description="What signing in yields (the fields every sign-in payload has).")
+class SignedInPayload:
+    """The fields of every mutation that signs in (`logIn`, `confirmSignUp`, `refreshSession`,
+    `confirmSocialLink`, `confirmSocialLinkByEmail`): each has its own payload type deriving from
+    this one, so that one of them can gain a field without the others. Not in the schema itself."""
+
     access_token: str | None = strawberry.field(
         description="Short-lived JWT: send it as `Authorization: Bearer <token>`.")
     refresh_token: str | None = strawberry.field(
         description="Opaque, single-use token for `refreshSession`; store it safely.")
     expires_at: datetime.datetime = strawberry.field(description="When the access token expires.")
-    user: User
+    user: User = strawberry.field(description="The account now signed in.")
+
+    @classmethod
+    def of(cls, result: resolvers.AuthResult) -> Self:
+        return cls(access_token=result.access_token, refresh_token=result.refresh_token,
+                   expires_at=result.expires_at, user=result.user)  # type: ignore[arg-type]
+
+
+@strawberry.type(description=f"The result of `logIn`. {COOKIE_TOKENS}")
+class LogInPayload(SignedInPayload):
+    pass
+
+
+@strawberry.type(description=f"The result of `confirmSignUp`: the new account, signed in. "
+                             f"{COOKIE_TOKENS}")
+class ConfirmSignUpPayload(SignedInPayload):
+    pass
+
+
+@strawberry.type(description="The result of `refreshSession`: new tokens for the same session. "
+                             "When the refresh cookie was used, the new tokens are set as "
+                             "cookies again, and `accessToken`/`refreshToken` are null.")
+class RefreshSessionPayload(SignedInPayload):
+    pass
 
 
 @strawberry.input(description="A new account, made once its email address is confirmed.")
@@ -222,8 +252,8 @@ class ConfirmSignUpInput:
 
 @strawberry.input(description="Email and password.")
 class LogInInput:
-    email: str
-    password: str
+    email: str = strawberry.field(description="The account's sign-in email (any case).")
+    password: str = strawberry.field(description="The account's password.")
     use_cookies: bool = strawberry.field(
         default=False, description="Set the tokens as HttpOnly cookies (browser clients); "
                                    "cookie-authenticated mutations then need the CSRF header.")
@@ -243,9 +273,50 @@ class ChangePasswordInput:
         description="10 to 256 characters; common or guessable passwords are refused.")
 
 
-def _payload(result: resolvers.AuthResult) -> AuthPayload:
-    return AuthPayload(access_token=result.access_token, refresh_token=result.refresh_token,
-                       expires_at=result.expires_at, user=result.user)  # type: ignore[arg-type]
+@strawberry.input(description="The refresh token to trade, or nothing to use the refresh cookie.")
+class RefreshSessionInput:
+    refresh_token: str | None = strawberry.field(
+        default=None, description="The `refreshToken` of the last sign-in or refresh. Leave it "
+                                  "out (send `input: {}`) to use the refresh cookie; the new "
+                                  "tokens then go into cookies too.")
+
+
+@strawberry.type(description="The result of `logOut`.")
+class LogOutPayload:
+    ended_session_id: strawberry.ID = strawberry.field(
+        description="The global id of the session that ended (the one making the request); "
+                    "its cookies, if any, are cleared.")
+
+
+@strawberry.type(description="The result of `logOutEverywhere`.")
+class LogOutEverywherePayload:
+    ended_sessions: int = strawberry.field(
+        description="How many of your sessions ended, this one included (0 when none was "
+                    "still active).")
+
+
+@strawberry.input(description="The session to end.")
+class RevokeSessionInput:
+    id: relay.GlobalID = strawberry.field(
+        description="The session's id, from `sessions` (the current one too: then it is "
+                    "`logOut` without clearing cookies).")
+
+
+@strawberry.type(description="The result of `revokeSession`.")
+class RevokeSessionPayload:
+    deleted_id: strawberry.ID = strawberry.field(
+        description="The id of the session that ended; it no longer signs anyone in.")
+
+
+@strawberry.type(description="The result of `updateProfile`.")
+class UpdateProfilePayload:
+    user: User = strawberry.field(description="Your account, as changed.")
+
+
+@strawberry.type(description="The result of `changePassword`.")
+class ChangePasswordPayload:
+    user: User = strawberry.field(
+        description="Your account, with its new password; every other session of it ended.")
 
 
 @strawberry.type
@@ -286,51 +357,61 @@ class AccountMutations:
         "with `logIn`). The token works once. A used, expired or unknown token gives "
         "BAD_USER_INPUT naming `token`, with `extensions.reason` TOKEN_USED, TOKEN_EXPIRED or "
         "TOKEN_INVALID; so does one whose address got an account meanwhile (nothing is made)."))
-    async def confirm_sign_up(self, info: Info, input: ConfirmSignUpInput) -> AuthPayload:
-        return _payload(await sign_up_resolvers.confirm_sign_up(
+    async def confirm_sign_up(self, info: Info, input: ConfirmSignUpInput
+                              ) -> ConfirmSignUpPayload:
+        return ConfirmSignUpPayload.of(await sign_up_resolvers.confirm_sign_up(
             info.context, token=input.token, use_cookies=input.use_cookies))
 
     @strawberry.mutation(description="Sign in with email and password. Attempts are rate "
                                      "limited per account and per IP address.")
-    async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
-        return _payload(await resolvers.log_in(info.context, email=input.email,
-                                               password=input.password,
-                                               use_cookies=input.use_cookies))
+    async def log_in(self, info: Info, input: LogInInput) -> LogInPayload:
+        return LogInPayload.of(await resolvers.log_in(info.context, email=input.email,
+                                                      password=input.password,
+                                                      use_cookies=input.use_cookies))
 
     @strawberry.mutation(description="Trade a refresh token for new tokens. The old refresh token "
                                      "stops working; using it again ends the session. Without "
-                                     "`refreshToken`, the refresh cookie is used.")
+                                     "`refreshToken` (`input: {}`), the refresh cookie is used.")
     async def refresh_session(self, info: Info,
-                              refresh_token: str | None = None) -> AuthPayload:
-        return _payload(await resolvers.refresh_session(info.context, refresh_token))
+                              input: RefreshSessionInput) -> RefreshSessionPayload:
+        return RefreshSessionPayload.of(
+            await resolvers.refresh_session(info.context, input.refresh_token))
 
-    @strawberry.mutation(description="End the current session.",
+    @strawberry.mutation(description="End the current session and clear its cookies.",
                          extensions=[requires(IsAuthenticated())])
-    async def log_out(self, info: Info) -> bool:
-        return await resolvers.log_out(info.context)
+    async def log_out(self, info: Info) -> LogOutPayload:
+        session_id = info.context.session.id
+        await resolvers.log_out(info.context)
+        return LogOutPayload(ended_session_id=strawberry.ID(
+            relay.to_base64("Session", str(session_id))))
 
-    @strawberry.mutation(description="End every session of the viewer, this one included. "
-                                     "Returns how many ended.",
+    @strawberry.mutation(description="End every session of the viewer, this one included, and "
+                                     "clear this one's cookies.",
                          extensions=[requires(IsAuthenticated())])
-    async def log_out_everywhere(self, info: Info) -> int:
-        return await resolvers.log_out_everywhere(info.context)
+    async def log_out_everywhere(self, info: Info) -> LogOutEverywherePayload:
+        return LogOutEverywherePayload(
+            ended_sessions=await resolvers.log_out_everywhere(info.context))
 
-    @strawberry.mutation(description="End one of the viewer's sessions.",
+    @strawberry.mutation(description="End one of the viewer's sessions. An id that is not one of "
+                                     "your active sessions is NOT_FOUND (naming `id`).",
                          extensions=[requires(IsAuthenticated())])
-    async def revoke_session(self, info: Info, id: relay.GlobalID) -> bool:
-        return await resolvers.revoke_session(info.context, decode_id(id, SessionType))
+    async def revoke_session(self, info: Info, input: RevokeSessionInput) -> RevokeSessionPayload:
+        await resolvers.revoke_session(info.context, decode_id(input.id, SessionType))
+        return RevokeSessionPayload(deleted_id=strawberry.ID(str(input.id)))
 
     @strawberry.mutation(description="Change the viewer's profile.",
                          extensions=[requires(IsAuthenticated())])
-    async def update_profile(self, info: Info, input: UpdateProfileInput) -> User:
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         changes = {"name": input.name.value} if input.name is not None else {}
-        return await resolvers.update_profile(info.context, changes)  # type: ignore[return-value]
+        return UpdateProfilePayload(
+            user=await resolvers.update_profile(info.context, changes))  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Change the password; every other session ends. Each "
                                      "try spends one of your account's sign-in attempts "
                                      "(RATE_LIMITED with `retryAfter` once they are spent).",
                          extensions=[requires(IsAuthenticated())])
-    async def change_password(self, info: Info, input: ChangePasswordInput) -> bool:
-        return await resolvers.change_password(info.context,
-                                               current_password=input.current_password,
-                                               new_password=input.new_password)
+    async def change_password(self, info: Info,
+                              input: ChangePasswordInput) -> ChangePasswordPayload:
+        await resolvers.change_password(info.context, current_password=input.current_password,
+                                        new_password=input.new_password)
+        return ChangePasswordPayload(user=info.context.user)  # type: ignore[arg-type]

@@ -5,9 +5,8 @@ The checks and the re-encoding live in `resolvers/avatars.py`; this module decla
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
+from strawberry import relay
 from strawberry.file_uploads import Upload
 
 from resolvers import avatars as resolvers
@@ -21,30 +20,49 @@ MAX_JPEG_MP = resolvers.MAX_JPEG_PIXELS // 1_000_000
 WIDTH, HEIGHT = resolvers.AVATAR_SIZE
 
 
+@strawberry.input(description="The photo to upload (a GraphQL multipart request).")
+class UploadAvatarInput:
+    file: Upload = strawberry.field(
+        description=f"The image file: PNG, JPEG or WebP, at most {MAX_MB} MB. Its name and "
+                    "declared content type are ignored: the content decides. In the multipart "
+                    "request's `map`, its part goes to `variables.input.file`.")
+
+
+@strawberry.type(description="The result of `uploadAvatar`.")
+class UploadAvatarPayload:
+    user: User = strawberry.field(description="Your account, with its new `avatarUrl`.")
+
+
+@strawberry.type(description="The result of `removeAvatar`.")
+class RemoveAvatarPayload:
+    deleted_id: strawberry.ID = strawberry.field(
+        description="The id of the account whose photo was removed, `user.id` (a photo has no "
+                    "id of its own).")
+    user: User = strawberry.field(description="Your account, its `avatarUrl` now null.")
+
+
 @strawberry.type
 class AvatarMutations:
     @strawberry.mutation(
         description="Set the viewer's profile photo. Send a GraphQL multipart request "
-                    "(operations, map, then the file). Accepts a PNG, JPEG or WebP image of up to "
+                    "(operations, map, then the file; the map sends the file to "
+                    "`variables.input.file`). Accepts a PNG, JPEG or WebP image of up to "
                     f"{MAX_MB} MB and {MAX_MP} megapixels ({MAX_JPEG_MP} for a JPEG: larger ones "
                     "are refused from their header, undecoded); it is center-cropped and "
                     f"re-encoded to a {WIDTH}x{HEIGHT} WebP "
                     "without its metadata (EXIF, GPS position), and replaces any previous photo.",
         extensions=[requires(IsAuthenticated())],
     )
-    async def upload_avatar(
-        self,
-        info: Info,
-        file: Annotated[Upload, strawberry.argument(
-            description=f"The image file: PNG, JPEG or WebP, at most {MAX_MB} MB. Its name and "
-                        "declared content type are ignored: the content decides.")],
-    ) -> User:
-        return await resolvers.upload_avatar(info.context, file)  # type: ignore[return-value]
+    async def upload_avatar(self, info: Info, input: UploadAvatarInput) -> UploadAvatarPayload:
+        return UploadAvatarPayload(
+            user=await resolvers.upload_avatar(info.context, input.file))  # type: ignore[arg-type]
 
     @strawberry.mutation(
         description="Remove the viewer's profile photo and delete its file. Does nothing when "
                     "there is none.",
         extensions=[requires(IsAuthenticated())],
     )
-    async def remove_avatar(self, info: Info) -> User:
-        return await resolvers.remove_avatar(info.context)  # type: ignore[return-value]
+    async def remove_avatar(self, info: Info) -> RemoveAvatarPayload:
+        user = await resolvers.remove_avatar(info.context)
+        return RemoveAvatarPayload(deleted_id=strawberry.ID(relay.to_base64("User", str(user.id))),
+                                   user=user)  # type: ignore[arg-type]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 from enum import Enum
-from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -60,17 +59,23 @@ class ConsentChange(ModelNode):
     policy_version: str = strawberry.field(description="The policy version then in force.")
 
 
+@strawberry.input(description="The consent to grant or withdraw.")
+class SetConsentInput:
+    kind: ConsentKind = strawberry.field(description="Which consent.")
+    granted: bool = strawberry.field(description="Grant (true) or withdraw (false).")
+
+
+@strawberry.type(description="The result of `setConsent`.")
+class SetConsentPayload:
+    consent: Consent = strawberry.field(description="The consent, in its new state.")
+
+
 @strawberry.type
 class ConsentMutations:
     @strawberry.mutation(
         description="Grant or withdraw one of your consents. A change is recorded with its "
                     "date; setting the state it already has records nothing.",
         extensions=[requires(IsAuthenticated())])
-    async def set_consent(
-        self, info: Info,
-        kind: Annotated[ConsentKind, strawberry.argument(description="Which consent.")],
-        granted: Annotated[bool, strawberry.argument(
-            description="Grant (true) or withdraw (false).")],
-    ) -> Consent:
-        return Consent.of(await resolvers.set_consent(
-            info.context, models.ConsentKind(kind.value), granted))
+    async def set_consent(self, info: Info, input: SetConsentInput) -> SetConsentPayload:
+        return SetConsentPayload(consent=Consent.of(await resolvers.set_consent(
+            info.context, models.ConsentKind(input.kind.value), input.granted)))

@@ -7,8 +7,6 @@ The README's Privacy section says what each does.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
@@ -26,11 +24,27 @@ from schema.permissions import (
     requires,
 )
 
-OrganizationId = Annotated[relay.GlobalID, strawberry.argument(
-    description="The organization that holds the data.")]
-Email = Annotated[str, strawberry.argument(
-    description="The person's email address; leads match it as stored (normalised, "
-                "lower-cased).")]
+ORGANIZATION = "The organization that holds the data."
+EMAIL = ("The person's email address; leads match it as stored (normalised, lower-cased).")
+
+
+@strawberry.input(description="Whose data to export, and from which organization.")
+class ExportDataSubjectInput:
+    organization_id: relay.GlobalID = strawberry.field(description=ORGANIZATION)
+    email: str = strawberry.field(description=EMAIL)
+
+
+@strawberry.input(description="Whom to erase, and from which organization.")
+class EraseDataSubjectInput:
+    organization_id: relay.GlobalID = strawberry.field(description=ORGANIZATION)
+    email: str = strawberry.field(description=EMAIL)
+
+
+@strawberry.input(description="The lead, and whether its processing is restricted.")
+class RestrictProcessingInput:
+    lead_id: relay.GlobalID = strawberry.field(description="The lead.")
+    restricted: bool = strawberry.field(description="Restrict (true) or lift the restriction "
+                                                    "(false).")
 
 
 @strawberry.type(description="Everything an organization holds about one person, for answering "
@@ -59,8 +73,25 @@ class DataSubjectErasure:
                     "`[erased]`.")
 
 
+@strawberry.type(description="The result of `exportDataSubject`.")
+class ExportDataSubjectPayload:
+    data_subject_export: DataSubjectExport = strawberry.field(
+        description="What the organization holds about the person.")
+
+
+@strawberry.type(description="The result of `eraseDataSubject`.")
+class EraseDataSubjectPayload:
+    data_subject_erasure: DataSubjectErasure = strawberry.field(
+        description="What was erased.")
+
+
+@strawberry.type(description="The result of `restrictProcessing`.")
+class RestrictProcessingPayload:
+    lead: Lead = strawberry.field(description="The lead, with its new `restricted` flag.")
+
+
 _PRIVACY = requires(HasPermission(Permission.PRIVACY_MANAGE,
-                                  org=org_from_argument("organization_id")))
+                                  org=org_from_argument("input.organization_id")))
 
 
 @strawberry.type
@@ -70,26 +101,27 @@ class DataSubjectMutations:
                     "a person, found by email (`privacy:manage`, a person). Restricted leads "
                     "are included. The export is logged without the email.",
         extensions=[_PRIVACY])
-    async def export_data_subject(self, info: Info, organization_id: OrganizationId,
-                                  email: Email) -> DataSubjectExport:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        document = await resolvers.export_data_subject(info.context, org_id, email)
-        return DataSubjectExport(email=document["email"], lead_count=len(document["leads"]),
-                                 note_count=len(document["notes"]), document=document)
+    async def export_data_subject(self, info: Info, input: ExportDataSubjectInput
+                                  ) -> ExportDataSubjectPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        document = await resolvers.export_data_subject(info.context, org_id, input.email)
+        return ExportDataSubjectPayload(data_subject_export=DataSubjectExport(
+            email=document["email"], lead_count=len(document["leads"]),
+            note_count=len(document["notes"]), document=document))
 
     @strawberry.mutation(
         description="Erase a person from the organization, found by email (`privacy:manage`, "
                     "a person): their leads and notes are deleted, activity about them keeps "
                     "a tombstone, and the erasure is logged without the email. Irreversible.",
         extensions=[_PRIVACY])
-    async def erase_data_subject(self, info: Info, organization_id: OrganizationId,
-                                 email: Email) -> DataSubjectErasure:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        erasure = await resolvers.erase_data_subject(info.context, org_id, email)
-        return DataSubjectErasure(
-            email=resolvers.subject_email(email), leads_deleted=erasure.leads,
+    async def erase_data_subject(self, info: Info, input: EraseDataSubjectInput
+                                 ) -> EraseDataSubjectPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        erasure = await resolvers.erase_data_subject(info.context, org_id, input.email)
+        return EraseDataSubjectPayload(data_subject_erasure=DataSubjectErasure(
+            email=resolvers.subject_email(input.email), leads_deleted=erasure.leads,
             notes_deleted=erasure.notes, events_scrubbed=erasure.events,
-            mentions_redacted=erasure.mentions)
+            mentions_redacted=erasure.mentions))
 
     @strawberry.mutation(
         description="Restrict processing of a lead at the person's request, or lift it "
@@ -98,12 +130,9 @@ class DataSubjectMutations:
                     "assignment, notes: CONFLICT) and is left out of CSV exports, of API-token "
                     "reads and of imports.",
         extensions=[requires(HasPermission(
-            Permission.PRIVACY_MANAGE, org=org_of(lead_models.Lead, "Lead", "lead_id")))])
-    async def restrict_processing(
-        self, info: Info,
-        lead_id: Annotated[relay.GlobalID, strawberry.argument(description="The lead.")],
-        restricted: Annotated[bool, strawberry.argument(
-            description="Restrict (true) or lift the restriction (false).")],
-    ) -> Lead:
-        return await resolvers.restrict_processing(  # type: ignore[return-value]
-            info.context, global_uuid(lead_id, "Lead", "leadId"), restricted)
+            Permission.PRIVACY_MANAGE, org=org_of(lead_models.Lead, "Lead", "input.lead_id")))])
+    async def restrict_processing(self, info: Info, input: RestrictProcessingInput
+                                  ) -> RestrictProcessingPayload:
+        return RestrictProcessingPayload(lead=await resolvers.restrict_processing(
+            info.context, global_uuid(input.lead_id, "Lead", "leadId"),
+            input.restricted))  # type: ignore[arg-type]

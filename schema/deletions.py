@@ -6,7 +6,6 @@ once and what waits."""
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -65,10 +64,56 @@ async def my_account_deletion(info: Info) -> ScheduledDeletion | None:
     return _deletion(await resolvers.pending_account_deletion(info.context))
 
 
-def _org_delete() -> PermissionExtension:
-    return requires(HasPermission(Permission.ORG_DELETE,
-                                  org=org_from_argument("organization_id")),
+def _org_delete(path: str = "organization_id") -> PermissionExtension:
+    return requires(HasPermission(Permission.ORG_DELETE, org=org_from_argument(path)),
                     IsAuthenticated())
+
+
+@strawberry.input(description="Your password, to confirm deleting your account.")
+class DeleteAccountInput:
+    password: str = strawberry.field(description="Your password, to prove it is you.")
+
+
+@strawberry.type(description="The result of `deleteAccount`.")
+class DeleteAccountPayload:
+    deleted_id: strawberry.ID = strawberry.field(
+        description="The id of your account (`me.id`), deleted at `scheduledDeletion.dueAt` "
+                    "unless you cancel before.")
+    scheduled_deletion: ScheduledDeletion = strawberry.field(
+        description="Your account's deletion, PENDING until `dueAt`.")
+
+
+@strawberry.type(description="The result of `cancelAccountDeletion`.")
+class CancelAccountDeletionPayload:
+    scheduled_deletion: ScheduledDeletion = strawberry.field(
+        description="Your account's deletion, now CANCELED.")
+
+
+@strawberry.input(description="The organization to delete, and its slug typed again.")
+class DeleteOrganizationInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+    confirm_slug: str = strawberry.field(
+        description="The organization's slug, typed again to confirm.")
+
+
+@strawberry.type(description="The result of `deleteOrganization`.")
+class DeleteOrganizationPayload:
+    deleted_id: strawberry.ID = strawberry.field(
+        description="The id of the organization, deleted at `scheduledDeletion.dueAt` unless "
+                    "the deletion is canceled before.")
+    scheduled_deletion: ScheduledDeletion = strawberry.field(
+        description="The organization's deletion, PENDING until `dueAt`.")
+
+
+@strawberry.input(description="The organization whose deletion to call off.")
+class CancelOrganizationDeletionInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+
+
+@strawberry.type(description="The result of `cancelOrganizationDeletion`.")
+class CancelOrganizationDeletionPayload:
+    scheduled_deletion: ScheduledDeletion = strawberry.field(
+        description="The organization's deletion, now CANCELED.")
 
 
 @strawberry.type
@@ -90,36 +135,39 @@ class DeletionMutations:
                     "organization with other members. Each try spends one of your account's "
                     "sign-in attempts (RATE_LIMITED with `retryAfter` once they are spent).",
         extensions=[requires(IsAuthenticated())])
-    async def delete_account(self, info: Info, password: Annotated[str, strawberry.argument(
-            description="Your password, to prove it is you.")]) -> ScheduledDeletion:
-        return ScheduledDeletion(work=await resolvers.delete_account(info.context, password))
+    async def delete_account(self, info: Info, input: DeleteAccountInput) -> DeleteAccountPayload:
+        work = await resolvers.delete_account(info.context, input.password)
+        return DeleteAccountPayload(
+            deleted_id=strawberry.ID(relay.to_base64("User", str(info.context.user.id))),
+            scheduled_deletion=ScheduledDeletion(work=work))
 
     @strawberry.mutation(description="Call off your account's scheduled deletion.",
                          extensions=[requires(IsAuthenticated())])
-    async def cancel_account_deletion(self, info: Info) -> ScheduledDeletion:
-        return ScheduledDeletion(work=await resolvers.cancel_account_deletion(info.context))
+    async def cancel_account_deletion(self, info: Info) -> CancelAccountDeletionPayload:
+        return CancelAccountDeletionPayload(scheduled_deletion=ScheduledDeletion(
+            work=await resolvers.cancel_account_deletion(info.context)))
 
     @strawberry.mutation(
         description="Delete the organization and all its data after the grace period "
                     "(`org:delete`, OWNER, a person). Its API tokens and OAuth grants are "
                     "revoked now, and its subscription stops renewing now (the paid period "
                     "goes on); the subscription is canceled when the deletion runs.",
-        extensions=[_org_delete()])
-    async def delete_organization(
-            self, info: Info, organization_id: OrganizationArg,
-            confirm_slug: Annotated[str, strawberry.argument(
-                description="The organization's slug, typed again to confirm.")]
-    ) -> ScheduledDeletion:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        return ScheduledDeletion(work=await resolvers.delete_organization(
-            info.context, org_id, confirm_slug))
+        extensions=[_org_delete("input.organization_id")])
+    async def delete_organization(self, info: Info, input: DeleteOrganizationInput
+                                  ) -> DeleteOrganizationPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        work = await resolvers.delete_organization(info.context, org_id, input.confirm_slug)
+        return DeleteOrganizationPayload(
+            deleted_id=strawberry.ID(relay.to_base64("Organization", str(org_id))),
+            scheduled_deletion=ScheduledDeletion(work=work))
 
     @strawberry.mutation(description="Call off the organization's scheduled deletion "
                                      "(`org:delete`). Revoked API tokens and grants stay "
                                      "revoked; the subscription renews again.",
-                         extensions=[_org_delete()])
-    async def cancel_organization_deletion(self, info: Info, organization_id: OrganizationArg
-                                           ) -> ScheduledDeletion:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        return ScheduledDeletion(work=await resolvers.cancel_organization_deletion(
-            info.context, org_id))
+                         extensions=[_org_delete("input.organization_id")])
+    async def cancel_organization_deletion(self, info: Info,
+                                           input: CancelOrganizationDeletionInput
+                                           ) -> CancelOrganizationDeletionPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        return CancelOrganizationDeletionPayload(scheduled_deletion=ScheduledDeletion(
+            work=await resolvers.cancel_organization_deletion(info.context, org_id)))

@@ -12,7 +12,7 @@ from strawberry import relay
 from auth.permissions import Permission
 from models import jobs as models
 from resolvers import exports as resolvers
-from schema.base import Info, OrganizationArg
+from schema.base import Info
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -101,22 +101,41 @@ async def my_data_exports(info: Info) -> list[DataExport]:
     return [DataExport(work=w) for w in await resolvers.my_exports(info.context)]
 
 
+@strawberry.type(description="The result of `requestDataExport`.")
+class RequestDataExportPayload:
+    data_export: DataExport = strawberry.field(
+        description="The export asked for, PENDING until a job has built it.")
+
+
+@strawberry.input(description="The organization to export.")
+class ExportOrganizationInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+
+
+@strawberry.type(description="The result of `exportOrganization`.")
+class ExportOrganizationPayload:
+    data_export: DataExport = strawberry.field(
+        description="The export asked for, PENDING until a job has built it.")
+
+
 @strawberry.type
 class ExportMutations:
     @strawberry.mutation(
         description="Prepare a ZIP (JSON) of everything Relleks holds about you. It is built in "
                     "the background: an email and `me.dataExports` give the download link.",
         extensions=[requires(IsAuthenticated())])
-    async def request_data_export(self, info: Info) -> DataExport:
-        return DataExport(work=await resolvers.request_data_export(info.context))
+    async def request_data_export(self, info: Info) -> RequestDataExportPayload:
+        return RequestDataExportPayload(
+            data_export=DataExport(work=await resolvers.request_data_export(info.context)))
 
     @strawberry.mutation(
         description="Prepare a ZIP of all the organization's data, each table as JSON and CSV "
                     "(`org:export`, OWNER, a person). Delivered like `requestDataExport`.",
         extensions=[requires(HasPermission(Permission.ORG_EXPORT,
-                                           org=org_from_argument("organization_id")),
+                                           org=org_from_argument("input.organization_id")),
                              IsAuthenticated())])
     async def export_organization(self, info: Info,
-                                  organization_id: OrganizationArg) -> DataExport:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        return DataExport(work=await resolvers.export_organization(info.context, org_id))
+                                  input: ExportOrganizationInput) -> ExportOrganizationPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        return ExportOrganizationPayload(data_export=DataExport(
+            work=await resolvers.export_organization(info.context, org_id)))

@@ -45,6 +45,19 @@ class PolicyQueries:
         return Policy.of(resolvers.current_policy(info.context.services.settings))
 
 
+@strawberry.input(description="The policy version to accept.")
+class AcceptPolicyInput:
+    version: str = strawberry.field(
+        description="The version you were shown: `currentPolicy.version`.")
+
+
+@strawberry.type(description="The result of `acceptPolicy`.")
+class AcceptPolicyPayload:
+    user: Annotated[User, strawberry.lazy("schema.accounts")] = strawberry.field(
+        description="Your account: `pendingPolicyAcceptance` is now null and "
+                    "`policyAcceptances` lists the version.")
+
+
 @strawberry.type
 class PolicyMutations:
     @strawberry.mutation(
@@ -52,8 +65,6 @@ class PolicyMutations:
                     "`currentPolicy.version` (BAD_USER_INPUT otherwise). Accepting it again "
                     "records nothing.",
         extensions=[requires(IsAuthenticated())])
-    async def accept_policy(
-        self, info: Info,
-        version: Annotated[str, strawberry.argument(description="The version you were shown.")],
-    ) -> Annotated[User, strawberry.lazy("schema.accounts")]:
-        return await resolvers.accept_policy(info.context, version)  # type: ignore[return-value]
+    async def accept_policy(self, info: Info, input: AcceptPolicyInput) -> AcceptPolicyPayload:
+        return AcceptPolicyPayload(user=await resolvers.accept_policy(  # type: ignore[arg-type]
+            info.context, input.version))

@@ -14,7 +14,7 @@ import strawberry
 
 from models import social as models
 from resolvers import social as resolvers
-from schema.accounts import AuthPayload, _payload
+from schema.accounts import COOKIE_TOKENS, SignedInPayload, User
 from schema.base import Info, described_enum
 from schema.permissions import IsAuthenticated, requires
 
@@ -74,6 +74,31 @@ class ConfirmSocialLinkByEmailInput:
         default=False, description="Set the tokens as HttpOnly cookies (browser clients).")
 
 
+@strawberry.type(description=f"The result of `confirmSocialLink`: the identity is linked and you "
+                             f"are signed in. {COOKIE_TOKENS}")
+class ConfirmSocialLinkPayload(SignedInPayload):
+    pass
+
+
+@strawberry.type(description=f"The result of `confirmSocialLinkByEmail`: the identity is linked "
+                             f"and you are signed in. {COOKIE_TOKENS}")
+class ConfirmSocialLinkByEmailPayload(SignedInPayload):
+    pass
+
+
+@strawberry.input(description="The provider whose identity to unlink.")
+class UnlinkIdentityInput:
+    provider: SocialProviderName = strawberry.field(
+        description="The provider; NOT_FOUND (naming `provider`) when none of yours is linked.")
+
+
+@strawberry.type(description="The result of `unlinkIdentity`.")
+class UnlinkIdentityPayload:
+    provider: SocialProviderName = strawberry.field(
+        description="The provider whose identity was unlinked: it no longer signs you in.")
+    user: User = strawberry.field(description="Your account, without that identity.")
+
+
 @strawberry.type
 class SocialQueries:
     @strawberry.field(description="The providers to sign in with, enabled or not.")
@@ -91,21 +116,26 @@ class SocialMutations:
     @strawberry.mutation(description="Link a provider identity to the account whose email it "
                                      "shares, proving the account is yours with its password, "
                                      "and sign in. Attempts are rate limited like `logIn`.")
-    async def confirm_social_link(self, info: Info, input: ConfirmSocialLinkInput) -> AuthPayload:
-        return _payload(await resolvers.confirm_link_with_password(
+    async def confirm_social_link(self, info: Info,
+                                  input: ConfirmSocialLinkInput) -> ConfirmSocialLinkPayload:
+        return ConfirmSocialLinkPayload.of(await resolvers.confirm_link_with_password(
             info.context, input.token, input.password, use_cookies=input.use_cookies))
 
     @strawberry.mutation(description="Link a provider identity to the account whose email it "
                                      "shares, with the emailed link (it proves the mailbox, so "
                                      "the email counts as verified), and sign in.")
     async def confirm_social_link_by_email(self, info: Info,
-                                           input: ConfirmSocialLinkByEmailInput) -> AuthPayload:
-        return _payload(await resolvers.confirm_link_by_email(
+                                           input: ConfirmSocialLinkByEmailInput
+                                           ) -> ConfirmSocialLinkByEmailPayload:
+        return ConfirmSocialLinkByEmailPayload.of(await resolvers.confirm_link_by_email(
             info.context, input.token, use_cookies=input.use_cookies))
 
     @strawberry.mutation(description="Unlink the viewer's identity at a provider. CONFLICT "
                                      "(reason LAST_SIGN_IN_METHOD) when it is the only way left "
                                      "to sign in: set a password or link another provider first.",
                          extensions=[requires(IsAuthenticated())])
-    async def unlink_identity(self, info: Info, provider: SocialProviderName) -> bool:
-        return await resolvers.unlink_identity(info.context, provider)  # type: ignore[arg-type]
+    async def unlink_identity(self, info: Info,
+                              input: UnlinkIdentityInput) -> UnlinkIdentityPayload:
+        await resolvers.unlink_identity(info.context, input.provider)  # type: ignore[arg-type]
+        return UnlinkIdentityPayload(provider=input.provider,
+                                     user=info.context.user)  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ async def test_upload_stores_a_256px_webp_served_at_avatar_url(
     body = await upload(http, image_bytes(fmt), token=auth["accessToken"], filename=filename,
                         content_type=content_type)
     assert "errors" not in body, body
-    url = body["data"]["uploadAvatar"]["avatarUrl"]
+    url = body["data"]["uploadAvatar"]["user"]["avatarUrl"]
     key = key_of(url)
     user = await User.get(email="ada@example.com")
     assert user.avatar_key == key
@@ -82,7 +82,7 @@ async def test_upload_stores_a_256px_webp_served_at_avatar_url(
 async def test_upload_is_center_cropped(api: Api, http: httpx.AsyncClient) -> None:
     auth = await api.sign_up()
     body = await upload(http, three_bands(), token=auth["accessToken"])
-    served = decode((await fetch(http, body["data"]["uploadAvatar"]["avatarUrl"])).content)
+    served = decode((await fetch(http, body["data"]["uploadAvatar"]["user"]["avatarUrl"])).content)
     # Only the green middle third survives the square crop, edge to edge.
     for x in (2, 128, 253):
         red, green, blue = served.convert("RGB").getpixel((x, 128))
@@ -95,7 +95,7 @@ async def test_exif_and_gps_are_dropped(api: Api, http: httpx.AsyncClient) -> No
     auth = await api.sign_up()
     body = await upload(http, original, token=auth["accessToken"], filename="holiday.jpg",
                         content_type="image/jpeg")
-    content = (await fetch(http, body["data"]["uploadAvatar"]["avatarUrl"])).content
+    content = (await fetch(http, body["data"]["uploadAvatar"]["user"]["avatarUrl"])).content
     served = decode(content)
     assert served.format == "WEBP"
     assert len(served.getexif()) == 0
@@ -134,7 +134,7 @@ async def test_bad_upload_is_refused_and_changes_nothing(
     data, filename, content_type, problem = BAD_UPLOADS[case]
     auth = await api.sign_up()
     first = await upload(http, image_bytes("PNG"), token=auth["accessToken"])
-    key = key_of(first["data"]["uploadAvatar"]["avatarUrl"])
+    key = key_of(first["data"]["uploadAvatar"]["user"]["avatarUrl"])
 
     body = await upload(http, data, token=auth["accessToken"], filename=filename,
                         content_type=content_type)
@@ -164,10 +164,11 @@ async def test_missing_file_part_is_refused(
     api: Api, http: httpx.AsyncClient, media_root: Path
 ) -> None:
     auth = await api.sign_up()
-    # No file at all: `variables.file` stays null, which `Upload!` refuses before execution.
+    # No file at all: `variables.input.file` stays null, which `Upload!` refuses before
+    # execution.
     body = await upload(http, None, token=auth["accessToken"], file_map={})
     assert error_code(body) == "BAD_USER_INPUT"
-    assert "$file" in errors_of(body)[0]["message"]
+    assert "'$input' has invalid value at .file" in errors_of(body)[0]["message"]
     # The map names a part the request does not have: a transport error (400).
     body = await upload(http, None, token=auth["accessToken"], expect_status=400)
     assert error_code(body) == "BAD_USER_INPUT"
@@ -190,10 +191,10 @@ async def test_replacing_deletes_the_previous_file(
 ) -> None:
     auth = await api.sign_up()
     first = await upload(http, image_bytes("PNG"), token=auth["accessToken"])
-    old_url = first["data"]["uploadAvatar"]["avatarUrl"]
+    old_url = first["data"]["uploadAvatar"]["user"]["avatarUrl"]
     second = await upload(http, image_bytes("JPEG", color=(200, 0, 0)), token=auth["accessToken"],
                           filename="new.jpg", content_type="image/jpeg")
-    new_url = second["data"]["uploadAvatar"]["avatarUrl"]
+    new_url = second["data"]["uploadAvatar"]["user"]["avatarUrl"]
     assert new_url != old_url
     assert (await User.get(email="ada@example.com")).avatar_key == key_of(new_url)
     assert stored_files(media_root) == {key_of(new_url)}
@@ -207,16 +208,16 @@ async def test_remove_avatar_deletes_the_file(
     auth = await api.sign_up()
     first = await upload(http, image_bytes("WEBP"), token=auth["accessToken"],
                          filename="me.webp", content_type="image/webp")
-    url = first["data"]["uploadAvatar"]["avatarUrl"]
+    url = first["data"]["uploadAvatar"]["user"]["avatarUrl"]
 
     body = await api.gql(REMOVE_AVATAR, token=auth["accessToken"])
-    assert body["data"]["removeAvatar"]["avatarUrl"] is None
+    assert body["data"]["removeAvatar"]["user"]["avatarUrl"] is None
     assert (await User.get(email="ada@example.com")).avatar_key is None
     assert stored_files(media_root) == set()
     assert (await fetch(http, url)).status_code == 404
     # Removing again is harmless.
     again = await api.gql(REMOVE_AVATAR, token=auth["accessToken"])
-    assert again["data"]["removeAvatar"]["avatarUrl"] is None
+    assert again["data"]["removeAvatar"]["user"]["avatarUrl"] is None
 
 
 async def test_signed_out_callers_are_unauthenticated(
@@ -252,7 +253,7 @@ async def test_cookie_upload_needs_the_csrf_header(
     assert stored_files(media_root) == set()
 
     accepted = await upload(http, image_bytes("PNG"), headers={"x-csrf-token": csrf})
-    assert accepted["data"]["uploadAvatar"]["avatarUrl"]
+    assert accepted["data"]["uploadAvatar"]["user"]["avatarUrl"]
     assert len(stored_files(media_root)) == 1
 
 
@@ -268,7 +269,7 @@ async def test_concurrent_uploads_leave_exactly_one_file(
                filename=f"{i}.jpg", content_type="image/jpeg") for i in range(4)))
     assert all("errors" not in body for body in bodies), bodies
     key = (await User.get(email="ada@example.com")).avatar_key
-    assert key in {key_of(body["data"]["uploadAvatar"]["avatarUrl"]) for body in bodies}
+    assert key in {key_of(body["data"]["uploadAvatar"]["user"]["avatarUrl"]) for body in bodies}
     assert stored_files(media_root) == {key}
 
 

@@ -22,7 +22,7 @@ LOG_IN = """
 mutation LogIn($input: LogInInput!) {
   logIn(input: $input) { accessToken refreshToken expiresAt user { email } }
 }"""
-UPDATE_NAME = 'mutation { updateProfile(input: {name: "Mallory"}) { name } }'
+UPDATE_NAME = 'mutation { updateProfile(input: {name: "Mallory"}) { user { name } } }'
 
 
 @pytest.fixture(params=[True, False], ids=["secure", "plain-http"])
@@ -110,8 +110,9 @@ async def test_cookie_mutation_without_csrf_header_is_forbidden(
 ) -> None:
     await _log_in(api, browser)
     sessions = await Session.filter(revoked_at__isnull=True).count()
-    for query in (UPDATE_NAME, "mutation { logOut }", "mutation { logOutEverywhere }",
-                  "mutation { refreshSession { expiresAt } }"):
+    for query in (UPDATE_NAME, "mutation { logOut { endedSessionId } }",
+                  "mutation { logOutEverywhere { endedSessions } }",
+                  "mutation { refreshSession(input: {}) { expiresAt } }"):
         response = await _post(browser, query)
         body = response.json()
         assert not body.get("data"), query
@@ -133,7 +134,8 @@ async def test_cookie_mutation_with_matching_csrf_header_works(
 ) -> None:
     await _log_in(api, browser)
     response = await _post(browser, UPDATE_NAME, **{"x-csrf-token": _csrf(browser, settings)})
-    assert without_cost(response.json()) == {"data": {"updateProfile": {"name": "Mallory"}}}
+    assert without_cost(response.json()) == {
+        "data": {"updateProfile": {"user": {"name": "Mallory"}}}}
     assert (await User.get(email="ada@example.com")).name == "Mallory"
 
 
@@ -209,7 +211,8 @@ async def test_bearer_mutations_need_no_csrf_header(
                                                "password": STRONG_PASSWORD}})
              )["data"]["logIn"]["accessToken"]
     response = await _post(browser, UPDATE_NAME, authorization=f"Bearer {token}")
-    assert without_cost(response.json()) == {"data": {"updateProfile": {"name": "Mallory"}}}
+    assert without_cost(response.json()) == {
+        "data": {"updateProfile": {"user": {"name": "Mallory"}}}}
 
 
 async def test_refresh_session_via_cookie(
@@ -219,8 +222,8 @@ async def test_refresh_session_via_cookie(
     access, refresh, csrf = _names(settings)
     old_refresh = browser.cookies.get(refresh)
     old_access = browser.cookies.get(access)
-    response = await _post(browser, "mutation { refreshSession { accessToken refreshToken "
-                                    "expiresAt user { email } } }",
+    response = await _post(browser, "mutation { refreshSession(input: {}) { accessToken "
+                                    "refreshToken expiresAt user { email } } }",
                            **{"x-csrf-token": _csrf(browser, settings)})
     payload = response.json()["data"]["refreshSession"]
     assert payload["accessToken"] is None and payload["refreshToken"] is None
@@ -231,7 +234,7 @@ async def test_refresh_session_via_cookie(
     assert (await _post(browser, "{ me { email } }")).json()["data"]["me"]
     # The old refresh cookie, replayed, ends the session and clears the cookies.
     assert old_refresh
-    response = await _post(browser, "mutation { refreshSession { expiresAt } }",
+    response = await _post(browser, "mutation { refreshSession(input: {}) { expiresAt } }",
                            cookie=f"{refresh}={old_refresh}; {csrf}=c", **{"x-csrf-token": "c"})
     assert errors_of(response.json())[0]["extensions"]["reason"] == "REFRESH_TOKEN_REUSED"
     cleared = _set_cookies(response)
@@ -245,9 +248,9 @@ async def test_log_out_via_cookie_ends_the_session_and_clears_cookies(
 ) -> None:
     await _log_in(api, browser)
     access_value = browser.cookies.get(_names(settings)[0])
-    response = await _post(browser, "mutation { logOut }",
+    response = await _post(browser, "mutation { logOut { endedSessionId } }",
                            **{"x-csrf-token": _csrf(browser, settings)})
-    assert without_cost(response.json()) == {"data": {"logOut": True}}
+    assert without_cost(response.json())["data"]["logOut"]["endedSessionId"]
     cleared = _set_cookies(response)
     assert set(cleared) == set(_names(settings))
     assert all("max-age=0" in header.lower() for header in cleared.values())

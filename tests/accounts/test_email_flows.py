@@ -30,16 +30,18 @@ from tests.smtp import Inbox, free_port, token_in
 
 NEW_PASSWORD = "violet-harbor-quartz-52-lamp"
 
-REQUEST_VERIFICATION = "mutation { requestEmailVerification }"
-VERIFY = "mutation V($token: String!) { verifyEmail(token: $token) { id email emailVerified } }"
-REQUEST_RESET = "mutation R($email: String!) { requestPasswordReset(email: $email) }"
+REQUEST_VERIFICATION = "mutation { requestEmailVerification { sent } }"
+VERIFY = """mutation V($token: String!) {
+  verifyEmail(input: {token: $token}) { user { id email emailVerified } } }"""
+REQUEST_RESET = """mutation R($email: String!) {
+  requestPasswordReset(input: {email: $email}) { accepted } }"""
 RESET = """mutation P($token: String!, $newPassword: String!) {
-  resetPassword(token: $token, newPassword: $newPassword)
+  resetPassword(input: {token: $token, newPassword: $newPassword}) { passwordChanged }
 }"""
 LOG_IN = """mutation L($email: String!, $password: String!) {
   logIn(input: {email: $email, password: $password}) { accessToken refreshToken }
 }"""
-REFRESH = "mutation F($t: String!) { refreshSession(refreshToken: $t) { accessToken } }"
+REFRESH = "mutation F($t: String!) { refreshSession(input: {refreshToken: $t}) { accessToken } }"
 ME = "{ me { email emailVerified } }"
 
 
@@ -70,13 +72,13 @@ async def unverified(api: Api, email: str = "ada@example.com") -> dict[str, Any]
 
 async def verification_token(api: Api, inbox: Inbox, payload: dict[str, Any]) -> str:
     body = await api.gql(REQUEST_VERIFICATION, token=payload["accessToken"])
-    assert body == {"data": {"requestEmailVerification": True}}
+    assert body == {"data": {"requestEmailVerification": {"sent": True}}}
     return token_in(inbox.messages.pop(), "verify-email")
 
 
 async def reset_token(api: Api, inbox: Inbox, email: str = "ada@example.com") -> str:
     body = await api.gql(REQUEST_RESET, {"email": email})
-    assert body == {"data": {"requestPasswordReset": True}}
+    assert body == {"data": {"requestPasswordReset": {"accepted": True}}}
     message = inbox.messages.pop()
     assert message["To"] == email
     return token_in(message, "reset-password")
@@ -92,7 +94,7 @@ def token_problem(body: dict[str, Any]) -> str:
 async def test_the_verification_link_verifies(api: Api, inbox: Inbox) -> None:
     payload = await unverified(api)
     assert await api.gql(REQUEST_VERIFICATION, token=payload["accessToken"]) == \
-        {"data": {"requestEmailVerification": True}}
+        {"data": {"requestEmailVerification": {"sent": True}}}
     assert len(inbox.messages) == 1
     message = inbox.messages[0]
     assert message["To"] == "ada@example.com"
@@ -103,8 +105,8 @@ async def test_the_verification_link_verifies(api: Api, inbox: Inbox) -> None:
     assert me["data"]["me"]["emailVerified"] is False
 
     body = await api.gql(VERIFY, {"token": token})  # no session needed: any device
-    assert body["data"]["verifyEmail"]["email"] == "ada@example.com"
-    assert body["data"]["verifyEmail"]["emailVerified"] is True
+    assert body["data"]["verifyEmail"]["user"]["email"] == "ada@example.com"
+    assert body["data"]["verifyEmail"]["user"]["emailVerified"] is True
     me = await api.gql(ME, token=payload["accessToken"])
     assert me["data"]["me"] == {"email": "ada@example.com", "emailVerified": True}
     row = await EmailToken.get(purpose=TokenPurpose.VERIFY_EMAIL)
@@ -131,11 +133,11 @@ async def test_request_email_verification_sends_a_new_working_link(api: Api,
     token = await verification_token(api, inbox, payload)
     assert await EmailToken.filter(purpose=TokenPurpose.VERIFY_EMAIL).count() == 2
     body = await api.gql(VERIFY, {"token": token})
-    assert body["data"]["verifyEmail"]["emailVerified"] is True
+    assert body["data"]["verifyEmail"]["user"]["emailVerified"] is True
 
     # Already verified: a clear false, and no mail and no token.
     body = await api.gql(REQUEST_VERIFICATION, token=payload["accessToken"])
-    assert body == {"data": {"requestEmailVerification": False}}
+    assert body == {"data": {"requestEmailVerification": {"sent": False}}}
     assert inbox.messages == []
     assert await EmailToken.filter(purpose=TokenPurpose.VERIFY_EMAIL).count() == 2
 
@@ -206,7 +208,7 @@ async def test_password_reset_ends_sessions_and_changes_the_password(api: Api,
     assert timedelta(minutes=59) < row.expires_at - datetime.now(UTC) <= timedelta(hours=1)
 
     body = await api.gql(RESET, {"token": token, "newPassword": NEW_PASSWORD})
-    assert body == {"data": {"resetPassword": True}}
+    assert body == {"data": {"resetPassword": {"passwordChanged": True}}}
 
     for session in (first, second):
         assert error_code(await api.gql(ME, token=session["accessToken"])) == "UNAUTHENTICATED"
@@ -254,7 +256,7 @@ async def test_weak_new_password_is_refused_and_leaves_the_token_usable(api: Api
     assert (await EmailToken.get(purpose=TokenPurpose.RESET_PASSWORD)).used_at is None
     assert "errors" not in await api.gql(ME, token=payload["accessToken"])
     body = await api.gql(RESET, {"token": token, "newPassword": NEW_PASSWORD})
-    assert body == {"data": {"resetPassword": True}}
+    assert body == {"data": {"resetPassword": {"passwordChanged": True}}}
 
 
 async def test_a_new_reset_request_replaces_older_links(api: Api, inbox: Inbox) -> None:
@@ -265,7 +267,7 @@ async def test_a_new_reset_request_replaces_older_links(api: Api, inbox: Inbox) 
     body = await api.gql(RESET, {"token": older, "newPassword": NEW_PASSWORD})
     assert token_problem(body) == "TOKEN_INVALID"
     body = await api.gql(RESET, {"token": newer, "newPassword": NEW_PASSWORD})
-    assert body == {"data": {"resetPassword": True}}
+    assert body == {"data": {"resetPassword": {"passwordChanged": True}}}
 
 
 async def test_unknown_email_gets_the_same_answer_and_no_mail(http: httpx.AsyncClient,
@@ -281,7 +283,7 @@ async def test_unknown_email_gets_the_same_answer_and_no_mail(http: httpx.AsyncC
     assert known.status_code == unknown.status_code == 200
     # Only the caller's remaining query budget (spent by the first request) may differ.
     assert without_cost(known.json()) == without_cost(unknown.json()) == \
-        {"data": {"requestPasswordReset": True}}
+        {"data": {"requestPasswordReset": {"accepted": True}}}
     assert unknown.json()["extensions"]["cost"]["requested"] == \
         known.json()["extensions"]["cost"]["requested"]
     differing = {name for name in set(known.headers) | set(unknown.headers)
@@ -325,7 +327,7 @@ async def test_verification_requests_are_rate_limited(api: Api, inbox: Inbox) ->
     payload = await unverified(api)
     for _ in range(5):
         body = await api.gql(REQUEST_VERIFICATION, token=payload["accessToken"])
-        assert body == {"data": {"requestEmailVerification": True}}
+        assert body == {"data": {"requestEmailVerification": {"sent": True}}}
     body = await api.gql(REQUEST_VERIFICATION, token=payload["accessToken"])
     assert error_code(body) == "RATE_LIMITED"
     assert len(inbox.messages) == 5
@@ -361,6 +363,6 @@ async def test_a_mail_failure_changes_no_answer_and_is_logged(
 
     with capture_logs() as logs:
         body = await api_without_smtp.gql(REQUEST_RESET, {"email": "ada@example.com"})
-    assert body == {"data": {"requestPasswordReset": True}}
+    assert body == {"data": {"requestPasswordReset": {"accepted": True}}}
     assert [e["event"] for e in logs if e["log_level"] == "error"] == \
         ["mail.password_reset_failed"]

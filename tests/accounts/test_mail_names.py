@@ -33,11 +33,11 @@ async def test_verification_and_reset_mails_carry_no_name_anyone_typed(
                       terms_version=settings.terms_version, terms_accepted_at=now)
     body = await api.gql(LOG_IN, {"email": "ada@example.com", "password": STRONG_PASSWORD})
     token = body["data"]["logIn"]["accessToken"]
-    body = await api.gql("mutation { requestEmailVerification }", token=token)
-    assert body == {"data": {"requestEmailVerification": True}}
-    body = await api.gql("mutation R($e: String!) { requestPasswordReset(email: $e) }",
-                         {"e": "ada@example.com"})
-    assert body == {"data": {"requestPasswordReset": True}}
+    body = await api.gql("mutation { requestEmailVerification { sent } }", token=token)
+    assert body == {"data": {"requestEmailVerification": {"sent": True}}}
+    body = await api.gql("mutation R($e: String!) { requestPasswordReset(input: {email: $e}) "
+                         "{ accepted } }", {"e": "ada@example.com"})
+    assert body == {"data": {"requestPasswordReset": {"accepted": True}}}
 
     subjects = set()
     for mail in inbox.to("ada@example.com"):

@@ -15,8 +15,9 @@ from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 
 NEW_PASSWORD = "harbor-lantern-quietly-42-moss"
 LOG_IN = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken refreshToken } }"
-UPDATE = "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id name email } }"
-CHANGE = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }"
+UPDATE = """mutation($i: UpdateProfileInput!) {
+  updateProfile(input: $i) { user { id name email } } }"""
+CHANGE = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { user { email } } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on User { email name } } }"
 
 
@@ -95,8 +96,8 @@ async def test_node_for_someone_else_is_not_found(api: Api) -> None:
 async def test_update_profile_changes_the_name(api: Api) -> None:
     payload = await api.sign_up()
     body = await api.gql(UPDATE, {"i": {"name": "  Ada   King  "}}, token=payload["accessToken"])
-    assert body["data"]["updateProfile"] == {"id": payload["user"]["id"], "name": "Ada King",
-                                             "email": "ada@example.com"}
+    assert body["data"]["updateProfile"]["user"] == {
+        "id": payload["user"]["id"], "name": "Ada King", "email": "ada@example.com"}
     assert (await User.get(email="ada@example.com")).name == "Ada King"
 
 
@@ -104,7 +105,7 @@ async def test_update_profile_leaves_absent_fields_alone(api: Api) -> None:
     payload = await api.sign_up()
     before = await User.get(email="ada@example.com")
     body = await api.gql(UPDATE, {"i": {}}, token=payload["accessToken"])
-    assert body["data"]["updateProfile"]["name"] == "Ada Lovelace"
+    assert body["data"]["updateProfile"]["user"]["name"] == "Ada Lovelace"
     after = await User.get(email="ada@example.com")
     assert (after.name, after.email, after.password_hash, after.updated_at) == \
         (before.name, before.email, before.password_hash, before.updated_at)
@@ -163,13 +164,13 @@ async def test_change_password_ends_other_sessions_and_keeps_this_one(
 
     body = await api.gql(CHANGE, {"i": {"currentPassword": STRONG_PASSWORD,
                                         "newPassword": NEW_PASSWORD}}, token=token)
-    assert body == {"data": {"changePassword": True}}
+    assert body == {"data": {"changePassword": {"user": {"email": "ada@example.com"}}}}
     user = await User.get(email="ada@example.com")
     assert user.password_hash.startswith("$argon2id$")
     assert (await api.gql("{ me { email } }", token=token))["data"]["me"]
     assert error_code(await api.gql("{ me { email } }", token=phone["accessToken"])) == \
         "UNAUTHENTICATED"
-    refresh = await api.gql("mutation($t: String) { refreshSession(refreshToken: $t) "
+    refresh = await api.gql("mutation($t: String) { refreshSession(input: {refreshToken: $t}) "
                             "{ accessToken } }", {"t": phone["refreshToken"]})
     assert error_code(refresh) == "UNAUTHENTICATED"
     assert await Session.filter(user=user, revoked_at__isnull=True).count() == 1

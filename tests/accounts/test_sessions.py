@@ -18,7 +18,8 @@ mutation LogIn($input: LogInInput!) {
 SESSIONS = """
 { sessions { totalCount edges { node { id createdAt lastUsedAt ip userAgent current } } } }
 """
-REVOKE = "mutation Revoke($id: ID!) { revokeSession(id: $id) }"
+REVOKE = "mutation Revoke($id: ID!) { revokeSession(input: {id: $id}) { deletedId } }"
+LOG_OUT = "mutation { logOut { endedSessionId } }"
 
 
 def _decode(global_id: str) -> str:
@@ -44,11 +45,12 @@ async def _nodes(api: Api, token: str) -> list[dict[str, Any]]:
 async def test_log_out_ends_the_current_session_at_once(api: Api, app: Any) -> None:
     token = (await api.sign_up())["accessToken"]
     other = await _log_in(app, "198.51.100.1", "phone")
-    assert await api.gql("mutation { logOut }", token=token) == {"data": {"logOut": True}}
+    [current] = [node["id"] for node in await _nodes(api, token) if node["current"]]
+    assert await api.gql(LOG_OUT, token=token) == {"data": {"logOut": {"endedSessionId": current}}}
     body = await api.gql("{ me { email } }", token=token)
     assert error_code(body) == "UNAUTHENTICATED"
     assert "ended" in errors_of(body)[0]["message"]
-    assert error_code(await api.gql("mutation { logOut }", token=token)) == "UNAUTHENTICATED"
+    assert error_code(await api.gql(LOG_OUT, token=token)) == "UNAUTHENTICATED"
     assert await Session.filter(revoked_at__isnull=False).count() == 1
     # The other device is still signed in.
     assert (await api.gql("{ me { email } }", token=other))["data"]["me"]
@@ -58,8 +60,8 @@ async def test_log_out_everywhere_ends_every_session(api: Api, app: Any) -> None
     token = (await api.sign_up())["accessToken"]
     others = [await _log_in(app, f"198.51.100.{i}", f"device-{i}") for i in range(3)]
     grace = (await api.sign_up(email="grace@example.com", name="Grace Hopper"))["accessToken"]
-    body = await api.gql("mutation { logOutEverywhere }", token=token)
-    assert body == {"data": {"logOutEverywhere": 4}}
+    body = await api.gql("mutation { logOutEverywhere { endedSessions } }", token=token)
+    assert body == {"data": {"logOutEverywhere": {"endedSessions": 4}}}
     for dead in (token, *others):
         assert error_code(await api.gql("{ me { email } }", token=dead)) == "UNAUTHENTICATED"
     assert await Session.filter(user__email="ada@example.com", revoked_at__isnull=True).count() == 0
@@ -71,7 +73,7 @@ async def test_sessions_lists_active_sessions_with_their_details(api: Api, app: 
     phone = await _log_in(app, "198.51.100.7", "Phone/2.0")
     laptop = await _log_in(app, "2001:db8::1", "Laptop/1.0")
     dead = await _log_in(app, "198.51.100.8", "Old/0.1")
-    await api.gql("mutation { logOut }", token=dead)
+    await api.gql(LOG_OUT, token=dead)
     await _log_in(app, "198.51.100.9", "Grace", email="ada@example.com")  # a 4th live one
     await Session.filter(user_agent="Grace").update(
         expires_at=datetime.now(UTC) - timedelta(seconds=1))  # expired: not listed
@@ -119,7 +121,8 @@ async def test_revoke_session_ends_that_one_only(api: Api, app: Any) -> None:
     phone = await _log_in(app, "198.51.100.7", "Phone/2.0")
     nodes = await _nodes(api, token)
     phone_id = next(node["id"] for node in nodes if node["userAgent"] == "Phone/2.0")
-    assert await api.gql(REVOKE, {"id": phone_id}, token=token) == {"data": {"revokeSession": True}}
+    assert await api.gql(REVOKE, {"id": phone_id}, token=token) == {
+        "data": {"revokeSession": {"deletedId": phone_id}}}
     assert error_code(await api.gql("{ me { email } }", token=phone)) == "UNAUTHENTICATED"
     assert (await api.gql("{ me { email } }", token=token))["data"]["me"]
     assert [node["current"] for node in await _nodes(api, token)] == [True]
@@ -131,7 +134,8 @@ async def test_revoke_session_ends_that_one_only(api: Api, app: Any) -> None:
 async def test_revoke_the_current_session(api: Api) -> None:
     token = (await api.sign_up())["accessToken"]
     current = (await _nodes(api, token))[0]["id"]
-    assert (await api.gql(REVOKE, {"id": current}, token=token))["data"]["revokeSession"]
+    body = await api.gql(REVOKE, {"id": current}, token=token)
+    assert body["data"]["revokeSession"] == {"deletedId": current}
     assert error_code(await api.gql("{ me { email } }", token=token)) == "UNAUTHENTICATED"
 
 

@@ -23,7 +23,8 @@ from tests.conftest import Api, error_code, errors_of
 ME = "{ me { id email } }"
 REFRESH = """
 mutation Refresh($token: String) {
-  refreshSession(refreshToken: $token) { accessToken refreshToken expiresAt user { email } }
+  refreshSession(input: {refreshToken: $token}) { accessToken refreshToken expiresAt user {
+    email } }
 }"""
 
 
@@ -132,10 +133,10 @@ async def test_bad_access_tokens_are_unauthenticated_and_change_nothing(
         error = errors_of(body)[0]
         assert error["extensions"]["code"] == "UNAUTHENTICATED", what
         assert error["message"] != "Sign in first.", what  # it says why the token failed
-        body = await api.gql("mutation { logOutEverywhere }", token=token)
+        body = await api.gql("mutation { logOutEverywhere { endedSessions } }", token=token)
         assert error_code(body) == "UNAUTHENTICATED", what
         body = await api.gql("mutation($i: UpdateProfileInput!) { updateProfile(input: $i) "
-                             "{ name } }", {"i": {"name": "Mallory"}}, token=token)
+                             "{ user { name } } }", {"i": {"name": "Mallory"}}, token=token)
         assert error_code(body) == "UNAUTHENTICATED", what
     assert await _db_state() == state
     assert (await api.gql(ME, token=payload["accessToken"]))["data"]["me"]["email"] == \
@@ -221,14 +222,14 @@ async def test_unknown_refresh_token_is_unauthenticated(api: Api, token: str) ->
 
 
 async def test_refresh_without_token_or_cookie(api: Api) -> None:
-    body = await api.gql("mutation { refreshSession { accessToken } }")
+    body = await api.gql("mutation { refreshSession(input: {}) { accessToken } }")
     assert error_code(body) == "UNAUTHENTICATED"
     assert "refreshToken" in errors_of(body)[0]["message"]
 
 
 async def test_refresh_after_log_out_or_expiry_is_refused(api: Api) -> None:
     payload = await api.sign_up()
-    await api.gql("mutation { logOut }", token=payload["accessToken"])
+    await api.gql("mutation { logOut { endedSessionId } }", token=payload["accessToken"])
     body = await api.gql(REFRESH, {"token": payload["refreshToken"]})
     assert error_code(body) == "UNAUTHENTICATED"
     assert await RefreshToken.filter(used_at__isnull=False).count() == 0

@@ -15,7 +15,8 @@ ME = """{ me { consents { kind granted changedAt policyVersion }
               consentHistory(first: 10) { totalCount nodes { kind granted createdAt
                                                              policyVersion } } } }"""
 SET = """mutation($kind: ConsentKind!, $granted: Boolean!) {
-  setConsent(kind: $kind, granted: $granted) { kind granted changedAt policyVersion } }"""
+  setConsent(input: {kind: $kind, granted: $granted}) { consent {
+    kind granted changedAt policyVersion } } }"""
 
 
 async def test_every_consent_starts_withheld_with_no_history(api: Api, settings: Settings
@@ -36,15 +37,15 @@ async def test_each_change_is_a_dated_record_and_the_latest_is_the_state(
     ada = await signed_in(settings, "ada@example.com")
     granted = await api.gql(SET, {"kind": "AI_TRAINING", "granted": True}, token=ada.token)
     assert "errors" not in granted, granted
-    state = granted["data"]["setConsent"]
+    state = granted["data"]["setConsent"]["consent"]
     assert state["granted"] is True and state["changedAt"]
     assert state["policyVersion"] == settings.terms_version
     assert await has_consent(ada.user.id, ConsentKind.AI_TRAINING)
     # The same state again records nothing.
     again = await api.gql(SET, {"kind": "AI_TRAINING", "granted": True}, token=ada.token)
-    assert again["data"]["setConsent"] == state
+    assert again["data"]["setConsent"]["consent"] == state
     withdrawn = await api.gql(SET, {"kind": "AI_TRAINING", "granted": False}, token=ada.token)
-    assert withdrawn["data"]["setConsent"]["granted"] is False
+    assert withdrawn["data"]["setConsent"]["consent"]["granted"] is False
     await api.gql(SET, {"kind": "PRODUCT_EMAILS", "granted": True}, token=ada.token)
     assert not await has_consent(ada.user.id, ConsentKind.AI_TRAINING)
     assert await has_consent(ada.user.id, ConsentKind.PRODUCT_EMAILS)

@@ -18,14 +18,16 @@ from tests.orgs.conftest import Team, make_team
 GRACE = "grace.hopper@navy.example"
 
 EXPORT = """mutation($org: ID!, $email: String!) {
-  exportDataSubject(organizationId: $org, email: $email) { email leadCount noteCount document }
+  exportDataSubject(input: {organizationId: $org, email: $email}) { dataSubjectExport {
+    email leadCount noteCount document } }
 }"""
 ERASE = """mutation($org: ID!, $email: String!) {
-  eraseDataSubject(organizationId: $org, email: $email) {
-    email leadsDeleted notesDeleted eventsScrubbed mentionsRedacted }
+  eraseDataSubject(input: {organizationId: $org, email: $email}) { dataSubjectErasure {
+    email leadsDeleted notesDeleted eventsScrubbed mentionsRedacted } }
 }"""
 RESTRICT = """mutation($id: ID!, $restricted: Boolean!) {
-  restrictProcessing(leadId: $id, restricted: $restricted) { id restricted restrictedAt }
+  restrictProcessing(input: {leadId: $id, restricted: $restricted}) { lead {
+    id restricted restrictedAt } }
 }"""
 ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { id } }"
 UPDATE_LEAD = "mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }"

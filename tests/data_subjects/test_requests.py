@@ -36,7 +36,7 @@ async def test_an_admin_exports_everything_held_about_the_person(
                  team.people[Role.ADMIN].token)
     data = await gql_ok(api, EXPORT, {"org": team.org_id, "email": f"  {GRACE.title()} "},
                         team.people[Role.ADMIN].token)
-    result = data["exportDataSubject"]
+    result = data["exportDataSubject"]["dataSubjectExport"]
     assert (result["email"], result["leadCount"], result["noteCount"]) == (GRACE, 2, 2)
     document = result["document"]
     assert document["email"] == GRACE
@@ -70,8 +70,8 @@ async def test_an_unknown_person_exports_as_empty_and_a_bad_email_is_refused(
         api: Api, team: Team) -> None:
     owner = team.people[Role.OWNER].token
     data = await gql_ok(api, EXPORT, {"org": team.org_id, "email": "nobody@example.com"}, owner)
-    assert data["exportDataSubject"]["leadCount"] == 0
-    assert data["exportDataSubject"]["document"]["leads"] == []
+    assert data["exportDataSubject"]["dataSubjectExport"]["leadCount"] == 0
+    assert data["exportDataSubject"]["dataSubjectExport"]["document"]["leads"] == []
     for bad in ("not an email", "", "a@b@c", "x\x00@example.com"):
         body = await api.gql(EXPORT, {"org": team.org_id, "email": bad}, token=owner)
         assert error_code(body) == "BAD_USER_INPUT", bad
@@ -102,8 +102,9 @@ async def test_erasure_leaves_the_email_nowhere_in_the_database(
 
     data = await gql_ok(api, ERASE, {"org": team.org_id, "email": GRACE},
                         team.people[Role.ADMIN].token)
-    assert data["eraseDataSubject"] == {"email": GRACE, "leadsDeleted": 2, "notesDeleted": 2,
-                                        "eventsScrubbed": 7, "mentionsRedacted": 1}
+    assert data["eraseDataSubject"]["dataSubjectErasure"] == {
+        "email": GRACE, "leadsDeleted": 2, "notesDeleted": 2, "eventsScrubbed": 7,
+        "mentionsRedacted": 1}
 
     leftovers = [(table, column) for table, column, value in await everything_in_the_database()
                  if GRACE in str(value).lower()]
@@ -133,7 +134,7 @@ async def test_erasure_leaves_the_email_nowhere_in_the_database(
     # Erasing again finds nothing, and says so.
     again = await gql_ok(api, ERASE, {"org": team.org_id, "email": GRACE},
                          team.people[Role.OWNER].token)
-    assert again["eraseDataSubject"]["leadsDeleted"] == 0
+    assert again["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 0
 
 
 async def test_erasure_in_one_org_leaves_another_orgs_lead_of_the_same_person(
@@ -142,7 +143,7 @@ async def test_erasure_in_one_org_leaves_another_orgs_lead_of_the_same_person(
     theirs = await create_lead(api, rival, name="Grace Hopper", email=GRACE)
     data = await gql_ok(api, ERASE, {"org": team.org_id, "email": GRACE},
                         team.people[Role.OWNER].token)
-    assert data["eraseDataSubject"]["leadsDeleted"] == 1
+    assert data["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 1
     (kept,) = await Lead.scoped(rival.org.id)
     assert (str(kept.id), kept.email) == (str(db_id(theirs["id"])), GRACE)
 

@@ -31,7 +31,7 @@ async def restrict(api: Api, team: Team, lead: str, restricted: bool = True,
                    role: Role = Role.ADMIN) -> dict:
     data = await gql_ok(api, RESTRICT, {"id": lead, "restricted": restricted},
                         team.people[role].token)
-    return data["restrictProcessing"]
+    return data["restrictProcessing"]["lead"]
 
 
 async def test_restricting_flags_the_lead_and_logs_it(api: Api, team: Team) -> None:

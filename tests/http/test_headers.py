@@ -16,7 +16,7 @@ OTHER = "https://evil.example"
 @pytest.mark.parametrize(("method", "path", "kwargs"), [
     ("POST", "/graphql", {"json": {"query": "{ __typename }"}}),
     ("POST", "/graphql", {"content": b"{oops", "headers": {"content-type": "application/json"}}),
-    ("GET", "/graphql", {"params": {"query": "mutation { logOut }"}}),
+    ("GET", "/graphql", {"params": {"query": "mutation { logOut { endedSessionId } }"}}),
     ("GET", "/graphql", {"headers": {"accept": "text/html"}}),
     ("GET", "/healthz", {}),
     ("GET", "/readyz", {}),

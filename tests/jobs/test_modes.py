@@ -31,7 +31,7 @@ from tests.orgs.conftest import Team
 from tests.privacy.conftest import pass_grace_period, run_due_work, services_of
 from tests.smtp import Inbox
 
-REQUEST = "mutation { requestDataExport { status } }"
+REQUEST = "mutation { requestDataExport { dataExport { status } } }"
 postgres_only = pytest.mark.skipif(TEST_DB != "postgres",
                                    reason="separate worker processes need PostgreSQL")
 
@@ -56,7 +56,7 @@ async def test_the_embedded_worker_runs_jobs_inside_the_server(
         transport = httpx.ASGITransport(app=embedded)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             body = await Api(http).gql(REQUEST, token=team.people[Role.MEMBER].token)
-            assert body["data"]["requestDataExport"]["status"] == "PENDING"
+            assert body["data"]["requestDataExport"]["dataExport"]["status"] == "PENDING"
 
             async def done() -> bool:
                 return await status_of(WorkKind.USER_EXPORT) is WorkStatus.DONE
@@ -123,10 +123,10 @@ async def test_a_worker_killed_mid_job_loses_nothing(
     await BillingAccount.create(organization=team.org, stripe_customer_id="cus_acme",
                                 stripe_subscription_id=subscription["id"],
                                 subscription_plan=Plan.PRO, status=SubscriptionStatus.ACTIVE)
-    body = await api.gql("""mutation($id: ID!) { deleteOrganization(organizationId: $id,
-      confirmSlug: "acme") { status } }""", {"id": team.org_id},
+    body = await api.gql("""mutation($id: ID!) { deleteOrganization(input: {organizationId: $id,
+      confirmSlug: "acme"}) { scheduledDeletion { status } } }""", {"id": team.org_id},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["deleteOrganization"]["status"] == "PENDING"
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING"
     (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
     await pass_grace_period(work.id)
     stripe.fail_next(1, delay=20, status=None)  # Stripe hangs: the job is mid-way

@@ -18,7 +18,7 @@ from tests.orgs.conftest import Team, add_invitation
 from tests.privacy.conftest import run_jobs, services_of
 from tests.smtp import Inbox
 
-REQUEST = "mutation { requestDataExport { status } }"
+REQUEST = "mutation { requestDataExport { dataExport { status } } }"
 
 
 async def test_work_whose_job_was_lost_is_finished_by_the_sweep(

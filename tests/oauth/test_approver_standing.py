@@ -20,11 +20,13 @@ from tests.oauth.conftest import App, code_for, exchange, pkce, refresh, registe
 from tests.oauth.test_creator_standing import LEAVE, REMOVE, ROLE, works
 from tests.orgs.conftest import Person, Team
 
-DELETE_ACCOUNT = "mutation($p: String!) { deleteAccount(password: $p) { status } }"
+DELETE_ACCOUNT = """mutation($p: String!) { deleteAccount(input: {password: $p}) {
+  scheduledDeletion { status } } }"""
 DELETE_ORG = """mutation($id: ID!, $slug: String!) {
-  deleteOrganization(organizationId: $id, confirmSlug: $slug) { status } }"""
-CANCEL_ORG = """mutation($id: ID!) { cancelOrganizationDeletion(organizationId: $id) {
-  status } }"""
+  deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
+    status } } }"""
+CANCEL_ORG = """mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) {
+  scheduledDeletion { status } } }"""
 BIG = "org:read members:write"
 
 
@@ -62,13 +64,13 @@ async def demote(api: Api, team: Team) -> None:
 async def delete_account(api: Api, team: Team) -> None:
     body = await api.gql(DELETE_ACCOUNT, {"p": STRONG_PASSWORD},
                          token=team.people[Role.ADMIN].token)
-    assert body["data"]["deleteAccount"] == {"status": "PENDING"}, body
+    assert body["data"]["deleteAccount"]["scheduledDeletion"] == {"status": "PENDING"}, body
 
 
 async def delete_org(api: Api, team: Team) -> None:
     body = await api.gql(DELETE_ORG, {"id": team.org_id, "slug": team.slug},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["deleteOrganization"] == {"status": "PENDING"}, body
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"] == {"status": "PENDING"}, body
 
 
 Step = Callable[[Api, Team], Awaitable[None]]
@@ -113,7 +115,8 @@ async def test_a_code_stays_ended_when_the_org_deletion_is_canceled(
     code = await code_for(api, admin_app, team, challenge)
     await delete_org(api, team)
     body = await api.gql(CANCEL_ORG, {"id": team.org_id}, token=team.people[Role.OWNER].token)
-    assert body["data"]["cancelOrganizationDeletion"] == {"status": "CANCELED"}, body
+    assert body["data"]["cancelOrganizationDeletion"]["scheduledDeletion"] == {
+        "status": "CANCELED"}, body
     assert refused(await exchange(http, admin_app, code, challenge.verifier))
 
 

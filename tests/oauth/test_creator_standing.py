@@ -104,9 +104,10 @@ async def test_deleting_your_account_ends_the_grants_you_approved(
     grant = await tokens_for(api, http, app_, team)
     token = await make_token(team, ["org:read"])
     assert await works(api, grant["access_token"])
-    body = await api.gql("mutation($p: String!) { deleteAccount(password: $p) { status } }",
+    body = await api.gql("mutation($p: String!) { deleteAccount(input: {password: $p}) "
+                         "{ scheduledDeletion { status } } }",
                          {"p": STRONG_PASSWORD}, token=team.people[Role.ADMIN].token)
-    assert body["data"]["deleteAccount"] == {"status": "PENDING"}
+    assert body["data"]["deleteAccount"]["scheduledDeletion"] == {"status": "PENDING"}
     assert not await works(api, grant["access_token"])
     assert not await works(api, token.secret)
     assert sorted(await revocations(team)) == [("api_token.revoked", "account_deletion"),

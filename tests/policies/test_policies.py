@@ -25,8 +25,8 @@ from tests.tokens.conftest import make_token
 
 ME = """{ me { pendingPolicyAcceptance { version url effectiveOn }
               policyAcceptances(first: 5) { totalCount nodes { version createdAt } } } }"""
-ACCEPT = """mutation($version: String!) { acceptPolicy(version: $version) {
-  pendingPolicyAcceptance { version } } }"""
+ACCEPT = """mutation($version: String!) { acceptPolicy(input: {version: $version}) { user {
+  pendingPolicyAcceptance { version } } } }"""
 
 
 async def test_the_current_policy_is_public_and_comes_from_configuration(api: Api) -> None:
@@ -59,7 +59,7 @@ async def test_a_user_on_an_old_version_sees_it_pending_and_accepts_the_new_one(
         assert set(errors_of(body)[0]["extensions"]["fields"]) == {"version"}
     assert await PolicyAcceptance.filter(user_id=olde.user.id).count() == 0
     body = await api.gql(ACCEPT, {"version": NEW}, token=olde.token)
-    assert body["data"]["acceptPolicy"] == {"pendingPolicyAcceptance": None}
+    assert body["data"]["acceptPolicy"]["user"] == {"pendingPolicyAcceptance": None}
     user = await User.get(id=olde.user.id)
     assert user.terms_version == NEW
     assert datetime.now(UTC) - user.terms_accepted_at < timedelta(minutes=1)

@@ -28,8 +28,9 @@ from tests.orgs.conftest import CREATE_ORG, Team, signed_in
 from tests.privacy.conftest import pass_grace_period, run_due_work, run_jobs
 from tests.tokens.conftest import make_token
 
-DELETE = "mutation($p: String!) { deleteAccount(password: $p) { id status dueAt } }"
-CANCEL = "mutation { cancelAccountDeletion { status canceledAt } }"
+DELETE = """mutation($p: String!) { deleteAccount(input: {password: $p}) { scheduledDeletion {
+  id status dueAt } } }"""
+CANCEL = "mutation { cancelAccountDeletion { scheduledDeletion { status canceledAt } } }"
 ME = "{ me { id accountDeletion { status dueAt } } }"
 LOG_IN = """mutation($e: String!, $p: String!) {
   logIn(input: {email: $e, password: $p}) { accessToken } }"""
@@ -70,7 +71,7 @@ async def test_sessions_and_tokens_end_at_once_and_signing_in_again_cancels(
     token = await make_token(team, ["org:read"], creator=Role.ADMIN)
     other = await make_token(team, ["org:read"], creator=Role.OWNER)
     body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=admin.token)
-    scheduled = body["data"]["deleteAccount"]
+    scheduled = body["data"]["deleteAccount"]["scheduledDeletion"]
     assert scheduled["status"] == "PENDING"
     (work,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
     grace = work.due_at - work.created_at
@@ -91,7 +92,7 @@ async def test_sessions_and_tokens_end_at_once_and_signing_in_again_cancels(
     me = await api.gql(ME, token=fresh)
     assert me["data"]["me"]["accountDeletion"]["status"] == "PENDING"
     canceled = await api.gql(CANCEL, token=fresh)
-    assert canceled["data"]["cancelAccountDeletion"]["status"] == "CANCELED"
+    assert canceled["data"]["cancelAccountDeletion"]["scheduledDeletion"]["status"] == "CANCELED"
     assert error_code(await api.gql(CANCEL, token=fresh)) == "NOT_FOUND"
     me = await api.gql(ME, token=fresh)
     assert me["data"]["me"]["accountDeletion"] is None
@@ -155,7 +156,7 @@ async def test_a_last_owner_whose_org_gained_members_hands_it_over_when_deleted(
                          token=owner.token)
     assert "errors" not in body
     body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=owner.token)
-    assert body["data"]["deleteAccount"]["status"] == "PENDING"
+    assert body["data"]["deleteAccount"]["scheduledDeletion"]["status"] == "PENDING"
     org = await Organization.get(slug="shop")
     joiner = await signed_in(dataclasses.replace(settings), "joiner@example.com", "Jo")
     await Membership.create(organization=org, user=joiner.user, role=Role.MEMBER)
@@ -167,7 +168,7 @@ async def test_a_last_owner_whose_org_gained_members_hands_it_over_when_deleted(
         await run_due_work(app)
         # The new OWNER's own membership events hear of it, as of any other change.
         message = await asyncio.wait_for(anext(events), timeout=5)
-    assert message["action"] == "ownership.transferred"
+    assert message["action"] == "organization.ownership_transferred"
     assert message["organizationId"] == str(org.id) and message["actorId"] is None
     assert (await ScheduledWork.get(id=work.id)).status is WorkStatus.DONE
     assert await Organization.exists(id=org.id)
@@ -202,7 +203,7 @@ async def test_after_the_deletion_the_email_and_name_appear_nowhere(
     lead = body["data"]["createLead"]["id"]
     await api.gql(ADD_NOTE, {"i": {"leadId": lead, "body": "A note"}}, token=member.token)
     await add_invitation(team, "zelda.unique@example.com")  # addressed to her
-    await api.gql("mutation { requestDataExport { id } }", token=member.token)
+    await api.gql("mutation { requestDataExport { dataExport { id } } }", token=member.token)
     await run_jobs(app)
     assert len(list((media_root / "exports").iterdir())) == 1
     await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=member.token)
@@ -227,7 +228,7 @@ async def test_the_deletion_ends_credentials_made_in_the_grace_period(
     can). Others' credentials stay."""
     admin = team.people[Role.ADMIN]
     body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=admin.token)
-    assert body["data"]["deleteAccount"]["status"] == "PENDING"
+    assert body["data"]["deleteAccount"]["scheduledDeletion"]["status"] == "PENDING"
     (work,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)
     login = await api.gql(LOG_IN, {"e": admin.email, "p": STRONG_PASSWORD})
     assert "errors" not in login, login

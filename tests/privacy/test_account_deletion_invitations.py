@@ -14,7 +14,8 @@ from tests.conftest import STRONG_PASSWORD, Api
 from tests.orgs.conftest import Team, add_invitation, signed_in
 from tests.privacy.conftest import pass_grace_period, run_due_work
 
-DELETE = "mutation($p: String!) { deleteAccount(password: $p) { id status } }"
+DELETE = """mutation($p: String!) { deleteAccount(input: {password: $p}) { scheduledDeletion {
+  id status } } }"""
 
 
 async def revoked(team: Team) -> dict[str, tuple[bool, list[str]]]:
@@ -33,7 +34,7 @@ async def test_deleting_your_account_ends_the_invitations_you_sent(
     await add_invitation(team, "before@example.com", Role.ADMIN, invited_by=admin)
     await add_invitation(team, "owners@example.com", Role.MEMBER)
     body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=team.people[Role.ADMIN].token)
-    assert body["data"]["deleteAccount"]["status"] == "PENDING", body
+    assert body["data"]["deleteAccount"]["scheduledDeletion"]["status"] == "PENDING", body
     assert await revoked(team) == {"before@example.com": (True, ["account_deletion"]),
                                    "owners@example.com": (False, [])}
 
@@ -58,7 +59,7 @@ async def test_an_account_that_never_proved_its_address_leaves_the_invitations_t
     await add_invitation(team, "mine@example.com", Role.MEMBER)
     for person in (squatter, verified):
         body = await api.gql(DELETE, {"p": STRONG_PASSWORD}, token=person.token)
-        assert body["data"]["deleteAccount"]["status"] == "PENDING", body
+        assert body["data"]["deleteAccount"]["scheduledDeletion"]["status"] == "PENDING", body
     for work in await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION):
         await pass_grace_period(work.id)
     await run_due_work(app)

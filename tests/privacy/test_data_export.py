@@ -22,11 +22,12 @@ from tests.orgs.conftest import Team, add_invitation
 from tests.privacy.conftest import data_json, download, run_jobs, services_of, unzip
 from tests.smtp import Inbox, body_of, token_in
 
-REQUEST = "mutation { requestDataExport { id status kind downloadUrl } }"
+REQUEST = "mutation { requestDataExport { dataExport { id status kind downloadUrl } } }"
 EXPORTS = """{ me { dataExports { id kind status requestedAt finishedAt expiresAt sizeBytes
   error downloadUrl organizationId } } }"""
-EXPORT_ORG = """mutation($id: ID!) { exportOrganization(organizationId: $id) { id status kind
-  organizationId } }"""
+EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) {
+  dataExport { id status kind
+  organizationId } } }"""
 CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }"
 ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { id } }"
 
@@ -56,14 +57,15 @@ async def test_a_user_gets_everything_about_them_once_and_nothing_about_others(
     await add_invitation(team, "friend@example.com", invited_by=member.user)
 
     body = await api.gql(REQUEST, token=member.token)
-    assert body["data"]["requestDataExport"]["status"] == "PENDING"
-    assert body["data"]["requestDataExport"]["kind"] == "PERSONAL"
-    assert body["data"]["requestDataExport"]["downloadUrl"] is None
+    assert body["data"]["requestDataExport"]["dataExport"]["status"] == "PENDING"
+    assert body["data"]["requestDataExport"]["dataExport"]["kind"] == "PERSONAL"
+    assert body["data"]["requestDataExport"]["dataExport"]["downloadUrl"] is None
     (work,) = await ScheduledWork.filter(kind=WorkKind.USER_EXPORT)
     assert work.status is WorkStatus.PENDING and work.user_id == member.user.id
     # Asking again while it is being prepared gives the same export.
     again = await api.gql(REQUEST, token=member.token)
-    assert again["data"]["requestDataExport"]["id"] == body["data"]["requestDataExport"]["id"]
+    assert again["data"]["requestDataExport"]["dataExport"]["id"] == \
+        body["data"]["requestDataExport"]["dataExport"]["id"]
 
     await run_jobs(app)
     work = await ScheduledWork.get(id=work.id)
@@ -152,8 +154,8 @@ async def test_the_owner_exports_the_organization_as_json_and_csv(
     owner = team.people[Role.OWNER]
     body = await api.gql(EXPORT_ORG, {"id": team.org_id}, token=owner.token)
     assert "errors" not in body, body
-    assert body["data"]["exportOrganization"]["kind"] == "ORGANIZATION"
-    assert body["data"]["exportOrganization"]["organizationId"] == team.org_id
+    assert body["data"]["exportOrganization"]["dataExport"]["kind"] == "ORGANIZATION"
+    assert body["data"]["exportOrganization"]["dataExport"]["organizationId"] == team.org_id
     await run_jobs(app)
     files = unzip((await download(http, _link(inbox, owner.email))).content)
     for table in ("organization", "members", "leads", "notes", "activity", "invitations",
@@ -205,7 +207,7 @@ async def test_a_failing_export_is_retried_then_failed_and_visible(
     assert inbox.to(member.email) == []
     # A new request starts afresh.
     body = await api.gql(REQUEST, token=member.token)
-    assert body["data"]["requestDataExport"]["status"] == "PENDING"
+    assert body["data"]["requestDataExport"]["dataExport"]["status"] == "PENDING"
 
 
 async def _personal_export(api: Api, http: httpx.AsyncClient, app: Any, inbox: Inbox,
@@ -225,8 +227,9 @@ async def test_an_unverified_address_sees_no_invitations_in_its_export(
     signed_up = await api.sign_up(email="newbie@example.com", name="Nina Newbie")
     # An address never proved, as accounts were made before signUp confirmed the address.
     await User.filter(email="newbie@example.com").update(email_verified=False)
-    body = await api.gql("mutation { requestEmailVerification }", token=signed_up["accessToken"])
-    assert body == {"data": {"requestEmailVerification": True}}
+    body = await api.gql("mutation { requestEmailVerification { sent } }",
+                         token=signed_up["accessToken"])
+    assert body == {"data": {"requestEmailVerification": {"sent": True}}}
     (verification,) = inbox.to("newbie@example.com", "Confirm your email")
     data = await _personal_export(api, http, app, inbox, "newbie@example.com",
                                   signed_up["accessToken"])
@@ -235,7 +238,8 @@ async def test_an_unverified_address_sees_no_invitations_in_its_export(
     assert "Team acme" not in json.dumps(data) and "admin" not in json.dumps(data)
 
     # Once the address is theirs, the invitations to it are theirs too.
-    body = await api.gql("mutation($t: String!) { verifyEmail(token: $t) { id } }",
+    body = await api.gql("mutation($t: String!) { verifyEmail(input: {token: $t}) "
+                         "{ user { id } } }",
                          {"t": token_in(verification, "verify-email")})
     assert "errors" not in body, body
     data = await _personal_export(api, http, app, inbox, "newbie@example.com",

@@ -25,18 +25,22 @@ from tests.privacy.conftest import (
 )
 from tests.smtp import Inbox, body_of
 
-EXPORT_ORG = "mutation($id: ID!) { exportOrganization(organizationId: $id) { id } }"
+EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) {
+  dataExport { id } } }"""
 EXPORTS = "{ me { dataExports { id kind status downloadUrl } } }"
 REMOVE = "mutation($id: ID!) { removeMember(membershipId: $id) }"
 DEMOTE = """mutation($id: ID!) { updateMemberRole(input: {membershipId: $id, role: ADMIN}) {
   id } }"""
 LEAVE = "mutation($id: ID!) { leaveOrganization(organizationId: $id) }"
 DELETE_ORG = """mutation($id: ID!, $slug: String!) {
-  deleteOrganization(organizationId: $id, confirmSlug: $slug) { id } }"""
-DELETE_ACCOUNT = "mutation($p: String!) { deleteAccount(password: $p) { id } }"
+  deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
+    id } } }"""
+DELETE_ACCOUNT = """mutation($p: String!) { deleteAccount(input: {password: $p}) {
+  scheduledDeletion { id } } }"""
 CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }"
 ERASE = """mutation($org: ID!, $email: String!) {
-  eraseDataSubject(organizationId: $org, email: $email) { leadsDeleted } }"""
+  eraseDataSubject(input: {organizationId: $org, email: $email}) { dataSubjectErasure {
+    leadsDeleted } } }"""
 GRACE = "grace.hopper@navy.example"
 
 
@@ -57,7 +61,8 @@ async def _export_org(api: Api, app: Any, team: Team, token: str, inbox: Inbox,
     body = await api.gql(EXPORT_ORG, {"id": team.org_id}, token=token)
     assert "errors" not in body, body
     await run_jobs(app)
-    work = await ScheduledWork.get(id=_raw_id(body["data"]["exportOrganization"]["id"]))
+    work = await ScheduledWork.get(
+        id=_raw_id(body["data"]["exportOrganization"]["dataExport"]["id"]))
     assert work.archive_key, work.last_error
     (link,) = _links(inbox, email)
     inbox.messages.clear()
@@ -112,7 +117,7 @@ async def test_the_org_deletion_deletes_its_export_archives_and_links(
     owner_link, owner_work = await _export_org(api, app, team, owner.token, inbox, owner.email)
     co_link, co_work = await _export_org(api, app, team, co.token, inbox, co.email)
     # A personal export of a member is theirs, not the organization's: it stays.
-    await api.gql("mutation { requestDataExport { id } }", token=co.token)
+    await api.gql("mutation { requestDataExport { dataExport { id } } }", token=co.token)
     await run_jobs(app)
     (personal,) = await ScheduledWork.filter(kind=WorkKind.USER_EXPORT)
     for work in (owner_work, co_work, personal):
@@ -166,7 +171,7 @@ async def test_an_account_deletion_deletes_the_persons_export_archives_and_links
         api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox,
         media_root: Path) -> None:
     member = team.people[Role.MEMBER]
-    await api.gql("mutation { requestDataExport { id } }", token=member.token)
+    await api.gql("mutation { requestDataExport { dataExport { id } } }", token=member.token)
     await run_jobs(app)
     (work,) = await ScheduledWork.filter(kind=WorkKind.USER_EXPORT)
     (link,) = _links(inbox, member.email)
@@ -189,7 +194,7 @@ async def test_a_personal_export_link_dies_with_the_account(
     from models.accounts import User
 
     member = team.people[Role.MEMBER]
-    await api.gql("mutation { requestDataExport { id } }", token=member.token)
+    await api.gql("mutation { requestDataExport { dataExport { id } } }", token=member.token)
     await run_jobs(app)
     (link,) = _links(inbox, member.email)
     await User.filter(id=member.user.id).delete()
@@ -221,14 +226,14 @@ async def test_an_erasure_deletes_the_org_exports_made_before_it(
     assert "errors" not in body, body
     link, work = await _export_org(api, app, team, owner.token, inbox, owner.email)
     co_link, co_work = await _export_org(api, app, team, co.token, inbox, co.email)
-    await api.gql("mutation { requestDataExport { id } }", token=owner.token)
+    await api.gql("mutation { requestDataExport { dataExport { id } } }", token=owner.token)
     await run_jobs(app)
     personal = await ScheduledWork.get(kind=WorkKind.USER_EXPORT)
     inbox.messages.clear()
 
     body = await api.gql(ERASE, {"org": team.org_id, "email": GRACE},
                          token=team.people[Role.ADMIN].token)
-    assert body["data"]["eraseDataSubject"]["leadsDeleted"] == 1, body
+    assert body["data"]["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 1, body
 
     unknown = await _unknown(http)
     for old, old_link in ((work, link), (co_work, co_link)):
@@ -257,7 +262,7 @@ async def test_an_erasure_that_finds_nobody_keeps_the_org_exports(
     link, work = await _export_org(api, app, team, owner.token, inbox, owner.email)
     body = await api.gql(ERASE, {"org": team.org_id, "email": GRACE},
                          token=team.people[Role.ADMIN].token)
-    assert body["data"]["eraseDataSubject"]["leadsDeleted"] == 0, body
+    assert body["data"]["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 0, body
     assert (media_root / work.archive_key).is_file()
     assert (await download(http, link)).status_code == 200
 
@@ -289,7 +294,7 @@ async def test_an_erasure_while_the_org_export_is_built_is_not_in_its_archive(
             pytest.fail("the export job never waited for the invoices")
         body = await api.gql(ERASE, {"org": team.org_id, "email": GRACE},
                              token=team.people[Role.ADMIN].token)
-        assert body["data"]["eraseDataSubject"]["leadsDeleted"] == 1, body
+        assert body["data"]["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 1, body
         await lock.rollback()
         await asyncio.wait_for(job, 30)
     finally:

@@ -17,12 +17,14 @@ from tests.oauth.conftest import APPROVE, register, request_input
 from tests.orgs.conftest import Team, signed_in
 from tests.tokens.conftest import subscribe
 
-DELETE_ACCOUNT = "mutation($p: String!) { deleteAccount(password: $p) { status } }"
-CANCEL_ACCOUNT = "mutation { cancelAccountDeletion { status } }"
+DELETE_ACCOUNT = """mutation($p: String!) { deleteAccount(input: {password: $p}) {
+  scheduledDeletion { status } } }"""
+CANCEL_ACCOUNT = "mutation { cancelAccountDeletion { scheduledDeletion { status } } }"
 DELETE_ORG = """mutation($id: ID!, $slug: String!) {
-  deleteOrganization(organizationId: $id, confirmSlug: $slug) { status } }"""
-CANCEL_ORG = """mutation($id: ID!) { cancelOrganizationDeletion(organizationId: $id) {
-  status } }"""
+  deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
+    status } } }"""
+CANCEL_ORG = """mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) {
+  scheduledDeletion { status } } }"""
 LOG_IN = """mutation($e: String!, $p: String!) {
   logIn(input: {email: $e, password: $p}) { accessToken } }"""
 CREATE_TOKEN = """mutation($input: CreateApiTokenInput!) {
@@ -37,26 +39,28 @@ async def _schedule_account(api: Api, team: Team) -> str:
     allows it): their new access token."""
     admin = team.people[Role.ADMIN]
     body = await api.gql(DELETE_ACCOUNT, {"p": STRONG_PASSWORD}, token=admin.token)
-    assert body["data"]["deleteAccount"] == {"status": "PENDING"}, body
+    assert body["data"]["deleteAccount"]["scheduledDeletion"] == {"status": "PENDING"}, body
     login = await api.gql(LOG_IN, {"e": admin.email, "p": STRONG_PASSWORD})
     return login["data"]["logIn"]["accessToken"]
 
 
 async def _cancel_account(api: Api, team: Team, token: str) -> None:
     body = await api.gql(CANCEL_ACCOUNT, token=token)
-    assert body["data"]["cancelAccountDeletion"] == {"status": "CANCELED"}, body
+    assert body["data"]["cancelAccountDeletion"]["scheduledDeletion"] == {
+        "status": "CANCELED"}, body
 
 
 async def _schedule_org(api: Api, team: Team) -> str:
     body = await api.gql(DELETE_ORG, {"id": team.org_id, "slug": team.slug},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["deleteOrganization"] == {"status": "PENDING"}, body
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"] == {"status": "PENDING"}, body
     return team.people[Role.ADMIN].token
 
 
 async def _cancel_org(api: Api, team: Team, token: str) -> None:
     body = await api.gql(CANCEL_ORG, {"id": team.org_id}, token=team.people[Role.OWNER].token)
-    assert body["data"]["cancelOrganizationDeletion"] == {"status": "CANCELED"}, body
+    assert body["data"]["cancelOrganizationDeletion"]["scheduledDeletion"] == {
+        "status": "CANCELED"}, body
 
 
 @pytest.mark.parametrize(("schedule", "cancel", "reason"), [

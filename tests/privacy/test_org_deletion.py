@@ -21,9 +21,10 @@ from tests.privacy.conftest import pass_grace_period, run_due_work, run_jobs
 from tests.tokens.conftest import make_token
 
 DELETE = """mutation($id: ID!, $slug: String!) {
-  deleteOrganization(organizationId: $id, confirmSlug: $slug) { id status dueAt error } }"""
-CANCEL = """mutation($id: ID!) { cancelOrganizationDeletion(organizationId: $id) {
-  status canceledAt } }"""
+  deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
+    id status dueAt error } } }"""
+CANCEL = """mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) {
+  scheduledDeletion { status canceledAt } } }"""
 STATUS = """query($id: ID!) { organizationDeletion(organizationId: $id) { status dueAt error } }"""
 
 
@@ -72,17 +73,19 @@ async def test_tokens_end_at_once_and_the_owner_can_call_it_off(
     owner = team.people[Role.OWNER].token
     token = await make_token(team, ["org:read"])
     body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
-    assert body["data"]["deleteOrganization"]["status"] == "PENDING"
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING"
     assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
     org = await api.gql('{ organization(slug: "acme") { name } }', token=token.secret)
     assert error_code(org) == "UNAUTHENTICATED"
     status = await api.gql(STATUS, {"id": team.org_id}, token=owner)
     assert status["data"]["organizationDeletion"]["status"] == "PENDING"
     again = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
-    assert again["data"]["deleteOrganization"]["id"] == body["data"]["deleteOrganization"]["id"]
+    assert again["data"]["deleteOrganization"]["scheduledDeletion"]["id"] == \
+        body["data"]["deleteOrganization"]["scheduledDeletion"]["id"]
 
     canceled = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
-    assert canceled["data"]["cancelOrganizationDeletion"]["status"] == "CANCELED"
+    canceled_deletion = canceled["data"]["cancelOrganizationDeletion"]["scheduledDeletion"]
+    assert canceled_deletion["status"] == "CANCELED"
     actions = [e.action for e in await ActivityEvent.scoped(team.org.id).order_by("created_at")]
     assert actions[-2:] == ["organization.deletion_scheduled", "organization.deletion_canceled"]
     (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
@@ -139,7 +142,7 @@ async def test_asking_stops_the_renewal_and_calling_off_resumes_it(
     subscription = await subscribed(team, stripe)
     owner = team.people[Role.OWNER].token
     body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
-    assert body["data"]["deleteOrganization"]["status"] == "PENDING"
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING"
     # The paid period goes on (still active), but no new one will be charged.
     assert stripe.subscriptions[subscription]["status"] == "active"
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
@@ -153,7 +156,7 @@ async def test_asking_stops_the_renewal_and_calling_off_resumes_it(
     assert event.summary["renewalStopped"] is True
 
     body = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
-    assert body["data"]["cancelOrganizationDeletion"]["status"] == "CANCELED"
+    assert body["data"]["cancelOrganizationDeletion"]["scheduledDeletion"]["status"] == "CANCELED"
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False
     assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is False
 
@@ -199,5 +202,5 @@ async def test_stripe_refusing_to_resume_keeps_the_deletion_scheduled(
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
     # Stripe answers again: calling it off now works.
     body = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
-    assert body["data"]["cancelOrganizationDeletion"]["status"] == "CANCELED"
+    assert body["data"]["cancelOrganizationDeletion"]["scheduledDeletion"]["status"] == "CANCELED"
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False

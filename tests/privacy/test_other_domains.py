@@ -18,11 +18,13 @@ from tests.orgs.conftest import Team
 from tests.privacy.conftest import data_json, download, run_jobs, services_of, unzip
 from tests.smtp import Inbox
 
-SET_CONSENT = """mutation { setConsent(kind: AI_TRAINING, granted: true) { granted } }"""
-REQUEST = "mutation { requestDataExport { id } }"
+SET_CONSENT = """mutation { setConsent(input: {kind: AI_TRAINING, granted: true}) { consent {
+  granted } } }"""
+REQUEST = "mutation { requestDataExport { dataExport { id } } }"
 EXPORTS = "{ me { dataExports { status downloadUrl } } }"
 DELETE = """mutation($id: ID!, $slug: String!) {
-  deleteOrganization(organizationId: $id, confirmSlug: $slug) { status } }"""
+  deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
+    status } } }"""
 ORG = "query($slug: String!) { organization(slug: $slug) { name } }"
 
 
@@ -30,7 +32,7 @@ async def test_a_persons_archive_holds_their_consents_and_policy_acceptances(
         api: Api, http: httpx.AsyncClient, app: Any, settings: Settings) -> None:
     # Signing up accepts the terms in force.
     token = (await api.sign_up("grace@example.com", "Grace Hopper"))["accessToken"]
-    assert (await api.gql(SET_CONSENT, token=token))["data"]["setConsent"]["granted"]
+    assert (await api.gql(SET_CONSENT, token=token))["data"]["setConsent"]["consent"]["granted"]
     assert "errors" not in await api.gql(REQUEST, token=token)
     await run_jobs(app)
     (export,) = (await api.gql(EXPORTS, token=token))["data"]["me"]["dataExports"]
@@ -49,7 +51,7 @@ async def test_deleting_an_organization_ends_its_oauth_grants_at_once(
     assert before["data"]["organization"]["name"], before
     body = await api.gql(DELETE, {"id": team.org_id, "slug": team.slug},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["deleteOrganization"]["status"] == "PENDING", body
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING", body
     grants = await OAuthGrant.scoped(team.org.id)
     assert grants and all(g.revoked_at is not None for g in grants)
     after = await api.gql(ORG, {"slug": team.slug}, token=bearer)

@@ -15,7 +15,7 @@ from tests.realtime.helpers import ACTIVITY, DELETE_LEAD, LEAD_EVENTS, create_le
 
 REVOKE = "mutation($id: ID!) { revokeOAuthGrant(id: $id) { id } }"
 RESTRICT = """mutation($id: ID!) {
-  restrictProcessing(leadId: $id, restricted: true) { restricted } }"""
+  restrictProcessing(input: {leadId: $id, restricted: true}) { lead { restricted } } }"""
 GRANTS = "query($slug: String!) { organization(slug: $slug) { authorizedApps { nodes { id } } } }"
 
 
@@ -54,7 +54,7 @@ async def test_an_oauth_grant_hears_nothing_of_a_restricted_lead(
     admin = team.people[Role.ADMIN].token
     restricted = await create_lead(second, team, "Restricted")
     body = await second.gql(RESTRICT, {"id": restricted}, token=admin)
-    assert body["data"]["restrictProcessing"] == {"restricted": True}, body
+    assert body["data"]["restrictProcessing"]["lead"] == {"restricted": True}, body
     access = (await tokens_for(api, http, app_, team))["access_token"]
     async with socket(first) as ws:
         assert (await ws.init(bearer(access)))["type"] == "connection_ack"

@@ -52,7 +52,7 @@ async def test_subscribing_before_connection_init_closes_with_4401(embedded: Ser
 
 async def test_an_ended_session_is_refused(embedded: Server, team: Team) -> None:
     owner = team.people[Role.OWNER]
-    body = await embedded.gql("mutation { logOut }", token=owner.token)
+    body = await embedded.gql("mutation { logOut { endedSessionId } }", token=owner.token)
     assert "errors" not in body, body
     async with socket(embedded) as ws:
         await ws.send({"type": "connection_init", "payload": bearer(owner.token)})
@@ -172,7 +172,8 @@ async def test_a_subscription_over_http_is_refused(http: httpx.AsyncClient, team
     # Queries and mutations still run over HTTP, and a mutation over GET is still a 405.
     body = (await http.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)).json()
     assert body["data"]["me"]["id"]
-    response = await http.get("/graphql", params={"query": "mutation { logOut }"},
+    response = await http.get("/graphql",
+                              params={"query": "mutation { logOut { endedSessionId } }"},
                               headers=headers)
     assert response.status_code == 405
 

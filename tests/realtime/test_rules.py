@@ -108,7 +108,8 @@ async def test_an_ended_session_closes_the_socket(
         await ws.init(bearer(viewer.token))
         await ws.subscribe(LEAD_EVENTS, {"org": team.org_id})
         await wait_subscribed(redis, topic(team))
-        assert "errors" not in await second.gql("mutation { logOut }", token=viewer.token)
+        assert "errors" not in await second.gql("mutation { logOut { endedSessionId } }",
+                                                token=viewer.token)
         await create_lead(second, team, "Not for them")
         code, reason = await ws.closed_ending()  # the socket closes with its credential
         assert code == 4401 and "session has ended" in reason

@@ -16,7 +16,8 @@ from tests.social.conftest import Browser
 from tests.social.fake_provider import FakeProvider
 
 ME = "{ me { linkedIdentities { provider email linkedAt lastUsedAt } } }"
-UNLINK = "mutation U($p: SocialProviderName!) { unlinkIdentity(provider: $p) }"
+UNLINK = """mutation U($p: SocialProviderName!) {
+  unlinkIdentity(input: {provider: $p}) { provider user { linkedIdentities { provider } } } }"""
 
 
 async def by_cookie(browser: Browser, query: str, variables: dict[str, Any] | None = None
@@ -52,7 +53,8 @@ async def test_unlink_never_leaves_no_way_to_sign_in(browser: Browser,
                                 email="grace@example.com")
     linked = (await by_cookie(browser, ME))["data"]["me"]["linkedIdentities"]
     assert [i["provider"] for i in linked] == ["GOOGLE", "GITHUB"]
-    assert (await by_cookie(browser, UNLINK, {"p": "GOOGLE"}))["data"]["unlinkIdentity"] is True
+    assert (await by_cookie(browser, UNLINK, {"p": "GOOGLE"}))["data"]["unlinkIdentity"] == {
+        "provider": "GOOGLE", "user": {"linkedIdentities": [{"provider": "GITHUB"}]}}
     assert error_code(await by_cookie(browser, UNLINK, {"p": "GITHUB"})) == "CONFLICT"
     assert error_code(await by_cookie(browser, UNLINK, {"p": "GOOGLE"})) == "NOT_FOUND"
     assert [i.provider for i in await SocialIdentity.all()] == ["github"]
@@ -77,12 +79,14 @@ async def test_a_social_account_sets_a_password_by_reset(
     log_in = """mutation L($p: String!) {
       logIn(input: {email: "grace@example.com", password: $p}) { accessToken } }"""
     assert error_code(await api.gql(log_in, {"p": STRONG_PASSWORD})) == "UNAUTHENTICATED"
-    body = await api.gql('mutation { requestPasswordReset(email: "grace@example.com") }')
-    assert body["data"]["requestPasswordReset"] is True
+    body = await api.gql('mutation { requestPasswordReset(input: {email: "grace@example.com"}) '
+                         '{ accepted } }')
+    assert body["data"]["requestPasswordReset"] == {"accepted": True}
     token = token_in(inbox.to("grace@example.com", "Reset")[0], "reset-password")
     body = await api.gql("""mutation R($t: String!, $p: String!) {
-      resetPassword(token: $t, newPassword: $p) }""", {"t": token, "p": STRONG_PASSWORD})
-    assert body["data"]["resetPassword"] is True
+      resetPassword(input: {token: $t, newPassword: $p}) { passwordChanged } }""",
+                         {"t": token, "p": STRONG_PASSWORD})
+    assert body["data"]["resetPassword"] == {"passwordChanged": True}
     access = (await api.gql(log_in, {"p": STRONG_PASSWORD}))["data"]["logIn"]["accessToken"]
     # With a password, the only identity may go.
     assert (await api.gql(UNLINK, {"p": "GOOGLE"}, token=access))["data"]["unlinkIdentity"]

@@ -101,7 +101,7 @@ async def test_upload_replace_and_remove_in_the_bucket(
     first = await upload(http, jpeg_with_gps(), token=token, filename="me.jpg",
                          content_type="image/jpeg")
     assert "errors" not in first, first
-    first_url = first["data"]["uploadAvatar"]["avatarUrl"]
+    first_url = first["data"]["uploadAvatar"]["user"]["avatarUrl"]
     first_key = key_of(first_url, s3_endpoint, bucket)
     assert (await User.get(email="ada@example.com")).avatar_key == first_key
     assert keys_in(s3_endpoint, bucket) == {first_key}
@@ -118,13 +118,13 @@ async def test_upload_replace_and_remove_in_the_bucket(
     assert not on_disk(media_root), "nothing may be written to local disk with S3 storage"
 
     second = await upload(http, image_bytes("PNG"), token=token)
-    second_key = key_of(second["data"]["uploadAvatar"]["avatarUrl"], s3_endpoint, bucket)
+    second_key = key_of(second["data"]["uploadAvatar"]["user"]["avatarUrl"], s3_endpoint, bucket)
     assert second_key != first_key
     assert (await User.get(email="ada@example.com")).avatar_key == second_key
     assert keys_in(s3_endpoint, bucket) == {second_key}
 
     removed = await api.gql(REMOVE_AVATAR, token=token)
-    assert removed["data"]["removeAvatar"]["avatarUrl"] is None
+    assert removed["data"]["removeAvatar"]["user"]["avatarUrl"] is None
     assert (await User.get(email="ada@example.com")).avatar_key is None
     assert keys_in(s3_endpoint, bucket) == set()
 
@@ -135,7 +135,7 @@ async def test_bad_upload_leaves_the_bucket_alone(
     auth = await api.sign_up()
     first = await upload(http, image_bytes("WEBP"), token=auth["accessToken"],
                          filename="me.webp", content_type="image/webp")
-    key = key_of(first["data"]["uploadAvatar"]["avatarUrl"], s3_endpoint, bucket)
+    key = key_of(first["data"]["uploadAvatar"]["user"]["avatarUrl"], s3_endpoint, bucket)
 
     body = await upload(http, image_bytes("GIF"), token=auth["accessToken"])
     error = errors_of(body)[0]
@@ -151,7 +151,7 @@ async def test_unreachable_bucket_fails_cleanly_and_changes_nothing(
     """A storage outage is INTERNAL (with a request id), and the user keeps the photo they had."""
     auth = await api.sign_up()
     first = await upload(http, image_bytes("PNG"), token=auth["accessToken"])
-    key = key_of(first["data"]["uploadAvatar"]["avatarUrl"], s3_endpoint, bucket)
+    key = key_of(first["data"]["uploadAvatar"]["user"]["avatarUrl"], s3_endpoint, bucket)
     client = s3_client(s3_endpoint)
     client.delete_object(Bucket=bucket, Key=key)
     client.delete_bucket_policy(Bucket=bucket)

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 from PIL import Image
 
-UPLOAD_AVATAR = "mutation Upload($file: Upload!) { uploadAvatar(file: $file) { id avatarUrl } }"
-REMOVE_AVATAR = "mutation { removeAvatar { id avatarUrl } }"
+UPLOAD_AVATAR = """mutation Upload($input: UploadAvatarInput!) {
+  uploadAvatar(input: $input) { user { id avatarUrl } } }"""
+REMOVE_AVATAR = "mutation { removeAvatar { deletedId user { id avatarUrl } } }"
 
 
 async def upload(http: httpx.AsyncClient, data: bytes | None, *, token: str | None = None,
@@ -22,9 +23,9 @@ async def upload(http: httpx.AsyncClient, data: bytes | None, *, token: str | No
                  headers: dict[str, str] | None = None,
                  expect_status: int | None = 200) -> dict[str, Any]:
     """POST a multipart request whose part "0" carries `data` (omitted when None) and is mapped
-    to `variables.file`. With `filename=None` the part is a plain form field, not a file."""
-    operations = {"query": query, "variables": {"file": None}}
-    file_map = {"0": ["variables.file"]} if file_map is None else file_map
+    to `variables.input.file`. With `filename=None` the part is a plain form field, not a file."""
+    operations = {"query": query, "variables": {"input": {"file": None}}}
+    file_map = {"0": ["variables.input.file"]} if file_map is None else file_map
     # Parts in the spec's order; a part with no filename is a plain form field.
     files: dict[str, Any] = {"operations": (None, json.dumps(operations)),
                              "map": (None, json.dumps(file_map))}

@@ -196,7 +196,7 @@ async def test_a_token_acts_in_its_org_alone(api: Api, team: Team, rival: Team) 
 async def test_fields_for_people_refuse_tokens(api: Api, team: Team) -> None:
     token = await make_token(team, [p.value for p in TOKEN_SCOPES])
     for document in ("{ me { id } }", "{ sessions(first: 1) { nodes { id } } }",
-                     "mutation { logOut }",
+                     "mutation { logOut { endedSessionId } }",
                      'mutation { createOrganization(input: {name: "Side"}) { id } }'):
         (error,) = errors_of(await api.gql(document, token=token.secret))
         assert error["extensions"] == {"code": "FORBIDDEN", "reason": "PERSON_ONLY"}, document
@@ -205,10 +205,11 @@ async def test_fields_for_people_refuse_tokens(api: Api, team: Team) -> None:
 async def test_activity_records_the_token_as_the_actor(api: Api, team: Team) -> None:
     token = await make_token(team, ["org:write"])
     body = await api.gql(
-        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { name } }",
+        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { "
+        "name } } }",
         {"i": {"organizationId": team.org_id, "name": "Renamed by a script"}},
         token=token.secret)
-    assert body["data"]["updateOrganization"]["name"] == "Renamed by a script"
+    assert body["data"]["updateOrganization"]["organization"]["name"] == "Renamed by a script"
     (event,) = await ActivityEvent.scoped(team.org.id).filter(action="organization.updated")
     assert event.api_token_id == token.row.id
     assert event.actor_id is None

@@ -101,12 +101,20 @@ def org_field(selection: str) -> Run:
 
 
 def multipart(document: str, variables: Callable[[World], dict[str, Any]], file: bytes,
-              filename: str, content_type: str) -> Run:
+              filename: str, content_type: str, at: str = "file") -> Run:
+    """A GraphQL multipart request whose file is the variable at the dotted path `at`
+    (`input.file`: inside the `input` variable)."""
     async def run(http: httpx.AsyncClient, secret: str, world: World) -> dict[str, Any]:
-        operations = {"query": document, "variables": {**variables(world), "file": None}}
+        given = variables(world)
+        *parents, name = at.split(".")
+        holder = given
+        for parent in parents:
+            holder = holder.setdefault(parent, {})
+        holder[name] = None
+        operations = {"query": document, "variables": given}
         response = await http.post("/graphql", files={
             "operations": (None, json.dumps(operations)),
-            "map": (None, json.dumps({"0": ["variables.file"]})),
+            "map": (None, json.dumps({"0": [f"variables.{at}"]})),
             "0": (filename, file, content_type),
         }, headers={"authorization": f"Bearer {secret}"})
         assert response.status_code == 200, response.text
@@ -141,7 +149,8 @@ RUNNERS: dict[str, Run] = {
     "Query.me": gql("{ me { id } }"),
     "Query.sessions": gql("{ sessions(first: 1) { totalCount } }"),
     "Mutation.updateOrganization": gql(
-        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { name } }",
+        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { "
+        "name } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "name": "Renamed"}}),
     "Mutation.inviteMember": gql(
         "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { email } }",
@@ -216,47 +225,55 @@ RUNNERS: dict[str, Run] = {
     "Mutation.deleteOAuthApp": gql("mutation($id: ID!) { deleteOAuthApp(id: $id) }",
                                    lambda w: {"id": gid("OAuthApp", uuid.uuid4())}),
     "Mutation.exportDataSubject": gql(
-        "mutation($id: ID!) { exportDataSubject(organizationId: $id, email: \"a@example.com\") "
-        "{ leadCount } }", org_id),
+        "mutation($id: ID!) { exportDataSubject(input: {organizationId: $id, "
+        "email: \"a@example.com\"}) { dataSubjectExport { leadCount } } }", org_id),
     "Mutation.eraseDataSubject": gql(
-        "mutation($id: ID!) { eraseDataSubject(organizationId: $id, email: \"a@example.com\") "
-        "{ leadsDeleted } }", org_id),
+        "mutation($id: ID!) { eraseDataSubject(input: {organizationId: $id, "
+        "email: \"a@example.com\"}) { dataSubjectErasure { leadsDeleted } } }", org_id),
     "Mutation.restrictProcessing": gql(
-        "mutation($id: ID!) { restrictProcessing(leadId: $id, restricted: true) { id } }",
+        "mutation($id: ID!) { restrictProcessing(input: {leadId: $id, restricted: true}) "
+        "{ lead { id } } }",
         lambda w: {"id": w.lead}),
     # Fields for people: the check runs before the arguments are used.
-    "Mutation.setConsent": gql("mutation { setConsent(kind: AI_TRAINING, granted: true) "
-                               "{ granted } }"),
-    "Mutation.acceptPolicy": gql('mutation { acceptPolicy(version: "x") { id } }'),
-    "Mutation.logOut": gql("mutation { logOut }"),
-    "Mutation.logOutEverywhere": gql("mutation { logOutEverywhere }"),
-    "Mutation.revokeSession": gql("mutation($id: ID!) { revokeSession(id: $id) }",
+    "Mutation.setConsent": gql("mutation { setConsent(input: {kind: AI_TRAINING, granted: true}) "
+                               "{ consent { granted } } }"),
+    "Mutation.acceptPolicy": gql('mutation { acceptPolicy(input: {version: "x"}) '
+                                 '{ user { id } } }'),
+    "Mutation.logOut": gql("mutation { logOut { endedSessionId } }"),
+    "Mutation.logOutEverywhere": gql("mutation { logOutEverywhere { endedSessions } }"),
+    "Mutation.revokeSession": gql("mutation($id: ID!) { revokeSession(input: {id: $id}) "
+                                  "{ deletedId } }",
                                   lambda w: {"id": gid("Session", "x")}),
     "Mutation.updateProfile": gql(
-        'mutation { updateProfile(input: {name: "Bot"}) { name } }'),
+        'mutation { updateProfile(input: {name: "Bot"}) { user { name } } }'),
     "Mutation.changePassword": gql(
-        'mutation { changePassword(input: {currentPassword: "a", newPassword: "b"}) }'),
-    "Mutation.requestEmailVerification": gql("mutation { requestEmailVerification }"),
+        'mutation { changePassword(input: {currentPassword: "a", newPassword: "b"}) '
+        '{ user { id } } }'),
+    "Mutation.requestEmailVerification": gql("mutation { requestEmailVerification { sent } }"),
     "Mutation.uploadAvatar": multipart(
-        "mutation($file: Upload!) { uploadAvatar(file: $file) { id } }", lambda w: {},
-        b"\x89PNG\r\n", "a.png", "image/png"),
-    "Mutation.removeAvatar": gql("mutation { removeAvatar { id } }"),
+        "mutation($input: UploadAvatarInput!) { uploadAvatar(input: $input) { user { id } } }",
+        lambda w: {}, b"\x89PNG\r\n", "a.png", "image/png", at="input.file"),
+    "Mutation.removeAvatar": gql("mutation { removeAvatar { deletedId } }"),
     "Mutation.createOrganization": gql(
         'mutation { createOrganization(input: {name: "Side project"}) { id } }'),
     "Mutation.acceptInvitation": gql(
         'mutation { acceptInvitation(token: "whatever") { id } }'),
-    "Mutation.unlinkIdentity": gql("mutation { unlinkIdentity(provider: GOOGLE) }"),
-    "Mutation.requestDataExport": gql("mutation { requestDataExport { id } }"),
-    "Mutation.deleteAccount": gql('mutation { deleteAccount(password: "x") { id } }'),
-    "Mutation.cancelAccountDeletion": gql("mutation { cancelAccountDeletion { id } }"),
+    "Mutation.unlinkIdentity": gql("mutation { unlinkIdentity(input: {provider: GOOGLE}) "
+                                   "{ provider } }"),
+    "Mutation.requestDataExport": gql("mutation { requestDataExport { dataExport { id } } }"),
+    "Mutation.deleteAccount": gql('mutation { deleteAccount(input: {password: "x"}) '
+                                  '{ deletedId } }'),
+    "Mutation.cancelAccountDeletion": gql(
+        "mutation { cancelAccountDeletion { scheduledDeletion { id } } }"),
     "Mutation.exportOrganization": gql(
-        "mutation($id: ID!) { exportOrganization(organizationId: $id) { id } }", org_id),
+        "mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) "
+        "{ dataExport { id } } }", org_id),
     "Mutation.deleteOrganization": gql(
-        "mutation($id: ID!) { deleteOrganization(organizationId: $id, confirmSlug: \"x\") "
-        "{ id } }", org_id),
+        "mutation($id: ID!) { deleteOrganization(input: {organizationId: $id, "
+        "confirmSlug: \"x\"}) { deletedId } }", org_id),
     "Mutation.cancelOrganizationDeletion": gql(
-        "mutation($id: ID!) { cancelOrganizationDeletion(organizationId: $id) { id } }",
-        org_id),
+        "mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) "
+        "{ scheduledDeletion { id } } }", org_id),
     "Query.organizationDeletion": gql(
         "query($id: ID!) { organizationDeletion(organizationId: $id) { status } }", org_id),
 }
