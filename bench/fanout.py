@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBSCRIPTION = """subscription($org: ID!) {
   leadEvents(organizationId: $org) { type committedAt lead { id name } }
 }"""
-CREATE_LEAD = "mutation($input: CreateLeadInput!) { createLead(input: $input) { id } }"
+CREATE_LEAD = "mutation($input: CreateLeadInput!) { createLead(input: $input) { lead { id } } }"
 
 
 def percentile(values: list[float], fraction: float) -> float:

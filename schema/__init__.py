@@ -26,7 +26,7 @@ from strawberry.types import ExecutionContext
 from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
-from schema.base import describe_paging_arguments
+from schema.base import describe_mutation_inputs, describe_paging_arguments
 from schema.billing import BillingMutations, BillingQueries
 from schema.consents import ConsentMutations
 from schema.cost import CostLimit, CostQueries
@@ -107,6 +107,7 @@ class Schema(strawberry.Schema):
         # does not print it (a TODO in strawberry/printer/printer.py).
         self._schema.description = description
         describe_paging_arguments(self._schema, self.config.relay_max_results)
+        describe_mutation_inputs(self._schema)
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:

@@ -14,7 +14,7 @@ from enum import EnumMeta
 from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar
 
 import strawberry
-from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema
+from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, get_named_type
 from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
 from strawberry.types import Info as _Info
@@ -80,6 +80,18 @@ def describe_paging_arguments(schema: GraphQLSchema, max_results: int) -> None:
             for name, argument in field.args.items():
                 if name in texts and argument.description in STRAWBERRY_PAGING_TEXTS:
                     argument.description = texts[name]
+
+
+def describe_mutation_inputs(schema: GraphQLSchema) -> None:
+    """Give every mutation's `input` argument a description naming its input type, which
+    describes each of its fields (the mutation convention: one `input: <Name>Input!`, see the
+    README's "Mutations"). Runs on the built schema, as `describe_paging_arguments` does."""
+    mutation = schema.mutation_type
+    for name, field in (mutation.fields if mutation else {}).items():
+        argument = field.args.get("input")
+        if argument is not None and not argument.description:
+            argument.description = (f"Everything `{name}` takes, in one object "
+                                    f"(`{get_named_type(argument.type).name}`).")
 
 
 class ModelNode(relay.Node):

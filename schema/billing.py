@@ -18,7 +18,7 @@ from billing.gateway import HostedSession
 from models import billing as models
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
-from schema.base import Connection, Info, ModelNode, OrganizationArg, Rows, described_enum
+from schema.base import Connection, Info, ModelNode, Rows, described_enum
 from schema.permissions import (
     HasPermission,
     global_uuid,
@@ -208,6 +208,23 @@ def _session(session: HostedSession) -> BillingSession:
     return BillingSession(id=session.id, url=session.url)
 
 
+@strawberry.input(description="The organization whose billing portal to open.")
+class OpenBillingPortalInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+
+
+@strawberry.type(description="Where startCheckout sends the OWNER.")
+class StartCheckoutPayload:
+    billing_session: BillingSession = strawberry.field(
+        description="The Stripe Checkout page: send the browser to its `url`.")
+
+
+@strawberry.type(description="Where openBillingPortal sends the OWNER.")
+class OpenBillingPortalPayload:
+    billing_session: BillingSession = strawberry.field(
+        description="The Stripe Customer Portal: send the browser to its `url`.")
+
+
 @strawberry.type
 class BillingQueries:
     @strawberry.field(description="The plan catalog, cheapest first. Public.")
@@ -230,18 +247,21 @@ class BillingMutations:
                     "portal instead (CONFLICT, reason ALREADY_SUBSCRIBED).",
         extensions=[requires(HasPermission(Permission.BILLING_WRITE,
                                            org=org_from_argument("input.organization_id")))])
-    async def start_checkout(self, info: Info, input: StartCheckoutInput) -> BillingSession:
+    async def start_checkout(self, info: Info,
+                             input: StartCheckoutInput) -> StartCheckoutPayload:
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
-        return _session(await resolvers.start_checkout(
+        session = await resolvers.start_checkout(
             info.context, org_id, models.Plan(input.plan),
-            models.BillingInterval(input.interval)))
+            models.BillingInterval(input.interval))
+        return StartCheckoutPayload(billing_session=_session(session))
 
     @strawberry.mutation(
         description="Open Stripe's Customer Portal (change plan or payment method, cancel, see "
                     "invoices) and return its URL (OWNER only: `billing:write`).",
         extensions=[requires(HasPermission(Permission.BILLING_WRITE,
-                                           org=org_from_argument("organization_id")))])
-    async def open_billing_portal(
-            self, info: Info, organization_id: OrganizationArg) -> BillingSession:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        return _session(await resolvers.open_billing_portal(info.context, org_id))
+                                           org=org_from_argument("input.organization_id")))])
+    async def open_billing_portal(self, info: Info,
+                                  input: OpenBillingPortalInput) -> OpenBillingPortalPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        session = await resolvers.open_billing_portal(info.context, org_id)
+        return OpenBillingPortalPayload(billing_session=_session(session))

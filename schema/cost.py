@@ -13,7 +13,9 @@ The cost model (docs/partner-tokens.md has the worked example):
 - any other object field (`owner`, `organization`) costs one item per parent item;
 - scalars, enums (lists of them too, bounded all the same), `__typename`, introspection and
   the connection wrappers (`edges`, `nodes`, `node`, `pageInfo`) are free;
-- each mutation field costs `MUTATION_COST` on top of what it selects; a request costs at least 1.
+- each mutation field costs `MUTATION_COST` on top of what it selects; its payload object is a
+  wrapper, free like `edges` (`createLead(...) { lead { id } }` costs MUTATION_COST + 1, the lead);
+  a request costs at least 1.
 
 A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COST_LIMIT, with
 `cost` and `maximum`). Otherwise the cost is taken from the caller's budget for the window: an
@@ -240,8 +242,8 @@ class _Walker:
         if _is_connection(definition, named):
             factors = (*factors, _page_factor(node))
             self.terms.append(factors)
-        elif _is_wrapper(parent):
-            pass
+        elif _is_wrapper(parent) or parent is self.schema.mutation_type:
+            pass  # a connection's wrappers, or a mutation's payload
         elif _is_plain_list(definition):
             factors = (*factors, LIST_BOUNDS.get(f"{parent.name}.{name}", DEFAULT_PAGE))
             self.terms.append(factors)

@@ -355,11 +355,14 @@ leads_field = strawberry.field(
 
 @strawberry.input(description="A postal address; every part is optional.")
 class AddressInput:
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    region: str | None = None
-    postal_code: str | None = None
+    line1: str | None = strawberry.field(default=None,
+                                         description="First line: street and number.")
+    line2: str | None = strawberry.field(default=None,
+                                         description="Second line: suite, floor, building.")
+    city: str | None = strawberry.field(default=None, description="City or town.")
+    region: str | None = strawberry.field(default=None,
+                                          description="State, province or county.")
+    postal_code: str | None = strawberry.field(default=None, description="Postal or ZIP code.")
     country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2 code.")
 
 
@@ -371,15 +374,18 @@ def _address(value: AddressInput | None) -> dict[str, Any] | None:
 
 @strawberry.input(description="A new lead.")
 class CreateLeadInput:
-    organization_id: relay.GlobalID
+    organization_id: relay.GlobalID = strawberry.field(
+        description="The organization the lead belongs to.")
     name: str = strawberry.field(description="Up to 200 characters.")
-    email: str | None = None
+    email: str | None = strawberry.field(default=None, description="An email address; stored "
+                                                                   "normalised.")
     phone: str | None = strawberry.field(
         default=None, description="Any common format; parsed with the org's default region.")
-    company: str | None = None
-    title: str | None = None
-    address: AddressInput | None = None
-    status: LeadStatus = models.LeadStatus.NEW  # type: ignore[valid-type]
+    company: str | None = strawberry.field(default=None, description="The company they work for.")
+    title: str | None = strawberry.field(default=None, description="Their job title.")
+    address: AddressInput | None = strawberry.field(default=None, description="Postal address.")
+    status: LeadStatus = strawberry.field(  # type: ignore[valid-type]
+        default=models.LeadStatus.NEW, description="Where the lead stands; NEW when absent.")
     tags: list[str] | None = strawberry.field(default=None, description=TAGS_INPUT)
     owner_id: relay.GlobalID | None = strawberry.field(
         default=None, description="A member of the organization.")
@@ -387,46 +393,54 @@ class CreateLeadInput:
 
 @strawberry.input(description="Fields to change; absent fields stay as they are, null clears.")
 class UpdateLeadInput:
-    id: relay.GlobalID
+    id: relay.GlobalID = strawberry.field(description="The lead.")
     # `| None` so that an explicit null reaches the resolver and is refused naming its field.
-    name: strawberry.Maybe[str | None]
-    email: strawberry.Maybe[str | None]
-    phone: strawberry.Maybe[str | None]
-    company: strawberry.Maybe[str | None]
-    title: strawberry.Maybe[str | None]
-    address: strawberry.Maybe[AddressInput | None]
-    status: strawberry.Maybe[LeadStatus | None]  # type: ignore[valid-type]
+    name: strawberry.Maybe[str | None] = strawberry.field(
+        description="Up to 200 characters. Null is refused.")
+    email: strawberry.Maybe[str | None] = strawberry.field(
+        description="An email address; null clears it.")
+    phone: strawberry.Maybe[str | None] = strawberry.field(
+        description="Any common format, parsed with the org's default region; null clears it.")
+    company: strawberry.Maybe[str | None] = strawberry.field(
+        description="The company they work for; null clears it.")
+    title: strawberry.Maybe[str | None] = strawberry.field(
+        description="Their job title; null clears it.")
+    address: strawberry.Maybe[AddressInput | None] = strawberry.field(
+        description="The whole new address (it replaces the old one); null clears it.")
+    status: strawberry.Maybe[LeadStatus | None] = strawberry.field(  # type: ignore[valid-type]
+        description="Where the lead stands now. Null is refused.")
     tags: strawberry.Maybe[list[str] | None] = strawberry.field(description=TAGS_INPUT)
 
 
 @strawberry.input(description="Give a lead to a member, or to nobody.")
 class AssignLeadInput:
-    id: relay.GlobalID
-    owner_id: relay.GlobalID | None
+    id: relay.GlobalID = strawberry.field(description="The lead.")
+    owner_id: relay.GlobalID | None = strawberry.field(
+        description="A member of the lead's organization (a User id); null: nobody.")
 
 
-@strawberry.input
+@strawberry.input(description="A new note on a lead.")
 class AddNoteInput:
-    lead_id: relay.GlobalID
+    lead_id: relay.GlobalID = strawberry.field(description="The lead.")
     body: str = strawberry.field(description="1 to 10,000 characters.")
 
 
-@strawberry.input
+@strawberry.input(description="A note's new text.")
 class UpdateNoteInput:
-    id: relay.GlobalID
-    body: str
+    id: relay.GlobalID = strawberry.field(description="The note.")
+    body: str = strawberry.field(description="1 to 10,000 characters; replaces the old text.")
 
 
 @strawberry.type(description="One CSV row that could not be imported.")
 class ImportRowError:
     line: int = strawberry.field(description="Line number in the file (the header is line 1).")
     field: str | None = strawberry.field(description="The offending column, when one.")
-    message: str
+    message: str = strawberry.field(description="What is wrong with it.")
 
 
 @strawberry.type(description="What an import did, or would do with `dryRun`.")
 class ImportResult:
-    dry_run: bool
+    dry_run: bool = strawberry.field(description="True when nothing was written.")
     imported: int = strawberry.field(description="Rows imported (would be, with dryRun).")
     skipped: int = strawberry.field(description="Rows not imported because of a problem.")
     errors: list[ImportRowError] = strawberry.field(
@@ -442,10 +456,85 @@ class ImportResult:
 
 @strawberry.type(description="Leads as CSV (UTF-8, header row, the import's column names).")
 class LeadExport:
-    filename: str
-    content_type: str
-    row_count: int
+    filename: str = strawberry.field(description="A name to save the file under.")
+    content_type: str = strawberry.field(description="`text/csv; charset=utf-8`.")
+    row_count: int = strawberry.field(description="Leads in the file (rows after the header).")
     csv: str = strawberry.field(description="The file's content.")
+
+
+@strawberry.input(description="The lead to delete.")
+class DeleteLeadInput:
+    id: relay.GlobalID = strawberry.field(description="The lead.")
+
+
+@strawberry.input(description="The note to delete.")
+class DeleteNoteInput:
+    id: relay.GlobalID = strawberry.field(description="The note.")
+
+
+@strawberry.input(description="A CSV file of leads to import into an organization.")
+class ImportLeadsInput:
+    organization_id: relay.GlobalID = strawberry.field(
+        description="The organization the leads go to.")
+    file: Upload = strawberry.field(
+        description="The CSV file, sent as a GraphQL multipart request (map it to "
+                    "`variables.input.file`).")
+    dry_run: bool = strawberry.field(
+        default=False, description="Check the file and report what would be imported, "
+                                   "writing nothing.")
+
+
+@strawberry.input(description="Which leads to export.")
+class ExportLeadsInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+    filter: LeadFilter | None = strawberry.field(
+        default=None, description="Export only the leads matching it; absent: every lead.")
+
+
+@strawberry.type(description="What createLead made.")
+class CreateLeadPayload:
+    lead: Lead = strawberry.field(description="The new lead.")
+
+
+@strawberry.type(description="What updateLead changed.")
+class UpdateLeadPayload:
+    lead: Lead = strawberry.field(description="The lead, as it is now.")
+
+
+@strawberry.type(description="What assignLead changed.")
+class AssignLeadPayload:
+    lead: Lead = strawberry.field(description="The lead, with its new owner.")
+
+
+@strawberry.type(description="What deleteLead deleted.")
+class DeleteLeadPayload:
+    deleted_id: relay.GlobalID = strawberry.field(description="The deleted lead's id.")
+
+
+@strawberry.type(description="What addNote made.")
+class AddNotePayload:
+    note: Note = strawberry.field(description="The new note.")
+
+
+@strawberry.type(description="What updateNote changed.")
+class UpdateNotePayload:
+    note: Note = strawberry.field(description="The note, as it is now.")
+
+
+@strawberry.type(description="What deleteNote deleted.")
+class DeleteNotePayload:
+    deleted_id: relay.GlobalID = strawberry.field(description="The deleted note's id.")
+
+
+@strawberry.type(description="What importLeads did.")
+class ImportLeadsPayload:
+    import_result: ImportResult = strawberry.field(
+        description="What was imported (would be, with `dryRun`) and why rows were skipped.")
+
+
+@strawberry.type(description="What exportLeads produced.")
+class ExportLeadsPayload:
+    lead_export: LeadExport = strawberry.field(description="The CSV file.")
 
 
 def _lead_id(value: relay.GlobalID) -> Any:
@@ -468,21 +557,21 @@ class LeadMutations:
                          extensions=[requires(HasPermission(
                              Permission.LEADS_WRITE,
                              org=org_from_argument("input.organization_id")))])
-    async def create_lead(self, info: Info, input: CreateLeadInput) -> Lead:
+    async def create_lead(self, info: Info, input: CreateLeadInput) -> CreateLeadPayload:
         at_most("tags", input.tags, resolvers.MAX_TAGS)
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
         data = {"name": input.name, "email": input.email, "phone": input.phone,
                 "company": input.company, "title": input.title, "status": input.status,
                 "address": _address(input.address), "tags": input.tags}
         owner = global_uuid(input.owner_id, "User", "ownerId") if input.owner_id else None
-        return await resolvers.create_lead(  # type: ignore[return-value]
-            info.context, org_id, data, owner_id=owner)
+        lead = await resolvers.create_lead(info.context, org_id, data, owner_id=owner)
+        return CreateLeadPayload(lead=lead)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Change some fields of a lead.",
                          extensions=[requires(HasPermission(
                              Permission.LEADS_WRITE,
                              org=org_of(models.Lead, "Lead", "input.id")))])
-    async def update_lead(self, info: Info, input: UpdateLeadInput) -> Lead:
+    async def update_lead(self, info: Info, input: UpdateLeadInput) -> UpdateLeadPayload:
         data: dict[str, Any] = {}
         for name in ("name", "email", "phone", "company", "title", "status", "tags"):
             given = getattr(input, name)
@@ -491,81 +580,82 @@ class LeadMutations:
         if input.address is not None:
             data["address"] = _address(input.address.value)
         at_most("tags", data.get("tags"), resolvers.MAX_TAGS)
-        return await resolvers.update_lead(  # type: ignore[return-value]
-            info.context, _lead_id(input.id), data)
+        lead = await resolvers.update_lead(info.context, _lead_id(input.id), data)
+        return UpdateLeadPayload(lead=lead)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Give a lead to a member of its organization, or to nobody.",
                          extensions=[requires(HasPermission(
                              Permission.LEADS_WRITE,
                              org=org_of(models.Lead, "Lead", "input.id")))])
-    async def assign_lead(self, info: Info, input: AssignLeadInput) -> Lead:
+    async def assign_lead(self, info: Info, input: AssignLeadInput) -> AssignLeadPayload:
         owner = global_uuid(input.owner_id, "User", "ownerId") if input.owner_id else None
-        return await resolvers.update_lead(  # type: ignore[return-value]
-            info.context, _lead_id(input.id), {}, owner_id=owner)
+        lead = await resolvers.update_lead(info.context, _lead_id(input.id), {}, owner_id=owner)
+        return AssignLeadPayload(lead=lead)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Delete a lead and its notes (ADMIN+, or its owner).",
                          extensions=[requires(HasPermissionOrOwns(
                              Permission.LEADS_DELETE, otherwise=Permission.LEADS_WRITE,
-                             org=org_of(models.Lead, "Lead", "id"),
-                             owner=owner_of(models.Lead, "Lead", "id", "owner_id")))])
-    async def delete_lead(self, info: Info, id: relay.GlobalID) -> relay.GlobalID:
-        await resolvers.delete_lead(info.context, _lead_id(id))
-        return id
+                             org=org_of(models.Lead, "Lead", "input.id"),
+                             owner=owner_of(models.Lead, "Lead", "input.id", "owner_id")))])
+    async def delete_lead(self, info: Info, input: DeleteLeadInput) -> DeleteLeadPayload:
+        await resolvers.delete_lead(info.context, _lead_id(input.id))
+        return DeleteLeadPayload(deleted_id=input.id)
 
     @strawberry.mutation(description="Add a note to a lead.",
                          extensions=[requires(HasPermission(
                              Permission.LEADS_WRITE,
                              org=org_of(models.Lead, "Lead", "input.lead_id")))])
-    async def add_note(self, info: Info, input: AddNoteInput) -> Note:
-        return await note_resolvers.add_note(  # type: ignore[return-value]
+    async def add_note(self, info: Info, input: AddNoteInput) -> AddNotePayload:
+        note = await note_resolvers.add_note(
             info.context, global_uuid(input.lead_id, "Lead", "leadId"), input.body)
+        return AddNotePayload(note=note)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Edit a note (its author, or ADMIN+).",
                          extensions=[requires(HasPermissionOrOwns(
                              Permission.NOTES_MODERATE, otherwise=Permission.LEADS_WRITE,
                              org=org_of(models.Note, "Note", "input.id"),
                              owner=owner_of(models.Note, "Note", "input.id", "author_id")))])
-    async def update_note(self, info: Info, input: UpdateNoteInput) -> Note:
-        return await note_resolvers.update_note(  # type: ignore[return-value]
+    async def update_note(self, info: Info, input: UpdateNoteInput) -> UpdateNotePayload:
+        note = await note_resolvers.update_note(
             info.context, global_uuid(input.id, "Note", "id"), input.body)
+        return UpdateNotePayload(note=note)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Delete a note (its author, or ADMIN+).",
                          extensions=[requires(HasPermissionOrOwns(
                              Permission.NOTES_MODERATE, otherwise=Permission.LEADS_WRITE,
-                             org=org_of(models.Note, "Note", "id"),
-                             owner=owner_of(models.Note, "Note", "id", "author_id")))])
-    async def delete_note(self, info: Info, id: relay.GlobalID) -> relay.GlobalID:
-        await note_resolvers.delete_note(info.context, global_uuid(id, "Note", "id"))
-        return id
+                             org=org_of(models.Note, "Note", "input.id"),
+                             owner=owner_of(models.Note, "Note", "input.id", "author_id")))])
+    async def delete_note(self, info: Info, input: DeleteNoteInput) -> DeleteNotePayload:
+        await note_resolvers.delete_note(info.context, global_uuid(input.id, "Note", "id"))
+        return DeleteNotePayload(deleted_id=input.id)
 
     @strawberry.mutation(
-        description="Import leads from a CSV file (see the README for the columns). Valid rows "
-                    "are imported in one transaction and bad rows reported by line; with "
-                    "`dryRun` nothing is written. A file of more than "
-                    f"{MAX_IMPORT_ROWS:,} lines after the header (blank and invalid lines "
-                    "count too) is refused with BAD_USER_INPUT on `file`.",
+        description="Import leads from a CSV file (see the README for the columns), sent as a "
+                    "GraphQL multipart request. Valid rows are imported in one transaction and "
+                    "bad rows reported by line; with `dryRun` nothing is written. A file of "
+                    f"more than {MAX_IMPORT_ROWS:,} lines after the header (blank and invalid "
+                    "lines count too) is refused with BAD_USER_INPUT on `file`.",
         extensions=[requires(HasPermission(Permission.LEADS_WRITE,
-                                           org=org_from_argument("organization_id")))])
-    async def import_leads(self, info: Info, organization_id: relay.GlobalID, file: Upload,
-                           dry_run: bool = False) -> ImportResult:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
-        result = await transfer_resolvers.import_leads(info.context, org_id, file,
-                                                       dry_run=dry_run)
-        return ImportResult(
-            dry_run=dry_run, imported=result.imported, skipped=result.skipped,
+                                           org=org_from_argument("input.organization_id")))])
+    async def import_leads(self, info: Info, input: ImportLeadsInput) -> ImportLeadsPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        result = await transfer_resolvers.import_leads(info.context, org_id, input.file,
+                                                       dry_run=input.dry_run)
+        return ImportLeadsPayload(import_result=ImportResult(
+            dry_run=input.dry_run, imported=result.imported, skipped=result.skipped,
             errors=[ImportRowError(line=e.line, field=e.field, message=e.message)
                     for e in result.errors],
             error_count=result.error_count,
-            errors_truncated=result.error_count > len(result.errors))
+            errors_truncated=result.error_count > len(result.errors)))
 
     @strawberry.mutation(
         description="Export the matching leads as CSV, returned in the response body.",
         extensions=[requires(HasPermission(Permission.LEADS_EXPORT,
-                                           org=org_from_argument("organization_id")))])
-    async def export_leads(self, info: Info, organization_id: relay.GlobalID,
-                           filter: LeadFilter | None = None) -> LeadExport:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
+                                           org=org_from_argument("input.organization_id")))])
+    async def export_leads(self, info: Info, input: ExportLeadsInput) -> ExportLeadsPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
         export = await transfer_resolvers.export_leads(
-            info.context, org_id, filter.to_resolver() if filter else None)
-        return LeadExport(filename=export.filename, content_type="text/csv; charset=utf-8",
-                          row_count=export.row_count, csv=export.body)
+            info.context, org_id, input.filter.to_resolver() if input.filter else None)
+        return ExportLeadsPayload(lead_export=LeadExport(
+            filename=export.filename, content_type="text/csv; charset=utf-8",
+            row_count=export.row_count, csv=export.body))

@@ -42,6 +42,75 @@ class TransferOwnershipInput:
         description="The member who becomes an OWNER.")
 
 
+@strawberry.input(description="The pending invitation to send again.")
+class ResendInvitationInput:
+    id: relay.GlobalID = strawberry.field(description="The invitation.")
+
+
+@strawberry.input(description="The pending invitation to cancel.")
+class RevokeInvitationInput:
+    id: relay.GlobalID = strawberry.field(description="The invitation.")
+
+
+@strawberry.input(description="The invitation to accept.")
+class AcceptInvitationInput:
+    token: str = strawberry.field(description="The token of the link the invitation mailed "
+                                              "(`{PUBLIC_URL}/invitations/accept?token=...`).")
+
+
+@strawberry.input(description="The member to remove.")
+class RemoveMemberInput:
+    membership_id: relay.GlobalID = strawberry.field(description="Their membership.")
+
+
+@strawberry.input(description="The organization to leave.")
+class LeaveOrganizationInput:
+    organization_id: relay.GlobalID = strawberry.field(description="The organization.")
+
+
+@strawberry.type(description="What inviteMember sent.")
+class InviteMemberPayload:
+    invitation: Invitation = strawberry.field(description="The pending invitation.")
+
+
+@strawberry.type(description="What resendInvitation sent.")
+class ResendInvitationPayload:
+    invitation: Invitation = strawberry.field(
+        description="The invitation, with its new expiry.")
+
+
+@strawberry.type(description="What revokeInvitation cancelled.")
+class RevokeInvitationPayload:
+    invitation: Invitation = strawberry.field(description="The cancelled invitation.")
+
+
+@strawberry.type(description="What acceptInvitation made.")
+class AcceptInvitationPayload:
+    membership: Membership = strawberry.field(description="Your new membership.")
+
+
+@strawberry.type(description="What updateMemberRole changed.")
+class UpdateMemberRolePayload:
+    membership: Membership = strawberry.field(description="The membership, with its new role.")
+
+
+@strawberry.type(description="What removeMember removed.")
+class RemoveMemberPayload:
+    deleted_id: relay.GlobalID = strawberry.field(
+        description="The removed membership's id.")
+
+
+@strawberry.type(description="What leaveOrganization removed.")
+class LeaveOrganizationPayload:
+    deleted_id: relay.GlobalID = strawberry.field(
+        description="The id of your membership, which is gone.")
+
+
+@strawberry.type(description="What transferOwnership changed.")
+class TransferOwnershipPayload:
+    organization: Organization = strawberry.field(description="The organization.")
+
+
 def _membership_id(value: relay.GlobalID) -> object:
     return global_uuid(value, "Membership", "membershipId")
 
@@ -56,37 +125,44 @@ class MemberMutations:
                     "`reason` naming the limit (see the README's limits), nothing written.",
         extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                            org=org_from_argument("input.organization_id")))])
-    async def invite_member(self, info: Info, input: InviteMemberInput) -> Invitation:
+    async def invite_member(self, info: Info, input: InviteMemberInput) -> InviteMemberPayload:
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
-        return await resolvers.invite_member(  # type: ignore[return-value]
+        invitation = await resolvers.invite_member(
             info.context, org_id, email=input.email, role=models.Role(input.role))
+        return InviteMemberPayload(invitation=invitation)  # type: ignore[arg-type]
 
     @strawberry.mutation(
         description="Send a pending invitation again with a new link; the old link stops working. "
                     "An invitation for a role above your own is FORBIDDEN (ROLE_ABOVE_OWN). "
                     "Counts against the limits of inviteMember (RATE_LIMITED: the old link "
                     "keeps working).",
-        extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
-                                           org=org_of(models.Invitation, "Invitation", "id")))])
-    async def resend_invitation(self, info: Info, id: relay.GlobalID) -> Invitation:
-        return await resolvers.resend_invitation(  # type: ignore[return-value]
-            info.context, global_uuid(id, "Invitation", "id"))
+        extensions=[requires(HasPermission(
+            Permission.MEMBERS_INVITE, org=org_of(models.Invitation, "Invitation", "input.id")))])
+    async def resend_invitation(self, info: Info,
+                                input: ResendInvitationInput) -> ResendInvitationPayload:
+        invitation = await resolvers.resend_invitation(
+            info.context, global_uuid(input.id, "Invitation", "id"))
+        return ResendInvitationPayload(invitation=invitation)  # type: ignore[arg-type]
 
     @strawberry.mutation(
         description="Cancel a pending invitation. The rank rules of sending it apply: an "
                     "invitation for a role above your own is FORBIDDEN (ROLE_ABOVE_OWN).",
-        extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
-                                           org=org_of(models.Invitation, "Invitation", "id")))])
-    async def revoke_invitation(self, info: Info, id: relay.GlobalID) -> Invitation:
-        return await resolvers.revoke_invitation(  # type: ignore[return-value]
-            info.context, global_uuid(id, "Invitation", "id"))
+        extensions=[requires(HasPermission(
+            Permission.MEMBERS_INVITE, org=org_of(models.Invitation, "Invitation", "input.id")))])
+    async def revoke_invitation(self, info: Info,
+                                input: RevokeInvitationInput) -> RevokeInvitationPayload:
+        invitation = await resolvers.revoke_invitation(
+            info.context, global_uuid(input.id, "Invitation", "id"))
+        return RevokeInvitationPayload(invitation=invitation)  # type: ignore[arg-type]
 
     @strawberry.mutation(
         description="Join the organization an invitation is for. Your verified email must be "
                     "the one invited.",
         extensions=[requires(IsAuthenticated())])
-    async def accept_invitation(self, info: Info, token: str) -> Membership:
-        return await resolvers.accept_invitation(info.context, token)  # type: ignore[return-value]
+    async def accept_invitation(self, info: Info,
+                                input: AcceptInvitationInput) -> AcceptInvitationPayload:
+        membership = await resolvers.accept_invitation(info.context, input.token)
+        return AcceptInvitationPayload(membership=membership)  # type: ignore[arg-type]
 
     @strawberry.mutation(
         description="Change a member's role. You act only on members ranked below you (OWNERs "
@@ -94,36 +170,44 @@ class MemberMutations:
         extensions=[requires(HasPermission(
             Permission.MEMBERS_WRITE,
             org=org_of(models.Membership, "Membership", "input.membership_id")))])
-    async def update_member_role(self, info: Info, input: UpdateMemberRoleInput) -> Membership:
-        return await resolvers.update_member_role(  # type: ignore[return-value]
+    async def update_member_role(self, info: Info,
+                                 input: UpdateMemberRoleInput) -> UpdateMemberRolePayload:
+        membership = await resolvers.update_member_role(
             info.context, _membership_id(input.membership_id), models.Role(input.role))
+        return UpdateMemberRolePayload(membership=membership)  # type: ignore[arg-type]
 
     @strawberry.mutation(
-        description="Remove a member ranked below you. Returns the removed membership's id.",
+        description="Remove a member ranked below you. The payload names the removed "
+                    "membership.",
         extensions=[requires(HasPermission(
             Permission.MEMBERS_WRITE,
-            org=org_of(models.Membership, "Membership", "membership_id")))])
-    async def remove_member(self, info: Info, membership_id: relay.GlobalID) -> relay.GlobalID:
-        removed = await resolvers.remove_member(info.context, _membership_id(membership_id))
-        return relay.GlobalID("Membership", str(removed))
+            org=org_of(models.Membership, "Membership", "input.membership_id")))])
+    async def remove_member(self, info: Info, input: RemoveMemberInput) -> RemoveMemberPayload:
+        removed = await resolvers.remove_member(info.context, _membership_id(input.membership_id))
+        return RemoveMemberPayload(deleted_id=relay.GlobalID("Membership", str(removed)))
 
     @strawberry.mutation(
-        description="Leave an organization. Its last OWNER must transfer ownership first.",
+        description="Leave an organization. Its last OWNER must transfer ownership first. The "
+                    "payload names your membership, which is gone.",
         extensions=[requires(HasPermission(Permission.ORG_READ,
-                                           org=org_from_argument("organization_id")),
+                                           org=org_from_argument("input.organization_id")),
                              IsAuthenticated())])  # a person leaves, never an API token
-    async def leave_organization(self, info: Info, organization_id: relay.GlobalID
-                                 ) -> relay.GlobalID:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
+    async def leave_organization(self, info: Info,
+                                 input: LeaveOrganizationInput) -> LeaveOrganizationPayload:
+        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        membership = await info.context.access.membership(org_id)  # the guard found it
+        assert membership is not None
         await resolvers.leave_organization(info.context, org_id)
-        return organization_id
+        return LeaveOrganizationPayload(
+            deleted_id=relay.GlobalID("Membership", str(membership.id)))
 
     @strawberry.mutation(
         description="Make another member an OWNER and become an ADMIN yourself.",
         extensions=[requires(HasPermission(Permission.OWNERSHIP_TRANSFER,
                                            org=org_from_argument("input.organization_id")))])
     async def transfer_ownership(self, info: Info,
-                                 input: TransferOwnershipInput) -> Organization:
-        return await resolvers.transfer_ownership(  # type: ignore[return-value]
+                                 input: TransferOwnershipInput) -> TransferOwnershipPayload:
+        org = await resolvers.transfer_ownership(
             info.context, global_uuid(input.organization_id, "Organization", "organizationId"),
             _membership_id(input.membership_id))
+        return TransferOwnershipPayload(organization=org)  # type: ignore[arg-type]

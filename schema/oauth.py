@@ -104,7 +104,7 @@ class RegisterOAuthAppInput:
 
 @strawberry.type(description="An app just registered, with its client secret.")
 class RegisterOAuthAppPayload:
-    app: OAuthApp = strawberry.field(description="The app, with its `clientId`.")
+    oauth_app: OAuthApp = strawberry.field(description="The app, with its `clientId`.")
     client_secret: str = strawberry.field(description="Its client secret. Shown this once: "
                                                       "only its hash is stored.")
 
@@ -112,6 +112,8 @@ class RegisterOAuthAppPayload:
 @strawberry.input(description="An authorization request, as the app sent it to "
                               "`/oauth/authorize`, and the organization it is for.")
 class OAuthAuthorizationInput:
+    """The fields approving and declining share; each mutation has its own input type."""
+
     client_id: str = strawberry.field(description="`client_id`.")
     redirect_uri: str = strawberry.field(description="`redirect_uri`.")
     scope: str | None = strawberry.field(default=None, description="`scope` (space-separated); "
@@ -122,6 +124,29 @@ class OAuthAuthorizationInput:
         default=None, description="`code_challenge_method`: must be `S256`.")
     organization_id: relay.GlobalID = strawberry.field(
         description="The organization the app will act in.")
+
+
+@strawberry.input(description="The authorization request to approve, as the app sent it to "
+                              "`/oauth/authorize`, and the organization it is for.")
+class ApproveOAuthAuthorizationInput(OAuthAuthorizationInput):
+    pass
+
+
+@strawberry.input(description="The authorization request to decline, as the app sent it to "
+                              "`/oauth/authorize`, and the organization it was for.")
+class DenyOAuthAuthorizationInput(OAuthAuthorizationInput):
+    pass
+
+
+@strawberry.input(description="The partner app to delete.")
+class DeleteOAuthAppInput:
+    id: relay.GlobalID = strawberry.field(description="The app.")
+
+
+@strawberry.input(description="The authorization to revoke.")
+class RevokeOAuthGrantInput:
+    id: relay.GlobalID = strawberry.field(
+        description="The authorized app (`organization.authorizedApps`).")
 
 
 def _params(input: OAuthAuthorizationInput) -> resolvers.AuthorizationParams:
@@ -154,6 +179,29 @@ class OAuthAuthorizationRequest:
 class OAuthRedirect:
     redirect_url: str = strawberry.field(description="The app's redirect URI with `code` and "
                                                      "`state`, or `error` and `state`.")
+
+
+@strawberry.type(description="What deleteOAuthApp deleted.")
+class DeleteOAuthAppPayload:
+    deleted_id: relay.GlobalID = strawberry.field(description="The deleted app's id.")
+
+
+@strawberry.type(description="Where approveOAuthAuthorization sends the browser.")
+class ApproveOAuthAuthorizationPayload:
+    oauth_redirect: OAuthRedirect = strawberry.field(
+        description="Back to the app, with the authorization code.")
+
+
+@strawberry.type(description="Where denyOAuthAuthorization sends the browser.")
+class DenyOAuthAuthorizationPayload:
+    oauth_redirect: OAuthRedirect = strawberry.field(
+        description="Back to the app, with `error=access_denied`.")
+
+
+@strawberry.type(description="What revokeOAuthGrant revoked.")
+class RevokeOAuthGrantPayload:
+    authorized_app: AuthorizedApp = strawberry.field(
+        description="The authorization, as it was; it no longer works.")
 
 
 def _consent_guard(path: str = "input.organization_id") -> list[PermissionExtension]:
@@ -206,15 +254,17 @@ class OAuthMutations:
         made = await resolvers.register_app(info.context, name=input.name,
                                             redirect_uris=input.redirect_uris,
                                             scopes=input.scopes)
-        return RegisterOAuthAppPayload(app=made.app,  # type: ignore[arg-type]
+        return RegisterOAuthAppPayload(oauth_app=made.app,  # type: ignore[arg-type]
                                        client_secret=made.client_secret)
 
     @strawberry.mutation(name="deleteOAuthApp",
                          description="Delete one of your partner apps: every organization's "
                                      "authorization of it ends at once.",
                          extensions=[requires(IsAuthenticated())])
-    async def delete_oauth_app(self, info: Info, id: relay.GlobalID) -> bool:
-        return await resolvers.delete_app(info.context, global_uuid(id, "OAuthApp", "id"))
+    async def delete_oauth_app(self, info: Info,
+                               input: DeleteOAuthAppInput) -> DeleteOAuthAppPayload:
+        await resolvers.delete_app(info.context, global_uuid(input.id, "OAuthApp", "id"))
+        return DeleteOAuthAppPayload(deleted_id=input.id)
 
     @strawberry.mutation(
         name="approveOAuthAuthorization",
@@ -222,27 +272,33 @@ class OAuthMutations:
                     "a person). The scopes must all be within your role. Send the browser to "
                     "the returned URL: it carries the code (valid 5 minutes, once).",
         extensions=_consent_guard())
-    async def approve_oauth_authorization(self, info: Info,
-                                          input: OAuthAuthorizationInput) -> OAuthRedirect:
+    async def approve_oauth_authorization(
+            self, info: Info,
+            input: ApproveOAuthAuthorizationInput) -> ApproveOAuthAuthorizationPayload:
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
         url = await resolvers.approve(info.context, _params(input), org_id)
-        return OAuthRedirect(redirect_url=url)
+        return ApproveOAuthAuthorizationPayload(oauth_redirect=OAuthRedirect(redirect_url=url))
 
     @strawberry.mutation(
         name="denyOAuthAuthorization",
         description="Decline an authorization request (a person): the returned URL tells the "
                     "app `error=access_denied`.", extensions=[requires(IsAuthenticated())])
-    async def deny_oauth_authorization(self, info: Info,
-                                       input: OAuthAuthorizationInput) -> OAuthRedirect:
-        return OAuthRedirect(redirect_url=await resolvers.deny(info.context, _params(input)))
+    async def deny_oauth_authorization(
+            self, info: Info,
+            input: DenyOAuthAuthorizationInput) -> DenyOAuthAuthorizationPayload:
+        url = await resolvers.deny(info.context, _params(input))
+        return DenyOAuthAuthorizationPayload(oauth_redirect=OAuthRedirect(redirect_url=url))
 
     @strawberry.mutation(
         name="revokeOAuthGrant",
         description="Revoke an app's authorization (`apps:authorize`): its tokens stop "
                     "working at once.",
         extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
-                                           org=org_of(models.OAuthGrant, "AuthorizedApp", "id")),
+                                           org=org_of(models.OAuthGrant, "AuthorizedApp",
+                                                      "input.id")),
                              IsAuthenticated())])
-    async def revoke_oauth_grant(self, info: Info, id: relay.GlobalID) -> AuthorizedApp:
-        return await resolvers.revoke_oauth_grant(  # type: ignore[return-value]
-            info.context, global_uuid(id, "AuthorizedApp", "id"))
+    async def revoke_oauth_grant(self, info: Info,
+                                 input: RevokeOAuthGrantInput) -> RevokeOAuthGrantPayload:
+        grant = await resolvers.revoke_oauth_grant(
+            info.context, global_uuid(input.id, "AuthorizedApp", "id"))
+        return RevokeOAuthGrantPayload(authorized_app=grant)  # type: ignore[arg-type]

@@ -252,22 +252,35 @@ class OrgQueries:
         return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]
 
 
+@strawberry.type(description="What createOrganization made.")
+class CreateOrganizationPayload:
+    organization: Organization = strawberry.field(
+        description="The new organization; you are its OWNER.")
+
+
+@strawberry.type(description="What updateOrganization changed.")
+class UpdateOrganizationPayload:
+    organization: Organization = strawberry.field(description="The organization, as it is now.")
+
+
 @strawberry.type
 class OrgMutations:
     @strawberry.mutation(description="Create an organization; you become its OWNER.",
                          extensions=[requires(IsAuthenticated())])
     async def create_organization(self, info: Info,
-                                  input: CreateOrganizationInput) -> Organization:
-        return await resolvers.create_organization(  # type: ignore[return-value]
-            info.context, name=input.name, slug=input.slug)
+                                  input: CreateOrganizationInput) -> CreateOrganizationPayload:
+        org = await resolvers.create_organization(info.context, name=input.name,
+                                                  slug=input.slug)
+        return CreateOrganizationPayload(organization=org)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Rename the organization or change its slug.",
                          extensions=[requires(HasPermission(
                              Permission.ORG_WRITE,
                              org=org_from_argument("input.organization_id")))])
     async def update_organization(self, info: Info,
-                                  input: UpdateOrganizationInput) -> Organization:
+                                  input: UpdateOrganizationInput) -> UpdateOrganizationPayload:
         org_id = global_uuid(input.organization_id, "Organization", "organizationId")
-        return await resolvers.update_organization(  # type: ignore[return-value]
+        org = await resolvers.update_organization(
             info.context, org_id,
             name=_given(input.name, "name"), slug=_given(input.slug, "slug"))
+        return UpdateOrganizationPayload(organization=org)  # type: ignore[arg-type]

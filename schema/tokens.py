@@ -87,9 +87,19 @@ class CreateApiTokenInput:
 
 @strawberry.type(description="A token just created, with its secret.")
 class CreateApiTokenPayload:
-    token: ApiToken = strawberry.field(description="The token.")
+    api_token: ApiToken = strawberry.field(description="The token.")
     secret: str = strawberry.field(description="The secret, for `Authorization: Bearer`. Shown "
                                                "this once: only its hash is stored.")
+
+
+@strawberry.input(description="The API token to revoke.")
+class RevokeApiTokenInput:
+    id: relay.GlobalID = strawberry.field(description="The token.")
+
+
+@strawberry.type(description="What revokeApiToken revoked.")
+class RevokeApiTokenPayload:
+    api_token: ApiToken = strawberry.field(description="The token, with its `revokedAt`.")
 
 
 @strawberry.type
@@ -114,13 +124,16 @@ class TokenMutations:
         created = await resolvers.create_api_token(
             info.context, org_id, name=input.name, scopes=input.scopes,
             expires_at=input.expires_at)
-        return CreateApiTokenPayload(token=created.token,  # type: ignore[arg-type]
+        return CreateApiTokenPayload(api_token=created.token,  # type: ignore[arg-type]
                                      secret=created.secret)
 
     @strawberry.mutation(
         description="Revoke an API token (`tokens:write`): it stops working at once.",
         extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
-                                           org=org_of(models.ApiToken, "ApiToken", "id")))])
-    async def revoke_api_token(self, info: Info, id: relay.GlobalID) -> ApiToken:
-        return await resolvers.revoke_api_token(  # type: ignore[return-value]
-            info.context, global_uuid(id, "ApiToken", "id"))
+                                           org=org_of(models.ApiToken, "ApiToken",
+                                                      "input.id")))])
+    async def revoke_api_token(self, info: Info,
+                               input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
+        token = await resolvers.revoke_api_token(
+            info.context, global_uuid(input.id, "ApiToken", "id"))
+        return RevokeApiTokenPayload(api_token=token)  # type: ignore[arg-type]

@@ -45,8 +45,10 @@ STRIPE_SETTINGS = {
 }
 
 START_CHECKOUT = """
-mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { id url } }"""
-OPEN_PORTAL = "mutation($id: ID!) { openBillingPortal(organizationId: $id) { id url } }"
+mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { billingSession {
+id url } } }"""
+OPEN_PORTAL = ("mutation($id: ID!) { openBillingPortal(input: {organizationId: $id}) { "
+               "billingSession { id url } } }")
 BILLING = """
 query($slug: String!) { organization(slug: $slug) { billing {
   plan subscribedPlan status interval currentPeriodEnd cancelAtPeriodEnd trialEndsAt
@@ -135,7 +137,8 @@ async def subscribe(api: Api, http: httpx.AsyncClient, stripe: FakeStripe, team:
     `plan`. Returns the Stripe subscription."""
     body = await start_checkout(api, team, plan, interval)
     assert "errors" not in body, body
-    session, subscription = stripe.complete_checkout(body["data"]["startCheckout"]["id"])
+    checkout = body["data"]["startCheckout"]["billingSession"]
+    session, subscription = stripe.complete_checkout(checkout["id"])
     await deliver(http, stripe.event("checkout.session.completed", session))
     stripe.tick()
     await deliver(http, stripe.event("customer.subscription.created", subscription))

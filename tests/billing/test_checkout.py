@@ -31,7 +31,7 @@ async def test_checkout_creates_the_customer_and_a_session_and_returns_its_url(
         api: Api, stripe: FakeStripe, team: Team) -> None:
     body = await start_checkout(api, team, "PRO", "MONTH")
     assert "errors" not in body, body
-    session = body["data"]["startCheckout"]
+    session = body["data"]["startCheckout"]["billingSession"]
     assert session["url"] == f"https://checkout.stripe.com/c/pay/{session['id']}"
 
     (customer_call,) = stripe.posts("/v1/customers")
@@ -180,7 +180,7 @@ async def test_the_portal_opens_for_an_org_with_a_customer(
     body = await api.gql(OPEN_PORTAL, {"id": team.org_id},
                          token=team.people[Role.OWNER].token)
     assert "errors" not in body, body
-    portal = body["data"]["openBillingPortal"]
+    portal = body["data"]["openBillingPortal"]["billingSession"]
     assert portal["url"].startswith("https://billing.stripe.com/p/session/")
     (call,) = stripe.posts("/v1/billing_portal/sessions")
     account = await account_of(team.org)

@@ -29,14 +29,15 @@ from tests.orgs.conftest import Person, Team, add_member, gid, signed_in
 
 FREE, PRO = PLANS[Plan.FREE].limits, PLANS[Plan.PRO].limits
 
-INVITE = """mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id email } }"""
-ACCEPT = "mutation($token: String!) { acceptInvitation(token: $token) { id role } }"
-CREATE_LEAD = """mutation($i: CreateLeadInput!) { createLead(input: $i) { id name } }"""
-UPDATE_LEAD = """mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id name } }"""
-DELETE_LEAD = "mutation($id: ID!) { deleteLead(id: $id) }"
-IMPORT = """mutation($org: ID!, $file: Upload!, $dry: Boolean!) {
-  importLeads(organizationId: $org, file: $file, dryRun: $dry) {
-    imported errors { line field message } } }"""
+INVITE = """mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation {
+id email } } }"""
+ACCEPT = ("mutation($token: String!) { acceptInvitation(input: {token: $token}) { membership { "
+          "id role } } }")
+CREATE_LEAD = """mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id name } } }"""
+UPDATE_LEAD = """mutation($i: UpdateLeadInput!) { updateLead(input: $i) { lead { id name } } }"""
+DELETE_LEAD = "mutation($id: ID!) { deleteLead(input: {id: $id}) { deletedId } }"
+IMPORT = """mutation($input: ImportLeadsInput!) {
+  importLeads(input: $input) { importResult { imported errors { line field message } } } }"""
 CREATE_TOKEN = """mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { secret } }"""
 LEADS_COUNT = """query($slug: String!) { organization(slug: $slug) {
   leads(first: 5) { edges { node { id } } } } }"""
@@ -77,10 +78,11 @@ async def import_csv(http: httpx.AsyncClient, team: Team, names: list[str], *,
                      dry_run: bool = False) -> dict[str, Any]:
     csv = "name,email\r\n" + "".join(f"{name},\r\n" for name in names)
     operations = {"query": IMPORT,
-                  "variables": {"org": team.org_id, "file": None, "dry": dry_run}}
+                  "variables": {"input": {"organizationId": team.org_id, "file": None,
+                                          "dryRun": dry_run}}}
     response = await http.post("/graphql", files={
         "operations": (None, json.dumps(operations)),
-        "map": (None, json.dumps({"0": ["variables.file"]})),
+        "map": (None, json.dumps({"0": ["variables.input.file"]})),
         "0": ("leads.csv", csv.encode(), "text/csv"),
     }, headers={"authorization": f"Bearer {team.people[Role.MEMBER].token}"})
     assert response.status_code == 200, response.text
@@ -171,7 +173,7 @@ async def test_importing_up_to_the_lead_limit_and_not_one_more(
     # Three valid rows and one bad one: only valid rows count against the limit.
     body = await import_csv(http, team, ["Ada", "Grace", "Edsger", ""])
     assert "errors" not in body, body
-    assert body["data"]["importLeads"]["imported"] == 3
+    assert body["data"]["importLeads"]["importResult"]["imported"] == 3
     assert await Lead.scoped(team.org.id).count() == 1_000
 
     await Lead.scoped(team.org.id).filter(name="Ada").delete()
@@ -181,7 +183,7 @@ async def test_importing_up_to_the_lead_limit_and_not_one_more(
         assert_plan_limit(body, "leads", 1_000, "FREE", used=999)
     assert await billing_state(team.org) == before
     body = await import_csv(http, team, ["Alan"])
-    assert body["data"]["importLeads"]["imported"] == 1
+    assert body["data"]["importLeads"]["importResult"]["imported"] == 1
     assert await Lead.scoped(team.org.id).count() == 1_000
 
 
@@ -230,7 +232,7 @@ async def test_a_downgraded_org_over_its_limits_reads_edits_and_deletes_but_cann
     # Edits work.
     body = await api.gql(UPDATE_LEAD, {"i": {"id": gid("Lead", lead.id), "name": "Renamed"}},
                          token=team.people[Role.MEMBER].token)
-    assert body["data"]["updateLead"]["name"] == "Renamed"
+    assert body["data"]["updateLead"]["lead"]["name"] == "Renamed"
     # Adding does not, and writes nothing.
     before = await billing_state(team.org)
     assert_plan_limit(await create_lead(api, team), "leads", 1_000, "FREE", 1_001)

@@ -33,7 +33,8 @@ async def _checkout(api: Api, stripe: FakeStripe, team: Team, plan: str = "PRO",
                     interval: str = "MONTH", trial_days: int = 0) -> tuple[dict, dict]:
     body = await start_checkout(api, team, plan, interval)
     assert "errors" not in body, body
-    return stripe.complete_checkout(body["data"]["startCheckout"]["id"], trial_days=trial_days)
+    checkout = body["data"]["startCheckout"]["billingSession"]
+    return stripe.complete_checkout(checkout["id"], trial_days=trial_days)
 
 
 def _when(stamp: int) -> datetime:

@@ -83,7 +83,11 @@ def test_the_cost_model() -> None:
         notes(first: 100) { nodes { author { name } } } } } } }"""
     assert cost_of(nested) == 1 + 100 + 100 * 100 + 100 * 100
     # A mutation field costs MUTATION_COST on top of what it selects.
-    assert cost_of('mutation { logOut }') == MUTATION_COST
+    assert cost_of('mutation { logOut { endedSessionId } }') == MUTATION_COST
+    # Its payload is a wrapper, free like `edges`: what it holds costs as usual.
+    created = 'mutation { createLead(input: {organizationId: "x", name: "y"}) { lead { owner { ' \
+              'name } } } }'
+    assert cost_of(created) == MUTATION_COST + 1 + 1
     # The operation asked for, in a document with several.
     two = "query A { scopes { name } } query B { organization(slug: \"a\") { name } }"
     assert cost_of(two, operation="B") == 1

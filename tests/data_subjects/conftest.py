@@ -29,8 +29,8 @@ RESTRICT = """mutation($id: ID!, $restricted: Boolean!) {
   restrictProcessing(input: {leadId: $id, restricted: $restricted}) { lead {
     id restricted restrictedAt } }
 }"""
-ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { id } }"
-UPDATE_LEAD = "mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }"
+ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }"
+UPDATE_LEAD = "mutation($i: UpdateLeadInput!) { updateLead(input: $i) { lead { id } } }"
 
 
 @pytest.fixture
@@ -70,8 +70,8 @@ async def make_subject(api: Api, team: Team) -> Subject:
     notes = []
     for lead, text in ((first, "Met at the conference"), (second, "Wants a demo")):
         data = await gql_ok(api, ADD_NOTE, {"i": {"leadId": lead["id"], "body": text}}, member)
-        notes.append(data["addNote"]["id"])
+        notes.append(data["addNote"]["note"]["id"])
     mention = await gql_ok(api, ADD_NOTE, {"i": {"leadId": other["id"], "body": (
         f"Introduced by {GRACE.title()}, write to {GRACE} for details")}}, member)
     return Subject(leads=[first["id"], second["id"]], notes=notes, other_lead=other["id"],
-                   other_note=mention["addNote"]["id"])
+                   other_note=mention["addNote"]["note"]["id"])

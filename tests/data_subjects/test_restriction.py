@@ -60,13 +60,13 @@ async def test_a_restricted_lead_is_left_out_of_csv_exports(api: Api, team: Team
     await restrict(api, team, subject.leads[0])
     body = await api.gql(EXPORT, {"organizationId": team.org_id},
                          token=team.people[Role.MEMBER].token)
-    exported = body["data"]["exportLeads"]
+    exported = body["data"]["exportLeads"]["leadExport"]
     assert exported["rowCount"] == 2
     assert sorted(r["name"] for r in rows(exported)) == ["Alan Turing", "G. Hopper"]
     await restrict(api, team, subject.leads[0], restricted=False)
     body = await api.gql(EXPORT, {"organizationId": team.org_id},
                          token=team.people[Role.MEMBER].token)
-    assert body["data"]["exportLeads"]["rowCount"] == 3
+    assert body["data"]["exportLeads"]["leadExport"]["rowCount"] == 3
 
 
 async def test_an_api_token_cannot_see_or_touch_a_restricted_lead(api: Api, team: Team) -> None:
@@ -88,16 +88,18 @@ async def test_an_api_token_cannot_see_or_touch_a_restricted_lead(api: Api, team
     before = await table_state(team.org)
     for document, args in (
             ("query($id: ID!) { lead(id: $id) { name } }", {"id": restricted}),
-            ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }",
+            ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { lead { id } } }",
              {"i": {"id": restricted, "name": "Changed"}}),
-            ("mutation($i: AssignLeadInput!) { assignLead(input: $i) { id } }",
+            ("mutation($i: AssignLeadInput!) { assignLead(input: $i) { lead { id } } }",
              {"i": {"id": restricted, "ownerId": None}}),
-            ("mutation($id: ID!) { deleteLead(id: $id) }", {"id": restricted}),
-            ("mutation($i: AddNoteInput!) { addNote(input: $i) { id } }",
+            ("mutation($id: ID!) { deleteLead(input: {id: $id}) { "
+             "deletedId } }", {"id": restricted}),
+            ("mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }",
              {"i": {"leadId": restricted, "body": "From a script"}}),
-            ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { id } }",
+            ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { note { id } } }",
              {"i": {"id": subject.notes[0], "body": "Changed"}}),
-            ("mutation($id: ID!) { deleteNote(id: $id) }", {"id": subject.notes[0]})):
+            ("mutation($id: ID!) { deleteNote(input: {id: $id}) { "
+             "deletedId } }", {"id": subject.notes[0]})):
         body = await api.gql(document, args, token=token)
         assert error_code(body) == "NOT_FOUND", (document, body)
     assert await table_state(team.org) == before
@@ -149,14 +151,16 @@ async def test_a_partner_app_cannot_see_or_touch_a_restricted_lead(
     for document, args in (
             ("query($id: ID!) { lead(id: $id) { name notes { nodes { body } } } }",
              {"id": restricted}),
-            ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }",
+            ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { lead { id } } }",
              {"i": {"id": restricted, "name": "Changed"}}),
-            ("mutation($id: ID!) { deleteLead(id: $id) }", {"id": restricted}),
-            ("mutation($i: AddNoteInput!) { addNote(input: $i) { id } }",
+            ("mutation($id: ID!) { deleteLead(input: {id: $id}) { "
+             "deletedId } }", {"id": restricted}),
+            ("mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }",
              {"i": {"leadId": restricted, "body": "From a partner"}}),
-            ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { id } }",
+            ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { note { id } } }",
              {"i": {"id": subject.notes[0], "body": "Changed"}}),
-            ("mutation($id: ID!) { deleteNote(id: $id) }", {"id": subject.notes[0]})):
+            ("mutation($id: ID!) { deleteNote(input: {id: $id}) { "
+             "deletedId } }", {"id": subject.notes[0]})):
         body = await api.gql(document, args, token=grant)
         assert error_code(body) == "NOT_FOUND", (document, body)
     assert await table_state(team.org) == before
@@ -177,13 +181,13 @@ async def test_people_cannot_change_a_restricted_lead_until_it_is_lifted(api: Ap
     await restrict(api, team, restricted)
     owner = team.people[Role.OWNER]  # the org's strongest role is refused alike
     changes = (
-        ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { id } }",
+        ("mutation($i: UpdateLeadInput!) { updateLead(input: $i) { lead { id } } }",
          {"i": {"id": restricted, "name": "Changed"}}),
-        ("mutation($i: AssignLeadInput!) { assignLead(input: $i) { id } }",
+        ("mutation($i: AssignLeadInput!) { assignLead(input: $i) { lead { id } } }",
          {"i": {"id": restricted, "ownerId": None}}),
-        ("mutation($i: AddNoteInput!) { addNote(input: $i) { id } }",
+        ("mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }",
          {"i": {"leadId": restricted, "body": "Called again"}}),
-        ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { id } }",
+        ("mutation($i: UpdateNoteInput!) { updateNote(input: $i) { note { id } } }",
          {"i": {"id": note, "body": "Changed"}}))
     before = await table_state(team.org)
     for document, args in changes:
@@ -209,9 +213,11 @@ async def test_a_restricted_lead_and_its_notes_can_still_be_deleted(api: Api,
     restricted = subject.leads[0]
     await restrict(api, team, restricted)
     admin = team.people[Role.ADMIN].token
-    await gql_ok(api, "mutation($id: ID!) { deleteNote(id: $id) }", {"id": subject.notes[0]},
+    await gql_ok(api, "mutation($id: ID!) { deleteNote(input: {id: $id}) { "
+                      "deletedId } }", {"id": subject.notes[0]},
                  admin)
-    await gql_ok(api, "mutation($id: ID!) { deleteLead(id: $id) }", {"id": restricted}, admin)
+    await gql_ok(api, "mutation($id: ID!) { deleteLead(input: {id: $id}) { "
+                      "deletedId } }", {"id": restricted}, admin)
     assert not await Lead.scoped(team.org.id).filter(id=db_id(restricted)).exists()
     assert not await Note.scoped(team.org.id).filter(id=db_id(subject.notes[0])).exists()
 

@@ -14,7 +14,7 @@ from models.oauth import OAuthApp
 from tests.conftest import Api, errors_of
 
 REGISTER = """mutation($input: RegisterOAuthAppInput!) {
-  registerOAuthApp(input: $input) { app { id redirectUris } } }"""
+  registerOAuthApp(input: $input) { oauthApp { id redirectUris } } }"""
 NUL_URI = "https://partner.example.com/cb\u0000evil"
 
 
@@ -44,12 +44,12 @@ async def test_nul_deep_in_a_variable_is_refused_and_nothing_is_stored(api: Api)
 
 @pytest.mark.parametrize("document, field", [
     ('mutation { registerOAuthApp(input: {name: "Zapier", scopes: ["org:read"], '
-     'redirectUris: ["https://partner.example.com/cb\\u0000evil"]}) { app { id } } }',
+     'redirectUris: ["https://partner.example.com/cb\\u0000evil"]}) { oauthApp { id } } }',
      "redirectUris"),
     ('mutation { registerOAuthApp(input: {name: "Zap\\u0000ier", scopes: ["org:read"], '
-     'redirectUris: ["https://partner.example.com/cb"]}) { app { id } } }', "name"),
+     'redirectUris: ["https://partner.example.com/cb"]}) { oauthApp { id } } }', "name"),
     ('mutation { registerOAuthApp(input: {name: """Zap\\u0000ier""", scopes: ["org:read"], '
-     'redirectUris: ["https://partner.example.com/cb"]}) { app { id } } }', None),
+     'redirectUris: ["https://partner.example.com/cb"]}) { oauthApp { id } } }', None),
     ('query { organization(slug: "acme\\u0000corp") { name } }', "slug"),
     ('query($s: String = "acme\\u0000") { organization(slug: $s) { name } }', "s"),
 ])

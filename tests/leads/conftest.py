@@ -31,15 +31,16 @@ LEAD_FIELDS = """
 """
 
 CREATE_LEAD = f"""
-mutation($input: CreateLeadInput!) {{ createLead(input: $input) {{ {LEAD_FIELDS} }} }}"""
+mutation($input: CreateLeadInput!) {{ createLead(input: $input) {{ lead {{ {LEAD_FIELDS} }} }} }}"""
 
 UPDATE_LEAD = f"""
-mutation($input: UpdateLeadInput!) {{ updateLead(input: $input) {{ {LEAD_FIELDS} }} }}"""
+mutation($input: UpdateLeadInput!) {{ updateLead(input: $input) {{ lead {{ {LEAD_FIELDS} }} }} }}"""
 
 ASSIGN_LEAD = """
-mutation($input: AssignLeadInput!) { assignLead(input: $input) { id owner { id name } } }"""
+mutation($input: AssignLeadInput!) { assignLead(input: $input) { lead { id owner {
+id name } } } }"""
 
-DELETE_LEAD = "mutation($id: ID!) { deleteLead(id: $id) }"
+DELETE_LEAD = "mutation($id: ID!) { deleteLead(input: {id: $id}) { deletedId } }"
 
 LEAD = f"query($id: ID!) {{ lead(id: $id) {{ {LEAD_FIELDS} }} }}"
 
@@ -82,7 +83,7 @@ async def create_lead(api: Api, team: Team, role: Role = Role.MEMBER, **fields: 
     body = await api.gql(CREATE_LEAD, {"input": {"organizationId": team.org_id, **fields}},
                          token=token(team, role))
     assert "errors" not in body, body
-    return body["data"]["createLead"]
+    return body["data"]["createLead"]["lead"]
 
 
 def db_id(global_id: str) -> uuid.UUID:

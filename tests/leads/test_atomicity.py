@@ -21,9 +21,9 @@ from tests.leads.conftest import (
 )
 from tests.orgs.conftest import Team
 
-ADD_NOTE = "mutation($input: AddNoteInput!) { addNote(input: $input) { id } }"
-UPDATE_NOTE = "mutation($input: UpdateNoteInput!) { updateNote(input: $input) { id } }"
-DELETE_NOTE = "mutation($id: ID!) { deleteNote(id: $id) }"
+ADD_NOTE = "mutation($input: AddNoteInput!) { addNote(input: $input) { note { id } } }"
+UPDATE_NOTE = "mutation($input: UpdateNoteInput!) { updateNote(input: $input) { note { id } } }"
+DELETE_NOTE = "mutation($id: ID!) { deleteNote(input: {id: $id}) { deletedId } }"
 
 
 @pytest.mark.parametrize("operation", ["createLead", "updateLead", "statusChange", "assignLead",
@@ -31,7 +31,7 @@ DELETE_NOTE = "mutation($id: ID!) { deleteNote(id: $id) }"
 async def test_no_change_without_its_event(api: Api, team: Team, operation: str) -> None:
     lead = await create_lead(api, team, name="Grace Hopper", tags=["vip"])
     note = (await api.gql(ADD_NOTE, {"input": {"leadId": lead["id"], "body": "Hi"}},
-                          token=token(team, Role.MEMBER)))["data"]["addNote"]
+                          token=token(team, Role.MEMBER)))["data"]["addNote"]["note"]
     query, variables, action = {
         "createLead": (CREATE_LEAD, {"input": {"organizationId": team.org_id, "name": "New",
                                                "tags": ["a", "b"]}}, "lead.created"),

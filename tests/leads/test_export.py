@@ -18,9 +18,9 @@ from tests.orgs.conftest import Team
 
 EXPORT = """
 mutation($organizationId: ID!, $filter: LeadFilter) {
-  exportLeads(organizationId: $organizationId, filter: $filter) {
+  exportLeads(input: {organizationId: $organizationId, filter: $filter}) { leadExport {
     filename contentType rowCount csv
-  }
+  } }
 }"""
 COLUMNS = ["name", "email", "phone", "company", "title", "status", "tags", "owner_email",
            "address_line1", "address_line2", "address_city", "address_region",
@@ -32,7 +32,7 @@ async def export(api: Api, team: Team, role: Role = Role.MEMBER,
     body = await api.gql(EXPORT, {"organizationId": team.org_id, "filter": flt},
                          token=token(team, role))
     assert "errors" not in body, body
-    return body["data"]["exportLeads"]
+    return body["data"]["exportLeads"]["leadExport"]
 
 
 def rows(export: dict[str, Any]) -> list[dict[str, str]]:

@@ -25,10 +25,8 @@ from tests.leads.conftest import (
 from tests.orgs.conftest import Team
 
 IMPORT = """
-mutation($organizationId: ID!, $file: Upload!, $dryRun: Boolean) {
-  importLeads(organizationId: $organizationId, file: $file, dryRun: $dryRun) {
-    dryRun imported errors { line field message }
-  }
+mutation($input: ImportLeadsInput!) {
+  importLeads(input: $input) { importResult { dryRun imported errors { line field message } } }
 }"""
 
 
@@ -36,15 +34,17 @@ async def import_csv(http: httpx.AsyncClient, team: Team, data: bytes | str, *,
                      role: Role = Role.MEMBER, dry_run: bool | None = None,
                      organization_id: str | None = None, person_token: str | None = None,
                      ) -> dict[str, Any]:
-    """POST a GraphQL multipart request (operations, map, then the file part)."""
-    variables: dict[str, Any] = {"organizationId": organization_id or team.org_id, "file": None}
+    """POST a GraphQL multipart request (operations, map, then the file part): the file is
+    `input.file`, mapped as `variables.input.file`."""
+    given: dict[str, Any] = {"organizationId": organization_id or team.org_id, "file": None}
     if dry_run is not None:
-        variables["dryRun"] = dry_run
+        given["dryRun"] = dry_run
+    variables = {"input": given}
     raw = data.encode() if isinstance(data, str) else data
     response = await http.post(
         "/graphql",
         files={"operations": (None, json.dumps({"query": IMPORT, "variables": variables})),
-               "map": (None, json.dumps({"0": ["variables.file"]})),
+               "map": (None, json.dumps({"0": ["variables.input.file"]})),
                "0": ("leads.csv", raw, "text/csv")},
         headers={"authorization": f"Bearer {person_token or token(team, role)}"})
     assert response.status_code == 200, response.text
@@ -53,7 +53,7 @@ async def import_csv(http: httpx.AsyncClient, team: Team, data: bytes | str, *,
 
 def result(body: dict[str, Any]) -> dict[str, Any]:
     assert "errors" not in body, body
-    return body["data"]["importLeads"]
+    return body["data"]["importLeads"]["importResult"]
 
 
 async def test_a_valid_file_imports_every_row(http: httpx.AsyncClient, team: Team) -> None:
@@ -234,10 +234,10 @@ async def test_outsiders_cannot_import_into_an_org(http: httpx.AsyncClient, team
 
 
 BOUNDED_IMPORT = """
-mutation($organizationId: ID!, $file: Upload!) {
-  importLeads(organizationId: $organizationId, file: $file) {
+mutation($input: ImportLeadsInput!) {
+  importLeads(input: $input) { importResult {
     imported skipped errorCount errorsTruncated errors { line field message }
-  }
+  } }
 }"""
 
 
@@ -253,8 +253,8 @@ async def test_the_error_list_is_bounded_and_says_how_many_there_are(
     response = await http.post(
         "/graphql",
         files={"operations": (None, json.dumps({"query": BOUNDED_IMPORT, "variables": {
-                   "organizationId": team.org_id, "file": None}})),
-               "map": (None, json.dumps({"0": ["variables.file"]})),
+                   "input": {"organizationId": team.org_id, "file": None}}})),
+               "map": (None, json.dumps({"0": ["variables.input.file"]})),
                "0": ("leads.csv", data, "text/csv")},
         headers={"authorization": f"Bearer {token(team, Role.MEMBER)}"})
     assert response.status_code == 200
@@ -274,8 +274,8 @@ async def test_the_error_list_is_bounded_and_says_how_many_there_are(
     small = await http.post(
         "/graphql",
         files={"operations": (None, json.dumps({"query": BOUNDED_IMPORT, "variables": {
-                   "organizationId": team.org_id, "file": None}})),
-               "map": (None, json.dumps({"0": ["variables.file"]})),
+                   "input": {"organizationId": team.org_id, "file": None}}})),
+               "map": (None, json.dumps({"0": ["variables.input.file"]})),
                "0": ("leads.csv", b"name,email\nGood,\nBad,nope\n", "text/csv")},
         headers={"authorization": f"Bearer {token(team, Role.MEMBER)}"})
     outcome = result(small.json())

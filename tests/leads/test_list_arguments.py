@@ -16,7 +16,7 @@ from tests.leads.conftest import LEADS, UPDATE_LEAD, create_lead, seed_leads, ta
 from tests.leads.test_export import EXPORT
 from tests.orgs.conftest import Team
 
-CREATE_LEAD = "mutation($input: CreateLeadInput!) { createLead(input: $input) { id } }"
+CREATE_LEAD = "mutation($input: CreateLeadInput!) { createLead(input: $input) { lead { id } } }"
 CREATE_TOKEN = """
 mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret } }"""
 REGISTER_APP = """

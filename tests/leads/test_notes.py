@@ -16,11 +16,11 @@ from tests.orgs.conftest import Team
 
 ADD_NOTE = """
 mutation($input: AddNoteInput!) {
-  addNote(input: $input) { id body createdAt editedAt author { id name } }
+  addNote(input: $input) { note { id body createdAt editedAt author { id name } } }
 }"""
 UPDATE_NOTE = """
-mutation($input: UpdateNoteInput!) { updateNote(input: $input) { id body editedAt } }"""
-DELETE_NOTE = "mutation($id: ID!) { deleteNote(id: $id) }"
+mutation($input: UpdateNoteInput!) { updateNote(input: $input) { note { id body editedAt } } }"""
+DELETE_NOTE = "mutation($id: ID!) { deleteNote(input: {id: $id}) { deletedId } }"
 NOTES = """
 query($id: ID!, $first: Int, $after: String) {
   lead(id: $id) {
@@ -38,7 +38,7 @@ async def add(api: Api, team: Team, lead_id: str, body: str = "Called her.",
     answer = await api.gql(ADD_NOTE, {"input": {"leadId": lead_id, "body": body}},
                            token=token(team, role))
     assert "errors" not in answer, answer
-    return answer["data"]["addNote"]
+    return answer["data"]["addNote"]["note"]
 
 
 async def notes(api: Api, team: Team, lead_id: str, role: Role = Role.VIEWER,
@@ -147,7 +147,7 @@ async def test_the_author_edits_their_note(api: Api, team: Team, lead: dict[str,
     note = await add(api, team, lead["id"], "First draft")
     body = await api.gql(UPDATE_NOTE, {"input": {"id": note["id"], "body": "Second draft"}},
                          token=token(team, Role.MEMBER))
-    edited = body["data"]["updateNote"]
+    edited = body["data"]["updateNote"]["note"]
     assert edited["body"] == "Second draft"
     assert when(edited["editedAt"]) >= when(note["createdAt"])
     (row,) = await note_rows(team.org)
@@ -157,7 +157,7 @@ async def test_the_author_edits_their_note(api: Api, team: Team, lead: dict[str,
     # Saving the same text again changes nothing.
     body = await api.gql(UPDATE_NOTE, {"input": {"id": note["id"], "body": "Second draft"}},
                          token=token(team, Role.MEMBER))
-    assert body["data"]["updateNote"]["editedAt"] == edited["editedAt"]
+    assert body["data"]["updateNote"]["note"]["editedAt"] == edited["editedAt"]
     assert len(await events(team.org, "note.")) == 2
 
 
@@ -168,9 +168,9 @@ async def test_moderators_edit_and_delete_anyones_notes(api: Api, team: Team,
     note = await add(api, team, lead["id"], "By the member")
     body = await api.gql(UPDATE_NOTE, {"input": {"id": note["id"], "body": "Moderated"}},
                          token=token(team, role))
-    assert body["data"]["updateNote"]["body"] == "Moderated"
+    assert body["data"]["updateNote"]["note"]["body"] == "Moderated"
     body = await api.gql(DELETE_NOTE, {"id": note["id"]}, token=token(team, role))
-    assert body["data"]["deleteNote"] == note["id"]
+    assert body["data"]["deleteNote"]["deletedId"] == note["id"]
     assert await note_rows(team.org) == []
     deleted = [e for e in await events(team.org, "note.") if e.action == "note.deleted"]
     assert [(e.target_id, e.actor_id) for e in deleted] == [
@@ -207,7 +207,7 @@ async def test_the_author_deletes_their_note(api: Api, team: Team, lead: dict[st
     keep = await add(api, team, lead["id"], "Keep")
     note = await add(api, team, lead["id"], "Delete me")
     body = await api.gql(DELETE_NOTE, {"id": note["id"]}, token=token(team, Role.MEMBER))
-    assert body["data"]["deleteNote"] == note["id"]
+    assert body["data"]["deleteNote"]["deletedId"] == note["id"]
     assert [n.id for n in await Note.scoped(team.org.id)] == [db_id(keep["id"])]
     again = await api.gql(DELETE_NOTE, {"id": note["id"]}, token=token(team, Role.MEMBER))
     assert error_code(again) == "NOT_FOUND"

@@ -24,7 +24,7 @@ async def create(api: Api, team: Team, bearer: str, **fields: Any) -> dict[str, 
                                                  "name": "Grace Hopper", **fields}},
                          token=bearer)
     assert "errors" not in body, body
-    return body["data"]["createLead"]
+    return body["data"]["createLead"]["lead"]
 
 
 async def assert_stored_source(team: Team, lead: dict[str, Any], source: LeadSource) -> None:

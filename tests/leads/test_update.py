@@ -42,7 +42,7 @@ async def test_only_the_given_fields_change(api: Api, team: Team) -> None:
     lead = await create_lead(api, team, **FULL)
     body = await update(api, team, lead["id"], company="  Remington Rand ")
     assert "errors" not in body, body
-    updated = body["data"]["updateLead"]
+    updated = body["data"]["updateLead"]["lead"]
     assert updated["company"] == "Remington Rand"
     unchanged = {k: v for k, v in lead.items() if k not in {"company", "updatedAt"}}
     assert {k: v for k, v in updated.items() if k not in {"company", "updatedAt"}} == unchanged
@@ -58,7 +58,7 @@ async def test_null_clears_optional_fields(api: Api, team: Team) -> None:
     lead = await create_lead(api, team, **FULL)
     body = await update(api, team, lead["id"], email=None, phone=None, company=None,
                         title=None, address=None, tags=None)
-    updated = body["data"]["updateLead"]
+    updated = body["data"]["updateLead"]["lead"]
     assert (updated["email"], updated["phone"], updated["company"], updated["title"],
             updated["address"], updated["tags"]) == (None, None, None, None, None, [])
     assert (updated["name"], updated["status"]) == ("Grace Hopper", "CONTACTED")
@@ -71,7 +71,7 @@ async def test_null_clears_optional_fields(api: Api, team: Team) -> None:
 async def test_an_address_is_replaced_as_a_whole(api: Api, team: Team) -> None:
     lead = await create_lead(api, team, **FULL)
     body = await update(api, team, lead["id"], address={"city": "Berlin", "country": "de"})
-    assert body["data"]["updateLead"]["address"] == {
+    assert body["data"]["updateLead"]["lead"]["address"] == {
         "line1": None, "line2": None, "city": "Berlin", "region": None, "postalCode": None,
         "country": "DE"}
 
@@ -100,7 +100,7 @@ async def test_updates_are_validated_like_creation(api: Api, team: Team, rival: 
 async def test_tags_are_replaced_and_kept_in_step_with_tag_rows(api: Api, team: Team) -> None:
     lead = await create_lead(api, team, **FULL)
     body = await update(api, team, lead["id"], tags=["COBOL", "Navy ", "cobol"])
-    assert body["data"]["updateLead"]["tags"] == ["cobol", "navy"]
+    assert body["data"]["updateLead"]["lead"]["tags"] == ["cobol", "navy"]
     assert sorted(await LeadTag.scoped(team.org.id).values_list("tag", flat=True)) == [
         "cobol", "navy"]
 
@@ -139,7 +139,7 @@ async def test_tag_changes_are_reported_as_tags(api: Api, team: Team) -> None:
 async def test_member_and_above_edit_any_lead(api: Api, team: Team, role: Role) -> None:
     lead = await create_lead(api, team, Role.ADMIN, **FULL)
     body = await update(api, team, lead["id"], role, title=f"Edited by {role.value}")
-    assert body["data"]["updateLead"]["title"] == f"Edited by {role.value}"
+    assert body["data"]["updateLead"]["lead"]["title"] == f"Edited by {role.value}"
 
 
 async def test_a_viewer_reads_but_cannot_edit_or_assign(api: Api, team: Team) -> None:
@@ -163,11 +163,11 @@ async def test_assign_to_a_member_and_to_nobody(api: Api, team: Team) -> None:
     admin = team.people[Role.ADMIN]
     body = await api.gql(ASSIGN_LEAD, {"input": {"id": lead["id"], "ownerId": admin.id}},
                          token=token(team, Role.MEMBER))
-    assert body["data"]["assignLead"]["owner"] == {"id": admin.id, "name": "Adam Admin"}
+    assert body["data"]["assignLead"]["lead"]["owner"] == {"id": admin.id, "name": "Adam Admin"}
     assert (await the_lead(team, lead["id"])).owner_id == admin.user.id
     body = await api.gql(ASSIGN_LEAD, {"input": {"id": lead["id"], "ownerId": None}},
                          token=token(team, Role.MEMBER))
-    assert body["data"]["assignLead"]["owner"] is None
+    assert body["data"]["assignLead"]["lead"]["owner"] is None
     assert (await the_lead(team, lead["id"])).owner_id is None
 
     assigned = [e for e in await events(team.org, "lead.") if e.action == "lead.assigned"]
@@ -191,7 +191,8 @@ async def test_assigning_an_outsider_is_refused(api: Api, team: Team, rival: Tea
 # deleteLead
 
 async def add_note(api: Api, team: Team, lead_id: str, body: str = "Called her.") -> None:
-    answer = await api.gql("mutation($input: AddNoteInput!) { addNote(input: $input) { id } }",
+    answer = await api.gql("mutation($input: AddNoteInput!) { addNote(input: $input) { note { "
+                           "id } } }",
                            {"input": {"leadId": lead_id, "body": body}},
                            token=token(team, Role.MEMBER))
     assert "errors" not in answer, answer
@@ -205,7 +206,7 @@ async def test_admins_delete_any_lead_with_its_notes_and_tags(api: Api, team: Te
     await add_note(api, team, lead["id"])
     await add_note(api, team, keep["id"])
     body = await api.gql(DELETE_LEAD, {"id": lead["id"]}, token=token(team, role))
-    assert body["data"]["deleteLead"] == lead["id"]
+    assert body["data"]["deleteLead"]["deletedId"] == lead["id"]
     assert [r.id for r in await Lead.scoped(team.org.id)] == [db_id(keep["id"])]
     assert [n.lead_id for n in await Note.scoped(team.org.id)] == [db_id(keep["id"])]
     assert await LeadTag.scoped(team.org.id).values_list("lead_id", flat=True) == [
@@ -223,7 +224,7 @@ async def test_a_member_deletes_a_lead_they_own(api: Api, team: Team) -> None:
     member = team.people[Role.MEMBER]
     lead = await create_lead(api, team, Role.ADMIN, name="Mine", ownerId=member.id)
     body = await api.gql(DELETE_LEAD, {"id": lead["id"]}, token=member.token)
-    assert body["data"]["deleteLead"] == lead["id"]
+    assert body["data"]["deleteLead"]["deletedId"] == lead["id"]
     assert await Lead.scoped(team.org.id).count() == 0
 
 

@@ -27,16 +27,16 @@ REGISTER = """
 mutation($input: RegisterOAuthAppInput!) {
   registerOAuthApp(input: $input) {
     clientSecret
-    app { id name clientId secretPrefix redirectUris scopes createdAt }
+    oauthApp { id name clientId secretPrefix redirectUris scopes createdAt }
   }
 }"""
 APPROVE = """
-mutation($input: OAuthAuthorizationInput!) {
-  approveOAuthAuthorization(input: $input) { redirectUrl }
+mutation($input: ApproveOAuthAuthorizationInput!) {
+  approveOAuthAuthorization(input: $input) { oauthRedirect { redirectUrl } }
 }"""
 DENY = """
-mutation($input: OAuthAuthorizationInput!) {
-  denyOAuthAuthorization(input: $input) { redirectUrl }
+mutation($input: DenyOAuthAuthorizationInput!) {
+  denyOAuthAuthorization(input: $input) { oauthRedirect { redirectUrl } }
 }"""
 
 
@@ -66,7 +66,7 @@ async def register(api: Api, owner: Person, *, scopes: list[str] | None = None,
         "scopes": scopes or ["org:read", "leads:read", "leads:write"]}}, token=owner.token)
     assert "errors" not in body, body
     made = body["data"]["registerOAuthApp"]
-    return App(made["app"]["id"], made["app"]["clientId"], made["clientSecret"], owner)
+    return App(made["oauthApp"]["id"], made["oauthApp"]["clientId"], made["clientSecret"], owner)
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ async def code_for(api: Api, app: App, team: Team, challenge: Pkce, **overrides:
     """Approve as the team's ADMIN and return the code from the redirect URL."""
     body = await approve(api, app, team, challenge, **overrides)
     assert "errors" not in body, body
-    url = body["data"]["approveOAuthAuthorization"]["redirectUrl"]
+    url = body["data"]["approveOAuthAuthorization"]["oauthRedirect"]["redirectUrl"]
     assert url.startswith(app.redirect_uri + "?")
     return query_of(url)["code"]
 

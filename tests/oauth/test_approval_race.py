@@ -17,7 +17,7 @@ from tests.orgs.conftest import Team
 from tests.orgs.test_role_races import OFFSETS, later, ok
 
 CHANGE_ROLE = """mutation($id: ID!, $role: Role!) {
-  updateMemberRole(input: {membershipId: $id, role: $role}) { id role }
+  updateMemberRole(input: {membershipId: $id, role: $role}) { membership { id role } }
 }"""
 
 

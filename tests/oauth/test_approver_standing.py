@@ -58,7 +58,7 @@ async def demote(api: Api, team: Team) -> None:
     body = await api.gql(ROLE, {"input": {"membershipId": team.memberships[Role.ADMIN],
                                           "role": "MEMBER"}},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["updateMemberRole"] == {"role": "MEMBER"}, body
+    assert body["data"]["updateMemberRole"]["membership"] == {"role": "MEMBER"}, body
 
 
 async def delete_account(api: Api, team: Team) -> None:

@@ -17,7 +17,7 @@ from tests.oauth.conftest import REGISTER, App, tokens_for
 from tests.orgs.conftest import Person, Team
 
 MY_APPS = "{ me { oauthApps { id name clientId secretPrefix redirectUris scopes } } }"
-DELETE = "mutation($id: ID!) { deleteOAuthApp(id: $id) }"
+DELETE = "mutation($id: ID!) { deleteOAuthApp(input: {id: $id}) { deletedId } }"
 ORG = 'query($slug: String!) { organization(slug: $slug) { name } }'
 
 
@@ -47,7 +47,7 @@ async def test_register_list_and_the_secret_shown_once(api: Api, partner: Person
     made = body["data"]["registerOAuthApp"]
     secret = made["clientSecret"]
     assert re.fullmatch(rf"{CLIENT_SECRET_PREFIX}[0-9A-Za-z]{{36}}", secret)
-    app = made["app"]
+    app = made["oauthApp"]
     assert app["name"] == "Zapier" and app["scopes"] == ["org:read", "leads:read"]
     assert app["clientId"].startswith("rlkapp_") and app["secretPrefix"] == secret[:14]
     row = await OAuthApp.get(client_id=app["clientId"])
@@ -95,7 +95,7 @@ async def test_only_the_owner_deletes_and_authorizations_end_with_the_app(
     body = await api.gql(DELETE, {"id": app_.id}, token=team.people[Role.OWNER].token)
     assert error_code(body) == "NOT_FOUND"
     body = await api.gql(DELETE, {"id": app_.id}, token=app_.owner.token)
-    assert body["data"] == {"deleteOAuthApp": True}
+    assert body["data"] == {"deleteOAuthApp": {"deletedId": app_.id}}
     assert await OAuthApp.filter(client_id=app_.client_id).count() == 0
     assert await OAuthGrant.scoped(team.org.id).count() == 0
     assert error_code(await api.gql(ORG, {"slug": team.slug},

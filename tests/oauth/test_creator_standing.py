@@ -15,9 +15,10 @@ from tests.oauth.conftest import App, register, tokens_for
 from tests.orgs.conftest import Person, Team
 from tests.tokens.conftest import make_token
 
-ROLE = """mutation($input: UpdateMemberRoleInput!) { updateMemberRole(input: $input) { role } }"""
-REMOVE = "mutation($id: ID!) { removeMember(membershipId: $id) }"
-LEAVE = "mutation($id: ID!) { leaveOrganization(organizationId: $id) }"
+ROLE = """mutation($input: UpdateMemberRoleInput!) { updateMemberRole(input: $input) {
+membership { role } } }"""
+REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
+LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 READ = '{ organization(slug: "acme") { name } }'
 
 
@@ -52,7 +53,7 @@ async def test_a_demotion_ends_what_the_new_role_cannot_do_and_removal_the_rest(
 
     body = await api.gql(ROLE, {"input": {"membershipId": team.memberships[Role.ADMIN],
                                           "role": "MEMBER"}}, token=owner)
-    assert body["data"]["updateMemberRole"] == {"role": "MEMBER"}
+    assert body["data"]["updateMemberRole"]["membership"] == {"role": "MEMBER"}
     # What a MEMBER may do stays; what needs more ends, with its app's tokens.
     assert await works(api, within.secret)
     assert await works(api, small_grant["access_token"])
@@ -93,7 +94,7 @@ async def test_a_promotion_or_a_sideways_change_ends_nothing(api: Api, team: Tea
     owner = team.people[Role.OWNER].token
     body = await api.gql(ROLE, {"input": {"membershipId": team.memberships[Role.ADMIN],
                                           "role": "OWNER"}}, token=owner)
-    assert body["data"]["updateMemberRole"] == {"role": "OWNER"}
+    assert body["data"]["updateMemberRole"]["membership"] == {"role": "OWNER"}
     assert await works(api, token.secret)
     assert await revocations(team) == []
 

@@ -32,7 +32,7 @@ from tests.orgs.conftest import Person, Team
 ORG = 'query($slug: String!) { organization(slug: $slug) { name } }'
 LEADS = 'query($slug: String!) { organization(slug: $slug) { leads(first: 5) { totalCount } } }'
 CREATE_LEAD = """
-mutation($i: CreateLeadInput!) { createLead(input: $i) { name } }"""
+mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { name } } }"""
 CONSENT = """
 query($clientId: String!, $redirectUri: String!, $scope: String, $state: String,
       $codeChallenge: String, $codeChallengeMethod: String, $organizationId: ID!) {
@@ -55,7 +55,7 @@ query($slug: String!) {
     }
   }
 }"""
-REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(id: $id) { id } }"
+REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { authorizedApp { id } } }"
 
 
 def authorize_url(app: App, challenge: str, **extra: str) -> str:
@@ -196,14 +196,14 @@ async def test_activity_by_an_app_names_its_grant(api: Api, http: httpx.AsyncCli
     tokens = await tokens_for(api, http, app, team, scope="leads:write")
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Via app"}},
                          token=tokens["access_token"])
-    assert body["data"] == {"createLead": {"name": "Via app"}}, body
+    assert body["data"] == {"createLead": {"lead": {"name": "Via app"}}}, body
     (grant,) = await OAuthGrant.scoped(team.org.id)
     (event,) = await ActivityEvent.scoped(team.org.id).filter(action="lead.created")
     assert event.oauth_grant_id == grant.id and event.api_token_id is None
     assert event.actor_id is None
     body = await api.gql(
         'query($slug: String!) { organization(slug: $slug) { activity(first: 10, filter: '
-        '{action: "lead.created"}) { nodes { actor { id } actorTokenId actorAuthorizedAppId } '
+        '{action: LEAD_CREATED}) { nodes { actor { id } actorTokenId actorAuthorizedAppId } '
         '} } }', {"slug": team.slug}, token=team.people[Role.OWNER].token)
     listed = await api.gql(AUTHORIZED, {"slug": team.slug}, token=team.people[Role.OWNER].token)
     grant_gid = listed["data"]["organization"]["authorizedApps"]["nodes"][0]["id"]

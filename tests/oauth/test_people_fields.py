@@ -35,7 +35,7 @@ ACTIVITY = """query($slug: String!) {
 INVITATIONS = """query($slug: String!) {
   organization(slug: $slug) { invitations(first: 5) { nodes { email invitedBy { name email } } } }
 }"""
-ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { id } }"
+ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }"
 
 
 async def seed(api: Api, team: Team) -> dict[str, Any]:

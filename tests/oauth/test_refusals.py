@@ -155,7 +155,7 @@ async def test_deny_sends_access_denied_with_the_state(api: Api, app_: App,
                                                        team: Team) -> None:
     body = await api.gql(DENY, {"input": request_input(app_, team)},
                          token=team.people[Role.VIEWER].token)
-    url = body["data"]["denyOAuthAuthorization"]["redirectUrl"]
+    url = body["data"]["denyOAuthAuthorization"]["oauthRedirect"]["redirectUrl"]
     assert url.startswith(REDIRECT + "?")
     answer = query_of(url)
     assert answer["error"] == "access_denied" and answer["state"] == "xyz-42"
@@ -287,7 +287,8 @@ async def test_the_token_sees_no_other_org(api: Api, http: httpx.AsyncClient, ap
 async def test_the_token_is_not_a_person(api: Api, http: httpx.AsyncClient, app_: App,
                                          team: Team) -> None:
     tokens = await tokens_for(api, http, app_, team)
-    for document in ("{ me { id } }", 'mutation { createOrganization(input: {name: "X"}) { id } }'):
+    for document in ("{ me { id } }",
+                     'mutation { createOrganization(input: {name: "X"}) { organization { id } } }'):
         (error,) = errors_of(await api.gql(document, token=tokens["access_token"]))
         assert error["extensions"]["code"] == "FORBIDDEN"
         assert error["extensions"]["reason"] == "PERSON_ONLY"

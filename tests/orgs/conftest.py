@@ -29,7 +29,7 @@ from tests.smtp import Inbox
 
 CREATE_ORG = """
 mutation($input: CreateOrganizationInput!) {
-  createOrganization(input: $input) { id name slug viewerRole }
+  createOrganization(input: $input) { organization { id name slug viewerRole } }
 }"""
 
 
@@ -102,7 +102,7 @@ async def make_team(api: Api, settings: Settings, slug: str, prefix: str = "") -
         people[role] = someone
     rows = await Membership.scoped(org.id)
     memberships = {m.role: gid("Membership", m.id) for m in rows}
-    return Team(org_id=body["data"]["createOrganization"]["id"], slug=slug, org=org,
+    return Team(org_id=body["data"]["createOrganization"]["organization"]["id"], slug=slug, org=org,
                 people=people, memberships=memberships)
 
 

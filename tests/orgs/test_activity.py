@@ -46,41 +46,51 @@ async def test_every_org_change_is_logged_with_who_what_and_where(
         return body["data"]
 
     steps: list[tuple[str, str, Person, str]] = []  # action, target type, actor, target
-    await ok("mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { id } }",
+    await ok("mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { "
+             "organization { id } } }",
              {"i": {"organizationId": team.org_id, "name": "Acme 2"}}, admin.token)
     steps.append(("organization.updated", "organization", admin, team.org_id))
-    data = await ok("mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+    data = await ok("mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation { "
+                    "id } } }",
                     {"i": {"organizationId": team.org_id, "email": "joiner@example.com",
                            "role": "MEMBER"}}, admin.token)
-    invitation = data["inviteMember"]["id"]
+    invitation = data["inviteMember"]["invitation"]["id"]
     steps.append(("invitation.created", "invitation", admin, invitation))
-    await ok("mutation($id: ID!) { resendInvitation(id: $id) { id } }", {"id": invitation},
+    await ok("mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { "
+             "id } } }", {"id": invitation},
              owner.token)
     steps.append(("invitation.resent", "invitation", owner, invitation))
     joiner = await signed_in(settings, "joiner@example.com", "Jo Iner")
     token = token_in(inbox.to("joiner@example.com", "been invited")[-1], "invitations/accept")
-    data = await ok("mutation($t: String!) { acceptInvitation(token: $t) { id } }",
+    data = await ok("mutation($t: String!) { acceptInvitation(input: {token: $t}) { membership { "
+                    "id } } }",
                     {"t": token}, joiner.token)
-    steps.append(("member.joined", "membership", joiner, data["acceptInvitation"]["id"]))
-    data = await ok("mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+    steps.append(("member.joined", "membership", joiner,
+                  data["acceptInvitation"]["membership"]["id"]))
+    data = await ok("mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation { "
+                    "id } } }",
                     {"i": {"organizationId": team.org_id, "email": "never@example.com",
                            "role": "VIEWER"}}, admin.token)
-    steps.append(("invitation.created", "invitation", admin, data["inviteMember"]["id"]))
-    await ok("mutation($id: ID!) { revokeInvitation(id: $id) { id } }",
-             {"id": data["inviteMember"]["id"]}, admin.token)
-    steps.append(("invitation.revoked", "invitation", admin, data["inviteMember"]["id"]))
-    await ok("mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { id } }",
+    never = data["inviteMember"]["invitation"]["id"]
+    steps.append(("invitation.created", "invitation", admin, never))
+    await ok("mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { id } } }",
+             {"id": never}, admin.token)
+    steps.append(("invitation.revoked", "invitation", admin, never))
+    await ok("mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { membership { "
+             "id } } }",
              {"i": {"membershipId": team.memberships[Role.VIEWER], "role": "MEMBER"}},
              admin.token)
     steps.append(("member.role_changed", "membership", admin, team.memberships[Role.VIEWER]))
-    await ok("mutation($id: ID!) { removeMember(membershipId: $id) }", {"id": extra},
+    await ok("mutation($id: ID!) { removeMember(input: {membershipId: $id}) { "
+             "deletedId } }", {"id": extra},
              admin.token)
     steps.append(("member.removed", "membership", admin, extra))
-    await ok("mutation($id: ID!) { leaveOrganization(organizationId: $id) }",
+    await ok("mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }",
              {"id": team.org_id}, team.people[Role.MEMBER].token)
     steps.append(("member.left", "membership", team.people[Role.MEMBER],
                   team.memberships[Role.MEMBER]))
-    await ok("mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { id } }",
+    await ok("mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { "
+             "organization { id } } }",
              {"i": {"organizationId": team.org_id,
                     "membershipId": team.memberships[Role.ADMIN]}}, owner.token)
     steps.append(("organization.ownership_transferred", "membership", owner,
@@ -109,7 +119,8 @@ async def test_the_log_is_newest_first_and_pages(api: Api, team: Team) -> None:
     owner = team.people[Role.OWNER]
     for n in range(4):
         body = await api.gql(
-            "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { id } }",
+            "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { "
+            "organization { id } } }",
             {"i": {"organizationId": team.org_id, "name": f"Name {n}"}}, token=owner.token)
         assert "errors" not in body, body
     first = await activity(api, owner.token, first=2)
@@ -126,7 +137,8 @@ async def test_the_log_is_newest_first_and_pages(api: Api, team: Team) -> None:
 
 async def test_filters_by_action_actor_and_time(api: Api, team: Team) -> None:
     owner, admin = team.people[Role.OWNER], team.people[Role.ADMIN]
-    rename = "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { id } }"
+    rename = ("mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { "
+              "organization { id } } }")
     await api.gql(rename, {"i": {"organizationId": team.org_id, "name": "By Admin"}},
                   token=admin.token)
     old = await ActivityEvent.scoped(team.org.id).filter(action="organization.created").first()
@@ -164,16 +176,21 @@ async def test_a_refused_change_writes_no_event(api: Api, settings: Settings,
     """CONFLICTs raised inside the change's transaction roll back with it."""
     owner = team.people[Role.OWNER]
     other = await signed_in(settings, "other@example.com")
-    await api.gql("mutation { createOrganization(input: {name: \"G\", slug: \"globex\"}) { id } }",
+    await api.gql("mutation { createOrganization(input: {name: \"G\", slug: \"globex\"}) { "
+                  "organization { id } } }",
                   token=other.token)
     before = await snapshot()
     attempts = [
-        ("mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { id } }",
+        ("mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { "
+         "id } } }",
          {"i": {"organizationId": team.org_id, "name": "New", "slug": "globex"}}),
-        ("mutation($id: ID!) { leaveOrganization(organizationId: $id) }", {"id": team.org_id}),
-        ("mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { id } }",
+        ("mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { "
+         "deletedId } }", {"id": team.org_id}),
+        ("mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { membership { "
+         "id } } }",
          {"i": {"membershipId": team.memberships[Role.OWNER], "role": "VIEWER"}}),
-        ("mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { id } }",
+        ("mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { organization { "
+         "id } } }",
          {"i": {"name": "Dup", "slug": "acme"}}),
     ]
     for document, variables in attempts:

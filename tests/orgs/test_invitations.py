@@ -29,12 +29,14 @@ from tests.orgs.conftest import (
 from tests.smtp import Inbox, body_of, free_port, token_in
 
 INVITE = """mutation($i: InviteMemberInput!) {
-  inviteMember(input: $i) { id email role createdAt expiresAt invitedBy { name } }
+  inviteMember(input: $i) { invitation { id email role createdAt expiresAt invitedBy { name } } }
 }"""
-RESEND = "mutation($id: ID!) { resendInvitation(id: $id) { id email expiresAt } }"
-REVOKE = "mutation($id: ID!) { revokeInvitation(id: $id) { id email } }"
+RESEND = ("mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { "
+          "id email expiresAt } } }")
+REVOKE = "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { id email } } }"
 ACCEPT = """mutation($t: String!) {
-  acceptInvitation(token: $t) { id role user { email } organization { slug } }
+  acceptInvitation(input: {token: $t}) { membership { id role user { email } organization {
+slug } } }
 }"""
 PENDING = """query { organization(slug: "acme") { invitations(first: 20) {
   totalCount nodes { id email role invitedBy { name } } } } }"""
@@ -59,7 +61,8 @@ async def invited(api: Api, team: Team, inbox: Inbox, email: str,
     """Invite `email`; returns the invitation's global id and the token from the mail."""
     body = await invite(api, team, email, role)
     assert "errors" not in body, body
-    return body["data"]["inviteMember"]["id"], token_in(invitation_mail(inbox, email)[-1], PAGE)
+    invitation = body["data"]["inviteMember"]["invitation"]
+    return invitation["id"], token_in(invitation_mail(inbox, email)[-1], PAGE)
 
 
 async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, team: Team,
@@ -68,7 +71,7 @@ async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, t
     before = datetime.now(UTC)
     body = await invite(api, team, "  NewBie@Example.COM ", "MEMBER")
     assert "errors" not in body, body
-    sent = body["data"]["inviteMember"]
+    sent = body["data"]["inviteMember"]["invitation"]
     assert sent["email"] == "newbie@example.com"
     assert sent["role"] == "MEMBER"
     assert sent["invitedBy"] == {"name": "Adam Admin"}
@@ -95,7 +98,7 @@ async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, t
     newbie = await signed_in(settings, "newbie@example.com", "New Bie")
     body = await api.gql(ACCEPT, {"t": token}, token=newbie.token)
     assert "errors" not in body, body
-    joined = body["data"]["acceptInvitation"]
+    joined = body["data"]["acceptInvitation"]["membership"]
     assert joined["role"] == "MEMBER"
     assert joined["user"] == {"email": "newbie@example.com"}
     assert joined["organization"] == {"slug": "acme"}
@@ -124,7 +127,7 @@ async def test_nobody_invites_above_their_own_role(api: Api, team: Team, inbox: 
                                                    by: Role, role: str, allowed: bool) -> None:
     body = await invite(api, team, "someone@example.com", role, by=by)
     if allowed:
-        assert body["data"]["inviteMember"]["role"] == role
+        assert body["data"]["inviteMember"]["invitation"]["role"] == role
         assert len(invitation_mail(inbox, "someone@example.com")) == 1
         return
     assert error_code(body) == "FORBIDDEN"
@@ -183,7 +186,7 @@ async def test_resend_kills_the_old_link_and_mails_a_new_one(
     await row.save(update_fields=["expires_at"])
 
     body = await api.gql(RESEND, {"id": invitation_id}, token=team.people[Role.ADMIN].token)
-    assert body["data"]["resendInvitation"]["id"] == invitation_id
+    assert body["data"]["resendInvitation"]["invitation"]["id"] == invitation_id
     mails = invitation_mail(inbox, "late@example.com")
     assert len(mails) == 2
     new_token = token_in(mails[-1], PAGE)
@@ -200,14 +203,15 @@ async def test_resend_kills_the_old_link_and_mails_a_new_one(
     assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_INVALID"
     assert not await Membership.scoped(team.org.id).filter(user_id=late.user.id).exists()
     body = await api.gql(ACCEPT, {"t": new_token}, token=late.token)
-    assert body["data"]["acceptInvitation"]["role"] == "MEMBER"
+    assert body["data"]["acceptInvitation"]["membership"]["role"] == "MEMBER"
 
 
 async def test_revoke_cancels_the_invitation(api: Api, settings: Settings, team: Team,
                                              inbox: Inbox) -> None:
     invitation_id, token = await invited(api, team, inbox, "gone@example.com")
     body = await api.gql(REVOKE, {"id": invitation_id}, token=team.people[Role.OWNER].token)
-    assert body["data"]["revokeInvitation"] == {"id": invitation_id, "email": "gone@example.com"}
+    assert body["data"]["revokeInvitation"]["invitation"] == {"id": invitation_id,
+                                                              "email": "gone@example.com"}
     row = await Invitation.scoped(team.org.id).get(email="gone@example.com")
     assert row.revoked_at is not None
     event = (await events_of(team.org))[-1]
@@ -270,7 +274,7 @@ async def test_only_the_invited_verified_email_may_accept(
     unverified.user.email_verified = True
     await unverified.user.save(update_fields=["email_verified"])
     body = await api.gql(ACCEPT, {"t": token}, token=unverified.token)
-    assert body["data"]["acceptInvitation"]["user"] == {"email": "right@example.com"}
+    assert body["data"]["acceptInvitation"]["membership"]["user"] == {"email": "right@example.com"}
 
 
 async def test_accepting_when_already_a_member_saves_nothing(
@@ -303,7 +307,7 @@ async def test_an_invitation_survives_a_mail_failure(api_without_smtp: Api, team
     """SMTP down: the invitation exists, the failure is logged, it can be resent later."""
     with capture_logs() as logs:
         body = await invite(api_without_smtp, team, "offline@example.com")
-    assert body["data"]["inviteMember"]["email"] == "offline@example.com"
+    assert body["data"]["inviteMember"]["invitation"]["email"] == "offline@example.com"
     assert await Invitation.scoped(team.org.id).filter(email="offline@example.com").exists()
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["invitation.mail_failed"]
 

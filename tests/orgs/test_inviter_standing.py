@@ -17,12 +17,12 @@ from tests.orgs.test_invitations import ACCEPT, REVOKE, invitation_mail, invite
 from tests.smtp import Inbox, token_in
 
 CHANGE_ROLE = """mutation($id: ID!, $role: Role!) {
-  updateMemberRole(input: {membershipId: $id, role: $role}) { id role }
+  updateMemberRole(input: {membershipId: $id, role: $role}) { membership { id role } }
 }"""
-REMOVE = "mutation($id: ID!) { removeMember(membershipId: $id) }"
-LEAVE = "mutation($id: ID!) { leaveOrganization(organizationId: $id) }"
+REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
+LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 TRANSFER = """mutation($org: ID!, $to: ID!) {
-  transferOwnership(input: {organizationId: $org, membershipId: $to}) { slug }
+  transferOwnership(input: {organizationId: $org, membershipId: $to}) { organization { slug } }
 }"""
 
 

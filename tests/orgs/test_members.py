@@ -27,12 +27,14 @@ MEMBERS = """query($first: Int, $after: String) { organization(slug: "acme") {
     nodes { id }
   } } }"""
 CHANGE_ROLE = """mutation($id: ID!, $role: Role!) {
-  updateMemberRole(input: {membershipId: $id, role: $role}) { id role user { email } }
+  updateMemberRole(input: {membershipId: $id, role: $role}) { membership { id role user {
+email } } }
 }"""
-REMOVE = "mutation($id: ID!) { removeMember(membershipId: $id) }"
-LEAVE = "mutation($id: ID!) { leaveOrganization(organizationId: $id) }"
+REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
+LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 TRANSFER = """mutation($org: ID!, $to: ID!) {
-  transferOwnership(input: {organizationId: $org, membershipId: $to}) { slug viewerRole }
+  transferOwnership(input: {organizationId: $org, membershipId: $to}) { organization {
+slug viewerRole } }
 }"""
 VIEW = '{ organization(slug: "acme") { viewerRole members(first: 1) { totalCount } } }'
 
@@ -84,7 +86,7 @@ async def test_owner_changes_a_role_and_it_is_logged(api: Api, team: Team) -> No
     owner = team.people[Role.OWNER]
     body = await api.gql(CHANGE_ROLE, {"id": team.memberships[Role.MEMBER], "role": "ADMIN"},
                          token=owner.token, headers={"user-agent": "role-test"})
-    assert body["data"]["updateMemberRole"] == {
+    assert body["data"]["updateMemberRole"]["membership"] == {
         "id": team.memberships[Role.MEMBER], "role": "ADMIN",
         "user": {"email": team.people[Role.MEMBER].email}}
     assert await role_of(team, team.memberships[Role.MEMBER]) is Role.ADMIN
@@ -116,7 +118,7 @@ async def test_what_an_admin_may_change(api: Api, settings: Settings, team: Team
     body = await api.gql(CHANGE_ROLE, {"id": team.memberships[target], "role": new_role},
                          token=team.people[Role.ADMIN].token)
     if outcome is None:
-        assert body["data"]["updateMemberRole"]["role"] == new_role
+        assert body["data"]["updateMemberRole"]["membership"]["role"] == new_role
         assert await role_of(team, team.memberships[target]) is Role[new_role]
         return
     assert refusal(body) == outcome
@@ -138,7 +140,7 @@ async def test_the_last_owner_cannot_step_down(api: Api, settings: Settings, tea
     _, co_owner = await add_member(settings, team, "co@example.com", Role.OWNER)
     body = await api.gql(CHANGE_ROLE, {"id": team.memberships[Role.OWNER], "role": "ADMIN"},
                          token=owner.token)
-    assert body["data"]["updateMemberRole"]["role"] == "ADMIN"
+    assert body["data"]["updateMemberRole"]["membership"]["role"] == "ADMIN"
     assert await role_of(team, co_owner) is Role.OWNER
 
 
@@ -177,7 +179,7 @@ async def test_setting_the_same_role_changes_nothing(api: Api, team: Team) -> No
     before = await snapshot()
     body = await api.gql(CHANGE_ROLE, {"id": team.memberships[Role.VIEWER], "role": "VIEWER"},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["updateMemberRole"]["role"] == "VIEWER"
+    assert body["data"]["updateMemberRole"]["membership"]["role"] == "VIEWER"
     assert await snapshot() == before
 
 
@@ -188,7 +190,7 @@ async def test_a_removed_member_is_out_on_their_next_request(api: Api, team: Tea
     assert "errors" not in await api.gql(VIEW, token=admin.token)
     body = await api.gql(REMOVE, {"id": team.memberships[Role.ADMIN]},
                          token=team.people[Role.OWNER].token)
-    assert body["data"]["removeMember"] == team.memberships[Role.ADMIN]
+    assert body["data"]["removeMember"]["deletedId"] == team.memberships[Role.ADMIN]
     assert await role_of(team, team.memberships[Role.ADMIN]) is None
     event = (await events_of(team.org))[-1]
     assert event.action == "member.removed"
@@ -216,7 +218,7 @@ async def test_what_an_admin_may_remove(api: Api, settings: Settings, team: Team
     before = await snapshot()
     body = await api.gql(REMOVE, {"id": team.memberships[target]}, token=token)
     if outcome is None:
-        assert body["data"]["removeMember"] == team.memberships[target]
+        assert body["data"]["removeMember"]["deletedId"] == team.memberships[target]
         assert await role_of(team, team.memberships[target]) is None
     else:
         assert refusal(body) == outcome
@@ -237,7 +239,7 @@ async def test_removing_yourself_points_to_leave(api: Api, team: Team) -> None:
 async def test_an_owner_removes_another_owner(api: Api, settings: Settings, team: Team) -> None:
     _, co_owner = await add_member(settings, team, "co@example.com", Role.OWNER)
     body = await api.gql(REMOVE, {"id": co_owner}, token=team.people[Role.OWNER].token)
-    assert body["data"]["removeMember"] == co_owner
+    assert body["data"]["removeMember"]["deletedId"] == co_owner
     assert await Membership.scoped(team.org.id).filter(role=Role.OWNER).count() == 1
 
 
@@ -246,7 +248,8 @@ async def test_an_owner_removes_another_owner(api: Api, settings: Settings, team
 async def test_a_member_leaves(api: Api, team: Team) -> None:
     member = team.people[Role.MEMBER]
     body = await api.gql(LEAVE, {"id": team.org_id}, token=member.token)
-    assert body["data"]["leaveOrganization"] == team.org_id
+    # What is gone is the membership: the organization stays.
+    assert body["data"]["leaveOrganization"]["deletedId"] == team.memberships[Role.MEMBER]
     assert await role_of(team, team.memberships[Role.MEMBER]) is None
     event = (await events_of(team.org))[-1]
     assert (event.action, event.actor_id) == ("member.left", member.user.id)
@@ -269,7 +272,8 @@ async def test_transfer_makes_the_target_owner_and_the_owner_admin(api: Api, tea
     owner = team.people[Role.OWNER]
     body = await api.gql(TRANSFER, {"org": team.org_id, "to": team.memberships[Role.VIEWER]},
                          token=owner.token)
-    assert body["data"]["transferOwnership"] == {"slug": "acme", "viewerRole": "ADMIN"}
+    assert body["data"]["transferOwnership"]["organization"] == {"slug": "acme",
+                                                                 "viewerRole": "ADMIN"}
     assert await role_of(team, team.memberships[Role.VIEWER]) is Role.OWNER
     assert await role_of(team, team.memberships[Role.OWNER]) is Role.ADMIN
     event = (await events_of(team.org))[-1]
@@ -284,7 +288,7 @@ async def test_transfer_makes_the_target_owner_and_the_owner_admin(api: Api, tea
     assert errors_of(body)[0]["extensions"] == {"code": "FORBIDDEN",
                                                 "permission": "ownership:transfer"}
     body = await api.gql(LEAVE, {"id": team.org_id}, token=owner.token)
-    assert body["data"]["leaveOrganization"] == team.org_id
+    assert body["data"]["leaveOrganization"]["deletedId"] == team.memberships[Role.OWNER]
     assert await Membership.scoped(team.org.id).filter(role=Role.OWNER).count() == 1
 
 

@@ -17,7 +17,7 @@ ORG_BY_SLUG = "query($slug: String!) { organization(slug: $slug) { id name slug 
 NODE = "query($id: ID!) { node(id: $id) { id ... on Organization { name slug } } }"
 UPDATE_ORG = """
 mutation($input: UpdateOrganizationInput!) {
-  updateOrganization(input: $input) { id name slug }
+  updateOrganization(input: $input) { organization { id name slug } }
 }"""
 MY_MEMBERSHIPS = "{ me { memberships { role organization { name slug } } } }"
 
@@ -44,7 +44,7 @@ async def test_creator_becomes_owner_and_the_creation_is_logged(api: Api,
     body = await create(api, ada.token, "  Analytical   Engines ", "engines",
                         headers={"user-agent": "relleks-tests/1.0"})
     assert "errors" not in body, body
-    created = body["data"]["createOrganization"]
+    created = body["data"]["createOrganization"]["organization"]
     assert created["name"] == "Analytical Engines"  # whitespace collapsed
     assert created["slug"] == "engines"
     assert created["viewerRole"] == "OWNER"
@@ -79,7 +79,7 @@ async def test_slug_is_derived_from_the_name(api: Api, settings: Settings, name:
     ada = await signed_in(settings, "ada@example.com")
     body = await create(api, ada.token, name)
     assert "errors" not in body, body
-    assert body["data"]["createOrganization"]["slug"] == slug
+    assert body["data"]["createOrganization"]["organization"]["slug"] == slug
     names = await Organization.filter(slug=slug).values_list("name", flat=True)
     assert names == [" ".join(name.split())]
 
@@ -90,11 +90,11 @@ async def test_derived_slugs_get_a_suffix_when_taken(api: Api, settings: Setting
     for _ in range(3):
         body = await create(api, ada.token, "Acme")
         assert "errors" not in body, body
-        slugs.append(body["data"]["createOrganization"]["slug"])
+        slugs.append(body["data"]["createOrganization"]["organization"]["slug"])
     assert slugs == ["acme", "acme-2", "acme-3"]
     for name in ("日本語チーム", "中文团队"):
         body = await create(api, ada.token, name)
-        slugs.append(body["data"]["createOrganization"]["slug"])
+        slugs.append(body["data"]["createOrganization"]["organization"]["slug"])
     assert slugs[3:] == ["org", "org-2"]
     assert await Organization.all().count() == 5
     assert await Membership.of_user(ada.user.id).filter(role=Role.OWNER).count() == 5
@@ -104,9 +104,12 @@ async def test_a_long_derived_slug_stays_within_48_characters_with_its_suffix(
         api: Api, settings: Settings) -> None:
     ada = await signed_in(settings, "ada@example.com")
     name = "Long " * 20
-    first = (await create(api, ada.token, name))["data"]["createOrganization"]["slug"]
-    second = (await create(api, ada.token, name))["data"]["createOrganization"]["slug"]
-    third = (await create(api, ada.token, name))["data"]["createOrganization"]["slug"]
+    first = (await create(api, ada.token, name))["data"]["createOrganization"]["organization"][
+        "slug"]
+    second = (await create(api, ada.token, name))["data"]["createOrganization"]["organization"][
+        "slug"]
+    third = (await create(api, ada.token, name))["data"]["createOrganization"]["organization"][
+        "slug"]
     assert len(first) <= 48 and len(second) <= 48 and len(third) <= 48
     assert second.endswith("-2") and third.endswith("-3")
     assert len({first, second, third}) == 3
@@ -130,7 +133,7 @@ async def test_explicit_slug_is_validated(api: Api, settings: Settings, slug: st
 async def test_valid_explicit_slugs_are_accepted(api: Api, settings: Settings, slug: str) -> None:
     ada = await signed_in(settings, "ada@example.com")
     body = await create(api, ada.token, "Acme", slug)
-    assert body["data"]["createOrganization"]["slug"] == slug
+    assert body["data"]["createOrganization"]["organization"]["slug"] == slug
     assert await Organization.filter(slug=slug).exists()
 
 
@@ -184,9 +187,9 @@ async def test_ordinary_names_with_dots_and_letters_of_any_language_are_allowed(
         api: Api, team: Team, name: str) -> None:
     owner = team.people[Role.OWNER]
     body = await create(api, owner.token, name, "other")
-    assert body["data"]["createOrganization"]["name"] == name, body
+    assert body["data"]["createOrganization"]["organization"]["name"] == name, body
     body = await update(api, owner.token, team.org_id, name=f"  {name}\t")
-    assert body["data"]["updateOrganization"]["name"] == name, body
+    assert body["data"]["updateOrganization"]["organization"]["name"] == name, body
     assert (await Organization.get(id=team.org.id)).name == name
 
 
@@ -285,8 +288,8 @@ async def update(api: Api, token: str, org_id: str, **fields: Any) -> dict[str, 
 async def test_rename_keeps_the_slug_and_is_logged(api: Api, team: Team) -> None:
     admin = team.people[Role.ADMIN]
     body = await update(api, admin.token, team.org_id, name="Acme Rockets")
-    assert body["data"]["updateOrganization"] == {"id": team.org_id, "name": "Acme Rockets",
-                                                  "slug": "acme"}
+    assert body["data"]["updateOrganization"]["organization"] == {
+        "id": team.org_id, "name": "Acme Rockets", "slug": "acme"}
     org = await Organization.get(id=team.org.id)
     assert (org.name, org.slug) == ("Acme Rockets", "acme")
     event = (await events_of(team.org))[-1]
@@ -298,8 +301,8 @@ async def test_rename_keeps_the_slug_and_is_logged(api: Api, team: Team) -> None
 async def test_changing_the_slug_moves_the_org(api: Api, team: Team) -> None:
     owner = team.people[Role.OWNER]
     body = await update(api, owner.token, team.org_id, slug="acme-rockets")
-    assert body["data"]["updateOrganization"] == {"id": team.org_id, "name": "Team acme",
-                                                  "slug": "acme-rockets"}
+    assert body["data"]["updateOrganization"]["organization"] == {
+        "id": team.org_id, "name": "Team acme", "slug": "acme-rockets"}
     assert error_code(await api.gql(ORG_BY_SLUG, {"slug": "acme"},
                                     token=owner.token)) == "NOT_FOUND"
     body = await api.gql(ORG_BY_SLUG, {"slug": "acme-rockets"}, token=owner.token)
@@ -311,7 +314,7 @@ async def test_changing_the_slug_moves_the_org(api: Api, team: Team) -> None:
 async def test_both_fields_at_once(api: Api, team: Team) -> None:
     body = await update(api, team.people[Role.OWNER].token, team.org_id, name="Rockets",
                         slug="rockets")
-    assert body["data"]["updateOrganization"]["name"] == "Rockets"
+    assert body["data"]["updateOrganization"]["organization"]["name"] == "Rockets"
     org = await Organization.get(id=team.org.id)
     assert (org.name, org.slug) == ("Rockets", "rockets")
     event = (await events_of(team.org))[-1]
@@ -322,7 +325,7 @@ async def test_absent_fields_and_same_values_change_nothing(api: Api, team: Team
     before = len(await events_of(team.org))
     for fields in ({}, {"name": "Team acme"}, {"slug": "acme"}):
         body = await update(api, team.people[Role.OWNER].token, team.org_id, **fields)
-        assert body["data"]["updateOrganization"]["slug"] == "acme", body
+        assert body["data"]["updateOrganization"]["organization"]["slug"] == "acme", body
     assert len(await events_of(team.org)) == before
     org = await Organization.get(id=team.org.id)
     assert (org.name, org.slug) == ("Team acme", "acme")

@@ -74,30 +74,33 @@ OPERATIONS: dict[str, Operation] = {
     "activity": Operation("Organization.activity", Permission.ACTIVITY_READ,
                           _reader("activity(first: 10) { totalCount }")),
     "rename": Operation("Mutation.updateOrganization", Permission.ORG_WRITE, _mutation(
-        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { name } }",
+        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { "
+        "name } } }",
         lambda o: {"i": {"organizationId": o.team.org_id, "name": "Renamed"}})),
     "invite": Operation("Mutation.inviteMember", Permission.MEMBERS_INVITE, _mutation(
-        "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { email } }",
+        "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation { email } } }",
         lambda o: {"i": {"organizationId": o.team.org_id, "email": "new@example.com",
                          "role": "VIEWER"}})),
     "resend": Operation("Mutation.resendInvitation", Permission.MEMBERS_INVITE, _mutation(
-        "mutation($id: ID!) { resendInvitation(id: $id) { email } }",
+        "mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { email } } }",
         lambda o: {"id": o.invitations[0]})),
     "revoke": Operation("Mutation.revokeInvitation", Permission.MEMBERS_INVITE, _mutation(
-        "mutation($id: ID!) { revokeInvitation(id: $id) { email } }",
+        "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { email } } }",
         lambda o: {"id": o.invitations[1]})),
     "change role": Operation("Mutation.updateMemberRole", Permission.MEMBERS_WRITE, _mutation(
-        "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { role } }",
+        "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { membership { "
+        "role } } }",
         lambda o: {"i": {"membershipId": o.target, "role": "MEMBER"}})),
     "remove member": Operation("Mutation.removeMember", Permission.MEMBERS_WRITE, _mutation(
-        "mutation($id: ID!) { removeMember(membershipId: $id) }",
+        "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }",
         lambda o: {"id": o.target})),
     "transfer ownership": Operation(
         "Mutation.transferOwnership", Permission.OWNERSHIP_TRANSFER, _mutation(
-            "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { slug } }",
+            "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { organization { "
+            "slug } } }",
             lambda o: {"i": {"organizationId": o.team.org_id, "membershipId": o.target}})),
     "leave": Operation("Mutation.leaveOrganization", Permission.ORG_READ, _mutation(
-        "mutation($id: ID!) { leaveOrganization(organizationId: $id) }",
+        "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }",
         lambda o: {"id": o.team.org_id})),
 }
 

@@ -28,15 +28,16 @@ pytestmark = pytest.mark.skipif(
 ROUNDS = 5
 OFFSETS = (0, 0, 0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.01, 0.012, 0.016, 0.02, 0.03)
 CHANGE_ROLE = """mutation($id: ID!, $role: Role!) {
-  updateMemberRole(input: {membershipId: $id, role: $role}) { id role }
+  updateMemberRole(input: {membershipId: $id, role: $role}) { membership { id role } }
 }"""
 TRANSFER = """mutation($org: ID!, $to: ID!) {
-  transferOwnership(input: {organizationId: $org, membershipId: $to}) { slug }
+  transferOwnership(input: {organizationId: $org, membershipId: $to}) { organization { slug } }
 }"""
 CREATE_TOKEN = """mutation($input: CreateApiTokenInput!) {
-  createApiToken(input: $input) { token { id scopes } }
+  createApiToken(input: $input) { apiToken { id scopes } }
 }"""
-INVITE = """mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id email role } }"""
+INVITE = """mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation {
+id email role } } }"""
 
 
 async def set_role(team: Team, membership_gid: str, role: Role) -> None:

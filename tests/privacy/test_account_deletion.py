@@ -34,8 +34,8 @@ CANCEL = "mutation { cancelAccountDeletion { scheduledDeletion { status canceled
 ME = "{ me { id accountDeletion { status dueAt } } }"
 LOG_IN = """mutation($e: String!, $p: String!) {
   logIn(input: {email: $e, password: $p}) { accessToken } }"""
-CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }"
-ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { id } }"
+CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }"
+ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }"
 
 
 async def test_a_wrong_password_is_refused_and_changes_nothing(api: Api, team: Team) -> None:
@@ -109,7 +109,7 @@ async def test_the_deletion_removes_the_person_and_keeps_their_work_anonymised(
     member = team.people[Role.MEMBER]
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Lena"}},
                          token=member.token)
-    lead = body["data"]["createLead"]["id"]
+    lead = body["data"]["createLead"]["lead"]["id"]
     body = await api.gql(ADD_NOTE, {"i": {"leadId": lead, "body": "Mia's note"}},
                          token=member.token)
     assert "errors" not in body, body
@@ -200,7 +200,7 @@ async def test_after_the_deletion_the_email_and_name_appear_nowhere(
     await Membership.create(organization=team.org, user=member.user, role=Role.MEMBER)
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Lena"}},
                          token=member.token)
-    lead = body["data"]["createLead"]["id"]
+    lead = body["data"]["createLead"]["lead"]["id"]
     await api.gql(ADD_NOTE, {"i": {"leadId": lead, "body": "A note"}}, token=member.token)
     await add_invitation(team, "zelda.unique@example.com")  # addressed to her
     await api.gql("mutation { requestDataExport { dataExport { id } } }", token=member.token)

@@ -28,8 +28,8 @@ EXPORTS = """{ me { dataExports { id kind status requestedAt finishedAt expiresA
 EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) {
   dataExport { id status kind
   organizationId } } }"""
-CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }"
-ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { id } }"
+CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }"
+ADD_NOTE = "mutation($i: AddNoteInput!) { addNote(input: $i) { note { id } } }"
 
 
 async def _lead_with_notes(api: Api, team: Team) -> str:
@@ -37,7 +37,7 @@ async def _lead_with_notes(api: Api, team: Team) -> str:
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Lena Lead",
                                              "email": "lena@lead.example"}},
                          token=member.token)
-    lead = body["data"]["createLead"]["id"]
+    lead = body["data"]["createLead"]["lead"]["id"]
     for who, text in ((member, "Mia called Lena"), (admin, "Adam's private thought")):
         body = await api.gql(ADD_NOTE, {"i": {"leadId": lead, "body": text}}, token=who.token)
         assert "errors" not in body, body
@@ -265,7 +265,7 @@ async def test_the_organization_export_csv_runs_no_formula(
     """As in exportLeads: a trigger after a separator is neutralised too, for spreadsheets that
     split on `;`."""
     owner = team.people[Role.OWNER]
-    body = await api.gql("mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }",
+    body = await api.gql("mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }",
                          {"i": {"organizationId": team.org_id, "name": "Acme;=1+2;",
                                 "tags": ["=cmd|' /c calc'!a0"]}}, token=owner.token)
     assert "errors" not in body, body

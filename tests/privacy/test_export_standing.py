@@ -28,16 +28,17 @@ from tests.smtp import Inbox, body_of
 EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) {
   dataExport { id } } }"""
 EXPORTS = "{ me { dataExports { id kind status downloadUrl } } }"
-REMOVE = "mutation($id: ID!) { removeMember(membershipId: $id) }"
+REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
 DEMOTE = """mutation($id: ID!) { updateMemberRole(input: {membershipId: $id, role: ADMIN}) {
-  id } }"""
-LEAVE = "mutation($id: ID!) { leaveOrganization(organizationId: $id) }"
+membership {
+  id } } }"""
+LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 DELETE_ORG = """mutation($id: ID!, $slug: String!) {
   deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
     id } } }"""
 DELETE_ACCOUNT = """mutation($p: String!) { deleteAccount(input: {password: $p}) {
   scheduledDeletion { id } } }"""
-CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }"
+CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }"
 ERASE = """mutation($org: ID!, $email: String!) {
   eraseDataSubject(input: {organizationId: $org, email: $email}) { dataSubjectErasure {
     leadsDeleted } } }"""

@@ -26,14 +26,15 @@ MEMBERSHIP_EVENTS = """
 subscription { membershipEvents { type organizationId role membership { id role } } }"""
 
 CREATE_LEAD = """
-mutation($input: CreateLeadInput!) { createLead(input: $input) { id name } }"""
-UPDATE_LEAD = "mutation($input: UpdateLeadInput!) { updateLead(input: $input) { id } }"
-ASSIGN_LEAD = "mutation($input: AssignLeadInput!) { assignLead(input: $input) { id } }"
-DELETE_LEAD = "mutation($id: ID!) { deleteLead(id: $id) }"
-ADD_NOTE = "mutation($input: AddNoteInput!) { addNote(input: $input) { id } }"
+mutation($input: CreateLeadInput!) { createLead(input: $input) { lead { id name } } }"""
+UPDATE_LEAD = "mutation($input: UpdateLeadInput!) { updateLead(input: $input) { lead { id } } }"
+ASSIGN_LEAD = "mutation($input: AssignLeadInput!) { assignLead(input: $input) { lead { id } } }"
+DELETE_LEAD = "mutation($id: ID!) { deleteLead(input: {id: $id}) { deletedId } }"
+ADD_NOTE = "mutation($input: AddNoteInput!) { addNote(input: $input) { note { id } } }"
 UPDATE_ROLE = """
-mutation($input: UpdateMemberRoleInput!) { updateMemberRole(input: $input) { id role } }"""
-REMOVE_MEMBER = "mutation($id: ID!) { removeMember(membershipId: $id) }"
+mutation($input: UpdateMemberRoleInput!) { updateMemberRole(input: $input) { membership {
+id role } } }"""
+REMOVE_MEMBER = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
 
 
 async def create_lead(server: Server, team: Team, name: str = "Grace Hopper",
@@ -42,4 +43,4 @@ async def create_lead(server: Server, team: Team, name: str = "Grace Hopper",
                                                     "name": name, **fields}},
                             token=team.people[role].token)
     assert "errors" not in body, body
-    return body["data"]["createLead"]["id"]
+    return body["data"]["createLead"]["lead"]["id"]

@@ -26,7 +26,7 @@ from tests.realtime.helpers import CREATE_LEAD, LEAD_EVENTS, REMOVE_MEMBER
 from tests.tokens.conftest import make_token
 
 ME = "{ me { email } }"
-REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(id: $id) { id } }"
+REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { authorizedApp { id } } }"
 GRANTS = "query($slug: String!) { organization(slug: $slug) { authorizedApps { nodes { id } } } }"
 CHANGE_PASSWORD = """
 mutation($input: ChangePasswordInput!) { changePassword(input: $input) { user { id } } }"""

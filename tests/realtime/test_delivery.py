@@ -67,7 +67,7 @@ async def test_a_mutation_on_one_process_reaches_a_subscriber_on_the_other(
         assert "errors" not in body, body
         note = (await ws.next())["data"]["leadEvents"]
         assert note["type"] == "NOTE_ADDED"
-        assert note["note"] == {"id": body["data"]["addNote"]["id"], "body": "Called."}
+        assert note["note"] == {"id": body["data"]["addNote"]["note"]["id"], "body": "Called."}
         assert note["lead"]["id"] == lead_id
 
         body = await second.gql(DELETE_LEAD, {"id": lead_id}, token=team.people[Role.ADMIN].token)

@@ -10,7 +10,8 @@ from tests.orgs.conftest import Team, gid, signed_in
 from tests.realtime.conftest import Server, bearer, socket, wait_subscribed
 from tests.realtime.helpers import MEMBERSHIP_EVENTS, REMOVE_MEMBER, UPDATE_ROLE
 
-INVITE = "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id } }"
+INVITE = ("mutation($input: InviteMemberInput!) { inviteMember(input: $input) { invitation { "
+          "id } } }")
 
 
 async def test_invited_role_changed_and_removed_reach_the_person(

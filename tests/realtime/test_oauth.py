@@ -13,7 +13,7 @@ from tests.orgs.conftest import Team
 from tests.realtime.conftest import Server, bearer, socket, wait_subscribed
 from tests.realtime.helpers import ACTIVITY, DELETE_LEAD, LEAD_EVENTS, create_lead
 
-REVOKE = "mutation($id: ID!) { revokeOAuthGrant(id: $id) { id } }"
+REVOKE = "mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { authorizedApp { id } } }"
 RESTRICT = """mutation($id: ID!) {
   restrictProcessing(input: {leadId: $id, restricted: true}) { lead { restricted } } }"""
 GRANTS = "query($slug: String!) { organization(slug: $slug) { authorizedApps { nodes { id } } } }"

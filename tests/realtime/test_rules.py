@@ -135,7 +135,8 @@ async def test_api_tokens_get_what_their_scopes_allow(servers: tuple[Server, Ser
         event = await ws.next("leads")
         assert event["data"]["leadEvents"]["lead"]["name"] == "For the token"
 
-        body = await second.gql("mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
+        body = await second.gql("mutation($id: ID!) { revokeApiToken(input: {id: $id}) { "
+                                "apiToken { id } } }",
                                 {"id": gid("ApiToken", token.row.id)},
                                 token=team.people[Role.ADMIN].token)
         assert "errors" not in body, body

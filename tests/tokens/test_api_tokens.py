@@ -20,11 +20,11 @@ CREATE = """
 mutation($input: CreateApiTokenInput!) {
   createApiToken(input: $input) {
     secret
-    token { id name prefix scopes createdAt expiresAt revokedAt lastUsedAt lastUsedIp
+    apiToken { id name prefix scopes createdAt expiresAt revokedAt lastUsedAt lastUsedIp
             createdBy { email } }
   }
 }"""
-REVOKE = "mutation($id: ID!) { revokeApiToken(id: $id) { id revokedAt } }"
+REVOKE = "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { id revokedAt } } }"
 LIST = """
 query($slug: String!) {
   organization(slug: $slug) {
@@ -60,7 +60,7 @@ async def test_an_admin_creates_a_token_shown_once_and_stored_as_a_hash(
     created = body["data"]["createApiToken"]
     secret = created["secret"]
     assert re.fullmatch(rf"{PREFIX}[0-9A-Za-z]{{36}}", secret) and is_well_formed(secret)
-    token = created["token"]
+    token = created["apiToken"]
     assert token["prefix"] == secret[:14] and token["name"] == "Zapier sync"
     assert token["scopes"] == ["org:read", "leads:read"]  # declaration order
     assert token["createdBy"] == {"email": team.people[Role.ADMIN].email}
@@ -130,7 +130,7 @@ async def test_revoking_ends_the_token_at_once(api: Api, team: Team) -> None:
     assert "errors" not in await api.gql(ORG, {"slug": team.slug}, token=token.secret)
     body = await api.gql(REVOKE, {"id": gid("ApiToken", token.row.id)},
                          token=team.people[Role.ADMIN].token)
-    assert body["data"]["revokeApiToken"]["revokedAt"]
+    assert body["data"]["revokeApiToken"]["apiToken"]["revokedAt"]
     body = await api.gql(ORG, {"slug": team.slug}, token=token.secret)
     (error,) = errors_of(body)
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
@@ -197,7 +197,8 @@ async def test_fields_for_people_refuse_tokens(api: Api, team: Team) -> None:
     token = await make_token(team, [p.value for p in TOKEN_SCOPES])
     for document in ("{ me { id } }", "{ sessions(first: 1) { nodes { id } } }",
                      "mutation { logOut { endedSessionId } }",
-                     'mutation { createOrganization(input: {name: "Side"}) { id } }'):
+                     'mutation { createOrganization(input: {name: "Side"}) { organization { '
+                     'id } } }'):
         (error,) = errors_of(await api.gql(document, token=token.secret))
         assert error["extensions"] == {"code": "FORBIDDEN", "reason": "PERSON_ONLY"}, document
 

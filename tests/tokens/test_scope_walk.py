@@ -153,76 +153,86 @@ RUNNERS: dict[str, Run] = {
         "name } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "name": "Renamed"}}),
     "Mutation.inviteMember": gql(
-        "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { email } }",
+        "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation { email } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "email": "new@example.com",
                          "role": "VIEWER"}}),
     "Mutation.resendInvitation": gql(
-        "mutation($id: ID!) { resendInvitation(id: $id) { email } }",
+        "mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation { email } } }",
         lambda w: {"id": w.invitations[0]}),
     "Mutation.revokeInvitation": gql(
-        "mutation($id: ID!) { revokeInvitation(id: $id) { email } }",
+        "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { email } } }",
         lambda w: {"id": w.invitations[1]}),
     "Mutation.updateMemberRole": gql(
-        "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { role } }",
+        "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { membership { "
+        "role } } }",
         lambda w: {"i": {"membershipId": w.target, "role": "MEMBER"}}),
-    "Mutation.removeMember": gql("mutation($id: ID!) { removeMember(membershipId: $id) }",
+    "Mutation.removeMember": gql("mutation($id: ID!) { removeMember(input: {membershipId: $id}) { "
+                                 "deletedId } }",
                                  lambda w: {"id": w.target}),
     "Mutation.transferOwnership": gql(
-        "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { slug } }",
+        "mutation($i: TransferOwnershipInput!) { transferOwnership(input: $i) { organization { "
+        "slug } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "membershipId": w.target}}),
     "Mutation.leaveOrganization": gql(
-        "mutation($id: ID!) { leaveOrganization(organizationId: $id) }", org_id),
+        "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { "
+        "deletedId } }", org_id),
     "Mutation.createLead": gql(
-        "mutation($i: CreateLeadInput!) { createLead(input: $i) { name } }",
+        "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { name } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "name": "From a script"}}),
     "Mutation.updateLead": gql(
-        "mutation($i: UpdateLeadInput!) { updateLead(input: $i) { name } }",
+        "mutation($i: UpdateLeadInput!) { updateLead(input: $i) { lead { name } } }",
         lambda w: {"i": {"id": w.lead, "name": "Edited"}}),
     "Mutation.assignLead": gql(
-        "mutation($i: AssignLeadInput!) { assignLead(input: $i) { name } }",
+        "mutation($i: AssignLeadInput!) { assignLead(input: $i) { lead { name } } }",
         lambda w: {"i": {"id": w.lead, "ownerId": None}}),
-    "Mutation.deleteLead": gql("mutation($id: ID!) { deleteLead(id: $id) }",
+    "Mutation.deleteLead": gql("mutation($id: ID!) { deleteLead(input: {id: $id}) { deletedId } }",
                                lambda w: {"id": w.lead}),
-    "Mutation.addNote": gql("mutation($i: AddNoteInput!) { addNote(input: $i) { body } }",
+    "Mutation.addNote": gql("mutation($i: AddNoteInput!) { addNote(input: $i) { note { body } } }",
                             lambda w: {"i": {"leadId": w.lead, "body": "Called them"}}),
     "Mutation.updateNote": gql(
-        "mutation($i: UpdateNoteInput!) { updateNote(input: $i) { body } }",
+        "mutation($i: UpdateNoteInput!) { updateNote(input: $i) { note { body } } }",
         lambda w: {"i": {"id": w.note, "body": "Edited"}}),
-    "Mutation.deleteNote": gql("mutation($id: ID!) { deleteNote(id: $id) }",
+    "Mutation.deleteNote": gql("mutation($id: ID!) { deleteNote(input: {id: $id}) { deletedId } }",
                                lambda w: {"id": w.note}),
     "Mutation.importLeads": multipart(
-        "mutation($org: ID!, $file: Upload!) { importLeads(organizationId: $org, file: $file) "
-        "{ imported } }", lambda w: {"org": w.team.org_id}, b"name\r\nImported\r\n",
-        "leads.csv", "text/csv"),
+        "mutation($input: ImportLeadsInput!) { importLeads(input: $input) "
+        "{ importResult { imported } } }",
+        lambda w: {"input": {"organizationId": w.team.org_id}}, b"name\r\nImported\r\n",
+        "leads.csv", "text/csv", at="input.file"),
     "Mutation.exportLeads": gql(
-        "mutation($id: ID!) { exportLeads(organizationId: $id) { rowCount } }", org_id),
+        "mutation($id: ID!) { exportLeads(input: {organizationId: $id}) { leadExport { "
+        "rowCount } } }", org_id),
     "Mutation.startCheckout": gql(
-        "mutation($i: StartCheckoutInput!) { startCheckout(input: $i) { url } }",
+        "mutation($i: StartCheckoutInput!) { startCheckout(input: $i) { billingSession { url } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "plan": "BUSINESS",
                          "interval": "MONTH"}}),
     "Mutation.openBillingPortal": gql(
-        "mutation($id: ID!) { openBillingPortal(organizationId: $id) { url } }", org_id),
+        "mutation($id: ID!) { openBillingPortal(input: {organizationId: $id}) { billingSession { "
+        "url } } }", org_id),
     "Mutation.createApiToken": gql(
         "mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { secret } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "name": "child",
                          "scopes": ["org:read"]}}),
-    "Mutation.revokeApiToken": gql("mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
+    "Mutation.revokeApiToken": gql("mutation($id: ID!) { revokeApiToken(input: {id: $id}) { "
+                                   "apiToken { id } } }",
                                    lambda w: {"id": w.token}),
     "Query.oauthAuthorizationRequest": gql(
         "query($org: ID!) { oauthAuthorizationRequest(clientId: \"x\", redirectUri: \"y\", "
         "organizationId: $org) { state } }", lambda w: {"org": w.team.org_id}),
     "Mutation.approveOAuthAuthorization": gql(
-        "mutation($i: OAuthAuthorizationInput!) { approveOAuthAuthorization(input: $i) "
-        "{ redirectUrl } }", lambda w: {"i": oauth_input(w)}),
+        "mutation($i: ApproveOAuthAuthorizationInput!) { approveOAuthAuthorization(input: $i) "
+        "{ oauthRedirect { redirectUrl } } }", lambda w: {"i": oauth_input(w)}),
     "Mutation.denyOAuthAuthorization": gql(
-        "mutation($i: OAuthAuthorizationInput!) { denyOAuthAuthorization(input: $i) "
-        "{ redirectUrl } }", lambda w: {"i": oauth_input(w)}),
-    "Mutation.revokeOAuthGrant": gql("mutation($id: ID!) { revokeOAuthGrant(id: $id) { id } }",
+        "mutation($i: DenyOAuthAuthorizationInput!) { denyOAuthAuthorization(input: $i) "
+        "{ oauthRedirect { redirectUrl } } }", lambda w: {"i": oauth_input(w)}),
+    "Mutation.revokeOAuthGrant": gql("mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { "
+                                     "authorizedApp { id } } }",
                                      lambda w: {"id": w.grant}),
     "Mutation.registerOAuthApp": gql(
         'mutation { registerOAuthApp(input: {name: "A", redirectUris: ["https://a.example/cb"], '
         'scopes: ["org:read"]}) { clientSecret } }'),
-    "Mutation.deleteOAuthApp": gql("mutation($id: ID!) { deleteOAuthApp(id: $id) }",
+    "Mutation.deleteOAuthApp": gql("mutation($id: ID!) { deleteOAuthApp(input: {id: $id}) { "
+                                   "deletedId } }",
                                    lambda w: {"id": gid("OAuthApp", uuid.uuid4())}),
     "Mutation.exportDataSubject": gql(
         "mutation($id: ID!) { exportDataSubject(input: {organizationId: $id, "
@@ -255,9 +265,9 @@ RUNNERS: dict[str, Run] = {
         lambda w: {}, b"\x89PNG\r\n", "a.png", "image/png", at="input.file"),
     "Mutation.removeAvatar": gql("mutation { removeAvatar { deletedId } }"),
     "Mutation.createOrganization": gql(
-        'mutation { createOrganization(input: {name: "Side project"}) { id } }'),
+        'mutation { createOrganization(input: {name: "Side project"}) { organization { id } } }'),
     "Mutation.acceptInvitation": gql(
-        'mutation { acceptInvitation(token: "whatever") { id } }'),
+        'mutation { acceptInvitation(input: {token: "whatever"}) { membership { id } } }'),
     "Mutation.unlinkIdentity": gql("mutation { unlinkIdentity(input: {provider: GOOGLE}) "
                                    "{ provider } }"),
     "Mutation.requestDataExport": gql("mutation { requestDataExport { dataExport { id } } }"),
