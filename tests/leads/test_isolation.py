@@ -187,11 +187,14 @@ async def test_one_request_over_two_orgs_keeps_each_to_its_own(api: Api, team: T
     assert body["data"] == {"a": {"id": ours["id"]}, "b": {"id": theirs["id"]}}
 
     only_ours = team.people[Role.VIEWER].token
-    # (Both fields are non-null, so the one NOT_FOUND nulls the whole answer.)
-    for query, variables in ((TWO_ORGS, {"a": team.slug, "b": rival.slug}),
-                             (TWO_NODES, {"a": ours["id"], "b": theirs["id"]})):
+    # `organization` is nullable: the one NOT_FOUND nulls its own field; `node` is non-null,
+    # so there it nulls the whole answer.
+    for query, variables, data in (
+            (TWO_ORGS, {"a": team.slug, "b": rival.slug},
+             {"a": {"leads": {"nodes": [{"name": "Ours"}]}}, "b": None}),
+            (TWO_NODES, {"a": ours["id"], "b": theirs["id"]}, None)):
         body = await api.gql(query, variables, token=only_ours)
-        assert body["data"] is None
+        assert body["data"] == data
         assert [(e["extensions"]["code"], e["path"]) for e in errors_of(body)] == [
             ("NOT_FOUND", ["b"])]
         assert "Theirs" not in str(body)

@@ -317,7 +317,7 @@ async def test_another_orgs_token_finds_no_organization_whatever_its_scopes(
         body = await api.gql(IDENTITY_AND_LEADS, {"slug": team.slug}, token=token.secret)
         (error,) = errors_of(body)
         assert error["extensions"]["code"] == "NOT_FOUND", (scopes, body)
-        assert body["data"] is None
+        assert body["data"] == {"organization": None}
         body = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": team.org_id},
                              token=token.secret)
         assert error_code(body) == "NOT_FOUND", (scopes, body)
