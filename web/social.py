@@ -8,10 +8,11 @@ a flow can finish it, and only for a while. `redirect` must be on `PUBLIC_URL`'s
 `ALLOWED_ORIGINS`, so the endpoint is no open redirect.
 
 The callback always ends with a redirect to the app URL: `?social=signed_in|signed_up` (the
-session cookies are set, as `logIn(useCookies: true)` sets them), `?social=link_required` with the
-token for `confirmSocialLink` and the account's email in the fragment (`#link_token=...&email=...`,
-so neither reaches a server log nor a Referer), or `?social_error=<code>`. A failure is logged
-with its reason and the request id; the person sees only the code.
+session cookies are set, as `logIn(input: {..., useCookies: true})` sets them),
+`?social=link_required` with the token for `confirmSocialLink` and the account's email in the
+fragment (`#link_token=...&email=...`, so neither reaches a server log nor a Referer), or
+`?social_error=<code>`. A failure is logged with its reason and the request id; the person sees
+only the code.
 """
 
 from __future__ import annotations
