@@ -221,7 +221,8 @@ class SignUpInput:
                     "account's sign-in email, lower-cased.")
     password: str = strawberry.field(
         description="10 to 256 characters; common or guessable passwords are refused.")
-    name: str
+    name: str = strawberry.field(
+        description="Your display name: 1 to 200 characters, runs of whitespace become one space.")
     birth_date: datetime.date = strawberry.field(
         description="Used only to check that you are at least 16; it is not stored.")
     accept_terms: bool = strawberry.field(
