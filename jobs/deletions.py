@@ -173,7 +173,8 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
             if successor is not None:
                 await tenant_rows(Membership).filter(id=successor.id).update(role=Role.OWNER)
                 await write_event(
-                    services.broker, membership.organization_id, "ownership.transferred",
+                    services.broker, membership.organization_id,
+                    "organization.ownership_transferred",
                     target_type="membership", target_id=successor.id,
                     summary={"reason": "account_deleted", "to": str(successor.user_id)},
                     people=(successor.user_id,))

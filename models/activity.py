@@ -3,12 +3,73 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 
 from tortoise import fields
 
 from models.base import BaseModel
 from models.orgs import Organization
 from models.tenancy import TenantModel
+
+
+class ActivityAction(StrEnum):
+    """What an event records, as stored in `action` (`<object>.<verb>`). Every event written
+    names one of these (`resolvers.activity.write_event` refuses any other)."""
+
+    ORGANIZATION_CREATED = "organization.created"
+    ORGANIZATION_UPDATED = "organization.updated"
+    ORGANIZATION_EXPORT_REQUESTED = "organization.export_requested"
+    ORGANIZATION_DELETION_SCHEDULED = "organization.deletion_scheduled"
+    ORGANIZATION_DELETION_CANCELED = "organization.deletion_canceled"
+    ORGANIZATION_OWNERSHIP_TRANSFERRED = "organization.ownership_transferred"
+    INVITATION_CREATED = "invitation.created"
+    INVITATION_RESENT = "invitation.resent"
+    INVITATION_REVOKED = "invitation.revoked"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_LEFT = "member.left"
+    LEAD_CREATED = "lead.created"
+    LEAD_UPDATED = "lead.updated"
+    LEAD_STATUS_CHANGED = "lead.status_changed"
+    LEAD_ASSIGNED = "lead.assigned"
+    LEAD_DELETED = "lead.deleted"
+    LEAD_RESTRICTED = "lead.restricted"
+    LEAD_UNRESTRICTED = "lead.unrestricted"
+    LEADS_IMPORTED = "leads.imported"
+    LEADS_EXPORTED = "leads.exported"
+    NOTE_ADDED = "note.added"
+    NOTE_UPDATED = "note.updated"
+    NOTE_DELETED = "note.deleted"
+    API_TOKEN_CREATED = "api_token.created"
+    API_TOKEN_REVOKED = "api_token.revoked"
+    OAUTH_APP_AUTHORIZED = "oauth_app.authorized"
+    OAUTH_APP_REVOKED = "oauth_app.revoked"
+    BILLING_CHECKOUT_STARTED = "billing.checkout_started"
+    BILLING_CHECKOUT_COMPLETED = "billing.checkout_completed"
+    BILLING_PORTAL_OPENED = "billing.portal_opened"
+    BILLING_SUBSCRIPTION_CREATED = "billing.subscription_created"
+    BILLING_SUBSCRIPTION_UPDATED = "billing.subscription_updated"
+    BILLING_SUBSCRIPTION_CANCELED = "billing.subscription_canceled"
+    BILLING_INVOICE_PAID = "billing.invoice_paid"
+    BILLING_PAYMENT_FAILED = "billing.payment_failed"
+    DATA_SUBJECT_EXPORTED = "data_subject.exported"
+    DATA_SUBJECT_ERASED = "data_subject.erased"
+
+
+LEGACY_ACTIONS = {"ownership.transferred": ActivityAction.ORGANIZATION_OWNERSHIP_TRANSFERRED}
+"""Stored spellings older events may hold, and the action each one is."""
+
+
+def action_of(stored: str) -> ActivityAction:
+    """The action a stored `action` value records (ValueError for an unknown one)."""
+    legacy = LEGACY_ACTIONS.get(stored)
+    return legacy if legacy is not None else ActivityAction(stored)
+
+
+def stored_actions(action: ActivityAction) -> list[str]:
+    """Every stored spelling of `action`, to filter on."""
+    return [action.value, *(old for old, new in LEGACY_ACTIONS.items() if new is action)]
 
 
 class ActivityEvent(TenantModel):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.queryset import QuerySet
 
 from context import Context
-from models.activity import ActivityEvent
+from models.activity import ActivityAction, ActivityEvent, stored_actions
 from realtime.events import message_of, topics_of
 from realtime.outbox import queue
 
@@ -44,7 +44,9 @@ async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_
                       oauth_grant_id: uuid.UUID | None = None, ip: str | None = None,
                       user_agent: str | None = None) -> ActivityEvent:
     """`record` without a request: background work writes its events here (no actor: the
-    system did it), in its own outbox transaction, and subscribers hear of them alike."""
+    system did it), in its own outbox transaction, and subscribers hear of them alike. `action`
+    must be an `ActivityAction` (the API's enum): anything else raises ValueError."""
+    action = ActivityAction(action).value
     event = await ActivityEvent.create(
         organization_id=org_id, actor_id=actor_id, api_token_id=api_token_id,
         oauth_grant_id=oauth_grant_id, action=action, target_type=target_type,
@@ -58,12 +60,12 @@ async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_
     return event
 
 
-def activity_query(ctx: Context, org_id: uuid.UUID, *, action: str | None = None,
+def activity_query(ctx: Context, org_id: uuid.UUID, *, action: ActivityAction | None = None,
                    actor_id: uuid.UUID | None = None, since: datetime | None = None
                    ) -> QuerySet[ActivityEvent]:
     query = ctx.access.scoped(ActivityEvent, org_id)
     if action:
-        query = query.filter(action=action)
+        query = query.filter(action__in=stored_actions(action))
     if actor_id:
         query = query.filter(actor_id=actor_id)
     if since:

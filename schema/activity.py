@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -10,8 +12,93 @@ from strawberry.scalars import JSON
 
 from loaders import loaded
 from models import activity as models
+from models.billing import BillingInterval, InvoiceStatus, Plan, SubscriptionStatus
+from models.leads import LeadSource, LeadStatus
+from models.orgs import Role
 from schema.accounts import User
-from schema.base import Info, ModelNode, relation
+from schema.base import Info, ModelNode, described_enum, relation
+
+A = models.ActivityAction
+ActivityAction = described_enum(
+    A, description="What an activity event records: the object, then what happened to it.",
+    values={
+        A.ORGANIZATION_CREATED: "The organization was created (`summary`: name, slug).",
+        A.ORGANIZATION_UPDATED: "Its name or slug changed (`summary`: each as [old, new]).",
+        A.ORGANIZATION_EXPORT_REQUESTED: "An export of all its data was asked for.",
+        A.ORGANIZATION_DELETION_SCHEDULED: "Its deletion was scheduled (`summary.dueAt`).",
+        A.ORGANIZATION_DELETION_CANCELED: "Its scheduled deletion was called off.",
+        A.ORGANIZATION_OWNERSHIP_TRANSFERRED: "Ownership passed to another member (by an "
+                                              "OWNER, or when the last OWNER's account was "
+                                              "deleted: `summary.reason`).",
+        A.INVITATION_CREATED: "Someone was invited (`summary.role`).",
+        A.INVITATION_RESENT: "An invitation was mailed again.",
+        A.INVITATION_REVOKED: "An invitation was withdrawn, or ended with its inviter.",
+        A.MEMBER_JOINED: "Someone accepted an invitation and joined (`summary.role`).",
+        A.MEMBER_ROLE_CHANGED: "A member's role changed (`summary.role`: [old, new]).",
+        A.MEMBER_REMOVED: "A member was removed by another.",
+        A.MEMBER_LEFT: "A member left.",
+        A.LEAD_CREATED: "A lead was created (`summary.source`).",
+        A.LEAD_UPDATED: "Fields of a lead changed (`summary.fields` names them, never their "
+                        "values).",
+        A.LEAD_STATUS_CHANGED: "A lead's status changed (`summary.status`: [old, new], e.g. "
+                               "[\"NEW\", \"CONTACTED\"]).",
+        A.LEAD_ASSIGNED: "A lead was given to a member, or to nobody (`summary.owner`).",
+        A.LEAD_DELETED: "A lead and its notes were deleted.",
+        A.LEAD_RESTRICTED: "Processing of a lead was restricted at the person's request.",
+        A.LEAD_UNRESTRICTED: "That restriction was lifted.",
+        A.LEADS_IMPORTED: "Leads were imported from a CSV file (`summary`: counts).",
+        A.LEADS_EXPORTED: "Leads were exported as CSV (`summary.rows`).",
+        A.NOTE_ADDED: "A note was added to a lead (`summary.lead`; never the note's text).",
+        A.NOTE_UPDATED: "A note was edited.",
+        A.NOTE_DELETED: "A note was deleted.",
+        A.API_TOKEN_CREATED: "An API token was created (`summary`: name, scopes).",
+        A.API_TOKEN_REVOKED: "An API token was revoked, or ended with its creator.",
+        A.OAUTH_APP_AUTHORIZED: "A partner app was authorised (`summary`: app, scopes).",
+        A.OAUTH_APP_REVOKED: "A partner app's authorisation was revoked.",
+        A.BILLING_CHECKOUT_STARTED: "A Stripe Checkout was started (`summary`: plan, "
+                                    "interval).",
+        A.BILLING_CHECKOUT_COMPLETED: "A Stripe Checkout was paid and the plan applies.",
+        A.BILLING_PORTAL_OPENED: "Stripe's billing portal was opened.",
+        A.BILLING_SUBSCRIPTION_CREATED: "Stripe reported a new subscription.",
+        A.BILLING_SUBSCRIPTION_UPDATED: "Stripe reported a change of the subscription "
+                                        "(`summary.changed`).",
+        A.BILLING_SUBSCRIPTION_CANCELED: "Stripe reported the subscription ended.",
+        A.BILLING_INVOICE_PAID: "An invoice was paid.",
+        A.BILLING_PAYMENT_FAILED: "A payment failed; Stripe retries it.",
+        A.DATA_SUBJECT_EXPORTED: "Data about a person was exported at their request.",
+        A.DATA_SUBJECT_ERASED: "Data about a person was erased at their request.",
+    })
+
+SUMMARY_ENUMS: dict[str, type[Enum]] = {
+    "status": LeadStatus, "source": LeadSource, "role": Role, "plan": Plan,
+    "interval": BillingInterval, "invoiceStatus": InvoiceStatus,
+}
+"""Summary keys whose values are stored as database values, and the enum whose GraphQL
+spelling the API shows instead (`new` becomes `NEW`, as `LeadStatus` spells it)."""
+BILLING_SUMMARY_ENUMS = {**SUMMARY_ENUMS, "status": SubscriptionStatus}
+
+
+def _spelled(value: Any, enum: type[Enum]) -> Any:
+    if isinstance(value, list):
+        return [_spelled(item, enum) for item in value]
+    try:
+        return enum(value).name
+    except ValueError:
+        return value
+
+
+def spelled_summary(action: models.ActivityAction, summary: dict[str, Any]) -> dict[str, Any]:
+    """`summary` with every enum value spelled as the schema spells it, [old, new] pairs and
+    billing's `changed` included."""
+    enums = BILLING_SUMMARY_ENUMS if action.value.startswith("billing.") else SUMMARY_ENUMS
+    spelled: dict[str, Any] = {}
+    for key, value in summary.items():
+        if key == "changed" and isinstance(value, dict):
+            value = spelled_summary(action, value)
+        elif key in enums:
+            value = _spelled(value, enums[key])
+        spelled[key] = value
+    return spelled
 
 
 @strawberry.type(description="One change to an organization's data: who, what, when, from where.")
@@ -19,13 +106,20 @@ class ActivityEvent(ModelNode):
     model = models.ActivityEvent
 
     id: relay.NodeID[str]
-    action: str = strawberry.field(
-        description="What happened, as `<object>.<verb>`, e.g. `member.role_changed`.")
     target_type: str = strawberry.field(description="The kind of object changed.")
-    summary: JSON = strawberry.field(description="What changed, e.g. `{\"role\": [old, new]}`.")
     ip: str | None = strawberry.field(description="IP address of the request.")
     user_agent: str | None = strawberry.field(description="User-Agent of the request.")
     created_at: datetime.datetime = strawberry.field(description="When it happened.")
+
+    @strawberry.field(description="What happened, e.g. MEMBER_ROLE_CHANGED.")
+    def action(self, root: strawberry.Parent[models.ActivityEvent]) -> ActivityAction:  # type: ignore[valid-type]
+        return models.action_of(root.action)
+
+    @strawberry.field(description="What changed, e.g. `{\"role\": [\"MEMBER\", \"ADMIN\"]}` "
+                                  "([old, new]); enum values are spelled as the schema's enums "
+                                  "spell them (LeadStatus, Role, PlanCode...).")
+    def summary(self, root: strawberry.Parent[models.ActivityEvent]) -> JSON:
+        return spelled_summary(models.action_of(root.action), root.summary or {})
 
     @strawberry.field(description="Global id of the object changed, when it has one.")
     def target_id(self, root: strawberry.Parent[models.ActivityEvent]) -> strawberry.ID | None:
@@ -64,7 +158,8 @@ class ActivityEvent(ModelNode):
 
 @strawberry.input(description="Narrow the activity log.")
 class ActivityFilter:
-    action: str | None = strawberry.field(default=None, description="Only this action.")
+    action: ActivityAction | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only events of this action.")
     actor_id: relay.GlobalID | None = strawberry.field(default=None,
                                                        description="Only this user's actions.")
     since: datetime.datetime | None = strawberry.field(default=None,

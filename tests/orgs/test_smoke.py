@@ -15,4 +15,4 @@ async def test_owner_sees_org_members(api: Api, team: Team) -> None:
     assert "errors" not in body, body
     org = body["data"]["organization"]
     assert org["members"]["totalCount"] == 4
-    assert org["activity"]["nodes"][0]["action"] == "organization.created"
+    assert org["activity"]["nodes"][0]["action"] == "ORGANIZATION_CREATED"

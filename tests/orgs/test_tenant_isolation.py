@@ -129,7 +129,7 @@ LISTS = """query($slug: String!, $actor: ID!) { organization(slug: $slug) {
   invitations(first: 100) { totalCount nodes { id email } }
   activity(first: 100) { totalCount nodes { id actor { email } } }
   byOther: activity(first: 100, filter: {actorId: $actor}) { totalCount nodes { id } }
-  created: activity(first: 100, filter: {action: "organization.created"}) { totalCount }
+  created: activity(first: 100, filter: {action: ORGANIZATION_CREATED}) { totalCount }
 } }"""
 
 

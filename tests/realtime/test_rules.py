@@ -71,7 +71,7 @@ async def test_a_demoted_admin_s_activity_stream_ends_at_once(
         await wait_subscribed(redis, topic(team))
         await create_lead(second, team, "Seen")
         event = (await ws.next())["data"]["activity"]
-        assert (event["action"], event["targetType"]) == ("lead.created", "lead")
+        assert (event["action"], event["targetType"]) == ("LEAD_CREATED", "lead")
         assert event["actor"] == {"id": team.people[Role.MEMBER].id}
 
         body = await second.gql(UPDATE_ROLE, {"input": {

@@ -216,7 +216,7 @@ async def test_activity_records_the_token_as_the_actor(api: Api, team: Team) -> 
     assert event.actor_id is None
     body = await api.gql(
         'query($slug: String!) { organization(slug: $slug) { activity(first: 1, filter: '
-        '{action: "organization.updated"}) { nodes { actor { id } actorTokenId } } } }',
+        '{action: ORGANIZATION_UPDATED}) { nodes { actor { id } actorTokenId } } } }',
         {"slug": "acme"}, token=team.people[Role.ADMIN].token)
     assert body["data"]["organization"]["activity"]["nodes"] == [
         {"actor": None, "actorTokenId": gid("ApiToken", token.row.id)}]
