@@ -4,11 +4,14 @@ by introspection over HTTP."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
+import pytest
 from strawberry.permission import PermissionExtension
 
 from schema import schema as live_schema
+from schema.base import described_enum
 from schema.permissions import HasPermission
 from tests.conftest import Api
 
@@ -59,6 +62,7 @@ def undescribed(schema: dict[str, Any]) -> list[str]:
     return missing
 
 
+@pytest.mark.no_db
 def test_undescribed_lists_every_kind_of_element() -> None:
     schema = {"description": "", "types": [
         {"name": "__Type", "kind": "OBJECT", "description": None, "fields": []},
@@ -76,6 +80,21 @@ def test_undescribed_lists_every_kind_of_element() -> None:
     assert undescribed(schema) == [
         "schema", "Lead.notes", "Lead.notes(first)", "LeadInput (INPUT_OBJECT)",
         "LeadInput.name", "LeadStatus.NEW"]
+
+
+@pytest.mark.no_db
+def test_described_enum_describes_every_member_or_refuses() -> None:
+    class Colour(StrEnum):
+        RED = "red"
+        BLUE = "blue"
+
+    with pytest.raises(ValueError, match="BLUE"):
+        described_enum(Colour, description="A colour.", values={Colour.RED: "Warm."})
+    described = described_enum(Colour, description="A colour.",
+                               values={Colour.RED: "Warm.", "blue": "Cold."})
+    values = described.__strawberry_definition__.values  # type: ignore[attr-defined]
+    assert {value.name: value.description for value in values} == {"RED": "Warm.",
+                                                                   "BLUE": "Cold."}
 
 
 async def test_every_element_of_the_schema_has_a_description(api: Api) -> None:
