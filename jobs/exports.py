@@ -331,7 +331,7 @@ async def _finish(services: Services, work: ScheduledWork, data: bytes, *, to: U
         body=(f"Hello {to.name},\n\nYour {what} export is ready. Download it once from\n\n"
               f"{download_url(services, token)}\n\nThe link works once and until "
               f"{expires_at:%Y-%m-%d %H:%M} UTC. For a new link, ask the API for "
-              "`me { dataExports { downloadUrl } }`.\n")))
+              "`me { dataExports(first: 1) { nodes { downloadUrl } } }`.\n")))
     return {"archive_key": key, "archive_size": len(data), "download_token_hash": token_hash,
             "expires_at": expires_at}
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from tortoise.queryset import QuerySet
+
 from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret
 from context import Context
@@ -22,7 +24,6 @@ from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 OPEN = [WorkStatus.PENDING, WorkStatus.RUNNING]
-LISTED = 50
 
 
 async def request_data_export(ctx: Context) -> ScheduledWork:
@@ -56,11 +57,11 @@ async def export_organization(ctx: Context, org_id: uuid.UUID) -> ScheduledWork:
     return work
 
 
-async def my_exports(ctx: Context) -> list[ScheduledWork]:
-    """The viewer's exports, newest first (the latest 50)."""
-    return await ScheduledWork.filter(
+def my_exports_query(ctx: Context) -> QuerySet[ScheduledWork]:
+    """The viewer's exports, newest first (`me.dataExports` pages through it)."""
+    return ScheduledWork.filter(
         user_id=ctx.user.id, kind__in=[WorkKind.USER_EXPORT, WorkKind.ORG_EXPORT],
-    ).order_by("-created_at", "-id").limit(LISTED)
+    ).order_by("-created_at", "-id")
 
 
 def downloadable(work: ScheduledWork, now: datetime) -> bool:

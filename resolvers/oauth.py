@@ -114,8 +114,9 @@ async def register_app(ctx: Context, *, name: str, redirect_uris: list[str],
     return RegisteredApp(app=app, client_secret=secret)
 
 
-async def my_apps(ctx: Context) -> list[OAuthApp]:
-    return await OAuthApp.filter(owner_id=ctx.user.id).order_by("-created_at", "-id")
+def my_apps_query(ctx: Context) -> QuerySet[OAuthApp]:
+    """The apps the viewer registered, newest first (`me.oauthApps` pages through it)."""
+    return OAuthApp.filter(owner_id=ctx.user.id).order_by("-created_at", "-id")
 
 
 async def delete_app(ctx: Context, app_id: uuid.UUID) -> bool:

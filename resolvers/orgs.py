@@ -9,6 +9,7 @@ import unicodedata
 import uuid
 
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 
 from auth.permissions import Permission
 from context import Context
@@ -20,9 +21,6 @@ from resolvers.activity import record
 from validation import RESERVED_SLUGS, SLUG_MAX, SLUG_MIN, Checks, validate
 
 NAME_MAX = 120
-MAX_MEMBERSHIPS = 100
-"""The most memberships `me.memberships` lists (the oldest): the bound its query cost assumes,
-and the page cap every list has."""
 
 
 def clean_org_name(check: Checks, field: str, name: str) -> str:
@@ -110,12 +108,16 @@ async def update_organization(ctx: Context, org_id: uuid.UUID, *, name: str | No
     return org
 
 
-async def my_memberships(ctx: Context) -> list[Membership]:
-    memberships = await Membership.of_user(ctx.user.id).order_by("created_at", "id") \
-        .limit(MAX_MEMBERSHIPS)
+def my_memberships_query(ctx: Context) -> QuerySet[Membership]:
+    """The viewer's memberships, the oldest first (`me.memberships` pages through it)."""
+    return Membership.of_user(ctx.user.id).order_by("created_at", "id")
+
+
+def prime_memberships(ctx: Context, memberships: list[Membership]) -> None:
+    """Tell the request's access control about memberships just read, saving a query each
+    when their organizations are then checked."""
     for membership in memberships:
         ctx.access.prime(membership)
-    return memberships
 
 
 async def visible_organizations(ctx: Context,

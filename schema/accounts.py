@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -49,29 +49,37 @@ class User(ModelNode):
         key = root.avatar_key
         return info.context.services.storage.url(key) if key else None
 
-    @strawberry.field(description="Your organizations and your role in each, the oldest "
-                                  "first, at most 100. Only on `me`: null for any other user.")
-    async def memberships(
+    @relay.connection(
+        Connection[Annotated["Membership", strawberry.lazy("schema.orgs")]],
+        description="Your organizations and your role in each, the oldest first. Only on "
+                    "`me`: empty for any other user.")
+    def memberships(
         self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[Membership, strawberry.lazy("schema.orgs")]] | None:
+    ) -> list[Annotated[Membership, strawberry.lazy("schema.orgs")]]:
         if not _is_viewer(root, info):
-            return None
-        return await org_resolvers.my_memberships(info.context)  # type: ignore[return-value]
+            return []
+        ctx = info.context
 
-    @strawberry.field(name="oauthApps",
-                      description="The partner apps you registered (OAuth), newest first, at "
-                                  "most 25. Only on `me`: null for any other user.")
-    async def oauth_apps(
+        async def prime(rows: list[Any]) -> None:
+            org_resolvers.prime_memberships(ctx, rows)
+
+        return Rows(org_resolvers.my_memberships_query(ctx), prime)  # type: ignore[return-value]
+
+    @relay.connection(
+        Connection[Annotated["OAuthApp", strawberry.lazy("schema.oauth")]], name="oauthApps",
+        description="The partner apps you registered (OAuth), newest first (creating stops at "
+                    f"{oauth_resolvers.MAX_APPS_PER_PERSON}). Only on `me`: empty for any "
+                    "other user.")
+    def oauth_apps(
         self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]] | None:
+    ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]]:
         if not _is_viewer(root, info):
-            return None
-        # Creating refuses a 26th app; a race between two creations could still let one in.
-        apps = await oauth_resolvers.my_apps(info.context)
-        return apps[:oauth_resolvers.MAX_APPS_PER_PERSON]  # type: ignore[return-value]
+            return []
+        return Rows(oauth_resolvers.my_apps_query(info.context))  # type: ignore[return-value]
 
     @strawberry.field(description="The provider accounts (Google, GitHub) that sign you in. "
-                                  "Only on `me`: null for any other user.")
+                                  "A list, not a connection: at most one per provider, so "
+                                  "never more than two. Only on `me`: null for any other user.")
     async def linked_identities(
         self, root: strawberry.Parent[models.User], info: Info
     ) -> list[Annotated[LinkedIdentity, strawberry.lazy("schema.social")]] | None:
@@ -80,6 +88,8 @@ class User(ModelNode):
         from schema.social import linked_identities  # schema.social builds on this module
         return await linked_identities(root.id)  # type: ignore[return-value]
     @strawberry.field(description="Your consents, one per kind, with their current state. "
+                                  "A list, not a connection: exactly one per `ConsentKind`, a "
+                                  "fixed set (`consentHistory` pages through the changes). "
                                   "Only on `me`: null for any other user.")
     async def consents(self, root: strawberry.Parent[models.User],
                        info: Info) -> list[Consent] | None:
@@ -113,16 +123,18 @@ class User(ModelNode):
             return []
         return Rows(policy_resolvers.acceptances_query(root.id))  # type: ignore[return-value]
 
-    @strawberry.field(description="Your data exports, newest first (the latest 50). Only on "
-                                  "`me`: null for any other user.")
-    async def data_exports(
+    @relay.connection(
+        Connection[Annotated["DataExport", strawberry.lazy("schema.exports")]],
+        description="Your data exports, newest first, expired and failed ones included. Only "
+                    "on `me`: empty for any other user.")
+    def data_exports(
         self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[DataExport, strawberry.lazy("schema.exports")]] | None:
+    ) -> list[Annotated[DataExport, strawberry.lazy("schema.exports")]]:
         if not _is_viewer(root, info):
-            return None
+            return []
         from schema.exports import my_data_exports
 
-        return await my_data_exports(info)
+        return my_data_exports(info)  # type: ignore[return-value]
 
     @strawberry.field(description="Your account's scheduled deletion, if you asked for one. "
                                   "Only on `me`: null for any other user.")

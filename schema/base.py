@@ -144,6 +144,9 @@ class Rows:
     query: QuerySet[Any]
     prefetch: Callable[[list[Any]], Awaitable[Any]] | None = None
     """Loads what the caller selected below the page's items, in batches (see `loaders`)."""
+    wrap: Callable[[Any], Any] | None = None
+    """Turns each row of the page into the type the connection holds, when that is not the
+    row itself (e.g. `DataExport` around its `ScheduledWork`)."""
 
 
 @strawberry.type(description="A page of items, with the total across all pages.")
@@ -196,6 +199,8 @@ class Connection(relay.ListConnection[relay.NodeType]):
         items = items[:end - start]
         if items and rows.prefetch is not None:
             await rows.prefetch(items)
+        if rows.wrap is not None:
+            items = [rows.wrap(item) for item in items]
         return cls._build(items, start, has_next, total)
 
     @staticmethod

@@ -5,11 +5,13 @@ The cost model (docs/partner-tokens.md has the worked example):
 - a connection (`leads(first: 50)`) costs the most items it can return: its `first`/`last`
   (the page cap, 100, when neither is given), multiplied by the items its parents can return
   (`leads(first: 50) { nodes { notes(first: 3) } }` costs 50 + 50 * 3);
+  (`me { memberships { nodes { organization { leads(first: 3) } } } }` costs 1 + 100 + 100 +
+  100 * 3: a page of up to 100 memberships, each organization, each one's 3 leads);
 - a plain list (not a connection) of objects costs its declared maximum length
-  (`LIST_BOUNDS`) per parent item, and multiplies what it holds like a connection:
-  `me { memberships { organization { leads(first: 3) } } }` costs 1 + 100 + 100 + 100 * 3, as
-  a person may list 100 memberships. Every plain list has a bound there, enforced where it is
-  produced (a cap in the resolver or a limit on what can exist); a test walks the schema;
+  (`LIST_BOUNDS`) per parent item, and multiplies what it holds like a connection. Only small
+  fixed sets stay plain lists (a user's consents, one per kind); every one has a bound there,
+  enforced where it is produced (a cap in the resolver or a limit on what can exist); a test
+  walks the schema;
 - any other object field (`owner`, `organization`) costs one item per parent item;
 - scalars, enums (lists of them too, bounded all the same), `__typename`, introspection and
   the connection wrappers (`edges`, `nodes`, `node`, `pageInfo`) are free;
@@ -77,11 +79,9 @@ from models.consents import ConsentKind
 from models.leads import Lead
 from models.orgs import Membership
 from models.social import SocialProvider
-from resolvers.exports import LISTED as LISTED_EXPORTS
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
-from resolvers.oauth import MAX_APPS_PER_PERSON, MAX_REDIRECT_URIS
-from resolvers.orgs import MAX_MEMBERSHIPS
+from resolvers.oauth import MAX_REDIRECT_URIS
 from schema.base import Info
 from settings import Settings
 
@@ -93,9 +93,6 @@ MUTATION_COST = 10
 
 LIST_BOUNDS: dict[str, int] = {
     # Lists of objects: each item is priced, and multiplies what it holds.
-    "User.memberships": MAX_MEMBERSHIPS,  # the resolver returns the oldest 100
-    "User.oauthApps": MAX_APPS_PER_PERSON,  # creating refuses more; the field stops there too
-    "User.dataExports": LISTED_EXPORTS,  # the latest 50
     "User.linkedIdentities": len(SocialProvider),  # one per provider (unique)
     "User.consents": len(ConsentKind),  # one per kind
     "Query.plans": len(PLANS),  # the catalog

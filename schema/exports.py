@@ -12,7 +12,7 @@ from strawberry import relay
 from auth.permissions import Permission
 from models import jobs as models
 from resolvers import exports as resolvers
-from schema.base import Info
+from schema.base import Info, Rows
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -97,8 +97,9 @@ class DataExport:
         return await resolvers.fresh_download_url(info.context, self.work)
 
 
-async def my_data_exports(info: Info) -> list[DataExport]:
-    return [DataExport(work=w) for w in await resolvers.my_exports(info.context)]
+def my_data_exports(info: Info) -> Rows:
+    """The rows behind `User.dataExports`, a page at a time."""
+    return Rows(resolvers.my_exports_query(info.context), wrap=lambda work: DataExport(work=work))
 
 
 @strawberry.type(description="The result of `requestDataExport`.")

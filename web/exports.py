@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from resolvers.exports import redeem_download
 
 NOT_FOUND = {"error": "This download link is unknown, used or expired. Ask the API for a new "
-                      "one: me { dataExports { downloadUrl } }."}
+                      "one: me { dataExports(first: 1) { nodes { downloadUrl } } }."}
 
 
 NUL_REFUSED = {"error": "The link may not contain the NUL character (U+0000)."}

@@ -121,7 +121,9 @@ def test_every_plain_list_has_a_declared_bound() -> None:
     (`LIST_BOUNDS`): one added without a bound fails here, and so does a stale bound."""
     bounds = getattr(cost_model, "LIST_BOUNDS", {})
     lists = _plain_lists()
-    assert {"User.memberships", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
+    assert {"User.consents", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
+    # What a client pages through is a connection, priced by its page size instead.
+    assert not {"User.memberships", "User.dataExports", "User.oauthApps"} & lists
     assert sorted(lists - set(bounds)) == [], "plain lists without a bound in LIST_BOUNDS"
     assert sorted(set(bounds) - lists) == [], "LIST_BOUNDS names fields that are not lists"
     assert all(isinstance(b, int) and 0 < b <= cost_model.DEFAULT_PAGE for b in bounds.values())
@@ -130,13 +132,18 @@ def test_every_plain_list_has_a_declared_bound() -> None:
 @pytest.mark.no_db
 def test_plain_lists_are_priced_by_their_bound() -> None:
     bounds = getattr(cost_model, "LIST_BOUNDS", {})
-    memberships = bounds.get("User.memberships", 1)
-    assert memberships == 100
-    # Each membership's organization, and each of its leads, is priced per membership.
-    query = "{ me { memberships { organization { leads(first: 3) { nodes { id } } } } } }"
-    assert cost_of(query) == 1 + memberships + memberships + memberships * 3 == 501
+    identities = bounds["User.linkedIdentities"]
+    assert identities == 2
+    assert cost_of("{ me { linkedIdentities { provider } } }") == 1 + identities
+    # A connection costs its page (the cap, 100, without `first`), and multiplies what it holds:
+    # each membership's organization, and each of its leads, is priced per membership.
+    query = ("{ me { memberships { nodes { organization { leads(first: 3) { nodes { id } } } } } "
+             "} }")
+    assert cost_of(query) == 1 + 100 + 100 + 100 * 3 == 501
+    assert cost_of(query.replace("memberships", "memberships(first: 10)")) == 51
     # Lists of scalars are bounded too, and free like every scalar.
-    assert cost_of("{ me { memberships { organization { viewerPermissions } } } }") == 201
+    assert cost_of("{ me { memberships { nodes { organization { viewerPermissions } } } } }") \
+        == 201
     assert cost_of('{ organization(slug: "a") { leads(first: 50) { nodes { tags } } } }') == 51
     # Catalogs cost their length; nested lists multiply.
     assert cost_of("{ scopes { name } }") == len(TOKEN_SCOPES)
@@ -146,7 +153,8 @@ def test_plain_lists_are_priced_by_their_bound() -> None:
     assert cost_of(Q1) == 441
 
 
-MY_LEADS = """{ me { memberships { organization { slug leads(first: 3) { nodes { id } } } } } }"""
+MY_LEADS = """{ me { memberships { nodes { organization { slug leads(first: 3) { nodes { id } } }
+} } } }"""
 
 
 async def test_the_price_of_memberships_bounds_what_they_return(
@@ -160,7 +168,7 @@ async def test_the_price_of_memberships_bounds_what_they_return(
         await seed_leads(org, count)
     body = await api.gql(MY_LEADS, token=person.token)
     assert "errors" not in body, body
-    organizations = [m["organization"] for m in body["data"]["me"]["memberships"]]
+    organizations = [m["organization"] for m in body["data"]["me"]["memberships"]["nodes"]]
     leads = sum(len(org["leads"]["nodes"]) for org in organizations)
     assert (len(organizations), leads) == (3, 7)
     requested = api.last_cost["requested"]  # type: ignore[index]
@@ -168,20 +176,31 @@ async def test_the_price_of_memberships_bounds_what_they_return(
     assert requested == cost_of(MY_LEADS) == 501
 
 
-async def test_me_memberships_stop_at_their_bound(api: Api, settings: Settings) -> None:
-    """The bound the price assumes is real: the oldest 100 memberships, no more."""
+MY_ORGS = """query($after: String) { me { memberships(after: $after) {
+  pageInfo { hasNextPage endCursor } nodes { organization { slug } } } } }"""
+
+
+async def test_me_memberships_page_at_the_cap_the_price_assumes(api: Api,
+                                                                settings: Settings) -> None:
+    """A page holds the oldest 100 memberships, no more (the price assumes 100); the 101st is
+    on the next page."""
     person = await signed_in(settings, "ada@example.com", "Ada Lovelace")
     for i in range(101):
         org = await Organization.create(name=f"Org {i}", slug=f"org-{i:03d}")
         await Membership.create(organization=org, user=person.user, role=Role.VIEWER)
-    body = await api.gql("{ me { memberships { organization { slug } } } }", token=person.token)
-    slugs = [m["organization"]["slug"] for m in body["data"]["me"]["memberships"]]
+    page = (await api.gql(MY_ORGS, token=person.token))["data"]["me"]["memberships"]
+    slugs = [m["organization"]["slug"] for m in page["nodes"]]
     assert slugs == [f"org-{i:03d}" for i in range(100)]
+    assert page["pageInfo"]["hasNextPage"] is True
+    rest = (await api.gql(MY_ORGS, {"after": page["pageInfo"]["endCursor"]},
+                          token=person.token))["data"]["me"]["memberships"]
+    assert [m["organization"]["slug"] for m in rest["nodes"]] == ["org-100"]
+    assert rest["pageInfo"]["hasNextPage"] is False
 
 
-async def test_me_oauth_apps_stop_at_their_bound(api: Api, settings: Settings) -> None:
-    """25 apps a person (creating refuses more); should a race have let one more in, the list
-    still stops at 25, the newest."""
+async def test_me_oauth_apps_page_newest_first(api: Api, settings: Settings) -> None:
+    """25 apps a person (creating refuses more); should a race have let one more in, it is
+    listed too, and pages like any connection."""
     person = await signed_in(settings, "ada@example.com", "Ada Lovelace")
     for i in range(26):
         app = await OAuthApp.create(owner=person.user, name=f"App {i}", client_id=f"client-{i}",
@@ -190,9 +209,13 @@ async def test_me_oauth_apps_stop_at_their_bound(api: Api, settings: Settings) -
                                     scopes=["leads:read"])
         await OAuthApp.filter(id=app.id).update(
             created_at=datetime(2026, 1, 1, 0, i, tzinfo=UTC))
-    body = await api.gql("{ me { oauthApps { name } } }", token=person.token)
-    names = [a["name"] for a in body["data"]["me"]["oauthApps"]]
-    assert names == [f"App {i}" for i in range(25, 0, -1)]
+    body = await api.gql("{ me { oauthApps(first: 25) { totalCount nodes { name } } } }",
+                         token=person.token)
+    apps = body["data"]["me"]["oauthApps"]
+    assert [a["name"] for a in apps["nodes"]] == [f"App {i}" for i in range(25, 0, -1)]
+    assert apps["totalCount"] == 26
+    body = await api.gql("{ me { oauthApps(last: 1) { nodes { name } } } }", token=person.token)
+    assert body["data"]["me"]["oauthApps"]["nodes"] == [{"name": "App 0"}]
 
 
 def own_prefix() -> str:

@@ -16,7 +16,7 @@ from tests.conftest import Api, error_code, errors_of
 from tests.oauth.conftest import REGISTER, App, tokens_for
 from tests.orgs.conftest import Person, Team
 
-MY_APPS = "{ me { oauthApps { id name clientId secretPrefix redirectUris scopes } } }"
+MY_APPS = "{ me { oauthApps { nodes { id name clientId secretPrefix redirectUris scopes } } } }"
 DELETE = "mutation($id: ID!) { deleteOAuthApp(input: {id: $id}) { deletedId } }"
 ORG = 'query($slug: String!) { organization(slug: $slug) { name } }'
 
@@ -53,7 +53,7 @@ async def test_register_list_and_the_secret_shown_once(api: Api, partner: Person
     row = await OAuthApp.get(client_id=app["clientId"])
     assert row.client_secret_hash == digest(secret) and row.owner_id == partner.user.id
     listed = await api.gql(MY_APPS, token=partner.token)
-    assert listed["data"]["me"]["oauthApps"] == [
+    assert listed["data"]["me"]["oauthApps"]["nodes"] == [
         {k: app[k] for k in ("id", "name", "clientId", "secretPrefix", "redirectUris",
                              "scopes")}]
     assert secret not in str(listed)
@@ -107,7 +107,7 @@ async def test_only_the_owner_deletes_and_authorizations_end_with_the_app(
 
 async def test_other_people_see_no_apps(api: Api, app_: App, team: Team) -> None:
     listed = await api.gql(MY_APPS, token=team.people[Role.OWNER].token)
-    assert listed["data"]["me"]["oauthApps"] == []
+    assert listed["data"]["me"]["oauthApps"]["nodes"] == []
 
 
 async def test_apps_per_person_are_capped(api: Api, partner: Person) -> None:

@@ -203,8 +203,8 @@ async def test_a_removed_member_is_out_on_their_next_request(api: Api, team: Tea
                                 (REMOVE, {"id": team.memberships[Role.VIEWER]})):
         body = await api.gql(document, variables, token=admin.token)
         assert error_code(body) == "NOT_FOUND", body
-    body = await api.gql("{ me { memberships { role } } }", token=admin.token)
-    assert body["data"]["me"]["memberships"] == []
+    body = await api.gql("{ me { memberships { nodes { role } } } }", token=admin.token)
+    assert body["data"]["me"]["memberships"]["nodes"] == []
 
 
 @pytest.mark.parametrize(("target", "outcome"), [

@@ -19,7 +19,7 @@ UPDATE_ORG = """
 mutation($input: UpdateOrganizationInput!) {
   updateOrganization(input: $input) { organization { id name slug } }
 }"""
-MY_MEMBERSHIPS = "{ me { memberships { role organization { name slug } } } }"
+MY_MEMBERSHIPS = "{ me { memberships { nodes { role organization { name slug } } } } }"
 
 
 def public_error(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -258,24 +258,24 @@ async def test_me_lists_my_memberships_with_roles(api: Api, settings: Settings,
     body = await create(api, admin.token, "Side Project", "side-project")
     assert "errors" not in body, body
     body = await api.gql(MY_MEMBERSHIPS, token=admin.token)
-    assert body["data"]["me"]["memberships"] == [
+    assert body["data"]["me"]["memberships"]["nodes"] == [
         {"role": "ADMIN", "organization": {"name": "Team acme", "slug": "acme"}},
         {"role": "OWNER", "organization": {"name": "Side Project", "slug": "side-project"}},
     ]
     loner = await signed_in(settings, "loner@example.com")
     body = await api.gql(MY_MEMBERSHIPS, token=loner.token)
-    assert body["data"]["me"]["memberships"] == []
+    assert body["data"]["me"]["memberships"]["nodes"] == []
 
 
 async def test_other_users_memberships_are_not_shown(api: Api, team: Team) -> None:
     body = await api.gql("""query { organization(slug: "acme") { members(first: 10) {
-        nodes { role user { email memberships { role } } } } } }""",
+        nodes { role user { email memberships { totalCount nodes { role } } } } } } }""",
                          token=team.people[Role.VIEWER].token)
     assert "errors" not in body, body
     by_role = {n["role"]: n["user"] for n in body["data"]["organization"]["members"]["nodes"]}
-    assert by_role["VIEWER"]["memberships"] == [{"role": "VIEWER"}]
-    assert by_role["OWNER"]["memberships"] is None
-    assert by_role["ADMIN"]["memberships"] is None
+    assert by_role["VIEWER"]["memberships"] == {"totalCount": 1, "nodes": [{"role": "VIEWER"}]}
+    assert by_role["OWNER"]["memberships"] == {"totalCount": 0, "nodes": []}
+    assert by_role["ADMIN"]["memberships"] == {"totalCount": 0, "nodes": []}
 
 
 # updateOrganization

@@ -18,7 +18,7 @@ from tests.orgs.conftest import Person, Team, add_invitation, make_team, signed_
 MEMBERS = """query($slug: String!) { organization(slug: $slug) { name
   members(first: 100) { totalCount edges { cursor } nodes { id role joinedAt
     user { id name email avatarUrl } } } } }"""
-MY_ORGS = "{ me { id memberships { role organization { id name slug } } } }"
+MY_ORGS = "{ me { id memberships { nodes { role organization { id name slug } } } } }"
 INVITATIONS = """query($slug: String!) { organization(slug: $slug) {
   invitations(first: 100) { totalCount nodes { id email invitedBy { id name } } } } }"""
 ACTIVITY = """query($slug: String!) { organization(slug: $slug) {
@@ -80,7 +80,7 @@ async def test_my_memberships_with_their_orgs_are_constant(api: Api, settings: S
     # (once a minute per person, schema/cost.py)
     assert many <= 4, many
     body = await api.gql(MY_ORGS, token=twenty.token)
-    assert len(body["data"]["me"]["memberships"]) == 20
+    assert len(body["data"]["me"]["memberships"]["nodes"]) == 20
 
 
 async def test_invitations_and_activity_with_people_are_constant(api: Api,

@@ -152,9 +152,9 @@ async def test_connections_and_filters_hold_only_the_own_org(
     assert org["byOther"] == {"totalCount": 0, "nodes": []}
     assert org["created"]["totalCount"] == 1
 
-    body = await api.gql("{ me { memberships { organization { slug } } } }",
+    body = await api.gql("{ me { memberships { nodes { organization { slug } } } } }",
                          token=alpha.people[Role.OWNER].token)
-    assert body["data"]["me"]["memberships"] == [{"organization": {"slug": "alpha"}}]
+    assert body["data"]["me"]["memberships"]["nodes"] == [{"organization": {"slug": "alpha"}}]
     assert bravo.slug == "bravo"
 
 

@@ -23,8 +23,8 @@ from tests.privacy.conftest import data_json, download, run_jobs, services_of, u
 from tests.smtp import Inbox, body_of, token_in
 
 REQUEST = "mutation { requestDataExport { dataExport { id status kind downloadUrl } } }"
-EXPORTS = """{ me { dataExports { id kind status requestedAt finishedAt expiresAt sizeBytes
-  error downloadUrl organizationId } } }"""
+EXPORTS = """{ me { dataExports { nodes { id kind status requestedAt finishedAt expiresAt
+  sizeBytes error downloadUrl organizationId } } } }"""
 EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) {
   dataExport { id status kind
   organizationId } } }"""
@@ -95,7 +95,7 @@ async def test_a_user_gets_everything_about_them_once_and_nothing_about_others(
     # The link works once.
     assert (await download(http, link)).status_code == 404
     # me.dataExports shows it, with a fresh single-use link.
-    listed = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]
+    listed = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]["nodes"]
     (export,) = listed
     assert export["status"] == "DONE" and export["sizeBytes"] == len(response.content)
     assert export["error"] is None and export["organizationId"] is None
@@ -104,7 +104,7 @@ async def test_a_user_gets_everything_about_them_once_and_nothing_about_others(
     assert (await download(http, fresh)).status_code == 404
     # Someone else sees none of it.
     others = await api.gql(EXPORTS, token=team.people[Role.ADMIN].token)
-    assert others["data"]["me"]["dataExports"] == []
+    assert others["data"]["me"]["dataExports"]["nodes"] == []
 
 
 async def test_an_expired_export_has_no_link_and_the_sweep_deletes_its_archive(
@@ -121,14 +121,14 @@ async def test_an_expired_export_has_no_link_and_the_sweep_deletes_its_archive(
     await ScheduledWork.filter(id=work.id).update(
         expires_at=datetime.now(UTC) - timedelta(minutes=1))
     assert (await download(http, link)).status_code == 404
-    (export,) = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]
+    (export,) = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]["nodes"]
     assert export["downloadUrl"] is None
     report = await sweep(services_of(app))
     assert report.retention and report.retention.deleted["export_archives"] == 1
     assert not (media_root / work.archive_key).exists()
     work = await ScheduledWork.get(id=work.id)
     assert work.archive_key is None and work.download_token_hash is None
-    (export,) = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]
+    (export,) = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]["nodes"]
     assert export["status"] == "DONE" and export["expiresAt"] is None
 
 
@@ -169,7 +169,7 @@ async def test_the_owner_exports_the_organization_as_json_and_csv(
     assert "token_hash" not in files["api_tokens.csv"] and "password" not in files["members.csv"]
     assert {m["role"] for m in list(csv.DictReader(io.StringIO(files["members.csv"])))} == \
         {"owner", "admin", "member", "viewer"}
-    (export,) = (await api.gql(EXPORTS, token=owner.token))["data"]["me"]["dataExports"]
+    (export,) = (await api.gql(EXPORTS, token=owner.token))["data"]["me"]["dataExports"]["nodes"]
     assert export["kind"] == "ORGANIZATION" and export["status"] == "DONE"
 
 
@@ -201,7 +201,7 @@ async def test_a_failing_export_is_retried_then_failed_and_visible(
     (work,) = await ScheduledWork.filter(kind=WorkKind.USER_EXPORT)
     assert work.status is WorkStatus.FAILED
     assert work.attempts == 3 and work.last_error and work.archive_key is None
-    (export,) = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]
+    (export,) = (await api.gql(EXPORTS, token=member.token))["data"]["me"]["dataExports"]["nodes"]
     assert export["status"] == "FAILED" and export["error"] and export["downloadUrl"] is None
     assert "not a directory" not in export["error"]  # no internals
     assert inbox.to(member.email) == []

@@ -27,7 +27,7 @@ from tests.smtp import Inbox, body_of
 
 EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: $id}) {
   dataExport { id } } }"""
-EXPORTS = "{ me { dataExports { id kind status downloadUrl } } }"
+EXPORTS = "{ me { dataExports { nodes { id kind status downloadUrl } } } }"
 REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
 DEMOTE = """mutation($id: ID!) { updateMemberRole(input: {membershipId: $id, role: ADMIN}) {
 membership {
@@ -94,7 +94,7 @@ async def test_a_co_owner_who_lost_their_standing_cannot_download_the_org_export
     response = await download(http, link)
     assert response.status_code == 404
     assert response.json() == await _unknown(http)  # nothing says why
-    (export,) = (await api.gql(EXPORTS, token=co.token))["data"]["me"]["dataExports"]
+    (export,) = (await api.gql(EXPORTS, token=co.token))["data"]["me"]["dataExports"]["nodes"]
     assert export["downloadUrl"] is None
 
 
@@ -142,7 +142,7 @@ async def test_the_org_deletion_deletes_its_export_archives_and_links(
         assert response.status_code == 404 and response.json() == unknown
     assert (media_root / personal.archive_key).is_file()
     for person in (owner, co):
-        listed = (await api.gql(EXPORTS, token=person.token))["data"]["me"]["dataExports"]
+        listed = (await api.gql(EXPORTS, token=person.token))["data"]["me"]["dataExports"]["nodes"]
         assert all(e["downloadUrl"] is None for e in listed if e["kind"] == "ORGANIZATION")
 
 
@@ -243,7 +243,7 @@ async def test_an_erasure_deletes_the_org_exports_made_before_it(
         assert row.archive_key is None and row.download_token_hash is None
         response = await download(http, old_link)
         assert response.status_code == 404 and response.json() == unknown
-    listed = (await api.gql(EXPORTS, token=owner.token))["data"]["me"]["dataExports"]
+    listed = (await api.gql(EXPORTS, token=owner.token))["data"]["me"]["dataExports"]["nodes"]
     assert all(e["downloadUrl"] is None for e in listed if e["kind"] == "ORGANIZATION")
     # The personal export holds nothing of Grace's: it stays.
     assert (media_root / personal.archive_key).is_file()

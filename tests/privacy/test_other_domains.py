@@ -21,7 +21,7 @@ from tests.smtp import Inbox
 SET_CONSENT = """mutation { setConsent(input: {kind: AI_TRAINING, granted: true}) { consent {
   granted } } }"""
 REQUEST = "mutation { requestDataExport { dataExport { id } } }"
-EXPORTS = "{ me { dataExports { status downloadUrl } } }"
+EXPORTS = "{ me { dataExports { nodes { status downloadUrl } } } }"
 DELETE = """mutation($id: ID!, $slug: String!) {
   deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
     status } } }"""
@@ -35,7 +35,7 @@ async def test_a_persons_archive_holds_their_consents_and_policy_acceptances(
     assert (await api.gql(SET_CONSENT, token=token))["data"]["setConsent"]["consent"]["granted"]
     assert "errors" not in await api.gql(REQUEST, token=token)
     await run_jobs(app)
-    (export,) = (await api.gql(EXPORTS, token=token))["data"]["me"]["dataExports"]
+    (export,) = (await api.gql(EXPORTS, token=token))["data"]["me"]["dataExports"]["nodes"]
     assert export["status"] == "DONE"
     data = data_json(unzip((await download(http, export["downloadUrl"])).content))
     assert [(c["kind"], c["granted"]) for c in data["consents"]] == [("ai_training", True)]
