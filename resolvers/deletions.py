@@ -4,16 +4,16 @@ The request records the deletion (`scheduled_work`, due after ACCOUNT_DELETION_G
 the same transaction as what ends at once, and queues a job for the due time; the job
 (`jobs/deletions.py`) does the deleting, and the sweep queues it again if that job is lost.
 
-- `deleteAccount(password)`: every session ends at once and so does every API token the person
-  created, every partner-app grant they approved and every pending invitation they sent (these
-  act with their creator's standing, which is ending); signing in again
-  during the grace period is allowed, to call it off. The last OWNER of an organization with
-  other members must hand ownership over or delete the organization first (CONFLICT);
-  organizations where they are the only member are deleted with the account.
-- `deleteOrganization(id, confirmSlug)`: the organization's API tokens (and, at merge, OAuth
-  grants) are revoked at once and stay revoked if the deletion is canceled. A renewing Stripe
-  subscription stops renewing at once (the period already paid for goes on, so the grace period
-  does not cut service, and no new period is charged), renews again if the deletion is
+- `deleteAccount(input: {password})`: every session ends at once and so does every API token the
+  person created, every partner-app grant they approved and every pending invitation they sent
+  (these act with their creator's standing, which is ending); signing in again during the grace
+  period is allowed, to call it off. The last OWNER of an organization with other members must hand
+  ownership over or delete the organization first (CONFLICT); organizations where they are the only
+  member are deleted with the account.
+- `deleteOrganization(input: {organizationId, confirmSlug})`: the organization's API tokens (and, at
+  merge, OAuth grants) are revoked at once and stay revoked if the deletion is canceled. A renewing
+  Stripe subscription stops renewing at once (the period already paid for goes on, so the grace
+  period does not cut service, and no new period is charged), renews again if the deletion is
   canceled, and is canceled when the deletion runs.
 """
 
