@@ -45,8 +45,8 @@ STRIPE_SETTINGS = {
 }
 
 START_CHECKOUT = """
-mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { billingSession {
-id url } } }"""
+mutation($input: StartCheckoutInput!) {
+  startCheckout(input: $input) { billingSession { id url } } }"""
 OPEN_PORTAL = ("mutation($id: ID!) { openBillingPortal(input: {organizationId: $id}) { "
                "billingSession { id url } } }")
 BILLING = """

@@ -29,8 +29,8 @@ from tests.orgs.conftest import Person, Team, add_member, gid, signed_in
 
 FREE, PRO = PLANS[Plan.FREE].limits, PLANS[Plan.PRO].limits
 
-INVITE = """mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation {
-id email } } }"""
+INVITE = """mutation($i: InviteMemberInput!) {
+  inviteMember(input: $i) { invitation { id email } } }"""
 ACCEPT = ("mutation($token: String!) { acceptInvitation(input: {token: $token}) { membership { "
           "id role } } }")
 CREATE_LEAD = """mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id name } } }"""

@@ -37,8 +37,8 @@ UPDATE_LEAD = f"""
 mutation($input: UpdateLeadInput!) {{ updateLead(input: $input) {{ lead {{ {LEAD_FIELDS} }} }} }}"""
 
 ASSIGN_LEAD = """
-mutation($input: AssignLeadInput!) { assignLead(input: $input) { lead { id owner {
-id name } } } }"""
+mutation($input: AssignLeadInput!) {
+  assignLead(input: $input) { lead { id owner { id name } } } }"""
 
 DELETE_LEAD = "mutation($id: ID!) { deleteLead(input: {id: $id}) { deletedId } }"
 

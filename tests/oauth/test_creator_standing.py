@@ -15,8 +15,8 @@ from tests.oauth.conftest import App, register, tokens_for
 from tests.orgs.conftest import Person, Team
 from tests.tokens.conftest import make_token
 
-ROLE = """mutation($input: UpdateMemberRoleInput!) { updateMemberRole(input: $input) {
-membership { role } } }"""
+ROLE = """mutation($input: UpdateMemberRoleInput!) {
+  updateMemberRole(input: $input) { membership { role } } }"""
 REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
 LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 READ = '{ organization(slug: "acme") { name } }'

@@ -35,8 +35,8 @@ RESEND = ("mutation($id: ID!) { resendInvitation(input: {id: $id}) { invitation 
           "id email expiresAt } } }")
 REVOKE = "mutation($id: ID!) { revokeInvitation(input: {id: $id}) { invitation { id email } } }"
 ACCEPT = """mutation($t: String!) {
-  acceptInvitation(input: {token: $t}) { membership { id role user { email } organization {
-slug } } }
+  acceptInvitation(input: {token: $t}) {
+    membership { id role user { email } organization { slug } } }
 }"""
 PENDING = """query { organization(slug: "acme") { invitations(first: 20) {
   totalCount nodes { id email role invitedBy { name } } } } }"""

@@ -27,14 +27,14 @@ MEMBERS = """query($first: Int, $after: String) { organization(slug: "acme") {
     nodes { id }
   } } }"""
 CHANGE_ROLE = """mutation($id: ID!, $role: Role!) {
-  updateMemberRole(input: {membershipId: $id, role: $role}) { membership { id role user {
-email } } }
+  updateMemberRole(input: {membershipId: $id, role: $role}) {
+    membership { id role user { email } } }
 }"""
 REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
 LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 TRANSFER = """mutation($org: ID!, $to: ID!) {
-  transferOwnership(input: {organizationId: $org, membershipId: $to}) { organization {
-slug viewerRole } }
+  transferOwnership(input: {organizationId: $org, membershipId: $to}) {
+    organization { slug viewerRole } }
 }"""
 VIEW = '{ organization(slug: "acme") { viewerRole members(first: 1) { totalCount } } }'
 

@@ -36,8 +36,8 @@ TRANSFER = """mutation($org: ID!, $to: ID!) {
 CREATE_TOKEN = """mutation($input: CreateApiTokenInput!) {
   createApiToken(input: $input) { apiToken { id scopes } }
 }"""
-INVITE = """mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation {
-id email role } } }"""
+INVITE = """mutation($i: InviteMemberInput!) {
+  inviteMember(input: $i) { invitation { id email role } } }"""
 
 
 async def set_role(team: Team, membership_gid: str, role: Role) -> None:

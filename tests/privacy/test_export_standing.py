@@ -29,9 +29,8 @@ EXPORT_ORG = """mutation($id: ID!) { exportOrganization(input: {organizationId: 
   dataExport { id } } }"""
 EXPORTS = "{ me { dataExports { nodes { id kind status downloadUrl } } } }"
 REMOVE = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
-DEMOTE = """mutation($id: ID!) { updateMemberRole(input: {membershipId: $id, role: ADMIN}) {
-membership {
-  id } } }"""
+DEMOTE = """mutation($id: ID!) {
+  updateMemberRole(input: {membershipId: $id, role: ADMIN}) { membership { id } } }"""
 LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
 DELETE_ORG = """mutation($id: ID!, $slug: String!) {
   deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {

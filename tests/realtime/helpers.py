@@ -32,8 +32,8 @@ ASSIGN_LEAD = "mutation($input: AssignLeadInput!) { assignLead(input: $input) { 
 DELETE_LEAD = "mutation($id: ID!) { deleteLead(input: {id: $id}) { deletedId } }"
 ADD_NOTE = "mutation($input: AddNoteInput!) { addNote(input: $input) { note { id } } }"
 UPDATE_ROLE = """
-mutation($input: UpdateMemberRoleInput!) { updateMemberRole(input: $input) { membership {
-id role } } }"""
+mutation($input: UpdateMemberRoleInput!) {
+  updateMemberRole(input: $input) { membership { id role } } }"""
 REMOVE_MEMBER = "mutation($id: ID!) { removeMember(input: {membershipId: $id}) { deletedId } }"
 
 
