@@ -6,6 +6,7 @@ directly: a model-backed type declares its model, and GraphQL accepts that model
 
 from __future__ import annotations
 
+import struct
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -14,7 +15,15 @@ from enum import EnumMeta
 from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar
 
 import strawberry
-from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, get_named_type
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    get_named_type,
+)
 from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
 from strawberry.types import Info as _Info
@@ -23,6 +32,7 @@ from tortoise.queryset import QuerySet
 
 from context import Context
 from errors import BadUserInput, NotFound
+from resolvers.cursors import CursorSeal
 
 Info: TypeAlias = _Info[Context, None]
 EnumType = TypeVar("EnumType", bound=EnumMeta)
@@ -155,7 +165,12 @@ class Connection(relay.ListConnection[relay.NodeType]):
     memory or a `Rows` query in SQL: one statement for the page (one row more than asked tells
     whether there is a next page), and a COUNT only when `totalCount` is asked for.
 
-    Large, append-only lists use keyset cursors instead (see the leads connection)."""
+    Large, append-only lists use keyset cursors instead (see the leads connection).
+
+    Its cursors are opaque like those: the offset is sealed (`resolvers/cursors.py`) for the
+    field it came from (`Organization.members`...), so a cursor of another list is
+    BAD_USER_INPUT; they are sealed only when the selection reads them (`edges`, `pageInfo`),
+    so a page read through `nodes` (Q1) costs nothing for them."""
 
     total: strawberry.Private[Callable[[], Awaitable[int]] | int] = 0
 
@@ -172,6 +187,11 @@ class Connection(relay.ListConnection[relay.NodeType]):
                            before: str | None = None, after: str | None = None,
                            first: int | None = None, last: int | None = None,
                            max_results: int | None = None, **kwargs: Any) -> Any:
+        seal: CursorSeal = info.context.services.cursors
+        scope = f"offset:{info.path.typename}.{info.field_name}".encode()
+        before = _plain_offset(seal, scope, before, "before")
+        after = _plain_offset(seal, scope, after, "after")
+        cursor_of = _offset_sealer(seal, scope) if _reads_cursors(info) else None
         try:
             page = SliceMetadata.from_arguments(info, before=before, after=after, first=first,
                                                 last=last, max_results=max_results,
@@ -180,13 +200,14 @@ class Connection(relay.ListConnection[relay.NodeType]):
             # Strawberry reports a bad `first`/`after` as a bare ValueError/TypeError.
             raise BadUserInput(str(exc), {"pagination": str(exc)}) from exc
         if isinstance(nodes, Rows):
-            return cls._page_query(nodes, page, last)
+            return cls._page_query(nodes, page, last, cursor_of)
         items = list(nodes)
         start, end = cls._bounds(page, last, len(items))
-        return cls._build(items[start:end], start, end < len(items), len(items))
+        return cls._build(items[start:end], start, end < len(items), len(items), cursor_of)
 
     @classmethod
-    async def _page_query(cls, rows: Rows, page: SliceMetadata, last: int | None) -> Any:
+    async def _page_query(cls, rows: Rows, page: SliceMetadata, last: int | None,
+                          cursor_of: Callable[[int], str] | None) -> Any:
         total: Callable[[], Awaitable[int]] | int = rows.query.count
         if last is not None and page.end == sys.maxsize:
             # `last` without `before` counts back from the end: it needs the total first.
@@ -201,7 +222,7 @@ class Connection(relay.ListConnection[relay.NodeType]):
             await rows.prefetch(items)
         if rows.wrap is not None:
             items = [rows.wrap(item) for item in items]
-        return cls._build(items, start, has_next, total)
+        return cls._build(items, start, has_next, total, cursor_of)
 
     @staticmethod
     def _bounds(page: SliceMetadata, last: int | None, total: int) -> tuple[int, int]:
@@ -213,8 +234,9 @@ class Connection(relay.ListConnection[relay.NodeType]):
 
     @classmethod
     def _build(cls, items: list[Any], start: int, has_next: bool,
-               total: Callable[[], Awaitable[int]] | int) -> Any:
-        edges = [relay.Edge.resolve_edge(item, cursor=index)
+               total: Callable[[], Awaitable[int]] | int,
+               cursor_of: Callable[[int], str] | None) -> Any:
+        edges = [relay.Edge(cursor=cursor_of(index) if cursor_of else "", node=item)
                  for index, item in enumerate(items, start)]
         connection = cls(edges=edges, page_info=relay.PageInfo(
             start_cursor=edges[0].cursor if edges else None,
@@ -224,3 +246,46 @@ class Connection(relay.ListConnection[relay.NodeType]):
         ))
         connection.total = total
         return connection
+
+
+OFFSET = struct.Struct(">Q")
+
+
+def _offset_sealer(seal: CursorSeal, scope: bytes) -> Callable[[int], str]:
+    return lambda index: seal.seal(OFFSET.pack(index), scope)
+
+
+def _plain_offset(seal: CursorSeal, scope: bytes, cursor: str | None,
+                  argument: str) -> str | None:
+    """A sealed offset cursor as Strawberry's own (`arrayconnection:N` in base64), for its
+    slicing; BAD_USER_INPUT naming `argument` for anything we did not seal for this list."""
+    if cursor is None:
+        return None
+    try:
+        (index,) = OFFSET.unpack(seal.open(cursor, scope))
+    except (ValueError, TypeError, struct.error) as exc:
+        raise BadUserInput.field(
+            argument, "is not a cursor of this list (cursors are opaque: pass back a cursor "
+                      "this list gave)") from exc
+    return relay.to_base64(relay.Edge.CURSOR_PREFIX, index)
+
+
+def _reads_cursors(info: Any) -> bool:
+    """Whether the connection's selection reads cursors: `edges` or `pageInfo`, also through
+    fragments. Read from the query's syntax tree, which costs a few node visits (Strawberry's
+    `selected_fields` would convert the whole selection first)."""
+    raw = info._raw_info
+    pending = [selection for node in raw.field_nodes if node.selection_set
+               for selection in node.selection_set.selections]
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, FieldNode):
+            if selection.name.value in ("edges", "pageInfo"):
+                return True
+        elif isinstance(selection, InlineFragmentNode):
+            pending.extend(selection.selection_set.selections)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = raw.fragments.get(selection.name.value)
+            if fragment is not None:
+                pending.extend(fragment.selection_set.selections)
+    return False
