@@ -93,9 +93,9 @@ async def send_policy_notices(services: Services, *, batch: int = NOTICE_BATCH) 
     sent = 0
     while True:
         now = datetime.now(UTC)
-        claimed = await _claim_new(policy.version, now, batch) + \
-            await _reclaim_stale(policy.version, now, batch)
-        for notice, user in claimed:
+        new, seen_new = await _claim_new(policy.version, now, batch)
+        stale, seen_stale = await _reclaim_stale(policy.version, now, batch)
+        for notice, user in new + stale:
             try:
                 await services.mailer.send(messages.policy_notice_mail(
                     to=user.email, name=user.name, version=policy.version, url=policy.url,
@@ -105,12 +105,16 @@ async def send_policy_notices(services: Services, *, batch: int = NOTICE_BATCH) 
                 continue
             await PolicyNotice.filter(id=notice.id).update(sent_at=datetime.now(UTC))
             sent += 1
-        if len(claimed) < batch:
+        # Done when a batch found fewer candidates than it asked for, not when fewer were
+        # claimed: a claim lost to a concurrent sweep leaves others behind it to mail.
+        if seen_new < batch and seen_stale < batch:
             return sent
 
 
 async def _claim_new(version: str, now: datetime, batch: int
-                     ) -> list[tuple[PolicyNotice, User]]:
+                     ) -> tuple[list[tuple[PolicyNotice, User]], int]:
+    """Claim up to `batch` users not yet told; returns the claims won and how many users were
+    looked at."""
     told = PolicyNotice.filter(version=version).values("user_id")
     users = await User.exclude(terms_version=version) \
         .exclude(id__in=Subquery(told)).order_by("id").limit(batch)
@@ -121,11 +125,13 @@ async def _claim_new(version: str, now: datetime, batch: int
         except IntegrityError:  # another sweep claimed this user first
             continue
         claimed.append((notice, user))
-    return claimed
+    return claimed, len(users)
 
 
 async def _reclaim_stale(version: str, now: datetime, batch: int
-                         ) -> list[tuple[PolicyNotice, User]]:
+                         ) -> tuple[list[tuple[PolicyNotice, User]], int]:
+    """Take on up to `batch` claims whose mail never went out; returns the claims won and how
+    many stale claims were looked at."""
     stale = await PolicyNotice.filter(version=version, sent_at__isnull=True,
                                       claimed_at__lt=now - CLAIM_TIMEOUT).limit(batch)
     claimed = []
@@ -138,4 +144,4 @@ async def _reclaim_stale(version: str, now: datetime, batch: int
         user = await User.get_or_none(id=notice.user_id)
         if user is not None and user.terms_version != version:
             claimed.append((notice, user))
-    return claimed
+    return claimed, len(stale)
