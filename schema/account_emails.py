@@ -2,7 +2,8 @@
 
 The links open pages of the web client, `{PUBLIC_URL}/verify-email?token=...` and
 `{PUBLIC_URL}/reset-password?token=...`, which pass the token on to `verifyEmail` and
-`resetPassword`. Without `SMTP_URL` (`make run`) the mail, link included, is printed to the log.
+`resetPassword`. Without `SMTP_URL` (`make run`) the mail, link included, is printed to standard
+error as a readable block.
 """
 
 from __future__ import annotations
