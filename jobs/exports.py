@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.queryset import QuerySet
 
 from auth.tokens import hash_secret, new_secret
-from mail import Mail
+from mail import messages
 from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount, Invoice
@@ -320,18 +320,15 @@ def new_download_token() -> tuple[str, str]:
 
 
 async def _finish(services: Services, work: ScheduledWork, data: bytes, *, to: User,
-                  what: str, stored: bool = False) -> dict[str, Any]:
+                  organization_slug: str | None = None, stored: bool = False) -> dict[str, Any]:
     key = archive_key(work)
     if not stored:
         await services.storage.save(key, data, ARCHIVE_TYPE)
     token, token_hash = new_download_token()
     expires_at = datetime.now(UTC) + timedelta(hours=services.settings.export_ttl_hours)
-    await services.mailer.send(Mail(
-        to=to.email, subject=f"Your {what} export is ready",
-        body=(f"Hello {to.name},\n\nYour {what} export is ready. Download it once from\n\n"
-              f"{download_url(services, token)}\n\nThe link works once and until "
-              f"{expires_at:%Y-%m-%d %H:%M} UTC. For a new link, ask the API for "
-              "`me { dataExports(first: 1) { nodes { downloadUrl } } }`.\n")))
+    await services.mailer.send(messages.export_ready_mail(
+        to=to.email, organization_slug=organization_slug, url=download_url(services, token),
+        expires_at=expires_at))
     return {"archive_key": key, "archive_size": len(data), "download_token_hash": token_hash,
             "expires_at": expires_at}
 
@@ -340,7 +337,7 @@ async def build_user_export(services: Services, work: ScheduledWork) -> dict[str
     user = await User.get_or_none(id=work.user_id)
     if user is None:  # the account was deleted meanwhile: nothing left to export
         return {}
-    return await _finish(services, work, await user_archive(user), to=user, what="Relleks data")
+    return await _finish(services, work, await user_archive(user), to=user)
 
 
 async def build_org_export(services: Services, work: ScheduledWork) -> dict[str, Any]:
@@ -361,7 +358,7 @@ async def build_org_export(services: Services, work: ScheduledWork) -> dict[str,
             await services.storage.delete(key)
             return {}
         if await _erasures(org.id) == erasures:
-            return await _finish(services, work, data, to=user, what=f"organization {org.slug}",
+            return await _finish(services, work, data, to=user, organization_slug=org.slug,
                                  stored=True)
     await services.storage.delete(key)
     raise RuntimeError("people kept being erased from the organization while it was exported")

@@ -1,8 +1,10 @@
-"""The texts of the account emails, kept apart from the code that decides when to send them.
+"""The texts of every email Relleks sends, kept apart from the code that decides when to send
+them: nothing outside `mail/` builds a `Mail` (tests/mail/test_messages.py checks).
 
-Each link points at a page of the web client under `PUBLIC_URL` (`/verify-email`,
+Account links point at a page of the web client under `PUBLIC_URL` (`/verify-email`,
 `/reset-password`); that page reads `token` from the query string and calls `verifyEmail` or
-`resetPassword`. Plain text only: no tracking pixels, and the link is readable as it is.
+`resetPassword`. An export's link is the API's own download (`/exports/<token>`). Plain text
+only: no tracking pixels, and the link is readable as it is.
 
 Text that someone typed (a person's or an organization's name) never goes where it reads as ours:
 never in a subject, never as a greeting, and in a body only through `quoted`, which says whose
@@ -12,7 +14,7 @@ words they are and keeps a mail client from turning them into a link.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from mail import Mail
@@ -138,4 +140,20 @@ def policy_notice_mail(*, to: str, name: str, version: str, url: str, effective_
         f"The next time you sign in, Relleks will ask you to accept it. We send this notice "
         f"once per new version, whatever your email preferences.\n\n"
         f"-- Relleks\n"
+    ))
+
+
+def export_ready_mail(*, to: str, organization_slug: str | None, url: str,
+                      expires_at: datetime) -> Mail:
+    """An export's single-use download link: the account's own data, or, given its slug, an
+    organization's. `expires_at` is in UTC. The slug (lowercase letters, digits and single
+    hyphens, so never a link) was chosen by the organization's members: it is the one piece of
+    typed text left in a subject, kept as the mail always had it."""
+    what = f"organization {organization_slug}" if organization_slug else "Relleks data"
+    return Mail(to=to, subject=f"Your {what} export is ready", body=(
+        "Hello,\n\n"
+        f"Your {what} export is ready. Download it once from\n\n"
+        f"{url}\n\n"
+        f"The link works once and until {expires_at:%Y-%m-%d %H:%M} UTC. For a new link, ask "
+        "the API for `me { dataExports(first: 1) { nodes { downloadUrl } } }`.\n"
     ))
