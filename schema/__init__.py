@@ -48,6 +48,7 @@ from schema.members import MemberMutations
 from schema.node import NodeQueries
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
+from schema.permissions import check_locators
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.realtime import RealtimeSubscriptions
 from schema.scalars import SCALAR_OVERRIDES
@@ -108,6 +109,7 @@ class Schema(strawberry.Schema):
         self._schema.description = description
         describe_paging_arguments(self._schema, self.config.relay_max_results)
         describe_mutation_inputs(self._schema)
+        check_locators(self)  # a permission reading a missing argument stops start-up
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:

@@ -10,6 +10,12 @@
 A named permission is granted by roles (and, later, by a partner token's scopes); `org=` says
 where the field finds the organization it acts on. The check runs before the resolver, so a
 resolver body never holds a permission `if`.
+
+A locator's argument path (`"input.organization_id"`, in Python names) is checked when the
+schema is built (`check_locators`, called by `schema.Schema`): its first part must be an argument
+of the field, each further part a field of that input type, the last a scalar, and a type name
+it is given (`org_of(models.Lead, "Lead", ...)`) a type of the schema. A typo stops start-up
+with a `LocatorError` naming the field, instead of making the field NOT_FOUND for everyone.
 """
 
 from __future__ import annotations
@@ -19,8 +25,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    get_nullable_type,
+)
 from strawberry import relay
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.schema import Schema
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
@@ -136,9 +151,6 @@ class HasPermission(BelongsToOrg):
         return True
 
 
-OwnerLocator = Callable[[Any, dict[str, Any], Any, uuid.UUID], Awaitable[uuid.UUID | None]]
-
-
 class HasPermissionOrOwns(HasPermission):
     """The caller holds `permission`, or holds `otherwise` and owns the object (`owner` finds
     its owner's user id). E.g. ADMIN+ delete any lead, a lead's owner deletes their own."""
@@ -160,7 +172,7 @@ class HasPermissionOrOwns(HasPermission):
         if self.elevated in await info.context.access.permissions(org_id):
             return True
         person = info.context.viewer.user  # an API token owns nothing
-        if person is not None and await self.owner(source, kwargs, info, org_id) == person.id:
+        if person is not None and await self.owner.find(source, kwargs, info, org_id) == person.id:
             return True
         raise Forbidden(f"Only its owner, or a role with the `{self.elevated.value}` "
                         "permission, may do this.", permission=self.elevated.value)
@@ -205,6 +217,8 @@ class OrgLocator:
     find: OrgFinder
     what: str = "organization"
     field: str | None = None
+    path: str | None = None  # the argument it reads, checked by `check_locators`
+    type_name: str | None = None  # the type of the global id found there
 
     def missing(self) -> NotFound:
         return NotFound(self.what, field=self.field) if self.field else NotFound(self.what)
@@ -254,7 +268,7 @@ def org_from_argument(path: str) -> OrgLocator:
     async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
         return _uuid_of(_argument(kwargs, path), "Organization")
 
-    return OrgLocator(find, field=_graphql_name(path))
+    return OrgLocator(find, field=_graphql_name(path), path=path, type_name="Organization")
 
 
 def org_from_slug(path: str = "slug") -> OrgLocator:
@@ -264,7 +278,7 @@ def org_from_slug(path: str = "slug") -> OrgLocator:
         slug = _argument(kwargs, path)
         return await info.context.loaders.org_id_by_slug.load(str(slug).lower())
 
-    return OrgLocator(find, field=_graphql_name(path))
+    return OrgLocator(find, field=_graphql_name(path), path=path)
 
 
 def org_of(model: type[TenantModel], type_name: str, path: str) -> OrgLocator:
@@ -275,17 +289,101 @@ def org_of(model: type[TenantModel], type_name: str, path: str) -> OrgLocator:
         row_id = _uuid_of(_argument(kwargs, path), type_name)
         return await info.context.loaders.org_of(model).load(row_id) if row_id else None
 
-    return OrgLocator(find, what=type_name.lower(), field=_graphql_name(path))
+    return OrgLocator(find, what=type_name.lower(), field=_graphql_name(path), path=path,
+                      type_name=type_name)
+
+
+OwnerFinder = Callable[[Any, dict[str, Any], Any, uuid.UUID], Awaitable[uuid.UUID | None]]
+
+
+@dataclass(frozen=True)
+class OwnerLocator:
+    """How `HasPermissionOrOwns` finds the owner's user id of the row an argument names."""
+
+    find: OwnerFinder
+    path: str  # the argument it reads, checked by `check_locators`
+    type_name: str  # the type of the global id found there
 
 
 def owner_of(model: type[TenantModel], type_name: str, path: str, column: str) -> OwnerLocator:
     """The user id in `column` (e.g. `owner_id`, `author_id`) of the row an argument names."""
 
-    async def locate(source: Any, kwargs: dict[str, Any], info: Any,
+    async def find(source: Any, kwargs: dict[str, Any], info: Any,
                      org_id: uuid.UUID) -> uuid.UUID | None:
         row_id = global_uuid(_argument(kwargs, path), type_name, path.split(".")[-1])
         rows = await info.context.access.scoped(model, org_id).filter(id=row_id) \
             .values_list(column, flat=True)
         return rows[0] if rows else None
 
-    return locate
+    return OwnerLocator(find, path=path, type_name=type_name)
+
+
+# Locators are checked when the schema is built, not when a request meets them.
+
+
+class LocatorError(Exception):
+    """A permission's locator names an argument path or a type the field's schema lacks."""
+
+
+def check_locators(schema: Schema) -> None:
+    """Raise `LocatorError` naming every `Type.field` whose permission reads an argument path
+    the field does not have, or names a type the schema does not have:
+
+        org_of(models.Lead, "Lead", "input.idd")  # on updateLead(input: UpdateLeadInput!)
+        # LocatorError: Mutation.updateLead: `input.idd`: UpdateLeadInput has no field `idd`
+    """
+    types = schema._schema.type_map
+    problems: list[str] = []
+    for type_name, type_ in types.items():
+        if not isinstance(type_, GraphQLObjectType) or type_name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            for locator in _locators(definition):
+                problem = _path_problem(field.args, locator.path) if locator.path else None
+                if problem is None and locator.type_name is not None \
+                        and not isinstance(types.get(locator.type_name), GraphQLObjectType):
+                    problem = f"no type `{locator.type_name}` in the schema"
+                if problem is not None:
+                    problems.append(f"{type_name}.{name}: `{locator.path}`: {problem}")
+    if problems:
+        raise LocatorError("Permission locators that cannot find their argument:\n  "
+                           + "\n  ".join(problems))
+
+
+def _locators(definition: Any) -> list[OrgLocator | OwnerLocator]:
+    """The locators of the permissions a field declares."""
+    found: list[OrgLocator | OwnerLocator] = []
+    for extension in getattr(definition, "extensions", None) or ():
+        if isinstance(extension, PermissionExtension):
+            for permission in extension.permissions:
+                found.extend(value for value in vars(permission).values()
+                             if isinstance(value, (OrgLocator, OwnerLocator)))
+    return found
+
+
+def _path_problem(arguments: dict[str, Any], path: str) -> str | None:
+    """What is wrong with `path` (Python names) among a field's GraphQL `arguments`, if
+    anything: `_argument` reads it the same way at request time."""
+    fields, owner = arguments, "the field"
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        by_python_name = {_python_name(key, value): value for key, value in fields.items()}
+        if part not in by_python_name:
+            known = ", ".join(sorted(by_python_name)) or "nothing"
+            return f"{owner} has no {'argument' if i == 0 else 'field'} `{part}` (it has {known})"
+        type_ = get_nullable_type(by_python_name[part].type)
+        if isinstance(type_, GraphQLList):
+            return f"`{part}` is a list"
+        if i == len(parts) - 1:
+            return None if isinstance(type_, GraphQLScalarType) else f"`{part}` is not a scalar"
+        if not isinstance(type_, GraphQLInputObjectType):
+            return f"`{part}` is not an input object"
+        fields, owner = type_.fields, type_.name
+    return None
+
+
+def _python_name(graphql_name: str, value: Any) -> str:
+    """The name a resolver's kwargs (or an input object's attribute) use for an argument."""
+    definition = (value.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return getattr(definition, "python_name", None) or graphql_name
