@@ -84,8 +84,8 @@ async def close_database() -> None:
 @asynccontextmanager
 async def one_connection() -> AsyncIterator[None]:
     """The block's statements share one pooled connection (`models.asyncpg_client.Session`), for
-    read-only work. SQLite has a single connection anyway, and inside a transaction there is
-    one already."""
+    read-only work (a write that a query must make goes to `models.asyncpg_client.writer()`).
+    SQLite has a single connection anyway, and inside a transaction there is one already."""
     client = connections.get("default")
     if type(client) is not Client:
         yield

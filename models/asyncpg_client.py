@@ -1,17 +1,21 @@
 """The PostgreSQL engine for our models: Tortoise's asyncpg client, building rows with
 `models.rows` (in and out of transactions), and `Session`, one connection for a whole read-only
-operation. `database.py` names this module as the `engine` of PostgreSQL URLs; Tortoise picks the
-migration schema editor by the client's module name, which is why the module's name says asyncpg.
+operation (a write that a query must make goes around it, through `writer()`). `database.py`
+names this module as the `engine` of PostgreSQL URLs; Tortoise picks the migration schema editor
+by the client's module name, which is why the module's name says asyncpg.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.asyncpg.executor import AsyncpgExecutor
 from tortoise.backends.base.client import (
+    BaseDBAsyncClient,
     NestedTransactionContext,
     PoolConnectionWrapper,
     TransactionContext,
@@ -51,7 +55,11 @@ class Session(Transaction):
     the session's connection too (a second one from the pool could deadlock once every pooled
     connection is some session's), and anything that runs after `close()` (a task the operation
     left behind) goes back to the pool. It is a transaction wrapper only for the statement lock
-    and connection handling it inherits; it never begins a transaction itself."""
+    and connection handling it inherits; it never begins a transaction itself.
+
+    It is for reads: a write a query cannot avoid (a fresh `downloadUrl` stores its token's
+    hash) goes to `writer()`, and `tests/privacy/test_export_link_writes.py` fails when a
+    query's write rides the session."""
 
     def __init__(self, client: Client) -> None:
         super().__init__(client)
@@ -73,10 +81,16 @@ class Session(Transaction):
     async def close(self) -> None:
         self._closed = True
         async with self._lock:  # a statement still running (a cancelled operation's) ends first
-            pooled, self._pooled = self._pooled, None
-            self._connection = None  # type: ignore[assignment]
+            pooled = self._let_go()
         if pooled is not None:
             await pooled.__aexit__(None, None, None)
+
+    def _let_go(self) -> PoolConnectionWrapper[asyncpg.Connection] | None:
+        """Forget the connection (the next statement takes one again); hold `_lock`, and give
+        back what this returns."""
+        pooled, self._pooled = self._pooled, None
+        self._connection = None  # type: ignore[assignment]
+        return pooled
 
 
 class _HeldConnection:
@@ -138,6 +152,25 @@ class _SessionTransaction(TransactionContext):
         finally:
             get_connections().reset(self.token)
             await self._held.__aexit__(None, None, None)
+
+
+@asynccontextmanager
+async def writer() -> AsyncIterator[BaseDBAsyncClient]:
+    """The connection for a write made while a query runs (`using_db(...)`): the pool, never
+    the query's read-only `Session`; outside a query, and on SQLite, the current connection.
+
+    The session first gives its connection back, and its other statements wait for the block's
+    end (then take one again): a query never holds a pooled connection while it waits for
+    another, which could deadlock once every pooled connection is some session's."""
+    client = get_connections().get("default")
+    if not isinstance(client, Session) or client._closed:
+        yield client
+        return
+    async with client._lock:
+        pooled = client._let_go()
+        if pooled is not None:
+            await pooled.__aexit__(None, None, None)
+        yield client._client
 
 
 client_class = Client  # what Tortoise looks up in an `engine` module

@@ -3,7 +3,9 @@
 The request records the work (`scheduled_work`) and queues a job after the row is written; the
 job (`jobs/exports.py`) builds the ZIP, stores it and mails a download link. A link works once
 and until the export expires (EXPORT_TTL_HOURS); reading `downloadUrl` again gives a new link
-and ends the previous one, so only the hash of the latest link is ever stored.
+and ends the previous one, so only the hash of the latest link is ever stored. That write is
+made during a query, so it goes to `models.asyncpg_client.writer()`, not to the query's
+read-only connection.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from auth.tokens import hash_secret
 from context import Context
 from jobs.exports import download_url, new_download_token
 from models.accounts import User
+from models.asyncpg_client import writer
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Membership
 from realtime.outbox import in_transaction
@@ -92,7 +95,8 @@ async def fresh_download_url(ctx: Context, work: ScheduledWork) -> str | None:
     if not await entitled(work):
         return None
     token, token_hash = new_download_token()
-    await ScheduledWork.filter(id=work.id).update(download_token_hash=token_hash)
+    async with writer() as db:
+        await ScheduledWork.filter(id=work.id).using_db(db).update(download_token_hash=token_hash)
     return download_url(ctx.services, token)
 
 

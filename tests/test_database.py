@@ -14,7 +14,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.transactions import in_transaction
 
 from database import one_connection
-from models.asyncpg_client import Client, Session
+from models.asyncpg_client import Client, Session, writer
 from models.orgs import Role
 from settings import Settings
 from tests.conftest import TEST_DB, Api, count_sql
@@ -77,6 +77,35 @@ async def test_a_transaction_in_a_block_needs_no_second_connection(database_url:
 
             assert await asyncio.wait_for(transaction(), timeout=10) == 42
         # Given back: the pool serves statements again.
+        _, rows = await small.execute_query("SELECT 3 AS three")
+        assert rows[0]["three"] == 3
+    finally:
+        connections.reset(token)
+        await small.close()
+
+
+async def test_a_write_in_a_block_goes_around_it_and_needs_no_second_connection(
+        database_url: str) -> None:
+    """`writer()` in a block: the write does not run on the block's connection, and with the
+    pool's only connection held by the block it does not wait forever for another one."""
+    if TEST_DB != "postgres":
+        pytest.skip("SQLite has a single connection and no pool")
+    credentials = expand_db_url(database_url)["credentials"]
+    small = Client(connection_name="default", **{**credentials, "minsize": 1, "maxsize": 1})
+    token = connections.set("default", small)
+    try:
+        async with one_connection():
+            session = connections.get("default")
+            assert await backend_ids(2)  # the block now holds the pool's only connection
+
+            async def write() -> object:
+                async with writer() as db:
+                    assert db is small and db is not session
+                    _, rows = await db.execute_query("SELECT 41 + 1 AS answer")
+                    return rows[0]["answer"]
+
+            assert await asyncio.wait_for(write(), timeout=10) == 42
+            assert await asyncio.wait_for(backend_ids(2), timeout=10)  # the block reads again
         _, rows = await small.execute_query("SELECT 3 AS three")
         assert rows[0]["three"] == 3
     finally:
