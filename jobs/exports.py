@@ -37,7 +37,7 @@ from models.policies import PolicyAcceptance
 from models.social import SocialIdentity
 from models.tenancy import TenantModel
 from models.tokens import ApiToken
-from resolvers.lead_transfer import neutralise_formulas
+from resolvers.lead_transfer import spreadsheet_cell
 
 if TYPE_CHECKING:
     from services import Services
@@ -252,20 +252,13 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
-    return neutralise_formulas(text)  # spreadsheets run what looks like a formula
-
-
 def _csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     columns = list(dict.fromkeys(key for row in rows for key in row))
     writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in columns])
+        writer.writerow([spreadsheet_cell(row.get(column)) for column in columns])
     return out.getvalue()
 
 

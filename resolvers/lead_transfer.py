@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -37,7 +38,6 @@ MAX_IMPORT_ROWS = 10_000
 MAX_IMPORT_ERRORS = 100
 MAX_EXPORT_ROWS = 100_000
 BATCH = 500
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # The start of the cell or of a piece of it (after `;`, `,`, a tab or a line break), its spaces and
 # double quotes, when a formula trigger follows.
 FORMULA_PIECE = re.compile(r'(?:^|(?<=[;,\t\r\n]))([ "]*)(?=[=+\-@])')
@@ -225,22 +225,25 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     return outcome
 
 
-def neutralise_formulas(text: str) -> str:
-    """`text` as a spreadsheet can only show, never run (OWASP, CSV injection): a quote goes
-    before every `= + - @` that starts the cell or a piece of it, a piece being what a
-    spreadsheet splitting the line on `;`, `,`, a tab or a line break takes for a cell (spaces
-    and double quotes before it aside), and before a leading tab or carriage return. A
-    spreadsheet that splits the line on `;` thus never meets a cell that starts like a formula,
-    whichever separator it uses and whether or not it honours the CSV quotes."""
+def spreadsheet_cell(value: Any) -> str:
+    """`value` as a CSV cell a spreadsheet can only show, never run (OWASP, CSV injection); the
+    one escaper of every CSV export (`exportLeads`, the organization export in jobs/exports.py).
+
+    None is empty, a list or dict its JSON, anything else its text. A quote goes before every
+    `= + - @` that starts the cell or a piece of it, a piece being what a spreadsheet splitting
+    the line on `;`, `,`, a tab or a line break takes for a cell (spaces and double quotes before
+    it aside), and before a leading tab or carriage return. No column is exempt, a phone number's
+    `+` included. A spreadsheet that splits the line on `;` thus never meets a cell that starts
+    like a formula, whichever separator it uses and whether or not it honours the CSV quotes.
+
+        >>> spreadsheet_cell("Acme;=1+2")
+        "Acme;'=1+2"
+    """
+    if value is None:
+        return ""
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     text = FORMULA_PIECE.sub(r"\1'", text)
     return "'" + text if text.startswith(("\t", "\r")) else text
-
-
-def _cell(value: Any, *, column: str) -> str:
-    text = "" if value is None else str(value)
-    if column == "phone" and text[1:].isdigit():
-        return text  # E.164 keeps its +
-    return neutralise_formulas(text)
 
 
 async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) -> Export:
@@ -263,7 +266,7 @@ async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) 
             "owner_email": emails.get(lead.owner_id) if lead.owner_id else None,
             **{f"address_{p}": getattr(lead, f"address_{p}") for p in ADDRESS_FIELDS},
         }
-        writer.writerow([_cell(values[c], column=c) for c in COLUMNS])
+        writer.writerow([spreadsheet_cell(values[c]) for c in COLUMNS])
     async with in_transaction():
         await record(ctx, org_id, "leads.exported", target_type="organization", target_id=org_id,
                      summary={"rows": len(leads)})

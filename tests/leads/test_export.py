@@ -58,7 +58,7 @@ async def test_member_and_above_export_every_lead(api: Api, team: Team, role: Ro
     assert exported["csv"].endswith("\r\n")
     assert rows(exported) == [
         dict.fromkeys(COLUMNS, "") | {"name": "Ada Lovelace", "status": "new"},
-        {"name": "Grace Hopper", "email": "grace@example.com", "phone": "+14155552671",
+        {"name": "Grace Hopper", "email": "grace@example.com", "phone": "'+14155552671",
          "company": "US Navy", "title": "Admiral", "status": "won", "tags": "vip;cobol",
          "owner_email": admin.email, "address_line1": "1 Main St", "address_line2": "",
          "address_city": "Arlington", "address_region": "VA", "address_postal_code": "22201",
@@ -95,7 +95,7 @@ async def test_formula_cells_are_neutralised(api: Api, team: Team) -> None:
     assert row["tags"] == "'@sum(a1);'-2"
     assert row["address_city"] == "'-Springfield"
     assert row["address_line1"] == "'=1"     # the tab was collapsed away on the way in
-    assert row["phone"] == "+14155552671"    # a phone number keeps its plus
+    assert row["phone"] == "'+14155552671"   # no column is exempt, a phone number included
 
 
 async def test_formulas_after_a_separator_are_neutralised(api: Api, team: Team) -> None:

@@ -18,6 +18,9 @@ from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Role
 from settings import Settings
 from tests.conftest import Api, error_code
+from tests.leads.conftest import create_lead
+from tests.leads.test_export import export as export_leads
+from tests.leads.test_export import rows as lead_rows
 from tests.orgs.conftest import Team, add_invitation
 from tests.privacy.conftest import data_json, download, run_jobs, services_of, unzip
 from tests.smtp import Inbox, body_of, token_in
@@ -277,3 +280,21 @@ async def test_the_organization_export_csv_runs_no_formula(
     for line in files["leads.csv"].splitlines():
         for piece in line.replace(",", ";").split(";"):
             assert not piece.strip(' "').startswith(("=", "+", "@")), line
+
+
+async def test_both_csv_exports_escape_a_cell_the_same_way(
+        api: Api, http: httpx.AsyncClient, app: Any, team: Team, inbox: Inbox) -> None:
+    """exportLeads and the organization export share one cell escaper: the same tricky lead
+    reads the same in both files, column by column (tags aside: a list there, `;`-joined here)."""
+    owner = team.people[Role.OWNER]
+    await create_lead(api, team, name="=HYPERLINK(\"http://evil\")", company="Navy, -1+1",
+                      title="Boss;@sum(a1)", phone="+1 415 555 2671",
+                      address={"city": "Springfield; +1", "line1": 'Main;"=1'})
+    (lead_row,) = lead_rows(await export_leads(api, team, Role.OWNER))
+    assert "errors" not in await api.gql(EXPORT_ORG, {"id": team.org_id}, token=owner.token)
+    await run_jobs(app)
+    files = unzip((await download(http, _link(inbox, owner.email))).content)
+    (org_row,) = list(csv.DictReader(io.StringIO(files["leads.csv"])))
+    columns = ["name", "company", "title", "phone", "address_city", "address_line1"]
+    assert {c: org_row[c] for c in columns} == {c: lead_row[c] for c in columns}
+    assert lead_row["phone"] == "'+14155552671" and lead_row["name"].startswith("'=")
