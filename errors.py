@@ -91,6 +91,16 @@ class BadUserInput(ApiError):
     def field(cls, name: str, problem: str) -> BadUserInput:
         return cls(f"{name}: {problem}", {name: problem})
 
+    @classmethod
+    def token(cls, reason: str, problem: str, *, message: str | None = None) -> BadUserInput:
+        """A link's token refused (unknown, used, expired, revoked): the one form of that error,
+        naming `token`, with `extensions.reason` saying why so a client can show its own words.
+        `message` is the top-level message, `token: <problem>` unless given.
+
+            raise BadUserInput.token("TOKEN_USED", "this link was already used")
+        """
+        return cls(message or f"token: {problem}", {"token": problem}, reason=reason)
+
 
 def at_most(name: str, values: Sized | None, maximum: int) -> None:
     """Refuse a list argument holding more than `maximum` items (BAD_USER_INPUT naming `name`,

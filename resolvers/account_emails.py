@@ -52,6 +52,10 @@ class TokenProblem(StrEnum):
     EXPIRED = "TOKEN_EXPIRED"
     USED = "TOKEN_USED"
 
+    def error(self) -> BadUserInput:
+        """This refusal as the error to raise, e.g. `raise TokenProblem.USED.error()`."""
+        return BadUserInput.token(self.value, _PROBLEMS[self])
+
 
 _PROBLEMS = {
     TokenProblem.INVALID: "this link is not valid (mistyped, or replaced by a newer one): "
@@ -59,11 +63,6 @@ _PROBLEMS = {
     TokenProblem.EXPIRED: "this link has expired: ask for a new one",
     TokenProblem.USED: "this link was already used: ask for a new one if you still need it",
 }
-
-
-def token_error(problem: TokenProblem) -> BadUserInput:
-    return BadUserInput(f"token: {_PROBLEMS[problem]}", {"token": _PROBLEMS[problem]},
-                        reason=problem.value)
 
 
 def _password_context(user: User) -> list[str]:
@@ -85,11 +84,11 @@ async def _find(token: str, purpose: TokenPurpose) -> EmailToken:
     record = await EmailToken.filter(token_hash=hash_secret(token), purpose=purpose) \
         .select_related("user").first() if token else None
     if record is None:
-        raise token_error(TokenProblem.INVALID)
+        raise TokenProblem.INVALID.error()
     if record.used_at is not None:
-        raise token_error(TokenProblem.USED)
+        raise TokenProblem.USED.error()
     if record.expires_at <= datetime.now(UTC):
-        raise token_error(TokenProblem.EXPIRED)
+        raise TokenProblem.EXPIRED.error()
     return record
 
 
@@ -98,7 +97,7 @@ async def _claim(record: EmailToken, now: datetime) -> None:
     claimed = await EmailToken.filter(id=record.id, used_at__isnull=True,
                                       expires_at__gt=now).update(used_at=now)
     if not claimed:
-        raise token_error(TokenProblem.USED)
+        raise TokenProblem.USED.error()
 
 
 def _after_response(ctx: Context, job: Callable[[], Awaitable[None]], *, event: str,

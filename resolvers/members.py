@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 import structlog
 from tortoise.exceptions import IntegrityError
@@ -173,8 +174,26 @@ async def revoke_invitation(ctx: Context, invitation_id: uuid.UUID) -> Invitatio
     return invitation
 
 
-def _token_error(reason: str, message: str) -> BadUserInput:
-    return BadUserInput(message, {"token": message}, reason=reason)
+class InvitationProblem(StrEnum):
+    """`extensions.reason` of a refused invitation token: clients show a matching message."""
+
+    INVALID = "INVITATION_INVALID"
+    REVOKED = "INVITATION_REVOKED"
+    USED = "INVITATION_USED"
+    EXPIRED = "INVITATION_EXPIRED"
+
+    def error(self) -> BadUserInput:
+        """This refusal as the error to raise, e.g. `raise InvitationProblem.USED.error()`."""
+        return BadUserInput.token(self.value, _INVITATION_PROBLEMS[self],
+                                  message=_INVITATION_PROBLEMS[self])
+
+
+_INVITATION_PROBLEMS = {
+    InvitationProblem.INVALID: "This invitation link is not valid.",
+    InvitationProblem.REVOKED: "This invitation was revoked.",
+    InvitationProblem.USED: "This invitation was already used.",
+    InvitationProblem.EXPIRED: "This invitation has expired: ask for a new one.",
+}
 
 
 async def accept_invitation(ctx: Context, token: str) -> Membership:
@@ -182,13 +201,13 @@ async def accept_invitation(ctx: Context, token: str) -> Membership:
     invitation = await Invitation.by_token_hash(hash_secret(token.strip()))
     now = datetime.now(UTC)
     if invitation is None:
-        raise _token_error("INVITATION_INVALID", "This invitation link is not valid.")
+        raise InvitationProblem.INVALID.error()
     if invitation.revoked_at is not None:
-        raise _token_error("INVITATION_REVOKED", "This invitation was revoked.")
+        raise InvitationProblem.REVOKED.error()
     if invitation.accepted_at is not None:
-        raise _token_error("INVITATION_USED", "This invitation was already used.")
+        raise InvitationProblem.USED.error()
     if invitation.expires_at <= now:
-        raise _token_error("INVITATION_EXPIRED", "This invitation has expired: ask for a new one.")
+        raise InvitationProblem.EXPIRED.error()
     if not user.email_verified:
         raise Forbidden("Verify your email address first, then accept the invitation.",
                         reason="EMAIL_NOT_VERIFIED")
@@ -200,7 +219,7 @@ async def accept_invitation(ctx: Context, token: str) -> Membership:
         async with in_transaction():
             claimed = await Invitation.claim(invitation.id, now)
             if not claimed:
-                raise _token_error("INVITATION_USED", "This invitation was already used.")
+                raise InvitationProblem.USED.error()
             await ensure_within_limit(ctx, org_id, "members", adding=1)
             membership = await Membership.create(organization_id=org_id, user_id=user.id,
                                                  role=invitation.role)

@@ -32,7 +32,7 @@ from context import Context
 from mail import messages
 from models.accounts import SignUpRequest, User
 from realtime.outbox import in_transaction
-from resolvers.account_emails import TokenProblem, _after_response, token_error
+from resolvers.account_emails import TokenProblem, _after_response
 from resolvers.accounts import MINIMUM_AGE, NAME_MAX, AuthResult, age_on, start_session
 from resolvers.policies import record_acceptance
 from services import Services
@@ -109,15 +109,15 @@ async def confirm_sign_up(ctx: Context, *, token: str, use_cookies: bool) -> Aut
     token = token.strip()
     request = await SignUpRequest.filter(token_hash=hash_secret(token)).first() if token else None
     if request is None:
-        raise token_error(TokenProblem.INVALID)
+        raise TokenProblem.INVALID.error()
     if request.used_at is not None:
-        raise token_error(TokenProblem.USED)
+        raise TokenProblem.USED.error()
     now = datetime.now(UTC)
     if request.expires_at <= now:
-        raise token_error(TokenProblem.EXPIRED)
+        raise TokenProblem.EXPIRED.error()
     if await User.filter(email=request.email).exists():
         await SignUpRequest.filter(email=request.email, used_at__isnull=True).delete()
-        raise token_error(TokenProblem.INVALID)
+        raise TokenProblem.INVALID.error()
     try:
         async with in_transaction():
             # Use it up (a concurrent use that claimed it first makes this one fail), keeping
@@ -126,7 +126,7 @@ async def confirm_sign_up(ctx: Context, *, token: str, use_cookies: bool) -> Aut
                 id=request.id, used_at__isnull=True, expires_at__gt=now,
             ).update(used_at=now, name="", password_hash="")
             if not claimed:
-                raise token_error(TokenProblem.USED)
+                raise TokenProblem.USED.error()
             user = await User.create(
                 email=request.email, email_verified=True, name=request.name,
                 password_hash=request.password_hash,
@@ -137,4 +137,4 @@ async def confirm_sign_up(ctx: Context, *, token: str, use_cookies: bool) -> Aut
             await SignUpRequest.filter(email=request.email, used_at__isnull=True).delete()
             return await start_session(ctx, user, use_cookies=use_cookies)
     except IntegrityError as exc:  # an account for the address was made meanwhile
-        raise token_error(TokenProblem.INVALID) from exc
+        raise TokenProblem.INVALID.error() from exc

@@ -35,7 +35,7 @@ from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
 from realtime.outbox import in_transaction
-from resolvers.account_emails import TokenProblem, _after_response, token_error
+from resolvers.account_emails import TokenProblem, _after_response
 from resolvers.accounts import NAME_MAX, AuthResult, end_sessions, login_email, start_session
 from validation import Checks
 
@@ -159,11 +159,11 @@ async def _pending(token_hash: str, *, by_mail: bool) -> SocialLinkRequest:
         else SocialLinkRequest.filter(token_hash=token_hash)
     record = await query.select_related("user").first()
     if record is None:
-        raise token_error(TokenProblem.INVALID)
+        raise TokenProblem.INVALID.error()
     if record.used_at is not None:
-        raise token_error(TokenProblem.USED)
+        raise TokenProblem.USED.error()
     if record.expires_at <= datetime.now(UTC):
-        raise token_error(TokenProblem.EXPIRED)
+        raise TokenProblem.EXPIRED.error()
     return record
 
 
@@ -175,7 +175,7 @@ async def _link(ctx: Context, record: SocialLinkRequest, *, use_cookies: bool,
             claimed = await SocialLinkRequest.filter(
                 id=record.id, used_at__isnull=True, expires_at__gt=now).update(used_at=now)
             if not claimed:
-                raise token_error(TokenProblem.USED)
+                raise TokenProblem.USED.error()
             await SocialIdentity.create(user_id=record.user_id, provider=record.provider,
                                         subject=record.subject, email=record.email,
                                         last_used_at=now)
