@@ -8,7 +8,9 @@ refusal, and the payload of each mutation is tested with its domain.
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +300,20 @@ def test_the_rules_clean_what_they_accept() -> None:
     check.multiline("body", "trailing bell\u0007", max_length=20)  # not trimmed away: refused
     check.text("city", "\u200b", max_length=20)  # invisible alone is no empty value
     assert set(check.problems) == {"body", "city"}
+
+
+def test_only_validation_checks_an_email() -> None:
+    """One email rule: `validation.Checks.email` is the only caller of the email_validator
+    library; sign-in, social sign-in, invitations, data subjects and sign-up all go through it."""
+    root = Path(__file__).resolve().parents[1]
+    skipped = {".venv", ".git", "tests", "var", "__pycache__"}
+    outside = []
+    for path in root.rglob("*.py"):
+        if skipped & set(path.relative_to(root).parts[:-1]) or path.name == "validation.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            outside += [f"{path.relative_to(root)}:{node.lineno}" for name in names
+                        if name.split(".")[0] == "email_validator"]
+    assert outside == []
