@@ -27,6 +27,7 @@ from graphql import (
 from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
 from strawberry.types import Info as _Info
+from strawberry.types.base import get_object_definition
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -133,15 +134,22 @@ def relation(key: str, loader: str) -> dict[str, tuple[str, str]]:
     return {"relleks.relation": (key, loader)}
 
 
-def decode_id(global_id: relay.GlobalID, node: type[ModelNode], *, field: str = "id") -> uuid.UUID:
-    """The UUID inside a global id of the given type; NOT_FOUND for any other id."""
-    name = node.__strawberry_definition__.name  # type: ignore[attr-defined]
-    if global_id.type_name != name:
-        raise NotFound(name.lower(), field=field)
-    try:
-        return uuid.UUID(global_id.node_id)
-    except ValueError as exc:
-        raise NotFound(name.lower(), field=field) from exc
+def decode_id(value: Any, node: type[ModelNode] | str, *, field: str = "id") -> uuid.UUID:
+    """The UUID inside a global id of `node` (a node type, or its GraphQL name); NOT_FOUND
+    naming `field`, the argument as the client spells it (`organizationId`), for anything else:
+    another type's id, an id whose node part is no UUID, or no id at all (None).
+
+        decode_id(input.organization_id, "Organization", field="organizationId")
+
+    The one id decoder: fields and their permission locators (`schema/permissions.py`) both
+    read ids through it, so a field never accepts an id its locator refused."""
+    name = node if isinstance(node, str) else get_object_definition(node, strict=True).name
+    if isinstance(value, relay.GlobalID) and value.type_name == name:
+        try:
+            return uuid.UUID(value.node_id)
+        except ValueError:
+            pass
+    raise NotFound(name.lower(), field=field)
 
 
 @dataclass(frozen=True)

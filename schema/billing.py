@@ -18,10 +18,9 @@ from billing.gateway import HostedSession
 from models import billing as models
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
-from schema.base import Connection, Info, ModelNode, Rows, described_enum
+from schema.base import Connection, Info, ModelNode, Rows, decode_id, described_enum
 from schema.permissions import (
     HasPermission,
-    global_uuid,
     org_from_argument,
     org_from_source,
     requires,
@@ -249,7 +248,7 @@ class BillingMutations:
                                            org=org_from_argument("input.organization_id")))])
     async def start_checkout(self, info: Info,
                              input: StartCheckoutInput) -> StartCheckoutPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         session = await resolvers.start_checkout(
             info.context, org_id, models.Plan(input.plan),
             models.BillingInterval(input.interval))
@@ -262,6 +261,6 @@ class BillingMutations:
                                            org=org_from_argument("input.organization_id")))])
     async def open_billing_portal(self, info: Info,
                                   input: OpenBillingPortalInput) -> OpenBillingPortalPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         session = await resolvers.open_billing_portal(info.context, org_id)
         return OpenBillingPortalPayload(billing_session=_session(session))

@@ -14,11 +14,10 @@ from strawberry.scalars import JSON
 from auth.permissions import Permission
 from models import leads as lead_models
 from resolvers import data_subjects as resolvers
-from schema.base import Info
+from schema.base import Info, decode_id
 from schema.leads import Lead
 from schema.permissions import (
     HasPermission,
-    global_uuid,
     org_from_argument,
     org_of,
     requires,
@@ -103,7 +102,7 @@ class DataSubjectMutations:
         extensions=[_PRIVACY])
     async def export_data_subject(self, info: Info, input: ExportDataSubjectInput
                                   ) -> ExportDataSubjectPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         document = await resolvers.export_data_subject(info.context, org_id, input.email)
         return ExportDataSubjectPayload(data_subject_export=DataSubjectExport(
             email=document["email"], lead_count=len(document["leads"]),
@@ -116,7 +115,7 @@ class DataSubjectMutations:
         extensions=[_PRIVACY])
     async def erase_data_subject(self, info: Info, input: EraseDataSubjectInput
                                  ) -> EraseDataSubjectPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         erasure = await resolvers.erase_data_subject(info.context, org_id, input.email)
         return EraseDataSubjectPayload(data_subject_erasure=DataSubjectErasure(
             email=resolvers.subject_email(input.email), leads_deleted=erasure.leads,
@@ -134,5 +133,5 @@ class DataSubjectMutations:
     async def restrict_processing(self, info: Info, input: RestrictProcessingInput
                                   ) -> RestrictProcessingPayload:
         return RestrictProcessingPayload(lead=await resolvers.restrict_processing(
-            info.context, global_uuid(input.lead_id, "Lead", "leadId"),
+            info.context, decode_id(input.lead_id, "Lead", field="leadId"),
             input.restricted))  # type: ignore[arg-type]

@@ -14,12 +14,11 @@ from strawberry.permission import PermissionExtension
 from auth.permissions import Permission
 from models import jobs as models
 from resolvers import deletions as resolvers
-from schema.base import Info, OrganizationArg
+from schema.base import Info, OrganizationArg, decode_id
 from schema.exports import WorkStatus, status_of
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     requires,
 )
@@ -122,7 +121,7 @@ class DeletionQueries:
                       extensions=[_org_delete()])
     async def organization_deletion(self, info: Info, organization_id: OrganizationArg
                                     ) -> ScheduledDeletion | None:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        org_id = decode_id(organization_id, "Organization", field="organizationId")
         return _deletion(await resolvers.pending_org_deletion(org_id))
 
 
@@ -155,7 +154,7 @@ class DeletionMutations:
         extensions=[_org_delete("input.organization_id")])
     async def delete_organization(self, info: Info, input: DeleteOrganizationInput
                                   ) -> DeleteOrganizationPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         work = await resolvers.delete_organization(info.context, org_id, input.confirm_slug)
         return DeleteOrganizationPayload(
             deleted_id=strawberry.ID(relay.to_base64("Organization", str(org_id))),
@@ -168,6 +167,6 @@ class DeletionMutations:
     async def cancel_organization_deletion(self, info: Info,
                                            input: CancelOrganizationDeletionInput
                                            ) -> CancelOrganizationDeletionPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         return CancelOrganizationDeletionPayload(scheduled_deletion=ScheduledDeletion(
             work=await resolvers.cancel_organization_deletion(info.context, org_id)))

@@ -12,11 +12,10 @@ from strawberry import relay
 from auth.permissions import Permission
 from models import jobs as models
 from resolvers import exports as resolvers
-from schema.base import Info, Rows
+from schema.base import Info, Rows, decode_id
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     requires,
 )
@@ -137,6 +136,6 @@ class ExportMutations:
                              IsAuthenticated())])
     async def export_organization(self, info: Info,
                                   input: ExportOrganizationInput) -> ExportOrganizationPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         return ExportOrganizationPayload(data_export=DataExport(
             work=await resolvers.export_organization(info.context, org_id)))

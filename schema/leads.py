@@ -22,11 +22,10 @@ from resolvers import notes as note_resolvers
 from resolvers.keyset import Order, Page, keyset_page, scope_of
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
 from schema.accounts import User
-from schema.base import Info, ModelNode, described_enum, relation
+from schema.base import Info, ModelNode, decode_id, described_enum, relation
 from schema.permissions import (
     HasPermission,
     HasPermissionOrOwns,
-    global_uuid,
     org_from_argument,
     org_from_source,
     org_of,
@@ -286,7 +285,7 @@ class LeadFilter:
         return resolvers.LeadFilter(
             status=[models.LeadStatus(s) for s in self.status] if self.status else None,
             source=[models.LeadSource(s) for s in self.source] if self.source else None,
-            owner_id=global_uuid(self.owner_id, "User", "ownerId") if self.owner_id else None,
+            owner_id=decode_id(self.owner_id, "User", field="ownerId") if self.owner_id else None,
             tags=self.tags, search=self.search, created_after=self.created_after,
             created_before=self.created_before)
 
@@ -538,7 +537,7 @@ class ExportLeadsPayload:
 
 
 def _lead_id(value: relay.GlobalID) -> Any:
-    return global_uuid(value, "Lead", "id")
+    return decode_id(value, "Lead", field="id")
 
 
 @strawberry.type
@@ -559,11 +558,11 @@ class LeadMutations:
                              org=org_from_argument("input.organization_id")))])
     async def create_lead(self, info: Info, input: CreateLeadInput) -> CreateLeadPayload:
         at_most("tags", input.tags, resolvers.MAX_TAGS)
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         data = {"name": input.name, "email": input.email, "phone": input.phone,
                 "company": input.company, "title": input.title, "status": input.status,
                 "address": _address(input.address), "tags": input.tags}
-        owner = global_uuid(input.owner_id, "User", "ownerId") if input.owner_id else None
+        owner = decode_id(input.owner_id, "User", field="ownerId") if input.owner_id else None
         lead = await resolvers.create_lead(info.context, org_id, data, owner_id=owner)
         return CreateLeadPayload(lead=lead)  # type: ignore[arg-type]
 
@@ -588,7 +587,7 @@ class LeadMutations:
                              Permission.LEADS_WRITE,
                              org=org_of(models.Lead, "Lead", "input.id")))])
     async def assign_lead(self, info: Info, input: AssignLeadInput) -> AssignLeadPayload:
-        owner = global_uuid(input.owner_id, "User", "ownerId") if input.owner_id else None
+        owner = decode_id(input.owner_id, "User", field="ownerId") if input.owner_id else None
         lead = await resolvers.update_lead(info.context, _lead_id(input.id), {}, owner_id=owner)
         return AssignLeadPayload(lead=lead)  # type: ignore[arg-type]
 
@@ -607,7 +606,7 @@ class LeadMutations:
                              org=org_of(models.Lead, "Lead", "input.lead_id")))])
     async def add_note(self, info: Info, input: AddNoteInput) -> AddNotePayload:
         note = await note_resolvers.add_note(
-            info.context, global_uuid(input.lead_id, "Lead", "leadId"), input.body)
+            info.context, decode_id(input.lead_id, "Lead", field="leadId"), input.body)
         return AddNotePayload(note=note)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Edit a note (its author, or ADMIN+).",
@@ -617,7 +616,7 @@ class LeadMutations:
                              owner=owner_of(models.Note, "Note", "input.id", "author_id")))])
     async def update_note(self, info: Info, input: UpdateNoteInput) -> UpdateNotePayload:
         note = await note_resolvers.update_note(
-            info.context, global_uuid(input.id, "Note", "id"), input.body)
+            info.context, decode_id(input.id, "Note", field="id"), input.body)
         return UpdateNotePayload(note=note)  # type: ignore[arg-type]
 
     @strawberry.mutation(description="Delete a note (its author, or ADMIN+).",
@@ -626,7 +625,7 @@ class LeadMutations:
                              org=org_of(models.Note, "Note", "input.id"),
                              owner=owner_of(models.Note, "Note", "input.id", "author_id")))])
     async def delete_note(self, info: Info, input: DeleteNoteInput) -> DeleteNotePayload:
-        await note_resolvers.delete_note(info.context, global_uuid(input.id, "Note", "id"))
+        await note_resolvers.delete_note(info.context, decode_id(input.id, "Note", field="id"))
         return DeleteNotePayload(deleted_id=input.id)
 
     @strawberry.mutation(
@@ -638,7 +637,7 @@ class LeadMutations:
         extensions=[requires(HasPermission(Permission.LEADS_WRITE,
                                            org=org_from_argument("input.organization_id")))])
     async def import_leads(self, info: Info, input: ImportLeadsInput) -> ImportLeadsPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         result = await transfer_resolvers.import_leads(info.context, org_id, input.file,
                                                        dry_run=input.dry_run)
         return ImportLeadsPayload(import_result=ImportResult(
@@ -653,7 +652,7 @@ class LeadMutations:
         extensions=[requires(HasPermission(Permission.LEADS_EXPORT,
                                            org=org_from_argument("input.organization_id")))])
     async def export_leads(self, info: Info, input: ExportLeadsInput) -> ExportLeadsPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         export = await transfer_resolvers.export_leads(
             info.context, org_id, input.filter.to_resolver() if input.filter else None)
         return ExportLeadsPayload(lead_export=LeadExport(

@@ -8,12 +8,11 @@ from strawberry import relay
 from auth.permissions import Permission
 from models import orgs as models
 from resolvers import members as resolvers
-from schema.base import Info
+from schema.base import Info, decode_id
 from schema.orgs import Invitation, Membership, Organization, Role
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     org_of,
     requires,
@@ -112,7 +111,7 @@ class TransferOwnershipPayload:
 
 
 def _membership_id(value: relay.GlobalID) -> object:
-    return global_uuid(value, "Membership", "membershipId")
+    return decode_id(value, "Membership", field="membershipId")
 
 
 @strawberry.type
@@ -126,7 +125,7 @@ class MemberMutations:
         extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                            org=org_from_argument("input.organization_id")))])
     async def invite_member(self, info: Info, input: InviteMemberInput) -> InviteMemberPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         invitation = await resolvers.invite_member(
             info.context, org_id, email=input.email, role=models.Role(input.role))
         return InviteMemberPayload(invitation=invitation)  # type: ignore[arg-type]
@@ -141,7 +140,7 @@ class MemberMutations:
     async def resend_invitation(self, info: Info,
                                 input: ResendInvitationInput) -> ResendInvitationPayload:
         invitation = await resolvers.resend_invitation(
-            info.context, global_uuid(input.id, "Invitation", "id"))
+            info.context, decode_id(input.id, "Invitation", field="id"))
         return ResendInvitationPayload(invitation=invitation)  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -152,7 +151,7 @@ class MemberMutations:
     async def revoke_invitation(self, info: Info,
                                 input: RevokeInvitationInput) -> RevokeInvitationPayload:
         invitation = await resolvers.revoke_invitation(
-            info.context, global_uuid(input.id, "Invitation", "id"))
+            info.context, decode_id(input.id, "Invitation", field="id"))
         return RevokeInvitationPayload(invitation=invitation)  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -194,7 +193,7 @@ class MemberMutations:
                              IsAuthenticated())])  # a person leaves, never an API token
     async def leave_organization(self, info: Info,
                                  input: LeaveOrganizationInput) -> LeaveOrganizationPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         membership = await info.context.access.membership(org_id)  # the guard found it
         assert membership is not None
         await resolvers.leave_organization(info.context, org_id)
@@ -208,6 +207,6 @@ class MemberMutations:
     async def transfer_ownership(self, info: Info,
                                  input: TransferOwnershipInput) -> TransferOwnershipPayload:
         org = await resolvers.transfer_ownership(
-            info.context, global_uuid(input.organization_id, "Organization", "organizationId"),
+            info.context, decode_id(input.organization_id, "Organization", field="organizationId"),
             _membership_id(input.membership_id))
         return TransferOwnershipPayload(organization=org)  # type: ignore[arg-type]

@@ -22,11 +22,10 @@ from loaders import loaded
 from models import oauth as models
 from resolvers import oauth as resolvers
 from schema.accounts import User
-from schema.base import Info, ModelNode, Rows, relation
+from schema.base import Info, ModelNode, Rows, decode_id, relation
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     org_of,
     requires,
@@ -171,7 +170,7 @@ class OAuthAuthorizationRequest:
         self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("schema.orgs")]:
         org = await info.context.loaders.organization.load(
-            uuid.UUID(self.organization_id.node_id))
+            decode_id(self.organization_id, "Organization", field="organizationId"))
         return org  # type: ignore[return-value]
 
 
@@ -230,7 +229,7 @@ class OAuthQueries:
         code_challenge_method: Annotated[str | None, strawberry.argument(
             description="`code_challenge_method`: must be `S256`.")] = None,
     ) -> OAuthAuthorizationRequest:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        org_id = decode_id(organization_id, "Organization", field="organizationId")
         params = resolvers.AuthorizationParams(
             client_id=client_id, redirect_uri=redirect_uri, scope=scope, state=state,
             code_challenge=code_challenge, code_challenge_method=code_challenge_method)
@@ -263,7 +262,7 @@ class OAuthMutations:
                          extensions=[requires(IsAuthenticated())])
     async def delete_oauth_app(self, info: Info,
                                input: DeleteOAuthAppInput) -> DeleteOAuthAppPayload:
-        await resolvers.delete_app(info.context, global_uuid(input.id, "OAuthApp", "id"))
+        await resolvers.delete_app(info.context, decode_id(input.id, "OAuthApp", field="id"))
         return DeleteOAuthAppPayload(deleted_id=input.id)
 
     @strawberry.mutation(
@@ -275,7 +274,7 @@ class OAuthMutations:
     async def approve_oauth_authorization(
             self, info: Info,
             input: ApproveOAuthAuthorizationInput) -> ApproveOAuthAuthorizationPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         url = await resolvers.approve(info.context, _params(input), org_id)
         return ApproveOAuthAuthorizationPayload(oauth_redirect=OAuthRedirect(redirect_url=url))
 
@@ -300,5 +299,5 @@ class OAuthMutations:
     async def revoke_oauth_grant(self, info: Info,
                                  input: RevokeOAuthGrantInput) -> RevokeOAuthGrantPayload:
         grant = await resolvers.revoke_oauth_grant(
-            info.context, global_uuid(input.id, "AuthorizedApp", "id"))
+            info.context, decode_id(input.id, "AuthorizedApp", field="id"))
         return RevokeOAuthGrantPayload(authorized_app=grant)  # type: ignore[arg-type]

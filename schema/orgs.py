@@ -22,7 +22,7 @@ from resolvers import members as member_resolvers
 from resolvers import orgs as resolvers
 from schema.accounts import User
 from schema.activity import ActivityEvent, ActivityFilter
-from schema.base import Connection, Info, ModelNode, Rows, described_enum, relation
+from schema.base import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
 from schema.billing import Billing, billing_field
 from schema.leads import LeadConnection, leads_field
 from schema.oauth import AuthorizedApp, authorized_apps
@@ -30,7 +30,6 @@ from schema.permissions import (
     BelongsToOrg,
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     org_from_slug,
     org_from_source,
@@ -181,7 +180,7 @@ class Organization(ModelNode):
                      description="Only the events matching every condition given.")] = None,
                  ) -> list[ActivityEvent]:
         filter = filter or ActivityFilter()
-        actor_id = global_uuid(filter.actor_id, "User", "actorId") if filter.actor_id else None
+        actor_id = decode_id(filter.actor_id, "User", field="actorId") if filter.actor_id else None
         return Rows(activity_resolvers.activity_query(  # type: ignore[return-value]
             info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since))
 
@@ -279,7 +278,7 @@ class OrgMutations:
                              org=org_from_argument("input.organization_id")))])
     async def update_organization(self, info: Info,
                                   input: UpdateOrganizationInput) -> UpdateOrganizationPayload:
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         org = await resolvers.update_organization(
             info.context, org_id,
             name=_given(input.name, "name"), slug=_given(input.slug, "slug"))

@@ -32,7 +32,6 @@ from graphql import (
     GraphQLScalarType,
     get_nullable_type,
 )
-from strawberry import relay
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema import Schema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -43,6 +42,7 @@ from auth.permissions import Permission
 from errors import Forbidden, NotFound, Unauthenticated
 from models.orgs import Organization
 from models.tenancy import TenantModel
+from schema.base import decode_id
 
 
 class IsAuthenticated(BasePermission):
@@ -236,23 +236,6 @@ def _graphql_name(path: str) -> str:
     return to_camel_case(path.split(".")[-1])
 
 
-def global_uuid(value: Any, type_name: str, field: str) -> uuid.UUID:
-    """The UUID in a global id of `type_name`; NOT_FOUND for anything else."""
-    found = _uuid_of(value, type_name)
-    if found is None:
-        raise NotFound(type_name.lower(), field=field)
-    return found
-
-
-def _uuid_of(value: Any, type_name: str) -> uuid.UUID | None:
-    if not isinstance(value, relay.GlobalID) or value.type_name != type_name:
-        return None
-    try:
-        return uuid.UUID(value.node_id)
-    except ValueError:
-        return None
-
-
 def org_from_source() -> OrgLocator:
     """The parent object is the organization, or an org-owned row."""
 
@@ -266,7 +249,7 @@ def org_from_argument(path: str) -> OrgLocator:
     """An argument holding an Organization global id, e.g. `input.organization_id`."""
 
     async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
-        return _uuid_of(_argument(kwargs, path), "Organization")
+        return decode_id(_argument(kwargs, path), "Organization", field=_graphql_name(path))
 
     return OrgLocator(find, field=_graphql_name(path), path=path, type_name="Organization")
 
@@ -286,8 +269,8 @@ def org_of(model: type[TenantModel], type_name: str, path: str) -> OrgLocator:
     row of an org the caller does not belong to is reported as no such row."""
 
     async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
-        row_id = _uuid_of(_argument(kwargs, path), type_name)
-        return await info.context.loaders.org_of(model).load(row_id) if row_id else None
+        row_id = decode_id(_argument(kwargs, path), type_name, field=_graphql_name(path))
+        return await info.context.loaders.org_of(model).load(row_id)
 
     return OrgLocator(find, what=type_name.lower(), field=_graphql_name(path), path=path,
                       type_name=type_name)
@@ -310,7 +293,7 @@ def owner_of(model: type[TenantModel], type_name: str, path: str, column: str) -
 
     async def find(source: Any, kwargs: dict[str, Any], info: Any,
                      org_id: uuid.UUID) -> uuid.UUID | None:
-        row_id = global_uuid(_argument(kwargs, path), type_name, path.split(".")[-1])
+        row_id = decode_id(_argument(kwargs, path), type_name, field=path.split(".")[-1])
         rows = await info.context.access.scoped(model, org_id).filter(id=row_id) \
             .values_list(column, flat=True)
         return rows[0] if rows else None

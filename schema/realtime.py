@@ -18,13 +18,12 @@ from auth.permissions import Permission
 from errors import at_most
 from resolvers import realtime as resolvers
 from schema.activity import ActivityEvent
-from schema.base import Info, OrganizationArg, described_enum
+from schema.base import Info, OrganizationArg, decode_id, described_enum
 from schema.leads import Lead, Note
 from schema.orgs import Membership, Role
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     requires,
 )
@@ -135,14 +134,14 @@ class RealtimeSubscriptions:
                               description="Only the events matching every condition given; "
                                           "all of them when absent.")] = None,
                           ) -> AsyncGenerator[LeadEvent, None]:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        org_id = decode_id(organization_id, "Organization", field="organizationId")
         flt = resolvers.LeadEventFilter()
         if filter is not None:
             at_most("filter.types", filter.types, MAX_TYPES)
             flt.types = list(filter.types) if filter.types else None
             if filter.owner_id is not strawberry.UNSET:
                 flt.owner_given = True
-                flt.owner_id = global_uuid(filter.owner_id, "User", "filter.ownerId") \
+                flt.owner_id = decode_id(filter.owner_id, "User", field="filter.ownerId") \
                     if filter.owner_id is not None else None
         async for change in resolvers.lead_events(info.context, org_id, flt):
             yield LeadEvent.of(change)
@@ -153,7 +152,7 @@ class RealtimeSubscriptions:
                                            org=org_from_argument("organization_id")))])
     async def activity(self, info: Info, organization_id: OrganizationArg
                        ) -> AsyncGenerator[ActivityEvent, None]:
-        org_id = global_uuid(organization_id, "Organization", "organizationId")
+        org_id = decode_id(organization_id, "Organization", field="organizationId")
         async for event in resolvers.activity_events(info.context, org_id):
             yield event  # type: ignore[misc]
 

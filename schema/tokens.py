@@ -19,11 +19,10 @@ from loaders import loaded
 from models import tokens as models
 from resolvers import tokens as resolvers
 from schema.accounts import User
-from schema.base import Info, ModelNode, Rows, relation
+from schema.base import Info, ModelNode, Rows, decode_id, relation
 from schema.permissions import (
     HasPermission,
     IsAuthenticated,
-    global_uuid,
     org_from_argument,
     org_of,
     requires,
@@ -120,7 +119,7 @@ class TokenMutations:
     async def create_api_token(self, info: Info,
                                input: CreateApiTokenInput) -> CreateApiTokenPayload:
         at_most("scopes", input.scopes, MAX_SCOPES)
-        org_id = global_uuid(input.organization_id, "Organization", "organizationId")
+        org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         created = await resolvers.create_api_token(
             info.context, org_id, name=input.name, scopes=input.scopes,
             expires_at=input.expires_at)
@@ -135,5 +134,5 @@ class TokenMutations:
     async def revoke_api_token(self, info: Info,
                                input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
         token = await resolvers.revoke_api_token(
-            info.context, global_uuid(input.id, "ApiToken", "id"))
+            info.context, decode_id(input.id, "ApiToken", field="id"))
         return RevokeApiTokenPayload(api_token=token)  # type: ignore[arg-type]
