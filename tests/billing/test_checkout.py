@@ -34,11 +34,11 @@ async def test_checkout_creates_the_customer_and_a_session_and_returns_its_url(
     session = body["data"]["startCheckout"]["billingSession"]
     assert session["url"] == f"https://checkout.stripe.com/c/pay/{session['id']}"
 
-    (customer_call,) = stripe.posts("/v1/customers")
+    (customer_call,) = stripe.asked("/v1/customers")
     owner = team.people[Role.OWNER]
     assert customer_call.params == {"name": "Team acme", "email": owner.email,
                                     "metadata": {"organization_id": str(team.org.id)}}
-    (session_call,) = stripe.posts("/v1/checkout/sessions")
+    (session_call,) = stripe.asked("/v1/checkout/sessions")
     (customer_id,) = stripe.customers
     metadata = {"organization_id": str(team.org.id), "plan": "pro", "interval": "month"}
     assert session_call.params["mode"] == "subscription"
@@ -71,11 +71,11 @@ async def test_each_plan_and_interval_uses_its_configured_price(
                                   ("BUSINESS", "YEAR", "price_business_year")):
         body = await start_checkout(api, team, plan, interval)
         assert "errors" not in body, body
-        call = stripe.posts("/v1/checkout/sessions")[-1]
+        call = stripe.asked("/v1/checkout/sessions")[-1]
         assert call.params["line_items"][0]["price"] == price
         assert call.params["metadata"]["plan"] == plan.lower()
     # The customer was created once and reused by every later checkout.
-    assert len(stripe.posts("/v1/customers")) == 1
+    assert len(stripe.asked("/v1/customers")) == 1
     assert len(stripe.customers) == 1
     assert [e.action for e in await billing_events(team.org)] == ["billing.checkout_started"] * 3
 
@@ -182,7 +182,7 @@ async def test_the_portal_opens_for_an_org_with_a_customer(
     assert "errors" not in body, body
     portal = body["data"]["openBillingPortal"]["billingSession"]
     assert portal["url"].startswith("https://billing.stripe.com/p/session/")
-    (call,) = stripe.posts("/v1/billing_portal/sessions")
+    (call,) = stripe.asked("/v1/billing_portal/sessions")
     account = await account_of(team.org)
     assert account is not None
     assert call.params == {"customer": account.stripe_customer_id,

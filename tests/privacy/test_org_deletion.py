@@ -146,7 +146,7 @@ async def test_asking_stops_the_renewal_and_calling_off_resumes_it(
     # The paid period goes on (still active), but no new one will be charged.
     assert stripe.subscriptions[subscription]["status"] == "active"
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
-    [call] = stripe.posts(f"/v1/subscriptions/{subscription}")
+    [call] = stripe.asked(f"/v1/subscriptions/{subscription}")
     assert call.params == {"cancel_at_period_end": "true"} and call.idempotency_key
     account = await BillingAccount.scoped(team.org.id).get()
     assert account.cancel_at_period_end is True
