@@ -131,7 +131,7 @@ class Access:
                 raise Forbidden("This token was revoked.", reason="TOKEN_REVOKED")
             return await self.require(org_id, permission)
         self.forget(org_id)
-        membership = await Membership.of_user(self.user_id).filter(  # type: ignore[arg-type]
+        membership = await Membership.of_user(self.user_id).filter(
             organization_id=org_id).first() if self.user_id else None
         if membership is None:
             raise NotFound("organization")

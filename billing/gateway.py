@@ -141,7 +141,7 @@ class StripeGateway:
             return str(subscription.status)
         key = idempotency_key("cancel", org_id, {"subscription": subscription_id})
         canceled = await self._call("subscriptions.cancel", request_id, lambda client: (
-            client.v1.subscriptions.cancel_async(subscription_id, None,  # type: ignore[arg-type]
+            client.v1.subscriptions.cancel_async(subscription_id, None,
                                                  {"idempotency_key": key})))
         return str(canceled.status)
 

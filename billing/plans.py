@@ -30,7 +30,7 @@ class Limits:
     """AI assistant credits per calendar month (a later issue gates them)."""
 
     def of(self, resource: str) -> int | None:
-        return getattr(self, resource)  # type: ignore[no-any-return]
+        return getattr(self, resource)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ def peek(loader: Loader[K, V], key: K) -> V:
     future = loader.futures.get(key)
     if future is not None and future.done() and not future.cancelled() \
             and future.exception() is None:
-        return future.result()  # type: ignore[no-any-return]
-    return NOT_LOADED  # type: ignore[no-any-return]
+        return future.result()
+    return NOT_LOADED
 
 
 def loaded(loader: Loader[K, V], key: K) -> V | Awaitable[V]:

@@ -17,4 +17,4 @@ class Loader(DataLoader[K, V], Generic[K, V]):
 
     def __init__(self) -> None:
         self.futures: dict[K, Future[V]] = {}
-        super().__init__(cache_map=self.futures)  # type: ignore[arg-type]
+        super().__init__(cache_map=self.futures)

@@ -64,7 +64,7 @@ class Session(Transaction):
     def __init__(self, client: Client) -> None:
         super().__init__(client)
         self._client = client
-        self._connection = None  # type: ignore[assignment]
+        self._connection = None
         self._pooled: PoolConnectionWrapper[asyncpg.Connection] | None = None
         self._closed = False
 
@@ -89,7 +89,7 @@ class Session(Transaction):
         """Forget the connection (the next statement takes one again); hold `_lock`, and give
         back what this returns."""
         pooled, self._pooled = self._pooled, None
-        self._connection = None  # type: ignore[assignment]
+        self._connection = None
         return pooled
 
 

@@ -310,7 +310,7 @@ class CodeGrant(AuthorizationCodeGrant):
 
     @property
     def unit(self) -> Unit:
-        return self.server.unit  # type: ignore[no-any-return]
+        return self.server.unit
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         data = request.payload.data
@@ -355,7 +355,7 @@ class RotatingRefreshGrant(RefreshTokenGrant):
 
     @property
     def unit(self) -> Unit:
-        return self.server.unit  # type: ignore[no-any-return]
+        return self.server.unit
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         row = self.unit.token
@@ -391,13 +391,13 @@ class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        row = self.server.unit.token  # type: ignore[attr-defined]
+        row = self.server.unit.token
         if row is None or row.token_hash != digest(token_string):
             return None
-        return Token(row, self.server.unit.now)  # type: ignore[attr-defined]
+        return Token(row, self.server.unit.now)
 
     def revoke_token(self, token: Token, request: Any) -> None:
-        self.server.unit.revoke_token = token.row  # type: ignore[attr-defined]
+        self.server.unit.revoke_token = token.row
 
 
 class Server(AuthorizationServer):

@@ -61,7 +61,7 @@ async def _check_not_last_owner(ctx: Context) -> None:
         org_id = membership.organization_id
         others = ctx.access.scoped(Membership, org_id).exclude(user_id=ctx.user.id)
         if await others.exists() and not await others.filter(role=Role.OWNER).exists():
-            org: Organization = membership.organization  # type: ignore[assignment]
+            org: Organization = membership.organization
             raise Conflict(f"You are the only OWNER of {org.name} ({org.slug}): transfer its "
                            "ownership or delete it first.", organization=org.slug,
                            reason="LAST_OWNER")

@@ -163,7 +163,7 @@ def reads_of(message: dict[str, Any], org_id: uuid.UUID) -> EventReads:
     shared = message.setdefault("_reads", {})
     if org_id not in shared:
         shared[org_id] = EventReads(org_id)
-    return shared[org_id]  # type: ignore[no-any-return]
+    return shared[org_id]
 
 
 async def _events(ctx: Context, topics: list[str]) -> AsyncIterator[dict[str, Any]]:

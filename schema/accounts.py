@@ -86,7 +86,7 @@ class User(ModelNode):
         if not _is_viewer(root, info):
             return None
         from schema.social import linked_identities  # schema.social builds on this module
-        return await linked_identities(root.id)  # type: ignore[return-value]
+        return await linked_identities(root.id)
     @strawberry.field(description="Your consents, one per kind, with their current state. "
                                   "A list, not a connection: exactly one per `ConsentKind`, a "
                                   "fixed set (`consentHistory` pages through the changes). "

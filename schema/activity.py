@@ -19,7 +19,8 @@ from schema.accounts import User
 from schema.base import Info, ModelNode, described_enum, relation
 
 A = models.ActivityAction
-ActivityAction = described_enum(
+ActivityAction = A
+described_enum(
     A, description="What an activity event records: the object, then what happened to it.",
     values={
         A.ORGANIZATION_CREATED: "The organization was created (`summary`: name, slug).",
@@ -112,7 +113,7 @@ class ActivityEvent(ModelNode):
     created_at: datetime.datetime = strawberry.field(description="When it happened.")
 
     @strawberry.field(description="What happened, e.g. MEMBER_ROLE_CHANGED.")
-    def action(self, root: strawberry.Parent[models.ActivityEvent]) -> ActivityAction:  # type: ignore[valid-type]
+    def action(self, root: strawberry.Parent[models.ActivityEvent]) -> ActivityAction:
         return models.action_of(root.action)
 
     @strawberry.field(description="What changed, e.g. `{\"role\": [\"MEMBER\", \"ADMIN\"]}` "
@@ -158,7 +159,7 @@ class ActivityEvent(ModelNode):
 
 @strawberry.input(description="Narrow the activity log.")
 class ActivityFilter:
-    action: ActivityAction | None = strawberry.field(  # type: ignore[valid-type]
+    action: ActivityAction | None = strawberry.field(
         default=None, description="Only events of this action.")
     actor_id: relay.GlobalID | None = strawberry.field(default=None,
                                                        description="Only this user's actions.")

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from enum import EnumMeta
+from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar
 
 import strawberry
@@ -28,6 +28,7 @@ from strawberry import relay
 from strawberry.relay.utils import SliceMetadata
 from strawberry.types import Info as _Info
 from strawberry.types.base import get_object_definition
+from strawberry.types.enum import has_enum_definition
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -36,31 +37,36 @@ from errors import BadUserInput, NotFound
 from resolvers.cursors import CursorSeal
 
 Info: TypeAlias = _Info[Context, None]
-EnumType = TypeVar("EnumType", bound=EnumMeta)
+EnumType = TypeVar("EnumType", bound=Enum)
 OrganizationArg: TypeAlias = Annotated[relay.GlobalID, strawberry.argument(
     description="The organization.")]
 """The `organizationId` argument of fields that act on one organization."""
 
 
-def described_enum(cls: EnumType, *, description: str, values: dict[Any, str],
-                   name: str | None = None) -> EnumType:
+def described_enum(cls: type[EnumType], *, description: str, values: dict[Any, str],
+                   name: str | None = None) -> type[EnumType]:
     """`strawberry.enum` for a Python enum defined elsewhere (models, resolvers), with a
     description for each value: `strawberry.enum_value` would have to sit in that module, and
     those layers do not import Strawberry.
 
-        LeadStatus = described_enum(models.LeadStatus, description="Where a lead stands.",
-                                    values={models.LeadStatus.NEW: "Not contacted yet.", ...})
+        LeadStatus = models.LeadStatus
+        described_enum(models.LeadStatus, description="Where a lead stands.",
+                       values={models.LeadStatus.NEW: "Not contacted yet.", ...})
+
+    It annotates `cls` in place (and returns it), so the schema module binds the name to the
+    model's enum itself: a name a type checker takes as a type.
 
     Every member needs a description, and only members may have one: a missing or unknown key
     fails at import, so a value added to the model cannot go undocumented."""
     described = {cls(key): text for key, text in values.items()}  # unknown keys raise here
-    missing = [member.name for member in cls if member not in described]  # type: ignore
+    missing = [member.name for member in cls if member not in described]
     if missing:
         raise ValueError(f"{cls.__name__}: no description for {', '.join(missing)}")
     wrapped = strawberry.enum(cls, name=name, description=description)
-    for value in wrapped.__strawberry_definition__.values:  # type: ignore[attr-defined]
+    assert has_enum_definition(wrapped)
+    for value in wrapped.__strawberry_definition__.values:
         value.description = described[cls(value.value)]
-    return wrapped
+    return cls
 
 
 STRAWBERRY_PAGING_TEXTS = frozenset({
@@ -187,7 +193,7 @@ class Connection(relay.ListConnection[relay.NodeType]):
         return self.total if isinstance(self.total, int) else await self.total()
 
     @strawberry.field(description="The items of this page, without their cursors.")
-    def nodes(self) -> list[relay.NodeType]:  # type: ignore[valid-type]
+    def nodes(self) -> list[relay.NodeType]:
         return [edge.node for edge in self.edges]
 
     @classmethod

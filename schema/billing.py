@@ -26,7 +26,8 @@ from schema.permissions import (
     requires,
 )
 
-PlanCode = described_enum(
+PlanCode = models.Plan
+described_enum(
     models.Plan, name="PlanCode", description="A plan of the catalog, cheapest first; "
                                               "`plans` gives each one's limits.",
     values={models.Plan.FREE: "Every new organization's plan, and the one an ended "
@@ -34,11 +35,13 @@ PlanCode = described_enum(
             models.Plan.PRO: "For a growing sales team; paid through Stripe.",
             models.Plan.BUSINESS: "For several teams and their integrations; paid through "
                                   "Stripe."})
-BillingInterval = described_enum(
+BillingInterval = models.BillingInterval
+described_enum(
     models.BillingInterval, description="How often a subscription renews and is billed.",
     values={models.BillingInterval.MONTH: "Every month.",
             models.BillingInterval.YEAR: "Every year."})
-SubscriptionStatus = described_enum(
+SubscriptionStatus = models.SubscriptionStatus
+described_enum(
     models.SubscriptionStatus,
     description="Stripe's subscription status; NONE when the organization never subscribed. "
                 "The plan applies while ACTIVE, TRIALING or PAST_DUE (a grace period while "
@@ -60,7 +63,8 @@ SubscriptionStatus = described_enum(
         models.SubscriptionStatus.CANCELED: "Canceled; ended, back on FREE. Subscribing again "
                                             "starts a new subscription.",
     })
-InvoiceStatus = described_enum(
+InvoiceStatus = models.InvoiceStatus
+described_enum(
     models.InvoiceStatus, description="Stripe's invoice status.",
     values={
         models.InvoiceStatus.DRAFT: "Being prepared; not yet due.",
@@ -90,14 +94,14 @@ def _limits(limits: catalog.Limits) -> PlanLimits:
 
 @strawberry.type(description="A Stripe price that sells a plan.")
 class PlanPrice:
-    interval: BillingInterval = strawberry.field(  # type: ignore[valid-type]
+    interval: BillingInterval = strawberry.field(
         description="How often it is billed.")
     stripe_price_id: str = strawberry.field(description="The Stripe price id.")
 
 
 @strawberry.type(description="A plan of the catalog, with its limits and prices.")
 class Plan:
-    code: PlanCode = strawberry.field(description="The plan.")  # type: ignore[valid-type]
+    code: PlanCode = strawberry.field(description="The plan.")
     name: str = strawberry.field(description="Display name.")
     description: str = strawberry.field(description="Who it is for.")
     limits: PlanLimits = strawberry.field(description="What it allows.")
@@ -116,7 +120,7 @@ class Invoice(ModelNode):
     amount_due: int = strawberry.field(description="What was asked, in cents.")
     amount_paid: int = strawberry.field(description="What was paid, in cents.")
     currency: str = strawberry.field(description="ISO 4217 code, lowercase (e.g. `usd`).")
-    status: InvoiceStatus = strawberry.field(  # type: ignore[valid-type]
+    status: InvoiceStatus = strawberry.field(
         description="Where the invoice stands.")
     hosted_invoice_url: str | None = strawberry.field(
         description="Stripe's page to see, download or pay the invoice.")
@@ -142,14 +146,14 @@ class BillingUsage:
 
 @strawberry.type(description="An organization's plan and subscription, as Stripe last told us.")
 class Billing:
-    plan: PlanCode = strawberry.field(  # type: ignore[valid-type]
+    plan: PlanCode = strawberry.field(
         description="The plan whose limits apply now.")
-    subscribed_plan: PlanCode | None = strawberry.field(  # type: ignore[valid-type]
+    subscribed_plan: PlanCode | None = strawberry.field(
         description="The plan of the Stripe subscription, even when it no longer applies (e.g. "
                     "CANCELED); null without one.")
-    status: SubscriptionStatus = strawberry.field(  # type: ignore[valid-type]
+    status: SubscriptionStatus = strawberry.field(
         description="The subscription's status.")
-    interval: BillingInterval | None = strawberry.field(  # type: ignore[valid-type]
+    interval: BillingInterval | None = strawberry.field(
         description="How often the subscription is billed.")
     current_period_end: datetime.datetime | None = strawberry.field(
         description="When the paid period ends (and renews, unless cancelAtPeriodEnd).")
@@ -191,9 +195,9 @@ billing_field = strawberry.field(
                               "Checkout.")
 class StartCheckoutInput:
     organization_id: relay.GlobalID = strawberry.field(description="The organization.")
-    plan: PlanCode = strawberry.field(  # type: ignore[valid-type]
+    plan: PlanCode = strawberry.field(
         description="PRO or BUSINESS.")
-    interval: BillingInterval = strawberry.field(  # type: ignore[valid-type]
+    interval: BillingInterval = strawberry.field(
         description="Billed every MONTH or every YEAR.")
 
 

@@ -150,7 +150,7 @@ class SubtreePlans:
         if resolver.info_parameter is not None:
             raw_info = self.execution.build_resolve_info(
                 field, [d.node for d in group], parent, Path(None, response_name, parent.name))
-            info_class = self.execution.schema._strawberry_schema.config.info_class  # type: ignore[attr-defined]
+            info_class = self.execution.schema._strawberry_schema.config.info_class
             kwargs[resolver.info_parameter.name] = info_class(_raw_info=raw_info,
                                                               _field=definition)
         source_names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter)
@@ -180,7 +180,7 @@ class SubtreePlans:
             if not isinstance(named, GraphQLScalarType) or named.name not in PLAIN_SCALARS:
                 raise Abandon
         values = get_argument_values(field, node, self.execution.variable_values)
-        converter = self.execution.schema._strawberry_schema.config.name_converter  # type: ignore[attr-defined]
+        converter = self.execution.schema._strawberry_schema.config.name_converter
         return {argument.python_name: values[converter.from_argument(argument)]
                 for argument in definition.arguments
                 if converter.from_argument(argument) in values}
@@ -205,8 +205,8 @@ class SubtreePlans:
 
             return items
         if is_leaf_type(output_type):
-            serialize = output_type.serialize  # type: ignore[union-attr]
-            is_string = output_type.name == "String"  # type: ignore[union-attr]
+            serialize = output_type.serialize
+            is_string = output_type.name == "String"
 
             def leaf(value: Any) -> Any:
                 if is_string and type(value) is str:

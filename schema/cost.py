@@ -441,7 +441,7 @@ def cost_budgets(services: Any) -> CostBudgets:
     if budgets is None:
         budgets = CostBudgets(services.settings)
         vars(services)["cost_budgets"] = budgets
-    return budgets  # type: ignore[no-any-return]
+    return budgets
 
 
 # The extension.

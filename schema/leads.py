@@ -38,7 +38,8 @@ MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
 TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "
               "characters; stored in lower case, blanks and repeats dropped.")
 
-LeadStatus = described_enum(
+LeadStatus = models.LeadStatus
+described_enum(
     models.LeadStatus, description="Where a lead stands in the pipeline.",
     values={
         models.LeadStatus.NEW: "Not contacted yet (the default).",
@@ -47,7 +48,8 @@ LeadStatus = described_enum(
         models.LeadStatus.WON: "Became a customer.",
         models.LeadStatus.LOST: "Will not buy.",
     })
-LeadSource = described_enum(
+LeadSource = models.LeadSource
+described_enum(
     models.LeadSource,
     description="How a lead arrived. Set by the server, never by the input.",
     values={
@@ -133,9 +135,9 @@ class Lead(ModelNode):
     phone: str | None = strawberry.field(description="E.164, e.g. +14155552671.")
     company: str | None = strawberry.field(description="Where the person works.")
     title: str | None = strawberry.field(description="Job title.")
-    status: LeadStatus = strawberry.field(  # type: ignore[valid-type]
+    status: LeadStatus = strawberry.field(
         description="Where the lead stands in the pipeline.")
-    source: LeadSource = strawberry.field(  # type: ignore[valid-type]
+    source: LeadSource = strawberry.field(
         description="How the lead arrived; set by the server.")
     tags: list[str] = strawberry.field(description="Lower-case labels, at most 20.")
     restricted: bool = strawberry.field(
@@ -262,11 +264,11 @@ class LeadOrder:
 
 @strawberry.input(description="Narrow the list; all given conditions must hold.")
 class LeadFilter:
-    status: list[LeadStatus] | None = strawberry.field(  # type: ignore[valid-type]
+    status: list[LeadStatus] | None = strawberry.field(
         default=None, description=f"Leads in any of these statuses, at most {MAX_STATUSES}.")
     owner_id: relay.GlobalID | None = strawberry.field(
         default=None, description="Leads this member works (a `User` id).")
-    source: list[LeadSource] | None = strawberry.field(  # type: ignore[valid-type]
+    source: list[LeadSource] | None = strawberry.field(
         default=None, description=f"Leads from any of these sources, at most {MAX_SOURCES}.")
     tags: list[str] | None = strawberry.field(
         default=None, description=f"Leads having all these, at most {resolvers.MAX_TAGS} (the "
@@ -383,7 +385,7 @@ class CreateLeadInput:
     company: str | None = strawberry.field(default=None, description="The company they work for.")
     title: str | None = strawberry.field(default=None, description="Their job title.")
     address: AddressInput | None = strawberry.field(default=None, description="Postal address.")
-    status: LeadStatus = strawberry.field(  # type: ignore[valid-type]
+    status: LeadStatus = strawberry.field(
         default=models.LeadStatus.NEW, description="Where the lead stands; NEW when absent.")
     tags: list[str] | None = strawberry.field(default=None, description=TAGS_INPUT)
     owner_id: relay.GlobalID | None = strawberry.field(
@@ -406,7 +408,7 @@ class UpdateLeadInput:
         description="Their job title; null clears it.")
     address: strawberry.Maybe[AddressInput | None] = strawberry.field(
         description="The whole new address (it replaces the old one); null clears it.")
-    status: strawberry.Maybe[LeadStatus | None] = strawberry.field(  # type: ignore[valid-type]
+    status: strawberry.Maybe[LeadStatus | None] = strawberry.field(
         description="Where the lead stands now. Null is refused.")
     tags: strawberry.Maybe[list[str] | None] = strawberry.field(description=TAGS_INPUT)
 

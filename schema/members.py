@@ -24,14 +24,14 @@ class InviteMemberInput:
     organization_id: relay.GlobalID = strawberry.field(description="The organization to join.")
     email: str = strawberry.field(description="Where the invitation goes. Only a user who "
                                               "verified this address can accept it.")
-    role: Role = strawberry.field(  # type: ignore[valid-type]
+    role: Role = strawberry.field(
         description="The role they get; you cannot grant a role above your own.")
 
 
 @strawberry.input(description="A member and their new role.")
 class UpdateMemberRoleInput:
     membership_id: relay.GlobalID = strawberry.field(description="The membership to change.")
-    role: Role = strawberry.field(description="The new role.")  # type: ignore[valid-type]
+    role: Role = strawberry.field(description="The new role.")
 
 
 @strawberry.input(description="Make another member an OWNER; you become an ADMIN.")

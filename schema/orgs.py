@@ -38,7 +38,8 @@ from schema.permissions import (
 from schema.selection import node_fields
 from schema.tokens import ApiToken, api_tokens
 
-Role = described_enum(
+Role = models.Role
+described_enum(
     models.Role, description="A member's role, from most to least powerful. The README's "
                              "matrix says what each may do; `viewerPermissions` lists yours.",
     values={
@@ -60,7 +61,7 @@ class Membership(ModelNode):
     model = models.Membership
 
     id: relay.NodeID[str]
-    role: Role = strawberry.field(description="What the member may do.")  # type: ignore[valid-type]
+    role: Role = strawberry.field(description="What the member may do.")
 
     @strawberry.field(description="When the user joined.")
     def joined_at(self, root: strawberry.Parent[models.Membership]) -> datetime.datetime:
@@ -84,7 +85,7 @@ class Invitation(ModelNode):
 
     id: relay.NodeID[str]
     email: str = strawberry.field(description="Who was invited.")
-    role: Role = strawberry.field(description="The role they get on accepting.")  # type: ignore[valid-type]
+    role: Role = strawberry.field(description="The role they get on accepting.")
     created_at: datetime.datetime = strawberry.field(description="When it was sent first.")
     expires_at: datetime.datetime = strawberry.field(description="When the link stops working.")
 
@@ -119,7 +120,7 @@ class Organization(ModelNode):
                       extensions=[requires(HasPermission(Permission.ORG_READ,
                                                          org=org_from_source()))])
     async def viewer_role(self, root: strawberry.Parent[models.Organization],
-                          info: Info) -> Role:  # type: ignore[valid-type]
+                          info: Info) -> Role:
         membership = await info.context.access.membership(root.id)
         return membership.role  # type: ignore[union-attr]
 

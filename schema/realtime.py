@@ -28,7 +28,8 @@ from schema.permissions import (
     requires,
 )
 
-LeadEventType = described_enum(
+LeadEventType = resolvers.LeadEventType
+described_enum(
     resolvers.LeadEventType, name="LeadEventType", description="What happened to a lead.",
     values={
         resolvers.LeadEventType.CREATED: "`createLead` made it (`importLeads` sends no events).",
@@ -40,7 +41,8 @@ LeadEventType = described_enum(
         resolvers.LeadEventType.STATUS_CHANGED: "Its status changed.",
         resolvers.LeadEventType.NOTE_ADDED: "A note was added: see `note`.",
     })
-MembershipEventType = described_enum(
+MembershipEventType = resolvers.MembershipEventType
+described_enum(
     resolvers.MembershipEventType, name="MembershipEventType",
     description="What happened to one of your memberships.",
     values={
@@ -63,7 +65,7 @@ def _timestamp(seconds: float) -> datetime.datetime:
 
 @strawberry.type(description="A change to a lead of the organization, after it was committed.")
 class LeadEvent:
-    type: LeadEventType = strawberry.field(  # type: ignore[valid-type]
+    type: LeadEventType = strawberry.field(
         description="What happened.")
     lead_id: strawberry.ID = strawberry.field(
         description="Global id of the lead (also when it was deleted).")
@@ -89,11 +91,11 @@ class LeadEvent:
 
 @strawberry.type(description="A change to one of your memberships: refresh what you may do.")
 class MembershipEvent:
-    type: MembershipEventType = strawberry.field(  # type: ignore[valid-type]
+    type: MembershipEventType = strawberry.field(
         description="What happened.")
     organization_id: strawberry.ID = strawberry.field(
         description="Global id of the organization.")
-    role: Role | None = strawberry.field(  # type: ignore[valid-type]
+    role: Role | None = strawberry.field(
         description="Your role there now, or the role offered by an invitation; null once "
                     "you are no longer a member.")
     membership: Membership | None = strawberry.field(
@@ -114,7 +116,7 @@ MAX_TYPES = len(resolvers.LeadEventType)
 
 @strawberry.input(description="Narrow lead events.")
 class LeadEventFilter:
-    types: list[LeadEventType] | None = strawberry.field(  # type: ignore[valid-type]
+    types: list[LeadEventType] | None = strawberry.field(
         default=None, description=f"Only these kinds of event, at most {MAX_TYPES}.")
     owner_id: relay.GlobalID | None = strawberry.field(
         default=strawberry.UNSET,

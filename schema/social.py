@@ -18,7 +18,8 @@ from schema.accounts import COOKIE_TOKENS, SignedInPayload, User
 from schema.base import Info, described_enum
 from schema.permissions import IsAuthenticated, requires
 
-SocialProviderName = described_enum(
+SocialProviderName = models.SocialProvider
+described_enum(
     models.SocialProvider, name="SocialProviderName",
     description="A provider people can sign in with.",
     values={models.SocialProvider.GOOGLE: "Google (OpenID Connect).",
@@ -48,7 +49,7 @@ class LinkedIdentity:
 
     @classmethod
     def of(cls, row: models.SocialIdentity) -> LinkedIdentity:
-        return cls(provider=row.provider, email=row.email,  # type: ignore[arg-type]
+        return cls(provider=row.provider, email=row.email,
                    linked_at=row.created_at, last_used_at=row.last_used_at)
 
 
@@ -105,7 +106,7 @@ class SocialQueries:
     def social_providers(self, info: Info) -> list[SocialProviderInfo]:
         social = info.context.services.social
         return [SocialProviderInfo(
-            name=provider, label=provider.label,  # type: ignore[arg-type]
+            name=provider, label=provider.label,
             enabled=social.enabled(provider),
             start_url=social.start_url(provider) if social.enabled(provider) else None,
         ) for provider in models.SocialProvider]
@@ -136,6 +137,6 @@ class SocialMutations:
                          extensions=[requires(IsAuthenticated())])
     async def unlink_identity(self, info: Info,
                               input: UnlinkIdentityInput) -> UnlinkIdentityPayload:
-        await resolvers.unlink_identity(info.context, input.provider)  # type: ignore[arg-type]
+        await resolvers.unlink_identity(info.context, input.provider)
         return UnlinkIdentityPayload(provider=input.provider,
                                      user=info.context.user)  # type: ignore[arg-type]

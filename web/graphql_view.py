@@ -98,7 +98,7 @@ class GraphQLView(GraphQL):
     # Subscriptions (`web/graphql_ws.py`): graphql-transport-ws only; the legacy graphql-ws
     # protocol is refused (its handler had an auth bypass, CVE-2026-35526).
     graphql_transport_ws_handler_class = TransportWSHandler
-    websocket_adapter_class = LimitedWebSocket  # type: ignore[assignment]
+    websocket_adapter_class = LimitedWebSocket
 
     def __init__(self, schema: Any, services: Services) -> None:
         settings = services.settings
@@ -128,14 +128,14 @@ class GraphQLView(GraphQL):
         if viewer.user is not None:
             state["user_id"] = str(viewer.user.id)
         return Context(
-            request=request,  # type: ignore[arg-type]
+            request=request,
             response=response,
             services=self.services,
             request_id=state.get("request_id", "-"),
             viewer=viewer,
         )
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -219,9 +219,9 @@ class GraphQLView(GraphQL):
         response = await super().process_result(request, result)
         cost = _state(request).get("cost")  # set by `schema/cost.py`, for every operation
         if cost is not None:
-            response.setdefault("extensions", {})["cost"] = cost.as_extension()  # type: ignore[typeddict-item]
+            response.setdefault("extensions", {})["cost"] = cost.as_extension()
         if request_error:
-            response.pop("data", None)  # type: ignore[misc]
+            response.pop("data", None)
             # With the graphql-response media type a request error is a client error (400);
             # plain JSON clients always get 200 (GraphQL over HTTP, 6.4.1 and 6.4.2).
             request.state.graphql_status = 400

@@ -107,7 +107,7 @@ class _PerOperationContext:
         return getattr(self._schema, name)
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+class TransportWSHandler(BaseGraphQLTransportWSHandler):
     """`graphql-transport-ws` with authentication in `connection_init`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
