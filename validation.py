@@ -179,7 +179,7 @@ class Checks:
 
     def text(self, field: str, value: str | None, *, max_length: int) -> str | None:
         """Optional single-line text: the name rules, but empty (or None) is None."""
-        if blank(value):
+        if value is None or blank(value):
             return None
         return self.name(field, value, max_length=max_length)
 
@@ -213,13 +213,13 @@ class Checks:
 
     def optional_email(self, field: str, value: str | None) -> str | None:
         """`email`, but empty (or None) is None."""
-        if blank(value):
+        if value is None or blank(value):
             return None
         return self.email(field, value)
 
     def phone(self, field: str, value: str | None, *, region: str) -> str | None:
         """An optional phone number, valid in `region` when it has no country code, as E.164."""
-        if blank(value):
+        if value is None or blank(value):
             return None
         if hides_characters(value):
             self.add(field, INVISIBLE)

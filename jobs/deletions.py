@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -52,8 +52,8 @@ async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
     and its grants end with their tokens. Canceling the deletion brings none of them back."""
     now = datetime.now(UTC)
     await OAuthCode.scoped(org_id).filter(used_at__isnull=True).update(used_at=now)
-    for grant_id in await OAuthGrant.scoped(org_id).filter(revoked_at__isnull=True) \
-            .values_list("id", flat=True):
+    for grant_id in cast("list[uuid.UUID]", await OAuthGrant.scoped(org_id).filter(
+            revoked_at__isnull=True).values_list("id", flat=True)):
         await revoke_grant(grant_id, now)
 
 
@@ -157,8 +157,8 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
             alone.append(membership.organization_id)
     for org_id in alone:  # Stripe first, outside the transaction
         await cancel_billing(services, org_id, work.id)
-    old_keys = [key for key in await ScheduledWork.filter(
-        user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True) if key]
+    old_keys = [key for key in cast("list[str | None]", await ScheduledWork.filter(
+        user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True)) if key]
     async with in_transaction():
         for org_id in alone:
             await _delete_org_rows(org_id)

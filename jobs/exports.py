@@ -19,7 +19,7 @@ import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tortoise.queryset import QuerySet
 
@@ -366,5 +366,5 @@ async def _erasures(org_id: uuid.UUID) -> set[uuid.UUID]:
     """The organization's recent erasures (no transaction lasts an hour): one committed since
     this was last read may be missing from an archive read meanwhile."""
     since = datetime.now(UTC) - timedelta(hours=1)
-    return set(await tenant_rows(ActivityEvent).filter(
-        organization_id=org_id, action=ERASED, created_at__gte=since).values_list("id", flat=True))
+    return set(cast("list[uuid.UUID]", await tenant_rows(ActivityEvent).filter(
+        organization_id=org_id, action=ERASED, created_at__gte=since).values_list("id", flat=True)))

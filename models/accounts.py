@@ -3,6 +3,7 @@ sign-ups waiting for their address to be confirmed."""
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from tortoise import fields
@@ -45,6 +46,7 @@ class Session(BaseModel):
     user_agent = fields.CharField(max_length=512, null=True)
 
     refresh_tokens: fields.ReverseRelation[RefreshToken]
+    user_id: uuid.UUID
 
     class Meta:
         table = "sessions"
@@ -79,6 +81,7 @@ class EmailToken(BaseModel):
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
+    user_id: uuid.UUID
 
     class Meta:
         table = "email_tokens"

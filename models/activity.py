@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 
@@ -93,7 +94,7 @@ class ActivityEvent(TenantModel):
     action = fields.CharField(max_length=64)
     target_type = fields.CharField(max_length=32)
     target_id = fields.UUIDField(null=True)
-    summary = fields.JSONField(default=dict)
+    summary: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     ip = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=512, null=True)
     actor_id: uuid.UUID | None

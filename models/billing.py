@@ -9,7 +9,7 @@ written only by the billing resolvers (the Stripe customer) and by Stripe's sign
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Self, cast
 
 from tortoise import fields
 
@@ -77,8 +77,11 @@ class BillingAccount(TenantModel):
     )
     stripe_customer_id = fields.CharField(max_length=255, null=True, unique=True)
     stripe_subscription_id = fields.CharField(max_length=255, null=True)
-    subscription_plan = fields.CharEnumField(Plan, max_length=16, null=True)
-    interval = fields.CharEnumField(BillingInterval, max_length=8, null=True)
+    # cast: Tortoise types an enum field as never None, even with null=True.
+    subscription_plan = cast("fields.Field[Plan | None]", fields.CharEnumField(
+        Plan, max_length=16, null=True))
+    interval = cast("fields.Field[BillingInterval | None]", fields.CharEnumField(
+        BillingInterval, max_length=8, null=True))
     status = fields.CharEnumField(SubscriptionStatus, max_length=24,
                                   default=SubscriptionStatus.NONE)
     current_period_end = fields.DatetimeField(null=True)

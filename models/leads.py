@@ -57,7 +57,7 @@ class Lead(TenantModel):
     owner: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
         "relleks.User", related_name="owned_leads", null=True, on_delete=fields.SET_NULL
     )
-    tags = fields.JSONField(default=list)
+    tags: fields.JSONField[list[str]] = fields.JSONField(default=list)
     restricted = fields.BooleanField(default=False, db_default=False)
     """Processing restricted at the person's request (GDPR article 18): the lead stays stored
     but is left out of exports, of what API tokens and partner apps read, of import matches

@@ -33,8 +33,8 @@ class OAuthApp(BaseModel):
     client_id = fields.CharField(max_length=64, unique=True)
     client_secret_hash = fields.CharField(max_length=64)
     secret_prefix = fields.CharField(max_length=16)
-    redirect_uris = fields.JSONField(default=list)
-    scopes = fields.JSONField(default=list)
+    redirect_uris: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     owner_id: uuid.UUID
 
     class Meta:
@@ -55,7 +55,7 @@ class OAuthGrant(TenantModel):
     created_by: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
         "relleks.User", related_name="oauth_grants", null=True, on_delete=fields.SET_NULL
     )
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
     app_id: uuid.UUID
@@ -90,7 +90,7 @@ class OAuthCode(TenantModel):
     )
     code_hash = fields.CharField(max_length=64, unique=True)
     redirect_uri = fields.CharField(max_length=2000)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     code_challenge = fields.CharField(max_length=128)
     code_challenge_method = fields.CharField(max_length=8)
     expires_at = fields.DatetimeField()

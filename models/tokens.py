@@ -32,7 +32,7 @@ class ApiToken(TenantModel):
     name = fields.CharField(max_length=100)
     prefix = fields.CharField(max_length=16)
     token_hash = fields.CharField(max_length=64, unique=True)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)

@@ -50,8 +50,9 @@ return 1
 
 
 class Sockets(Protocol):
-    lease: float | None
-    """Seconds a place lasts unless renewed; None: places last until released."""
+    @property
+    def lease(self) -> float | None:
+        """Seconds a place lasts unless renewed; None: places last until released."""
 
     async def claim(self, key: str, socket_id: str, limit: int) -> bool: ...
 

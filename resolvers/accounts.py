@@ -61,7 +61,7 @@ async def log_in(ctx: Context, *, email: str, password: str, use_cookies: bool) 
     password_ok = verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok:
         raise Unauthenticated(BAD_LOGIN)
-    if needs_rehash(user.password_hash):
+    if user.password_hash is not None and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         await user.save(update_fields=["password_hash", "updated_at"])
     async with in_transaction():

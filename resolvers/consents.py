@@ -39,9 +39,9 @@ async def current_consents(user_id: uuid.UUID) -> list[ConsentState]:
         latest.setdefault(row.kind, row)
     states = []
     for kind in ConsentKind:
-        row = latest.get(kind)
-        states.append(ConsentState(kind, row.granted, row.created_at, row.policy_version)
-                      if row else ConsentState(kind, False, None, None))
+        last = latest.get(kind)
+        states.append(ConsentState(kind, last.granted, last.created_at, last.policy_version)
+                      if last else ConsentState(kind, False, None, None))
     return states
 
 

@@ -21,7 +21,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from billing.limits import ensure_within_limit
 from context import Context
@@ -197,8 +197,9 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     assert org is not None
     members = await _member_ids_by_email(ctx, org_id)
     # Read for every caller (tokens included): the import honours the restriction.
-    restricted = frozenset(await ctx.access.scoped(Lead, org_id, restricted_too=True).filter(
-        restricted=True, email__isnull=False).values_list("email", flat=True))
+    restricted: frozenset[str] = frozenset(cast("list[str]", await ctx.access.scoped(
+        Lead, org_id, restricted_too=True).filter(
+        restricted=True, email__isnull=False).values_list("email", flat=True)))
     valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members, restricted)
     # Both lists are in line order, each holds its first MAX_IMPORT_ERRORS: so do these.
     first = sorted(malformed.first + errors.first, key=lambda e: e.line)[:MAX_IMPORT_ERRORS]

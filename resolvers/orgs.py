@@ -7,6 +7,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
@@ -141,8 +142,9 @@ async def visible_users(ctx: Context, user_ids: list[str]) -> dict[str, User]:
         except ValueError:
             continue
     orgs = await ctx.access.orgs_with(Permission.MEMBERS_READ)
-    shared = set(await ctx.access.scoped(Membership, orgs).filter(user_id__in=ids)
-                 .values_list("user_id", flat=True)) if orgs and ids else set()
+    shared: set[uuid.UUID] = set(cast("list[uuid.UUID]", await ctx.access.scoped(
+        Membership, orgs).filter(user_id__in=ids).values_list("user_id", flat=True))
+    ) if orgs and ids else set()
     shared.add(viewer.id)
     users = await ctx.loaders.user.load_many([i for i in ids if i in shared])
     return {str(user.id): user for user in users if user is not None}

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequen
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from aiodataloader import DataLoader
 
@@ -127,7 +127,7 @@ class EventReads:
         """Which sessions are live (ids only: the user's row is the one the connection has)."""
         live = await Session.filter(id__in=ids, revoked_at__isnull=True,
                                     expires_at__gt=datetime.now(UTC)).values_list("id", flat=True)
-        return dict.fromkeys(live, True)
+        return dict.fromkeys(cast("list[uuid.UUID]", live), True)
 
     async def _tokens(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, ApiToken]:
         rows = await ApiToken.scoped(self.org_id).filter(id__in=ids).select_related("created_by")
