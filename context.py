@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from auth.access import Access
@@ -60,7 +60,8 @@ class Viewer:
 
 @dataclass
 class Context:
-    request: Request
+    request: HTTPConnection
+    """The HTTP request, or the WebSocket of a subscription's connection."""
     response: Response
     services: Services
     request_id: str

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Literal, TypedDict
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from settings import Settings
@@ -42,16 +43,22 @@ class CookieNames:
                    csrf=f"{prefix}relleks_csrf")
 
 
+class _CookieOptions(TypedDict):
+    path: str
+    secure: bool
+    samesite: Literal["lax", "strict", "none"]
+
+
 def set_session_cookies(response: Response, settings: Settings, *, access_token: str,
                         refresh_token: str) -> None:
     names = CookieNames.for_settings(settings)
-    common = {"path": "/", "secure": settings.cookie_secure, "samesite": "lax"}
+    common: _CookieOptions = {"path": "/", "secure": settings.cookie_secure, "samesite": "lax"}
     response.set_cookie(names.access, access_token, max_age=settings.access_token_ttl,
-                        httponly=True, **common)  # type: ignore[arg-type]
+                        httponly=True, **common)
     response.set_cookie(names.refresh, refresh_token, max_age=settings.refresh_token_ttl,
-                        httponly=True, **common)  # type: ignore[arg-type]
+                        httponly=True, **common)
     response.set_cookie(names.csrf, secrets.token_urlsafe(24), max_age=settings.refresh_token_ttl,
-                        httponly=False, **common)  # type: ignore[arg-type]
+                        httponly=False, **common)
 
 
 def clear_session_cookies(response: Response, settings: Settings) -> None:
@@ -61,24 +68,24 @@ def clear_session_cookies(response: Response, settings: Settings) -> None:
                                samesite="lax")
 
 
-def has_session_cookie(request: Request, settings: Settings) -> bool:
+def has_session_cookie(request: HTTPConnection, settings: Settings) -> bool:
     names = CookieNames.for_settings(settings)
     return names.access in request.cookies or names.refresh in request.cookies
 
 
-def csrf_ok(request: Request, settings: Settings) -> bool:
+def csrf_ok(request: HTTPConnection, settings: Settings) -> bool:
     expected = request.cookies.get(CookieNames.for_settings(settings).csrf)
     given = request.headers.get(CSRF_HEADER)
     return bool(expected and given and hmac.compare_digest(expected, given))
 
 
-def sent_as_form(request: Request) -> bool:
+def sent_as_form(request: HTTPConnection) -> bool:
     """Whether the body is of a kind an HTML form on any site could have sent."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     return content_type in FORM_CONTENT_TYPES
 
 
-def csrf_problem(request: Request, settings: Settings) -> str | None:
+def csrf_problem(request: HTTPConnection, settings: Settings) -> str | None:
     """Why a mutation in this request could be a cross-site forgery, or None when it cannot.
 
     An `Authorization` header cannot come from a form and forces a preflight, so it is proof

@@ -91,10 +91,10 @@ def is_request_error(result: ExecutionResult) -> bool:
     """A request error (GraphQL spec 7.1.2) stops the request before execution: nothing in the
     result has a path, and there is no data. Such a response carries no `data` key."""
     return result.data is None and bool(result.errors) and \
-        all(error.path is None for error in result.errors)
+        all(error.path is None for error in result.errors or ())
 
 
-class GraphQLView(GraphQL):
+class GraphQLView(GraphQL[Context, None]):
     # Subscriptions (`web/graphql_ws.py`): graphql-transport-ws only; the legacy graphql-ws
     # protocol is refused (its handler had an auth bypass, CVE-2026-35526).
     graphql_transport_ws_handler_class = TransportWSHandler
@@ -120,7 +120,7 @@ class GraphQLView(GraphQL):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         if isinstance(request, WebSocket):
             # A WebSocket authenticates in `connection_init` (`web/graphql_ws.py`).
-            return Context(request=request, response=Response(),  # type: ignore[arg-type]
+            return Context(request=request, response=Response(),
                            services=self.services,
                            request_id=uuid.uuid4().hex, viewer=Viewer())
         viewer = await authenticate(request, self.services.settings)
@@ -219,7 +219,10 @@ class GraphQLView(GraphQL):
         response = await super().process_result(request, result)
         cost = _state(request).get("cost")  # set by `schema/cost.py`, for every operation
         if cost is not None:
-            response.setdefault("extensions", {})["cost"] = cost.as_extension()
+            extensions = response.get("extensions")
+            if extensions is None:
+                extensions = response["extensions"] = {}
+            extensions["cost"] = cost.as_extension()
         if request_error:
             response.pop("data", None)
             # With the graphql-response media type a request error is a client error (400);

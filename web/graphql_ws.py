@@ -47,7 +47,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from auth.authenticate import authenticate_connection, recheck_viewer
-from context import Viewer
+from context import Context, Viewer
 from errors import ErrorCode
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
@@ -107,7 +107,7 @@ class _PerOperationContext:
         return getattr(self._schema, name)
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler):
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """`graphql-transport-ws` with authentication in `connection_init`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
