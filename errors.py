@@ -30,6 +30,7 @@ class ApiError(GraphQLError):
     """An error meant for the client: its message is shown as is."""
 
     code: ErrorCode = ErrorCode.INTERNAL
+    extensions: dict[str, Any]  # never None: it holds the code at least
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message, extensions={"code": self.code.value, **extensions})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
@@ -30,7 +31,7 @@ class LoginLimiter:
     def __init__(self, settings: Settings) -> None:
         uri = settings.redis_url.replace("redis://", "async+redis://", 1) if settings.redis_url \
             else "async+memory://"
-        self.storage: Storage = storage_from_string(uri)
+        self.storage = cast(Storage, storage_from_string(uri))  # async+ URIs: asyncio storages
         self._limiter = MovingWindowRateLimiter(self.storage)
         self._per_account: RateLimitItem = parse(settings.login_rate_per_account)
         self._per_ip: RateLimitItem = parse(settings.login_rate_per_ip)

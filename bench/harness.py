@@ -27,7 +27,7 @@ import tempfile
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bench import profile
 from bench.load_data import BENCH_PASSWORD
@@ -44,7 +44,7 @@ LOG_IN = """mutation LogIn($input: LogInInput!) {
 }"""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"bench: FAILED: {message}", file=sys.stderr)
     raise SystemExit(1)
 

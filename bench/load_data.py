@@ -24,6 +24,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -140,7 +141,7 @@ async def load() -> dict[str, int]:
     counts: dict[str, int] = {}
     async with in_transaction() as connection:
         await connection.execute_script(CLEAR)
-        steps = [
+        steps: list[tuple[str, str, list[Any]]] = [
             ("users", USERS, [password_hash, ORGS * MEMBERS_PER_ORG]),
             ("organizations", ORGANIZATIONS, [ORGS]),
             ("memberships", MEMBERSHIPS, [ORGS, MEMBERS_PER_ORG]),

@@ -251,7 +251,7 @@ async def _save_invoice(account: BillingAccount, obj: dict[str, Any],
                         at: datetime) -> Invoice | None:
     """Insert or update the invoice; None when the event is older than what we hold."""
     status = InvoiceStatus(obj["status"])
-    values = {
+    values: dict[str, Any] = {
         "stripe_subscription_id": _invoice_subscription(obj),
         "number": obj.get("number"),
         "amount_due": int(obj.get("amount_due") or 0),

@@ -124,6 +124,7 @@ class _SessionTransaction(TransactionContext):
     statements of the session wait for its end."""
 
     __slots__ = ("_held", "client", "connection_name", "token")
+    client: Transaction
 
     def __init__(self, session: Session) -> None:
         self._held = _HeldConnection(session)

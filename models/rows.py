@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from operator import itemgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from tortoise import fields
 from tortoise.backends.base.executor import CHUNK_SIZE, BaseExecutor
@@ -97,7 +97,7 @@ def _plan(model: type[Model], keys: tuple[str, ...], native_types: bool,
     if cache is None:  # per model class, not inherited
         cache = {}
         type.__setattr__(model, "_relleks_row_plans", cache)
-    plan = cache.get((keys, native_types), False)
+    plan: _Plan | None | Literal[False] = cache.get((keys, native_types), False)
     # A plan holds Tortoise's field lists it was made from: new lists (a new database) mean
     # a new plan.
     if plan is None or (plan and all(a is b for a, b in zip(plan.source, source, strict=True))):
@@ -245,7 +245,7 @@ class FastSelectExecutor(BaseExecutor):
     async def execute_select(self, sql: str, values: list | None = None,
                              custom_fields: list | None = None) -> list:
         # The first entry is the model itself; more are `select_related` joins.
-        if len(self.select_related_idx) > 1 or custom_fields:
+        if len(self.select_related_idx or ()) > 1 or custom_fields:
             return await super().execute_select(sql, values, custom_fields)
         _, rows = await self.db.execute_query(sql, values)
         native = native_types(self)

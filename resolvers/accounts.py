@@ -169,8 +169,8 @@ async def update_profile(ctx: Context, changes: Mapping[str, str | None]) -> Use
     updated = []
     with validate() as check:
         if "name" in changes:
-            name = changes["name"]
-            if check.not_null("name", name) is not None:
+            name = check.not_null("name", changes["name"])
+            if name is not None:
                 user.name = check.name("name", name, max_length=NAME_MAX)
                 updated.append("name")
     if updated:

@@ -180,7 +180,7 @@ async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,
     for column in changed:
         setattr(lead, column, changes.values[column])
     if tags_changed:
-        lead.tags = changes.tags
+        lead.tags = changes.tags or []
     async with in_transaction():
         await lead.save(update_fields=[*changed, *(["tags"] if tags_changed else []),
                                        "updated_at"])

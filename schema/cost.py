@@ -45,7 +45,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import (
@@ -355,9 +355,9 @@ class CostBudgets:
             self.anonymous = Budget(max(1, int(self.anonymous.points * scale)),
                                     self.anonymous.window)
         url = self.settings.redis_url
-        self.storage = storage_from_string(
+        self.storage = cast(Storage, storage_from_string(  # async+ URIs: asyncio storages
             url.replace("redis://", "async+redis://", 1) if url else "async+memory://",
-            key_prefix=self.key_prefix)
+            key_prefix=self.key_prefix))
 
     async def caller(self, context: Any) -> Caller:
         viewer = context.viewer
@@ -519,6 +519,7 @@ class CostQueries:
     @strawberry.field(description="Your query budget after this request (the same numbers as "
                                   "the `RateLimit-*` headers and `extensions.cost`).")
     def rate_limit(self, info: Info) -> RateLimit:
-        report: CostReport = info.context.cost
+        report = info.context.cost
+        assert report is not None  # set by the cost extension before any field runs
         return RateLimit(requested=report.requested, remaining=report.remaining,
                          limit=report.limit, reset_at=report.reset_at, maximum=MAX_COST)

@@ -25,6 +25,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "web" / "static" / "graphiql"
@@ -65,7 +66,7 @@ def pack(npm: str, package: str, version: str, into: Path) -> tuple[Path, str]:
     return into / info["filename"], info["integrity"]
 
 
-def vendor() -> dict[str, object]:
+def vendor() -> dict[str, Any]:
     npm = shutil.which("npm")
     if npm is None:
         raise SystemExit("npm is needed to vendor GraphiQL (the committed files need none)")
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             print(problem, file=sys.stderr)
         sys.exit(1 if problems else 0)
     record = vendor()
-    for asset in record["assets"]:  # type: ignore[attr-defined]
+    for asset in record["assets"]:
         print(f"{asset['path']}  {asset['integrity']}")
 
 
