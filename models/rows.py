@@ -97,7 +97,7 @@ def _plan(model: type[Model], keys: tuple[str, ...], native_types: bool,
     if cache is None:  # per model class, not inherited
         cache = {}
         type.__setattr__(model, "_relleks_row_plans", cache)
-    plan: _Plan | None | Literal[False] = cache.get((keys, native_types), False)
+    plan: _Plan | Literal[False] | None = cache.get((keys, native_types), False)
     # A plan holds Tortoise's field lists it was made from: new lists (a new database) mean
     # a new plan.
     if plan is None or (plan and all(a is b for a, b in zip(plan.source, source, strict=True))):
