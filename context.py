@@ -101,7 +101,7 @@ class Context:
         names the token itself. Permissions never come from this user (see `auth/access.py`)."""
         token = self.viewer.credential
         if self.viewer.user is None and token is not None and token.created_by is not None:
-            return token.created_by  # type: ignore[return-value]
+            return token.created_by
         if self.viewer.user is None:
             raise Unauthenticated(self.viewer.error or "Sign in first.")
         return self.viewer.user

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
@@ -197,7 +198,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         text = {
             "env": "RELLEKS_ENV",
             "database_url": "DATABASE_URL",
@@ -289,7 +290,7 @@ class Settings:
             kwargs.setdefault("cookie_secure", True)
             for attr in ("introspection", "graphiql"):
                 kwargs.setdefault(attr, False)
-        settings = cls(**kwargs)  # type: ignore[arg-type]
+        settings = cls(**kwargs)
         settings.check()
         return settings
 

@@ -88,7 +88,7 @@ class Access:
         if org_id != self.token.organization_id:
             return None
         stand_in = Membership(organization_id=org_id, role=TOKEN_RANK)
-        stand_in.user_id = None  # type: ignore[assignment]
+        stand_in.user_id = None  # type: ignore[assignment]  # a stand-in: no user behind it
         return stand_in
 
     def prime(self, membership: Membership) -> None:

@@ -21,15 +21,20 @@ import hashlib
 import json
 import uuid
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
 import structlog
 
 from billing.errors import BillingNotConfigured, PaymentProviderError
 from settings import Settings
+
+if TYPE_CHECKING:
+    from stripe.params import CustomerCreateParams, SubscriptionUpdateParams
+    from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
+    from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
 log = structlog.get_logger("relleks.billing")
 T = TypeVar("T")
@@ -53,7 +58,7 @@ class HostedSession:
     url: str
 
 
-def idempotency_key(kind: str, org_id: uuid.UUID, params: dict[str, Any],
+def idempotency_key(kind: str, org_id: uuid.UUID, params: Mapping[str, object],
                     scope: str = "") -> str:
     """Same org, same parameters (and same scope, e.g. the request id) -> same key. Stripe
     refuses a key reused with other parameters, hence the parameters' digest in it."""
@@ -92,11 +97,11 @@ class StripeGateway:
     async def create_customer(self, *, org_id: uuid.UUID, name: str, email: str,
                               request_id: str) -> str:
         """A Stripe customer for the organization; its id."""
-        params: dict[str, Any] = {"name": name, "email": email,
-                                  "metadata": {"organization_id": str(org_id)}}
+        params: CustomerCreateParams = {"name": name, "email": email,
+                                        "metadata": {"organization_id": str(org_id)}}
         key = idempotency_key("customer", org_id, params)
         customer = await self._call("customers.create", request_id, lambda client: (
-            client.v1.customers.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
+            client.v1.customers.create_async(params, {"idempotency_key": key})))
         return str(customer.id)
 
     async def create_checkout_session(self, *, org_id: uuid.UUID, customer_id: str,
@@ -104,7 +109,7 @@ class StripeGateway:
                                       request_id: str) -> HostedSession:
         """A Checkout Session that subscribes the customer to `price`."""
         base = self.settings.public_url.rstrip("/")
-        params: dict[str, Any] = {
+        params: CheckoutSessionCreateParams = {
             "mode": "subscription",
             "customer": customer_id,
             "line_items": [{"price": price, "quantity": 1}],
@@ -116,19 +121,19 @@ class StripeGateway:
         }
         key = idempotency_key("checkout", org_id, params, request_id)
         session = await self._call("checkout.sessions.create", request_id, lambda client: (
-            client.v1.checkout.sessions.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
+            client.v1.checkout.sessions.create_async(params, {"idempotency_key": key})))
         return HostedSession(id=str(session.id), url=str(session.url))
 
     async def create_portal_session(self, *, org_id: uuid.UUID, customer_id: str,
                                     request_id: str) -> HostedSession:
         """A Customer Portal session: change plan, payment method, cancel, see invoices."""
-        params: dict[str, Any] = {
+        params: PortalSessionCreateParams = {
             "customer": customer_id,
             "return_url": f"{self.settings.public_url.rstrip('/')}/billing",
         }
         key = idempotency_key("portal", org_id, params, request_id)
         session = await self._call("billing_portal.sessions.create", request_id, lambda client: (
-            client.v1.billing_portal.sessions.create_async(params, {"idempotency_key": key})))  # type: ignore[arg-type]
+            client.v1.billing_portal.sessions.create_async(params, {"idempotency_key": key})))
         return HostedSession(id=str(session.id), url=str(session.url))
 
     async def cancel_subscription(self, *, org_id: uuid.UUID, subscription_id: str,
@@ -149,11 +154,11 @@ class StripeGateway:
                           request_id: str) -> bool:
         """Stop (`renew=False`) or resume the subscription's renewal at the end of the period
         already paid for; whether it will now end then (Stripe's `cancel_at_period_end`)."""
-        params = {"cancel_at_period_end": not renew}
+        params: SubscriptionUpdateParams = {"cancel_at_period_end": not renew}
         key = idempotency_key("renewal", org_id, {"subscription": subscription_id, **params},
                               request_id)
         updated = await self._call("subscriptions.update", request_id, lambda client: (
-            client.v1.subscriptions.update_async(subscription_id, params,  # type: ignore[arg-type]
+            client.v1.subscriptions.update_async(subscription_id, params,
                                                  {"idempotency_key": key})))
         return bool(updated.cancel_at_period_end)
 

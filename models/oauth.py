@@ -13,14 +13,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from tortoise import fields
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, UpdateQuery
 
 from models.base import BaseModel
 from models.orgs import Organization
 from models.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from models.accounts import User
 
 
 class OAuthApp(BaseModel):
@@ -52,7 +55,7 @@ class OAuthGrant(TenantModel):
     app: fields.ForeignKeyRelation[OAuthApp] = fields.ForeignKeyField(
         "relleks.OAuthApp", related_name="grants", on_delete=fields.CASCADE
     )
-    created_by: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "relleks.User", related_name="oauth_grants", null=True, on_delete=fields.SET_NULL
     )
     scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
@@ -108,9 +111,9 @@ class OAuthCode(TenantModel):
         return cls._meta.manager.get_queryset().filter(code_hash=code_hash)
 
     @classmethod
-    def spend(cls, code_id: uuid.UUID, *, at: datetime, grant_id: uuid.UUID) -> QuerySet[Self]:
+    def spend(cls, code_id: uuid.UUID, *, at: datetime, grant_id: uuid.UUID) -> UpdateQuery:
         """Mark a code used, only if it was not: the row count says whether this request won."""
-        return cls._meta.manager.get_queryset().filter(  # type: ignore[return-value]
+        return cls._meta.manager.get_queryset().filter(
             id=code_id, used_at__isnull=True).update(used_at=at, grant_id=grant_id)
 
 

@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from operator import itemgetter
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, cast
 
 from tortoise import fields
 from tortoise.backends.base.executor import CHUNK_SIZE, BaseExecutor
 from tortoise.models import Model
 
 from models.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from tortoise.fields.relational import RelationalField
 
 M = TypeVar("M", bound=Model)
 Convert = Callable[[Any], Any]
@@ -202,7 +205,7 @@ async def joined(model: type[M], relation: str, where: dict[str, Any]) -> list[M
     params = [value if native or not isinstance(value, uuid.UUID) else str(value)
               for value in values]
     _, rows = await db.execute_query(_joined_sql(model, relation, shape, native), params)
-    target: type[Model] = model._meta.fields_map[relation].related_model  # type: ignore[attr-defined]
+    target = cast("RelationalField[Model]", model._meta.fields_map[relation]).related_model
     instances = build(model, rows, native_types=native)
     for instance, related in zip(instances, build(target, rows, native_types=native,
                                                   prefix=f"{relation}."), strict=True):
@@ -215,7 +218,7 @@ def _joined_sql(model: type[Model], relation: str,
                 shape: tuple[tuple[str, int | None], ...], native: bool) -> str:
     meta = model._meta
     field = meta.fields_map[relation]
-    target: type[Model] = field.related_model  # type: ignore[attr-defined]
+    target = cast("RelationalField[Model]", field).related_model
     selected = [f'm."{column}"' for column in meta.db_fields]
     selected += [f'r."{column}" AS "{relation}.{column}"' for column in target._meta.db_fields]
     numbers = iter(range(1, 1 + sum(count or 1 for _, count in shape)))

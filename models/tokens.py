@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from tortoise import fields
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, UpdateQuery
 
-from models.base import BaseModel
 from models.orgs import Organization
 from models.tenancy import TenantModel
+
+if TYPE_CHECKING:
+    from models.accounts import User
 
 
 class ApiToken(TenantModel):
@@ -26,7 +28,7 @@ class ApiToken(TenantModel):
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "relleks.Organization", related_name="api_tokens", on_delete=fields.CASCADE
     )
-    created_by: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "relleks.User", related_name="api_tokens", null=True, on_delete=fields.SET_NULL
     )
     name = fields.CharField(max_length=100)
@@ -50,7 +52,7 @@ class ApiToken(TenantModel):
         return cls._meta.manager.get_queryset().filter(token_hash=token_hash)
 
     @classmethod
-    def touch(cls, token_id: uuid.UUID, *, at: datetime, ip: str) -> QuerySet[Self]:
+    def touch(cls, token_id: uuid.UUID, *, at: datetime, ip: str) -> UpdateQuery:
         """Record a use (time and IP) of one token, found by the id authentication gave."""
-        return cls._meta.manager.get_queryset().filter(id=token_id).update(  # type: ignore[return-value]
+        return cls._meta.manager.get_queryset().filter(id=token_id).update(
             last_used_at=at, last_used_ip=ip)

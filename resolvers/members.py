@@ -348,4 +348,6 @@ async def transfer_ownership(ctx: Context, org_id: uuid.UUID,
                      people=(actor.user_id, target.user_id))
         await _end_credentials_beyond(ctx, org_id, actor.user_id, Role.ADMIN, "creator_demoted")
     ctx.access.forget(org_id)
-    return await ctx.loaders.organization.load(org_id)  # type: ignore[return-value]
+    org = await ctx.loaders.organization.load(org_id)
+    assert org is not None  # the actor's membership in it was just checked
+    return org

@@ -26,7 +26,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import structlog
@@ -52,6 +52,11 @@ from errors import ErrorCode
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
 
+if TYPE_CHECKING:
+    from strawberry.schema.base import BaseSchema
+
+    from web.graphql_view import GraphQLView
+
 log = structlog.get_logger("relleks.realtime")
 
 UNAUTHORIZED = 4401
@@ -74,7 +79,7 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
                         ) -> AsyncGenerator[object, None]:
-        limit = self.view.services.settings.ws_max_message_bytes  # type: ignore[attr-defined]
+        limit = cast("GraphQLView", self.view).services.settings.ws_max_message_bytes
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
@@ -112,7 +117,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.schema = _PerOperationContext(self.schema)  # type: ignore[assignment]
+        # Stands in for the schema: everything but `stream` is the schema's own.
+        self.schema = cast("BaseSchema", _PerOperationContext(self.schema))
         self.watcher: asyncio.Task[None] | None = None
         self.socket_id = uuid.uuid4().hex
         self.places: list[str] = []
