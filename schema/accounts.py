@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -63,7 +63,7 @@ class User(ModelNode):
         async def prime(rows: list[Any]) -> None:
             org_resolvers.prime_memberships(ctx, rows)
 
-        return Rows(org_resolvers.my_memberships_query(ctx), prime)  # type: ignore[return-value]
+        return cast("list[Membership]", Rows(org_resolvers.my_memberships_query(ctx), prime))
 
     @relay.connection(
         Connection[Annotated["OAuthApp", strawberry.lazy("schema.oauth")]], name="oauthApps",
@@ -75,7 +75,7 @@ class User(ModelNode):
     ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]]:
         if not _is_viewer(root, info):
             return []
-        return Rows(oauth_resolvers.my_apps_query(info.context))  # type: ignore[return-value]
+        return cast("list[OAuthApp]", Rows(oauth_resolvers.my_apps_query(info.context)))
 
     @strawberry.field(description="The provider accounts (Google, GitHub) that sign you in. "
                                   "A list, not a connection: at most one per provider, so "
@@ -103,7 +103,7 @@ class User(ModelNode):
                         info: Info) -> list[ConsentChange]:
         if not _is_viewer(root, info):
             return []
-        return Rows(consent_resolvers.history_query(root.id))  # type: ignore[return-value]
+        return cast("list[ConsentChange]", Rows(consent_resolvers.history_query(root.id)))
 
     @strawberry.field(description="The terms and privacy policy in force when you have not "
                                   "accepted it yet (then `acceptPolicy` it); null once you "
@@ -121,7 +121,7 @@ class User(ModelNode):
                            info: Info) -> list[PolicyAcceptance]:
         if not _is_viewer(root, info):
             return []
-        return Rows(policy_resolvers.acceptances_query(root.id))  # type: ignore[return-value]
+        return cast("list[PolicyAcceptance]", Rows(policy_resolvers.acceptances_query(root.id)))
 
     @relay.connection(
         Connection[Annotated["DataExport", strawberry.lazy("schema.exports")]],
@@ -134,7 +134,7 @@ class User(ModelNode):
             return []
         from schema.exports import my_data_exports
 
-        return my_data_exports(info)  # type: ignore[return-value]
+        return cast("list[DataExport]", my_data_exports(info))
 
     @strawberry.field(description="Your account's scheduled deletion, if you asked for one. "
                                   "Only on `me`: null for any other user.")
@@ -339,12 +339,12 @@ class AccountQueries:
                                   "root fields of the same request still answer.",
                       extensions=[requires(IsAuthenticated())])
     def me(self, info: Info) -> User | None:
-        return info.context.user  # type: ignore[return-value]
+        return cast("User | None", info.context.user)
 
     @relay.connection(Connection[SessionType], description="The viewer's active sessions, "
                       "most recently used first.", extensions=[requires(IsAuthenticated())])
     async def sessions(self, info: Info) -> list[SessionType]:
-        return await resolvers.active_sessions(info.context)  # type: ignore[return-value]
+        return cast("list[SessionType]", await resolvers.active_sessions(info.context))
 
 
 @strawberry.type

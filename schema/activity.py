@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry import relay
@@ -153,7 +153,7 @@ class ActivityEvent(ModelNode):
     def actor(self, root: strawberry.Parent[models.ActivityEvent], info: Info) -> User | None:
         if root.actor_id is None:
             return None
-        return loaded(info.context.loaders.user, root.actor_id)  # type: ignore[return-value]
+        return cast("User | None", loaded(info.context.loaders.user, root.actor_id))
 
 
 

@@ -18,7 +18,7 @@ reference implementation (they run wherever this executor does not, e.g. on subs
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, is_leaf_type
 from graphql.execution.executor import gather_with_cancel
@@ -80,7 +80,7 @@ def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
             elif definition.base_resolver is None:
                 plan = ("attribute", definition.python_name, None)
         setattr(field, _PLAN, plan)
-    return plan  # type: ignore[return-value]
+    return cast("tuple[str, str, str | None] | None", plan)
 
 
 def is_awaitable(value: Any) -> bool:

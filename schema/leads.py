@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from inspect import isawaitable
-from typing import Annotated, Any, Generic
+from typing import Annotated, Any, Generic, cast
 
 import strawberry
 from strawberry import relay
@@ -116,7 +116,7 @@ class Note(ModelNode):
     def author(self, root: strawberry.Parent[models.Note], info: Info) -> User | None:
         if root.author_id is None:
             return None
-        return loaded(info.context.loaders.user, root.author_id)  # type: ignore[return-value]
+        return cast("User | None", loaded(info.context.loaders.user, root.author_id))
 
 
 
@@ -160,7 +160,7 @@ class Lead(ModelNode):
     def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
         if root.owner_id is None:
             return None
-        return loaded(info.context.loaders.user, root.owner_id)  # type: ignore[return-value]
+        return cast("User | None", loaded(info.context.loaders.user, root.owner_id))
 
     @strawberry.field(description="Notes, newest first, with stable keyset cursors. Whoever may "
                                   "read the lead may read its notes.")
@@ -181,7 +181,7 @@ class Lead(ModelNode):
         limit = page_size(info, first)
         rows = loaded(info.context.loaders.first_notes(root.organization_id, limit + 1), root.id)
         if isawaitable(rows):
-            return _first_notes(root, info, limit, rows)  # type: ignore[return-value]
+            return cast("NoteConnection", _first_notes(root, info, limit, rows))
         return _notes_page(root, info, rows, limit)
 
     @classmethod
@@ -549,7 +549,7 @@ class LeadQueries:
                                                          org=org_of(models.Lead, "Lead", "id")))])
     async def lead(self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(
             description="The lead's global id.")]) -> Lead:
-        return await resolvers.get_lead(info.context, _lead_id(id))  # type: ignore[return-value]
+        return cast("Lead", await resolvers.get_lead(info.context, _lead_id(id)))
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry import relay
@@ -73,7 +73,7 @@ class AuthorizedApp(ModelNode):
 
     @strawberry.field(description="The app.")
     async def app(self, root: strawberry.Parent[models.OAuthGrant], info: Info) -> PartnerApp:
-        return await info.context.loaders.oauth_app.load(root.app_id)  # type: ignore[return-value]
+        return cast("PartnerApp", await info.context.loaders.oauth_app.load(root.app_id))
 
     @strawberry.field(description="Who authorised it; null when that account is gone.",
                       metadata=relation("created_by_id", "user"))
@@ -81,7 +81,7 @@ class AuthorizedApp(ModelNode):
                       info: Info) -> User | None:
         if root.created_by_id is None:
             return None
-        return loaded(info.context.loaders.user, root.created_by_id)  # type: ignore[return-value]
+        return cast("User | None", loaded(info.context.loaders.user, root.created_by_id))
 
 
 def authorized_apps(info: Info, org_id: uuid.UUID) -> Rows:
@@ -171,7 +171,7 @@ class OAuthAuthorizationRequest:
     ) -> Annotated[Organization, strawberry.lazy("schema.orgs")]:
         org = await info.context.loaders.organization.load(
             decode_id(self.organization_id, "Organization", field="organizationId"))
-        return org  # type: ignore[return-value]
+        return cast("Organization", org)
 
 
 @strawberry.type(description="Where to send the browser back to the app.")

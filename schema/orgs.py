@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from strawberry import relay
@@ -69,7 +69,7 @@ class Membership(ModelNode):
 
     @strawberry.field(description="The member.", metadata=relation("user_id", "user"))
     def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
-        return loaded(info.context.loaders.user, root.user_id)  # type: ignore[return-value]
+        return cast("User", loaded(info.context.loaders.user, root.user_id))
 
     @strawberry.field(description="The organization.")
     async def organization(self, root: strawberry.Parent[models.Membership],
@@ -94,7 +94,7 @@ class Invitation(ModelNode):
     def invited_by(self, root: strawberry.Parent[models.Invitation], info: Info) -> User | None:
         if root.invited_by_id is None:
             return None
-        return loaded(info.context.loaders.user, root.invited_by_id)  # type: ignore[return-value]
+        return cast("User | None", loaded(info.context.loaders.user, root.invited_by_id))
 
 
 
@@ -162,7 +162,7 @@ class Organization(ModelNode):
                                                          org=org_from_source()))])
     def api_tokens(self, root: strawberry.Parent[models.Organization],
                    info: Info) -> list[ApiToken]:
-        return api_tokens(info, root.id)  # type: ignore[return-value]
+        return cast("list[ApiToken]", api_tokens(info, root.id))
 
     @relay.connection(Connection[AuthorizedApp], description="Partner apps the organization "
                                                              "authorised and has not revoked, "
@@ -171,7 +171,7 @@ class Organization(ModelNode):
                                                          org=org_from_source()))])
     def authorized_apps(self, root: strawberry.Parent[models.Organization],
                         info: Info) -> list[AuthorizedApp]:
-        return authorized_apps(info, root.id)  # type: ignore[return-value]
+        return cast("list[AuthorizedApp]", authorized_apps(info, root.id))
 
     @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
                       extensions=[requires(HasPermission(Permission.ACTIVITY_READ,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import cast
 
 import strawberry
 from strawberry import relay
@@ -60,7 +61,7 @@ class ApiToken(ModelNode):
     def created_by(self, root: strawberry.Parent[models.ApiToken], info: Info) -> User | None:
         if root.created_by_id is None:
             return None
-        return loaded(info.context.loaders.user, root.created_by_id)  # type: ignore[return-value]
+        return cast("User | None", loaded(info.context.loaders.user, root.created_by_id))
 
 
 
