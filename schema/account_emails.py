@@ -8,6 +8,8 @@ error as a readable block.
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 
 from mail.messages import hours
@@ -88,7 +90,7 @@ class AccountEmailMutations:
                     f"on another device. {TOKEN_ERRORS}")
     async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
         return VerifyEmailPayload(
-            user=await resolvers.verify_email(info.context, input.token))  # type: ignore[arg-type]
+            user=cast("User", await resolvers.verify_email(info.context, input.token)))
 
     @strawberry.mutation(
         description="Email a password-reset link, `{PUBLIC_URL}/reset-password?token=...`, "

@@ -417,7 +417,7 @@ class AccountMutations:
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         changes = {"name": input.name.value} if input.name is not None else {}
         return UpdateProfilePayload(
-            user=await resolvers.update_profile(info.context, changes))  # type: ignore[arg-type]
+            user=cast("User", await resolvers.update_profile(info.context, changes)))
 
     @strawberry.mutation(description="Change the password; every other session ends. Each "
                                      "try spends one of your account's sign-in attempts "
@@ -427,4 +427,4 @@ class AccountMutations:
                               input: ChangePasswordInput) -> ChangePasswordPayload:
         await resolvers.change_password(info.context, current_password=input.current_password,
                                         new_password=input.new_password)
-        return ChangePasswordPayload(user=info.context.user)  # type: ignore[arg-type]
+        return ChangePasswordPayload(user=cast("User", info.context.user))

@@ -5,6 +5,8 @@ The checks and the re-encoding live in `resolvers/avatars.py`; this module decla
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
@@ -55,7 +57,7 @@ class AvatarMutations:
     )
     async def upload_avatar(self, info: Info, input: UploadAvatarInput) -> UploadAvatarPayload:
         return UploadAvatarPayload(
-            user=await resolvers.upload_avatar(info.context, input.file))  # type: ignore[arg-type]
+            user=cast("User", await resolvers.upload_avatar(info.context, input.file)))
 
     @strawberry.mutation(
         description="Remove the viewer's profile photo and delete its file. Does nothing when "
@@ -65,4 +67,4 @@ class AvatarMutations:
     async def remove_avatar(self, info: Info) -> RemoveAvatarPayload:
         user = await resolvers.remove_avatar(info.context)
         return RemoveAvatarPayload(deleted_id=strawberry.ID(relay.to_base64("User", str(user.id))),
-                                   user=user)  # type: ignore[arg-type]
+                                   user=cast("User", user))

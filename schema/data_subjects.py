@@ -7,6 +7,8 @@ The README's Privacy section says what each does.
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
@@ -132,6 +134,6 @@ class DataSubjectMutations:
             Permission.PRIVACY_MANAGE, org=org_of(lead_models.Lead, "Lead", "input.lead_id")))])
     async def restrict_processing(self, info: Info, input: RestrictProcessingInput
                                   ) -> RestrictProcessingPayload:
-        return RestrictProcessingPayload(lead=await resolvers.restrict_processing(
+        return RestrictProcessingPayload(lead=cast("Lead", await resolvers.restrict_processing(
             info.context, decode_id(input.lead_id, "Lead", field="leadId"),
-            input.restricted))  # type: ignore[arg-type]
+            input.restricted)))

@@ -566,7 +566,7 @@ class LeadMutations:
                 "address": _address(input.address), "tags": input.tags}
         owner = decode_id(input.owner_id, "User", field="ownerId") if input.owner_id else None
         lead = await resolvers.create_lead(info.context, org_id, data, owner_id=owner)
-        return CreateLeadPayload(lead=lead)  # type: ignore[arg-type]
+        return CreateLeadPayload(lead=cast("Lead", lead))
 
     @strawberry.mutation(description="Change some fields of a lead.",
                          extensions=[requires(HasPermission(
@@ -582,7 +582,7 @@ class LeadMutations:
             data["address"] = _address(input.address.value)
         at_most("tags", data.get("tags"), resolvers.MAX_TAGS)
         lead = await resolvers.update_lead(info.context, _lead_id(input.id), data)
-        return UpdateLeadPayload(lead=lead)  # type: ignore[arg-type]
+        return UpdateLeadPayload(lead=cast("Lead", lead))
 
     @strawberry.mutation(description="Give a lead to a member of its organization, or to nobody.",
                          extensions=[requires(HasPermission(
@@ -591,7 +591,7 @@ class LeadMutations:
     async def assign_lead(self, info: Info, input: AssignLeadInput) -> AssignLeadPayload:
         owner = decode_id(input.owner_id, "User", field="ownerId") if input.owner_id else None
         lead = await resolvers.update_lead(info.context, _lead_id(input.id), {}, owner_id=owner)
-        return AssignLeadPayload(lead=lead)  # type: ignore[arg-type]
+        return AssignLeadPayload(lead=cast("Lead", lead))
 
     @strawberry.mutation(description="Delete a lead and its notes (ADMIN+, or its owner).",
                          extensions=[requires(HasPermissionOrOwns(
@@ -609,7 +609,7 @@ class LeadMutations:
     async def add_note(self, info: Info, input: AddNoteInput) -> AddNotePayload:
         note = await note_resolvers.add_note(
             info.context, decode_id(input.lead_id, "Lead", field="leadId"), input.body)
-        return AddNotePayload(note=note)  # type: ignore[arg-type]
+        return AddNotePayload(note=cast("Note", note))
 
     @strawberry.mutation(description="Edit a note (its author, or ADMIN+).",
                          extensions=[requires(HasPermissionOrOwns(
@@ -619,7 +619,7 @@ class LeadMutations:
     async def update_note(self, info: Info, input: UpdateNoteInput) -> UpdateNotePayload:
         note = await note_resolvers.update_note(
             info.context, decode_id(input.id, "Note", field="id"), input.body)
-        return UpdateNotePayload(note=note)  # type: ignore[arg-type]
+        return UpdateNotePayload(note=cast("Note", note))
 
     @strawberry.mutation(description="Delete a note (its author, or ADMIN+).",
                          extensions=[requires(HasPermissionOrOwns(

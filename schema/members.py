@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import cast
+
 import strawberry
 from strawberry import relay
 
@@ -110,7 +113,7 @@ class TransferOwnershipPayload:
     organization: Organization = strawberry.field(description="The organization.")
 
 
-def _membership_id(value: relay.GlobalID) -> object:
+def _membership_id(value: relay.GlobalID) -> uuid.UUID:
     return decode_id(value, "Membership", field="membershipId")
 
 
@@ -128,7 +131,7 @@ class MemberMutations:
         org_id = decode_id(input.organization_id, "Organization", field="organizationId")
         invitation = await resolvers.invite_member(
             info.context, org_id, email=input.email, role=models.Role(input.role))
-        return InviteMemberPayload(invitation=invitation)  # type: ignore[arg-type]
+        return InviteMemberPayload(invitation=cast("Invitation", invitation))
 
     @strawberry.mutation(
         description="Send a pending invitation again with a new link; the old link stops working. "
@@ -141,7 +144,7 @@ class MemberMutations:
                                 input: ResendInvitationInput) -> ResendInvitationPayload:
         invitation = await resolvers.resend_invitation(
             info.context, decode_id(input.id, "Invitation", field="id"))
-        return ResendInvitationPayload(invitation=invitation)  # type: ignore[arg-type]
+        return ResendInvitationPayload(invitation=cast("Invitation", invitation))
 
     @strawberry.mutation(
         description="Cancel a pending invitation. The rank rules of sending it apply: an "
@@ -152,7 +155,7 @@ class MemberMutations:
                                 input: RevokeInvitationInput) -> RevokeInvitationPayload:
         invitation = await resolvers.revoke_invitation(
             info.context, decode_id(input.id, "Invitation", field="id"))
-        return RevokeInvitationPayload(invitation=invitation)  # type: ignore[arg-type]
+        return RevokeInvitationPayload(invitation=cast("Invitation", invitation))
 
     @strawberry.mutation(
         description="Join the organization an invitation is for. Your verified email must be "
@@ -161,7 +164,7 @@ class MemberMutations:
     async def accept_invitation(self, info: Info,
                                 input: AcceptInvitationInput) -> AcceptInvitationPayload:
         membership = await resolvers.accept_invitation(info.context, input.token)
-        return AcceptInvitationPayload(membership=membership)  # type: ignore[arg-type]
+        return AcceptInvitationPayload(membership=cast("Membership", membership))
 
     @strawberry.mutation(
         description="Change a member's role. You act only on members ranked below you (OWNERs "
@@ -173,7 +176,7 @@ class MemberMutations:
                                  input: UpdateMemberRoleInput) -> UpdateMemberRolePayload:
         membership = await resolvers.update_member_role(
             info.context, _membership_id(input.membership_id), models.Role(input.role))
-        return UpdateMemberRolePayload(membership=membership)  # type: ignore[arg-type]
+        return UpdateMemberRolePayload(membership=cast("Membership", membership))
 
     @strawberry.mutation(
         description="Remove a member ranked below you. The payload names the removed "
@@ -209,4 +212,4 @@ class MemberMutations:
         org = await resolvers.transfer_ownership(
             info.context, decode_id(input.organization_id, "Organization", field="organizationId"),
             _membership_id(input.membership_id))
-        return TransferOwnershipPayload(organization=org)  # type: ignore[arg-type]
+        return TransferOwnershipPayload(organization=cast("Organization", org))

@@ -235,7 +235,7 @@ class OAuthQueries:
             code_challenge=code_challenge, code_challenge_method=code_challenge_method)
         found = await resolvers.authorization_request(info.context, params, org_id)
         return OAuthAuthorizationRequest(
-            app=found.app,  # type: ignore[arg-type]
+            app=cast("PartnerApp", found.app),
             scopes=[Scope(name=s.value, description=s.description) for s in found.scopes],
             organization_id=organization_id, redirect_uri=found.redirect_uri,
             state=found.state)
@@ -253,7 +253,7 @@ class OAuthMutations:
         made = await resolvers.register_app(info.context, name=input.name,
                                             redirect_uris=input.redirect_uris,
                                             scopes=input.scopes)
-        return RegisterOAuthAppPayload(oauth_app=made.app,  # type: ignore[arg-type]
+        return RegisterOAuthAppPayload(oauth_app=cast("OAuthApp", made.app),
                                        client_secret=made.client_secret)
 
     @strawberry.mutation(name="deleteOAuthApp",
@@ -300,4 +300,4 @@ class OAuthMutations:
                                  input: RevokeOAuthGrantInput) -> RevokeOAuthGrantPayload:
         grant = await resolvers.revoke_oauth_grant(
             info.context, decode_id(input.id, "AuthorizedApp", field="id"))
-        return RevokeOAuthGrantPayload(authorized_app=grant)  # type: ignore[arg-type]
+        return RevokeOAuthGrantPayload(authorized_app=cast("AuthorizedApp", grant))

@@ -271,7 +271,7 @@ class OrgMutations:
                                   input: CreateOrganizationInput) -> CreateOrganizationPayload:
         org = await resolvers.create_organization(info.context, name=input.name,
                                                   slug=input.slug)
-        return CreateOrganizationPayload(organization=org)  # type: ignore[arg-type]
+        return CreateOrganizationPayload(organization=cast("Organization", org))
 
     @strawberry.mutation(description="Rename the organization or change its slug.",
                          extensions=[requires(HasPermission(
@@ -283,4 +283,4 @@ class OrgMutations:
         org = await resolvers.update_organization(
             info.context, org_id,
             name=_given(input.name, "name"), slug=_given(input.slug, "slug"))
-        return UpdateOrganizationPayload(organization=org)  # type: ignore[arg-type]
+        return UpdateOrganizationPayload(organization=cast("Organization", org))

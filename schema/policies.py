@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry import relay
@@ -66,5 +66,5 @@ class PolicyMutations:
                     "records nothing.",
         extensions=[requires(IsAuthenticated())])
     async def accept_policy(self, info: Info, input: AcceptPolicyInput) -> AcceptPolicyPayload:
-        return AcceptPolicyPayload(user=await resolvers.accept_policy(  # type: ignore[arg-type]
-            info.context, input.version))
+        return AcceptPolicyPayload(user=cast("User", await resolvers.accept_policy(
+            info.context, input.version)))

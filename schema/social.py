@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import cast
 
 import strawberry
 
@@ -139,4 +140,4 @@ class SocialMutations:
                               input: UnlinkIdentityInput) -> UnlinkIdentityPayload:
         await resolvers.unlink_identity(info.context, input.provider)
         return UnlinkIdentityPayload(provider=input.provider,
-                                     user=info.context.user)  # type: ignore[arg-type]
+                                     user=cast("User", info.context.user))

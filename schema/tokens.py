@@ -124,7 +124,7 @@ class TokenMutations:
         created = await resolvers.create_api_token(
             info.context, org_id, name=input.name, scopes=input.scopes,
             expires_at=input.expires_at)
-        return CreateApiTokenPayload(api_token=created.token,  # type: ignore[arg-type]
+        return CreateApiTokenPayload(api_token=cast("ApiToken", created.token),
                                      secret=created.secret)
 
     @strawberry.mutation(
@@ -136,4 +136,4 @@ class TokenMutations:
                                input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
         token = await resolvers.revoke_api_token(
             info.context, decode_id(input.id, "ApiToken", field="id"))
-        return RevokeApiTokenPayload(api_token=token)  # type: ignore[arg-type]
+        return RevokeApiTokenPayload(api_token=cast("ApiToken", token))
