@@ -43,7 +43,7 @@ class BaseModel(Model):
     # Tortoise makes every model instance awaitable (`await instance` returns it). GraphQL
     # execution awaits anything awaitable a resolver returns, so each row in a list became a
     # task and a trip through the event loop: a third of Q1's CPU. Our rows are plain values.
-    __await__ = _NotAwaitable()  # type: ignore[assignment]
+    __await__ = _NotAwaitable()  # type: ignore[assignment]  # a descriptor that raises AttributeError
 
     class Meta:
         abstract = True

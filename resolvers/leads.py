@@ -7,6 +7,7 @@ normalised on the way in, and activity events record which fields changed, never
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -257,7 +258,7 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
     return query
 
 
-async def visible_leads(ctx: Context, node_ids: list[str]) -> dict[str, Lead]:
+async def visible_leads(ctx: Context, node_ids: Iterable[str]) -> dict[str, Lead]:
     """`node(id:)` for leads: only those of orgs where the caller may read leads."""
     ids = set()
     for node_id in node_ids:

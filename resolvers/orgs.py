@@ -7,6 +7,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Iterable
 from typing import cast
 
 from tortoise.exceptions import IntegrityError
@@ -130,7 +131,7 @@ async def visible_organizations(ctx: Context,
     return list(await ctx.loaders.organization.load_many(mine))
 
 
-async def visible_users(ctx: Context, user_ids: list[str]) -> dict[str, User]:
+async def visible_users(ctx: Context, user_ids: Iterable[str]) -> dict[str, User]:
     """`node(id:)` for users: the viewer and the members of the viewer's organizations."""
     viewer = ctx.viewer.user
     if viewer is None:

@@ -22,6 +22,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
@@ -74,17 +75,17 @@ Mutation = merge_types("Mutation", (
 Subscription = merge_types("Subscription", (RealtimeSubscriptions,))
 
 # `merge_types` takes no description: the merged root types get theirs here.
-Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+get_object_definition(Query, strict=True).description = (
     "Everything a client reads. Start from `me` (you, with your memberships) or "
     "`organization(slug:)`; `node(id:)` fetches any object you may see by its global id. "
     "`plans`, `scopes`, `socialProviders`, `currentPolicy` and `rateLimit` are public; the "
     "rest needs a credential (`Authorization: Bearer <access token, API token or partner app "
     "token>`, or the session cookie), and each field names the permission it needs.")
-Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+get_object_definition(Mutation, strict=True).description = (
     "Everything a client changes. Sent with session cookies, a mutation needs the "
     "`X-CSRF-Token` header (the value of the CSRF cookie). Bad input answers BAD_USER_INPUT "
     "with every offending field in `extensions.fields`.")
-Subscription.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+get_object_definition(Subscription, strict=True).description = (
     "Live events, over a WebSocket only (`graphql-transport-ws` on `/graphql`; over HTTP: "
     "BAD_USER_INPUT, reason SUBSCRIPTION_OVER_HTTP). Authenticate in `connection_init` with "
     '`{"Authorization": "Bearer <token>"}`; the socket closes with 4401 when that credential '

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
 import strawberry
@@ -124,7 +125,7 @@ class User(ModelNode):
         return cast("list[PolicyAcceptance]", Rows(policy_resolvers.acceptances_query(root.id)))
 
     @relay.connection(
-        Connection[Annotated["DataExport", strawberry.lazy("schema.exports")]],
+        Connection[Annotated["DataExport", strawberry.lazy("schema.exports")]],  # type: ignore[type-var]  # DataExport is no Node
         description="Your data exports, newest first, expired and failed ones included. Only "
                     "on `me`: empty for any other user.")
     def data_exports(
@@ -148,7 +149,7 @@ class User(ModelNode):
         return await my_account_deletion(info)
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
         """The viewer, and people who share an organization with them."""
         visible = await org_resolvers.visible_users(info.context, node_ids)
@@ -178,7 +179,7 @@ class SessionType(ModelNode):
         return session is not None and session.id == root.id
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
         sessions = {str(s.id): s for s in await resolvers.active_sessions(info.context)} \
             if info.context.viewer.user else {}
@@ -205,7 +206,7 @@ class SignedInPayload:
     @classmethod
     def of(cls, result: resolvers.AuthResult) -> Self:
         return cls(access_token=result.access_token, refresh_token=result.refresh_token,
-                   expires_at=result.expires_at, user=result.user)  # type: ignore[arg-type]
+                   expires_at=result.expires_at, user=cast("User", result.user))
 
 
 @strawberry.type(description=f"The result of `logIn`. {COOKIE_TOKENS}")

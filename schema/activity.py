@@ -76,7 +76,7 @@ SUMMARY_ENUMS: dict[str, type[Enum]] = {
 }
 """Summary keys whose values are stored as database values, and the enum whose GraphQL
 spelling the API shows instead (`new` becomes `NEW`, as `LeadStatus` spells it)."""
-BILLING_SUMMARY_ENUMS = {**SUMMARY_ENUMS, "status": SubscriptionStatus}
+BILLING_SUMMARY_ENUMS: dict[str, type[Enum]] = {**SUMMARY_ENUMS, "status": SubscriptionStatus}
 
 
 def _spelled(value: Any, enum: type[Enum]) -> Any:
@@ -120,7 +120,7 @@ class ActivityEvent(ModelNode):
                                   "([old, new]); enum values are spelled as the schema's enums "
                                   "spell them (LeadStatus, Role, PlanCode...).")
     def summary(self, root: strawberry.Parent[models.ActivityEvent]) -> JSON:
-        return spelled_summary(models.action_of(root.action), root.summary or {})
+        return JSON(spelled_summary(models.action_of(root.action), root.summary or {}))
 
     @strawberry.field(description="Global id of the object changed, when it has one.")
     def target_id(self, root: strawberry.Parent[models.ActivityEvent]) -> strawberry.ID | None:

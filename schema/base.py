@@ -126,7 +126,7 @@ class ModelNode(relay.Node):
 
     @classmethod
     def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
-                      required: bool = False) -> list[Any]:
+                      required: bool = False) -> Awaitable[list[Any]] | list[Any]:
         """By default `node(id:)` finds nothing (NOT_FOUND): such rows are read through their
         organization's connections. Types that `node` may fetch override this with a check."""
         return [None for _ in node_ids]
@@ -197,7 +197,7 @@ class Connection(relay.ListConnection[relay.NodeType]):
         return [edge.node for edge in self.edges]
 
     @classmethod
-    def resolve_connection(cls, nodes: Iterable[Any] | Rows, *, info: Any,
+    def resolve_connection(cls, nodes: Iterable[Any] | Rows, *, info: Any,  # type: ignore[override]  # pages lists and Rows, not async iterables
                            before: str | None = None, after: str | None = None,
                            first: int | None = None, last: int | None = None,
                            max_results: int | None = None, **kwargs: Any) -> Any:

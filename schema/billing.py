@@ -8,6 +8,7 @@ happens there reaches us through the Stripe webhook (docs/billing.md).
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import cast
 
 import strawberry
@@ -17,6 +18,7 @@ from auth.permissions import Permission
 from billing import plans as catalog
 from billing.gateway import HostedSession
 from models import billing as models
+from models.orgs import Organization as OrganizationRow
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
 from schema.base import Connection, Info, ModelNode, Rows, decode_id, described_enum
@@ -134,15 +136,15 @@ class Invoice(ModelNode):
 
 @strawberry.type(description="How much of its plan's limits the organization uses.")
 class BillingUsage:
-    org_id: strawberry.Private[object]
+    org_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Members plus pending invitations.")
     async def members(self, info: Info) -> int:
-        return await resolvers.usage(info.context, self.org_id, "members")  # type: ignore[arg-type]
+        return await resolvers.usage(info.context, self.org_id, "members")
 
     @strawberry.field(description="Leads.")
     async def leads(self, info: Info) -> int:
-        return await resolvers.usage(info.context, self.org_id, "leads")  # type: ignore[arg-type]
+        return await resolvers.usage(info.context, self.org_id, "leads")
 
 
 @strawberry.type(description="An organization's plan and subscription, as Stripe last told us.")
@@ -182,8 +184,8 @@ class Billing:
         return cast("list[Invoice]", Rows(resolvers.invoices_query(info.context, root.org_id)))
 
 
-async def organization_billing(root: strawberry.Parent[object], info: Info) -> Billing:
-    return await resolvers.billing_summary(info.context, root.id)  # type: ignore[attr-defined,return-value]
+async def organization_billing(root: strawberry.Parent[OrganizationRow], info: Info) -> Billing:
+    return cast("Billing", await resolvers.billing_summary(info.context, root.id))
 
 
 billing_field = strawberry.field(

@@ -98,7 +98,7 @@ class SubtreePlans:
             raise Abandon
         steps = tuple((name, *self._field(object_type, name, group))
                       for name, group in grouped.items())
-        is_type_of = object_type.is_type_of
+        is_type_of: Callable[[Any, Any], Any] | None = object_type.is_type_of  # ours take no info
 
         def complete(source: Any) -> dict[str, Any]:
             if is_type_of is not None and not is_type_of(source, None):
@@ -130,6 +130,7 @@ class SubtreePlans:
             kind, attribute, loader_name = plan
             if kind == "attribute":
                 return attrgetter(attribute), finish
+            assert loader_name is not None  # a relation's plan names its loader
             loader = getattr(self.execution.context_value.loaders, loader_name)
 
             def related(source: Any) -> Any:
@@ -189,8 +190,8 @@ class SubtreePlans:
         """How to complete a value of `output_type`: one closure per level, the non-null
         check folded into it (a plan runs these ~1,000 times per page)."""
         required = isinstance(output_type, GraphQLNonNull)
-        if required:
-            output_type = output_type.of_type  # type: ignore[union-attr]
+        if isinstance(output_type, GraphQLNonNull):
+            output_type = output_type.of_type
         if isinstance(output_type, GraphQLList):
             item = self._completer(output_type.of_type, group)
 

@@ -19,6 +19,7 @@ from schema.permissions import IsAuthenticated, requires
 
 @strawberry.enum(description="What a consent allows.")
 class ConsentKind(Enum):
+    _value_: str  # what `strawberry.enum_value` holds
     AI_TRAINING = strawberry.enum_value(
         models.ConsentKind.AI_TRAINING.value,
         description="Use of your data, and of what you contributed to your organizations, to "

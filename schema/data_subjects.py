@@ -108,7 +108,7 @@ class DataSubjectMutations:
         document = await resolvers.export_data_subject(info.context, org_id, input.email)
         return ExportDataSubjectPayload(data_subject_export=DataSubjectExport(
             email=document["email"], lead_count=len(document["leads"]),
-            note_count=len(document["notes"]), document=document))
+            note_count=len(document["notes"]), document=JSON(document)))
 
     @strawberry.mutation(
         description="Erase a person from the organization, found by email (`privacy:manage`, "

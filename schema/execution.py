@@ -18,7 +18,8 @@ reference implementation (they run wherever this executor does not, e.g. on subs
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Awaitable
+from typing import Any, TypeGuard, cast
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, is_leaf_type
 from graphql.execution.executor import gather_with_cancel
@@ -48,7 +49,7 @@ def decided_permissions(definition: Any) -> tuple[DecidedPermission, ...] | None
         if not isinstance(extension, PermissionExtension) or not all(
                 isinstance(p, DecidedPermission) for p in extension.permissions):
             return None
-        found.extend(extension.permissions)
+        found.extend(cast("list[DecidedPermission]", extension.permissions))  # checked above
     return tuple(found)
 
 
@@ -61,7 +62,8 @@ def allowed(definition: Any, context: Any) -> bool:
     if permissions is _UNPLANNED:
         permissions = decided_permissions(definition)
         setattr(definition, _DECIDED, permissions)
-    return permissions is not None and all(p.allows(context) for p in permissions)
+    decided = cast("tuple[DecidedPermission, ...] | None", permissions)
+    return decided is not None and all(p.allows(context) for p in decided)
 
 
 def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
@@ -83,7 +85,7 @@ def field_plan(field: GraphQLField) -> tuple[str, str, str | None] | None:
     return cast("tuple[str, str, str | None] | None", plan)
 
 
-def is_awaitable(value: Any) -> bool:
+def is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
     """Strawberry's check, told first that our rows never are: for a row it would ask
     `hasattr(row, "__await__")`, which costs a raised exception (`models.base._NotAwaitable`)."""
     return not isinstance(value, BaseModel) and optimized_is_awaitable(value)
@@ -92,7 +94,7 @@ def is_awaitable(value: Any) -> bool:
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.is_awaitable = is_awaitable  # type: ignore[assignment]
+        self.is_awaitable = is_awaitable
         self._leaf_plans: dict[int, tuple[Any, list[Any]]] = {}
         self._subtree_plans = SubtreePlans(self)
 
@@ -102,7 +104,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cycles everything the request loaded (the context, its loaders, every row: ~1,600
         objects on Q1) stayed alive until a full collection, which then walked the whole heap."""
         response = super().build_response(data)
-        self.async_helpers = None  # type: ignore[assignment]
+        self.async_helpers = None  # type: ignore[assignment]  # ends the cycle; nothing reads it now
         self._subtree_plans.clear()  # their resolve infos hold the helpers too
         return response
 
@@ -133,10 +135,11 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             field_def = self.schema.get_field(parent_type, node.name.value)
             plan = field_plan(field_def) if field_def is not None else None
             leaf = None
-            if plan is not None and plan[0] == "attribute" and not node.arguments \
-                    and allowed(field_def.extensions["strawberry-definition"],  # type: ignore[union-attr]
+            if plan is not None and field_def is not None and plan[0] == "attribute" \
+                    and not node.arguments \
+                    and allowed(field_def.extensions["strawberry-definition"],
                                 self.context_value):
-                return_type = field_def.type  # type: ignore[union-attr]
+                return_type = field_def.type
                 named = return_type.of_type if isinstance(return_type, GraphQLNonNull) \
                     else return_type
                 if is_leaf_type(named):
@@ -194,12 +197,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         node = field_details_list[0].node
         field_def = self.schema.get_field(parent_type, node.name.value)
         plan = field_plan(field_def) if field_def is not None else None
-        if plan is None or node.arguments or not allowed(
-                field_def.extensions["strawberry-definition"],  # type: ignore[union-attr]
+        if plan is None or field_def is None or node.arguments or not allowed(
+                field_def.extensions["strawberry-definition"],
                 self.context_value):
             return super().execute_field(parent_type, source, field_details_list, path,
                                          position_context)
-        return_type = field_def.type  # type: ignore[union-attr]
+        return_type = field_def.type
         kind, attribute, loader_name = plan
         if kind == "attribute":
             leaf = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
@@ -211,10 +214,11 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     self.handle_field_error(raw_error, return_type, field_details_list, path)
                     return None
         info = self.build_resolve_info(
-            field_def, [d.node for d in field_details_list], parent_type, path)  # type: ignore[arg-type]
+            field_def, [d.node for d in field_details_list], parent_type, path)
         try:
             result = getattr(source, attribute)
             if kind == "relation" and result is not None:
+                assert loader_name is not None  # a relation's plan names its loader
                 result = loaded(getattr(self.context_value.loaders, loader_name), result)
                 if self.is_awaitable(result):
                     return self.complete_awaitable_value(return_type, field_details_list, info,

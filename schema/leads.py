@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import Enum
 from inspect import isawaitable
 from typing import Annotated, Any, Generic, cast
@@ -176,8 +176,7 @@ class Lead(ModelNode):
                   description="A cursor of this list: the notes before it.")] = None,
               ) -> NoteConnection:
         if after is not None or last is not None or before is not None:
-            return _notes_keyset(root, info, first, after, last,  # type: ignore[return-value]
-                                 before)
+            return cast("NoteConnection", _notes_keyset(root, info, first, after, last, before))
         limit = page_size(info, first)
         rows = loaded(info.context.loaders.first_notes(root.organization_id, limit + 1), root.id)
         if isawaitable(rows):
@@ -185,7 +184,7 @@ class Lead(ModelNode):
         return _notes_page(root, info, rows, limit)
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
         visible = await resolvers.visible_leads(info.context, node_ids)
         return [visible.get(node_id) for node_id in node_ids]
@@ -242,6 +241,7 @@ def page_size(info: Info, first: int | None) -> int:
 
 @strawberry.enum(description="What to sort leads by.")
 class LeadOrderField(Enum):
+    _value_: str  # what `strawberry.enum_value` holds
     CREATED_AT = strawberry.enum_value("created_at", description="When the lead was created.")
     UPDATED_AT = strawberry.enum_value("updated_at", description="When the lead last changed.")
     NAME = strawberry.enum_value("name", description="The lead's name.")

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry import relay
-from strawberry.permission import PermissionExtension
 
 from auth.permissions import Permission
 from errors import at_most
@@ -33,6 +32,8 @@ from schema.permissions import (
 from schema.tokens import MAX_SCOPES, Scope
 
 if TYPE_CHECKING:
+    from strawberry.extensions.field_extension import FieldExtension
+
     from schema.orgs import Organization
 
 
@@ -203,7 +204,7 @@ class RevokeOAuthGrantPayload:
         description="The authorization, as it was; it no longer works.")
 
 
-def _consent_guard(path: str = "input.organization_id") -> list[PermissionExtension]:
+def _consent_guard(path: str = "input.organization_id") -> list[FieldExtension]:
     return [requires(HasPermission(Permission.APPS_AUTHORIZE, org=org_from_argument(path)),
                      IsAuthenticated())]
 

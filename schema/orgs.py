@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, cast
 
 import strawberry
@@ -74,8 +75,8 @@ class Membership(ModelNode):
     @strawberry.field(description="The organization.")
     async def organization(self, root: strawberry.Parent[models.Membership],
                            info: Info) -> Organization:
-        return await resolvers.organization(  # type: ignore[return-value]
-            info.context, root.organization_id)
+        return cast("Organization", await resolvers.organization(
+            info.context, root.organization_id))
 
 
 
@@ -122,7 +123,8 @@ class Organization(ModelNode):
     async def viewer_role(self, root: strawberry.Parent[models.Organization],
                           info: Info) -> Role:
         membership = await info.context.access.membership(root.id)
-        return membership.role  # type: ignore[union-attr]
+        assert membership is not None  # the permission found it
+        return membership.role
 
     @strawberry.field(description="The viewer's permissions here, by name (e.g. "
                                   "`members:write`) (`org:read`).",
@@ -145,16 +147,16 @@ class Organization(ModelNode):
         if "user" in node_fields(info):
             async def prefetch(rows: list[models.Membership]) -> None:
                 await loaders.user.load_many([m.user_id for m in rows])
-        return Rows(member_resolvers.members_query(info.context, root.id),  # type: ignore[return-value]
-                    prefetch)
+        return cast("list[Membership]", Rows(
+            member_resolvers.members_query(info.context, root.id), prefetch))
 
     @relay.connection(Connection[Invitation], description="Pending invitations, newest first.",
                       extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
                                                          org=org_from_source()))])
     def invitations(self, root: strawberry.Parent[models.Organization],
                     info: Info) -> list[Invitation]:
-        return Rows(  # type: ignore[return-value]
-            member_resolvers.pending_invitations_query(info.context, root.id))
+        return cast("list[Invitation]", Rows(
+            member_resolvers.pending_invitations_query(info.context, root.id)))
 
     @relay.connection(Connection[ApiToken], description="API tokens, newest first, revoked "
                                                         "ones included (`tokens:write`).",
@@ -182,13 +184,13 @@ class Organization(ModelNode):
                  ) -> list[ActivityEvent]:
         filter = filter or ActivityFilter()
         actor_id = decode_id(filter.actor_id, "User", field="actorId") if filter.actor_id else None
-        return Rows(activity_resolvers.activity_query(  # type: ignore[return-value]
-            info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since))
+        return cast("list[ActivityEvent]", Rows(activity_resolvers.activity_query(
+            info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since)))
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
-        ids = []
+        ids: list[uuid.UUID | None] = []
         for node_id in node_ids:
             try:
                 ids.append(uuid.UUID(node_id))
@@ -249,7 +251,8 @@ class OrgQueries:
     async def organization(self, info: Info, slug: Annotated[str, strawberry.argument(
             description="The organization's slug, in any letter case.")]) -> Organization | None:
         org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
-        return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]
+        assert org_id is not None  # the permission found it
+        return cast("Organization", await resolvers.organization(info.context, org_id))
 
 
 @strawberry.type(description="What createOrganization made.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncGenerator
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from strawberry import relay
@@ -84,7 +84,7 @@ class LeadEvent:
     def of(cls, change: resolvers.LeadChange) -> LeadEvent:
         return cls(type=change.type, lead_id=strawberry.ID(str(relay.GlobalID(
                        "Lead", str(change.lead_id)))),
-                   lead=change.lead, note=change.note,  # type: ignore[arg-type]
+                   lead=cast("Lead | None", change.lead), note=cast("Note | None", change.note),
                    changed_fields=change.changed_fields, occurred_at=change.occurred_at,
                    committed_at=_timestamp(change.committed_at))
 
@@ -107,7 +107,7 @@ class MembershipEvent:
     def of(cls, change: resolvers.MembershipChange) -> MembershipEvent:
         return cls(type=change.type, organization_id=strawberry.ID(str(relay.GlobalID(
                        "Organization", str(change.organization_id)))),
-                   role=change.role, membership=change.membership,  # type: ignore[arg-type]
+                   role=change.role, membership=cast("Membership | None", change.membership),
                    occurred_at=change.occurred_at)
 
 
@@ -156,7 +156,7 @@ class RealtimeSubscriptions:
                        ) -> AsyncGenerator[ActivityEvent, None]:
         org_id = decode_id(organization_id, "Organization", field="organizationId")
         async for event in resolvers.activity_events(info.context, org_id):
-            yield event  # type: ignore[misc]
+            yield cast("ActivityEvent", event)
 
     @strawberry.subscription(
         description="Your own memberships changing: invitations to your verified email, role "

@@ -38,8 +38,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.head_bytes = 0
         self.head_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(  # type: ignore[override]  # uvicorn's narrower signature
-            self, transport: asyncio.Transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's signature, narrower than asyncio's
         super().connection_made(transport)
         self._start_head_timer()
 
