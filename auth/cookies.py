@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from settings import Settings
+from core.settings import Settings
 
 CSRF_HEADER = "x-csrf-token"
 # The bodies an HTML form can send cross-site without a preflight.

@@ -29,7 +29,7 @@ import stripe
 import structlog
 
 from billing.errors import BillingNotConfigured, PaymentProviderError
-from settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger("relleks.billing")
 T = TypeVar("T")

@@ -12,11 +12,11 @@ import uuid
 
 import strawberry
 
+from engine.fields import Info, described_enum
+from engine.permissions import IsAuthenticated, requires
 from models import social as models
 from resolvers import social as resolvers
 from schema.accounts import COOKIE_TOKENS, SignedInPayload, User
-from schema.base import Info, described_enum
-from schema.permissions import IsAuthenticated, requires
 
 SocialProviderName = described_enum(
     models.SocialProvider, name="SocialProviderName",
