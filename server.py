@@ -14,12 +14,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from billing.webhooks import stripe_webhook
+from core.logs import configure_logging
+from core.settings import Settings
 from database import close_database, init_database
-from logs import configure_logging
 from oauth import routes as oauth
 from schema import build_schema
 from services import Services
-from settings import Settings
 from web.exports import download_export
 from web.graphiql import graphiql_routes
 from web.graphql_view import GraphQLView

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from auth.ratelimit import LoginLimiter
 from auth.social import SocialProviders
 from billing.gateway import StripeGateway
+from core.settings import Settings
+from engine.cursors import CursorSeal
 from jobs.app import Jobs
 from mail import Mailer
 from realtime.broker import Broker, build_broker
 from realtime.sockets import Sockets, build_sockets
-from resolvers.cursors import CursorSeal
-from settings import Settings
 from storage import Storage, build_storage
 
 
@@ -30,7 +30,7 @@ class Services:
     sockets: Sockets
     """Counts open WebSockets per IP and credential, across processes with Redis."""
     cursors: CursorSeal
-    """Seals keyset cursors (one cipher object per process: `resolvers/cursors.py`)."""
+    """Seals keyset cursors (one cipher object per process: `engine/cursors.py`)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

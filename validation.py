@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from errors import BadUserInput
+from core.errors import BadUserInput
 from resolvers.countries import COUNTRY_CODES
 
 T = TypeVar("T")

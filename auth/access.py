@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, TypeVar
 from tortoise.queryset import QuerySet
 
 from auth.permissions import ROLE_GRANTS, Permission
-from errors import Forbidden, NotFound
-from loaders.base import Loader
+from core.errors import Forbidden, NotFound
+from engine.loading import Loader
 from models.orgs import Membership, Organization, Role
 from models.tenancy import TenantModel
 

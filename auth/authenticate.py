@@ -20,14 +20,14 @@ from strawberry.http.websocket_origin import is_same_origin
 from auth.api_tokens import hash_api_token, is_well_formed, looks_like_api_token
 from auth.cookies import CookieNames
 from auth.tokens import InvalidToken, decode_access_token
-from context import Viewer
+from core.settings import Settings
+from database.rows import joined
+from engine.context import Viewer
 from models.accounts import Session
 from models.oauth import OAuthGrant, OAuthToken, TokenKind
-from models.rows import joined
 from models.tokens import ApiToken
 from oauth.credentials import ACCESS_PREFIX, digest
 from oauth.credentials import is_well_formed as is_well_formed_oauth
-from settings import Settings
 
 TOUCH_EVERY = timedelta(minutes=1)
 

@@ -22,7 +22,7 @@ from typing import Literal, TypedDict
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from settings import Settings
+from core.settings import Settings
 
 CSRF_HEADER = "x-csrf-token"
 # The bodies an HTML form can send cross-site without a preflight.

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-from errors import BadUserInput
+from core.errors import BadUserInput
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from errors import BadUserInput
+from core.errors import BadUserInput
 from models.orgs import Role
 
 

@@ -18,8 +18,8 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from errors import RateLimited
-from settings import Settings
+from core.errors import RateLimited
+from core.settings import Settings
 
 # Mail-sending requests (verification, password reset): enough for a person who lost a mail or two,
 # too few to flood someone's inbox or to send mail from us in bulk.

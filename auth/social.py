@@ -19,8 +19,8 @@ from typing import Any
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from starlette.requests import Request
 
+from core.settings import Settings
 from models.social import SocialProvider
-from settings import Settings
 
 HTTP_TIMEOUT = 10.0
 

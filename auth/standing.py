@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tortoise.expressions import Q
 
 from auth.access import exceeds
-from errors import Conflict
+from core.errors import Conflict
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.oauth import OAuthCode, OAuthGrant
 from models.orgs import Membership, Role

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from settings import Settings
+from core.settings import Settings
 
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"

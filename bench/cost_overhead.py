@@ -29,15 +29,15 @@ import httpx
 from graphql import parse
 
 from auth.tokens import issue_access_token
+from core.settings import Settings
 from database import close_database, init_database, migrate_database
+from engine.cost import PLANS_CACHE, Caller, CostBudgets, compile_cost
 from models.accounts import Session, User
 from models.billing import Plan
 from models.leads import Lead, Note
 from models.orgs import Membership, Organization, Role
 from schema import schema
-from schema.cost import PLANS_CACHE, Caller, CostBudgets, compile_cost
 from server import create_app
-from settings import Settings
 
 Q1 = (Path(__file__).parent / "q1.graphql").read_text()
 

@@ -38,10 +38,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from auth.tokens import issue_access_token
+from core.settings import Settings
 from database import close_database, init_database, migrate_database
 from models.accounts import Session, User
 from models.orgs import Membership, Organization, Role
-from settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSCRIPTION = """subscription($org: ID!) {

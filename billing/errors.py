@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from errors import ApiError, ErrorCode, Unavailable
+from core.errors import ApiError, ErrorCode, Unavailable
 
 
 class BillingNotConfigured(Unavailable):

@@ -30,7 +30,7 @@ import structlog
 from tortoise.exceptions import IntegrityError
 
 from billing.plans import effective_plan, plan_of_price
-from context import Context
+from engine.context import Context
 from models.billing import (
     BillingAccount,
     BillingInterval,

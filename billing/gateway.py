@@ -29,7 +29,7 @@ import stripe
 import structlog
 
 from billing.errors import BillingNotConfigured, PaymentProviderError
-from settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from stripe.params import CustomerCreateParams, SubscriptionUpdateParams

@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from billing.plans import PLANS, effective_plan
-from context import Context
-from errors import PlanLimit
+from core.errors import PlanLimit
+from engine.context import Context
 from models.billing import BillingAccount, Plan
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Organization

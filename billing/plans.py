@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.settings import Settings
 from models.billing import BillingInterval, Plan, SubscriptionStatus
-from settings import Settings
 
 
 @dataclass(frozen=True)

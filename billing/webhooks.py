@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from billing.events import process_event
-from context import Context, Viewer
+from engine.context import Context, Viewer
 from services import Services
 
 log = structlog.get_logger("relleks.billing")

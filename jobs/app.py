@@ -24,7 +24,7 @@ import procrastinate
 import structlog
 from procrastinate.testing import InMemoryConnector
 
-from settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from services import Services

@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from core.logs import configure_logging
+from core.settings import ConfigurationError, Settings
 from database import close_database, init_database
 from jobs.app import is_postgres
-from logs import configure_logging
 from services import Services
-from settings import ConfigurationError, Settings
 
 
 async def main(concurrency: int) -> None:

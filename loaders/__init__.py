@@ -1,4 +1,4 @@
-"""DataLoaders, one module per domain, gathered per request by `Loaders` (see `context.py`).
+"""DataLoaders, one module per domain, gathered per request by `Loaders` (see `engine/context.py`).
 
 They are built per request, never at module level: a loader caches, and a cache shared across
 requests would be shared across users and tenants.
@@ -7,12 +7,10 @@ requests would be shared across users and tenants.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from loaders.accounts import UserLoader
-from loaders.base import Loader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
@@ -21,29 +19,6 @@ from models.tenancy import TenantModel
 if TYPE_CHECKING:
     from auth.access import Access
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-NOT_LOADED: Any = object()
-
-
-def peek(loader: Loader[K, V], key: K) -> V:
-    """The value if this request already loaded it (e.g. a parent prefetched it), else
-    `NOT_LOADED`; never starts a load."""
-    future = loader.futures.get(key)
-    if future is not None and future.done() and not future.cancelled() \
-            and future.exception() is None:
-        return future.result()
-    return NOT_LOADED
-
-
-def loaded(loader: Loader[K, V], key: K) -> V | Awaitable[V]:
-    """The value if this request already loaded it, else the awaitable load. Resolvers that
-    return this stay synchronous on the hot path: an awaited resolver costs a coroutine and an
-    event-loop round per object."""
-    value = peek(loader, key)
-    return loader.load(key) if value is NOT_LOADED else value
 
 
 class Loaders:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from loaders.base import Loader
+from database.rows import by_ids
+from engine.loading import Loader
 from models.accounts import User
-from models.rows import by_ids
 
 
 class UserLoader(Loader[uuid.UUID, User | None]):

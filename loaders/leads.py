@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from tortoise import connections
 
-from loaders.base import Loader
+from database.rows import build
+from engine.loading import Loader
 from models.leads import Note
-from models.rows import build
 
 _RANKED_NOTES = """
 SELECT * FROM (

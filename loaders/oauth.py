@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from loaders.base import Loader
+from database.rows import by_ids
+from engine.loading import Loader
 from models.oauth import OAuthApp
-from models.rows import by_ids
 
 
 class OAuthAppLoader(Loader[uuid.UUID, OAuthApp | None]):

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from loaders.base import Loader
+from database.rows import by_ids, joined
+from engine.loading import Loader
 from models.orgs import Membership, Organization
-from models.rows import by_ids, joined
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 import structlog
 
-from settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger("relleks.mail")
 

@@ -21,7 +21,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from errors import RateLimited
+from core.errors import RateLimited
 from oauth.server import Server, Unit, error_of, metadata
 from oauth.starlette import StarletteOAuth2Request, oauth_request, to_response
 from realtime.credentials import announce_credentials_ended

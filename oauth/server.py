@@ -40,10 +40,10 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from auth.permissions import TOKEN_SCOPES
 from auth.standing import Standing, standing
+from core.settings import Settings
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest, new_code, new_secret
 from realtime.outbox import in_transaction
-from settings import Settings
 
 CODE_TTL = timedelta(minutes=5)
 ACCESS_TTL = timedelta(hours=1)

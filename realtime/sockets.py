@@ -22,7 +22,7 @@ from typing import Protocol, cast
 
 from redis.asyncio import Redis
 
-from settings import Settings
+from core.settings import Settings
 
 # Drop lapsed places, then take one if there is room (a socket already counted keeps its place).
 CLAIM = """

@@ -26,8 +26,8 @@ from starlette.background import BackgroundTasks
 
 from auth.passwords import check_strength, hash_password
 from auth.tokens import hash_secret, new_secret
-from context import Context
-from errors import BadUserInput
+from core.errors import BadUserInput
+from engine.context import Context
 from mail import messages
 from models.accounts import EmailToken, TokenPurpose, User
 from realtime.outbox import in_transaction

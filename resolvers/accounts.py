@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from auth import cookies
 from auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from auth.tokens import hash_secret, issue_access_token, new_secret
-from context import Context
-from errors import NotFound, Unauthenticated
+from core.errors import NotFound, Unauthenticated
+from engine.context import Context
 from models.accounts import RefreshToken, Session, User
 from realtime.broker import Broker
 from realtime.credentials import announce_sessions_ended

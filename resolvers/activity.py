@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.queryset import QuerySet
 
-from context import Context
+from engine.context import Context
 from models.activity import ActivityAction, ActivityEvent, stored_actions
 from realtime.events import message_of, topics_of
 from realtime.outbox import queue

@@ -24,8 +24,8 @@ from typing import Protocol, runtime_checkable
 import structlog
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from context import Context
-from errors import BadUserInput
+from core.errors import BadUserInput
+from engine.context import Context
 from models.accounts import User
 from realtime.outbox import in_transaction
 

@@ -18,8 +18,8 @@ from billing.errors import BillingNotConfigured
 from billing.gateway import HostedSession
 from billing.limits import USAGE
 from billing.plans import PLANS, Limits, effective_plan, price_id
-from context import Context
-from errors import BadUserInput, Conflict
+from core.errors import BadUserInput, Conflict
+from engine.context import Context
 from models.billing import (
     BillingAccount,
     BillingInterval,

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from tortoise.queryset import QuerySet
 
-from context import Context
+from engine.context import Context
 from models.consents import Consent, ConsentKind
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from context import Context
+from engine.context import Context
 from jobs.exports import ERASED, forget_org_exports
 from models.activity import ActivityEvent
 from models.leads import Lead, Note

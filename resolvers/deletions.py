@@ -26,8 +26,8 @@ import structlog
 
 from auth.passwords import verify_password
 from auth.permissions import Permission
-from context import Context
-from errors import BadUserInput, Conflict, NotFound
+from core.errors import BadUserInput, Conflict, NotFound
+from engine.context import Context
 from jobs.deletions import ORG_REVOKERS
 from models.billing import BillingAccount
 from models.jobs import ScheduledWork, WorkKind, WorkStatus

@@ -4,7 +4,7 @@ The request records the work (`scheduled_work`) and queues a job after the row i
 job (`jobs/exports.py`) builds the ZIP, stores it and mails a download link. A link works once
 and until the export expires (EXPORT_TTL_HOURS); reading `downloadUrl` again gives a new link
 and ends the previous one, so only the hash of the latest link is ever stored. That write is
-made during a query, so it goes to `models.asyncpg_client.writer()`, not to the query's
+made during a query, so it goes to `database.asyncpg_client.writer()`, not to the query's
 read-only connection.
 """
 
@@ -17,10 +17,10 @@ from tortoise.queryset import QuerySet
 
 from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret
-from context import Context
+from database.asyncpg_client import writer
+from engine.context import Context
 from jobs.exports import download_url, new_download_token
 from models.accounts import User
-from models.asyncpg_client import writer
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Membership
 from realtime.outbox import in_transaction

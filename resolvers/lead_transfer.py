@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from billing.limits import ensure_within_limit
-from context import Context
-from errors import BadUserInput
+from core.errors import BadUserInput
+from engine.context import Context
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction

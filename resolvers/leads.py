@@ -18,13 +18,13 @@ from tortoise.queryset import QuerySet
 
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
-from context import Context
-from errors import Conflict
+from core.errors import Conflict
+from engine.context import Context
+from engine.keyset import Order
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from resolvers.keyset import Order
 from validation import Checks, without_invisible
 
 TEXT_LIMITS = {

@@ -23,8 +23,8 @@ from tortoise.queryset import QuerySet
 from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret, new_secret
 from billing.limits import ensure_within_limit
-from context import Context
-from errors import BadUserInput, Conflict, Forbidden, NotFound
+from core.errors import BadUserInput, Conflict, Forbidden, NotFound
+from engine.context import Context
 from mail import messages
 from models.accounts import User
 from models.orgs import Invitation, Membership, Organization, Role

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
-from context import Context
+from engine.context import Context
+from engine.keyset import Order
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from resolvers.keyset import Order
 from resolvers.leads import get_lead, refuse_if_restricted
 from validation import validate
 

@@ -21,8 +21,8 @@ from tortoise.queryset import QuerySet
 from auth.access import exceeds
 from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission, named_scopes, refuse_person_only
 from auth.standing import refuse_while_deleting
-from context import Context
-from errors import BadUserInput, Forbidden, NotFound
+from core.errors import BadUserInput, Forbidden, NotFound
+from engine.context import Context
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant
 from models.orgs import Membership, Role
 from oauth.credentials import (

@@ -14,8 +14,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
 from auth.permissions import Permission
-from context import Context
-from errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
+from engine.context import Context
 from models.accounts import User
 from models.orgs import Membership, Organization, Role
 from realtime.outbox import in_transaction

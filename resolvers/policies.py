@@ -18,14 +18,14 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
-from context import Context
-from errors import BadUserInput
+from core.errors import BadUserInput
+from core.settings import Settings
+from engine.context import Context
 from mail import messages
 from models.accounts import User
 from models.policies import PolicyAcceptance, PolicyNotice
 from realtime.outbox import in_transaction
 from services import Services
-from settings import Settings
 
 NOTICE_BATCH = 200
 CLAIM_TIMEOUT = timedelta(minutes=15)

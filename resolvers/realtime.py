@@ -23,8 +23,8 @@ from aiodataloader import DataLoader
 
 from auth.authenticate import recheck_viewer, session_viewer, token_viewer
 from auth.permissions import Permission
-from context import Context, Viewer
-from errors import Forbidden, RateLimited, Unauthenticated
+from core.errors import Forbidden, RateLimited, Unauthenticated
+from engine.context import Context, Viewer
 from models.accounts import Session
 from models.activity import ActivityEvent
 from models.leads import Lead, Note

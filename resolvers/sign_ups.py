@@ -28,7 +28,7 @@ from tortoise.exceptions import IntegrityError
 
 from auth.passwords import check_strength, hash_password
 from auth.tokens import hash_secret, new_secret
-from context import Context
+from engine.context import Context
 from mail import messages
 from models.accounts import SignUpRequest, User
 from realtime.outbox import in_transaction

@@ -29,8 +29,8 @@ from tortoise.exceptions import IntegrityError
 from auth.passwords import verify_password
 from auth.social import Identity
 from auth.tokens import hash_secret, new_secret
-from context import Context
-from errors import Conflict, NotFound, RateLimited, Unauthenticated
+from core.errors import Conflict, NotFound, RateLimited, Unauthenticated
+from engine.context import Context
 from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider

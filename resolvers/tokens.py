@@ -23,8 +23,8 @@ from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
 from auth.permissions import ROLE_GRANTS, Permission, named_scopes, refuse_person_only
 from auth.standing import refuse_while_deleting
 from billing.limits import NOUNS, USAGE, ensure_within_limit
-from context import Context
-from errors import Forbidden
+from core.errors import Forbidden
+from engine.context import Context
 from models.orgs import Role
 from models.tokens import ApiToken
 from realtime.outbox import in_transaction

@@ -24,18 +24,9 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
-from schema.account_emails import AccountEmailMutations
-from schema.accounts import AccountMutations, AccountQueries
-from schema.avatars import AvatarMutations
-from schema.base import describe_mutation_inputs, describe_paging_arguments
-from schema.billing import BillingMutations, BillingQueries
-from schema.consents import ConsentMutations
-from schema.cost import CostLimit, CostQueries
-from schema.data_subjects import DataSubjectMutations
-from schema.deletions import DeletionMutations, DeletionQueries
-from schema.execution import LeanExecutionContext
-from schema.exports import ExportMutations
-from schema.extensions import (
+from engine.cost import CostLimit, CostQueries
+from engine.execution import LeanExecutionContext
+from engine.extensions import (
     CsrfGuard,
     ErrorCodes,
     InputLiterals,
@@ -44,12 +35,21 @@ from schema.extensions import (
     OperationName,
     max_directives_rule,
 )
+from engine.fields import describe_mutation_inputs, describe_paging_arguments
+from engine.node import NodeQueries
+from engine.permissions import check_locators
+from schema.account_emails import AccountEmailMutations
+from schema.accounts import AccountMutations, AccountQueries
+from schema.avatars import AvatarMutations
+from schema.billing import BillingMutations, BillingQueries
+from schema.consents import ConsentMutations
+from schema.data_subjects import DataSubjectMutations
+from schema.deletions import DeletionMutations, DeletionQueries
+from schema.exports import ExportMutations
 from schema.leads import LeadMutations, LeadQueries
 from schema.members import MemberMutations
-from schema.node import NodeQueries
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
-from schema.permissions import check_locators
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.realtime import RealtimeSubscriptions
 from schema.scalars import SCALAR_OVERRIDES

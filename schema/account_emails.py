@@ -12,11 +12,11 @@ from typing import cast
 
 import strawberry
 
+from engine.fields import Info
+from engine.permissions import IsAuthenticated, requires
 from mail.messages import hours
 from resolvers import account_emails as resolvers
 from schema.accounts import User
-from schema.base import Info
-from schema.permissions import IsAuthenticated, requires
 
 VERIFY_FOR = hours(resolvers.VERIFY_EMAIL_TTL)
 RESET_FOR = hours(resolvers.RESET_PASSWORD_TTL)

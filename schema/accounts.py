@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 import strawberry
 from strawberry import relay
 
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id
+from engine.permissions import IsAuthenticated, SeesPeople, requires
 from models import accounts as models
 from resolvers import accounts as resolvers
 from resolvers import consents as consent_resolvers
@@ -16,9 +18,7 @@ from resolvers import oauth as oauth_resolvers
 from resolvers import orgs as org_resolvers
 from resolvers import policies as policy_resolvers
 from resolvers import sign_ups as sign_up_resolvers
-from schema.base import Connection, Info, ModelNode, Rows, decode_id
 from schema.consents import Consent, ConsentChange
-from schema.permissions import IsAuthenticated, SeesPeople, requires
 from schema.policies import Policy, PolicyAcceptance
 
 if TYPE_CHECKING:

@@ -10,13 +10,13 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from loaders import loaded
+from engine.fields import Info, ModelNode, described_enum, relation
+from engine.loading import loaded
 from models import activity as models
 from models.billing import BillingInterval, InvoiceStatus, Plan, SubscriptionStatus
 from models.leads import LeadSource, LeadStatus
 from models.orgs import Role
 from schema.accounts import User
-from schema.base import Info, ModelNode, described_enum, relation
 
 A = models.ActivityAction
 ActivityAction = A

@@ -11,10 +11,10 @@ import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
 
+from engine.fields import Info
+from engine.permissions import IsAuthenticated, requires
 from resolvers import avatars as resolvers
 from schema.accounts import User
-from schema.base import Info
-from schema.permissions import IsAuthenticated, requires
 
 MAX_MB = resolvers.MAX_AVATAR_BYTES // (1024 * 1024)
 MAX_MP = resolvers.MAX_AVATAR_PIXELS // 1_000_000

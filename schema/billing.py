@@ -17,17 +17,17 @@ from strawberry import relay
 from auth.permissions import Permission
 from billing import plans as catalog
 from billing.gateway import HostedSession
-from models import billing as models
-from models.orgs import Organization as OrganizationRow
-from resolvers import billing as resolvers
-from resolvers.billing import BillingSummary
-from schema.base import Connection, Info, ModelNode, Rows, decode_id, described_enum
-from schema.permissions import (
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum
+from engine.permissions import (
     HasPermission,
     org_from_argument,
     org_from_source,
     requires,
 )
+from models import billing as models
+from models.orgs import Organization as OrganizationRow
+from resolvers import billing as resolvers
+from resolvers.billing import BillingSummary
 
 PlanCode = models.Plan
 described_enum(

@@ -11,10 +11,10 @@ from enum import Enum
 import strawberry
 from strawberry import relay
 
+from engine.fields import Info, ModelNode
+from engine.permissions import IsAuthenticated, requires
 from models import consents as models
 from resolvers import consents as resolvers
-from schema.base import Info, ModelNode
-from schema.permissions import IsAuthenticated, requires
 
 
 @strawberry.enum(description="What a consent allows.")

@@ -14,16 +14,16 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from auth.permissions import Permission
-from models import leads as lead_models
-from resolvers import data_subjects as resolvers
-from schema.base import Info, decode_id
-from schema.leads import Lead
-from schema.permissions import (
+from engine.fields import Info, decode_id
+from engine.permissions import (
     HasPermission,
     org_from_argument,
     org_of,
     requires,
 )
+from models import leads as lead_models
+from resolvers import data_subjects as resolvers
+from schema.leads import Lead
 
 ORGANIZATION = "The organization that holds the data."
 EMAIL = ("The person's email address; leads match it as stored (normalised, lower-cased).")

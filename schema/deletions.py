@@ -12,16 +12,16 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 
 from auth.permissions import Permission
-from models import jobs as models
-from resolvers import deletions as resolvers
-from schema.base import Info, OrganizationArg, decode_id
-from schema.exports import WorkStatus, status_of
-from schema.permissions import (
+from engine.fields import Info, OrganizationArg, decode_id
+from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     requires,
 )
+from models import jobs as models
+from resolvers import deletions as resolvers
+from schema.exports import WorkStatus, status_of
 
 
 @strawberry.type(description="A deletion waiting for its grace period to end, or its outcome.")

@@ -10,15 +10,15 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
-from models import jobs as models
-from resolvers import exports as resolvers
-from schema.base import Info, Rows, decode_id
-from schema.permissions import (
+from engine.fields import Info, Rows, decode_id
+from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     requires,
 )
+from models import jobs as models
+from resolvers import exports as resolvers
 
 
 @strawberry.enum(description="Where a piece of background work stands.")

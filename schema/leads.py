@@ -13,17 +13,11 @@ from strawberry import relay
 from strawberry.file_uploads import Upload
 
 from auth.permissions import Permission
-from errors import BadUserInput, at_most
-from loaders import loaded
-from models import leads as models
-from resolvers import lead_transfer as transfer_resolvers
-from resolvers import leads as resolvers
-from resolvers import notes as note_resolvers
-from resolvers.keyset import Order, Page, keyset_page, scope_of
-from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
-from schema.accounts import User
-from schema.base import Info, ModelNode, decode_id, described_enum, relation
-from schema.permissions import (
+from core.errors import BadUserInput, at_most
+from engine.fields import Info, ModelNode, decode_id, described_enum, relation
+from engine.keyset import Order, Page, keyset_page, scope_of
+from engine.loading import loaded
+from engine.permissions import (
     HasPermission,
     HasPermissionOrOwns,
     org_from_argument,
@@ -32,7 +26,13 @@ from schema.permissions import (
     owner_of,
     requires,
 )
-from schema.selection import node_fields, node_fields_of
+from engine.selection import node_fields, node_fields_of
+from models import leads as models
+from resolvers import lead_transfer as transfer_resolvers
+from resolvers import leads as resolvers
+from resolvers import notes as note_resolvers
+from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
+from schema.accounts import User
 
 MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
 TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "

@@ -9,17 +9,17 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
-from models import orgs as models
-from resolvers import members as resolvers
-from schema.base import Info, decode_id
-from schema.orgs import Invitation, Membership, Organization, Role
-from schema.permissions import (
+from engine.fields import Info, decode_id
+from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     org_of,
     requires,
 )
+from models import orgs as models
+from resolvers import members as resolvers
+from schema.orgs import Invitation, Membership, Organization, Role
 
 
 @strawberry.input(description="Invite someone by email to join an organization.")

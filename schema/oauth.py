@@ -16,19 +16,19 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
-from errors import at_most
-from loaders import loaded
-from models import oauth as models
-from resolvers import oauth as resolvers
-from schema.accounts import User
-from schema.base import Info, ModelNode, Rows, decode_id, relation
-from schema.permissions import (
+from core.errors import at_most
+from engine.fields import Info, ModelNode, Rows, decode_id, relation
+from engine.loading import loaded
+from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     org_of,
     requires,
 )
+from models import oauth as models
+from resolvers import oauth as resolvers
+from schema.accounts import User
 from schema.tokens import MAX_SCOPES, Scope
 
 if TYPE_CHECKING:

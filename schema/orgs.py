@@ -15,19 +15,10 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
-from errors import BadUserInput
-from loaders import loaded
-from models import orgs as models
-from resolvers import activity as activity_resolvers
-from resolvers import members as member_resolvers
-from resolvers import orgs as resolvers
-from schema.accounts import User
-from schema.activity import ActivityEvent, ActivityFilter
-from schema.base import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
-from schema.billing import Billing, billing_field
-from schema.leads import LeadConnection, leads_field
-from schema.oauth import AuthorizedApp, authorized_apps
-from schema.permissions import (
+from core.errors import BadUserInput
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
+from engine.loading import loaded
+from engine.permissions import (
     BelongsToOrg,
     HasPermission,
     IsAuthenticated,
@@ -36,7 +27,16 @@ from schema.permissions import (
     org_from_source,
     requires,
 )
-from schema.selection import node_fields
+from engine.selection import node_fields
+from models import orgs as models
+from resolvers import activity as activity_resolvers
+from resolvers import members as member_resolvers
+from resolvers import orgs as resolvers
+from schema.accounts import User
+from schema.activity import ActivityEvent, ActivityFilter
+from schema.billing import Billing, billing_field
+from schema.leads import LeadConnection, leads_field
+from schema.oauth import AuthorizedApp, authorized_apps
 from schema.tokens import ApiToken, api_tokens
 
 Role = models.Role

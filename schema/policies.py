@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated, cast
 import strawberry
 from strawberry import relay
 
+from engine.fields import Info, ModelNode
+from engine.permissions import IsAuthenticated, requires
 from models import policies as models
 from resolvers import policies as resolvers
-from schema.base import Info, ModelNode
-from schema.permissions import IsAuthenticated, requires
 
 if TYPE_CHECKING:
     from schema.accounts import User

@@ -15,18 +15,18 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
-from errors import at_most
-from resolvers import realtime as resolvers
-from schema.activity import ActivityEvent
-from schema.base import Info, OrganizationArg, decode_id, described_enum
-from schema.leads import Lead, Note
-from schema.orgs import Membership, Role
-from schema.permissions import (
+from core.errors import at_most
+from engine.fields import Info, OrganizationArg, decode_id, described_enum
+from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     requires,
 )
+from resolvers import realtime as resolvers
+from schema.activity import ActivityEvent
+from schema.leads import Lead, Note
+from schema.orgs import Membership, Role
 
 LeadEventType = resolvers.LeadEventType
 described_enum(

@@ -3,7 +3,7 @@
 Strawberry's own `DateTime` accepts any ISO 8601 text Python can read, including times that fall
 outside the years 1 to 9999 once converted to UTC; PostgreSQL's driver then fails on them and the
 client got INTERNAL. A variable out of that range is refused here (its error names the variable's
-field, see `schema/extensions.py`); a literal in the document is refused by the `InputLiterals`
+field, see `engine/extensions.py`); a literal in the document is refused by the `InputLiterals`
 validation rule, which knows the argument and input field it sits in.
 
 `Date` and `DateTime` also get descriptions that give their format (Strawberry's say only

@@ -13,11 +13,11 @@ from typing import cast
 
 import strawberry
 
+from engine.fields import Info, described_enum
+from engine.permissions import IsAuthenticated, requires
 from models import social as models
 from resolvers import social as resolvers
 from schema.accounts import COOKIE_TOKENS, SignedInPayload, User
-from schema.base import Info, described_enum
-from schema.permissions import IsAuthenticated, requires
 
 SocialProviderName = models.SocialProvider
 described_enum(

@@ -15,19 +15,19 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import TOKEN_SCOPES, Permission
-from errors import at_most
-from loaders import loaded
-from models import tokens as models
-from resolvers import tokens as resolvers
-from schema.accounts import User
-from schema.base import Info, ModelNode, Rows, decode_id, relation
-from schema.permissions import (
+from core.errors import at_most
+from engine.fields import Info, ModelNode, Rows, decode_id, relation
+from engine.loading import loaded
+from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     org_of,
     requires,
 )
+from models import tokens as models
+from resolvers import tokens as resolvers
+from schema.accounts import User
 
 
 @strawberry.type(description="A permission an API token may carry, e.g. `leads:read`.")

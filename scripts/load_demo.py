@@ -17,11 +17,11 @@ from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from auth.passwords import hash_password
+from core.settings import Settings
 from database import init_database
 from models.accounts import User
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag, Note
 from models.orgs import Membership, Organization, Role
-from settings import Settings
 
 DEMO_PASSWORD = "demo-relleks-2026!"
 DEMO_ORG_SLUG = "demo-co"

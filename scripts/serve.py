@@ -15,7 +15,7 @@ import os
 
 import uvicorn
 
-from settings import Settings
+from core.settings import Settings
 
 KEEP_ALIVE_SECONDS = 5
 """Idle time allowed between two requests of one connection (uvicorn's default)."""

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from settings import Settings
+from core.settings import Settings
 
 
 class Storage(Protocol):

@@ -28,9 +28,9 @@ from aiosmtpd.controller import Controller
 from tortoise import connections
 from tortoise.contrib.test import truncate_all_models
 
+from core.settings import Settings
 from database import close_database, init_database, migrate_database
 from server import create_app
-from settings import Settings
 from tests.smtp import Inbox, free_port, token_in
 
 TEST_DB = os.environ.get("RELLEKS_TEST_DB", "sqlite")
@@ -140,7 +140,7 @@ class Api:
     """Where the app's mail arrives: `sign_up` reads its confirmation link there."""
     headers: dict[str, str] = field(default_factory=dict)
     last_cost: dict[str, Any] | None = None
-    """`extensions.cost` of the last response (see `schema/cost.py`), set aside from the body."""
+    """`extensions.cost` of the last response (see `engine/cost.py`), set aside from the body."""
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None, *,
                   token: str | None = None, expect_status: int | None = 200,
@@ -213,7 +213,7 @@ def api(http: httpx.AsyncClient, smtp_server: tuple[Inbox, int]) -> Api:
 
 
 def without_cost(body: dict[str, Any]) -> dict[str, Any]:
-    """The body without `extensions.cost`, which every response carries (`schema/cost.py`), for
+    """The body without `extensions.cost`, which every response carries (`engine/cost.py`), for
     tests that compare whole bodies."""
     extensions = {k: v for k, v in (body.get("extensions") or {}).items() if k != "cost"}
     rest = {k: v for k, v in body.items() if k != "extensions"}

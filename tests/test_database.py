@@ -1,5 +1,5 @@
 """`database.one_connection`: a read-only operation's statements on one pooled connection
-(`models.asyncpg_client.Session`), concurrent statements taking turns, transactions on that same
+(`database.asyncpg_client.Session`), concurrent statements taking turns, transactions on that same
 connection, and the pool again once the block is over."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from tortoise import connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.transactions import in_transaction
 
+from core.settings import Settings
 from database import one_connection
-from models.asyncpg_client import Client, Session, writer
+from database.asyncpg_client import Client, Session, writer
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import TEST_DB, Api, count_sql
 from tests.leads.test_query_count import Q1, populate
 from tests.orgs.conftest import make_team
@@ -115,7 +115,7 @@ async def test_a_write_in_a_block_goes_around_it_and_needs_no_second_connection(
 
 async def test_a_graphql_query_over_http_gives_back_one_connection(
         api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the schema (`schema.extensions.OneConnectionPerQuery`): Q1's statements after
+    """Through the schema (`engine.extensions.OneConnectionPerQuery`): Q1's statements after
     the sign-in share one connection, so the pool takes back two connections (the sign-in's and
     the query's), not one per statement."""
     if TEST_DB != "postgres":

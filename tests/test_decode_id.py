@@ -1,4 +1,4 @@
-"""One id decoder: `schema.base.decode_id` turns a global id into its UUID for fields and their
+"""One id decoder: `engine.fields.decode_id` turns a global id into its UUID for fields and their
 permission locators alike, and is the only code that reads a global id's parts (issue 17)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import uuid
 import pytest
 from strawberry import relay
 
-from errors import NotFound
+from core.errors import NotFound
+from engine.fields import decode_id
 from schema.accounts import SessionType
-from schema.base import decode_id
 
 pytestmark = pytest.mark.no_db
 
@@ -45,4 +45,4 @@ def test_no_other_code_reads_a_global_ids_parts() -> None:
         if re.search(r"\.node_id\b|\.type_name\s*[!=]=", line)
         and path != ROOT / "schema" / "base.py"
     ]
-    assert readers == [], "decode a global id with schema.base.decode_id: " + ", ".join(readers)
+    assert readers == [], "decode a global id with engine.fields.decode_id: " + ", ".join(readers)

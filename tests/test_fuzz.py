@@ -26,9 +26,9 @@ from hypothesis_graphql import strategies as gql_st
 
 from auth.passwords import hash_password
 from auth.tokens import issue_access_token
+from core.settings import Settings
 from models.accounts import Session, User
 from schema import schema
-from settings import Settings
 from tests.conftest import without_cost
 
 SDL = schema.as_str()

@@ -1,5 +1,5 @@
 """A permission's locator names the argument it reads (`org_of(models.Lead, "Lead", "input.id")`);
-a typo there made the field NOT_FOUND for everyone. `schema.permissions.check_locators` now
+a typo there made the field NOT_FOUND for everyone. `engine.permissions.check_locators` now
 refuses such a schema when it is built, so the server does not start."""
 
 from __future__ import annotations
@@ -9,10 +9,7 @@ import strawberry
 from strawberry.permission import BasePermission, PermissionExtension
 
 from auth.permissions import Permission
-from models.leads import Lead
-from schema import Schema
-from schema import schema as live_schema
-from schema.permissions import (
+from engine.permissions import (
     HasPermission,
     HasPermissionOrOwns,
     LocatorError,
@@ -23,6 +20,9 @@ from schema.permissions import (
     owner_of,
     requires,
 )
+from models.leads import Lead
+from schema import Schema
+from schema import schema as live_schema
 
 pytestmark = pytest.mark.no_db
 

@@ -1,4 +1,4 @@
-"""The README's configuration table is true: every environment variable that `settings.py` and
+"""The README's configuration table is true: every environment variable that `core/settings.py` and
 `scripts/serve.py` read has a row, and each default the table gives is the one the code uses."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import ROOT, Settings
+from core.settings import ROOT, Settings
 
 pytestmark = pytest.mark.no_db
 
@@ -28,7 +28,7 @@ def _names_in(tree: ast.AST) -> set[str]:
 def variables_read() -> set[str]:
     """What `Settings.from_env` reads (and the tables of names it reads through), and what
     `scripts/serve.py` takes from `os.environ`."""
-    settings = ast.parse((ROOT / "settings.py").read_text())
+    settings = ast.parse((ROOT / "core/settings.py").read_text())
     names: set[str] = set()
     for node in settings.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):

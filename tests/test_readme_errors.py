@@ -1,4 +1,4 @@
-"""The README's errors table is the list of codes: one row per `errors.ErrorCode`, no other."""
+"""The README's errors table is the list of codes: one row per `core.errors.ErrorCode`, no other."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from errors import ErrorCode
-from settings import ROOT
+from core.errors import ErrorCode
+from core.settings import ROOT
 
 pytestmark = pytest.mark.no_db
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from strawberry.permission import PermissionExtension
 
+from engine.fields import described_enum
+from engine.permissions import HasPermission
 from schema import schema as live_schema
-from schema.base import described_enum
-from schema.permissions import HasPermission
 from tests.conftest import Api
 
 INTROSPECTION = """

@@ -7,8 +7,8 @@ import difflib
 
 import pytest
 
+from core.settings import ROOT
 from schema import schema
-from settings import ROOT
 
 pytestmark = pytest.mark.no_db
 

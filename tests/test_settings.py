@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from settings import DEV_SECRET_KEY, ROOT, ConfigurationError, Settings
+from core.settings import DEV_SECRET_KEY, ROOT, ConfigurationError, Settings
 
 pytestmark = pytest.mark.no_db
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from errors import BadUserInput
+from core.errors import BadUserInput
+from core.settings import Settings
 from models.accounts import SignUpRequest, User
 from models.leads import Lead, Note
 from models.oauth import OAuthApp
 from models.orgs import Invitation, Organization, Role
 from models.tokens import ApiToken
-from settings import Settings
 from tests.conftest import SIGN_UP_SUBJECT, STRONG_PASSWORD, Api, errors_of
 from tests.orgs.conftest import Team, gid, make_team
 from validation import Checks, validate

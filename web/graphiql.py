@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from auth.cookies import CookieNames
-from settings import Settings
+from core.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "static" / "graphiql"

@@ -32,9 +32,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from auth.authenticate import authenticate
-from context import Context, Viewer
-from errors import ErrorCode
-from schema.extensions import INTERNAL_MESSAGE, finalize_errors
+from core.errors import ErrorCode
+from engine.context import Context, Viewer
+from engine.extensions import INTERNAL_MESSAGE, finalize_errors
 from services import Services
 from web.graphiql import render_page
 from web.graphql_ws import LimitedWebSocket, TransportWSHandler
@@ -217,7 +217,7 @@ class GraphQLView(GraphQL[Context, None]):
                 result.errors, request_id=_state(request).get("request_id", "-"),
                 hide_suggestions=not self.services.settings.introspection)
         response = await super().process_result(request, result)
-        cost = _state(request).get("cost")  # set by `schema/cost.py`, for every operation
+        cost = _state(request).get("cost")  # set by `engine/cost.py`, for every operation
         if cost is not None:
             extensions = response.get("extensions")
             if extensions is None:

@@ -13,7 +13,7 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger("relleks.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")

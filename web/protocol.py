@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from settings import Settings
+from core.settings import Settings
 
 
 @functools.cache

@@ -29,11 +29,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from auth.social import ProviderError
-from context import Context, Viewer
+from core.settings import Settings
+from engine.context import Context, Viewer
 from models.social import SocialProvider
 from resolvers.social import Outcome, SignInRefused, sign_in_with
 from services import Services
-from settings import Settings
 
 STATE_TTL = 10 * 60
 RETURN_KEY = "relleks_return_{provider}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from settings import Settings
+from core.settings import Settings
 from tests.orgs.conftest import signed_in
 from tests.realtime.conftest import start_server, stop_server
 from tests.storage.uploads import image_bytes, upload

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import Settings
 from models.accounts import RefreshToken, Session, User
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of, without_cost
 
 LOG_IN = """

@@ -22,9 +22,9 @@ from structlog.testing import capture_logs
 from tortoise import connections
 
 from auth.passwords import hash_password
+from core.settings import Settings
 from models.accounts import EmailToken, Session, SignUpRequest, TokenPurpose, User
 from server import create_app
-from settings import Settings
 from tests.conftest import SIGN_UP, STRONG_PASSWORD, Api, error_code, errors_of, without_cost
 from tests.smtp import Inbox, free_port, token_in
 

@@ -12,10 +12,10 @@ import pytest
 from argon2 import PasswordHasher
 from limits.aio.storage import MemoryStorage, RedisStorage
 
+from core.settings import Settings
 from models.accounts import RefreshToken, Session, User
 from models.jobs import ScheduledWork
 from server import create_app
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 
 LOG_IN = """

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from auth.passwords import hash_password
+from core.settings import Settings
 from models.accounts import User
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.smtp import Inbox, body_of
 

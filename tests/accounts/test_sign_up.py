@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from auth.passwords import hash_password
+from core.settings import Settings
 from models.accounts import Session, SignUpRequest, User
 from models.policies import PolicyAcceptance
 from server import create_app
-from settings import Settings
 from tests.conftest import (
     CONFIRM_SIGN_UP,
     SIGN_UP,

@@ -16,8 +16,8 @@ import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 
 from auth.tokens import _signing_key, hash_secret, issue_access_token
+from core.settings import Settings
 from models.accounts import RefreshToken, Session, User
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 
 ME = "{ me { id email } }"

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.billing import BillingAccount, Invoice, StripeEvent
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Organization, Role
-from settings import Settings
 from tests.billing.fake_stripe import FakeStripe, FakeStripeServer
 from tests.conftest import Api
 from tests.orgs.conftest import Team, make_team

@@ -9,9 +9,9 @@ import time
 
 import httpx
 
+from core.settings import Settings
 from models.orgs import Role
 from server import create_app
-from settings import Settings
 from tests.billing.conftest import (
     OPEN_PORTAL,
     START_CHECKOUT,

@@ -12,11 +12,11 @@ import httpx
 
 from auth.tokens import hash_secret, new_secret
 from billing.plans import PLANS
+from core.settings import Settings
 from models.billing import Plan
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Role
 from models.tokens import ApiToken
-from settings import Settings
 from tests.billing.conftest import (
     FakeStripe,
     billing_of,

@@ -9,8 +9,8 @@ import dataclasses
 import httpx
 import pytest
 
+from core.settings import ConfigurationError, Settings
 from models.orgs import Role
-from settings import ConfigurationError, Settings
 from tests.billing.conftest import (
     OPEN_PORTAL,
     STRIPE_SETTINGS,

@@ -11,11 +11,11 @@ import pytest
 from strawberry.permission import PermissionExtension
 
 from auth.permissions import ROLE_GRANTS, Permission
+from core.settings import Settings
+from engine.permissions import HasPermission
 from models.orgs import Role
 from schema.billing import BillingMutations
 from schema.orgs import Organization as OrganizationType
-from schema.permissions import HasPermission
-from settings import Settings
 from tests.billing.conftest import (
     BILLING,
     OPEN_PORTAL,

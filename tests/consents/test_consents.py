@@ -3,10 +3,10 @@ the person alone, and refused to API tokens and anonymous callers."""
 
 from __future__ import annotations
 
+from core.settings import Settings
 from models.consents import Consent, ConsentKind
 from models.orgs import Role
 from resolvers.consents import has_consent
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import Team, make_team, signed_in
 from tests.tokens.conftest import make_token

@@ -23,14 +23,12 @@ from graphql import (
     parse,
 )
 
+import engine.cost as cost_model
 import schema as api_schema
-import schema.cost as cost_model
 from auth.permissions import TOKEN_SCOPES
 from billing.plans import PLANS
-from models.billing import BillingInterval
-from models.oauth import OAuthApp
-from models.orgs import Membership, Organization, Role
-from schema.cost import (
+from core.settings import Settings
+from engine.cost import (
     ANONYMOUS_BUDGET,
     BUDGETS_BY_PLAN,
     MAX_COST,
@@ -41,8 +39,10 @@ from schema.cost import (
     CostBudgets,
     compile_cost,
 )
+from models.billing import BillingInterval
+from models.oauth import OAuthApp
+from models.orgs import Membership, Organization, Role
 from server import create_app
-from settings import Settings
 from tests.conftest import Api, errors_of
 from tests.leads.conftest import seed_leads
 from tests.orgs.conftest import make_team, signed_in

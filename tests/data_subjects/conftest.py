@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import Api
 from tests.leads.conftest import create_lead
 from tests.orgs.conftest import Team, make_team

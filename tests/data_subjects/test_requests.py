@@ -10,11 +10,11 @@ import pytest
 from tortoise import Tortoise
 
 from auth.permissions import TOKEN_SCOPES
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.leads import Lead, LeadTag, Note
 from models.orgs import Role
 from resolvers.data_subjects import fingerprint
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.data_subjects.conftest import (
     ERASE,

@@ -14,8 +14,8 @@ import pytest
 from tortoise import connections
 from tortoise.backends.base.config_generator import expand_db_url
 
+from core.settings import Settings
 from server import create_app
-from settings import Settings
 from tests.conftest import TEST_DB
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

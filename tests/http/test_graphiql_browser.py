@@ -27,7 +27,7 @@ import orjson
 import pytest
 import redis
 
-from settings import ROOT
+from core.settings import ROOT
 from tests import serving
 
 if os.environ.get("RELLEKS_SKIP_BROWSER") == "1":

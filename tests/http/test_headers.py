@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from settings import Settings
+from core.settings import Settings
 from tests.http.conftest import Serve
 
 ALLOWED = "http://localhost:3000"

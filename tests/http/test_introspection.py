@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from core.settings import Settings
 from server import create_app
-from settings import Settings
 from tests.conftest import SIGN_UP, STRONG_PASSWORD, error_code, errors_of, without_cost
 from tests.http.conftest import Serve
 

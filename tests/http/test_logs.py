@@ -12,8 +12,8 @@ import json
 import pytest
 import structlog
 
+from core.settings import Settings
 from models.accounts import User
-from settings import Settings
 from tests.conftest import CONFIRM_SIGN_UP, SIGN_UP, STRONG_PASSWORD, Api
 from tests.http.conftest import database_unreachable
 
@@ -90,7 +90,7 @@ async def test_sign_up_and_log_in_never_log_secrets_or_emails(
 def test_the_redaction_processor_drops_sensitive_keys(
     capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> None:
-    from logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging("INFO")
     structlog.get_logger("test").info(

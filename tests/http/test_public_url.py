@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from settings import Settings
+from core.settings import Settings
 from tests import serving
 from tests.conftest import Api
 from tests.orgs.conftest import signed_in

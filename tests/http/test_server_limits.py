@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from settings import Settings
+from core.settings import Settings
 from tests import serving
 
 pytestmark = pytest.mark.no_db

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import ConfigurationError, Settings
 from jobs.app import libpq_url
-from settings import ConfigurationError, Settings
 
 PG = "postgres://app:secret@db.internal:5432/relleks"
 

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import ROOT, Settings
 from jobs.sweep import sweep
 from models.billing import BillingAccount, Plan, SubscriptionStatus
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Organization, Role
 from server import create_app
-from settings import ROOT, Settings
 from tests.billing.fake_stripe import FakeStripe
 from tests.conftest import TEST_DB, Api
 from tests.orgs.conftest import Team

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from tortoise import connections
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.leads import Lead, LeadTag, Note
 from models.orgs import Organization, Role
-from settings import Settings
 from tests.conftest import TEST_DB, Api
 from tests.orgs.conftest import Team, make_team
 

@@ -1,5 +1,5 @@
 """A page's subtree is completed in one pass when everything below it is at hand
-(`schema/compiled.py`); these tests hold that shortcut to graphql-core's answers: aliases,
+(`engine/compiled.py`); these tests hold that shortcut to graphql-core's answers: aliases,
 fragments, `@include`/`@skip`, `__typename`, enums, lists, nulls, cursors, and errors below it
 (which make the whole object fall back to ordinary completion, errors located as usual). A
 profile hook watches that the plans did run: the same answers from graphql-core alone would pass

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from strawberry import relay
 
+from engine.keyset import Order, encode_cursor, scope_of
 from models.leads import Lead
 from models.orgs import Role
-from resolvers.keyset import Order, encode_cursor, scope_of
 from tests.conftest import Api, error_code, errors_of
 from tests.leads.conftest import LEADS, create_lead, db_id, seed_leads, token
 from tests.leads.test_notes import NOTES, add, notes
@@ -219,7 +219,7 @@ def sealed(app: Any, team: Team, when: datetime | int) -> str:
     seal = app.state.services.cursors
     scope = scope_of("leads", team.org.id, order)
     if isinstance(when, int):
-        from resolvers.keyset import MICROSECONDS
+        from engine.keyset import MICROSECONDS
         return seal.seal(uuid.uuid4().bytes + MICROSECONDS.pack(when), scope)
     return encode_cursor(seal, scope, order, SimpleNamespace(id=uuid.uuid4(), created_at=when))
 

@@ -1,7 +1,7 @@
 """A request leaves no reference cycles behind: everything it loaded is freed when it ends, not
 at the next full collection. graphql-core's execution context holds its own bound methods (and
 our plans held it), so each Q1 once left ~1,600 objects (the context, its loaders, every row) for
-the collector, whose full collections then walked the whole heap (`schema/execution.py`)."""
+the collector, whose full collections then walked the whole heap (`engine/execution.py`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from context import Context
+from core.settings import Settings
+from engine.context import Context
+from engine.execution import LeanExecutionContext
 from models.base import BaseModel
 from models.orgs import Role
-from schema.execution import LeanExecutionContext
-from settings import Settings
 from tests.conftest import Api
 from tests.leads.test_query_count import Q1, populate
 from tests.orgs.conftest import make_team

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from models.leads import Lead, Note
 from models.orgs import Membership, Role
-from settings import Settings
 from tests.conftest import Api, count_sql
 from tests.orgs.conftest import Team, make_team, signed_in
 

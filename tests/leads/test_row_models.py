@@ -1,4 +1,4 @@
-"""`models.rows.build` (every query's rows, through our engines) builds rows into models faster
+"""`database.rows.build` (every query's rows, through our engines) builds rows into models faster
 than Tortoise's own `_init_from_db`; it must build exactly the same instances, on either database,
 for every column kind (UUIDs, enums, JSON, datetimes, nulls), and leave partial rows (`.only()`)
 and joined rows (`select_related`) to Tortoise."""
@@ -11,10 +11,10 @@ import pytest
 from tortoise import connections
 from tortoise.models import Model
 
+from database.rows import build, by_ids, joined, native_types
 from models.accounts import User
 from models.leads import Lead, LeadStatus, Note
 from models.orgs import Role
-from models.rows import build, by_ids, joined, native_types
 from tests.conftest import Api
 from tests.leads.conftest import seed_leads
 from tests.orgs.conftest import Team

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.leads import Lead, LeadSource
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import Api, errors_of
 from tests.leads.conftest import CREATE_LEAD, db_id
 from tests.oauth.conftest import register, tokens_for

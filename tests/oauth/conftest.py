@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from core.settings import Settings
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import Api
 from tests.orgs.conftest import Person, Team, make_team, signed_in
 

@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 import httpx
 
+from engine.cost import BUDGETS_BY_PLAN, PERSON_BUDGET
 from models.activity import ActivityEvent
 from models.billing import Plan
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Role
 from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest
-from schema.cost import BUDGETS_BY_PLAN, PERSON_BUDGET
 from tests.conftest import Api, error_code
 from tests.oauth.conftest import (
     REDIRECT,
@@ -114,7 +114,7 @@ async def test_the_whole_dance(api: Api, http: httpx.AsyncClient, app_: App, tea
         "organization": {"name": "Team acme"}}
     body = await api.gql(LEADS, {"slug": team.slug}, token=access)
     assert body["data"]["organization"]["leads"]["totalCount"] == 0
-    # It spends its own cost budget, priced by the org's plan (schema/cost.py).
+    # It spends its own cost budget, priced by the org's plan (engine/cost.py).
     assert api.last_cost is not None
     assert api.last_cost["limit"] == BUDGETS_BY_PLAN[Plan.FREE].points != PERSON_BUDGET.points
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "X"}},

@@ -16,10 +16,10 @@ import pytest
 from tortoise.contrib.test import truncate_all_models
 
 from auth.permissions import ROLE_GRANTS, Permission
+from core.settings import Settings
 from models.oauth import OAuthCode, OAuthGrant, OAuthToken
 from models.orgs import Role
 from server import create_app
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.oauth.conftest import (
     APPROVE,

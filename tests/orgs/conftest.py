@@ -20,10 +20,10 @@ from strawberry import relay
 
 from auth.passwords import hash_password
 from auth.tokens import hash_secret, issue_access_token
+from core.settings import Settings
 from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.orgs import Invitation, Membership, Organization, Role
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.smtp import Inbox
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from models.activity import ActivityAction, ActivityEvent
 from models.orgs import Role
 from schema import schema
-from settings import Settings
 from tests.conftest import Api, error_code
 from tests.orgs.conftest import (
     Person,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from core.settings import ROOT
 from models.activity import ActivityAction, ActivityEvent
 from models.orgs import Role
 from resolvers.activity import write_event
-from settings import ROOT
 from tests.conftest import Api
 from tests.leads.conftest import UPDATE_LEAD, create_lead, db_id
 from tests.orgs.conftest import Team

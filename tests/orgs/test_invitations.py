@@ -13,11 +13,11 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from core.settings import Settings
 from models.accounts import User
 from models.activity import ActivityEvent
 from models.orgs import Invitation, Membership, Organization, Role
 from server import create_app
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import (
     Team,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.orgs import Invitation, Role
-from settings import Settings
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_member, gid
 from tests.orgs.test_invitations import ACCEPT, REVOKE, invitation_mail, invite

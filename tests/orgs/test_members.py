@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from tortoise.transactions import in_transaction
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.orgs import Membership, Role
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import Team, add_member, events_of, gid, snapshot
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from core.settings import Settings
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member
 

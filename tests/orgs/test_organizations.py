@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.orgs import Membership, Organization, Role
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import CREATE_ORG, Team, events_of, gid, signed_in
 

@@ -17,13 +17,13 @@ import pytest
 from strawberry.permission import PermissionExtension
 
 from auth.permissions import ROLE_GRANTS, Permission
+from core.settings import Settings
+from engine.permissions import HasPermission
 from models.orgs import Role
 from schema.members import MemberMutations
 from schema.orgs import Organization as OrganizationType
 from schema.orgs import OrgMutations, OrgQueries
-from schema.permissions import HasPermission
 from scripts.permission_matrix import DENIED, GRANTED, render
-from settings import Settings
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member, gid, make_team, snapshot
 

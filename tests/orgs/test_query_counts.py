@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from core.settings import Settings
 from models.accounts import User
 from models.activity import ActivityEvent
 from models.orgs import Membership, Organization, Role
-from settings import Settings
 from tests.conftest import Api, count_sql
 from tests.orgs.conftest import Person, Team, add_invitation, make_team, signed_in
 
@@ -56,7 +56,7 @@ async def test_listing_members_with_their_users_is_constant(api: Api,
     assert few == many
     # session, the org by slug with the viewer's membership (one statement), page, count,
     # users; and, on a person's first request of the minute, the plans of their orgs for their
-    # cost budget (schema/cost.py)
+    # cost budget (engine/cost.py)
     assert many <= 6, many
 
 
@@ -77,7 +77,7 @@ async def test_my_memberships_with_their_orgs_are_constant(api: Api, settings: S
     many = await _statements(api, MY_ORGS, twenty.token)
     assert few == many
     # session, memberships, organizations, and the plans of their orgs for the cost budget
-    # (once a minute per person, schema/cost.py)
+    # (once a minute per person, engine/cost.py)
     assert many <= 4, many
     body = await api.gql(MY_ORGS, token=twenty.token)
     assert len(body["data"]["me"]["memberships"]["nodes"]) == 20

@@ -14,11 +14,11 @@ import pytest
 
 from auth.access import Access
 from auth.permissions import Permission
-from errors import NotFound
+from core.errors import NotFound
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.orgs import Invitation, Membership, Organization, Role
 from models.tenancy import UnscopedQuery
-from settings import Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import Team, add_invitation, gid, make_team, snapshot
 

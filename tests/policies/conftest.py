@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from models.accounts import User
 from services import Services
-from settings import Settings
 from tests.orgs.conftest import Person, signed_in
 from tests.smtp import Inbox
 

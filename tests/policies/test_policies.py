@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from core.settings import ConfigurationError, Settings
 from mail import Mailer
 from models.accounts import User
 from models.orgs import Role
 from models.policies import PolicyAcceptance, PolicyNotice
 from resolvers.policies import send_policy_notices
 from services import Services
-from settings import ConfigurationError, Settings
 from tests.conftest import Api, error_code, errors_of
 from tests.orgs.conftest import make_team, signed_in
 from tests.policies.conftest import NEW, OLD, old_user

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import Settings
 from models.jobs import ScheduledWork
 from services import Services
-from settings import Settings
 from tests.billing.conftest import STRIPE_SETTINGS, stripe, stripe_server  # noqa: F401
 from tests.conftest import Api
 from tests.orgs.conftest import Team, make_team

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from core.settings import Settings
 from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
@@ -20,7 +21,6 @@ from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
 from oauth.credentials import ACCESS_PREFIX, digest, new_code, new_secret
 from realtime.events import user_topic
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.oauth.conftest import register
 from tests.oauth.test_creator_standing import works

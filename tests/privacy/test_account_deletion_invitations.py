@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.settings import Settings
 from models.activity import ActivityEvent
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Invitation, Role
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.orgs.conftest import Team, add_invitation, signed_in
 from tests.privacy.conftest import pass_grace_period, run_due_work

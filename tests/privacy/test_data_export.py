@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import Settings
 from models.accounts import User
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import Api, error_code
 from tests.leads.conftest import create_lead
 from tests.leads.test_export import export as export_leads

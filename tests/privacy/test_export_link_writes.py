@@ -1,4 +1,4 @@
-"""A query's shared connection (`models.asyncpg_client.Session`) is for reads: reading
+"""A query's shared connection (`database.asyncpg_client.Session`) is for reads: reading
 `downloadUrl` stores the fresh link's hash, and that UPDATE goes to `writer()`, the pool, never
 to the session. On SQLite there is no session (one connection anyway); the link's rules still
 hold there."""
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models.asyncpg_client import Session
+from database.asyncpg_client import Session
 from models.orgs import Role
 from tests.conftest import TEST_DB, Api, count_sql
 from tests.orgs.conftest import Team

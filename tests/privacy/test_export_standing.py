@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from core.settings import Settings
 from models.jobs import ScheduledWork, WorkKind
 from models.orgs import Membership, Role
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, TEST_DB, Api
 from tests.orgs.conftest import Team, add_member
 from tests.privacy.conftest import (

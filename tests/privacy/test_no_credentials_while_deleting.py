@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from core.settings import Settings
 from models.oauth import OAuthCode
 from models.orgs import Role
 from models.tokens import ApiToken
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, errors_of
 from tests.oauth.conftest import APPROVE, register, request_input
 from tests.orgs.conftest import Team, signed_in

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
+from core.settings import Settings
 from models.oauth import OAuthGrant
 from models.orgs import Role
-from settings import Settings
 from tests.conftest import Api
 from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
 from tests.orgs.conftest import Team

@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
-from settings import Settings
+from core.settings import Settings
 from tests.orgs.conftest import Team, make_team
 from tests.smtp import free_port
 

@@ -20,8 +20,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from core.settings import ROOT
 from models.orgs import Role
-from settings import ROOT
 from tests.orgs.conftest import Team
 from tests.realtime.conftest import Server, wait_subscribed
 from tests.realtime.helpers import create_lead

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from models.orgs import Membership, Role
-from settings import Settings
 from tests.orgs.conftest import Team, gid, signed_in
 from tests.realtime.conftest import Server, bearer, socket, wait_subscribed
 from tests.realtime.helpers import MEMBERSHIP_EVENTS, REMOVE_MEMBER, UPDATE_ROLE

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tortoise.transactions import in_transaction as tortoise_transaction
 
-from context import Context, Viewer
+from engine.context import Context, Viewer
 from models.activity import ActivityEvent
 from models.orgs import Role
 from realtime.broker import Broker, Overflow, Subscriber

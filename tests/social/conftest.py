@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from settings import Settings
+from core.settings import Settings
 from tests.smtp import Inbox
 from tests.social.fake_provider import CLIENT_ID, CLIENT_SECRET, FakeProvider, ServedProvider
 

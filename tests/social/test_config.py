@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from auth.social import SocialProviders
+from core.settings import ConfigurationError, Settings
 from models.social import SocialProvider
-from settings import ConfigurationError, Settings
 
 pytestmark = pytest.mark.no_db
 

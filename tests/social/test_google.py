@@ -12,10 +12,10 @@ import pytest
 from itsdangerous import TimestampSigner
 from structlog.testing import capture_logs
 
+from core.settings import Settings
 from models.accounts import Session, User
 from models.social import SocialIdentity, SocialLinkRequest
 from server import create_app
-from settings import Settings
 from tests.conftest import Api
 from tests.social.conftest import APP_URL, Browser
 from tests.social.fake_provider import FakeProvider

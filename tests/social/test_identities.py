@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.settings import Settings
 from models.accounts import User
 from models.orgs import Role
 from models.social import SocialIdentity
-from settings import Settings
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.orgs.conftest import make_team
 from tests.smtp import Inbox, token_in

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from core.settings import Settings
 from models.accounts import User
-from settings import Settings
 from storage import S3Storage
 from tests.conftest import Api, errors_of
 from tests.storage.uploads import REMOVE_AVATAR, decode, image_bytes, jpeg_with_gps, upload

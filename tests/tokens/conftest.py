@@ -14,10 +14,10 @@ from datetime import datetime
 import pytest
 
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
+from core.settings import Settings
 from models.billing import BillingAccount, Plan, SubscriptionStatus
 from models.orgs import Organization, Role
 from models.tokens import ApiToken
-from settings import Settings
 from tests.conftest import Api
 from tests.orgs.conftest import Team, make_team
 

@@ -23,17 +23,17 @@ from strawberry.permission import PermissionExtension
 
 import schema as api_schema
 from auth.permissions import PERSON_ONLY, TOKEN_SCOPES, Permission
-from models.leads import Lead, Note
-from models.oauth import OAuthApp, OAuthGrant
-from models.orgs import Role
-from schema.permissions import (
+from core.settings import Settings
+from engine.permissions import (
     BelongsToOrg,
     HasPermission,
     HasPermissionOrOwns,
     IsAuthenticated,
     SeesPeople,
 )
-from settings import Settings
+from models.leads import Lead, Note
+from models.oauth import OAuthApp, OAuthGrant
+from models.orgs import Role
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member, gid, snapshot
 from tests.tokens.conftest import Token, make_token

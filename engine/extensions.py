@@ -34,8 +34,8 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from auth.cookies import csrf_problem
+from core.errors import ErrorCode, Forbidden
 from database import one_connection
-from errors import ErrorCode, Forbidden
 from models.base import check_storable
 
 log = structlog.get_logger("relleks.errors")

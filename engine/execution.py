@@ -9,7 +9,7 @@ and nulls included (a permission decided once per execution, `DecidedPermission`
 none when it allows the caller):
 
 - a plain field (no resolver) reads the attribute;
-- a field declared with `relation(...)` metadata (see `schema/base.py`) reads the key attribute
+- a field declared with `relation(...)` metadata (see `engine/fields.py`) reads the key attribute
   and takes the row from the request's loader, synchronously when it is already loaded.
 
 Every other field runs through Strawberry unchanged, and the declared resolvers stay the
@@ -28,10 +28,10 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from loaders import loaded
+from engine.compiled import SubtreePlans
+from engine.loading import loaded
+from engine.permissions import DecidedPermission
 from models.base import BaseModel
-from schema.compiled import SubtreePlans
-from schema.permissions import DecidedPermission
 
 RELATION = "relleks.relation"
 # Kept on the field object itself: a cache keyed by id(field) gave a field the plan of another
@@ -43,7 +43,7 @@ _UNPLANNED = object()
 
 def decided_permissions(definition: Any) -> tuple[DecidedPermission, ...] | None:
     """The field's permissions when every extension it has is one decided once per execution
-    (`schema.permissions.DecidedPermission`; none at all gives `()`), else None."""
+    (`engine.permissions.DecidedPermission`; none at all gives `()`), else None."""
     found: list[DecidedPermission] = []
     for extension in definition.extensions:
         if not isinstance(extension, PermissionExtension) or not all(
@@ -112,7 +112,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                               info: Any, path: Any, result: Any,
                               position_context: Any) -> Any:
         """An object whose whole subtree is at hand is completed in one pass (see
-        `schema/compiled.py`); anything else, or anything unexpected, the usual way."""
+        `engine/compiled.py`); anything else, or anything unexpected, the usual way."""
         plan = self._subtree_plans.for_object(return_type, field_details_list)
         if plan is not None:
             try:

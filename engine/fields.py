@@ -32,9 +32,9 @@ from strawberry.types.enum import has_enum_definition
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from context import Context
-from errors import BadUserInput, NotFound
-from resolvers.cursors import CursorSeal
+from core.errors import BadUserInput, NotFound
+from engine.context import Context
+from engine.cursors import CursorSeal
 
 Info: TypeAlias = _Info[Context, None]
 EnumType = TypeVar("EnumType", bound=Enum)
@@ -135,7 +135,7 @@ class ModelNode(relay.Node):
 def relation(key: str, loader: str) -> dict[str, tuple[str, str]]:
     """Field metadata for a foreign key followed through a request loader: `key` is the
     attribute holding the id, `loader` the `Loaders` attribute. The lean executor
-    (`schema/execution.py`) then resolves the field without Strawberry's resolver wrapper; the
+    (`engine/execution.py`) then resolves the field without Strawberry's resolver wrapper; the
     field's own resolver must do the same (`loaded(loader, key)`)."""
     return {"relleks.relation": (key, loader)}
 
@@ -147,7 +147,7 @@ def decode_id(value: Any, node: type[ModelNode] | str, *, field: str = "id") -> 
 
         decode_id(input.organization_id, "Organization", field="organizationId")
 
-    The one id decoder: fields and their permission locators (`schema/permissions.py`) both
+    The one id decoder: fields and their permission locators (`engine/permissions.py`) both
     read ids through it, so a field never accepts an id its locator refused."""
     name = node if isinstance(node, str) else get_object_definition(node, strict=True).name
     if isinstance(value, relay.GlobalID) and value.type_name == name:
@@ -181,7 +181,7 @@ class Connection(relay.ListConnection[relay.NodeType]):
 
     Large, append-only lists use keyset cursors instead (see the leads connection).
 
-    Its cursors are opaque like those: the offset is sealed (`resolvers/cursors.py`) for the
+    Its cursors are opaque like those: the offset is sealed (`engine/cursors.py`) for the
     field it came from (`Organization.members`...), so a cursor of another list is
     BAD_USER_INPUT; they are sealed only when the selection reads them (`edges`, `pageInfo`),
     so a page read through `nodes` (Q1) costs nothing for them."""

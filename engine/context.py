@@ -17,15 +17,15 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from auth.access import Access
-from errors import NotFound, Unauthenticated
+from core.errors import NotFound, Unauthenticated
 from loaders import Loaders
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
+    from engine.cost import CostReport
     from models.accounts import Session, User
     from models.oauth import OAuthGrant
     from models.tokens import ApiToken
-    from schema.cost import CostReport
     from services import Services
 
 T = TypeVar("T", bound=TenantModel)
@@ -67,7 +67,7 @@ class Context:
     request_id: str
     viewer: Viewer
     cost: CostReport | None = None
-    """This request's query cost and the caller's budget after it (`schema/cost.py`)."""
+    """This request's query cost and the caller's budget after it (`engine/cost.py`)."""
 
     @cached_property
     def loaders(self) -> Loaders:

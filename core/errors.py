@@ -2,7 +2,7 @@
 
 Resolvers raise these; the schema's error extension leaves their message and code alone, gives
 GraphQL's own parse and validation errors the code BAD_USER_INPUT, and turns anything else into
-INTERNAL with a request id (see `schema/extensions.py`). Clients branch on `code`, never on text.
+INTERNAL with a request id (see `engine/extensions.py`). Clients branch on `code`, never on text.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.backends.sqlite.executor import SqliteExecutor
 
-from models.rows import FastSelectExecutor
+from database.rows import FastSelectExecutor
 
 
 def _upper(value: Any) -> Any:
@@ -32,7 +32,7 @@ def _lower(value: Any) -> Any:
 
 
 class Executor(FastSelectExecutor, SqliteExecutor):
-    """Rows into models through `models.rows`, as on PostgreSQL."""
+    """Rows into models through `database.rows`, as on PostgreSQL."""
 
 
 class Transaction(SqliteTransactionWrapper):

@@ -13,8 +13,8 @@ import strawberry
 from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
 
-from errors import NotFound
-from schema.base import Info, ModelNode
+from core.errors import NotFound
+from engine.fields import Info, ModelNode
 
 
 def node_type(id: relay.GlobalID, info: Info) -> type[ModelNode]:

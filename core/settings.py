@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository: core/settings.py sits one down
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
 
 
@@ -115,7 +115,7 @@ class Settings:
     """Invitation mails per person sending them, across all their organizations."""
     invite_rate_per_address: str = "3/day"
     """Invitation mails per recipient address, across all organizations."""
-    """Multiplies every per-caller query budget (`schema/cost.py`), e.g. for load tests."""
+    """Multiplies every per-caller query budget (`engine/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
     # Data rights and background jobs (jobs/, docs/jobs.md).
     account_deletion_grace_days: int = 14

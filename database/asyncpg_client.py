@@ -1,5 +1,5 @@
 """The PostgreSQL engine for our models: Tortoise's asyncpg client, building rows with
-`models.rows` (in and out of transactions), and `Session`, one connection for a whole read-only
+`database.rows` (in and out of transactions), and `Session`, one connection for a whole read-only
 operation (a write that a query must make goes around it, through `writer()`). `database.py`
 names this module as the `engine` of PostgreSQL URLs; Tortoise picks the migration schema editor
 by the client's module name, which is why the module's name says asyncpg.
@@ -24,7 +24,7 @@ from tortoise.backends.base.client import (
 from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
-from models.rows import FastSelectExecutor
+from database.rows import FastSelectExecutor
 
 
 class Executor(FastSelectExecutor, AsyncpgExecutor):

@@ -73,7 +73,9 @@ from strawberry.types import ExecutionResult
 
 from auth.permissions import TOKEN_SCOPES, Permission
 from billing.plans import PLANS, effective_plan
-from errors import BadUserInput, RateLimited
+from core.errors import BadUserInput, RateLimited
+from core.settings import Settings
+from engine.fields import Info
 from models.billing import BillingAccount, BillingInterval, Plan
 from models.consents import ConsentKind
 from models.leads import Lead
@@ -82,8 +84,6 @@ from models.social import SocialProvider
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
 from resolvers.oauth import MAX_REDIRECT_URIS
-from schema.base import Info
-from settings import Settings
 
 MAX_COST = 10_000
 """The most one request may cost (Q1, the mobile home screen, costs 441)."""

@@ -7,12 +7,12 @@ page of 50 leads is most of the request's CPU.
 
 For an object type and selection whose every field (recursively) is one of
 
-- an attribute read, or a relation already in the request's loader (`schema.base.relation`);
+- an attribute read, or a relation already in the request's loader (`engine.fields.relation`);
 - a synchronous resolver without field extensions (so without permissions), whose arguments are
   plain scalars (`Int`, `String`, `Boolean`, `Float`, `ID`),
 
 and whose only permissions, if any, are decided once per execution and allow the caller
-(`schema.permissions.DecidedPermission`, e.g. a User's `email`: a refused one abandons the plan,
+(`engine.permissions.DecidedPermission`, e.g. a User's `email`: a refused one abandons the plan,
 and graphql-core raises the refusal where the field is),
 
 `SubtreePlans` builds, once per execution, a plan of small closures, and `LeanExecutionContext`
@@ -43,10 +43,10 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 
-from loaders import NOT_LOADED, peek
+from engine.loading import NOT_LOADED, peek
 
 if TYPE_CHECKING:
-    from schema.execution import LeanExecutionContext
+    from engine.execution import LeanExecutionContext
 
 ObjectPlan = Callable[[Any], dict[str, Any]]
 Finish = Callable[[Any], Any]
@@ -117,7 +117,7 @@ class SubtreePlans:
         field = self.execution.schema.get_field(parent, field_name)
         definition = (field.extensions or {}).get("strawberry-definition") if field else None
 
-        from schema.execution import allowed, field_plan  # one module each, no cycle at load
+        from engine.execution import allowed, field_plan  # one module each, no cycle at load
 
         if field is None or definition is None \
                 or not allowed(definition, self.execution.context_value):

@@ -1,4 +1,12 @@
-"""The Tortoise ORM set-up: one config for the server, the migration CLI and the tests.
+"""The database layer: Tortoise's set-up and the fast path under it.
+
+- this module: one config for the server, the migration CLI and the tests, and
+  `one_connection` (a query's reads share one pooled connection);
+- `rows`: builds model rows straight from driver records (no per-row Tortoise overhead);
+- `asyncpg_client`, `sqlite`: the two engines, Tortoise's clients with the fast executor.
+
+Domain code does not import this package except for `transaction`-style helpers documented
+here; tables live in `models/`.
 
 `TORTOISE_ORM` is what `tortoise -c database.TORTOISE_ORM makemigrations` reads; the server and
 the tests call `init_database(url)` and `migrate_database(url)` so that every database, SQLite or
@@ -15,9 +23,9 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
+from core.settings import Settings
+from database.asyncpg_client import Client, Session
 from jobs.app import apply_schema as apply_jobs_schema
-from models.asyncpg_client import Client, Session
-from settings import Settings
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
                  "models.billing", "models.tokens", "models.oauth",
@@ -26,8 +34,8 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.jobs"]
 
 
-ENGINES = {"tortoise.backends.sqlite": "models.sqlite",
-           "tortoise.backends.asyncpg": "models.asyncpg_client"}
+ENGINES = {"tortoise.backends.sqlite": "database.sqlite",
+           "tortoise.backends.asyncpg": "database.asyncpg_client"}
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -46,8 +54,8 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 def _connection(database_url: str) -> str | dict[str, Any]:
-    """Our engines (`models/sqlite.py`, `models/asyncpg_client.py`): Tortoise's own, building
-    rows through `models.rows`, and on SQLite with Unicode-aware UPPER/LOWER.
+    """Our engines (`database/sqlite.py`, `database/asyncpg_client.py`): Tortoise's own, building
+    rows through `database.rows`, and on SQLite with Unicode-aware UPPER/LOWER.
 
     PostgreSQL keeps asyncpg's session reset when a connection goes back to the pool: a
     statement cancelled between asyncpg's prepare (Parse, Describe and Flush, no Sync) and its
@@ -83,8 +91,8 @@ async def close_database() -> None:
 
 @asynccontextmanager
 async def one_connection() -> AsyncIterator[None]:
-    """The block's statements share one pooled connection (`models.asyncpg_client.Session`), for
-    read-only work (a write that a query must make goes to `models.asyncpg_client.writer()`).
+    """The block's statements share one pooled connection (`database.asyncpg_client.Session`), for
+    read-only work (a write that a query must make goes to `database.asyncpg_client.writer()`).
     SQLite has a single connection anyway, and inside a transaction there is one already."""
     client = connections.get("default")
     if type(client) is not Client:

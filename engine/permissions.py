@@ -39,10 +39,10 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from auth.permissions import Permission
-from errors import Forbidden, NotFound, Unauthenticated
+from core.errors import Forbidden, NotFound, Unauthenticated
+from engine.fields import decode_id
 from models.orgs import Organization
 from models.tenancy import TenantModel
-from schema.base import decode_id
 
 
 class IsAuthenticated(BasePermission):
@@ -67,7 +67,7 @@ class IsAuthenticated(BasePermission):
 class DecidedPermission(BasePermission):
     """A permission whose answer depends on the caller alone, never on the object or the
     arguments: `allows(context)` is decided once per execution. The lean executor and compiled
-    plans (`schema/execution.py`, `schema/compiled.py`) then read a field that it allows as
+    plans (`engine/execution.py`, `engine/compiled.py`) then read a field that it allows as
     directly as one without a permission, and leave one it refuses to Strawberry, whose
     `has_permission` raises the error."""
 
