@@ -26,7 +26,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 import structlog
@@ -55,7 +55,7 @@ from realtime.credentials import credentials_topic, sessions_topic
 if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
 
-    from web.graphql_view import GraphQLView
+    from services import Services
 
 log = structlog.get_logger("relleks.realtime")
 
@@ -63,6 +63,12 @@ UNAUTHORIZED = 4401
 MESSAGE_TOO_BIG = 1009
 TOO_MANY_CONNECTIONS = 4429
 MAX_REASON = 120  # a close frame's reason holds at most 123 bytes
+
+
+class _ServedView(Protocol):
+    """What the adapter reads of its view (`web.graphql_view.GraphQLView`)."""
+
+    services: Services
 
 
 class LimitedWebSocket(ASGIWebSocketAdapter):
@@ -79,7 +85,7 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
                         ) -> AsyncGenerator[object, None]:
-        limit = cast("GraphQLView", self.view).services.settings.ws_max_message_bytes
+        limit = cast(_ServedView, self.view).services.settings.ws_max_message_bytes
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
