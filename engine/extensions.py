@@ -262,7 +262,8 @@ def max_directives_rule(limit: int) -> type[ASTValidationRule]:
 def _literal_path(ancestors: list[Any]) -> str:
     """Where a literal sits, named as a variable's coercion errors and `BadUserInput` name it:
     its input fields, dotted, within the argument (or variable default); else the argument."""
-    argument, fields = "value", list[str]()
+    argument = "value"
+    fields: list[str] = []
     for node in ancestors:
         if isinstance(node, ArgumentNode):
             argument, fields = node.name.value, []
