@@ -32,12 +32,14 @@ run: demo
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 schema: setup
 	$(BIN)/strawberry export-schema schema:schema --output schema.graphql
 
 test: setup browser js-client
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	RELLEKS_TEST_DB=sqlite $(BIN)/pytest
 	RELLEKS_TEST_DB=postgres $(BIN)/pytest
 

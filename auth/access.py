@@ -25,7 +25,7 @@ from tortoise.queryset import QuerySet
 
 from auth.permissions import ROLE_GRANTS, Permission
 from core.errors import Forbidden, NotFound
-from engine.loading import Loader
+from core.loading import Loader
 from models.orgs import Membership, Organization, Role
 from models.tenancy import TenantModel
 

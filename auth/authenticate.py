@@ -7,7 +7,7 @@ UNAUTHENTICATED. Checking the session row on every request is what makes `logOut
 An organization API token (`rlk_pat_...`, see `auth/api_tokens.py`) is recognised by its prefix;
 a mistyped one fails its checksum before any database lookup, and a revoked or expired one is
 refused like an ended session. A partner app's OAuth access token (`rlk_oat_...`, see
-`oauth/credentials.py`) is recognised the same way and acts through its grant.
+`auth/oauth_credentials.py`) is recognised the same way and acts through its grant.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from strawberry.http.websocket_origin import is_same_origin
 
 from auth.api_tokens import hash_api_token, is_well_formed, looks_like_api_token
 from auth.cookies import CookieNames
+from auth.oauth_credentials import ACCESS_PREFIX, digest
+from auth.oauth_credentials import is_well_formed as is_well_formed_oauth
 from auth.tokens import InvalidToken, decode_access_token
+from auth.viewer import Viewer
 from core.settings import Settings
 from database.rows import joined
-from engine.context import Viewer
 from models.accounts import Session
 from models.oauth import OAuthGrant, OAuthToken, TokenKind
 from models.tokens import ApiToken
-from oauth.credentials import ACCESS_PREFIX, digest
-from oauth.credentials import is_well_formed as is_well_formed_oauth
 
 TOUCH_EVERY = timedelta(minutes=1)
 

@@ -25,7 +25,7 @@ from tortoise.migrations.api import migrate
 
 from core.settings import Settings
 from database.asyncpg_client import Client, Session
-from jobs.app import apply_schema as apply_jobs_schema
+from database.queue_tables import apply_schema as apply_jobs_schema
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
                  "models.billing", "models.tokens", "models.oauth",

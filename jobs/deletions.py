@@ -20,13 +20,12 @@ Both are idempotent: an account or organization already gone is done.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from jobs.exports import forget_org_exports, tenant_rows
+from jobs.exports import tenant_rows
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount
@@ -39,28 +38,14 @@ from oauth.server import revoke_grant
 from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
 from resolvers.activity import write_event
+from resolvers.exports import forget_org_exports
 
 if TYPE_CHECKING:
     from services import Services
 
 log = structlog.get_logger("relleks.jobs")
 
-Eraser = Callable[[uuid.UUID], Awaitable[None]]
-async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
-    """Partner apps stop acting in an org whose deletion is requested, as its API tokens do: its
-    codes not yet exchanged are spent (first, see `resolvers.oauth.revoke_grants_beyond_role`),
-    and its grants end with their tokens. Canceling the deletion brings none of them back."""
-    now = datetime.now(UTC)
-    await OAuthCode.scoped(org_id).filter(used_at__isnull=True).update(used_at=now)
-    for grant_id in await OAuthGrant.scoped(org_id).filter(revoked_at__isnull=True) \
-            .values_list("id", flat=True):
-        await revoke_grant(grant_id, now)
 
-
-ORG_REVOKERS: list[Eraser] = [_revoke_oauth_grants]
-"""What ends at once when an organization's deletion is requested, beside its API tokens
-(revoked by `resolvers/deletions.py`). Each gets the org id and runs in the request's
-transaction."""
 
 
 async def cancel_billing(services: Services, org_id: uuid.UUID, work_id: uuid.UUID) -> None:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.queryset import QuerySet
 
-from auth.tokens import hash_secret, new_secret
 from mail import messages
 from models.accounts import Session, User
 from models.activity import ActivityEvent
@@ -37,13 +36,13 @@ from models.policies import PolicyAcceptance
 from models.social import SocialIdentity
 from models.tenancy import TenantModel
 from models.tokens import ApiToken
+from resolvers.exports import ERASED, archive_key_of, download_url, new_download_token
 from resolvers.lead_transfer import spreadsheet_cell
 
 if TYPE_CHECKING:
     from services import Services
 
 ARCHIVE_TYPE = "application/zip"
-TOKEN_PREFIX = "rlk_exp_"
 
 
 def tenant_rows(model: type[TenantModel]) -> QuerySet[Any]:
@@ -272,44 +271,7 @@ def _zip(files: dict[str, str]) -> bytes:
 
 def archive_key(work: ScheduledWork) -> str:
     """Deterministic per request, so a job run twice overwrites its own archive."""
-    return _key(work.id)
-
-
-def _key(work_id: uuid.UUID) -> str:
-    return f"exports/{work_id}.zip"
-
-
-async def forget_org_exports(services: Services, org_id: uuid.UUID,
-                             made_before: datetime | None = None) -> int:
-    """End the links of the organization's exports (those requested before `made_before`, or
-    all) and delete their archives from storage; the number of archives there were.
-
-    Archives are found by their deterministic key, not by `archive_key`, so that an archive
-    whose job is still finishing is deleted too, and running this again (a retried job) finds
-    what a failure left behind. Call it after the transaction that made them obsolete commits:
-    a job that builds an export checks, once its archive is stored, that it is still wanted
-    (`build_org_export`)."""
-    exports = ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_EXPORT)
-    if made_before is not None:
-        exports = exports.filter(created_at__lt=made_before)
-    rows = await exports.values_list("id", "archive_key")
-    if not rows:
-        return 0
-    await ScheduledWork.filter(id__in=[work_id for work_id, _ in rows]).update(
-        archive_key=None, download_token_hash=None)
-    for work_id, _ in rows:
-        await services.storage.delete(_key(work_id))
-    return sum(1 for _, key in rows if key)
-
-
-def download_url(services: Services, token: str) -> str:
-    return f"{services.settings.public_url.rstrip('/')}/exports/{token}"
-
-
-def new_download_token() -> tuple[str, str]:
-    """A fresh single-use download token and its hash (only the hash is stored)."""
-    token = new_secret(TOKEN_PREFIX)
-    return token, hash_secret(token)
+    return archive_key_of(work.id)
 
 
 async def _finish(services: Services, work: ScheduledWork, data: bytes, *, to: User,
@@ -358,8 +320,6 @@ async def build_org_export(services: Services, work: ScheduledWork) -> dict[str,
 
 
 REBUILDS = 3
-ERASED = "data_subject.erased"
-"""The activity event of a data subject's erasure (`resolvers.data_subjects`)."""
 
 
 async def _erasures(org_id: uuid.UUID) -> set[uuid.UUID]:

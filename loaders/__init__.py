@@ -2,6 +2,8 @@
 
 They are built per request, never at module level: a loader caches, and a cache shared across
 requests would be shared across users and tenants.
+
+Layer: below the engine, above `auth`; their base and `peek`/`loaded` are `core/loading.py`.
 """
 
 from __future__ import annotations

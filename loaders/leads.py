@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from tortoise import connections
 
+from core.loading import Loader
 from database.rows import build
-from engine.loading import Loader
 from models.leads import Note
 
 _RANKED_NOTES = """

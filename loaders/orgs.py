@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from core.loading import Loader
 from database.rows import by_ids, joined
-from engine.loading import Loader
 from models.orgs import Membership, Organization
 from models.tenancy import TenantModel
 

@@ -1,1 +1,6 @@
-"""Tortoise models, one module per domain; `migrations/` holds the committed schema history."""
+"""Tortoise models (tables only), one module per domain; `migrations/` holds the committed
+schema history. `tenancy.TenantModel` is the base of org-owned tables.
+
+Layer: above `core` only. A domain author adds tables here; how rows are read fast lives in
+`database/`.
+"""

@@ -3,7 +3,7 @@ events already processed.
 
 An organization without a `BillingAccount` row is on the FREE plan and has never paid. Rows are
 written only by the billing resolvers (the Stripe customer) and by Stripe's signed webhooks
-(everything else), see `billing/events.py`.
+(everything else), see `resolvers/billing_events.py`.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ from tortoise.queryset import QuerySet
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from core.errors import Conflict
+from core.validation import Checks, without_invisible
 from engine.context import Context
 from engine.keyset import Order
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from validation import Checks, without_invisible
 
 TEXT_LIMITS = {
     "name": 200, "company": 200, "title": 200, "address_line1": 200, "address_line2": 200,

@@ -23,8 +23,9 @@ from aiodataloader import DataLoader
 
 from auth.authenticate import recheck_viewer, session_viewer, token_viewer
 from auth.permissions import Permission
+from auth.viewer import Viewer
 from core.errors import Forbidden, RateLimited, Unauthenticated
-from engine.context import Context, Viewer
+from engine.context import Context
 from models.accounts import Session
 from models.activity import ActivityEvent
 from models.leads import Lead, Note

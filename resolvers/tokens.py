@@ -24,12 +24,12 @@ from auth.permissions import ROLE_GRANTS, Permission, named_scopes, refuse_perso
 from auth.standing import refuse_while_deleting
 from billing.limits import NOUNS, USAGE, ensure_within_limit
 from core.errors import Forbidden
+from core.validation import validate
 from engine.context import Context
 from models.orgs import Role
 from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from validation import validate
 
 NAME_MAX = 100
 

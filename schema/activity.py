@@ -10,8 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from engine.fields import Info, ModelNode, described_enum, relation
-from engine.loading import loaded
+from engine.fields import ModelNode, described_enum, relation
 from models import activity as models
 from models.billing import BillingInterval, InvoiceStatus, Plan, SubscriptionStatus
 from models.leads import LeadSource, LeadStatus
@@ -145,14 +144,11 @@ class ActivityEvent(ModelNode):
             return None
         return strawberry.ID(str(relay.GlobalID("AuthorizedApp", str(root.oauth_grant_id))))
 
-    @strawberry.field(description="Who did it; null for the system, a deleted account, an "
-                                  "API token (see `actorTokenId`) or a partner app (see "
-                                  "`actorAuthorizedAppId`).",
-                      metadata=relation("actor_id", "user"))
-    def actor(self, root: strawberry.Parent[models.ActivityEvent], info: Info) -> User | None:
-        if root.actor_id is None:
-            return None
-        return loaded(info.context.loaders.user, root.actor_id)  # type: ignore[return-value]
+    actor = relation(
+        "actor_id", "user", graphql_type=User | None,
+        description="Who did it; null for the system, a deleted account, an "
+                    "API token (see `actorTokenId`) or a partner app (see "
+                    "`actorAuthorizedAppId`).")
 
 
 

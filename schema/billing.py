@@ -14,7 +14,6 @@ from strawberry import relay
 
 from auth.permissions import Permission
 from billing import plans as catalog
-from billing.gateway import HostedSession
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum
 from engine.permissions import (
     HasPermission,
@@ -25,6 +24,7 @@ from engine.permissions import (
 from models import billing as models
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
+from services.stripe import HostedSession
 
 PlanCode = described_enum(
     models.Plan, name="PlanCode", description="A plan of the catalog, cheapest first; "

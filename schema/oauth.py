@@ -19,7 +19,6 @@ from strawberry.permission import PermissionExtension
 from auth.permissions import Permission
 from core.errors import at_most
 from engine.fields import Info, ModelNode, Rows, decode_id, relation
-from engine.loading import loaded
 from engine.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -75,13 +74,9 @@ class AuthorizedApp(ModelNode):
     async def app(self, root: strawberry.Parent[models.OAuthGrant], info: Info) -> PartnerApp:
         return await info.context.loaders.oauth_app.load(root.app_id)  # type: ignore[return-value]
 
-    @strawberry.field(description="Who authorised it; null when that account is gone.",
-                      metadata=relation("created_by_id", "user"))
-    def authorized_by(self, root: strawberry.Parent[models.OAuthGrant],
-                      info: Info) -> User | None:
-        if root.created_by_id is None:
-            return None
-        return loaded(info.context.loaders.user, root.created_by_id)  # type: ignore[return-value]
+    authorized_by = relation(
+        "created_by_id", "user", graphql_type=User | None,
+        description="Who authorised it; null when that account is gone.")
 
 
 def authorized_apps(info: Info, org_id: uuid.UUID) -> Rows:

@@ -16,7 +16,6 @@ from strawberry import relay
 from auth.permissions import Permission
 from core.errors import BadUserInput
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
-from engine.loading import loaded
 from engine.permissions import (
     BelongsToOrg,
     HasPermission,
@@ -26,7 +25,7 @@ from engine.permissions import (
     org_from_source,
     requires,
 )
-from engine.selection import node_fields
+from engine.selection import prefetch_page
 from models import orgs as models
 from resolvers import activity as activity_resolvers
 from resolvers import members as member_resolvers
@@ -66,9 +65,9 @@ class Membership(ModelNode):
     def joined_at(self, root: strawberry.Parent[models.Membership]) -> datetime.datetime:
         return root.created_at
 
-    @strawberry.field(description="The member.", metadata=relation("user_id", "user"))
-    def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
-        return loaded(info.context.loaders.user, root.user_id)  # type: ignore[return-value]
+    user = relation(
+        "user_id", "user", graphql_type=User,
+        description="The member.")
 
     @strawberry.field(description="The organization.")
     async def organization(self, root: strawberry.Parent[models.Membership],
@@ -88,12 +87,9 @@ class Invitation(ModelNode):
     created_at: datetime.datetime = strawberry.field(description="When it was sent first.")
     expires_at: datetime.datetime = strawberry.field(description="When the link stops working.")
 
-    @strawberry.field(description="Who sent it; null when that account is gone.",
-                      metadata=relation("invited_by_id", "user"))
-    def invited_by(self, root: strawberry.Parent[models.Invitation], info: Info) -> User | None:
-        if root.invited_by_id is None:
-            return None
-        return loaded(info.context.loaders.user, root.invited_by_id)  # type: ignore[return-value]
+    invited_by = relation(
+        "invited_by_id", "user", graphql_type=User | None,
+        description="Who sent it; null when that account is gone.")
 
 
 
@@ -139,11 +135,8 @@ class Organization(ModelNode):
                                                          org=org_from_source()))])
     def members(self, root: strawberry.Parent[models.Organization],
                 info: Info) -> list[Membership]:
-        loaders = info.context.loaders
-        prefetch = None
-        if "user" in node_fields(info):
-            async def prefetch(rows: list[models.Membership]) -> None:
-                await loaders.user.load_many([m.user_id for m in rows])
+        async def prefetch(rows: list[models.Membership]) -> None:
+            await prefetch_page(info, rows, Membership)
         return Rows(member_resolvers.members_query(info.context, root.id),  # type: ignore[return-value]
                     prefetch)
 

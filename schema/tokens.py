@@ -16,7 +16,6 @@ from strawberry import relay
 from auth.permissions import TOKEN_SCOPES, Permission
 from core.errors import at_most
 from engine.fields import Info, ModelNode, Rows, decode_id, relation
-from engine.loading import loaded
 from engine.permissions import (
     HasPermission,
     IsAuthenticated,
@@ -55,12 +54,9 @@ class ApiToken(ModelNode):
     last_used_ip: str | None = strawberry.field(description="The IP address it was last used "
                                                             "from.")
 
-    @strawberry.field(description="Who created it; null when that account is gone.",
-                      metadata=relation("created_by_id", "user"))
-    def created_by(self, root: strawberry.Parent[models.ApiToken], info: Info) -> User | None:
-        if root.created_by_id is None:
-            return None
-        return loaded(info.context.loaders.user, root.created_by_id)  # type: ignore[return-value]
+    created_by = relation(
+        "created_by_id", "user", graphql_type=User | None,
+        description="Who created it; null when that account is gone.")
 
 
 

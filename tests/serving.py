@@ -29,8 +29,9 @@ def served(tmp: Path, *, migrated: bool = False, **env: str) -> Iterator[int]:
     environment = {**keep, "LOG_LEVEL": "WARNING", "DATABASE_URL": f"sqlite://{tmp / 'db.sqlite3'}",
                    "MEDIA_ROOT": str(tmp / "media"), **env}
     if migrated:
-        subprocess.run([sys.executable, "-c", "import asyncio, database, core.settings as settings; asyncio.run("
-                        "database.migrate_database(settings.Settings.from_env().database_url))"],
+        subprocess.run([sys.executable, "-c", "import asyncio, database, core.settings; "
+                        "asyncio.run(database.migrate_database("
+                        "core.settings.Settings.from_env().database_url))"],
                        cwd=ROOT, env=environment, check=True, capture_output=True, timeout=120)
     log, err = tmp / "server.log", tmp / "server.err"
 

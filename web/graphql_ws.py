@@ -47,8 +47,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from auth.authenticate import authenticate_connection, recheck_viewer
+from auth.viewer import Viewer
 from core.errors import ErrorCode
-from engine.context import Viewer
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
 

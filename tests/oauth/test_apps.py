@@ -8,9 +8,9 @@ import re
 import httpx
 import pytest
 
+from auth.oauth_credentials import CLIENT_SECRET_PREFIX, digest
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
-from oauth.credentials import CLIENT_SECRET_PREFIX, digest
 from resolvers.oauth import redirect_uri_problem
 from tests.conftest import Api, error_code, errors_of
 from tests.oauth.conftest import REGISTER, App, tokens_for

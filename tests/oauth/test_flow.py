@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 import httpx
 
-from engine.cost import BUDGETS_BY_PLAN, PERSON_BUDGET
+from auth.oauth_credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest
+from billing.budgets import BUDGETS_BY_PLAN, PERSON_BUDGET
 from models.activity import ActivityEvent
 from models.billing import Plan
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Role
-from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest
 from tests.conftest import Api, error_code
 from tests.oauth.conftest import (
     REDIRECT,

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from auth.oauth_credentials import ACCESS_PREFIX, digest, new_code, new_secret
 from core.settings import Settings
 from models.accounts import Session, User
 from models.activity import ActivityEvent
@@ -19,7 +20,6 @@ from models.leads import Note
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
-from oauth.credentials import ACCESS_PREFIX, digest, new_code, new_secret
 from realtime.events import user_topic
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.oauth.conftest import register

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from redis.asyncio import Redis
 
+from auth.oauth_credentials import digest
 from auth.tokens import issue_access_token
 from core.settings import Settings
 from models.accounts import Session
 from models.leads import Lead
 from models.oauth import OAuthGrant, OAuthToken
 from models.orgs import Role
-from oauth.credentials import digest
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
 from tests.orgs.conftest import Team

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tortoise.transactions import in_transaction as tortoise_transaction
 
-from engine.context import Context, Viewer
+from auth.viewer import Viewer
+from engine.context import Context
 from models.activity import ActivityEvent
 from models.orgs import Role
 from realtime.broker import Broker, Overflow, Subscriber

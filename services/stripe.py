@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import stripe
 import structlog
 
-from billing.errors import BillingNotConfigured, PaymentProviderError
 from core.settings import Settings
+from services.stripe_errors import BillingNotConfigured, PaymentProviderError
 
 log = structlog.get_logger("relleks.billing")
 T = TypeVar("T")
