@@ -346,10 +346,13 @@ async def _prefetch_lead_relations(info: Info, leads: list[models.Lead]) -> None
         await loaders.user.load_many(list(user_ids))
 
 
-leads_field = strawberry.field(
-    resolver=organization_leads,
-    description="Leads, newest first by default, with stable keyset cursors.",
-    extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
+@strawberry.type(description="What `Organization` holds of leads (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationLeadFields:
+    leads: LeadConnection = strawberry.field(
+        resolver=organization_leads,
+        description="Leads, newest first by default, with stable keyset cursors.",
+        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
 
 
 @strawberry.input(description="A postal address; every part is optional.")
