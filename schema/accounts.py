@@ -15,9 +15,8 @@ from resolvers import accounts as resolvers
 from resolvers import orgs as org_resolvers
 from resolvers import sign_ups as sign_up_resolvers
 
-VIEWER_ONLY = ("Only when the request is signed in as this person: {empty} otherwise (behind an "
-               "API token or partner app, whose `me` is the person who made or approved it, and "
-               "in the answer of a mutation that signs in).")
+VIEWER_ONLY = ("Only when the request is signed in as this person: {empty} otherwise, as in the "
+               "answer of `logIn` and the other mutations that sign in, or of `verifyEmail`.")
 """The end of the description of each field of `Me` that only its person sees (`is_viewer`)."""
 
 
