@@ -8,13 +8,17 @@ error as a readable block.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 
 from engine.fields import Info
 from engine.permissions import IsAuthenticated, requires
 from mail.messages import hours
 from resolvers import account_emails as resolvers
-from schema.accounts import User
+
+if TYPE_CHECKING:
+    from schema.accounts import MeBase as Me  # the composed `Me`, as type checkers see it
 
 VERIFY_FOR = hours(resolvers.VERIFY_EMAIL_TTL)
 RESET_FOR = hours(resolvers.RESET_PASSWORD_TTL)
@@ -38,7 +42,7 @@ class VerifyEmailInput:
 
 @strawberry.type(description="The result of `verifyEmail`.")
 class VerifyEmailPayload:
-    user: User = strawberry.field(
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
         description="The token's account, its email address now verified.")
 
 

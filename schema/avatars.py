@@ -5,6 +5,8 @@ The checks and the re-encoding live in `resolvers/avatars.py`; this module decla
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
@@ -12,7 +14,9 @@ from strawberry.file_uploads import Upload
 from engine.fields import Info
 from engine.permissions import IsAuthenticated, requires
 from resolvers import avatars as resolvers
-from schema.accounts import User
+
+if TYPE_CHECKING:
+    from schema.accounts import MeBase as Me  # the composed `Me`, as type checkers see it
 
 MAX_MB = resolvers.MAX_AVATAR_BYTES // (1024 * 1024)
 MAX_MP = resolvers.MAX_AVATAR_PIXELS // 1_000_000
@@ -30,7 +34,8 @@ class UploadAvatarInput:
 
 @strawberry.type(description="The result of `uploadAvatar`.")
 class UploadAvatarPayload:
-    user: User = strawberry.field(description="Your account, with its new `avatarUrl`.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="Your account, with its new `avatarUrl`.")
 
 
 @strawberry.type(description="The result of `removeAvatar`.")
@@ -38,7 +43,8 @@ class RemoveAvatarPayload:
     deleted_id: strawberry.ID = strawberry.field(
         description="The id of the account whose photo was removed, `user.id` (a photo has no "
                     "id of its own).")
-    user: User = strawberry.field(description="Your account, its `avatarUrl` now null.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="Your account, its `avatarUrl` now null.")
 
 
 @strawberry.type

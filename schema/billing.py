@@ -181,10 +181,13 @@ async def organization_billing(root: strawberry.Parent[object], info: Info) -> B
     return await resolvers.billing_summary(info.context, root.id)  # type: ignore[attr-defined,return-value]
 
 
-billing_field = strawberry.field(
-    resolver=organization_billing,
-    description="The plan, subscription and invoices (OWNER and ADMIN: `billing:read`).",
-    extensions=[requires(HasPermission(Permission.BILLING_READ, org=org_from_source()))])
+@strawberry.type(description="What `Organization` holds of billing (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationBillingFields:
+    billing: Billing = strawberry.field(
+        resolver=organization_billing,
+        description="The plan, subscription and invoices (OWNER and ADMIN: `billing:read`).",
+        extensions=[requires(HasPermission(Permission.BILLING_READ, org=org_from_source()))])
 
 
 @strawberry.input(description="Subscribe an organization to a paid plan through Stripe "

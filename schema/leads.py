@@ -341,10 +341,13 @@ async def organization_leads(
     return LeadConnection.from_page(page, query.count)
 
 
-leads_field = strawberry.field(
-    resolver=organization_leads,
-    description="Leads, newest first by default, with stable keyset cursors.",
-    extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
+@strawberry.type(description="What `Organization` holds of leads (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationLeadFields:
+    leads: LeadConnection = strawberry.field(
+        resolver=organization_leads,
+        description="Leads, newest first by default, with stable keyset cursors.",
+        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
 
 
 @strawberry.input(description="A postal address; every part is optional.")

@@ -19,8 +19,8 @@ from resolvers.oauth import MAX_REDIRECT_URIS
 
 LIST_BOUNDS: dict[str, int] = {
     # Lists of objects: each item is priced, and multiplies what it holds.
-    "User.linkedIdentities": len(SocialProvider),  # one per provider (unique)
-    "User.consents": len(ConsentKind),  # one per kind
+    "Me.linkedIdentities": len(SocialProvider),  # one per provider (unique)
+    "Me.consents": len(ConsentKind),  # one per kind
     "Query.plans": len(PLANS),  # the catalog
     "Plan.prices": len(BillingInterval),  # one per interval
     "Query.scopes": len(TOKEN_SCOPES),  # the catalog

@@ -1,6 +1,6 @@
 """OAuth for partner apps in the API: `registerOAuthApp`, `deleteOAuthApp`, `me.oauthApps`, the
 consent (`oauthAuthorizationRequest`, `approveOAuthAuthorization`, `denyOAuthAuthorization`) and
-`organization.authorizedApps` / `revokeOAuthGrant` (wired in `schema/orgs.py`).
+`organization.authorizedApps` / `revokeOAuthGrant` (`OrganizationOAuthFields`, `MeOAuthFields`).
 
 Approving and managing an org's apps needs `apps:authorize` (OWNER and ADMIN) and a person.
 docs/oauth.md describes the whole flow.
@@ -9,7 +9,6 @@ docs/oauth.md describes the whole flow.
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -18,21 +17,25 @@ from strawberry.permission import PermissionExtension
 
 from auth.permissions import Permission
 from core.errors import at_most
-from engine.fields import Info, ModelNode, Rows, decode_id, relation
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id, relation
 from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
+    org_from_source,
     org_of,
     requires,
 )
+from models import accounts as account_models
 from models import oauth as models
+from models import orgs as org_models
 from resolvers import oauth as resolvers
-from schema.accounts import User
+from schema.accounts import VIEWER_ONLY, User, is_viewer
 from schema.tokens import MAX_SCOPES, Scope
 
 if TYPE_CHECKING:
-    from schema.orgs import Organization
+    # The composed `Organization` (schema.composition), as type checkers see it.
+    from schema.orgs import OrganizationBase as Organization
 
 
 @strawberry.type(description="A partner app you registered, for OAuth 2 (docs/oauth.md).")
@@ -79,9 +82,31 @@ class AuthorizedApp(ModelNode):
         description="Who authorised it; null when that account is gone.")
 
 
-def authorized_apps(info: Info, org_id: uuid.UUID) -> Rows:
-    """The rows behind `organization.authorizedApps`."""
-    return Rows(resolvers.grants_query(info.context, org_id))
+@strawberry.type(description="What `Organization` holds of partner apps (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationOAuthFields:
+    @relay.connection(Connection[AuthorizedApp], description="Partner apps the organization "
+                                                             "authorised and has not revoked, "
+                                                             "newest first (`apps:authorize`).",
+                      extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
+                                                         org=org_from_source()))])
+    def authorized_apps(self, root: strawberry.Parent[org_models.Organization],
+                        info: Info) -> list[AuthorizedApp]:
+        return Rows(resolvers.grants_query(info.context, root.id))  # type: ignore[return-value]
+
+
+@strawberry.type(description="What `Me` holds of partner apps (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeOAuthFields:
+    @relay.connection(
+        Connection[OAuthApp], name="oauthApps",
+        description="The partner apps you registered (OAuth), newest first (creating stops at "
+                    f"{resolvers.MAX_APPS_PER_PERSON}). " + VIEWER_ONLY.format(empty="empty"))
+    def oauth_apps(self, root: strawberry.Parent[account_models.User],
+                   info: Info) -> list[OAuthApp]:
+        if not is_viewer(root, info):
+            return []
+        return Rows(resolvers.my_apps_query(info.context))  # type: ignore[return-value]
 
 
 @strawberry.input(description="A new partner app.")
@@ -163,7 +188,7 @@ class OAuthAuthorizationRequest:
     @strawberry.field(description="The organization it would act in.")
     async def organization(
         self, info: Info
-    ) -> Annotated[Organization, strawberry.lazy("schema.orgs")]:
+    ) -> Annotated[Organization, strawberry.lazy("schema.composition")]:
         org = await info.context.loaders.organization.load(
             decode_id(self.organization_id, "Organization", field="organizationId"))
         return org  # type: ignore[return-value]

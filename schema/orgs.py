@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -26,16 +26,11 @@ from engine.permissions import (
     requires,
 )
 from engine.selection import prefetch_page
+from models import accounts as account_models
 from models import orgs as models
-from resolvers import activity as activity_resolvers
 from resolvers import members as member_resolvers
 from resolvers import orgs as resolvers
-from schema.accounts import User
-from schema.activity import ActivityEvent, ActivityFilter
-from schema.billing import Billing, billing_field
-from schema.leads import LeadConnection, leads_field
-from schema.oauth import AuthorizedApp, authorized_apps
-from schema.tokens import ApiToken, api_tokens
+from schema.accounts import VIEWER_ONLY, User, is_viewer
 
 Role = described_enum(
     models.Role, description="A member's role, from most to least powerful. The README's "
@@ -70,8 +65,9 @@ class Membership(ModelNode):
         description="The member.")
 
     @strawberry.field(description="The organization.")
-    async def organization(self, root: strawberry.Parent[models.Membership],
-                           info: Info) -> Organization:
+    async def organization(
+        self, root: strawberry.Parent[models.Membership], info: Info
+    ) -> Annotated[Organization, strawberry.lazy("schema.composition")]:
         return await resolvers.organization(  # type: ignore[return-value]
             info.context, root.organization_id)
 
@@ -93,12 +89,10 @@ class Invitation(ModelNode):
 
 
 
-@strawberry.type(description="A team using Relleks: the tenant that owns leads and members. "
-                              "Any credential of the organization (a member of any role, an "
-                              "API token or partner app of it, whatever its scopes) reads its "
-                              "identity (`id`, `name`, `slug`); every other field names the "
-                              "permission it needs.")
-class Organization(ModelNode):
+@strawberry.type(description="An organization's identity and the viewer's place in it: the base "
+                             "of `Organization`, which `schema/composition.py` composes with the "
+                             "fields the other domains contribute. Not in the schema itself.")
+class OrganizationBase(ModelNode):
     model = models.Organization
 
     id: relay.NodeID[str]
@@ -127,9 +121,30 @@ class Organization(ModelNode):
                                  info: Info) -> list[str]:
         return sorted(p.value for p in await info.context.access.permissions(root.id))
 
-    leads: LeadConnection = leads_field
-    billing: Billing = billing_field
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
+                            required: bool = False) -> list:
+        ids = []
+        for node_id in node_ids:
+            try:
+                ids.append(uuid.UUID(node_id))
+            except ValueError:
+                ids.append(None)
+        found = await resolvers.visible_organizations(info.context, [i for i in ids if i])
+        by_id = {org.id: org for org in found if org is not None}
+        return [by_id.get(i) if i else None for i in ids]
 
+
+if TYPE_CHECKING:
+    # What type checkers see of the composed type. At run time the name stays undefined here,
+    # so that Strawberry follows the lazy reference to `schema.composition`, which this module
+    # never imports (the composition builds on it).
+    Organization = OrganizationBase
+
+
+@strawberry.type(description="The members and invitations of `Organization`. Not in the schema "
+                             "itself.")
+class OrganizationMemberFields:
     @relay.connection(Connection[Membership], description="Members, oldest first.",
                       extensions=[requires(HasPermission(Permission.MEMBERS_READ,
                                                          org=org_from_source()))])
@@ -148,47 +163,24 @@ class Organization(ModelNode):
         return Rows(  # type: ignore[return-value]
             member_resolvers.pending_invitations_query(info.context, root.id))
 
-    @relay.connection(Connection[ApiToken], description="API tokens, newest first, revoked "
-                                                        "ones included (`tokens:write`).",
-                      extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
-                                                         org=org_from_source()))])
-    def api_tokens(self, root: strawberry.Parent[models.Organization],
-                   info: Info) -> list[ApiToken]:
-        return api_tokens(info, root.id)  # type: ignore[return-value]
 
-    @relay.connection(Connection[AuthorizedApp], description="Partner apps the organization "
-                                                             "authorised and has not revoked, "
-                                                             "newest first (`apps:authorize`).",
-                      extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
-                                                         org=org_from_source()))])
-    def authorized_apps(self, root: strawberry.Parent[models.Organization],
-                        info: Info) -> list[AuthorizedApp]:
-        return authorized_apps(info, root.id)  # type: ignore[return-value]
+@strawberry.type(description="What `Me` holds of organizations (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeOrgFields:
+    @relay.connection(
+        Connection[Membership],
+        description="Your organizations and your role in each, the oldest first. "
+                    + VIEWER_ONLY.format(empty="empty"))
+    def memberships(self, root: strawberry.Parent[account_models.User],
+                    info: Info) -> list[Membership]:
+        if not is_viewer(root, info):
+            return []
+        ctx = info.context
 
-    @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
-                      extensions=[requires(HasPermission(Permission.ACTIVITY_READ,
-                                                         org=org_from_source()))])
-    def activity(self, root: strawberry.Parent[models.Organization], info: Info,
-                 filter: Annotated[ActivityFilter | None, strawberry.argument(
-                     description="Only the events matching every condition given.")] = None,
-                 ) -> list[ActivityEvent]:
-        filter = filter or ActivityFilter()
-        actor_id = decode_id(filter.actor_id, "User", field="actorId") if filter.actor_id else None
-        return Rows(activity_resolvers.activity_query(  # type: ignore[return-value]
-            info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since))
+        async def prime(rows: list[Any]) -> None:
+            resolvers.prime_memberships(ctx, rows)
 
-    @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: list[str],
-                            required: bool = False) -> list:
-        ids = []
-        for node_id in node_ids:
-            try:
-                ids.append(uuid.UUID(node_id))
-            except ValueError:
-                ids.append(None)
-        found = await resolvers.visible_organizations(info.context, [i for i in ids if i])
-        by_id = {org.id: org for org in found if org is not None}
-        return [by_id.get(i) if i else None for i in ids]
+        return Rows(resolvers.my_memberships_query(ctx), prime)  # type: ignore[return-value]
 
 
 NAME_RULE = (
@@ -239,20 +231,22 @@ class OrgQueries:
                                   "request still answer.",
                       extensions=[requires(BelongsToOrg(org=org_from_slug()))])
     async def organization(self, info: Info, slug: Annotated[str, strawberry.argument(
-            description="The organization's slug, in any letter case.")]) -> Organization | None:
+            description="The organization's slug, in any letter case.")]
+    ) -> Annotated[Organization, strawberry.lazy("schema.composition")] | None:
         org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
         return await resolvers.organization(info.context, org_id)  # type: ignore[arg-type,return-value]
 
 
 @strawberry.type(description="What createOrganization made.")
 class CreateOrganizationPayload:
-    organization: Organization = strawberry.field(
+    organization: Annotated[Organization, strawberry.lazy("schema.composition")] = strawberry.field(
         description="The new organization; you are its OWNER.")
 
 
 @strawberry.type(description="What updateOrganization changed.")
 class UpdateOrganizationPayload:
-    organization: Organization = strawberry.field(description="The organization, as it is now.")
+    organization: Annotated[Organization, strawberry.lazy("schema.composition")] = \
+        strawberry.field(description="The organization, as it is now.")
 
 
 @strawberry.type

@@ -120,9 +120,9 @@ def test_every_plain_list_has_a_declared_bound() -> None:
     (`LIST_BOUNDS`): one added without a bound fails here, and so does a stale bound."""
     bounds = LIST_BOUNDS
     lists = _plain_lists()
-    assert {"User.consents", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
+    assert {"Me.consents", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
     # What a client pages through is a connection, priced by its page size instead.
-    assert not {"User.memberships", "User.dataExports", "User.oauthApps"} & lists
+    assert not {"Me.memberships", "Me.dataExports", "Me.oauthApps"} & lists
     assert sorted(lists - set(bounds)) == [], "plain lists without a bound in LIST_BOUNDS"
     assert sorted(set(bounds) - lists) == [], "LIST_BOUNDS names fields that are not lists"
     assert all(isinstance(b, int) and 0 < b <= cost_model.DEFAULT_PAGE for b in bounds.values())
@@ -131,7 +131,7 @@ def test_every_plain_list_has_a_declared_bound() -> None:
 @pytest.mark.no_db
 def test_plain_lists_are_priced_by_their_bound() -> None:
     bounds = LIST_BOUNDS
-    identities = bounds["User.linkedIdentities"]
+    identities = bounds["Me.linkedIdentities"]
     assert identities == 2
     assert cost_of("{ me { linkedIdentities { provider } } }") == 1 + identities
     # A connection costs its page (the cap, 100, without `first`), and multiplies what it holds:
