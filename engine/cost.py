@@ -81,6 +81,7 @@ from models.consents import ConsentKind
 from models.leads import Lead
 from models.orgs import Membership
 from models.social import SocialProvider
+from models.tenancy import system_scope
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
 from resolvers.oauth import MAX_REDIRECT_URIS
@@ -416,7 +417,8 @@ class CostBudgets:
 
 
 async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
-    accounts = await BillingAccount.scoped(list(org_ids))
+    accounts = await system_scope(org_ids, reason="the plan behind a cost budget") \
+        .scoped(BillingAccount)
     return _highest(effective_plan(a.subscription_plan, a.status) for a in accounts)
 
 
