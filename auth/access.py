@@ -68,6 +68,14 @@ def exceeds(token: ApiToken | OAuthGrant | OAuthCode, role: Role | None) -> bool
     return role is None or not token_scopes(token) <= ROLE_GRANTS[role]
 
 
+async def person_holds(user_id: uuid.UUID, org_id: uuid.UUID, permission: Permission) -> bool:
+    """Whether a person holds `permission` in `org_id`, as the database has it now, by the rule
+    a request's `Access.require` applies (one query): for code that must check someone's
+    standing outside their own request (a download link is a bearer token; whoever presents
+    it, its requester must still hold the permission)."""
+    return permission in await Access(user_id).permissions(org_id)
+
+
 class Access:
     def __init__(self, user_id: uuid.UUID | None,
                  token: ApiToken | OAuthGrant | None = None) -> None:
