@@ -22,7 +22,9 @@ not a data leak in production.
 One narrow exception lives here too: `before_org_known(Model, reason=..., key=value)` finds rows
 by a key that names them before any org is known (a secret's hash, an id that authentication
 or an OAuth endpoint was handed, a Stripe customer, a person's own memberships). The key must
-be the primary key, a unique column, or one the model lists in `lookup_keys`.
+be the primary key, a unique column, or one the model lists in `lookup_keys`, with one value.
+`before_org_known_joined` is the same with a related row joined in (`database.rows.joined`), and
+`TenantModel.owner_orgs` reads only which org owns some rows, for permission locators.
 """
 
 from __future__ import annotations
@@ -204,13 +206,33 @@ def before_org_known(model: type[T], *, reason: str, **key: Any) -> QuerySet[T]:
     or an OAuth endpoint was handed; a Stripe customer; a person's own memberships). The key
     must be the primary key, a unique column or one of `model.lookup_keys`; anything else is a
     query across tenants and is refused. Once the org is known, use a scope."""
-    if not reason or not reason.strip():
-        raise UnscopedQuery(f"{model.__name__}: a lookup before the org is known needs a reason")
-    if len(key) != 1 or next(iter(key)) not in _lookup_keys(model):
-        raise UnscopedQuery(f"{model.__name__} rows are found before their org is known only "
-                            f"by one key naming them ({', '.join(sorted(_lookup_keys(model)))})"
-                            f", not {', '.join(key) or 'none'}")
+    _check_lookup(model, reason, key, alone=True)
     return _unfiltered(model).filter(**key)
+
+
+async def before_org_known_joined(model: type[T], relation: str, *, reason: str,
+                                  where: dict[str, Any]) -> list[T]:
+    """`before_org_known` with the row that the foreign key `relation` points to attached, in
+    one prepared statement (`database.rows.joined`, whose `where` this takes): the viewer's own
+    memberships with their orgs, read on every lookup by slug. `where` must name rows by one
+    of the model's keys (a single value); other conditions only narrow them."""
+    _check_lookup(model, reason, where, alone=False)
+    from database.rows import joined  # database.rows imports this module
+
+    return await joined(model, relation, where)
+
+
+def _check_lookup(model: type[TenantModel], reason: str, key: dict[str, Any], *,
+                  alone: bool) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise UnscopedQuery(f"{model.__name__}: a lookup before the org is known needs a reason")
+    keys = _lookup_keys(model)
+    named = [name for name, value in key.items()
+             if name in keys and not isinstance(value, list | tuple | set | frozenset)]
+    if not named or (alone and len(key) != 1):
+        raise UnscopedQuery(f"{model.__name__} rows are found before their org is known only "
+                            f"by one key naming them ({', '.join(sorted(keys))}), "
+                            f"not {', '.join(key) or 'none'}")
 
 
 async def tenant_sql(model: type[TenantModel], org_ids: frozenset[uuid.UUID], template: str,
@@ -218,7 +240,7 @@ async def tenant_sql(model: type[TenantModel], org_ids: frozenset[uuid.UUID], te
     """Raw SQL over `model`'s rows of `org_ids` (already vouched for by a scope): `template`
     names the table `{table}` and must hold `{tenant}`, the org condition this writes, and marks
     its own parameters `?` (numbered `$n` on PostgreSQL here, after the org's). Returns the rows
-    and whether the driver gave native types (see `models.rows.build`)."""
+    and whether the driver gave native types (see `database.rows.build`)."""
     if "{tenant}" not in template:
         raise UnscopedQuery(f"Raw SQL over {model.__name__} must hold the {{tenant}} condition")
     db = model._meta.db
