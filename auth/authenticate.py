@@ -27,9 +27,11 @@ from core.settings import Settings
 from database.rows import joined
 from models.accounts import Session
 from models.oauth import OAuthGrant, OAuthToken, TokenKind
+from models.tenancy import system_scope
 from models.tokens import ApiToken
 
 TOUCH_EVERY = timedelta(minutes=1)
+RECHECK = "a long-lived connection re-reads its credential"
 
 
 async def authenticate(request: HTTPConnection, settings: Settings) -> Viewer:
@@ -154,8 +156,8 @@ async def recheck_viewer(viewer: Viewer) -> Viewer:
         return Viewer(error="The credential has expired: connect again with a new one.",
                       via_cookie=viewer.via_cookie)
     if viewer.token is not None:
-        token = await ApiToken.scoped(viewer.token.organization_id).filter(
-            id=viewer.token.id).select_related("created_by").first()
+        token = await system_scope(viewer.token.organization_id, reason=RECHECK) \
+            .scoped(ApiToken).filter(id=viewer.token.id).select_related("created_by").first()
         return token_viewer(token, now)
     if viewer.grant is not None:
         return await _recheck_grant(viewer, now)
@@ -175,8 +177,9 @@ async def _recheck_grant(viewer: Viewer, now: datetime) -> Viewer:
         grant = await OAuthGrant.by_id(viewer.grant.id).select_related(
             "app", "created_by").first()
     else:
-        token = await OAuthToken.scoped(viewer.grant.organization_id).filter(
-            id=viewer.oauth_token_id).select_related("grant__app", "grant__created_by").first()
+        token = await system_scope(viewer.grant.organization_id, reason=RECHECK) \
+            .scoped(OAuthToken).filter(id=viewer.oauth_token_id) \
+            .select_related("grant__app", "grant__created_by").first()
         if token is None or token.revoked_at is not None:
             return Viewer(error="The access token has been revoked.")
         grant = token.grant

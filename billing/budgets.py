@@ -23,6 +23,7 @@ from billing.plans import effective_plan
 from core.settings import Settings
 from models.billing import BillingAccount, Plan
 from models.orgs import Membership
+from models.tenancy import system_scope
 from services.budgets import Budget, Caller, CostReport
 
 # The per-caller budgets, in one place (the plan catalog, `billing/plans.py`, holds the other
@@ -135,7 +136,8 @@ class CostBudgets:
 
 
 async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
-    accounts = await BillingAccount.scoped(list(org_ids))
+    accounts = await system_scope(list(org_ids), reason="the plan behind a cost budget") \
+        .scoped(BillingAccount)
     return _highest(effective_plan(a.subscription_plan, a.status) for a in accounts)
 
 

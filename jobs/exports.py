@@ -3,7 +3,8 @@
 
 These run in jobs, with no request and no caller to scope to: the request that recorded the work
 checked who may have it (the user themself; the OWNER of the organization). Tenant rows are read
-through `tenant_rows`, filtered by the user or the organization the work is about.
+through a system scope (`models.tenancy.system_scope`): the organization's own for its export,
+`EVERY_ORG` filtered by the user for a person's (`PERSON_DATA`).
 
 Sections are lists so that other domains add theirs (see `USER_SECTIONS`, `ORG_TABLES`).
 """
@@ -21,8 +22,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tortoise.queryset import QuerySet
-
 from mail import messages
 from models.accounts import Session, User
 from models.activity import ActivityEvent
@@ -34,7 +33,7 @@ from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Invitation, Membership, Organization
 from models.policies import PolicyAcceptance
 from models.social import SocialIdentity
-from models.tenancy import TenantModel
+from models.tenancy import EVERY_ORG, SystemScope, TenantModel, system_scope
 from models.tokens import ApiToken
 from resolvers.exports import ERASED, archive_key_of, download_url, new_download_token
 from resolvers.lead_transfer import spreadsheet_cell
@@ -45,10 +44,14 @@ if TYPE_CHECKING:
 ARCHIVE_TYPE = "application/zip"
 
 
-def tenant_rows(model: type[TenantModel]) -> QuerySet[Any]:
-    """Org-owned rows across organizations, for job code only: the caller filters them by the
-    user or organization whose request (already permission-checked) recorded the work."""
-    return model._meta.manager.get_queryset()
+PERSON_DATA = system_scope(EVERY_ORG, reason="a person's own data export, from every org")
+"""Org-owned rows across organizations, for a person's export: each read filters them by the
+user whose request (already permission-checked) recorded the work."""
+
+
+def org_data(org_id: uuid.UUID) -> SystemScope:
+    """The rows of one organization, for its export (its OWNER's request recorded the work)."""
+    return system_scope(org_id, reason="an organization's export")
 
 
 def plain(value: Any) -> Any:
@@ -96,7 +99,7 @@ async def _memberships(user: User) -> list[dict[str, Any]]:
 
 async def _invitations_sent(user: User) -> list[dict[str, Any]]:
     # The invitee's address is someone else's personal data: left out.
-    return records(await tenant_rows(Invitation).filter(invited_by_id=user.id)
+    return records(await PERSON_DATA.scoped(Invitation).filter(invited_by_id=user.id)
                    .order_by("created_at").values(
         "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
         organization_slug="organization__slug"))
@@ -107,7 +110,7 @@ async def _invitations_received(user: User) -> list[dict[str, Any]]:
     # them is someone else's personal data: left out.
     if not user.email_verified:
         return []
-    return records(await tenant_rows(Invitation).filter(email=user.email)
+    return records(await PERSON_DATA.scoped(Invitation).filter(email=user.email)
                    .order_by("created_at").values(
         "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
         organization_name="organization__name"))
@@ -115,20 +118,20 @@ async def _invitations_received(user: User) -> list[dict[str, Any]]:
 
 async def _activity(user: User) -> list[dict[str, Any]]:
     # The summary may name leads or other people: the user gets what they did, where and when.
-    return records(await tenant_rows(ActivityEvent).filter(actor_id=user.id)
+    return records(await PERSON_DATA.scoped(ActivityEvent).filter(actor_id=user.id)
                    .order_by("created_at").values(
         "id", "action", "target_type", "target_id", "created_at", "ip", "user_agent",
         organization_id="organization_id"))
 
 
 async def _notes(user: User) -> list[dict[str, Any]]:
-    return records(await tenant_rows(Note).filter(author_id=user.id).order_by("created_at")
+    return records(await PERSON_DATA.scoped(Note).filter(author_id=user.id).order_by("created_at")
                    .values("id", "lead_id", "organization_id", "body", "created_at",
                            "edited_at"))
 
 
 async def _api_tokens(user: User) -> list[dict[str, Any]]:
-    return records(await tenant_rows(ApiToken).filter(created_by_id=user.id)
+    return records(await PERSON_DATA.scoped(ApiToken).filter(created_by_id=user.id)
                    .order_by("created_at").values(
         "id", "organization_id", "name", "prefix", "scopes", "created_at", "expires_at",
         "revoked_at", "last_used_at", "last_used_ip"))
@@ -194,7 +197,7 @@ Table = Callable[[uuid.UUID], Awaitable[list[dict[str, Any]]]]
 
 def _org_rows(model: type[TenantModel], *columns: str, **named: str) -> Table:
     async def rows(org_id: uuid.UUID) -> list[dict[str, Any]]:
-        return records(await tenant_rows(model).filter(organization_id=org_id)
+        return records(await org_data(org_id).scoped(model)
                        .order_by("created_at", "id").values(*columns, **named))
     return rows
 
@@ -205,7 +208,7 @@ async def _organization(org_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 async def _billing(org_id: uuid.UUID) -> list[dict[str, Any]]:
-    return records(await tenant_rows(BillingAccount).filter(organization_id=org_id).values(
+    return records(await org_data(org_id).scoped(BillingAccount).values(
         "stripe_customer_id", "subscription_plan", "interval", "status", "current_period_end",
         "cancel_at_period_end", "trial_ends_at"))
 
@@ -326,5 +329,5 @@ async def _erasures(org_id: uuid.UUID) -> set[uuid.UUID]:
     """The organization's recent erasures (no transaction lasts an hour): one committed since
     this was last read may be missing from an archive read meanwhile."""
     since = datetime.now(UTC) - timedelta(hours=1)
-    return set(await tenant_rows(ActivityEvent).filter(
-        organization_id=org_id, action=ERASED, created_at__gte=since).values_list("id", flat=True))
+    return set(await org_data(org_id).scoped(ActivityEvent).filter(
+        action=ERASED, created_at__gte=since).values_list("id", flat=True))

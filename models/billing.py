@@ -15,7 +15,7 @@ from tortoise import fields
 
 from models.base import BaseModel
 from models.orgs import Organization
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, before_org_known
 
 
 class Plan(StrEnum):
@@ -100,8 +100,8 @@ class BillingAccount(TenantModel):
     async def by_customer(cls, customer_id: str) -> Self | None:
         """The account of a Stripe customer. A signed Stripe event is the authority here (no
         member is asking), so this is a lookup that no org membership precedes."""
-        return await cls._meta.manager.get_queryset().filter(
-            stripe_customer_id=customer_id).first()
+        return await before_org_known(cls, reason="a Stripe event names a customer",
+                                      stripe_customer_id=customer_id).first()
 
 
 class Invoice(TenantModel):

@@ -33,6 +33,7 @@ from models.billing import BillingAccount
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.oauth import OAuthCode, OAuthGrant
 from models.orgs import Membership, Organization, Role
+from models.tenancy import system_scope
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
 from realtime.outbox import in_transaction
@@ -53,8 +54,9 @@ async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
     codes not yet exchanged are spent (first, see `resolvers.oauth.revoke_grants_beyond_role`),
     and its grants end with their tokens. Canceling the deletion brings none of them back."""
     now = datetime.now(UTC)
-    await OAuthCode.scoped(org_id).filter(used_at__isnull=True).update(used_at=now)
-    for grant_id in await OAuthGrant.scoped(org_id).filter(revoked_at__isnull=True) \
+    scope = system_scope(org_id, reason="an organization's deletion was requested")
+    await scope.scoped(OAuthCode).filter(used_at__isnull=True).update(used_at=now)
+    for grant_id in await scope.scoped(OAuthGrant).filter(revoked_at__isnull=True) \
             .values_list("id", flat=True):
         await revoke_grant(grant_id, now)
 

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
-from auth.permissions import ROLE_GRANTS, Permission
+from auth.access import person_holds
+from auth.permissions import Permission
 from auth.tokens import hash_secret, new_secret
 from database.asyncpg_client import writer
 from engine.context import Context
 from models.accounts import User
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
-from models.orgs import Membership
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from services import Services
@@ -82,9 +82,7 @@ async def entitled(work: ScheduledWork) -> bool:
         return True
     if work.kind is not WorkKind.ORG_EXPORT or work.organization_id is None:
         return False
-    membership = await Membership.of_user(work.user_id).filter(
-        organization_id=work.organization_id).first()
-    return membership is not None and Permission.ORG_EXPORT in ROLE_GRANTS[membership.role]
+    return await person_holds(work.user_id, work.organization_id, Permission.ORG_EXPORT)
 
 
 async def fresh_download_url(ctx: Context, work: ScheduledWork) -> str | None:

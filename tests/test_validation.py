@@ -86,12 +86,12 @@ async def state() -> dict[str, Any]:
         "users": sorted(await User.all().values_list("id", "name", "password_hash")),
         "sign_ups": await SignUpRequest.all().count(),
         "orgs": sorted(await Organization.all().values_list("id", "name", "slug")),
-        "leads": sorted(map(tuple, await Lead.scoped(orgs).values_list(
+        "leads": sorted(map(tuple, await Lead._scoped(orgs).values_list(
             "id", "name", "company", "email", "phone", "updated_at"))),
-        "notes": await Note.scoped(orgs).count(),
-        "tokens": await ApiToken.scoped(orgs).count(),
+        "notes": await Note._scoped(orgs).count(),
+        "tokens": await ApiToken._scoped(orgs).count(),
         "apps": await OAuthApp.all().count(),
-        "invitations": await Invitation.scoped(orgs).count(),
+        "invitations": await Invitation._scoped(orgs).count(),
     }
 
 
@@ -164,13 +164,13 @@ async def test_names_collapse_whitespace_and_bodies_keep_their_lines(
                                              "company": "  Analytical\r\nEngines  "}},
                          token=owner(team))
     assert "errors" not in body, body
-    row = await Lead.scoped(team.org.id).filter(name="Ada Lovelace").get()
+    row = await Lead._scoped(team.org.id).filter(name="Ada Lovelace").get()
     assert row.company == "Analytical Engines"
     body = await api.gql(ADD_NOTE, {"i": {"leadId": gid("Lead", lead.id),
                                           "body": "  Called her.\n\n\tShe will write back.  "}},
                          token=owner(team))
     assert "errors" not in body, body
-    (note,) = await Note.scoped(team.org.id)
+    (note,) = await Note._scoped(team.org.id)
     assert note.body == "Called her.\n\n\tShe will write back."
 
 

@@ -82,7 +82,7 @@ async def test_a_revoked_grant_cannot_run_a_mutation_on_its_open_socket(
                                                    "name": "Written after revocation"}}, id="w")
         code, reason = await ws.closed()
     assert code == 4401 and "revoked" in reason
-    assert not await Lead.scoped(team.org.id).filter(name="Written after revocation").exists()
+    assert not await Lead._scoped(team.org.id).filter(name="Written after revocation").exists()
 
 
 # The socket is closed as soon as the credential ends, even when idle.
