@@ -209,24 +209,23 @@ def compile_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: 
 
 
 class CostPlans:
-    """Cost plans by query text and operation name, the most recent 256."""
+    """The cost plans of one schema's documents, by query text and operation name, the most
+    recent 256; `bounds` are its plain lists' bounds (`schema/list_bounds.py`)."""
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, bounds: Mapping[str, int], maxsize: int = 256) -> None:
+        self.bounds = dict(bounds)
         self.maxsize = maxsize
         self._plans: OrderedDict[tuple[str, str | None], CostPlan] = OrderedDict()
 
     def get(self, schema: GraphQLSchema, query: str, document: DocumentNode,
-            operation_name: str | None, bounds: Mapping[str, int]) -> CostPlan:
+            operation_name: str | None) -> CostPlan:
         key = (query, operation_name)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = compile_cost(schema, document, operation_name, bounds)
+            plan = self._plans[key] = compile_cost(schema, document, operation_name, self.bounds)
             if len(self._plans) > self.maxsize:
                 self._plans.popitem(last=False)
         return plan
-
-
-PLANS_CACHE = CostPlans()
 
 
 # The extension.
@@ -238,12 +237,13 @@ class CostLimit(SchemaExtension):
     The schema names its plain lists' bounds with `CostLimit.bounded(LIST_BOUNDS)`; the budgets
     are the app's (`services.cost_budgets`, priced by `billing/budgets.py`)."""
 
-    bounds: ClassVar[Mapping[str, int]] = {}
+    plans: ClassVar[CostPlans] = CostPlans({})
 
     @classmethod
     def bounded(cls, bounds: Mapping[str, int]) -> type[CostLimit]:
-        """This extension for a schema whose plain lists hold at most `bounds` items."""
-        return type(cls.__name__, (cls,), {"bounds": dict(bounds)})
+        """This extension for a schema whose plain lists hold at most `bounds` items, with its
+        own plan cache (a plan depends on the schema and its bounds, not on the text alone)."""
+        return type(cls.__name__, (cls,), {"plans": CostPlans(bounds)})
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield
@@ -260,8 +260,8 @@ class CostLimit(SchemaExtension):
         if ctx.result is not None or ctx.graphql_document is None:
             yield
             return
-        plan = PLANS_CACHE.get(ctx.schema._schema, ctx.query or "", ctx.graphql_document,
-                               ctx.operation_name, self.bounds)
+        plan = self.plans.get(ctx.schema._schema, ctx.query or "", ctx.graphql_document,
+                              ctx.operation_name)
         cost = plan.evaluate(ctx.variables)
         budgets = context.services.cost_budgets
         caller = await budgets.caller(context)
