@@ -8,4 +8,6 @@
 - `routes.py`: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke` and the RFC 8414 metadata.
 
 docs/oauth.md describes the flow as a partner sees it.
+
+Layer: beside `billing`, below `resolvers`, above the engine and everything under it.
 """

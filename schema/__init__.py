@@ -2,6 +2,9 @@
 
 Limits (documented in the README) let real client queries through, Q1 with `edges { node }`
 included, and stop abusive ones before they execute.
+
+Layer: below `web`; above everything else. A domain's types live in its own module;
+`composition.py` composes `Me` and `Organization` from what each domain contributes.
 """
 
 from __future__ import annotations

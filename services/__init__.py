@@ -3,8 +3,9 @@
 `Services` (here) is built once per app by the composition root (`server.py`, or
 `jobs/worker.py` for a worker process). Beside it: the job queue (`queue`), the Stripe client
 (`stripe`, `stripe_errors`), the keyset cursor seal (`cursors`) and the query budgets' counters
-(`budgets`). This package sits below the engine and the domains: it imports only `auth`,
-`realtime`, `mail`, `storage`, `database` and `core`.
+(`budgets`).
+
+Layer: below the engine and the domains, above `loaders` and everything under it.
 """
 
 from __future__ import annotations

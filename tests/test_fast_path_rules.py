@@ -93,3 +93,18 @@ def test_every_relation_is_declared_once() -> None:
         assert field.base_resolver is not None, name
         assert relation_of(field.base_resolver.wrapped_func) == (key, loader), \
             f"{name} follows its relation by hand: declare it with relation()"
+
+
+def _reads_path(root: Any, info: Any) -> Any:
+    return info.path.key
+
+
+def _writes(root: Any, info: Any) -> Any:
+    return root.save()
+
+
+@pytest.mark.no_db
+def test_the_walk_sees_what_it_forbids() -> None:
+    """The rule's own check: a resolver that reads `info.path` or writes is caught."""
+    assert _problems(_reads_path) == ["reads info.path"]
+    assert _problems(_writes) == ["calls save()"]

@@ -80,3 +80,11 @@ def test_every_package_of_ours_is_in_the_contract() -> None:
     assert packages - set(_root_packages()) == set()
     top_level = {path.stem for path in ROOT.glob("*.py")}
     assert top_level == {"server"}, "only the composition root stays a top-level module"
+
+
+@pytest.mark.no_db
+def test_every_package_says_where_it_sits() -> None:
+    """The layout is read in the packages too: each one's docstring names its layer."""
+    silent = [package for package in _root_packages()
+              if "Layer:" not in (ROOT / package / "__init__.py").read_text()]
+    assert silent == []
