@@ -32,6 +32,7 @@ run: demo
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 schema: setup
@@ -39,6 +40,7 @@ schema: setup
 
 test: setup browser js-client
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	RELLEKS_TEST_DB=sqlite $(BIN)/pytest
 	RELLEKS_TEST_DB=postgres $(BIN)/pytest

@@ -13,10 +13,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
-from billing.webhooks import stripe_webhook
+from billing.budgets import CostBudgets
 from core.logs import configure_logging
 from core.settings import Settings
 from database import close_database, init_database
+from jobs.tasks import register as register_tasks
 from oauth import routes as oauth
 from schema import build_schema
 from services import Services
@@ -26,13 +27,15 @@ from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, HeaderSizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz, root
 from web.social import social_routes
+from web.stripe_webhooks import stripe_webhook
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
     """Build the app; tests that share one database connection pass `manage_database=False`."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    services = Services.build(settings)
+    services = Services.build(settings, cost_budgets=CostBudgets)
+    register_tasks(services)
     schema = build_schema(introspection=settings.introspection)
     graphql = GraphQLView(schema, services)
 

@@ -3,7 +3,10 @@ the tenant scope through which org-owned rows are read.
 
 `require(org_id, permission)` is what field permissions call. A caller who is not a member gets
 NOT_FOUND (the org does not exist for them); a member without the permission gets FORBIDDEN naming
-it. `scoped(Model, org_ids)` then reads org-owned rows, and refuses orgs that were not checked.
+it. `scoped(Model, org_ids)` then reads org-owned rows, and refuses orgs that were not checked:
+it is the request's one way to read tenant rows (the other, for code that runs for no request, is
+`models.tenancy.system_scope`; see that module). `raw(Model, org_id, template)` runs raw SQL
+over the same rows, the org condition written by the scope.
 
 An organization API token (`models/tokens.py`) goes through the same checks: it is a member of
 its own org alone, and its permissions there are its scopes alone (checked at creation to be
@@ -18,16 +21,16 @@ grants no role above ADMIN).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tortoise.queryset import QuerySet
 
 from auth.permissions import ROLE_GRANTS, Permission
 from core.errors import Forbidden, NotFound
-from engine.loading import Loader
+from core.loading import Loader
 from models.orgs import Membership, Organization, Role
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, tenant_sql
 
 if TYPE_CHECKING:
     from models.oauth import OAuthCode, OAuthGrant
@@ -63,6 +66,14 @@ def exceeds(token: ApiToken | OAuthGrant | OAuthCode, role: Role | None) -> bool
     """Whether the token (or grant, or code) does more than `role` may; anything, with no role.
     A token acts with its creator's standing, so when that standing drops, such a token ends."""
     return role is None or not token_scopes(token) <= ROLE_GRANTS[role]
+
+
+async def person_holds(user_id: uuid.UUID, org_id: uuid.UUID, permission: Permission) -> bool:
+    """Whether a person holds `permission` in `org_id`, as the database has it now, by the rule
+    a request's `Access.require` applies (one query): for code that must check someone's
+    standing outside their own request (a download link is a bearer token; whoever presents
+    it, its requester must still hold the permission)."""
+    return permission in await Access(user_id).permissions(org_id)
 
 
 class Access:
@@ -125,7 +136,7 @@ class Access:
         NOT_FOUND; demoted below `permission` (or the token revoked): FORBIDDEN."""
         await Organization.lock(org_id)
         if self.token is not None:
-            live = await type(self.token).scoped(org_id).filter(
+            live = await type(self.token)._scoped(org_id).filter(
                 id=self.token.id, revoked_at__isnull=True).exists()
             if not live:
                 raise Forbidden("This token was revoked.", reason="TOKEN_REVOKED")
@@ -183,7 +194,18 @@ class Access:
         wanted = {org_ids} if isinstance(org_ids, uuid.UUID) else set(org_ids)
         if not wanted <= self._checked:
             raise NotFound("organization")
-        query = model.scoped(wanted)
+        query = model._scoped(wanted)
         if self.token is not None and not restricted_too:
-            query = model.without_restricted(query, wanted)
+            query = model.without_restricted(query, lambda other: other._scoped(wanted))
         return query
+
+    async def raw(self, model: type[TenantModel], org_id: uuid.UUID, template: str,
+                  params: Sequence[object] = ()) -> tuple[Sequence[Any], bool]:
+        """Raw SQL over `model`'s rows of `org_id`, checked as `scoped` checks it: `template`
+        names the table `{table}` and holds `{tenant}`, the org condition written here, and
+        marks its parameters `?` (see `models.tenancy.tenant_sql`). `without_restricted` filters
+        querysets, not SQL: ask only about rows the caller reached through `scoped` (the notes
+        of leads it listed). Returns the rows and whether their types are the driver's own."""
+        if org_id not in self._checked:
+            raise NotFound("organization")
+        return await tenant_sql(model, frozenset((org_id,)), template, params)

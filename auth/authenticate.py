@@ -7,7 +7,7 @@ UNAUTHENTICATED. Checking the session row on every request is what makes `logOut
 An organization API token (`rlk_pat_...`, see `auth/api_tokens.py`) is recognised by its prefix;
 a mistyped one fails its checksum before any database lookup, and a revoked or expired one is
 refused like an ended session. A partner app's OAuth access token (`rlk_oat_...`, see
-`oauth/credentials.py`) is recognised the same way and acts through its grant.
+`auth/oauth_credentials.py`) is recognised the same way and acts through its grant.
 """
 
 from __future__ import annotations
@@ -19,17 +19,19 @@ from strawberry.http.websocket_origin import is_same_origin
 
 from auth.api_tokens import hash_api_token, is_well_formed, looks_like_api_token
 from auth.cookies import CookieNames
+from auth.oauth_credentials import ACCESS_PREFIX, digest
+from auth.oauth_credentials import is_well_formed as is_well_formed_oauth
 from auth.tokens import InvalidToken, decode_access_token
+from auth.viewer import Viewer
 from core.settings import Settings
 from database.rows import joined
-from engine.context import Viewer
 from models.accounts import Session
 from models.oauth import OAuthGrant, OAuthToken, TokenKind
+from models.tenancy import system_scope
 from models.tokens import ApiToken
-from oauth.credentials import ACCESS_PREFIX, digest
-from oauth.credentials import is_well_formed as is_well_formed_oauth
 
 TOUCH_EVERY = timedelta(minutes=1)
+RECHECK = "a long-lived connection re-reads its credential"
 
 
 async def authenticate(request: HTTPConnection, settings: Settings) -> Viewer:
@@ -154,8 +156,8 @@ async def recheck_viewer(viewer: Viewer) -> Viewer:
         return Viewer(error="The credential has expired: connect again with a new one.",
                       via_cookie=viewer.via_cookie)
     if viewer.token is not None:
-        token = await ApiToken.scoped(viewer.token.organization_id).filter(
-            id=viewer.token.id).select_related("created_by").first()
+        token = await system_scope(viewer.token.organization_id, reason=RECHECK) \
+            .scoped(ApiToken).filter(id=viewer.token.id).select_related("created_by").first()
         return token_viewer(token, now)
     if viewer.grant is not None:
         return await _recheck_grant(viewer, now)
@@ -175,8 +177,9 @@ async def _recheck_grant(viewer: Viewer, now: datetime) -> Viewer:
         grant = await OAuthGrant.by_id(viewer.grant.id).select_related(
             "app", "created_by").first()
     else:
-        token = await OAuthToken.scoped(viewer.grant.organization_id).filter(
-            id=viewer.oauth_token_id).select_related("grant__app", "grant__created_by").first()
+        token = await system_scope(viewer.grant.organization_id, reason=RECHECK) \
+            .scoped(OAuthToken).filter(id=viewer.oauth_token_id) \
+            .select_related("grant__app", "grant__created_by").first()
         if token is None or token.revoked_at is not None:
             return Viewer(error="The access token has been revoked.")
         grant = token.grant

@@ -21,6 +21,7 @@ from core.errors import Conflict
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.oauth import OAuthCode, OAuthGrant
 from models.orgs import Membership, Role
+from models.tenancy import system_scope
 from models.tokens import ApiToken
 
 DELETION_PENDING = (WorkStatus.PENDING, WorkStatus.RUNNING, WorkStatus.FAILED)
@@ -46,8 +47,8 @@ async def standing(user_id: uuid.UUID | None, org_id: uuid.UUID) -> Standing:
     if user_id is None:
         deleting = await _org_deleting(org_id)
         return Standing(role=None, account_deleting=True, org_deleting=deleting)
-    membership = await Membership.scoped(org_id).filter(user_id=user_id).only("id", "role") \
-        .first()
+    membership = await system_scope(org_id, reason="a credential's maker's standing") \
+        .scoped(Membership).filter(user_id=user_id).only("id", "role").first()
     kinds = await ScheduledWork.filter(
         Q(kind=WorkKind.ACCOUNT_DELETION, user_id=user_id)
         | Q(kind=WorkKind.ORG_DELETION, organization_id=org_id),

@@ -13,9 +13,9 @@ Called inside the writing transaction, the check first locks the organization's 
 UPDATE on PostgreSQL, which still lets other rows reference it), so two requests adding at once
 cannot both pass on the same headroom.
 
-The counts read org-owned tables with `Model.scoped(org_id)` directly rather than through
-`ctx.access`: they reveal nothing to the caller, and accepting an invitation runs before the
-caller is a member.
+The counts read org-owned tables through a system scope (`models.tenancy.system_scope`, reason
+`LIMIT_COUNT`) rather than through `ctx.access`: they reveal nothing to the caller, and accepting
+an invitation runs before the caller is a member.
 """
 
 from __future__ import annotations
@@ -30,20 +30,24 @@ from engine.context import Context
 from models.billing import BillingAccount, Plan
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Organization
+from models.tenancy import system_scope
+
+LIMIT_COUNT = "a plan limit counts what the organization has"
 
 
 async def _members(org_id: uuid.UUID) -> int:
     """Members plus pending invitations: an invitation holds a seat until it is used, revoked or
     expires, so a sent invitation can always be accepted."""
-    members = await Membership.scoped(org_id).count()
-    pending = await Invitation.scoped(org_id).filter(
+    scope = system_scope(org_id, reason=LIMIT_COUNT)
+    members = await scope.scoped(Membership).count()
+    pending = await scope.scoped(Invitation).filter(
         accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=datetime.now(UTC)
     ).count()
     return members + pending
 
 
 async def _leads(org_id: uuid.UUID) -> int:
-    return await Lead.scoped(org_id).count()
+    return await system_scope(org_id, reason=LIMIT_COUNT).scoped(Lead).count()
 
 
 # How much of each limited resource an organization uses. Later issues register theirs here
@@ -57,7 +61,8 @@ NOUNS = {"members": "members (pending invitations included)", "leads": "leads"}
 
 async def current_plan(org_id: uuid.UUID) -> Plan:
     """The plan whose limits apply now (FREE for an org that never subscribed)."""
-    account = await BillingAccount.scoped(org_id).first()
+    account = await system_scope(org_id, reason="the plan whose limits apply") \
+        .scoped(BillingAccount).first()
     if account is None:
         return Plan.FREE
     return effective_plan(account.subscription_plan, account.status)

@@ -1,4 +1,6 @@
-"""What every layer may import: the settings, the error vocabulary and structured logging.
+"""What every layer may import: the settings (`settings`), the error vocabulary (`errors`), the
+one input validation helper (`validation`, with `countries`), structured logging (`logs`) and
+the DataLoader plumbing (`loading`: our loaders' base, `peek` and `loaded`).
 
-`core` imports nothing of ours; everything else may import it.
+Layer: the bottom. `core` imports nothing of ours outside itself.
 """

@@ -5,8 +5,9 @@
 - `rows`: builds model rows straight from driver records (no per-row Tortoise overhead);
 - `asyncpg_client`, `sqlite`: the two engines, Tortoise's clients with the fast executor.
 
-Domain code does not import this package except for `transaction`-style helpers documented
-here; tables live in `models/`.
+Layer: below `models` (it names no table; org-owned ones mark themselves `tenant_scoped`),
+above `core`. Loaders use `rows.by_ids`/`joined`, a query's rare write `writer()`; tables
+live in `models/`.
 
 `TORTOISE_ORM` is what `tortoise -c database.TORTOISE_ORM makemigrations` reads; the server and
 the tests call `init_database(url)` and `migrate_database(url)` so that every database, SQLite or
@@ -25,7 +26,7 @@ from tortoise.migrations.api import migrate
 
 from core.settings import Settings
 from database.asyncpg_client import Client, Session
-from jobs.app import apply_schema as apply_jobs_schema
+from database.queue_tables import apply_schema as apply_jobs_schema
 
 MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.leads",
                  "models.billing", "models.tokens", "models.oauth",

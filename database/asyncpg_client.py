@@ -1,8 +1,8 @@
 """The PostgreSQL engine for our models: Tortoise's asyncpg client, building rows with
 `database.rows` (in and out of transactions), and `Session`, one connection for a whole read-only
-operation (a write that a query must make goes around it, through `writer()`). `database.py`
-names this module as the `engine` of PostgreSQL URLs; Tortoise picks the migration schema editor
-by the client's module name, which is why the module's name says asyncpg.
+operation (a write that a query must make goes around it, through `writer()`).
+`database/__init__.py` names this module as the `engine` of PostgreSQL URLs; Tortoise picks the
+migration schema editor by the client's module name, which is why the module's name says asyncpg.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Session(Transaction):
     statement and given back by `close()`; statements take turns on it.
 
     Each statement otherwise takes a connection from the pool and gives it back, and asyncpg
-    resets the session on each return (see `database.py`): a round trip and a query for the
+    resets the session on each return (see `database/__init__.py`): a round trip and a query for the
     server per statement, which on Q1 doubled the statements PostgreSQL ran. Transactions run on
     the session's connection too (a second one from the pool could deadlock once every pooled
     connection is some session's), and anything that runs after `close()` (a task the operation

@@ -27,13 +27,11 @@ from tortoise import fields
 from tortoise.backends.base.executor import CHUNK_SIZE, BaseExecutor
 from tortoise.models import Model
 
-from models.tenancy import TenantModel
+M = TypeVar("M", bound=Model)
+Convert = Callable[[Any], Any]
 
 if TYPE_CHECKING:
     from tortoise.fields.relational import RelationalField
-
-M = TypeVar("M", bound=Model)
-Convert = Callable[[Any], Any]
 
 
 class _Plan(NamedTuple):
@@ -163,7 +161,7 @@ async def by_ids(model: type[M], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, M]
     PostgreSQL `= ANY($1)`, one array parameter), so it is prepared once per connection and
     never goes through the ORM's query builder: loaders of users, orgs and apps run on every
     request. Only for tables outside the tenant scope; org-owned rows go through theirs."""
-    if issubclass(model, TenantModel):
+    if getattr(model, "tenant_scoped", False):  # `models.tenancy.TenantModel`
         raise TypeError(f"{model.__name__} rows are org-owned: read them through their scope")
     if not ids:
         return {}

@@ -3,9 +3,9 @@
 SQLite's built-in UPPER and LOWER fold ASCII letters only, so a case-insensitive lookup
 (`icontains` is `UPPER(col) LIKE UPPER(term)`) would not find "Zoë" when asked for "ZOË", as
 PostgreSQL does: a lead search would depend on the database. Python's case mapping, installed on
-each connection, makes both databases agree. `database.py` names this module as the `engine` of
-SQLite URLs (Tortoise picks the migration schema editor by the client's module name, which is
-why the module's name says sqlite).
+each connection, makes both databases agree. `database/__init__.py` names this module as the
+`engine` of SQLite URLs (Tortoise picks the migration schema editor by the client's module name,
+which is why the module's name says sqlite).
 """
 
 from __future__ import annotations

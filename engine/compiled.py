@@ -30,7 +30,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import (
     GraphQLList,
@@ -42,11 +42,10 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from engine.loading import NOT_LOADED, peek
-
-if TYPE_CHECKING:
-    from engine.execution import LeanExecutionContext
+from core.loading import NOT_LOADED, peek
+from engine.plans import allowed, field_plan
 
 ObjectPlan = Callable[[Any], dict[str, Any]]
 Finish = Callable[[Any], Any]
@@ -67,7 +66,7 @@ class SubtreePlans:
     """The plans of one execution, keyed like graphql-core's sub-field cache: by object type and
     the identity of the field group (kept alive with the plan, so its id is never reused)."""
 
-    def __init__(self, execution: LeanExecutionContext) -> None:
+    def __init__(self, execution: StrawberryGraphQLCoreExecutionContext) -> None:
         # A proxy: the execution holds its plans, and plans holding the execution would make a
         # cycle that keeps the request's whole object graph alive until a full collection.
         self.execution = weakref.proxy(execution)
@@ -116,9 +115,6 @@ class SubtreePlans:
             return (lambda _source: type_name), _identity
         field = self.execution.schema.get_field(parent, field_name)
         definition = (field.extensions or {}).get("strawberry-definition") if field else None
-
-        from engine.execution import allowed, field_plan  # one module each, no cycle at load
-
         if field is None or definition is None \
                 or not allowed(definition, self.execution.context_value):
             raise Abandon

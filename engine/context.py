@@ -8,54 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 
+import structlog
+from starlette.background import BackgroundTasks
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from auth.access import Access
+from auth.viewer import Viewer
 from core.errors import NotFound, Unauthenticated
 from loaders import Loaders
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
-    from engine.cost import CostReport
     from models.accounts import Session, User
-    from models.oauth import OAuthGrant
-    from models.tokens import ApiToken
     from services import Services
+    from services.budgets import CostReport
 
 T = TypeVar("T", bound=TenantModel)
 
-
-@dataclass
-class Viewer:
-    """The authenticated caller, or why there is none (`error` for a bad credential).
-
-    A person has `user` and `session`; an organization API token has `token` only (its creator
-    loaded as `token.created_by`): it is not a person, so fields for people refuse it. A partner
-    app's OAuth access token has `grant` only, and acts like an API token: in the grant's org,
-    with the grant's scopes, its approver as `grant.created_by`."""
-
-    user: User | None = None
-    session: Session | None = None
-    via_cookie: bool = False
-    error: str | None = None
-    token: ApiToken | None = None
-    grant: OAuthGrant | None = None
-    oauth_token_id: uuid.UUID | None = None
-    """The partner app's access token presented (with `grant`): revoking it alone ends it."""
-    expires_at: datetime | None = None
-    """When the credential presented ends by itself (an access token's, a session's or an API
-    token's expiry): a WebSocket opened with it is closed then."""
-
-    @property
-    def credential(self) -> ApiToken | OAuthGrant | None:
-        """The org credential acting (an API token or an OAuth grant), if not a person."""
-        return self.token if self.token is not None else self.grant
+log = structlog.get_logger("relleks.context")
 
 
 @dataclass
@@ -136,3 +112,21 @@ class Context:
     def user_agent(self) -> str | None:
         agent = self.request.headers.get("user-agent")
         return agent[:512] if agent else None
+
+    def after_response(self, job: Callable[[], Awaitable[None]], *, event: str,
+                       **log_fields: object) -> None:
+        """Run `job` once the response is sent (mail a client must not wait for, nor learn the
+        fate of); a failure is logged as `event` and reaches no client."""
+
+        async def run() -> None:
+            try:
+                await job()
+            except Exception:
+                log.exception(event, request_id=self.request_id, **log_fields)
+
+        if not isinstance(self.response.background, BackgroundTasks):
+            tasks = BackgroundTasks()
+            if self.response.background is not None:
+                tasks.add_task(self.response.background)
+            self.response.background = tasks
+        self.response.background.add_task(run)

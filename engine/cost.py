@@ -8,10 +8,10 @@ The cost model (docs/partner-tokens.md has the worked example):
   (`me { memberships { nodes { organization { leads(first: 3) } } } }` costs 1 + 100 + 100 +
   100 * 3: a page of up to 100 memberships, each organization, each one's 3 leads);
 - a plain list (not a connection) of objects costs its declared maximum length
-  (`LIST_BOUNDS`) per parent item, and multiplies what it holds like a connection. Only small
-  fixed sets stay plain lists (a user's consents, one per kind); every one has a bound there,
-  enforced where it is produced (a cap in the resolver or a limit on what can exist); a test
-  walks the schema;
+  (`LIST_BOUNDS`, `schema/list_bounds.py`) per parent item, and multiplies what it holds like a
+  connection. Only small fixed sets stay plain lists (a user's consents, one per kind); every
+  one has a bound there, enforced where it is produced (a cap in the resolver or a limit on
+  what can exist); a test walks the schema;
 - any other object field (`owner`, `organization`) costs one item per parent item;
 - scalars, enums (lists of them too, bounded all the same), `__typename`, introspection and
   the connection wrappers (`edges`, `nodes`, `node`, `pageInfo`) are free;
@@ -23,7 +23,8 @@ A request above `MAX_COST` is refused before it runs (BAD_USER_INPUT, reason COS
 `cost` and `maximum`). Otherwise the cost is taken from the caller's budget for the window: an
 API token or an OAuth grant (a partner app in one org) spends its own, a signed-in person
 theirs, an anonymous caller its IP's. A token's or grant's budget follows its organization's plan
-(`BUDGETS_BY_PLAN`); a person's follows the best plan among the organizations they belong to
+(`BUDGETS_BY_PLAN`, `billing/budgets.py`); a person's follows the best plan among the
+organizations they belong to
 (`PERSON_BUDGETS_BY_PLAN`: before the query runs there is no single org to price a person by, and
 a person working in a paying org should not be held to the free tier by another). Plans are
 looked up once a minute per caller (`PLAN_CACHE_SECONDS`).
@@ -38,14 +39,11 @@ small plan (`CostPlan`) that only multiplies the page sizes, variables included,
 
 from __future__ import annotations
 
-import math
-import time
-import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, cast
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
 
 import strawberry
 from graphql import (
@@ -66,83 +64,17 @@ from graphql import (
     is_non_null_type,
     value_from_ast_untyped,
 )
-from limits.aio.storage import Storage
-from limits.storage import storage_from_string
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
-from auth.permissions import TOKEN_SCOPES, Permission
-from billing.plans import PLANS, effective_plan
 from core.errors import BadUserInput, RateLimited
-from core.settings import Settings
 from engine.fields import Info
-from models.billing import BillingAccount, BillingInterval, Plan
-from models.consents import ConsentKind
-from models.leads import Lead
-from models.orgs import Membership
-from models.social import SocialProvider
-from resolvers.lead_transfer import MAX_IMPORT_ERRORS
-from resolvers.leads import MAX_TAGS
-from resolvers.oauth import MAX_REDIRECT_URIS
 
 MAX_COST = 10_000
 """The most one request may cost (Q1, the mobile home screen, costs 441)."""
 DEFAULT_PAGE = 100
 """What a connection without `first`/`last` can return: the schema's page cap."""
 MUTATION_COST = 10
-
-LIST_BOUNDS: dict[str, int] = {
-    # Lists of objects: each item is priced, and multiplies what it holds.
-    "User.linkedIdentities": len(SocialProvider),  # one per provider (unique)
-    "User.consents": len(ConsentKind),  # one per kind
-    "Query.plans": len(PLANS),  # the catalog
-    "Plan.prices": len(BillingInterval),  # one per interval
-    "Query.scopes": len(TOKEN_SCOPES),  # the catalog
-    "Query.socialProviders": len(SocialProvider),  # the catalog
-    "OAuthAuthorizationRequest.scopes": len(Permission),  # distinct scopes
-    "ImportResult.errors": MAX_IMPORT_ERRORS,  # the first 100 problems
-    # Lists of scalars: free, bounded all the same.
-    "Lead.tags": MAX_TAGS,
-    "LeadEvent.changedFields": len(Lead._meta.fields_map),  # distinct lead fields
-    "ApiToken.scopes": len(Permission),  # distinct scopes
-    "AuthorizedApp.scopes": len(Permission),
-    "OAuthApp.scopes": len(Permission),
-    "OAuthApp.redirectUris": MAX_REDIRECT_URIS,
-    "Organization.viewerPermissions": len(Permission),
-}
-"""The most items each plain list (`Type.field`) can hold: its price per parent item. A list
-without an entry is priced as a whole page (DEFAULT_PAGE), and fails
-`tests/cost/test_cost.py::test_every_plain_list_has_a_declared_bound`."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    points: int
-    window: int
-    """Seconds."""
-
-
-# The per-caller budgets, in one place (the plan catalog, `billing/plans.py`, holds the other
-# limits; it has no budget field yet). An API token spends from its organization's plan.
-BUDGETS_BY_PLAN: dict[Plan, Budget] = {
-    Plan.FREE: Budget(250_000, 3600),
-    Plan.PRO: Budget(1_000_000, 3600),
-    Plan.BUSINESS: Budget(5_000_000, 3600),
-}
-PERSON_BUDGETS_BY_PLAN: dict[Plan, Budget] = {
-    Plan.FREE: Budget(500_000, 3600),
-    Plan.PRO: Budget(2_000_000, 3600),
-    Plan.BUSINESS: Budget(10_000_000, 3600),
-}
-"""Per signed-in person, by the best plan among their organizations: on Free about one Q1
-every 3 seconds, all hour."""
-PERSON_BUDGET = PERSON_BUDGETS_BY_PLAN[Plan.FREE]
-"""A person in no paying organization (or in none at all)."""
-ANONYMOUS_BUDGET = Budget(20_000, 3600)
-"""Per IP, for callers without a credential (sign-up, log-in, the scope list)."""
-PLAN_CACHE_SECONDS = 60.0
-"""How long a caller's plan is remembered in process: a plan change applies within a minute."""
-
 
 # The cost of a document.
 
@@ -208,10 +140,11 @@ def _is_wrapper(parent: Any) -> bool:
 
 
 class _Walker:
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]
-                 ) -> None:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
+                 bounds: Mapping[str, int]) -> None:
         self.schema = schema
         self.fragments = fragments
+        self.bounds = bounds
         self.terms: list[Term] = []
 
     def walk(self, parent: Any, selections: SelectionSetNode, factors: Term) -> None:
@@ -242,16 +175,17 @@ class _Walker:
         elif _is_wrapper(parent) or parent is self.schema.mutation_type:
             pass  # a connection's wrappers, or a mutation's payload
         elif _is_plain_list(definition):
-            factors = (*factors, LIST_BOUNDS.get(f"{parent.name}.{name}", DEFAULT_PAGE))
+            factors = (*factors, self.bounds.get(f"{parent.name}.{name}", DEFAULT_PAGE))
             self.terms.append(factors)
         else:
             self.terms.append(factors or (1,))
         self.walk(named, node.selection_set, factors)
 
 
-def compile_cost(schema: GraphQLSchema, document: DocumentNode,
-                 operation_name: str | None) -> CostPlan:
-    """The cost plan of one operation of a validated document."""
+def compile_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
+                 bounds: Mapping[str, int]) -> CostPlan:
+    """The cost plan of one operation of a validated document; `bounds` are the schema's plain
+    lists' bounds (`schema/list_bounds.py`)."""
     fragments = {d.name.value: d for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -259,7 +193,7 @@ def compile_cost(schema: GraphQLSchema, document: DocumentNode,
                       or (o.name and o.name.value == operation_name)), None)
     if operation is None:
         return CostPlan((), {})
-    walker = _Walker(schema, fragments)
+    walker = _Walker(schema, fragments, bounds)
     root = {OperationType.QUERY: schema.query_type, OperationType.MUTATION: schema.mutation_type,
             OperationType.SUBSCRIPTION: schema.subscription_type}[operation.operation]
     if operation.operation is OperationType.MUTATION:
@@ -274,9 +208,11 @@ def compile_cost(schema: GraphQLSchema, document: DocumentNode,
 
 
 class CostPlans:
-    """Cost plans by query text and operation name, the most recent 256."""
+    """The cost plans of one schema's documents, by query text and operation name, the most
+    recent 256; `bounds` are its plain lists' bounds (`schema/list_bounds.py`)."""
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, bounds: Mapping[str, int], maxsize: int = 256) -> None:
+        self.bounds = dict(bounds)
         self.maxsize = maxsize
         self._plans: OrderedDict[tuple[str, str | None], CostPlan] = OrderedDict()
 
@@ -285,177 +221,35 @@ class CostPlans:
         key = (query, operation_name)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = compile_cost(schema, document, operation_name)
+            plan = self._plans[key] = compile_cost(schema, document, operation_name, self.bounds)
             if len(self._plans) > self.maxsize:
                 self._plans.popitem(last=False)
         return plan
-
-
-PLANS_CACHE = CostPlans()
-
-
-# Budgets.
-
-@dataclass
-class CostReport:
-    """One request's cost and the caller's budget after it."""
-
-    requested: int
-    limit: int
-    remaining: int
-    reset: float
-    """When the window ends, as a Unix time."""
-
-    @property
-    def reset_at(self) -> datetime:
-        return datetime.fromtimestamp(math.ceil(self.reset), UTC)
-
-    def reset_in(self) -> int:
-        return max(0, math.ceil(self.reset - time.time()))
-
-    def as_extension(self) -> dict[str, Any]:
-        return {"requested": self.requested, "remaining": self.remaining,
-                "resetAt": self.reset_at.isoformat(), "limit": self.limit}
-
-    def headers(self) -> dict[str, str]:
-        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                "RateLimit-Reset": str(self.reset_in())}
-
-
-@dataclass(frozen=True)
-class Caller:
-    key: str
-    budget: Budget
-
-
-@dataclass
-class CostBudgets:
-    """The budgets of every caller, for one app: counters in Redis or in process memory.
-
-    A fixed window per caller: the first request of a window starts it, the window's budget
-    refills at its end."""
-
-    settings: Settings
-    by_plan: dict[Plan, Budget] = field(default_factory=lambda: dict(BUDGETS_BY_PLAN))
-    person_by_plan: dict[Plan, Budget] = field(
-        default_factory=lambda: dict(PERSON_BUDGETS_BY_PLAN))
-    anonymous: Budget = ANONYMOUS_BUDGET
-    key_prefix: str = "LIMITS"
-    """The counters' Redis key prefix: the `limits` default, shared with the sign-in limits."""
-    storage: Storage = field(init=False)
-    _plans: dict[str, tuple[float, Plan]] = field(init=False, default_factory=dict)
-
-    def __post_init__(self) -> None:
-        scale = self.settings.cost_budget_scale
-        if scale != 1:
-            self.by_plan = {plan: Budget(max(1, int(b.points * scale)), b.window)
-                            for plan, b in self.by_plan.items()}
-            self.person_by_plan = {plan: Budget(max(1, int(b.points * scale)), b.window)
-                                   for plan, b in self.person_by_plan.items()}
-            self.anonymous = Budget(max(1, int(self.anonymous.points * scale)),
-                                    self.anonymous.window)
-        url = self.settings.redis_url
-        self.storage = cast(Storage, storage_from_string(  # async+ URIs: asyncio storages
-            url.replace("redis://", "async+redis://", 1) if url else "async+memory://",
-            key_prefix=self.key_prefix))
-
-    async def caller(self, context: Any) -> Caller:
-        viewer = context.viewer
-        if viewer.token is not None:
-            org_id = viewer.token.organization_id
-            plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
-            return Caller(f"token:{viewer.token.id}", self.by_plan[plan])
-        if viewer.grant is not None:
-            org_id = viewer.grant.organization_id
-            plan = await self._plan(f"org:{org_id}", lambda: _best_plan([org_id]))
-            return Caller(f"oauth:{viewer.grant.id}", self.by_plan[plan])
-        if viewer.user is not None:
-            user_id = viewer.user.id
-            plan = await self._plan(f"user:{user_id}", lambda: _persons_plan(user_id))
-            return Caller(f"user:{user_id}", self.person_by_plan[plan])
-        return Caller(f"ip:{context.client_ip}", self.anonymous)
-
-    async def _plan(self, key: str, find: Any) -> Plan:
-        now = time.monotonic()
-        cached = self._plans.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        plan = await find()
-        if len(self._plans) > 10_000:
-            self._plans.clear()
-        self._plans[key] = (now + PLAN_CACHE_SECONDS, plan)
-        return plan
-
-    def _key(self, caller: Caller) -> str:
-        return f"relleks:cost:{caller.budget.window}:{caller.key}"
-
-    async def spend(self, caller: Caller, cost: int) -> tuple[bool, CostReport]:
-        """Take `cost` from the caller's budget; (False, report) when it does not fit, and
-        then nothing is taken."""
-        key, budget = self._key(caller), caller.budget
-        used = await self.storage.incr(key, budget.window, amount=cost)
-        allowed = used <= budget.points
-        if not allowed:
-            # Give it back (limits' Redis storage has no decr; INCRBY takes a negative).
-            used = await self.storage.incr(key, budget.window, amount=-cost)
-        return allowed, await self._report(key, budget, cost, used)
-
-    async def peek(self, caller: Caller) -> CostReport:
-        key = self._key(caller)
-        return await self._report(key, caller.budget, 0, await self.storage.get(key))
-
-    async def _report(self, key: str, budget: Budget, cost: int, used: int) -> CostReport:
-        reset = await self.storage.get_expiry(key) if used else 0.0
-        if reset <= time.time():
-            reset = time.time() + budget.window
-        return CostReport(requested=cost, limit=budget.points,
-                          remaining=max(0, budget.points - used), reset=reset)
-
-    async def reset(self) -> None:
-        await self.storage.reset()
-
-
-async def _best_plan(org_ids: Iterable[uuid.UUID]) -> Plan:
-    accounts = await BillingAccount.scoped(list(org_ids))
-    return _highest(effective_plan(a.subscription_plan, a.status) for a in accounts)
-
-
-async def _persons_plan(user_id: uuid.UUID) -> Plan:
-    """The best plan among the organizations a person belongs to, in one statement."""
-    rows = await Membership.of_user(user_id).values_list(
-        "organization__billing_account__subscription_plan",
-        "organization__billing_account__status")
-    return _highest(effective_plan(plan, status) for plan, status in rows if plan is not None)
-
-
-def _highest(plans: Iterable[Plan]) -> Plan:
-    """The best of some plans (catalog order), FREE for none."""
-    order = list(BUDGETS_BY_PLAN)
-    return max(plans, key=order.index, default=Plan.FREE)
-
-
-def cost_budgets(services: Any) -> CostBudgets:
-    """The app's budgets, made on first use and kept on its `Services` (one per app, so two
-    apps in one process are two servers; tests may put their own `CostBudgets` there)."""
-    budgets = vars(services).get("cost_budgets")
-    if budgets is None:
-        budgets = CostBudgets(services.settings)
-        vars(services)["cost_budgets"] = budgets
-    return budgets
 
 
 # The extension.
 
 class CostLimit(SchemaExtension):
     """Price each operation before it runs, refuse it over the maximum or the caller's budget,
-    and report the budget in headers and `extensions.cost`."""
+    and report the budget in headers and `extensions.cost`.
+
+    The schema names its plain lists' bounds with `CostLimit.bounded(LIST_BOUNDS)`; the budgets
+    are the app's (`services.cost_budgets`, priced by `billing/budgets.py`)."""
+
+    plans: ClassVar[CostPlans] = CostPlans({})
+
+    @classmethod
+    def bounded(cls, bounds: Mapping[str, int]) -> type[CostLimit]:
+        """This extension for a schema whose plain lists hold at most `bounds` items, with its
+        own plan cache (a plan depends on the schema and its bounds, not on the text alone)."""
+        return type(cls.__name__, (cls,), {"plans": CostPlans(bounds)})
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield
         context = self.execution_context.context
         if getattr(context, "cost", None) is None and hasattr(context, "viewer"):
             # Refused before execution (syntax, validation, CSRF): nothing spent, still told.
-            budgets = cost_budgets(context.services)
+            budgets = context.services.cost_budgets
             context.cost = await budgets.peek(await budgets.caller(context))
             self._headers(context)
 
@@ -465,10 +259,10 @@ class CostLimit(SchemaExtension):
         if ctx.result is not None or ctx.graphql_document is None:
             yield
             return
-        plan = PLANS_CACHE.get(ctx.schema._schema, ctx.query or "", ctx.graphql_document,
-                               ctx.operation_name)
+        plan = self.plans.get(ctx.schema._schema, ctx.query or "", ctx.graphql_document,
+                              ctx.operation_name)
         cost = plan.evaluate(ctx.variables)
-        budgets = cost_budgets(context.services)
+        budgets = context.services.cost_budgets
         caller = await budgets.caller(context)
         if cost > MAX_COST:
             context.cost = await budgets.peek(caller)

@@ -33,14 +33,18 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from core.errors import BadUserInput, NotFound
+from core.loading import loaded
 from engine.context import Context
-from engine.cursors import CursorSeal
+from services.cursors import CursorSeal
 
 Info: TypeAlias = _Info[Context, None]
 EnumType = TypeVar("EnumType", bound=Enum)
 OrganizationArg: TypeAlias = Annotated[relay.GlobalID, strawberry.argument(
     description="The organization.")]
 """The `organizationId` argument of fields that act on one organization."""
+
+RELATION = "relleks.relation"
+"""The metadata key of a relation field (`relation`): what the engine plans it by."""
 
 
 def described_enum(cls: type[EnumType], *, description: str, values: dict[Any, str],
@@ -132,12 +136,36 @@ class ModelNode(relay.Node):
         return [None for _ in node_ids]
 
 
-def relation(key: str, loader: str) -> dict[str, tuple[str, str]]:
-    """Field metadata for a foreign key followed through a request loader: `key` is the
-    attribute holding the id, `loader` the `Loaders` attribute. The lean executor
-    (`engine/execution.py`) then resolves the field without Strawberry's resolver wrapper; the
-    field's own resolver must do the same (`loaded(loader, key)`)."""
-    return {"relleks.relation": (key, loader)}
+def relation(key: str, loader: str, *, graphql_type: Any, description: str) -> Any:
+    """A field that follows a foreign key through a request loader, declared once.
+
+        owner = relation("owner_id", "user", graphql_type=User | None,
+                         description="The member working this lead; null when nobody does.")
+
+    `key` is the row's attribute holding the id, `loader` the `Loaders` attribute that loads
+    it. The one declaration gives the field both its resolver (the loaded value, or the pending
+    load; None when the key is) and the metadata by which the lean executor and compiled plans
+    (`engine/plans.py`) follow it without calling the resolver, and by which a connection
+    prefetches it for a whole page (`prefetch_relations`)."""
+    link = (key, loader)
+
+    def resolve(root: Any, info: Info) -> Any:
+        value = getattr(root, key)
+        if value is None:
+            return None
+        return loaded(getattr(info.context.loaders, loader), value)
+
+    setattr(resolve, _RELATION_OF, link)
+    return strawberry.field(resolver=resolve, graphql_type=graphql_type,
+                            description=description, metadata={RELATION: link})
+
+
+_RELATION_OF = "_relleks_relation"
+
+
+def relation_of(resolver: Any) -> tuple[str, str] | None:
+    """The (key, loader) of a resolver that `relation` made, else None."""
+    return getattr(resolver, _RELATION_OF, None)
 
 
 def decode_id(value: Any, node: type[ModelNode] | str, *, field: str = "id") -> uuid.UUID:
@@ -181,7 +209,7 @@ class Connection(relay.ListConnection[relay.NodeType]):
 
     Large, append-only lists use keyset cursors instead (see the leads connection).
 
-    Its cursors are opaque like those: the offset is sealed (`engine/cursors.py`) for the
+    Its cursors are opaque like those: the offset is sealed (`services/cursors.py`) for the
     field it came from (`Organization.members`...), so a cursor of another list is
     BAD_USER_INPUT; they are sealed only when the selection reads them (`edges`, `pageInfo`),
     so a page read through `nodes` (Q1) costs nothing for them."""

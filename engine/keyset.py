@@ -5,7 +5,7 @@ after that pair. A row inserted while a client pages can therefore never make it
 rows, unlike OFFSET, and a deep page costs as little as the first (an index range scan). Nor
 can a row deleted, the cursor's own included: the position needs no row to exist.
 
-That pair (a lead's name, its id) is sealed (`engine/cursors.py`) for the list and order it
+That pair (a lead's name, its id) is sealed (`services/cursors.py`) for the list and order it
 came from, so a client sees opaque bytes and can send back only a position we gave it: packed as
 the row's 16-byte id, then the time as 8 bytes of microseconds since 1970 (UTC), or the text as
 UTF-8 padded to a multiple of 32 bytes (so its length shows only roughly).
@@ -25,8 +25,8 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from core.errors import BadUserInput
-from engine.cursors import CursorSeal
 from models.base import check_storable
+from services.cursors import CursorSeal
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECONDS = struct.Struct(">q")

@@ -7,4 +7,8 @@ retries with backoff and cron-like periodic tasks built in, and its `InMemoryCon
 very same tasks inside the server process on the embedded SQLite default (`make run`).
 
 The queue is never the only record of a promise: `models.jobs.ScheduledWork` is (see `work.py`).
+
+The queue itself is `services/queue.py`; its two tasks are `tasks.py`, registered by the
+composition root. Layer: above `resolvers/`, whose logic the jobs call; resolvers record work
+in `scheduled_work` and never import jobs.
 """

@@ -20,13 +20,11 @@ Both are idempotent: an account or organization already gone is done.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from jobs.exports import forget_org_exports, tenant_rows
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount
@@ -34,39 +32,32 @@ from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant
 from models.orgs import Invitation, Membership, Organization, Role
+from models.tenancy import EVERY_ORG, SystemScope, system_scope
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
 from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
 from resolvers.activity import write_event
+from resolvers.exports import forget_org_exports
 
 if TYPE_CHECKING:
     from services import Services
 
 log = structlog.get_logger("relleks.jobs")
 
-Eraser = Callable[[uuid.UUID], Awaitable[None]]
-async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
-    """Partner apps stop acting in an org whose deletion is requested, as its API tokens do: its
-    codes not yet exchanged are spent (first, see `resolvers.oauth.revoke_grants_beyond_role`),
-    and its grants end with their tokens. Canceling the deletion brings none of them back."""
-    now = datetime.now(UTC)
-    await OAuthCode.scoped(org_id).filter(used_at__isnull=True).update(used_at=now)
-    for grant_id in cast("list[uuid.UUID]", await OAuthGrant.scoped(org_id).filter(
-            revoked_at__isnull=True).values_list("id", flat=True)):
-        await revoke_grant(grant_id, now)
+ACCOUNT = system_scope(EVERY_ORG, reason="an account's deletion: the person's rows in every org")
 
 
-ORG_REVOKERS: list[Eraser] = [_revoke_oauth_grants]
-"""What ends at once when an organization's deletion is requested, beside its API tokens
-(revoked by `resolvers/deletions.py`). Each gets the org id and runs in the request's
-transaction."""
+def _org(org_id: uuid.UUID) -> SystemScope:
+    return system_scope(org_id, reason="an account's or organization's deletion")
+
 
 
 async def cancel_billing(services: Services, org_id: uuid.UUID, work_id: uuid.UUID) -> None:
     """End the organization's Stripe subscription now, if it has a live one."""
-    account = await tenant_rows(BillingAccount).filter(organization_id=org_id).first()
-    if account is None or not account.subscription_live:
+    account = await _org(org_id).scoped(BillingAccount).first()
+    if account is None or account.stripe_subscription_id is None \
+            or not account.subscription_live:
         return
     await services.stripe.cancel_subscription(
         org_id=org_id, subscription_id=account.stripe_subscription_id,
@@ -97,11 +88,11 @@ async def _end_invitations_sent_by(services: Services, user_id: uuid.UUID) -> No
     """The invitations the person sent that are still pending (sent during the grace period:
     the request ended the others) end with their standing, each in its org's activity log."""
     now = datetime.now(UTC)
-    pending = await tenant_rows(Invitation).filter(
+    pending = await ACCOUNT.scoped(Invitation).filter(
         invited_by_id=user_id, accepted_at__isnull=True, revoked_at__isnull=True,
         expires_at__gt=now)
     for invitation in pending:
-        if await tenant_rows(Invitation).filter(
+        if await ACCOUNT.scoped(Invitation).filter(
                 id=invitation.id, accepted_at__isnull=True, revoked_at__isnull=True) \
                 .update(revoked_at=now):
             await write_event(
@@ -111,7 +102,7 @@ async def _end_invitations_sent_by(services: Services, user_id: uuid.UUID) -> No
 
 
 async def _successor(org_id: uuid.UUID, leaving: uuid.UUID) -> Membership | None:
-    others = await tenant_rows(Membership).filter(organization_id=org_id) \
+    others = await _org(org_id).scoped(Membership) \
         .exclude(user_id=leaving).order_by("created_at", "id")
     if not others:
         return None
@@ -124,16 +115,16 @@ async def _end_credentials(services: Services, user_id: uuid.UUID) -> None:
     codes they approved, the API tokens they created and the app grants they approved, with
     their tokens. Each org's log says why."""
     now = datetime.now(UTC)
-    await tenant_rows(OAuthCode).filter(user_id=user_id, used_at__isnull=True) \
+    await ACCOUNT.scoped(OAuthCode).filter(user_id=user_id, used_at__isnull=True) \
         .update(used_at=now)
-    for token in await tenant_rows(ApiToken).filter(created_by_id=user_id,
+    for token in await ACCOUNT.scoped(ApiToken).filter(created_by_id=user_id,
                                                     revoked_at__isnull=True):
-        await tenant_rows(ApiToken).filter(id=token.id).update(revoked_at=now)
+        await ACCOUNT.scoped(ApiToken).filter(id=token.id).update(revoked_at=now)
         await write_event(services.broker, token.organization_id, "api_token.revoked",
                           target_type="api_token", target_id=token.id,
                           summary={"name": token.name, "prefix": token.prefix,
                                    "reason": "account_deleted"})
-    grants = await tenant_rows(OAuthGrant).filter(created_by_id=user_id,
+    grants = await ACCOUNT.scoped(OAuthGrant).filter(created_by_id=user_id,
                                                   revoked_at__isnull=True)
     names = dict(await OAuthApp.filter(id__in=[g.app_id for g in grants])
                  .values_list("id", "name")) if grants else {}
@@ -152,8 +143,8 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
     owned = await Membership.of_user(user.id).filter(role=Role.OWNER)
     alone: list[uuid.UUID] = []
     for membership in owned:
-        if not await tenant_rows(Membership).filter(
-                organization_id=membership.organization_id).exclude(user_id=user.id).exists():
+        if not await _org(membership.organization_id).scoped(Membership) \
+                .exclude(user_id=user.id).exists():
             alone.append(membership.organization_id)
     for org_id in alone:  # Stripe first, outside the transaction
         await cancel_billing(services, org_id, work.id)
@@ -165,13 +156,12 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         for membership in owned:
             if membership.organization_id in alone:
                 continue
-            if await tenant_rows(Membership).filter(
-                    organization_id=membership.organization_id, role=Role.OWNER) \
-                    .exclude(user_id=user.id).exists():
+            if await _org(membership.organization_id).scoped(Membership).filter(
+                    role=Role.OWNER).exclude(user_id=user.id).exists():
                 continue
             successor = await _successor(membership.organization_id, user.id)
             if successor is not None:
-                await tenant_rows(Membership).filter(id=successor.id).update(role=Role.OWNER)
+                await ACCOUNT.scoped(Membership).filter(id=successor.id).update(role=Role.OWNER)
                 await write_event(
                     services.broker, membership.organization_id,
                     "organization.ownership_transferred",
@@ -180,24 +170,24 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
                     people=(successor.user_id,))
         # Kept for others, anonymised: the author/actor goes (ON DELETE SET NULL does it too;
         # done here so it does not depend on the database), and so do IP and User-Agent.
-        await tenant_rows(ActivityEvent).filter(actor_id=user.id).update(
+        await ACCOUNT.scoped(ActivityEvent).filter(actor_id=user.id).update(
             actor_id=None, ip=None, user_agent=None)
-        await tenant_rows(Note).filter(author_id=user.id).update(author_id=None)
-        await tenant_rows(Lead).filter(owner_id=user.id).update(owner_id=None)
+        await ACCOUNT.scoped(Note).filter(author_id=user.id).update(author_id=None)
+        await ACCOUNT.scoped(Lead).filter(owner_id=user.id).update(owner_id=None)
         await _end_credentials(services, user.id)
-        await tenant_rows(ApiToken).filter(created_by_id=user.id).update(created_by_id=None)
-        await tenant_rows(OAuthGrant).filter(created_by_id=user.id).update(created_by_id=None)
+        await ACCOUNT.scoped(ApiToken).filter(created_by_id=user.id).update(created_by_id=None)
+        await ACCOUNT.scoped(OAuthGrant).filter(created_by_id=user.id).update(created_by_id=None)
         await _end_invitations_sent_by(services, user.id)
-        await tenant_rows(Invitation).filter(invited_by_id=user.id).update(invited_by_id=None)
+        await ACCOUNT.scoped(Invitation).filter(invited_by_id=user.id).update(invited_by_id=None)
         if user.email_verified:  # an unproven address is someone else's: theirs stay
-            await tenant_rows(Invitation).filter(email=user.email).delete()
+            await ACCOUNT.scoped(Invitation).filter(email=user.email).delete()
         sessions = await Session.filter(user_id=user.id).values_list("id", flat=True)
         await RefreshToken.filter(session_id__in=list(sessions)).delete()
         await Session.filter(user_id=user.id).delete()
         if sessions:  # signed in again in the grace period: those sockets close now
             await announce_sessions_ended(services.broker, user.id)
         await EmailToken.filter(user_id=user.id).delete()
-        await tenant_rows(Membership).filter(user_id=user.id).delete()
+        await ACCOUNT.scoped(Membership).filter(user_id=user.id).delete()
         await ScheduledWork.filter(user_id=user.id, archive_key__isnull=False).update(
             archive_key=None, download_token_hash=None)
         await User.filter(id=user.id).delete()

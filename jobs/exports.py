@@ -3,7 +3,8 @@
 
 These run in jobs, with no request and no caller to scope to: the request that recorded the work
 checked who may have it (the user themself; the OWNER of the organization). Tenant rows are read
-through `tenant_rows`, filtered by the user or the organization the work is about.
+through a system scope (`models.tenancy.system_scope`): the organization's own for its export,
+`EVERY_ORG` filtered by the user for a person's (`PERSON_DATA`).
 
 Sections are lists so that other domains add theirs (see `USER_SECTIONS`, `ORG_TABLES`).
 """
@@ -21,9 +22,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from tortoise.queryset import QuerySet
-
-from auth.tokens import hash_secret, new_secret
 from mail import messages
 from models.accounts import Session, User
 from models.activity import ActivityEvent
@@ -35,21 +33,25 @@ from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Invitation, Membership, Organization
 from models.policies import PolicyAcceptance
 from models.social import SocialIdentity
-from models.tenancy import TenantModel
+from models.tenancy import EVERY_ORG, SystemScope, TenantModel, system_scope
 from models.tokens import ApiToken
+from resolvers.exports import ERASED, archive_key_of, download_url, new_download_token
 from resolvers.lead_transfer import spreadsheet_cell
 
 if TYPE_CHECKING:
     from services import Services
 
 ARCHIVE_TYPE = "application/zip"
-TOKEN_PREFIX = "rlk_exp_"
 
 
-def tenant_rows(model: type[TenantModel]) -> QuerySet[Any]:
-    """Org-owned rows across organizations, for job code only: the caller filters them by the
-    user or organization whose request (already permission-checked) recorded the work."""
-    return model._meta.manager.get_queryset()
+PERSON_DATA = system_scope(EVERY_ORG, reason="a person's own data export, from every org")
+"""Org-owned rows across organizations, for a person's export: each read filters them by the
+user whose request (already permission-checked) recorded the work."""
+
+
+def org_data(org_id: uuid.UUID) -> SystemScope:
+    """The rows of one organization, for its export (its OWNER's request recorded the work)."""
+    return system_scope(org_id, reason="an organization's export")
 
 
 def plain(value: Any) -> Any:
@@ -97,7 +99,7 @@ async def _memberships(user: User) -> list[dict[str, Any]]:
 
 async def _invitations_sent(user: User) -> list[dict[str, Any]]:
     # The invitee's address is someone else's personal data: left out.
-    return records(await tenant_rows(Invitation).filter(invited_by_id=user.id)
+    return records(await PERSON_DATA.scoped(Invitation).filter(invited_by_id=user.id)
                    .order_by("created_at").values(
         "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
         organization_slug="organization__slug"))
@@ -108,7 +110,7 @@ async def _invitations_received(user: User) -> list[dict[str, Any]]:
     # them is someone else's personal data: left out.
     if not user.email_verified:
         return []
-    return records(await tenant_rows(Invitation).filter(email=user.email)
+    return records(await PERSON_DATA.scoped(Invitation).filter(email=user.email)
                    .order_by("created_at").values(
         "id", "role", "created_at", "expires_at", "accepted_at", "revoked_at",
         organization_name="organization__name"))
@@ -116,20 +118,20 @@ async def _invitations_received(user: User) -> list[dict[str, Any]]:
 
 async def _activity(user: User) -> list[dict[str, Any]]:
     # The summary may name leads or other people: the user gets what they did, where and when.
-    return records(await tenant_rows(ActivityEvent).filter(actor_id=user.id)
+    return records(await PERSON_DATA.scoped(ActivityEvent).filter(actor_id=user.id)
                    .order_by("created_at").values(
         "id", "action", "target_type", "target_id", "created_at", "ip", "user_agent",
         organization_id="organization_id"))
 
 
 async def _notes(user: User) -> list[dict[str, Any]]:
-    return records(await tenant_rows(Note).filter(author_id=user.id).order_by("created_at")
+    return records(await PERSON_DATA.scoped(Note).filter(author_id=user.id).order_by("created_at")
                    .values("id", "lead_id", "organization_id", "body", "created_at",
                            "edited_at"))
 
 
 async def _api_tokens(user: User) -> list[dict[str, Any]]:
-    return records(await tenant_rows(ApiToken).filter(created_by_id=user.id)
+    return records(await PERSON_DATA.scoped(ApiToken).filter(created_by_id=user.id)
                    .order_by("created_at").values(
         "id", "organization_id", "name", "prefix", "scopes", "created_at", "expires_at",
         "revoked_at", "last_used_at", "last_used_ip"))
@@ -195,7 +197,7 @@ Table = Callable[[uuid.UUID], Awaitable[list[dict[str, Any]]]]
 
 def _org_rows(model: type[TenantModel], *columns: str, **named: str) -> Table:
     async def rows(org_id: uuid.UUID) -> list[dict[str, Any]]:
-        return records(await tenant_rows(model).filter(organization_id=org_id)
+        return records(await org_data(org_id).scoped(model)
                        .order_by("created_at", "id").values(*columns, **named))
     return rows
 
@@ -206,7 +208,7 @@ async def _organization(org_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 async def _billing(org_id: uuid.UUID) -> list[dict[str, Any]]:
-    return records(await tenant_rows(BillingAccount).filter(organization_id=org_id).values(
+    return records(await org_data(org_id).scoped(BillingAccount).values(
         "stripe_customer_id", "subscription_plan", "interval", "status", "current_period_end",
         "cancel_at_period_end", "trial_ends_at"))
 
@@ -272,44 +274,7 @@ def _zip(files: dict[str, str]) -> bytes:
 
 def archive_key(work: ScheduledWork) -> str:
     """Deterministic per request, so a job run twice overwrites its own archive."""
-    return _key(work.id)
-
-
-def _key(work_id: uuid.UUID) -> str:
-    return f"exports/{work_id}.zip"
-
-
-async def forget_org_exports(services: Services, org_id: uuid.UUID,
-                             made_before: datetime | None = None) -> int:
-    """End the links of the organization's exports (those requested before `made_before`, or
-    all) and delete their archives from storage; the number of archives there were.
-
-    Archives are found by their deterministic key, not by `archive_key`, so that an archive
-    whose job is still finishing is deleted too, and running this again (a retried job) finds
-    what a failure left behind. Call it after the transaction that made them obsolete commits:
-    a job that builds an export checks, once its archive is stored, that it is still wanted
-    (`build_org_export`)."""
-    exports = ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_EXPORT)
-    if made_before is not None:
-        exports = exports.filter(created_at__lt=made_before)
-    rows = await exports.values_list("id", "archive_key")
-    if not rows:
-        return 0
-    await ScheduledWork.filter(id__in=[work_id for work_id, _ in rows]).update(
-        archive_key=None, download_token_hash=None)
-    for work_id, _ in rows:
-        await services.storage.delete(_key(work_id))
-    return sum(1 for _, key in rows if key)
-
-
-def download_url(services: Services, token: str) -> str:
-    return f"{services.settings.public_url.rstrip('/')}/exports/{token}"
-
-
-def new_download_token() -> tuple[str, str]:
-    """A fresh single-use download token and its hash (only the hash is stored)."""
-    token = new_secret(TOKEN_PREFIX)
-    return token, hash_secret(token)
+    return archive_key_of(work.id)
 
 
 async def _finish(services: Services, work: ScheduledWork, data: bytes, *, to: User,
@@ -358,13 +323,11 @@ async def build_org_export(services: Services, work: ScheduledWork) -> dict[str,
 
 
 REBUILDS = 3
-ERASED = "data_subject.erased"
-"""The activity event of a data subject's erasure (`resolvers.data_subjects`)."""
 
 
 async def _erasures(org_id: uuid.UUID) -> set[uuid.UUID]:
     """The organization's recent erasures (no transaction lasts an hour): one committed since
     this was last read may be missing from an archive read meanwhile."""
     since = datetime.now(UTC) - timedelta(hours=1)
-    return set(cast("list[uuid.UUID]", await tenant_rows(ActivityEvent).filter(
-        organization_id=org_id, action=ERASED, created_at__gte=since).values_list("id", flat=True)))
+    return set(cast("list[uuid.UUID]", await org_data(org_id).scoped(ActivityEvent).filter(
+        action=ERASED, created_at__gte=since).values_list("id", flat=True)))

@@ -11,15 +11,17 @@ from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q
 
-from jobs.exports import tenant_rows
 from models.accounts import EmailToken, RefreshToken, Session, SignUpRequest
 from models.activity import ActivityEvent
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
+from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
 
 if TYPE_CHECKING:
     from services import Services
+
+SWEEP = system_scope(EVERY_ORG, reason="retention: rows past their keeping time, in every org")
 
 SESSIONS_AFTER_END = timedelta(days=30)
 """Ended (expired or revoked) sessions and their refresh tokens: kept 30 days so the owner can
@@ -72,12 +74,12 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
     deleted["sign_up_requests"] = await SignUpRequest.filter(
         expires_at__lt=now - SIGN_UP_REQUESTS_AFTER_EXPIRY).delete()
     gone = now - INVITATIONS_AFTER_END
-    deleted["invitations"] = await tenant_rows(Invitation).filter(
+    deleted["invitations"] = await SWEEP.scoped(Invitation).filter(
         Q(expires_at__lt=gone) | Q(revoked_at__lt=gone) | Q(accepted_at__lt=gone)).delete()
     gone = now - API_TOKENS_AFTER_END
-    deleted["api_tokens"] = await tenant_rows(ApiToken).filter(
+    deleted["api_tokens"] = await SWEEP.scoped(ApiToken).filter(
         Q(revoked_at__lt=gone) | Q(expires_at__lt=gone)).delete()
-    deleted["activity_events"] = await tenant_rows(ActivityEvent).filter(
+    deleted["activity_events"] = await SWEEP.scoped(ActivityEvent).filter(
         created_at__lt=now - ACTIVITY).delete()
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],

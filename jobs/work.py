@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from tortoise.expressions import F
 
+from jobs import deletions, exports
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ Handler = Callable[["Services", ScheduledWork], Awaitable[dict[str, Any]]]
 
 
 def handlers() -> dict[WorkKind, Handler]:
-    from jobs import deletions, exports
-
     return {
         WorkKind.USER_EXPORT: exports.build_user_export,
         WorkKind.ORG_EXPORT: exports.build_org_export,

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from billing.budgets import CostBudgets
 from core.logs import configure_logging
 from core.settings import ConfigurationError, Settings
 from database import close_database, init_database
-from jobs.app import is_postgres
+from database.queue_tables import is_postgres
+from jobs.tasks import register as register_tasks
 from services import Services
 
 
@@ -25,7 +27,8 @@ async def main(concurrency: int) -> None:
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
                                  "the jobs itself")
     configure_logging(settings.log_level)
-    services = Services.build(settings)
+    services = Services.build(settings, cost_budgets=CostBudgets)
+    register_tasks(services)
     await init_database(settings.database_url, global_fallback=True)
     try:
         await services.jobs.run_worker(wait=True, concurrency=concurrency,

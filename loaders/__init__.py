@@ -2,6 +2,8 @@
 
 They are built per request, never at module level: a loader caches, and a cache shared across
 requests would be shared across users and tenants.
+
+Layer: below the engine, above `auth`; their base and `peek`/`loaded` are `core/loading.py`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class Loaders:
         """The newest `limit` notes per lead, for leads of an org whose access was checked."""
         key = (org_id, limit)
         if key not in self._first_notes:
-            self._first_notes[key] = NotesFirstPageLoader(org_id, limit)
+            assert self._access is not None, "notes are read through the request's access"
+            self._first_notes[key] = NotesFirstPageLoader(self._access, org_id, limit)
         return self._first_notes[key]
 
     def org_of(self, model: type[TenantModel]) -> OwnerOrgLoader:

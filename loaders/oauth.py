@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from core.loading import Loader
 from database.rows import by_ids
-from engine.loading import Loader
 from models.oauth import OAuthApp
 
 

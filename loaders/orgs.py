@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from database.rows import by_ids, joined
-from engine.loading import Loader
+from core.loading import Loader
+from database.rows import by_ids
 from models.orgs import Membership, Organization
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, before_org_known_joined
 
 if TYPE_CHECKING:
     from auth.access import Access
@@ -39,8 +39,9 @@ class OrgIdBySlugLoader(Loader[str, uuid.UUID | None]):
         access = self.access
         if access is not None and access.user_id is not None:
             # The viewer's own memberships (as `Membership.of_user`), with their orgs.
-            memberships = await joined(Membership, "organization", {
-                "user_id": access.user_id, "organization.slug": list(slugs)})
+            memberships = await before_org_known_joined(
+                Membership, "organization", reason="a person's own memberships, by org slug",
+                where={"user_id": access.user_id, "organization.slug": list(slugs)})
             orgs = {m.organization.slug: m.organization for m in memberships}
             for membership in memberships:
                 access.prime(membership)

@@ -5,6 +5,8 @@ Subject, the body with its links on their own lines) where a developer can follo
 JSON logs on stdout get only `mail.printed` with the subject, never a body or its token.
 Production refuses to start without `SMTP_URL`, so it never prints a mail.
 Sending happens after the transaction that created the token commits, never inside it.
+
+Layer: beside `realtime` and `storage`, above `core` only.
 """
 
 from __future__ import annotations

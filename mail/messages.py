@@ -17,8 +17,8 @@ import re
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
+from core.validation import invisible, looks_like_link
 from mail import Mail
-from validation import invisible, looks_like_link
 
 # Dots and colons as a mail client may read them in an address: the ASCII ones, the ideographic,
 # full-width and halfwidth stops, the one-dot leader and the full-width colon.

@@ -3,7 +3,7 @@ events already processed.
 
 An organization without a `BillingAccount` row is on the FREE plan and has never paid. Rows are
 written only by the billing resolvers (the Stripe customer) and by Stripe's signed webhooks
-(everything else), see `billing/events.py`.
+(everything else), see `resolvers/billing_events.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tortoise import fields
 
 from models.base import BaseModel
 from models.orgs import Organization
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, before_org_known
 
 
 class Plan(StrEnum):
@@ -103,8 +103,8 @@ class BillingAccount(TenantModel):
     async def by_customer(cls, customer_id: str) -> Self | None:
         """The account of a Stripe customer. A signed Stripe event is the authority here (no
         member is asking), so this is a lookup that no org membership precedes."""
-        return await cls._meta.manager.get_queryset().filter(
-            stripe_customer_id=customer_id).first()
+        return await before_org_known(cls, reason="a Stripe event names a customer",
+                                      stripe_customer_id=customer_id).first()
 
 
 class Invoice(TenantModel):

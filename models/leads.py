@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from enum import StrEnum
 from typing import Self
 
@@ -13,7 +12,7 @@ from tortoise.queryset import QuerySet
 
 from models.base import BaseModel
 from models.orgs import Organization
-from models.tenancy import TenantModel
+from models.tenancy import Rows, TenantModel
 
 
 class LeadStatus(StrEnum):
@@ -76,8 +75,7 @@ class Lead(TenantModel):
         )
 
     @classmethod
-    def without_restricted(cls, query: QuerySet[Self], org_ids: Iterable[uuid.UUID]
-                           ) -> QuerySet[Self]:
+    def without_restricted(cls, query: QuerySet[Self], rows: Rows) -> QuerySet[Self]:
         return query.filter(restricted=False)
 
 
@@ -122,11 +120,10 @@ class Note(TenantModel):
         indexes = (("lead_id", "created_at", "id"),)
 
     @classmethod
-    def without_restricted(cls, query: QuerySet[Self], org_ids: Iterable[uuid.UUID]
-                           ) -> QuerySet[Self]:
+    def without_restricted(cls, query: QuerySet[Self], rows: Rows) -> QuerySet[Self]:
         """Notes of restricted leads left out (a subquery, not a join: it deletes too)."""
         return query.filter(lead_id__not_in=Subquery(
-            Lead.scoped(org_ids).filter(restricted=True).values("id")))
+            rows(Lead).filter(restricted=True).values("id")))
 
 
 

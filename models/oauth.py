@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet, UpdateQuery
 
 from models.base import BaseModel
 from models.orgs import Organization
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, before_org_known
 
 if TYPE_CHECKING:
     from models.accounts import User
@@ -72,7 +72,7 @@ class OAuthGrant(TenantModel):
     def by_id(cls, grant_id: uuid.UUID) -> QuerySet[Self]:
         """One grant by id, for the OAuth endpoints (the app, not a member, is asking: the
         client's authentication stands in for the tenant check)."""
-        return cls._meta.manager.get_queryset().filter(id=grant_id)
+        return before_org_known(cls, reason="an OAuth client's grant", id=grant_id)
 
 
 class OAuthCode(TenantModel):
@@ -108,13 +108,15 @@ class OAuthCode(TenantModel):
     @classmethod
     def by_hash(cls, code_hash: str) -> QuerySet[Self]:
         """The code a client presents, found before any organization is known."""
-        return cls._meta.manager.get_queryset().filter(code_hash=code_hash)
+        return before_org_known(cls, reason="an OAuth client presents a code",
+                                code_hash=code_hash)
 
     @classmethod
     def spend(cls, code_id: uuid.UUID, *, at: datetime, grant_id: uuid.UUID) -> UpdateQuery:
         """Mark a code used, only if it was not: the row count says whether this request won."""
-        return cls._meta.manager.get_queryset().filter(
-            id=code_id, used_at__isnull=True).update(used_at=at, grant_id=grant_id)
+        return before_org_known(
+            cls, reason="spend an OAuth code", id=code_id).filter(
+            used_at__isnull=True).update(used_at=at, grant_id=grant_id)
 
 
 class TokenKind(StrEnum):
@@ -139,14 +141,17 @@ class OAuthToken(TenantModel):
     revoked_at = fields.DatetimeField(null=True)
     grant_id: uuid.UUID
 
+    lookup_keys = ("grant_id",)
+
     class Meta:
         table = "oauth_tokens"
 
     @classmethod
     def by_hash(cls, token_hash: str) -> QuerySet[Self]:
         """The token a caller presents, found before any organization is known."""
-        return cls._meta.manager.get_queryset().filter(token_hash=token_hash)
+        return before_org_known(cls, reason="an OAuth token is presented",
+                                token_hash=token_hash)
 
     @classmethod
     def of_grant(cls, grant_id: uuid.UUID) -> QuerySet[Self]:
-        return cls._meta.manager.get_queryset().filter(grant_id=grant_id)
+        return before_org_known(cls, reason="the tokens of an OAuth grant", grant_id=grant_id)

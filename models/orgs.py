@@ -11,7 +11,7 @@ from tortoise import fields
 from tortoise.queryset import QuerySet
 
 from models.base import BaseModel
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, before_org_known
 
 
 class Role(StrEnum):
@@ -61,6 +61,8 @@ class Membership(TenantModel):
     role = fields.CharEnumField(Role, max_length=16)
     user_id: uuid.UUID
 
+    lookup_keys = ("user_id",)
+
     class Meta:
         table = "memberships"
         unique_together = (("organization", "user"),)
@@ -69,7 +71,7 @@ class Membership(TenantModel):
     def of_user(cls, user_id: uuid.UUID) -> QuerySet[Self]:
         """The memberships of one user across orgs: the other sanctioned entry point, used by
         access control to learn which orgs the caller belongs to."""
-        return cls._meta.manager.get_queryset().filter(user_id=user_id)
+        return before_org_known(cls, reason="a person's own memberships", user_id=user_id)
 
 
 class Invitation(TenantModel):
@@ -97,12 +99,12 @@ class Invitation(TenantModel):
     async def by_token_hash(cls, token_hash: str) -> Self | None:
         """The invitation a token opens. The secret token is the authority here, so this
         is the one lookup of an invitation that no org membership precedes."""
-        return await cls._meta.manager.get_queryset().filter(token_hash=token_hash).first()
+        return await before_org_known(cls, reason="open an invitation link",
+                                      token_hash=token_hash).first()
 
     @classmethod
     async def claim(cls, invitation_id: uuid.UUID, now: datetime) -> bool:
         """Mark the invitation accepted, unless someone else just did (single use)."""
-        claimed = await cls._meta.manager.get_queryset().filter(
-            id=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True
-        ).update(accepted_at=now)
+        claimed = await before_org_known(cls, reason="accept an invitation", id=invitation_id) \
+            .filter(accepted_at__isnull=True, revoked_at__isnull=True).update(accepted_at=now)
         return bool(claimed)

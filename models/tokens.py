@@ -15,7 +15,7 @@ from tortoise import fields
 from tortoise.queryset import QuerySet, UpdateQuery
 
 from models.orgs import Organization
-from models.tenancy import TenantModel
+from models.tenancy import TenantModel, before_org_known
 
 if TYPE_CHECKING:
     from models.accounts import User
@@ -49,10 +49,11 @@ class ApiToken(TenantModel):
     def by_hash(cls, token_hash: str) -> QuerySet[Self]:
         """The token whose secret hashes to `token_hash`: how a request authenticates, before
         any organization is known. The hash names one row, of whichever org owns it."""
-        return cls._meta.manager.get_queryset().filter(token_hash=token_hash)
+        return before_org_known(cls, reason="authenticate an API token", token_hash=token_hash)
 
     @classmethod
     def touch(cls, token_id: uuid.UUID, *, at: datetime, ip: str) -> UpdateQuery:
         """Record a use (time and IP) of one token, found by the id authentication gave."""
-        return cls._meta.manager.get_queryset().filter(id=token_id).update(
+        return before_org_known(
+            cls, reason="record an API token's use", id=token_id).update(
             last_used_at=at, last_used_ip=ip)

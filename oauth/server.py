@@ -38,11 +38,11 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
+from auth.oauth_credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest, new_code, new_secret
 from auth.permissions import TOKEN_SCOPES
 from auth.standing import Standing, standing
 from core.settings import Settings
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
-from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest, new_code, new_secret
 from realtime.outbox import in_transaction
 
 CODE_TTL = timedelta(minutes=5)

@@ -17,23 +17,21 @@ An account made through `signUp` starts verified (its link proved the mailbox, s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import structlog
-from starlette.background import BackgroundTasks
 
 from auth.passwords import check_strength, hash_password
 from auth.tokens import hash_secret, new_secret
 from core.errors import BadUserInput
+from core.validation import validate
 from engine.context import Context
 from mail import messages
 from models.accounts import EmailToken, TokenPurpose, User
 from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions
 from services import Services
-from validation import validate
 
 VERIFY_EMAIL_TTL = timedelta(hours=48)
 RESET_PASSWORD_TTL = timedelta(hours=1)
@@ -100,24 +98,6 @@ async def _claim(record: EmailToken, now: datetime) -> None:
         raise TokenProblem.USED.error()
 
 
-def _after_response(ctx: Context, job: Callable[[], Awaitable[None]], *, event: str,
-                    **log_fields: object) -> None:
-    """Run `job` once the response is sent; a failure is logged (`event`) and reaches no client."""
-
-    async def run() -> None:
-        try:
-            await job()
-        except Exception:
-            log.exception(event, request_id=ctx.request_id, **log_fields)
-
-    if not isinstance(ctx.response.background, BackgroundTasks):
-        tasks = BackgroundTasks()
-        if ctx.response.background is not None:
-            tasks.add_task(ctx.response.background)
-        ctx.response.background = tasks
-    ctx.response.background.add_task(run)
-
-
 async def send_verification_email(services: Services, user: User) -> None:
     token = await _issue(user, TokenPurpose.VERIFY_EMAIL, ttl=VERIFY_EMAIL_TTL,
                          prefix=VERIFY_EMAIL_PREFIX)
@@ -166,8 +146,8 @@ async def request_password_reset(ctx: Context, email: str) -> bool:
     with validate() as check:
         address = check.email("email", email)
     await ctx.services.limiter.hit_mail(action="reset_password", email=address, ip=ctx.client_ip)
-    _after_response(ctx, lambda: _send_password_reset(ctx.services, address),
-                    event="mail.password_reset_failed")
+    ctx.after_response(lambda: _send_password_reset(ctx.services, address),
+                       event="mail.password_reset_failed")
     return True
 
 

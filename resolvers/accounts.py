@@ -15,12 +15,12 @@ from auth import cookies
 from auth.passwords import check_strength, hash_password, needs_rehash, verify_password
 from auth.tokens import hash_secret, issue_access_token, new_secret
 from core.errors import NotFound, Unauthenticated
+from core.validation import EMAIL_MAX, Checks, validate
 from engine.context import Context
 from models.accounts import RefreshToken, Session, User
 from realtime.broker import Broker
 from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
-from validation import EMAIL_MAX, Checks, validate
 
 MINIMUM_AGE = 16
 NAME_MAX = 200

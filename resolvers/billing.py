@@ -2,7 +2,7 @@
 
 Stripe is called before anything is written, and outside any transaction: a Stripe failure
 (PaymentProviderError) leaves our database as it was. What Stripe then does (payments,
-plan changes, cancellations) reaches us through the webhook (`billing/events.py`).
+plan changes, cancellations) reaches us through the webhook (`resolvers/billing_events.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from datetime import datetime
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from billing.errors import BillingNotConfigured
-from billing.gateway import HostedSession
 from billing.limits import USAGE
 from billing.plans import PLANS, Limits, effective_plan, price_id
 from core.errors import BadUserInput, Conflict
@@ -29,6 +27,8 @@ from models.billing import (
 )
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from services.stripe import HostedSession
+from services.stripe_errors import BillingNotConfigured
 
 
 @dataclass(frozen=True)

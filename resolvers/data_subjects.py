@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.validation import validate
 from engine.context import Context
-from jobs.exports import ERASED, forget_org_exports
 from models.activity import ActivityEvent
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from resolvers.exports import ERASED, forget_org_exports
 from resolvers.leads import ADDRESS_FIELDS, get_lead
-from validation import validate
 
 TOMBSTONE = {"erased": True}
 """What an activity event about an erased person keeps of its summary."""

@@ -20,7 +20,9 @@ the same transaction as what ends at once, and queues a job for the due time; th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import structlog
 
@@ -28,11 +30,13 @@ from auth.passwords import verify_password
 from auth.permissions import Permission
 from core.errors import BadUserInput, Conflict, NotFound
 from engine.context import Context
-from jobs.deletions import ORG_REVOKERS
 from models.billing import BillingAccount
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from models.oauth import OAuthCode, OAuthGrant
 from models.orgs import Membership, Organization, Role
+from models.tenancy import system_scope
 from models.tokens import ApiToken
+from oauth.server import revoke_grant
 from realtime.outbox import in_transaction
 from resolvers.accounts import end_sessions
 from resolvers.activity import record
@@ -41,6 +45,27 @@ from resolvers.oauth import revoke_grants_beyond_role
 from resolvers.tokens import revoke_beyond_role
 
 log = structlog.get_logger("relleks.deletions")
+
+
+Eraser = Callable[[uuid.UUID], Awaitable[None]]
+
+
+async def _revoke_oauth_grants(org_id: uuid.UUID) -> None:
+    """Partner apps stop acting in an org whose deletion is requested, as its API tokens do: its
+    codes not yet exchanged are spent (first, see `resolvers.oauth.revoke_grants_beyond_role`),
+    and its grants end with their tokens. Canceling the deletion brings none of them back."""
+    now = datetime.now(UTC)
+    scope = system_scope(org_id, reason="an organization's deletion was requested")
+    await scope.scoped(OAuthCode).filter(used_at__isnull=True).update(used_at=now)
+    for grant_id in cast("list[uuid.UUID]", await scope.scoped(OAuthGrant).filter(
+            revoked_at__isnull=True).values_list("id", flat=True)):
+        await revoke_grant(grant_id, now)
+
+
+ORG_REVOKERS: list[Eraser] = [_revoke_oauth_grants]
+"""What ends at once when an organization's deletion is requested, beside its API tokens
+(revoked by `resolvers/deletions.py`). Each gets the org id and runs in the request's
+transaction."""
 
 
 def _due(ctx: Context, now: datetime) -> datetime:

@@ -15,16 +15,16 @@ from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
-from auth.permissions import ROLE_GRANTS, Permission
-from auth.tokens import hash_secret
+from auth.access import person_holds
+from auth.permissions import Permission
+from auth.tokens import hash_secret, new_secret
 from database.asyncpg_client import writer
 from engine.context import Context
-from jobs.exports import download_url, new_download_token
 from models.accounts import User
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
-from models.orgs import Membership
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from services import Services
 
 OPEN = [WorkStatus.PENDING, WorkStatus.RUNNING]
 
@@ -82,9 +82,7 @@ async def entitled(work: ScheduledWork) -> bool:
         return True
     if work.kind is not WorkKind.ORG_EXPORT or work.organization_id is None:
         return False
-    membership = await Membership.of_user(work.user_id).filter(
-        organization_id=work.organization_id).first()
-    return membership is not None and Permission.ORG_EXPORT in ROLE_GRANTS[membership.role]
+    return await person_holds(work.user_id, work.organization_id, Permission.ORG_EXPORT)
 
 
 async def fresh_download_url(ctx: Context, work: ScheduledWork) -> str | None:
@@ -112,3 +110,47 @@ async def redeem_download(token: str) -> ScheduledWork | None:
     spent = await ScheduledWork.filter(id=work.id, download_token_hash=token_hash).update(
         download_token_hash=None, downloaded_at=now)
     return work if spent else None
+
+
+TOKEN_PREFIX = "rlk_exp_"
+ERASED = "data_subject.erased"
+"""The activity event of a data subject's erasure (`resolvers.data_subjects`); an org export
+being built checks for one (`jobs.exports`)."""
+
+
+def archive_key_of(work_id: uuid.UUID) -> str:
+    """Where an export's archive is stored: deterministic, so a retried job finds it."""
+    return f"exports/{work_id}.zip"
+
+
+async def forget_org_exports(services: Services, org_id: uuid.UUID,
+                             made_before: datetime | None = None) -> int:
+    """End the links of the organization's exports (those requested before `made_before`, or
+    all) and delete their archives from storage; the number of archives there were.
+
+    Archives are found by their deterministic key, not by `archive_key`, so that an archive
+    whose job is still finishing is deleted too, and running this again (a retried job) finds
+    what a failure left behind. Call it after the transaction that made them obsolete commits:
+    a job that builds an export checks, once its archive is stored, that it is still wanted
+    (`build_org_export`)."""
+    exports = ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_EXPORT)
+    if made_before is not None:
+        exports = exports.filter(created_at__lt=made_before)
+    rows = await exports.values_list("id", "archive_key")
+    if not rows:
+        return 0
+    await ScheduledWork.filter(id__in=[work_id for work_id, _ in rows]).update(
+        archive_key=None, download_token_hash=None)
+    for work_id, _ in rows:
+        await services.storage.delete(archive_key_of(work_id))
+    return sum(1 for _, key in rows if key)
+
+
+def download_url(services: Services, token: str) -> str:
+    return f"{services.settings.public_url.rstrip('/')}/exports/{token}"
+
+
+def new_download_token() -> tuple[str, str]:
+    """A fresh single-use download token and its hash (only the hash is stored)."""
+    token = new_secret(TOKEN_PREFIX)
+    return token, hash_secret(token)

@@ -19,13 +19,13 @@ from tortoise.queryset import QuerySet
 from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from core.errors import Conflict
+from core.validation import Checks, without_invisible
 from engine.context import Context
 from engine.keyset import Order
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from validation import Checks, without_invisible
 
 TEXT_LIMITS = {
     "name": 200, "company": 200, "title": 200, "address_line1": 200, "address_line2": 200,
@@ -115,8 +115,8 @@ def _raise_problems(changes: LeadChanges) -> None:
     changes.check.raise_problems()
 
 
-async def _set_tags(org_id: uuid.UUID, lead: Lead, tags: list[str]) -> None:
-    await LeadTag.scoped(org_id).filter(lead_id=lead.id).delete()
+async def _set_tags(ctx: Context, org_id: uuid.UUID, lead: Lead, tags: list[str]) -> None:
+    await ctx.access.scoped(LeadTag, org_id).filter(lead_id=lead.id).delete()
     if tags:
         await LeadTag.bulk_create([LeadTag(organization_id=org_id, lead_id=lead.id, tag=t)
                                    for t in tags])
@@ -137,7 +137,7 @@ async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
         await ensure_within_limit(ctx, org_id, "leads", adding=1)
         lead = await Lead.create(organization_id=org_id, source=source,
                                  tags=changes.tags or [], **changes.values)
-        await _set_tags(org_id, lead, changes.tags or [])
+        await _set_tags(ctx, org_id, lead, changes.tags or [])
         await record(ctx, org_id, "lead.created", target_type="lead", target_id=lead.id,
                      summary={"source": source.value})
     return lead
@@ -186,7 +186,7 @@ async def update_lead(ctx: Context, lead_id: uuid.UUID, data: dict[str, Any], *,
         await lead.save(update_fields=[*changed, *(["tags"] if tags_changed else []),
                                        "updated_at"])
         if tags_changed:
-            await _set_tags(lead.organization_id, lead, changes.tags or [])
+            await _set_tags(ctx, lead.organization_id, lead, changes.tags or [])
         fields_changed = sorted({_input_name(c).split(".")[0] for c in changed}
                                 | ({"tags"} if tags_changed else set()))
         await record(ctx, lead.organization_id, "lead.updated", target_type="lead",
@@ -247,7 +247,8 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
     if tags:
         # Leads having all the tags: one subquery however many (a lead has each tag once), not
         # one nested condition per tag.
-        having_all = (LeadTag.scoped(org_id).filter(tag__in=sorted(tags)).group_by("lead_id")
+        having_all = (ctx.access.scoped(LeadTag, org_id).filter(tag__in=sorted(tags))
+                      .group_by("lead_id")
                       .annotate(matched=Count("id")).filter(matched=len(tags))
                       .values("lead_id"))
         query = query.filter(id__in=Subquery(having_all))

@@ -24,6 +24,7 @@ from auth.permissions import ROLE_GRANTS, Permission
 from auth.tokens import hash_secret, new_secret
 from billing.limits import ensure_within_limit
 from core.errors import BadUserInput, Conflict, Forbidden, NotFound
+from core.validation import validate
 from engine.context import Context
 from mail import messages
 from models.accounts import User
@@ -32,7 +33,6 @@ from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.oauth import revoke_grants_beyond_role
 from resolvers.tokens import revoke_beyond_role
-from validation import validate
 
 log = structlog.get_logger("relleks.members")
 INVITATION_TTL = timedelta(days=7)

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
+from core.validation import validate
 from engine.context import Context
 from engine.keyset import Order
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.leads import get_lead, refuse_if_restricted
-from validation import validate
 
 BODY_MAX = 10_000
 NOTE_ORDER = Order("created_at", descending=True, is_datetime=True)

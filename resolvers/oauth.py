@@ -19,24 +19,24 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from tortoise.queryset import QuerySet
 
 from auth.access import exceeds
-from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission, named_scopes, refuse_person_only
-from auth.standing import refuse_while_deleting
-from core.errors import BadUserInput, Forbidden, NotFound
-from engine.context import Context
-from models.oauth import OAuthApp, OAuthCode, OAuthGrant
-from models.orgs import Membership, Role
-from oauth.credentials import (
+from auth.oauth_credentials import (
     CLIENT_SECRET_PREFIX,
     SHOWN_PREFIX_LENGTH,
     digest,
     new_client_id,
     new_secret,
 )
+from auth.permissions import PERSON_ONLY, ROLE_GRANTS, Permission, named_scopes, refuse_person_only
+from auth.standing import refuse_while_deleting
+from core.errors import BadUserInput, Forbidden, NotFound
+from core.validation import hides_characters, validate
+from engine.context import Context
+from models.oauth import OAuthApp, OAuthCode, OAuthGrant
+from models.orgs import Membership, Role
 from oauth.server import Server, Unit, error_of, revoke_grant
 from oauth.starlette import StarletteOAuth2Request, parameters_request
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from validation import hides_characters, validate
 
 NAME_MAX = 100
 MAX_REDIRECT_URIS = 10

@@ -15,12 +15,12 @@ from tortoise.queryset import QuerySet
 
 from auth.permissions import Permission
 from core.errors import Conflict, NotFound
+from core.validation import RESERVED_SLUGS, SLUG_MAX, SLUG_MIN, Checks, validate
 from engine.context import Context
 from models.accounts import User
 from models.orgs import Membership, Organization, Role
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from validation import RESERVED_SLUGS, SLUG_MAX, SLUG_MIN, Checks, validate
 
 NAME_MAX = 120
 

@@ -23,12 +23,14 @@ from aiodataloader import DataLoader
 
 from auth.authenticate import recheck_viewer, session_viewer, token_viewer
 from auth.permissions import Permission
+from auth.viewer import Viewer
 from core.errors import Forbidden, RateLimited, Unauthenticated
-from engine.context import Context, Viewer
+from engine.context import Context
 from models.accounts import Session
 from models.activity import ActivityEvent
 from models.leads import Lead, Note
 from models.orgs import Membership, Role
+from models.tenancy import system_scope
 from models.tokens import ApiToken
 from realtime.broker import Overflow
 from realtime.events import email_topic, org_topic, user_topic
@@ -116,6 +118,8 @@ class EventReads:
 
     def __init__(self, org_id: uuid.UUID) -> None:
         self.org_id = org_id
+        self.scope = system_scope(org_id, reason="realtime: an event's rows, read once for its "
+                                  "subscribers, each of whom then checks its own permission")
         self.sessions = _loader(self._sessions)
         self.tokens = _loader(self._tokens)
         self.memberships = _loader(self._memberships)
@@ -130,18 +134,18 @@ class EventReads:
         return dict.fromkeys(cast("list[uuid.UUID]", live), True)
 
     async def _tokens(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, ApiToken]:
-        rows = await ApiToken.scoped(self.org_id).filter(id__in=ids).select_related("created_by")
+        rows = await self.scope.scoped(ApiToken).filter(id__in=ids).select_related("created_by")
         return {row.id: row for row in rows}
 
     async def _memberships(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Membership]:
-        rows = await Membership.scoped(self.org_id).filter(user_id__in=user_ids)
+        rows = await self.scope.scoped(Membership).filter(user_id__in=user_ids)
         return {row.user_id: row for row in rows}
 
     async def _leads(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Lead]:
-        return {row.id: row for row in await Lead.scoped(self.org_id).filter(id__in=ids)}
+        return {row.id: row for row in await self.scope.scoped(Lead).filter(id__in=ids)}
 
     async def _notes(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Note]:
-        return {row.id: row for row in await Note.scoped(self.org_id).filter(id__in=ids)}
+        return {row.id: row for row in await self.scope.scoped(Note).filter(id__in=ids)}
 
     async def viewer(self, viewer: Viewer) -> Viewer:
         """`viewer` as the database has it now (see `auth.authenticate.recheck_viewer`)."""

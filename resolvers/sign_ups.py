@@ -28,15 +28,15 @@ from tortoise.exceptions import IntegrityError
 
 from auth.passwords import check_strength, hash_password
 from auth.tokens import hash_secret, new_secret
+from core.validation import validate
 from engine.context import Context
 from mail import messages
 from models.accounts import SignUpRequest, User
 from realtime.outbox import in_transaction
-from resolvers.account_emails import TokenProblem, _after_response
+from resolvers.account_emails import TokenProblem
 from resolvers.accounts import MINIMUM_AGE, NAME_MAX, AuthResult, age_on, start_session
 from resolvers.policies import record_acceptance
 from services import Services
-from validation import validate
 
 SIGN_UP_TTL = timedelta(hours=48)
 SIGN_UP_PREFIX = "rlk_su_"
@@ -81,7 +81,7 @@ async def sign_up(ctx: Context, *, email: str, password: str, name: str, birth_d
     # argon2 runs whoever owns the address, so both answers take as long.
     form = _Form(email=email, name=name, password_hash=hash_password(password),
                  terms_version=ctx.services.settings.terms_version, at=datetime.now(UTC))
-    _after_response(ctx, lambda: _carry_out(ctx.services, form), event="mail.sign_up_failed")
+    ctx.after_response(lambda: _carry_out(ctx.services, form), event="mail.sign_up_failed")
     return SignUpAnswer(email=email, message=f"Check your inbox: we sent a mail to {email}. "
                                              f"Open the link in it to finish signing up.")
 

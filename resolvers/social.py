@@ -30,14 +30,14 @@ from auth.passwords import verify_password
 from auth.social import Identity
 from auth.tokens import hash_secret, new_secret
 from core.errors import Conflict, NotFound, RateLimited, Unauthenticated
+from core.validation import Checks
 from engine.context import Context
 from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
 from realtime.outbox import in_transaction
-from resolvers.account_emails import TokenProblem, _after_response
+from resolvers.account_emails import TokenProblem
 from resolvers.accounts import NAME_MAX, AuthResult, end_sessions, login_email, start_session
-from validation import Checks
 
 LINK_TTL = timedelta(hours=1)
 LINK_PREFIX = "rlk_sl_"
@@ -147,8 +147,8 @@ async def _request_link(ctx: Context, identity: Identity, user: User, email: str
         url = messages.link(services.settings.public_url, CONFIRM_LINK_PAGE, mail_token)
         mail = messages.social_link_mail(to=user.email, name=user.name,
                                          provider=identity.provider.label, url=url, ttl=LINK_TTL)
-        _after_response(ctx, lambda: services.mailer.send(mail),
-                        event="mail.social_link_failed", user_id=str(user.id))
+        ctx.after_response(lambda: services.mailer.send(mail),
+                           event="mail.social_link_failed", user_id=str(user.id))
     log.info("social.link_requested", provider=identity.provider.value, user_id=str(user.id),
              request_id=ctx.request_id)
     return SocialSignIn(Outcome.LINK_REQUIRED, user, link_token=token)

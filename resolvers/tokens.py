@@ -22,14 +22,15 @@ from auth.access import exceeds
 from auth.api_tokens import hash_api_token, new_api_token, shown_prefix
 from auth.permissions import ROLE_GRANTS, Permission, named_scopes, refuse_person_only
 from auth.standing import refuse_while_deleting
-from billing.limits import NOUNS, USAGE, ensure_within_limit
+from billing.limits import LIMIT_COUNT, NOUNS, USAGE, ensure_within_limit
 from core.errors import Forbidden
+from core.validation import validate
 from engine.context import Context
 from models.orgs import Role
+from models.tenancy import system_scope
 from models.tokens import ApiToken
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from validation import validate
 
 NAME_MAX = 100
 
@@ -37,7 +38,8 @@ NAME_MAX = 100
 async def live_tokens(org_id: uuid.UUID) -> int:
     """Tokens that still work (neither revoked nor expired): what the plan limit counts."""
     now = datetime.now(UTC)
-    live = ApiToken.scoped(org_id).filter(revoked_at__isnull=True)
+    live = system_scope(org_id, reason=LIMIT_COUNT).scoped(ApiToken) \
+        .filter(revoked_at__isnull=True)
     return await live.filter(expires_at__isnull=True).count() + \
         await live.filter(expires_at__gt=now).count()
 

@@ -2,6 +2,9 @@
 
 Limits (documented in the README) let real client queries through, Q1 with `edges { node }`
 included, and stop abusive ones before they execute.
+
+Layer: below `web`; above everything else. A domain's types live in its own module;
+`composition.py` composes `Me` and `Organization` from what each domain contributes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from schema.data_subjects import DataSubjectMutations
 from schema.deletions import DeletionMutations, DeletionQueries
 from schema.exports import ExportMutations
 from schema.leads import LeadMutations, LeadQueries
+from schema.list_bounds import LIST_BOUNDS
 from schema.members import MemberMutations
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
@@ -133,7 +137,7 @@ def build_schema(*, introspection: bool = True) -> Schema:
         lambda: ValidationCache(maxsize=256),
         NulGuard,  # after ValidationCache, which sets the validation's errors
         CsrfGuard,
-        CostLimit,  # after CsrfGuard: a refused mutation spends nothing
+        CostLimit.bounded(LIST_BOUNDS),  # after CsrfGuard: a refused mutation spends nothing
         OperationName,
         OneConnectionPerQuery,
         lambda: ErrorCodes(hide_suggestions=not introspection),

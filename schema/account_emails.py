@@ -8,7 +8,7 @@ error as a readable block.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -16,7 +16,9 @@ from engine.fields import Info
 from engine.permissions import IsAuthenticated, requires
 from mail.messages import hours
 from resolvers import account_emails as resolvers
-from schema.accounts import User
+
+if TYPE_CHECKING:
+    from schema.accounts import MeBase as Me  # the composed `Me`, as type checkers see it
 
 VERIFY_FOR = hours(resolvers.VERIFY_EMAIL_TTL)
 RESET_FOR = hours(resolvers.RESET_PASSWORD_TTL)
@@ -40,7 +42,7 @@ class VerifyEmailInput:
 
 @strawberry.type(description="The result of `verifyEmail`.")
 class VerifyEmailPayload:
-    user: User = strawberry.field(
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
         description="The token's account, its email address now verified.")
 
 
@@ -90,7 +92,7 @@ class AccountEmailMutations:
                     f"on another device. {TOKEN_ERRORS}")
     async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
         return VerifyEmailPayload(
-            user=cast("User", await resolvers.verify_email(info.context, input.token)))
+            user=cast("Me", await resolvers.verify_email(info.context, input.token)))
 
     @strawberry.mutation(
         description="Email a password-reset link, `{PUBLIC_URL}/reset-password?token=...`, "

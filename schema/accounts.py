@@ -4,36 +4,32 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any, Self, cast
+from typing import TYPE_CHECKING, Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
 
-from engine.fields import Connection, Info, ModelNode, Rows, decode_id
+from engine.fields import Connection, Info, ModelNode, decode_id
 from engine.permissions import IsAuthenticated, SeesPeople, requires
 from models import accounts as models
 from resolvers import accounts as resolvers
-from resolvers import consents as consent_resolvers
-from resolvers import oauth as oauth_resolvers
 from resolvers import orgs as org_resolvers
-from resolvers import policies as policy_resolvers
 from resolvers import sign_ups as sign_up_resolvers
-from schema.consents import Consent, ConsentChange
-from schema.policies import Policy, PolicyAcceptance
 
-if TYPE_CHECKING:
-    from schema.deletions import ScheduledDeletion
-    from schema.exports import DataExport
-    from schema.oauth import OAuthApp
-    from schema.orgs import Membership
-    from schema.social import LinkedIdentity
+VIEWER_ONLY = ("Only when the request is signed in as this person: {empty} otherwise, as in the "
+               "answer of `logIn` and the other mutations that sign in, or of `verifyEmail`.")
+"""The end of the description of each field of `Me` that only its person sees (`is_viewer`)."""
 
 
-@strawberry.type(description="A person with a Relleks login.")
-class User(ModelNode):
-    model = models.User
+def is_viewer(root: models.User, info: Info) -> bool:
+    """Whether `root` is the signed-in person (a person's own data is shown to them alone)."""
+    viewer = info.context.viewer.user
+    return viewer is not None and viewer.id == root.id
 
-    id: relay.NodeID[str]
+
+@strawberry.type(description="The fields of a person anyone who reaches them reads: `User`'s and "
+                             "`Me`'s. Not in the schema itself.")
+class PersonFields:
     name: str = strawberry.field(description="Display name.")
     email: str = strawberry.field(
         description="Sign-in email, lower-cased. Needs `members:read` wherever the user is "
@@ -41,112 +37,23 @@ class User(ModelNode):
                     "token or partner app without that scope gets FORBIDDEN here, naming it, "
                     "and the user comes back null; `name` needs no scope of its own.",
         extensions=[requires(SeesPeople())])
-    email_verified: bool = strawberry.field(
-        description="Whether the user proved they receive mail at `email`.")
-    created_at: datetime.datetime = strawberry.field(description="When the account was created.")
 
+
+@strawberry.type(description="A person's photo. Not in the schema itself.")
+class AvatarFields:
     @strawberry.field(description="URL of the profile photo (256x256 WebP), or null.")
     def avatar_url(self, root: strawberry.Parent[models.User], info: Info) -> str | None:
         key = root.avatar_key
         return info.context.services.storage.url(key) if key else None
 
-    @relay.connection(
-        Connection[Annotated["Membership", strawberry.lazy("schema.orgs")]],
-        description="Your organizations and your role in each, the oldest first. Only on "
-                    "`me`: empty for any other user.")
-    def memberships(
-        self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[Membership, strawberry.lazy("schema.orgs")]]:
-        if not _is_viewer(root, info):
-            return []
-        ctx = info.context
 
-        async def prime(rows: list[Any]) -> None:
-            org_resolvers.prime_memberships(ctx, rows)
+@strawberry.type(description="A person with a Relleks login, as the people who share an "
+                             "organization with them see them. What only the person sees of "
+                             "their own account is on `Me` (`me`).")
+class User(ModelNode, PersonFields, AvatarFields):
+    model = models.User
 
-        return cast("list[Membership]", Rows(org_resolvers.my_memberships_query(ctx), prime))
-
-    @relay.connection(
-        Connection[Annotated["OAuthApp", strawberry.lazy("schema.oauth")]], name="oauthApps",
-        description="The partner apps you registered (OAuth), newest first (creating stops at "
-                    f"{oauth_resolvers.MAX_APPS_PER_PERSON}). Only on `me`: empty for any "
-                    "other user.")
-    def oauth_apps(
-        self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[OAuthApp, strawberry.lazy("schema.oauth")]]:
-        if not _is_viewer(root, info):
-            return []
-        return cast("list[OAuthApp]", Rows(oauth_resolvers.my_apps_query(info.context)))
-
-    @strawberry.field(description="The provider accounts (Google, GitHub) that sign you in. "
-                                  "A list, not a connection: at most one per provider, so "
-                                  "never more than two. Only on `me`: null for any other user.")
-    async def linked_identities(
-        self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[LinkedIdentity, strawberry.lazy("schema.social")]] | None:
-        if not _is_viewer(root, info):
-            return None
-        from schema.social import linked_identities  # schema.social builds on this module
-        return await linked_identities(root.id)
-    @strawberry.field(description="Your consents, one per kind, with their current state. "
-                                  "A list, not a connection: exactly one per `ConsentKind`, a "
-                                  "fixed set (`consentHistory` pages through the changes). "
-                                  "Only on `me`: null for any other user.")
-    async def consents(self, root: strawberry.Parent[models.User],
-                       info: Info) -> list[Consent] | None:
-        if not _is_viewer(root, info):
-            return None
-        return [Consent.of(state) for state in await consent_resolvers.current_consents(root.id)]
-
-    @relay.connection(Connection[ConsentChange], description="Every change of your consents, "
-                      "newest first. Only on `me`: empty for any other user.")
-    def consent_history(self, root: strawberry.Parent[models.User],
-                        info: Info) -> list[ConsentChange]:
-        if not _is_viewer(root, info):
-            return []
-        return cast("list[ConsentChange]", Rows(consent_resolvers.history_query(root.id)))
-
-    @strawberry.field(description="The terms and privacy policy in force when you have not "
-                                  "accepted it yet (then `acceptPolicy` it); null once you "
-                                  "have. Only on `me`: null for any other user.")
-    def pending_policy_acceptance(self, root: strawberry.Parent[models.User],
-                                  info: Info) -> Policy | None:
-        if not _is_viewer(root, info):
-            return None
-        pending = policy_resolvers.pending_policy(info.context.services.settings, root)
-        return Policy.of(pending) if pending else None
-
-    @relay.connection(Connection[PolicyAcceptance], description="The policy versions you "
-                      "accepted, newest first. Only on `me`: empty for any other user.")
-    def policy_acceptances(self, root: strawberry.Parent[models.User],
-                           info: Info) -> list[PolicyAcceptance]:
-        if not _is_viewer(root, info):
-            return []
-        return cast("list[PolicyAcceptance]", Rows(policy_resolvers.acceptances_query(root.id)))
-
-    @relay.connection(
-        Connection[Annotated["DataExport", strawberry.lazy("schema.exports")]],  # type: ignore[type-var]  # DataExport is no Node
-        description="Your data exports, newest first, expired and failed ones included. Only "
-                    "on `me`: empty for any other user.")
-    def data_exports(
-        self, root: strawberry.Parent[models.User], info: Info
-    ) -> list[Annotated[DataExport, strawberry.lazy("schema.exports")]]:
-        if not _is_viewer(root, info):
-            return []
-        from schema.exports import my_data_exports
-
-        return cast("list[DataExport]", my_data_exports(info))
-
-    @strawberry.field(description="Your account's scheduled deletion, if you asked for one. "
-                                  "Only on `me`: null for any other user.")
-    async def account_deletion(
-        self, root: strawberry.Parent[models.User], info: Info
-    ) -> Annotated[ScheduledDeletion, strawberry.lazy("schema.deletions")] | None:
-        if not _is_viewer(root, info):
-            return None
-        from schema.deletions import my_account_deletion
-
-        return await my_account_deletion(info)
+    id: relay.NodeID[str]
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
@@ -156,10 +63,34 @@ class User(ModelNode):
         return [visible.get(node_id) for node_id in node_ids]
 
 
-def _is_viewer(root: models.User, info: Info) -> bool:
-    """Whether `root` is the signed-in person (a person's own data is shown to them alone)."""
-    viewer = info.context.viewer.user
-    return viewer is not None and viewer.id == root.id
+@strawberry.type(description="The id of `Me`. Not in the schema itself.")
+class MeId:
+    @strawberry.field(description="Your `User` id, the one you have wherever others reach "
+                                  "you (a membership's `user`, a lead's `owner`...): "
+                                  "`node(id:)` answers it with your `User`. `Me` is no `Node`: "
+                                  "read it through `me`.")
+    def id(self, root: strawberry.Parent[models.User]) -> relay.GlobalID:
+        return relay.GlobalID("User", str(root.id))
+
+
+@strawberry.type(description="A person's account, as only they see it. Not in the schema itself.")
+class AccountFields:
+    email_verified: bool = strawberry.field(
+        description="Whether you proved you receive mail at `email` (`requestEmailVerification`).")
+    created_at: datetime.datetime = strawberry.field(description="When the account was created.")
+
+
+@strawberry.type(description="The fields of `Me` this module holds; the other domains add theirs "
+                             "and `schema/composition.py` composes `Me`. Not in the schema itself.")
+class MeBase(MeId, PersonFields, AccountFields, AvatarFields):
+    pass
+
+
+if TYPE_CHECKING:
+    # What type checkers see of the composed type. At run time the name stays undefined here,
+    # so that Strawberry follows the lazy reference to `schema.composition`, which this module
+    # never imports (the composition builds on it).
+    Me = MeBase
 
 
 @strawberry.type(name="Session", description="A signed-in device of the viewer.")
@@ -201,12 +132,13 @@ class SignedInPayload:
     refresh_token: str | None = strawberry.field(
         description="Opaque, single-use token for `refreshSession`; store it safely.")
     expires_at: datetime.datetime = strawberry.field(description="When the access token expires.")
-    user: User = strawberry.field(description="The account now signed in.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="The account now signed in.")
 
     @classmethod
     def of(cls, result: resolvers.AuthResult) -> Self:
         return cls(access_token=result.access_token, refresh_token=result.refresh_token,
-                   expires_at=result.expires_at, user=cast("User", result.user))
+                   expires_at=result.expires_at, user=cast("Me", result.user))
 
 
 @strawberry.type(description=f"The result of `logIn`. {COOKIE_TOKENS}")
@@ -324,23 +256,24 @@ class RevokeSessionPayload:
 
 @strawberry.type(description="The result of `updateProfile`.")
 class UpdateProfilePayload:
-    user: User = strawberry.field(description="Your account, as changed.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="Your account, as changed.")
 
 
 @strawberry.type(description="The result of `changePassword`.")
 class ChangePasswordPayload:
-    user: User = strawberry.field(
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
         description="Your account, with its new password; every other session of it ended.")
 
 
 @strawberry.type
 class AccountQueries:
-    @strawberry.field(description="The signed-in user. Null, with an UNAUTHENTICATED error, "
+    @strawberry.field(description="You, the signed-in person. Null, with an UNAUTHENTICATED error, "
                                   "when the request has no valid credential of a person; other "
                                   "root fields of the same request still answer.",
                       extensions=[requires(IsAuthenticated())])
-    def me(self, info: Info) -> User | None:
-        return cast("User | None", info.context.user)
+    def me(self, info: Info) -> Annotated[Me, strawberry.lazy("schema.composition")] | None:
+        return cast("Me | None", info.context.user)
 
     @relay.connection(Connection[SessionType], description="The viewer's active sessions, "
                       "most recently used first.", extensions=[requires(IsAuthenticated())])
@@ -418,7 +351,7 @@ class AccountMutations:
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         changes = {"name": input.name.value} if input.name is not None else {}
         return UpdateProfilePayload(
-            user=cast("User", await resolvers.update_profile(info.context, changes)))
+            user=cast("Me", await resolvers.update_profile(info.context, changes)))
 
     @strawberry.mutation(description="Change the password; every other session ends. Each "
                                      "try spends one of your account's sign-in attempts "
@@ -428,4 +361,4 @@ class AccountMutations:
                               input: ChangePasswordInput) -> ChangePasswordPayload:
         await resolvers.change_password(info.context, current_password=input.current_password,
                                         new_password=input.new_password)
-        return ChangePasswordPayload(user=cast("User", info.context.user))
+        return ChangePasswordPayload(user=cast("Me", info.context.user))

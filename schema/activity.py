@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from engine.fields import Info, ModelNode, described_enum, relation
-from engine.loading import loaded
+from auth.permissions import Permission
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
+from engine.permissions import HasPermission, org_from_source, requires
 from models import activity as models
+from models import orgs as org_models
 from models.billing import BillingInterval, InvoiceStatus, Plan, SubscriptionStatus
 from models.leads import LeadSource, LeadStatus
 from models.orgs import Role
+from resolvers import activity as resolvers
 from schema.accounts import User
 
 A = models.ActivityAction
@@ -146,14 +149,11 @@ class ActivityEvent(ModelNode):
             return None
         return strawberry.ID(str(relay.GlobalID("AuthorizedApp", str(root.oauth_grant_id))))
 
-    @strawberry.field(description="Who did it; null for the system, a deleted account, an "
-                                  "API token (see `actorTokenId`) or a partner app (see "
-                                  "`actorAuthorizedAppId`).",
-                      metadata=relation("actor_id", "user"))
-    def actor(self, root: strawberry.Parent[models.ActivityEvent], info: Info) -> User | None:
-        if root.actor_id is None:
-            return None
-        return cast("User | None", loaded(info.context.loaders.user, root.actor_id))
+    actor = relation(
+        "actor_id", "user", graphql_type=User | None,
+        description="Who did it; null for the system, a deleted account, an "
+                    "API token (see `actorTokenId`) or a partner app (see "
+                    "`actorAuthorizedAppId`).")
 
 
 
@@ -165,3 +165,20 @@ class ActivityFilter:
                                                        description="Only this user's actions.")
     since: datetime.datetime | None = strawberry.field(default=None,
                                                        description="Only events at or after.")
+
+
+@strawberry.type(description="What `Organization` holds of the activity log "
+                             "(`schema/composition.py` composes `Organization`). Not in the "
+                             "schema itself.")
+class OrganizationActivityFields:
+    @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
+                      extensions=[requires(HasPermission(Permission.ACTIVITY_READ,
+                                                         org=org_from_source()))])
+    def activity(self, root: strawberry.Parent[org_models.Organization], info: Info,
+                 filter: Annotated[ActivityFilter | None, strawberry.argument(
+                     description="Only the events matching every condition given.")] = None,
+                 ) -> list[ActivityEvent]:
+        filter = filter or ActivityFilter()
+        actor_id = decode_id(filter.actor_id, "User", field="actorId") if filter.actor_id else None
+        return cast("list[ActivityEvent]", Rows(resolvers.activity_query(
+            info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since)))

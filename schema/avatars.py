@@ -5,7 +5,7 @@ The checks and the re-encoding live in `resolvers/avatars.py`; this module decla
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry import relay
@@ -14,7 +14,9 @@ from strawberry.file_uploads import Upload
 from engine.fields import Info
 from engine.permissions import IsAuthenticated, requires
 from resolvers import avatars as resolvers
-from schema.accounts import User
+
+if TYPE_CHECKING:
+    from schema.accounts import MeBase as Me  # the composed `Me`, as type checkers see it
 
 MAX_MB = resolvers.MAX_AVATAR_BYTES // (1024 * 1024)
 MAX_MP = resolvers.MAX_AVATAR_PIXELS // 1_000_000
@@ -32,7 +34,8 @@ class UploadAvatarInput:
 
 @strawberry.type(description="The result of `uploadAvatar`.")
 class UploadAvatarPayload:
-    user: User = strawberry.field(description="Your account, with its new `avatarUrl`.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="Your account, with its new `avatarUrl`.")
 
 
 @strawberry.type(description="The result of `removeAvatar`.")
@@ -40,7 +43,8 @@ class RemoveAvatarPayload:
     deleted_id: strawberry.ID = strawberry.field(
         description="The id of the account whose photo was removed, `user.id` (a photo has no "
                     "id of its own).")
-    user: User = strawberry.field(description="Your account, its `avatarUrl` now null.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="Your account, its `avatarUrl` now null.")
 
 
 @strawberry.type
@@ -57,7 +61,7 @@ class AvatarMutations:
     )
     async def upload_avatar(self, info: Info, input: UploadAvatarInput) -> UploadAvatarPayload:
         return UploadAvatarPayload(
-            user=cast("User", await resolvers.upload_avatar(info.context, input.file)))
+            user=cast("Me", await resolvers.upload_avatar(info.context, input.file)))
 
     @strawberry.mutation(
         description="Remove the viewer's profile photo and delete its file. Does nothing when "
@@ -67,4 +71,4 @@ class AvatarMutations:
     async def remove_avatar(self, info: Info) -> RemoveAvatarPayload:
         user = await resolvers.remove_avatar(info.context)
         return RemoveAvatarPayload(deleted_id=strawberry.ID(relay.to_base64("User", str(user.id))),
-                                   user=cast("User", user))
+                                   user=cast("Me", user))

@@ -16,7 +16,6 @@ from strawberry import relay
 
 from auth.permissions import Permission
 from billing import plans as catalog
-from billing.gateway import HostedSession
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum
 from engine.permissions import (
     HasPermission,
@@ -28,6 +27,7 @@ from models import billing as models
 from models.orgs import Organization as OrganizationRow
 from resolvers import billing as resolvers
 from resolvers.billing import BillingSummary
+from services.stripe import HostedSession
 
 PlanCode = models.Plan
 described_enum(
@@ -188,10 +188,13 @@ async def organization_billing(root: strawberry.Parent[OrganizationRow], info: I
     return cast("Billing", await resolvers.billing_summary(info.context, root.id))
 
 
-billing_field = strawberry.field(
-    resolver=organization_billing,
-    description="The plan, subscription and invoices (OWNER and ADMIN: `billing:read`).",
-    extensions=[requires(HasPermission(Permission.BILLING_READ, org=org_from_source()))])
+@strawberry.type(description="What `Organization` holds of billing (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationBillingFields:
+    billing: Billing = strawberry.field(
+        resolver=organization_billing,
+        description="The plan, subscription and invoices (OWNER and ADMIN: `billing:read`).",
+        extensions=[requires(HasPermission(Permission.BILLING_READ, org=org_from_source()))])
 
 
 @strawberry.input(description="Subscribe an organization to a paid plan through Stripe "

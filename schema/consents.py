@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import datetime
 from enum import Enum
+from typing import cast
 
 import strawberry
 from strawberry import relay
 
-from engine.fields import Info, ModelNode
+from engine.fields import Connection, Info, ModelNode, Rows
 from engine.permissions import IsAuthenticated, requires
+from models import accounts as account_models
 from models import consents as models
 from resolvers import consents as resolvers
+from schema.accounts import VIEWER_ONLY, is_viewer
 
 
 @strawberry.enum(description="What a consent allows.")
@@ -58,6 +61,28 @@ class ConsentChange(ModelNode):
     granted: bool = strawberry.field(description="Granted (true) or withdrawn (false).")
     created_at: datetime.datetime = strawberry.field(description="When.")
     policy_version: str = strawberry.field(description="The policy version then in force.")
+
+
+@strawberry.type(description="What `Me` holds of consents (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeConsentFields:
+    @strawberry.field(description="Your consents, one per kind, with their current state. "
+                                  "A list, not a connection: exactly one per `ConsentKind`, a "
+                                  "fixed set (`consentHistory` pages through the changes). "
+                                  + VIEWER_ONLY.format(empty="null"))
+    async def consents(self, root: strawberry.Parent[account_models.User],
+                       info: Info) -> list[Consent] | None:
+        if not is_viewer(root, info):
+            return None
+        return [Consent.of(state) for state in await resolvers.current_consents(root.id)]
+
+    @relay.connection(Connection[ConsentChange], description="Every change of your consents, "
+                      "newest first. " + VIEWER_ONLY.format(empty="empty"))
+    def consent_history(self, root: strawberry.Parent[account_models.User],
+                        info: Info) -> list[ConsentChange]:
+        if not is_viewer(root, info):
+            return []
+        return cast("list[ConsentChange]", Rows(resolvers.history_query(root.id)))
 
 
 @strawberry.input(description="The consent to grant or withdraw.")

@@ -19,8 +19,10 @@ from engine.permissions import (
     org_from_argument,
     requires,
 )
+from models import accounts as account_models
 from models import jobs as models
 from resolvers import deletions as resolvers
+from schema.accounts import VIEWER_ONLY, is_viewer
 from schema.exports import WorkStatus, status_of
 
 
@@ -59,8 +61,16 @@ def _deletion(work: models.ScheduledWork | None) -> ScheduledDeletion | None:
     return ScheduledDeletion(work=work) if work is not None else None
 
 
-async def my_account_deletion(info: Info) -> ScheduledDeletion | None:
-    return _deletion(await resolvers.pending_account_deletion(info.context))
+@strawberry.type(description="What `Me` holds of deletions (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeDeletionFields:
+    @strawberry.field(description="Your account's scheduled deletion, if you asked for one. "
+                                  + VIEWER_ONLY.format(empty="null"))
+    async def account_deletion(self, root: strawberry.Parent[account_models.User],
+                               info: Info) -> ScheduledDeletion | None:
+        if not is_viewer(root, info):
+            return None
+        return _deletion(await resolvers.pending_account_deletion(info.context))
 
 
 def _org_delete(path: str = "organization_id") -> PermissionExtension:

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import datetime
 import enum
+from typing import cast
 
 import strawberry
 from strawberry import relay
 
 from auth.permissions import Permission
-from engine.fields import Info, Rows, decode_id
+from engine.fields import Connection, Info, Rows, decode_id
 from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
     requires,
 )
+from models import accounts as account_models
 from models import jobs as models
 from resolvers import exports as resolvers
+from schema.accounts import VIEWER_ONLY, is_viewer
 
 
 @strawberry.enum(description="Where a piece of background work stands.")
@@ -96,9 +99,19 @@ class DataExport:
         return await resolvers.fresh_download_url(info.context, self.work)
 
 
-def my_data_exports(info: Info) -> Rows:
-    """The rows behind `User.dataExports`, a page at a time."""
-    return Rows(resolvers.my_exports_query(info.context), wrap=lambda work: DataExport(work=work))
+@strawberry.type(description="What `Me` holds of data exports (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeExportFields:
+    @relay.connection(
+        Connection[DataExport],  # type: ignore[type-var]  # DataExport is no Node
+        description="Your data exports, newest first, expired and failed ones included. "
+                    + VIEWER_ONLY.format(empty="empty"))
+    def data_exports(self, root: strawberry.Parent[account_models.User],
+                     info: Info) -> list[DataExport]:
+        if not is_viewer(root, info):
+            return []
+        return cast("list[DataExport]", Rows(resolvers.my_exports_query(info.context),
+                    wrap=lambda work: DataExport(work=work)))
 
 
 @strawberry.type(description="The result of `requestDataExport`.")

@@ -11,12 +11,13 @@ from typing import Annotated, Any, Generic, cast
 import strawberry
 from strawberry import relay
 from strawberry.file_uploads import Upload
+from strawberry.types.nodes import SelectedField
 
 from auth.permissions import Permission
 from core.errors import BadUserInput, at_most
+from core.loading import loaded
 from engine.fields import Info, ModelNode, decode_id, described_enum, relation
 from engine.keyset import Order, Page, keyset_page, scope_of
-from engine.loading import loaded
 from engine.permissions import (
     HasPermission,
     HasPermissionOrOwns,
@@ -26,7 +27,7 @@ from engine.permissions import (
     owner_of,
     requires,
 )
-from engine.selection import node_fields, node_fields_of
+from engine.selection import prefetch_page, prefetches
 from models import leads as models
 from resolvers import lead_transfer as transfer_resolvers
 from resolvers import leads as resolvers
@@ -111,18 +112,39 @@ class Note(ModelNode):
     edited_at: datetime.datetime | None = strawberry.field(
         description="When last edited; null if never.")
 
-    @strawberry.field(description="Who wrote it; null when that account is gone.",
-                      metadata=relation("author_id", "user"))
-    def author(self, root: strawberry.Parent[models.Note], info: Info) -> User | None:
-        if root.author_id is None:
-            return None
-        return cast("User | None", loaded(info.context.loaders.user, root.author_id))
+    author = relation(
+        "author_id", "user", graphql_type=User | None,
+        description="Who wrote it; null when that account is gone.")
 
 
 
 @strawberry.type(name="NoteConnection", description="Notes, newest first.")
 class NoteConnection(KeysetConnection[Note]):
     pass
+
+
+async def _first_notes_of_page(info: Info, leads: list[models.Lead],
+                               selections: list[SelectedField],
+                               ) -> tuple[list[models.Note], type, list[SelectedField]] | None:
+    """`Lead.notes` for a whole page of leads: each selection's first page of notes per lead,
+    in one query each (`loaders.first_notes`); a keyset page (`after`, `last`, `before`) loads
+    on its own."""
+    notes: list[models.Note] = []
+    used: list[SelectedField] = []
+    for notes_field in selections:
+        if any(notes_field.arguments.get(name) is not None
+               for name in ("after", "last", "before")):
+            continue  # a keyset page of its own
+        try:
+            first = notes_field.arguments.get("first")
+            limit = page_size(info, int(first) if first is not None else None)
+        except (TypeError, ValueError, BadUserInput):
+            continue  # the field itself reports a bad `first`
+        pages = await info.context.loaders.first_notes(
+            leads[0].organization_id, limit + 1).load_many([lead.id for lead in leads])
+        notes.extend(note for page in pages for note in page)
+        used.append(notes_field)
+    return (notes, Note, used) if used else None
 
 
 @strawberry.type(description="A prospect the organization works: personal data, handle with care.")
@@ -155,15 +177,13 @@ class Lead(ModelNode):
         parts = {part: getattr(root, f"address_{part}") for part in resolvers.ADDRESS_FIELDS}
         return Address(**parts) if any(parts.values()) else None
 
-    @strawberry.field(description="The member working this lead; null when nobody does.",
-                      metadata=relation("owner_id", "user"))
-    def owner(self, root: strawberry.Parent[models.Lead], info: Info) -> User | None:
-        if root.owner_id is None:
-            return None
-        return cast("User | None", loaded(info.context.loaders.user, root.owner_id))
+    owner = relation(
+        "owner_id", "user", graphql_type=User | None,
+        description="The member working this lead; null when nobody does.")
 
     @strawberry.field(description="Notes, newest first, with stable keyset cursors. Whoever may "
-                                  "read the lead may read its notes.")
+                                  "read the lead may read its notes.",
+                      metadata=prefetches(_first_notes_of_page))
     def notes(self, root: strawberry.Parent[models.Lead], info: Info,
               first: Annotated[int | None, strawberry.argument(
                   description="Notes from the start (or after `after`), at most 100; the "
@@ -319,39 +339,17 @@ async def organization_leads(
     page = await keyset_page(query, order, seal=info.context.services.cursors,
                              scope=scope_of("leads", root.id, order), first=first, after=after,
                              last=last, before=before, max_results=max_page(info))
-    await _prefetch_lead_relations(info, page.rows)
+    await prefetch_page(info, page.rows, Lead)
     return LeadConnection.from_page(page, query.count)
 
 
-async def _prefetch_lead_relations(info: Info, leads: list[models.Lead]) -> None:
-    """Load what the caller selected below the page's leads in a few batched queries (owners,
-    first notes, their authors), so the leads' own resolvers answer synchronously."""
-    if not leads:
-        return
-    loaders = info.context.loaders
-    selected = node_fields(info)
-    user_ids = {lead.owner_id for lead in leads if lead.owner_id} if "owner" in selected else set()
-    for notes_field in selected.get("notes", []):
-        if any(notes_field.arguments.get(name) is not None
-               for name in ("after", "last", "before")):
-            continue  # a keyset page of its own
-        try:
-            first = notes_field.arguments.get("first")
-            limit = page_size(info, int(first) if first is not None else None)
-        except (TypeError, ValueError, BadUserInput):
-            continue  # the field itself reports a bad `first`
-        pages = await loaders.first_notes(leads[0].organization_id, limit + 1).load_many(
-            [lead.id for lead in leads])
-        if "author" in node_fields_of([notes_field]):
-            user_ids |= {note.author_id for notes in pages for note in notes if note.author_id}
-    if user_ids:
-        await loaders.user.load_many(list(user_ids))
-
-
-leads_field = strawberry.field(
-    resolver=organization_leads,
-    description="Leads, newest first by default, with stable keyset cursors.",
-    extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
+@strawberry.type(description="What `Organization` holds of leads (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationLeadFields:
+    leads: LeadConnection = strawberry.field(
+        resolver=organization_leads,
+        description="Leads, newest first by default, with stable keyset cursors.",
+        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
 
 
 @strawberry.input(description="A postal address; every part is optional.")

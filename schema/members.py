@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry import relay
@@ -19,7 +19,11 @@ from engine.permissions import (
 )
 from models import orgs as models
 from resolvers import members as resolvers
-from schema.orgs import Invitation, Membership, Organization, Role
+from schema.orgs import Invitation, Membership, Role
+
+if TYPE_CHECKING:
+    # The composed `Organization` (schema.composition), as type checkers see it.
+    from schema.orgs import OrganizationBase as Organization
 
 
 @strawberry.input(description="Invite someone by email to join an organization.")
@@ -110,7 +114,8 @@ class LeaveOrganizationPayload:
 
 @strawberry.type(description="What transferOwnership changed.")
 class TransferOwnershipPayload:
-    organization: Organization = strawberry.field(description="The organization.")
+    organization: Annotated[Organization, strawberry.lazy("schema.composition")] = \
+        strawberry.field(description="The organization.")
 
 
 def _membership_id(value: relay.GlobalID) -> uuid.UUID:

@@ -1,6 +1,6 @@
 """OAuth for partner apps in the API: `registerOAuthApp`, `deleteOAuthApp`, `me.oauthApps`, the
 consent (`oauthAuthorizationRequest`, `approveOAuthAuthorization`, `denyOAuthAuthorization`) and
-`organization.authorizedApps` / `revokeOAuthGrant` (wired in `schema/orgs.py`).
+`organization.authorizedApps` / `revokeOAuthGrant` (`OrganizationOAuthFields`, `MeOAuthFields`).
 
 Approving and managing an org's apps needs `apps:authorize` (OWNER and ADMIN) and a person.
 docs/oauth.md describes the whole flow.
@@ -9,7 +9,6 @@ docs/oauth.md describes the whole flow.
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
@@ -17,24 +16,27 @@ from strawberry import relay
 
 from auth.permissions import Permission
 from core.errors import at_most
-from engine.fields import Info, ModelNode, Rows, decode_id, relation
-from engine.loading import loaded
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id, relation
 from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
+    org_from_source,
     org_of,
     requires,
 )
+from models import accounts as account_models
 from models import oauth as models
+from models import orgs as org_models
 from resolvers import oauth as resolvers
-from schema.accounts import User
+from schema.accounts import VIEWER_ONLY, User, is_viewer
 from schema.tokens import MAX_SCOPES, Scope
 
 if TYPE_CHECKING:
     from strawberry.extensions.field_extension import FieldExtension
 
-    from schema.orgs import Organization
+    # The composed `Organization` (schema.composition), as type checkers see it.
+    from schema.orgs import OrganizationBase as Organization
 
 
 @strawberry.type(description="A partner app you registered, for OAuth 2 (docs/oauth.md).")
@@ -76,18 +78,36 @@ class AuthorizedApp(ModelNode):
     async def app(self, root: strawberry.Parent[models.OAuthGrant], info: Info) -> PartnerApp:
         return cast("PartnerApp", await info.context.loaders.oauth_app.load(root.app_id))
 
-    @strawberry.field(description="Who authorised it; null when that account is gone.",
-                      metadata=relation("created_by_id", "user"))
-    def authorized_by(self, root: strawberry.Parent[models.OAuthGrant],
-                      info: Info) -> User | None:
-        if root.created_by_id is None:
-            return None
-        return cast("User | None", loaded(info.context.loaders.user, root.created_by_id))
+    authorized_by = relation(
+        "created_by_id", "user", graphql_type=User | None,
+        description="Who authorised it; null when that account is gone.")
 
 
-def authorized_apps(info: Info, org_id: uuid.UUID) -> Rows:
-    """The rows behind `organization.authorizedApps`."""
-    return Rows(resolvers.grants_query(info.context, org_id))
+@strawberry.type(description="What `Organization` holds of partner apps (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationOAuthFields:
+    @relay.connection(Connection[AuthorizedApp], description="Partner apps the organization "
+                                                             "authorised and has not revoked, "
+                                                             "newest first (`apps:authorize`).",
+                      extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
+                                                         org=org_from_source()))])
+    def authorized_apps(self, root: strawberry.Parent[org_models.Organization],
+                        info: Info) -> list[AuthorizedApp]:
+        return cast("list[AuthorizedApp]", Rows(resolvers.grants_query(info.context, root.id)))
+
+
+@strawberry.type(description="What `Me` holds of partner apps (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeOAuthFields:
+    @relay.connection(
+        Connection[OAuthApp], name="oauthApps",
+        description="The partner apps you registered (OAuth), newest first (creating stops at "
+                    f"{resolvers.MAX_APPS_PER_PERSON}). " + VIEWER_ONLY.format(empty="empty"))
+    def oauth_apps(self, root: strawberry.Parent[account_models.User],
+                   info: Info) -> list[OAuthApp]:
+        if not is_viewer(root, info):
+            return []
+        return cast("list[OAuthApp]", Rows(resolvers.my_apps_query(info.context)))
 
 
 @strawberry.input(description="A new partner app.")
@@ -169,7 +189,7 @@ class OAuthAuthorizationRequest:
     @strawberry.field(description="The organization it would act in.")
     async def organization(
         self, info: Info
-    ) -> Annotated[Organization, strawberry.lazy("schema.orgs")]:
+    ) -> Annotated[Organization, strawberry.lazy("schema.composition")]:
         org = await info.context.loaders.organization.load(
             decode_id(self.organization_id, "Organization", field="organizationId"))
         return cast("Organization", org)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
@@ -17,7 +17,6 @@ from strawberry import relay
 from auth.permissions import Permission
 from core.errors import BadUserInput
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
-from engine.loading import loaded
 from engine.permissions import (
     BelongsToOrg,
     HasPermission,
@@ -27,17 +26,12 @@ from engine.permissions import (
     org_from_source,
     requires,
 )
-from engine.selection import node_fields
+from engine.selection import prefetch_page
+from models import accounts as account_models
 from models import orgs as models
-from resolvers import activity as activity_resolvers
 from resolvers import members as member_resolvers
 from resolvers import orgs as resolvers
-from schema.accounts import User
-from schema.activity import ActivityEvent, ActivityFilter
-from schema.billing import Billing, billing_field
-from schema.leads import LeadConnection, leads_field
-from schema.oauth import AuthorizedApp, authorized_apps
-from schema.tokens import ApiToken, api_tokens
+from schema.accounts import VIEWER_ONLY, User, is_viewer
 
 Role = models.Role
 described_enum(
@@ -68,13 +62,14 @@ class Membership(ModelNode):
     def joined_at(self, root: strawberry.Parent[models.Membership]) -> datetime.datetime:
         return root.created_at
 
-    @strawberry.field(description="The member.", metadata=relation("user_id", "user"))
-    def user(self, root: strawberry.Parent[models.Membership], info: Info) -> User:
-        return cast("User", loaded(info.context.loaders.user, root.user_id))
+    user = relation(
+        "user_id", "user", graphql_type=User,
+        description="The member.")
 
     @strawberry.field(description="The organization.")
-    async def organization(self, root: strawberry.Parent[models.Membership],
-                           info: Info) -> Organization:
+    async def organization(
+        self, root: strawberry.Parent[models.Membership], info: Info
+    ) -> Annotated[Organization, strawberry.lazy("schema.composition")]:
         return cast("Organization", await resolvers.organization(
             info.context, root.organization_id))
 
@@ -90,21 +85,16 @@ class Invitation(ModelNode):
     created_at: datetime.datetime = strawberry.field(description="When it was sent first.")
     expires_at: datetime.datetime = strawberry.field(description="When the link stops working.")
 
-    @strawberry.field(description="Who sent it; null when that account is gone.",
-                      metadata=relation("invited_by_id", "user"))
-    def invited_by(self, root: strawberry.Parent[models.Invitation], info: Info) -> User | None:
-        if root.invited_by_id is None:
-            return None
-        return cast("User | None", loaded(info.context.loaders.user, root.invited_by_id))
+    invited_by = relation(
+        "invited_by_id", "user", graphql_type=User | None,
+        description="Who sent it; null when that account is gone.")
 
 
 
-@strawberry.type(description="A team using Relleks: the tenant that owns leads and members. "
-                              "Any credential of the organization (a member of any role, an "
-                              "API token or partner app of it, whatever its scopes) reads its "
-                              "identity (`id`, `name`, `slug`); every other field names the "
-                              "permission it needs.")
-class Organization(ModelNode):
+@strawberry.type(description="An organization's identity and the viewer's place in it: the base "
+                             "of `Organization`, which `schema/composition.py` composes with the "
+                             "fields the other domains contribute. Not in the schema itself.")
+class OrganizationBase(ModelNode):
     model = models.Organization
 
     id: relay.NodeID[str]
@@ -134,59 +124,6 @@ class Organization(ModelNode):
                                  info: Info) -> list[str]:
         return sorted(p.value for p in await info.context.access.permissions(root.id))
 
-    leads: LeadConnection = leads_field
-    billing: Billing = billing_field
-
-    @relay.connection(Connection[Membership], description="Members, oldest first.",
-                      extensions=[requires(HasPermission(Permission.MEMBERS_READ,
-                                                         org=org_from_source()))])
-    def members(self, root: strawberry.Parent[models.Organization],
-                info: Info) -> list[Membership]:
-        loaders = info.context.loaders
-        prefetch = None
-        if "user" in node_fields(info):
-            async def prefetch(rows: list[models.Membership]) -> None:
-                await loaders.user.load_many([m.user_id for m in rows])
-        return cast("list[Membership]", Rows(
-            member_resolvers.members_query(info.context, root.id), prefetch))
-
-    @relay.connection(Connection[Invitation], description="Pending invitations, newest first.",
-                      extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
-                                                         org=org_from_source()))])
-    def invitations(self, root: strawberry.Parent[models.Organization],
-                    info: Info) -> list[Invitation]:
-        return cast("list[Invitation]", Rows(
-            member_resolvers.pending_invitations_query(info.context, root.id)))
-
-    @relay.connection(Connection[ApiToken], description="API tokens, newest first, revoked "
-                                                        "ones included (`tokens:write`).",
-                      extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
-                                                         org=org_from_source()))])
-    def api_tokens(self, root: strawberry.Parent[models.Organization],
-                   info: Info) -> list[ApiToken]:
-        return cast("list[ApiToken]", api_tokens(info, root.id))
-
-    @relay.connection(Connection[AuthorizedApp], description="Partner apps the organization "
-                                                             "authorised and has not revoked, "
-                                                             "newest first (`apps:authorize`).",
-                      extensions=[requires(HasPermission(Permission.APPS_AUTHORIZE,
-                                                         org=org_from_source()))])
-    def authorized_apps(self, root: strawberry.Parent[models.Organization],
-                        info: Info) -> list[AuthorizedApp]:
-        return cast("list[AuthorizedApp]", authorized_apps(info, root.id))
-
-    @relay.connection(Connection[ActivityEvent], description="The activity log, newest first.",
-                      extensions=[requires(HasPermission(Permission.ACTIVITY_READ,
-                                                         org=org_from_source()))])
-    def activity(self, root: strawberry.Parent[models.Organization], info: Info,
-                 filter: Annotated[ActivityFilter | None, strawberry.argument(
-                     description="Only the events matching every condition given.")] = None,
-                 ) -> list[ActivityEvent]:
-        filter = filter or ActivityFilter()
-        actor_id = decode_id(filter.actor_id, "User", field="actorId") if filter.actor_id else None
-        return cast("list[ActivityEvent]", Rows(activity_resolvers.activity_query(
-            info.context, root.id, action=filter.action, actor_id=actor_id, since=filter.since)))
-
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
@@ -199,6 +136,54 @@ class Organization(ModelNode):
         found = await resolvers.visible_organizations(info.context, [i for i in ids if i])
         by_id = {org.id: org for org in found if org is not None}
         return [by_id.get(i) if i else None for i in ids]
+
+
+if TYPE_CHECKING:
+    # What type checkers see of the composed type. At run time the name stays undefined here,
+    # so that Strawberry follows the lazy reference to `schema.composition`, which this module
+    # never imports (the composition builds on it).
+    Organization = OrganizationBase
+
+
+@strawberry.type(description="The members and invitations of `Organization`. Not in the schema "
+                             "itself.")
+class OrganizationMemberFields:
+    @relay.connection(Connection[Membership], description="Members, oldest first.",
+                      extensions=[requires(HasPermission(Permission.MEMBERS_READ,
+                                                         org=org_from_source()))])
+    def members(self, root: strawberry.Parent[models.Organization],
+                info: Info) -> list[Membership]:
+        async def prefetch(rows: list[models.Membership]) -> None:
+            await prefetch_page(info, rows, Membership)
+        return cast("list[Membership]", Rows(
+            member_resolvers.members_query(info.context, root.id), prefetch))
+
+    @relay.connection(Connection[Invitation], description="Pending invitations, newest first.",
+                      extensions=[requires(HasPermission(Permission.MEMBERS_INVITE,
+                                                         org=org_from_source()))])
+    def invitations(self, root: strawberry.Parent[models.Organization],
+                    info: Info) -> list[Invitation]:
+        return cast("list[Invitation]", Rows(
+            member_resolvers.pending_invitations_query(info.context, root.id)))
+
+
+@strawberry.type(description="What `Me` holds of organizations (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MeOrgFields:
+    @relay.connection(
+        Connection[Membership],
+        description="Your organizations and your role in each, the oldest first. "
+                    + VIEWER_ONLY.format(empty="empty"))
+    def memberships(self, root: strawberry.Parent[account_models.User],
+                    info: Info) -> list[Membership]:
+        if not is_viewer(root, info):
+            return []
+        ctx = info.context
+
+        async def prime(rows: list[Any]) -> None:
+            resolvers.prime_memberships(ctx, rows)
+
+        return cast("list[Membership]", Rows(resolvers.my_memberships_query(ctx), prime))
 
 
 NAME_RULE = (
@@ -249,7 +234,8 @@ class OrgQueries:
                                   "request still answer.",
                       extensions=[requires(BelongsToOrg(org=org_from_slug()))])
     async def organization(self, info: Info, slug: Annotated[str, strawberry.argument(
-            description="The organization's slug, in any letter case.")]) -> Organization | None:
+            description="The organization's slug, in any letter case.")]
+    ) -> Annotated[Organization, strawberry.lazy("schema.composition")] | None:
         org_id = await info.context.loaders.org_id_by_slug.load(slug.lower())
         assert org_id is not None  # the permission found it
         return cast("Organization", await resolvers.organization(info.context, org_id))
@@ -257,13 +243,14 @@ class OrgQueries:
 
 @strawberry.type(description="What createOrganization made.")
 class CreateOrganizationPayload:
-    organization: Organization = strawberry.field(
+    organization: Annotated[Organization, strawberry.lazy("schema.composition")] = strawberry.field(
         description="The new organization; you are its OWNER.")
 
 
 @strawberry.type(description="What updateOrganization changed.")
 class UpdateOrganizationPayload:
-    organization: Organization = strawberry.field(description="The organization, as it is now.")
+    organization: Annotated[Organization, strawberry.lazy("schema.composition")] = \
+        strawberry.field(description="The organization, as it is now.")
 
 
 @strawberry.type

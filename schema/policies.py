@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Annotated, cast
 import strawberry
 from strawberry import relay
 
-from engine.fields import Info, ModelNode
+from engine.fields import Connection, Info, ModelNode, Rows
 from engine.permissions import IsAuthenticated, requires
+from models import accounts as account_models
 from models import policies as models
 from resolvers import policies as resolvers
+from schema.accounts import VIEWER_ONLY, is_viewer
 
 if TYPE_CHECKING:
-    from schema.accounts import User
+    from schema.accounts import MeBase as Me  # the composed `Me`, as type checkers see it
 
 
 @strawberry.type(description="A version of the Relleks terms of service and privacy policy.")
@@ -38,6 +40,28 @@ class PolicyAcceptance(ModelNode):
     created_at: datetime.datetime = strawberry.field(description="When.")
 
 
+@strawberry.type(description="What `Me` holds of the policy (`schema/composition.py` composes "
+                             "`Me`). Not in the schema itself.")
+class MePolicyFields:
+    @strawberry.field(description="The terms and privacy policy in force when you have not "
+                                  "accepted it yet (then `acceptPolicy` it); null once you "
+                                  "have. " + VIEWER_ONLY.format(empty="null"))
+    def pending_policy_acceptance(self, root: strawberry.Parent[account_models.User],
+                                  info: Info) -> Policy | None:
+        if not is_viewer(root, info):
+            return None
+        pending = resolvers.pending_policy(info.context.services.settings, root)
+        return Policy.of(pending) if pending else None
+
+    @relay.connection(Connection[PolicyAcceptance], description="The policy versions you "
+                      "accepted, newest first. " + VIEWER_ONLY.format(empty="empty"))
+    def policy_acceptances(self, root: strawberry.Parent[account_models.User],
+                           info: Info) -> list[PolicyAcceptance]:
+        if not is_viewer(root, info):
+            return []
+        return cast("list[PolicyAcceptance]", Rows(resolvers.acceptances_query(root.id)))
+
+
 @strawberry.type
 class PolicyQueries:
     @strawberry.field(description="The terms and privacy policy in force. Public.")
@@ -53,7 +77,7 @@ class AcceptPolicyInput:
 
 @strawberry.type(description="The result of `acceptPolicy`.")
 class AcceptPolicyPayload:
-    user: Annotated[User, strawberry.lazy("schema.accounts")] = strawberry.field(
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
         description="Your account: `pendingPolicyAcceptance` is now null and "
                     "`policyAcceptances` lists the version.")
 
@@ -66,5 +90,5 @@ class PolicyMutations:
                     "records nothing.",
         extensions=[requires(IsAuthenticated())])
     async def accept_policy(self, info: Info, input: AcceptPolicyInput) -> AcceptPolicyPayload:
-        return AcceptPolicyPayload(user=cast("User", await resolvers.accept_policy(
+        return AcceptPolicyPayload(user=cast("Me", await resolvers.accept_policy(
             info.context, input.version)))

@@ -1,5 +1,5 @@
 """Social sign-in in the API: the `socialProviders` list, confirming a pending link, the viewer's
-linked identities (`me.linkedIdentities`, wired in `schema/accounts.py`) and unlinking one.
+linked identities (`me.linkedIdentities`, `MeSocialFields`) and unlinking one.
 
 The sign-in itself happens in the browser, at `/auth/{provider}/start` (`web/social.py`);
 docs/social-sign-in.md describes the whole.
@@ -8,16 +8,19 @@ docs/social-sign-in.md describes the whole.
 from __future__ import annotations
 
 import datetime
-import uuid
-from typing import cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
 from engine.fields import Info, described_enum
 from engine.permissions import IsAuthenticated, requires
+from models import accounts as account_models
 from models import social as models
 from resolvers import social as resolvers
-from schema.accounts import COOKIE_TOKENS, SignedInPayload, User
+from schema.accounts import COOKIE_TOKENS, VIEWER_ONLY, SignedInPayload, is_viewer
+
+if TYPE_CHECKING:
+    from schema.accounts import MeBase as Me  # the composed `Me`, as type checkers see it
 
 SocialProviderName = models.SocialProvider
 described_enum(
@@ -54,9 +57,17 @@ class LinkedIdentity:
                    linked_at=row.created_at, last_used_at=row.last_used_at)
 
 
-async def linked_identities(user_id: uuid.UUID) -> list[LinkedIdentity]:
-    """The rows behind `User.linkedIdentities`."""
-    return [LinkedIdentity.of(row) for row in await resolvers.linked_identities(user_id)]
+@strawberry.type(description="What `Me` holds of social sign-in (`schema/composition.py` "
+                             "composes `Me`). Not in the schema itself.")
+class MeSocialFields:
+    @strawberry.field(description="The provider accounts (Google, GitHub) that sign you in. "
+                                  "A list, not a connection: at most one per provider, so "
+                                  "never more than two. " + VIEWER_ONLY.format(empty="null"))
+    async def linked_identities(self, root: strawberry.Parent[account_models.User],
+                                info: Info) -> list[LinkedIdentity] | None:
+        if not is_viewer(root, info):
+            return None
+        return [LinkedIdentity.of(row) for row in await resolvers.linked_identities(root.id)]
 
 
 @strawberry.input(description="Confirm a pending link with the password of the account.")
@@ -98,7 +109,8 @@ class UnlinkIdentityInput:
 class UnlinkIdentityPayload:
     provider: SocialProviderName = strawberry.field(
         description="The provider whose identity was unlinked: it no longer signs you in.")
-    user: User = strawberry.field(description="Your account, without that identity.")
+    user: Annotated[Me, strawberry.lazy("schema.composition")] = strawberry.field(
+        description="Your account, without that identity.")
 
 
 @strawberry.type
@@ -140,4 +152,4 @@ class SocialMutations:
                               input: UnlinkIdentityInput) -> UnlinkIdentityPayload:
         await resolvers.unlink_identity(info.context, input.provider)
         return UnlinkIdentityPayload(provider=input.provider,
-                                     user=cast("User", info.context.user))
+                                     user=cast("Me", info.context.user))

@@ -1,5 +1,5 @@
 """Organization API tokens in the API: the `scopes` catalogue, `createApiToken`, `revokeApiToken`
-and the `ApiToken` type listed by `organization.apiTokens` (wired in `schema/orgs.py`).
+and the `ApiToken` type listed by `organization.apiTokens` (`OrganizationTokenFields`).
 
 Managing tokens needs `tokens:write` (OWNER and ADMIN) and a person: a token cannot mint tokens.
 docs/partner-tokens.md describes the whole.
@@ -8,7 +8,6 @@ docs/partner-tokens.md describes the whole.
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import cast
 
 import strawberry
@@ -16,15 +15,16 @@ from strawberry import relay
 
 from auth.permissions import TOKEN_SCOPES, Permission
 from core.errors import at_most
-from engine.fields import Info, ModelNode, Rows, decode_id, relation
-from engine.loading import loaded
+from engine.fields import Connection, Info, ModelNode, Rows, decode_id, relation
 from engine.permissions import (
     HasPermission,
     IsAuthenticated,
     org_from_argument,
+    org_from_source,
     org_of,
     requires,
 )
+from models import orgs as org_models
 from models import tokens as models
 from resolvers import tokens as resolvers
 from schema.accounts import User
@@ -56,18 +56,22 @@ class ApiToken(ModelNode):
     last_used_ip: str | None = strawberry.field(description="The IP address it was last used "
                                                             "from.")
 
-    @strawberry.field(description="Who created it; null when that account is gone.",
-                      metadata=relation("created_by_id", "user"))
-    def created_by(self, root: strawberry.Parent[models.ApiToken], info: Info) -> User | None:
-        if root.created_by_id is None:
-            return None
-        return cast("User | None", loaded(info.context.loaders.user, root.created_by_id))
+    created_by = relation(
+        "created_by_id", "user", graphql_type=User | None,
+        description="Who created it; null when that account is gone.")
 
 
 
-def api_tokens(info: Info, org_id: uuid.UUID) -> Rows:
-    """The rows behind `organization.apiTokens`."""
-    return Rows(resolvers.tokens_query(info.context, org_id))
+@strawberry.type(description="What `Organization` holds of API tokens (`schema/composition.py` "
+                             "composes `Organization`). Not in the schema itself.")
+class OrganizationTokenFields:
+    @relay.connection(Connection[ApiToken], description="API tokens, newest first, revoked "
+                                                        "ones included (`tokens:write`).",
+                      extensions=[requires(HasPermission(Permission.TOKENS_WRITE,
+                                                         org=org_from_source()))])
+    def api_tokens(self, root: strawberry.Parent[org_models.Organization],
+                   info: Info) -> list[ApiToken]:
+        return cast("list[ApiToken]", Rows(resolvers.tokens_query(info.context, root.id)))
 
 
 MAX_SCOPES = len(Permission)

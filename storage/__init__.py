@@ -4,6 +4,8 @@ production. One small interface, so resolvers never know which.
 Keys are relative, slash-separated paths chosen by the server (e.g. `avatars/<uuid>.webp`), never
 by a client; each stored file gets a fresh key, so a URL, once handed out, never changes content
 and can be cached for good.
+
+Layer: beside `realtime` and `mail`, above `core` only.
 """
 
 from __future__ import annotations

@@ -1,1 +1,5 @@
-"""The HTTP surface around the schema: the GraphQL view, middleware and plain routes."""
+"""The HTTP surface around the schema: the GraphQL view and its WebSocket protocol,
+middleware, GraphiQL, the Stripe webhook and plain routes.
+
+Layer: the top (only `server.py`, the composition root, is above it).
+"""

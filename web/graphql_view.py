@@ -32,8 +32,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from auth.authenticate import authenticate
+from auth.viewer import Viewer
 from core.errors import ErrorCode
-from engine.context import Context, Viewer
+from engine.context import Context
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
 from services import Services
 from web.graphiql import render_page

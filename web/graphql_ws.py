@@ -47,8 +47,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from auth.authenticate import authenticate_connection, recheck_viewer
+from auth.viewer import Viewer
 from core.errors import ErrorCode
-from engine.context import Context, Viewer
+from engine.context import Context
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
 

@@ -29,8 +29,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from auth.social import ProviderError
+from auth.viewer import Viewer
 from core.settings import Settings
-from engine.context import Context, Viewer
+from engine.context import Context
 from models.social import SocialProvider
 from resolvers.social import Outcome, SignInRefused, sign_in_with
 from services import Services

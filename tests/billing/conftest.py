@@ -152,11 +152,11 @@ async def billing_of(api: Api, team: Team, role: Role = Role.OWNER) -> dict[str,
 
 
 async def account_of(org: Organization) -> BillingAccount | None:
-    return await BillingAccount.scoped(org.id).first()
+    return await BillingAccount._scoped(org.id).first()
 
 
 async def billing_events(org: Organization) -> list[ActivityEvent]:
-    rows = await ActivityEvent.scoped(org.id).order_by("created_at", "id")
+    rows = await ActivityEvent._scoped(org.id).order_by("created_at", "id")
     return [e for e in rows if e.action.startswith("billing.")]
 
 
@@ -165,15 +165,15 @@ async def billing_state(*orgs: Organization) -> dict[str, Any]:
     changed" assertions."""
     ids = [o.id for o in orgs] or [o.id for o in await Organization.all()]
     return {
-        "accounts": sorted(map(tuple, await BillingAccount.scoped(ids).values_list(
+        "accounts": sorted(map(tuple, await BillingAccount._scoped(ids).values_list(
             "organization_id", "stripe_customer_id", "stripe_subscription_id",
             "subscription_plan", "status", "current_period_end", "cancel_at_period_end",
             "state_at"))),
-        "invoices": sorted(map(tuple, await Invoice.scoped(ids).values_list(
+        "invoices": sorted(map(tuple, await Invoice._scoped(ids).values_list(
             "stripe_invoice_id", "status", "amount_paid", "state_at"))),
         "stripe_events": sorted(await StripeEvent.all().values_list("event_id", flat=True)),
-        "activity": sorted(await ActivityEvent.scoped(ids).values_list("id", flat=True)),
-        "leads": await Lead.scoped(ids).count(),
-        "memberships": await Membership.scoped(ids).count(),
-        "invitations": await Invitation.scoped(ids).count(),
+        "activity": sorted(await ActivityEvent._scoped(ids).values_list("id", flat=True)),
+        "leads": await Lead._scoped(ids).count(),
+        "memberships": await Membership._scoped(ids).count(),
+        "invitations": await Invitation._scoped(ids).count(),
     }

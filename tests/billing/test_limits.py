@@ -101,14 +101,14 @@ async def test_inviting_up_to_the_member_limit_and_not_one_more(api: Api, team: 
     body = await invite(api, team, "eleventh@example.com")
     assert_plan_limit(body, "members", 10, "FREE", used=10)
     assert await billing_state(team.org) == before
-    assert not await Invitation.scoped(team.org.id).filter(
+    assert not await Invitation._scoped(team.org.id).filter(
         email="eleventh@example.com").exists()
 
 
 async def test_a_revoked_invitation_frees_its_seat(api: Api, team: Team) -> None:
     await pending_invitations(team, 6, inviter=team.people[Role.OWNER])
     assert_plan_limit(await invite(api, team, "new@example.com"), "members", 10, "FREE", 10)
-    await Invitation.scoped(team.org.id).filter(email="pending0@example.com").update(
+    await Invitation._scoped(team.org.id).filter(email="pending0@example.com").update(
         revoked_at=datetime.now(UTC))
     body = await invite(api, team, "new@example.com")
     assert "errors" not in body, body
@@ -129,7 +129,7 @@ async def test_accepting_fills_the_last_seat(api: Api, settings: Settings, team:
     joiner = await signed_in(settings, "last@example.com")
     body = await api.gql(ACCEPT, {"token": token}, token=joiner.token)
     assert "errors" not in body, body
-    assert await Membership.scoped(team.org.id).count() == 10
+    assert await Membership._scoped(team.org.id).count() == 10
 
 
 async def test_accepting_over_the_limit_is_refused_and_the_invitation_stays_usable(
@@ -144,13 +144,13 @@ async def test_accepting_over_the_limit_is_refused_and_the_invitation_stays_usab
     body = await api.gql(ACCEPT, {"token": token}, token=joiner.token)
     assert_plan_limit(body, "members", 10, "FREE", used=10)
     assert await billing_state(team.org) == before
-    invitation = await Invitation.scoped(team.org.id).filter(email="late@example.com").first()
+    invitation = await Invitation._scoped(team.org.id).filter(email="late@example.com").first()
     assert invitation is not None and invitation.accepted_at is None  # the claim rolled back
 
     await subscribe(api, http, stripe, team)  # on PRO, the same link works
     body = await api.gql(ACCEPT, {"token": token}, token=joiner.token)
     assert "errors" not in body, body
-    assert await Membership.scoped(team.org.id).filter(user_id=joiner.user.id).exists()
+    assert await Membership._scoped(team.org.id).filter(user_id=joiner.user.id).exists()
 
 
 # Leads
@@ -164,7 +164,7 @@ async def test_creating_up_to_the_lead_limit_and_not_one_more(api: Api, team: Te
     body = await create_lead(api, team, "Number 1001")
     assert_plan_limit(body, "leads", 1_000, "FREE", used=1_000)
     assert await billing_state(team.org) == before
-    assert not await Lead.scoped(team.org.id).filter(name="Number 1001").exists()
+    assert not await Lead._scoped(team.org.id).filter(name="Number 1001").exists()
 
 
 async def test_importing_up_to_the_lead_limit_and_not_one_more(
@@ -174,9 +174,9 @@ async def test_importing_up_to_the_lead_limit_and_not_one_more(
     body = await import_csv(http, team, ["Ada", "Grace", "Edsger", ""])
     assert "errors" not in body, body
     assert body["data"]["importLeads"]["importResult"]["imported"] == 3
-    assert await Lead.scoped(team.org.id).count() == 1_000
+    assert await Lead._scoped(team.org.id).count() == 1_000
 
-    await Lead.scoped(team.org.id).filter(name="Ada").delete()
+    await Lead._scoped(team.org.id).filter(name="Ada").delete()
     before = await billing_state(team.org)
     for dry_run in (True, False):  # a dry run warns as the import would refuse
         body = await import_csv(http, team, ["Alan", "Barbara"], dry_run=dry_run)
@@ -184,7 +184,7 @@ async def test_importing_up_to_the_lead_limit_and_not_one_more(
     assert await billing_state(team.org) == before
     body = await import_csv(http, team, ["Alan"])
     assert body["data"]["importLeads"]["importResult"]["imported"] == 1
-    assert await Lead.scoped(team.org.id).count() == 1_000
+    assert await Lead._scoped(team.org.id).count() == 1_000
 
 
 async def test_a_bigger_plan_raises_the_limit(api: Api, http: httpx.AsyncClient,
@@ -227,7 +227,7 @@ async def test_a_downgraded_org_over_its_limits_reads_edits_and_deletes_but_cann
     # Reads work.
     body = await api.gql(LEADS_COUNT, {"slug": team.slug}, token=team.people[Role.VIEWER].token)
     assert len(body["data"]["organization"]["leads"]["edges"]) == 5
-    lead = await Lead.scoped(team.org.id).first()
+    lead = await Lead._scoped(team.org.id).first()
     assert lead is not None
     # Edits work.
     body = await api.gql(UPDATE_LEAD, {"i": {"id": gid("Lead", lead.id), "name": "Renamed"}},
@@ -241,13 +241,13 @@ async def test_a_downgraded_org_over_its_limits_reads_edits_and_deletes_but_cann
                       1_001)
     assert await billing_state(team.org) == before
     # Deletes work; once under the limit, adding works again.
-    for victim in await Lead.scoped(team.org.id).limit(2):
+    for victim in await Lead._scoped(team.org.id).limit(2):
         body = await api.gql(DELETE_LEAD, {"id": gid("Lead", victim.id)},
                              token=team.people[Role.ADMIN].token)
         assert "errors" not in body, body
     body = await create_lead(api, team, "Back under")
     assert "errors" not in body, body
-    assert await Lead.scoped(team.org.id).count() == 1_000
+    assert await Lead._scoped(team.org.id).count() == 1_000
 
 
 # API tokens
@@ -266,4 +266,4 @@ async def test_a_new_org_on_free_creates_two_api_tokens_and_not_a_third(api: Api
     body = await api.gql(CREATE_TOKEN, {"i": {"organizationId": team.org_id, "name": "Third",
                                               "scopes": ["leads:write"]}}, token=admin)
     assert_plan_limit(body, "partner_tokens", 2, "FREE", used=2)
-    assert await ApiToken.scoped(team.org.id).count() == 2
+    assert await ApiToken._scoped(team.org.id).count() == 2

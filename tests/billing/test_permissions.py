@@ -15,7 +15,7 @@ from core.settings import Settings
 from engine.permissions import HasPermission
 from models.orgs import Role
 from schema.billing import BillingMutations
-from schema.orgs import Organization as OrganizationType
+from schema.composition import Organization as OrganizationType
 from tests.billing.conftest import (
     BILLING,
     OPEN_PORTAL,

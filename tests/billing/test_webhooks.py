@@ -141,7 +141,7 @@ async def test_invoice_paid_lists_the_invoice(api: Api, http: httpx.AsyncClient,
         "number": invoice["number"], "amountDue": 2900, "amountPaid": 2900, "currency": "usd",
         "status": "PAID", "hostedInvoiceUrl": invoice["hosted_invoice_url"],
         "createdAt": _when(invoice["created"]).isoformat()}]
-    (row,) = await Invoice.scoped(team.org.id)
+    (row,) = await Invoice._scoped(team.org.id)
     assert row.stripe_subscription_id == subscription["id"]
     event = (await billing_events(team.org))[-1]
     assert event.action == "billing.invoice_paid"
@@ -208,7 +208,7 @@ async def test_a_late_payment_brings_a_past_due_org_back(
     billing = await billing_of(api, team)
     assert (billing["plan"], billing["status"], billing["inGracePeriod"]) == (
         "PRO", "ACTIVE", False)
-    (row,) = await Invoice.scoped(team.org.id)
+    (row,) = await Invoice._scoped(team.org.id)
     assert row.status.value == "paid" and row.amount_paid == 2900
 
 
@@ -255,7 +255,7 @@ async def test_the_same_event_delivered_twice_at_once_is_applied_once(
                                        for _ in range(2)))
     assert [r.status_code for r in responses] == [200, 200]
     assert sorted(r.json()["outcome"] for r in responses) == ["applied", "duplicate"]
-    assert len(await Invoice.scoped(team.org.id)) == 1
+    assert len(await Invoice._scoped(team.org.id)) == 1
     assert [e.action for e in await billing_events(team.org)].count("billing.invoice_paid") == 1
 
 
@@ -347,7 +347,7 @@ async def test_a_paid_invoice_never_goes_back_to_open(
                                                        invoice_id=invoice["id"]))
     await deliver(http, paid)
     await deliver(http, failed, expect="stale")
-    (row,) = await Invoice.scoped(team.org.id)
+    (row,) = await Invoice._scoped(team.org.id)
     assert row.status.value == "paid"
     billing = await billing_of(api, team)
     assert (billing["status"], billing["inGracePeriod"]) == ("ACTIVE", False)

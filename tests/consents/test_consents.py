@@ -7,7 +7,7 @@ from core.settings import Settings
 from models.consents import Consent, ConsentKind
 from models.orgs import Role
 from resolvers.consents import has_consent
-from tests.conftest import Api, error_code, errors_of
+from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.orgs.conftest import Team, make_team, signed_in
 from tests.tokens.conftest import make_token
 
@@ -70,11 +70,23 @@ async def test_a_persons_consents_are_shown_to_them_alone(api: Api, settings: Se
     team: Team = await make_team(api, settings, "acme")
     member = team.people[Role.MEMBER]
     await api.gql(SET, {"kind": "AI_TRAINING", "granted": True}, token=member.token)
+    # Other people see a `User`, which has no consents.
     body = await api.gql("""query($id: ID!) { node(id: $id) { ... on User { name
-        consents { granted } consentHistory(first: 5) { totalCount nodes { granted } } } } }""",
-                         {"id": member.id}, token=team.people[Role.OWNER].token)
-    assert body["data"]["node"] == {"name": "Mia Member", "consents": None,
-                                    "consentHistory": {"totalCount": 0, "nodes": []}}
+        consents { granted } } } }""", {"id": member.id}, token=team.people[Role.OWNER].token)
+    assert errors_of(body)[0]["message"].startswith(
+        "Cannot query field 'consents' on type 'User'.")
+    me = """{ me { name consents { kind granted }
+        consentHistory(first: 5) { totalCount nodes { granted } } } }"""
+    own = (await api.gql(me, token=member.token))["data"]["me"]
+    assert own["consentHistory"]["totalCount"] == 1
+    assert {"kind": "AI_TRAINING", "granted": True} in own["consents"]
+    # `logIn` answers with a `Me` before its request is signed in as that person: without
+    # what only they see.
+    body = await api.gql("""mutation($e: String!, $p: String!) { logIn(input: {email: $e,
+        password: $p}) { user { name consents { granted } consentHistory { totalCount } } } }""",
+                         {"e": member.email, "p": STRONG_PASSWORD})
+    assert body["data"]["logIn"]["user"] == {"name": "Mia Member", "consents": None,
+                                             "consentHistory": {"totalCount": 0}}
 
 
 async def test_tokens_and_anonymous_callers_cannot_set_consents(api: Api, settings: Settings

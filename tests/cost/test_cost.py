@@ -26,23 +26,22 @@ from graphql import (
 import engine.cost as cost_model
 import schema as api_schema
 from auth.permissions import TOKEN_SCOPES
-from billing.plans import PLANS
-from core.settings import Settings
-from engine.cost import (
+from billing.budgets import (
     ANONYMOUS_BUDGET,
     BUDGETS_BY_PLAN,
-    MAX_COST,
-    MUTATION_COST,
     PERSON_BUDGET,
     PERSON_BUDGETS_BY_PLAN,
-    Budget,
     CostBudgets,
-    compile_cost,
 )
+from billing.plans import PLANS
+from core.settings import Settings
+from engine.cost import MAX_COST, MUTATION_COST, compile_cost
 from models.billing import BillingInterval
 from models.oauth import OAuthApp
 from models.orgs import Membership, Organization, Role
+from schema.list_bounds import LIST_BOUNDS
 from server import create_app
+from services.budgets import Budget
 from tests.conftest import Api, errors_of
 from tests.leads.conftest import seed_leads
 from tests.orgs.conftest import make_team, signed_in
@@ -54,7 +53,7 @@ RATE_LIMIT = "{ rateLimit { requested remaining limit resetAt maximum } }"
 
 def cost_of(document: str, variables: dict[str, Any] | None = None,
             operation: str | None = None) -> int:
-    return compile_cost(api_schema.schema._schema, parse(document), operation) \
+    return compile_cost(api_schema.schema._schema, parse(document), operation, LIST_BOUNDS) \
         .evaluate(variables)
 
 
@@ -119,11 +118,11 @@ def _plain_lists() -> set[str]:
 def test_every_plain_list_has_a_declared_bound() -> None:
     """A list that is not a connection is priced by its declared maximum length
     (`LIST_BOUNDS`): one added without a bound fails here, and so does a stale bound."""
-    bounds = getattr(cost_model, "LIST_BOUNDS", {})
+    bounds = LIST_BOUNDS
     lists = _plain_lists()
-    assert {"User.consents", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
+    assert {"Me.consents", "Lead.tags", "Query.scopes", "Query.plans"} <= lists
     # What a client pages through is a connection, priced by its page size instead.
-    assert not {"User.memberships", "User.dataExports", "User.oauthApps"} & lists
+    assert not {"Me.memberships", "Me.dataExports", "Me.oauthApps"} & lists
     assert sorted(lists - set(bounds)) == [], "plain lists without a bound in LIST_BOUNDS"
     assert sorted(set(bounds) - lists) == [], "LIST_BOUNDS names fields that are not lists"
     assert all(isinstance(b, int) and 0 < b <= cost_model.DEFAULT_PAGE for b in bounds.values())
@@ -131,8 +130,8 @@ def test_every_plain_list_has_a_declared_bound() -> None:
 
 @pytest.mark.no_db
 def test_plain_lists_are_priced_by_their_bound() -> None:
-    bounds = getattr(cost_model, "LIST_BOUNDS", {})
-    identities = bounds["User.linkedIdentities"]
+    bounds = LIST_BOUNDS
+    identities = bounds["Me.linkedIdentities"]
     assert identities == 2
     assert cost_of("{ me { linkedIdentities { provider } } }") == 1 + identities
     # A connection costs its page (the cap, 100, without `first`), and multiplies what it holds:

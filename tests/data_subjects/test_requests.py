@@ -59,7 +59,7 @@ async def test_an_admin_exports_everything_held_about_the_person(
         ("lead.restricted", subject.leads[1])])
     assert "Alan" not in str(document) and "Mia Member" not in str(document)
     # Logged, without the email.
-    (event,) = await ActivityEvent.scoped(team.org.id).filter(action="data_subject.exported")
+    (event,) = await ActivityEvent._scoped(team.org.id).filter(action="data_subject.exported")
     assert event.summary == {"subject": fingerprint(settings.secret_key, GRACE), "leads": 2,
                              "notes": 2}
     assert event.actor_id == team.people[Role.ADMIN].user.id
@@ -110,23 +110,23 @@ async def test_erasure_leaves_the_email_nowhere_in_the_database(
                  if GRACE in str(value).lower()]
     assert leftovers == []
     lead_ids = [db_id(i) for i in subject.leads]
-    assert await Lead.scoped(team.org.id).filter(id__in=lead_ids).count() == 0
-    assert await LeadTag.scoped(team.org.id).filter(lead_id__in=lead_ids).count() == 0
-    assert await Note.scoped(team.org.id).filter(lead_id__in=lead_ids).count() == 0
+    assert await Lead._scoped(team.org.id).filter(id__in=lead_ids).count() == 0
+    assert await LeadTag._scoped(team.org.id).filter(lead_id__in=lead_ids).count() == 0
+    assert await Note._scoped(team.org.id).filter(lead_id__in=lead_ids).count() == 0
     # The other lead stays, its note with the email replaced.
-    (mention,) = await Note.scoped(team.org.id).filter(id=db_id(subject.other_note))
+    (mention,) = await Note._scoped(team.org.id).filter(id=db_id(subject.other_note))
     assert mention.body == "Introduced by [erased], write to [erased] for details"
-    assert await Lead.scoped(team.org.id).filter(id=db_id(subject.other_lead)).count() == 1
+    assert await Lead._scoped(team.org.id).filter(id=db_id(subject.other_lead)).count() == 1
     # Activity about Grace keeps a tombstone: what happened and when, no details.
-    events = await ActivityEvent.scoped(team.org.id).filter(target_id__in=lead_ids)
+    events = await ActivityEvent._scoped(team.org.id).filter(target_id__in=lead_ids)
     assert {e.action for e in events} == {"lead.created", "lead.updated", "lead.status_changed",
                                           "lead.restricted"}
     assert all(e.summary == {"erased": True} for e in events)
-    notes = await ActivityEvent.scoped(team.org.id).filter(
+    notes = await ActivityEvent._scoped(team.org.id).filter(
         target_id__in=[db_id(n) for n in subject.notes])
     assert len(notes) == 2 and all(e.summary == {"erased": True} for e in notes)
     # The erasure itself is logged with counts and a fingerprint, never the email.
-    (erased,) = await ActivityEvent.scoped(team.org.id).filter(action="data_subject.erased")
+    (erased,) = await ActivityEvent._scoped(team.org.id).filter(action="data_subject.erased")
     assert erased.summary == {"subject": fingerprint(settings.secret_key, GRACE), "leads": 2,
                               "notes": 2, "events": 7, "mentions": 1}
     assert erased.actor_id == team.people[Role.ADMIN].user.id
@@ -144,7 +144,7 @@ async def test_erasure_in_one_org_leaves_another_orgs_lead_of_the_same_person(
     data = await gql_ok(api, ERASE, {"org": team.org_id, "email": GRACE},
                         team.people[Role.OWNER].token)
     assert data["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 1
-    (kept,) = await Lead.scoped(rival.org.id)
+    (kept,) = await Lead._scoped(rival.org.id)
     assert (str(kept.id), kept.email) == (str(db_id(theirs["id"])), GRACE)
 
 
@@ -168,5 +168,5 @@ async def test_only_admins_and_owners_of_the_org_may_ask(
     assert errors_of(body)[0]["extensions"] == {
         "code": "FORBIDDEN", "permission": "privacy:manage", "scope": "privacy:manage"}
     assert await table_state(team.org) == before
-    assert not await ActivityEvent.scoped(team.org.id).filter(
+    assert not await ActivityEvent._scoped(team.org.id).filter(
         action__startswith="data_subject.").exists()

@@ -41,7 +41,7 @@ async def test_restricting_flags_the_lead_and_logs_it(api: Api, team: Team) -> N
     assert flagged["restricted"] is True and flagged["restrictedAt"]
     again = await restrict(api, team, lead, role=Role.OWNER)  # no change, no second event
     assert again == flagged
-    row = (await Lead.scoped(team.org.id).filter(id=db_id(lead)))[0]
+    row = (await Lead._scoped(team.org.id).filter(id=db_id(lead)))[0]
     assert row.restricted and row.restricted_at is not None
     # Its people still see it, flagged.
     body = await api.gql("query($id: ID!) { lead(id: $id) { name email restricted } }",
@@ -49,7 +49,7 @@ async def test_restricting_flags_the_lead_and_logs_it(api: Api, team: Team) -> N
     assert body["data"]["lead"] == {"name": "Grace Hopper", "email": GRACE, "restricted": True}
     lifted = await restrict(api, team, lead, restricted=False)
     assert lifted == {"id": lead, "restricted": False, "restrictedAt": None}
-    events = await ActivityEvent.scoped(team.org.id).filter(target_id=db_id(lead)) \
+    events = await ActivityEvent._scoped(team.org.id).filter(target_id=db_id(lead)) \
         .order_by("created_at")
     assert [e.action for e in events][-2:] == ["lead.restricted", "lead.unrestricted"]
     assert [e.actor_id for e in events][-2:] == [team.people[Role.ADMIN].user.id] * 2
@@ -203,8 +203,8 @@ async def test_people_cannot_change_a_restricted_lead_until_it_is_lifted(api: Ap
     for document, args in changes:
         body = await api.gql(document, args, token=owner.token)
         assert "errors" not in body, (document, body)
-    assert (await Lead.scoped(team.org.id).get(id=db_id(restricted))).name == "Changed"
-    assert (await Note.scoped(team.org.id).get(id=db_id(note))).body == "Changed"
+    assert (await Lead._scoped(team.org.id).get(id=db_id(restricted))).name == "Changed"
+    assert (await Note._scoped(team.org.id).get(id=db_id(note))).body == "Changed"
 
 
 async def test_a_restricted_lead_and_its_notes_can_still_be_deleted(api: Api,
@@ -218,8 +218,8 @@ async def test_a_restricted_lead_and_its_notes_can_still_be_deleted(api: Api,
                  admin)
     await gql_ok(api, "mutation($id: ID!) { deleteLead(input: {id: $id}) { "
                       "deletedId } }", {"id": restricted}, admin)
-    assert not await Lead.scoped(team.org.id).filter(id=db_id(restricted)).exists()
-    assert not await Note.scoped(team.org.id).filter(id=db_id(subject.notes[0])).exists()
+    assert not await Lead._scoped(team.org.id).filter(id=db_id(restricted)).exists()
+    assert not await Note._scoped(team.org.id).filter(id=db_id(subject.notes[0])).exists()
 
 
 async def test_an_import_skips_rows_with_the_email_of_a_restricted_lead(
@@ -237,9 +237,9 @@ async def test_an_import_skips_rows_with_the_email_of_a_restricted_lead(
     assert done["imported"] == 2
     assert done["errors"] == [{"line": 2, "field": "email", "message": (
         "is the email of a lead whose processing is restricted: not imported")}]
-    names = await Lead.scoped(team.org.id).filter(email=GRACE).values_list("name", flat=True)
+    names = await Lead._scoped(team.org.id).filter(email=GRACE).values_list("name", flat=True)
     assert sorted(names) == ["G. Hopper", "Grace Hopper"]  # no fresh, unrestricted copy
-    assert await Lead.scoped(team.org.id).filter(name="Brand New").count() == 1
+    assert await Lead._scoped(team.org.id).filter(name="Brand New").count() == 1
 
 
 async def test_only_admins_and_owners_of_the_org_may_restrict(api: Api, team: Team,
@@ -259,5 +259,5 @@ async def test_only_admins_and_owners_of_the_org_may_restrict(api: Api, team: Te
     unknown = await api.gql(RESTRICT, {"id": subject.notes[0], "restricted": True},
                             token=team.people[Role.OWNER].token)
     assert error_code(unknown) == "NOT_FOUND"
-    assert not await Lead.scoped(team.org.id).filter(restricted=True).exists()
-    assert await Note.scoped(team.org.id).count() == 3
+    assert not await Lead._scoped(team.org.id).filter(restricted=True).exists()
+    assert await Note._scoped(team.org.id).count() == 3

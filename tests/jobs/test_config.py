@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.settings import ConfigurationError, Settings
-from jobs.app import libpq_url
+from database.queue_tables import libpq_url
 
 PG = "postgres://app:secret@db.internal:5432/relleks"
 

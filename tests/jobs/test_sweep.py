@@ -77,14 +77,14 @@ async def test_retention_deletes_what_is_past_its_period_and_keeps_the_rest(
     recent = await Session.create(user=viewer, last_used_at=now,
                                   expires_at=now - timedelta(days=1))
     stale = await add_invitation(team, "stale@example.com")
-    await Invitation.scoped(team.org.id).filter(id=stale.id).update(
+    await Invitation._scoped(team.org.id).filter(id=stale.id).update(
         expires_at=now - INVITATIONS_AFTER_END - timedelta(days=1))
     fresh = await add_invitation(team, "fresh@example.com")
     ancient = await ActivityEvent.create(organization=team.org, action="lead.created",
                                          target_type="lead")
-    await ActivityEvent.scoped(team.org.id).filter(id=ancient.id).update(
+    await ActivityEvent._scoped(team.org.id).filter(id=ancient.id).update(
         created_at=now - ACTIVITY - timedelta(days=1))
-    kept_events = await ActivityEvent.scoped(team.org.id).exclude(id=ancient.id).count()
+    kept_events = await ActivityEvent._scoped(team.org.id).exclude(id=ancient.id).count()
 
     report = await sweep(services_of(app))
     assert report.retention is not None
@@ -92,6 +92,6 @@ async def test_retention_deletes_what_is_past_its_period_and_keeps_the_rest(
     assert deleted["sessions"] == 1 and deleted["invitations"] == 1
     assert deleted["activity_events"] == 1
     assert not await Session.exists(id=old.id) and await Session.exists(id=recent.id)
-    assert await Invitation.scoped(team.org.id).filter(id=fresh.id).exists()
-    assert not await Invitation.scoped(team.org.id).filter(id=stale.id).exists()
-    assert await ActivityEvent.scoped(team.org.id).count() == kept_events
+    assert await Invitation._scoped(team.org.id).filter(id=fresh.id).exists()
+    assert not await Invitation._scoped(team.org.id).filter(id=stale.id).exists()
+    assert await ActivityEvent._scoped(team.org.id).count() == kept_events

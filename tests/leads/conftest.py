@@ -94,16 +94,16 @@ def db_id(global_id: str) -> uuid.UUID:
 
 
 async def lead_rows(org: Organization) -> list[Lead]:
-    return list(await Lead.scoped(org.id).order_by("created_at", "id"))
+    return list(await Lead._scoped(org.id).order_by("created_at", "id"))
 
 
 async def note_rows(org: Organization) -> list[Note]:
-    return list(await Note.scoped(org.id).order_by("created_at", "id"))
+    return list(await Note._scoped(org.id).order_by("created_at", "id"))
 
 
 async def events(org: Organization, prefix: str = "") -> list[ActivityEvent]:
     """The org's activity events whose action starts with `prefix`, oldest first."""
-    rows = await ActivityEvent.scoped(org.id).order_by("created_at", "id")
+    rows = await ActivityEvent._scoped(org.id).order_by("created_at", "id")
     return [e for e in rows if e.action.startswith(prefix)]
 
 
@@ -111,13 +111,13 @@ async def table_state(*orgs: Organization) -> dict[str, Any]:
     """Every lead, tag, note and event of these orgs, for "nothing changed" assertions."""
     ids = [o.id for o in orgs]
     return {
-        "leads": sorted(map(tuple, await Lead.scoped(ids).values_list(
+        "leads": sorted(map(tuple, await Lead._scoped(ids).values_list(
             "id", "name", "email", "phone", "company", "title", "status", "owner_id",
             "address_city", "address_country", "tags", "updated_at"))),
-        "tags": sorted(await LeadTag.scoped(ids).values_list("lead_id", "tag")),
-        "notes": sorted(map(tuple, await Note.scoped(ids).values_list(
+        "tags": sorted(await LeadTag._scoped(ids).values_list("lead_id", "tag")),
+        "notes": sorted(map(tuple, await Note._scoped(ids).values_list(
             "id", "body", "edited_at", "author_id"))),
-        "events": sorted(await ActivityEvent.scoped(ids).values_list("id", flat=True)),
+        "events": sorted(await ActivityEvent._scoped(ids).values_list("id", flat=True)),
     }
 
 
@@ -131,7 +131,7 @@ async def seed_leads(org: Organization, count: int, *, owners: list[uuid.UUID] |
             organization_id=org.id, name=f"{prefix} {i:03d}", email=f"lead{i}@example.com",
             owner_id=owners[i % len(owners)] if owners else None)
         stamp = start + timedelta(seconds=i)
-        await Lead.scoped(org.id).filter(id=lead.id).update(created_at=stamp, updated_at=stamp)
+        await Lead._scoped(org.id).filter(id=lead.id).update(created_at=stamp, updated_at=stamp)
         lead.created_at = lead.updated_at = stamp
         leads.append(lead)
     return leads

@@ -67,7 +67,7 @@ def planned_objects() -> Iterator[list[int]]:
 async def seed(team: Team) -> None:
     owner = team.people[Role.MEMBER]
     leads = await seed_leads(team.org, 3, owners=[owner.user.id])
-    await type(leads[0]).scoped(team.org.id).filter(id=leads[0].id).update(owner_id=None,
+    await type(leads[0])._scoped(team.org.id).filter(id=leads[0].id).update(owner_id=None,
                                                                           tags=["vip", "q3"])
     for n in range(2):
         await Note.create(organization_id=team.org.id, lead_id=leads[1].id,

@@ -59,7 +59,7 @@ async def test_a_member_creates_a_lead_with_every_field_normalised(api: Api, tea
         "grace.hopper@example.com", "+14155552671", "US")
     assert row.status is LeadStatus.CONTACTED and row.source is LeadSource.MANUAL
     assert row.owner_id == owner.user.id
-    assert sorted(await LeadTag.scoped(team.org.id).values_list("tag", flat=True)) == [
+    assert sorted(await LeadTag._scoped(team.org.id).values_list("tag", flat=True)) == [
         "hot lead", "vip"]
     (event,) = await events(team.org, "lead.")
     assert (event.action, event.target_id, event.actor_id) == (

@@ -86,7 +86,7 @@ async def test_paging_both_ways_is_stable_across_inserts_and_deletes(
     start = datetime(2026, 4, 1, tzinfo=UTC)
     for i in range(7):
         lead = await create_lead(api, team, name=f"Lead {i * 10:03d}")
-        await Lead.scoped(team.org.id).filter(id=db_id(lead["id"])).update(
+        await Lead._scoped(team.org.id).filter(id=db_id(lead["id"])).update(
             created_at=start + timedelta(seconds=10 * i),
             updated_at=start + timedelta(seconds=100 - 10 * i))
     original = ids(await leads(api, team, orderBy=order_by))
@@ -107,10 +107,10 @@ async def test_paging_both_ways_is_stable_across_inserts_and_deletes(
             if not more:
                 break
             boundary = db_id(page["edges"][-1 if forward else 0]["node"]["id"])
-            value = getattr(await Lead.scoped(team.org.id).get(id=boundary), column)
+            value = getattr(await Lead._scoped(team.org.id).get(id=boundary), column)
             tie = await create_lead(api, team, name="Tie")
-            await Lead.scoped(team.org.id).filter(id=db_id(tie["id"])).update(**{column: value})
-            await Lead.scoped(team.org.id).filter(id=boundary).delete()
+            await Lead._scoped(team.org.id).filter(id=db_id(tie["id"])).update(**{column: value})
+            await Lead._scoped(team.org.id).filter(id=boundary).delete()
             deleted.add(relay.to_base64("Lead", str(boundary)))
         assert len(seen) == len(set(seen)), seen
         assert [lead_id for lead_id in seen if lead_id in original] == original

@@ -80,7 +80,7 @@ async def test_a_valid_file_imports_every_row(http: httpx.AsyncClient, team: Tea
     assert leads["Ada Lovelace"].owner_id is None
     assert leads["Alan Turing"].tags == ["crypto"]
     assert {lead.source for lead in leads.values()} == {LeadSource.IMPORT}
-    assert sorted(await LeadTag.scoped(team.org.id).values_list("tag", flat=True)) == [
+    assert sorted(await LeadTag._scoped(team.org.id).values_list("tag", flat=True)) == [
         "cobol", "crypto", "vip"]
     (event,) = await events(team.org, "leads.")
     assert (event.action, event.summary, event.actor_id) == (
@@ -177,11 +177,11 @@ async def test_ten_thousand_rows_import_in_one_request(http: httpx.AsyncClient,
     outcome = result(await import_csv(http, team, "\n".join(lines) + "\n"))
     elapsed = time.monotonic() - started
     assert outcome == {"dryRun": False, "imported": 10_000, "errors": []}
-    assert await Lead.scoped(team.org.id).count() == 10_000
-    assert await Lead.scoped(team.org.id).filter(owner_id=member.user.id,
+    assert await Lead._scoped(team.org.id).count() == 10_000
+    assert await Lead._scoped(team.org.id).filter(owner_id=member.user.id,
                                                  source=LeadSource.IMPORT).count() == 10_000
-    assert await LeadTag.scoped(team.org.id).count() == 20_000
-    assert await LeadTag.scoped(team.org.id).filter(tag="batch").count() == 10_000
+    assert await LeadTag._scoped(team.org.id).count() == 20_000
+    assert await LeadTag._scoped(team.org.id).filter(tag="batch").count() == 10_000
     assert elapsed < 60, f"10,000 rows took {elapsed:.1f}s"
     (event,) = await events(team.org, "leads.")
     assert event.summary == {"imported": 10_000, "skipped": 0}
@@ -193,7 +193,7 @@ async def test_more_than_ten_thousand_rows_are_refused(http: httpx.AsyncClient,
     body = await import_csv(http, team, "\n".join(lines))
     assert error_code(body) == "BAD_USER_INPUT"
     assert set(errors_of(body)[0]["extensions"]["fields"]) == {"file"}
-    assert await Lead.scoped(team.org.id).count() == 0
+    assert await Lead._scoped(team.org.id).count() == 0
 
 
 async def test_an_import_is_one_transaction(http: httpx.AsyncClient, team: Team) -> None:
@@ -269,7 +269,7 @@ async def test_the_error_list_is_bounded_and_says_how_many_there_are(
     assert [(e["line"], e["field"]) for e in errors[:5]] == [
         (2, None), (3, "email"), (3, "phone"), (4, None), (5, "email")]
     assert [e["line"] for e in errors] == sorted(e["line"] for e in errors)
-    assert await Lead.scoped(team.org.id).count() == 0
+    assert await Lead._scoped(team.org.id).count() == 0
     # A file with few problems lists them all.
     small = await http.post(
         "/graphql",

@@ -58,8 +58,8 @@ async def test_orders(api: Api, team: Team, order_by: dict[str, str],
     for i, name in enumerate(["Al", "Bo", "Cy"]):
         await seed_leads(team.org, 1, start=start + timedelta(days=i), prefix=name)
     updated = {"Al 000": 5, "Bo 000": 9, "Cy 000": 1}
-    for lead in await Lead.scoped(team.org.id):
-        await Lead.scoped(team.org.id).filter(id=lead.id).update(
+    for lead in await Lead._scoped(team.org.id):
+        await Lead._scoped(team.org.id).filter(id=lead.id).update(
             name=lead.name[:2], updated_at=start + timedelta(days=updated[lead.name]))
     page = await leads(api, team, orderBy=order_by)
     assert names(page) == expected
@@ -69,7 +69,7 @@ async def test_name_order_breaks_ties_on_the_id_and_pages_through_them(api: Api,
                                                                        team: Team) -> None:
     for _ in range(5):
         await Lead.create(organization_id=team.org.id, name="Same Name")
-    ids = sorted(lead.id for lead in await Lead.scoped(team.org.id))
+    ids = sorted(lead.id for lead in await Lead._scoped(team.org.id))
     seen: list[str] = []
     after = None
     while True:
@@ -109,7 +109,7 @@ async def matching(api: Api, team: Team, flt: dict[str, Any]) -> set[str]:
 
 async def test_filter_by_status_owner_source_and_tags(api: Api, team: Team) -> None:
     await filter_fixture(api, team)
-    await Lead.scoped(team.org.id).filter(name="Alan Turing").update(source=LeadSource.IMPORT)
+    await Lead._scoped(team.org.id).filter(name="Alan Turing").update(source=LeadSource.IMPORT)
     assert await matching(api, team, {"status": ["WON", "CONTACTED"]}) == {
         "Grace Hopper", "Alan Turing"}
     assert await matching(api, team, {"status": []}) == {
@@ -177,7 +177,7 @@ async def test_filter_by_creation_time(api: Api, team: Team) -> None:
 
 async def test_filters_apply_to_the_total_and_to_every_page(api: Api, team: Team) -> None:
     await seed_leads(team.org, 6)
-    await Lead.scoped(team.org.id).filter(name__in=["Lead 001", "Lead 003", "Lead 005"]) \
+    await Lead._scoped(team.org.id).filter(name__in=["Lead 001", "Lead 003", "Lead 005"]) \
         .update(status=LeadStatus.WON)
     page = await leads(api, team, first=2, filter={"status": ["WON"]})
     assert (names(page), page["totalCount"]) == (["Lead 005", "Lead 003"], 3)
@@ -302,7 +302,7 @@ async def test_leads_added_while_paging_are_never_skipped_or_repeated(
     start = datetime(2026, 4, 1, tzinfo=UTC)
     for i in range(8):
         lead = await create_lead(api, team, name=f"Lead {i * 10:03d}")
-        await Lead.scoped(team.org.id).filter(id=db_id(lead["id"])).update(
+        await Lead._scoped(team.org.id).filter(id=db_id(lead["id"])).update(
             created_at=start + timedelta(seconds=10 * i))
     original = ids(await leads(api, team, first=100, orderBy=order_by))
     assert len(original) == 8
@@ -317,13 +317,13 @@ async def test_leads_added_while_paging_are_never_skipped_or_repeated(
         after = page["pageInfo"]["endCursor"]
         if len(added["ahead"]) == 3:
             continue
-        cursor_row = await Lead.scoped(team.org.id).get(id=db_id(seen[-1]))
+        cursor_row = await Lead._scoped(team.org.id).get(id=db_id(seen[-1]))
         value = getattr(cursor_row, column)
         for where in added:
             lead = await create_lead(api, team, name=f"New {where}")
             key = value if where == "tie" else shifted(
                 value, order_by["field"], ahead=where == "ahead", descending=descending)
-            await Lead.scoped(team.org.id).filter(id=db_id(lead["id"])).update(**{column: key})
+            await Lead._scoped(team.org.id).filter(id=db_id(lead["id"])).update(**{column: key})
             added[where].append(lead["id"])
     assert len(seen) == len(set(seen)), seen
     assert [lead_id for lead_id in seen if lead_id in original] == original

@@ -77,7 +77,7 @@ async def test_lead_tags_over_their_maximum_are_refused_as_sent(api: Api, team: 
                          token=token(team, Role.MEMBER))
     refused(body, "tags", 20)
     assert await table_state(team.org) == before
-    assert await Lead.scoped(team.org.id).count() == 1
+    assert await Lead._scoped(team.org.id).count() == 1
 
 
 async def test_token_and_app_lists_over_their_maximum_are_refused(api: Api, team: Team) -> None:

@@ -193,7 +193,7 @@ async def test_others_cannot_edit_or_delete_a_note(api: Api, team: Team, setting
 async def test_an_author_demoted_to_viewer_can_no_longer_edit(api: Api, team: Team,
                                                              lead: dict[str, Any]) -> None:
     note = await add(api, team, lead["id"], "Written as a member")
-    await Membership.scoped(team.org.id).filter(user_id=team.people[Role.MEMBER].user.id) \
+    await Membership._scoped(team.org.id).filter(user_id=team.people[Role.MEMBER].user.id) \
         .update(role=Role.VIEWER)
     before = await table_state(team.org)
     for query, variables in ((UPDATE_NOTE, {"input": {"id": note["id"], "body": "Edit"}}),
@@ -208,7 +208,7 @@ async def test_the_author_deletes_their_note(api: Api, team: Team, lead: dict[st
     note = await add(api, team, lead["id"], "Delete me")
     body = await api.gql(DELETE_NOTE, {"id": note["id"]}, token=token(team, Role.MEMBER))
     assert body["data"]["deleteNote"]["deletedId"] == note["id"]
-    assert [n.id for n in await Note.scoped(team.org.id)] == [db_id(keep["id"])]
+    assert [n.id for n in await Note._scoped(team.org.id)] == [db_id(keep["id"])]
     again = await api.gql(DELETE_NOTE, {"id": note["id"]}, token=token(team, Role.MEMBER))
     assert error_code(again) == "NOT_FOUND"
     assert bodies(await notes(api, team, lead["id"])) == ["Keep"]

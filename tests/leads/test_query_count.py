@@ -54,13 +54,13 @@ async def populate(settings: Settings, team: Team, leads: int) -> None:
         lead = await Lead.create(organization_id=team.org.id, name=f"Lead {i:03d}",
                                  email=f"lead{i}@example.com", phone=f"+1415555{i:04d}",
                                  owner_id=workers[i % 30].id)
-        await Lead.scoped(team.org.id).filter(id=lead.id).update(
+        await Lead._scoped(team.org.id).filter(id=lead.id).update(
             created_at=start + timedelta(seconds=i))
         for n in range(3):
             note = await Note.create(organization_id=team.org.id, lead_id=lead.id,
                                      author_id=workers[(i * 3 + n + 1) % 30].id,
                                      body=f"Note {n} on {i}")
-            await Note.scoped(team.org.id).filter(id=note.id).update(
+            await Note._scoped(team.org.id).filter(id=note.id).update(
                 created_at=start + timedelta(seconds=i, milliseconds=n))
 
 

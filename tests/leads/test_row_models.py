@@ -23,7 +23,7 @@ from tests.orgs.conftest import Team
 async def test_result_sets_become_the_models_tortoise_would_build(api: Api, team: Team) -> None:
     owner = team.people[Role.MEMBER].user
     [with_owner, without] = await seed_leads(team.org, 2, owners=[owner.id])
-    await Lead.scoped(team.org.id).filter(id=without.id).update(
+    await Lead._scoped(team.org.id).filter(id=without.id).update(
         owner_id=None, tags=["a", "b"], status=LeadStatus.WON)
     await Note.create(organization_id=team.org.id, lead_id=with_owner.id, body="hello")
     db = connections.get("default")
@@ -39,15 +39,15 @@ async def test_result_sets_become_the_models_tortoise_would_build(api: Api, team
             assert not hasattr(ours, "rank")
 
     # Querysets build the same way; enums are the enum's members, JSON is parsed.
-    fetched = {lead.id: lead for lead in await Lead.scoped(team.org.id)}
+    fetched = {lead.id: lead for lead in await Lead._scoped(team.org.id)}
     assert fetched[without.id].status is LeadStatus.WON
     assert fetched[without.id].tags == ["a", "b"]
     assert fetched[with_owner.id].owner_id == owner.id
     assert fetched[with_owner.id].created_at.utcoffset() is not None
     # Joined and partial rows keep Tortoise's path.
-    joined = await Lead.scoped(team.org.id).filter(id=with_owner.id).select_related("owner")
+    joined = await Lead._scoped(team.org.id).filter(id=with_owner.id).select_related("owner")
     assert joined[0].owner.id == owner.id and joined[0].name == "Lead 000"
-    partial = await Lead.scoped(team.org.id).filter(id=with_owner.id).only("id", "name").first()
+    partial = await Lead._scoped(team.org.id).filter(id=with_owner.id).only("id", "name").first()
     assert partial is not None and partial._partial and partial.name == "Lead 000"
 
 
@@ -68,7 +68,7 @@ async def test_rows_with_their_related_row_in_one_statement(api: Api, team: Team
     note = await Note.create(organization_id=team.org.id, lead_id=lead.id, author_id=member.id,
                              body="hello")
     ours = await joined(Note, "lead", {"organization_id": team.org.id, "id": note.id})
-    theirs = await Note.scoped(team.org.id).filter(id=note.id).select_related("lead")
+    theirs = await Note._scoped(team.org.id).filter(id=note.id).select_related("lead")
     assert len(ours) == 1 and vars(ours[0]) | {"_lead": None} == vars(theirs[0]) | {
         "_lead": None}
     assert vars(ours[0].lead) == vars(theirs[0].lead)

@@ -28,9 +28,9 @@ async def create(api: Api, team: Team, bearer: str, **fields: Any) -> dict[str, 
 
 
 async def assert_stored_source(team: Team, lead: dict[str, Any], source: LeadSource) -> None:
-    row = await Lead.scoped(team.org.id).get(id=db_id(lead["id"]))
+    row = await Lead._scoped(team.org.id).get(id=db_id(lead["id"]))
     assert row.source is source
-    (event,) = await ActivityEvent.scoped(team.org.id).filter(action="lead.created",
+    (event,) = await ActivityEvent._scoped(team.org.id).filter(action="lead.created",
                                                               target_id=row.id)
     assert event.summary == {"source": source.value}
 
@@ -63,4 +63,4 @@ async def test_the_input_cannot_choose_the_source(api: Api, team: Team) -> None:
                                                  "name": "Grace Hopper", "source": "IMPORT"}},
                          token=team.people[Role.MEMBER].token)
     assert errors_of(body)
-    assert not await Lead.scoped(team.org.id).exists()
+    assert not await Lead._scoped(team.org.id).exists()

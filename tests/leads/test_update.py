@@ -35,7 +35,7 @@ async def update(api: Api, team: Team, lead_id: str, role: Role = Role.MEMBER,
 
 
 async def the_lead(team: Team, lead_id: str) -> Lead:
-    return await Lead.scoped(team.org.id).get(id=db_id(lead_id))
+    return await Lead._scoped(team.org.id).get(id=db_id(lead_id))
 
 
 async def test_only_the_given_fields_change(api: Api, team: Team) -> None:
@@ -65,7 +65,7 @@ async def test_null_clears_optional_fields(api: Api, team: Team) -> None:
     row = await the_lead(team, lead["id"])
     assert (row.email, row.phone, row.company, row.address_line1, row.address_country,
             row.tags) == (None, None, None, None, None, [])
-    assert await LeadTag.scoped(team.org.id).count() == 0
+    assert await LeadTag._scoped(team.org.id).count() == 0
 
 
 async def test_an_address_is_replaced_as_a_whole(api: Api, team: Team) -> None:
@@ -101,7 +101,7 @@ async def test_tags_are_replaced_and_kept_in_step_with_tag_rows(api: Api, team: 
     lead = await create_lead(api, team, **FULL)
     body = await update(api, team, lead["id"], tags=["COBOL", "Navy ", "cobol"])
     assert body["data"]["updateLead"]["lead"]["tags"] == ["cobol", "navy"]
-    assert sorted(await LeadTag.scoped(team.org.id).values_list("tag", flat=True)) == [
+    assert sorted(await LeadTag._scoped(team.org.id).values_list("tag", flat=True)) == [
         "cobol", "navy"]
 
 
@@ -207,9 +207,9 @@ async def test_admins_delete_any_lead_with_its_notes_and_tags(api: Api, team: Te
     await add_note(api, team, keep["id"])
     body = await api.gql(DELETE_LEAD, {"id": lead["id"]}, token=token(team, role))
     assert body["data"]["deleteLead"]["deletedId"] == lead["id"]
-    assert [r.id for r in await Lead.scoped(team.org.id)] == [db_id(keep["id"])]
-    assert [n.lead_id for n in await Note.scoped(team.org.id)] == [db_id(keep["id"])]
-    assert await LeadTag.scoped(team.org.id).values_list("lead_id", flat=True) == [
+    assert [r.id for r in await Lead._scoped(team.org.id)] == [db_id(keep["id"])]
+    assert [n.lead_id for n in await Note._scoped(team.org.id)] == [db_id(keep["id"])]
+    assert await LeadTag._scoped(team.org.id).values_list("lead_id", flat=True) == [
         db_id(keep["id"])]
     deleted = [e for e in await events(team.org, "lead.") if e.action == "lead.deleted"]
     assert [(e.target_id, e.actor_id) for e in deleted] == [
@@ -225,7 +225,7 @@ async def test_a_member_deletes_a_lead_they_own(api: Api, team: Team) -> None:
     lead = await create_lead(api, team, Role.ADMIN, name="Mine", ownerId=member.id)
     body = await api.gql(DELETE_LEAD, {"id": lead["id"]}, token=member.token)
     assert body["data"]["deleteLead"]["deletedId"] == lead["id"]
-    assert await Lead.scoped(team.org.id).count() == 0
+    assert await Lead._scoped(team.org.id).count() == 0
 
 
 async def test_a_member_cannot_delete_a_lead_they_do_not_own(api: Api, team: Team) -> None:

@@ -29,7 +29,7 @@ async def test_an_approval_racing_a_demotion_comes_first_or_is_refused(
     app = await register(api, partner, scopes=["org:read", "members:write"])
     admin, owner = team.people[Role.ADMIN], team.people[Role.OWNER]
     for round_, delay in enumerate(OFFSETS):
-        await Membership.scoped(team.org.id).filter(user_id=admin.user.id) \
+        await Membership._scoped(team.org.id).filter(user_id=admin.user.id) \
             .update(role=Role.ADMIN)
         start = datetime.now(UTC)
         approved, demoted = await asyncio.gather(
@@ -41,7 +41,7 @@ async def test_an_approval_racing_a_demotion_comes_first_or_is_refused(
         if not ok(approved):
             assert error_code(approved) == "FORBIDDEN", approved
             continue
-        events = await ActivityEvent.scoped(team.org.id).filter(
+        events = await ActivityEvent._scoped(team.org.id).filter(
             created_at__gte=start,
             action__in=["oauth_app.authorized", "member.role_changed"]) \
             .order_by("created_at", "id").values_list("action", flat=True)

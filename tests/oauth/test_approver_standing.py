@@ -40,7 +40,7 @@ def refused(response: httpx.Response) -> bool:
 
 
 async def live_codes(team: Team) -> int:
-    return await OAuthCode.scoped(team.org.id).filter(used_at__isnull=True).count()
+    return await OAuthCode._scoped(team.org.id).filter(used_at__isnull=True).count()
 
 
 async def remove(api: Api, team: Team) -> None:
@@ -89,7 +89,7 @@ async def test_a_code_ends_with_its_approvers_standing(
 
     assert await live_codes(team) == 0  # ended with the change, in its transaction
     assert refused(await exchange(http, admin_app, code, challenge.verifier))
-    assert await OAuthGrant.scoped(team.org.id).count() == 0
+    assert await OAuthGrant._scoped(team.org.id).count() == 0
 
 
 async def test_a_demotion_ends_only_the_codes_beyond_the_new_role(
@@ -125,11 +125,11 @@ async def test_a_code_stays_ended_when_the_org_deletion_is_canceled(
 # their approver's standing left it (nothing the API does now ended the code or the grant).
 
 async def _removed(team: Team) -> None:
-    await Membership.scoped(team.org.id).filter(user_id=team.people[Role.ADMIN].user.id).delete()
+    await Membership._scoped(team.org.id).filter(user_id=team.people[Role.ADMIN].user.id).delete()
 
 
 async def _demoted(team: Team) -> None:
-    await Membership.scoped(team.org.id).filter(user_id=team.people[Role.ADMIN].user.id) \
+    await Membership._scoped(team.org.id).filter(user_id=team.people[Role.ADMIN].user.id) \
         .update(role=Role.MEMBER)
 
 
@@ -159,7 +159,7 @@ async def test_the_exchange_checks_the_approvers_standing(
     await lose(team)
     response = await exchange(http, admin_app, code, challenge.verifier)
     assert refused(response), response.text
-    assert await OAuthGrant.scoped(team.org.id).count() == 0
+    assert await OAuthGrant._scoped(team.org.id).count() == 0
     assert await live_codes(team) == 0  # spent on the refusal: it cannot be tried again
 
 
@@ -176,7 +176,7 @@ async def test_a_refresh_checks_the_approvers_standing_and_ends_the_grant(
 
     answer = await refresh(http, admin_app, tokens["refresh_token"])
     assert refused(answer), answer.text
-    (grant,) = await OAuthGrant.scoped(team.org.id)
+    (grant,) = await OAuthGrant._scoped(team.org.id)
     assert grant.revoked_at is not None
     assert not await works(api, tokens["access_token"])
     # Ended for good: the standing coming back does not bring it back.

@@ -8,9 +8,9 @@ import re
 import httpx
 import pytest
 
+from auth.oauth_credentials import CLIENT_SECRET_PREFIX, digest
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
-from oauth.credentials import CLIENT_SECRET_PREFIX, digest
 from resolvers.oauth import redirect_uri_problem
 from tests.conftest import Api, error_code, errors_of
 from tests.oauth.conftest import REGISTER, App, tokens_for
@@ -97,7 +97,7 @@ async def test_only_the_owner_deletes_and_authorizations_end_with_the_app(
     body = await api.gql(DELETE, {"id": app_.id}, token=app_.owner.token)
     assert body["data"] == {"deleteOAuthApp": {"deletedId": app_.id}}
     assert await OAuthApp.filter(client_id=app_.client_id).count() == 0
-    assert await OAuthGrant.scoped(team.org.id).count() == 0
+    assert await OAuthGrant._scoped(team.org.id).count() == 0
     assert error_code(await api.gql(ORG, {"slug": team.slug},
                                     token=tokens["access_token"])) == "UNAUTHENTICATED"
     assert (await http.post("/oauth/token", data={"grant_type": "refresh_token",

@@ -31,7 +31,7 @@ async def works(api: Api, secret: str) -> bool:
 
 
 async def revocations(team: Team) -> list[tuple[str, str]]:
-    events = await ActivityEvent.scoped(team.org.id).filter(
+    events = await ActivityEvent._scoped(team.org.id).filter(
         action__in=["api_token.revoked", "oauth_app.revoked"]).order_by("created_at")
     return [(e.action, e.summary["reason"]) for e in events]
 
@@ -60,7 +60,7 @@ async def test_a_demotion_ends_what_the_new_role_cannot_do_and_removal_the_rest(
     assert not await works(api, beyond.secret)
     assert not await works(api, big_grant["access_token"])
     assert await works(api, others.secret)  # the OWNER's token is not the ADMIN's
-    assert (await ApiToken.scoped(team.org.id).get(id=beyond.row.id)).revoked_at is not None
+    assert (await ApiToken._scoped(team.org.id).get(id=beyond.row.id)).revoked_at is not None
     assert await revocations(team) == [("api_token.revoked", "creator_demoted"),
                                        ("oauth_app.revoked", "creator_demoted")]
     refreshed = await http.post("/oauth/token", data={
@@ -76,7 +76,7 @@ async def test_a_demotion_ends_what_the_new_role_cannot_do_and_removal_the_rest(
     assert await works(api, others.secret)
     assert (await revocations(team))[2:] == [("api_token.revoked", "creator_removed"),
                                             ("oauth_app.revoked", "creator_removed")]
-    assert await OAuthGrant.scoped(team.org.id).filter(revoked_at__isnull=True).count() == 0
+    assert await OAuthGrant._scoped(team.org.id).filter(revoked_at__isnull=True).count() == 0
 
 
 async def test_leaving_ends_what_you_made(api: Api, team: Team) -> None:

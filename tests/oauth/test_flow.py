@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 import httpx
 
-from engine.cost import BUDGETS_BY_PLAN, PERSON_BUDGET
+from auth.oauth_credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest
+from billing.budgets import BUDGETS_BY_PLAN, PERSON_BUDGET
 from models.activity import ActivityEvent
 from models.billing import Plan
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Role
-from oauth.credentials import ACCESS_PREFIX, REFRESH_PREFIX, digest
 from tests.conftest import Api, error_code
 from tests.oauth.conftest import (
     REDIRECT,
@@ -92,7 +92,7 @@ async def test_the_whole_dance(api: Api, http: httpx.AsyncClient, app_: App, tea
     assert shown["redirectUri"] == REDIRECT and shown["state"] == "s-1"
     # 3. The ADMIN approves: back to the app with a code and the state.
     code = await code_for(api, app_, team, challenge, state="s-1")
-    (row,) = await OAuthCode.scoped(team.org.id)
+    (row,) = await OAuthCode._scoped(team.org.id)
     assert row.code_hash == digest(code) and row.used_at is None
     assert timedelta(minutes=4) < row.expires_at - datetime.now(UTC) <= timedelta(minutes=5)
     # 4. The app exchanges it (client_secret_basic).
@@ -104,9 +104,9 @@ async def test_the_whole_dance(api: Api, http: httpx.AsyncClient, app_: App, tea
     assert tokens["scope"] == "org:read leads:read"
     assert re.fullmatch(rf"{ACCESS_PREFIX}[0-9A-Za-z]{{36}}", tokens["access_token"])
     assert tokens["refresh_token"].startswith(REFRESH_PREFIX)
-    (grant,) = await OAuthGrant.scoped(team.org.id)
+    (grant,) = await OAuthGrant._scoped(team.org.id)
     assert grant.created_by_id == admin.user.id and grant.scopes == ["org:read", "leads:read"]
-    stored = await OAuthToken.scoped(team.org.id).values_list("token_hash", flat=True)
+    stored = await OAuthToken._scoped(team.org.id).values_list("token_hash", flat=True)
     assert set(stored) == {digest(tokens["access_token"]), digest(tokens["refresh_token"])}
     # 5. The token acts in the org, with its scopes.
     access = tokens["access_token"]
@@ -175,7 +175,7 @@ async def test_client_secret_post_and_revoking_an_access_token_alone(
 async def test_the_org_revokes_the_grant_and_its_tokens_stop_at_once(
         api: Api, http: httpx.AsyncClient, app_: App, team: Team) -> None:
     tokens = await tokens_for(api, http, app_, team)
-    (grant,) = await OAuthGrant.scoped(team.org.id)
+    (grant,) = await OAuthGrant._scoped(team.org.id)
     body = await api.gql(AUTHORIZED, {"slug": team.slug}, token=team.people[Role.ADMIN].token)
     grant_id = body["data"]["organization"]["authorizedApps"]["nodes"][0]["id"]
     body = await api.gql(REVOKE_GRANT, {"id": grant_id}, token=team.people[Role.ADMIN].token)
@@ -184,9 +184,9 @@ async def test_the_org_revokes_the_grant_and_its_tokens_stop_at_once(
                                     token=tokens["access_token"])) == "UNAUTHENTICATED"
     response = await refresh(http, app_, tokens["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
-    (event,) = await ActivityEvent.scoped(team.org.id).filter(action="oauth_app.revoked")
+    (event,) = await ActivityEvent._scoped(team.org.id).filter(action="oauth_app.revoked")
     assert event.target_id == grant.id and event.actor_id == team.people[Role.ADMIN].user.id
-    approved = await ActivityEvent.scoped(team.org.id).filter(action="oauth_app.authorized")
+    approved = await ActivityEvent._scoped(team.org.id).filter(action="oauth_app.authorized")
     assert [e.summary["clientId"] for e in approved] == [app_.client_id]
 
 
@@ -197,8 +197,8 @@ async def test_activity_by_an_app_names_its_grant(api: Api, http: httpx.AsyncCli
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Via app"}},
                          token=tokens["access_token"])
     assert body["data"] == {"createLead": {"lead": {"name": "Via app"}}}, body
-    (grant,) = await OAuthGrant.scoped(team.org.id)
-    (event,) = await ActivityEvent.scoped(team.org.id).filter(action="lead.created")
+    (grant,) = await OAuthGrant._scoped(team.org.id)
+    (event,) = await ActivityEvent._scoped(team.org.id).filter(action="lead.created")
     assert event.oauth_grant_id == grant.id and event.api_token_id is None
     assert event.actor_id is None
     body = await api.gql(
@@ -235,7 +235,7 @@ async def test_the_app_is_stored_with_its_secret_hashed(app_: App) -> None:
 async def test_an_expired_access_token_is_unauthenticated(
         api: Api, http: httpx.AsyncClient, app_: App, team: Team) -> None:
     tokens = await tokens_for(api, http, app_, team)
-    await OAuthToken.scoped(team.org.id).filter(kind=TokenKind.ACCESS).update(
+    await OAuthToken._scoped(team.org.id).filter(kind=TokenKind.ACCESS).update(
         expires_at=datetime.now(UTC) - timedelta(seconds=1))
     body = await api.gql(ORG, {"slug": team.slug}, token=tokens["access_token"])
     assert error_code(body) == "UNAUTHENTICATED"

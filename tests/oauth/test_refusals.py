@@ -119,14 +119,14 @@ async def test_the_consent_refuses_what_authorize_refuses(api: Api, app_: App,
         assert redirect.startswith(REDIRECT + "?")
         assert query_of(redirect)["error"] == oauth_error
         assert query_of(redirect)["state"] == "xyz-42"
-    assert await OAuthCode.scoped(team.org.id).count() == 0
+    assert await OAuthCode._scoped(team.org.id).count() == 0
 
 
 async def test_members_and_viewers_cannot_approve(api: Api, app_: App, team: Team) -> None:
     for role in (Role.MEMBER, Role.VIEWER):
         (error,) = errors_of(await approve(api, app_, team, pkce(), role=role))
         assert error["extensions"] == {"code": "FORBIDDEN", "permission": "apps:authorize"}
-    assert await OAuthCode.scoped(team.org.id).count() == 0
+    assert await OAuthCode._scoped(team.org.id).count() == 0
 
 
 async def test_an_outsider_gets_not_found_for_the_org(api: Api, app_: App, team: Team,
@@ -145,7 +145,7 @@ async def test_the_approver_cannot_grant_a_scope_their_role_lacks(
     (error,) = errors_of(await approve(api, app_, team, pkce(), scope="org:read leads:write"))
     assert error["extensions"] == {"code": "FORBIDDEN", "permission": "leads:write",
                                    "reason": "SCOPE_ABOVE_ROLE"}
-    assert await OAuthCode.scoped(team.org.id).count() == 0
+    assert await OAuthCode._scoped(team.org.id).count() == 0
     # The OWNER has it.
     body = await approve(api, app_, team, pkce(), role=Role.OWNER, scope="org:read leads:write")
     assert "errors" not in body, body
@@ -173,7 +173,7 @@ async def test_a_bad_verifier_or_none_is_refused(api: Api, http: httpx.AsyncClie
         "grant_type": "authorization_code", "code": code, "redirect_uri": app_.redirect_uri},
         auth=httpx.BasicAuth(app_.client_id, app_.secret))
     assert_error(response, 400, "invalid_request")
-    assert await OAuthGrant.scoped(team.org.id).count() == 0
+    assert await OAuthGrant._scoped(team.org.id).count() == 0
 
 
 async def test_a_code_works_once_and_its_reuse_revokes_what_it_gave(
@@ -187,7 +187,7 @@ async def test_a_code_works_once_and_its_reuse_revokes_what_it_gave(
     assert error_code(await api.gql(ORG, {"slug": team.slug},
                                     token=tokens["access_token"])) == "UNAUTHENTICATED"
     assert_error(await refresh(http, app_, tokens["refresh_token"]), 400, "invalid_grant")
-    (grant,) = await OAuthGrant.scoped(team.org.id)
+    (grant,) = await OAuthGrant._scoped(team.org.id)
     assert grant.revoked_at is not None
 
 
@@ -199,7 +199,7 @@ async def test_two_concurrent_exchanges_of_one_code_give_tokens_once(
                                        for _ in range(2)))
     assert sorted(r.status_code for r in responses) == [200, 400]
     # The loser's attempt counts as a reuse: what the winner got is revoked too.
-    (grant,) = await OAuthGrant.scoped(team.org.id)
+    (grant,) = await OAuthGrant._scoped(team.org.id)
     assert grant.revoked_at is not None
     assert await OAuthToken.of_grant(grant.id).filter(revoked_at__isnull=True).count() == 0
 
@@ -208,7 +208,7 @@ async def test_an_expired_code_is_refused(api: Api, http: httpx.AsyncClient, app
                                           team: Team) -> None:
     challenge = pkce()
     code = await code_for(api, app_, team, challenge)
-    await OAuthCode.scoped(team.org.id).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    await OAuthCode._scoped(team.org.id).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     assert_error(await exchange(http, app_, code, challenge.verifier), 400, "invalid_grant")
 
 
@@ -238,7 +238,7 @@ async def test_a_wrong_client_secret_is_invalid_client(api: Api, http: httpx.Asy
     response = await http.post("/oauth/token", data={"grant_type": "authorization_code",
                                                      "code": code})
     assert_error(response, 401, "invalid_client")
-    assert await OAuthGrant.scoped(team.org.id).count() == 0
+    assert await OAuthGrant._scoped(team.org.id).count() == 0
 
 
 async def test_unsupported_grant_types_and_bodies(http: httpx.AsyncClient, app_: App) -> None:
@@ -261,7 +261,7 @@ async def test_a_reused_refresh_token_revokes_the_grant(
     assert error_code(await api.gql(ORG, {"slug": team.slug},
                                     token=new["access_token"])) == "UNAUTHENTICATED"
     assert_error(await refresh(http, app_, new["refresh_token"]), 400, "invalid_grant")
-    (grant,) = await OAuthGrant.scoped(team.org.id)
+    (grant,) = await OAuthGrant._scoped(team.org.id)
     assert grant.revoked_at is not None
     assert await OAuthToken.of_grant(grant.id).filter(revoked_at__isnull=True).count() == 0
 

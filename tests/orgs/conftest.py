@@ -100,7 +100,7 @@ async def make_team(api: Api, settings: Settings, slug: str, prefix: str = "") -
         someone = await signed_in(settings, f"{prefix}{role.value}.{slug}@example.com", name)
         await Membership.create(organization=org, user=someone.user, role=role)
         people[role] = someone
-    rows = await Membership.scoped(org.id)
+    rows = await Membership._scoped(org.id)
     memberships = {m.role: gid("Membership", m.id) for m in rows}
     return Team(org_id=body["data"]["createOrganization"]["organization"]["id"], slug=slug, org=org,
                 people=people, memberships=memberships)
@@ -132,19 +132,19 @@ async def team(api: Api, settings: Settings) -> Team:
 async def snapshot() -> dict[str, Any]:
     """Every org-owned row, for "nothing changed" assertions."""
     orgs = sorted(await Organization.all().values_list("id", "name", "slug"))
-    memberships = sorted(await Membership.scoped([o[0] for o in orgs])
+    memberships = sorted(await Membership._scoped([o[0] for o in orgs])
                          .values_list("id", "organization_id", "user_id", "role"))
-    invitations = sorted(await Invitation.scoped([o[0] for o in orgs]).values_list(
+    invitations = sorted(await Invitation._scoped([o[0] for o in orgs]).values_list(
         "id", "organization_id", "email", "role", "token_hash", "expires_at", "accepted_at",
         "revoked_at"))
-    events = sorted(await ActivityEvent.scoped([o[0] for o in orgs]).values_list("id"))
+    events = sorted(await ActivityEvent._scoped([o[0] for o in orgs]).values_list("id"))
     return {"orgs": orgs, "memberships": memberships, "invitations": invitations,
             "events": events}
 
 
 async def events_of(org: Organization) -> list[ActivityEvent]:
     """The org's activity, oldest first."""
-    return await ActivityEvent.scoped(org.id).order_by("created_at", "id")
+    return await ActivityEvent._scoped(org.id).order_by("created_at", "id")
 
 
 @pytest.fixture

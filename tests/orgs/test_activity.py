@@ -111,7 +111,7 @@ async def test_every_org_change_is_logged_with_who_what_and_where(
     assert summaries["ORGANIZATION_UPDATED"] == {"name": ["Team acme", "Acme 2"]}
     assert summaries["MEMBER_ROLE_CHANGED"] == {"role": ["VIEWER", "MEMBER"]}  # as Role spells
     assert "rlk_inv_" not in str(summaries)  # no invitation token in the log
-    stored = await ActivityEvent.scoped(team.org.id).count()
+    stored = await ActivityEvent._scoped(team.org.id).count()
     assert stored == log["totalCount"]
 
 
@@ -141,7 +141,7 @@ async def test_filters_by_action_actor_and_time(api: Api, team: Team) -> None:
               "organization { id } } }")
     await api.gql(rename, {"i": {"organizationId": team.org_id, "name": "By Admin"}},
                   token=admin.token)
-    old = await ActivityEvent.scoped(team.org.id).filter(action="organization.created").first()
+    old = await ActivityEvent._scoped(team.org.id).filter(action="organization.created").first()
     assert old is not None
     old.created_at = datetime.now(UTC) - timedelta(days=3)
     await old.save(update_fields=["created_at"])

@@ -42,7 +42,7 @@ async def test_a_status_change_reads_as_the_enum_spells_it(api: Api, team: Team)
     (updated,) = await log(api, team, action="LEAD_UPDATED")
     assert updated["summary"] == {"fields": ["status"]}
     # Stored as before: the database keeps its values.
-    stored = await ActivityEvent.scoped(team.org.id).get(action="lead.status_changed")
+    stored = await ActivityEvent._scoped(team.org.id).get(action="lead.status_changed")
     assert stored.summary == {"status": ["new", "contacted"]}
     assert stored.target_id == db_id(lead["id"])
 
@@ -73,11 +73,11 @@ async def test_an_older_spelling_reads_and_filters_as_its_action(api: Api, team:
 
 
 async def test_an_unknown_action_is_never_written(app: Any, team: Team) -> None:
-    before = await ActivityEvent.scoped(team.org.id).count()
+    before = await ActivityEvent._scoped(team.org.id).count()
     with pytest.raises(ValueError):
         await write_event(app.state.services.broker, team.org.id, "lead.vanished",
                           target_type="lead", target_id=None)
-    assert await ActivityEvent.scoped(team.org.id).count() == before
+    assert await ActivityEvent._scoped(team.org.id).count() == before
 
 
 @pytest.mark.no_db

@@ -84,10 +84,10 @@ async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, t
     assert "MEMBER" in text and "7 days" in text
     token = token_in(mail, PAGE)
 
-    invitation = await Invitation.scoped(team.org.id).get(email="newbie@example.com")
+    invitation = await Invitation._scoped(team.org.id).get(email="newbie@example.com")
     assert sent["id"] == gid("Invitation", invitation.id)
     assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
-    assert token not in str(await Invitation.scoped(team.org.id).values())  # hashed at rest
+    assert token not in str(await Invitation._scoped(team.org.id).values())  # hashed at rest
     assert invitation.invited_by_id == admin.user.id
     assert timedelta(days=7) <= invitation.expires_at - before <= timedelta(days=7, minutes=1)
     created = (await events_of(team.org))[-1]
@@ -102,7 +102,7 @@ async def test_invitation_mail_token_and_joining(api: Api, settings: Settings, t
     assert joined["role"] == "MEMBER"
     assert joined["user"] == {"email": "newbie@example.com"}
     assert joined["organization"] == {"slug": "acme"}
-    membership = await Membership.scoped(team.org.id).get(user_id=newbie.user.id)
+    membership = await Membership._scoped(team.org.id).get(user_id=newbie.user.id)
     assert membership.role is Role.MEMBER
     assert joined["id"] == gid("Membership", membership.id)
     await invitation.refresh_from_db()
@@ -132,21 +132,21 @@ async def test_nobody_invites_above_their_own_role(api: Api, team: Team, inbox: 
         return
     assert error_code(body) == "FORBIDDEN"
     assert errors_of(body)[0]["extensions"]["reason"] == "ROLE_ABOVE_OWN"
-    assert await Invitation.scoped(team.org.id).count() == 0
+    assert await Invitation._scoped(team.org.id).count() == 0
     assert invitation_mail(inbox, "someone@example.com") == []
 
 
 async def test_members_and_pending_emails_are_conflicts(api: Api, team: Team,
                                                         inbox: Inbox) -> None:
     await invited(api, team, inbox, "pending@example.com")
-    events_before = await ActivityEvent.scoped(team.org.id).count()
+    events_before = await ActivityEvent._scoped(team.org.id).count()
     inbox.messages.clear()
     for email in ("pending@example.com", "PENDING@example.com", team.people[Role.VIEWER].email):
         body = await invite(api, team, email)
         assert error_code(body) == "CONFLICT", body
         assert errors_of(body)[0]["extensions"]["field"] == "email"
-    assert await Invitation.scoped(team.org.id).count() == 1
-    assert await ActivityEvent.scoped(team.org.id).count() == events_before
+    assert await Invitation._scoped(team.org.id).count() == 1
+    assert await ActivityEvent._scoped(team.org.id).count() == events_before
     assert inbox.messages == []
 
 
@@ -154,7 +154,7 @@ async def test_a_bad_email_names_the_field(api: Api, team: Team, inbox: Inbox) -
     body = await invite(api, team, "not an email")
     assert error_code(body) == "BAD_USER_INPUT"
     assert "email" in errors_of(body)[0]["extensions"]["fields"]
-    assert await Invitation.scoped(team.org.id).count() == 0
+    assert await Invitation._scoped(team.org.id).count() == 0
 
 
 async def test_the_list_holds_pending_invitations_only_newest_first(
@@ -166,7 +166,7 @@ async def test_the_list_holds_pending_invitations_only_newest_first(
     one = await signed_in(settings, "one@example.com")
     assert "errors" not in await api.gql(ACCEPT, {"t": token}, token=one.token)
     await api.gql(REVOKE, {"id": ids["two"]}, token=team.people[Role.ADMIN].token)
-    three = await Invitation.scoped(team.org.id).get(email="three@example.com")
+    three = await Invitation._scoped(team.org.id).get(email="three@example.com")
     three.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     await three.save(update_fields=["expires_at"])
 
@@ -181,7 +181,7 @@ async def test_the_list_holds_pending_invitations_only_newest_first(
 async def test_resend_kills_the_old_link_and_mails_a_new_one(
         api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
     invitation_id, old_token = await invited(api, team, inbox, "late@example.com")
-    row = await Invitation.scoped(team.org.id).get(email="late@example.com")
+    row = await Invitation._scoped(team.org.id).get(email="late@example.com")
     row.expires_at = datetime.now(UTC) + timedelta(days=1)
     await row.save(update_fields=["expires_at"])
 
@@ -201,7 +201,7 @@ async def test_resend_kills_the_old_link_and_mails_a_new_one(
     body = await api.gql(ACCEPT, {"t": old_token}, token=late.token)
     assert error_code(body) == "BAD_USER_INPUT"
     assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_INVALID"
-    assert not await Membership.scoped(team.org.id).filter(user_id=late.user.id).exists()
+    assert not await Membership._scoped(team.org.id).filter(user_id=late.user.id).exists()
     body = await api.gql(ACCEPT, {"t": new_token}, token=late.token)
     assert body["data"]["acceptInvitation"]["membership"]["role"] == "MEMBER"
 
@@ -212,7 +212,7 @@ async def test_revoke_cancels_the_invitation(api: Api, settings: Settings, team:
     body = await api.gql(REVOKE, {"id": invitation_id}, token=team.people[Role.OWNER].token)
     assert body["data"]["revokeInvitation"]["invitation"] == {"id": invitation_id,
                                                               "email": "gone@example.com"}
-    row = await Invitation.scoped(team.org.id).get(email="gone@example.com")
+    row = await Invitation._scoped(team.org.id).get(email="gone@example.com")
     assert row.revoked_at is not None
     event = (await events_of(team.org))[-1]
     assert (event.action, event.target_id) == ("invitation.revoked", row.id)
@@ -226,13 +226,13 @@ async def test_revoke_cancels_the_invitation(api: Api, settings: Settings, team:
     for document in (REVOKE, RESEND):  # no longer pending
         body = await api.gql(document, {"id": invitation_id}, token=team.people[Role.OWNER].token)
         assert error_code(body) == "NOT_FOUND"
-    assert not await Membership.scoped(team.org.id).filter(user_id=gone.user.id).exists()
+    assert not await Membership._scoped(team.org.id).filter(user_id=gone.user.id).exists()
 
 
 async def test_expired_and_used_tokens_are_refused_with_their_reason(
         api: Api, settings: Settings, team: Team, inbox: Inbox) -> None:
     _, expired_token = await invited(api, team, inbox, "slow@example.com")
-    row = await Invitation.scoped(team.org.id).get(email="slow@example.com")
+    row = await Invitation._scoped(team.org.id).get(email="slow@example.com")
     row.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     await row.save(update_fields=["expires_at"])
     slow = await signed_in(settings, "slow@example.com")
@@ -249,7 +249,7 @@ async def test_expired_and_used_tokens_are_refused_with_their_reason(
 
     body = await api.gql(ACCEPT, {"t": "rlk_inv_made-up"}, token=fast.token)
     assert errors_of(body)[0]["extensions"]["reason"] == "INVITATION_INVALID"
-    assert await Membership.scoped(team.org.id).filter(
+    assert await Membership._scoped(team.org.id).filter(
         user_id__in=[slow.user.id, fast.user.id]).count() == 1
 
 
@@ -268,8 +268,8 @@ async def test_only_the_invited_verified_email_may_accept(
 
     body = await api.gql(ACCEPT, {"t": token})
     assert error_code(body) == "UNAUTHENTICATED"
-    assert await Membership.scoped(team.org.id).count() == 4
-    row = await Invitation.scoped(team.org.id).get(email="right@example.com")
+    assert await Membership._scoped(team.org.id).count() == 4
+    row = await Invitation._scoped(team.org.id).get(email="right@example.com")
     assert row.accepted_at is None  # still usable by the right person
     unverified.user.email_verified = True
     await unverified.user.save(update_fields=["email_verified"])
@@ -282,13 +282,13 @@ async def test_accepting_when_already_a_member_saves_nothing(
     _, token = await invited(api, team, inbox, "twice@example.com")
     twice = await signed_in(settings, "twice@example.com")
     await Membership.create(organization=team.org, user=twice.user, role=Role.VIEWER)
-    events_before = await ActivityEvent.scoped(team.org.id).count()
+    events_before = await ActivityEvent._scoped(team.org.id).count()
     body = await api.gql(ACCEPT, {"t": token}, token=twice.token)
     assert error_code(body) == "CONFLICT"
-    row = await Invitation.scoped(team.org.id).get(email="twice@example.com")
+    row = await Invitation._scoped(team.org.id).get(email="twice@example.com")
     assert row.accepted_at is None  # the claim was rolled back with the failed insert
-    assert await ActivityEvent.scoped(team.org.id).count() == events_before
-    membership = await Membership.scoped(team.org.id).get(user_id=twice.user.id)
+    assert await ActivityEvent._scoped(team.org.id).count() == events_before
+    membership = await Membership._scoped(team.org.id).get(user_id=twice.user.id)
     assert membership.role is Role.VIEWER
 
 
@@ -308,7 +308,7 @@ async def test_an_invitation_survives_a_mail_failure(api_without_smtp: Api, team
     with capture_logs() as logs:
         body = await invite(api_without_smtp, team, "offline@example.com")
     assert body["data"]["inviteMember"]["invitation"]["email"] == "offline@example.com"
-    assert await Invitation.scoped(team.org.id).filter(email="offline@example.com").exists()
+    assert await Invitation._scoped(team.org.id).filter(email="offline@example.com").exists()
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["invitation.mail_failed"]
 
 
@@ -341,7 +341,7 @@ async def test_an_invitation_is_mailed_at_most_3_times_a_day_to_an_address_in_al
               for _ in range(16)]
     assert ["errors" not in b for b in bodies] == [True, True] + [False] * 14
     assert len(invitation_mail(inbox, "target@example.com")) == 3
-    row = await Invitation.scoped(team.org.id).get(email="target@example.com")
+    row = await Invitation._scoped(team.org.id).get(email="target@example.com")
     events = len(await events_of(team.org))
     last_token = token_in(invitation_mail(inbox, "target@example.com")[-1], PAGE)
 
@@ -361,7 +361,7 @@ async def test_an_invitation_is_mailed_at_most_3_times_a_day_to_an_address_in_al
     body = await invite(api, globex, "Target@Example.com")
     assert error_code(body) == "RATE_LIMITED", body
     assert errors_of(body)[0]["extensions"]["reason"] == "INVITATIONS_PER_ADDRESS"
-    assert await Invitation.scoped(globex.org.id).count() == 0
+    assert await Invitation._scoped(globex.org.id).count() == 0
     assert len(invitation_mail(inbox, "target@example.com")) == 3
     # Other addresses are not affected.
     assert "errors" not in await invite(api, globex, "other@example.com")
@@ -383,19 +383,19 @@ async def test_invitations_are_limited_per_inviter(settings: Settings, team: Tea
     async with api_with(settings, invite_rate_per_inviter="3/hour") as api:
         for email in ("a@example.com", "b@example.com"):
             assert "errors" not in await invite(api, team, email)
-        (invitation,) = await Invitation.scoped(team.org.id).filter(email="a@example.com")
+        (invitation,) = await Invitation._scoped(team.org.id).filter(email="a@example.com")
         body = await api.gql(RESEND, {"id": gid("Invitation", invitation.id)},
                              token=team.people[Role.ADMIN].token)
         assert "errors" not in body, body  # resending counts too: 3 mails
-        before = await ActivityEvent.scoped(team.org.id).count()
+        before = await ActivityEvent._scoped(team.org.id).count()
         body = await invite(api, team, "c@example.com")
         (error,) = errors_of(body)
         assert error["extensions"]["code"] == "RATE_LIMITED"
         assert error["extensions"]["reason"] == "INVITATIONS_PER_INVITER"
         assert 0 < error["extensions"]["retryAfter"] <= 3600
         assert "You have sent too many invitations (at most 3 per hour)" in error["message"]
-        assert not await Invitation.scoped(team.org.id).filter(email="c@example.com").exists()
-        assert await ActivityEvent.scoped(team.org.id).count() == before
+        assert not await Invitation._scoped(team.org.id).filter(email="c@example.com").exists()
+        assert await ActivityEvent._scoped(team.org.id).count() == before
         assert inbox.to("c@example.com") == []
         # Someone else in the org still may, and the refusal spent nothing of theirs.
         assert "errors" not in await invite(api, team, "c@example.com", by=Role.OWNER)
@@ -415,7 +415,7 @@ async def test_invitations_are_limited_per_organization(api: Api, settings: Sett
         assert error["extensions"]["reason"] == "INVITATIONS_PER_ORGANIZATION"
         assert 0 < error["extensions"]["retryAfter"] <= 3600
         assert "from this organization (at most 3 per hour)" in error["message"]
-        assert not await Invitation.scoped(team.org.id).filter(email="d@example.com").exists()
+        assert not await Invitation._scoped(team.org.id).filter(email="d@example.com").exists()
         assert inbox.to("d@example.com") == []
         # Another organization has its own budget.
         assert "errors" not in await invite(limited, globex, "d@example.com")

@@ -35,14 +35,14 @@ async def sent(api: Api, team: Team, inbox: Inbox, email: str, role: str,
 
 
 async def pending(team: Team) -> set[str]:
-    return set(await Invitation.scoped(team.org.id).filter(
+    return set(await Invitation._scoped(team.org.id).filter(
         accepted_at__isnull=True, revoked_at__isnull=True).values_list("email", flat=True))
 
 
 async def ended(team: Team) -> list[tuple[str | None, Any]]:
-    events = await ActivityEvent.scoped(team.org.id).filter(action="invitation.revoked") \
+    events = await ActivityEvent._scoped(team.org.id).filter(action="invitation.revoked") \
         .order_by("created_at", "id")
-    by_id = dict(await Invitation.scoped(team.org.id).values_list("id", "email"))
+    by_id = dict(await Invitation._scoped(team.org.id).values_list("id", "email"))
     return sorted((by_id.get(e.target_id), e.summary.get("reason")) for e in events)
 
 
@@ -109,7 +109,7 @@ async def test_an_admin_cannot_revoke_an_invitation_for_a_role_above_their_own(
         api: Api, team: Team, inbox: Inbox) -> None:
     await sent(api, team, inbox, "new.owner@example.com", "OWNER", by=Role.OWNER)
     await sent(api, team, inbox, "new.admin@example.com", "ADMIN", by=Role.OWNER)
-    rows = dict(await Invitation.scoped(team.org.id).values_list("email", "id"))
+    rows = dict(await Invitation._scoped(team.org.id).values_list("email", "id"))
     admin = team.people[Role.ADMIN].token
     body = await api.gql(REVOKE, {"id": gid("Invitation", rows["new.owner@example.com"])},
                          token=admin)

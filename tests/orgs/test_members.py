@@ -40,7 +40,7 @@ VIEW = '{ organization(slug: "acme") { viewerRole members(first: 1) { totalCount
 
 
 async def role_of(team: Team, membership_gid: str) -> Role | None:
-    rows = await Membership.scoped(team.org.id).values_list("id", "role")
+    rows = await Membership._scoped(team.org.id).values_list("id", "role")
     return {gid("Membership", row_id): role for row_id, role in rows}.get(membership_gid)
 
 
@@ -153,7 +153,7 @@ async def test_two_owners_stepping_down_at_once_leave_one(api: Api, settings: Se
 
     async def hold_owner_rows() -> None:
         async with in_transaction():
-            await Membership.scoped(team.org.id).filter(role=Role.OWNER) \
+            await Membership._scoped(team.org.id).filter(role=Role.OWNER) \
                 .select_for_update().only("id")
             locked.set()
             await release.wait()
@@ -172,7 +172,7 @@ async def test_two_owners_stepping_down_at_once_leave_one(api: Api, settings: Se
     bodies = await asyncio.gather(*requests)
     outcomes = sorted("ok" if "errors" not in b else refusal(b)[1] for b in bodies)
     assert outcomes == ["LAST_OWNER", "ok"], bodies
-    assert await Membership.scoped(team.org.id).filter(role=Role.OWNER).count() == 1
+    assert await Membership._scoped(team.org.id).filter(role=Role.OWNER).count() == 1
 
 
 async def test_setting_the_same_role_changes_nothing(api: Api, team: Team) -> None:
@@ -240,7 +240,7 @@ async def test_an_owner_removes_another_owner(api: Api, settings: Settings, team
     _, co_owner = await add_member(settings, team, "co@example.com", Role.OWNER)
     body = await api.gql(REMOVE, {"id": co_owner}, token=team.people[Role.OWNER].token)
     assert body["data"]["removeMember"]["deletedId"] == co_owner
-    assert await Membership.scoped(team.org.id).filter(role=Role.OWNER).count() == 1
+    assert await Membership._scoped(team.org.id).filter(role=Role.OWNER).count() == 1
 
 
 # leaveOrganization
@@ -289,14 +289,14 @@ async def test_transfer_makes_the_target_owner_and_the_owner_admin(api: Api, tea
                                                 "permission": "ownership:transfer"}
     body = await api.gql(LEAVE, {"id": team.org_id}, token=owner.token)
     assert body["data"]["leaveOrganization"]["deletedId"] == team.memberships[Role.OWNER]
-    assert await Membership.scoped(team.org.id).filter(role=Role.OWNER).count() == 1
+    assert await Membership._scoped(team.org.id).filter(role=Role.OWNER).count() == 1
 
 
 async def test_transfer_to_yourself_is_bad_input(api: Api, team: Team) -> None:
-    events_before = await ActivityEvent.scoped(team.org.id).count()
+    events_before = await ActivityEvent._scoped(team.org.id).count()
     body = await api.gql(TRANSFER, {"org": team.org_id, "to": team.memberships[Role.OWNER]},
                          token=team.people[Role.OWNER].token)
     assert error_code(body) == "BAD_USER_INPUT"
     assert "membershipId" in errors_of(body)[0]["extensions"]["fields"]
-    assert await ActivityEvent.scoped(team.org.id).count() == events_before
+    assert await ActivityEvent._scoped(team.org.id).count() == events_before
     assert await role_of(team, team.memberships[Role.OWNER]) is Role.OWNER

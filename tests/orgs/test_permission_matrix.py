@@ -20,8 +20,8 @@ from auth.permissions import ROLE_GRANTS, Permission
 from core.settings import Settings
 from engine.permissions import HasPermission
 from models.orgs import Role
+from schema.composition import Organization as OrganizationType
 from schema.members import MemberMutations
-from schema.orgs import Organization as OrganizationType
 from schema.orgs import OrgMutations, OrgQueries
 from scripts.permission_matrix import DENIED, GRANTED, render
 from tests.conftest import Api, errors_of

@@ -41,13 +41,13 @@ INVITE = """mutation($i: InviteMemberInput!) {
 
 
 async def set_role(team: Team, membership_gid: str, role: Role) -> None:
-    rows = await Membership.scoped(team.org.id).values_list("id", flat=True)
+    rows = await Membership._scoped(team.org.id).values_list("id", flat=True)
     (row_id,) = [r for r in rows if gid("Membership", r) == membership_gid]
-    await Membership.scoped(team.org.id).filter(id=row_id).update(role=role)
+    await Membership._scoped(team.org.id).filter(id=row_id).update(role=role)
 
 
 async def roles(team: Team) -> dict[str, Role]:
-    rows = await Membership.scoped(team.org.id).values_list("id", "role")
+    rows = await Membership._scoped(team.org.id).values_list("id", "role")
     return {gid("Membership", row_id): role for row_id, role in rows}
 
 
@@ -68,7 +68,7 @@ async def test_a_demotion_racing_a_token_creation_never_leaves_a_token_beyond_th
     membership = team.memberships[Role.ADMIN]
     for round_, delay in enumerate(OFFSETS):
         await set_role(team, membership, Role.ADMIN)
-        await ApiToken.scoped(team.org.id).update(revoked_at=datetime.now(UTC))
+        await ApiToken._scoped(team.org.id).update(revoked_at=datetime.now(UTC))
         created, demoted = await asyncio.gather(
             later(delay, api.gql(CREATE_TOKEN, {"input": {
                 "organizationId": team.org_id, "name": f"Sync {round_}",
@@ -77,7 +77,7 @@ async def test_a_demotion_racing_a_token_creation_never_leaves_a_token_beyond_th
         assert ok(demoted), demoted
         assert ok(created) or error_code(created) == "FORBIDDEN", created
         assert (await roles(team))[membership] is Role.MEMBER
-        live = await ApiToken.scoped(team.org.id).filter(created_by_id=admin.user.id,
+        live = await ApiToken._scoped(team.org.id).filter(created_by_id=admin.user.id,
                                                          revoked_at__isnull=True)
         beyond = [t.scopes for t in live
                   if not {*t.scopes} <= {p.value for p in ROLE_GRANTS[Role.MEMBER]}]
@@ -110,7 +110,7 @@ async def test_concurrent_invitations_of_one_address_make_one(api: Api, team: Te
             for _ in range(10)))
         assert sum(ok(b) for b in bodies) == 1, bodies
         assert {error_code(b) for b in bodies if not ok(b)} == {"CONFLICT"}, bodies
-        pending = await Invitation.scoped(team.org.id).filter(email=email,
+        pending = await Invitation._scoped(team.org.id).filter(email=email,
                                                               revoked_at__isnull=True)
         assert len(pending) == 1, f"round {round_}: {len(pending)} pending invitations"
 
@@ -127,6 +127,6 @@ async def test_a_demotion_racing_an_invitation_leaves_no_invitation_above_the_ro
                     token=admin.token),
             api.gql(CHANGE_ROLE, {"id": membership, "role": "MEMBER"}, token=owner.token))
         assert ok(demoted), demoted
-        pending = await Invitation.scoped(team.org.id).filter(
+        pending = await Invitation._scoped(team.org.id).filter(
             invited_by_id=admin.user.id, accepted_at__isnull=True, revoked_at__isnull=True)
         assert pending == [], f"round {round_}: a MEMBER's invitation is pending ({invited})"

@@ -148,7 +148,7 @@ async def test_connections_and_filters_hold_only_the_own_org(
     (invitation,) = org["invitations"]["nodes"]
     assert invitation["id"] != bravo_ids["invitation"]
     assert {n["actor"]["email"] for n in org["activity"]["nodes"]} <= alpha_emails
-    assert org["activity"]["totalCount"] == await ActivityEvent.scoped(alpha.org.id).count()
+    assert org["activity"]["totalCount"] == await ActivityEvent._scoped(alpha.org.id).count()
     assert org["byOther"] == {"totalCount": 0, "nodes": []}
     assert org["created"]["totalCount"] == 1
 

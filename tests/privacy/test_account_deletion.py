@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from auth.oauth_credentials import ACCESS_PREFIX, digest, new_code, new_secret
 from core.settings import Settings
 from models.accounts import Session, User
 from models.activity import ActivityEvent
@@ -19,7 +20,6 @@ from models.leads import Note
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant, OAuthToken, TokenKind
 from models.orgs import Membership, Organization, Role
 from models.tokens import ApiToken
-from oauth.credentials import ACCESS_PREFIX, digest, new_code, new_secret
 from realtime.events import user_topic
 from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
 from tests.oauth.conftest import register
@@ -81,9 +81,9 @@ async def test_sessions_and_tokens_end_at_once_and_signing_in_again_cancels(
     assert error_code(await api.gql(ME, token=admin.token)) == "UNAUTHENTICATED"
     assert error_code(await api.gql("{ me { id } }", token=token.secret)) in {
         "UNAUTHENTICATED", "FORBIDDEN"}
-    assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
-    assert (await ApiToken.scoped(team.org.id).get(id=other.row.id)).revoked_at is None
-    revoked = await ActivityEvent.scoped(team.org.id).filter(action="api_token.revoked")
+    assert (await ApiToken._scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
+    assert (await ApiToken._scoped(team.org.id).get(id=other.row.id)).revoked_at is None
+    revoked = await ActivityEvent._scoped(team.org.id).filter(action="api_token.revoked")
     assert [e.summary["reason"] for e in revoked] == ["account_deletion"]
 
     # Signing in again is allowed; the account shows its deletion, and it can be called off.
@@ -133,9 +133,9 @@ async def test_the_deletion_removes_the_person_and_keeps_their_work_anonymised(
     assert not await Session.exists(user_id=member.user.id)
     assert not await Membership.of_user(member.user.id).exists()
     assert not await Organization.exists(id=solo.id)
-    (note,) = await Note.scoped(team.org.id)
+    (note,) = await Note._scoped(team.org.id)
     assert note.body == "Mia's note" and note.author_id is None
-    events = await ActivityEvent.scoped(team.org.id).filter(action__in=["lead.created",
+    events = await ActivityEvent._scoped(team.org.id).filter(action__in=["lead.created",
                                                                         "note.added"])
     assert len(events) == 2
     assert all(e.actor_id is None and e.ip is None and e.user_agent is None for e in events)
@@ -145,7 +145,7 @@ async def test_the_deletion_removes_the_person_and_keeps_their_work_anonymised(
                           token=team.people[Role.ADMIN].token)
     assert notes["data"]["lead"]["notes"]["nodes"] == [{"body": "Mia's note", "author": None}]
     # The email appears nowhere any more.
-    for row in await ActivityEvent.scoped(team.org.id).values("summary"):
+    for row in await ActivityEvent._scoped(team.org.id).values("summary"):
         assert member.email not in str(row)
 
 
@@ -172,7 +172,7 @@ async def test_a_last_owner_whose_org_gained_members_hands_it_over_when_deleted(
     assert message["organizationId"] == str(org.id) and message["actorId"] is None
     assert (await ScheduledWork.get(id=work.id)).status is WorkStatus.DONE
     assert await Organization.exists(id=org.id)
-    (membership,) = await Membership.scoped(org.id)
+    (membership,) = await Membership._scoped(org.id)
     assert membership.user_id == joiner.user.id and membership.role is Role.OWNER
 
 
@@ -256,13 +256,13 @@ async def test_the_deletion_ends_credentials_made_in_the_grace_period(
     assert not await works(api, token.secret)
     assert not await works(api, access)
     assert await works(api, others.secret)
-    row = await ApiToken.scoped(team.org.id).get(id=token.row.id)
+    row = await ApiToken._scoped(team.org.id).get(id=token.row.id)
     assert row.revoked_at is not None and row.created_by_id is None
-    row = await OAuthGrant.scoped(team.org.id).get(id=grant.id)
+    row = await OAuthGrant._scoped(team.org.id).get(id=grant.id)
     assert row.revoked_at is not None and row.created_by_id is None
-    assert await OAuthCode.scoped(team.org.id).filter(used_at__isnull=True).count() == 0
+    assert await OAuthCode._scoped(team.org.id).filter(used_at__isnull=True).count() == 0
     assert not await Session.exists(user_id=admin.user.id)
-    ended = await ActivityEvent.scoped(team.org.id).filter(
+    ended = await ActivityEvent._scoped(team.org.id).filter(
         action__in=["api_token.revoked", "oauth_app.revoked"], target_id__in=[token.row.id,
                                                                               grant.id])
     assert sorted((e.action, e.summary["reason"]) for e in ended) == [

@@ -20,12 +20,12 @@ DELETE = """mutation($p: String!) { deleteAccount(input: {password: $p}) { sched
 
 async def revoked(team: Team) -> dict[str, tuple[bool, list[str]]]:
     """Each invitation's email: whether it is revoked, and the reasons logged for it."""
-    events = await ActivityEvent.scoped(team.org.id).filter(action="invitation.revoked")
+    events = await ActivityEvent._scoped(team.org.id).filter(action="invitation.revoked")
     reasons: dict[Any, list[str]] = {}
     for event in events:
         reasons.setdefault(event.target_id, []).append(event.summary.get("reason"))
     return {i.email: (i.revoked_at is not None, reasons.get(i.id, []))
-            for i in await Invitation.scoped(team.org.id)}
+            for i in await Invitation._scoped(team.org.id)}
 
 
 async def test_deleting_your_account_ends_the_invitations_you_sent(
@@ -64,5 +64,5 @@ async def test_an_account_that_never_proved_its_address_leaves_the_invitations_t
         await pass_grace_period(work.id)
     await run_due_work(app)
     assert await ScheduledWork.filter(status=WorkStatus.DONE).count() == 2
-    left = {i.email for i in await Invitation.scoped(team.org.id)}
+    left = {i.email for i in await Invitation._scoped(team.org.id)}
     assert left == {"awaited@example.com"}  # the verified owner's own invitation went

@@ -156,7 +156,7 @@ async def test_an_org_deleted_with_its_only_members_account_takes_its_archives(
     # A former member's copy of the same organization goes too.
     admin = solo.people[Role.ADMIN].user
     await ScheduledWork.filter(id=work.id).update(user_id=admin.id)
-    await Membership.scoped(solo.org.id).exclude(role=Role.OWNER).delete()
+    await Membership._scoped(solo.org.id).exclude(role=Role.OWNER).delete()
     body = await api.gql(DELETE_ACCOUNT, {"p": STRONG_PASSWORD}, token=owner.token)
     assert "errors" not in body, body
     (deletion,) = await ScheduledWork.filter(kind=WorkKind.ACCOUNT_DELETION)

@@ -81,8 +81,8 @@ async def test_no_app_approval_nor_api_token_while_a_deletion_is_pending(
         (error,) = errors_of(await api.gql(mutation, variables, token=token))
         assert error["extensions"]["code"] == "CONFLICT", error
         assert error["extensions"]["reason"] == reason, error
-    assert await OAuthCode.scoped(team.org.id).count() == 0
-    assert await ApiToken.scoped(team.org.id).count() == 0
+    assert await OAuthCode._scoped(team.org.id).count() == 0
+    assert await ApiToken._scoped(team.org.id).count() == 0
 
     await cancel(api, team, token)  # called off: both work again
     for mutation, variables in ((APPROVE, approve), (CREATE_TOKEN, create)):

@@ -74,7 +74,7 @@ async def test_tokens_end_at_once_and_the_owner_can_call_it_off(
     token = await make_token(team, ["org:read"])
     body = await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
     assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING"
-    assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
+    assert (await ApiToken._scoped(team.org.id).get(id=token.row.id)).revoked_at is not None
     org = await api.gql('{ organization(slug: "acme") { name } }', token=token.secret)
     assert error_code(org) == "UNAUTHENTICATED"
     status = await api.gql(STATUS, {"id": team.org_id}, token=owner)
@@ -86,7 +86,7 @@ async def test_tokens_end_at_once_and_the_owner_can_call_it_off(
     canceled = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
     canceled_deletion = canceled["data"]["cancelOrganizationDeletion"]["scheduledDeletion"]
     assert canceled_deletion["status"] == "CANCELED"
-    actions = [e.action for e in await ActivityEvent.scoped(team.org.id).order_by("created_at")]
+    actions = [e.action for e in await ActivityEvent._scoped(team.org.id).order_by("created_at")]
     assert actions[-2:] == ["organization.deletion_scheduled", "organization.deletion_canceled"]
     (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
     await pass_grace_period(work.id)
@@ -113,7 +113,7 @@ async def test_when_due_the_subscription_is_canceled_and_the_data_deleted(
     assert [c.method for c in stripe.calls] == ["POST", "GET", "DELETE"]
     assert not await Organization.exists(id=team.org.id)
     for model in (Lead, ActivityEvent, ApiToken, BillingAccount):
-        assert await model.scoped(team.org.id).count() == 0, model
+        assert await model._scoped(team.org.id).count() == 0, model
     # The people stay; the record of the deletion stays.
     assert work.organization_id == team.org.id
 
@@ -148,30 +148,30 @@ async def test_asking_stops_the_renewal_and_calling_off_resumes_it(
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
     [call] = stripe.asked(f"/v1/subscriptions/{subscription}")
     assert call.params == {"cancel_at_period_end": "true"} and call.idempotency_key
-    account = await BillingAccount.scoped(team.org.id).get()
+    account = await BillingAccount._scoped(team.org.id).get()
     assert account.cancel_at_period_end is True
     (work,) = await ScheduledWork.filter(kind=WorkKind.ORG_DELETION)
     assert work.renewal_stopped
-    event = await ActivityEvent.scoped(team.org.id).get(action="organization.deletion_scheduled")
+    event = await ActivityEvent._scoped(team.org.id).get(action="organization.deletion_scheduled")
     assert event.summary["renewalStopped"] is True
 
     body = await api.gql(CANCEL, {"id": team.org_id}, token=owner)
     assert body["data"]["cancelOrganizationDeletion"]["scheduledDeletion"]["status"] == "CANCELED"
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False
-    assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is False
+    assert (await BillingAccount._scoped(team.org.id).get()).cancel_at_period_end is False
 
 
 async def test_a_renewal_the_customer_stopped_stays_stopped(
         api: Api, team: Team, stripe: FakeStripe) -> None:
     subscription = await subscribed(team, stripe)
     stripe.update_subscription(subscription, cancel_at_period_end=True)
-    await BillingAccount.scoped(team.org.id).update(cancel_at_period_end=True)
+    await BillingAccount._scoped(team.org.id).update(cancel_at_period_end=True)
     owner = team.people[Role.OWNER].token
     await api.gql(DELETE, {"id": team.org_id, "slug": "acme"}, token=owner)
     await api.gql(CANCEL, {"id": team.org_id}, token=owner)
     assert stripe.posts(f"/v1/subscriptions/{subscription}") == []
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is True
-    assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is True
+    assert (await BillingAccount._scoped(team.org.id).get()).cancel_at_period_end is True
 
 
 async def test_stripe_refusing_to_stop_the_renewal_schedules_nothing(
@@ -184,9 +184,9 @@ async def test_stripe_refusing_to_stop_the_renewal_schedules_nothing(
     (error,) = errors_of(body)
     assert error["extensions"]["reason"] == "PAYMENT_PROVIDER_ERROR"
     assert await ScheduledWork.filter(kind=WorkKind.ORG_DELETION).count() == 0
-    assert (await ApiToken.scoped(team.org.id).get(id=token.row.id)).revoked_at is None
+    assert (await ApiToken._scoped(team.org.id).get(id=token.row.id)).revoked_at is None
     assert stripe.subscriptions[subscription]["cancel_at_period_end"] is False
-    assert (await BillingAccount.scoped(team.org.id).get()).cancel_at_period_end is False
+    assert (await BillingAccount._scoped(team.org.id).get()).cancel_at_period_end is False
 
 
 async def test_stripe_refusing_to_resume_keeps_the_deletion_scheduled(

@@ -52,7 +52,7 @@ async def test_deleting_an_organization_ends_its_oauth_grants_at_once(
     body = await api.gql(DELETE, {"id": team.org_id, "slug": team.slug},
                          token=team.people[Role.OWNER].token)
     assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING", body
-    grants = await OAuthGrant.scoped(team.org.id)
+    grants = await OAuthGrant._scoped(team.org.id)
     assert grants and all(g.revoked_at is not None for g in grants)
     after = await api.gql(ORG, {"slug": team.slug}, token=bearer)
     assert after["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from redis.asyncio import Redis
 
+from auth.oauth_credentials import digest
 from auth.tokens import issue_access_token
 from core.settings import Settings
 from models.accounts import Session
 from models.leads import Lead
 from models.oauth import OAuthGrant, OAuthToken
 from models.orgs import Role
-from oauth.credentials import digest
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
 from tests.orgs.conftest import Team
@@ -82,7 +82,7 @@ async def test_a_revoked_grant_cannot_run_a_mutation_on_its_open_socket(
                                                    "name": "Written after revocation"}}, id="w")
         code, reason = await ws.closed()
     assert code == 4401 and "revoked" in reason
-    assert not await Lead.scoped(team.org.id).filter(name="Written after revocation").exists()
+    assert not await Lead._scoped(team.org.id).filter(name="Written after revocation").exists()
 
 
 # The socket is closed as soon as the credential ends, even when idle.

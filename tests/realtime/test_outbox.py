@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tortoise.transactions import in_transaction as tortoise_transaction
 
-from engine.context import Context, Viewer
+from auth.viewer import Viewer
+from engine.context import Context
 from models.activity import ActivityEvent
 from models.orgs import Role
 from realtime.broker import Broker, Overflow, Subscriber
@@ -46,7 +47,7 @@ async def test_a_rolled_back_change_publishes_nothing(app: Any, team: Team) -> N
                              target_id=None, summary={"try": 1})
                 raise RuntimeError("the change fails after its event was recorded")
         await _nothing(events)
-        assert not await ActivityEvent.scoped(team.org.id).filter(action="lead.deleted")
+        assert not await ActivityEvent._scoped(team.org.id).filter(action="lead.deleted")
 
         async with in_transaction():
             await record(ctx, team.org.id, "lead.deleted", target_type="lead",
@@ -62,7 +63,7 @@ async def test_a_rolled_back_change_publishes_nothing(app: Any, team: Team) -> N
         assert (message["action"], message["summary"]) == ("lead.deleted", {"try": 2})
         assert message["committedAt"] > 0
         await _nothing(events)
-        rows = await ActivityEvent.scoped(team.org.id).filter(action="lead.deleted")
+        rows = await ActivityEvent._scoped(team.org.id).filter(action="lead.deleted")
         assert [row.summary for row in rows] == [{"try": 2}]
 
 
@@ -96,4 +97,4 @@ async def test_an_event_inside_tortoise_s_own_transaction_is_refused(app: Any,
     with pytest.raises(RuntimeError, match=r"realtime\.outbox\.in_transaction"):
         async with tortoise_transaction():
             await record(ctx, team.org.id, "lead.deleted", target_type="lead", target_id=None)
-    assert not await ActivityEvent.scoped(team.org.id).filter(action="lead.deleted")
+    assert not await ActivityEvent._scoped(team.org.id).filter(action="lead.deleted")

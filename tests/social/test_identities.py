@@ -101,9 +101,12 @@ async def test_linked_identities_only_on_me(api: Api, settings: Settings) -> Non
     member = team.people[Role.MEMBER]
     await SocialIdentity.create(user=member.user, provider="github", subject="7",
                                 email=member.email)
+    # A `User` has no `linkedIdentities`, the person's own included: only `Me` has them.
     query = """query N($id: ID!) {
       node(id: $id) { ... on User { email linkedIdentities { provider } } } }"""
-    seen = await api.gql(query, {"id": member.id}, token=team.people[Role.OWNER].token)
-    assert seen["data"]["node"] == {"email": member.email, "linkedIdentities": None}
-    own = await api.gql(query, {"id": member.id}, token=member.token)
-    assert own["data"]["node"]["linkedIdentities"] == [{"provider": "GITHUB"}]
+    for token in (team.people[Role.OWNER].token, member.token):
+        [error] = errors_of(await api.gql(query, {"id": member.id}, token=token))
+        assert error["message"].startswith(
+            "Cannot query field 'linkedIdentities' on type 'User'.")
+    own = await api.gql("{ me { id linkedIdentities { provider } } }", token=member.token)
+    assert own["data"]["me"] == {"id": member.id, "linkedIdentities": [{"provider": "GITHUB"}]}

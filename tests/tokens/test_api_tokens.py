@@ -65,10 +65,10 @@ async def test_an_admin_creates_a_token_shown_once_and_stored_as_a_hash(
     assert token["scopes"] == ["org:read", "leads:read"]  # declaration order
     assert token["createdBy"] == {"email": team.people[Role.ADMIN].email}
     assert token["expiresAt"] is None and token["lastUsedAt"] is None
-    (row,) = await ApiToken.scoped(team.org.id)
+    (row,) = await ApiToken._scoped(team.org.id)
     assert row.token_hash == hash_api_token(secret)
-    assert secret not in str(await ApiToken.scoped(team.org.id).values())
-    (event,) = await ActivityEvent.scoped(team.org.id).filter(action="api_token.created")
+    assert secret not in str(await ApiToken._scoped(team.org.id).values())
+    (event,) = await ActivityEvent._scoped(team.org.id).filter(action="api_token.created")
     assert event.actor_id == team.people[Role.ADMIN].user.id
     assert secret not in str(event.summary)
     # Listed without its secret.
@@ -81,7 +81,7 @@ async def test_the_token_works_and_records_its_last_use(api: Api, team: Team) ->
     secret = (await create(api, team, ["org:read"]))["data"]["createApiToken"]["secret"]
     body = await api.gql(ORG, {"slug": team.slug}, token=secret)
     assert body["data"] == {"organization": {"name": "Team acme"}}
-    (row,) = await ApiToken.scoped(team.org.id)
+    (row,) = await ApiToken._scoped(team.org.id)
     assert row.last_used_ip == "203.0.113.7"
     assert datetime.now(UTC) - row.last_used_at < timedelta(seconds=30)
 
@@ -90,7 +90,7 @@ async def test_only_admins_and_owners_create_tokens(api: Api, team: Team) -> Non
     for role in (Role.MEMBER, Role.VIEWER):
         (error,) = errors_of(await create(api, team, ["leads:read"], role=role))
         assert error["extensions"] == {"code": "FORBIDDEN", "permission": "tokens:write"}
-    assert await ApiToken.scoped(team.org.id).count() == 0
+    assert await ApiToken._scoped(team.org.id).count() == 0
 
 
 async def test_an_admin_cannot_grant_a_scope_their_role_lacks(api: Api, team: Team) -> None:
@@ -99,7 +99,7 @@ async def test_an_admin_cannot_grant_a_scope_their_role_lacks(api: Api, team: Te
         (error,) = errors_of(body)
         assert error["extensions"] == {"code": "FORBIDDEN", "permission": permission.value,
                                        "reason": "SCOPE_ABOVE_ROLE"}
-    assert await ApiToken.scoped(team.org.id).count() == 0
+    assert await ApiToken._scoped(team.org.id).count() == 0
 
 
 async def test_person_only_permissions_are_never_scopes(api: Api, team: Team) -> None:
@@ -108,7 +108,7 @@ async def test_person_only_permissions_are_never_scopes(api: Api, team: Team) ->
         (error,) = errors_of(body)
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         assert permission.value in error["extensions"]["fields"]["scopes"]
-    assert await ApiToken.scoped(team.org.id).count() == 0
+    assert await ApiToken._scoped(team.org.id).count() == 0
 
 
 async def test_bad_input_names_each_field(api: Api, team: Team) -> None:
@@ -122,7 +122,7 @@ async def test_bad_input_names_each_field(api: Api, team: Team) -> None:
         "scopes": "unknown scope(s): leads:fly (the `scopes` query lists them)"}
     body = await create(api, team, [])
     assert "scopes" in errors_of(body)[0]["extensions"]["fields"]
-    assert await ApiToken.scoped(team.org.id).count() == 0
+    assert await ApiToken._scoped(team.org.id).count() == 0
 
 
 async def test_revoking_ends_the_token_at_once(api: Api, team: Team) -> None:
@@ -135,9 +135,9 @@ async def test_revoking_ends_the_token_at_once(api: Api, team: Team) -> None:
     (error,) = errors_of(body)
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert "revoked" in error["message"]
-    row = (await ApiToken.scoped(team.org.id))[0]
+    row = (await ApiToken._scoped(team.org.id))[0]
     assert row.revoked_at is not None
-    assert await ActivityEvent.scoped(team.org.id).filter(action="api_token.revoked").count() == 1
+    assert await ActivityEvent._scoped(team.org.id).filter(action="api_token.revoked").count() == 1
 
 
 async def test_another_orgs_admin_cannot_see_or_revoke_a_token(api: Api, team: Team,
@@ -146,7 +146,7 @@ async def test_another_orgs_admin_cannot_see_or_revoke_a_token(api: Api, team: T
     body = await api.gql(REVOKE, {"id": gid("ApiToken", token.row.id)},
                          token=rival.people[Role.OWNER].token)
     assert error_code(body) == "NOT_FOUND"
-    assert (await ApiToken.scoped(team.org.id))[0].revoked_at is None
+    assert (await ApiToken._scoped(team.org.id))[0].revoked_at is None
 
 
 async def test_an_expired_token_is_refused(api: Api, team: Team) -> None:
@@ -211,7 +211,7 @@ async def test_activity_records_the_token_as_the_actor(api: Api, team: Team) -> 
         {"i": {"organizationId": team.org_id, "name": "Renamed by a script"}},
         token=token.secret)
     assert body["data"]["updateOrganization"]["organization"]["name"] == "Renamed by a script"
-    (event,) = await ActivityEvent.scoped(team.org.id).filter(action="organization.updated")
+    (event,) = await ActivityEvent._scoped(team.org.id).filter(action="organization.updated")
     assert event.api_token_id == token.row.id
     assert event.actor_id is None
     body = await api.gql(
@@ -231,16 +231,16 @@ async def test_the_plan_caps_live_tokens(api: Api, team: Team, rival: Team) -> N
     (error,) = errors_of(await create(api, team, ["org:read"], name="one too many"))
     assert error["extensions"] == {"code": "PLAN_LIMIT", "limit": limit, "plan": "PRO",
                                    "resource": "partner_tokens", "used": limit}
-    assert await ApiToken.scoped(team.org.id).count() == limit
+    assert await ApiToken._scoped(team.org.id).count() == limit
     # Revoking one frees its place.
-    first = (await ApiToken.scoped(team.org.id).order_by("created_at"))[0]
+    first = (await ApiToken._scoped(team.org.id).order_by("created_at"))[0]
     await api.gql(REVOKE, {"id": gid("ApiToken", first.id)}, token=team.people[Role.ADMIN].token)
     assert "errors" not in await create(api, team, ["org:read"], name="replacement")
 
 
 async def test_the_free_plan_allows_two_tokens(api: Api, settings, team: Team) -> None:
     from models.billing import BillingAccount
-    await BillingAccount.scoped(team.org.id).delete()
+    await BillingAccount._scoped(team.org.id).delete()
     for n in range(2):
         assert "errors" not in await create(api, team, ["org:read"], name=f"t{n}")
     (error,) = errors_of(await create(api, team, ["org:read"], name="third"))
@@ -251,7 +251,7 @@ async def test_the_free_plan_allows_two_tokens(api: Api, settings, team: Team) -
 async def test_a_business_plan_allows_more(api: Api, rival: Team) -> None:
     from billing.plans import PLANS
     from models.billing import BillingAccount
-    await BillingAccount.scoped(rival.org.id).delete()
+    await BillingAccount._scoped(rival.org.id).delete()
     await subscribe(rival.org, Plan.BUSINESS)
     for n in range(PLANS[Plan.PRO].limits.partner_tokens + 1):  # type: ignore[operator]
         assert "errors" not in await create(api, rival, ["org:read"], name=f"t{n}")

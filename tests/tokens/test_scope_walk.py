@@ -147,6 +147,7 @@ RUNNERS: dict[str, Run] = {
     "User.email": gql("query($id: ID!) { lead(id: $id) { owner { email } } }",
                       lambda w: {"id": w.lead}),
     "Query.me": gql("{ me { id } }"),
+    "Me.email": gql("{ me { email } }"),  # `me` behind a token is its creator
     "Query.sessions": gql("{ sessions(first: 1) { totalCount } }"),
     "Mutation.updateOrganization": gql(
         "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { "
@@ -295,8 +296,10 @@ def needs_of(field: str) -> Needs:
     reached through `organization(slug:)`, which any credential of the org may run
     (`BelongsToOrg`: it adds no scope)."""
     needs = DECLARED[field]
-    if field == "User.email":  # reached through `lead(id:)` (see its runner)
-        path = DECLARED["Query.lead"]
+    # `User.email` is reached through `lead(id:)`, `Me.email` through `me` (see their runners).
+    reached_by = {"User.email": "Query.lead", "Me.email": "Query.me"}.get(field)
+    if reached_by is not None:
+        path = DECLARED[reached_by]
         return Needs(needs.permissions | path.permissions, needs.person or path.person)
     if field.startswith("Organization."):
         path = DECLARED["Query.organization"]

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import stripe
 import structlog
 
-from billing.errors import BillingNotConfigured, PaymentProviderError
 from core.settings import Settings
+from services.stripe_errors import BillingNotConfigured, PaymentProviderError
 
 if TYPE_CHECKING:
     from stripe.params import CustomerCreateParams, SubscriptionUpdateParams

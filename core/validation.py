@@ -46,8 +46,8 @@ from typing import Any, TypeVar
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from core.countries import COUNTRY_CODES
 from core.errors import BadUserInput
-from resolvers.countries import COUNTRY_CODES
 
 T = TypeVar("T")
 

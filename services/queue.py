@@ -1,4 +1,7 @@
-"""The procrastinate app of one process: its connector, its tasks and its worker.
+"""The procrastinate app of one process: its connector, its queue and its worker.
+
+The tasks themselves are registered by the composition root (`jobs.tasks.register`, called
+by `server.py` and `jobs/worker.py`): the queue does not know what its jobs do.
 
     jobs = Jobs(settings)          # built by `services.Services`
     await jobs.open()              # the server's lifespan, or `python -m jobs.worker`
@@ -17,42 +20,22 @@ import asyncio
 import contextlib
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
 
 import procrastinate
 import structlog
 from procrastinate.testing import InMemoryConnector
 
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from services import Services
+from database.queue_tables import is_postgres, libpq_url
 
 log = structlog.get_logger("relleks.jobs")
 
 WORK_TASK = "relleks.run_work"
 SWEEP_TASK = "relleks.sweep"
 QUEUE = "relleks"
-# Tortoise options in DATABASE_URL that libpq does not know.
-_TORTOISE_ONLY = {"maxsize", "minsize", "statement_cache_size", "max_cached_statement_lifetime",
-                  "max_cacheable_statement_size", "ssl"}
-
-
-def is_postgres(database_url: str) -> bool:
-    return database_url.startswith(("postgres:", "postgresql:", "asyncpg:"))
-
-
-def libpq_url(database_url: str) -> str:
-    """The Tortoise `DATABASE_URL` as a libpq connection URL for psycopg."""
-    parts = urlsplit(database_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _TORTOISE_ONLY]
-    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
-
-
 class Jobs:
-    """One process's job machinery. `services` is set by `Services.build`: tasks need the mailer,
-    the storage and the Stripe gateway."""
+    """One process's job machinery: the queue, its connector and the worker that runs it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -61,30 +44,8 @@ class Jobs:
             procrastinate.PsycopgConnector(conninfo=libpq_url(settings.database_url),
                                            min_size=1, max_size=4)
         self.app = procrastinate.App(connector=connector)
-        self.services: Services | None = None
         self._opened = False
         self._worker: asyncio.Task[None] | None = None
-        self._register()
-
-    def _register(self) -> None:
-        from jobs import sweep, work
-
-        retry = procrastinate.RetryStrategy(max_attempts=self.settings.jobs_max_attempts,
-                                            exponential_wait=self.settings.jobs_retry_wait)
-
-        @self.app.task(name=WORK_TASK, queue=QUEUE, retry=retry, pass_context=True)
-        async def run_work(context: procrastinate.JobContext, work_id: str) -> None:
-            final = context.job.attempts >= self.settings.jobs_max_attempts
-            await work.run(self.require_services(), uuid.UUID(work_id), final_attempt=final)
-
-        @self.app.periodic(cron="* * * * *")
-        @self.app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")
-        async def periodic_sweep(timestamp: int) -> None:
-            await sweep.sweep(self.require_services())
-
-    def require_services(self) -> Services:
-        assert self.services is not None, "Services.build sets Jobs.services"
-        return self.services
 
     async def open(self) -> None:
         """Open the connector (on first use: an app that never defers never connects)."""
@@ -132,20 +93,3 @@ class Jobs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._worker
             self._worker = None
-
-
-async def apply_schema(database_url: str) -> None:
-    """Create procrastinate's tables on PostgreSQL once (at migrate time). SQLite needs none."""
-    if not is_postgres(database_url):
-        return
-    import psycopg
-
-    async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as connection:
-        cursor = await connection.execute("SELECT to_regclass('procrastinate_jobs')")
-        row = await cursor.fetchone()
-        if row and row[0] is not None:
-            return
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-        conninfo=libpq_url(database_url), min_size=1, max_size=1))
-    async with app.open_async():
-        await app.schema_manager.apply_schema_async()

@@ -41,10 +41,13 @@ from models.billing import (
     SubscriptionStatus,
 )
 from models.orgs import Organization
+from models.tenancy import system_scope
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 
 log = structlog.get_logger("relleks.billing")
+
+STRIPE_EVENT = "a signed Stripe event about this organization"
 
 APPLIED, STALE, IGNORED, DUPLICATE = "applied", "stale", "ignored", "duplicate"
 Handler = Callable[[Context, dict[str, Any], datetime], Awaitable["Outcome"]]
@@ -87,7 +90,8 @@ async def _account(customer_id: str | None, metadata: dict[str, Any],
         org_id = _uuid(metadata.get("organization_id")) or _uuid(reference)
         if org_id is None or not await Organization.filter(id=org_id).exists():
             return None
-    account = await BillingAccount.scoped(org_id).select_for_update().first()
+    account = await system_scope(org_id, reason=STRIPE_EVENT).scoped(BillingAccount) \
+        .select_for_update().first()
     if account is None:
         return await BillingAccount.create(organization_id=org_id, stripe_customer_id=customer_id)
     if customer_id and account.stripe_customer_id != customer_id:
@@ -262,8 +266,8 @@ async def _save_invoice(account: BillingAccount, obj: dict[str, Any],
         "issued_at": _time(obj.get("created")) or at,
         "state_at": at,
     }
-    row = await Invoice.scoped(account.organization_id).filter(
-        stripe_invoice_id=obj["id"]).select_for_update().first()
+    row = await system_scope(account.organization_id, reason=STRIPE_EVENT).scoped(Invoice) \
+        .filter(stripe_invoice_id=obj["id"]).select_for_update().first()
     if row is None:
         return await Invoice.create(organization_id=account.organization_id,
                                     stripe_invoice_id=obj["id"], **values)

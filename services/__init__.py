@@ -1,18 +1,28 @@
-"""Long-lived collaborators shared by every request: built once in the app's lifespan."""
+"""Long-lived collaborators shared by every request, and the clients of what we call out to.
+
+`Services` (here) is built once per app by the composition root (`server.py`, or
+`jobs/worker.py` for a worker process). Beside it: the job queue (`queue`), the Stripe client
+(`stripe`, `stripe_errors`), the keyset cursor seal (`cursors`) and the query budgets' counters
+(`budgets`).
+
+Layer: below the engine and the domains, above `loaders` and everything under it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from auth.ratelimit import LoginLimiter
 from auth.social import SocialProviders
-from billing.gateway import StripeGateway
 from core.settings import Settings
-from engine.cursors import CursorSeal
-from jobs.app import Jobs
 from mail import Mailer
 from realtime.broker import Broker, build_broker
 from realtime.sockets import Sockets, build_sockets
+from services.budgets import QueryBudgets
+from services.cursors import CursorSeal
+from services.queue import Jobs
+from services.stripe import StripeGateway
 from storage import Storage, build_storage
 
 
@@ -30,10 +40,16 @@ class Services:
     sockets: Sockets
     """Counts open WebSockets per IP and credential, across processes with Redis."""
     cursors: CursorSeal
-    """Seals keyset cursors (one cipher object per process: `engine/cursors.py`)."""
+    """Seals keyset cursors (one cipher object per process: `services/cursors.py`)."""
+    cost_budgets: QueryBudgets
+    """Every caller's query budget (`billing/budgets.py`), spent by `engine/cost.py`."""
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, *,
+              cost_budgets: Callable[[Settings], QueryBudgets]) -> Services:
+        """Everything for one app. The composition root (`server.py`, `jobs/worker.py`) passes
+        what lives above this package (the budgets' pricing is billing's) and then registers
+        the job tasks (`jobs.tasks.register`)."""
         services = cls(
             settings=settings,
             limiter=LoginLimiter(settings),
@@ -46,6 +62,6 @@ class Services:
                                 buffer=settings.realtime_buffer),
             sockets=build_sockets(settings),
             cursors=CursorSeal(settings.secret_key),
+            cost_budgets=cost_budgets(settings),
         )
-        services.jobs.services = services  # tasks reach the mailer, storage and Stripe
         return services

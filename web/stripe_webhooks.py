@@ -2,9 +2,10 @@
 
 The `Stripe-Signature` header is verified by the stripe library (`Webhook.construct_event`)
 against STRIPE_WEBHOOK_SECRET, with a tolerance of STRIPE_WEBHOOK_TOLERANCE seconds on its
-timestamp: a missing, forged or stale signature is a 400 and changes nothing. A verified event is
-applied by `billing.events.process_event`, and answered 200 with what became of it (`applied`,
-`stale`, `ignored` or `duplicate`); an error while applying is a 500, so Stripe delivers again.
+timestamp: a missing, forged or stale signature is a 400 and changes nothing. A verified event
+is applied by `resolvers.billing_events.process_event`, and answered 200 with what became of it
+(`applied`, `stale`, `ignored` or `duplicate`); an error while applying is a 500, so Stripe
+delivers again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from billing.events import process_event
-from engine.context import Context, Viewer
+from auth.viewer import Viewer
+from engine.context import Context
+from resolvers.billing_events import process_event
 from services import Services
 
 log = structlog.get_logger("relleks.billing")

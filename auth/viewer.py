@@ -1,0 +1,44 @@
+"""Who is asking: the authenticated caller of one request or WebSocket, or why there is none.
+
+`auth.authenticate` builds it from the credential presented; the request's `Context`
+(`engine/context.py`) carries it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.accounts import Session, User
+    from models.oauth import OAuthGrant
+    from models.tokens import ApiToken
+
+
+@dataclass
+class Viewer:
+    """The authenticated caller, or why there is none (`error` for a bad credential).
+
+    A person has `user` and `session`; an organization API token has `token` only (its creator
+    loaded as `token.created_by`): it is not a person, so fields for people refuse it. A partner
+    app's OAuth access token has `grant` only, and acts like an API token: in the grant's org,
+    with the grant's scopes, its approver as `grant.created_by`."""
+
+    user: User | None = None
+    session: Session | None = None
+    via_cookie: bool = False
+    error: str | None = None
+    token: ApiToken | None = None
+    grant: OAuthGrant | None = None
+    oauth_token_id: uuid.UUID | None = None
+    """The partner app's access token presented (with `grant`): revoking it alone ends it."""
+    expires_at: datetime | None = None
+    """When the credential presented ends by itself (an access token's, a session's or an API
+    token's expiry): a WebSocket opened with it is closed then."""
+
+    @property
+    def credential(self) -> ApiToken | OAuthGrant | None:
+        """The org credential acting (an API token or an OAuth grant), if not a person."""
+        return self.token if self.token is not None else self.grant

@@ -1,0 +1,37 @@
+"""The job queue's two tasks, registered by the composition root on one app's queue.
+
+    register(services)   # server.py and jobs/worker.py, right after Services.build
+
+`relleks.run_work` runs one row of `scheduled_work` (`jobs.work`); `relleks.sweep`, every
+minute, re-queues what a lost queue forgot and applies retention (`jobs.sweep`). The tasks close
+over the app's `Services` (the mailer, the storage, Stripe), so nothing is patched onto the
+queue after it is built.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import procrastinate
+
+from jobs import sweep, work
+from services import Services
+from services.queue import QUEUE, SWEEP_TASK, WORK_TASK
+
+
+def register(services: Services) -> None:
+    """Define the tasks on `services.jobs.app`, each reaching `services`."""
+    settings = services.settings
+    app = services.jobs.app
+    retry = procrastinate.RetryStrategy(max_attempts=settings.jobs_max_attempts,
+                                        exponential_wait=settings.jobs_retry_wait)
+
+    @app.task(name=WORK_TASK, queue=QUEUE, retry=retry, pass_context=True)
+    async def run_work(context: procrastinate.JobContext, work_id: str) -> None:
+        final = context.job.attempts >= settings.jobs_max_attempts
+        await work.run(services, uuid.UUID(work_id), final_attempt=final)
+
+    @app.periodic(cron="* * * * *")
+    @app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")
+    async def periodic_sweep(timestamp: int) -> None:
+        await sweep.sweep(services)

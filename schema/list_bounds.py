@@ -1,0 +1,41 @@
+"""The most items each plain list of the schema can hold, for the cost model (`engine/cost.py`).
+
+A connection is priced by its page size; a plain list (a small fixed set: a user's consents,
+one per kind) by its bound here, per parent item. A list without an entry is priced as a whole
+page and fails `tests/cost/test_cost.py::test_every_plain_list_has_a_declared_bound`.
+"""
+
+from __future__ import annotations
+
+from auth.permissions import TOKEN_SCOPES, Permission
+from billing.plans import PLANS
+from models.billing import BillingInterval
+from models.consents import ConsentKind
+from models.leads import Lead
+from models.social import SocialProvider
+from resolvers.lead_transfer import MAX_IMPORT_ERRORS
+from resolvers.leads import MAX_TAGS
+from resolvers.oauth import MAX_REDIRECT_URIS
+
+LIST_BOUNDS: dict[str, int] = {
+    # Lists of objects: each item is priced, and multiplies what it holds.
+    "Me.linkedIdentities": len(SocialProvider),  # one per provider (unique)
+    "Me.consents": len(ConsentKind),  # one per kind
+    "Query.plans": len(PLANS),  # the catalog
+    "Plan.prices": len(BillingInterval),  # one per interval
+    "Query.scopes": len(TOKEN_SCOPES),  # the catalog
+    "Query.socialProviders": len(SocialProvider),  # the catalog
+    "OAuthAuthorizationRequest.scopes": len(Permission),  # distinct scopes
+    "ImportResult.errors": MAX_IMPORT_ERRORS,  # the first 100 problems
+    # Lists of scalars: free, bounded all the same.
+    "Lead.tags": MAX_TAGS,
+    "LeadEvent.changedFields": len(Lead._meta.fields_map),  # distinct lead fields
+    "ApiToken.scopes": len(Permission),  # distinct scopes
+    "AuthorizedApp.scopes": len(Permission),
+    "OAuthApp.scopes": len(Permission),
+    "OAuthApp.redirectUris": MAX_REDIRECT_URIS,
+    "Organization.viewerPermissions": len(Permission),
+}
+"""The most items each plain list (`Type.field`) can hold: its price per parent item. A list
+without an entry is priced as a whole page (DEFAULT_PAGE), and fails
+`tests/cost/test_cost.py::test_every_plain_list_has_a_declared_bound`."""
