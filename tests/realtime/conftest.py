@@ -112,6 +112,17 @@ def start_server(database_url: str, tmp: Path, name: str, **env: str) -> Server:
     raise RuntimeError(f"server {name} did not start: {log.read_text()[-3000:]}")
 
 
+def start_pair(database_url: str, tmp: Path, names: tuple[str, str],
+               **env: str) -> tuple[Server, Server]:
+    """Two processes with the same settings (say Redis), both up or neither left running."""
+    first = start_server(database_url, tmp, names[0], **env)
+    try:
+        return first, start_server(database_url, tmp, names[1], **env)
+    except Exception:
+        stop_server(first)
+        raise
+
+
 def stop_server(server: Server) -> None:
     server.process.terminate()
     try:
@@ -127,12 +138,7 @@ def servers(database_url: str, tmp_path_factory: pytest.TempPathFactory
     if not REDIS_URL:
         pytest.skip("REDIS_URL is not set: the realtime tests across processes need Redis")
     tmp = tmp_path_factory.mktemp("realtime")
-    first = start_server(database_url, tmp, "first", REDIS_URL=REDIS_URL)
-    try:
-        second = start_server(database_url, tmp, "second", REDIS_URL=REDIS_URL)
-    except Exception:
-        stop_server(first)
-        raise
+    first, second = start_pair(database_url, tmp, ("first", "second"), REDIS_URL=REDIS_URL)
     yield first, second
     stop_server(first)
     stop_server(second)

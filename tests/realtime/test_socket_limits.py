@@ -26,6 +26,7 @@ from tests.realtime.conftest import (
     Socket,
     bearer,
     socket,
+    start_pair,
     start_server,
     stop_server,
 )
@@ -53,12 +54,7 @@ def pair(database_url: str, tmp: Path) -> Iterator[tuple[Server, Server]]:
     if not REDIS_URL:
         pytest.skip("REDIS_URL is not set: counting across processes needs Redis")
     env = {**LIMITS, "REDIS_URL": REDIS_URL, "REALTIME_CHANNEL_PREFIX": PREFIX}
-    first = start_server(database_url, tmp, "caps-first", **env)
-    try:
-        second = start_server(database_url, tmp, "caps-second", **env)
-    except Exception:
-        stop_server(first)
-        raise
+    first, second = start_pair(database_url, tmp, ("caps-first", "caps-second"), **env)
     yield first, second
     stop_server(first)
     stop_server(second)
