@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request ids and the access log, security headers, header and body size
-limits."""
+"""Pure ASGI middleware: request ids and the access log, security headers, CORS outside the
+public form paths, header and body size limits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
@@ -78,7 +79,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["x-content-type-options"] = "nosniff"
-                headers["referrer-policy"] = "no-referrer"
+                # A page that needs the browser to send its origin (a lead form) sets its own.
+                headers.setdefault("referrer-policy", "no-referrer")
                 if scope["path"].startswith("/graphql"):
                     headers.setdefault("cache-control", "no-store")
                 if scope.get("scheme") == "https":
@@ -86,6 +88,23 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class CORSExcept:
+    """Starlette's CORSMiddleware (the API's `ALLOWED_ORIGINS`, with credentials) on every path
+    but those under `skip`: the public lead form endpoints answer CORS themselves, for each
+    form's own origins and never with credentials (`web/forms.py`)."""
+
+    def __init__(self, app: ASGIApp, /, *, skip: tuple[str, ...], **options: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, **options)
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.skip):
+            await self.app(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
 
 
 class HeaderSizeLimit:
