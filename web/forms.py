@@ -169,7 +169,7 @@ def content_security_policy(form: LeadForm | None, style: str | None) -> str:
     if style:
         digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
         styles.append(f"'sha256-{digest}'")
-    images = ["'self'"]
+    images = ["'self'", "data:"]  # data: for the page's empty icon
     actions = ["'self'"]
     ancestors = ["'none'"]
     if form is not None:

@@ -64,7 +64,7 @@ async def test_only_our_script_and_style_may_run(http: httpx.AsyncClient,
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     assert f"<style>{style}</style>" in page.response.text
     assert policy == ("default-src 'none'; script-src 'self'; "
-                      f"style-src 'self' 'sha256-{digest}'; img-src 'self'; "
+                      f"style-src 'self' 'sha256-{digest}'; img-src 'self' data:; "
                       "form-action 'self'; frame-ancestors https://www.acme.test; "
                       "base-uri 'none'")
     assert "<script>" not in page.response.text  # no inline script at all
@@ -106,7 +106,7 @@ async def test_a_logo_is_shown_from_its_own_origin_only(http: httpx.AsyncClient,
     assert '<img class="logo" src="https://cdn.acme.test/logo.png" alt="">' in \
         page.response.text
     policy = page.response.headers["content-security-policy"]
-    assert "img-src 'self' https://cdn.acme.test;" in policy
+    assert "img-src 'self' data: https://cdn.acme.test;" in policy
     assert "--on-accent:#111" in page.response.text  # dark text on a light accent
 
 
