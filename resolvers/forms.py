@@ -204,7 +204,8 @@ async def validate_form(org_id: uuid.UUID, data: dict[str, Any], *,
     if final("consent_required", False) and not final("consent_text"):
         check.add("consentRequired", "needs a consentText to show")
     redirect = final("redirect_url")
-    if redirect and ("redirect_url" in values or "allowed_origins" in values):
+    if redirect and ("redirect_url" in values or "allowed_origins" in values) \
+            and "allowedOrigins" not in check.problems:
         allowed = await _redirect_origins(org_id, final("allowed_origins", []) or [])
         if origin_of(redirect) not in allowed:
             check.add("redirectUrl", "must be on one of the form's allowedOrigins")
