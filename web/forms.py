@@ -298,6 +298,14 @@ class FormPages:
         self.defences = FormDefences(services.settings, storage=services.limiter.storage)
         self.own_origin = origin_of(services.settings.public_url)
 
+    def own_origins(self, request: Request) -> list[str]:
+        """Where the hosted page itself is served: PUBLIC_URL's origin, and the origin this
+        request was sent to (a custom domain serving the page; a post whose `Origin` is the
+        very origin it is sent to came from a page of that origin, which no other site's page
+        can claim in a browser)."""
+        found = {self.own_origin, origin_of(str(request.base_url))}
+        return sorted(o for o in found if o)
+
     # CORS: the form's own allowed origins, exactly.
 
     @staticmethod
@@ -439,8 +447,8 @@ class FormPages:
             stamp=body.raw.get(STAMP_FIELD), challenge=body.raw.get(CHALLENGE_FIELD),
             origin=sender_origin(request.headers.get("origin"), request.headers.get("referer")),
             name=values.get(FormField.NAME.value))
-        own = [self.own_origin] if self.own_origin else []
-        signals = await self.defences.assess(submitted, [*form.allowed_origins, *own])
+        signals = await self.defences.assess(submitted, [*form.allowed_origins,
+                                                         *self.own_origins(request)])
         status = SubmissionStatus(verdict(signals).value)
         shown = bool(form.consent_text) and (
             body.consent_shown if body.consent_shown is not None

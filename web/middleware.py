@@ -23,8 +23,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestLog:
     """Give each request an id (kept from `X-Request-ID` when sane), echo it, and write one JSON
     line when the response ends: id, method, path (never the query string, which can hold GraphQL
-    variables), operation name and type, status, duration, user id. Nothing from the body or the
-    headers' values is logged, so no secret or personal data is."""
+    variables, nor a double opt-in link's token), operation name and type, status, duration,
+    user id. Nothing from the body or the headers' values is logged, so no secret or personal
+    data is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -54,13 +55,25 @@ class RequestLog:
                 "request",
                 request_id=request_id,
                 method=scope["method"],
-                path=scope["path"],
+                path=logged_path(scope["path"]),
                 operation=state.get("operation_name"),
                 operation_type=state.get("operation_type"),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=state.get("user_id"),
             )
+
+
+SECRET_PATHS = ("/f/confirm/",)
+"""Paths whose last part is a secret (a double opt-in link's token): logged without it."""
+
+
+def logged_path(path: str) -> str:
+    """`path` as the access log writes it: a link's token is replaced by `[token]`."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "[token]"
+    return path
 
 
 class SecurityHeaders:

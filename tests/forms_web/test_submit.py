@@ -130,6 +130,31 @@ async def test_a_referer_stands_in_for_a_missing_origin(
     assert (stored.status, stored.origin) == (SubmissionStatus.ACCEPTED, SITE)
 
 
+async def test_the_page_served_on_another_host_may_post_to_it(
+        app: Any, settings: Settings, org: Organization, form: LeadForm) -> None:
+    """A page served on a custom domain posts with that domain's origin, to that domain."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 50000))
+    async with httpx.AsyncClient(transport=transport,
+                                 base_url="https://forms.acme.test") as custom:
+        fields = await good_fields(custom, settings, form)
+        await post_form(custom, form, fields, origin="https://forms.acme.test")
+        fields = await good_fields(custom, settings, form, email="b@example.com")
+        await post_form(custom, form, fields, origin="https://other.acme.test")
+    assert [(s.status, s.signals) for s in await submissions(org)] == [
+        (SubmissionStatus.ACCEPTED, []), (SubmissionStatus.SPAM, ["origin"])]
+
+
+async def test_the_access_log_leaves_out_a_confirmation_token(
+        http: httpx.AsyncClient, capsys: pytest.CaptureFixture[str], app: Any) -> None:
+    capsys.readouterr()
+    await http.get("/f/confirm/rlk_fc_secret-token-value")
+    out = capsys.readouterr().out
+    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (line,) = [x for x in lines if x.get("event") == "request"]
+    assert line["path"] == "/f/confirm/[token]"
+    assert "secret-token-value" not in out
+
+
 async def test_a_spent_proof_of_work_cannot_be_replayed(
         http: httpx.AsyncClient, settings: Settings, org: Organization, form: LeadForm) -> None:
     fields = await good_fields(http, settings, form)
