@@ -12,14 +12,18 @@ file. Screenshots go to `var/artifacts/`.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -48,6 +52,36 @@ FORM = "demo-contact"  # scripts/load_demo.py's form
 expect.set_options(timeout=WAIT_MS)
 
 
+TENANT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Acme contact</title></head>
+<body><p id="out">waiting</p>
+<script>
+// A tenant's page: our script, then its own code posting the form as JSON.
+const params = new URLSearchParams(location.search);
+const api = params.get("api");
+const script = document.createElement("script");
+script.src = api + "/static/forms/form.js";
+script.onerror = () => { document.getElementById("out").textContent = "refused script"; };
+script.onload = async () => {
+  const out = document.getElementById("out");
+  const form = api + "/f/" + params.get("form");
+  try {
+    const ready = await (await fetch(form + "/challenge")).json();
+    const altcha = await RelleksForms.solve(ready.challenge);
+    await new Promise((done) => setTimeout(done, ready.minSeconds * 1000 + 300));
+    const answer = await fetch(form, {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({name: "Annie Easley", email: params.get("email"), consent: true,
+                            consentShown: true, stamp: ready.stamp, altcha})});
+    out.textContent = "status " + answer.status + " " + JSON.stringify(await answer.json());
+  } catch (error) {
+    out.textContent = "refused " + error;
+  }
+};
+document.body.appendChild(script);
+</script></body></html>"""
+
+
 @dataclass
 class Server:
     base: str
@@ -63,11 +97,40 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def tenant_site() -> Iterator[int]:
+    """The port of a tenant's own site on loopback: every path answers TENANT_PAGE, which
+    names the API's address given in its `api` query parameter. Reached as
+    `http://127.0.0.1:PORT` it is one of the demo form's allowed origins; as
+    `http://localhost:PORT`, another origin."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = TENANT_PAGE.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    yield site.server_address[1]
+    site.shutdown()
+    site.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tenant_site: int) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("forms-browser")
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
     env.update({"DATABASE_URL": f"sqlite://{tmp / 'db.sqlite3'}", "LOG_LEVEL": "WARNING",
-                "MEDIA_ROOT": str(tmp / "media")})
+                "MEDIA_ROOT": str(tmp / "media"),
+                # The demo form takes its allowed origins from these at load time.
+                "ALLOWED_ORIGINS": f"http://localhost:3000,http://127.0.0.1:{tenant_site}"})
     for command in (["-m", "tortoise", "-c", "database.TORTOISE_ORM", "migrate"],
                     ["-m", "scripts.load_demo"]):
         done = subprocess.run([sys.executable, *command], cwd=ROOT, env=env,
@@ -217,3 +280,34 @@ def test_an_invalid_value_comes_back_next_to_its_field(without_js: Visit,
     expect(page.get_by_label("Name")).to_have_value("Mary Jackson")
     without_js.shot("form-error.png")
     assert server.rows("SELECT id FROM form_submissions WHERE email LIKE 'mary%'") == []
+
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1", True),  # http://127.0.0.1:PORT is one of the demo form's allowed origins
+    ("localhost", False),  # http://localhost:PORT is not
+])
+def test_a_tenants_own_page_posts_json_across_origins_only_when_allowed(
+        browser: Browser, server: Server, tenant_site: int, host: str, allowed: bool) -> None:
+    """A tenant's page on another origin fetches a challenge, solves it with our script's
+    `RelleksForms.solve` and posts JSON: Chromium's own CORS checks let it read the answers
+    only from an allowed origin."""
+    site = f"http://{host}:{tenant_site}"
+    email = f"annie.{host}@nasa.example"
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{site}/contact?" + urlencode({"api": server.base, "form": FORM,
+                                              "email": email}))
+    out = page.locator("#out")
+    expect(out).not_to_have_text("waiting")
+    if allowed:
+        expect(out).to_have_text(re.compile(r'^status 200 \{"ok":true,'))
+        assert server.submission(email) == ("accepted", "[]")
+        (receipt,) = server.rows("SELECT origin, consent_text FROM consent_receipts "
+                                 "WHERE email = ?", email)
+        assert receipt[0] == site and receipt[1].startswith("I agree that Demo Co")
+    else:
+        expect(out).to_have_text("refused TypeError: Failed to fetch")
+        assert server.rows("SELECT id FROM form_submissions WHERE email = ?", email) == []
+    context.close()
