@@ -55,6 +55,7 @@ from auth.form_defences import (
     sender_origin,
     verdict,
 )
+from core.errors import Conflict
 from models.forms import FormField, FormStatus, LeadForm, SubmissionStatus
 from resolvers.form_intake import (
     MESSAGE_MAX,
@@ -454,12 +455,15 @@ class FormPages:
             body.consent_shown if body.consent_shown is not None
             else (not body.json or values.get("consent") == "yes"))
         tasks = BackgroundTasks()
-        submission = await take_submission(
-            self.services, form, values, status=status, signals=[s.value for s in signals],
-            meta=SubmissionMeta(origin=submitted.origin,
-                                user_agent=request.headers.get("user-agent"), ip=ip,
-                                consent_shown=shown),
-            defer=lambda send: tasks.add_task(send))
+        try:
+            submission = await take_submission(
+                self.services, form, values, status=status, signals=[s.value for s in signals],
+                meta=SubmissionMeta(origin=submitted.origin,
+                                    user_agent=request.headers.get("user-agent"), ip=ip,
+                                    consent_shown=shown),
+                defer=lambda send: tasks.add_task(send))
+        except Conflict:  # paused since it was looked up
+            return self.missing(form, body.json, request)
         log.info("forms.submission", form=form.public_id, submission=str(submission.id),
                  status=submission.status.value, signals=submission.signals,
                  request_id=request.scope.get("state", {}).get("request_id"))

@@ -276,7 +276,12 @@ def test_an_invalid_value_comes_back_next_to_its_field(without_js: Visit,
     message = page.locator("#error-email").inner_text()
     assert "period" in message
     expect(email).to_have_accessible_description(message)
-    expect(page.get_by_role("alert")).to_contain_text("Email")
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("Email")
+    expect(summary).to_be_focused()  # read first; Tab leads to its link to the field
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#field-email$"))
     expect(page.get_by_label("Name")).to_have_value("Mary Jackson")
     without_js.shot("form-error.png")
     assert server.rows("SELECT id FROM form_submissions WHERE email LIKE 'mary%'") == []
