@@ -345,8 +345,11 @@ class FormPages:
 
     # The page.
 
-    async def find(self, public_id: str) -> LeadForm | None:
-        return await form_by_public_id(public_id)
+    async def find(self, request: Request) -> LeadForm | None:
+        """The form the path names, as every endpoint here sees it: None when there is none
+        (answered as unknown). The one place that decides which forms a request may reach
+        (a custom domain's host serving only its own organization's forms goes here)."""
+        return await form_by_public_id(request.path_params["public_id"])
 
     def missing(self, form: LeadForm | None, as_json: bool,
                 request: Request | None = None) -> Response:
@@ -394,8 +397,7 @@ class FormPages:
 
     async def form(self, request: Request) -> Response:
         """`/f/{publicId}`: GET the page, POST a submission, OPTIONS a preflight."""
-        public_id = request.path_params["public_id"]
-        form = await self.find(public_id)
+        form = await self.find(request)
         if request.method == "OPTIONS":
             return await self.preflight(request, form, "POST")
         if request.method == "POST":
@@ -406,7 +408,7 @@ class FormPages:
 
     async def challenge(self, request: Request) -> Response:
         """`/f/{publicId}/challenge`: what a tenant's own page posts along with its JSON."""
-        form = await self.find(request.path_params["public_id"])
+        form = await self.find(request)
         if request.method == "OPTIONS":
             return await self.preflight(request, form, "GET")
         if form is None or form.status is not FormStatus.ACTIVE:
