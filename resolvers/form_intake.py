@@ -76,6 +76,8 @@ CONFIRM_TTL = timedelta(hours=48)
 """How long a double opt-in link works."""
 CONFIRM_PREFIX = "rlk_fc_"
 PUBLIC_ID_MAX = 32
+MAX_SIGNALS = 20
+"""The most reasons kept on one submission (each up to 100 characters)."""
 CONSENT_YES = frozenset({"on", "true", "yes", "1", "checked"})
 
 REQUIRED = "is required"
@@ -205,7 +207,7 @@ async def take_submission(services: Services, form: LeadForm, values: Mapping[st
     settings = services.settings
     fields = dict(values)
     consent_given = fields.pop("consent", None) == "yes"
-    reasons = [str(s)[:100] for s in signals][:20]
+    reasons = [str(s)[:100] for s in signals][:MAX_SIGNALS - 2]  # room for ours (two at most)
     send: Callable[[], Awaitable[None]] | None = None
     async with in_transaction():
         if status is SubmissionStatus.ACCEPTED and await over_limit(
