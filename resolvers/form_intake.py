@@ -152,7 +152,8 @@ def validate_values(form: LeadForm, raw: Mapping[str, Any], *, region: str | Non
     left out) and the problems, by field name, with the same rules as the API's lead fields
     (`core/validation.py`): names and text without control or invisible characters, the email
     normalised, the phone as E.164 (in `region`, by default the organization's). When the
-    form requires consent, `consent` must be ticked (`on`, `true`, `yes`, `1`); a ticked box
+    form requires consent, `consent` must be ticked (`on`, `true`, `yes`, `1`, or JSON's
+    `true`); a ticked box
     is kept as `consent: "yes"`. Keys the form does not ask are ignored."""
     check = Checks()
     values: dict[str, str] = {}
@@ -182,7 +183,8 @@ def validate_values(form: LeadForm, raw: Mapping[str, Any], *, region: str | Non
         if cleaned:
             values[field.value] = cleaned
     consent = raw.get("consent")
-    ticked = isinstance(consent, str) and consent.strip().lower() in CONSENT_YES
+    ticked = consent is True or (isinstance(consent, str)
+                                 and consent.strip().lower() in CONSENT_YES)
     if ticked:
         values["consent"] = "yes"
     elif form.consent_required:

@@ -74,6 +74,10 @@ async def test_validate_values_cleans_and_reports_every_field(app: Any, team: Te
     assert problems["consent"] == CONSENT_MISSING
     values, problems = validate_values(form, {"consent": "on"})
     assert problems == {"name": REQUIRED, "email": REQUIRED}
+    values, problems = validate_values(form, {**RAW, "consent": True})  # type: ignore[dict-item]
+    assert problems == {} and values["consent"] == "yes"
+    values, problems = validate_values(form, {**RAW, "consent": "no"})
+    assert problems == {"consent": CONSENT_MISSING}
     values, problems = validate_values(form, {**RAW, "email": ["a@b.c"]})  # type: ignore[dict-item]
     assert problems == {"email": "must be text"}
     values, problems = validate_values(form, {**RAW, "message": "m" * 5001})
