@@ -225,7 +225,7 @@ ORG_TABLES: dict[str, Table] = {
                        "address_postal_code", "address_country", "status", "source",
                        "owner_id", "tags", "created_at", "updated_at"),
     "notes": _org_rows(Note, "id", "lead_id", "author_id", "body", "created_at", "edited_at"),
-    "activity": _org_rows(ActivityEvent, "id", "actor_id", "api_token_id", "action",
+    "activity": _org_rows(ActivityEvent, "id", "actor_id", "api_token_id", "form_id", "action",
                           "target_type", "target_id", "summary", "ip", "user_agent",
                           "created_at"),
     "api_tokens": _org_rows(ApiToken, "id", "name", "prefix", "scopes", "created_by_id",

@@ -76,6 +76,8 @@ CONFIRM_TTL = timedelta(hours=48)
 """How long a double opt-in link works."""
 CONFIRM_PREFIX = "rlk_fc_"
 PUBLIC_ID_MAX = 32
+MAX_SIGNALS = 20
+"""The most reasons kept on one submission (each up to 100 characters)."""
 CONSENT_YES = frozenset({"on", "true", "yes", "1", "checked"})
 
 REQUIRED = "is required"
@@ -150,7 +152,8 @@ def validate_values(form: LeadForm, raw: Mapping[str, Any], *, region: str | Non
     left out) and the problems, by field name, with the same rules as the API's lead fields
     (`core/validation.py`): names and text without control or invisible characters, the email
     normalised, the phone as E.164 (in `region`, by default the organization's). When the
-    form requires consent, `consent` must be ticked (`on`, `true`, `yes`, `1`); a ticked box
+    form requires consent, `consent` must be ticked (`on`, `true`, `yes`, `1`, or JSON's
+    `true`); a ticked box
     is kept as `consent: "yes"`. Keys the form does not ask are ignored."""
     check = Checks()
     values: dict[str, str] = {}
@@ -180,7 +183,8 @@ def validate_values(form: LeadForm, raw: Mapping[str, Any], *, region: str | Non
         if cleaned:
             values[field.value] = cleaned
     consent = raw.get("consent")
-    ticked = isinstance(consent, str) and consent.strip().lower() in CONSENT_YES
+    ticked = consent is True or (isinstance(consent, str)
+                                 and consent.strip().lower() in CONSENT_YES)
     if ticked:
         values["consent"] = "yes"
     elif form.consent_required:
@@ -205,7 +209,7 @@ async def take_submission(services: Services, form: LeadForm, values: Mapping[st
     settings = services.settings
     fields = dict(values)
     consent_given = fields.pop("consent", None) == "yes"
-    reasons = [str(s)[:100] for s in signals][:20]
+    reasons = [str(s)[:100] for s in signals][:MAX_SIGNALS - 2]  # room for ours (two at most)
     send: Callable[[], Awaitable[None]] | None = None
     async with in_transaction():
         if status is SubmissionStatus.ACCEPTED and await over_limit(

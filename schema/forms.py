@@ -23,7 +23,6 @@ from engine.keyset import keyset_page, scope_of
 from engine.permissions import HasPermission, org_from_argument, org_from_source, org_of, requires
 from models import forms as models
 from models import orgs as org_models
-from models.leads import Lead as LeadModel
 from resolvers import forms as resolvers
 from schema.accounts import User
 from schema.leads import KeysetConnection, Lead, max_page
@@ -118,8 +117,7 @@ class FormSubmission(ModelNode):
                    info: Info) -> Lead | None:
         if root.lead_id is None:
             return None
-        found = await info.context.access.scoped(LeadModel, root.organization_id) \
-            .filter(id=root.lead_id).first()
+        found = await info.context.loaders.leads_of_org(root.organization_id).load(root.lead_id)
         return cast("Lead | None", found)
 
 
