@@ -251,6 +251,25 @@ async def test_json_from_an_allowed_origin_with_cors(
     assert len(await leads(org)) == 1
 
 
+async def test_json_that_fails_a_check_is_answered_as_a_success(
+        http: httpx.AsyncClient, settings: Settings, org: Organization, form: LeadForm) -> None:
+    async def body(**changes: object) -> dict[str, object]:
+        ready = (await http.get(f"/f/{form.public_id}/challenge")).json()
+        return {**PERSON, "stamp": stamp_from(settings, form.public_id, 5),
+                "altcha": solve(ready["challenge"]), **changes}
+
+    accepted = await post_json(http, form, await body())
+    held = await post_json(http, form, await body(altcha=None, email="h@example.com"))
+    spam = await post_json(http, form, await body(website="x", email="s@example.com"))
+    fast = await post_json(http, form, await body(
+        stamp=stamp_from(settings, form.public_id, 0), email="f@example.com"))
+    for other in (held, spam, fast):
+        same_answer(accepted, other)
+    assert [(s.status, s.signals) for s in await submissions(org)] == [
+        (SubmissionStatus.ACCEPTED, []), (SubmissionStatus.HELD, ["no_challenge"]),
+        (SubmissionStatus.SPAM, ["honeypot"]), (SubmissionStatus.SPAM, ["too_fast"])]
+
+
 async def test_json_from_another_origin_gets_no_cors_and_is_spam(
         http: httpx.AsyncClient, settings: Settings, org: Organization, form: LeadForm) -> None:
     body = {**PERSON, "stamp": stamp_from(settings, form.public_id, 5)}
