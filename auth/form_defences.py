@@ -58,6 +58,8 @@ MAX_PAYLOAD_CHARS = 4096
 URL_IN_TEXT = re.compile(
     r"(https?:|ftp:|www\.|//|\b[a-z0-9-]+\.(com|net|org|info|biz|ru|cn|xyz|top|io|site|online|"
     r"shop|club|link|click)\b)", re.IGNORECASE)
+HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
+"""A DNS name or an IPv4 address, as an origin may hold one (lower case)."""
 MARKUP_IN_TEXT = re.compile(r"[<>]|\[/?(url|link|a|img)\b|&#?\w+;", re.IGNORECASE)
 
 
@@ -119,7 +121,8 @@ def client_network(ip: str | None) -> str:
 
 def origin_of(url: str | None) -> str | None:
     """`scheme://host[:port]` of an http(s) URL, lower case, without a default port; None for
-    anything else (including the `null` origin)."""
+    anything else (the `null` origin, a host with characters no hostname has). Origins go
+    into response headers (CORS, the page's policy): nothing else may."""
     if not url:
         return None
     try:
@@ -132,7 +135,12 @@ def origin_of(url: str | None) -> str | None:
         return None
     host = parts.hostname.lower()
     if ":" in host:
-        host = f"[{host}]"
+        try:
+            host = f"[{ipaddress.IPv6Address(host)}]"
+        except ValueError:
+            return None
+    elif not HOSTNAME.fullmatch(host):
+        return None  # what urlsplit lets through (`;`, spaces) never reaches a header
     default = {"http": 80, "https": 443}[parts.scheme]
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 

@@ -62,6 +62,11 @@ def test_the_network_a_client_counts_under(ip: str | None, key: str) -> None:
     ("https://user:pw@example.com", None),
     ("https://example.com:99999", None),
     ("", None),
+    ("https://[::1]:8443/x", "https://[::1]:8443"),
+    ("https://x; script-src *", None),  # would add a directive to a policy
+    ("https://a;b.example", None),
+    ("https://exa mple.com", None),
+    ("https://[not:an:address]", None),
 ])
 def test_origins_are_compared_in_one_form(url: str, origin: str | None) -> None:
     assert origin_of(url) == origin

@@ -87,7 +87,8 @@ async def test_what_a_form_says_is_escaped_and_odd_values_stay_out(
     form = await make_form(
         org, page_title='<script>alert("t")</script>', page_intro="<img src=x onerror=y>",
         consent_text="I agree & <b>consent</b>", accent_color="red;}x{",
-        logo_url="javascript:alert(1)", allowed_origins=[])
+        logo_url="javascript:alert(1)", allowed_origins=["https://x; script-src *"],
+        redirect_url="https://y; img-src *")
     page = await open_page(http, form.public_id)
     html = page.response.text
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;t&#34;)" in html
@@ -97,6 +98,8 @@ async def test_what_a_form_says_is_escaped_and_odd_values_stay_out(
     assert "javascript:" not in html and 'class="logo"' not in html
     policy = page.response.headers["content-security-policy"]
     assert "style-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy and " *" not in policy  # no directive slipped in
+    assert "form-action 'self';" in policy
 
 
 async def test_a_logo_is_shown_from_its_own_origin_only(http: httpx.AsyncClient,
