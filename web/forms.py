@@ -522,6 +522,11 @@ class FormPages:
     # Double opt-in.
 
     async def confirm(self, request: Request) -> Response:
+        """Opening a double opt-in link confirms it. A HEAD (a link checker looking) does not:
+        it changes nothing and tells nothing about the link."""
+        if request.method == "HEAD":
+            return message_page(None, 200, "Confirm your request",
+                                "Open this link in a browser to confirm.")
         ip = request.client.host if request.client else None
         submission = await confirm_submission(self.services, request.path_params["token"],
                                               ip=ip)

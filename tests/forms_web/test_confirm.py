@@ -33,6 +33,9 @@ async def test_a_double_opt_in_is_confirmed_by_its_link_once(
     assert pending.status is SubmissionStatus.PENDING and await leads(org) == []
     link = link_in(inbox, "ada@example.com")  # mailed after the response, before it ended
 
+    looked = await http.head(link)  # a link checker: nothing happens
+    assert looked.status_code == 200
+    assert (await submissions(org))[0].status is SubmissionStatus.PENDING
     confirmed = await http.get(link)
     assert confirmed.status_code == 200 and "Thank you: confirmed" in confirmed.text
     assert "set-cookie" not in confirmed.headers
