@@ -99,6 +99,7 @@ async def test_a_flood_from_one_address_makes_no_lead_and_the_api_keeps_answerin
                 statuses[response.status_code] += 1
 
         answered: list[float] = []
+        finished: list[float] = []
         flooding = True
 
         async def person() -> None:
@@ -106,12 +107,14 @@ async def test_a_flood_from_one_address_makes_no_lead_and_the_api_keeps_answerin
                 started = time.perf_counter()
                 assert await lead_count() == before
                 answered.append(time.perf_counter() - started)
+                finished.append(time.perf_counter())
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(person())
         started = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*(bot() for _ in range(CONNECTIONS))), 120)
-        took = time.perf_counter() - started
+        ended = time.perf_counter()
+        took = ended - started
         flooding = False
         await asyncio.wait_for(watcher, 30)
         after = await lead_count()
@@ -120,7 +123,7 @@ async def test_a_flood_from_one_address_makes_no_lead_and_the_api_keeps_answerin
     assert +statuses == +Counter({200: allowed, 429: FLOOD - allowed}), statuses
     assert after == before
     # The person was answered throughout, each time within a bound a person would bear.
-    assert answered, (took, answered)
+    assert [t for t in finished if t < ended], (took, answered)  # answered during the flood
     assert max(answered) < 5, answered
     with closing(sqlite3.connect(database)) as db:
         stored = db.execute("SELECT status, COUNT(*) FROM form_submissions "
