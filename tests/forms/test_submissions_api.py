@@ -309,3 +309,16 @@ async def test_discarding_a_pending_submission_ends_its_link(app: Any, api: Api,
     assert body["data"]["discardSubmission"]["submission"]["status"] == "DISCARDED"
     assert await confirm_submission(app.state.services, token, ip=None) is None
     assert await lead_rows(team.org) == []
+
+
+async def test_the_activity_log_names_the_form_as_the_actor(app: Any, api: Api,
+                                                            team: Team) -> None:
+    form = await make_form(team.org)
+    await submit(app, form)
+    body = await api.gql("""query($slug: String!) { organization(slug: $slug) {
+        activity(first: 5, filter: {action: LEAD_CREATED}) {
+          nodes { actorFormId actorTokenId ip actor { id } summary } } } }""",
+                         {"slug": team.slug}, token=team.people[Role.OWNER].token)
+    (event,) = body["data"]["organization"]["activity"]["nodes"]
+    assert event == {"actorFormId": gid("LeadForm", form.id), "actorTokenId": None,
+                     "ip": None, "actor": None, "summary": {"source": "FORM"}}
