@@ -265,3 +265,15 @@ async def test_plan_limits_the_number_of_forms(api: Api, team: Team) -> None:
     assert body["data"]["organization"]["billing"] == {
         "limits": {"leadForms": 20, "formSubmissionsPerMonth": 5000},
         "usage": {"leadForms": 3, "formSubmissionsThisMonth": 0}}
+
+
+async def test_the_activity_log_names_forms_by_their_ids(api: Api, team: Team) -> None:
+    form = await create(api, team)
+    body = await api.gql("""query($slug: String!) { organization(slug: $slug) {
+        activity(first: 5, filter: {action: LEAD_FORM_CREATED}) {
+          nodes { action targetType targetId actorFormId actor { id } } } } }""",
+                         {"slug": team.slug}, token=team.people[Role.OWNER].token)
+    (event,) = body["data"]["organization"]["activity"]["nodes"]
+    assert event == {"action": "LEAD_FORM_CREATED", "targetType": "lead_form",
+                     "targetId": form["id"], "actorFormId": None,
+                     "actor": {"id": team.people[Role.ADMIN].id}}

@@ -281,3 +281,44 @@ async def test_a_page_of_submissions_reads_their_leads_in_one_query(
 
     assert lead_reads(few.statements) == lead_reads(many.statements) == 1
     assert many.count <= few.count + 1  # a session's touch may fall in one of them
+
+
+async def test_deleting_a_form_keeps_its_leads_and_receipts(app: Any, api: Api,
+                                                            team: Team) -> None:
+    form = await make_form(team.org)
+    await submit(app, form)
+    await submit(app, form, SubmissionStatus.SPAM, ["honeypot"], email="s@spam-mail.com")
+    body = await api.gql("mutation($id: ID!) { deleteLeadForm(input: {id: $id}) { deletedId } }",
+                         {"id": gid("LeadForm", form.id)}, token=team.people[Role.ADMIN].token)
+    assert "errors" not in body, body
+    assert await submissions(team.org) == []
+    (lead,) = await lead_rows(team.org)
+    (receipt,) = await receipts(team.org)
+    assert receipt.lead_id == lead.id and receipt.form_id is None
+    assert receipt.form_name == "Contact us" and receipt.consent_text == CONSENT
+
+
+async def test_discarding_a_pending_submission_ends_its_link(app: Any, api: Api, team: Team,
+                                                             inbox: Inbox) -> None:
+    from resolvers.form_intake import confirm_submission
+    form = await make_form(team.org, double_opt_in=True)
+    pending = await submit(app, form)
+    token = body_of(inbox.to("grace@example.com")[0]).split("/f/confirm/")[1].split()[0]
+    body = await api.gql(DISCARD, {"id": gid("FormSubmission", pending.id)},
+                         token=team.people[Role.ADMIN].token)
+    assert body["data"]["discardSubmission"]["submission"]["status"] == "DISCARDED"
+    assert await confirm_submission(app.state.services, token, ip=None) is None
+    assert await lead_rows(team.org) == []
+
+
+async def test_the_activity_log_names_the_form_as_the_actor(app: Any, api: Api,
+                                                            team: Team) -> None:
+    form = await make_form(team.org)
+    await submit(app, form)
+    body = await api.gql("""query($slug: String!) { organization(slug: $slug) {
+        activity(first: 5, filter: {action: LEAD_CREATED}) {
+          nodes { actorFormId actorTokenId ip actor { id } summary } } } }""",
+                         {"slug": team.slug}, token=team.people[Role.OWNER].token)
+    (event,) = body["data"]["organization"]["activity"]["nodes"]
+    assert event == {"actorFormId": gid("LeadForm", form.id), "actorTokenId": None,
+                     "ip": None, "actor": None, "summary": {"source": "FORM"}}
