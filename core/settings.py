@@ -169,6 +169,19 @@ class Settings:
     github_oauth_url: str = "https://github.com"
     """Where GitHub's authorize and token endpoints live (`/login/oauth/...`); tests use a fake."""
     github_api_url: str = "https://api.github.com"
+    # Public lead forms (`web/forms.py`, docs/forms.md "Putting a form on your site").
+    form_rate_per_ip: str = "10/minute"
+    """Submissions of any form per client network (an IPv4 address, an IPv6 /64)."""
+    form_rate_per_form: str = "120/minute"
+    """Submissions of one form, from everyone together."""
+    form_min_seconds: float = 2.0
+    """A submission sent sooner after its page was rendered is taken for a bot's."""
+    form_max_age_hours: int = 24
+    """A page (its signed render time and its challenge) older than this is taken for a bot's."""
+    form_challenge_digits: int = 4
+    """Leading zero hex digits the proof of work must find: about 16**N SHA-256 on average."""
+    form_max_body_bytes: int = 16_384
+    """Largest body of a form submission (urlencoded or JSON)."""
 
     @property
     def run_jobs_in_process(self) -> bool:
@@ -222,6 +235,8 @@ class Settings:
             "invite_rate_per_inviter": "INVITE_RATE_PER_INVITER",
             "invite_rate_per_address": "INVITE_RATE_PER_ADDRESS",
             "realtime_channel_prefix": "REALTIME_CHANNEL_PREFIX",
+            "form_rate_per_ip": "FORM_RATE_PER_IP",
+            "form_rate_per_form": "FORM_RATE_PER_FORM",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -252,7 +267,10 @@ class Settings:
                           "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES",
                           "ws_max_sockets_per_credential": "WS_MAX_SOCKETS_PER_CREDENTIAL",
                           "ws_max_sockets_per_ip": "WS_MAX_SOCKETS_PER_IP",
-                          "max_header_bytes": "MAX_HEADER_BYTES"}.items():
+                          "max_header_bytes": "MAX_HEADER_BYTES",
+                          "form_max_age_hours": "FORM_MAX_AGE_HOURS",
+                          "form_challenge_digits": "FORM_CHALLENGE_DIGITS",
+                          "form_max_body_bytes": "FORM_MAX_BODY_BYTES"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -267,6 +285,8 @@ class Settings:
             kwargs["ws_recheck_seconds"] = float(env["WS_RECHECK_SECONDS"])
         if env.get("WS_SOCKET_LEASE_SECONDS"):
             kwargs["ws_socket_lease"] = float(env["WS_SOCKET_LEASE_SECONDS"])
+        if env.get("FORM_MIN_SECONDS"):
+            kwargs["form_min_seconds"] = float(env["FORM_MIN_SECONDS"])
         if env.get("HEADER_TIMEOUT"):
             kwargs["header_timeout"] = float(env["HEADER_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
@@ -340,6 +360,13 @@ class Settings:
                             ("HEADER_TIMEOUT", self.header_timeout)):
             if value <= 0:
                 raise ConfigurationError(f"{name} must be positive")
+        if not 0 <= self.form_challenge_digits <= 8:
+            raise ConfigurationError("FORM_CHALLENGE_DIGITS must be 0 to 8")
+        if self.form_min_seconds < 0 or self.form_max_age_hours < 1:
+            raise ConfigurationError("FORM_MIN_SECONDS cannot be negative and "
+                                     "FORM_MAX_AGE_HOURS must be at least 1")
+        if not 1024 <= self.form_max_body_bytes <= self.max_body_bytes:
+            raise ConfigurationError("FORM_MAX_BODY_BYTES must be 1024 to MAX_BODY_BYTES")
         if self.max_header_bytes < 1024:
             raise ConfigurationError("MAX_HEADER_BYTES must be at least 1024")
         if self.storage_backend not in {"local", "s3"}:
