@@ -26,6 +26,7 @@ from web.graphiql import graphiql_routes
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, HeaderSizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz, root
+from web.sites import TenantSites, tls_ask
 from web.social import social_routes
 from web.stripe_webhooks import stripe_webhook
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with a JSON 405
             WebSocketRoute("/graphql", graphql),  # subscriptions (`web/graphql_ws.py`)
-            Route("/", root, methods=["GET"]),  # 307 to /graphql
+            Route("/", root, methods=["GET"]),  # 307 to /graphql; a tenant's site: its forms
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
@@ -91,6 +92,9 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             social_routes(settings),
             *graphiql_routes(settings),  # GraphiQL's assets, served here (no CDN)
             Route("/exports/{token}", download_export, methods=["GET"]),
+            # Caddy's on-demand TLS asks which hostnames to get certificates for
+            # (docs/custom-domains.md); 200 only for a verified custom domain.
+            Route("/internal/tls-ask", tls_ask, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestLog),
@@ -101,6 +105,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                                       "x-request-id"], max_age=600),
             Middleware(HeaderSizeLimit, settings=settings),
             Middleware(BodySizeLimit, settings=settings),
+            # A request on a tenant's custom domain reaches its form pages only (`web/sites.py`).
+            Middleware(TenantSites, settings=settings),
         ],
         lifespan=lifespan,
     )

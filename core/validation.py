@@ -287,12 +287,14 @@ class Checks:
             self.add(field, f"at most {max_tags} tags")
         return cleaned
 
-    def hostname(self, field: str, value: str, *, refused: Iterable[str] = ()) -> str:
+    def hostname(self, field: str, value: str, *, refused: Iterable[str] = (),
+                 max_length: int = HOSTNAME_MAX) -> str:
         """A public hostname of at least two labels, returned in lower case as IDNA A-labels
         without a trailing dot (`Bücher.Example.com.` is `xn--bcher-kva.example.com`). No IP
         address, port, scheme or path, no special-use name (`SPECIAL_USE_SUFFIXES`), at most
-        253 characters and 63 a label; and neither one of the `refused` hosts nor a name under
-        or above one (a tenant cannot claim our own hosts, nor their parent domain)."""
+        `max_length` characters (by default 253, DNS's own bound) and 63 a label; and neither
+        one of the `refused` hosts nor a name under or above one (a tenant cannot claim our
+        own hosts, nor their parent domain)."""
         text = value.strip()
         if hides_characters(text) or any(char.isspace() for char in text):
             self.add(field, "must not contain spaces, control or invisible characters")
@@ -321,8 +323,8 @@ class Checks:
                             "1 to 63 characters, separated by dots)")
             return text.lower()
         labels = name.split(".")
-        if len(name) > HOSTNAME_MAX:
-            self.add(field, too_long(HOSTNAME_MAX))
+        if len(name) > max_length:
+            self.add(field, too_long(max_length))
         elif any(not label or len(label) > LABEL_MAX or not HOSTNAME_LABEL.match(label)
                  for label in labels):
             self.add(field, "is not a valid hostname (letters, digits and hyphens in labels of "

@@ -37,7 +37,9 @@ from core.errors import BadUserInput, Conflict, Unavailable
 from core.settings import Settings
 from core.validation import validate
 from engine.context import Context
-from models.custom_domains import CheckVerdict, CustomDomain, DomainStatus
+from models.custom_domains import CHALLENGE_LABEL, CheckVerdict, CustomDomain, DomainStatus
+from models.forms import FormStatus, LeadForm
+from models.orgs import Organization
 from models.tenancy import EVERY_ORG, system_scope
 from realtime.outbox import in_transaction
 from resolvers.activity import record, write_event
@@ -55,6 +57,8 @@ RECHECK_VERIFIED = timedelta(days=1)
 RETRY_AFTER_DNS_ERROR = timedelta(hours=1)
 """A VERIFIED domain whose check met a DNS error is checked again this soon."""
 TOKEN_PREFIX = "rlk-dv-"
+HOSTNAME_MAX = 253 - len(CHALLENGE_LABEL) - 1
+"""234: the TXT record's name, `_relleks-challenge.<hostname>`, must itself fit DNS's 253."""
 DUE_BATCH = 200
 """Checks the sweep queues at most per run (it runs every minute)."""
 
@@ -83,7 +87,8 @@ async def add_custom_domain(ctx: Context, org_id: uuid.UUID, hostname: str) -> C
         raise Unavailable("Custom domains are not configured on this server "
                           "(CUSTOM_DOMAIN_TARGET).", reason="CUSTOM_DOMAINS_NOT_CONFIGURED")
     with validate() as check:
-        host = check.hostname("hostname", hostname, refused=own_hosts(settings))
+        host = check.hostname("hostname", hostname, refused=own_hosts(settings),
+                              max_length=HOSTNAME_MAX)
     token = TOKEN_PREFIX + secrets.token_urlsafe(24)
     now = datetime.now(UTC)
     async with in_transaction():
@@ -308,6 +313,19 @@ async def site_for_host(hostname: str) -> Site:
         if served == hostname:
             return Site(org_id=org_id, known=True)
     return Site(org_id=None, known=bool(rows))
+
+
+SITE_FORMS_MAX = 100
+"""Forms a site's home page lists at most."""
+
+
+async def site_forms(org_id: uuid.UUID) -> tuple[str, list[LeadForm]]:
+    """What a tenant's site lists at `/`: the org's name and its ACTIVE forms by name."""
+    org = await Organization.get(id=org_id)
+    forms = await system_scope(org_id, reason="list a custom domain's active forms") \
+        .scoped(LeadForm).filter(status=FormStatus.ACTIVE) \
+        .order_by("name", "id").limit(SITE_FORMS_MAX)
+    return org.name, list(forms)
 
 
 async def serves(hostname: str) -> bool:

@@ -157,7 +157,8 @@ class AddCustomDomainInput:
     organization_id: relay.GlobalID = strawberry.field(description="The organization.")
     hostname: str = strawberry.field(
         description="A public hostname of at least two labels, e.g. `forms.example.com` (at "
-                    "most 253 characters): no scheme, port, path or IP address, and none of "
+                    "most 234 characters, so that `_relleks-challenge.<hostname>` fits DNS's "
+                    "253): no scheme, port, path or IP address, and none of "
                     "our own hosts.")
 
 
