@@ -26,6 +26,7 @@ from web.graphiql import graphiql_routes
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, CORSExcept, HeaderSizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz, root
+from web.sites import TenantSites, tls_ask
 from web.social import social_routes
 from web.stripe_webhooks import stripe_webhook
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with a JSON 405
             WebSocketRoute("/graphql", graphql),  # subscriptions (`web/graphql_ws.py`)
-            Route("/", root, methods=["GET"]),  # 307 to /graphql
+            Route("/", root, methods=["GET"]),  # 307 to /graphql; a tenant's site: its forms
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             # Public lead capture (docs/forms.md): the hosted page, its submit endpoint and
             # the double opt-in link; no credentials, no cookies, CORS per form.
             *form_routes(services),
+            # Caddy's on-demand TLS asks which hostnames to get certificates for
+            # (docs/custom-domains.md); 200 only for a verified custom domain.
+            Route("/internal/tls-ask", tls_ask, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestLog),
@@ -104,6 +108,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                                       "x-request-id"], max_age=600),
             Middleware(HeaderSizeLimit, settings=settings),
             Middleware(BodySizeLimit, settings=settings),
+            # A request on a tenant's custom domain reaches its form pages only (`web/sites.py`).
+            Middleware(TenantSites, settings=settings),
         ],
         lifespan=lifespan,
     )

@@ -36,6 +36,7 @@ class Permission(StrEnum):
     FORMS_WRITE = "forms:write"
     ORG_EXPORT = "org:export"
     ORG_DELETE = "org:delete"
+    DOMAINS_MANAGE = "domains:manage"
 
     @property
     def description(self) -> str:
@@ -71,6 +72,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.ORG_EXPORT: "Export all the organization's data (JSON and CSV in a ZIP).",
     Permission.ORG_DELETE: "Schedule the organization's deletion, or cancel it in the grace "
                            "period.",
+    Permission.DOMAINS_MANAGE: "Add, check, list and remove the custom domains that serve the "
+                               "organization's public pages.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -79,7 +82,8 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
                     Permission.BILLING_READ, Permission.TOKENS_WRITE,
                     Permission.APPS_AUTHORIZE,
-                    Permission.PRIVACY_MANAGE, Permission.FORMS_WRITE}
+                    Permission.PRIVACY_MANAGE, Permission.FORMS_WRITE,
+                    Permission.DOMAINS_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
                    Permission.ORG_EXPORT, Permission.ORG_DELETE}

@@ -46,6 +46,7 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
 from schema.consents import ConsentMutations
+from schema.custom_domains import CustomDomainMutations
 from schema.data_subjects import DataSubjectMutations
 from schema.deletions import DeletionMutations, DeletionQueries
 from schema.exports import ExportMutations
@@ -74,7 +75,7 @@ Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
-    DeletionMutations, FormMutations,
+    DeletionMutations, FormMutations, CustomDomainMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions,))

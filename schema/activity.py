@@ -59,6 +59,14 @@ described_enum(
         A.API_TOKEN_REVOKED: "An API token was revoked, or ended with its creator.",
         A.OAUTH_APP_AUTHORIZED: "A partner app was authorised (`summary`: app, scopes).",
         A.OAUTH_APP_REVOKED: "A partner app's authorisation was revoked.",
+        A.CUSTOM_DOMAIN_ADDED: "A custom domain was added (`summary.hostname`).",
+        A.CUSTOM_DOMAIN_VERIFIED: "A check saw a custom domain's records: it serves the "
+                                  "organization's pages (`summary.hostname`).",
+        A.CUSTOM_DOMAIN_FAILED: "A custom domain's records were not seen within 72 hours of "
+                                "checks (`summary.hostname`).",
+        A.CUSTOM_DOMAIN_LAPSED: "A verified custom domain's records are gone: it stopped "
+                                "serving (`summary`: hostname, verdict).",
+        A.CUSTOM_DOMAIN_REMOVED: "A custom domain was removed (`summary.hostname`).",
         A.BILLING_CHECKOUT_STARTED: "A Stripe Checkout was started (`summary`: plan, "
                                     "interval).",
         A.BILLING_CHECKOUT_COMPLETED: "A Stripe Checkout was paid and the plan applies.",

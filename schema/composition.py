@@ -20,6 +20,7 @@ from schema.accounts import MeBase
 from schema.activity import OrganizationActivityFields
 from schema.billing import OrganizationBillingFields
 from schema.consents import MeConsentFields
+from schema.custom_domains import OrganizationDomainFields
 from schema.deletions import MeDeletionFields
 from schema.exports import MeExportFields
 from schema.forms import OrganizationFormFields
@@ -48,5 +49,6 @@ class Me(MeBase, MeOrgFields, MeOAuthFields, MeSocialFields, MeConsentFields, Me
                              "permission it needs.")
 class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBillingFields,
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
-                   OrganizationActivityFields, OrganizationFormFields):
+                   OrganizationActivityFields, OrganizationFormFields,
+                   OrganizationDomainFields):
     pass
