@@ -68,6 +68,7 @@ from resolvers.form_intake import (
     validate_values,
 )
 from services import Services
+from web.sites import form_shown_here
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -349,7 +350,10 @@ class FormPages:
         """The form the path names, as every endpoint here sees it: None when there is none
         (answered as unknown). The one place that decides which forms a request may reach
         (a custom domain's host serving only its own organization's forms goes here)."""
-        return await form_by_public_id(request.path_params["public_id"])
+        form = await form_by_public_id(request.path_params["public_id"])
+        if form is None or not form_shown_here(request, form.organization_id):
+            return None  # another organization's form on a tenant's host: unknown here
+        return form
 
     def missing(self, form: LeadForm | None, as_json: bool,
                 request: Request | None = None) -> Response:
