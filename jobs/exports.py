@@ -27,6 +27,7 @@ from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount, Invoice
 from models.consents import Consent
+from models.custom_domains import CustomDomain
 from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
@@ -234,6 +235,9 @@ ORG_TABLES: dict[str, Table] = {
                           "amount_due", "amount_paid", "currency", "created_at"),
     "oauth_grants": _org_rows(OAuthGrant, "id", "scopes", "created_by_id", "created_at",
                               "revoked_at", "last_used_at", app_name="app__name"),
+    "custom_domains": _org_rows(CustomDomain, "id", "hostname", "status", "created_by_id",
+                                "created_at", "verified_at", "lapsed_at", "checked_at",
+                                "verdict"),
     # Tables of later domains (form submissions...) join here as name -> async (org_id) -> rows.
 }
 """The tables of an organization export: each becomes `<name>.json` and `<name>.csv`."""

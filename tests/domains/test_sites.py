@@ -5,7 +5,6 @@ answers 200 for verified hostnames only, failing closed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,12 +16,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from core.settings import Settings
-from jobs.work import run
-from models.custom_domains import CustomDomain, DomainStatus
+from models.custom_domains import DomainStatus
 from models.forms import FormStatus
-from models.jobs import ScheduledWork, WorkKind
 from models.orgs import Role
-from models.tenancy import EVERY_ORG, system_scope
 from resolvers.form_intake import form_by_public_id
 from tests.conftest import Api
 from tests.domains.conftest import (
@@ -197,19 +193,3 @@ async def test_tls_ask_is_rate_limited(settings: Settings, api: Api, team: Team,
         codes = [(await limited.http.get("/internal/tls-ask", params={"domain": HOST}))
                  .status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
-
-
-async def test_tls_ask_refuses_a_verified_domain_of_a_removed_org(app: Any, api: Api,
-                                                                  team: Team,
-                                                                  zone: Zone) -> None:
-    """Data rights: deleting an organization deletes its domains (ON DELETE CASCADE), so its
-    hostnames stop serving and get no certificate."""
-    await verified(api, team, zone, HOST)
-    work = await ScheduledWork.create(kind=WorkKind.ORG_DELETION, organization_id=team.org.id,
-                                      user_id=team.people[Role.OWNER].user.id,
-                                      due_at=datetime.now(UTC))
-    assert await run(app.state.services, work.id, final_attempt=True)
-    assert not await system_scope(EVERY_ORG, reason="test").scoped(CustomDomain).exists()
-    assert (await api.http.get("/internal/tls-ask", params={"domain": HOST})).status_code == 404
-    assert (await api.http.get("/", headers=on_host(HOST))).status_code == 307  # no org's
-
