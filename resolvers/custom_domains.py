@@ -74,7 +74,7 @@ def own_hosts(settings: Settings) -> list[str]:
 def expected_records(hostname: str, token: str, target: str | None) -> list[dict[str, Any]]:
     """The records the tenant must create, as the API shows them."""
     records: list[dict[str, Any]] = [
-        {"type": "TXT", "name": f"_relleks-challenge.{hostname}", "value": token}]
+        {"type": "TXT", "name": f"{CHALLENGE_LABEL}.{hostname}", "value": token}]
     if target:
         records.append({"type": "CNAME", "name": hostname, "value": target})
     return records
