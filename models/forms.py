@@ -17,12 +17,13 @@ from enum import StrEnum
 from typing import Any, Self
 
 from tortoise import fields
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models.base import BaseModel
 from models.leads import Lead
 from models.orgs import Organization
-from models.tenancy import TenantModel, before_org_known
+from models.tenancy import Rows, TenantModel, before_org_known
 
 
 class FormStatus(StrEnum):
@@ -64,6 +65,17 @@ def new_public_id() -> str:
     """16 URL-safe characters (96 random bits): unguessable, so a form's URL cannot be found
     by trying."""
     return secrets.token_urlsafe(12)
+
+
+def _not_about_restricted(query: QuerySet[Any], rows: Rows) -> QuerySet[Any]:
+    """Rows neither linked to a restricted lead nor carrying the email of one (a restricted
+    person's later submission is stored unlinked). Written with IS NULL alternatives: NOT IN
+    over a NULL column would drop the row."""
+    restricted = rows(Lead).filter(restricted=True)
+    return query.filter(
+        Q(lead_id__isnull=True) | Q(lead_id__not_in=Subquery(restricted.values("id"))),
+        Q(email__isnull=True) | Q(email__not_in=Subquery(
+            rows(Lead).filter(restricted=True, email__isnull=False).values("email"))))
 
 
 class LeadForm(TenantModel):
@@ -157,6 +169,11 @@ class FormSubmission(TenantModel):
                    ("organization_id", "status", "created_at"))
 
     @classmethod
+    def without_restricted(cls, query: QuerySet[Self], rows: Rows) -> QuerySet[Self]:
+        """What a restricted person sent is hidden with their lead (see `Lead.restricted`)."""
+        return _not_about_restricted(query, rows)
+
+    @classmethod
     def by_confirm_hash(cls, token_hash: str) -> QuerySet[Self]:
         """The submission a double opt-in link confirms, before its organization is known."""
         return before_org_known(cls, reason="a double opt-in link names its submission",
@@ -196,6 +213,11 @@ class ConsentReceipt(TenantModel):
     lead_id: uuid.UUID | None
     submission_id: uuid.UUID | None
     form_id: uuid.UUID | None
+
+    @classmethod
+    def without_restricted(cls, query: QuerySet[Self], rows: Rows) -> QuerySet[Self]:
+        """A restricted person's receipts are hidden with their lead."""
+        return _not_about_restricted(query, rows)
 
     class Meta:
         table = "consent_receipts"

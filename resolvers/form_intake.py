@@ -76,6 +76,8 @@ CONFIRM_TTL = timedelta(hours=48)
 """How long a double opt-in link works."""
 CONFIRM_PREFIX = "rlk_fc_"
 PUBLIC_ID_MAX = 32
+MAX_SIGNALS = 20
+"""The most reasons kept on one submission (each up to 100 characters)."""
 CONSENT_YES = frozenset({"on", "true", "yes", "1", "checked"})
 
 REQUIRED = "is required"
@@ -150,7 +152,8 @@ def validate_values(form: LeadForm, raw: Mapping[str, Any], *, region: str | Non
     left out) and the problems, by field name, with the same rules as the API's lead fields
     (`core/validation.py`): names and text without control or invisible characters, the email
     normalised, the phone as E.164 (in `region`, by default the organization's). When the
-    form requires consent, `consent` must be ticked (`on`, `true`, `yes`, `1`); a ticked box
+    form requires consent, `consent` must be ticked (`on`, `true`, `yes`, `1`, or JSON's
+    `true`); a ticked box
     is kept as `consent: "yes"`. Keys the form does not ask are ignored."""
     check = Checks()
     values: dict[str, str] = {}
@@ -180,7 +183,8 @@ def validate_values(form: LeadForm, raw: Mapping[str, Any], *, region: str | Non
         if cleaned:
             values[field.value] = cleaned
     consent = raw.get("consent")
-    ticked = isinstance(consent, str) and consent.strip().lower() in CONSENT_YES
+    ticked = consent is True or (isinstance(consent, str)
+                                 and consent.strip().lower() in CONSENT_YES)
     if ticked:
         values["consent"] = "yes"
     elif form.consent_required:
@@ -205,15 +209,13 @@ async def take_submission(services: Services, form: LeadForm, values: Mapping[st
     settings = services.settings
     fields = dict(values)
     consent_given = fields.pop("consent", None) == "yes"
-    reasons = [str(s)[:100] for s in signals][:20]
-    token: str | None = None
+    reasons = [str(s)[:100] for s in signals][:MAX_SIGNALS - 2]  # room for ours (two at most)
+    send: Callable[[], Awaitable[None]] | None = None
     async with in_transaction():
         if status is SubmissionStatus.ACCEPTED and await over_limit(
                 form.organization_id, "form_submissions_per_month"):
             status, reasons = SubmissionStatus.HELD, [*reasons, SIGNAL_PLAN_LIMIT]
         pending = status is SubmissionStatus.ACCEPTED and form.double_opt_in
-        if pending:
-            token = CONFIRM_PREFIX + secrets.token_urlsafe(32)
         submission = await FormSubmission.create(
             organization_id=form.organization_id, form_id=form.id, values=fields,
             email=fields.get(FormField.EMAIL.value),
@@ -221,28 +223,44 @@ async def take_submission(services: Services, form: LeadForm, values: Mapping[st
             origin=(meta.origin or None) and meta.origin[:255],
             user_agent=(meta.user_agent or None) and meta.user_agent[:512],
             ip_hash=hash_ip(settings, meta.ip), consent_given=consent_given,
-            consent_text=form.consent_text if meta.consent_shown else None,
-            confirm_token_hash=hash_token(token) if token else None,
-            confirm_expires_at=datetime.now(UTC) + CONFIRM_TTL if token else None)
-        if submission.status is SubmissionStatus.ACCEPTED:
+            consent_text=form.consent_text if meta.consent_shown else None)
+        if pending:
+            send = await take_confirmation(services, form, submission)
+        elif submission.status is SubmissionStatus.ACCEPTED:
             await accept(services, form, submission, hold_over_limit=True)
-    if token is not None and submission.email:
-        org = await Organization.get(id=form.organization_id)
-        mail = messages.form_confirmation_mail(
-            to=submission.email, form=form.name, organization=org.name,
-            url=confirm_url(settings, token), ttl=CONFIRM_TTL)
-
-        async def send() -> None:
-            try:
-                await services.mailer.send(mail)
-            except Exception:
-                log.exception("forms.confirmation_mail_failed", submission=str(submission.id))
-
+    if send is not None:
         if defer is not None:
             defer(send)
         else:
             await send()
     return submission
+
+
+async def take_confirmation(services: Services, form: LeadForm, submission: FormSubmission
+                            ) -> Callable[[], Awaitable[None]]:
+    """Give a PENDING submission its confirmation link, inside the caller's transaction: only
+    the token's hash and expiry are stored, and the function returned mails the link (call it
+    once the transaction has committed; a failure is logged, never raised)."""
+    token = CONFIRM_PREFIX + secrets.token_urlsafe(32)
+    await _update(intake_scope(submission.organization_id), submission,
+                  confirm_token_hash=hash_token(token),
+                  confirm_expires_at=datetime.now(UTC) + CONFIRM_TTL)
+    org = await Organization.get(id=form.organization_id)
+    address = submission.email
+    mail = messages.form_confirmation_mail(
+        to=address or "", form=form.name, organization=org.name,
+        url=confirm_url(services.settings, token), ttl=CONFIRM_TTL)
+    submission_id = str(submission.id)
+
+    async def send() -> None:
+        if not address:
+            return
+        try:
+            await services.mailer.send(mail)
+        except Exception:
+            log.exception("forms.confirmation_mail_failed", submission=submission_id)
+
+    return send
 
 
 async def confirm_submission(services: Services, token: str, *,

@@ -146,7 +146,9 @@ class ActivityEvent(ModelNode):
         if root.target_id is None:
             return None
         type_name = {"organization": "Organization", "membership": "Membership",
-                     "invitation": "Invitation"}.get(root.target_type, root.target_type)
+                     "invitation": "Invitation", "lead_form": "LeadForm",
+                     "form_submission": "FormSubmission"}.get(root.target_type,
+                                                              root.target_type)
         return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
 
     @strawberry.field(description="The API token that did it (the id `organization.apiTokens` "

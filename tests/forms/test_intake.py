@@ -74,6 +74,10 @@ async def test_validate_values_cleans_and_reports_every_field(app: Any, team: Te
     assert problems["consent"] == CONSENT_MISSING
     values, problems = validate_values(form, {"consent": "on"})
     assert problems == {"name": REQUIRED, "email": REQUIRED}
+    values, problems = validate_values(form, {**RAW, "consent": True})  # type: ignore[dict-item]
+    assert problems == {} and values["consent"] == "yes"
+    values, problems = validate_values(form, {**RAW, "consent": "no"})
+    assert problems == {"consent": CONSENT_MISSING}
     values, problems = validate_values(form, {**RAW, "email": ["a@b.c"]})  # type: ignore[dict-item]
     assert problems == {"email": "must be text"}
     values, problems = validate_values(form, {**RAW, "message": "m" * 5001})
@@ -230,3 +234,23 @@ async def test_intake_never_reaches_another_org(app: Any, api: Api, team: Team,
     await submit(app, form)
     assert len(await lead_rows(team.org)) == 1  # a new lead here, not a merge there
     assert await Note._scoped(rival.org.id).count() == 0
+
+
+async def test_subscribers_hear_of_the_lead_once_committed(app: Any, team: Team) -> None:
+    """What `leadEvents` follows: the org's topic carries `lead.created` (and `note.added`
+    for the message) with the form as actor, as for a lead made through the API."""
+    import asyncio
+
+    from realtime.events import org_topic
+    form = await make_form(team.org)
+    broker = services(app).broker
+    async with broker.subscribe([org_topic(team.org.id)]) as heard:
+        await asyncio.sleep(0.2)  # let a Redis subscription settle
+        await submit(app, form)
+        first = await asyncio.wait_for(anext(heard), 2)
+        second = await asyncio.wait_for(anext(heard), 2)
+    (lead,) = await lead_rows(team.org)
+    assert (first["action"], first["targetId"], first["formId"]) == (
+        "lead.created", str(lead.id), str(form.id))
+    assert first["actorId"] is None and first["ip"] is None
+    assert (second["action"], second["summary"]) == ("note.added", {"lead": str(lead.id)})

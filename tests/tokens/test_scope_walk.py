@@ -34,6 +34,7 @@ from engine.permissions import (
     SeesPeople,
 )
 from models.custom_domains import CustomDomain
+from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
@@ -87,6 +88,8 @@ class World:
     note: str
     token: str  # a token to revoke
     grant: str  # an OAuth grant (authorized app) to revoke
+    form: str  # a lead form
+    held: list[str]  # two HELD submissions of it, to release and to discard
     domain: str  # a custom domain to check and remove
 
 
@@ -300,6 +303,37 @@ RUNNERS: dict[str, Run] = {
     "Mutation.cancelOrganizationDeletion": gql(
         "mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) "
         "{ scheduledDeletion { id } } }", org_id),
+    "Organization.leadForms": org_field("leadForms(first: 5) { totalCount }"),
+    "Query.leadForm": gql("query($id: ID!) { leadForm(id: $id) { name } }",
+                          lambda w: {"id": w.form}),
+    "LeadForm.submissions": gql(
+        "query($id: ID!) { leadForm(id: $id) { submissions(first: 5) { totalCount } } }",
+        lambda w: {"id": w.form}),
+    "Lead.consentReceipts": gql(
+        "query($id: ID!) { lead(id: $id) { consentReceipts(first: 5) { totalCount } } }",
+        lambda w: {"id": w.lead}),
+    "Mutation.createLeadForm": gql(
+        "mutation($i: CreateLeadFormInput!) { createLeadForm(input: $i) { leadForm { id } } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "name": "New form",
+                         "fields": [{"name": "EMAIL", "required": True}]}}),
+    "Mutation.updateLeadForm": gql(
+        "mutation($i: UpdateLeadFormInput!) { updateLeadForm(input: $i) { leadForm { id } } }",
+        lambda w: {"i": {"id": w.form, "name": "Renamed form"}}),
+    "Mutation.pauseLeadForm": gql(
+        "mutation($id: ID!) { pauseLeadForm(input: {id: $id}) { leadForm { status } } }",
+        lambda w: {"id": w.form}),
+    "Mutation.resumeLeadForm": gql(
+        "mutation($id: ID!) { resumeLeadForm(input: {id: $id}) { leadForm { status } } }",
+        lambda w: {"id": w.form}),
+    "Mutation.deleteLeadForm": gql(
+        "mutation($id: ID!) { deleteLeadForm(input: {id: $id}) { deletedId } }",
+        lambda w: {"id": w.form}),
+    "Mutation.releaseSubmission": gql(
+        "mutation($id: ID!) { releaseSubmission(input: {id: $id}) { submission { status } } }",
+        lambda w: {"id": w.held[0]}),
+    "Mutation.discardSubmission": gql(
+        "mutation($id: ID!) { discardSubmission(input: {id: $id}) { submission { status } } }",
+        lambda w: {"id": w.held[1]}),
     "Query.organizationDeletion": gql(
         "query($id: ID!) { organizationDeletion(organizationId: $id) { status } }", org_id),
 }
@@ -320,7 +354,9 @@ def needs_of(field: str) -> Needs:
     (`BelongsToOrg`: it adds no scope)."""
     needs = DECLARED[field]
     # `User.email` is reached through `lead(id:)`, `Me.email` through `me` (see their runners).
-    reached_by = {"User.email": "Query.lead", "Me.email": "Query.me"}.get(field)
+    reached_by = {"User.email": "Query.lead", "Me.email": "Query.me",
+                  "Lead.consentReceipts": "Query.lead",
+                  "LeadForm.submissions": "Query.leadForm"}.get(field)
     if reached_by is not None:
         path = DECLARED[reached_by]
         return Needs(needs.permissions | path.permissions, needs.person or path.person)
@@ -353,9 +389,17 @@ async def make_world(team: Team, settings: Settings) -> World:
     domain = await CustomDomain.create(organization=team.org, hostname="walk.acme-shop.com",
                                        verification_token="rlk-dv-walk",
                                        pending_since=datetime.now(UTC))
+    form = await LeadForm.create(organization=team.org, name="Contact us",
+                                 fields_asked=[{"name": "email", "required": True}])
+    held = [await FormSubmission.create(organization=team.org, form=form,
+                                        status=SubmissionStatus.HELD, email=f"h{n}@example.com",
+                                        values={"email": f"h{n}@example.com"})
+            for n in range(2)]
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
                  token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
+                 form=gid("LeadForm", form.id),
+                 held=[gid("FormSubmission", row.id) for row in held],
                  domain=gid("CustomDomain", domain.id))
 
 
