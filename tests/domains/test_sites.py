@@ -193,3 +193,25 @@ async def test_tls_ask_is_rate_limited(settings: Settings, api: Api, team: Team,
         codes = [(await limited.http.get("/internal/tls-ask", params={"domain": HOST}))
                  .status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_a_tenant_host_takes_no_websocket(app: Any, api: Api, team: Team,
+                                                zone: Zone) -> None:
+    """Subscriptions are the API's: a WebSocket on a tenant's host is closed before it opens
+    (the client sees 403)."""
+    await verified(api, team, zone, HOST)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/graphql", "raw_path": b"/graphql",
+             "query_string": b"", "headers": [(b"host", HOST.encode())],
+             "subprotocols": ["graphql-transport-ws"], "scheme": "ws", "root_path": "",
+             "client": ("203.0.113.7", 50000), "server": ("testserver", 80),
+             "asgi": {"version": "3.0"}, "state": {}}
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
