@@ -27,6 +27,7 @@ from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount, Invoice
 from models.consents import Consent
+from models.custom_domains import CustomDomain
 from models.forms import ConsentReceipt, FormSubmission, LeadForm
 from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
@@ -249,6 +250,9 @@ ORG_TABLES: dict[str, Table] = {
                                   "consent_given", "policy_version", "submitted_at", "origin",
                                   "user_agent", "ip_hash", "confirmed_at", "confirm_ip_hash",
                                   "created_at"),
+    "custom_domains": _org_rows(CustomDomain, "id", "hostname", "status", "created_by_id",
+                                "created_at", "verified_at", "lapsed_at", "checked_at",
+                                "verdict"),
     # Tables of later domains join here as name -> async (org_id) -> rows.
 }
 """The tables of an organization export: each becomes `<name>.json` and `<name>.csv`."""

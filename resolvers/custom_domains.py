@@ -25,7 +25,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import structlog
@@ -74,7 +74,7 @@ def own_hosts(settings: Settings) -> list[str]:
 def expected_records(hostname: str, token: str, target: str | None) -> list[dict[str, Any]]:
     """The records the tenant must create, as the API shows them."""
     records: list[dict[str, Any]] = [
-        {"type": "TXT", "name": f"_relleks-challenge.{hostname}", "value": token}]
+        {"type": "TXT", "name": f"{CHALLENGE_LABEL}.{hostname}", "value": token}]
     if target:
         records.append({"type": "CNAME", "name": hostname, "value": target})
     return records
@@ -266,18 +266,18 @@ def _scope(org_id: uuid.UUID, reason: str) -> QuerySet[CustomDomain]:
 
 
 async def due_checks(now: datetime, lease: timedelta) -> list[uuid.UUID]:
-    """The domains whose scheduled check is due, each pushed `lease` ahead (so the next sweep
-    does not queue it again while its job waits; a lost job is queued again after the lease).
-    The check itself sets the real next time."""
+    """The domains whose scheduled check is due (at most DUE_BATCH, the most overdue first),
+    each pushed `lease` ahead so that the next sweep does not queue it again while its job
+    waits; a lost job is queued again after the lease. The check sets the real next time."""
     every = system_scope(EVERY_ORG, reason="queue the custom-domain checks that are due")
-    due = await every.scoped(CustomDomain).filter(
+    due = cast("list[uuid.UUID]", await every.scoped(CustomDomain).filter(
         next_check_at__lte=now,
         status__in=[DomainStatus.PENDING, DomainStatus.VERIFIED],
-    ).order_by("next_check_at").limit(DUE_BATCH).values_list("id", "organization_id")
-    for domain_id, org_id in due:
-        await _scope(org_id, "queue a due custom-domain check").filter(
-            id=domain_id).update(next_check_at=now + lease)
-    return [domain_id for domain_id, _ in due]
+    ).order_by("next_check_at").limit(DUE_BATCH).values_list("id", flat=True))
+    if due:
+        await every.scoped(CustomDomain).filter(id__in=due, next_check_at__lte=now).update(
+            next_check_at=now + lease)
+    return due
 
 
 async def run_scheduled_check(services: Services, domain_id: uuid.UUID) -> CustomDomain | None:

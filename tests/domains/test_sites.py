@@ -5,7 +5,6 @@ answers 200 for verified hostnames only, failing closed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,12 +16,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from core.settings import Settings
-from jobs.work import run
-from models.custom_domains import CustomDomain, DomainStatus
+from models.custom_domains import DomainStatus
 from models.forms import FormStatus
-from models.jobs import ScheduledWork, WorkKind
 from models.orgs import Role
-from models.tenancy import EVERY_ORG, system_scope
 from resolvers.form_intake import form_by_public_id
 from tests.conftest import Api
 from tests.domains.conftest import (
@@ -199,17 +195,23 @@ async def test_tls_ask_is_rate_limited(settings: Settings, api: Api, team: Team,
     assert codes == [200, 200, 200, 429, 429]
 
 
-async def test_tls_ask_refuses_a_verified_domain_of_a_removed_org(app: Any, api: Api,
-                                                                  team: Team,
-                                                                  zone: Zone) -> None:
-    """Data rights: deleting an organization deletes its domains (ON DELETE CASCADE), so its
-    hostnames stop serving and get no certificate."""
+async def test_a_tenant_host_takes_no_websocket(app: Any, api: Api, team: Team,
+                                                zone: Zone) -> None:
+    """Subscriptions are the API's: a WebSocket on a tenant's host is closed before it opens
+    (the client sees 403)."""
     await verified(api, team, zone, HOST)
-    work = await ScheduledWork.create(kind=WorkKind.ORG_DELETION, organization_id=team.org.id,
-                                      user_id=team.people[Role.OWNER].user.id,
-                                      due_at=datetime.now(UTC))
-    assert await run(app.state.services, work.id, final_attempt=True)
-    assert not await system_scope(EVERY_ORG, reason="test").scoped(CustomDomain).exists()
-    assert (await api.http.get("/internal/tls-ask", params={"domain": HOST})).status_code == 404
-    assert (await api.http.get("/", headers=on_host(HOST))).status_code == 307  # no org's
+    sent: list[dict[str, Any]] = []
 
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/graphql", "raw_path": b"/graphql",
+             "query_string": b"", "headers": [(b"host", HOST.encode())],
+             "subprotocols": ["graphql-transport-ws"], "scheme": "ws", "root_path": "",
+             "client": ("203.0.113.7", 50000), "server": ("testserver", 80),
+             "asgi": {"version": "3.0"}, "state": {}}
+    await app(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]

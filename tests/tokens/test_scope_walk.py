@@ -11,10 +11,12 @@ person-only permissions refuse every token. A new guarded field fails
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ from engine.permissions import (
     IsAuthenticated,
     SeesPeople,
 )
+from models.custom_domains import CustomDomain
 from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
@@ -87,6 +90,7 @@ class World:
     grant: str  # an OAuth grant (authorized app) to revoke
     form: str  # a lead form
     held: list[str]  # two HELD submissions of it, to release and to discard
+    domain: str  # a custom domain to check and remove
 
 
 Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
@@ -145,6 +149,7 @@ RUNNERS: dict[str, Run] = {
     "Organization.billing": org_field("billing { __typename }"),
     "Organization.apiTokens": org_field("apiTokens(first: 5) { totalCount }"),
     "Organization.authorizedApps": org_field("authorizedApps(first: 5) { totalCount }"),
+    "Organization.customDomains": org_field("customDomains(first: 5) { totalCount }"),
     "Query.lead": gql("query($id: ID!) { lead(id: $id) { name } }", lambda w: {"id": w.lead}),
     # A User is reached through a lead (its owner), a note, an event, an invitation...
     "User.email": gql("query($id: ID!) { lead(id: $id) { owner { email } } }",
@@ -220,6 +225,16 @@ RUNNERS: dict[str, Run] = {
     "Mutation.revokeApiToken": gql("mutation($id: ID!) { revokeApiToken(input: {id: $id}) { "
                                    "apiToken { id } } }",
                                    lambda w: {"id": w.token}),
+    "Mutation.addCustomDomain": gql(
+        "mutation($i: AddCustomDomainInput!) { addCustomDomain(input: $i) { customDomain { "
+        "status } } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "hostname": "new.acme-shop.com"}}),
+    "Mutation.checkCustomDomain": gql(
+        "mutation($id: ID!) { checkCustomDomain(input: {id: $id}) { customDomain { "
+        "lastCheck { verdict } } } }", lambda w: {"id": w.domain}),
+    "Mutation.removeCustomDomain": gql(
+        "mutation($id: ID!) { removeCustomDomain(input: {id: $id}) { deletedId } }",
+        lambda w: {"id": w.domain}),
     "Query.oauthAuthorizationRequest": gql(
         "query($org: ID!) { oauthAuthorizationRequest(clientId: \"x\", redirectUri: \"y\", "
         "organizationId: $org) { state } }", lambda w: {"org": w.team.org_id}),
@@ -325,6 +340,14 @@ RUNNERS: dict[str, Run] = {
 DECLARED = declarations()
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Custom domains configured, their DNS questions sent to a loopback port where nothing
+    listens: refused at once, a DNS_ERROR verdict, nothing leaves the machine."""
+    return dataclasses.replace(settings, custom_domain_target="sites.relleks-test.net",
+                               dns_nameservers=("127.0.0.1:9",), dns_timeout=1.0)
+
+
 def needs_of(field: str) -> Needs:
     """What running the field needs, including the path to it: an `Organization` field is
     reached through `organization(slug:)`, which any credential of the org may run
@@ -363,6 +386,9 @@ async def make_world(team: Team, settings: Settings) -> World:
                                 client_id=f"rlkapp_{uuid.uuid4().hex}", client_secret_hash="x",
                                 secret_prefix="rlk_ocs_x", redirect_uris=[], scopes=[])
     grant = await OAuthGrant.create(organization=team.org, app=app, scopes=["org:read"])
+    domain = await CustomDomain.create(organization=team.org, hostname="walk.acme-shop.com",
+                                       verification_token="rlk-dv-walk",
+                                       pending_since=datetime.now(UTC))
     form = await LeadForm.create(organization=team.org, name="Contact us",
                                  fields_asked=[{"name": "email", "required": True}])
     held = [await FormSubmission.create(organization=team.org, form=form,
@@ -373,7 +399,8 @@ async def make_world(team: Team, settings: Settings) -> World:
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
                  token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
                  form=gid("LeadForm", form.id),
-                 held=[gid("FormSubmission", row.id) for row in held])
+                 held=[gid("FormSubmission", row.id) for row in held],
+                 domain=gid("CustomDomain", domain.id))
 
 
 def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:
