@@ -7,19 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from core.settings import Settings
 from models.custom_domains import DomainStatus
 from models.forms import FormStatus
 from models.orgs import Role
-from resolvers.form_intake import form_by_public_id
 from tests.conftest import Api
 from tests.domains.conftest import (
     REMOVE,
@@ -30,11 +23,11 @@ from tests.domains.conftest import (
     set_row,
     verified,
 )
-from tests.forms.conftest import make_form
+from tests.forms.conftest import make_form, submissions
 from tests.http.conftest import database_unreachable
 from tests.nameserver import Zone
 from tests.orgs.conftest import Team
-from web.sites import TenantSites, form_shown_here, org_for_host, site_org
+from web.sites import org_for_host
 
 HOST = "forms.acme-shop.com"
 
@@ -121,38 +114,28 @@ async def test_a_failing_lookup_fails_closed(api: Api, team: Team, zone: Zone) -
     assert "sqlite" not in site.text.lower() and "hunter2" not in ask.text
 
 
-# The contract the form pages (`/f/{publicId}`, web/forms.py) follow: a route behind the real
-# middleware asking `form_shown_here` as theirs does.
-
-async def show_form(request: Request) -> Response:
-    form = await form_by_public_id(request.path_params["public_id"])
-    if form is None or not form_shown_here(request, form.organization_id):
-        return PlainTextResponse("No such form", status_code=404)
-    return PlainTextResponse(f"{form.name} of {site_org(request)}")
-
-
-@pytest.fixture
-async def form_pages(settings: Settings) -> Any:
-    app = Starlette(routes=[Route("/f/{public_id}", show_form)],
-                    middleware=[Middleware(TenantSites, settings=settings)])
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-
+# The form pages themselves (web/forms.py) on a tenant's host: only that organization's forms.
 
 async def test_another_orgs_form_on_a_tenant_host_is_not_found(
-        api: Api, team: Team, rival: Team, zone: Zone, form_pages: httpx.AsyncClient) -> None:
+        api: Api, team: Team, rival: Team, zone: Zone) -> None:
     await verified(api, team, zone, HOST)
-    ours = await make_form(team.org, name="Contact us")
-    theirs = await make_form(rival.org, name="Globex form")
-    shown = await form_pages.get(f"/f/{ours.public_id}", headers=on_host(HOST))
-    assert shown.status_code == 200 and shown.text == f"Contact us of {team.org.id}"
-    hidden = await form_pages.get(f"/f/{theirs.public_id}", headers=on_host(HOST))
-    assert hidden.status_code == 404
+    ours = await make_form(team.org, name="Contact us", page_title="Talk to Acme")
+    theirs = await make_form(rival.org, name="Globex form", page_title="Talk to Globex")
+    shown = await api.http.get(f"/f/{ours.public_id}", headers=on_host(HOST))
+    assert shown.status_code == 200 and "Talk to Acme" in shown.text
+    for path in (f"/f/{theirs.public_id}", f"/f/{theirs.public_id}/challenge"):
+        hidden = await api.http.get(path, headers=on_host(HOST))
+        assert hidden.status_code == 404, path
+        assert "Globex" not in hidden.text
+    posted = await api.http.post(f"/f/{theirs.public_id}", json={"email": "a@b.test"},
+                                 headers=on_host(HOST))
+    assert posted.status_code == 404
+    assert posted.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert await submissions(rival.org) == []
     # On the API's own host every form is shown, as before custom domains.
-    for form in (ours, theirs):
-        response = await form_pages.get(f"/f/{form.public_id}")
-        assert response.status_code == 200 and response.text.endswith(" of None")
+    for form, title in ((ours, "Talk to Acme"), (theirs, "Talk to Globex")):
+        response = await api.http.get(f"/f/{form.public_id}")
+        assert response.status_code == 200 and title in response.text
 
 
 async def test_org_for_host(api: Api, team: Team, zone: Zone) -> None:
