@@ -118,6 +118,13 @@ async def add_custom_domain(ctx: Context, org_id: uuid.UUID, hostname: str) -> C
     return domain
 
 
+async def verified_origins(ctx: Context, org_id: uuid.UUID) -> set[str]:
+    """The org's verified domains as https origins: where its forms may also redirect."""
+    hosts = await ctx.access.scoped(CustomDomain, org_id).filter(
+        status=DomainStatus.VERIFIED).values_list("hostname", flat=True)
+    return {f"https://{host}" for host in cast("list[str]", hosts)}
+
+
 def domains_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[CustomDomain]:
     """The org's domains, newest first."""
     return ctx.access.scoped(CustomDomain, org_id).order_by("-created_at", "-id")

@@ -37,6 +37,7 @@ from models.forms import (
 )
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from resolvers.custom_domains import verified_origins
 from resolvers.form_intake import accept, take_confirmation
 
 NAME_MAX = 100
@@ -53,10 +54,6 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 SUBMISSION_ORDER = Order("created_at", descending=True, is_datetime=True)
 FORM_ORDER = ("-created_at", "-id")
 
-RedirectOrigins = Callable[[uuid.UUID], Awaitable[set[str]]]
-REDIRECT_ORIGINS: list[RedirectOrigins] = []
-"""Where else, beside a form's allowed origins, its redirect may go: each function gives origins
-of the organization (custom domains register theirs once verified). Empty until then."""
 
 
 @dataclass
@@ -142,14 +139,12 @@ def clean_fields(check: Checks, items: list[tuple[str, bool]]) -> list[dict[str,
     return asked
 
 
-async def _redirect_origins(org_id: uuid.UUID, allowed: list[str]) -> set[str]:
-    origins = set(allowed)
-    for source in REDIRECT_ORIGINS:
-        origins |= await source(org_id)
-    return origins
+async def _redirect_origins(ctx: Context, org_id: uuid.UUID, allowed: list[str]) -> set[str]:
+    """Where a form's redirect may go: its allowed origins and the org's verified domains."""
+    return set(allowed) | await verified_origins(ctx, org_id)
 
 
-async def validate_form(org_id: uuid.UUID, data: dict[str, Any], *,
+async def validate_form(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
                         current: LeadForm | None) -> dict[str, Any]:
     """The columns to write for the fields given in `data` (absent ones stay as they are), or
     one BAD_USER_INPUT naming every bad field. The rules across fields (consent required needs
@@ -206,15 +201,16 @@ async def validate_form(org_id: uuid.UUID, data: dict[str, Any], *,
     redirect = final("redirect_url")
     if redirect and ("redirect_url" in values or "allowed_origins" in values) \
             and "allowedOrigins" not in check.problems:
-        allowed = await _redirect_origins(org_id, final("allowed_origins", []) or [])
+        allowed = await _redirect_origins(ctx, org_id, final("allowed_origins", []) or [])
         if origin_of(redirect) not in allowed:
-            check.add("redirectUrl", "must be on one of the form's allowedOrigins")
+            check.add("redirectUrl", "must be on one of the form's allowedOrigins or one of "
+                                     "the organization's verified custom domains")
     check.raise_problems()
     return values
 
 
 async def create_form(ctx: Context, org_id: uuid.UUID, data: dict[str, Any]) -> LeadForm:
-    values = await validate_form(org_id, data, current=None)
+    values = await validate_form(ctx, org_id, data, current=None)
     async with in_transaction():
         await ensure_within_limit(ctx, org_id, "lead_forms")
         form = await LeadForm.create(organization_id=org_id, created_by_id=ctx.user.id,
@@ -238,7 +234,7 @@ SUMMARY_NAMES = {"fields_asked": "fields", "allowed_origins": "allowedOrigins",
 
 async def update_form(ctx: Context, form_id: uuid.UUID, data: dict[str, Any]) -> LeadForm:
     form = await get_form(ctx, form_id)
-    values = await validate_form(form.organization_id, data, current=form)
+    values = await validate_form(ctx, form.organization_id, data, current=form)
     changed = [column for column, value in values.items() if getattr(form, column) != value]
     if not changed:
         return form

@@ -13,7 +13,7 @@ from core.settings import Settings
 from models.custom_domains import DomainStatus
 from models.forms import FormStatus
 from models.orgs import Role
-from tests.conftest import Api
+from tests.conftest import Api, errors_of
 from tests.domains.conftest import (
     REMOVE,
     added,
@@ -24,6 +24,7 @@ from tests.domains.conftest import (
     verified,
 )
 from tests.forms.conftest import make_form, submissions
+from tests.forms.test_forms_api import CREATE, form_input
 from tests.http.conftest import database_unreachable
 from tests.nameserver import Zone
 from tests.orgs.conftest import Team
@@ -136,6 +137,23 @@ async def test_another_orgs_form_on_a_tenant_host_is_not_found(
     for form, title in ((ours, "Talk to Acme"), (theirs, "Talk to Globex")):
         response = await api.http.get(f"/f/{form.public_id}")
         assert response.status_code == 200 and title in response.text
+
+
+async def test_a_forms_redirect_may_go_to_a_verified_domain_only(
+        api: Api, team: Team, rival: Team, zone: Zone) -> None:
+    await verified(api, team, zone, HOST)
+    await added(api, team, "pending.acme-shop.com")
+    await verified(api, rival, zone, "shop.globex-shop.com")
+    made = await api.gql(CREATE, {"input": form_input(
+        team, redirectUrl=f"https://{HOST}/thanks")}, token=team.people[Role.ADMIN].token)
+    assert made["data"]["createLeadForm"]["leadForm"]["redirectUrl"] == f"https://{HOST}/thanks"
+    for refused in ("https://pending.acme-shop.com/thanks", "https://shop.globex-shop.com/x",
+                    f"http://{HOST}/thanks"):
+        body = await api.gql(CREATE, {"input": form_input(team, redirectUrl=refused)},
+                             token=team.people[Role.ADMIN].token)
+        (error,) = errors_of(body)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", refused
+        assert "redirectUrl" in error["extensions"]["fields"], refused
 
 
 async def test_org_for_host(api: Api, team: Team, zone: Zone) -> None:

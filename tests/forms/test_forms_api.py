@@ -141,7 +141,8 @@ async def test_pause_resume_and_delete(api: Api, team: Team) -> None:
     ({"consentText": None}, {"consentRequired": "needs a consentText to show"}),
     ({"consentText": "x" * 2001}, {"consentText": "must be at most 2,000 characters"}),
     ({"redirectUrl": "https://evil.test/thanks"},
-     {"redirectUrl": "must be on one of the form's allowedOrigins"}),
+     {"redirectUrl": "must be on one of the form's allowedOrigins or one of the "
+                     "organization's verified custom domains"}),
     ({"redirectUrl": "javascript:alert(1)"}, {"redirectUrl": None}),
     ({"page": {"logoUrl": "http://cdn.acme.test/logo.png"}},
      {"page.logoUrl": "must be an https:// URL"}),
