@@ -3,7 +3,8 @@
 A verified domain gets a certificate and its site; any other hostname gets no certificate (the
 TLS handshake fails). Caddy's own internal CA signs (no ACME, nothing leaves the machine).
 
-Skipped, saying so, where the `caddy` binary is missing (`apt-get install caddy`)."""
+`make test` installs Debian's caddy when it is missing (`scripts/caddy.sh`); with
+`RELLEKS_SKIP_CADDY=1` it is skipped, saying so."""
 
 from __future__ import annotations
 
