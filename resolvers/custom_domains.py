@@ -71,6 +71,10 @@ def own_hosts(settings: Settings) -> list[str]:
     return [host.lower().rstrip(".") for host in hosts if host]
 
 
+RECORD_TYPES = ("TXT", "CNAME")
+"""The records a domain needs and a check looks up: the challenge TXT and the CNAME."""
+
+
 def expected_records(hostname: str, token: str, target: str | None) -> list[dict[str, Any]]:
     """The records the tenant must create, as the API shows them."""
     records: list[dict[str, Any]] = [
