@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean browser vendor-graphiql js-client
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean browser caddy vendor-graphiql js-client
 
 setup: $(STAMP)
 
@@ -38,7 +38,7 @@ lint: setup
 schema: setup
 	$(BIN)/strawberry export-schema schema:schema --output schema.graphql
 
-test: setup browser js-client
+test: setup browser caddy js-client
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -62,6 +62,10 @@ services:
 # Debian's Chromium for the GraphiQL browser tests (installed with apt-get when missing).
 browser:
 	@bash scripts/browser.sh
+
+# Caddy for the custom-domain TLS test (installed with apt-get when missing).
+caddy:
+	@bash scripts/caddy.sh
 
 # The JavaScript client the realtime tests run under Node (graphql-ws), from its lock file.
 js-client: clients/js/node_modules/.package-lock.json

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from billing.budgets import CostBudgets
@@ -22,10 +21,12 @@ from oauth import routes as oauth
 from schema import build_schema
 from services import Services
 from web.exports import download_export
+from web.forms import form_routes
 from web.graphiql import graphiql_routes
 from web.graphql_view import GraphQLView
-from web.middleware import BodySizeLimit, HeaderSizeLimit, RequestLog, SecurityHeaders
+from web.middleware import BodySizeLimit, CORSExcept, HeaderSizeLimit, RequestLog, SecurityHeaders
 from web.routes import healthz, media, readyz, root
+from web.sites import TenantSites, tls_ask
 from web.social import social_routes
 from web.stripe_webhooks import stripe_webhook
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         routes=[
             Route("/graphql", graphql),  # the view answers other methods with a JSON 405
             WebSocketRoute("/graphql", graphql),  # subscriptions (`web/graphql_ws.py`)
-            Route("/", root, methods=["GET"]),  # 307 to /graphql
+            Route("/", root, methods=["GET"]),  # 307 to /graphql; a tenant's site: its forms
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
@@ -91,16 +92,24 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             social_routes(settings),
             *graphiql_routes(settings),  # GraphiQL's assets, served here (no CDN)
             Route("/exports/{token}", download_export, methods=["GET"]),
+            # Public lead capture (docs/forms.md): the hosted page, its submit endpoint and
+            # the double opt-in link; no credentials, no cookies, CORS per form.
+            *form_routes(services),
+            # Caddy's on-demand TLS asks which hostnames to get certificates for
+            # (docs/custom-domains.md); 200 only for a verified custom domain.
+            Route("/internal/tls-ask", tls_ask, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestLog),
             Middleware(SecurityHeaders),
-            Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
+            Middleware(CORSExcept, skip=("/f/",), allow_origins=list(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_credentials=True,
                        allow_headers=["authorization", "content-type", "x-csrf-token",
                                       "x-request-id"], max_age=600),
             Middleware(HeaderSizeLimit, settings=settings),
             Middleware(BodySizeLimit, settings=settings),
+            # A request on a tenant's custom domain reaches its form pages only (`web/sites.py`).
+            Middleware(TenantSites, settings=settings),
         ],
         lifespan=lifespan,
     )

@@ -32,8 +32,11 @@ class Permission(StrEnum):
     TOKENS_WRITE = "tokens:write"
     APPS_AUTHORIZE = "apps:authorize"
     PRIVACY_MANAGE = "privacy:manage"
+    FORMS_READ = "forms:read"
+    FORMS_WRITE = "forms:write"
     ORG_EXPORT = "org:export"
     ORG_DELETE = "org:delete"
+    DOMAINS_MANAGE = "domains:manage"
 
     @property
     def description(self) -> str:
@@ -62,18 +65,25 @@ DESCRIPTIONS: dict[Permission, str] = {
                                "revoke them.",
     Permission.PRIVACY_MANAGE: "Answer a person's privacy requests about the leads: export or "
                                "erase everything about them, restrict processing of a lead.",
+    Permission.FORMS_READ: "See the organization's lead forms and what was submitted through "
+                           "them (held and spam submissions included).",
+    Permission.FORMS_WRITE: "Create, change, pause and delete lead forms, and release or "
+                            "discard their submissions.",
     Permission.ORG_EXPORT: "Export all the organization's data (JSON and CSV in a ZIP).",
     Permission.ORG_DELETE: "Schedule the organization's deletion, or cancel it in the grace "
                            "period.",
+    Permission.DOMAINS_MANAGE: "Add, check, list and remove the custom domains that serve the "
+                               "organization's public pages.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
-_MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT}
+_MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT, Permission.FORMS_READ}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
                     Permission.BILLING_READ, Permission.TOKENS_WRITE,
                     Permission.APPS_AUTHORIZE,
-                    Permission.PRIVACY_MANAGE}
+                    Permission.PRIVACY_MANAGE, Permission.FORMS_WRITE,
+                    Permission.DOMAINS_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
                    Permission.ORG_EXPORT, Permission.ORG_DELETE}

@@ -1,7 +1,8 @@
 """Rate limits per account (or email address) and per IP, through the `limits` library: sign-in
 attempts and every other check of an account's password (they share one budget), requests
 that send mail (verification and password-reset links) and invitation mails (per organization,
-per inviter and per recipient address).
+per inviter and per recipient address), custom-domain checks per organization and the proxy's
+TLS questions (`/internal/tls-ask`) per IP.
 
 The counters live in Redis when `REDIS_URL` is set, so every server process shares them, and in
 process memory otherwise (the embedded default). A refused attempt says when to retry.
@@ -42,6 +43,8 @@ class LoginLimiter:
         self._invite_per_org: RateLimitItem = parse(settings.invite_rate_per_org)
         self._invite_per_inviter: RateLimitItem = parse(settings.invite_rate_per_inviter)
         self._invite_per_address: RateLimitItem = parse(settings.invite_rate_per_address)
+        self._domain_checks: RateLimitItem = parse(settings.custom_domain_check_rate)
+        self._tls_ask_per_ip: RateLimitItem = parse(settings.tls_ask_rate_per_ip)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -111,6 +114,21 @@ class LoginLimiter:
             if not await self._limiter.hit(item, key):  # spent meanwhile by a concurrent one
                 raise await self._refusal(item, key, f"{what} (at most {_rate(item)}).",
                                           reason=reason)
+
+    async def hit_domain_check(self, *, org_id: object) -> None:
+        """Count one `checkCustomDomain` of the organization (`CUSTOM_DOMAIN_CHECK_RATE`):
+        each makes us ask DNS, at names the tenant chose; raise RATE_LIMITED (reason
+        `DOMAIN_CHECKS`) when the budget is spent, before any lookup."""
+        key = f"domain-check:org:{org_id}"
+        if not await self._limiter.hit(self._domain_checks, key):
+            raise await self._refusal(
+                self._domain_checks, key,
+                f"Too many domain checks (at most {_rate(self._domain_checks)} per "
+                "organization); scheduled checks go on meanwhile.", reason="DOMAIN_CHECKS")
+
+    async def allow_tls_ask(self, *, ip: str) -> bool:
+        """Count one `/internal/tls-ask` from `ip` (`TLS_ASK_RATE_PER_IP`); False when spent."""
+        return await self._limiter.hit(self._tls_ask_per_ip, f"tls-ask:ip:{ip}")
 
     async def _refusal(self, item: RateLimitItem, key: str, what: str,
                        **extensions: str) -> RateLimited:

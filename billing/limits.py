@@ -28,6 +28,7 @@ from billing.plans import PLANS, effective_plan
 from core.errors import PlanLimit
 from engine.context import Context
 from models.billing import BillingAccount, Plan
+from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Organization
 from models.tenancy import system_scope
@@ -50,13 +51,53 @@ async def _leads(org_id: uuid.UUID) -> int:
     return await system_scope(org_id, reason=LIMIT_COUNT).scoped(Lead).count()
 
 
+async def _lead_forms(org_id: uuid.UUID) -> int:
+    return await system_scope(org_id, reason=LIMIT_COUNT).scoped(LeadForm).count()
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """The start (UTC) of the calendar month of `now`."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def _form_submissions(org_id: uuid.UUID) -> int:
+    """Submissions this calendar month (UTC) that were taken or wait for their confirmation:
+    spam, held and discarded ones do not count, so a bot cannot spend a plan's allowance."""
+    return await system_scope(org_id, reason=LIMIT_COUNT).scoped(FormSubmission).filter(
+        created_at__gte=month_start(),
+        status__in=[SubmissionStatus.ACCEPTED, SubmissionStatus.PENDING]).count()
+
+
 # How much of each limited resource an organization uses. Later issues register theirs here
 # (partner tokens, AI credits) and call `ensure_within_limit` with its name.
 USAGE: dict[str, Callable[[uuid.UUID], Awaitable[int]]] = {
     "members": _members,
     "leads": _leads,
+    "lead_forms": _lead_forms,
+    "form_submissions_per_month": _form_submissions,
 }
-NOUNS = {"members": "members (pending invitations included)", "leads": "leads"}
+NOUNS = {"members": "members (pending invitations included)", "leads": "leads",
+         "lead_forms": "lead forms",
+         "form_submissions_per_month": "form submissions this month"}
+
+
+async def over_limit(org_id: uuid.UUID, resource: str, *,
+                     adding: int = 1) -> tuple[Plan, int, int] | None:
+    """None when the plan has room for `adding` more of `resource`; else the plan, its limit
+    and what is used. Inside a transaction it locks the organization's row first (see above),
+    so a caller that does not raise (a form submission held for review) is as safe."""
+    if adding <= 0:
+        return None
+    await Organization.filter(id=org_id).select_for_update(no_key=True).only("id")
+    plan = await current_plan(org_id)
+    limit = PLANS[plan].limits.of(resource)
+    if limit is None:
+        return None
+    used = await USAGE[resource](org_id)
+    if used + adding <= limit:
+        return None
+    return plan, limit, used
 
 
 async def current_plan(org_id: uuid.UUID) -> Plan:
@@ -68,19 +109,14 @@ async def current_plan(org_id: uuid.UUID) -> Plan:
     return effective_plan(account.subscription_plan, account.status)
 
 
-async def ensure_within_limit(ctx: Context, org_id: uuid.UUID, resource: str, *,
+async def ensure_within_limit(ctx: Context | None, org_id: uuid.UUID, resource: str, *,
                               adding: int = 1) -> None:
-    """PLAN_LIMIT unless the organization's plan has room for `adding` more of `resource`."""
-    if adding <= 0:
+    """PLAN_LIMIT unless the organization's plan has room for `adding` more of `resource`.
+    `ctx` is None for work that has no request (a public form submission)."""
+    exceeded = await over_limit(org_id, resource, adding=adding)
+    if exceeded is None:
         return
-    await Organization.filter(id=org_id).select_for_update(no_key=True).only("id")
-    plan = await current_plan(org_id)
-    limit = PLANS[plan].limits.of(resource)
-    if limit is None:
-        return
-    used = await USAGE[resource](org_id)
-    if used + adding <= limit:
-        return
+    plan, limit, used = exceeded
     noun = NOUNS.get(resource, resource)
     adds = "one more" if adding == 1 else f"{adding:,} more"
     raise PlanLimit(

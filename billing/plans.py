@@ -28,6 +28,11 @@ class Limits:
     """Live API tokens (`createApiToken`); Free allows a couple so anyone can try the API."""
     ai_credits_per_month: int | None
     """AI assistant credits per calendar month (a later issue gates them)."""
+    lead_forms: int | None = None
+    """Lead forms (public lead capture), paused ones included."""
+    form_submissions_per_month: int | None = None
+    """Form submissions taken (or waiting for their double opt-in) per calendar month (UTC);
+    past it, submissions are held for review instead of making leads."""
 
     def of(self, resource: str) -> int | None:
         return getattr(self, resource)
@@ -44,13 +49,16 @@ class PlanSpec:
 PLANS: dict[Plan, PlanSpec] = {
     Plan.FREE: PlanSpec(
         Plan.FREE, "Free", "For a small team trying Relleks.",
-        Limits(members=10, leads=1_000, partner_tokens=2, ai_credits_per_month=0)),
+        Limits(members=10, leads=1_000, partner_tokens=2, ai_credits_per_month=0,
+               lead_forms=2, form_submissions_per_month=250)),
     Plan.PRO: PlanSpec(
         Plan.PRO, "Pro", "For a growing sales team.",
-        Limits(members=25, leads=25_000, partner_tokens=3, ai_credits_per_month=2_000)),
+        Limits(members=25, leads=25_000, partner_tokens=3, ai_credits_per_month=2_000,
+               lead_forms=20, form_submissions_per_month=5_000)),
     Plan.BUSINESS: PlanSpec(
         Plan.BUSINESS, "Business", "For several teams and their integrations.",
-        Limits(members=200, leads=250_000, partner_tokens=25, ai_credits_per_month=20_000)),
+        Limits(members=200, leads=250_000, partner_tokens=25, ai_credits_per_month=20_000,
+               lead_forms=200, form_submissions_per_month=50_000)),
 }
 
 # Statuses in which the subscribed plan applies. PAST_DUE keeps it while Stripe retries the

@@ -7,6 +7,7 @@ variable cannot ship tokens signed with a key that is printed in this file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from datetime import date
@@ -59,6 +60,26 @@ def local_url(host: str | None, port: str | None) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{(port or '').strip() or '8000'}"
+
+
+def nameserver(text: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or a bare IP (port 53) of DNS_NAMESERVERS as (ip, port);
+    ConfigurationError unless the host is an IP address (a resolver is not found by name)."""
+    host, port = text.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError as exc:
+        raise ConfigurationError(f"DNS_NAMESERVERS: {text!r} is not an IP address with an "
+                                 "optional port, e.g. 127.0.0.1:5353 or [::1]:53") from exc
+    if not 0 < number < 65536:
+        raise ConfigurationError(f"DNS_NAMESERVERS: {text!r} has no valid port")
+    return host, number
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,19 @@ class Settings:
     stripe_price_pro_year: str | None = None
     stripe_price_business_month: str | None = None
     stripe_price_business_year: str | None = None
+    # Custom domains (docs/custom-domains.md): tenants' form pages on their own hostnames.
+    custom_domain_target: str | None = None
+    """The hostname custom domains CNAME to (the proxy with on-demand TLS in front of us);
+    unset: `addCustomDomain` answers UNAVAILABLE (CUSTOM_DOMAINS_NOT_CONFIGURED)."""
+    dns_nameservers: tuple[str, ...] = ()
+    """`host:port` (or bare IP) of the resolvers the domain checks ask; empty: the system's."""
+    dns_timeout: float = 3.0
+    """Seconds one domain check may spend on DNS, all its lookups together."""
+    custom_domains_per_org: int = 10
+    custom_domain_check_rate: str = "20/hour"
+    """`checkCustomDomain` calls per organization (`limits` notation)."""
+    tls_ask_rate_per_ip: str = "600/minute"
+    """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -169,6 +203,19 @@ class Settings:
     github_oauth_url: str = "https://github.com"
     """Where GitHub's authorize and token endpoints live (`/login/oauth/...`); tests use a fake."""
     github_api_url: str = "https://api.github.com"
+    # Public lead forms (`web/forms.py`, docs/forms.md "Putting a form on your site").
+    form_rate_per_ip: str = "10/minute"
+    """Submissions of any form per client network (an IPv4 address, an IPv6 /64)."""
+    form_rate_per_form: str = "120/minute"
+    """Submissions of one form, from everyone together."""
+    form_min_seconds: float = 2.0
+    """A submission sent sooner after its page was rendered is taken for a bot's."""
+    form_max_age_hours: int = 24
+    """A page (its signed render time and its challenge) older than this is taken for a bot's."""
+    form_challenge_digits: int = 4
+    """Leading zero hex digits the proof of work must find: about 16**N SHA-256 on average."""
+    form_max_body_bytes: int = 16_384
+    """Largest body of a form submission (urlencoded or JSON)."""
 
     @property
     def run_jobs_in_process(self) -> bool:
@@ -222,6 +269,11 @@ class Settings:
             "invite_rate_per_inviter": "INVITE_RATE_PER_INVITER",
             "invite_rate_per_address": "INVITE_RATE_PER_ADDRESS",
             "realtime_channel_prefix": "REALTIME_CHANNEL_PREFIX",
+            "form_rate_per_ip": "FORM_RATE_PER_IP",
+            "form_rate_per_form": "FORM_RATE_PER_FORM",
+            "custom_domain_target": "CUSTOM_DOMAIN_TARGET",
+            "custom_domain_check_rate": "CUSTOM_DOMAIN_CHECK_RATE",
+            "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -252,7 +304,11 @@ class Settings:
                           "ws_max_message_bytes": "WS_MAX_MESSAGE_BYTES",
                           "ws_max_sockets_per_credential": "WS_MAX_SOCKETS_PER_CREDENTIAL",
                           "ws_max_sockets_per_ip": "WS_MAX_SOCKETS_PER_IP",
-                          "max_header_bytes": "MAX_HEADER_BYTES"}.items():
+                          "max_header_bytes": "MAX_HEADER_BYTES",
+                          "form_max_age_hours": "FORM_MAX_AGE_HOURS",
+                          "form_challenge_digits": "FORM_CHALLENGE_DIGITS",
+                          "form_max_body_bytes": "FORM_MAX_BODY_BYTES",
+                          "custom_domains_per_org": "CUSTOM_DOMAINS_PER_ORG"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -267,10 +323,16 @@ class Settings:
             kwargs["ws_recheck_seconds"] = float(env["WS_RECHECK_SECONDS"])
         if env.get("WS_SOCKET_LEASE_SECONDS"):
             kwargs["ws_socket_lease"] = float(env["WS_SOCKET_LEASE_SECONDS"])
+        if env.get("FORM_MIN_SECONDS"):
+            kwargs["form_min_seconds"] = float(env["FORM_MIN_SECONDS"])
         if env.get("HEADER_TIMEOUT"):
             kwargs["header_timeout"] = float(env["HEADER_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
+        if env.get("DNS_TIMEOUT"):
+            kwargs["dns_timeout"] = float(env["DNS_TIMEOUT"])
+        if env.get("DNS_NAMESERVERS"):
+            kwargs["dns_nameservers"] = _list(env["DNS_NAMESERVERS"])
         if "ALLOWED_ORIGINS" in env:
             kwargs["allowed_origins"] = _list(env["ALLOWED_ORIGINS"])
         if env.get("TERMS_DATE"):
@@ -340,7 +402,25 @@ class Settings:
                             ("HEADER_TIMEOUT", self.header_timeout)):
             if value <= 0:
                 raise ConfigurationError(f"{name} must be positive")
+        if not 0 <= self.form_challenge_digits <= 8:
+            raise ConfigurationError("FORM_CHALLENGE_DIGITS must be 0 to 8")
+        if self.form_min_seconds < 0 or self.form_max_age_hours < 1:
+            raise ConfigurationError("FORM_MIN_SECONDS cannot be negative and "
+                                     "FORM_MAX_AGE_HOURS must be at least 1")
+        if not 1024 <= self.form_max_body_bytes <= self.max_body_bytes:
+            raise ConfigurationError("FORM_MAX_BODY_BYTES must be 1024 to MAX_BODY_BYTES")
         if self.max_header_bytes < 1024:
             raise ConfigurationError("MAX_HEADER_BYTES must be at least 1024")
+        for server in self.dns_nameservers:
+            nameserver(server)  # raises ConfigurationError
+        if not 0 < self.dns_timeout <= 30:
+            raise ConfigurationError("DNS_TIMEOUT must be more than 0 and at most 30 seconds")
+        if self.custom_domains_per_org < 0:
+            raise ConfigurationError("CUSTOM_DOMAINS_PER_ORG cannot be negative")
+        if self.custom_domain_target is not None and (
+                "/" in self.custom_domain_target or ":" in self.custom_domain_target
+                or "." not in self.custom_domain_target.strip(".")):
+            raise ConfigurationError("CUSTOM_DOMAIN_TARGET must be a hostname such as "
+                                     "`sites.relleks.com` (no scheme, port or path)")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

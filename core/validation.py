@@ -30,6 +30,10 @@ The rules (the README's "Validation" lists them for clients):
   case, at most 320 characters.
 - `phone`: a valid number for the default region, stored as E.164 (`+4930123456`).
 - `country`: an ISO 3166-1 alpha-2 code, upper case. `slug`, `tags` and `one_of` as documented.
+- `hostname`: a public DNS name of at least two labels (a custom domain), as IDNA A-labels in
+  lower case without a trailing dot; no IP address, port, scheme, path or special-use name
+  (`localhost`, `.local`, `.test`...), and none of the hosts given as `refused` nor a name under
+  or above one of them (our own hosts).
 
 A check that lives elsewhere and raises BadUserInput itself (a password's strength, scope names)
 joins through `Checks.call`, so its problem is reported with the others.
@@ -37,12 +41,14 @@ joins through `Checks.call`, so its problem is reported with the others.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import idna
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -60,6 +66,14 @@ RESERVED_SLUGS = frozenset({
     "help", "login", "logout", "mail", "media", "new", "oauth", "relleks", "root", "settings",
     "signup", "static", "status", "support", "system", "webhooks",
 })
+
+HOSTNAME_MAX, LABEL_MAX = 253, 63
+HOSTNAME_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+SPECIAL_USE_SUFFIXES = frozenset({
+    "localhost", "local", "localdomain", "test", "example", "invalid", "internal", "intranet",
+    "arpa", "onion", "home", "lan", "corp", "private", "alt",
+})
+"""Top-level names that are never public (RFC 6761, 6762, 7686, 9476 and common private use)."""
 
 WHITESPACE_CONTROLS = frozenset("\t\n\r\x0b\x0c")
 """The control characters that are ordinary whitespace in typed text: in a name or single-line
@@ -273,6 +287,64 @@ class Checks:
             self.add(field, f"at most {max_tags} tags")
         return cleaned
 
+    def hostname(self, field: str, value: str, *, refused: Iterable[str] = (),
+                 max_length: int = HOSTNAME_MAX) -> str:
+        """A public hostname of at least two labels, returned in lower case as IDNA A-labels
+        without a trailing dot (`Bücher.Example.com.` is `xn--bcher-kva.example.com`). No IP
+        address, port, scheme or path, no special-use name (`SPECIAL_USE_SUFFIXES`), at most
+        `max_length` characters (by default 253, DNS's own bound) and 63 a label; and neither
+        one of the `refused` hosts nor a name under or above one (a tenant cannot claim our
+        own hosts, nor their parent domain)."""
+        text = value.strip()
+        if hides_characters(text) or any(char.isspace() for char in text):
+            self.add(field, "must not contain spaces, control or invisible characters")
+            return text
+        if "://" in text or "/" in text or "@" in text:
+            self.add(field, "must be a hostname alone, without a scheme, path or user (e.g. "
+                            "`forms.example.com`)")
+            return text
+        text = text.rstrip(".") if text.endswith(".") and not text.endswith("..") else text
+        if not text:
+            self.add(field, EMPTY)
+            return text
+        if len(text) > HOSTNAME_MAX * 2:  # before IDNA's work: no need to read a novel
+            self.add(field, too_long(HOSTNAME_MAX))
+            return text
+        if _is_ip(text):
+            self.add(field, "must be a hostname, not an IP address")
+            return text
+        if ":" in text:
+            self.add(field, "must be a hostname without a port")
+            return text
+        try:
+            name = idna.encode(text, uts46=True).decode("ascii").lower()
+        except (idna.IDNAError, UnicodeError):
+            self.add(field, "is not a valid hostname (letters, digits and hyphens in labels of "
+                            "1 to 63 characters, separated by dots)")
+            return text.lower()
+        labels = name.split(".")
+        if len(name) > max_length:
+            self.add(field, too_long(max_length))
+        elif any(not label or len(label) > LABEL_MAX or not HOSTNAME_LABEL.match(label)
+                 for label in labels):
+            self.add(field, "is not a valid hostname (letters, digits and hyphens in labels of "
+                            "1 to 63 characters, separated by dots)")
+        elif len(labels) < 2:
+            self.add(field, "must be a full domain name such as `forms.example.com`")
+        elif labels[-1].isdigit() or _is_ip(name):
+            self.add(field, "must be a hostname, not an IP address")
+        elif labels[-1] in SPECIAL_USE_SUFFIXES:
+            self.add(field, f"`.{labels[-1]}` names are not public: use a domain on the "
+                            "internet")
+        else:
+            for own in refused:
+                own = own.lower().rstrip(".")
+                if own and (name == own or name.endswith(f".{own}") or
+                            own.endswith(f".{name}")):
+                    self.add(field, "is one of our own hosts (or under or above one)")
+                    break
+        return name
+
     def one_of(self, field: str, value: T, allowed: Collection[T]) -> T:
         """`value` when it is one of `allowed` (listed, sorted, in the problem otherwise)."""
         self.require(field, value in allowed,
@@ -283,6 +355,14 @@ class Checks:
         """For a partial update: a field given as null that cannot be null."""
         self.require(field, value is not None, NOT_NULL)
         return value
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager

@@ -27,6 +27,8 @@ from models.accounts import Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount, Invoice
 from models.consents import Consent
+from models.custom_domains import CustomDomain
+from models.forms import ConsentReceipt, FormSubmission, LeadForm
 from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
@@ -224,7 +226,7 @@ ORG_TABLES: dict[str, Table] = {
                        "address_postal_code", "address_country", "status", "source",
                        "owner_id", "tags", "created_at", "updated_at"),
     "notes": _org_rows(Note, "id", "lead_id", "author_id", "body", "created_at", "edited_at"),
-    "activity": _org_rows(ActivityEvent, "id", "actor_id", "api_token_id", "action",
+    "activity": _org_rows(ActivityEvent, "id", "actor_id", "api_token_id", "form_id", "action",
                           "target_type", "target_id", "summary", "ip", "user_agent",
                           "created_at"),
     "api_tokens": _org_rows(ApiToken, "id", "name", "prefix", "scopes", "created_by_id",
@@ -234,7 +236,24 @@ ORG_TABLES: dict[str, Table] = {
                           "amount_due", "amount_paid", "currency", "created_at"),
     "oauth_grants": _org_rows(OAuthGrant, "id", "scopes", "created_by_id", "created_at",
                               "revoked_at", "last_used_at", app_name="app__name"),
-    # Tables of later domains (form submissions...) join here as name -> async (org_id) -> rows.
+    "lead_forms": _org_rows(LeadForm, "id", "public_id", "name", "fields_asked",
+                            "allowed_origins", "consent_text", "consent_required",
+                            "double_opt_in", "success_message", "redirect_url", "page_title",
+                            "page_intro", "logo_url", "accent_color", "status",
+                            "created_by_id", "created_at", "updated_at"),
+    "form_submissions": _org_rows(FormSubmission, "id", "form_id", "status", "values",
+                                  "signals", "origin", "user_agent", "ip_hash",
+                                  "consent_given", "consent_text", "lead_id", "created_at",
+                                  "confirmed_at", "decided_at"),
+    "consent_receipts": _org_rows(ConsentReceipt, "id", "lead_id", "submission_id", "form_id",
+                                  "form_name", "email", "consent_text", "consent_text_sha256",
+                                  "consent_given", "policy_version", "submitted_at", "origin",
+                                  "user_agent", "ip_hash", "confirmed_at", "confirm_ip_hash",
+                                  "created_at"),
+    "custom_domains": _org_rows(CustomDomain, "id", "hostname", "status", "created_by_id",
+                                "created_at", "verified_at", "lapsed_at", "checked_at",
+                                "verdict"),
+    # Tables of later domains join here as name -> async (org_id) -> rows.
 }
 """The tables of an organization export: each becomes `<name>.json` and `<name>.csv`."""
 

@@ -13,6 +13,7 @@ from tortoise.expressions import Q
 
 from models.accounts import EmailToken, RefreshToken, Session, SignUpRequest
 from models.activity import ActivityEvent
+from models.forms import FormSubmission, SubmissionStatus
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
 from models.tenancy import EVERY_ORG, system_scope
@@ -40,6 +41,17 @@ API_TOKENS_AFTER_END = timedelta(days=90)
 """Revoked or expired API tokens: 90 days, for the activity log entries that name them."""
 ACTIVITY = timedelta(days=365)
 """Activity (the organization's audit and security log): one year."""
+SPAM_SUBMISSIONS = timedelta(days=30)
+"""Form submissions taken for spam: 30 days after they arrived, long enough to release one
+wrongly caught, then gone (they may hold a real person's data)."""
+HELD_SUBMISSIONS = timedelta(days=90)
+"""Form submissions held for review that nobody released: 90 days after they arrived."""
+UNCONFIRMED_SUBMISSIONS = timedelta(days=7)
+"""Double opt-in submissions never confirmed: 7 days after their link expired (48 hours), so
+"link expired" can be told apart; the person never agreed to more."""
+DISCARDED_SUBMISSIONS = timedelta(days=30)
+"""Discarded submissions (their values are dropped at once): the record of when and why, 30
+days."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -81,6 +93,16 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
         Q(revoked_at__lt=gone) | Q(expires_at__lt=gone)).delete()
     deleted["activity_events"] = await SWEEP.scoped(ActivityEvent).filter(
         created_at__lt=now - ACTIVITY).delete()
+    submissions = SWEEP.scoped(FormSubmission)
+    deleted["spam_submissions"] = await submissions.filter(
+        status=SubmissionStatus.SPAM, created_at__lt=now - SPAM_SUBMISSIONS).delete()
+    deleted["held_submissions"] = await submissions.filter(
+        status=SubmissionStatus.HELD, created_at__lt=now - HELD_SUBMISSIONS).delete()
+    deleted["unconfirmed_submissions"] = await submissions.filter(
+        status=SubmissionStatus.PENDING,
+        confirm_expires_at__lt=now - UNCONFIRMED_SUBMISSIONS).delete()
+    deleted["discarded_submissions"] = await submissions.filter(
+        status=SubmissionStatus.DISCARDED, decided_at__lt=now - DISCARDED_SUBMISSIONS).delete()
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

@@ -1,5 +1,6 @@
-"""The sweep: finds promised work that is due and unfinished and queues it again, then applies
-retention, then mails the policy-change notices still owed. A procrastinate periodic task runs
+"""The sweep: finds promised work that is due and unfinished and queues it again, queues the
+custom-domain checks that are due, then applies retention, then mails the policy-change notices
+still owed. A procrastinate periodic task runs
 it every minute; tests and operators call `sweep()` directly.
 
 Work is re-queued when it is PENDING and due and was never queued or queued longer than the
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import structlog
 from tortoise.expressions import Q
 
+from jobs.custom_domains import queue_due_checks
 from jobs.retention import RetentionReport, apply_retention
 from models.jobs import ScheduledWork, WorkStatus
 from resolvers.policies import send_policy_notices
@@ -33,6 +35,8 @@ class SweepReport:
     retention: RetentionReport | None = None
     policy_notices: int = 0
     """Users mailed that the terms and privacy policy changed (once per user and version)."""
+    domain_checks: list[str] = field(default_factory=list)
+    """Custom domains whose due check was queued (`jobs.custom_domains`)."""
 
 
 async def requeue_due(services: Services, *, now: datetime | None = None,
@@ -59,6 +63,7 @@ async def requeue_due(services: Services, *, now: datetime | None = None,
 async def sweep(services: Services, *, now: datetime | None = None,
                 lease: timedelta | None = None) -> SweepReport:
     report = SweepReport(requeued=await requeue_due(services, now=now, lease=lease))
+    report.domain_checks = await queue_due_checks(services, now=now)
     report.retention = await apply_retention(services, now)
     report.policy_notices = await send_policy_notices(services)
     return report

@@ -3,7 +3,9 @@
     register(services)   # server.py and jobs/worker.py, right after Services.build
 
 `relleks.run_work` runs one row of `scheduled_work` (`jobs.work`); `relleks.sweep`, every
-minute, re-queues what a lost queue forgot and applies retention (`jobs.sweep`). The tasks close
+minute, re-queues what a lost queue forgot, queues the custom-domain checks that are due and
+applies retention (`jobs.sweep`); `relleks.check_custom_domain` checks one custom domain's DNS
+records (`jobs.custom_domains`). The tasks close
 over the app's `Services` (the mailer, the storage, Stripe), so nothing is patched onto the
 queue after it is built.
 """
@@ -14,9 +16,9 @@ import uuid
 
 import procrastinate
 
-from jobs import sweep, work
+from jobs import custom_domains, sweep, work
 from services import Services
-from services.queue import QUEUE, SWEEP_TASK, WORK_TASK
+from services.queue import DOMAIN_CHECK_TASK, QUEUE, SWEEP_TASK, WORK_TASK
 
 
 def register(services: Services) -> None:
@@ -30,6 +32,10 @@ def register(services: Services) -> None:
     async def run_work(context: procrastinate.JobContext, work_id: str) -> None:
         final = context.job.attempts >= settings.jobs_max_attempts
         await work.run(services, uuid.UUID(work_id), final_attempt=final)
+
+    @app.task(name=DOMAIN_CHECK_TASK, queue=QUEUE, retry=retry)
+    async def check_custom_domain(domain_id: str) -> None:
+        await custom_domains.check_domain(services, uuid.UUID(domain_id))
 
     @app.periodic(cron="* * * * *")
     @app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from loaders.accounts import UserLoader
+from loaders.forms import LeadsOfOrgLoader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
@@ -30,6 +31,7 @@ class Loaders:
         self._access = access
         self._owner_orgs: dict[type[TenantModel], OwnerOrgLoader] = {}
         self._first_notes: dict[tuple[uuid.UUID, int], NotesFirstPageLoader] = {}
+        self._leads_of_org: dict[uuid.UUID, LeadsOfOrgLoader] = {}
 
     @cached_property
     def user(self) -> UserLoader:
@@ -54,6 +56,13 @@ class Loaders:
             assert self._access is not None, "notes are read through the request's access"
             self._first_notes[key] = NotesFirstPageLoader(self._access, org_id, limit)
         return self._first_notes[key]
+
+    def leads_of_org(self, org_id: uuid.UUID) -> LeadsOfOrgLoader:
+        """Leads of an org whose access was checked, by id (a page of submissions' leads)."""
+        if org_id not in self._leads_of_org:
+            assert self._access is not None, "leads are read through the request's access"
+            self._leads_of_org[org_id] = LeadsOfOrgLoader(self._access, org_id)
+        return self._leads_of_org[org_id]
 
     def org_of(self, model: type[TenantModel]) -> OwnerOrgLoader:
         if model not in self._owner_orgs:

@@ -157,3 +157,21 @@ def export_ready_mail(*, to: str, organization_slug: str | None, url: str,
         f"The link works once and until {expires_at:%Y-%m-%d %H:%M} UTC. For a new link, ask "
         "the API for `me { dataExports(first: 1) { nodes { downloadUrl } } }`.\n"
     ))
+
+
+def form_confirmation_mail(*, to: str, form: str, organization: str, url: str,
+                           ttl: timedelta) -> Mail:
+    """Double opt-in: the person who filled in an organization's lead form confirms that the
+    address is theirs and that they meant it. The form's and the organization's names were
+    typed by that organization: quoted in the body, never in the subject."""
+    return Mail(to=to, subject="Please confirm your request", body=(
+        "Hello,\n\n"
+        f"Someone (we hope you) sent the form {quoted(form)} of the organization "
+        f"{quoted(organization)} (as its members named them) with the address {to}. To "
+        f"confirm that this is your address and that you want them to contact you, open this "
+        f"link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {hours(ttl)}. If this was not you, ignore this "
+        f"email: the request is dropped unless you open it, and deleted soon after.\n\n"
+        f"-- Sent by Relleks for that organization\n"
+    ))

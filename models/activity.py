@@ -46,6 +46,11 @@ class ActivityAction(StrEnum):
     API_TOKEN_REVOKED = "api_token.revoked"
     OAUTH_APP_AUTHORIZED = "oauth_app.authorized"
     OAUTH_APP_REVOKED = "oauth_app.revoked"
+    CUSTOM_DOMAIN_ADDED = "custom_domain.added"
+    CUSTOM_DOMAIN_VERIFIED = "custom_domain.verified"
+    CUSTOM_DOMAIN_FAILED = "custom_domain.failed"
+    CUSTOM_DOMAIN_LAPSED = "custom_domain.lapsed"
+    CUSTOM_DOMAIN_REMOVED = "custom_domain.removed"
     BILLING_CHECKOUT_STARTED = "billing.checkout_started"
     BILLING_CHECKOUT_COMPLETED = "billing.checkout_completed"
     BILLING_PORTAL_OPENED = "billing.portal_opened"
@@ -54,6 +59,13 @@ class ActivityAction(StrEnum):
     BILLING_SUBSCRIPTION_CANCELED = "billing.subscription_canceled"
     BILLING_INVOICE_PAID = "billing.invoice_paid"
     BILLING_PAYMENT_FAILED = "billing.payment_failed"
+    LEAD_FORM_CREATED = "lead_form.created"
+    LEAD_FORM_UPDATED = "lead_form.updated"
+    LEAD_FORM_PAUSED = "lead_form.paused"
+    LEAD_FORM_RESUMED = "lead_form.resumed"
+    LEAD_FORM_DELETED = "lead_form.deleted"
+    FORM_SUBMISSION_RELEASED = "form_submission.released"
+    FORM_SUBMISSION_DISCARDED = "form_submission.discarded"
     DATA_SUBJECT_EXPORTED = "data_subject.exported"
     DATA_SUBJECT_ERASED = "data_subject.erased"
 
@@ -91,6 +103,10 @@ class ActivityEvent(TenantModel):
         "relleks.OAuthGrant", related_name="activity", null=True, on_delete=fields.SET_NULL
     )
     """The OAuth grant (a partner app) that acted, when one did (then `actor` is null)."""
+    form: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
+        "relleks.LeadForm", related_name="activity", null=True, on_delete=fields.SET_NULL
+    )
+    """The lead form that acted, when a public submission did (then `actor` is null)."""
     action = fields.CharField(max_length=64)
     target_type = fields.CharField(max_length=32)
     target_id = fields.UUIDField(null=True)
@@ -100,6 +116,7 @@ class ActivityEvent(TenantModel):
     actor_id: uuid.UUID | None
     api_token_id: uuid.UUID | None
     oauth_grant_id: uuid.UUID | None
+    form_id: uuid.UUID | None
 
     class Meta:
         table = "activity_events"

@@ -41,6 +41,7 @@ def message_of(event: ActivityEvent, extra: dict[str, Any] | None = None) -> dic
         "summary": event.summary,
         "actorId": str(event.actor_id) if event.actor_id else None,
         "apiTokenId": str(event.api_token_id) if event.api_token_id else None,
+        "formId": str(event.form_id) if event.form_id else None,
         "ip": event.ip,
         "userAgent": event.user_agent,
         "createdAt": event.created_at.isoformat(),

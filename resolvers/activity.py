@@ -41,15 +41,16 @@ async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_
                       people: tuple[uuid.UUID | None, ...] = (), email: str | None = None,
                       extra: dict[str, Any] | None = None, actor_id: uuid.UUID | None = None,
                       api_token_id: uuid.UUID | None = None,
-                      oauth_grant_id: uuid.UUID | None = None, ip: str | None = None,
-                      user_agent: str | None = None) -> ActivityEvent:
+                      oauth_grant_id: uuid.UUID | None = None, form_id: uuid.UUID | None = None,
+                      ip: str | None = None, user_agent: str | None = None) -> ActivityEvent:
     """`record` without a request: background work writes its events here (no actor: the
-    system did it), in its own outbox transaction, and subscribers hear of them alike. `action`
-    must be an `ActivityAction` (the API's enum): anything else raises ValueError."""
+    system did it), in its own outbox transaction, and subscribers hear of them alike; a public
+    form submission names its form (`form_id`) as the actor. `action` must be an
+    `ActivityAction` (the API's enum): anything else raises ValueError."""
     action = ActivityAction(action).value
     event = await ActivityEvent.create(
         organization_id=org_id, actor_id=actor_id, api_token_id=api_token_id,
-        oauth_grant_id=oauth_grant_id, action=action, target_type=target_type,
+        oauth_grant_id=oauth_grant_id, form_id=form_id, action=action, target_type=target_type,
         target_id=target_id, summary=summary or {}, ip=ip, user_agent=user_agent)
     facts = dict(extra or {})
     users = [str(person) for person in people if person is not None]

@@ -5,8 +5,9 @@ A person is found by email, normalised as lead emails are stored (`resolvers.lea
 leads of one organization. The log never holds that email: the activity events of an export or
 an erasure carry counts and a keyed fingerprint (HMAC-SHA-256 with the server's secret), which
 lets the org later check "did you erase x@example.com?" by recomputing it, and which nobody
-without the secret can turn back into an address. Relleks holds no form submissions yet: when it
-does, they join the export and the erasure here.
+without the secret can turn back into an address. What the person sent through the org's lead
+forms (submissions, whatever their status, and the consent receipts kept for them) is found by
+the same email, and by the leads it joined, and goes with the export and the erasure.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.expressions import Q
+
 from core.validation import validate
 from engine.context import Context
 from models.activity import ActivityEvent
+from models.forms import ConsentReceipt, FormSubmission
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
@@ -59,6 +63,8 @@ class Subject:
     leads: list[Lead]
     notes: list[Note]
     events: list[ActivityEvent]
+    submissions: list[FormSubmission]
+    receipts: list[ConsentReceipt]
 
 
 async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
@@ -67,7 +73,13 @@ async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
     lead_ids = [lead.id for lead in leads]
     notes = list(await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids)
                  .order_by("created_at", "id")) if lead_ids else []
-    return Subject(leads, notes, await _events_about(ctx, org_id, leads, notes))
+    about = Q(email=email) | Q(lead_id__in=lead_ids) if lead_ids else Q(email=email)
+    submissions = list(await ctx.access.scoped(FormSubmission, org_id).filter(about)
+                       .order_by("created_at", "id"))
+    receipts = list(await ctx.access.scoped(ConsentReceipt, org_id).filter(about)
+                    .order_by("created_at", "id"))
+    return Subject(leads, notes, await _events_about(ctx, org_id, leads, notes), submissions,
+                   receipts)
 
 
 async def _events_about(ctx: Context, org_id: uuid.UUID, leads: list[Lead],
@@ -108,6 +120,30 @@ def _note_document(note: Note) -> dict[str, Any]:
             "editedAt": note.edited_at.isoformat() if note.edited_at else None}
 
 
+def _submission_document(submission: FormSubmission) -> dict[str, Any]:
+    return {"id": _global_id("FormSubmission", submission.id),
+            "formId": _global_id("LeadForm", submission.form_id),
+            "status": submission.status.name, "values": dict(submission.values or {}),
+            "consentGiven": submission.consent_given, "origin": submission.origin,
+            "userAgent": submission.user_agent, "ipHash": submission.ip_hash,
+            "leadId": _global_id("Lead", submission.lead_id) if submission.lead_id else None,
+            "createdAt": submission.created_at.isoformat(),
+            "confirmedAt": submission.confirmed_at.isoformat() if submission.confirmed_at
+            else None}
+
+
+def _receipt_document(receipt: ConsentReceipt) -> dict[str, Any]:
+    return {"id": _global_id("ConsentReceipt", receipt.id), "formName": receipt.form_name,
+            "consentText": receipt.consent_text,
+            "consentTextSha256": receipt.consent_text_sha256,
+            "consentGiven": receipt.consent_given, "policyVersion": receipt.policy_version,
+            "submittedAt": receipt.submitted_at.isoformat(), "origin": receipt.origin,
+            "userAgent": receipt.user_agent, "ipHash": receipt.ip_hash,
+            "confirmedAt": receipt.confirmed_at.isoformat() if receipt.confirmed_at else None,
+            "confirmIpHash": receipt.confirm_ip_hash,
+            "leadId": _global_id("Lead", receipt.lead_id) if receipt.lead_id else None}
+
+
 def _event_document(event: ActivityEvent) -> dict[str, Any]:
     target = {"lead": "Lead", "note": "Note"}.get(event.target_type, event.target_type)
     return {"action": event.action, "at": event.created_at.isoformat(),
@@ -130,7 +166,8 @@ async def export_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> di
         "leads": [_lead_document(lead) for lead in subject.leads],
         "notes": [_note_document(note) for note in subject.notes],
         "activity": [_event_document(event) for event in subject.events],
-        "formSubmissions": [],
+        "formSubmissions": [_submission_document(s) for s in subject.submissions],
+        "consentReceipts": [_receipt_document(r) for r in subject.receipts],
     }
     async with in_transaction():
         await record(ctx, org_id, "data_subject.exported", target_type="organization",
@@ -148,6 +185,10 @@ class Erasure:
     """Activity events reduced to a tombstone."""
     mentions: int
     """Other notes of the org that mentioned the email, where it was replaced."""
+    submissions: int = 0
+    """Form submissions of the person (by email, or joined to their leads) deleted."""
+    receipts: int = 0
+    """Their consent receipts deleted."""
 
 
 async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Erasure:
@@ -165,6 +206,12 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
         if event_ids:
             await ctx.access.scoped(ActivityEvent, org_id).filter(id__in=event_ids) \
                 .update(summary=TOMBSTONE)
+        if subject.receipts:
+            await ctx.access.scoped(ConsentReceipt, org_id).filter(
+                id__in=[r.id for r in subject.receipts]).delete()
+        if subject.submissions:
+            await ctx.access.scoped(FormSubmission, org_id).filter(
+                id__in=[s.id for s in subject.submissions]).delete()
         if lead_ids:
             await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids).delete()
             await ctx.access.scoped(Lead, org_id).filter(id__in=lead_ids).delete()
@@ -173,13 +220,15 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
             note.body = pattern.sub(REDACTED, note.body)
             await note.save(update_fields=["body"])
         erasure = Erasure(leads=len(lead_ids), notes=len(subject.notes), events=len(event_ids),
-                          mentions=len(mentions))
+                          mentions=len(mentions), submissions=len(subject.submissions),
+                          receipts=len(subject.receipts))
         await record(ctx, org_id, ERASED, target_type="organization",
                      target_id=org_id, summary={
                          "subject": fingerprint(ctx.services.settings.secret_key, email),
                          "leads": erasure.leads, "notes": erasure.notes,
-                         "events": erasure.events, "mentions": erasure.mentions})
-    if erasure.leads or erasure.mentions:
+                         "events": erasure.events, "mentions": erasure.mentions,
+                         "submissions": erasure.submissions, "receipts": erasure.receipts})
+    if erasure.leads or erasure.mentions or erasure.submissions:
         # After the commit, the exports requested until then (a job building one meanwhile
         # notices the erasure and rebuilds it; later ones are built without the person).
         await forget_org_exports(ctx.services, org_id, made_before=datetime.now(UTC))

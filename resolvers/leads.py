@@ -7,7 +7,7 @@ normalised on the way in, and activity events record which fields changed, never
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -135,11 +135,28 @@ async def create_lead(ctx: Context, org_id: uuid.UUID, data: dict[str, Any], *,
     _raise_problems(changes)
     async with in_transaction():
         await ensure_within_limit(ctx, org_id, "leads", adding=1)
-        lead = await Lead.create(organization_id=org_id, source=source,
-                                 tags=changes.tags or [], **changes.values)
-        await _set_tags(ctx, org_id, lead, changes.tags or [])
-        await record(ctx, org_id, "lead.created", target_type="lead", target_id=lead.id,
-                     summary={"source": source.value})
+        lead = await insert_lead(org_id, changes.values, tags=changes.tags or [], source=source,
+                                 log=lambda *args, **kw: record(ctx, org_id, *args, **kw))
+    return lead
+
+
+EventWriter = Callable[..., Awaitable[Any]]
+"""Writes one activity event of the org in the current transaction: `record` bound to the
+request's context, or `write_event` bound to the actor of work that has no request (a public
+form submission names its form)."""
+
+
+async def insert_lead(org_id: uuid.UUID, values: dict[str, Any], *, tags: list[str],
+                      source: LeadSource, log: EventWriter) -> Lead:
+    """Write a validated lead, its tags and its `lead.created` event (which subscribers of
+    `leadEvents` hear of once committed). Call it inside `realtime.outbox.in_transaction()`,
+    after `ensure_within_limit`: `create_lead` does, and so does a form submission."""
+    lead = await Lead.create(organization_id=org_id, source=source, tags=tags, **values)
+    if tags:
+        await LeadTag.bulk_create([LeadTag(organization_id=org_id, lead_id=lead.id, tag=t)
+                                   for t in tags])
+    await log("lead.created", target_type="lead", target_id=lead.id,
+              summary={"source": source.value})
     return lead
 
 

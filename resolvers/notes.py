@@ -13,7 +13,7 @@ from engine.keyset import Order
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from resolvers.leads import get_lead, refuse_if_restricted
+from resolvers.leads import EventWriter, get_lead, refuse_if_restricted
 
 BODY_MAX = 10_000
 NOTE_ORDER = Order("created_at", descending=True, is_datetime=True)
@@ -32,10 +32,20 @@ async def add_note(ctx: Context, lead_id: uuid.UUID, body: str) -> Note:
     lead = await get_lead(ctx, lead_id)
     refuse_if_restricted(lead.restricted)
     async with in_transaction():
-        note = await Note.create(organization_id=lead.organization_id, lead_id=lead.id,
-                                 author_id=ctx.user.id, body=body)
-        await record(ctx, lead.organization_id, "note.added", target_type="note",
-                     target_id=note.id, summary={"lead": str(lead.id)})
+        note = await insert_note(lead, body, author_id=ctx.user.id,
+                                 log=lambda *a, **kw: record(ctx, lead.organization_id, *a, **kw))
+    return note
+
+
+async def insert_note(lead: Lead, body: str, *, author_id: uuid.UUID | None,
+                      log: EventWriter) -> Note:
+    """Write a checked note on `lead` and its `note.added` event (heard by `leadEvents`), inside
+    `realtime.outbox.in_transaction()`: `add_note` does, and so does a form submission that
+    merges into a known lead (no author: the form wrote it)."""
+    note = await Note.create(organization_id=lead.organization_id, lead_id=lead.id,
+                             author_id=author_id, body=body)
+    await log("note.added", target_type="note", target_id=note.id,
+              summary={"lead": str(lead.id)})
     return note
 
 

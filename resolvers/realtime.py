@@ -290,7 +290,8 @@ async def activity_events(ctx: Context, org_id: uuid.UUID) -> AsyncIterator[Acti
             id=uuid.UUID(message["id"]), organization_id=org_id, action=message["action"],
             target_type=message["targetType"], target_id=_uuid(message.get("targetId")),
             summary=message.get("summary") or {}, actor_id=_uuid(message.get("actorId")),
-            api_token_id=_uuid(message.get("apiTokenId")), ip=message.get("ip"),
+            api_token_id=_uuid(message.get("apiTokenId")), form_id=_uuid(message.get("formId")),
+            ip=message.get("ip"),
             user_agent=message.get("userAgent"),
             created_at=datetime.fromisoformat(message["createdAt"]))
 

@@ -46,9 +46,11 @@ from schema.accounts import AccountMutations, AccountQueries
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
 from schema.consents import ConsentMutations
+from schema.custom_domains import CustomDomainMutations
 from schema.data_subjects import DataSubjectMutations
 from schema.deletions import DeletionMutations, DeletionQueries
 from schema.exports import ExportMutations
+from schema.forms import FormMutations, FormQueries
 from schema.leads import LeadMutations, LeadQueries
 from schema.list_bounds import LIST_BOUNDS
 from schema.members import MemberMutations
@@ -68,12 +70,12 @@ MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
                              BillingQueries, TokenQueries, CostQueries, OAuthQueries,
-                             SocialQueries, PolicyQueries, DeletionQueries))
+                             SocialQueries, PolicyQueries, DeletionQueries, FormQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
-    DeletionMutations,
+    DeletionMutations, FormMutations, CustomDomainMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions,))

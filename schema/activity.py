@@ -59,6 +59,14 @@ described_enum(
         A.API_TOKEN_REVOKED: "An API token was revoked, or ended with its creator.",
         A.OAUTH_APP_AUTHORIZED: "A partner app was authorised (`summary`: app, scopes).",
         A.OAUTH_APP_REVOKED: "A partner app's authorisation was revoked.",
+        A.CUSTOM_DOMAIN_ADDED: "A custom domain was added (`summary.hostname`).",
+        A.CUSTOM_DOMAIN_VERIFIED: "A check saw a custom domain's records: it serves the "
+                                  "organization's pages (`summary.hostname`).",
+        A.CUSTOM_DOMAIN_FAILED: "A custom domain's records were not seen within 72 hours of "
+                                "checks (`summary.hostname`).",
+        A.CUSTOM_DOMAIN_LAPSED: "A verified custom domain's records are gone: it stopped "
+                                "serving (`summary`: hostname, verdict).",
+        A.CUSTOM_DOMAIN_REMOVED: "A custom domain was removed (`summary.hostname`).",
         A.BILLING_CHECKOUT_STARTED: "A Stripe Checkout was started (`summary`: plan, "
                                     "interval).",
         A.BILLING_CHECKOUT_COMPLETED: "A Stripe Checkout was paid and the plan applies.",
@@ -69,6 +77,14 @@ described_enum(
         A.BILLING_SUBSCRIPTION_CANCELED: "Stripe reported the subscription ended.",
         A.BILLING_INVOICE_PAID: "An invoice was paid.",
         A.BILLING_PAYMENT_FAILED: "A payment failed; Stripe retries it.",
+        A.LEAD_FORM_CREATED: "A lead form was created (`summary.name`).",
+        A.LEAD_FORM_UPDATED: "Settings of a lead form changed (`summary.fields` names them).",
+        A.LEAD_FORM_PAUSED: "A lead form was paused: it takes no submissions.",
+        A.LEAD_FORM_RESUMED: "A paused lead form takes submissions again.",
+        A.LEAD_FORM_DELETED: "A lead form and its submissions were deleted.",
+        A.FORM_SUBMISSION_RELEASED: "A held or spam submission was accepted by a person "
+                                    "(`summary.form`).",
+        A.FORM_SUBMISSION_DISCARDED: "A submission was thrown away (`summary.form`).",
         A.DATA_SUBJECT_EXPORTED: "Data about a person was exported at their request.",
         A.DATA_SUBJECT_ERASED: "Data about a person was erased at their request.",
     })
@@ -130,7 +146,9 @@ class ActivityEvent(ModelNode):
         if root.target_id is None:
             return None
         type_name = {"organization": "Organization", "membership": "Membership",
-                     "invitation": "Invitation"}.get(root.target_type, root.target_type)
+                     "invitation": "Invitation", "lead_form": "LeadForm",
+                     "form_submission": "FormSubmission"}.get(root.target_type,
+                                                              root.target_type)
         return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
 
     @strawberry.field(description="The API token that did it (the id `organization.apiTokens` "
@@ -149,11 +167,18 @@ class ActivityEvent(ModelNode):
             return None
         return strawberry.ID(str(relay.GlobalID("AuthorizedApp", str(root.oauth_grant_id))))
 
+    @strawberry.field(description="The lead form whose public submission did it (the id "
+                                  "`organization.leadForms` lists); null otherwise.")
+    def actor_form_id(self, root: strawberry.Parent[models.ActivityEvent]) -> strawberry.ID | None:
+        if root.form_id is None:
+            return None
+        return strawberry.ID(str(relay.GlobalID("LeadForm", str(root.form_id))))
+
     actor = relation(
         "actor_id", "user", graphql_type=User | None,
         description="Who did it; null for the system, a deleted account, an "
-                    "API token (see `actorTokenId`) or a partner app (see "
-                    "`actorAuthorizedAppId`).")
+                    "API token (see `actorTokenId`), a partner app (see "
+                    "`actorAuthorizedAppId`) or a lead form (see `actorFormId`).")
 
 
 

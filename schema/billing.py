@@ -87,12 +87,18 @@ class PlanLimits:
         description="Live API tokens (`createApiToken`): revoked and expired ones do not count.")
     ai_credits_per_month: int | None = strawberry.field(
         description="AI assistant credits per calendar month.")
+    lead_forms: int | None = strawberry.field(description="Lead forms, paused ones included.")
+    form_submissions_per_month: int | None = strawberry.field(
+        description="Form submissions taken or awaiting double opt-in per calendar month "
+                    "(UTC); past it, new ones are HELD for review.")
 
 
 def _limits(limits: catalog.Limits) -> PlanLimits:
     return PlanLimits(members=limits.members, leads=limits.leads,
                       partner_tokens=limits.partner_tokens,
-                      ai_credits_per_month=limits.ai_credits_per_month)
+                      ai_credits_per_month=limits.ai_credits_per_month,
+                      lead_forms=limits.lead_forms,
+                      form_submissions_per_month=limits.form_submissions_per_month)
 
 
 @strawberry.type(description="A Stripe price that sells a plan.")
@@ -145,6 +151,15 @@ class BillingUsage:
     @strawberry.field(description="Leads.")
     async def leads(self, info: Info) -> int:
         return await resolvers.usage(info.context, self.org_id, "leads")
+
+    @strawberry.field(description="Lead forms.")
+    async def lead_forms(self, info: Info) -> int:
+        return await resolvers.usage(info.context, self.org_id, "lead_forms")
+
+    @strawberry.field(description="Form submissions this calendar month (UTC) that were taken "
+                                  "or await double opt-in.")
+    async def form_submissions_this_month(self, info: Info) -> int:
+        return await resolvers.usage(info.context, self.org_id, "form_submissions_per_month")
 
 
 @strawberry.type(description="An organization's plan and subscription, as Stripe last told us.")

@@ -20,8 +20,10 @@ from schema.accounts import MeBase
 from schema.activity import OrganizationActivityFields
 from schema.billing import OrganizationBillingFields
 from schema.consents import MeConsentFields
+from schema.custom_domains import OrganizationDomainFields
 from schema.deletions import MeDeletionFields
 from schema.exports import MeExportFields
+from schema.forms import OrganizationFormFields
 from schema.leads import OrganizationLeadFields
 from schema.oauth import MeOAuthFields, OrganizationOAuthFields
 from schema.orgs import MeOrgFields, OrganizationBase, OrganizationMemberFields
@@ -47,5 +49,6 @@ class Me(MeBase, MeOrgFields, MeOAuthFields, MeSocialFields, MeConsentFields, Me
                              "permission it needs.")
 class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBillingFields,
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
-                   OrganizationActivityFields):
+                   OrganizationActivityFields, OrganizationFormFields,
+                   OrganizationDomainFields):
     pass

@@ -56,9 +56,12 @@ class DataSubjectExport:
     note_count: int = strawberry.field(description="How many notes are on those leads.")
     document: JSON = strawberry.field(
         description="The machine-readable copy to hand over: `{email, organization, "
-                    "generatedAt, leads, notes, activity, formSubmissions}`. `activity` lists "
+                    "generatedAt, leads, notes, activity, formSubmissions, consentReceipts}`. "
+                    "`activity` lists "
                     "what was done to the person's leads and notes (action, time, target), "
-                    "without who did it; `formSubmissions` stays empty until forms exist.")
+                    "without who did it; `formSubmissions` holds what the person sent through "
+                    "the organization's lead forms (any status), `consentReceipts` the proof "
+                    "kept of their consents.")
 
 
 @strawberry.type(description="What erasing a person removed.")
@@ -72,6 +75,10 @@ class DataSubjectErasure:
     mentions_redacted: int = strawberry.field(
         description="Other notes of the organization in which the email was replaced by "
                     "`[erased]`.")
+    submissions_deleted: int = strawberry.field(
+        description="Lead form submissions of the person deleted (any status).")
+    receipts_deleted: int = strawberry.field(
+        description="Consent receipts of the person deleted.")
 
 
 @strawberry.type(description="The result of `exportDataSubject`.")
@@ -98,9 +105,10 @@ _PRIVACY = requires(HasPermission(Permission.PRIVACY_MANAGE,
 @strawberry.type
 class DataSubjectMutations:
     @strawberry.mutation(
-        description="Export every lead, note and activity record the organization holds about "
-                    "a person, found by email (`privacy:manage`, a person). Restricted leads "
-                    "are included. The export is logged without the email.",
+        description="Export every lead, note, activity record, form submission and consent "
+                    "receipt the organization holds about a person, found by email "
+                    "(`privacy:manage`, a person). Restricted leads are included. The export "
+                    "is logged without the email.",
         extensions=[_PRIVACY])
     async def export_data_subject(self, info: Info, input: ExportDataSubjectInput
                                   ) -> ExportDataSubjectPayload:
@@ -112,8 +120,9 @@ class DataSubjectMutations:
 
     @strawberry.mutation(
         description="Erase a person from the organization, found by email (`privacy:manage`, "
-                    "a person): their leads and notes are deleted, activity about them keeps "
-                    "a tombstone, and the erasure is logged without the email. Irreversible.",
+                    "a person): their leads, notes, form submissions and consent receipts are "
+                    "deleted, activity about them keeps a tombstone, and the erasure is logged "
+                    "without the email. Irreversible.",
         extensions=[_PRIVACY])
     async def erase_data_subject(self, info: Info, input: EraseDataSubjectInput
                                  ) -> EraseDataSubjectPayload:
@@ -122,7 +131,8 @@ class DataSubjectMutations:
         return EraseDataSubjectPayload(data_subject_erasure=DataSubjectErasure(
             email=resolvers.subject_email(input.email), leads_deleted=erasure.leads,
             notes_deleted=erasure.notes, events_scrubbed=erasure.events,
-            mentions_redacted=erasure.mentions))
+            mentions_redacted=erasure.mentions, submissions_deleted=erasure.submissions,
+            receipts_deleted=erasure.receipts))
 
     @strawberry.mutation(
         description="Restrict processing of a lead at the person's request, or lift it "

@@ -34,6 +34,7 @@ from resolvers import leads as resolvers
 from resolvers import notes as note_resolvers
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
 from schema.accounts import User
+from schema.consent_receipts import LeadReceiptFields
 
 MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
 TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "
@@ -55,7 +56,7 @@ described_enum(
     description="How a lead arrived. Set by the server, never by the input.",
     values={
         models.LeadSource.MANUAL: "`createLead` by a person (signed in to a session).",
-        models.LeadSource.FORM: "A web form (reserved: nothing makes these yet).",
+        models.LeadSource.FORM: "A submission of one of the organization's lead forms.",
         models.LeadSource.API: "`createLead` with an API token or a partner app's OAuth "
                                "access token.",
         models.LeadSource.IMPORT: "`importLeads`.",
@@ -148,7 +149,7 @@ async def _first_notes_of_page(info: Info, leads: list[models.Lead],
 
 
 @strawberry.type(description="A prospect the organization works: personal data, handle with care.")
-class Lead(ModelNode):
+class Lead(ModelNode, LeadReceiptFields):
     model = models.Lead
 
     id: relay.NodeID[str]

@@ -11,11 +11,16 @@ from auth.permissions import TOKEN_SCOPES, Permission
 from billing.plans import PLANS
 from models.billing import BillingInterval
 from models.consents import ConsentKind
+from models.forms import FormField
 from models.leads import Lead
 from models.social import SocialProvider
+from resolvers.custom_domains import RECORD_TYPES
+from resolvers.form_intake import MAX_SIGNALS
+from resolvers.forms import MAX_ORIGINS
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
 from resolvers.oauth import MAX_REDIRECT_URIS
+from services.dns import MAX_VALUES as MAX_DNS_VALUES
 
 LIST_BOUNDS: dict[str, int] = {
     # Lists of objects: each item is priced, and multiplies what it holds.
@@ -27,6 +32,10 @@ LIST_BOUNDS: dict[str, int] = {
     "Query.socialProviders": len(SocialProvider),  # the catalog
     "OAuthAuthorizationRequest.scopes": len(Permission),  # distinct scopes
     "ImportResult.errors": MAX_IMPORT_ERRORS,  # the first 100 problems
+    "LeadForm.fields": len(FormField),  # each field once
+    "CustomDomain.records": len(RECORD_TYPES),  # the TXT and the CNAME
+    "DomainCheck.expected": len(RECORD_TYPES),
+    "DomainCheck.observed": len(RECORD_TYPES),  # one lookup per record
     # Lists of scalars: free, bounded all the same.
     "Lead.tags": MAX_TAGS,
     "LeadEvent.changedFields": len(Lead._meta.fields_map),  # distinct lead fields
@@ -35,6 +44,9 @@ LIST_BOUNDS: dict[str, int] = {
     "OAuthApp.scopes": len(Permission),
     "OAuthApp.redirectUris": MAX_REDIRECT_URIS,
     "Organization.viewerPermissions": len(Permission),
+    "LeadForm.allowedOrigins": MAX_ORIGINS,
+    "FormSubmission.signals": MAX_SIGNALS,
+    "ObservedDnsRecord.values": MAX_DNS_VALUES,  # the first ten answers
 }
 """The most items each plain list (`Type.field`) can hold: its price per parent item. A list
 without an entry is priced as a whole page (DEFAULT_PAGE), and fails

@@ -2,8 +2,9 @@
 
     python -m scripts.load_demo
 
-Demo people (all with the password DEMO_PASSWORD), the org they share (one of each role) and a
-few hundred leads with notes.
+Demo people (all with the password DEMO_PASSWORD), the org they share (one of each role), a
+few hundred leads with notes, and one active lead form whose hosted page it prints
+(`/f/demo-contact`, see docs/forms.md).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from auth.passwords import hash_password
 from core.settings import Settings
 from database import init_database
 from models.accounts import User
+from models.forms import LeadForm
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag, Note
 from models.orgs import Membership, Organization, Role
 
 DEMO_PASSWORD = "demo-relleks-2026!"
 DEMO_ORG_SLUG = "demo-co"
+DEMO_FORM_ID = "demo-contact"
+"""The demo form's public id: fixed, so the README can link its page (real ones are random)."""
 DEMO_PEOPLE = (
     ("demo@example.com", "Dana Demo", Role.OWNER),
     ("admin@example.com", "Ari Admin", Role.ADMIN),
@@ -40,10 +44,14 @@ async def load_demo(settings: Settings) -> None:
             print("demo data already there")
         else:
             await _create(settings)
+        if not await LeadForm.by_public_id(DEMO_FORM_ID).exists():  # demo data made before it
+            org = await Organization.get(slug=DEMO_ORG_SLUG)
+            await _form(org, settings)
         print(f"demo organization `{DEMO_ORG_SLUG}`; sign in as any of these, password "
               f"{DEMO_PASSWORD!r}:")
         for email, _, role in DEMO_PEOPLE:
             print(f"  {role.name:<7} {email}")
+        print(f"demo lead form: {settings.public_url.rstrip('/')}/f/{DEMO_FORM_ID}")
     finally:
         await Tortoise.close_connections()
 
@@ -62,6 +70,25 @@ async def _create(settings: Settings) -> None:
             await Membership.create(organization=org, user=user, role=role)
             people.append(user)
         await _leads(org, people[:3], now)
+        await _form(org, settings, people[0])
+
+
+async def _form(org: Organization, settings: Settings, owner: User | None = None) -> None:
+    """The demo's lead form: its hosted page is what `make run` prints last."""
+    await LeadForm.create(
+        organization_id=org.id, created_by_id=owner.id if owner else None,
+        public_id=DEMO_FORM_ID, name="Contact us",
+        fields_asked=[{"name": "name", "required": True}, {"name": "email", "required": True},
+                      {"name": "company", "required": False},
+                      {"name": "message", "required": False}],
+        allowed_origins=list(settings.allowed_origins),
+        consent_text="I agree that Demo Co may contact me about my request and keep my "
+                     "details for that purpose.",
+        consent_required=True, success_message="Thank you! Someone from Demo Co will get "
+                                               "back to you within one working day.",
+        page_title="Talk to Demo Co",
+        page_intro="Tell us what you need and we will get back to you.",
+        accent_color="#2457c5")
 
 
 async def _leads(org: Organization, owners: list[User], now: datetime) -> None:

@@ -2,8 +2,8 @@
 
 `Services` (here) is built once per app by the composition root (`server.py`, or
 `jobs/worker.py` for a worker process). Beside it: the job queue (`queue`), the Stripe client
-(`stripe`, `stripe_errors`), the keyset cursor seal (`cursors`) and the query budgets' counters
-(`budgets`).
+(`stripe`, `stripe_errors`), the keyset cursor seal (`cursors`), the query budgets' counters
+(`budgets`) and DNS lookups (`dns`).
 
 Layer: below the engine and the domains, above `loaders` and everything under it.
 """
@@ -21,6 +21,7 @@ from realtime.broker import Broker, build_broker
 from realtime.sockets import Sockets, build_sockets
 from services.budgets import QueryBudgets
 from services.cursors import CursorSeal
+from services.dns import Dns
 from services.queue import Jobs
 from services.stripe import StripeGateway
 from storage import Storage, build_storage
@@ -43,6 +44,8 @@ class Services:
     """Seals keyset cursors (one cipher object per process: `services/cursors.py`)."""
     cost_budgets: QueryBudgets
     """Every caller's query budget (`billing/budgets.py`), spent by `engine/cost.py`."""
+    dns: Dns
+    """Asks DNS what the custom-domain checks need (`services/dns.py`)."""
 
     @classmethod
     def build(cls, settings: Settings, *,
@@ -63,5 +66,6 @@ class Services:
             sockets=build_sockets(settings),
             cursors=CursorSeal(settings.secret_key),
             cost_budgets=cost_budgets(settings),
+            dns=Dns(settings),
         )
         return services

@@ -33,6 +33,7 @@ log = structlog.get_logger("relleks.jobs")
 
 WORK_TASK = "relleks.run_work"
 SWEEP_TASK = "relleks.sweep"
+DOMAIN_CHECK_TASK = "relleks.check_custom_domain"
 QUEUE = "relleks"
 class Jobs:
     """One process's job machinery: the queue, its connector and the worker that runs it."""
@@ -69,6 +70,22 @@ class Jobs:
             await task.defer_async(work_id=str(work_id))
         except Exception:  # the promise is in the database already: the sweep will queue it
             log.warning("jobs.defer_failed", work_id=str(work_id), exc_info=True)
+            return False
+        return True
+
+    async def defer_domain_check(self, domain_id: uuid.UUID) -> bool:
+        """Queue one scheduled check of a custom domain (`jobs.custom_domains`). The row's
+        `next_check_at` is the promise: a failure here is logged and the sweep queues it again.
+        At most one check of a domain waits in the queue (its queueing lock)."""
+        try:
+            await self.open()
+            task = self.app.configure_task(DOMAIN_CHECK_TASK,
+                                           queueing_lock=f"domain-check:{domain_id}")
+            await task.defer_async(domain_id=str(domain_id))
+        except procrastinate.exceptions.AlreadyEnqueued:
+            return False
+        except Exception:  # the row still says when it is due: the sweep will queue it
+            log.warning("jobs.defer_failed", domain_id=str(domain_id), exc_info=True)
             return False
         return True
 

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request ids and the access log, security headers, header and body size
-limits."""
+"""Pure ASGI middleware: request ids and the access log, security headers, CORS outside the
+public form paths, header and body size limits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
@@ -22,8 +23,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestLog:
     """Give each request an id (kept from `X-Request-ID` when sane), echo it, and write one JSON
     line when the response ends: id, method, path (never the query string, which can hold GraphQL
-    variables), operation name and type, status, duration, user id. Nothing from the body or the
-    headers' values is logged, so no secret or personal data is."""
+    variables, nor a double opt-in link's token), operation name and type, status, duration,
+    user id. Nothing from the body or the headers' values is logged, so no secret or personal
+    data is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,13 +55,25 @@ class RequestLog:
                 "request",
                 request_id=request_id,
                 method=scope["method"],
-                path=scope["path"],
+                path=logged_path(scope["path"]),
                 operation=state.get("operation_name"),
                 operation_type=state.get("operation_type"),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 user_id=state.get("user_id"),
             )
+
+
+SECRET_PATHS = ("/f/confirm/",)
+"""Paths whose last part is a secret (a double opt-in link's token): logged without it."""
+
+
+def logged_path(path: str) -> str:
+    """`path` as the access log writes it: a link's token is replaced by `[token]`."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "[token]"
+    return path
 
 
 class SecurityHeaders:
@@ -78,7 +92,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["x-content-type-options"] = "nosniff"
-                headers["referrer-policy"] = "no-referrer"
+                # A page that needs the browser to send its origin (a lead form) sets its own.
+                headers.setdefault("referrer-policy", "no-referrer")
                 if scope["path"].startswith("/graphql"):
                     headers.setdefault("cache-control", "no-store")
                 if scope.get("scheme") == "https":
@@ -86,6 +101,23 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class CORSExcept:
+    """Starlette's CORSMiddleware (the API's `ALLOWED_ORIGINS`, with credentials) on every path
+    but those under `skip`: the public lead form endpoints answer CORS themselves, for each
+    form's own origins and never with credentials (`web/forms.py`)."""
+
+    def __init__(self, app: ASGIApp, /, *, skip: tuple[str, ...], **options: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, **options)
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.skip):
+            await self.app(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
 
 
 class HeaderSizeLimit:

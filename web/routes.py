@@ -7,10 +7,14 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from tortoise import connections
 
 from storage import LocalStorage
+from web.sites import site_home, site_org
 
 
 async def root(request: Request) -> Response:
-    """`/` has nothing of its own: the API (and GraphiQL, for a browser) is at `/graphql`."""
+    """`/` of a tenant's custom domain lists its forms (`web/sites.py`); on the API's own host
+    it has nothing of its own: the API (and GraphiQL, for a browser) is at `/graphql`."""
+    if site_org(request) is not None:
+        return await site_home(request)
     return RedirectResponse("/graphql", status_code=307)
 
 

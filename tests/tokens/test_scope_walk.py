@@ -11,10 +11,12 @@ person-only permissions refuse every token. A new guarded field fails
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -31,6 +33,8 @@ from engine.permissions import (
     IsAuthenticated,
     SeesPeople,
 )
+from models.custom_domains import CustomDomain
+from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
@@ -84,6 +88,9 @@ class World:
     note: str
     token: str  # a token to revoke
     grant: str  # an OAuth grant (authorized app) to revoke
+    form: str  # a lead form
+    held: list[str]  # two HELD submissions of it, to release and to discard
+    domain: str  # a custom domain to check and remove
 
 
 Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
@@ -142,6 +149,7 @@ RUNNERS: dict[str, Run] = {
     "Organization.billing": org_field("billing { __typename }"),
     "Organization.apiTokens": org_field("apiTokens(first: 5) { totalCount }"),
     "Organization.authorizedApps": org_field("authorizedApps(first: 5) { totalCount }"),
+    "Organization.customDomains": org_field("customDomains(first: 5) { totalCount }"),
     "Query.lead": gql("query($id: ID!) { lead(id: $id) { name } }", lambda w: {"id": w.lead}),
     # A User is reached through a lead (its owner), a note, an event, an invitation...
     "User.email": gql("query($id: ID!) { lead(id: $id) { owner { email } } }",
@@ -217,6 +225,16 @@ RUNNERS: dict[str, Run] = {
     "Mutation.revokeApiToken": gql("mutation($id: ID!) { revokeApiToken(input: {id: $id}) { "
                                    "apiToken { id } } }",
                                    lambda w: {"id": w.token}),
+    "Mutation.addCustomDomain": gql(
+        "mutation($i: AddCustomDomainInput!) { addCustomDomain(input: $i) { customDomain { "
+        "status } } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "hostname": "new.acme-shop.com"}}),
+    "Mutation.checkCustomDomain": gql(
+        "mutation($id: ID!) { checkCustomDomain(input: {id: $id}) { customDomain { "
+        "lastCheck { verdict } } } }", lambda w: {"id": w.domain}),
+    "Mutation.removeCustomDomain": gql(
+        "mutation($id: ID!) { removeCustomDomain(input: {id: $id}) { deletedId } }",
+        lambda w: {"id": w.domain}),
     "Query.oauthAuthorizationRequest": gql(
         "query($org: ID!) { oauthAuthorizationRequest(clientId: \"x\", redirectUri: \"y\", "
         "organizationId: $org) { state } }", lambda w: {"org": w.team.org_id}),
@@ -285,10 +303,49 @@ RUNNERS: dict[str, Run] = {
     "Mutation.cancelOrganizationDeletion": gql(
         "mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) "
         "{ scheduledDeletion { id } } }", org_id),
+    "Organization.leadForms": org_field("leadForms(first: 5) { totalCount }"),
+    "Query.leadForm": gql("query($id: ID!) { leadForm(id: $id) { name } }",
+                          lambda w: {"id": w.form}),
+    "LeadForm.submissions": gql(
+        "query($id: ID!) { leadForm(id: $id) { submissions(first: 5) { totalCount } } }",
+        lambda w: {"id": w.form}),
+    "Lead.consentReceipts": gql(
+        "query($id: ID!) { lead(id: $id) { consentReceipts(first: 5) { totalCount } } }",
+        lambda w: {"id": w.lead}),
+    "Mutation.createLeadForm": gql(
+        "mutation($i: CreateLeadFormInput!) { createLeadForm(input: $i) { leadForm { id } } }",
+        lambda w: {"i": {"organizationId": w.team.org_id, "name": "New form",
+                         "fields": [{"name": "EMAIL", "required": True}]}}),
+    "Mutation.updateLeadForm": gql(
+        "mutation($i: UpdateLeadFormInput!) { updateLeadForm(input: $i) { leadForm { id } } }",
+        lambda w: {"i": {"id": w.form, "name": "Renamed form"}}),
+    "Mutation.pauseLeadForm": gql(
+        "mutation($id: ID!) { pauseLeadForm(input: {id: $id}) { leadForm { status } } }",
+        lambda w: {"id": w.form}),
+    "Mutation.resumeLeadForm": gql(
+        "mutation($id: ID!) { resumeLeadForm(input: {id: $id}) { leadForm { status } } }",
+        lambda w: {"id": w.form}),
+    "Mutation.deleteLeadForm": gql(
+        "mutation($id: ID!) { deleteLeadForm(input: {id: $id}) { deletedId } }",
+        lambda w: {"id": w.form}),
+    "Mutation.releaseSubmission": gql(
+        "mutation($id: ID!) { releaseSubmission(input: {id: $id}) { submission { status } } }",
+        lambda w: {"id": w.held[0]}),
+    "Mutation.discardSubmission": gql(
+        "mutation($id: ID!) { discardSubmission(input: {id: $id}) { submission { status } } }",
+        lambda w: {"id": w.held[1]}),
     "Query.organizationDeletion": gql(
         "query($id: ID!) { organizationDeletion(organizationId: $id) { status } }", org_id),
 }
 DECLARED = declarations()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Custom domains configured, their DNS questions sent to a loopback port where nothing
+    listens: refused at once, a DNS_ERROR verdict, nothing leaves the machine."""
+    return dataclasses.replace(settings, custom_domain_target="sites.relleks-test.net",
+                               dns_nameservers=("127.0.0.1:9",), dns_timeout=1.0)
 
 
 def needs_of(field: str) -> Needs:
@@ -297,7 +354,9 @@ def needs_of(field: str) -> Needs:
     (`BelongsToOrg`: it adds no scope)."""
     needs = DECLARED[field]
     # `User.email` is reached through `lead(id:)`, `Me.email` through `me` (see their runners).
-    reached_by = {"User.email": "Query.lead", "Me.email": "Query.me"}.get(field)
+    reached_by = {"User.email": "Query.lead", "Me.email": "Query.me",
+                  "Lead.consentReceipts": "Query.lead",
+                  "LeadForm.submissions": "Query.leadForm"}.get(field)
     if reached_by is not None:
         path = DECLARED[reached_by]
         return Needs(needs.permissions | path.permissions, needs.person or path.person)
@@ -327,9 +386,21 @@ async def make_world(team: Team, settings: Settings) -> World:
                                 client_id=f"rlkapp_{uuid.uuid4().hex}", client_secret_hash="x",
                                 secret_prefix="rlk_ocs_x", redirect_uris=[], scopes=[])
     grant = await OAuthGrant.create(organization=team.org, app=app, scopes=["org:read"])
+    domain = await CustomDomain.create(organization=team.org, hostname="walk.acme-shop.com",
+                                       verification_token="rlk-dv-walk",
+                                       pending_since=datetime.now(UTC))
+    form = await LeadForm.create(organization=team.org, name="Contact us",
+                                 fields_asked=[{"name": "email", "required": True}])
+    held = [await FormSubmission.create(organization=team.org, form=form,
+                                        status=SubmissionStatus.HELD, email=f"h{n}@example.com",
+                                        values={"email": f"h{n}@example.com"})
+            for n in range(2)]
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
-                 token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id))
+                 token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
+                 form=gid("LeadForm", form.id),
+                 held=[gid("FormSubmission", row.id) for row in held],
+                 domain=gid("CustomDomain", domain.id))
 
 
 def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:
