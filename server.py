@@ -105,7 +105,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Middleware(CORSExcept, skip=("/f/",), allow_origins=list(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_credentials=True,
                        allow_headers=["authorization", "content-type", "x-csrf-token",
-                                      "x-request-id"], max_age=600),
+                                      "x-request-id", "idempotency-key"],
+                       expose_headers=["idempotent-replayed", "retry-after"], max_age=600),
             Middleware(HeaderSizeLimit, settings=settings),
             Middleware(BodySizeLimit, settings=settings),
             # A request on a tenant's custom domain reaches its form pages only (`web/sites.py`).

@@ -4,8 +4,9 @@ On top of Strawberry it adds: the request context (viewer, services, request id)
 `application/graphql-response+json` with spec status codes when the client accepts it, no `data`
 key for request errors (parse, validation, variable coercion), JSON bodies with an error code for
 transport errors, an INTERNAL error with the request id for anything unexpected, an execution
-timeout, and no operation batching. `scripts/graphql_http_audit.sh` checks it against the
-`graphql-http` audit suite.
+timeout, no operation batching, and the `Idempotency-Key` header of idempotent mutations
+(`web/idempotency.py`). `scripts/graphql_http_audit.sh` checks it against the `graphql-http`
+audit suite.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ from core.errors import ErrorCode
 from engine.context import Context
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
 from services import Services
+from web import idempotency
 from web.graphiql import render_page
 from web.graphql_ws import LimitedWebSocket, TransportWSHandler
+from web.idempotency import IdempotencyRefused, Replay
 from web.middleware import BodyTooLarge
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -175,6 +178,12 @@ class GraphQLView(GraphQL[Context, None]):
         state = _state(kwargs["request"])
         if request_data is not None and isinstance(request_data.operation_name, str):
             state["operation_name"] = request_data.operation_name[:100]
+        request = kwargs["request"]
+        if idempotency.HEADER in request.headers and request.method == "POST" and \
+                request_data is not None:
+            # Only with the header: without it a request costs nothing here.
+            state["idempotency"] = await self._claim_key(request, kwargs["context"],
+                                                         request_data)
         try:
             return await asyncio.wait_for(self._execute(**kwargs), timeout)
         except TimeoutError:
@@ -186,6 +195,22 @@ class GraphQLView(GraphQL[Context, None]):
                 "ask for fewer objects or split it.",
                 extensions={"code": ErrorCode.BAD_USER_INPUT.value, "reason": "TIMEOUT",
                             "limit": timeout})])
+
+    async def _claim_key(self, request: Request, context: Context, request_data: Any
+                         ) -> idempotency.Claim | None:
+        """Claim the request's Idempotency-Key (None: a query, which ignores it), or raise
+        `Replay` with the stored response or `IdempotencyRefused`."""
+        key = idempotency.checked_key(request.headers[idempotency.HEADER])
+        query = request_data.query
+        if not isinstance(query, str) or not idempotency.is_single_mutation(
+                query, request_data.operation_name):
+            return None
+        caller, user_id = idempotency.caller_of(context.viewer)
+        digest = idempotency.request_hash(query, request_data.variables,
+                                          request_data.operation_name)
+        stale_after = max(idempotency.MIN_STALE_AFTER,
+                          timedelta(seconds=2 * self.services.settings.execution_timeout))
+        return await idempotency.claim(caller, user_id, key, digest, stale_after)
 
     async def _execute(self, *, request_adapter: Any, context: Any, root_value: Any,
                        request_data: Any, **_: Any) -> ExecutionResult:
@@ -238,6 +263,19 @@ class GraphQLView(GraphQL[Context, None]):
         response: Response
         try:
             response = await self.run(request)
+        except Replay as replay:  # the key's first response, as it was sent
+            response = Response(replay.body, status_code=replay.status,
+                                media_type=replay.media_type,
+                                headers={idempotency.REPLAYED_HEADER: "true"})
+            try:
+                await response(scope, receive, send)
+            finally:
+                await request.close()
+            return None
+        except IdempotencyRefused as refused:
+            response = JSONResponse(error_body(refused.message, refused.code,
+                                               reason=refused.reason),
+                                    status_code=refused.status, headers=refused.headers)
         except HTTPException as exc:
             response = self._transport_error(request, exc)
         except BodyTooLarge:
@@ -257,6 +295,11 @@ class GraphQLView(GraphQL[Context, None]):
                     response.status_code = status
             else:
                 response.headers["content-type"] = "application/json; charset=utf-8"
+        held = _state(request).pop("idempotency", None)
+        if held is not None:  # stored before it is sent: a retry after it gets the replay
+            await idempotency.complete(held, response.status_code,
+                                       response.headers.get("content-type", "application/json"),
+                                       bytes(response.body))
         try:
             await response(scope, receive, send)
         finally:
