@@ -28,6 +28,7 @@ import structlog
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount
+from models.idempotency import IdempotencyKey
 from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant
@@ -64,8 +65,23 @@ async def cancel_billing(services: Services, org_id: uuid.UUID, work_id: uuid.UU
         request_id=f"job:{work_id}")
 
 
+async def _forget_idempotency_keys(scope: SystemScope, user_id: uuid.UUID | None = None,
+                                   **credentials: Any) -> None:
+    """The idempotency keys (their stored responses) of the API tokens and OAuth grants that
+    `credentials` selects (`created_by_id=...` or `organization_id=...`), and the person's own."""
+    tokens = await scope.scoped(ApiToken).filter(**credentials).values_list("id", flat=True)
+    grants = await scope.scoped(OAuthGrant).filter(**credentials).values_list("id", flat=True)
+    callers = [f"token:{token}" for token in tokens] + [f"grant:{grant}" for grant in grants]
+    if user_id is not None:
+        callers.append(f"user:{user_id}")
+    if callers:
+        await IdempotencyKey.filter(caller__in=callers).delete()
+
+
 async def _delete_org_rows(org_id: uuid.UUID) -> None:
-    """The organization and, through its foreign keys' ON DELETE CASCADE, every row it owns."""
+    """The organization and, through its foreign keys' ON DELETE CASCADE, every row it owns;
+    first the idempotency keys of its API tokens and OAuth grants (not its rows)."""
+    await _forget_idempotency_keys(_org(org_id), organization_id=org_id)
     await Organization.filter(id=org_id).delete()
     await ScheduledWork.filter(organization_id=org_id, kind=WorkKind.ORG_DELETION,
                                status__in=["pending"]).update(
@@ -174,6 +190,7 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
             actor_id=None, ip=None, user_agent=None)
         await ACCOUNT.scoped(Note).filter(author_id=user.id).update(author_id=None)
         await ACCOUNT.scoped(Lead).filter(owner_id=user.id).update(owner_id=None)
+        await _forget_idempotency_keys(ACCOUNT, user.id, created_by_id=user.id)
         await _end_credentials(services, user.id)
         await ACCOUNT.scoped(ApiToken).filter(created_by_id=user.id).update(created_by_id=None)
         await ACCOUNT.scoped(OAuthGrant).filter(created_by_id=user.id).update(created_by_id=None)

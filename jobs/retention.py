@@ -14,6 +14,7 @@ from tortoise.expressions import Q
 from models.accounts import EmailToken, RefreshToken, Session, SignUpRequest
 from models.activity import ActivityEvent
 from models.forms import FormSubmission, SubmissionStatus
+from models.idempotency import KEPT_FOR, IdempotencyKey
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
 from models.tenancy import EVERY_ORG, system_scope
@@ -52,6 +53,10 @@ UNCONFIRMED_SUBMISSIONS = timedelta(days=7)
 DISCARDED_SUBMISSIONS = timedelta(days=30)
 """Discarded submissions (their values are dropped at once): the record of when and why, 30
 days."""
+IDEMPOTENCY_KEYS = KEPT_FOR
+"""Idempotency keys and the responses stored with them (which may name people): 24 hours after
+they were claimed, the window in which a retry replays (`web/idempotency.py`, which also treats
+an older key as new)."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -103,6 +108,8 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
         confirm_expires_at__lt=now - UNCONFIRMED_SUBMISSIONS).delete()
     deleted["discarded_submissions"] = await submissions.filter(
         status=SubmissionStatus.DISCARDED, decided_at__lt=now - DISCARDED_SUBMISSIONS).delete()
+    deleted["idempotency_keys"] = await IdempotencyKey.filter(
+        created_at__lte=now - IDEMPOTENCY_KEYS).delete()
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

@@ -10,6 +10,7 @@ They live 24 hours (`jobs/retention.py`).
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,10 @@ from models.base import BaseModel
 
 if TYPE_CHECKING:
     from models.accounts import User
+
+KEPT_FOR = timedelta(hours=24)
+"""How long a key holds: a retry within it replays, a later one runs again, and the retention
+sweep deletes the row after it."""
 
 
 class KeyStatus(StrEnum):

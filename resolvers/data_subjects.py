@@ -27,6 +27,7 @@ from core.validation import validate
 from engine.context import Context
 from models.activity import ActivityEvent
 from models.forms import ConsentReceipt, FormSubmission
+from models.idempotency import IdempotencyKey
 from models.leads import Lead, Note
 from realtime.outbox import in_transaction
 from resolvers.activity import record
@@ -219,6 +220,7 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
         for note in mentions:
             note.body = pattern.sub(REDACTED, note.body)
             await note.save(update_fields=["body"])
+        await forget_stored_responses(email, lead_ids)
         erasure = Erasure(leads=len(lead_ids), notes=len(subject.notes), events=len(event_ids),
                           mentions=len(mentions), submissions=len(subject.submissions),
                           receipts=len(subject.receipts))
@@ -233,6 +235,16 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
         # notices the erasure and rebuilds it; later ones are built without the person).
         await forget_org_exports(ctx.services, org_id, made_before=datetime.now(UTC))
     return erasure
+
+
+async def forget_stored_responses(email: str, lead_ids: list[uuid.UUID]) -> int:
+    """Delete the idempotency keys (`web/idempotency.py`, at most 24 hours old) whose stored
+    response names the person: their email, or the global id of one of their leads. A retry
+    under such a key runs again rather than replaying their data."""
+    mentions = Q(response_body__icontains=email)
+    for lead_id in lead_ids:
+        mentions |= Q(response_body__contains=_global_id("Lead", lead_id))
+    return await IdempotencyKey.filter(mentions).delete()
 
 
 async def restrict_processing(ctx: Context, lead_id: uuid.UUID, restricted: bool) -> Lead:

@@ -35,13 +35,12 @@ from tortoise.expressions import Q
 
 from auth.viewer import Viewer
 from core.errors import ErrorCode
-from models.idempotency import IdempotencyKey, KeyStatus
+from models.idempotency import KEPT_FOR, IdempotencyKey, KeyStatus
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_MAX_LENGTH = 255
-RETENTION = timedelta(hours=24)
-"""How long a key holds: a retry later than this runs again (and the sweep deletes the row)."""
+RETENTION = KEPT_FOR
 MIN_STALE_AFTER = timedelta(minutes=1)
 """A claim whose request never finished (the process died) may be taken over after this, or
 after twice the execution timeout if that is longer."""
