@@ -135,3 +135,21 @@ async def test_another_tenants_lead_is_not_found_and_replayed_as_such(
     second = await send(api, update, variables, key="u", token=rival.people[Role.OWNER].token)
     assert second.content == first.content and second.headers["idempotent-replayed"] == "true"
     assert [lead.name for lead in await leads_of(team)] == ["Ada"]
+
+
+async def test_a_request_error_is_replayed_with_its_status_and_media_type(
+        api: Api, team: Team) -> None:
+    """With `Accept: application/graphql-response+json` a GraphQL validation error is a 400: the
+    replay has the same status, media type and body."""
+    document = "mutation($input: CreateLeadInput!) { createLead(input: $input) { nope } }"
+    variables = {"input": {"organizationId": team.org_id, "name": "Ada"}}
+    accept = {"accept": "application/graphql-response+json"}
+    token = team.people[Role.MEMBER].token
+    first = await send(api, document, variables, key="v", token=token, headers=accept)
+    second = await send(api, document, variables, key="v", token=token, headers=accept)
+    assert first.status_code == second.status_code == 400
+    assert first.headers["content-type"].startswith("application/graphql-response+json")
+    assert second.headers["content-type"] == first.headers["content-type"]
+    assert second.content == first.content and "data" not in second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert await leads_of(team) == []
