@@ -92,7 +92,13 @@ LOOPBACK = (ipaddress.IPv4Network("127.0.0.0/8"), ipaddress.IPv6Network("::1/128
 
 HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
-DROPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+AUTHORITY = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
+HEADER_VALUE = re.compile(r"[\x20-\x7e\t]{0,8192}")
+DROPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection",
+                             "te", "upgrade", "proxy-authorization", "expect"})
+"""Headers `post` sets itself or never sends, whatever the caller passes."""
+USER_AGENT = "Relleks-Webhooks/1"
 
 
 class OutboundError(Exception):
@@ -107,8 +113,8 @@ class OutboundError(Exception):
 
 
 class RefusedTarget(OutboundError):
-    """The URL may not be called: NOT_HTTPS, BAD_URL, USERINFO, PORT, NO_ADDRESS,
-    FORBIDDEN_ADDRESS or DNS_ERROR. Nothing was sent."""
+    """The request may not be made: NOT_HTTPS, BAD_URL, USERINFO, PORT, NO_ADDRESS,
+    FORBIDDEN_ADDRESS, DNS_ERROR, or BAD_HEADER (`post`'s headers). Nothing was sent."""
 
 
 class FailedRequest(OutboundError):
@@ -217,7 +223,8 @@ async def check_target(settings: Settings, dns: Dns, url: str) -> Target:
         raise RefusedTarget("BAD_URL", "The URL is not valid.") from None
     if parsed.scheme != "https" and not (parsed.scheme == "http" and allow_loopback):
         raise RefusedTarget("NOT_HTTPS", "The URL must start with https://.")
-    if parsed.userinfo or "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+    authority = AUTHORITY.match(url)
+    if parsed.userinfo or (authority is not None and "@" in authority.group(1)):
         raise RefusedTarget("USERINFO", "The URL cannot hold a user name or password.")
     if not raw_host:
         raise RefusedTarget("BAD_URL", "The URL has no host.")
@@ -226,8 +233,7 @@ async def check_target(settings: Settings, dns: Dns, url: str) -> Target:
     if port is not None and not 0 < port < 65536:
         raise RefusedTarget("BAD_URL", "The URL's port is not valid.")
     host = _host(raw_host)
-    default_port = 443 if parsed.scheme == "https" else 80
-    port = default_port if port is None else port
+    port = (443 if parsed.scheme == "https" else 80) if port is None else port
     if isinstance(host, str):
         addresses = await _resolve(dns, host)
         hostname = host
@@ -235,16 +241,20 @@ async def check_target(settings: Settings, dns: Dns, url: str) -> Target:
         addresses = [host]
         hostname = str(host)
     loopback_only = allow_loopback and all(any(a in net for net in LOOPBACK) for a in addresses)
-    if port not in settings.webhook_ports and port != default_port and not loopback_only:
-        allowed = ", ".join(str(p) for p in sorted({default_port, *settings.webhook_ports}))
+    plain_http = {80} if parsed.scheme == "http" else set()
+    if port not in settings.webhook_ports and port not in plain_http and not loopback_only:
+        allowed = ", ".join(str(p) for p in sorted({*plain_http, *settings.webhook_ports}))
         raise RefusedTarget("PORT", f"The URL's port must be one of {allowed}.")
     for address in addresses:
         why = forbidden(address, allow_loopback=allow_loopback)
-        if why is not None:
-            shown = hostname if isinstance(host, str) else "The address"
-            raise RefusedTarget("FORBIDDEN_ADDRESS",
-                                f"{shown} resolves to {address}, which is not a public "
-                                f"address ({why}).")
+        if why is None:
+            continue
+        if isinstance(host, str):
+            # Not the address itself: what our resolvers say of a name is not the tenant's
+            # to map (an internal name's address would be).
+            raise RefusedTarget("FORBIDDEN_ADDRESS", f"{hostname} resolves to an address "
+                                                     f"that is not public ({why}).")
+        raise RefusedTarget("FORBIDDEN_ADDRESS", f"{address} is not a public address ({why}).")
     # IPv4 first (not every worker has IPv6 routes); an IPv4-mapped address is its IPv4.
     usable = [a.ipv4_mapped or a if isinstance(a, ipaddress.IPv6Address) else a
               for a in addresses]
@@ -293,7 +303,13 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
         else f"[{target.hostname}]"
     if target.port != default_port:
         host_header = f"{host_header}:{target.port}"
-    sent = {k: v for k, v in headers.items() if k.lower() not in DROPPED_HEADERS}
+    sent = httpx.Headers({"User-Agent": USER_AGENT})
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
+            raise RefusedTarget("BAD_HEADER", f"The header {name[:64]!r} is not a valid "
+                                              "HTTP header (printable ASCII, no line breaks).")
+        if name.lower() not in DROPPED_HEADERS:
+            sent[name] = value  # replaces ours (User-Agent) whatever its case
     sent["Host"] = host_header
     sent.setdefault("Accept-Encoding", "identity")  # the excerpt is read raw: no inflating
     extensions = {"sni_hostname": target.hostname} if target.scheme == "https" else {}

@@ -8,6 +8,7 @@ real resolver in production. The `dns_server` and `zone` fixtures live in
     zone.txt("_relleks-challenge.forms.example.com", "rlk-dv-...")
     zone.cname("forms.example.com", "sites.relleks-test.net")
     zone.address("hooks.example.com", "203.0.113.7", "2001:db8::7")   # A and AAAA records
+    (an A or AAAA question about a name with a CNAME gets the CNAME and its target's records)
     zone.servfail("broken.example.com")      # every question about it: SERVFAIL
     zone.remove("forms.example.com")          # the record is gone (NXDOMAIN)
 """
@@ -88,6 +89,14 @@ class Zone:
                 return reply
             values = list(self.records.get((name, rtype), []))
             exists = any(key[0] == name for key in self.records)
+            owner = name
+            alias = self.records.get((name, "CNAME"))
+            if not values and alias and rtype in ("A", "AAAA"):
+                # As a recursive resolver answers: the CNAME, then its target's addresses.
+                reply.add_answer(RR(request.q.qname, QTYPE.CNAME, rdata=CNAME(alias[0] + "."),
+                                    ttl=60))
+                owner = alias[0]
+                values = list(self.records.get((owner, rtype), []))
         for value in values:
             data: Any
             if rtype == "TXT":
@@ -98,7 +107,7 @@ class Zone:
                 data = AAAA(list(ipaddress.IPv6Address(value).packed))
             else:
                 data = CNAME(value + ".")
-            reply.add_answer(RR(request.q.qname, getattr(QTYPE, rtype), rdata=data, ttl=60))
+            reply.add_answer(RR(owner + ".", getattr(QTYPE, rtype), rdata=data, ttl=60))
         if not values and not exists:
             reply.header.rcode = RCODE.NXDOMAIN
         return reply

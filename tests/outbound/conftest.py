@@ -69,10 +69,13 @@ class Seen:
 @dataclass
 class Receiver:
     """An HTTP/1.1 server on 127.0.0.1 answering every request with `answer` (raw bytes),
-    after `delay` seconds, optionally over TLS; it counts connections before reading a byte."""
+    after `delay` seconds, optionally over TLS, then (`drip`) one more byte every `drip`
+    seconds until the client leaves; it counts connections before reading a byte."""
 
     answer: bytes = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     delay: float = 0.0
+    drip: float = 0.0
+    host: str = "127.0.0.1"
     tls: ssl.SSLContext | None = None
     connections: int = 0
     requests: list[Seen] = field(default_factory=list)
@@ -92,6 +95,10 @@ class Receiver:
                 await asyncio.sleep(self.delay)
             writer.write(self.answer)
             await writer.drain()
+            while self.drip:
+                await asyncio.sleep(self.drip)
+                writer.write(b"x")
+                await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ssl.SSLError):
             pass
         finally:
@@ -99,7 +106,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/hook"
 
 
 @pytest.fixture
@@ -116,7 +124,7 @@ class served:
         self.receiver = receiver
 
     async def __aenter__(self) -> Receiver:
-        server = await asyncio.start_server(self.receiver.handle, "127.0.0.1", 0,
+        server = await asyncio.start_server(self.receiver.handle, self.receiver.host, 0,
                                             ssl=self.receiver.tls)
         self.receiver.server = server
         self.receiver.port = server.sockets[0].getsockname()[1]

@@ -50,6 +50,29 @@ async def test_the_post_reaches_a_loopback_receiver_with_its_headers_and_body(
     assert seen.header("content-type") == "application/json"
     assert seen.header("host") == f"127.0.0.1:{receiver.port}"  # ours, not the caller's
     assert seen.header("content-length") == str(len(BODY))
+    assert seen.header("user-agent") == "Relleks-Webhooks/1"
+
+
+async def test_an_ipv6_loopback_receiver_gets_a_bracketed_host(local: Settings, dns: Dns
+                                                               ) -> None:
+    six = Receiver(host="::1")
+    async with served(six):
+        answer = await post(local, dns, six.url, content=BODY,
+                            headers={"user-agent": "Custom/2"}, timeout=5)
+    assert answer.status_code == 204
+    (seen,) = six.requests
+    assert seen.header("host") == f"[::1]:{six.port}"
+    assert seen.header("user-agent") == "Custom/2"  # the caller's replaces ours
+
+
+@pytest.mark.parametrize("headers", [{"X-Evil": "a\r\nHost: other"}, {"X Space": "1"},
+                                     {"": "1"}, {"X-Accent": "café"}, {"X-Big": "x" * 9000}])
+async def test_headers_that_are_not_http_are_refused_before_connecting(
+        local: Settings, dns: Dns, receiver: Receiver, headers: dict[str, str]) -> None:
+    with pytest.raises(RefusedTarget) as caught:
+        await post(local, dns, receiver.url, content=BODY, headers=headers, timeout=5)
+    assert caught.value.reason == "BAD_HEADER"
+    assert receiver.connections == 0
 
 
 async def test_a_name_is_sent_as_host_and_its_checked_address_is_connected_to(
@@ -101,6 +124,18 @@ async def test_a_slow_receiver_times_out_within_the_bound(local: Settings, dns: 
     assert caught.value.reason == "TIMEOUT" and took < 2
     assert caught.value.latency_ms is not None and 400 <= caught.value.latency_ms < 2000
     assert "0.5" in str(caught.value)
+
+
+async def test_a_body_dripping_forever_times_out_within_the_bound(local: Settings,
+                                                                  dns: Dns) -> None:
+    """The bound is on the whole exchange, not on each read: a byte every 50 ms never ends."""
+    drip = Receiver(answer=b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n", drip=0.05)
+    async with served(drip):
+        started = time.monotonic()
+        with pytest.raises(FailedRequest) as caught:
+            await post(local, dns, drip.url, content=BODY, headers={}, timeout=0.6)
+        took = time.monotonic() - started
+    assert caught.value.reason == "TIMEOUT" and took < 2
 
 
 async def test_a_body_that_never_ends_is_cut(local: Settings, dns: Dns) -> None:
