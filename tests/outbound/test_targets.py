@@ -8,10 +8,13 @@ import dataclasses
 import ipaddress
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from core.settings import Settings
 from services.dns import Dns
-from services.outbound import RefusedTarget, check_target, post
+from services.outbound import RefusedTarget, check_target, forbidden, post
 from tests.nameserver import Zone
 from tests.outbound.conftest import Receiver
 
@@ -33,6 +36,8 @@ FORBIDDEN = [
     "64:ff9b:1::a00:1", "64:ff9b:1::808:808", "2002:7f00:1::1", "2002:a9fe:a9fe::1",
     "2002:c0a8:101::1",
 ]
+REASONS = {"NOT_HTTPS", "BAD_URL", "USERINFO", "PORT", "NO_ADDRESS", "FORBIDDEN_ADDRESS",
+           "DNS_ERROR"}
 PUBLIC = ["93.184.215.14", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450::1",
           "64:ff9b::808:808", "::ffff:8.8.8.8", "2002:808:808::1"]
 
@@ -211,3 +216,22 @@ async def test_hostnames_are_normalised(strict: Settings, dns: Dns, zone: Zone) 
     zone.address("xn--bcher-kva.test", "93.184.215.14")
     assert (await check_target(strict, dns, "https://bücher.test/")).hostname \
         == "xn--bcher-kva.test"
+
+
+@settings_(max_examples=300, deadline=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(url=st.one_of(
+    st.text(max_size=80),
+    st.builds(lambda scheme, host, rest: f"{scheme}://{host}{rest}",
+              st.sampled_from(["https", "http", "HTTPS", "ftp", ""]),
+              st.text(alphabet="0123456789abcdefx.:[]%@-_\\/ \u00e9\u3002\uff0e", max_size=40),
+              st.sampled_from(["", "/", "/a?b=c", ":443/", ":0/", "#f", "@x"]))))
+async def test_any_text_is_either_a_target_or_refused(strict: Settings, dns: Dns, zone: Zone,
+                                                      url: str) -> None:
+    try:
+        target = await check_target(strict, dns, url)
+    except RefusedTarget as error:
+        assert error.reason in REASONS and str(error)
+    else:
+        assert target.scheme == "https" and target.port in strict.webhook_ports
+        assert forbidden(ipaddress.ip_address(target.address)) is None
