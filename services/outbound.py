@@ -288,13 +288,27 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def verified(trust: ssl.SSLContext | None) -> ssl.SSLContext:
+    """`trust`, or certifi's authorities; ValueError for a context that would not check the
+    certificate or its name."""
+    if trust is None:
+        return _tls()
+    if trust.verify_mode != ssl.CERT_REQUIRED or not trust.check_hostname:
+        raise ValueError("outbound requests always verify the certificate and its name")
+    return trust
+
+
 async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
                headers: Mapping[str, str],
-               timeout: float) -> OutboundResponse:  # noqa: ASYNC109 (the caller's bound)
+               timeout: float,  # noqa: ASYNC109 (the caller's bound, asyncio.timeout inside)
+               trust: ssl.SSLContext | None = None) -> OutboundResponse:
     """POST `content` to `url` after `check_target` (again: DNS may have changed), connected
     to the checked address. RefusedTarget before any connection; FailedRequest when no
     HTTP answer came within `timeout` seconds (connection, TLS, request and body excerpt
-    together); otherwise the answer, whatever its status."""
+    together); otherwise the answer, whatever its status.
+
+    `trust`: the certificate authorities to trust, for tests with their own; None (always in
+    the app): certifi's. Certificates are verified for the URL's host name either way."""
     target = await check_target(settings, dns, url)
     parsed = httpx.URL(target.url)
     ip = ipaddress.ip_address(target.address)
@@ -321,7 +335,8 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
 
     try:
         async with asyncio.timeout(timeout):
-            async with httpx.AsyncClient(verify=_tls(), trust_env=False, follow_redirects=False,
+            async with httpx.AsyncClient(verify=verified(trust), trust_env=False,
+                                         follow_redirects=False,
                                          timeout=httpx.Timeout(timeout)) as client:
                 request = client.build_request("POST", connect_url, content=content,
                                                headers=sent, extensions=extensions)

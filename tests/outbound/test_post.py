@@ -177,17 +177,25 @@ async def test_network_failures_are_typed(local: Settings, dns: Dns) -> None:
     assert caught.value.reason in {"PROTOCOL_ERROR", "CONNECTION_ERROR"}
 
 
-def self_signed(directory: Path, name: str) -> ssl.SSLContext:
-    """A server context with a self-signed certificate for `name`."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+def certificate(name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
+                signer: ec.EllipticCurvePrivateKey, *, ca: bool = False) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=1)))
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0),
+                                        critical=True)
+    else:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]),
+                                        critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def server_context(directory: Path, cert: x509.Certificate,
+                   key: ec.EllipticCurvePrivateKey) -> ssl.SSLContext:
     (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (directory / "key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -197,11 +205,26 @@ def self_signed(directory: Path, name: str) -> ssl.SSLContext:
     return context
 
 
-async def test_tls_names_the_host_and_verifies_its_certificate(
+def authority() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, ssl.SSLContext]:
+    """A test certificate authority, and a client context trusting only it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate("Relleks Test CA", key,
+                       x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Relleks Test CA")]),
+                       key, ca=True)
+    trust = ssl.create_default_context(
+        cadata=cert.public_bytes(serialization.Encoding.PEM).decode())
+    return cert, key, trust
+
+
+async def test_tls_names_the_host_and_refuses_a_self_signed_certificate(
         local: Settings, dns: Dns, zone: Zone, tmp_path: Path) -> None:
     """Connected to 127.0.0.1, the handshake still says `secure.dev.test` (SNI) and refuses
     a certificate no known authority signed."""
-    context = self_signed(tmp_path, "secure.dev.test")
+    key = ec.generate_private_key(ec.SECP256R1())
+    own = certificate("secure.dev.test", key,
+                      x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure.dev.test")]),
+                      key)
+    context = server_context(tmp_path, own, key)
     names: list[str | None] = []
 
     def remember(_sock: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
@@ -218,3 +241,33 @@ async def test_tls_names_the_host_and_verifies_its_certificate(
     assert "secure.dev.test" in str(caught.value)
     assert names == ["secure.dev.test"]
     assert tls.requests == []  # nothing was sent over the unverified connection
+
+
+async def test_tls_is_verified_for_the_host_name_not_the_address(
+        local: Settings, dns: Dns, zone: Zone, tmp_path: Path) -> None:
+    """A certificate for `secure.dev.test` from a trusted authority: good for that name,
+    refused when the same receiver is reached as `other.dev.test` or as 127.0.0.1."""
+    ca, ca_key, trust = authority()
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = certificate("secure.dev.test", key, ca.subject, ca_key)
+    tls = Receiver(tls=server_context(tmp_path, leaf, key),
+                   answer=b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n"
+                          b"Connection: close\r\n\r\nok")
+    zone.address("secure.dev.test", "127.0.0.1")
+    zone.address("other.dev.test", "127.0.0.1")
+    async with served(tls):
+        answer = await post(local, dns, f"https://secure.dev.test:{tls.port}/hook",
+                            content=BODY, headers={}, timeout=5, trust=trust)
+        assert answer.status_code == 202 and answer.body_excerpt == "ok"
+        (seen,) = tls.requests
+        assert seen.header("host") == f"secure.dev.test:{tls.port}" and seen.body == BODY
+        for url in (f"https://other.dev.test:{tls.port}/hook", f"https://127.0.0.1:{tls.port}/"):
+            with pytest.raises(FailedRequest) as caught:
+                await post(local, dns, url, content=BODY, headers={}, timeout=5, trust=trust)
+            assert caught.value.reason == "TLS_ERROR", (url, caught.value)
+    assert len(tls.requests) == 1
+    lax = ssl.create_default_context()
+    lax.check_hostname = False
+    with pytest.raises(ValueError, match="verify"):
+        await post(local, dns, f"https://secure.dev.test:{tls.port}/", content=BODY,
+                   headers={}, timeout=5, trust=lax)
