@@ -234,6 +234,10 @@ async def check_target(settings: Settings, dns: Dns, url: str) -> Target:
         raise RefusedTarget("BAD_URL", "The URL's port is not valid.")
     host = _host(raw_host)
     port = (443 if parsed.scheme == "https" else 80) if port is None else port
+    plain_http = {80} if parsed.scheme == "http" else set()
+    allowed = ", ".join(str(p) for p in sorted({*plain_http, *settings.webhook_ports}))
+    if port not in settings.webhook_ports and port not in plain_http and not allow_loopback:
+        raise RefusedTarget("PORT", f"The URL's port must be one of {allowed}.")  # no DNS
     if isinstance(host, str):
         addresses = await _resolve(dns, host)
         hostname = host
@@ -241,9 +245,7 @@ async def check_target(settings: Settings, dns: Dns, url: str) -> Target:
         addresses = [host]
         hostname = str(host)
     loopback_only = allow_loopback and all(any(a in net for net in LOOPBACK) for a in addresses)
-    plain_http = {80} if parsed.scheme == "http" else set()
     if port not in settings.webhook_ports and port not in plain_http and not loopback_only:
-        allowed = ", ".join(str(p) for p in sorted({*plain_http, *settings.webhook_ports}))
         raise RefusedTarget("PORT", f"The URL's port must be one of {allowed}.")
     for address in addresses:
         why = forbidden(address, allow_loopback=allow_loopback)

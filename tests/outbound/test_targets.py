@@ -154,6 +154,7 @@ async def test_ports_other_than_443_need_the_setting(strict: Settings, dns: Dns,
     for port in (8443, 22, 25, 6379, 80):
         error = await refused(strict, dns, f"https://hooks.example.test:{port}/")
         assert error.reason == "PORT" and "443" in str(error)
+    assert zone.asked("hooks.example.test") == 0  # refused before asking DNS
     assert (await check_target(strict, dns, "https://hooks.example.test:443/")).port == 443
     wider = dataclasses.replace(strict, webhook_ports=(443, 8443))
     assert (await check_target(wider, dns, "https://hooks.example.test:8443/")).port == 8443
