@@ -361,7 +361,7 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
     except (httpx.RemoteProtocolError, httpx.LocalProtocolError, httpx.DecodingError):
         raise FailedRequest("PROTOCOL_ERROR", "The receiver's answer was not valid HTTP.",
                             latency_ms=elapsed()) from None
-    except (httpx.TransportError, OSError):
+    except (httpx.HTTPError, httpx.StreamError, OSError):  # TransportError and any other
         raise FailedRequest("CONNECTION_ERROR", "The connection failed.",
                             latency_ms=elapsed()) from None
     retry_after = response.headers.get("retry-after")
