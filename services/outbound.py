@@ -96,7 +96,8 @@ AUTHORITY = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 HEADER_VALUE = re.compile(r"[\x20-\x7e\t]{0,8192}")
 DROPPED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection",
-                             "te", "upgrade", "proxy-authorization", "expect"})
+                             "te", "upgrade", "proxy-authorization", "expect",
+                             "accept-encoding"})
 """Headers `post` sets itself or never sends, whatever the caller passes."""
 USER_AGENT = "Relleks-Webhooks/1"
 
@@ -327,7 +328,7 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
         if name.lower() not in DROPPED_HEADERS:
             sent[name] = value  # replaces ours (User-Agent) whatever its case
     sent["Host"] = host_header
-    sent.setdefault("Accept-Encoding", "identity")  # the excerpt is read raw: no inflating
+    sent["Accept-Encoding"] = "identity"  # the excerpt is read raw: nothing to inflate
     extensions = {"sni_hostname": target.hostname} if target.scheme == "https" else {}
     connect_url = parsed.copy_with(host=target.address, port=target.port)
     started = time.monotonic()

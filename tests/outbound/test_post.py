@@ -34,7 +34,8 @@ pytestmark = pytest.mark.no_db
 
 BODY = b'{"type":"lead.created","data":{"id":"1"}}'
 HEADERS = {"Content-Type": "application/json", "webhook-id": "msg_1",
-           "webhook-signature": "v1,abc", "Host": "evil.example", "Content-Length": "999"}
+           "webhook-signature": "v1,abc", "Host": "evil.example", "Content-Length": "999",
+           "Accept-Encoding": "gzip", "Transfer-Encoding": "chunked"}
 
 
 async def test_the_post_reaches_a_loopback_receiver_with_its_headers_and_body(
@@ -51,6 +52,8 @@ async def test_the_post_reaches_a_loopback_receiver_with_its_headers_and_body(
     assert seen.header("host") == f"127.0.0.1:{receiver.port}"  # ours, not the caller's
     assert seen.header("content-length") == str(len(BODY))
     assert seen.header("user-agent") == "Relleks-Webhooks/1"
+    assert seen.header("accept-encoding") == "identity"
+    assert seen.header("transfer-encoding") is None
 
 
 async def test_an_ipv6_loopback_receiver_gets_a_bracketed_host(local: Settings, dns: Dns
