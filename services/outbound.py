@@ -46,6 +46,8 @@ EXCERPT_BYTES = 1024
 READ_LIMIT = 64 * 1024
 """Bytes of a response body read at most; past it the connection is closed."""
 URL_MAX = 2048
+CONNECT_TRIES = 3
+"""Checked addresses `post` tries, one after the other, while each refuses the connection."""
 
 METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254",  # AWS, GCP, Azure, OpenStack... instance metadata
@@ -133,11 +135,12 @@ class Target:
     hostname: str
     """ASCII (IDNA) and lower case, without a trailing dot; an IPv6 literal without brackets."""
     address: str
-    """The address connected to: the first IPv4 address found (an IPv4-mapped IPv6 address
-    counts as its IPv4), else the first IPv6."""
+    """The address connected to first: the first IPv4 address found (an IPv4-mapped IPv6
+    address counts as its IPv4), else the first IPv6."""
     port: int
     addresses: tuple[str, ...]
-    """Every address DNS gave (all checked); one IP for an IP-literal URL."""
+    """Every address DNS gave (all checked), IPv4 first: `post` tries the next (up to
+    CONNECT_TRIES) when one refuses the connection. One IP for an IP-literal URL."""
 
 
 @dataclass(frozen=True)
@@ -261,10 +264,10 @@ async def check_target(settings: Settings, dns: Dns, url: str) -> Target:
     # IPv4 first (not every worker has IPv6 routes); an IPv4-mapped address is its IPv4.
     usable = [a.ipv4_mapped or a if isinstance(a, ipaddress.IPv6Address) else a
               for a in addresses]
-    ordered = sorted(usable, key=lambda a: a.version)
+    ordered = list(dict.fromkeys(sorted(usable, key=lambda a: a.version)))
     return Target(url=str(parsed), scheme=parsed.scheme, hostname=hostname,
                   address=str(ordered[0]), port=port,
-                  addresses=tuple(str(a) for a in addresses))
+                  addresses=tuple(str(a) for a in ordered))
 
 
 async def _resolve(dns: Dns, name: str) -> list[IPAddress]:
@@ -330,7 +333,8 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
     sent["Host"] = host_header
     sent["Accept-Encoding"] = "identity"  # the excerpt is read raw: nothing to inflate
     extensions = {"sni_hostname": target.hostname} if target.scheme == "https" else {}
-    connect_url = parsed.copy_with(host=target.address, port=target.port)
+    requests = [parsed.copy_with(host=address, port=target.port)
+                for address in target.addresses[:CONNECT_TRIES]]
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -341,9 +345,8 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
             async with httpx.AsyncClient(verify=verified(trust), trust_env=False,
                                          follow_redirects=False,
                                          timeout=httpx.Timeout(timeout)) as client:
-                request = client.build_request("POST", connect_url, content=content,
-                                               headers=sent, extensions=extensions)
-                response = await client.send(request, stream=True)
+                response = await _send(client, requests, content=content, headers=sent,
+                                       extensions=extensions)
                 try:
                     excerpt, truncated = await _excerpt(response)
                 finally:
@@ -372,6 +375,22 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
         retry_after=retry_after[:64] if retry_after is not None else None,
         latency_ms=elapsed(), body_excerpt=excerpt, body_truncated=truncated,
         content_type=content_type[:128] if content_type is not None else None)
+
+
+async def _send(client: httpx.AsyncClient, urls: list[httpx.URL], *, content: bytes,
+                headers: httpx.Headers, extensions: dict[str, str]) -> httpx.Response:
+    """The POST sent to the first of `urls` that accepts the connection (nothing is sent to
+    one that refuses it; a TLS failure is not retried elsewhere)."""
+    for url in urls[:-1]:
+        try:
+            return await client.send(client.build_request(
+                "POST", url, content=content, headers=headers, extensions=extensions),
+                stream=True)
+        except httpx.ConnectError as exc:
+            if _caused_by_tls(exc):
+                raise
+    return await client.send(client.build_request(
+        "POST", urls[-1], content=content, headers=headers, extensions=extensions), stream=True)
 
 
 def _caused_by_tls(exc: BaseException) -> bool:

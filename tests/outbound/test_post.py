@@ -68,6 +68,18 @@ async def test_an_ipv6_loopback_receiver_gets_a_bracketed_host(local: Settings, 
     assert seen.header("user-agent") == "Custom/2"  # the caller's replaces ours
 
 
+async def test_the_next_checked_address_is_tried_when_one_refuses_the_connection(
+        local: Settings, dns: Dns, zone: Zone) -> None:
+    six = Receiver(host="::1")
+    async with served(six):
+        zone.address("dual.dev.test", "127.0.0.1", "::1")  # nothing on 127.0.0.1 at that port
+        target = await check_target(local, dns, f"http://dual.dev.test:{six.port}/hook")
+        assert target.addresses == ("127.0.0.1", "::1") and target.address == "127.0.0.1"
+        answer = await post(local, dns, target.url, content=BODY, headers={}, timeout=5)
+    assert answer.status_code == 204 and len(six.requests) == 1
+    assert six.requests[0].header("host") == f"dual.dev.test:{six.port}"
+
+
 @pytest.mark.parametrize("headers", [{"X-Evil": "a\r\nHost: other"}, {"X Space": "1"},
                                      {"": "1"}, {"X-Accent": "café"}, {"X-Big": "x" * 9000}])
 async def test_headers_that_are_not_http_are_refused_before_connecting(
