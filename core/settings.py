@@ -198,7 +198,7 @@ class Settings:
     """Seconds one delivery attempt may take (connect, send and read the answer)."""
     webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
     """Seconds before each attempt of a message, comma-separated (Standard Webhooks' schedule,
-    about 30 hours in all); tests shrink it. Read it as `webhook_retry_delays`."""
+    about 28 hours in all); tests shrink it. Read it as `webhook_retry_delays`."""
     webhook_disable_after: int = 3 * 24 * 3600
     """Seconds an endpoint may fail without a single success before it is disabled."""
     webhook_retry_after_max: int = 3600
