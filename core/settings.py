@@ -203,8 +203,6 @@ class Settings:
     """Seconds an endpoint may fail without a single success before it is disabled."""
     webhook_retry_after_max: int = 3600
     """The longest `Retry-After` honoured, in seconds."""
-    webhook_allow_loopback: bool = False
-    """Let endpoints be loopback addresses over plain http (tests and development only)."""
     webhook_replay_rate: str = "10/hour"
     """`replayWebhookMessages` calls per organization (`limits` notation)."""
     """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
@@ -305,8 +303,7 @@ class Settings:
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
-                          "cookie_secure": "COOKIE_SECURE",
-                          "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK"}.items():
+                          "cookie_secure": "COOKIE_SECURE"}.items():
             if env.get(var):
                 kwargs[attr] = _bool(env[var])
         for attr, var in {"access_token_ttl": "ACCESS_TOKEN_TTL",
@@ -384,8 +381,6 @@ class Settings:
 
     def check(self) -> None:
         """Refuse configurations that would be unsafe in production."""
-        if self.env == "production" and self.webhook_allow_loopback:
-            raise ConfigurationError("WEBHOOK_ALLOW_LOOPBACK is for tests and development only")
         try:
             delays = self.webhook_retry_delays
         except ValueError:
