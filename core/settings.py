@@ -228,6 +228,12 @@ class Settings:
     """Leading zero hex digits the proof of work must find: about 16**N SHA-256 on average."""
     form_max_body_bytes: int = 16_384
     """Largest body of a form submission (urlencoded or JSON)."""
+    # Outbound HTTP to tenants' servers (`services/outbound.py`, docs/webhooks-ssrf.md).
+    webhook_allow_loopback: bool = False
+    """Let webhook URLs reach loopback (127.0.0.0/8, ::1) on any port, and use http://: for
+    tests and local development only; production refuses to start with it on."""
+    webhook_ports: tuple[int, ...] = (443,)
+    """Ports a webhook URL may name (http:// also 80, when allowed at all)."""
 
     @property
     def run_jobs_in_process(self) -> bool:
@@ -303,7 +309,8 @@ class Settings:
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
-                          "cookie_secure": "COOKIE_SECURE"}.items():
+                          "cookie_secure": "COOKIE_SECURE",
+                          "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK"}.items():
             if env.get(var):
                 kwargs[attr] = _bool(env[var])
         for attr, var in {"access_token_ttl": "ACCESS_TOKEN_TTL",
@@ -356,6 +363,12 @@ class Settings:
             kwargs["dns_timeout"] = float(env["DNS_TIMEOUT"])
         if env.get("DNS_NAMESERVERS"):
             kwargs["dns_nameservers"] = _list(env["DNS_NAMESERVERS"])
+        if env.get("WEBHOOK_PORTS"):
+            try:
+                kwargs["webhook_ports"] = tuple(int(p) for p in _list(env["WEBHOOK_PORTS"]))
+            except ValueError as exc:
+                raise ConfigurationError("WEBHOOK_PORTS must be port numbers separated by "
+                                         "commas, e.g. 443,8443") from exc
         if "ALLOWED_ORIGINS" in env:
             kwargs["allowed_origins"] = _list(env["ALLOWED_ORIGINS"])
         if env.get("TERMS_DATE"):
@@ -404,6 +417,9 @@ class Settings:
             if self.stripe_secret_key and not self.stripe_webhook_secret:
                 raise ConfigurationError("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY "
                                          "in production, or plans never follow payments")
+            if self.webhook_allow_loopback:
+                raise ConfigurationError("WEBHOOK_ALLOW_LOOPBACK is for tests and local "
+                                         "development: unset it in production")
             if self.stripe_api_base:
                 raise ConfigurationError("STRIPE_API_BASE is for tests: unset it in production")
             for name, url in (("GOOGLE_DISCOVERY_URL", self.google_discovery_url),
@@ -451,5 +467,7 @@ class Settings:
                 or "." not in self.custom_domain_target.strip(".")):
             raise ConfigurationError("CUSTOM_DOMAIN_TARGET must be a hostname such as "
                                      "`sites.relleks.com` (no scheme, port or path)")
+        if not self.webhook_ports or not all(0 < p < 65536 for p in self.webhook_ports):
+            raise ConfigurationError("WEBHOOK_PORTS must list ports from 1 to 65535")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

@@ -3,7 +3,8 @@
 `Services` (here) is built once per app by the composition root (`server.py`, or
 `jobs/worker.py` for a worker process). Beside it: the job queue (`queue`), the Stripe client
 (`stripe`, `stripe_errors`), the keyset cursor seal (`cursors`), the query budgets' counters
-(`budgets`) and DNS lookups (`dns`).
+(`budgets`), DNS lookups (`dns`) and HTTP requests to tenants' URLs that cannot reach our own
+network (`outbound`: functions taking the settings and `Services.dns`, no state of its own).
 
 Layer: below the engine and the domains, above `loaders` and everything under it.
 """

@@ -4,6 +4,7 @@
     dns = Dns(settings)
     seen = await dns.lookup("_relleks-challenge.forms.example.com", "TXT")
     seen.values, seen.outcome   # ["rlk-dv-..."], "answer"; or [], "nxdomain" / "error"
+    found = await dns.addresses("hooks.example.com")   # A and AAAA together (services/outbound.py)
 
 Every lookup is bounded by `DNS_TIMEOUT` and uses no cache (a check reports what DNS says
 now). Record values are the tenant's text: each is cut to 255 characters with non-printable
@@ -12,6 +13,7 @@ characters escaped, and at most `MAX_VALUES` are kept.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,7 +84,13 @@ class Dns:
             self._resolver = resolver
         return self._resolver
 
-    async def lookup(self, name: str, rdtype: Literal["TXT", "CNAME"]) -> Lookup:
+    async def addresses(self, name: str) -> list[Lookup]:
+        """The A and the AAAA lookups of `name`, asked together: the addresses a connection
+        to it could reach (`services/outbound.py` checks every one)."""
+        found = await asyncio.gather(self.lookup(name, "A"), self.lookup(name, "AAAA"))
+        return list(found)
+
+    async def lookup(self, name: str, rdtype: Literal["TXT", "CNAME", "A", "AAAA"]) -> Lookup:
         """Ask for `rdtype` records at `name`; a failure is an outcome, not an exception."""
         try:
             answer = await self.resolver().resolve(name, rdtype, raise_on_no_answer=False,
@@ -101,8 +109,12 @@ class Dns:
             return Lookup(name, rdtype, "no_answer")
         values = []
         for rdata in list(rrset)[:MAX_VALUES]:
+            if rdata.rdtype != dns.rdatatype.from_text(rdtype):
+                continue  # a CNAME on the way to the A or AAAA records asked for
             if rdata.rdtype == dns.rdatatype.TXT:
                 text = b"".join(rdata.strings).decode("utf-8", errors="replace")
+            elif rdata.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                text = rdata.address
             else:
                 text = rdata.target.to_text(omit_final_dot=True).lower()
             values.append(printable(text))

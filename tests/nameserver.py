@@ -7,19 +7,22 @@ real resolver in production. The `dns_server` and `zone` fixtures live in
 
     zone.txt("_relleks-challenge.forms.example.com", "rlk-dv-...")
     zone.cname("forms.example.com", "sites.relleks-test.net")
+    zone.address("hooks.example.com", "203.0.113.7", "2001:db8::7")   # A and AAAA records
+    (an A or AAAA question about a name with a CNAME gets the CNAME and its target's records)
     zone.servfail("broken.example.com")      # every question about it: SERVFAIL
     zone.remove("forms.example.com")          # the record is gone (NXDOMAIN)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dnslib import CNAME, QTYPE, RCODE, RR, TXT, DNSRecord
+from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import DNSLogger, DNSServer
 
 
@@ -46,6 +49,18 @@ class Zone:
     def cname(self, name: str, target: str) -> None:
         with self.lock:
             self.records[(name.lower().rstrip("."), "CNAME")] = [target]
+
+    def address(self, name: str, *addresses: str) -> None:
+        """A records for the IPv4 and AAAA records for the IPv6 `addresses` (replacing both)."""
+        key = name.lower().rstrip(".")
+        v4 = [a for a in addresses if ipaddress.ip_address(a).version == 4]
+        v6 = [a for a in addresses if ipaddress.ip_address(a).version == 6]
+        with self.lock:
+            for rtype, values in (("A", v4), ("AAAA", v6)):
+                if values:
+                    self.records[(key, rtype)] = values
+                else:
+                    self.records.pop((key, rtype), None)
 
     def remove(self, name: str, rtype: str | None = None) -> None:
         with self.lock:
@@ -74,9 +89,25 @@ class Zone:
                 return reply
             values = list(self.records.get((name, rtype), []))
             exists = any(key[0] == name for key in self.records)
+            owner = name
+            alias = self.records.get((name, "CNAME"))
+            if not values and alias and rtype in ("A", "AAAA"):
+                # As a recursive resolver answers: the CNAME, then its target's addresses.
+                reply.add_answer(RR(request.q.qname, QTYPE.CNAME, rdata=CNAME(alias[0] + "."),
+                                    ttl=60))
+                owner = alias[0]
+                values = list(self.records.get((owner, rtype), []))
         for value in values:
-            data = TXT(value) if rtype == "TXT" else CNAME(value + ".")
-            reply.add_answer(RR(request.q.qname, getattr(QTYPE, rtype), rdata=data, ttl=60))
+            data: Any
+            if rtype == "TXT":
+                data = TXT(value)
+            elif rtype == "A":
+                data = A(value)
+            elif rtype == "AAAA":
+                data = AAAA(list(ipaddress.IPv6Address(value).packed))
+            else:
+                data = CNAME(value + ".")
+            reply.add_answer(RR(owner + ".", getattr(QTYPE, rtype), rdata=data, ttl=60))
         if not values and not exists:
             reply.header.rcode = RCODE.NXDOMAIN
         return reply

@@ -68,7 +68,7 @@ def as_written(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, tuple):
-        return ",".join(value)
+        return ",".join(map(str, value))
     return str(value).replace(f"{ROOT}/", "").replace(str(Path(ROOT)), "")
 
 
