@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, cast
 
 import orjson
@@ -37,7 +39,7 @@ from models.webhooks import (
     WebhookEndpoint,
     WebhookMessage,
 )
-from services import webhook_http as outbound
+from services import outbound
 from services.webhook_signing import WebhookSecrets, sign_headers
 
 if TYPE_CHECKING:
@@ -80,6 +82,58 @@ def secrets_of(services: Services, endpoint: WebhookEndpoint, now: datetime) -> 
     return signing
 
 
+EXCERPT_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt got: a status (None without an HTTP answer), `Retry-After` in seconds,
+    the latency, the start of the body (or why there was no answer) and the error kind."""
+
+    status: int | None
+    retry_after: float | None
+    latency_ms: int
+    excerpt: str
+    error: AttemptError | None = None
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A `Retry-After` header (seconds or an HTTP date) in seconds from `now`; None if absent
+    or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+async def attempt(services: Services, url: str, body: bytes,
+                  headers: dict[str, str]) -> Answer:
+    """POST one signed message through the SSRF-safe client; its refusals and failures
+    become error kinds."""
+    settings = services.settings
+    try:
+        response = await outbound.post(settings, services.dns, url, content=body,
+                                       headers=headers, timeout=settings.webhook_timeout)
+    except outbound.RefusedTarget as refused:
+        return Answer(None, None, refused.latency_ms or 0, refused.message,
+                      AttemptError.REFUSED_TARGET)
+    except outbound.FailedRequest as failed:
+        kind = AttemptError.TIMEOUT if failed.reason == "TIMEOUT" else AttemptError.CONNECTION
+        return Answer(None, None, failed.latency_ms or 0, failed.message, kind)
+    return Answer(response.status_code,
+                  retry_after_seconds(response.retry_after, datetime.now(UTC)),
+                  response.latency_ms, response.body_excerpt)
+
+
 async def deliver(services: Services, message_id: uuid.UUID) -> str:
     """One attempt at delivering a message, if it is due; what happened (for logs and tests)."""
     settings = services.settings
@@ -103,18 +157,16 @@ async def deliver(services: Services, message_id: uuid.UUID) -> str:
         return "claimed_elsewhere"
     attempts = message.attempts + 1
     body = orjson.dumps(message.payload)
-    headers = {"content-type": "application/json", "user-agent": "Relleks-Webhooks/1",
+    headers = {"content-type": "application/json",
                **sign_headers(secrets_of(services, endpoint, now), str(message.id),
                               int(time.time()), body)}
-    response = await outbound.post(settings, services.dns, endpoint.url, content=body,
-                                   headers=headers, timeout=settings.webhook_timeout)
+    response = await attempt(services, endpoint.url, body, headers)
     success = is_success(response.status)
-    error = None if success else (AttemptError(response.error) if response.error
-                                  else AttemptError.STATUS)
+    error = None if success else (response.error or AttemptError.STATUS)
     await WebhookAttempt.create(
         organization_id=message.organization_id, message_id=message.id,
         status_code=response.status, latency_ms=response.latency_ms,
-        response_excerpt=response.excerpt[:1024], error=error, success=success)
+        response_excerpt=response.excerpt[:EXCERPT_CHARS], error=error, success=success)
     done = datetime.now(UTC)
     messages = scope.scoped(WebhookMessage).filter(id=message.id)
     endpoints = scope.scoped(WebhookEndpoint).filter(id=endpoint.id)

@@ -30,7 +30,7 @@ from models.webhooks import (
     WebhookMessage,
 )
 from realtime.outbox import after_commit, in_transaction
-from services import webhook_http as outbound
+from services import outbound
 from services.webhook_signing import WebhookSecrets, new_secret
 
 PREVIOUS_SECRET_FOR = timedelta(hours=24)
@@ -57,8 +57,8 @@ async def _check_url(ctx: Context, url: str) -> str:
     try:
         await outbound.check_target(ctx.services.settings, ctx.services.dns, url)
     except outbound.RefusedTarget as refused:
-        raise BadUserInput(f"url: {refused.reason}", {"url": refused.reason},
-                           reason="URL_REFUSED") from refused
+        raise BadUserInput(f"url: {refused.message}", {"url": refused.message},
+                           reason="URL_REFUSED", refusal=refused.reason) from refused
     return url
 
 
