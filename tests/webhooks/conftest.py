@@ -80,7 +80,7 @@ async def create_endpoint(api: Api, team: Team, url: str, types: list[str] | Non
                           token: str | None = None) -> dict[str, Any]:
     return await api.gql(CREATE, {"input": {
         "organizationId": team.org_id, "url": url, "description": "CRM sync",
-        "eventTypes": types or ["LEAD_CREATED", "LEAD_UPDATED"]}},
+        "eventTypes": ["LEAD_CREATED", "LEAD_UPDATED"] if types is None else types}},
         token=token or team.people[Role.ADMIN].token)
 
 

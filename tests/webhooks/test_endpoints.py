@@ -231,3 +231,12 @@ async def test_an_erased_subjects_email_is_in_no_message_or_attempt(
                                [e.url for e in endpoints]]).decode().lower()
     assert email not in everything and "grace" not in everything
     assert messages  # the messages stay (they hold ids only)
+
+
+async def test_event_type_lists_are_bounded(api: Api, team: Team, hook: Receiver) -> None:
+    body = await create_endpoint(api, team, hook.url, types=["LEAD_CREATED"] * 19)
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert errors_of(body)[0]["extensions"]["limit"] == 18
+    empty = await create_endpoint(api, team, hook.url, types=[])
+    assert error_code(empty) == "BAD_USER_INPUT"
+    assert await EVERYTHING.scoped(WebhookEndpoint).count() == 0
