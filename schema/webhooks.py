@@ -188,7 +188,7 @@ class CreateWebhookEndpointInput:
     url: str = strawberry.field(description="An https URL (at most 2,048 characters) whose "
                                             "host resolves to public addresses only.")
     event_types: list[EventType] = strawberry.field(
-        description=f"The events to receive: 1 to {MAX_EVENT_TYPES}.")
+        description=f"The events to receive: at least one, at most {MAX_EVENT_TYPES}.")
     description: str | None = strawberry.field(default=None, description="What it is for: "
                                                                          "at most 500 "
                                                                          "characters.")
@@ -207,8 +207,8 @@ class UpdateWebhookEndpointInput:
     url: strawberry.Maybe[str | None] = strawberry.field(description="A new https URL. Null is "
                                                                      "refused.")
     event_types: strawberry.Maybe[list[EventType] | None] = strawberry.field(
-        description=f"The events to receive from now on: 1 to {MAX_EVENT_TYPES}. Null is "
-                    "refused.")
+        description=f"The events to receive from now on: at least one, at most "
+                    f"{MAX_EVENT_TYPES}. Null is refused.")
     description: strawberry.Maybe[str | None] = strawberry.field(description="Null clears "
                                                                              "it.")
 
