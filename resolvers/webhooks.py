@@ -128,12 +128,12 @@ async def rotate_secret(ctx: Context, endpoint_id: uuid.UUID) -> EndpointWithSec
 
 
 async def _queue_pending(ctx: Context, endpoint: WebhookEndpoint) -> None:
-    """Make the endpoint's PENDING messages due now and queue them after the commit (the first
-    `REQUEUE_BATCH`; the sweep queues the rest)."""
+    """Make the endpoint's PENDING messages due now, each with a fresh series of attempts, and
+    queue them after the commit (the first `REQUEUE_BATCH`; the sweep queues the rest)."""
     now = datetime.now(UTC)
     rows = ctx.access.scoped(WebhookMessage, endpoint.organization_id)
     pending = rows.filter(endpoint_id=endpoint.id, status=MessageStatus.PENDING)
-    await pending.update(next_attempt_at=now)
+    await pending.update(next_attempt_at=now, attempts=0)
     ids = cast("list[uuid.UUID]", await pending.order_by("created_at").limit(
         REQUEUE_BATCH).values_list("id", flat=True))
     await rows.filter(id__in=list(ids)).update(dispatched_at=now)
