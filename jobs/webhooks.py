@@ -39,6 +39,8 @@ from models.webhooks import (
     WebhookEndpoint,
     WebhookMessage,
 )
+from realtime.outbox import in_transaction
+from resolvers.activity import write_event
 from services import outbound
 from services.webhook_signing import WebhookSecrets, sign_headers
 
@@ -205,8 +207,14 @@ async def disable(services: Services, endpoint: WebhookEndpoint, reason: Disable
     """Turn an endpoint off for `reason` (GONE, FAILING) and mail its org's OWNERs and ADMINs
     (a failed mail is logged: the endpoint is off either way)."""
     scope = system_scope(endpoint.organization_id, reason=DELIVER)
-    changed = await scope.scoped(WebhookEndpoint).filter(id=endpoint.id, enabled=True).update(
-        enabled=False, disabled_reason=reason, disabled_at=now)
+    async with in_transaction():
+        changed = await scope.scoped(WebhookEndpoint).filter(
+            id=endpoint.id, enabled=True).update(enabled=False, disabled_reason=reason,
+                                                 disabled_at=now)
+        if changed:
+            await write_event(services.broker, endpoint.organization_id,
+                              "webhook_endpoint.disabled", target_type="webhook_endpoint",
+                              target_id=endpoint.id, summary={"reason": reason.value})
     if not changed:
         return
     log.info("webhooks.endpoint_disabled", endpoint_id=str(endpoint.id), reason=reason.value)

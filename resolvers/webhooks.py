@@ -30,6 +30,7 @@ from models.webhooks import (
     WebhookMessage,
 )
 from realtime.outbox import after_commit, in_transaction
+from resolvers.activity import record
 from services import outbound
 from services.webhook_signing import WebhookSecrets, new_secret
 
@@ -38,6 +39,7 @@ URL_MAX = 2048
 DESCRIPTION_MAX = 500
 REPLAY_MAX_MESSAGES = 1000
 REPLAY_MAX_AGE = timedelta(days=7)
+SUMMARY_NAMES = {"url": "url", "event_types": "eventTypes", "description": "description"}
 REQUEUE_BATCH = 1000
 """Messages queued at once when an endpoint is enabled again; the sweep queues the rest."""
 
@@ -90,6 +92,8 @@ async def create_endpoint(ctx: Context, org_id: uuid.UUID, *, url: str, event_ty
         endpoint = await WebhookEndpoint.create(
             organization_id=org_id, created_by_id=ctx.viewer.user.id if ctx.viewer.user else None,
             url=url, description=text, event_types=types, secret_sealed=sealed)
+        await record(ctx, org_id, "webhook_endpoint.created", target_type="webhook_endpoint",
+                     target_id=endpoint.id, summary={"eventTypes": types})
     return EndpointWithSecret(endpoint, secret)
 
 
@@ -111,7 +115,11 @@ async def update_endpoint(ctx: Context, endpoint_id: uuid.UUID,
         endpoint.url = await _check_url(ctx, data["url"])
         changed.append("url")
     if changed:
-        await endpoint.save(update_fields=[*changed, "updated_at"])
+        async with in_transaction():
+            await endpoint.save(update_fields=[*changed, "updated_at"])
+            await record(ctx, endpoint.organization_id, "webhook_endpoint.updated",
+                         target_type="webhook_endpoint", target_id=endpoint.id,
+                         summary={"fields": sorted(SUMMARY_NAMES[c] for c in changed)})
     return endpoint
 
 
@@ -122,8 +130,11 @@ async def rotate_secret(ctx: Context, endpoint_id: uuid.UUID) -> EndpointWithSec
     endpoint.previous_secret_sealed = endpoint.secret_sealed
     endpoint.previous_secret_expires_at = datetime.now(UTC) + PREVIOUS_SECRET_FOR
     endpoint.secret_sealed = WebhookSecrets(ctx.services.settings.secret_key).seal(secret)
-    await endpoint.save(update_fields=["secret_sealed", "previous_secret_sealed",
-                                       "previous_secret_expires_at", "updated_at"])
+    async with in_transaction():
+        await endpoint.save(update_fields=["secret_sealed", "previous_secret_sealed",
+                                           "previous_secret_expires_at", "updated_at"])
+        await record(ctx, endpoint.organization_id, "webhook_endpoint.secret_rotated",
+                     target_type="webhook_endpoint", target_id=endpoint.id)
     return EndpointWithSecret(endpoint, secret)
 
 
@@ -159,6 +170,10 @@ async def set_enabled(ctx: Context, endpoint_id: uuid.UUID, enabled: bool) -> We
                                            "failing_since", "updated_at"])
         if enabled:
             await _queue_pending(ctx, endpoint)
+        await record(ctx, endpoint.organization_id,
+                     "webhook_endpoint.enabled" if enabled else "webhook_endpoint.disabled",
+                     target_type="webhook_endpoint", target_id=endpoint.id,
+                     summary={} if enabled else {"reason": DisabledReason.MANUAL.value})
     return endpoint
 
 
@@ -168,6 +183,8 @@ async def delete_endpoint(ctx: Context, endpoint_id: uuid.UUID) -> uuid.UUID:
     async with in_transaction():
         await ctx.access.scoped(WebhookEndpoint, endpoint.organization_id).filter(
             id=endpoint.id).delete()
+        await record(ctx, endpoint.organization_id, "webhook_endpoint.deleted",
+                     target_type="webhook_endpoint", target_id=endpoint.id)
     return endpoint.id
 
 

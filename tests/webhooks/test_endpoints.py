@@ -240,3 +240,23 @@ async def test_event_type_lists_are_bounded(api: Api, team: Team, hook: Receiver
     empty = await create_endpoint(api, team, hook.url, types=[])
     assert error_code(empty) == "BAD_USER_INPUT"
     assert await EVERYTHING.scoped(WebhookEndpoint).count() == 0
+
+
+async def test_changes_to_endpoints_are_in_the_activity_log(app: Any, api: Api, team: Team,
+                                                            hook: Receiver) -> None:
+    from models.activity import ActivityEvent
+
+    endpoint = endpoint_of(await create_endpoint(api, team, hook.url))
+    admin = team.people[Role.ADMIN].token
+    await api.gql(ROTATE, {"id": endpoint["id"]}, token=admin)
+    await api.gql(DISABLE, {"id": endpoint["id"]}, token=admin)
+    await api.gql(UPDATE, {"input": {"id": endpoint["id"], "description": "x"}}, token=admin)
+    await api.gql(DELETE, {"id": endpoint["id"]}, token=admin)
+    actions = sorted(e.action for e in await EVERYTHING.scoped(ActivityEvent).filter(
+        target_type="webhook_endpoint"))
+    assert actions == ["webhook_endpoint.created", "webhook_endpoint.deleted",
+                       "webhook_endpoint.disabled", "webhook_endpoint.secret_rotated",
+                       "webhook_endpoint.updated"]
+    secret_free = orjson.dumps([e.summary for e in await EVERYTHING.scoped(
+        ActivityEvent).filter(target_type="webhook_endpoint")]).decode()
+    assert "whsec_" not in secret_free
