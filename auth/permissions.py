@@ -37,6 +37,8 @@ class Permission(StrEnum):
     ORG_EXPORT = "org:export"
     ORG_DELETE = "org:delete"
     DOMAINS_MANAGE = "domains:manage"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
     @property
     def description(self) -> str:
@@ -74,6 +76,10 @@ DESCRIPTIONS: dict[Permission, str] = {
                            "period.",
     Permission.DOMAINS_MANAGE: "Add, check, list and remove the custom domains that serve the "
                                "organization's public pages.",
+    Permission.WEBHOOKS_READ: "List the organization's webhook endpoints and read their "
+                              "delivery log.",
+    Permission.WEBHOOKS_WRITE: "Create, change, enable, disable and delete webhook endpoints, "
+                               "rotate their secrets, redeliver and replay messages.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -83,7 +89,8 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.BILLING_READ, Permission.TOKENS_WRITE,
                     Permission.APPS_AUTHORIZE,
                     Permission.PRIVACY_MANAGE, Permission.FORMS_WRITE,
-                    Permission.DOMAINS_MANAGE}
+                    Permission.DOMAINS_MANAGE, Permission.WEBHOOKS_READ,
+                    Permission.WEBHOOKS_WRITE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
                    Permission.ORG_EXPORT, Permission.ORG_DELETE}

@@ -44,6 +44,7 @@ class LoginLimiter:
         self._invite_per_inviter: RateLimitItem = parse(settings.invite_rate_per_inviter)
         self._invite_per_address: RateLimitItem = parse(settings.invite_rate_per_address)
         self._domain_checks: RateLimitItem = parse(settings.custom_domain_check_rate)
+        self._webhook_replays: RateLimitItem = parse(settings.webhook_replay_rate)
         self._tls_ask_per_ip: RateLimitItem = parse(settings.tls_ask_rate_per_ip)
 
     async def hit(self, *, email: str, ip: str) -> None:
@@ -125,6 +126,16 @@ class LoginLimiter:
                 self._domain_checks, key,
                 f"Too many domain checks (at most {_rate(self._domain_checks)} per "
                 "organization); scheduled checks go on meanwhile.", reason="DOMAIN_CHECKS")
+
+    async def hit_webhook_replay(self, *, org_id: object) -> None:
+        """Count one `replayWebhookMessages` of the organization (`WEBHOOK_REPLAY_RATE`): each
+        may queue up to a thousand deliveries; RATE_LIMITED (reason `WEBHOOK_REPLAYS`)."""
+        key = f"webhook-replay:org:{org_id}"
+        if not await self._limiter.hit(self._webhook_replays, key):
+            raise await self._refusal(
+                self._webhook_replays, key,
+                f"Too many replays (at most {_rate(self._webhook_replays)} per organization).",
+                reason="WEBHOOK_REPLAYS")
 
     async def allow_tls_ask(self, *, ip: str) -> bool:
         """Count one `/internal/tls-ask` from `ip` (`TLS_ASK_RATE_PER_IP`); False when spent."""

@@ -32,6 +32,7 @@ from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead
 from models.orgs import Invitation, Membership, Organization
 from models.tenancy import system_scope
+from models.webhooks import WebhookEndpoint
 
 LIMIT_COUNT = "a plan limit counts what the organization has"
 
@@ -55,6 +56,10 @@ async def _lead_forms(org_id: uuid.UUID) -> int:
     return await system_scope(org_id, reason=LIMIT_COUNT).scoped(LeadForm).count()
 
 
+async def _webhook_endpoints(org_id: uuid.UUID) -> int:
+    return await system_scope(org_id, reason=LIMIT_COUNT).scoped(WebhookEndpoint).count()
+
+
 def month_start(now: datetime | None = None) -> datetime:
     """The start (UTC) of the calendar month of `now`."""
     now = now or datetime.now(UTC)
@@ -76,10 +81,12 @@ USAGE: dict[str, Callable[[uuid.UUID], Awaitable[int]]] = {
     "leads": _leads,
     "lead_forms": _lead_forms,
     "form_submissions_per_month": _form_submissions,
+    "webhook_endpoints": _webhook_endpoints,
 }
 NOUNS = {"members": "members (pending invitations included)", "leads": "leads",
          "lead_forms": "lead forms",
-         "form_submissions_per_month": "form submissions this month"}
+         "form_submissions_per_month": "form submissions this month",
+         "webhook_endpoints": "webhook endpoints"}
 
 
 async def over_limit(org_id: uuid.UUID, resource: str, *,

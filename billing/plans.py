@@ -34,6 +34,9 @@ class Limits:
     """Form submissions taken (or waiting for their double opt-in) per calendar month (UTC);
     past it, submissions are held for review instead of making leads."""
 
+    webhook_endpoints: int | None = None
+    """Webhook endpoints (`createWebhookEndpoint`), disabled ones included."""
+
     def of(self, resource: str) -> int | None:
         return getattr(self, resource)
 
@@ -50,15 +53,17 @@ PLANS: dict[Plan, PlanSpec] = {
     Plan.FREE: PlanSpec(
         Plan.FREE, "Free", "For a small team trying Relleks.",
         Limits(members=10, leads=1_000, partner_tokens=2, ai_credits_per_month=0,
-               lead_forms=2, form_submissions_per_month=250)),
+               lead_forms=2, form_submissions_per_month=250, webhook_endpoints=2)),
     Plan.PRO: PlanSpec(
         Plan.PRO, "Pro", "For a growing sales team.",
         Limits(members=25, leads=25_000, partner_tokens=3, ai_credits_per_month=2_000,
-               lead_forms=20, form_submissions_per_month=5_000)),
+               lead_forms=20, form_submissions_per_month=5_000,
+               webhook_endpoints=10)),
     Plan.BUSINESS: PlanSpec(
         Plan.BUSINESS, "Business", "For several teams and their integrations.",
         Limits(members=200, leads=250_000, partner_tokens=25, ai_credits_per_month=20_000,
-               lead_forms=200, form_submissions_per_month=50_000)),
+               lead_forms=200, form_submissions_per_month=50_000,
+               webhook_endpoints=50)),
 }
 
 # Statuses in which the subscribed plan applies. PAST_DUE keeps it while Stripe retries the

@@ -193,6 +193,18 @@ class Settings:
     custom_domain_check_rate: str = "20/hour"
     """`checkCustomDomain` calls per organization (`limits` notation)."""
     tls_ask_rate_per_ip: str = "600/minute"
+    # Webhooks (docs/webhooks.md): signed deliveries of an org's events to its endpoints.
+    webhook_timeout: float = 15.0
+    """Seconds one delivery attempt may take (connect, send and read the answer)."""
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    """Seconds before each attempt of a message, comma-separated (Standard Webhooks' schedule,
+    about 28 hours in all); tests shrink it. Read it as `webhook_retry_delays`."""
+    webhook_disable_after: int = 3 * 24 * 3600
+    """Seconds an endpoint may fail without a single success before it is disabled."""
+    webhook_retry_after_max: int = 3600
+    """The longest `Retry-After` honoured, in seconds."""
+    webhook_replay_rate: str = "10/hour"
+    """`replayWebhookMessages` calls per organization (`limits` notation)."""
     """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
@@ -248,6 +260,11 @@ class Settings:
             return self.terms_date
         return date.fromisoformat(self.terms_version)
 
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        """WEBHOOK_RETRY_SCHEDULE as numbers: the seconds before each attempt."""
+        return tuple(float(part) for part in _list(self.webhook_retry_schedule))
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
@@ -280,6 +297,8 @@ class Settings:
             "custom_domain_target": "CUSTOM_DOMAIN_TARGET",
             "custom_domain_check_rate": "CUSTOM_DOMAIN_CHECK_RATE",
             "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
+            "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
+            "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -315,7 +334,9 @@ class Settings:
                           "form_max_age_hours": "FORM_MAX_AGE_HOURS",
                           "form_challenge_digits": "FORM_CHALLENGE_DIGITS",
                           "form_max_body_bytes": "FORM_MAX_BODY_BYTES",
-                          "custom_domains_per_org": "CUSTOM_DOMAINS_PER_ORG"}.items():
+                          "custom_domains_per_org": "CUSTOM_DOMAINS_PER_ORG",
+                          "webhook_disable_after": "WEBHOOK_DISABLE_AFTER",
+                          "webhook_retry_after_max": "WEBHOOK_RETRY_AFTER_MAX"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -336,6 +357,8 @@ class Settings:
             kwargs["header_timeout"] = float(env["HEADER_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
+        if env.get("WEBHOOK_TIMEOUT"):
+            kwargs["webhook_timeout"] = float(env["WEBHOOK_TIMEOUT"])
         if env.get("DNS_TIMEOUT"):
             kwargs["dns_timeout"] = float(env["DNS_TIMEOUT"])
         if env.get("DNS_NAMESERVERS"):
@@ -371,6 +394,12 @@ class Settings:
 
     def check(self) -> None:
         """Refuse configurations that would be unsafe in production."""
+        try:
+            delays = self.webhook_retry_delays
+        except ValueError:
+            delays = ()
+        if not delays or min(delays) < 0:
+            raise ConfigurationError("WEBHOOK_RETRY_SCHEDULE must list seconds, e.g. 0,5,300")
         if self.env not in {"development", "test", "production"}:
             raise ConfigurationError(f"RELLEKS_ENV must be development, test or production, "
                                      f"not {self.env!r}")

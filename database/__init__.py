@@ -32,7 +32,7 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.billing", "models.tokens", "models.oauth",
                  "models.social",
                  "models.consents", "models.policies",
-                 "models.jobs", "models.forms", "models.custom_domains",
+                 "models.jobs", "models.forms", "models.custom_domains", "models.webhooks",
                  "models.idempotency"]
 
 

@@ -19,6 +19,7 @@ from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
 from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
+from models.webhooks import WebhookAttempt, WebhookMessage
 
 if TYPE_CHECKING:
     from services import Services
@@ -57,6 +58,12 @@ IDEMPOTENCY_KEYS = KEPT_FOR
 """Idempotency keys and the responses stored with them (which may name people): 24 hours after
 they were claimed, the window in which a retry replays (`web/idempotency.py`, which also treats
 an older key as new)."""
+WEBHOOK_MESSAGES = timedelta(days=30)
+"""Webhook messages (and their attempts with them): 30 days after they were created, whatever
+their status, so an endpoint left disabled for a month loses its oldest waiting messages."""
+WEBHOOK_EXCERPTS = timedelta(days=7)
+"""The first KiB of a receiver's answer kept on each attempt: blanked after 7 days (a receiver
+may echo personal data; an erasure also blanks the ones naming the person at once)."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -110,6 +117,11 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
         status=SubmissionStatus.DISCARDED, decided_at__lt=now - DISCARDED_SUBMISSIONS).delete()
     deleted["idempotency_keys"] = await IdempotencyKey.filter(
         created_at__lte=now - IDEMPOTENCY_KEYS).delete()
+    deleted["webhook_messages"] = await SWEEP.scoped(WebhookMessage).filter(
+        created_at__lt=now - WEBHOOK_MESSAGES).delete()
+    deleted["webhook_excerpts"] = await SWEEP.scoped(WebhookAttempt).filter(
+        created_at__lt=now - WEBHOOK_EXCERPTS).exclude(response_excerpt="").update(
+        response_excerpt="")
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

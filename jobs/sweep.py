@@ -20,6 +20,7 @@ from tortoise.expressions import Q
 
 from jobs.custom_domains import queue_due_checks
 from jobs.retention import RetentionReport, apply_retention
+from jobs.webhooks import queue_due
 from models.jobs import ScheduledWork, WorkStatus
 from resolvers.policies import send_policy_notices
 
@@ -37,6 +38,8 @@ class SweepReport:
     """Users mailed that the terms and privacy policy changed (once per user and version)."""
     domain_checks: list[str] = field(default_factory=list)
     """Custom domains whose due check was queued (`jobs.custom_domains`)."""
+    webhook_messages: list[str] = field(default_factory=list)
+    """Due webhook messages queued again (`jobs.webhooks.queue_due`)."""
 
 
 async def requeue_due(services: Services, *, now: datetime | None = None,
@@ -64,6 +67,7 @@ async def sweep(services: Services, *, now: datetime | None = None,
                 lease: timedelta | None = None) -> SweepReport:
     report = SweepReport(requeued=await requeue_due(services, now=now, lease=lease))
     report.domain_checks = await queue_due_checks(services, now=now)
+    report.webhook_messages = await queue_due(services, now=now, lease=lease)
     report.retention = await apply_retention(services, now)
     report.policy_notices = await send_policy_notices(services)
     return report

@@ -5,7 +5,8 @@
 `relleks.run_work` runs one row of `scheduled_work` (`jobs.work`); `relleks.sweep`, every
 minute, re-queues what a lost queue forgot, queues the custom-domain checks that are due and
 applies retention (`jobs.sweep`); `relleks.check_custom_domain` checks one custom domain's DNS
-records (`jobs.custom_domains`). The tasks close
+records (`jobs.custom_domains`); `relleks.deliver_webhook` makes one delivery attempt of a
+webhook message (`jobs.webhooks`). The tasks close
 over the app's `Services` (the mailer, the storage, Stripe), so nothing is patched onto the
 queue after it is built.
 """
@@ -16,9 +17,9 @@ import uuid
 
 import procrastinate
 
-from jobs import custom_domains, sweep, work
+from jobs import custom_domains, sweep, webhooks, work
 from services import Services
-from services.queue import DOMAIN_CHECK_TASK, QUEUE, SWEEP_TASK, WORK_TASK
+from services.queue import DOMAIN_CHECK_TASK, QUEUE, SWEEP_TASK, WEBHOOK_TASK, WORK_TASK
 
 
 def register(services: Services) -> None:
@@ -36,6 +37,10 @@ def register(services: Services) -> None:
     @app.task(name=DOMAIN_CHECK_TASK, queue=QUEUE, retry=retry)
     async def check_custom_domain(domain_id: str) -> None:
         await custom_domains.check_domain(services, uuid.UUID(domain_id))
+
+    @app.task(name=WEBHOOK_TASK, queue=QUEUE, retry=retry)
+    async def deliver_webhook(message_id: str) -> None:
+        await webhooks.deliver(services, uuid.UUID(message_id))
 
     @app.periodic(cron="* * * * *")
     @app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")

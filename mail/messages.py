@@ -175,3 +175,22 @@ def form_confirmation_mail(*, to: str, form: str, organization: str, url: str,
         f"email: the request is dropped unless you open it, and deleted soon after.\n\n"
         f"-- Sent by Relleks for that organization\n"
     ))
+
+
+def webhook_disabled_mail(*, to: str, organization_slug: str, url: str, reason: str,
+                          failing_since: datetime | None) -> Mail:
+    """An organization's webhook endpoint was turned off: it kept failing (since
+    `failing_since`, UTC) or answered 410 Gone. The URL was typed by an admin of that
+    organization: in the body only, quoted."""
+    why = ("it answered 410 Gone" if reason == "gone" else
+           f"every delivery failed since {failing_since:%Y-%m-%d %H:%M} UTC"
+           if failing_since else "its deliveries kept failing")
+    return Mail(to=to, subject="A webhook endpoint of your organization was disabled", body=(
+        "Hello,\n\n"
+        f"The webhook endpoint {quoted(url)} of the organization {organization_slug} was "
+        f"disabled because {why}.\n\n"
+        "Its messages keep queuing: fix the receiver, then enable the endpoint again "
+        "(`enableWebhookEndpoint`) and they are sent. The delivery log "
+        "(`webhookEndpoint.messages`) shows what it answered.\n\n"
+        "-- Relleks\n"
+    ))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,8 @@ class Pending:
     """Events waiting for the transaction around them to commit."""
 
     events: list[tuple[Broker, tuple[str, ...], dict[str, Any]]] = field(default_factory=list)
+    after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Work to run once committed (queuing the webhook deliveries whose rows it wrote)."""
 
 
 _pending: ContextVar[Pending | None] = ContextVar("realtime_pending", default=None)
@@ -56,8 +58,10 @@ async def in_transaction(connection_name: str | None = None) -> AsyncIterator[An
     # Reached only when the block committed (or released its savepoint).
     if outer is not None:
         outer.events.extend(mine.events)
+        outer.after.extend(mine.after)
     else:
         await _publish(mine.events)
+        await _run_after(mine.after)
 
 
 async def queue(broker: Broker, topics: Iterable[str], message: dict[str, Any]) -> None:
@@ -72,6 +76,25 @@ async def queue(broker: Broker, topics: Iterable[str], message: dict[str, Any]) 
                            "realtime.outbox.in_transaction() so it waits for the commit.")
     else:
         await _publish([event])
+
+
+async def after_commit(callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the current `in_transaction()` block commits (dropped if it rolls
+    back); at once outside one. A failure is logged, never raised: what it would do must also
+    be promised by a committed row (e.g. the sweep re-queues pending webhook messages)."""
+    pending = _pending.get()
+    if pending is not None:
+        pending.after.append(callback)
+    else:
+        await _run_after([callback])
+
+
+async def _run_after(callbacks: list[Callable[[], Awaitable[None]]]) -> None:
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            log.exception("realtime.after_commit_failed")
 
 
 def _in_tortoise_transaction() -> bool:

@@ -12,9 +12,11 @@ from engine.context import Context
 from models.activity import ActivityAction, ActivityEvent, stored_actions
 from realtime.events import message_of, topics_of
 from realtime.outbox import queue
+from resolvers.webhook_outbox import record_messages
 
 if TYPE_CHECKING:
     from realtime.broker import Broker
+    from services.queue import Jobs
 
 
 async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: str,
@@ -33,7 +35,7 @@ async def record(ctx: Context, org_id: uuid.UUID, action: str, *, target_type: s
         actor_id=ctx.viewer.user.id if ctx.viewer.user else None,
         api_token_id=ctx.viewer.token.id if ctx.viewer.token else None,
         oauth_grant_id=ctx.viewer.grant.id if ctx.viewer.grant else None,
-        ip=ctx.client_ip, user_agent=ctx.user_agent)
+        ip=ctx.client_ip, user_agent=ctx.user_agent, jobs=ctx.services.jobs)
 
 
 async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_type: str,
@@ -42,11 +44,14 @@ async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_
                       extra: dict[str, Any] | None = None, actor_id: uuid.UUID | None = None,
                       api_token_id: uuid.UUID | None = None,
                       oauth_grant_id: uuid.UUID | None = None, form_id: uuid.UUID | None = None,
-                      ip: str | None = None, user_agent: str | None = None) -> ActivityEvent:
+                      ip: str | None = None, user_agent: str | None = None,
+                      jobs: Jobs | None = None) -> ActivityEvent:
     """`record` without a request: background work writes its events here (no actor: the
     system did it), in its own outbox transaction, and subscribers hear of them alike; a public
     form submission names its form (`form_id`) as the actor. `action` must be an
-    `ActivityAction` (the API's enum): anything else raises ValueError."""
+    `ActivityAction` (the API's enum): anything else raises ValueError. The webhook messages the
+    event causes are written with it (`resolvers.webhook_outbox`); with `jobs`, their delivery
+    is queued once committed, else the sweep queues it."""
     action = ActivityAction(action).value
     event = await ActivityEvent.create(
         organization_id=org_id, actor_id=actor_id, api_token_id=api_token_id,
@@ -58,6 +63,7 @@ async def write_event(broker: Broker, org_id: uuid.UUID, action: str, *, target_
         facts["users"] = users
     message = message_of(event, facts)
     await queue(broker, topics_of(message, email), message)
+    await record_messages(event, jobs)
     return event
 
 

@@ -29,6 +29,7 @@ from models.activity import ActivityEvent
 from models.forms import ConsentReceipt, FormSubmission
 from models.idempotency import IdempotencyKey
 from models.leads import Lead, Note
+from models.webhooks import WebhookAttempt
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.exports import ERASED, forget_org_exports
@@ -195,7 +196,8 @@ class Erasure:
 async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Erasure:
     """Erase the person from the org in one transaction: their leads (tags and notes with them)
     are deleted, the activity events about them keep action, time and actor but lose their
-    summary, the email is replaced in any other note that mentions it, and the erasure is
+    summary, the email is replaced in any other note (and webhook attempt excerpt) that
+    mentions it, and the erasure is
     logged without the email. Then every export of the organization made before it (which
     may hold the person) loses its link and its archive."""
     email = subject_email(email)
@@ -216,6 +218,9 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
         if lead_ids:
             await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids).delete()
             await ctx.access.scoped(Lead, org_id).filter(id__in=lead_ids).delete()
+        # Webhook payloads hold ids only; a receiver's answer may have echoed the address.
+        await ctx.access.scoped(WebhookAttempt, org_id).filter(
+            response_excerpt__icontains=email).update(response_excerpt=REDACTED)
         mentions = await ctx.access.scoped(Note, org_id).filter(body__icontains=email)
         for note in mentions:
             note.body = pattern.sub(REDACTED, note.body)

@@ -369,5 +369,5 @@ def _event_writer(services: Services, org_id: uuid.UUID, form_id: uuid.UUID,
     keyed hash is on the submission)."""
     async def write(action: str, **kwargs: Any) -> Any:
         return await write_event(services.broker, org_id, action, form_id=form_id,
-                                 user_agent=user_agent, **kwargs)
+                                 user_agent=user_agent, jobs=services.jobs, **kwargs)
     return write

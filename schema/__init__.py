@@ -61,6 +61,7 @@ from schema.realtime import RealtimeSubscriptions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
+from schema.webhooks import WebhookMutations
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -75,7 +76,7 @@ Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
-    DeletionMutations, FormMutations, CustomDomainMutations,
+    DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions,))

@@ -67,6 +67,15 @@ described_enum(
         A.CUSTOM_DOMAIN_LAPSED: "A verified custom domain's records are gone: it stopped "
                                 "serving (`summary`: hostname, verdict).",
         A.CUSTOM_DOMAIN_REMOVED: "A custom domain was removed (`summary.hostname`).",
+        A.WEBHOOK_ENDPOINT_CREATED: "A webhook endpoint was created (`summary.eventTypes`).",
+        A.WEBHOOK_ENDPOINT_UPDATED: "A webhook endpoint was changed (`summary.fields`).",
+        A.WEBHOOK_ENDPOINT_ENABLED: "A webhook endpoint was enabled: its waiting messages are "
+                                    "sent.",
+        A.WEBHOOK_ENDPOINT_DISABLED: "A webhook endpoint was disabled (`summary.reason`: "
+                                     "manual, gone or failing).",
+        A.WEBHOOK_ENDPOINT_DELETED: "A webhook endpoint was deleted with its delivery log.",
+        A.WEBHOOK_SECRET_ROTATED: "A webhook endpoint's secret was replaced (the previous one "
+                                  "signs for 24 hours more).",
         A.BILLING_CHECKOUT_STARTED: "A Stripe Checkout was started (`summary`: plan, "
                                     "interval).",
         A.BILLING_CHECKOUT_COMPLETED: "A Stripe Checkout was paid and the plan applies.",

@@ -91,6 +91,8 @@ class PlanLimits:
     form_submissions_per_month: int | None = strawberry.field(
         description="Form submissions taken or awaiting double opt-in per calendar month "
                     "(UTC); past it, new ones are HELD for review.")
+    webhook_endpoints: int | None = strawberry.field(
+        description="Webhook endpoints, disabled ones included.")
 
 
 def _limits(limits: catalog.Limits) -> PlanLimits:
@@ -98,7 +100,8 @@ def _limits(limits: catalog.Limits) -> PlanLimits:
                       partner_tokens=limits.partner_tokens,
                       ai_credits_per_month=limits.ai_credits_per_month,
                       lead_forms=limits.lead_forms,
-                      form_submissions_per_month=limits.form_submissions_per_month)
+                      form_submissions_per_month=limits.form_submissions_per_month,
+                      webhook_endpoints=limits.webhook_endpoints)
 
 
 @strawberry.type(description="A Stripe price that sells a plan.")
@@ -155,6 +158,10 @@ class BillingUsage:
     @strawberry.field(description="Lead forms.")
     async def lead_forms(self, info: Info) -> int:
         return await resolvers.usage(info.context, self.org_id, "lead_forms")
+
+    @strawberry.field(description="Webhook endpoints.")
+    async def webhook_endpoints(self, info: Info) -> int:
+        return await resolvers.usage(info.context, self.org_id, "webhook_endpoints")
 
     @strawberry.field(description="Form submissions this calendar month (UTC) that were taken "
                                   "or await double opt-in.")

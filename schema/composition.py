@@ -30,6 +30,7 @@ from schema.orgs import MeOrgFields, OrganizationBase, OrganizationMemberFields
 from schema.policies import MePolicyFields
 from schema.social import MeSocialFields
 from schema.tokens import OrganizationTokenFields
+from schema.webhooks import OrganizationWebhookFields
 
 
 @strawberry.type(description="You, the signed-in person: your account with what only you see of "
@@ -50,5 +51,5 @@ class Me(MeBase, MeOrgFields, MeOAuthFields, MeSocialFields, MeConsentFields, Me
 class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBillingFields,
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
                    OrganizationActivityFields, OrganizationFormFields,
-                   OrganizationDomainFields):
+                   OrganizationDomainFields, OrganizationWebhookFields):
     pass

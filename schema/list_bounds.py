@@ -14,6 +14,7 @@ from models.consents import ConsentKind
 from models.forms import FormField
 from models.leads import Lead
 from models.social import SocialProvider
+from models.webhooks import WebhookEventType
 from resolvers.custom_domains import RECORD_TYPES
 from resolvers.form_intake import MAX_SIGNALS
 from resolvers.forms import MAX_ORIGINS
@@ -38,6 +39,7 @@ LIST_BOUNDS: dict[str, int] = {
     "DomainCheck.observed": len(RECORD_TYPES),  # one lookup per record
     # Lists of scalars: free, bounded all the same.
     "Lead.tags": MAX_TAGS,
+    "WebhookEndpoint.eventTypes": len(WebhookEventType),  # distinct types
     "LeadEvent.changedFields": len(Lead._meta.fields_map),  # distinct lead fields
     "ApiToken.scopes": len(Permission),  # distinct scopes
     "AuthorizedApp.scopes": len(Permission),

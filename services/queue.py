@@ -34,6 +34,7 @@ log = structlog.get_logger("relleks.jobs")
 WORK_TASK = "relleks.run_work"
 SWEEP_TASK = "relleks.sweep"
 DOMAIN_CHECK_TASK = "relleks.check_custom_domain"
+WEBHOOK_TASK = "relleks.deliver_webhook"
 QUEUE = "relleks"
 class Jobs:
     """One process's job machinery: the queue, its connector and the worker that runs it."""
@@ -86,6 +87,20 @@ class Jobs:
             return False
         except Exception:  # the row still says when it is due: the sweep will queue it
             log.warning("jobs.defer_failed", domain_id=str(domain_id), exc_info=True)
+            return False
+        return True
+
+    async def defer_webhook(self, message_id: uuid.UUID, *,
+                            schedule_at: datetime | None = None) -> bool:
+        """Queue one delivery attempt of a webhook message (`jobs.webhooks`). The message's
+        `next_attempt_at` is the promise: a failure here is logged and the sweep queues it."""
+        try:
+            await self.open()
+            task = self.app.configure_task(WEBHOOK_TASK, schedule_at=schedule_at) \
+                if schedule_at else self.app.configure_task(WEBHOOK_TASK)
+            await task.defer_async(message_id=str(message_id))
+        except Exception:  # the row says it is due: the sweep will queue it
+            log.warning("jobs.defer_failed", message_id=str(message_id), exc_info=True)
             return False
         return True
 

@@ -7,7 +7,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0013_custom_domains')]
+    dependencies = [('relleks', '0014_webhooks')]
 
     initial = False
 

@@ -38,6 +38,7 @@ from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
+from models.webhooks import WebhookEndpoint, WebhookMessage
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member, gid, snapshot
 from tests.tokens.conftest import Token, make_token
@@ -91,6 +92,8 @@ class World:
     form: str  # a lead form
     held: list[str]  # two HELD submissions of it, to release and to discard
     domain: str  # a custom domain to check and remove
+    endpoint: str = ""  # a webhook endpoint (https://1.1.1.1: public, never called here)
+    message: str = ""  # a webhook message of it, to redeliver
 
 
 Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
@@ -150,6 +153,12 @@ RUNNERS: dict[str, Run] = {
     "Organization.apiTokens": org_field("apiTokens(first: 5) { totalCount }"),
     "Organization.authorizedApps": org_field("authorizedApps(first: 5) { totalCount }"),
     "Organization.customDomains": org_field("customDomains(first: 5) { totalCount }"),
+    "Organization.webhookEndpoints": org_field("webhookEndpoints(first: 5) { totalCount }"),
+    "WebhookEndpoint.messages": org_field(
+        "webhookEndpoints(first: 1) { nodes { messages(first: 5) { totalCount } } }"),
+    "WebhookMessage.attempts": org_field(
+        "webhookEndpoints(first: 1) { nodes { messages(first: 1) { nodes { "
+        "attempts(first: 5) { totalCount } } } } }"),
     "Query.lead": gql("query($id: ID!) { lead(id: $id) { name } }", lambda w: {"id": w.lead}),
     # A User is reached through a lead (its owner), a note, an event, an invitation...
     "User.email": gql("query($id: ID!) { lead(id: $id) { owner { email } } }",
@@ -235,6 +244,34 @@ RUNNERS: dict[str, Run] = {
     "Mutation.removeCustomDomain": gql(
         "mutation($id: ID!) { removeCustomDomain(input: {id: $id}) { deletedId } }",
         lambda w: {"id": w.domain}),
+    "Mutation.createWebhookEndpoint": gql(
+        "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { "
+        "secret } }", lambda w: {"i": {"organizationId": w.team.org_id,
+                                       "url": "https://1.1.1.1/hook",
+                                       "eventTypes": ["LEAD_CREATED"]}}),
+    "Mutation.updateWebhookEndpoint": gql(
+        "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { "
+        "webhookEndpoint { description } } }",
+        lambda w: {"i": {"id": w.endpoint, "description": "walked"}}),
+    "Mutation.rotateWebhookSecret": gql(
+        "mutation($id: ID!) { rotateWebhookSecret(input: {id: $id}) { secret } }",
+        lambda w: {"id": w.endpoint}),
+    "Mutation.enableWebhookEndpoint": gql(
+        "mutation($id: ID!) { enableWebhookEndpoint(input: {id: $id}) { webhookEndpoint { "
+        "enabled } } }", lambda w: {"id": w.endpoint}),
+    "Mutation.disableWebhookEndpoint": gql(
+        "mutation($id: ID!) { disableWebhookEndpoint(input: {id: $id}) { webhookEndpoint { "
+        "enabled } } }", lambda w: {"id": w.endpoint}),
+    "Mutation.deleteWebhookEndpoint": gql(
+        "mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) { deletedId } }",
+        lambda w: {"id": w.endpoint}),
+    "Mutation.redeliverWebhookMessage": gql(
+        "mutation($id: ID!) { redeliverWebhookMessage(input: {messageId: $id}) { "
+        "webhookMessage { status } } }", lambda w: {"id": w.message}),
+    "Mutation.replayWebhookMessages": gql(
+        "mutation($id: ID!, $since: DateTime!) { replayWebhookMessages(input: "
+        "{endpointId: $id, since: $since}) { queued } }",
+        lambda w: {"id": w.endpoint, "since": datetime.now(UTC).isoformat()}),
     "Query.oauthAuthorizationRequest": gql(
         "query($org: ID!) { oauthAuthorizationRequest(clientId: \"x\", redirectUri: \"y\", "
         "organizationId: $org) { state } }", lambda w: {"org": w.team.org_id}),
@@ -356,7 +393,9 @@ def needs_of(field: str) -> Needs:
     # `User.email` is reached through `lead(id:)`, `Me.email` through `me` (see their runners).
     reached_by = {"User.email": "Query.lead", "Me.email": "Query.me",
                   "Lead.consentReceipts": "Query.lead",
-                  "LeadForm.submissions": "Query.leadForm"}.get(field)
+                  "LeadForm.submissions": "Query.leadForm",
+                  "WebhookEndpoint.messages": "Organization.webhookEndpoints",
+                  "WebhookMessage.attempts": "Organization.webhookEndpoints"}.get(field)
     if reached_by is not None:
         path = DECLARED[reached_by]
         return Needs(needs.permissions | path.permissions, needs.person or path.person)
@@ -395,12 +434,18 @@ async def make_world(team: Team, settings: Settings) -> World:
                                         status=SubmissionStatus.HELD, email=f"h{n}@example.com",
                                         values={"email": f"h{n}@example.com"})
             for n in range(2)]
+    endpoint = await WebhookEndpoint.create(organization=team.org, url="https://1.1.1.1/hook",
+                                            event_types=["lead.created"], secret_sealed="x")
+    message = await WebhookMessage.create(organization=team.org, endpoint=endpoint,
+                                          event_type="lead.created", payload={})
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
                  token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
                  form=gid("LeadForm", form.id),
                  held=[gid("FormSubmission", row.id) for row in held],
-                 domain=gid("CustomDomain", domain.id))
+                 domain=gid("CustomDomain", domain.id),
+                 endpoint=gid("WebhookEndpoint", endpoint.id),
+                 message=gid("WebhookMessage", message.id))
 
 
 def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:
