@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from auth.access import Access
+from auth.permissions import Permission
 from auth.viewer import Viewer
 from core.errors import NotFound, Unauthenticated
 from loaders import Loaders
@@ -97,6 +98,24 @@ class Context:
             if found is not None:
                 return found
         raise NotFound(what, field=field)
+
+    async def visible(self, model: type[T], node_ids: Iterable[str],
+                      permission: Permission) -> dict[str, T]:
+        """`node(id:)` for an org-owned type: the rows, by node id, of orgs where the caller
+        holds `permission`; ids that are no UUID, or name rows elsewhere, are left out."""
+        ids = set()
+        for node_id in node_ids:
+            try:
+                ids.add(uuid.UUID(node_id))
+            except ValueError:
+                continue
+        owners = await self.loaders.org_of(model).load_many(list(ids))
+        readable = await self.access.orgs_with(permission)
+        orgs = {org for org in owners if org in readable}
+        if not orgs:
+            return {}
+        rows = await self.access.scoped(model, orgs).filter(id__in=list(ids))
+        return {str(row.pk): row for row in rows}
 
     @property
     def session(self) -> Session:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 from tortoise.queryset import QuerySet
 
-from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from core.errors import Conflict
 from core.validation import Checks, blank, hides_characters
@@ -367,18 +366,3 @@ async def discard_submission(ctx: Context, submission_id: uuid.UUID) -> FormSubm
 
 
 
-async def visible_forms(ctx: Context, node_ids: Iterable[str]) -> dict[str, LeadForm]:
-    """`node(id:)` for lead forms: only those of orgs where the caller may read forms."""
-    ids = set()
-    for node_id in node_ids:
-        try:
-            ids.add(uuid.UUID(node_id))
-        except ValueError:
-            continue
-    owners = await ctx.loaders.org_of(LeadForm).load_many(list(ids))
-    readable = await ctx.access.orgs_with(Permission.FORMS_READ)
-    orgs = {org for org in owners if org in readable}
-    if not orgs:
-        return {}
-    forms = await ctx.access.scoped(LeadForm, orgs).filter(id__in=list(ids))
-    return {str(form.id): form for form in forms}

@@ -7,7 +7,7 @@ normalised on the way in, and activity events record which fields changed, never
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,6 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from auth.permissions import Permission
 from billing.limits import ensure_within_limit
 from core.errors import Conflict
 from core.validation import Checks, without_invisible
@@ -276,18 +275,3 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
     return query
 
 
-async def visible_leads(ctx: Context, node_ids: Iterable[str]) -> dict[str, Lead]:
-    """`node(id:)` for leads: only those of orgs where the caller may read leads."""
-    ids = set()
-    for node_id in node_ids:
-        try:
-            ids.add(uuid.UUID(node_id))
-        except ValueError:
-            continue
-    owners = await ctx.loaders.org_of(Lead).load_many(list(ids))
-    readable = await ctx.access.orgs_with(Permission.LEADS_READ)
-    orgs = {org for org in owners if org in readable}
-    if not orgs:
-        return {}
-    leads = await ctx.access.scoped(Lead, orgs).filter(id__in=list(ids))
-    return {str(lead.id): lead for lead in leads}

@@ -220,8 +220,9 @@ class LeadForm(ModelNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
-        visible = await resolvers.visible_forms(info.context, node_ids)
-        return [visible.get(node_id) for node_id in node_ids]
+        wanted = list(node_ids)
+        visible = await info.context.visible(models.LeadForm, wanted, Permission.FORMS_READ)
+        return [visible.get(node_id) for node_id in wanted]
 
 
 @strawberry.type(description="What `Organization` holds of lead forms (`schema/composition.py` "

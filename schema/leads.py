@@ -207,8 +207,9 @@ class Lead(ModelNode, LeadReceiptFields):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str],
                             required: bool = False) -> list:
-        visible = await resolvers.visible_leads(info.context, node_ids)
-        return [visible.get(node_id) for node_id in node_ids]
+        wanted = list(node_ids)
+        visible = await info.context.visible(models.Lead, wanted, Permission.LEADS_READ)
+        return [visible.get(node_id) for node_id in wanted]
 
 
 def _count_notes(root: models.Lead, info: Info) -> Callable[[], Awaitable[int]]:
