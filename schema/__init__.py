@@ -9,6 +9,7 @@ Layer: below `web`; above everything else. A domain's types live in its own modu
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import strawberry
@@ -124,7 +125,11 @@ class Schema(strawberry.Schema):
         """Errors are logged by `ErrorCodes` (internal ones only, with the request id)."""
 
 
+@functools.cache
 def build_schema(*, introspection: bool = True) -> Schema:
+    """The schema, built once per process for each `introspection` setting: converting the types
+    takes a good part of a second, and every app (each test makes one) would pay it again. A
+    Schema holds no per-app state: the app's services reach resolvers through the context."""
     # The limit rules are built once: the validation cache is keyed by the rule classes, so
     # rules made anew per request (as the limiter extensions do) would never hit it.
     limit_rules = [
