@@ -1,5 +1,5 @@
 # The two commands: `make run` (set up, migrate, load demo data, serve with GraphiQL) and
-# `make test` (set up and run the whole suite, on SQLite and, with TEST_POSTGRES_URL, PostgreSQL).
+# `make test` (set up and run the whole suite, on SQLite and, with TEST_POSTGRES_URL, PostgreSQL, both legs at once).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -42,8 +42,7 @@ test: setup browser caddy js-client
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	RELLEKS_TEST_DB=sqlite $(BIN)/pytest
-	RELLEKS_TEST_DB=postgres $(BIN)/pytest
+	BIN=$(BIN) bash scripts/test_legs.sh
 
 audit: setup
 	bash scripts/graphql_http_audit.sh
