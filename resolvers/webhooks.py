@@ -207,9 +207,11 @@ def attempts_query(ctx: Context, message: WebhookMessage) -> QuerySet[WebhookAtt
 
 
 async def redeliver(ctx: Context, message_id: uuid.UUID) -> WebhookMessage:
-    """Send a message again now, whatever its status (a new series of attempts)."""
+    """Send a message again now, whatever its status (a new series of attempts); rate limited
+    per org (`WEBHOOK_REDELIVER_RATE`)."""
     message = await ctx.row(WebhookMessage, message_id, what="webhook message",
                             field="messageId")
+    await ctx.services.limiter.hit_webhook_redeliver(org_id=message.organization_id)
     now = datetime.now(UTC)
     message.status = MessageStatus.PENDING
     message.attempts = 0
