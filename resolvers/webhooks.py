@@ -21,6 +21,7 @@ from billing.limits import ensure_within_limit
 from core.errors import BadUserInput
 from core.validation import validate
 from engine.context import Context
+from engine.keyset import Order
 from models.webhooks import (
     DisabledReason,
     MessageStatus,
@@ -40,6 +41,8 @@ DESCRIPTION_MAX = 500
 REPLAY_MAX_MESSAGES = 1000
 REPLAY_MAX_AGE = timedelta(days=7)
 SUMMARY_NAMES = {"url": "url", "event_types": "eventTypes", "description": "description"}
+LOG_ORDER = Order("created_at", descending=True, is_datetime=True)
+"""The delivery log's order (messages, attempts): newest first, keyset cursors."""
 REQUEUE_BATCH = 1000
 """Messages queued at once when an endpoint is enabled again; the sweep queues the rest."""
 
