@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout services clean browser caddy vendor-graphiql js-client
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks services clean browser caddy vendor-graphiql js-client
 
 setup: $(STAMP)
 
@@ -54,6 +54,12 @@ bench: setup
 # fresh SQLite file), e.g. the PostgreSQL that `make services` prints.
 bench-fanout: setup
 	$(BIN)/python -m bench.fanout
+
+# Webhook deliveries with one job worker (bench/webhooks.py): deliveries per second, commit to
+# delivery p50/p95/p99, a slow endpoint mixed in. PostgreSQL: BENCH_DATABASE_URL, else a scratch
+# database on the server TEST_POSTGRES_URL names (`make services`). About five minutes.
+bench-webhooks: setup
+	$(BIN)/python -m bench.webhooks
 
 services:
 	@bash scripts/services.sh

@@ -45,6 +45,7 @@ class LoginLimiter:
         self._invite_per_address: RateLimitItem = parse(settings.invite_rate_per_address)
         self._domain_checks: RateLimitItem = parse(settings.custom_domain_check_rate)
         self._webhook_replays: RateLimitItem = parse(settings.webhook_replay_rate)
+        self._webhook_redeliveries: RateLimitItem = parse(settings.webhook_redeliver_rate)
         self._tls_ask_per_ip: RateLimitItem = parse(settings.tls_ask_rate_per_ip)
 
     async def hit(self, *, email: str, ip: str) -> None:
@@ -136,6 +137,17 @@ class LoginLimiter:
                 self._webhook_replays, key,
                 f"Too many replays (at most {_rate(self._webhook_replays)} per organization).",
                 reason="WEBHOOK_REPLAYS")
+
+    async def hit_webhook_redeliver(self, *, org_id: object) -> None:
+        """Count one `redeliverWebhookMessage` of the organization (`WEBHOOK_REDELIVER_RATE`):
+        each sends a request to a tenant's server at once; RATE_LIMITED (reason
+        `WEBHOOK_REDELIVERIES`)."""
+        key = f"webhook-redeliver:org:{org_id}"
+        if not await self._limiter.hit(self._webhook_redeliveries, key):
+            raise await self._refusal(
+                self._webhook_redeliveries, key,
+                f"Too many redeliveries (at most {_rate(self._webhook_redeliveries)} per "
+                "organization).", reason="WEBHOOK_REDELIVERIES")
 
     async def allow_tls_ask(self, *, ip: str) -> bool:
         """Count one `/internal/tls-ask` from `ip` (`TLS_ASK_RATE_PER_IP`); False when spent."""

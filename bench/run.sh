@@ -9,6 +9,10 @@
 # Knobs: BENCH_DATABASE_URL, BENCH_API_PORT (18081), BENCH_FLOOR_PORT (18082), BENCH_ROUNDS (3),
 # BENCH_ROUND_SECONDS (10), BENCH_WARMUP_SECONDS (5), BENCH_LOG_DIR (/tmp/relleks-bench).
 # Arguments are passed on to bench/harness.py.
+#
+# The other benchmarks run on their own: `make bench-fanout` (subscriptions' fan-out,
+# bench/fanout.py) and `make bench-webhooks` (webhook deliveries with one job worker,
+# bench/webhooks.py, about five minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -125,6 +125,9 @@ class Settings:
     """Seconds a connection has to send a complete request head (`scripts/serve.py`)."""
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
+    idempotency_response_max: int = 1 << 20
+    """The largest response, bytes, kept for an `Idempotency-Key`'s replays; a larger one is
+    not kept and a retry gets CONFLICT `IDEMPOTENCY_RESPONSE_TOO_LARGE` (docs/idempotency.md)."""
     cost_budget_scale: float = 1.0
     oauth_consent_url: str = "http://localhost:3000/oauth/consent"
     """The web app's consent page: `/oauth/authorize` sends the browser there (docs/oauth.md)."""
@@ -205,6 +208,8 @@ class Settings:
     """The longest `Retry-After` honoured, in seconds."""
     webhook_replay_rate: str = "10/hour"
     """`replayWebhookMessages` calls per organization (`limits` notation)."""
+    webhook_redeliver_rate: str = "60/hour"
+    """`redeliverWebhookMessage` calls per organization (`limits` notation)."""
     """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
@@ -298,6 +303,7 @@ class Settings:
             "custom_domain_check_rate": "CUSTOM_DOMAIN_CHECK_RATE",
             "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
             "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
+            "webhook_redeliver_rate": "WEBHOOK_REDELIVER_RATE",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
         }
         for attr, var in text.items():
@@ -324,6 +330,7 @@ class Settings:
                           "jobs_max_attempts": "JOBS_MAX_ATTEMPTS",
                           "jobs_retry_wait": "JOBS_RETRY_WAIT",
                           "jobs_lease": "JOBS_LEASE",
+                          "idempotency_response_max": "IDEMPOTENCY_RESPONSE_MAX",
 
                           "realtime_buffer": "REALTIME_BUFFER",
                           "ws_max_subscriptions": "WS_MAX_SUBSCRIPTIONS",

@@ -27,10 +27,12 @@ sweep deletes the row after it."""
 
 
 class KeyStatus(StrEnum):
-    """IN_PROGRESS from the claim until the response is stored (DONE)."""
+    """IN_PROGRESS from the claim until the response is stored (DONE), or found too large to
+    store (TOO_LARGE: the mutation ran, only its status is kept, a retry is refused)."""
 
     IN_PROGRESS = "in_progress"
     DONE = "done"
+    TOO_LARGE = "too_large"
 
 
 class IdempotencyKey(BaseModel):

@@ -36,6 +36,9 @@ class Pending:
     events: list[tuple[Broker, tuple[str, ...], dict[str, Any]]] = field(default_factory=list)
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Work to run once committed (queuing the webhook deliveries whose rows it wrote)."""
+    memo: dict[object, Any] = field(default_factory=dict)
+    """What the transaction looked up once for all its writes (`transaction_memo`); shared
+    with the savepoints inside it."""
 
 
 _pending: ContextVar[Pending | None] = ContextVar("realtime_pending", default=None)
@@ -48,7 +51,7 @@ async def in_transaction(connection_name: str | None = None) -> AsyncIterator[An
     A nested block is a savepoint: its events join the outer block's, so they wait for the real
     commit, and a savepoint rolled back drops its own events only."""
     outer = _pending.get()
-    mine = Pending()
+    mine = Pending() if outer is None else Pending(memo=outer.memo)
     token = _pending.set(mine)
     try:
         async with tortoise_transaction(connection_name) as connection:
@@ -76,6 +79,14 @@ async def queue(broker: Broker, topics: Iterable[str], message: dict[str, Any]) 
                            "realtime.outbox.in_transaction() so it waits for the commit.")
     else:
         await _publish([event])
+
+
+def transaction_memo() -> dict[object, Any] | None:
+    """A dict that lives as long as the current `in_transaction()` block (its savepoints
+    share it), for lookups its writes repeat (e.g. the org's webhook endpoints, once per
+    transaction however many events it records); None outside one."""
+    pending = _pending.get()
+    return None if pending is None else pending.memo
 
 
 async def after_commit(callback: Callable[[], Awaitable[None]]) -> None:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from models.activity import ActivityEvent
 from models.tenancy import system_scope
 from models.webhooks import WebhookEndpoint, WebhookEventType, WebhookMessage
-from realtime.outbox import after_commit
+from realtime.outbox import after_commit, transaction_memo
 
 if TYPE_CHECKING:
     from services.queue import Jobs
@@ -82,14 +82,31 @@ def payload_of(event: ActivityEvent, event_type: str) -> dict[str, Any]:
     return {"type": event_type, "timestamp": created.astimezone(UTC).isoformat(), "data": data}
 
 
+async def endpoints_of(org_id: uuid.UUID) -> list[tuple[uuid.UUID, list[str]]]:
+    """The org's endpoints and the event types each wants: read once per transaction (its
+    memo), so a change that records several events, or many, costs one SELECT. An endpoint
+    created by another transaction meanwhile gets this one's messages only from its next."""
+    memo = transaction_memo()
+    key = (RECORD, org_id)
+    if memo is not None and key in memo:
+        cached: list[tuple[uuid.UUID, list[str]]] = memo[key]
+        return cached
+    scope = system_scope(org_id, reason=RECORD)
+    rows = await scope.scoped(WebhookEndpoint).values_list("id", "event_types")
+    endpoints = [(cast("uuid.UUID", endpoint_id), cast("list[str]", types or []))
+                 for endpoint_id, types in rows]
+    if memo is not None:
+        memo[key] = endpoints
+    return endpoints
+
+
 async def record_messages(event: ActivityEvent, jobs: Jobs | None) -> list[uuid.UUID]:
     """Write the webhook messages `event` causes (inside its transaction) and queue their
     delivery for after the commit. Without `jobs`, the sweep queues them."""
     event_type = event_type_of(event)
     if event_type is None:
         return []
-    scope = system_scope(event.organization_id, reason=RECORD)
-    endpoints = await scope.scoped(WebhookEndpoint).values_list("id", "event_types")
+    endpoints = await endpoints_of(event.organization_id)
     wanted = [endpoint_id for endpoint_id, types in endpoints if event_type in (types or [])]
     if not wanted:
         return []

@@ -21,6 +21,7 @@ from billing.limits import ensure_within_limit
 from core.errors import BadUserInput
 from core.validation import validate
 from engine.context import Context
+from engine.keyset import Order
 from models.webhooks import (
     DisabledReason,
     MessageStatus,
@@ -40,6 +41,8 @@ DESCRIPTION_MAX = 500
 REPLAY_MAX_MESSAGES = 1000
 REPLAY_MAX_AGE = timedelta(days=7)
 SUMMARY_NAMES = {"url": "url", "event_types": "eventTypes", "description": "description"}
+LOG_ORDER = Order("created_at", descending=True, is_datetime=True)
+"""The delivery log's order (messages, attempts): newest first, keyset cursors."""
 REQUEUE_BATCH = 1000
 """Messages queued at once when an endpoint is enabled again; the sweep queues the rest."""
 
@@ -207,9 +210,11 @@ def attempts_query(ctx: Context, message: WebhookMessage) -> QuerySet[WebhookAtt
 
 
 async def redeliver(ctx: Context, message_id: uuid.UUID) -> WebhookMessage:
-    """Send a message again now, whatever its status (a new series of attempts)."""
+    """Send a message again now, whatever its status (a new series of attempts); rate limited
+    per org (`WEBHOOK_REDELIVER_RATE`)."""
     message = await ctx.row(WebhookMessage, message_id, what="webhook message",
                             field="messageId")
+    await ctx.services.limiter.hit_webhook_redeliver(org_id=message.organization_id)
     now = datetime.now(UTC)
     message.status = MessageStatus.PENDING
     message.attempts = 0

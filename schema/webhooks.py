@@ -18,10 +18,12 @@ from strawberry.scalars import JSON
 from auth.permissions import Permission
 from core.errors import at_most
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum
+from engine.keyset import keyset_page, scope_of
 from engine.permissions import HasPermission, org_from_argument, org_from_source, org_of, requires
 from models import orgs as org_models
 from models import webhooks as models
 from resolvers import webhooks as resolvers
+from schema.leads import KeysetConnection, max_page
 
 EventType = models.WebhookEventType
 described_enum(models.WebhookEventType, name="WebhookEventType",
@@ -119,13 +121,41 @@ class WebhookMessage(ModelNode):
     def payload(self, root: strawberry.Parent[models.WebhookMessage]) -> JSON:
         return JSON(root.payload)
 
-    @relay.connection(Connection[WebhookAttempt], description="Its attempts, newest first "
-                                                              "(`webhooks:read`).",
+    @strawberry.field(description="Its attempts, newest first, with stable keyset cursors "
+                                  "(`webhooks:read`).",
                       extensions=[requires(HasPermission(Permission.WEBHOOKS_READ,
                                                          org=org_from_source()))])
-    def attempts(self, root: strawberry.Parent[models.WebhookMessage],
-                 info: Info) -> list[WebhookAttempt]:
-        return cast("list[WebhookAttempt]", Rows(resolvers.attempts_query(info.context, root)))
+    async def attempts(
+            self, root: strawberry.Parent[models.WebhookMessage], info: Info,
+            first: Annotated[int | None, strawberry.argument(
+                description="Attempts from the start (or after `after`), 0 to 100.")] = None,
+            after: Annotated[str | None, strawberry.argument(
+                description="A cursor of this list: the attempts after it.")] = None,
+            last: Annotated[int | None, strawberry.argument(
+                description="Attempts from the end (or before `before`), 0 to 100.")] = None,
+            before: Annotated[str | None, strawberry.argument(
+                description="A cursor of this list: the attempts before it.")] = None,
+    ) -> WebhookAttemptConnection:
+        query = resolvers.attempts_query(info.context, root)
+        order = resolvers.LOG_ORDER
+        page = await keyset_page(query, order, seal=info.context.services.cursors,
+                                 scope=scope_of("webhook_attempts", root.id, order),
+                                 first=first, after=after, last=last, before=before,
+                                 max_results=max_page(info))
+        return cast("WebhookAttemptConnection",
+                    WebhookAttemptConnection.from_page(page, query.count))
+
+
+@strawberry.type(name="WebhookAttemptConnection",
+                 description="Attempts, newest first, with stable keyset cursors.")
+class WebhookAttemptConnection(KeysetConnection[WebhookAttempt]):
+    pass
+
+
+@strawberry.type(name="WebhookMessageConnection",
+                 description="Messages, newest first, with stable keyset cursors.")
+class WebhookMessageConnection(KeysetConnection[WebhookMessage]):
+    pass
 
 
 @strawberry.type(description="A URL of the organization's to which its events are posted, "
@@ -154,16 +184,33 @@ class WebhookEndpoint(ModelNode):
         expires = root.previous_secret_expires_at
         return expires if expires and expires > datetime.datetime.now(datetime.UTC) else None
 
-    @relay.connection(Connection[WebhookMessage], description="Its messages, newest first "
-                                                              "(`webhooks:read`).",
+    @strawberry.field(description="Its messages, newest first, with stable keyset cursors "
+                                  "(`webhooks:read`).",
                       extensions=[requires(HasPermission(Permission.WEBHOOKS_READ,
                                                          org=org_from_source()))])
-    def messages(self, root: strawberry.Parent[models.WebhookEndpoint], info: Info,
-                 status: Annotated[MessageStatus | None, strawberry.argument(
-                     description="Only messages in this status; all when absent.")] = None,
-                 ) -> list[WebhookMessage]:
-        return cast("list[WebhookMessage]",
-                    Rows(resolvers.messages_query(info.context, root, status)))
+    async def messages(
+            self, root: strawberry.Parent[models.WebhookEndpoint], info: Info,
+            status: Annotated[MessageStatus | None, strawberry.argument(
+                description="Only messages in this status; all when absent.")] = None,
+            first: Annotated[int | None, strawberry.argument(
+                description="Messages from the start (or after `after`), 0 to 100.")] = None,
+            after: Annotated[str | None, strawberry.argument(
+                description="A cursor of this list: the messages after it.")] = None,
+            last: Annotated[int | None, strawberry.argument(
+                description="Messages from the end (or before `before`), 0 to 100.")] = None,
+            before: Annotated[str | None, strawberry.argument(
+                description="A cursor of this list: the messages before it.")] = None,
+    ) -> WebhookMessageConnection:
+        query = resolvers.messages_query(info.context, root, status)
+        order = resolvers.LOG_ORDER
+        # The status is part of the list a cursor belongs to: another filter, another list.
+        listed = f"webhook_messages:{status.value if status else 'all'}"
+        page = await keyset_page(query, order, seal=info.context.services.cursors,
+                                 scope=scope_of(listed, root.id, order), first=first,
+                                 after=after, last=last, before=before,
+                                 max_results=max_page(info))
+        return cast("WebhookMessageConnection",
+                    WebhookMessageConnection.from_page(page, query.count))
 
 
 @strawberry.type(description="What `Organization` holds of webhooks (`schema/composition.py` "

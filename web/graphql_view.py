@@ -299,7 +299,8 @@ class GraphQLView(GraphQL[Context, None]):
         if held is not None:  # stored before it is sent: a retry after it gets the replay
             await idempotency.complete(held, response.status_code,
                                        response.headers.get("content-type", "application/json"),
-                                       bytes(response.body))
+                                       bytes(response.body),
+                                       self.services.settings.idempotency_response_max)
         try:
             await response(scope, receive, send)
         finally:

@@ -197,6 +197,11 @@ async def claim(caller: str, user_id: uuid.UUID | None, key: str, digest: str,
             409, "This Idempotency-Key was used with another request (document, variables or "
             "operation name): use a new key for a new request.",
             ErrorCode.CONFLICT, "IDEMPOTENCY_KEY_REUSED")
+    if found.status is KeyStatus.TOO_LARGE:
+        raise IdempotencyRefused(
+            409, "The request with this Idempotency-Key ran once, but its response was too "
+            "large to keep for retries: read the result through the API (a query), or send "
+            "a new key to run it again.", ErrorCode.CONFLICT, "IDEMPOTENCY_RESPONSE_TOO_LARGE")
     if found.status is KeyStatus.IN_PROGRESS or found.response_body is None:
         raise in_progress()
     raise Replay(status=found.response_status or 200,
@@ -226,10 +231,16 @@ def keeps(status: int, body: bytes) -> bool:
     return True
 
 
-async def complete(held: Claim, status: int, media_type: str, body: bytes) -> None:
-    """Store the response for replays, or give the claim up when a retry should run again."""
+async def complete(held: Claim, status: int, media_type: str, body: bytes,
+                   max_bytes: int) -> None:
+    """Store the response for replays, or give the claim up when a retry should run again. A
+    response over `max_bytes` (IDEMPOTENCY_RESPONSE_MAX) is not stored: the key is marked
+    TOO_LARGE, so a retry is refused (IDEMPOTENCY_RESPONSE_TOO_LARGE) and never runs twice."""
     mine = IdempotencyKey.filter(id=held.row_id, claim=held.claim)
-    if keeps(status, body):
+    if keeps(status, body) and len(body) > max_bytes:
+        await mine.update(status=KeyStatus.TOO_LARGE, response_status=status,
+                          response_type=media_type, response_body=None)
+    elif keeps(status, body):
         await mine.update(status=KeyStatus.DONE, response_status=status,
                           response_type=media_type, response_body=body.decode())
     else:
