@@ -205,6 +205,9 @@ class Settings:
     """The longest `Retry-After` honoured, in seconds."""
     webhook_replay_rate: str = "10/hour"
     """`replayWebhookMessages` calls per organization (`limits` notation)."""
+    ai_rate_per_user: str = "30/hour"
+    """AI feature calls (`generateLeadSummary`, `suggestNextSteps`, `draftEmail`) per person
+    (across their organizations), `limits` notation: one member cannot drain the credits."""
     """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
@@ -309,6 +312,7 @@ class Settings:
             "custom_domain_check_rate": "CUSTOM_DOMAIN_CHECK_RATE",
             "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
             "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
+            "ai_rate_per_user": "AI_RATE_PER_USER",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
             "ai_base_url": "AI_BASE_URL",
             "ai_api_key": "AI_API_KEY",
