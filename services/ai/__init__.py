@@ -8,6 +8,8 @@ here stores anything or knows about GraphQL: the domain (`resolvers/ai.py`) does
 
 from __future__ import annotations
 
+from services.ai.minimise import NOTES_MANIFEST, mask_text, minimise_lead
+from services.ai.prompts import PROMPT_VERSIONS, build_request, input_hash, parse_next_steps
 from services.ai.providers import (
     LOCAL_LABEL,
     LOCAL_MODEL,
@@ -29,6 +31,8 @@ from services.ai.types import (
 __all__ = [
     "LOCAL_LABEL",
     "LOCAL_MODEL",
+    "NOTES_MANIFEST",
+    "PROMPT_VERSIONS",
     "AiProvider",
     "AiProviderError",
     "AiRequest",
@@ -38,6 +42,11 @@ __all__ = [
     "OpenAiCompatibleProvider",
     "TextDelta",
     "Usage",
+    "build_request",
     "estimate_tokens",
+    "input_hash",
+    "mask_text",
+    "minimise_lead",
+    "parse_next_steps",
     "provider_from_settings",
 ]
