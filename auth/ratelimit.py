@@ -1,8 +1,8 @@
 """Rate limits per account (or email address) and per IP, through the `limits` library: sign-in
 attempts and every other check of an account's password (they share one budget), requests
 that send mail (verification and password-reset links) and invitation mails (per organization,
-per inviter and per recipient address), custom-domain checks per organization, AI feature calls per person and the proxy's
-TLS questions (`/internal/tls-ask`) per IP.
+per inviter and per recipient address), custom-domain checks per organization, AI feature
+calls per person and the proxy's TLS questions (`/internal/tls-ask`) per IP.
 
 The counters live in Redis when `REDIS_URL` is set, so every server process shares them, and in
 process memory otherwise (the embedded default). A refused attempt says when to retry.

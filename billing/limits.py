@@ -23,6 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import cast
 
 from billing.plans import PLANS, effective_plan
 from core.errors import PlanLimit
@@ -81,7 +82,7 @@ async def _ai_credits(org_id: uuid.UUID) -> int:
     rows = await system_scope(org_id, reason=LIMIT_COUNT).scoped(AiGeneration).filter(
         created_at__gte=month_start(), credits_charged__gt=0).values_list(
         "credits_charged", flat=True)
-    return sum(int(credits) for credits in rows)
+    return sum(int(cast(int, credits)) for credits in rows)
 
 
 # How much of each limited resource an organization uses. Later issues register theirs here

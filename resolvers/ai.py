@@ -8,7 +8,7 @@ Why an in-process task and not a job: the text is streamed to subscribers throug
 broker as the provider produces it, so the call must run where it can publish each piece at
 once; a job would add the queue's latency and a worker that holds a provider connection open.
 What a task cannot promise (a process that dies mid-call) is kept by the row: the retention
-sweep ends a generation left PENDING or STREAMING for `STALE_AFTER` as FAILED (UNAVAILABLE),
+sweep (`jobs/retention.py`) ends a generation left PENDING or STREAMING for 15 minutes as FAILED (UNAVAILABLE),
 charging nothing. Shutdown waits `SHUTDOWN_GRACE` seconds for running calls.
 
 The checks, in order, before anything is sent: the lead is the caller's (else NOT_FOUND), the
@@ -29,8 +29,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import structlog
 from strawberry import relay
@@ -59,8 +59,6 @@ PURPOSE_MAX = 500
 """Characters of a draft's purpose."""
 TOKENS_PER_CREDIT = 1000
 """One credit per started thousand tokens (input and output together), at least one a call."""
-STALE_AFTER = timedelta(minutes=15)
-"""A generation still PENDING or STREAMING after this died with its process."""
 SHUTDOWN_GRACE = 10.0
 POLL_SECONDS = 5.0
 """How often a subscription re-reads its generation when no message came (a missed one)."""
@@ -140,7 +138,7 @@ def _global_id(type_name: str, row_id: uuid.UUID) -> str:
 
 async def _member_names(ctx: Context, org_id: uuid.UUID) -> list[str]:
     user_ids = await ctx.access.scoped(Membership, org_id).values_list("user_id", flat=True)
-    users = await ctx.loaders.user.load_many(list(user_ids))
+    users = await ctx.loaders.user.load_many(cast("list[uuid.UUID]", list(user_ids)))
     return [user.name for user in users if user is not None and user.name]
 
 
@@ -150,22 +148,19 @@ async def _build(ctx: Context, lead: Lead, feature: AiFeature,
     notes = await ctx.access.scoped(Note, lead.organization_id).filter(lead_id=lead.id) \
         .order_by("-created_at", "-id").limit(20).values_list("body", flat=True)
     members = await _member_names(ctx, lead.organization_id)
+    address = [str(value) for part in ADDRESS_FIELDS
+               if part != "country" and (value := getattr(lead, f"address_{part}"))]
+    region = lead.address_country or None
     context, manifest = minimise_lead(
         lead_name=lead.name, company=lead.company, status=lead.status.value,
         source=lead.source.value if lead.source else None,
         created_at=lead.created_at.date().isoformat(), email=lead.email, phone=lead.phone,
-        address_parts=[str(value) for part in ADDRESS_FIELDS
-                       if (value := getattr(lead, f"address_{part}"))],
-        notes=[str(body) for body in notes], member_names=members,
-        lead_id=_global_id("Lead", lead.id))
+        address_parts=address, notes=[str(body) for body in notes], member_names=members,
+        lead_id=_global_id("Lead", lead.id), region=region)
     masked = None
     if purpose is not None:
-        masked = mask_text(purpose, member_names=members,
-                           region=lead.address_country or "US")
-        for value in (lead.email, lead.phone, *[getattr(lead, f"address_{part}")
-                                                for part in ("line1", "line2")]):
-            if value:
-                masked = masked.replace(value, "[CONTACT]")
+        masked = mask_text(purpose, member_names=members, region=region, email=lead.email,
+                           phone=lead.phone, address_parts=address)
         manifest = [*manifest, "purpose"]
     return build_request(feature.value, context, masked), manifest, masked
 
