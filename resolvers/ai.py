@@ -8,8 +8,8 @@ Why an in-process task and not a job: the text is streamed to subscribers throug
 broker as the provider produces it, so the call must run where it can publish each piece at
 once; a job would add the queue's latency and a worker that holds a provider connection open.
 What a task cannot promise (a process that dies mid-call) is kept by the row: the retention
-sweep (`jobs/retention.py`) ends a generation left PENDING or STREAMING for 15 minutes as FAILED (UNAVAILABLE),
-charging nothing. Shutdown waits `SHUTDOWN_GRACE` seconds for running calls.
+sweep (`jobs/retention.py`) ends a generation left PENDING or STREAMING for 15 minutes as
+FAILED (UNAVAILABLE), charging nothing. Shutdown waits `SHUTDOWN_GRACE` seconds for running calls.
 
 The checks, in order, before anything is sent: the lead is the caller's (else NOT_FOUND), the
 org turned AI on (CONFLICT, reason `AI_DISABLED`), the lead is not restricted (CONFLICT,
