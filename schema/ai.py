@@ -140,7 +140,7 @@ class AiGeneration(ModelNode):
                                   "sent, tokens, credits and latency.",
                       extensions=[requires(HasPermission(Permission.AI_USAGE,
                                                          org=org_from_source()))])
-    def provenance(self, root: strawberry.Parent[models.AiGeneration]) -> AiProvenance:
+    def provenance(self, root: strawberry.Parent[models.AiGeneration]) -> AiProvenance | None:
         return AiProvenance(
             provider=root.provider, model=root.model, prompt_version=root.prompt_version,
             input_hash=root.input_hash, data_manifest=list(root.data_manifest or []),
