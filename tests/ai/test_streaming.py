@@ -14,7 +14,15 @@ from tests.ai.conftest import SUMMARY, FakeOpenAI, lead_of
 from tests.ai_fake import DEFAULT_REPLY
 from tests.conftest import Api
 from tests.orgs.conftest import Team
-from tests.realtime.conftest import Server, bearer, socket, start_server, stop_server
+from tests.realtime.conftest import (
+    REDIS_URL,
+    Server,
+    bearer,
+    socket,
+    start_pair,
+    start_server,
+    stop_server,
+)
 
 FOLLOW = """subscription($id: ID!) { aiGeneration(id: $id) {
   status text delta generation { id status text errorCode } } }"""
@@ -70,3 +78,40 @@ async def test_a_generation_streams_to_its_subscriber(api: Api, team: Team, riva
         await ws.subscribe(FOLLOW, {"id": generation_id})
         refused = await ws.next()
         assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND", refused
+
+
+@pytest.fixture
+def pair(database_url: str, tmp_path: Path, fake_openai: FakeOpenAI,
+         fake_openai_server: str) -> Iterator[tuple[Server, Server]]:
+    """Two processes sharing Redis, both asking the fake."""
+    if not REDIS_URL:
+        pytest.skip("REDIS_URL is not set: streaming across processes needs Redis")
+    fake_openai.chunks = 6
+    fake_openai.chunk_delay = 0.25
+    first, second = start_pair(database_url, tmp_path, ("ai-one", "ai-two"),
+                               REDIS_URL=REDIS_URL, AI_BASE_URL=fake_openai_server,
+                               AI_MODEL="fake-model", AI_API_KEY="sk-test-key")
+    yield first, second
+    stop_server(first)
+    stop_server(second)
+
+
+async def test_a_subscriber_on_another_process_gets_the_stream(
+        api: Api, team: Team, pair: tuple[Server, Server]) -> None:
+    first, second = pair
+    member = team.people[Role.MEMBER].token
+    lead = await lead_of(api, team)
+    body = await first.gql(SUMMARY, {"lead": lead}, token=member)
+    generation_id = body["data"]["generateLeadSummary"]["generation"]["id"]
+    async with socket(second) as ws:
+        assert await ws.init(bearer(member)) == {"type": "connection_ack"}
+        await ws.subscribe(FOLLOW, {"id": generation_id})
+        updates = []
+        while True:
+            update = (await ws.next())["data"]["aiGeneration"]
+            updates.append(update)
+            if update["status"] in {"SUCCEEDED", "FAILED"}:
+                break
+        assert update["generation"]["text"] == DEFAULT_REPLY
+        assert any(u["delta"] for u in updates), updates
+        assert await ws.receive() == {"id": "1", "type": "complete"}
