@@ -31,6 +31,8 @@ from services.ai.types import AiProvider, AiProviderError, AiRequest, LeadContex
 LOCAL_LABEL = "[Local extractive draft — no AI provider configured]"
 LOCAL_MODEL = "local-extractive-1"
 TIMEOUT_MESSAGE = "The AI provider did not answer in time: try again later."
+UNREADABLE_STREAM = "The AI provider sent an answer that could not be read: try again later."
+EMPTY_ANSWER = "The AI provider sent an empty answer: try again later."
 NO_KEY = "no-key"
 """Sent as the bearer token to a self-hosted server that needs none (the client wants one)."""
 
@@ -110,7 +112,8 @@ class OpenAiCompatibleProvider:
 
     async def stream(self, request: AiRequest) -> AsyncIterator[TextDelta | Usage]:
         """TextDelta per content chunk, then one Usage (the provider's, or `estimate_tokens`
-        of the messages and the answer when its stream carries none)."""
+        of the messages and the answer when its stream carries none). An answer with no text
+        at all is UNAVAILABLE, like one that is not a chat completions stream."""
         options: dict[str, Any] = {}
         if request.json_output:
             options["response_format"] = {"type": "json_object"}
@@ -130,7 +133,7 @@ class OpenAiCompatibleProvider:
                         break
                     if chunk.usage is not None:
                         usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    for choice in chunk.choices:
+                    for choice in chunk.choices or ():
                         if choice.finish_reason == "content_filter":
                             raise AiProviderError("BAD_USER_INPUT", "The AI provider's content "
                                                   "filter refused this request.")
@@ -144,6 +147,10 @@ class OpenAiCompatibleProvider:
             raise
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise provider_error(exc) from None
+        except ValueError:  # a stream event that is not JSON: not a chat completions server
+            raise AiProviderError("UNAVAILABLE", UNREADABLE_STREAM) from None
+        if not produced:
+            raise AiProviderError("UNAVAILABLE", EMPTY_ANSWER)
         if usage is None:
             sent = "".join(message.get("content", "") for message in request.messages)
             usage = Usage(estimate_tokens(sent), estimate_tokens("".join(produced)))

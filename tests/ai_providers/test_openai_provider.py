@@ -159,6 +159,24 @@ async def test_a_stream_stopped_by_the_content_filter_is_bad_user_input(
     assert caught.value.code == "BAD_USER_INPUT"
 
 
+@pytest.mark.parametrize(("reply", "events", "words"), [
+    ("", None, "empty answer"),
+    ("ignored", ['{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", '
+                 '"choices": [{"index": 0, "delta": {"content": "Hi"}}]}', "<html>oops"],
+     "could not be read"),
+    ("ignored", ['{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", '
+                 '"choices": null}', "[DONE]"], "empty answer"),
+])
+async def test_an_empty_or_unreadable_stream_is_unavailable(
+        fake_openai: FakeOpenAI, lead: Lead, reply: str, events: list[str] | None,
+        words: str) -> None:
+    fake_openai.reply_text, fake_openai.raw_events = reply, events
+    with pytest.raises(AiProviderError) as caught:
+        await collect(provider(fake_openai), build_request("summary", lead.context))
+    assert caught.value.code == "UNAVAILABLE"
+    assert words in caught.value.message
+
+
 async def test_a_provider_that_does_not_answer_in_time_is_unavailable(
         fake_openai: FakeOpenAI, lead: Lead) -> None:
     fake_openai.delay = 2.0
