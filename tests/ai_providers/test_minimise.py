@@ -3,8 +3,13 @@ whatever the spelling; the rest of the notes intact; the manifest says what was 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from core.settings import ROOT
 from services.ai import NOTES_MANIFEST, mask_text
 from services.ai.minimise import MAX_NOTES, NOTE_MAX_CHARS
 from tests.ai_providers.conftest import Lead, leaked, minimised_lead
@@ -130,3 +135,27 @@ def test_mask_text_masks_a_purpose_with_the_leads_placeholders() -> None:
                        address_parts=["12 Babbage Row"])
     assert masked == "Confirm the demo with [EMAIL_1] and [PHONE_1] at [ADDRESS_1]; [MEMBER] joins"
     assert mask_text("call 415 555 2671", member_names=[], region=None) == "call [PHONE_1]"
+
+
+def test_one_word_names_and_places_are_masked_as_names_not_as_words() -> None:
+    context, _ = minimised_lead(
+        member_names=["Will Turner"], address_parts=["Reading", "Hauptstraße 5a"],
+        notes=["Will said she will be reading the offer in Reading, near Hauptstraße; "
+               "TURNER agrees."])
+    assert context.notes == ["[MEMBER] said she will be reading the offer in [ADDRESS_1], "
+                             "near [ADDRESS_2]; [MEMBER] agrees."]
+
+
+def test_the_street_is_masked_without_its_house_number() -> None:
+    context, _ = minimised_lead(notes=["Office: Babbage Row 12, second floor."])
+    (note,) = context.notes
+    assert "Babbage" not in note and note.startswith("Office: [ADDRESS_")
+
+
+def test_placeholders_are_numbered_the_same_in_every_process() -> None:
+    script = ("from tests.ai_providers.conftest import minimised_lead; "
+              "print(minimised_lead()[0])")
+    seen = {subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                           text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}
+                           ).stdout for seed in ("1", "2", "3")}
+    assert len(seen) == 1
