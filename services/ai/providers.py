@@ -91,9 +91,14 @@ class OpenAiCompatibleProvider:
 
     Every request carries `store: false` (OpenAI keeps no copy for its dashboard or
     distillation; servers that do not know the field ignore it) and nothing that identifies
-    the lead (`docs/ai-providers.md`). `timeout` bounds the wait for the answer to start
-    and then for each piece (here as well as in the client, so it holds whatever transport
-    `http_client` uses): a stream that stops producing fails after `timeout` seconds."""
+    the lead (`docs/ai-providers.md`). The answer's length is capped with
+    `max_completion_tokens` (OpenAI's current field; its reasoning models refuse the older
+    `max_tokens` with a 400, while servers that only know `max_tokens`, such as Ollama,
+    ignore it and the prompts' own "short" has to do).
+
+    `timeout` bounds the wait for the answer to start and then for each piece (here as well
+    as in the client, so it holds whatever transport `http_client` uses): a stream that
+    stops producing fails after `timeout` seconds."""
 
     name = "openai-compatible"
     is_local = False
@@ -123,7 +128,7 @@ class OpenAiCompatibleProvider:
             stream = await asyncio.wait_for(self._client.chat.completions.create(
                 model=self.model, messages=cast(Any, request.messages), stream=True,
                 stream_options={"include_usage": True}, store=False,
-                max_tokens=request.max_output_tokens, **options), self._timeout)
+                max_completion_tokens=request.max_output_tokens, **options), self._timeout)
             async with stream:
                 chunks = aiter(stream)
                 while True:

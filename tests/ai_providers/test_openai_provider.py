@@ -82,7 +82,7 @@ async def test_the_request_asks_for_no_storage_and_names_the_model(
     assert body["store"] is False
     assert body["model"] == "fake-model-1"
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["max_tokens"] == 400
+    assert body["max_completion_tokens"] == 400 and "max_tokens" not in body
     assert "response_format" not in body
     assert fake_openai.headers[0]["authorization"] == f"Bearer {KEY}"
 
