@@ -12,7 +12,8 @@ uvicorn on 127.0.0.1 and gives its base URL (`http://127.0.0.1:PORT/v1`) for `AI
 
 Switches per test: `reply_text`, `chunks` (pieces the text is cut into), `fail_with(status, body)`,
 `delay` (seconds before answering: timeouts), `chunk_delay` (between pieces), `omit_usage` (a
-server that ignores `stream_options`), `finish_reason` (e.g. "content_filter").
+server that ignores `stream_options`), `finish_reason` (e.g. "content_filter"), `raw_events`
+(the SSE `data:` payloads to stream instead, e.g. something that is not JSON).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class FakeOpenAI:
         self.omit_usage = False
         self.finish_reason = "stop"
         self.failure: tuple[int, Any] | None = None
+        self.raw_events: list[str] | None = None
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.completions, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
@@ -123,6 +125,10 @@ class FakeOpenAI:
                 chunk["usage"] = None
             return f"data: {json.dumps(chunk)}\n\n"
 
+        if self.raw_events is not None:
+            for raw in self.raw_events:
+                yield f"data: {raw}\n\n"
+            return
         parts = pieces(self.reply_text, self.chunks)
         for number, part in enumerate(parts):
             delta = {"content": part, **({"role": "assistant"} if number == 0 else {})}

@@ -47,10 +47,22 @@ def _looks_like_phone(candidate: str) -> bool:
     return 7 <= digits <= 15 and not NOT_PHONE.fullmatch(candidate.strip())
 
 
-def _phrase(value: str) -> str:
-    """A case-insensitive pattern for `value` on word boundaries, any whitespace between words."""
-    words = [re.escape(word) for word in value.split()]
-    return r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)"
+def _pattern(value: str) -> re.Pattern[str]:
+    """`value` on word boundaries, any whitespace between its words. Several words, or digits:
+    in any case ("12 babbage  row"). One plain word: as written, in Title or UPPER case only,
+    so a member called Will or a town called Reading does not mask "will" or "reading"."""
+    words = value.split()
+    if len(words) > 1 or any(ch.isdigit() for ch in value):
+        body = r"\s+".join(re.escape(word) for word in words)
+        return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+    spellings = "|".join(re.escape(s) for s in sorted({value, value.title(), value.upper()}))
+    return re.compile(rf"(?<!\w)(?:{spellings})(?!\w)")
+
+
+def _without_house_number(part: str) -> str:
+    """"12 Babbage Row" -> "Babbage Row", "Hauptstraße 5a" -> "Hauptstraße": a note may
+    name the street without the number, or put it on the other side."""
+    return re.sub(r"^\d+\w*,?\s+|,?\s+\d+\w*$", "", part)
 
 
 class _Masker:
@@ -68,10 +80,13 @@ class _Masker:
         self.lead_phone = self._phone_key(phone) if phone else None
         if self.lead_phone:
             self._placeholder("phone", self.lead_phone)
-        parts = [" ".join(p.split()) for p in address_parts or [] if len(p.strip()) >= MIN_PART]
-        self.address = sorted(set(parts), key=len, reverse=True)
-        for part in self.address:
-            self._placeholder("address", part.lower())
+        self.address: list[tuple[re.Pattern[str], str]] = []
+        for part in dict.fromkeys(" ".join(p.split()) for p in address_parts or []):
+            for variant in dict.fromkeys([part, _without_house_number(part)]):
+                if len(variant) >= MIN_PART:
+                    self._placeholder("address", part.lower())  # numbered in the given order
+                    self.address.append((_pattern(variant), part.lower()))
+        self.address.sort(key=lambda item: (-len(item[0].pattern), item[0].pattern))
         lead_words = {word.lower() for word in lead_name.split()}
         names: set[str] = set()
         for name in member_names:
@@ -79,9 +94,7 @@ class _Masker:
                 names.add(" ".join(name.split()))
             names |= {word for word in name.split()
                       if len(word) >= MIN_PART and word.lower() not in lead_words}
-        longest_first = sorted(names, key=len, reverse=True)
-        self.members = re.compile("|".join(_phrase(n) for n in longest_first),
-                                  re.IGNORECASE) if names else None
+        self.members = [_pattern(name) for name in sorted(names, key=lambda n: (-len(n), n))]
 
     def _placeholder(self, kind: str, key: str) -> str:
         if (kind, key) not in self.known:
@@ -120,14 +133,14 @@ class _Masker:
         number and postal code are not either). `people=False` (the lead's own name): only
         emails and phone numbers, so "Paris Hilton" of Paris keeps her name."""
         text = EMAIL.sub(lambda m: self._use("email", m.group().lower()), text)
-        for part in self.address if people else []:
-            pattern = re.compile(_phrase(part), re.IGNORECASE)
+        for pattern, key in self.address if people else []:
             if pattern.search(text):
-                text = pattern.sub(self._use("address", part.lower()), text)
+                text = pattern.sub(self._use("address", key), text)
         text = self._mask_phones(text)
-        if people and self.members is not None and self.members.search(text):
-            text = self.members.sub(MEMBER, text)
-            self.used[MEMBER] = "member"
+        for pattern in self.members if people else []:
+            if pattern.search(text):
+                text = pattern.sub(MEMBER, text)
+                self.used[MEMBER] = "member"
         return text
 
 

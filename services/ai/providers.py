@@ -31,6 +31,8 @@ from services.ai.types import AiProvider, AiProviderError, AiRequest, LeadContex
 LOCAL_LABEL = "[Local extractive draft — no AI provider configured]"
 LOCAL_MODEL = "local-extractive-1"
 TIMEOUT_MESSAGE = "The AI provider did not answer in time: try again later."
+UNREADABLE_STREAM = "The AI provider sent an answer that could not be read: try again later."
+EMPTY_ANSWER = "The AI provider sent an empty answer: try again later."
 NO_KEY = "no-key"
 """Sent as the bearer token to a self-hosted server that needs none (the client wants one)."""
 
@@ -89,9 +91,14 @@ class OpenAiCompatibleProvider:
 
     Every request carries `store: false` (OpenAI keeps no copy for its dashboard or
     distillation; servers that do not know the field ignore it) and nothing that identifies
-    the lead (`docs/ai-providers.md`). `timeout` bounds the wait for the answer to start
-    and then for each piece (here as well as in the client, so it holds whatever transport
-    `http_client` uses): a stream that stops producing fails after `timeout` seconds."""
+    the lead (`docs/ai-providers.md`). The answer's length is capped with
+    `max_completion_tokens` (OpenAI's current field; its reasoning models refuse the older
+    `max_tokens` with a 400, while servers that only know `max_tokens`, such as Ollama,
+    ignore it and the prompts' own "short" has to do).
+
+    `timeout` bounds the wait for the answer to start and then for each piece (here as well
+    as in the client, so it holds whatever transport `http_client` uses): a stream that
+    stops producing fails after `timeout` seconds."""
 
     name = "openai-compatible"
     is_local = False
@@ -110,7 +117,8 @@ class OpenAiCompatibleProvider:
 
     async def stream(self, request: AiRequest) -> AsyncIterator[TextDelta | Usage]:
         """TextDelta per content chunk, then one Usage (the provider's, or `estimate_tokens`
-        of the messages and the answer when its stream carries none)."""
+        of the messages and the answer when its stream carries none). An answer with no text
+        at all is UNAVAILABLE, like one that is not a chat completions stream."""
         options: dict[str, Any] = {}
         if request.json_output:
             options["response_format"] = {"type": "json_object"}
@@ -120,7 +128,7 @@ class OpenAiCompatibleProvider:
             stream = await asyncio.wait_for(self._client.chat.completions.create(
                 model=self.model, messages=cast(Any, request.messages), stream=True,
                 stream_options={"include_usage": True}, store=False,
-                max_tokens=request.max_output_tokens, **options), self._timeout)
+                max_completion_tokens=request.max_output_tokens, **options), self._timeout)
             async with stream:
                 chunks = aiter(stream)
                 while True:
@@ -130,7 +138,7 @@ class OpenAiCompatibleProvider:
                         break
                     if chunk.usage is not None:
                         usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    for choice in chunk.choices:
+                    for choice in chunk.choices or ():
                         if choice.finish_reason == "content_filter":
                             raise AiProviderError("BAD_USER_INPUT", "The AI provider's content "
                                                   "filter refused this request.")
@@ -144,6 +152,10 @@ class OpenAiCompatibleProvider:
             raise
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise provider_error(exc) from None
+        except ValueError:  # a stream event that is not JSON: not a chat completions server
+            raise AiProviderError("UNAVAILABLE", UNREADABLE_STREAM) from None
+        if not produced:
+            raise AiProviderError("UNAVAILABLE", EMPTY_ANSWER)
         if usage is None:
             sent = "".join(message.get("content", "") for message in request.messages)
             usage = Usage(estimate_tokens(sent), estimate_tokens("".join(produced)))
