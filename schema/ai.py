@@ -201,7 +201,7 @@ class AiUsage:
 class OrganizationAiFields:
     @strawberry.field(description="Whether the AI features are on (off until an OWNER or "
                                   "ADMIN turns them on).",
-                      extensions=[requires(HasPermission(Permission.ORG_READ,
+                      extensions=[requires(HasPermission(Permission.AI_USE,
                                                          org=org_from_source()))])
     def ai_enabled(self, root: strawberry.Parent[org_models.Organization]) -> bool:
         return root.ai_enabled
