@@ -18,6 +18,7 @@ from core.settings import Settings
 from database import close_database, init_database
 from jobs.tasks import register as register_tasks
 from oauth import routes as oauth
+from resolvers.ai import finish_runs as finish_ai_runs
 from schema import build_schema
 from services import Services
 from web.exports import download_export
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                 try:
                     yield
                 finally:
+                    await finish_ai_runs(services)
                     await jobs.close()
                 return
             await init_database(settings.database_url, global_fallback=True)
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             try:
                 yield
             finally:
+                await finish_ai_runs(services)
                 await jobs.close()
                 await close_database()
         finally:

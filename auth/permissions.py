@@ -39,6 +39,9 @@ class Permission(StrEnum):
     DOMAINS_MANAGE = "domains:manage"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    AI_USE = "ai:use"
+    AI_USAGE = "ai:usage"
+    AI_MANAGE = "ai:manage"
 
     @property
     def description(self) -> str:
@@ -80,17 +83,25 @@ DESCRIPTIONS: dict[Permission, str] = {
                               "delivery log.",
     Permission.WEBHOOKS_WRITE: "Create, change, enable, disable and delete webhook endpoints, "
                                "rotate their secrets, redeliver and replay messages.",
+    Permission.AI_USE: "Use the AI features on leads (summaries, next steps, email drafts) "
+                       "once the organization turned them on, and read their results; each "
+                       "call spends the organization's AI credits.",
+    Permission.AI_USAGE: "See the organization's AI usage: credits spent this month and every "
+                         "call's provenance (provider, model, prompt version, fields sent, "
+                         "tokens, credits).",
+    Permission.AI_MANAGE: "Turn the organization's AI features on or off.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
-_MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT, Permission.FORMS_READ}
+_MEMBER = _VIEWER | {Permission.LEADS_WRITE, Permission.LEADS_EXPORT, Permission.FORMS_READ,
+                     Permission.AI_USE}
 _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.MEMBERS_WRITE,
                     Permission.ACTIVITY_READ, Permission.LEADS_DELETE, Permission.NOTES_MODERATE,
                     Permission.BILLING_READ, Permission.TOKENS_WRITE,
                     Permission.APPS_AUTHORIZE,
                     Permission.PRIVACY_MANAGE, Permission.FORMS_WRITE,
                     Permission.DOMAINS_MANAGE, Permission.WEBHOOKS_READ,
-                    Permission.WEBHOOKS_WRITE}
+                    Permission.WEBHOOKS_WRITE, Permission.AI_USAGE, Permission.AI_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
                    Permission.ORG_EXPORT, Permission.ORG_DELETE}
@@ -109,11 +120,11 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 # not be able to pull everything the org holds about anyone by email, erase people irreversibly,
 # or lift a restriction meant to keep their data away from integrations. Exporting or deleting
 # the whole organization is for its OWNER in person: a leaked token must not carry the org away
-# or end it.
+# or end it. Turning the AI features on sends lead data to a third party: a person decides it.
 PERSON_ONLY: frozenset[Permission] = frozenset({
     Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
     Permission.APPS_AUTHORIZE, Permission.PRIVACY_MANAGE, Permission.ORG_EXPORT,
-    Permission.ORG_DELETE})
+    Permission.ORG_DELETE, Permission.AI_MANAGE})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token or an OAuth grant may carry, in declaration order."""
 

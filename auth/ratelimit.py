@@ -1,8 +1,8 @@
 """Rate limits per account (or email address) and per IP, through the `limits` library: sign-in
 attempts and every other check of an account's password (they share one budget), requests
 that send mail (verification and password-reset links) and invitation mails (per organization,
-per inviter and per recipient address), custom-domain checks per organization and the proxy's
-TLS questions (`/internal/tls-ask`) per IP.
+per inviter and per recipient address), custom-domain checks per organization, AI feature
+calls per person and the proxy's TLS questions (`/internal/tls-ask`) per IP.
 
 The counters live in Redis when `REDIS_URL` is set, so every server process shares them, and in
 process memory otherwise (the embedded default). A refused attempt says when to retry.
@@ -47,6 +47,7 @@ class LoginLimiter:
         self._webhook_replays: RateLimitItem = parse(settings.webhook_replay_rate)
         self._webhook_redeliveries: RateLimitItem = parse(settings.webhook_redeliver_rate)
         self._tls_ask_per_ip: RateLimitItem = parse(settings.tls_ask_rate_per_ip)
+        self._ai_per_user: RateLimitItem = parse(settings.ai_rate_per_user)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -148,6 +149,15 @@ class LoginLimiter:
                 self._webhook_redeliveries, key,
                 f"Too many redeliveries (at most {_rate(self._webhook_redeliveries)} per "
                 "organization).", reason="WEBHOOK_REDELIVERIES")
+    async def hit_ai(self, *, user_id: object) -> None:
+        """Count one AI feature call by a person (`AI_RATE_PER_USER`, across organizations);
+        RATE_LIMITED (reason `AI_CALLS`) when the budget is spent, before anything is sent."""
+        key = f"ai:user:{user_id}"
+        if not await self._limiter.hit(self._ai_per_user, key):
+            raise await self._refusal(
+                self._ai_per_user, key,
+                f"Too many AI requests (at most {_rate(self._ai_per_user)} per person).",
+                reason="AI_CALLS")
 
     async def allow_tls_ask(self, *, ip: str) -> bool:
         """Count one `/internal/tls-ask` from `ip` (`TLS_ASK_RATE_PER_IP`); False when spent."""

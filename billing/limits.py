@@ -23,10 +23,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import cast
 
 from billing.plans import PLANS, effective_plan
 from core.errors import PlanLimit
 from engine.context import Context
+from models.ai import AiGeneration
 from models.billing import BillingAccount, Plan
 from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead
@@ -74,6 +76,15 @@ async def _form_submissions(org_id: uuid.UUID) -> int:
         status__in=[SubmissionStatus.ACCEPTED, SubmissionStatus.PENDING]).count()
 
 
+async def _ai_credits(org_id: uuid.UUID) -> int:
+    """AI credits charged this calendar month (UTC): only calls that succeeded are charged
+    (`resolvers/ai.py`), so a failed one costs nothing."""
+    rows = await system_scope(org_id, reason=LIMIT_COUNT).scoped(AiGeneration).filter(
+        created_at__gte=month_start(), credits_charged__gt=0).values_list(
+        "credits_charged", flat=True)
+    return sum(int(cast(int, credits)) for credits in rows)
+
+
 # How much of each limited resource an organization uses. Later issues register theirs here
 # (partner tokens, AI credits) and call `ensure_within_limit` with its name.
 USAGE: dict[str, Callable[[uuid.UUID], Awaitable[int]]] = {
@@ -82,11 +93,13 @@ USAGE: dict[str, Callable[[uuid.UUID], Awaitable[int]]] = {
     "lead_forms": _lead_forms,
     "form_submissions_per_month": _form_submissions,
     "webhook_endpoints": _webhook_endpoints,
+    "ai_credits_per_month": _ai_credits,
 }
 NOUNS = {"members": "members (pending invitations included)", "leads": "leads",
          "lead_forms": "lead forms",
          "form_submissions_per_month": "form submissions this month",
-         "webhook_endpoints": "webhook endpoints"}
+         "webhook_endpoints": "webhook endpoints",
+         "ai_credits_per_month": "AI credits this month"}
 
 
 async def over_limit(org_id: uuid.UUID, resource: str, *,

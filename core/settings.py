@@ -196,6 +196,7 @@ class Settings:
     custom_domain_check_rate: str = "20/hour"
     """`checkCustomDomain` calls per organization (`limits` notation)."""
     tls_ask_rate_per_ip: str = "600/minute"
+    """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
     # Webhooks (docs/webhooks.md): signed deliveries of an org's events to its endpoints.
     webhook_timeout: float = 15.0
     """Seconds one delivery attempt may take (connect, send and read the answer)."""
@@ -210,7 +211,9 @@ class Settings:
     """`replayWebhookMessages` calls per organization (`limits` notation)."""
     webhook_redeliver_rate: str = "60/hour"
     """`redeliverWebhookMessage` calls per organization (`limits` notation)."""
-    """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
+    ai_rate_per_user: str = "30/hour"
+    """AI feature calls (`generateLeadSummary`, `suggestNextSteps`, `draftEmail`) per person
+    (across their organizations), `limits` notation: one member cannot drain the credits."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -233,6 +236,17 @@ class Settings:
     """Leading zero hex digits the proof of work must find: about 16**N SHA-256 on average."""
     form_max_body_bytes: int = 16_384
     """Largest body of a form submission (urlencoded or JSON)."""
+    # AI features (docs/ai.md, docs/ai-providers.md): an OpenAI-compatible chat completions API.
+    ai_base_url: str | None = None
+    """The provider's API root, e.g. `https://api.openai.com/v1` or a self-hosted
+    `http://vllm:8000/v1`; with AI_MODEL. Unset (both): the built-in local extractive provider
+    outside production, UNAVAILABLE in production."""
+    ai_api_key: str | None = field(default=None, repr=False)
+    """The provider's API key (a secret: never logged nor shown); optional for self-hosted."""
+    ai_model: str | None = None
+    """The model asked, e.g. `gpt-4o-mini`; with AI_BASE_URL."""
+    ai_timeout_seconds: float = 30.0
+    """Seconds to connect, and of silence while an answer streams, before a call fails."""
     # Outbound HTTP to tenants' servers (`services/outbound.py`, docs/webhooks-ssrf.md).
     webhook_allow_loopback: bool = False
     """Let webhook URLs reach loopback (127.0.0.0/8, ::1) on any port, and use http://: for
@@ -304,7 +318,11 @@ class Settings:
             "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
             "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
             "webhook_redeliver_rate": "WEBHOOK_REDELIVER_RATE",
+            "ai_rate_per_user": "AI_RATE_PER_USER",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
+            "ai_base_url": "AI_BASE_URL",
+            "ai_api_key": "AI_API_KEY",
+            "ai_model": "AI_MODEL",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -366,6 +384,8 @@ class Settings:
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if env.get("WEBHOOK_TIMEOUT"):
             kwargs["webhook_timeout"] = float(env["WEBHOOK_TIMEOUT"])
+        if env.get("AI_TIMEOUT_SECONDS"):
+            kwargs["ai_timeout_seconds"] = float(env["AI_TIMEOUT_SECONDS"])
         if env.get("DNS_TIMEOUT"):
             kwargs["dns_timeout"] = float(env["DNS_TIMEOUT"])
         if env.get("DNS_NAMESERVERS"):
@@ -476,5 +496,13 @@ class Settings:
                                      "`sites.relleks.com` (no scheme, port or path)")
         if not self.webhook_ports or not all(0 < p < 65536 for p in self.webhook_ports):
             raise ConfigurationError("WEBHOOK_PORTS must list ports from 1 to 65535")
+        if bool(self.ai_base_url) != bool(self.ai_model):
+            raise ConfigurationError("AI_BASE_URL and AI_MODEL go together: set both for an "
+                                     "AI provider, or neither for the local one")
+        if self.ai_base_url and not self.ai_base_url.startswith(("https://", "http://")):
+            raise ConfigurationError("AI_BASE_URL must be an http:// or https:// URL, e.g. "
+                                     "https://api.openai.com/v1")
+        if not 0 < self.ai_timeout_seconds <= 600:
+            raise ConfigurationError("AI_TIMEOUT_SECONDS must be more than 0 and at most 600")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

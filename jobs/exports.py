@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mail import messages
 from models.accounts import Session, User
 from models.activity import ActivityEvent
+from models.ai import AiGeneration
 from models.billing import BillingAccount, Invoice
 from models.consents import Consent
 from models.custom_domains import CustomDomain
@@ -253,6 +254,13 @@ ORG_TABLES: dict[str, Table] = {
     "custom_domains": _org_rows(CustomDomain, "id", "hostname", "status", "created_by_id",
                                 "created_at", "verified_at", "lapsed_at", "checked_at",
                                 "verdict"),
+    # AI generations: outputs and provenance, never the inputs (no prompt is stored, and the
+    # draft's purpose is left out): nothing here feeds training (README, Privacy).
+    "ai_generations": _org_rows(AiGeneration, "id", "lead_id", "requested_by_id", "feature",
+                                "status", "output_text", "output_json", "error_code",
+                                "provider", "model", "prompt_version", "input_hash",
+                                "data_manifest", "input_tokens", "output_tokens",
+                                "credits_charged", "latency_ms", "created_at", "finished_at"),
     # Tables of later domains join here as name -> async (org_id) -> rows.
 }
 """The tables of an organization export: each becomes `<name>.json` and `<name>.csv`."""

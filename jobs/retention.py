@@ -13,6 +13,7 @@ from tortoise.expressions import Q
 
 from models.accounts import EmailToken, RefreshToken, Session, SignUpRequest
 from models.activity import ActivityEvent
+from models.ai import AiGeneration, AiStatus
 from models.forms import FormSubmission, SubmissionStatus
 from models.idempotency import KEPT_FOR, IdempotencyKey
 from models.jobs import ScheduledWork, WorkStatus
@@ -64,6 +65,14 @@ their status, so an endpoint left disabled for a month loses its oldest waiting 
 WEBHOOK_EXCERPTS = timedelta(days=7)
 """The first KiB of a receiver's answer kept on each attempt: blanked after 7 days (a receiver
 may echo personal data; an erasure also blanks the ones naming the person at once)."""
+AI_GENERATIONS = timedelta(days=180)
+"""AI generations (output and provenance): 180 days after they were asked for. Long enough to
+answer "what did the AI see about me, and which provider got it" for two quarters of billing
+and support questions; short, because an output is derived from personal data and is
+regenerated in seconds when needed."""
+AI_STALE = timedelta(minutes=15)
+"""A generation still PENDING or STREAMING after 15 minutes lost its process (a restart):
+it is stored FAILED (UNAVAILABLE) and charges nothing."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -122,6 +131,13 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
     deleted["webhook_excerpts"] = await SWEEP.scoped(WebhookAttempt).filter(
         created_at__lt=now - WEBHOOK_EXCERPTS).exclude(response_excerpt="").update(
         response_excerpt="")
+    deleted["ai_generations"] = await SWEEP.scoped(AiGeneration).filter(
+        created_at__lt=now - AI_GENERATIONS).delete()
+    deleted["ai_generations_interrupted"] = await SWEEP.scoped(AiGeneration).filter(
+        status__in=[AiStatus.PENDING, AiStatus.STREAMING],
+        created_at__lt=now - AI_STALE).update(
+        status=AiStatus.FAILED, error_code="UNAVAILABLE", credits_charged=0, finished_at=now,
+        error_message="The AI call was interrupted before it finished; nothing was charged.")
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

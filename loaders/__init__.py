@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from loaders.accounts import UserLoader
+from loaders.ai import GenerationsFirstPageLoader
 from loaders.forms import LeadsOfOrgLoader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
@@ -32,6 +33,7 @@ class Loaders:
         self._owner_orgs: dict[type[TenantModel], OwnerOrgLoader] = {}
         self._first_notes: dict[tuple[uuid.UUID, int], NotesFirstPageLoader] = {}
         self._leads_of_org: dict[uuid.UUID, LeadsOfOrgLoader] = {}
+        self._first_generations: dict[tuple[uuid.UUID, int], GenerationsFirstPageLoader] = {}
 
     @cached_property
     def user(self) -> UserLoader:
@@ -56,6 +58,16 @@ class Loaders:
             assert self._access is not None, "notes are read through the request's access"
             self._first_notes[key] = NotesFirstPageLoader(self._access, org_id, limit)
         return self._first_notes[key]
+
+    def first_ai_generations(self, org_id: uuid.UUID, limit: int) -> GenerationsFirstPageLoader:
+        """The newest `limit` AI generations per lead, for leads of an org whose access was
+        checked."""
+        key = (org_id, limit)
+        if key not in self._first_generations:
+            assert self._access is not None, "generations are read through the request's access"
+            self._first_generations[key] = GenerationsFirstPageLoader(self._access, org_id,
+                                                                      limit)
+        return self._first_generations[key]
 
     def leads_of_org(self, org_id: uuid.UUID) -> LeadsOfOrgLoader:
         """Leads of an org whose access was checked, by id (a page of submissions' leads)."""

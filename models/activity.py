@@ -74,6 +74,8 @@ class ActivityAction(StrEnum):
     FORM_SUBMISSION_DISCARDED = "form_submission.discarded"
     DATA_SUBJECT_EXPORTED = "data_subject.exported"
     DATA_SUBJECT_ERASED = "data_subject.erased"
+    AI_ENABLED = "organization.ai_enabled"
+    AI_DISABLED = "organization.ai_disabled"
 
 
 LEGACY_ACTIONS = {"ownership.transferred": ActivityAction.ORGANIZATION_OWNERSHIP_TRANSFERRED}

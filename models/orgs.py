@@ -33,6 +33,8 @@ class Organization(BaseModel):
     name = fields.CharField(max_length=120)
     slug = fields.CharField(max_length=48, unique=True)
     default_region = fields.CharField(max_length=2, default="US", db_default="US")
+    ai_enabled = fields.BooleanField(default=False, db_default=False)
+    """AI features on (`setOrganizationAiEnabled`, OWNER or ADMIN): off until turned on."""
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -26,6 +26,7 @@ from tortoise.expressions import Q
 from core.validation import validate
 from engine.context import Context
 from models.activity import ActivityEvent
+from models.ai import AiGeneration
 from models.forms import ConsentReceipt, FormSubmission
 from models.idempotency import IdempotencyKey
 from models.leads import Lead, Note
@@ -67,6 +68,7 @@ class Subject:
     events: list[ActivityEvent]
     submissions: list[FormSubmission]
     receipts: list[ConsentReceipt]
+    generations: list[AiGeneration]
 
 
 async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
@@ -80,8 +82,10 @@ async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
                        .order_by("created_at", "id"))
     receipts = list(await ctx.access.scoped(ConsentReceipt, org_id).filter(about)
                     .order_by("created_at", "id"))
+    generations = list(await ctx.access.scoped(AiGeneration, org_id).filter(
+        lead_id__in=lead_ids).order_by("created_at", "id")) if lead_ids else []
     return Subject(leads, notes, await _events_about(ctx, org_id, leads, notes), submissions,
-                   receipts)
+                   receipts, generations)
 
 
 async def _events_about(ctx: Context, org_id: uuid.UUID, leads: list[Lead],
@@ -146,6 +150,21 @@ def _receipt_document(receipt: ConsentReceipt) -> dict[str, Any]:
             "leadId": _global_id("Lead", receipt.lead_id) if receipt.lead_id else None}
 
 
+def _generation_document(generation: AiGeneration) -> dict[str, Any]:
+    """An AI generation about the person: what was asked, what came back, and which fields
+    of theirs went to which provider and model (the data manifest: names, never values)."""
+    return {"id": _global_id("AiGeneration", generation.id),
+            "leadId": _global_id("Lead", generation.lead_id),
+            "feature": generation.feature.name, "status": generation.status.name,
+            "text": generation.output_text, "nextSteps": generation.output_json,
+            "purpose": generation.purpose, "provider": generation.provider,
+            "model": generation.model, "promptVersion": generation.prompt_version,
+            "dataManifest": list(generation.data_manifest or []),
+            "createdAt": generation.created_at.isoformat(),
+            "finishedAt": generation.finished_at.isoformat() if generation.finished_at
+            else None}
+
+
 def _event_document(event: ActivityEvent) -> dict[str, Any]:
     target = {"lead": "Lead", "note": "Note"}.get(event.target_type, event.target_type)
     return {"action": event.action, "at": event.created_at.isoformat(),
@@ -170,6 +189,7 @@ async def export_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> di
         "activity": [_event_document(event) for event in subject.events],
         "formSubmissions": [_submission_document(s) for s in subject.submissions],
         "consentReceipts": [_receipt_document(r) for r in subject.receipts],
+        "aiGenerations": [_generation_document(g) for g in subject.generations],
     }
     async with in_transaction():
         await record(ctx, org_id, "data_subject.exported", target_type="organization",
@@ -194,8 +214,9 @@ class Erasure:
 
 
 async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Erasure:
-    """Erase the person from the org in one transaction: their leads (tags and notes with them)
-    are deleted, the activity events about them keep action, time and actor but lose their
+    """Erase the person from the org in one transaction: their leads (tags, notes and AI
+    generations with them) are deleted, the activity events about them keep action, time and
+    actor but lose their
     summary, the email is replaced in any other note (and webhook attempt excerpt) that
     mentions it, and the erasure is
     logged without the email. Then every export of the organization made before it (which
@@ -216,6 +237,7 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
             await ctx.access.scoped(FormSubmission, org_id).filter(
                 id__in=[s.id for s in subject.submissions]).delete()
         if lead_ids:
+            await ctx.access.scoped(AiGeneration, org_id).filter(lead_id__in=lead_ids).delete()
             await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids).delete()
             await ctx.access.scoped(Lead, org_id).filter(id__in=lead_ids).delete()
         # Webhook payloads hold ids only; a receiver's answer may have echoed the address.

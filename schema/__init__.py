@@ -44,6 +44,7 @@ from engine.node import NodeQueries
 from engine.permissions import check_locators
 from schema.account_emails import AccountEmailMutations
 from schema.accounts import AccountMutations, AccountQueries
+from schema.ai import AiMutations, AiSubscriptions
 from schema.avatars import AvatarMutations
 from schema.billing import BillingMutations, BillingQueries
 from schema.consents import ConsentMutations
@@ -77,10 +78,10 @@ Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
-    DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations,
+    DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations, AiMutations,
 ))
 
-Subscription = merge_types("Subscription", (RealtimeSubscriptions,))
+Subscription = merge_types("Subscription", (RealtimeSubscriptions, AiSubscriptions))
 
 # `merge_types` takes no description: the merged root types get theirs here.
 get_object_definition(Query, strict=True).description = (

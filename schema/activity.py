@@ -74,6 +74,9 @@ described_enum(
         A.WEBHOOK_ENDPOINT_DISABLED: "A webhook endpoint was disabled (`summary.reason`: "
                                      "manual, gone or failing).",
         A.WEBHOOK_ENDPOINT_DELETED: "A webhook endpoint was deleted with its delivery log.",
+        A.AI_ENABLED: "The organization's AI features were turned on "
+                      "(`setOrganizationAiEnabled`).",
+        A.AI_DISABLED: "The organization's AI features were turned off.",
         A.WEBHOOK_SECRET_ROTATED: "A webhook endpoint's secret was replaced (the previous one "
                                   "signs for 24 hours more).",
         A.BILLING_CHECKOUT_STARTED: "A Stripe Checkout was started (`summary`: plan, "

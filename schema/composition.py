@@ -18,6 +18,7 @@ import strawberry
 
 from schema.accounts import MeBase
 from schema.activity import OrganizationActivityFields
+from schema.ai import OrganizationAiFields
 from schema.billing import OrganizationBillingFields
 from schema.consents import MeConsentFields
 from schema.custom_domains import OrganizationDomainFields
@@ -51,5 +52,5 @@ class Me(MeBase, MeOrgFields, MeOAuthFields, MeSocialFields, MeConsentFields, Me
 class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBillingFields,
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
                    OrganizationActivityFields, OrganizationFormFields,
-                   OrganizationDomainFields, OrganizationWebhookFields):
+                   OrganizationDomainFields, OrganizationWebhookFields, OrganizationAiFields):
     pass

@@ -56,12 +56,14 @@ class DataSubjectExport:
     note_count: int = strawberry.field(description="How many notes are on those leads.")
     document: JSON = strawberry.field(
         description="The machine-readable copy to hand over: `{email, organization, "
-                    "generatedAt, leads, notes, activity, formSubmissions, consentReceipts}`. "
+                    "generatedAt, leads, notes, activity, formSubmissions, consentReceipts, "
+                    "aiGenerations}`. "
                     "`activity` lists "
                     "what was done to the person's leads and notes (action, time, target), "
                     "without who did it; `formSubmissions` holds what the person sent through "
                     "the organization's lead forms (any status), `consentReceipts` the proof "
-                    "kept of their consents.")
+                    "kept of their consents, `aiGenerations` the AI outputs about their leads "
+                    "with the provider, model and fields sent.")
 
 
 @strawberry.type(description="What erasing a person removed.")

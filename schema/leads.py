@@ -34,6 +34,7 @@ from resolvers import leads as resolvers
 from resolvers import notes as note_resolvers
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS
 from schema.accounts import User
+from schema.ai import LeadAiFields
 from schema.consent_receipts import LeadReceiptFields
 
 MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
@@ -149,7 +150,7 @@ async def _first_notes_of_page(info: Info, leads: list[models.Lead],
 
 
 @strawberry.type(description="A prospect the organization works: personal data, handle with care.")
-class Lead(ModelNode, LeadReceiptFields):
+class Lead(ModelNode, LeadReceiptFields, LeadAiFields):
     model = models.Lead
 
     id: relay.NodeID[str]

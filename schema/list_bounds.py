@@ -21,9 +21,14 @@ from resolvers.forms import MAX_ORIGINS
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
 from resolvers.oauth import MAX_REDIRECT_URIS
+from services.ai.minimise import MANIFEST_FIELDS
+from services.ai.prompts import MAX_STEPS
 from services.dns import MAX_VALUES as MAX_DNS_VALUES
 
 LIST_BOUNDS: dict[str, int] = {
+    # The fields of a lead sent to the AI provider, plus the notes and a draft's purpose.
+    "AiProvenance.dataManifest": len(MANIFEST_FIELDS) + 2,
+    "AiGeneration.nextSteps": MAX_STEPS,
     # Lists of objects: each item is priced, and multiplies what it holds.
     "Me.linkedIdentities": len(SocialProvider),  # one per provider (unique)
     "Me.consents": len(ConsentKind),  # one per kind

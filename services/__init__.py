@@ -11,8 +11,9 @@ Layer: below the engine and the domains, above `loaders` and everything under it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auth.ratelimit import LoginLimiter
 from auth.social import SocialProviders
@@ -20,6 +21,7 @@ from core.settings import Settings
 from mail import Mailer
 from realtime.broker import Broker, build_broker
 from realtime.sockets import Sockets, build_sockets
+from services.ai import AiProvider, provider_from_settings
 from services.budgets import QueryBudgets
 from services.cursors import CursorSeal
 from services.dns import Dns
@@ -47,6 +49,10 @@ class Services:
     """Every caller's query budget (`billing/budgets.py`), spent by `engine/cost.py`."""
     dns: Dns
     """Asks DNS what the custom-domain checks need (`services/dns.py`)."""
+    ai: AiProvider | None = None
+    """Answers the AI features (`services/ai/`): None in production without a provider."""
+    ai_runs: set[asyncio.Task[None]] = field(default_factory=set)
+    """AI generations streaming in this process (`resolvers/ai.py`), awaited at shutdown."""
 
     @classmethod
     def build(cls, settings: Settings, *,
@@ -68,5 +74,6 @@ class Services:
             cursors=CursorSeal(settings.secret_key),
             cost_budgets=cost_budgets(settings),
             dns=Dns(settings),
+            ai=provider_from_settings(settings),
         )
         return services

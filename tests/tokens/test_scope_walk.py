@@ -33,6 +33,7 @@ from engine.permissions import (
     IsAuthenticated,
     SeesPeople,
 )
+from models.ai import AiFeature, AiGeneration, AiStatus
 from models.custom_domains import CustomDomain
 from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
@@ -346,6 +347,25 @@ RUNNERS: dict[str, Run] = {
     "LeadForm.submissions": gql(
         "query($id: ID!) { leadForm(id: $id) { submissions(first: 5) { totalCount } } }",
         lambda w: {"id": w.form}),
+    "Lead.aiGenerations": gql(
+        "query($id: ID!) { lead(id: $id) { aiGenerations(first: 5) { totalCount } } }",
+        lambda w: {"id": w.lead}),
+    "Organization.aiEnabled": org_field("aiEnabled"),
+    "Organization.aiUsage": org_field("aiUsage { creditsUsed calls }"),
+    "AiGeneration.provenance": org_field(
+        "aiUsage { generations(first: 1) { nodes { provenance { model } } } }"),
+    "Mutation.generateLeadSummary": gql(
+        "mutation($id: ID!) { generateLeadSummary(input: {leadId: $id}) { generation { id } } }",
+        lambda w: {"id": w.lead}),
+    "Mutation.suggestNextSteps": gql(
+        "mutation($id: ID!) { suggestNextSteps(input: {leadId: $id}) { generation { id } } }",
+        lambda w: {"id": w.lead}),
+    "Mutation.draftEmail": gql(
+        "mutation($id: ID!) { draftEmail(input: {leadId: $id, purpose: \"Follow up\"}) { "
+        "generation { id } } }", lambda w: {"id": w.lead}),
+    "Mutation.setOrganizationAiEnabled": gql(
+        "mutation($id: ID!) { setOrganizationAiEnabled(input: {organizationId: $id, "
+        "enabled: true}) { organization { id } } }", org_id),
     "Lead.consentReceipts": gql(
         "query($id: ID!) { lead(id: $id) { consentReceipts(first: 5) { totalCount } } }",
         lambda w: {"id": w.lead}),
@@ -393,6 +413,8 @@ def needs_of(field: str) -> Needs:
     # `User.email` is reached through `lead(id:)`, `Me.email` through `me` (see their runners).
     reached_by = {"User.email": "Query.lead", "Me.email": "Query.me",
                   "Lead.consentReceipts": "Query.lead",
+                  "Lead.aiGenerations": "Query.lead",
+                  "AiGeneration.provenance": "Organization.aiUsage",
                   "LeadForm.submissions": "Query.leadForm",
                   "WebhookEndpoint.messages": "Organization.webhookEndpoints",
                   "WebhookMessage.attempts": "Organization.webhookEndpoints"}.get(field)
@@ -438,6 +460,11 @@ async def make_world(team: Team, settings: Settings) -> World:
                                             event_types=["lead.created"], secret_sealed="x")
     message = await WebhookMessage.create(organization=team.org, endpoint=endpoint,
                                           event_type="lead.created", payload={})
+    # AI on (the org is on a paid plan), and one finished generation to read.
+    team.org.ai_enabled = True
+    await team.org.save(update_fields=["ai_enabled"])
+    await AiGeneration.create(organization=team.org, lead=lead, feature=AiFeature.SUMMARY,
+                              status=AiStatus.SUCCEEDED, output_text="A summary.")
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
                  token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
