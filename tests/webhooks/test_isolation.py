@@ -21,10 +21,11 @@ import pytest
 
 from core.settings import ROOT, Settings
 from models.webhooks import MessageStatus, WebhookEndpoint, WebhookMessage
+from services.queue import WEBHOOK_QUEUE, WEBHOOK_RELAY_TASK, WEBHOOK_TASK
 from tests.conftest import TEST_DB, Api
 from tests.orgs.conftest import Team
 from tests.privacy.conftest import services_of
-from tests.webhooks.conftest import EVERYTHING, create_endpoint
+from tests.webhooks.conftest import EVERYTHING, create_endpoint, run_jobs
 from tests.webhooks.receiver import Receiver, receiver
 from tests.webhooks.test_delivery import make_lead
 
@@ -40,7 +41,7 @@ WAIT = 60.0
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, webhook_timeout=HANG)
+    return dataclasses.replace(settings, webhook_timeout=HANG, webhook_retry_schedule="0,1")
 
 
 @pytest.fixture
@@ -128,3 +129,34 @@ async def test_a_hanging_endpoint_does_not_hold_up_another(
 async def endpoints_by_url() -> list[tuple[str, Any]]:
     rows = await EVERYTHING.scoped(WebhookEndpoint).values_list("url", "id")
     return [(str(url), endpoint_id) for url, endpoint_id in rows]
+
+
+async def test_a_later_attempt_waits_outside_its_lane(app: Any, api: Api, team: Team,
+                                                      fast: Receiver) -> None:
+    """A retry due later is a lock-free relay job: the locked delivery job is queued only when
+    it is due, so a waiting retry never holds up the lane's other messages."""
+    services = services_of(app)
+    fast.answers = [500]
+    await create_endpoint(api, team, fast.url)
+    await make_lead(api, team)
+    (message,) = await EVERYTHING.scoped(WebhookMessage).all()
+    manager = services.jobs.app.job_manager
+
+    async def jobs_of(task: str, status: str | None = None) -> list[Any]:
+        return [job for job in await manager.list_jobs_async(task=task, status=status)
+                if job.task_kwargs.get("message_id") == str(message.id)]
+
+    (first,) = await jobs_of(WEBHOOK_TASK)
+    assert first.lock is not None and first.lock.startswith("webhook:")
+    assert first.queue == WEBHOOK_QUEUE
+    await services.jobs.run_worker(wait=False)
+    assert len(fast.requests) == 1
+    (relay,) = await jobs_of(WEBHOOK_RELAY_TASK)
+    assert relay.lock is None and relay.status == "todo" and relay.scheduled_at is not None
+    assert await jobs_of(WEBHOOK_TASK, "todo") == []
+    await asyncio.sleep(1.2)
+    await run_jobs(app)
+    await message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED and len(fast.requests) == 2
+    second = [job for job in await jobs_of(WEBHOOK_TASK) if job.id != first.id]
+    assert [job.lock for job in second] == [first.lock]  # the same lane as the first attempt
