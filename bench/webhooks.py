@@ -16,8 +16,10 @@ over HTTP records it in the lead's transaction and queues its job after the comm
       the lead's transaction, a few ms before its commit: the figures err high); p50/p95/p99.
   (c) isolation: a second endpoint on `/hook/slow` (2 s per answer) gets the same events; the
       same trickle again; the fast endpoint's percentiles, and the slow one's.
-      The worker runs `--concurrency` jobs at once (the worker's default is 2); a job holds its
-      slot while its receiver answers, so the slow endpoint needs rate x 2 s slots.
+      The worker runs `--isolation-concurrency` deliveries at once (0: its default,
+      WEBHOOK_CONCURRENCY = 16); a job holds its slot while its receiver answers, and one
+      endpoint's jobs hold at most WEBHOOK_LANES_PER_ENDPOINT (4) slots: at 5 events/s the slow
+      endpoint, needing 10, falls behind on its own, the fast one keeps its pace.
 
     python -m bench.webhooks            # make bench-webhooks
     python -m bench.webhooks --backlog 200 --seconds 5   # a quick look
@@ -140,8 +142,10 @@ def uvicorn(name: str, target: str, port: int, env: dict[str, str]) -> subproces
 
 
 def worker(env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
-    return spawn("worker", [sys.executable, "-m", "jobs.worker", "--concurrency",
-                            str(concurrency)], env)
+    """The production worker; `concurrency` is its webhook slots (0: its default,
+    WEBHOOK_CONCURRENCY)."""
+    extra = ["--webhook-concurrency", str(concurrency)] if concurrency else []
+    return spawn("worker", [sys.executable, "-m", "jobs.worker", *extra], env)
 
 
 def stop(process: subprocess.Popen[bytes] | None) -> None:
@@ -261,7 +265,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "commit": args.commit,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                    f"load average {os.getloadavg()[0]:.1f} at start (shared, busy)",
-        "database": "postgresql", "worker_concurrency": args.concurrency,
+        "database": "postgresql",
+        "worker_webhook_concurrency": args.concurrency or Settings.webhook_concurrency,
     }
     bench = None
     running: subprocess.Popen[bytes] | None = None
@@ -290,6 +295,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 (delivered - 1) / (firsts[-1] - firsts[0]), 1),
             "seconds": round(firsts[-1] - started, 1),
             "duplicates": sum(len(times) - 1 for times in seen.values()),
+            "load_average_1m": round(os.getloadavg()[0], 1),
         }
         print("throughput", result["throughput"], file=sys.stderr)
 
@@ -300,7 +306,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["latency"] = {"rate_per_s": args.rate, "seconds": args.seconds,
                              "delivered": len(seen), "of": count,
                              "commit_to_delivery_ms": summary(
-                                 await bench.latencies(fast, seen))}
+                                 await bench.latencies(fast, seen)),
+                             "load_average_1m": round(os.getloadavg()[0], 1)}
         print("latency", result["latency"], file=sys.stderr)
 
         # (c) a slow endpoint mixed in, at each concurrency asked for. A worker whose slots
@@ -319,19 +326,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(2.5)
             await bench.receiver.post("/reset")
             rate = args.isolation_rate or args.rate
-            saturated = concurrency < rate * 2
+            # The slow endpoint takes at most its lanes' slots; the fast one needs one or two.
+            slots = concurrency or Settings.webhook_concurrency
+            saturated = slots < min(rate * 2, Settings.webhook_lanes_per_endpoint) + 2
             seconds = args.short_seconds if saturated else args.seconds
             count = await bench.trickle(rate, seconds)
             seen = await bench.until("fast", count, args.wait)
             slow_seen = await bench.until("slow", count, args.wait)
             outcome = {
-                "worker_concurrency": concurrency, "rate_per_s": rate,
+                "worker_webhook_concurrency": slots,
+                "lanes_per_endpoint": Settings.webhook_lanes_per_endpoint, "rate_per_s": rate,
                 "seconds": seconds, "slow_answer_s": 2,
                 "fast": {"delivered": len(seen), "of": count,
                          "commit_to_delivery_ms": summary(await bench.latencies(fast, seen))},
                 "slow": {"delivered": len(slow_seen), "of": count,
                          "commit_to_delivery_ms": summary(
                              await bench.latencies(slow, slow_seen))},
+                "load_average_1m": round(os.getloadavg()[0], 1),
             }
             result["isolation"].append(outcome)
             print("isolation", outcome, file=sys.stderr)
@@ -351,10 +362,12 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--concurrency", type=int, default=2,
-                        help="the worker's concurrency in (a) and (b) (its default: 2)")
+    parser.add_argument("--concurrency", type=int, default=0,
+                        help="the worker's webhook slots in (a) and (b) (0: its default, "
+                             "WEBHOOK_CONCURRENCY)")
     parser.add_argument("--isolation-concurrency", type=lambda v: [int(n) for n in v.split(",")],
-                        default=[2, 64], help="the worker's concurrencies in (c), e.g. 2,64")
+                        default=[0], help="the worker's webhook slots in (c), e.g. 0,64 "
+                                          "(0: its default)")
     parser.add_argument("--isolation-rate", type=float, default=None,
                         help="(c)'s leads a second (default: --rate)")
     parser.add_argument("--short-seconds", type=float, default=5.0,

@@ -214,6 +214,12 @@ class Settings:
     ai_rate_per_user: str = "30/hour"
     """AI feature calls (`generateLeadSummary`, `suggestNextSteps`, `draftEmail`) per person
     (across their organizations), `limits` notation: one member cannot drain the credits."""
+    webhook_lanes_per_endpoint: int = 4
+    """Delivery lanes of one endpoint: at most this many of its attempts run at once (a
+    procrastinate lock per lane), so a slow endpoint holds at most this many worker slots."""
+    webhook_concurrency: int = 16
+    """Worker slots for webhook deliveries (the `webhooks` queue), per worker process and in
+    the embedded worker: keep it above lanes x the slow endpoints you expect."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -361,6 +367,8 @@ class Settings:
                           "form_max_body_bytes": "FORM_MAX_BODY_BYTES",
                           "custom_domains_per_org": "CUSTOM_DOMAINS_PER_ORG",
                           "webhook_disable_after": "WEBHOOK_DISABLE_AFTER",
+                          "webhook_lanes_per_endpoint": "WEBHOOK_LANES_PER_ENDPOINT",
+                          "webhook_concurrency": "WEBHOOK_CONCURRENCY",
                           "webhook_retry_after_max": "WEBHOOK_RETRY_AFTER_MAX"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
@@ -471,7 +479,9 @@ class Settings:
         for name, value in (("WS_MAX_SOCKETS_PER_CREDENTIAL", self.ws_max_sockets_per_credential),
                             ("WS_MAX_SOCKETS_PER_IP", self.ws_max_sockets_per_ip),
                             ("WS_SOCKET_LEASE_SECONDS", self.ws_socket_lease),
-                            ("HEADER_TIMEOUT", self.header_timeout)):
+                            ("HEADER_TIMEOUT", self.header_timeout),
+                            ("WEBHOOK_LANES_PER_ENDPOINT", self.webhook_lanes_per_endpoint),
+                            ("WEBHOOK_CONCURRENCY", self.webhook_concurrency)):
             if value <= 0:
                 raise ConfigurationError(f"{name} must be positive")
         if not 0 <= self.form_challenge_digits <= 8:

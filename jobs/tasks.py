@@ -6,7 +6,9 @@
 minute, re-queues what a lost queue forgot, queues the custom-domain checks that are due and
 applies retention (`jobs.sweep`); `relleks.check_custom_domain` checks one custom domain's DNS
 records (`jobs.custom_domains`); `relleks.deliver_webhook` makes one delivery attempt of a
-webhook message (`jobs.webhooks`). The tasks close
+webhook message (`jobs.webhooks`), in its endpoint's lane on the `webhooks` queue, and
+`relleks.queue_webhook` queues a later attempt in its lane when it is due
+(`services.queue.Jobs.defer_webhook`). The tasks close
 over the app's `Services` (the mailer, the storage, Stripe), so nothing is patched onto the
 queue after it is built.
 """
@@ -19,7 +21,15 @@ import procrastinate
 
 from jobs import custom_domains, sweep, webhooks, work
 from services import Services
-from services.queue import DOMAIN_CHECK_TASK, QUEUE, SWEEP_TASK, WEBHOOK_TASK, WORK_TASK
+from services.queue import (
+    DOMAIN_CHECK_TASK,
+    QUEUE,
+    SWEEP_TASK,
+    WEBHOOK_QUEUE,
+    WEBHOOK_RELAY_TASK,
+    WEBHOOK_TASK,
+    WORK_TASK,
+)
 
 
 def register(services: Services) -> None:
@@ -38,9 +48,13 @@ def register(services: Services) -> None:
     async def check_custom_domain(domain_id: str) -> None:
         await custom_domains.check_domain(services, uuid.UUID(domain_id))
 
-    @app.task(name=WEBHOOK_TASK, queue=QUEUE, retry=retry)
+    @app.task(name=WEBHOOK_TASK, queue=WEBHOOK_QUEUE, retry=retry)
     async def deliver_webhook(message_id: str) -> None:
         await webhooks.deliver(services, uuid.UUID(message_id))
+
+    @app.task(name=WEBHOOK_RELAY_TASK, queue=WEBHOOK_QUEUE, retry=retry)
+    async def queue_webhook(message_id: str, endpoint_id: str) -> None:
+        await services.jobs.defer_webhook(uuid.UUID(message_id), uuid.UUID(endpoint_id))
 
     @app.periodic(cron="* * * * *")
     @app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")

@@ -1,6 +1,8 @@
 """Webhook deliveries: one job (`relleks.deliver_webhook`) per attempt of one message to one
-endpoint, so a slow or dead endpoint never holds up another's messages (each attempt is bounded
-by WEBHOOK_TIMEOUT).
+endpoint, on the `webhooks` queue, in one of the endpoint's WEBHOOK_LANES_PER_ENDPOINT lanes (a
+procrastinate lock: `services.queue.webhook_lane`). A slow or dead endpoint holds at most its
+lanes' worker slots (each attempt bounded by WEBHOOK_TIMEOUT); the other WEBHOOK_CONCURRENCY
+slots deliver the other endpoints' messages.
 
 An attempt claims the message first (a conditional UPDATE on its attempt count, pushing
 `next_attempt_at` past the attempt's longest time), so two jobs for one message never both send;
@@ -198,7 +200,8 @@ async def deliver(services: Services, message_id: uuid.UUID) -> str:
         return "failed"
     due = done + timedelta(seconds=delay)
     await messages.update(next_attempt_at=due, dispatched_at=done)
-    await services.jobs.defer_webhook(message.id, schedule_at=due if delay > 0 else None)
+    await services.jobs.defer_webhook(message.id, message.endpoint_id,
+                                      schedule_at=due if delay > 0 else None)
     return "retry"
 
 
@@ -233,18 +236,21 @@ async def disable(services: Services, endpoint: WebhookEndpoint, reason: Disable
 async def queue_due(services: Services, *, now: datetime | None = None,
                     lease: timedelta | None = None) -> list[str]:
     """The sweep's part: queue the due PENDING messages of enabled endpoints that no job was
-    queued for within the lease (a lost job, a queue emptied by a restart, a dead worker)."""
+    queued for within the lease (a lost job, a queue emptied by a restart, a dead worker). First
+    the delivery jobs a dead worker left running are marked failed, so their lanes' locks are
+    free for the new jobs."""
+    await services.jobs.release_stalled_webhooks()
     now = now or datetime.now(UTC)
     lease = lease if lease is not None else timedelta(seconds=services.settings.jobs_lease)
     rows = system_scope(EVERY_ORG, reason=DUE).scoped(WebhookMessage)
     due = await rows.filter(
         Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - lease),
         status=MessageStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True,
-    ).order_by("next_attempt_at").limit(DUE_BATCH).values_list("id", flat=True)
+    ).order_by("next_attempt_at").limit(DUE_BATCH).values_list("id", "endpoint_id")
     queued = []
-    for message_id in cast("list[uuid.UUID]", due):
+    for message_id, endpoint_id in cast("list[tuple[uuid.UUID, uuid.UUID]]", due):
         await rows.filter(id=message_id).update(dispatched_at=now)
-        if await services.jobs.defer_webhook(message_id):
+        if await services.jobs.defer_webhook(message_id, endpoint_id):
             queued.append(str(message_id))
     if queued:
         log.info("webhooks.requeued", count=len(queued))

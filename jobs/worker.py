@@ -2,15 +2,21 @@
 
 Run as many as needed, on any machines that reach the database; each takes jobs from
 procrastinate's queue, runs the periodic sweep (procrastinate defers each periodic run once,
-whichever worker gets there first) and stops cleanly on SIGINT/SIGTERM. Configuration is the
-server's (the same environment variables, DATABASE_URL first); the database must be migrated
-(which also applies procrastinate's schema).
+whichever worker gets there first) and stops cleanly on SIGINT/SIGTERM (after the running
+jobs). It runs two worker loops with their own slots: `--concurrency` (default 2) for the
+`relleks` queue (exports, deletions, domain checks, the sweep) and `--webhook-concurrency`
+(default WEBHOOK_CONCURRENCY, 16) for webhook deliveries, which are async I/O waiting on
+receivers; `--queues webhooks` (or `relleks`) runs one loop only, for separate processes.
+Configuration is the server's (the same environment variables, DATABASE_URL first); the
+database must be migrated (which also applies procrastinate's schema).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 
 from billing.budgets import CostBudgets
 from core.logs import configure_logging
@@ -19,9 +25,11 @@ from database import close_database, init_database
 from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
 from services import Services
+from services.queue import QUEUE, WEBHOOK_QUEUE
 
 
-async def main(concurrency: int) -> None:
+async def main(concurrency: int, webhook_concurrency: int | None = None,
+               queues: tuple[str, ...] = (QUEUE, WEBHOOK_QUEUE)) -> None:
     settings = Settings.from_env()
     if not is_postgres(settings.database_url):
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
@@ -30,9 +38,16 @@ async def main(concurrency: int) -> None:
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
     await init_database(settings.database_url, global_fallback=True)
+    loops = asyncio.ensure_future(services.jobs.run_workers(
+        concurrency=concurrency,
+        webhook_concurrency=webhook_concurrency or settings.webhook_concurrency,
+        queues=queues))
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop, loops.cancel)  # procrastinate: finish the running jobs
     try:
-        await services.jobs.run_worker(wait=True, concurrency=concurrency,
-                                       install_signal_handlers=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await loops
     finally:
         await services.jobs.close()
         await services.stripe.aclose()
@@ -42,5 +57,12 @@ async def main(concurrency: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=2,
-                        help="jobs run at the same time by this process (default 2)")
-    asyncio.run(main(parser.parse_args().concurrency))
+                        help="jobs of the relleks queue run at the same time (default 2)")
+    parser.add_argument("--webhook-concurrency", type=int, default=None,
+                        help="webhook deliveries run at the same time (default "
+                             "WEBHOOK_CONCURRENCY, 16)")
+    parser.add_argument("--queues", default=f"{QUEUE},{WEBHOOK_QUEUE}",
+                        help=f"the queues this process works on (default {QUEUE},{WEBHOOK_QUEUE})")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.concurrency, arguments.webhook_concurrency,
+                     tuple(q.strip() for q in arguments.queues.split(",") if q.strip())))

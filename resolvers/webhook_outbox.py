@@ -122,8 +122,8 @@ async def record_messages(event: ActivityEvent, jobs: Jobs | None) -> list[uuid.
         queue = jobs
 
         async def deliver() -> None:
-            for message_id in ids:
-                await queue.defer_webhook(message_id)
+            for message in messages:
+                await queue.defer_webhook(message.id, message.endpoint_id)
 
         await after_commit(deliver)
     return ids

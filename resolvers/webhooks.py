@@ -155,7 +155,7 @@ async def _queue_pending(ctx: Context, endpoint: WebhookEndpoint) -> None:
 
     async def queue() -> None:
         for message_id in ids:
-            await jobs.defer_webhook(message_id)
+            await jobs.defer_webhook(message_id, endpoint.id)
 
     await after_commit(queue)
 
@@ -221,7 +221,7 @@ async def redeliver(ctx: Context, message_id: uuid.UUID) -> WebhookMessage:
     message.next_attempt_at = now
     message.dispatched_at = now
     await message.save(update_fields=["status", "attempts", "next_attempt_at", "dispatched_at"])
-    await ctx.services.jobs.defer_webhook(message.id)
+    await ctx.services.jobs.defer_webhook(message.id, message.endpoint_id)
     return message
 
 
@@ -245,5 +245,5 @@ async def replay(ctx: Context, endpoint_id: uuid.UUID, since: datetime) -> int:
         status=MessageStatus.PENDING, attempts=0, next_attempt_at=now, dispatched_at=now)
     if endpoint.enabled:
         for message_id in ids:
-            await ctx.services.jobs.defer_webhook(message_id)
+            await ctx.services.jobs.defer_webhook(message_id, endpoint.id)
     return len(ids)

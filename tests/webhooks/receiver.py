@@ -9,6 +9,7 @@ records every request (headers and body) and answers from a script of statuses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class Receiver:
     default: int = 200
     requests: list[Received] = field(default_factory=list)
     delay: float = 0.0
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set it to end every delay at once (a hanging receiver answers now)."""
 
     @property
     def url(self) -> str:
@@ -47,8 +50,9 @@ class Receiver:
             self.requests.append(Received(path, headers, body))
             answer = self.answers.pop(0) if self.answers else self.default
             status, extra, content = (answer, {}, b"ok") if isinstance(answer, int) else answer
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if self.delay and not self.released.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.released.wait(), self.delay)
             more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: {len(content)}\r\n{more}"
                          f"connection: close\r\n\r\n".encode() + content)

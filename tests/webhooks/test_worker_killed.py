@@ -1,6 +1,8 @@
 """A separate worker process (`python -m jobs.worker`, PostgreSQL only) killed with SIGKILL in
 the middle of a delivery: the message stays PENDING, and once it is due again the sweep queues
-it and another worker delivers it."""
+it and another worker delivers it. The killed worker's job stays `doing` in procrastinate's
+table, holding its lane's lock: once the worker has sent no heartbeat for a minute, the sweep
+marks that job failed, so the lane (and the re-queued delivery in it) is not wedged."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tortoise import connections
 
 from core.settings import ROOT, Settings
 from jobs.sweep import sweep
@@ -60,11 +63,21 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     worker.wait(timeout=10)
     (message,) = await EVERYTHING.scoped(WebhookMessage).all()
     assert message.status == MessageStatus.PENDING and message.attempts == 1
-    # Time passes: the claim ran out; the sweep queues it again and a worker delivers it.
+    # Time passes: the claim ran out and the dead worker's heartbeat is old; the sweep frees
+    # the lane its job held, queues the message again and a worker delivers it.
     hook.delay = 0
     past = datetime.now(UTC) - timedelta(seconds=1)
     await EVERYTHING.scoped(WebhookMessage).update(next_attempt_at=past, dispatched_at=past)
+    db = connections.get("default")
+    _, held = await db.execute_query(
+        "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND lock IS NOT NULL")
+    assert len(held) == 1  # the killed worker's job still holds its lane
+    await db.execute_query("UPDATE procrastinate_workers "
+                           "SET last_heartbeat = now() - interval '5 minutes'")
     report = await sweep(services_of(app), lease=timedelta(0))
+    _, still = await db.execute_query(
+        "SELECT status FROM procrastinate_jobs WHERE id = $1", [held[0]["id"]])
+    assert still[0]["status"] == "failed"
     assert report.webhook_messages == [str(message.id)]
     await run_jobs(app)
     (message,) = await EVERYTHING.scoped(WebhookMessage).all()
