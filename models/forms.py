@@ -183,7 +183,7 @@ class FormSubmission(Encrypted, TenantModel):
                                 confirm_token_hash=token_hash)
 
 
-class ConsentReceipt(TenantModel):
+class ConsentReceipt(Encrypted, TenantModel):
     """The proof of one consent given through a form: the exact text shown and its SHA-256,
     the policy version in force, when, from which origin and user agent, a keyed hash of the
     IP, and for double opt-in when and from which (hashed) IP it was confirmed."""
@@ -202,6 +202,8 @@ class ConsentReceipt(TenantModel):
     )
     form_name = fields.CharField(max_length=100)
     email = fields.CharField(max_length=320, null=True)
+    email_bidx = BlindIndexField("email", "email")
+    """The email's blind index, to leave out receipts about a restricted lead."""
     consent_text = fields.TextField(null=True)
     """Null: the form showed no consent text."""
     consent_text_sha256 = fields.CharField(max_length=64, null=True)

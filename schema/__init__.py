@@ -49,6 +49,7 @@ from schema.consents import ConsentMutations
 from schema.custom_domains import CustomDomainMutations
 from schema.data_subjects import DataSubjectMutations
 from schema.deletions import DeletionMutations, DeletionQueries
+from schema.encryption import EncryptionMutations
 from schema.exports import ExportMutations
 from schema.forms import FormMutations, FormQueries
 from schema.leads import LeadMutations, LeadQueries
@@ -77,6 +78,7 @@ Mutation = merge_types("Mutation", (
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
     DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations,
+    EncryptionMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions,))

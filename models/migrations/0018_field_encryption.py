@@ -1,6 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from keystore.fields import BlindIndexField, EncryptedTextField
+from models.jobs import WorkKind
+from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
@@ -84,5 +86,15 @@ class Migration(migrations.Migration):
             model_name='Note',
             name='body',
             field=EncryptedTextField(unique=False),
+        ),
+        ops.AlterField(
+            model_name='ScheduledWork',
+            name='kind',
+            field=fields.CharEnumField(description='USER_EXPORT: user_export\nORG_EXPORT: org_export\nACCOUNT_DELETION: account_deletion\nORG_DELETION: org_deletion\nKEY_ROTATION: key_rotation', enum_type=WorkKind, max_length=24),
+        ),
+        ops.AddField(
+            model_name='ConsentReceipt',
+            name='email_bidx',
+            field=BlindIndexField(null=True, source='email', kind='email'),
         ),
     ]
