@@ -23,13 +23,14 @@ from models.jobs import ScheduledWork
 from models.leads import Lead, Note
 from models.orgs import Organization
 from models.tenancy import system_scope
+from models.webhooks import WebhookEndpoint
 
 if TYPE_CHECKING:
     from services import Services
 
 log = structlog.get_logger("relleks.jobs")
 
-MODELS: tuple[type[Any], ...] = (Lead, Note, FormSubmission, ConsentReceipt)
+MODELS: tuple[type[Any], ...] = (Lead, Note, FormSubmission, ConsentReceipt, WebhookEndpoint)
 BATCH = 200
 
 

@@ -97,4 +97,14 @@ class Migration(migrations.Migration):
             name='email_bidx',
             field=BlindIndexField(null=True, source='email', kind='email'),
         ),
+        ops.AlterField(
+            model_name='WebhookEndpoint',
+            name='previous_secret_sealed',
+            field=EncryptedTextField(null=True, unique=False),
+        ),
+        ops.AlterField(
+            model_name='WebhookEndpoint',
+            name='secret_sealed',
+            field=EncryptedTextField(unique=False),
+        ),
     ]
