@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 from auth.passwords import hash_password
 from core.settings import Settings
 from database import init_database
+from keystore.fields import prepare
 from models.accounts import User
 from models.forms import LeadForm
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag, Note
@@ -114,6 +115,7 @@ async def _leads(org: Organization, owners: list[User], now: datetime) -> None:
             notes.append(Note(id=uuid.uuid4(), organization_id=org.id, lead_id=lead.id,
                               author_id=random.choice(owners).id, body=random.choice(NOTES),
                               created_at=created + timedelta(hours=k + 1)))
+    await prepare((org.id,))  # the org's data key: leads and notes are encrypted
     await Lead.bulk_create(leads, batch_size=200)
     await LeadTag.bulk_create(tags, batch_size=200)
     await Note.bulk_create(notes, batch_size=200)
