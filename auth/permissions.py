@@ -36,6 +36,7 @@ class Permission(StrEnum):
     FORMS_WRITE = "forms:write"
     ORG_EXPORT = "org:export"
     ORG_DELETE = "org:delete"
+    ORG_KEYS = "org:keys"
     DOMAINS_MANAGE = "domains:manage"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
@@ -77,6 +78,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.ORG_EXPORT: "Export all the organization's data (JSON and CSV in a ZIP).",
     Permission.ORG_DELETE: "Schedule the organization's deletion, or cancel it in the grace "
                            "period.",
+    Permission.ORG_KEYS: "Rotate the organization's data encryption key (its data is "
+                         "re-encrypted under the new key in the background).",
     Permission.DOMAINS_MANAGE: "Add, check, list and remove the custom domains that serve the "
                                "organization's public pages.",
     Permission.WEBHOOKS_READ: "List the organization's webhook endpoints and read their "
@@ -104,7 +107,7 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.WEBHOOKS_WRITE, Permission.AI_USAGE, Permission.AI_MANAGE}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
-                   Permission.ORG_EXPORT, Permission.ORG_DELETE}
+                   Permission.ORG_EXPORT, Permission.ORG_DELETE, Permission.ORG_KEYS}
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _VIEWER,
@@ -124,7 +127,7 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 PERSON_ONLY: frozenset[Permission] = frozenset({
     Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
     Permission.APPS_AUTHORIZE, Permission.PRIVACY_MANAGE, Permission.ORG_EXPORT,
-    Permission.ORG_DELETE, Permission.AI_MANAGE})
+    Permission.ORG_DELETE, Permission.AI_MANAGE, Permission.ORG_KEYS})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token or an OAuth grant may carry, in declaration order."""
 

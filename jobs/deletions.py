@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from keystore import keys
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount
@@ -92,6 +93,12 @@ async def delete_organization(services: Services, work: ScheduledWork) -> dict[s
     assert work.organization_id is not None
     if await Organization.exists(id=work.organization_id):
         await cancel_billing(services, work.organization_id, work.id)
+        # Crypto-shredding first (docs/encryption.md): with its keys destroyed, the org's
+        # encrypted fields are unreadable in every copy of the data, backups included; then
+        # its rows go. A retry that finds the keys destroyed already destroys none.
+        destroyed = await keys.destroy(work.organization_id)
+        log.info("jobs.org_keys_destroyed", organization_id=str(work.organization_id),
+                 keys=destroyed)
         async with in_transaction():
             await _delete_org_rows(work.organization_id)
         log.info("jobs.org_deleted", organization_id=str(work.organization_id))
@@ -162,8 +169,9 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         if not await _org(membership.organization_id).scoped(Membership) \
                 .exclude(user_id=user.id).exists():
             alone.append(membership.organization_id)
-    for org_id in alone:  # Stripe first, outside the transaction
+    for org_id in alone:  # Stripe first, outside the transaction; then the keys shredded
         await cancel_billing(services, org_id, work.id)
+        await keys.destroy(org_id)
     old_keys = [key for key in cast("list[str | None]", await ScheduledWork.filter(
         user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True)) if key]
     async with in_transaction():

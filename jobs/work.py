@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from tortoise.expressions import F
 
-from jobs import deletions, exports
+from jobs import deletions, encryption, exports
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def handlers() -> dict[WorkKind, Handler]:
         WorkKind.ORG_EXPORT: exports.build_org_export,
         WorkKind.ACCOUNT_DELETION: deletions.delete_account,
         WorkKind.ORG_DELETION: deletions.delete_organization,
+        WorkKind.KEY_ROTATION: encryption.reencrypt_org,
     }
 
 

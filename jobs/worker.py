@@ -24,6 +24,8 @@ from core.settings import ConfigurationError, Settings
 from database import close_database, init_database
 from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
+from keystore import keys
+from keystore.kek import kek_from_settings
 from services import Services
 from services.queue import QUEUE, WEBHOOK_QUEUE
 
@@ -35,9 +37,11 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
                                  "the jobs itself")
     configure_logging(settings.log_level)
+    keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
-    await init_database(settings.database_url, global_fallback=True)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url,
+                        global_fallback=True)
     loops = asyncio.ensure_future(services.jobs.run_workers(
         concurrency=concurrency,
         webhook_concurrency=webhook_concurrency or settings.webhook_concurrency,

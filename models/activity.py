@@ -23,6 +23,7 @@ class ActivityAction(StrEnum):
     ORGANIZATION_DELETION_SCHEDULED = "organization.deletion_scheduled"
     ORGANIZATION_DELETION_CANCELED = "organization.deletion_canceled"
     ORGANIZATION_OWNERSHIP_TRANSFERRED = "organization.ownership_transferred"
+    ORGANIZATION_KEY_ROTATED = "organization.key_rotated"
     INVITATION_CREATED = "invitation.created"
     INVITATION_RESENT = "invitation.resent"
     INVITATION_REVOKED = "invitation.revoked"

@@ -22,6 +22,8 @@ class WorkKind(StrEnum):
     ORG_EXPORT = "org_export"
     ACCOUNT_DELETION = "account_deletion"
     ORG_DELETION = "org_deletion"
+    KEY_ROTATION = "key_rotation"
+    """Re-encrypt an organization's data under its new ACTIVE key (`jobs/encryption.py`)."""
 
     @property
     def is_export(self) -> bool:

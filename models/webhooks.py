@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 
+from keystore.fields import Encrypted, EncryptedTextField
 from models.orgs import Organization
 from models.tenancy import TenantModel
 
@@ -72,10 +73,11 @@ class AttemptError(StrEnum):
     REFUSED_TARGET = "refused_target"
 
 
-class WebhookEndpoint(TenantModel):
+class WebhookEndpoint(Encrypted, TenantModel):
     """A URL of one organization to which its events are posted, signed with its secret (and
     the previous one for 24 hours after a rotation). Secrets are stored sealed with a key derived
-    from SECRET_KEY and shown only when created or rotated."""
+    from SECRET_KEY, that sealed value encrypted under the org's data key (so shredding the org
+    ends them too), and shown only when created or rotated."""
 
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "relleks.Organization", related_name="webhook_endpoints", on_delete=fields.CASCADE
@@ -90,8 +92,8 @@ class WebhookEndpoint(TenantModel):
     enabled = fields.BooleanField(default=True)
     disabled_reason = fields.CharEnumField(DisabledReason, max_length=16, null=True)
     disabled_at = fields.DatetimeField(null=True)
-    secret_sealed = fields.TextField()
-    previous_secret_sealed = fields.TextField(null=True)
+    secret_sealed = EncryptedTextField()
+    previous_secret_sealed = EncryptedTextField(null=True)
     previous_secret_expires_at = fields.DatetimeField(null=True)
     failing_since = fields.DatetimeField(null=True)
     """The first failed attempt since the last success: after WEBHOOK_DISABLE_AFTER, off."""

@@ -51,6 +51,7 @@ from schema.consents import ConsentMutations
 from schema.custom_domains import CustomDomainMutations
 from schema.data_subjects import DataSubjectMutations
 from schema.deletions import DeletionMutations, DeletionQueries
+from schema.encryption import EncryptionMutations
 from schema.exports import ExportMutations
 from schema.forms import FormMutations, FormQueries
 from schema.leads import LeadMutations, LeadQueries
@@ -79,6 +80,7 @@ Mutation = merge_types("Mutation", (
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
     DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations, AiMutations,
+    EncryptionMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions, AiSubscriptions))

@@ -34,6 +34,8 @@ described_enum(
         A.ORGANIZATION_OWNERSHIP_TRANSFERRED: "Ownership passed to another member (by an "
                                               "OWNER, or when the last OWNER's account was "
                                               "deleted: `summary.reason`).",
+        A.ORGANIZATION_KEY_ROTATED: "Its data encryption key was rotated "
+                                    "(`summary.keyVersion`: the new key's version).",
         A.INVITATION_CREATED: "Someone was invited (`summary.role`).",
         A.INVITATION_RESENT: "An invitation was mailed again.",
         A.INVITATION_REVOKED: "An invitation was withdrawn, or ended with its inviter.",

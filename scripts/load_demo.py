@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 from auth.passwords import hash_password
 from core.settings import Settings
 from database import init_database
+from keystore.fields import prepare
 from models.accounts import User
 from models.forms import LeadForm
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag, Note
@@ -38,7 +39,7 @@ DEMO_PEOPLE = (
 
 
 async def load_demo(settings: Settings) -> None:
-    await init_database(settings.database_url)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url)
     try:
         if await Organization.filter(slug=DEMO_ORG_SLUG).exists():
             print("demo data already there")
@@ -59,7 +60,7 @@ async def load_demo(settings: Settings) -> None:
 async def _create(settings: Settings) -> None:
     now = datetime.now(UTC)
     password_hash = hash_password(DEMO_PASSWORD)
-    async with in_transaction():
+    async with in_transaction("default"):
         org = await Organization.create(name="Demo Co", slug=DEMO_ORG_SLUG)
         people = []
         for email, name, role in DEMO_PEOPLE:
@@ -114,6 +115,7 @@ async def _leads(org: Organization, owners: list[User], now: datetime) -> None:
             notes.append(Note(id=uuid.uuid4(), organization_id=org.id, lead_id=lead.id,
                               author_id=random.choice(owners).id, body=random.choice(NOTES),
                               created_at=created + timedelta(hours=k + 1)))
+    await prepare((org.id,))  # the org's data key: leads and notes are encrypted
     await Lead.bulk_create(leads, batch_size=200)
     await LeadTag.bulk_create(tags, batch_size=200)
     await Note.bulk_create(notes, batch_size=200)

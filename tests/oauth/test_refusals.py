@@ -13,14 +13,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from tortoise.contrib.test import truncate_all_models
 
 from auth.permissions import ROLE_GRANTS, Permission
 from core.settings import Settings
 from models.oauth import OAuthCode, OAuthGrant, OAuthToken
 from models.orgs import Role
 from server import create_app
-from tests.conftest import Api, error_code, errors_of
+from tests.conftest import Api, empty_database, error_code, errors_of
 from tests.oauth.conftest import (
     APPROVE,
     DENY,
@@ -303,7 +302,7 @@ async def test_the_token_is_not_a_person(api: Api, http: httpx.AsyncClient, app_
 
 @pytest.fixture
 async def strict_http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    await truncate_all_models()
+    await empty_database()  # the data and the keystore
     application = create_app(dataclasses.replace(settings, oauth_rate_per_ip="3/minute"),
                              manage_database=False)
     await application.state.services.limiter.reset()

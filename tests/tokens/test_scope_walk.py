@@ -338,6 +338,9 @@ RUNNERS: dict[str, Run] = {
     "Mutation.deleteOrganization": gql(
         "mutation($id: ID!) { deleteOrganization(input: {organizationId: $id, "
         "confirmSlug: \"x\"}) { deletedId } }", org_id),
+    "Mutation.rotateOrganizationKey": gql(
+        "mutation($id: ID!) { rotateOrganizationKey(input: {organizationId: $id}) "
+        "{ keyVersion } }", org_id),
     "Mutation.cancelOrganizationDeletion": gql(
         "mutation($id: ID!) { cancelOrganizationDeletion(input: {organizationId: $id}) "
         "{ scheduledDeletion { id } } }", org_id),
