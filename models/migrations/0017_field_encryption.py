@@ -23,7 +23,7 @@ class AlterFieldOnPostgres(ops.AlterField):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0015_idempotency_keys')]
+    dependencies = [('relleks', '0016_ai_generations')]
 
     initial = False
 
