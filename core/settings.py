@@ -7,12 +7,14 @@ variable cannot ship tokens signed with a key that is printed in this file.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: core/settings.py sits one down
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
@@ -80,6 +82,68 @@ def nameserver(text: str) -> tuple[str, int]:
     if not 0 < number < 65536:
         raise ConfigurationError(f"DNS_NAMESERVERS: {text!r} has no valid port")
     return host, number
+
+
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+"""PostgreSQL `sslmode`s that refuse a plain-text connection."""
+SSLMODES = ("disable", "allow", "prefer", *TLS_SSLMODES)
+
+
+def postgres_url(url: str) -> bool:
+    return url.startswith(("postgres:", "postgresql:", "asyncpg:"))
+
+
+def url_sslmode(url: str) -> str | None:
+    """The `sslmode` (or asyncpg's `ssl`) a PostgreSQL URL asks for, None when it says none."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    return query.get("sslmode") or query.get("ssl")
+
+
+def with_sslmode(url: str, sslmode: str) -> str:
+    """`url` with `sslmode=...` (what libpq, pg_dump and `database._connection` read), replacing
+    one it names; a SQLite URL is returned as it is."""
+    if not postgres_url(url):
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"sslmode", "ssl"}]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("sslmode", sslmode)])))
+
+
+def limits_storage_uri(redis_url: str | None) -> str:
+    """The `limits` library's asyncio storage for REDIS_URL: `async+redis://` or, over TLS,
+    `async+rediss://`; in memory without Redis."""
+    return f"async+{redis_url}" if redis_url else "async+memory://"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many backups to keep: the newest of each of the last `daily` days, `weekly` ISO
+    weeks and `monthly` months (pgBackRest's and restic's kind of schedule). Written in
+    configuration as `daily=7,weekly=4,monthly=0`."""
+
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 0
+
+    @classmethod
+    def parse(cls, text: str, name: str = "BACKUP_RETENTION") -> Retention:
+        counts: dict[str, int] = {}
+        for part in _list(text):
+            key, _, value = part.partition("=")
+            key = key.strip().lower()
+            if key not in {"daily", "weekly", "monthly"} or key in counts:
+                raise ConfigurationError(f"{name}: {part!r} is not daily=N, weekly=N or "
+                                         "monthly=N (each once), e.g. daily=7,weekly=4")
+            try:
+                counts[key] = int(value)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}: {part!r} needs a whole number") from exc
+            if counts[key] < 0:
+                raise ConfigurationError(f"{name}: {part!r} cannot be negative")
+        retention = cls(**{"daily": 0, "weekly": 0, "monthly": 0, **counts})
+        if not (retention.daily or retention.weekly or retention.monthly):
+            raise ConfigurationError(f"{name} must keep at least one backup, e.g. daily=1")
+        return retention
 
 
 @dataclass(frozen=True)
@@ -234,6 +298,20 @@ class Settings:
     tests and local development only; production refuses to start with it on."""
     webhook_ports: tuple[int, ...] = (443,)
     """Ports a webhook URL may name (http:// also 80, when allowed at all)."""
+    # Backups and restores (docs/backups.md) and encryption in transit.
+    backup_dir: Path = field(default=ROOT / "var" / "backups")
+    """Where `make backup` writes the backups and their manifests, and prunes them."""
+    backup_retention: str = "daily=7,weekly=4"
+    """Data backups kept (`Retention`): the newest of each of the last N days, ISO weeks, months."""
+    keystore_backup_retention: str = "daily=3,weekly=1"
+    """Keystore backups kept: shorter, so a destroyed key is gone from every backup sooner."""
+    erasure_ledger_key: str | None = None
+    """Key of the HMAC that names an erased person in the erasure ledger (`keystore/ledger.py`);
+    unset: derived from SECRET_KEY. Changing it makes older entries unmatchable."""
+    database_sslmode: str | None = None
+    """PostgreSQL `sslmode` added to DATABASE_URL (one the URL names is kept when this is unset)."""
+    allow_plaintext_internal: bool = False
+    """Let production reach PostgreSQL and Redis without TLS (a private network you trust)."""
 
     @property
     def run_jobs_in_process(self) -> bool:
@@ -259,6 +337,31 @@ class Settings:
         if self.terms_date is not None:
             return self.terms_date
         return date.fromisoformat(self.terms_version)
+
+    @property
+    def ledger_key(self) -> bytes:
+        """The erasure ledger's HMAC key: ERASURE_LEDGER_KEY, or one derived from SECRET_KEY."""
+        if self.erasure_ledger_key:
+            return self.erasure_ledger_key.encode()
+        return hashlib.sha256(b"relleks erasure ledger:" + self.secret_key.encode()).digest()
+
+    @property
+    def backup_schedule(self) -> Retention:
+        return Retention.parse(self.backup_retention)
+
+    @property
+    def keystore_backup_schedule(self) -> Retention:
+        return Retention.parse(self.keystore_backup_retention, "KEYSTORE_BACKUP_RETENTION")
+
+    def plaintext_connections(self) -> list[str]:
+        """The internal connections that would travel without TLS: PostgreSQL URLs without a
+        refusing `sslmode`, a `redis://` (not `rediss://`) REDIS_URL."""
+        found = []
+        if postgres_url(self.database_url) and url_sslmode(self.database_url) not in TLS_SSLMODES:
+            found.append("DATABASE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
+        if self.redis_url and not self.redis_url.startswith(("rediss://", "unix://")):
+            found.append("REDIS_URL (use a rediss:// URL)")
+        return found
 
     @property
     def webhook_retry_delays(self) -> tuple[float, ...]:
@@ -299,6 +402,10 @@ class Settings:
             "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
             "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
+            "backup_retention": "BACKUP_RETENTION",
+            "keystore_backup_retention": "KEYSTORE_BACKUP_RETENTION",
+            "erasure_ledger_key": "ERASURE_LEDGER_KEY",
+            "database_sslmode": "DATABASE_SSLMODE",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -310,7 +417,8 @@ class Settings:
                 kwargs[attr] = env[var]
         for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
                           "cookie_secure": "COOKIE_SECURE",
-                          "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK"}.items():
+                          "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK",
+                          "allow_plaintext_internal": "ALLOW_PLAINTEXT_INTERNAL"}.items():
             if env.get(var):
                 kwargs[attr] = _bool(env[var])
         for attr, var in {"access_token_ttl": "ACCESS_TOKEN_TTL",
@@ -378,6 +486,11 @@ class Settings:
                 raise ConfigurationError("TERMS_DATE must be a date, e.g. 2026-11-01") from exc
         if env.get("MEDIA_ROOT"):
             kwargs["media_root"] = Path(env["MEDIA_ROOT"])
+        if env.get("BACKUP_DIR"):
+            kwargs["backup_dir"] = Path(env["BACKUP_DIR"])
+        if kwargs.get("database_sslmode") in SSLMODES:
+            kwargs["database_url"] = with_sslmode(kwargs.get("database_url", cls.database_url),
+                                                  kwargs["database_sslmode"])
         if "public_url" not in kwargs and kwargs.get("env") != "production":
             # Links name the server that is running (`PORT=8200 make run`); production says
             # where it is reached from (its proxy) with PUBLIC_URL.
@@ -422,6 +535,11 @@ class Settings:
                                          "development: unset it in production")
             if self.stripe_api_base:
                 raise ConfigurationError("STRIPE_API_BASE is for tests: unset it in production")
+            plaintext = self.plaintext_connections()
+            if plaintext and not self.allow_plaintext_internal:
+                raise ConfigurationError(
+                    "Connections must use TLS in production: " + "; ".join(plaintext)
+                    + ". Or set ALLOW_PLAINTEXT_INTERNAL=1 on a private network you trust")
             for name, url in (("GOOGLE_DISCOVERY_URL", self.google_discovery_url),
                               ("GITHUB_OAUTH_URL", self.github_oauth_url),
                               ("GITHUB_API_URL", self.github_api_url)):
@@ -469,5 +587,11 @@ class Settings:
                                      "`sites.relleks.com` (no scheme, port or path)")
         if not self.webhook_ports or not all(0 < p < 65536 for p in self.webhook_ports):
             raise ConfigurationError("WEBHOOK_PORTS must list ports from 1 to 65535")
+        if self.database_sslmode is not None and self.database_sslmode not in SSLMODES:
+            raise ConfigurationError(f"DATABASE_SSLMODE must be one of {', '.join(SSLMODES)}")
+        if url_sslmode(self.database_url) not in {None, "true", "True", *SSLMODES}:
+            raise ConfigurationError(f"DATABASE_URL's sslmode must be one of {', '.join(SSLMODES)}")
+        Retention.parse(self.backup_retention)  # each raises ConfigurationError
+        Retention.parse(self.keystore_backup_retention, "KEYSTORE_BACKUP_RETENTION")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")
