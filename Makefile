@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 migrate: setup
 	@mkdir -p var
-	$(BIN)/tortoise -c database.TORTOISE_ORM migrate
+	$(BIN)/python -m scripts.migrate
 
 demo: migrate
 	$(BIN)/python -m scripts.load_demo

@@ -17,6 +17,8 @@ from core.logs import configure_logging
 from core.settings import Settings
 from database import close_database, init_database
 from jobs.tasks import register as register_tasks
+from keystore import keys
+from keystore.kek import kek_from_settings
 from oauth import routes as oauth
 from schema import build_schema
 from services import Services
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     """Build the app; tests that share one database connection pass `manage_database=False`."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)  # docs/encryption.md
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
     schema = build_schema(introspection=settings.introspection)
@@ -55,7 +58,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                 finally:
                     await jobs.close()
                 return
-            await init_database(settings.database_url, global_fallback=True)
+            await init_database(settings.database_url, keystore_url=settings.keystore_url,
+                                global_fallback=True)
             if settings.run_jobs_in_process:
                 jobs.start_worker()
             # Everything built so far (modules, the schema, the ORM's metadata: most of the

@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: core/settings.py sits one down
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
+DEV_KEK_BASE64 = "ZGV2LW9ubHktaW5zZWN1cmUta2VrLWNoYW5nZS1tZSE="
+"""The development key-encryption key (32 bytes, printed here): production refuses it."""
 
 
 class ConfigurationError(RuntimeError):
@@ -62,6 +64,19 @@ def local_url(host: str | None, port: str | None) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{(port or '').strip() or '8000'}"
+
+
+def default_keystore_url(database_url: str) -> str:
+    """The keystore beside `database_url`: `keystore.sqlite3` in a SQLite file's directory, or
+    the database `<name>_keystore` on the same PostgreSQL server."""
+    parts = urlsplit(database_url)
+    if parts.scheme == "sqlite":
+        path = database_url.removeprefix("sqlite://")
+        if path in {"", ":memory:"}:
+            return "sqlite://:memory:"
+        return f"sqlite://{Path(path).parent / 'keystore.sqlite3'}"
+    name = parts.path.lstrip("/") or "relleks"
+    return urlunsplit(parts._replace(path=f"/{name}_keystore"))
 
 
 def nameserver(text: str) -> tuple[str, int]:
@@ -309,9 +324,26 @@ class Settings:
     """Key of the HMAC that names an erased person in the erasure ledger (`keystore/ledger.py`);
     unset: derived from SECRET_KEY. Changing it makes older entries unmatchable."""
     database_sslmode: str | None = None
-    """PostgreSQL `sslmode` added to DATABASE_URL (one the URL names is kept when this is unset)."""
+    """PostgreSQL `sslmode` added to DATABASE_URL and KEYSTORE_URL (unset: theirs is kept)."""
     allow_plaintext_internal: bool = False
     """Let production reach PostgreSQL and Redis without TLS (a private network you trust)."""
+
+    # Encryption at rest (docs/encryption.md): per-organization data keys in their own keystore.
+    keystore_url: str = ""
+    """Where the data keys live, apart from the data. Empty: next to the data, a
+    `keystore.sqlite3` file beside a SQLite DATABASE_URL, or the database `<name>_keystore` on
+    the same PostgreSQL server (`default_keystore_url`). Production requires it set."""
+    kek_file: Path | None = None
+    """A file holding the key-encryption key (32 random bytes, base64), which wraps every data
+    key; or KEK_BASE64. Unset both: the development key, refused in production."""
+    kek_base64: str | None = None
+    key_cache_seconds: float = 60.0
+    """How long an organization's unwrapped data keys stay in a process's memory before they are
+    read again (a destroyed key stops decrypting within this time in other processes)."""
+
+    def __post_init__(self) -> None:
+        if not self.keystore_url:
+            object.__setattr__(self, "keystore_url", default_keystore_url(self.database_url))
 
     @property
     def run_jobs_in_process(self) -> bool:
@@ -359,6 +391,8 @@ class Settings:
         found = []
         if postgres_url(self.database_url) and url_sslmode(self.database_url) not in TLS_SSLMODES:
             found.append("DATABASE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
+        if postgres_url(self.keystore_url) and url_sslmode(self.keystore_url) not in TLS_SSLMODES:
+            found.append("KEYSTORE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
         if self.redis_url and not self.redis_url.startswith(("rediss://", "unix://")):
             found.append("REDIS_URL (use a rediss:// URL)")
         return found
@@ -406,6 +440,8 @@ class Settings:
             "keystore_backup_retention": "KEYSTORE_BACKUP_RETENTION",
             "erasure_ledger_key": "ERASURE_LEDGER_KEY",
             "database_sslmode": "DATABASE_SSLMODE",
+            "keystore_url": "KEYSTORE_URL",
+            "kek_base64": "KEK_BASE64",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -484,13 +520,20 @@ class Settings:
                 kwargs["terms_date"] = date.fromisoformat(env["TERMS_DATE"])
             except ValueError as exc:
                 raise ConfigurationError("TERMS_DATE must be a date, e.g. 2026-11-01") from exc
+        if env.get("KEK_FILE"):
+            kwargs["kek_file"] = Path(env["KEK_FILE"])
+        if env.get("KEY_CACHE_SECONDS"):
+            kwargs["key_cache_seconds"] = float(env["KEY_CACHE_SECONDS"])
         if env.get("MEDIA_ROOT"):
             kwargs["media_root"] = Path(env["MEDIA_ROOT"])
         if env.get("BACKUP_DIR"):
             kwargs["backup_dir"] = Path(env["BACKUP_DIR"])
-        if kwargs.get("database_sslmode") in SSLMODES:
+        if kwargs.get("database_sslmode") in SSLMODES:  # both PostgreSQL connections
             kwargs["database_url"] = with_sslmode(kwargs.get("database_url", cls.database_url),
                                                   kwargs["database_sslmode"])
+            if kwargs.get("keystore_url"):
+                kwargs["keystore_url"] = with_sslmode(kwargs["keystore_url"],
+                                                      kwargs["database_sslmode"])
         if "public_url" not in kwargs and kwargs.get("env") != "production":
             # Links name the server that is running (`PORT=8200 make run`); production says
             # where it is reached from (its proxy) with PUBLIC_URL.
@@ -535,6 +578,13 @@ class Settings:
                                          "development: unset it in production")
             if self.stripe_api_base:
                 raise ConfigurationError("STRIPE_API_BASE is for tests: unset it in production")
+            if self.keystore_url == default_keystore_url(self.database_url) \
+                    or self.keystore_url == self.database_url:
+                raise ConfigurationError("KEYSTORE_URL must be set in production, to a database "
+                                         "apart from DATABASE_URL (docs/encryption.md)")
+            if not self.kek_file and (not self.kek_base64 or self.kek_base64 == DEV_KEK_BASE64):
+                raise ConfigurationError("KEK_FILE or KEK_BASE64 must hold a random 32-byte "
+                                         "key-encryption key in production (docs/encryption.md)")
             plaintext = self.plaintext_connections()
             if plaintext and not self.allow_plaintext_internal:
                 raise ConfigurationError(
@@ -593,5 +643,9 @@ class Settings:
             raise ConfigurationError(f"DATABASE_URL's sslmode must be one of {', '.join(SSLMODES)}")
         Retention.parse(self.backup_retention)  # each raises ConfigurationError
         Retention.parse(self.keystore_backup_retention, "KEYSTORE_BACKUP_RETENTION")
+        if self.kek_file and self.kek_base64:
+            raise ConfigurationError("Set KEK_FILE or KEK_BASE64, not both")
+        if not 0 < self.key_cache_seconds <= 3600:
+            raise ConfigurationError("KEY_CACHE_SECONDS must be more than 0 and at most 3600")
         if self.storage_backend not in {"local", "s3"}:
             raise ConfigurationError("STORAGE_BACKEND must be local or s3")

@@ -19,12 +19,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
-from core.settings import Settings
+from core.settings import Settings, default_keystore_url
 from database.asyncpg_client import Client, Session
 from database.queue_tables import apply_schema as apply_jobs_schema
 
@@ -35,20 +37,33 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.jobs", "models.forms", "models.custom_domains", "models.webhooks",
                  "models.idempotency"]
 
+KEYSTORE_MODEL_MODULES = ["keystore.models", "keystore.ledger"]
+"""The keystore's tables (`keystore/`): its own connection and app, `"keystore"`, in the database
+KEYSTORE_URL names, apart from the data, so that destroying a key reaches every data backup."""
+
 
 ENGINES = {"tortoise.backends.sqlite": "database.sqlite",
            "tortoise.backends.asyncpg": "database.asyncpg_client"}
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, *, keystore_url: str | None = None) -> dict[str, Any]:
+    """The data (`"default"`, app `relleks`) and the keystore (`"keystore"`, app `keystore`);
+    `keystore_url` unset: the one beside the data (`core.settings.default_keystore_url`)."""
+    keystore_url = keystore_url or default_keystore_url(database_url)
     return {
-        "connections": {"default": _connection(database_url)},
+        "connections": {"default": _connection(database_url),
+                        "keystore": _connection(keystore_url)},
         "apps": {
             "relleks": {
                 "models": MODEL_MODULES,
                 "default_connection": "default",
                 "migrations": "models.migrations",
-            }
+            },
+            "keystore": {
+                "models": KEYSTORE_MODEL_MODULES,
+                "default_connection": "keystore",
+                "migrations": "keystore.migrations",
+            },
         },
         "use_tz": True,
         "timezone": "UTC",
@@ -75,21 +90,43 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     return {**config, "engine": engine} if engine else database_url
 
 
-TORTOISE_ORM = tortoise_config(Settings.from_env().database_url)
+_SETTINGS = Settings.from_env()
+TORTOISE_ORM = tortoise_config(_SETTINGS.database_url, keystore_url=_SETTINGS.keystore_url)
 
 
-async def migrate_database(database_url: str) -> None:
-    """Apply every committed migration that the database has not seen yet, and the job
-    queue's schema."""
-    await migrate(config=tortoise_config(database_url))
+async def migrate_database(database_url: str, *, keystore_url: str | None = None) -> None:
+    """Apply every committed migration that the data and the keystore have not seen yet, and
+    the job queue's schema. A PostgreSQL keystore database that does not exist yet is created
+    (on the same server by default: `<name>_keystore`)."""
+    keystore_url = keystore_url or default_keystore_url(database_url)
+    await create_postgres_database(keystore_url)
+    await migrate(config=tortoise_config(database_url, keystore_url=keystore_url))
     await Tortoise.close_connections()
     await apply_jobs_schema(database_url)  # procrastinate's own tables (PostgreSQL only)
 
 
-async def init_database(database_url: str, *, global_fallback: bool = False) -> None:
+async def create_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names unless it exists (nothing for SQLite)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql", "asyncpg"}:
+        return
+    name = parts.path.lstrip("/")
+    admin = await asyncpg.connect(urlunsplit(parts._replace(scheme="postgresql",
+                                                            path="/postgres", query="")))
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.DuplicateDatabaseError:
+        pass  # created by another process meanwhile
+    finally:
+        await admin.close()
+
+
+async def init_database(database_url: str, *, keystore_url: str | None = None,
+                        global_fallback: bool = False) -> None:
     """`global_fallback=True` lets other tasks see the connections: uvicorn runs the lifespan
     in its own task, and without it every request fails with "No TortoiseContext is active"."""
-    await Tortoise.init(config=tortoise_config(database_url),
+    await Tortoise.init(config=tortoise_config(database_url, keystore_url=keystore_url),
                         _enable_global_fallback=global_fallback)
 
 

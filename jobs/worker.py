@@ -18,6 +18,8 @@ from core.settings import ConfigurationError, Settings
 from database import close_database, init_database
 from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
+from keystore import keys
+from keystore.kek import kek_from_settings
 from services import Services
 
 
@@ -27,9 +29,11 @@ async def main(concurrency: int) -> None:
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
                                  "the jobs itself")
     configure_logging(settings.log_level)
+    keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
-    await init_database(settings.database_url, global_fallback=True)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url,
+                        global_fallback=True)
     try:
         await services.jobs.run_worker(wait=True, concurrency=concurrency,
                                        install_signal_handlers=True)

@@ -46,12 +46,13 @@ async def in_transaction(connection_name: str | None = None) -> AsyncIterator[An
     """Tortoise's `in_transaction()`, plus: events queued inside are published after commit.
 
     A nested block is a savepoint: its events join the outer block's, so they wait for the real
-    commit, and a savepoint rolled back drops its own events only."""
+    commit, and a savepoint rolled back drops its own events only. Unnamed, the transaction is
+    the data's (`"default"`): the keystore is a second connection (docs/encryption.md)."""
     outer = _pending.get()
     mine = Pending()
     token = _pending.set(mine)
     try:
-        async with tortoise_transaction(connection_name) as connection:
+        async with tortoise_transaction(connection_name or "default") as connection:
             yield connection
     finally:
         _pending.reset(token)

@@ -59,7 +59,7 @@ async def load_demo(settings: Settings) -> None:
 async def _create(settings: Settings) -> None:
     now = datetime.now(UTC)
     password_hash = hash_password(DEMO_PASSWORD)
-    async with in_transaction():
+    async with in_transaction("default"):
         org = await Organization.create(name="Demo Co", slug=DEMO_ORG_SLUG)
         people = []
         for email, name, role in DEMO_PEOPLE:

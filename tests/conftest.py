@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from tortoise import connections
+from tortoise import Tortoise, connections
 from tortoise.contrib.test import truncate_all_models
 
 from core.settings import Settings
@@ -77,6 +77,8 @@ async def database_url() -> AsyncIterator[str]:
             await close_database()
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # The keystore beside it (`core.settings.default_keystore_url`).
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}_keystore" WITH (FORCE)')
             await admin.close()
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -109,11 +111,25 @@ def settings(database_url: str, media_root: Path, smtp_server: tuple[Inbox, int]
     )
 
 
+async def _truncate_all_models() -> None:
+    """Tortoise's `truncate_all_models`, per connection on PostgreSQL: the keystore is a
+    database of its own (its TRUNCATE runs on the default connection only)."""
+    models = list(Tortoise.apps.get_models_iterable())
+    if models[0]._meta.db.capabilities.dialect != "postgres":
+        await truncate_all_models()
+        return
+    by_db: dict[Any, list[str]] = {}
+    for model in models:
+        by_db.setdefault(model._meta.db, []).append(f'"{model._meta.db_table}"')
+    for db, tables in by_db.items():
+        await db.execute_script(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+
 async def empty_database() -> None:
     """Every table emptied. On PostgreSQL a connection left holding a lock (a bug somewhere in
     the previous test) would make TRUNCATE wait forever: fail the test instead, naming it."""
     try:
-        await asyncio.wait_for(truncate_all_models(), timeout=60)
+        await asyncio.wait_for(_truncate_all_models(), timeout=60)
     except TimeoutError:
         rows = await connections.get("default").execute_query_dict(
             "SELECT pid, state, wait_event, left(query, 200) AS query FROM pg_stat_activity "

@@ -47,10 +47,10 @@ async def test_transactions_in_a_block_commit_and_roll_back(database_url: str) -
     async with one_connection():
         db = connections.get("default")
         await db.execute_script("CREATE TEMPORARY TABLE kept (x INTEGER)")
-        async with in_transaction():
+        async with in_transaction("default"):
             await connections.get("default").execute_query("INSERT INTO kept VALUES (1)")
         with pytest.raises(RuntimeError):
-            async with in_transaction():
+            async with in_transaction("default"):
                 await connections.get("default").execute_query("INSERT INTO kept VALUES (2)")
                 raise RuntimeError("undo")
         _, rows = await db.execute_query("SELECT x FROM kept")
@@ -71,7 +71,7 @@ async def test_a_transaction_in_a_block_needs_no_second_connection(database_url:
             assert await backend_ids(2)  # the block now holds the pool's only connection
 
             async def transaction() -> int:
-                async with in_transaction() as tx:
+                async with in_transaction("default") as tx:
                     _, rows = await tx.execute_query("SELECT 41 + 1 AS answer")
                     return int(rows[0]["answer"])
 

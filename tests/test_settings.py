@@ -9,13 +9,35 @@ import sys
 
 import pytest
 
-from core.settings import DEV_SECRET_KEY, ROOT, ConfigurationError, Settings
+from core.settings import DEV_KEK_BASE64, DEV_SECRET_KEY, ROOT, ConfigurationError, Settings
 
 pytestmark = pytest.mark.no_db
 
 GOOD_SECRET = "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv"  # 40 characters
+GOOD_KEK = "q0W5yL2pZk8vN3mR7tB1xC4dF6gH9jK0sA2eU5iO8lM="  # 32 bytes
 PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": GOOD_SECRET,
-              "SMTP_URL": "smtp://mail.example.com:587"}
+              "SMTP_URL": "smtp://mail.example.com:587",
+              "KEYSTORE_URL": "sqlite:///srv/keys/keystore.sqlite3", "KEK_BASE64": GOOD_KEK}
+
+
+def test_production_needs_a_keystore_of_its_own_and_a_real_kek() -> None:
+    no_keystore = {k: v for k, v in PRODUCTION.items() if k != "KEYSTORE_URL"}
+    with pytest.raises(ConfigurationError, match="KEYSTORE_URL"):
+        Settings.from_env(no_keystore)
+    with pytest.raises(ConfigurationError, match="KEYSTORE_URL"):
+        Settings.from_env({**PRODUCTION, "DATABASE_URL": "postgres://db/relleks",
+                           "KEYSTORE_URL": "postgres://db/relleks"})
+    for kek in ("", DEV_KEK_BASE64):
+        with pytest.raises(ConfigurationError, match="KEK_FILE or KEK_BASE64"):
+            Settings.from_env({**PRODUCTION, "KEK_BASE64": kek})
+    assert Settings.from_env(PRODUCTION).keystore_url == "sqlite:///srv/keys/keystore.sqlite3"
+
+
+def test_the_keystore_sits_beside_the_data_by_default() -> None:
+    assert Settings(database_url="sqlite:///data/r.sqlite3").keystore_url \
+        == "sqlite:///data/keystore.sqlite3"
+    assert Settings(database_url="postgres://u@h:5432/relleks").keystore_url \
+        == "postgres://u@h:5432/relleks_keystore"
 
 
 def test_defaults_are_for_local_use() -> None:

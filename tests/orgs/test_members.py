@@ -152,7 +152,7 @@ async def test_two_owners_stepping_down_at_once_leave_one(api: Api, settings: Se
     locked, release = asyncio.Event(), asyncio.Event()
 
     async def hold_owner_rows() -> None:
-        async with in_transaction():
+        async with in_transaction("default"):
             await Membership._scoped(team.org.id).filter(role=Role.OWNER) \
                 .select_for_update().only("id")
             locked.set()

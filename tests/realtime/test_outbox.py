@@ -95,6 +95,6 @@ async def test_an_event_inside_tortoise_s_own_transaction_is_refused(app: Any,
                                                                      team: Team) -> None:
     ctx = _context(app, team)
     with pytest.raises(RuntimeError, match=r"realtime\.outbox\.in_transaction"):
-        async with tortoise_transaction():
+        async with tortoise_transaction("default"):
             await record(ctx, team.org.id, "lead.deleted", target_type="lead", target_id=None)
     assert not await ActivityEvent._scoped(team.org.id).filter(action="lead.deleted")

@@ -1,0 +1,195 @@
+"""Field encryption and blind indexes, for the models (docs/encryption.md "Formats").
+
+A column declared `EncryptedTextField()` holds `enc:v1:<key version>:<base64(nonce | AES-GCM
+ciphertext and tag)>`; the associated data is `<org id>|<table>|<column>|<row id>`, so a value
+copied to another row, column or org does not decrypt. A model with such columns derives from
+`Encrypted` (before its Tortoise base): `save`/`create`/`bulk_create` load the org's keys first
+(async), then Tortoise's synchronous `to_db_value` encrypts under the ACTIVE key; every select
+through our engines (`database.rows.FastSelectExecutor`) ends in `after_load`, which loads the
+rows' orgs' keys and decrypts in place. Resolvers and the engine see plain values only.
+
+- A value without the `enc:` prefix is plain text written before encryption came (or during
+  the migration job): it is read as it is, and encrypted the next time the row is saved.
+- A value whose key is DESTROYED (crypto-shredding), or that fails to authenticate, becomes
+  None and the row's `unreadable_fields` names the column: the API says so (`Lead.
+  personalDataUnreadable`), nothing crashes.
+- `BlindIndexField(source, kind)` holds the HMAC-SHA256 of the normalised `source` value under
+  the org's index key: exact lookups (`blind_index(org, "email", value)`) without decrypting.
+  Filtering on an encrypted column itself is refused (TypeError): it could never match.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import Iterable
+from typing import Any, Self, TypeGuard, cast
+
+from cryptography.exceptions import InvalidTag
+from tortoise import fields
+from tortoise.models import Model
+
+from keystore import keys
+
+PREFIX = "enc:v1:"
+
+
+def is_encrypted(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def _aad(org_id: uuid.UUID, table: str, column: str, row_id: Any) -> bytes:
+    return f"{org_id}|{table}|{column}|{row_id}".encode()
+
+
+def encrypt(org_id: uuid.UUID, table: str, column: str, row_id: Any, value: str) -> str:
+    """`value` encrypted under the org's ACTIVE key (loaded before: `keys.ensure_active`)."""
+    org_keys = keys.cached(org_id)
+    if org_keys is None or org_keys.active is None:
+        raise keys.KeyUnavailable(f"no active data key loaded for organization {org_id}: "
+                                  "save through the model (it loads the keys first)")
+    nonce = os.urandom(12)
+    sealed = org_keys.ciphers[org_keys.active].encrypt(
+        nonce, value.encode(), _aad(org_id, table, column, row_id))
+    return f"{PREFIX}{org_keys.active}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+class Unreadable(Exception):
+    """The value's key is destroyed (or missing), or the value was altered or moved."""
+
+
+def decrypt(org_id: uuid.UUID, table: str, column: str, row_id: Any, stored: str) -> str:
+    """The plain text of `stored` (as it is when it has no prefix); Unreadable otherwise."""
+    if not stored.startswith(PREFIX):
+        return stored
+    version_text, _, payload = stored[len(PREFIX):].partition(":")
+    org_keys = keys.cached(org_id)
+    try:
+        version = int(version_text)
+        cipher = org_keys.ciphers[version] if org_keys is not None else None
+        if cipher is None:
+            raise Unreadable(f"key v{version} of organization {org_id} is not available")
+        data = base64.b64decode(payload)
+        return cipher.decrypt(data[:12], data[12:], _aad(org_id, table, column, row_id)).decode()
+    except (ValueError, KeyError, InvalidTag) as exc:
+        raise Unreadable(f"a {table}.{column} value of organization {org_id} does not "
+                         "decrypt") from exc
+
+
+class EncryptedTextField(fields.TextField):
+    """A text column stored encrypted (see the module's docstring)."""
+
+    def to_db_value(self, value: Any, instance: type[Model] | Model) -> Any:
+        if value is None:
+            return None
+        if not hasattr(instance, "_saved_in_db"):  # a filter or a queryset update
+            raise TypeError(f"{self.model_field_name} is encrypted: it cannot be filtered or "
+                            "updated in bulk (find rows by its blind index, save instances)")
+        row = cast(Any, instance)
+        return encrypt(row.organization_id, row._meta.db_table,
+                       self.source_field or self.model_field_name, row.pk, str(value))
+
+
+class BlindIndexField(fields.CharField):
+    """The blind index of the model's `source` attribute (normalised by `normalise`); it is
+    computed on every save from the plain value, whatever the attribute holds."""
+
+    def __init__(self, source: str, kind: str, **kwargs: Any) -> None:
+        kwargs.setdefault("null", True)
+        super().__init__(max_length=64, **kwargs)
+        self.source, self.kind = source, kind
+
+    def to_db_value(self, value: Any, instance: type[Model] | Model) -> Any:
+        if not hasattr(instance, "_saved_in_db"):
+            return value  # a filter: the caller computed it (`blind_index`)
+        plain = getattr(instance, self.source)
+        if plain is None or not str(plain).strip():
+            return None
+        org_keys = keys.cached(cast(Any, instance).organization_id)
+        if org_keys is None:
+            raise keys.KeyUnavailable("the org's keys are not loaded: save through the model")
+        return org_keys.index(self.kind, normalise(self.kind, str(plain)))
+
+
+def normalise(kind: str, value: str) -> str:
+    """What a blind index hashes: emails lower-cased (they are stored normalised by
+    email-validator already), phones as stored (E.164); surrounding blanks dropped."""
+    value = value.strip()
+    return value.lower() if kind == "email" else value
+
+
+async def blind_index(org_id: uuid.UUID, kind: str, value: str) -> str:
+    """The blind index of `value` ("email" or "phone") in the org: what to filter
+    `email_bidx`/`phone_bidx` by."""
+    org_keys = await keys.ensure_active(org_id)
+    return org_keys.index(kind, normalise(kind, value))
+
+
+class Encrypted:
+    """Mix into a model (before `TenantModel`) whose columns include `EncryptedTextField`s."""
+
+    unreadable_fields: frozenset[str] = frozenset()
+    """Columns of this row whose value could not be decrypted (its org's key destroyed)."""
+
+    @classmethod
+    def encrypted_columns(cls) -> tuple[tuple[str, str], ...]:
+        """(attribute, column) of each encrypted field."""
+        found = cls.__dict__.get("_encrypted_columns")
+        if found is None:
+            meta = cast(Any, cls)._meta
+            found = tuple((name, field.source_field or name)
+                          for name, field in meta.fields_map.items()
+                          if isinstance(field, EncryptedTextField))
+            type.__setattr__(cls, "_encrypted_columns", found)
+        return found
+
+    @classmethod
+    async def after_load(cls, instances: list[Self]) -> None:
+        """Decrypt `instances` in place (`database.rows.FastSelectExecutor` calls it)."""
+        columns = cls.encrypted_columns()
+        if not instances or not columns:
+            return
+        orgs = {row.__dict__["organization_id"] for row in instances
+                if any(is_encrypted(row.__dict__.get(name)) for name, _ in columns)}
+        if not orgs:
+            return
+        await keys.load(orgs)
+        table = cast(Any, cls)._meta.db_table
+        retried = False
+        for row in instances:
+            unreadable: set[str] = set()
+            values = row.__dict__
+            for name, column in columns:
+                stored = values.get(name)
+                if not is_encrypted(stored):
+                    continue
+                org = values["organization_id"]
+                try:
+                    values[name] = decrypt(org, table, column, values["id"], stored)
+                except Unreadable:
+                    org_keys = keys.cached(org)
+                    if not retried and org_keys is not None and not org_keys.destroyed:
+                        retried = True  # a key newer than the cache (rotated elsewhere)
+                        keys.forget(org)
+                        await keys.load((org,))
+                        try:
+                            values[name] = decrypt(org, table, column, values["id"], stored)
+                            continue
+                        except Unreadable:
+                            pass
+                    values[name] = None
+                    unreadable.add(name)
+            if unreadable:
+                values["unreadable_fields"] = frozenset(unreadable)
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        await keys.ensure_active(cast(Any, self).organization_id)
+        await cast(Any, super()).save(*args, **kwargs)
+
+    @classmethod
+    async def bulk_create(cls, objects: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
+        objects = list(objects)
+        for org in {row.organization_id for row in objects}:
+            await keys.ensure_active(org)
+        return await cast(Any, super()).bulk_create(objects, *args, **kwargs)

@@ -1,0 +1,23 @@
+"""`make migrate`: the data's and the keystore's migrations (and the job queue's schema), then
+the plain-text personal fields of an older database encrypted (docs/encryption.md).
+
+    python -m scripts.migrate
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.settings import Settings
+from database import close_database, init_database, migrate_database
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    await migrate_database(settings.database_url, keystore_url=settings.keystore_url)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url)
+    await close_database()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
