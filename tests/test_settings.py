@@ -185,7 +185,19 @@ def test_production_starts_with_tls_everywhere(environ: dict[str, str]) -> None:
 
 def test_development_allows_plaintext() -> None:
     settings = Settings.from_env({"DATABASE_URL": PG, "REDIS_URL": "redis://127.0.0.1:6379/0"})
-    assert len(settings.plaintext_connections()) == 2
+    assert [found.split()[0] for found in settings.plaintext_connections()] == [
+        "DATABASE_URL", "KEYSTORE_URL", "REDIS_URL"]  # the keystore beside the data, too
+
+
+def test_database_sslmode_reaches_the_keystore() -> None:
+    derived = Settings.from_env({"DATABASE_URL": PG, "DATABASE_SSLMODE": "require"})
+    assert derived.keystore_url == PG + "_keystore?sslmode=require"
+    named = Settings.from_env({"DATABASE_URL": PG, "DATABASE_SSLMODE": "verify-full",
+                               "KEYSTORE_URL": "postgres://keys.internal/keys"})
+    assert named.keystore_url == "postgres://keys.internal/keys?sslmode=verify-full"
+    assert named.plaintext_connections() == []
+    with pytest.raises(ConfigurationError, match="KEYSTORE_URL \\(set DATABASE_SSLMODE"):
+        Settings.from_env({**PRODUCTION, "KEYSTORE_URL": "postgres://keys.internal/keys"})
 
 
 def test_rate_limits_reach_redis_over_tls() -> None:

@@ -1,0 +1,100 @@
+"""`make restore-drill` end to end: a backup taken over a live database, erasures after it (a
+data subject, an account, an organization), then the drill (a separate process, as CI runs it)
+restores the backup, replays the ledger and checks; a tampered backup fails it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.settings import ROOT, Settings
+from database import backups
+from models.orgs import Role
+from tests.backups.test_ledger import delete_account, delete_org, erase_grace
+from tests.conftest import Api
+from tests.data_subjects.conftest import make_subject
+from tests.orgs.conftest import Team
+
+
+async def drill(settings: Settings, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "KEYSTORE_URL", "BACKUP_DIR", "DATABASE_SSLMODE"}}
+    env.update(DATABASE_URL=settings.database_url, KEYSTORE_URL=settings.keystore_url,
+               BACKUP_DIR=str(settings.backup_dir), SECRET_KEY=settings.secret_key,
+               RELLEKS_ENV="development")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "scripts.restore_drill", *args, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    summary = json.loads(out) if process.returncode == 0 else None
+    return process.returncode, summary, err.decode()
+
+
+async def back_up(settings: Settings) -> backups.Manifest:
+    manifest = await backups.take(settings.database_url, "data", settings.backup_dir)
+    await backups.take(settings.keystore_url, "keystore", settings.backup_dir)
+    return manifest
+
+
+async def test_the_drill_replays_erasures_made_after_the_backup(
+        api: Api, app: Any, team: Team, rival: Team, settings: Settings) -> None:
+    await make_subject(api, team)
+    manifest = await back_up(settings)
+    assert manifest.tables["leads"] == 3 and manifest.tables["organizations"] == 2
+    assert manifest.schema_version["relleks"] == max(
+        p.stem for p in (ROOT / "models/migrations").glob("0*.py"))
+    await erase_grace(api, team)
+    await delete_account(api, app, team, Role.MEMBER)
+    await delete_org(api, app, rival)
+
+    code, summary, err = await drill(settings)
+    assert code == 0, err
+    assert summary is not None and summary["ok"] and summary["backup"] == manifest.file
+    assert summary["replayed"] == {"data_subject": 1, "account": 1, "organization": 1}
+    erased = summary["erased_rows"]
+    assert erased["leads"] == 2 and erased["notes"] == 2  # Grace's two leads and their notes
+    assert erased["users"] == 1 and erased["organizations"] == 1
+    assert erased["memberships"] == 1 + 4  # the member's, and globex's four
+    assert summary["redacted"] >= 1  # the note that mentioned her in another lead
+    assert summary["keystore_backup"]["file"].startswith("keystore-")
+
+
+async def test_without_erasures_the_restore_matches_the_manifest(
+        api: Api, team: Team, settings: Settings) -> None:
+    await make_subject(api, team)
+    await back_up(settings)
+    code, summary, err = await drill(settings)
+    assert code == 0, err
+    assert summary is not None and summary["replayed"] == {} and summary["erased_rows"] == {}
+
+
+async def test_a_tampered_backup_fails_the_drill(api: Api, team: Team,
+                                                 settings: Settings) -> None:
+    await make_subject(api, team)
+    manifest = await back_up(settings)
+    path = settings.backup_dir / manifest.file
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    code, summary, err = await drill(settings)
+    assert code == 1 and summary is None
+    assert "restore drill FAILED" in err and "SHA-256 does not match" in err
+
+
+async def test_no_backup_fails_the_drill(settings: Settings, tmp_path: Path) -> None:
+    code, _, err = await drill(settings)
+    assert code == 1 and f"no data backup in {settings.backup_dir}" in err
+
+
+async def test_prune_keeps_the_newest_backup_of_the_day(api: Api, team: Team,
+                                                        settings: Settings) -> None:
+    first = await backups.take(settings.database_url, "data", settings.backup_dir)
+    second = await backups.take(settings.database_url, "data", settings.backup_dir)
+    assert backups.prune(settings.backup_dir, "data", settings.backup_schedule) == [first.file]
+    assert [m.file for _, m in backups.manifests(settings.backup_dir, "data")] == [second.file]
+    backups.verify(settings.backup_dir, second)
