@@ -331,7 +331,7 @@ def newest_migration(package: str = "models/migrations") -> str:
 async def ledger_entries(settings: Settings, since: datetime) -> list[tuple[str, str | None,
                                                                              str | None]]:
     """(kind, org id, subject hash) of the entries after `since`, read from the keystore."""
-    url = getattr(settings, "keystore_url", None)
+    url = settings.keystore_url
     if not url:
         raise DrillFailed("KEYSTORE_URL names no keystore: the erasure ledger cannot be read")
     keystore = await Database(url).open()
@@ -356,7 +356,7 @@ def _moment(value: Any) -> datetime:
 async def destroyed_keys_check(settings: Settings, orgs: set[str]) -> list[str]:
     """Where the keystore holds data keys (encryption at rest), every key of an erased
     organization must be DESTROYED, its wrapped bytes gone; the problems found."""
-    url = getattr(settings, "keystore_url", None)
+    url = settings.keystore_url
     if not url or not orgs:
         return []
     keystore = await Database(url).open()
@@ -415,7 +415,7 @@ async def restore_keystore(settings: Settings) -> dict[str, Any] | None:
         return None
     directory = settings.backup_dir
     _, manifest = backups.newest(directory, "keystore")
-    url = getattr(settings, "keystore_url", settings.database_url)
+    url = settings.keystore_url
     scratch, name = await scratch_database(url if manifest.source == "postgresql"
                                            else "sqlite://")
     try:

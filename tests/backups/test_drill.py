@@ -20,19 +20,24 @@ from tests.data_subjects.conftest import make_subject
 from tests.orgs.conftest import Team
 
 
-async def drill(settings: Settings, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+async def command(settings: Settings, module: str, *args: str) -> tuple[int, str, str]:
+    """Run `python -m module` as production would, configured for the test's databases."""
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "KEYSTORE_URL", "BACKUP_DIR", "DATABASE_SSLMODE"}}
     env.update(DATABASE_URL=settings.database_url, KEYSTORE_URL=settings.keystore_url,
                BACKUP_DIR=str(settings.backup_dir), SECRET_KEY=settings.secret_key,
                RELLEKS_ENV="development")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scripts.restore_drill", *args, cwd=ROOT, env=env,
+        sys.executable, "-m", module, *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode is not None
-    summary = json.loads(out) if process.returncode == 0 else None
-    return process.returncode, summary, err.decode()
+    return process.returncode, out.decode(), err.decode()
+
+
+async def drill(settings: Settings, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    code, out, err = await command(settings, "scripts.restore_drill", *args)
+    return code, json.loads(out) if code == 0 else None, err
 
 
 async def back_up(settings: Settings) -> backups.Manifest:
@@ -62,6 +67,26 @@ async def test_the_drill_replays_erasures_made_after_the_backup(
     assert erased["memberships"] == 1 + 4  # the member's, and globex's four
     assert summary["redacted"] >= 1  # the note that mentioned her in another lead
     assert summary["keystore_backup"]["file"].startswith("keystore-")
+
+
+async def test_the_backup_command_backs_up_both_and_prunes(
+        api: Api, team: Team, settings: Settings) -> None:
+    await make_subject(api, team)
+    code, out, err = await command(settings, "scripts.backup")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line.get("kind") for line in lines[:2]] == ["data", "keystore"]
+    for line in lines[:2]:
+        manifest = backups.Manifest.read(settings.backup_dir / f"{line['backup']}.json")
+        backups.verify(settings.backup_dir, manifest)
+        assert manifest.sha256 == line["sha256"] and manifest.tables
+    assert lines[-1] == {"pruned_ledger_entries": 0}
+    code, out, err = await command(settings, "scripts.backup")  # the same day: one is kept
+    assert code == 0, err
+    assert {json.loads(line).get("pruned", "")[:4] for line in out.splitlines()} >= {"data",
+                                                                                      "keys"}
+    code, out, err = await drill(settings)
+    assert code == 0, err
 
 
 async def test_without_erasures_the_restore_matches_the_manifest(

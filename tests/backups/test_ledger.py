@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -101,3 +102,15 @@ async def test_an_entry_without_its_subject_is_refused(team: Team) -> None:
     with pytest.raises(ValueError, match="org_id"):
         await record_erasure("organization", org_id=None, subject_hash=None, at=now)
     assert await ErasureLedgerEntry.all().count() == 0
+
+
+async def test_entries_older_than_every_backup_are_pruned(settings: Settings) -> None:
+    from scripts.backup import prune_ledger
+
+    now = datetime.now(UTC)
+    for days in (40, 29, 1):
+        await record_erasure("organization", org_id=uuid4(), subject_hash=None,
+                             at=now - timedelta(days=days))
+    assert await prune_ledger(settings, now - timedelta(days=30)) == 1
+    left = await ErasureLedgerEntry.all().order_by("at").values_list("at", flat=True)
+    assert len(left) == 2 and min(left) > now - timedelta(days=30)
