@@ -93,9 +93,17 @@ async def test_without_erasures_the_restore_matches_the_manifest(
         api: Api, team: Team, settings: Settings) -> None:
     await make_subject(api, team)
     await back_up(settings)
-    code, summary, err = await drill(settings)
+    code, summary, err = await drill(settings, "--keep")
     assert code == 0, err
     assert summary is not None and summary["replayed"] == {} and summary["erased_rows"] == {}
+    # --keep: the restored, checked database is left for a real restore to use.
+    from scripts.restore_drill import drop_scratch
+
+    scratch = summary["scratch"]
+    tables, _ = await backups.describe(scratch)
+    assert tables["leads"] == 3
+    name = scratch.rsplit("/", 1)[1] if "postgres" in scratch else None
+    await drop_scratch(settings.database_url, scratch, name)
 
 
 async def test_a_tampered_backup_fails_the_drill(api: Api, team: Team,
