@@ -242,12 +242,40 @@ class Drill:
             await self.delete(table, [str(rid) for rid, email, lead in rows
                                       if (email and subject_hash(self.key, email) == wanted)
                                       or (lead is not None and str(lead) in leads)])
+        await self.tombstone_events(org_id, leads)
         await self.delete("leads", leads)
         keys = [str(kid) for kid, body in await db.fetch(
             f'SELECT {db.text("id")}, {db.text("response_body")} FROM idempotency_keys')
             if body and wanted in self.hashes(str(body))]
         await self.delete("idempotency_keys", keys)
         await self.redact(org_id, {wanted})
+
+    async def tombstone_events(self, org_id: str, leads: list[str]) -> None:
+        """The activity events about the leads and their notes keep action, time and actor but
+        lose their summary, as `resolvers.data_subjects.erase_data_subject` does (a note's
+        event names its lead in `summary.lead`)."""
+        if not leads:
+            return
+        db, org = self.db, self.db.text("organization_id")
+        notes = {str(nid) for (nid,) in await db.fetch(
+            f'SELECT {db.text("id")} FROM notes WHERE {org} = ? AND {db.text("lead_id")} IN '
+            f'({", ".join("?" * len(leads))})', org_id, *leads)}
+        events = await db.fetch(
+            f'SELECT {db.row_id}, target_type, {db.text("target_id")}, {db.text("summary")} '
+            f"FROM activity_events WHERE {org} = ? AND target_type IN ('lead', 'note')", org_id)
+        wanted = set(leads)
+        cast = "CAST(? AS jsonb)" if db.postgres else "?"
+        for row_id, target_type, target_id, summary in events:
+            try:
+                lead = json.loads(summary).get("lead") if summary else None
+            except (ValueError, AttributeError):
+                lead = None
+            if (target_type == "lead" and target_id in wanted) or (target_type == "note" and (
+                    target_id in notes or lead in wanted)):
+                if summary != TOMBSTONE:
+                    await db.execute(f"UPDATE activity_events SET summary = {cast} "
+                                     f"WHERE {db.row_id} = ?", TOMBSTONE, row_id)
+                    self.replay.redacted += 1
 
     async def redact(self, org_id: str, wanted: set[str]) -> None:
         """Every other mention in the org's rows: a JSON value becomes the tombstone, text has

@@ -16,7 +16,7 @@ from database import backups
 from models.orgs import Role
 from tests.backups.test_ledger import delete_account, delete_org, erase_grace
 from tests.conftest import Api
-from tests.data_subjects.conftest import make_subject
+from tests.data_subjects.conftest import GRACE, make_subject
 from tests.orgs.conftest import Team
 
 
@@ -46,6 +46,28 @@ async def back_up(settings: Settings) -> backups.Manifest:
     return manifest
 
 
+async def check_restored(settings: Settings, scratch: str, team: Team) -> None:
+    """The kept scratch database: Grace's activity lost its summaries (as the live erasure
+    did), the mention was redacted, and the database goes."""
+    from scripts.restore_drill import Database, drop_scratch
+
+    db = await Database(scratch).open()
+    try:
+        summaries = await db.fetch(
+            f"SELECT target_type, {db.text('summary')} FROM activity_events "
+            f"WHERE {db.text('organization_id')} = ? AND target_type IN ('lead', 'note')",
+            str(team.org.id))
+        bodies = [body for (body,) in await db.fetch("SELECT body FROM notes")]
+    finally:
+        await db.close()
+    erased = [t for t, summary in summaries if json.loads(summary) == {"erased": True}]
+    assert erased.count("lead") >= 3 and erased.count("note") == 2  # created x2, updated
+    assert any("[erased]" in body for body in bodies)
+    assert not any(GRACE in body.lower() for body in bodies)
+    await drop_scratch(settings.database_url, scratch,
+                       scratch.rsplit("/", 1)[1] if "postgres" in scratch else None)
+
+
 async def test_the_drill_replays_erasures_made_after_the_backup(
         api: Api, app: Any, team: Team, rival: Team, settings: Settings) -> None:
     await make_subject(api, team)
@@ -57,9 +79,10 @@ async def test_the_drill_replays_erasures_made_after_the_backup(
     await delete_account(api, app, team, Role.MEMBER)
     await delete_org(api, app, rival)
 
-    code, summary, err = await drill(settings)
+    code, summary, err = await drill(settings, "--keep")
     assert code == 0, err
     assert summary is not None and summary["ok"] and summary["backup"] == manifest.file
+    await check_restored(settings, summary["scratch"], team)
     assert summary["replayed"] == {"data_subject": 1, "account": 1, "organization": 1}
     erased = summary["erased_rows"]
     assert erased["leads"] == 2 and erased["notes"] == 2  # Grace's two leads and their notes
