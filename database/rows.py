@@ -205,8 +205,10 @@ async def joined(model: type[M], relation: str, where: dict[str, Any]) -> list[M
     _, rows = await db.execute_query(_joined_sql(model, relation, shape, native), params)
     target = cast("RelationalField[Model]", model._meta.fields_map[relation]).related_model
     instances = build(model, rows, native_types=native)
-    for instance, related in zip(instances, build(target, rows, native_types=native,
-                                                  prefix=f"{relation}."), strict=True):
+    targets = build(target, rows, native_types=native, prefix=f"{relation}.")
+    await _after_load(model, instances)
+    await _after_load(target, targets)
+    for instance, related in zip(instances, targets, strict=True):
         object.__setattr__(instance, f"_{relation}", related)
     return instances
 
@@ -247,7 +249,9 @@ class FastSelectExecutor(BaseExecutor):
                              custom_fields: list | None = None) -> list:
         # The first entry is the model itself; more are `select_related` joins.
         if len(self.select_related_idx or ()) > 1 or custom_fields:
-            return await super().execute_select(sql, values, custom_fields)
+            selected = await super().execute_select(sql, values, custom_fields)
+            await _after_load(self.model, selected, joined=True)
+            return selected
         _, rows = await self.db.execute_query(sql, values)
         native = native_types(self)
         instances: list[Any] = []
@@ -255,5 +259,23 @@ class FastSelectExecutor(BaseExecutor):
             if start:
                 await asyncio.sleep(0)  # as Tortoise does: a huge result yields to the loop
             instances += build(self.model, rows[start:start + CHUNK_SIZE], native_types=native)
+        await _after_load(self.model, instances)
         await self._execute_prefetch_queries(instances)
         return instances
+
+
+async def _after_load(model: type[Model], instances: list[Any], *, joined: bool = False) -> None:
+    """The model's own last step for rows it was given, if it has one: encrypted models
+    (`keystore.fields.Encrypted`) decrypt there, after loading their orgs' keys. With
+    `joined`, the related rows attached to them (`select_related`) too."""
+    hook = getattr(model, "after_load", None)
+    if hook is not None and instances:
+        await hook(instances)
+    if joined:
+        related: dict[type[Model], list[Model]] = {}
+        for instance in instances:
+            for value in vars(instance).values():
+                if isinstance(value, Model) and hasattr(type(value), "after_load"):
+                    related.setdefault(type(value), []).append(value)
+        for related_model, rows in related.items():
+            await _after_load(related_model, rows)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
+from keystore import keys
 from keystore.ledger import record_erasure, subject_hash
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
@@ -96,6 +97,12 @@ async def delete_organization(services: Services, work: ScheduledWork) -> dict[s
         await cancel_billing(services, work.organization_id, work.id)
         await record_erasure("organization", org_id=work.organization_id,
                              subject_hash=None, at=datetime.now(UTC))
+        # Crypto-shredding first (docs/encryption.md): with its keys destroyed, the org's
+        # encrypted fields are unreadable in every copy of the data, backups included; then
+        # its rows go. A retry that finds the keys destroyed already destroys none.
+        destroyed = await keys.destroy(work.organization_id)
+        log.info("jobs.org_keys_destroyed", organization_id=str(work.organization_id),
+                 keys=destroyed)
         async with in_transaction():
             await _delete_org_rows(work.organization_id)
         log.info("jobs.org_deleted", organization_id=str(work.organization_id))
@@ -166,8 +173,9 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         if not await _org(membership.organization_id).scoped(Membership) \
                 .exclude(user_id=user.id).exists():
             alone.append(membership.organization_id)
-    for org_id in alone:  # Stripe first, outside the transaction
+    for org_id in alone:  # Stripe first, outside the transaction; then the keys shredded
         await cancel_billing(services, org_id, work.id)
+        await keys.destroy(org_id)
     # The erasure ledger (keystore/ledger.py) before the rows go: a restore replays it.
     now = datetime.now(UTC)
     for org_id in alone:

@@ -127,9 +127,12 @@ async def _activity(user: User) -> list[dict[str, Any]]:
 
 
 async def _notes(user: User) -> list[dict[str, Any]]:
-    return records(await PERSON_DATA.scoped(Note).filter(author_id=user.id).order_by("created_at")
-                   .values("id", "lead_id", "organization_id", "body", "created_at",
-                           "edited_at"))
+    # Read as models: bodies are encrypted (`values` would give the ciphertext).
+    notes = await PERSON_DATA.scoped(Note).filter(author_id=user.id).order_by("created_at")
+    return records([{"id": note.id, "lead_id": note.lead_id,
+                     "organization_id": note.organization_id, "body": note.body,
+                     "created_at": note.created_at, "edited_at": note.edited_at}
+                    for note in notes])
 
 
 async def _api_tokens(user: User) -> list[dict[str, Any]]:

@@ -119,10 +119,14 @@ def normalise(kind: str, value: str) -> str:
     return value.lower() if kind == "email" else value
 
 
-async def blind_index(org_id: uuid.UUID, kind: str, value: str) -> str:
+async def blind_index(org_id: uuid.UUID, kind: str, value: str) -> str | None:
     """The blind index of `value` ("email" or "phone") in the org: what to filter
-    `email_bidx`/`phone_bidx` by."""
-    org_keys = await keys.ensure_active(org_id)
+    `email_bidx`/`phone_bidx` by. None when the org has no key yet (so no row has an index to
+    match) or its keys are destroyed. Creates no key: a read never writes."""
+    await keys.load((org_id,))
+    org_keys = keys.cached(org_id)
+    if org_keys is None or org_keys.index_key is None:
+        return None
     return org_keys.index(kind, normalise(kind, value))
 
 
@@ -156,6 +160,7 @@ class Encrypted:
             return
         await keys.load(orgs)
         table = cast(Any, cls)._meta.db_table
+        nullable = {name: cast(Any, cls)._meta.fields_map[name].null for name, _ in columns}
         retried = False
         for row in instances:
             unreadable: set[str] = set()
@@ -178,18 +183,27 @@ class Encrypted:
                             continue
                         except Unreadable:
                             pass
-                    values[name] = None
+                    values[name] = None if nullable[name] else ""
                     unreadable.add(name)
             if unreadable:
                 values["unreadable_fields"] = frozenset(unreadable)
 
     async def save(self, *args: Any, **kwargs: Any) -> None:
+        """Tortoise's save, with the org's keys loaded first; saving only some fields saves
+        the blind indexes of those among them too."""
         await keys.ensure_active(cast(Any, self).organization_id)
+        named = kwargs.get("update_fields")
+        if named:
+            named = list(named)
+            fields_map = cast(Any, self)._meta.fields_map
+            named += [name for name, field in fields_map.items()
+                      if isinstance(field, BlindIndexField) and field.source in named]
+            kwargs["update_fields"] = named
         await cast(Any, super()).save(*args, **kwargs)
 
-    @classmethod
-    async def bulk_create(cls, objects: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
-        objects = list(objects)
-        for org in {row.organization_id for row in objects}:
-            await keys.ensure_active(org)
-        return await cast(Any, super()).bulk_create(objects, *args, **kwargs)
+
+async def prepare(org_ids: Iterable[uuid.UUID]) -> None:
+    """Load (or create) the ACTIVE keys of `org_ids` before a `bulk_create` of encrypted rows
+    (`save` and `create` do it themselves)."""
+    for org in set(org_ids):
+        await keys.ensure_active(org)

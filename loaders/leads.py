@@ -48,6 +48,8 @@ class NotesFirstPageLoader(Loader[uuid.UUID, list[Note]]):
         rows, postgres = await self.access.raw(Note, self.org_id, sql, params)
         by_lead: dict[uuid.UUID, list[Note]] = defaultdict(list)
         # Ordered by rank, so each lead's list comes out newest first.
-        for note in build(Note, rows, native_types=postgres):
+        notes = build(Note, rows, native_types=postgres)
+        await Note.after_load(notes)  # decrypted, as every select through our engines is
+        for note in notes:
             by_lead[note.lead_id].append(note)
         return [by_lead.get(lead_id, []) for lead_id in lead_ids]

@@ -20,6 +20,7 @@ from tortoise import fields
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
+from keystore.fields import BlindIndexField, Encrypted
 from models.base import BaseModel
 from models.leads import Lead
 from models.orgs import Organization
@@ -74,8 +75,8 @@ def _not_about_restricted(query: QuerySet[Any], rows: Rows) -> QuerySet[Any]:
     restricted = rows(Lead).filter(restricted=True)
     return query.filter(
         Q(lead_id__isnull=True) | Q(lead_id__not_in=Subquery(restricted.values("id"))),
-        Q(email__isnull=True) | Q(email__not_in=Subquery(
-            rows(Lead).filter(restricted=True, email__isnull=False).values("email"))))
+        Q(email_bidx__isnull=True) | Q(email_bidx__not_in=Subquery(
+            rows(Lead).filter(restricted=True, email_bidx__isnull=False).values("email_bidx"))))
 
 
 class LeadForm(TenantModel):
@@ -126,8 +127,9 @@ class LeadForm(TenantModel):
                                 public_id=public_id)
 
 
-class FormSubmission(TenantModel):
-    """One submission of a form, whatever became of it (see `SubmissionStatus`)."""
+class FormSubmission(Encrypted, TenantModel):
+    """One submission of a form, whatever became of it (see `SubmissionStatus`). Its email's
+    blind index (`email_bidx`) finds it beside a restricted lead's (docs/encryption.md)."""
 
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "relleks.Organization", related_name="form_submissions", on_delete=fields.CASCADE
@@ -139,6 +141,7 @@ class FormSubmission(TenantModel):
     """The cleaned values, by `FormField` name."""
     email = fields.CharField(max_length=320, null=True)
     """The normalised email of the values, to find a person's submissions (data rights)."""
+    email_bidx = BlindIndexField("email", "email")
     status = fields.CharEnumField(SubmissionStatus, max_length=16)
     signals: fields.JSONField[list[str]] = fields.JSONField(default=list)
     """Why it is SPAM or HELD (or was taken without a lead), e.g. `honeypot`, `no_challenge`."""

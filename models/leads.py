@@ -10,6 +10,7 @@ from tortoise import fields
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
+from keystore.fields import BlindIndexField, Encrypted, EncryptedTextField
 from models.base import BaseModel
 from models.orgs import Organization
 from models.tenancy import Rows, TenantModel
@@ -34,23 +35,29 @@ class LeadSource(StrEnum):
     IMPORT = "import"
 
 
-class Lead(TenantModel):
-    """A prospect an organization works. Email is normalised, phone stored in E.164."""
+class Lead(Encrypted, TenantModel):
+    """A prospect an organization works. Email is normalised, phone stored in E.164.
+
+    Email, phone and address are encrypted under the org's data key (`keystore.fields`), and
+    email and phone are found by exact value through their blind indexes (`email_bidx`,
+    `phone_bidx`). Name and company stay plain text: they are searched by substring."""
 
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "relleks.Organization", related_name="leads", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=200)
-    email = fields.CharField(max_length=320, null=True)
-    phone = fields.CharField(max_length=32, null=True)
+    email = EncryptedTextField(null=True)
+    phone = EncryptedTextField(null=True)
+    email_bidx = BlindIndexField("email", "email")
+    phone_bidx = BlindIndexField("phone", "phone")
     company = fields.CharField(max_length=200, null=True)
     title = fields.CharField(max_length=200, null=True)
-    address_line1 = fields.CharField(max_length=200, null=True)
-    address_line2 = fields.CharField(max_length=200, null=True)
-    address_city = fields.CharField(max_length=100, null=True)
-    address_region = fields.CharField(max_length=100, null=True)
-    address_postal_code = fields.CharField(max_length=20, null=True)
-    address_country = fields.CharField(max_length=2, null=True)
+    address_line1 = EncryptedTextField(null=True)
+    address_line2 = EncryptedTextField(null=True)
+    address_city = EncryptedTextField(null=True)
+    address_region = EncryptedTextField(null=True)
+    address_postal_code = EncryptedTextField(null=True)
+    address_country = EncryptedTextField(null=True)
     status = fields.CharEnumField(LeadStatus, max_length=16, default=LeadStatus.NEW)
     source = fields.CharEnumField(LeadSource, max_length=16, default=LeadSource.MANUAL)
     owner: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
@@ -72,6 +79,8 @@ class Lead(TenantModel):
             ("organization_id", "updated_at", "id"),
             ("organization_id", "name", "id"),
             ("organization_id", "owner_id"),
+            ("organization_id", "email_bidx"),
+            ("organization_id", "phone_bidx"),
         )
 
     @classmethod
@@ -98,8 +107,8 @@ class LeadTag(TenantModel):
         indexes = (("organization_id", "tag"),)
 
 
-class Note(TenantModel):
-    """A note on a lead, newest first."""
+class Note(Encrypted, TenantModel):
+    """A note on a lead, newest first. Its body is encrypted under the org's data key."""
 
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "relleks.Organization", related_name="notes", on_delete=fields.CASCADE
@@ -110,7 +119,7 @@ class Note(TenantModel):
     author: fields.ForeignKeyNullableRelation[BaseModel] = fields.ForeignKeyField(
         "relleks.User", related_name="notes", null=True, on_delete=fields.SET_NULL
     )
-    body = fields.TextField()
+    body = EncryptedTextField()
     edited_at = fields.DatetimeField(null=True)
     lead_id: uuid.UUID
     author_id: uuid.UUID | None

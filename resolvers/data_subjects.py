@@ -25,6 +25,7 @@ from tortoise.expressions import Q
 
 from core.validation import validate
 from engine.context import Context
+from keystore.fields import blind_index
 from keystore.ledger import record_erasure, subject_hash
 from models.activity import ActivityEvent
 from models.forms import ConsentReceipt, FormSubmission
@@ -70,9 +71,25 @@ class Subject:
     receipts: list[ConsentReceipt]
 
 
+async def _notes_mentioning(ctx: Context, org_id: uuid.UUID, pattern: re.Pattern[str],
+                            batch: int = 500) -> list[Note]:
+    """The org's notes whose body mentions the address: bodies are encrypted, so they are read
+    (decrypted) a batch at a time and matched here, not by the database."""
+    found: list[Note] = []
+    after: uuid.UUID | None = None
+    while True:
+        query = ctx.access.scoped(Note, org_id).order_by("id").limit(batch)
+        rows = list(await (query.filter(id__gt=after) if after else query))
+        found += [note for note in rows if note.body and pattern.search(note.body)]
+        if len(rows) < batch:
+            return found
+        after = rows[-1].id
+
+
 async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
-    leads = list(await ctx.access.scoped(Lead, org_id).filter(email=email)
-                 .order_by("created_at", "id"))
+    index = await blind_index(org_id, "email", email)
+    leads = list(await ctx.access.scoped(Lead, org_id).filter(email_bidx=index)
+                 .order_by("created_at", "id")) if index else []
     lead_ids = [lead.id for lead in leads]
     notes = list(await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids)
                  .order_by("created_at", "id")) if lead_ids else []
@@ -226,7 +243,7 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
         # Webhook payloads hold ids only; a receiver's answer may have echoed the address.
         await ctx.access.scoped(WebhookAttempt, org_id).filter(
             response_excerpt__icontains=email).update(response_excerpt=REDACTED)
-        mentions = await ctx.access.scoped(Note, org_id).filter(body__icontains=email)
+        mentions = await _notes_mentioning(ctx, org_id, pattern)
         for note in mentions:
             note.body = pattern.sub(REDACTED, note.body)
             await note.save(update_fields=["body"])

@@ -45,6 +45,7 @@ from billing.limits import ensure_within_limit, over_limit
 from core.errors import Conflict
 from core.settings import Settings
 from core.validation import Checks
+from keystore.fields import blind_index
 from mail import messages
 from models.forms import (
     ConsentReceipt,
@@ -315,8 +316,9 @@ async def accept(services: Services, form: LeadForm, submission: FormSubmission,
     values = submission.values or {}
     event = _event_writer(services, org_id, form.id, submission.user_agent)
     email = submission.email
-    known = list(await scope.scoped(Lead).filter(email=email).order_by("created_at", "id")) \
-        if email else []
+    index = await blind_index(org_id, "email", email) if email else None
+    known = list(await scope.scoped(Lead).filter(email_bidx=index).order_by("created_at", "id")) \
+        if index else []
     lead: Lead | None = None
     if any(row.restricted for row in known):
         await _update(scope, submission, signals=[*submission.signals, SIGNAL_RESTRICTED])

@@ -21,11 +21,12 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from billing.limits import ensure_within_limit
 from core.errors import BadUserInput
 from engine.context import Context
+from keystore.fields import prepare
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
@@ -197,9 +198,10 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
     assert org is not None
     members = await _member_ids_by_email(ctx, org_id)
     # Read for every caller (tokens included): the import honours the restriction.
-    restricted: frozenset[str] = frozenset(cast("list[str]", await ctx.access.scoped(
-        Lead, org_id, restricted_too=True).filter(
-        restricted=True, email__isnull=False).values_list("email", flat=True)))
+    # Read as models: emails are encrypted (`values_list` would give the ciphertext).
+    restricted: frozenset[str] = frozenset(lead.email for lead in await ctx.access.scoped(
+        Lead, org_id, restricted_too=True).filter(restricted=True, email_bidx__isnull=False)
+        if lead.email)
     valid, errors = await asyncio.to_thread(_validate_rows, org, rows, members, restricted)
     # Both lists are in line order, each holds its first MAX_IMPORT_ERRORS: so do these.
     first = sorted(malformed.first + errors.first, key=lambda e: e.line)[:MAX_IMPORT_ERRORS]
@@ -214,6 +216,7 @@ async def import_leads(ctx: Context, org_id: uuid.UUID, upload: Any, *,
                   created_at=now, updated_at=now, **values) for values, tags in valid]
     tag_rows = [LeadTag(organization_id=org_id, lead_id=lead.id, tag=tag)
                 for lead in leads for tag in lead.tags]
+    await prepare((org_id,))  # the org's data key, for the encrypted columns
     async with in_transaction():
         await ensure_within_limit(ctx, org_id, "leads", adding=len(leads))
         for start in range(0, len(leads), BATCH):
@@ -249,7 +252,8 @@ def spreadsheet_cell(value: Any) -> str:
 
 async def export_leads(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None) -> Export:
     # Restricted leads are never exported: processing them is what the person refused.
-    query = leads_query(ctx, org_id, flt).filter(restricted=False).order_by("-created_at", "-id")
+    query = (await leads_query(ctx, org_id, flt)).filter(restricted=False) \
+        .order_by("-created_at", "-id")
     total = await query.count()
     if total > MAX_EXPORT_ROWS:
         raise BadUserInput.field("filter", f"matches {total:,} leads; export at most "

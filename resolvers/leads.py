@@ -21,6 +21,7 @@ from core.errors import Conflict
 from core.validation import Checks, without_invisible
 from engine.context import Context
 from engine.keyset import Order
+from keystore.fields import blind_index
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag
 from models.orgs import Membership, Organization
 from realtime.outbox import in_transaction
@@ -241,8 +242,8 @@ class LeadFilter:
     created_before: datetime | None = None
 
 
-def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
-                ) -> QuerySet[Lead]:
+async def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
+                      ) -> QuerySet[Lead]:
     query = ctx.access.scoped(Lead, org_id)
     if flt is None:
         return query
@@ -270,8 +271,16 @@ def leads_query(ctx: Context, org_id: uuid.UUID, flt: LeadFilter | None = None
         query = query.filter(id__in=Subquery(having_all))
     term = " ".join(without_invisible(flt.search or "").split())[:100]
     if term:
-        query = query.filter(Q(name__icontains=term) | Q(email__icontains=term)
-                             | Q(phone__icontains=term) | Q(company__icontains=term))
+        # Name and company are plain text, searched by substring; email and phone are
+        # encrypted, found by exact value through their blind indexes (docs/encryption.md).
+        found = Q(name__icontains=term) | Q(company__icontains=term)
+        email = await blind_index(org_id, "email", term)
+        if email is not None and "@" in term:
+            found |= Q(email_bidx=email)
+        phone = "".join(term.split())
+        if phone.startswith("+") and phone[1:].isdigit():
+            found |= Q(phone_bidx=await blind_index(org_id, "phone", phone))
+        query = query.filter(found)
     return query
 
 

@@ -108,8 +108,15 @@ class Note(ModelNode):
     model = models.Note
 
     id: relay.NodeID[str]
-    body: str = strawberry.field(description="Up to 10,000 characters.")
+    body: str = strawberry.field(description="Up to 10,000 characters; empty when "
+                                             "`bodyUnreadable`.")
     created_at: datetime.datetime = strawberry.field(description="When it was written.")
+
+    @strawberry.field(description="True when the body cannot be decrypted: its organization's "
+                                  "data key was destroyed (a deleted organization's data read "
+                                  "from an older copy). The body is then empty.")
+    def body_unreadable(self, root: strawberry.Parent[models.Note]) -> bool:
+        return bool(root.unreadable_fields)
     edited_at: datetime.datetime | None = strawberry.field(
         description="When last edited; null if never.")
 
@@ -172,6 +179,13 @@ class Lead(ModelNode, LeadReceiptFields):
     created_at: datetime.datetime = strawberry.field(description="When it was created.")
     updated_at: datetime.datetime = strawberry.field(
         description="When it was last saved: created, edited, assigned or restricted.")
+
+    @strawberry.field(description="True when the lead's encrypted personal data (email, phone, "
+                                  "address) cannot be decrypted: its organization's data key "
+                                  "was destroyed (a deleted organization's data read from an "
+                                  "older copy). Those fields are then null.")
+    def personal_data_unreadable(self, root: strawberry.Parent[models.Lead]) -> bool:
+        return bool(root.unreadable_fields)
 
     @strawberry.field(description="Postal address; null when no part of it is known.")
     def address(self, root: strawberry.Parent[models.Lead]) -> Address | None:
@@ -336,8 +350,8 @@ async def organization_leads(
     base = resolvers.ORDERS[order_by.field.value]
     order = Order(base.field, descending=order_by.direction is OrderDirection.DESC,
                             is_datetime=base.is_datetime)
-    query = resolvers.leads_query(info.context, root.id,
-                                  filter.to_resolver() if filter else None)
+    query = await resolvers.leads_query(info.context, root.id,
+                                        filter.to_resolver() if filter else None)
     page = await keyset_page(query, order, seal=info.context.services.cursors,
                              scope=scope_of("leads", root.id, order), first=first, after=after,
                              last=last, before=before, max_results=max_page(info))

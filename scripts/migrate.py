@@ -10,13 +10,18 @@ import asyncio
 
 from core.settings import Settings
 from database import close_database, init_database, migrate_database
+from jobs.encryption import encrypt_everything
 
 
 async def main() -> None:
     settings = Settings.from_env()
     await migrate_database(settings.database_url, keystore_url=settings.keystore_url)
     await init_database(settings.database_url, keystore_url=settings.keystore_url)
-    await close_database()
+    try:
+        saved = await encrypt_everything()  # nothing to do on a database that is up to date
+        print(f"encrypted {saved} rows stored in plain text or under retired keys")
+    finally:
+        await close_database()
 
 
 if __name__ == "__main__":

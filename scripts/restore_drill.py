@@ -38,6 +38,7 @@ import secrets
 import sqlite3
 import sys
 import tempfile
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,9 @@ from tortoise.migrations.api import migrate
 
 from core.settings import ROOT, ConfigurationError, Settings, postgres_url
 from database import backups, tortoise_config
+from keystore import fields as encryption
+from keystore import keys
+from keystore.kek import kek_from_settings
 from keystore.ledger import subject_hash
 
 REPLAY_MARGIN = timedelta(minutes=10)
@@ -180,9 +184,36 @@ class Drill:
         self.key = settings.ledger_key
         self.replay = Replay()
         self._cascades: dict[str, list[tuple[str, str]]] = {}
+        self._sealed: set[tuple[str, Any]] = set()
+
+    async def row_key(self, table: str, row_id: Any) -> str:
+        """The `id` of a row found by its physical id (what encryption binds values to)."""
+        rows = await self.db.fetch(f'SELECT {self.db.text("id")} FROM "{table}" '
+                                   f"WHERE {self.db.row_id} = ?", row_id)
+        return str(rows[0][0])
 
     def hashes(self, text: str) -> set[str]:
         return {subject_hash(self.key, found) for found in EMAIL.findall(text)}
+
+    async def reveal(self, org_id: str, table: str, column: str, row_id: Any,
+                     value: Any) -> str | None:
+        """A value as the API reads it: an encrypted field (`enc:v1:`, docs/encryption.md)
+        decrypted with its org's keys from the live keystore; None when it cannot be (a
+        destroyed key: unreadable, which is what shredding means)."""
+        if value is None or not encryption.is_encrypted(value):
+            return None if value is None else str(value)
+        org = uuid.UUID(str(org_id))
+        await keys.load([org])
+        try:
+            return encryption.decrypt(org, table, column, str(row_id), value)
+        except encryption.Unreadable:
+            return None
+
+    async def seal(self, org_id: str, table: str, column: str, row_id: Any, text: str) -> str:
+        """`text` encrypted for the row, as the model would store it."""
+        org = uuid.UUID(str(org_id))
+        await keys.ensure_active(org)
+        return encryption.encrypt(org, table, column, str(row_id), text)
 
     async def delete(self, table: str, ids: list[str]) -> None:
         """Delete rows by id, first counting what their cascades reach (each row once)."""
@@ -233,15 +264,22 @@ class Drill:
     async def erase_subject(self, org_id: str, wanted: str) -> None:
         self.replay.subjects.setdefault(org_id, set()).add(wanted)
         db, org = self.db, self.db.text("organization_id")
-        leads = [str(lid) for lid, email in await db.fetch(
-            f'SELECT {db.text("id")}, email FROM leads WHERE {org} = ?', org_id)
-            if email and subject_hash(self.key, email) == wanted]
+        leads = []
+        for lid, stored in await db.fetch(
+                f'SELECT {db.text("id")}, email FROM leads WHERE {org} = ?', org_id):
+            email = await self.reveal(org_id, "leads", "email", lid, stored)
+            if email and subject_hash(self.key, email) == wanted:
+                leads.append(str(lid))
         for table in ("consent_receipts", "form_submissions"):
             rows = await db.fetch(f'SELECT {db.text("id")}, email, {db.text("lead_id")} '
                                   f'FROM "{table}" WHERE {org} = ?', org_id)
-            await self.delete(table, [str(rid) for rid, email, lead in rows
-                                      if (email and subject_hash(self.key, email) == wanted)
-                                      or (lead is not None and str(lead) in leads)])
+            matched = []
+            for rid, stored, lead in rows:
+                email = await self.reveal(org_id, table, "email", rid, stored)
+                if (email and subject_hash(self.key, email) == wanted) \
+                        or (lead is not None and str(lead) in leads):
+                    matched.append(str(rid))
+            await self.delete(table, matched)
         await self.tombstone_events(org_id, leads)
         await self.delete("leads", leads)
         keys = [str(kid) for kid, body in await db.fetch(
@@ -286,6 +324,9 @@ class Drill:
             else:
                 new = EMAIL.sub(lambda m: REDACTED if subject_hash(self.key, m.group(0))
                                 in wanted else m.group(0), str(value))
+                if (table, row_id) in self._sealed:
+                    new = await self.seal(org_id, table, column, await self.row_key(
+                        table, row_id), new)
             cast = f"CAST(? AS {'jsonb' if 'jsonb' in is_json else 'json'})" \
                 if is_json and self.db.postgres else "?"
             await self.db.execute(f'UPDATE "{table}" SET "{column}" = {cast} '
@@ -302,16 +343,22 @@ class Drill:
             if "organization_id" not in columns:
                 continue
             texts = [c for c, kind in columns.items() if any(t in kind for t in TEXT_TYPES)]
+            key = self.db.text("id") if "id" in columns else "NULL"
             for column in texts:
                 rows = await self.db.fetch(
-                    f'SELECT {self.db.row_id}, {self.db.text(column)} FROM "{table}" '
-                    f'WHERE {self.db.text("organization_id")} = ? '
-                    f'AND {self.db.text(column)} LIKE ?', org_id, "%@%")
-                for row_id, value in rows:
-                    if value and self.hashes(str(value)) & wanted:
+                    f'SELECT {self.db.row_id}, {self.db.text(column)}, {key} FROM "{table}" '
+                    f'WHERE {self.db.text("organization_id")} = ? AND ('
+                    f'{self.db.text(column)} LIKE ? OR {self.db.text(column)} LIKE ?)',
+                    org_id, "%@%", f"{encryption.PREFIX}%")
+                for row_id, value, key_value in rows:
+                    plain = await self.reveal(org_id, table, column, key_value, value)
+                    if plain and self.hashes(plain) & wanted:
                         kind = columns[column]
-                        found.append((table, column, row_id, value,
+                        found.append((table, column, row_id,
+                                      plain if encryption.is_encrypted(value) else value,
                                       kind if "json" in kind else ""))
+                        if encryption.is_encrypted(value):
+                            self._sealed.add((table, row_id))
         return found
 
 
@@ -345,11 +392,21 @@ async def drop_scratch(url: str, scratch: str, name: str | None) -> None:
 
 async def migrate_data(url: str) -> None:
     """The data app's pending migrations only: the keystore is not restored here."""
-    config = tortoise_config(url)
+    config = tortoise_config(url, keystore_url="sqlite://:memory:")
     config = {**config, "connections": {"default": config["connections"]["default"]},
               "apps": {"relleks": config["apps"]["relleks"]}}
     await migrate(config=config, app_labels=["relleks"])
     await Tortoise.close_connections()
+
+
+async def open_keystore(settings: Settings) -> None:
+    """The live keystore through Tortoise (its connection only) and the KEK, so encrypted
+    fields of the restored rows can be read and written as the models do."""
+    config = tortoise_config(settings.database_url, keystore_url=settings.keystore_url)
+    await Tortoise.init(config={**config,
+                                "connections": {"keystore": config["connections"]["keystore"]},
+                                "apps": {"keystore": config["apps"]["keystore"]}})
+    keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
 
 
 def newest_migration(package: str = "models/migrations") -> str:
@@ -474,6 +531,7 @@ async def run(settings: Settings, *, keep: bool = False) -> dict[str, Any]:
                               f"(found, manifest): {wrong}")
         await migrate_data(scratch)
         entries = await ledger_entries(settings, manifest.time)
+        await open_keystore(settings)
         drill = Drill(settings, await Database(scratch).open())
         try:
             for kind, org_id, wanted in entries:
@@ -489,6 +547,7 @@ async def run(settings: Settings, *, keep: bool = False) -> dict[str, Any]:
             result = await check(drill, manifest, settings)
         finally:
             await drill.db.close()
+            await Tortoise.close_connections()
         keystore = await restore_keystore(settings)
     finally:
         if not keep:

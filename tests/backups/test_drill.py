@@ -8,11 +8,14 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from core.settings import ROOT, Settings
 from database import backups
+from keystore import fields as encryption
+from keystore import keys
 from models.orgs import Role
 from tests.backups.test_ledger import delete_account, delete_org, erase_grace
 from tests.conftest import Api
@@ -57,9 +60,14 @@ async def check_restored(settings: Settings, scratch: str, team: Team) -> None:
             f"SELECT target_type, {db.text('summary')} FROM activity_events "
             f"WHERE {db.text('organization_id')} = ? AND target_type IN ('lead', 'note')",
             str(team.org.id))
-        bodies = [body for (body,) in await db.fetch("SELECT body FROM notes")]
+        stored = await db.fetch(f"SELECT {db.text('id')}, {db.text('organization_id')}, body "
+                                "FROM notes")
     finally:
         await db.close()
+    assert stored and all(encryption.is_encrypted(body) for _, _, body in stored)
+    await keys.load([team.org.id])
+    bodies = [encryption.decrypt(uuid.UUID(org), "notes", "body", note_id, body)
+              for note_id, org, body in stored]  # a redacted body is sealed again
     erased = [t for t, summary in summaries if json.loads(summary) == {"erased": True}]
     assert erased.count("lead") >= 3 and erased.count("note") == 2  # created x2, updated
     assert any("[erased]" in body for body in bodies)
