@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from keystore.fields import Encrypted
 from mail import messages
 from models.accounts import Session, User
 from models.activity import ActivityEvent
@@ -202,8 +203,12 @@ Table = Callable[[uuid.UUID], Awaitable[list[dict[str, Any]]]]
 
 def _org_rows(model: type[TenantModel], *columns: str, **named: str) -> Table:
     async def rows(org_id: uuid.UUID) -> list[dict[str, Any]]:
-        return records(await org_data(org_id).scoped(model)
-                       .order_by("created_at", "id").values(*columns, **named))
+        query = org_data(org_id).scoped(model).order_by("created_at", "id")
+        if issubclass(model, Encrypted) and not named:
+            # Read as models: encrypted columns are decrypted there (`values` gives ciphertext).
+            return records([{column: getattr(row, column) for column in columns}
+                            for row in await query])
+        return records(await query.values(*columns, **named))
     return rows
 
 
