@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ from core.settings import ROOT, Settings
 from database import backups
 from keystore import fields as encryption
 from keystore import keys
+from keystore.ledger import record_erasure
+from keystore.models import DataKey, KeyState
 from models.orgs import Role
 from tests.backups.test_ledger import delete_account, delete_org, erase_grace
 from tests.conftest import Api
 from tests.data_subjects.conftest import GRACE, make_subject
+from tests.leads.conftest import create_lead
 from tests.orgs.conftest import Team
 
 
@@ -79,8 +83,9 @@ async def check_restored(settings: Settings, scratch: str, team: Team) -> None:
 async def test_the_drill_replays_erasures_made_after_the_backup(
         api: Api, app: Any, team: Team, rival: Team, settings: Settings) -> None:
     await make_subject(api, team)
+    await create_lead(api, rival, name="Rita Rival", email="rita@globex.example")
     manifest = await back_up(settings)
-    assert manifest.tables["leads"] == 3 and manifest.tables["organizations"] == 2
+    assert manifest.tables["leads"] == 4 and manifest.tables["organizations"] == 2
     assert manifest.schema_version["relleks"] == max(
         p.stem for p in (ROOT / "models/migrations").glob("0*.py"))
     await erase_grace(api, team)
@@ -93,11 +98,15 @@ async def test_the_drill_replays_erasures_made_after_the_backup(
     await check_restored(settings, summary["scratch"], team)
     assert summary["replayed"] == {"data_subject": 1, "account": 1, "organization": 1}
     erased = summary["erased_rows"]
-    assert erased["leads"] == 2 and erased["notes"] == 2  # Grace's two leads and their notes
-    assert erased["users"] == 1 and erased["organizations"] == 1
+    assert erased["notes"] == 2  # Grace's two leads' notes; her leads and globex's one
+    assert erased["users"] == 1 and erased["organizations"] == 1 and erased["leads"] == 3
     assert erased["memberships"] == 1 + 4  # the member's, and globex's four
     assert summary["redacted"] >= 1  # the note that mentioned her in another lead
     assert summary["keystore_backup"]["file"].startswith("keystore-")
+    # globex's key, which its lead was encrypted under, is destroyed (the drill checked it too):
+    # the copy of its rows in the backup stays unreadable.
+    states = await DataKey.filter(organization_id=rival.org.id).values_list("state", flat=True)
+    assert states and set(states) == {KeyState.DESTROYED}
 
 
 async def test_the_backup_command_backs_up_both_and_prunes(
@@ -118,6 +127,19 @@ async def test_the_backup_command_backs_up_both_and_prunes(
                                                                                       "keys"}
     code, out, err = await drill(settings)
     assert code == 0, err
+
+
+async def test_an_org_erased_whose_keys_live_on_fails_the_drill(
+        api: Api, team: Team, settings: Settings) -> None:
+    """Shredding is checked: the ledger says acme was erased, but its data key is still
+    ACTIVE in the keystore, so its rows in every backup are still readable."""
+    await make_subject(api, team)  # acme's encrypted leads: its key exists
+    await back_up(settings)
+    await record_erasure("organization", org_id=team.org.id, subject_hash=None,
+                         at=datetime.now(UTC))
+    code, _, err = await drill(settings)
+    assert code == 1
+    assert f"organization {team.org.id}: data key v1 is active, not destroyed" in err
 
 
 async def test_without_erasures_the_restore_matches_the_manifest(
