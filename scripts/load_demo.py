@@ -20,6 +20,8 @@ from tortoise.transactions import in_transaction
 from auth.passwords import hash_password
 from core.settings import Settings
 from database import init_database
+from keystore import keys
+from keystore.kek import kek_from_settings
 from models.accounts import User
 from models.forms import LeadForm
 from models.leads import Lead, LeadSource, LeadStatus, LeadTag, Note
@@ -38,7 +40,8 @@ DEMO_PEOPLE = (
 
 
 async def load_demo(settings: Settings) -> None:
-    await init_database(settings.database_url)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url)
+    keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)  # encrypted fields
     try:
         if await Organization.filter(slug=DEMO_ORG_SLUG).exists():
             print("demo data already there")
@@ -61,6 +64,7 @@ async def _create(settings: Settings) -> None:
     password_hash = hash_password(DEMO_PASSWORD)
     async with in_transaction("default"):
         org = await Organization.create(name="Demo Co", slug=DEMO_ORG_SLUG)
+        await keys.ensure_active(org.id)  # bulk_create encrypts without loading keys
         people = []
         for email, name, role in DEMO_PEOPLE:
             user, _ = await User.get_or_create(email=email, defaults={
