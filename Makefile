@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks services clean browser caddy vendor-graphiql js-client
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks services clean browser caddy vendor-graphiql js-client backup restore-drill
 
 setup: $(STAMP)
 
@@ -63,6 +63,16 @@ bench-webhooks: setup
 
 services:
 	@bash scripts/services.sh
+
+# Back up the data and the keystore into BACKUP_DIR (var/backups), then prune by
+# BACKUP_RETENTION / KEYSTORE_BACKUP_RETENTION; production schedulers run
+# `python -m scripts.backup` (docs/backups.md).
+backup: setup
+	$(BIN)/python -m scripts.backup
+
+# Restore the newest backup into a scratch database, replay the erasure ledger, check it.
+restore-drill: setup
+	$(BIN)/python -m scripts.restore_drill
 
 # Debian's Chromium for the GraphiQL browser tests (installed with apt-get when missing).
 browser:

@@ -20,7 +20,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from core.errors import RateLimited
-from core.settings import Settings
+from core.settings import Settings, limits_storage_uri
 
 # Mail-sending requests (verification, password reset): enough for a person who lost a mail or two,
 # too few to flood someone's inbox or to send mail from us in bulk.
@@ -30,8 +30,7 @@ MAIL_RATE_PER_IP = "20/hour"
 
 class LoginLimiter:
     def __init__(self, settings: Settings) -> None:
-        uri = settings.redis_url.replace("redis://", "async+redis://", 1) if settings.redis_url \
-            else "async+memory://"
+        uri = limits_storage_uri(settings.redis_url)
         self.storage = cast(Storage, storage_from_string(uri))  # async+ URIs: asyncio storages
         self._limiter = MovingWindowRateLimiter(self.storage)
         self._per_account: RateLimitItem = parse(settings.login_rate_per_account)

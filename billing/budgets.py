@@ -20,7 +20,7 @@ from limits.aio.storage import Storage
 from limits.storage import storage_from_string
 
 from billing.plans import effective_plan
-from core.settings import Settings
+from core.settings import Settings, limits_storage_uri
 from models.billing import BillingAccount, Plan
 from models.orgs import Membership
 from models.tenancy import system_scope
@@ -76,7 +76,7 @@ class CostBudgets:
                                     self.anonymous.window)
         url = self.settings.redis_url
         self.storage = cast(Storage, storage_from_string(  # async+ URIs: asyncio storages
-            url.replace("redis://", "async+redis://", 1) if url else "async+memory://",
+            limits_storage_uri(url),
             key_prefix=self.key_prefix))
 
     async def caller(self, context: Any) -> Caller:

@@ -7,13 +7,14 @@ variable cannot ship tokens signed with a key that is printed in this file.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: core/settings.py sits one down
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
@@ -96,6 +97,68 @@ def nameserver(text: str) -> tuple[str, int]:
     if not 0 < number < 65536:
         raise ConfigurationError(f"DNS_NAMESERVERS: {text!r} has no valid port")
     return host, number
+
+
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+"""PostgreSQL `sslmode`s that refuse a plain-text connection."""
+SSLMODES = ("disable", "allow", "prefer", *TLS_SSLMODES)
+
+
+def postgres_url(url: str) -> bool:
+    return url.startswith(("postgres:", "postgresql:", "asyncpg:"))
+
+
+def url_sslmode(url: str) -> str | None:
+    """The `sslmode` (or asyncpg's `ssl`) a PostgreSQL URL asks for, None when it says none."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    return query.get("sslmode") or query.get("ssl")
+
+
+def with_sslmode(url: str, sslmode: str) -> str:
+    """`url` with `sslmode=...` (what libpq, pg_dump and `database._connection` read), replacing
+    one it names; a SQLite URL is returned as it is."""
+    if not postgres_url(url):
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"sslmode", "ssl"}]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("sslmode", sslmode)])))
+
+
+def limits_storage_uri(redis_url: str | None) -> str:
+    """The `limits` library's asyncio storage for REDIS_URL: `async+redis://` or, over TLS,
+    `async+rediss://`; in memory without Redis."""
+    return f"async+{redis_url}" if redis_url else "async+memory://"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many backups to keep: the newest of each of the last `daily` days, `weekly` ISO
+    weeks and `monthly` months (pgBackRest's and restic's kind of schedule). Written in
+    configuration as `daily=7,weekly=4,monthly=0`."""
+
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 0
+
+    @classmethod
+    def parse(cls, text: str, name: str = "BACKUP_RETENTION") -> Retention:
+        counts: dict[str, int] = {}
+        for part in _list(text):
+            key, _, value = part.partition("=")
+            key = key.strip().lower()
+            if key not in {"daily", "weekly", "monthly"} or key in counts:
+                raise ConfigurationError(f"{name}: {part!r} is not daily=N, weekly=N or "
+                                         "monthly=N (each once), e.g. daily=7,weekly=4")
+            try:
+                counts[key] = int(value)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}: {part!r} needs a whole number") from exc
+            if counts[key] < 0:
+                raise ConfigurationError(f"{name}: {part!r} cannot be negative")
+        retention = cls(**{"daily": 0, "weekly": 0, "monthly": 0, **counts})
+        if not (retention.daily or retention.weekly or retention.monthly):
+            raise ConfigurationError(f"{name} must keep at least one backup, e.g. daily=1")
+        return retention
 
 
 @dataclass(frozen=True)
@@ -275,6 +338,20 @@ class Settings:
     tests and local development only; production refuses to start with it on."""
     webhook_ports: tuple[int, ...] = (443,)
     """Ports a webhook URL may name (http:// also 80, when allowed at all)."""
+    # Backups and restores (docs/backups.md) and encryption in transit.
+    backup_dir: Path = field(default=ROOT / "var" / "backups")
+    """Where `make backup` writes the backups and their manifests, and prunes them."""
+    backup_retention: str = "daily=7,weekly=4"
+    """Data backups kept (`Retention`): the newest of each of the last N days, ISO weeks, months."""
+    keystore_backup_retention: str = "daily=3,weekly=1"
+    """Keystore backups kept: shorter, so a destroyed key is gone from every backup sooner."""
+    erasure_ledger_key: str | None = None
+    """Key of the HMAC that names an erased person in the erasure ledger (`keystore/ledger.py`);
+    unset: derived from SECRET_KEY. Changing it makes older entries unmatchable."""
+    database_sslmode: str | None = None
+    """PostgreSQL `sslmode` added to DATABASE_URL and KEYSTORE_URL (unset: theirs is kept)."""
+    allow_plaintext_internal: bool = False
+    """Let production reach PostgreSQL and Redis without TLS (a private network you trust)."""
 
     # Encryption at rest (docs/encryption.md): per-organization data keys in their own keystore.
     keystore_url: str = ""
@@ -317,6 +394,33 @@ class Settings:
         if self.terms_date is not None:
             return self.terms_date
         return date.fromisoformat(self.terms_version)
+
+    @property
+    def ledger_key(self) -> bytes:
+        """The erasure ledger's HMAC key: ERASURE_LEDGER_KEY, or one derived from SECRET_KEY."""
+        if self.erasure_ledger_key:
+            return self.erasure_ledger_key.encode()
+        return hashlib.sha256(b"relleks erasure ledger:" + self.secret_key.encode()).digest()
+
+    @property
+    def backup_schedule(self) -> Retention:
+        return Retention.parse(self.backup_retention)
+
+    @property
+    def keystore_backup_schedule(self) -> Retention:
+        return Retention.parse(self.keystore_backup_retention, "KEYSTORE_BACKUP_RETENTION")
+
+    def plaintext_connections(self) -> list[str]:
+        """The internal connections that would travel without TLS: PostgreSQL URLs without a
+        refusing `sslmode`, a `redis://` (not `rediss://`) REDIS_URL."""
+        found = []
+        if postgres_url(self.database_url) and url_sslmode(self.database_url) not in TLS_SSLMODES:
+            found.append("DATABASE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
+        if postgres_url(self.keystore_url) and url_sslmode(self.keystore_url) not in TLS_SSLMODES:
+            found.append("KEYSTORE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
+        if self.redis_url and not self.redis_url.startswith(("rediss://", "unix://")):
+            found.append("REDIS_URL (use a rediss:// URL)")
+        return found
 
     @property
     def webhook_retry_delays(self) -> tuple[float, ...]:
@@ -362,6 +466,10 @@ class Settings:
             "ai_base_url": "AI_BASE_URL",
             "ai_api_key": "AI_API_KEY",
             "ai_model": "AI_MODEL",
+            "backup_retention": "BACKUP_RETENTION",
+            "keystore_backup_retention": "KEYSTORE_BACKUP_RETENTION",
+            "erasure_ledger_key": "ERASURE_LEDGER_KEY",
+            "database_sslmode": "DATABASE_SSLMODE",
             "keystore_url": "KEYSTORE_URL",
             "kek_base64": "KEK_BASE64",
         }
@@ -375,7 +483,8 @@ class Settings:
                 kwargs[attr] = env[var]
         for attr, var in {"introspection": "INTROSPECTION", "graphiql": "GRAPHIQL",
                           "cookie_secure": "COOKIE_SECURE",
-                          "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK"}.items():
+                          "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK",
+                          "allow_plaintext_internal": "ALLOW_PLAINTEXT_INTERNAL"}.items():
             if env.get(var):
                 kwargs[attr] = _bool(env[var])
         for attr, var in {"access_token_ttl": "ACCESS_TOKEN_TTL",
@@ -452,6 +561,14 @@ class Settings:
             kwargs["key_cache_seconds"] = float(env["KEY_CACHE_SECONDS"])
         if env.get("MEDIA_ROOT"):
             kwargs["media_root"] = Path(env["MEDIA_ROOT"])
+        if env.get("BACKUP_DIR"):
+            kwargs["backup_dir"] = Path(env["BACKUP_DIR"])
+        if kwargs.get("database_sslmode") in SSLMODES:  # both PostgreSQL connections
+            kwargs["database_url"] = with_sslmode(kwargs.get("database_url", cls.database_url),
+                                                  kwargs["database_sslmode"])
+            if kwargs.get("keystore_url"):
+                kwargs["keystore_url"] = with_sslmode(kwargs["keystore_url"],
+                                                      kwargs["database_sslmode"])
         if "public_url" not in kwargs and kwargs.get("env") != "production":
             # Links name the server that is running (`PORT=8200 make run`); production says
             # where it is reached from (its proxy) with PUBLIC_URL.
@@ -503,6 +620,11 @@ class Settings:
             if not self.kek_file and (not self.kek_base64 or self.kek_base64 == DEV_KEK_BASE64):
                 raise ConfigurationError("KEK_FILE or KEK_BASE64 must hold a random 32-byte "
                                          "key-encryption key in production (docs/encryption.md)")
+            plaintext = self.plaintext_connections()
+            if plaintext and not self.allow_plaintext_internal:
+                raise ConfigurationError(
+                    "Connections must use TLS in production: " + "; ".join(plaintext)
+                    + ". Or set ALLOW_PLAINTEXT_INTERNAL=1 on a private network you trust")
             for name, url in (("GOOGLE_DISCOVERY_URL", self.google_discovery_url),
                               ("GITHUB_OAUTH_URL", self.github_oauth_url),
                               ("GITHUB_API_URL", self.github_api_url)):
@@ -560,6 +682,12 @@ class Settings:
                                      "https://api.openai.com/v1")
         if not 0 < self.ai_timeout_seconds <= 600:
             raise ConfigurationError("AI_TIMEOUT_SECONDS must be more than 0 and at most 600")
+        if self.database_sslmode is not None and self.database_sslmode not in SSLMODES:
+            raise ConfigurationError(f"DATABASE_SSLMODE must be one of {', '.join(SSLMODES)}")
+        if url_sslmode(self.database_url) not in {None, "true", "True", *SSLMODES}:
+            raise ConfigurationError(f"DATABASE_URL's sslmode must be one of {', '.join(SSLMODES)}")
+        Retention.parse(self.backup_retention)  # each raises ConfigurationError
+        Retention.parse(self.keystore_backup_retention, "KEYSTORE_BACKUP_RETENTION")
         if self.kek_file and self.kek_base64:
             raise ConfigurationError("Set KEK_FILE or KEK_BASE64, not both")
         if not 0 < self.key_cache_seconds <= 3600:

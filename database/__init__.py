@@ -37,7 +37,7 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.jobs", "models.forms", "models.custom_domains", "models.webhooks",
                  "models.idempotency", "models.ai"]
 
-KEYSTORE_MODEL_MODULES = ["keystore.models"]
+KEYSTORE_MODEL_MODULES = ["keystore.models", "keystore.ledger"]
 """The keystore's tables (`keystore/`): its own connection and app, `"keystore"`, in the database
 KEYSTORE_URL names, apart from the data, so that destroying a key reaches every data backup."""
 
@@ -78,8 +78,14 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     statement cancelled between asyncpg's prepare (Parse, Describe and Flush, no Sync) and its
     execution leaves the server mid-protocol, holding the locks the parse took, and only the
     reset's query ends that. Skipping it once left pooled connections blocking DDL and TRUNCATE
-    indefinitely. Its round trip is paid once per query, not per statement (`one_connection`)."""
+    indefinitely. Its round trip is paid once per query, not per statement (`one_connection`).
+
+    A URL's `sslmode=require|verify-ca|verify-full` (DATABASE_SSLMODE adds it) becomes asyncpg's
+    `ssl`, which takes the same words."""
     config = expand_db_url(database_url)
+    credentials = config.get("credentials", {})
+    if "sslmode" in credentials:  # libpq's name (pg_dump reads it too); asyncpg's is `ssl`
+        credentials["ssl"] = credentials.pop("sslmode")
     engine = ENGINES.get(config["engine"])
     return {**config, "engine": engine} if engine else database_url
 

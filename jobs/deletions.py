@@ -14,7 +14,8 @@ An organization deletion cancels its Stripe subscription first (outside any tran
 failure is retried) and then deletes the organization, every row it owns going with it, and
 then its export archives (files and links), whoever asked for them.
 
-Both are idempotent: an account or organization already gone is done.
+Both are idempotent: an account or organization already gone is done. Both append to the
+erasure ledger (`keystore/ledger.py`) before deleting, so a restored backup erases them again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 
 from keystore import keys
+from keystore.ledger import record_erasure, subject_hash
 from models.accounts import EmailToken, RefreshToken, Session, User
 from models.activity import ActivityEvent
 from models.billing import BillingAccount
@@ -93,6 +95,8 @@ async def delete_organization(services: Services, work: ScheduledWork) -> dict[s
     assert work.organization_id is not None
     if await Organization.exists(id=work.organization_id):
         await cancel_billing(services, work.organization_id, work.id)
+        await record_erasure("organization", org_id=work.organization_id,
+                             subject_hash=None, at=datetime.now(UTC))
         # Crypto-shredding first (docs/encryption.md): with its keys destroyed, the org's
         # encrypted fields are unreadable in every copy of the data, backups included; then
         # its rows go. A retry that finds the keys destroyed already destroys none.
@@ -172,6 +176,12 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
     for org_id in alone:  # Stripe first, outside the transaction; then the keys shredded
         await cancel_billing(services, org_id, work.id)
         await keys.destroy(org_id)
+    # The erasure ledger (keystore/ledger.py) before the rows go: a restore replays it.
+    now = datetime.now(UTC)
+    for org_id in alone:
+        await record_erasure("organization", org_id=org_id, subject_hash=None, at=now)
+    await record_erasure("account", org_id=None, at=now,
+                         subject_hash=subject_hash(services.settings.ledger_key, user.email))
     old_keys = [key for key in cast("list[str | None]", await ScheduledWork.filter(
         user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True)) if key]
     async with in_transaction():

@@ -26,6 +26,7 @@ from tortoise.expressions import Q
 from core.validation import validate
 from engine.context import Context
 from keystore.fields import blind_index
+from keystore.ledger import record_erasure, subject_hash
 from models.activity import ActivityEvent
 from models.ai import AiGeneration
 from models.forms import ConsentReceipt, FormSubmission
@@ -236,10 +237,14 @@ async def erase_data_subject(ctx: Context, org_id: uuid.UUID, email: str) -> Era
     actor but lose their
     summary, the email is replaced in any other note (and webhook attempt excerpt) that
     mentions it, and the erasure is
-    logged without the email. Then every export of the organization made before it (which
-    may hold the person) loses its link and its archive."""
+    logged without the email (and appended to the erasure ledger, by a keyed hash of the email,
+    so that restoring an older backup erases the person again). Then every export of the
+    organization made before it (which may hold the person) loses its link and its archive."""
     email = subject_email(email)
     pattern = re.compile(re.escape(email), re.IGNORECASE)
+    # In the ledger first (keystore/ledger.py): a backup's restore replays it.
+    await record_erasure("data_subject", org_id=org_id, at=datetime.now(UTC),
+                         subject_hash=subject_hash(ctx.services.settings.ledger_key, email))
     async with in_transaction():
         subject = await _find(ctx, org_id, email)
         lead_ids = [lead.id for lead in subject.leads]

@@ -133,3 +133,98 @@ def test_uvicorn_refuses_to_serve_in_production_on_the_default_secret() -> None:
         cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+# Encryption in transit (docs/backups.md "In transit"): PostgreSQL and Redis over TLS.
+
+PG = "postgres://relleks:pw@db.internal:5432/relleks"
+
+
+def test_database_sslmode_goes_into_the_url_and_to_asyncpg() -> None:
+    from database import _connection
+
+    settings = Settings.from_env({"DATABASE_URL": PG, "DATABASE_SSLMODE": "verify-full"})
+    assert settings.database_url == PG + "?sslmode=verify-full"
+    assert _connection(settings.database_url)["credentials"]["ssl"] == "verify-full"
+    replaced = Settings.from_env({"DATABASE_URL": PG + "?sslmode=disable&maxsize=9",
+                                  "DATABASE_SSLMODE": "require"})
+    assert replaced.database_url == PG + "?maxsize=9&sslmode=require"
+
+
+def test_a_bad_sslmode_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="DATABASE_SSLMODE"):
+        Settings.from_env({"DATABASE_URL": PG, "DATABASE_SSLMODE": "always"})
+    with pytest.raises(ConfigurationError, match="sslmode"):
+        Settings.from_env({"DATABASE_URL": PG + "?sslmode=sometimes"})
+
+
+@pytest.mark.parametrize("environ", [
+    {"DATABASE_URL": PG},
+    {"DATABASE_URL": PG, "DATABASE_SSLMODE": "prefer"},
+    {"DATABASE_URL": PG + "?sslmode=allow"},
+    {"REDIS_URL": "redis://cache.internal:6379/0"},
+    {"DATABASE_URL": PG, "DATABASE_SSLMODE": "require", "REDIS_URL": "redis://cache:6379/0"},
+])
+def test_production_refuses_plaintext_internal_connections(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match=r"TLS in production.*ALLOW_PLAINTEXT_INTERNAL"):
+        Settings.from_env({**PRODUCTION, **environ})
+    allowed = Settings.from_env({**PRODUCTION, **environ, "ALLOW_PLAINTEXT_INTERNAL": "1"})
+    assert allowed.plaintext_connections()  # allowed, and still known for what it is
+
+
+@pytest.mark.parametrize("environ", [
+    {"DATABASE_URL": PG, "DATABASE_SSLMODE": "verify-full",
+     "REDIS_URL": "rediss://cache.internal:6380/0"},
+    {"DATABASE_URL": PG + "?sslmode=require"},
+    {},  # the embedded SQLite file, no Redis: nothing travels
+])
+def test_production_starts_with_tls_everywhere(environ: dict[str, str]) -> None:
+    settings = Settings.from_env({**PRODUCTION, **environ})
+    assert settings.production and settings.plaintext_connections() == []
+
+
+def test_development_allows_plaintext() -> None:
+    settings = Settings.from_env({"DATABASE_URL": PG, "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert [found.split()[0] for found in settings.plaintext_connections()] == [
+        "DATABASE_URL", "KEYSTORE_URL", "REDIS_URL"]  # the keystore beside the data, too
+
+
+def test_database_sslmode_reaches_the_keystore() -> None:
+    derived = Settings.from_env({"DATABASE_URL": PG, "DATABASE_SSLMODE": "require"})
+    assert derived.keystore_url == PG + "_keystore?sslmode=require"
+    named = Settings.from_env({"DATABASE_URL": PG, "DATABASE_SSLMODE": "verify-full",
+                               "KEYSTORE_URL": "postgres://keys.internal/keys"})
+    assert named.keystore_url == "postgres://keys.internal/keys?sslmode=verify-full"
+    assert named.plaintext_connections() == []
+    with pytest.raises(ConfigurationError, match="KEYSTORE_URL \\(set DATABASE_SSLMODE"):
+        Settings.from_env({**PRODUCTION, "KEYSTORE_URL": "postgres://keys.internal/keys"})
+
+
+def test_rate_limits_reach_redis_over_tls() -> None:
+    from core.settings import limits_storage_uri
+
+    assert limits_storage_uri("rediss://cache:6380/1") == "async+rediss://cache:6380/1"
+    assert limits_storage_uri("redis://cache:6379/1") == "async+redis://cache:6379/1"
+    assert limits_storage_uri(None) == "async+memory://"
+
+
+def test_backup_settings_default_and_parse(tmp_path: object) -> None:
+    from core.settings import Retention
+
+    settings = Settings.from_env({})
+    assert settings.backup_dir == ROOT / "var" / "backups"
+    assert settings.backup_schedule == Retention(daily=7, weekly=4)
+    assert settings.keystore_backup_schedule == Retention(daily=3, weekly=1)
+    custom = Settings.from_env({"BACKUP_DIR": "/srv/backups", "BACKUP_RETENTION": "daily=14",
+                                "KEYSTORE_BACKUP_RETENTION": "daily=2"})
+    assert str(custom.backup_dir) == "/srv/backups"
+    assert custom.backup_schedule == Retention(daily=14, weekly=0)
+    with pytest.raises(ConfigurationError, match="KEYSTORE_BACKUP_RETENTION"):
+        Settings.from_env({"KEYSTORE_BACKUP_RETENTION": "weekly=0"})
+
+
+def test_the_ledger_key_is_its_own_or_derived_from_the_secret() -> None:
+    derived = Settings.from_env({}).ledger_key
+    assert derived != DEV_SECRET_KEY.encode() and len(derived) == 32
+    assert Settings.from_env({"ERASURE_LEDGER_KEY": "k" * 40}).ledger_key == b"k" * 40
+    assert Settings.from_env({"SECRET_KEY": "another-secret-" * 3}).ledger_key != derived
