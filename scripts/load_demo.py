@@ -62,7 +62,6 @@ async def _create(settings: Settings) -> None:
     password_hash = hash_password(DEMO_PASSWORD)
     async with in_transaction("default"):
         org = await Organization.create(name="Demo Co", slug=DEMO_ORG_SLUG)
-        await keys.ensure_active(org.id)  # bulk_create encrypts without loading keys
         people = []
         for email, name, role in DEMO_PEOPLE:
             user, _ = await User.get_or_create(email=email, defaults={
