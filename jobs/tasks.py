@@ -18,6 +18,7 @@ import uuid
 import procrastinate
 
 from jobs import custom_domains, sweep, webhooks, work
+from observability.metrics import count_webhook_attempt
 from services import Services
 from services.queue import DOMAIN_CHECK_TASK, QUEUE, SWEEP_TASK, WEBHOOK_TASK, WORK_TASK
 
@@ -40,7 +41,9 @@ def register(services: Services) -> None:
 
     @app.task(name=WEBHOOK_TASK, queue=QUEUE, retry=retry)
     async def deliver_webhook(message_id: str) -> None:
-        await webhooks.deliver(services, uuid.UUID(message_id))
+        outcome = await webhooks.deliver(services, uuid.UUID(message_id))
+        if outcome in webhooks.ATTEMPTED:
+            count_webhook_attempt(outcome)
 
     @app.periodic(cron="* * * * *")
     @app.task(name=SWEEP_TASK, queue=QUEUE, queueing_lock="sweep")
