@@ -250,11 +250,11 @@ async def run_generation(services: Services, provider: AiProvider, generation: A
 
 async def _finish(services: Services, rows: Any, generation: AiGeneration, topic: list[str],
                   outcome: dict[str, Any], started: float) -> None:
+    count_ai_generation(str(generation.feature), str(outcome["status"]),
+                        int(outcome.get("credits_charged") or 0))
     await rows(AiGeneration).filter(id=generation.id).update(
         **outcome, latency_ms=int((time.monotonic() - started) * 1000),
         finished_at=datetime.now(UTC))
-    count_ai_generation(str(generation.feature), str(outcome["status"]),
-                        int(outcome.get("credits_charged") or 0))
     await _publish(services, topic, {"kind": "finished"})
 
 
