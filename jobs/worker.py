@@ -18,6 +18,7 @@ from core.settings import ConfigurationError, Settings
 from database import close_database, init_database
 from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
+from observability.metrics import mark_process_dead
 from services import Services
 
 
@@ -37,6 +38,7 @@ async def main(concurrency: int) -> None:
         await services.jobs.close()
         await services.stripe.aclose()
         await close_database()
+        mark_process_dead()  # its live gauges leave a shared PROMETHEUS_MULTIPROC_DIR's sums
 
 
 if __name__ == "__main__":
