@@ -20,6 +20,8 @@ from jobs.tasks import register as register_tasks
 from keystore import keys
 from keystore.kek import kek_from_settings
 from oauth import routes as oauth
+from observability.exposition import Backlog, metrics_endpoint, start_listener, stop_listener
+from observability.metrics import mark_process_dead
 from resolvers.ai import finish_runs as finish_ai_runs
 from schema import build_schema
 from services import Services
@@ -43,11 +45,16 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     register_tasks(services)
     schema = build_schema(introspection=settings.introspection)
     graphql = GraphQLView(schema, services)
+    backlog = Backlog(services.jobs.backlog)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         jobs = services.jobs
         await services.broker.start()
+        # Metrics on a port of their own (observability/exposition.py); the first worker
+        # process of a machine to bind it serves every process's values.
+        listener = await start_listener(settings.metrics_host, settings.metrics_port, backlog) \
+            if settings.metrics_port else None
         try:
             if not manage_database:
                 # Tests share one database connection and run the job worker themselves,
@@ -77,8 +84,10 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                 await jobs.close()
                 await close_database()
         finally:
+            await stop_listener(listener)
             await services.broker.close()
             await services.sockets.close()
+            mark_process_dead()  # its live gauges leave the multiprocess view
 
     app = Starlette(
         routes=[
@@ -87,6 +96,9 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/", root, methods=["GET"]),  # 307 to /graphql; a tenant's site: its forms
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            # Prometheus, behind METRICS_TOKEN (404 without one): observability/exposition.py
+            Route("/metrics", metrics_endpoint(settings.metrics_token, backlog),
+                  methods=["GET"]),
             Route("/media/{key:path}", media, methods=["GET"]),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
             # OAuth 2 for partner apps (docs/oauth.md): form posts, outside GraphQL and its CSRF

@@ -249,6 +249,13 @@ class Settings:
     ws_socket_lease: float = 60.0
     """Seconds an open socket's place in the Redis count lasts unless renewed (every third of
     it while the socket lives): the places of a process that died come back after it."""
+    # Metrics (observability/, docs/metrics.md): never public.
+    metrics_token: str | None = None
+    """Bearer token for `/metrics` on the API port; unset: that route answers 404."""
+    metrics_port: int | None = None
+    """Port of a metrics listener of its own (no token); unset: none."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics listener binds to."""
     ws_recheck_seconds: float = 60.0
     """How often an open WebSocket re-reads its credential when nothing told it to sooner: the
     backstop behind the notices that logout, revocation and removal publish."""
@@ -472,11 +479,13 @@ class Settings:
             "database_sslmode": "DATABASE_SSLMODE",
             "keystore_url": "KEYSTORE_URL",
             "kek_base64": "KEK_BASE64",
+            "metrics_host": "METRICS_HOST",
         }
         for attr, var in text.items():
             if env.get(var):
                 kwargs[attr] = env[var]
         for attr, var in {"redis_url": "REDIS_URL", "smtp_url": "SMTP_URL",
+                          "metrics_token": "METRICS_TOKEN",
                           "s3_endpoint_url": "S3_ENDPOINT_URL", **STRIPE_VARIABLES,
                           **SOCIAL_VARIABLES}.items():
             if env.get(var):
@@ -513,7 +522,8 @@ class Settings:
                           "webhook_disable_after": "WEBHOOK_DISABLE_AFTER",
                           "webhook_lanes_per_endpoint": "WEBHOOK_LANES_PER_ENDPOINT",
                           "webhook_concurrency": "WEBHOOK_CONCURRENCY",
-                          "webhook_retry_after_max": "WEBHOOK_RETRY_AFTER_MAX"}.items():
+                          "webhook_retry_after_max": "WEBHOOK_RETRY_AFTER_MAX",
+                          "metrics_port": "METRICS_PORT"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -630,6 +640,9 @@ class Settings:
                               ("GITHUB_API_URL", self.github_api_url)):
                 if not url.startswith("https://"):
                     raise ConfigurationError(f"{name} must be an https:// URL in production")
+        if self.metrics_token is not None and len(self.metrics_token) < 24:
+            raise ConfigurationError("METRICS_TOKEN must be a random value of at least 24 "
+                                     "characters")
         if not self.terms_version.strip() or len(self.terms_version) > 32:
             raise ConfigurationError("TERMS_VERSION must be 1 to 32 characters")
         if self.terms_date is None:

@@ -6,8 +6,8 @@
 - `asyncpg_client`, `sqlite`: the two engines, Tortoise's clients with the fast executor.
 
 Layer: below `models` (it names no table; org-owned ones mark themselves `tenant_scoped`),
-above `core`. Loaders use `rows.by_ids`/`joined`, a query's rare write `writer()`; tables
-live in `models/`.
+above `observability` and `core`. Loaders use `rows.by_ids`/`joined`, a query's rare write
+`writer()`; tables live in `models/`.
 
 `TORTOISE_ORM` is what `tortoise -c database.TORTOISE_ORM makemigrations` reads; the server and
 the tests call `init_database(url)` and `migrate_database(url)` so that every database, SQLite or

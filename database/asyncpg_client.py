@@ -7,9 +7,10 @@ migration schema editor by the client's module name, which is why the module's n
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
@@ -25,6 +26,9 @@ from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
 from database.rows import FastSelectExecutor
+from observability.metrics import POOL_IN_USE, POOL_WAIT_SECONDS, POOL_WAITS
+
+ENGINE = "postgresql"
 
 
 class Executor(FastSelectExecutor, AsyncpgExecutor):
@@ -38,8 +42,37 @@ class Transaction(TransactionWrapper):
         return NestedTransactionContext(Transaction(self))
 
 
+class MeteredPool:
+    """asyncpg's pool, counting connections in use, acquisitions that had to wait for one and
+    how long taking one took (`observability.metrics`). Tortoise only awaits `acquire()` and
+    calls `release()`; everything else goes to the pool itself."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def acquire(self) -> Any:
+        pool = self._pool
+        if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+            POOL_WAITS.labels(ENGINE).inc()
+        started = time.perf_counter()
+        connection = await pool.acquire()
+        POOL_WAIT_SECONDS.labels(ENGINE).observe(time.perf_counter() - started)
+        POOL_IN_USE.labels(ENGINE).inc()
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        POOL_IN_USE.labels(ENGINE).dec()
+        await self._pool.release(connection)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
 class Client(AsyncpgDBClient):
     executor_class = Executor
+
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        return cast(asyncpg.Pool, MeteredPool(await super().create_pool(**kwargs)))
 
     def _in_transaction(self) -> TransactionContext:
         return TransactionContextPooled(Transaction(self), self._pool_init_lock)

@@ -10,7 +10,9 @@ which is why the module's name says sqlite).
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Literal
 
 from tortoise.backends.base.client import NestedTransactionContext, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -21,6 +23,9 @@ from tortoise.backends.sqlite.client import (
 from tortoise.backends.sqlite.executor import SqliteExecutor
 
 from database.rows import FastSelectExecutor
+from observability.metrics import POOL_IN_USE, POOL_WAIT_SECONDS, POOL_WAITS
+
+ENGINE = "sqlite"
 
 
 def _upper(value: Any) -> Any:
@@ -42,8 +47,30 @@ class Transaction(SqliteTransactionWrapper):
         return NestedTransactionContext(Transaction(self))
 
 
+class MeteredLock(asyncio.Lock):
+    """The lock in front of SQLite's one connection, counted like a pool of one
+    (`observability.metrics`): held is in use, a taker that finds it held waits."""
+
+    async def acquire(self) -> Literal[True]:
+        if self.locked():
+            POOL_WAITS.labels(ENGINE).inc()
+        started = time.perf_counter()
+        taken = await super().acquire()
+        POOL_WAIT_SECONDS.labels(ENGINE).observe(time.perf_counter() - started)
+        POOL_IN_USE.labels(ENGINE).inc()
+        return taken
+
+    def release(self) -> None:
+        POOL_IN_USE.labels(ENGINE).dec()
+        super().release()
+
+
 class UnicodeSqliteClient(SqliteClient):
     executor_class = Executor
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = MeteredLock()
 
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(Transaction(self), self._lock)

@@ -20,6 +20,7 @@ import uuid
 import procrastinate
 
 from jobs import custom_domains, sweep, webhooks, work
+from observability.metrics import count_webhook_attempt
 from services import Services
 from services.queue import (
     DOMAIN_CHECK_TASK,
@@ -50,7 +51,9 @@ def register(services: Services) -> None:
 
     @app.task(name=WEBHOOK_TASK, queue=WEBHOOK_QUEUE, retry=retry)
     async def deliver_webhook(message_id: str) -> None:
-        await webhooks.deliver(services, uuid.UUID(message_id))
+        outcome = await webhooks.deliver(services, uuid.UUID(message_id))
+        if outcome in webhooks.ATTEMPTED:
+            count_webhook_attempt(outcome)
 
     @app.task(name=WEBHOOK_RELAY_TASK, queue=WEBHOOK_QUEUE, retry=retry)
     async def queue_webhook(message_id: str, endpoint_id: str) -> None:

@@ -59,6 +59,10 @@ message is re-queued by the sweep after this)."""
 DUE_BATCH = 500
 
 
+ATTEMPTED = frozenset({"delivered", "retry", "failed", "gone", "disabled"})
+"""What `deliver` returns after an HTTP attempt (the other outcomes made none)."""
+
+
 def is_success(status: int | None) -> bool:
     return status is not None and 200 <= status < 300
 

@@ -26,6 +26,7 @@ from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
 from keystore import keys
 from keystore.kek import kek_from_settings
+from observability.metrics import mark_process_dead
 from services import Services
 from services.queue import QUEUE, WEBHOOK_QUEUE
 
@@ -56,6 +57,7 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
         await services.jobs.close()
         await services.stripe.aclose()
         await close_database()
+        mark_process_dead()  # its live gauges leave a shared PROMETHEUS_MULTIPROC_DIR's sums
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from models.ai import AiFeature, AiGeneration, AiStatus
 from models.leads import Lead, Note
 from models.orgs import Membership, Organization
 from models.tenancy import system_scope
+from observability.metrics import count_ai_generation
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.leads import ADDRESS_FIELDS, get_lead, refuse_if_restricted
@@ -249,6 +250,8 @@ async def run_generation(services: Services, provider: AiProvider, generation: A
 
 async def _finish(services: Services, rows: Any, generation: AiGeneration, topic: list[str],
                   outcome: dict[str, Any], started: float) -> None:
+    count_ai_generation(str(generation.feature), str(outcome["status"]),
+                        int(outcome.get("credits_charged") or 0))
     await rows(AiGeneration).filter(id=generation.id).update(
         **outcome, latency_ms=int((time.monotonic() - started) * 1000),
         finished_at=datetime.now(UTC))

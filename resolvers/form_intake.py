@@ -58,6 +58,7 @@ from models.forms import (
 from models.leads import Lead, LeadSource
 from models.orgs import Organization
 from models.tenancy import SystemScope, system_scope
+from observability.metrics import count_form_submission
 from realtime.outbox import in_transaction
 from resolvers.activity import write_event
 from resolvers.leads import EventWriter, insert_lead
@@ -229,6 +230,7 @@ async def take_submission(services: Services, form: LeadForm, values: Mapping[st
             send = await take_confirmation(services, form, submission)
         elif submission.status is SubmissionStatus.ACCEPTED:
             await accept(services, form, submission, hold_over_limit=True)
+    count_form_submission(submission.status.value)
     if send is not None:
         if defer is not None:
             defer(send)

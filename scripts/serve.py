@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 
 import uvicorn
 
@@ -32,6 +34,23 @@ def main(argv: list[str] | None = None) -> None:
     # from the environment: outside production, an unset PUBLIC_URL follows HOST and PORT.
     os.environ["HOST"], os.environ["PORT"] = args.host, str(args.port)
     settings = Settings.from_env()  # refuse a bad environment before binding the port
+    # Metrics of several worker processes (observability/metrics.py): each writes its values
+    # under PROMETHEUS_MULTIPROC_DIR and a scrape sums them. Set before the app is imported.
+    # Given, the directory is used as it is (empty it before a start: old files count);
+    # otherwise several workers get a fresh one, removed when the server stops.
+    made = None
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    elif args.workers > 1:
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="relleks-metrics-")
+    try:
+        serve(args, settings)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         "server:app",
         host=args.host,

@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 import procrastinate
 import structlog
@@ -84,6 +84,16 @@ STALLED_AFTER = 60.0
 beat every 10 s)."""
 
 
+BACKLOG_SQL = """
+SELECT j.task_name, count(*) AS depth,
+       EXTRACT(EPOCH FROM now() - min(coalesce(j.scheduled_at, e.at))) AS oldest
+FROM procrastinate_jobs j
+LEFT JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'
+WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+GROUP BY j.task_name ORDER BY j.task_name LIMIT %(kinds)s
+"""
+"""Due jobs per kind and the age of the oldest (procrastinate's tables: a job's queueing time is
+its `deferred` event)."""
 class Jobs:
     """One process's job machinery: the queue, its connector and the worker that runs it."""
 
@@ -178,6 +188,28 @@ class Jobs:
         if stalled:
             log.warning("jobs.webhook_stalled_released", count=len(stalled))
         return [job.id for job in stalled if job.id is not None]
+    async def backlog(self, *, kinds: int = 50) -> list[tuple[str, int, float]]:
+        """Jobs due and waiting, per kind (task name): (kind, how many, age in seconds of the
+        oldest since it was queued or became due), at most `kinds` kinds. For the metrics
+        (`observability/queue.py`), which bound how often and how long this runs."""
+        if self.embedded:
+            connector = cast(InMemoryConnector, self.app.connector)
+            now = datetime.now(UTC)
+            found: dict[str, tuple[int, datetime]] = {}
+            for job in list(connector.jobs.values()):
+                if job["status"] != "todo" or (job["scheduled_at"] or now) > now:
+                    continue
+                queued = job["scheduled_at"] or next(
+                    (event["at"] for event in connector.events.get(job["id"], ())
+                     if event["type"] == "deferred"), now)
+                count, oldest = found.get(job["task_name"], (0, queued))
+                found[job["task_name"]] = (count + 1, min(oldest, queued))
+            return [(kind, count, (now - oldest).total_seconds())
+                    for kind, (count, oldest) in sorted(found.items())[:kinds]]
+        await self.open()
+        rows = await self.app.connector.execute_query_all_async(BACKLOG_SQL, kinds=kinds)
+        return [(row["task_name"], int(row["depth"]), float(row["oldest"] or 0.0))
+                for row in rows]
 
     async def run_worker(self, *, wait: bool = False, **options: Any) -> None:
         """Run a worker in this process: with `wait=False` until the queue is empty."""

@@ -57,6 +57,7 @@ from auth.form_defences import (
 )
 from core.errors import Conflict
 from models.forms import FormField, FormStatus, LeadForm, SubmissionStatus
+from observability.metrics import count_form_submission
 from resolvers.form_intake import (
     MESSAGE_MAX,
     REQUIRED,
@@ -437,6 +438,7 @@ class FormPages:
             body = parse_body(request.headers.get("content-type", ""),
                               await read_body(request, self.settings.form_max_body_bytes))
         except BadBody as bad:
+            count_form_submission("rejected")
             if as_json or bad.status == 415:
                 return json_error(bad.status, "BAD_USER_INPUT", bad.message, reason=bad.reason,
                                   headers=cors)
@@ -445,9 +447,11 @@ class FormPages:
         ip = request.client.host if request.client else None
         refused = await self.defences.hit(form.public_id, ip)
         if refused is not None:
+            count_form_submission("rejected")
             return self.rate_limited(form, body, refused, cors)
         values, problems = validate_values(form, body.raw)
         if problems:
+            count_form_submission("rejected")
             return self.invalid(form, body, problems, cors)
         submitted = Submitted(
             public_id=form.public_id, honeypot=body.raw.get(HONEYPOT_FIELD),

@@ -12,6 +12,7 @@ audit suite.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -37,6 +38,7 @@ from auth.viewer import Viewer
 from core.errors import ErrorCode
 from engine.context import Context
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
+from observability.metrics import record_request
 from services import Services
 from web import idempotency
 from web.graphiql import render_page
@@ -242,6 +244,9 @@ class GraphQLView(GraphQL[Context, None]):
             result.errors = finalize_errors(
                 result.errors, request_id=_state(request).get("request_id", "-"),
                 hide_suggestions=not self.services.settings.introspection)
+            _state(request)["error_codes"] = [
+                str((error.extensions or {}).get("code", ErrorCode.INTERNAL.value))
+                for error in result.errors]
         response = await super().process_result(request, result)
         cost = _state(request).get("cost")  # set by `engine/cost.py`, for every operation
         if cost is not None:
@@ -260,6 +265,17 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         request = Request(scope, receive)
+        started = time.perf_counter()
+        try:
+            await self._respond(request, scope, receive, send)
+        finally:
+            state = _state(request)
+            cost = state.get("cost")
+            record_request(state.get("operation_name"), state.get("operation_type"),
+                           time.perf_counter() - started, state.get("error_codes", ()),
+                           cost=cost.requested if cost is not None else None)
+
+    async def _respond(self, request: Request, scope: Any, receive: Any, send: Any) -> None:
         response: Response
         try:
             response = await self.run(request)
@@ -273,17 +289,21 @@ class GraphQLView(GraphQL[Context, None]):
                 await request.close()
             return None
         except IdempotencyRefused as refused:
+            _state(request)["error_codes"] = [refused.code.value]
             response = JSONResponse(error_body(refused.message, refused.code,
                                                reason=refused.reason),
                                     status_code=refused.status, headers=refused.headers)
         except HTTPException as exc:
             response = self._transport_error(request, exc)
+            _state(request)["error_codes"] = [
+                STATUS_CODES.get(response.status_code, ErrorCode.BAD_USER_INPUT).value]
         except BodyTooLarge:
             raise  # `BodySizeLimit` answers 413
         except Exception as exc:  # anything else is our fault: log it, answer with the id only
             request_id = _state(request).get("request_id", "-")
             log.error("request.internal_error", request_id=request_id,
                       error_type=type(exc).__name__, exc_info=exc)
+            _state(request)["error_codes"] = [ErrorCode.INTERNAL.value]
             response = JSONResponse(
                 error_body(INTERNAL_MESSAGE, ErrorCode.INTERNAL, requestId=request_id),
                 status_code=500)

@@ -50,6 +50,7 @@ from auth.authenticate import authenticate_connection, recheck_viewer
 from auth.viewer import Viewer
 from core.errors import ErrorCode
 from engine.context import Context
+from observability.metrics import WS_CONNECTIONS, WS_SUBSCRIPTIONS
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
 
@@ -138,7 +139,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         try:
             if await self._claim(f"ip:{client}",
                                  self.context.services.settings.ws_max_sockets_per_ip):
-                await super().handle()
+                WS_CONNECTIONS.inc()
+                try:
+                    await super().handle()
+                finally:
+                    WS_CONNECTIONS.dec()
         finally:
             if self.renewer is not None:
                 self.renewer.cancel()
@@ -190,6 +195,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                                      "payload": [error.formatted]})
             return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Any) -> None:
+        WS_SUBSCRIPTIONS.inc()
+        try:
+            await super().run_operation(operation)
+        finally:
+            WS_SUBSCRIPTIONS.dec()
 
     async def shutdown(self) -> None:
         if self.watcher is not None and self.watcher is not asyncio.current_task():
