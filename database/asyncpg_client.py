@@ -25,21 +25,24 @@ from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
 from database.rows import FastSelectExecutor
+from database.traced import TracedStatements
 
 
 class Executor(FastSelectExecutor, AsyncpgExecutor):
     pass
 
 
-class Transaction(TransactionWrapper):
+class Transaction(TracedStatements, TransactionWrapper):
     executor_class = Executor
+    db_system = "postgresql"
 
     def _in_transaction(self) -> TransactionContext:
         return NestedTransactionContext(Transaction(self))
 
 
-class Client(AsyncpgDBClient):
+class Client(TracedStatements, AsyncpgDBClient):
     executor_class = Executor
+    db_system = "postgresql"
 
     def _in_transaction(self) -> TransactionContext:
         return TransactionContextPooled(Transaction(self), self._pool_init_lock)

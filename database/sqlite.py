@@ -21,6 +21,7 @@ from tortoise.backends.sqlite.client import (
 from tortoise.backends.sqlite.executor import SqliteExecutor
 
 from database.rows import FastSelectExecutor
+from database.traced import TracedStatements
 
 
 def _upper(value: Any) -> Any:
@@ -35,15 +36,17 @@ class Executor(FastSelectExecutor, SqliteExecutor):
     """Rows into models through `database.rows`, as on PostgreSQL."""
 
 
-class Transaction(SqliteTransactionWrapper):
+class Transaction(TracedStatements, SqliteTransactionWrapper):
     executor_class = Executor
+    db_system = "sqlite"
 
     def _in_transaction(self) -> TransactionContext:
         return NestedTransactionContext(Transaction(self))
 
 
-class UnicodeSqliteClient(SqliteClient):
+class UnicodeSqliteClient(TracedStatements, SqliteClient):
     executor_class = Executor
+    db_system = "sqlite"
 
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(Transaction(self), self._lock)

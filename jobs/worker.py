@@ -13,8 +13,10 @@ import argparse
 import asyncio
 
 from billing.budgets import CostBudgets
+from core.error_reports import configure_error_reports, flush
 from core.logs import configure_logging
 from core.settings import ConfigurationError, Settings
+from core.tracing import configure_tracing, shutdown_tracing
 from database import close_database, init_database
 from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
@@ -27,6 +29,8 @@ async def main(concurrency: int) -> None:
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
                                  "the jobs itself")
     configure_logging(settings.log_level)
+    configure_tracing(settings)
+    configure_error_reports(settings)
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
     await init_database(settings.database_url, global_fallback=True)
@@ -37,6 +41,8 @@ async def main(concurrency: int) -> None:
         await services.jobs.close()
         await services.stripe.aclose()
         await close_database()
+        shutdown_tracing()
+        flush()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import procrastinate
 import structlog
 from procrastinate.testing import InMemoryConnector
 
+from core import tracing
 from core.settings import Settings
 from database.queue_tables import is_postgres, libpq_url
 
@@ -36,6 +37,13 @@ SWEEP_TASK = "relleks.sweep"
 DOMAIN_CHECK_TASK = "relleks.check_custom_domain"
 WEBHOOK_TASK = "relleks.deliver_webhook"
 QUEUE = "relleks"
+def _trace() -> dict[str, str]:
+    """The job's `traceparent` argument: the span that queues it (a request's, a job's), which
+    the job's own span links to (`jobs/tasks.py`). Nothing when tracing is off."""
+    parent = tracing.traceparent()
+    return {"traceparent": parent} if parent else {}
+
+
 class Jobs:
     """One process's job machinery: the queue, its connector and the worker that runs it."""
 
@@ -68,7 +76,7 @@ class Jobs:
             await self.open()
             task = self.app.configure_task(WORK_TASK, schedule_at=schedule_at) \
                 if schedule_at else self.app.configure_task(WORK_TASK)
-            await task.defer_async(work_id=str(work_id))
+            await task.defer_async(work_id=str(work_id), **_trace())
         except Exception:  # the promise is in the database already: the sweep will queue it
             log.warning("jobs.defer_failed", work_id=str(work_id), exc_info=True)
             return False
@@ -82,7 +90,7 @@ class Jobs:
             await self.open()
             task = self.app.configure_task(DOMAIN_CHECK_TASK,
                                            queueing_lock=f"domain-check:{domain_id}")
-            await task.defer_async(domain_id=str(domain_id))
+            await task.defer_async(domain_id=str(domain_id), **_trace())
         except procrastinate.exceptions.AlreadyEnqueued:
             return False
         except Exception:  # the row still says when it is due: the sweep will queue it
@@ -98,7 +106,7 @@ class Jobs:
             await self.open()
             task = self.app.configure_task(WEBHOOK_TASK, schedule_at=schedule_at) \
                 if schedule_at else self.app.configure_task(WEBHOOK_TASK)
-            await task.defer_async(message_id=str(message_id))
+            await task.defer_async(message_id=str(message_id), **_trace())
         except Exception:  # the row says it is due: the sweep will queue it
             log.warning("jobs.defer_failed", message_id=str(message_id), exc_info=True)
             return False
