@@ -47,8 +47,10 @@ SAFE_ATTRIBUTES = frozenset({
     "db.query.text", "db.system.name", "db.operation.name", "graphql.operation.name",
     "graphql.operation.type", "rpc.method", "rpc.system", "gen_ai.operation.name",
     "gen_ai.request.model", "messaging.operation.name", "messaging.system", "relleks.job.task",
+    "server.address",
 })
-"""Attributes we set whose key's last part looks sensitive (`...name`) but whose value is ours:
+"""Attributes we set whose key's last part looks sensitive (`...name`, `server.address`: a
+host, not a person's) but whose value is ours:
 their text is scrubbed, not dropped."""
 
 _propagator = TraceContextTextMapPropagator()
