@@ -38,7 +38,7 @@ SENSITIVE_KEYS = frozenset({
     # whole documents that hold any of the above
     "variables", "query_string", "data", "headers", "request_body", "response_body",
 })
-"""Keys whose value is never kept (compared lower-cased, `-` read as `_`)."""
+"""Keys whose value is never kept (compared in snake_case: `newPassword`, `New-Password`)."""
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 LOOSE_PHONE = re.compile(r"(?<![\w\[])(?:\+|\b)\(?\d[\d \t().\-/]{5,}\d(?![\w\]])")
@@ -69,8 +69,13 @@ def opaque_key(key: object) -> bool:
     return name == "id" or name.endswith(("_id", ".id"))
 
 
+CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def sensitive_key(key: object) -> bool:
-    name = str(key).lower().replace("-", "_")
+    """Whether `key` (or its last dotted part) is in `SENSITIVE_KEYS`: GraphQL's camelCase
+    (`newPassword`), kebab-case and dotted keys compare as snake_case."""
+    name = CAMEL.sub("_", str(key)).lower().replace("-", "_")
     return name in SENSITIVE_KEYS or name.rsplit(".", 1)[-1] in SENSITIVE_KEYS
 
 
