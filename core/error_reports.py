@@ -46,23 +46,32 @@ def scrub_event(event: Any, _hint: Any = None) -> Any:
     return redact(event)
 
 
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "dsn": settings.sentry_dsn or None, "environment": settings.env,
+        # `send_default_pii=False`, as sentry-sdk 2.75 spells it (the old option is deprecated):
+        # no user, no bodies, no frame variables, no query data.
+        "data_collection": {"user_info": False, "http_bodies": [],
+                            "stack_frame_variables": False, "database_query_data": False,
+                            "queues": False},
+        # Nothing automatic: a default or auto-enabled integration would patch Starlette,
+        # Strawberry, asyncio and logging for the whole process.
+        "default_integrations": False, "auto_enabling_integrations": False, "integrations": [],
+        "include_local_variables": False, "max_breadcrumbs": 0, "before_send": scrub_event,
+        "max_request_body_size": "never", "traces_sample_rate": None,
+    }
+
+
 def configure_error_reports(settings: Settings) -> bool:
     """Start (or stop) reporting to `settings.sentry_dsn`. True when on."""
     if not settings.sentry_dsn:
         if _state.active:
-            sentry_sdk.init(dsn=None)  # a disabled client: tests build apps with and without
+            # A disabled client (tests build apps with and without), with the same options:
+            # a bare `init()` would turn on the automatic integrations.
+            sentry_sdk.init(**_options(settings))
             _state.active = False
         return False
-    sentry_sdk.init(
-        dsn=settings.sentry_dsn, environment=settings.env,
-        # `send_default_pii=False`, as sentry-sdk 2.75 spells it (the old option is deprecated):
-        # no user, no bodies, no frame variables, no query data.
-        data_collection={"user_info": False, "http_bodies": [], "stack_frame_variables": False,
-                         "database_query_data": False, "queues": False},
-        default_integrations=False, auto_enabling_integrations=False, integrations=[],
-        include_local_variables=False, max_breadcrumbs=0, before_send=scrub_event,
-        max_request_body_size="never", traces_sample_rate=None,
-    )
+    sentry_sdk.init(**_options(settings))
     _state.active = True
     return True
 
