@@ -67,3 +67,4 @@ def test_the_sentry_event_keeps_the_type_and_tags_not_the_message() -> None:
 def test_the_ai_minimiser_uses_the_same_patterns() -> None:
     assert minimise.EMAIL is redaction.EMAIL
     assert minimise.LOOSE_PHONE is redaction.LOOSE_PHONE
+
