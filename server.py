@@ -13,8 +13,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from billing.budgets import CostBudgets
+from core.error_reports import configure_error_reports
 from core.logs import configure_logging
 from core.settings import Settings
+from core.tracing import configure_tracing
 from database import close_database, init_database
 from jobs.tasks import register as register_tasks
 from keystore import keys
@@ -41,9 +43,11 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)  # docs/encryption.md
+    traced = configure_tracing(settings)  # docs/observability.md
+    configure_error_reports(settings)
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
-    schema = build_schema(introspection=settings.introspection)
+    schema = build_schema(introspection=settings.introspection, tracing=traced)
     graphql = GraphQLView(schema, services)
     backlog = Backlog(services.jobs.backlog)
 

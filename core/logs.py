@@ -1,10 +1,13 @@
 """Structured JSON logs through structlog, with secrets and personal data redacted.
 
-One line per request (see `web/middleware.py`) plus events, all JSON on stdout. A processor drops
-the value of any key that can hold a password, a token or a lead's personal data, so a careless
-`log.info(**input)` cannot write them to disk. Records from the standard library's `logging`
-(uvicorn, Tortoise, asyncio) go through the same processors, and uvicorn's own access log is
-silenced: it prints the query string, which for a GET request holds the GraphQL variables.
+One line per request (see `web/middleware.py`) plus events, all JSON on stdout. A processor applies
+the one redaction policy (`core/redaction.py`): it drops the value of any key that can hold a
+password, a token or a lead's personal data, and scrubs emails, phone numbers and tokens from any
+other text, so a careless `log.info(**input)` cannot write them to disk. Inside a traced request
+or job every line carries `trace_id` and `span_id` (`core/tracing.py`). Records from the standard
+library's `logging` (uvicorn, Tortoise, asyncio) go through the same processors, and uvicorn's own
+access log is silenced: it prints the query string, which for a GET request holds the GraphQL
+variables.
 """
 
 from __future__ import annotations
@@ -17,29 +20,33 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
-REDACTED = "[redacted]"
-SENSITIVE_KEYS = frozenset({
-    "password", "new_password", "current_password", "token", "access_token", "refresh_token",
-    "authorization", "cookie", "set_cookie", "secret", "email", "phone", "address", "notes",
-    "birth_date", "variables", "csrf",
-})
+from core.redaction import REDACTED, opaque_key, redact, sensitive_key
+from core.tracing import current_trace_ids
 
+__all__ = ["REDACTED", "configure_logging", "redact_sensitive"]
 
-def _redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _redact(v)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    return value
+KEPT = frozenset({"event", "timestamp", "level", "logger", "trace_id", "span_id",
+                  "request_id"})
+"""Fields written by us, never personal: not scrubbed."""
 
 
 def redact_sensitive(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
-        if key.lower() in SENSITIVE_KEYS:
+        if key in KEPT or (opaque_key(key) and isinstance(event[key], str)):
+            continue
+        if sensitive_key(key):
             event[key] = REDACTED
         else:
-            event[key] = _redact(event[key])
+            event[key] = redact(event[key])
+    return event
+
+
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """`trace_id` and `span_id` of the span in progress, when tracing is on and one is."""
+    ids = current_trace_ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
     return event
 
 
@@ -89,12 +96,14 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
     ]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            add_trace_ids,
             structlog.processors.format_exc_info,  # before redaction, which rewrites tuples
             redact_sensitive,
             structlog.processors.JSONRenderer(serializer=_render),

@@ -220,6 +220,15 @@ class Settings:
     """Invitation mails per recipient address, across all organizations."""
     """Multiplies every per-caller query budget (`engine/cost.py`), e.g. for load tests."""
     log_level: str = "INFO"
+    # Observability (docs/observability.md): traces and error reports, both off by default.
+    otel_exporter_otlp_endpoint: str | None = None
+    """An OTLP/HTTP collector, e.g. `http://127.0.0.1:4318`: spans go to its `/v1/traces`."""
+    otel_service_name: str = "relleks-api"
+    sentry_dsn: str | None = None
+    """Where unhandled errors of requests and jobs are reported (Sentry's SDK)."""
+    trace_exporter: Any = field(default=None, compare=False, repr=False)
+    """Tests only: an OpenTelemetry `SpanExporter` (the in-memory one) that gets every span,
+    whatever OTEL_EXPORTER_OTLP_ENDPOINT says. No variable sets it."""
     # Data rights and background jobs (jobs/, docs/jobs.md).
     account_deletion_grace_days: int = 14
     """Days between asking to delete an account or organization and the deletion."""
@@ -455,6 +464,9 @@ class Settings:
             "terms_version": "TERMS_VERSION",
             "terms_url": "TERMS_URL",
             "log_level": "LOG_LEVEL",
+            "otel_exporter_otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "otel_service_name": "OTEL_SERVICE_NAME",
+            "sentry_dsn": "SENTRY_DSN",
             "oauth_consent_url": "OAUTH_CONSENT_URL",
             "oauth_rate_per_ip": "OAUTH_RATE_PER_IP",
             "invite_rate_per_org": "INVITE_RATE_PER_ORG",

@@ -26,6 +26,7 @@ from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
 from database.rows import FastSelectExecutor
+from database.traced import TracedStatements
 from observability.metrics import POOL_IN_USE, POOL_WAIT_SECONDS, POOL_WAITS
 
 ENGINE = "postgresql"
@@ -35,8 +36,9 @@ class Executor(FastSelectExecutor, AsyncpgExecutor):
     pass
 
 
-class Transaction(TransactionWrapper):
+class Transaction(TracedStatements, TransactionWrapper):
     executor_class = Executor
+    db_system = "postgresql"
 
     def _in_transaction(self) -> TransactionContext:
         return NestedTransactionContext(Transaction(self))
@@ -68,8 +70,9 @@ class MeteredPool:
         return getattr(self._pool, name)
 
 
-class Client(AsyncpgDBClient):
+class Client(TracedStatements, AsyncpgDBClient):
     executor_class = Executor
+    db_system = "postgresql"
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         return cast(asyncpg.Pool, MeteredPool(await super().create_pool(**kwargs)))

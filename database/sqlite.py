@@ -23,6 +23,7 @@ from tortoise.backends.sqlite.client import (
 from tortoise.backends.sqlite.executor import SqliteExecutor
 
 from database.rows import FastSelectExecutor
+from database.traced import TracedStatements
 from observability.metrics import POOL_IN_USE, POOL_WAIT_SECONDS, POOL_WAITS
 
 ENGINE = "sqlite"
@@ -40,8 +41,9 @@ class Executor(FastSelectExecutor, SqliteExecutor):
     """Rows into models through `database.rows`, as on PostgreSQL."""
 
 
-class Transaction(SqliteTransactionWrapper):
+class Transaction(TracedStatements, SqliteTransactionWrapper):
     executor_class = Executor
+    db_system = "sqlite"
 
     def _in_transaction(self) -> TransactionContext:
         return NestedTransactionContext(Transaction(self))
@@ -65,8 +67,9 @@ class MeteredLock(asyncio.Lock):
         super().release()
 
 
-class UnicodeSqliteClient(SqliteClient):
+class UnicodeSqliteClient(TracedStatements, SqliteClient):
     executor_class = Executor
+    db_system = "sqlite"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

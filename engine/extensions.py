@@ -34,6 +34,8 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from auth.cookies import csrf_problem
+from core import tracing
+from core.error_reports import report_exception
 from core.errors import ErrorCode, Forbidden
 from database import one_connection
 from models.base import check_storable
@@ -135,6 +137,7 @@ def internal_error(error: GraphQLError, request_id: str) -> GraphQLError:
     log.error("graphql.internal_error", request_id=request_id, path=error.path,
               error_type=type(original).__name__ if original else "GraphQLError",
               exc_info=(type(original), original, original.__traceback__) if original else None)
+    report_exception(original or error, request_id=request_id)
     return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, path=error.path,
                         extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id})
 
@@ -208,6 +211,64 @@ class OperationName(SchemaExtension):
             state["operation_type"] = ctx.operation_type.value
         except RuntimeError:  # no such operation in the document: already an error for the client
             return
+
+
+class Tracing(SchemaExtension):
+    """OpenTelemetry spans for the operation and its parse, validate and execute phases: four
+    spans per operation, never one per field (a per-field hook would knock every field off the
+    compiled fast path, `engine/execution.py`). Installed only when tracing is on
+    (`schema.build_schema(tracing=True)`).
+
+    The operation's span is named `<type> <name>` and carries `graphql.operation.name`,
+    `graphql.operation.type`, `relleks.cost` (what the operation spent), `relleks.request_id`,
+    `relleks.organization.id` (for an API token or partner app, whose credential belongs to one
+    organization) and `relleks.error_codes`: never the document's values or the variables."""
+
+    def on_operation(self) -> Iterator[None]:
+        with tracing.span("graphql.operation", kind=tracing.SpanKind.SERVER) as span:
+            yield
+            if span is not None:
+                self._describe(span)
+
+    def _describe(self, span: Any) -> None:
+        ctx = self.execution_context
+        context: Any = ctx.context
+        try:
+            kind = ctx.operation_type.value
+        except RuntimeError:  # no such operation in the document: already an error
+            kind = None
+        name = (ctx.operation_name or "")[:100] or None
+        if kind is not None:
+            span.update_name(f"{kind} {name}" if name else kind)
+            span.set_attribute("graphql.operation.type", kind)
+        if name is not None:
+            span.set_attribute("graphql.operation.name", name)
+        request_id = getattr(context, "request_id", None)
+        if request_id:
+            span.set_attribute("relleks.request_id", request_id)
+        cost = getattr(context, "cost", None)
+        if cost is not None:
+            span.set_attribute("relleks.cost", cost.requested)
+        viewer = getattr(context, "viewer", None)
+        credential = viewer.credential if viewer is not None else None
+        if credential is not None:
+            span.set_attribute("relleks.organization.id", str(credential.organization_id))
+        errors = ctx.result.errors if ctx.result is not None else None
+        if errors:
+            span.set_attribute("relleks.error_codes", sorted({
+                str((error.extensions or {}).get("code", "INTERNAL")) for error in errors}))
+
+    def on_parse(self) -> Iterator[None]:
+        with tracing.span("graphql.parse"):
+            yield
+
+    def on_validate(self) -> Iterator[None]:
+        with tracing.span("graphql.validate"):
+            yield
+
+    def on_execute(self) -> Iterator[None]:
+        with tracing.span("graphql.execute"):
+            yield
 
 
 class OneConnectionPerQuery(SchemaExtension):

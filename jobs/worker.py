@@ -19,8 +19,10 @@ import contextlib
 import signal
 
 from billing.budgets import CostBudgets
+from core.error_reports import configure_error_reports, flush
 from core.logs import configure_logging
 from core.settings import ConfigurationError, Settings
+from core.tracing import configure_tracing, shutdown_tracing
 from database import close_database, init_database
 from database.queue_tables import is_postgres
 from jobs.tasks import register as register_tasks
@@ -39,6 +41,8 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
                                  "the jobs itself")
     configure_logging(settings.log_level)
     keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
+    configure_tracing(settings)
+    configure_error_reports(settings)
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
     await init_database(settings.database_url, keystore_url=settings.keystore_url,
@@ -58,6 +62,8 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
         await services.stripe.aclose()
         await close_database()
         mark_process_dead()  # its live gauges leave a shared PROMETHEUS_MULTIPROC_DIR's sums
+        shutdown_tracing()
+        flush()
 
 
 if __name__ == "__main__":

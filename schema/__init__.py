@@ -37,6 +37,7 @@ from engine.extensions import (
     NulGuard,
     OneConnectionPerQuery,
     OperationName,
+    Tracing,
     max_directives_rule,
 )
 from engine.fields import describe_mutation_inputs, describe_paging_arguments
@@ -129,9 +130,11 @@ class Schema(strawberry.Schema):
 
 
 @functools.cache
-def build_schema(*, introspection: bool = True) -> Schema:
+def build_schema(*, introspection: bool = True, tracing: bool = False) -> Schema:
     """The schema, built once per process for each `introspection` setting: converting the types
-    takes a good part of a second, and every app (each test makes one) would pay it again. A
+    takes a good part of a second, and every app (each test makes one) would pay it again.
+    `tracing=True` adds the `Tracing` extension (spans per operation phase; server.py asks for
+    it when `core.tracing` is on). A
     Schema holds no per-app state: the app's services reach resolvers through the context."""
     # The limit rules are built once: the validation cache is keyed by the rule classes, so
     # rules made anew per request (as the limiter extensions do) would never hit it.
@@ -142,6 +145,8 @@ def build_schema(*, introspection: bool = True) -> Schema:
         InputLiterals,
     ]
     extensions: list[Any] = [
+        # First: its operation span is the parent of the phases' spans (docs/observability.md).
+        *([Tracing] if tracing else []),
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),

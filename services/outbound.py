@@ -29,13 +29,14 @@ import ipaddress
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import certifi
 import httpx
 
+from core import tracing
 from core.settings import Settings
 from services.dns import Dns
 
@@ -340,6 +341,19 @@ async def post(settings: Settings, dns: Dns, url: str, *, content: bytes,
     def elapsed() -> int:
         return round((time.monotonic() - started) * 1000)
 
+    with tracing.span("POST", kind=tracing.SpanKind.CLIENT, attributes={
+            "http.request.method": "POST", "server.address": target.hostname,
+            "server.port": target.port, "url.scheme": target.scheme}) as span:
+        answer = await _post(requests, content, sent, extensions, target, timeout, trust,
+                             elapsed)
+        if span is not None:
+            span.set_attribute("http.response.status_code", answer.status_code)
+        return answer
+
+
+async def _post(requests: list[httpx.URL], content: bytes, sent: httpx.Headers,
+                extensions: dict[str, str], target: Target, timeout: float,  # noqa: ASYNC109 (as `post`'s)
+                trust: ssl.SSLContext | None, elapsed: Callable[[], int]) -> OutboundResponse:
     try:
         async with asyncio.timeout(timeout):
             async with httpx.AsyncClient(verify=verified(trust), trust_env=False,

@@ -29,6 +29,7 @@ from procrastinate import worker as procrastinate_worker
 from procrastinate.app import WorkerOptions
 from procrastinate.testing import InMemoryConnector
 
+from core import tracing
 from core.settings import Settings
 from database.queue_tables import is_postgres, libpq_url
 
@@ -94,6 +95,13 @@ GROUP BY j.task_name ORDER BY j.task_name LIMIT %(kinds)s
 """
 """Due jobs per kind and the age of the oldest (procrastinate's tables: a job's queueing time is
 its `deferred` event)."""
+def _trace() -> dict[str, str]:
+    """The job's `traceparent` argument: the span that queues it (a request's, a job's), which
+    the job's own span links to (`jobs/tasks.py`). Nothing when tracing is off."""
+    parent = tracing.traceparent()
+    return {"traceparent": parent} if parent else {}
+
+
 class Jobs:
     """One process's job machinery: the queue, its connector and the worker that runs it."""
 
@@ -126,7 +134,7 @@ class Jobs:
             await self.open()
             task = self.app.configure_task(WORK_TASK, schedule_at=schedule_at) \
                 if schedule_at else self.app.configure_task(WORK_TASK)
-            await task.defer_async(work_id=str(work_id))
+            await task.defer_async(work_id=str(work_id), **_trace())
         except Exception:  # the promise is in the database already: the sweep will queue it
             log.warning("jobs.defer_failed", work_id=str(work_id), exc_info=True)
             return False
@@ -140,7 +148,7 @@ class Jobs:
             await self.open()
             task = self.app.configure_task(DOMAIN_CHECK_TASK,
                                            queueing_lock=f"domain-check:{domain_id}")
-            await task.defer_async(domain_id=str(domain_id))
+            await task.defer_async(domain_id=str(domain_id), **_trace())
         except procrastinate.exceptions.AlreadyEnqueued:
             return False
         except Exception:  # the row still says when it is due: the sweep will queue it
@@ -163,12 +171,12 @@ class Jobs:
             if schedule_at is not None and schedule_at > datetime.now(UTC):
                 relay = self.app.configure_task(WEBHOOK_RELAY_TASK, schedule_at=schedule_at)
                 await relay.defer_async(message_id=str(message_id),
-                                        endpoint_id=str(endpoint_id))
+                                        endpoint_id=str(endpoint_id), **_trace())
                 return True
             lock = webhook_lane(endpoint_id, message_id,
                                 self.settings.webhook_lanes_per_endpoint)
             task = self.app.configure_task(WEBHOOK_TASK, lock=lock)
-            await task.defer_async(message_id=str(message_id))
+            await task.defer_async(message_id=str(message_id), **_trace())
         except Exception:  # the row says it is due: the sweep will queue it
             log.warning("jobs.defer_failed", message_id=str(message_id), exc_info=True)
             return False

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import stripe
 import structlog
 
+from core import tracing
 from core.settings import Settings
 from services.stripe_errors import BillingNotConfigured, PaymentProviderError
 
@@ -164,6 +165,13 @@ class StripeGateway:
 
     async def _call(self, what: str, request_id: str,
                     call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
+        with tracing.span(f"stripe {what}", kind=tracing.SpanKind.CLIENT, attributes={
+                "rpc.system": "stripe", "rpc.method": what,
+                "server.address": self.settings.stripe_api_base or "api.stripe.com"}):
+            return await self._call_stripe(what, request_id, call)
+
+    async def _call_stripe(self, what: str, request_id: str,
+                           call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
         client = self._stripe()
         deadline = self.settings.execution_timeout * CALL_SHARE
         try:

@@ -14,6 +14,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import tracing
+from core.error_reports import report_exception
 from core.settings import Settings
 
 log = structlog.get_logger("relleks.access")
@@ -24,8 +26,10 @@ class RequestLog:
     """Give each request an id (kept from `X-Request-ID` when sane), echo it, and write one JSON
     line when the response ends: id, method, path (never the query string, which can hold GraphQL
     variables, nor a double opt-in link's token), operation name and type, status, duration,
-    user id. Nothing from the body or the headers' values is logged, so no secret or personal
-    data is."""
+    user id, and with tracing on the trace id (`trace_id`, `span_id`: the request's span, named
+    `<METHOD> <path>`, parent of the GraphQL operation's). Nothing from the body or the headers'
+    values is logged, so no secret or personal data is. An exception that escapes the app is
+    reported (`core/error_reports.py`) with the request id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,20 +52,29 @@ class RequestLog:
                 MutableHeaders(scope=message)["x-request-id"] = request_id
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            log.info(
-                "request",
-                request_id=request_id,
-                method=scope["method"],
-                path=logged_path(scope["path"]),
-                operation=state.get("operation_name"),
-                operation_type=state.get("operation_type"),
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                user_id=state.get("user_id"),
-            )
+        path = logged_path(scope["path"])
+        with tracing.span(f"{scope['method']} {path}", kind=tracing.SpanKind.SERVER, attributes={
+                "http.request.method": scope["method"], "url.path": path,
+                "relleks.request_id": request_id}) as span:
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                report_exception(exc, request_id=request_id)
+                raise
+            finally:
+                if span is not None:
+                    span.set_attribute("http.response.status_code", status)
+                log.info(
+                    "request",
+                    request_id=request_id,
+                    method=scope["method"],
+                    path=path,
+                    operation=state.get("operation_name"),
+                    operation_type=state.get("operation_type"),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    user_id=state.get("user_id"),
+                )
 
 
 SECRET_PATHS = ("/f/confirm/",)

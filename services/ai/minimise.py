@@ -21,18 +21,16 @@ import re
 
 import phonenumbers
 
+from core.redaction import EMAIL, LOOSE_PHONE, looks_like_phone
 from services.ai.types import LeadContext
 
 MAX_NOTES = 20
 NOTE_MAX_CHARS = 2_000
 DEFAULT_REGION = "US"
 MEMBER = "[MEMBER]"
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-LOOSE_PHONE = re.compile(r"(?<![\w\[])(?:\+|\b)\(?\d[\d \t().\-/]{5,}\d(?![\w\]])")
-"""A run of digits with the separators phone numbers are written with; kept when it has 7 to
-15 digits and is not a date or a thousands-grouped amount (`_looks_like_phone`)."""
-NOT_PHONE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"
-                       r"|\d{1,3}(?:[.,]\d{3})+")
+# The email and phone patterns are the one redaction policy's (`core/redaction.py`, also used
+# by the logs, spans and error reports): one list of what is personal, here masked with
+# placeholders instead of `[redacted]`.
 MIN_PART = 3
 """Shorter address or name parts ("US", "Jo") are not masked on their own: they would mask
 ordinary words everywhere."""
@@ -43,8 +41,7 @@ NOTES_MANIFEST = "note.body\N{MULTIPLICATION SIGN}{}"
 
 
 def _looks_like_phone(candidate: str) -> bool:
-    digits = sum(ch.isdigit() for ch in candidate)
-    return 7 <= digits <= 15 and not NOT_PHONE.fullmatch(candidate.strip())
+    return looks_like_phone(candidate)
 
 
 def _pattern(value: str) -> re.Pattern[str]:

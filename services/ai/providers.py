@@ -16,15 +16,17 @@ the library logs whole request bodies. Errors come out as `AiProviderError` only
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 import httpx2
 import openai
 
+from core import tracing
 from core.settings import Settings
 from services.ai.types import AiProvider, AiProviderError, AiRequest, LeadContext, TextDelta, Usage
 
@@ -124,6 +126,35 @@ class OpenAiCompatibleProvider:
             options["response_format"] = {"type": "json_object"}
         produced: list[str] = []
         usage: Usage | None = None
+        # Not the current span: it lasts across this generator's yields.
+        span = tracing.detached_span(f"chat {self.model}", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": self.model,
+            "server.address": self._client.base_url.host})
+        try:
+            async with contextlib.aclosing(self._stream(request, options, produced)) as items:
+                async for item in items:
+                    if isinstance(item, Usage):
+                        usage = item
+                    else:
+                        yield item
+        except Exception as exc:
+            if span is not None:
+                span.set_status(tracing.Status(tracing.StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            if span is not None:
+                span.end()
+        if not produced:
+            raise AiProviderError("UNAVAILABLE", EMPTY_ANSWER)
+        if usage is None:
+            sent = "".join(message.get("content", "") for message in request.messages)
+            usage = Usage(estimate_tokens(sent), estimate_tokens("".join(produced)))
+        yield usage
+
+    async def _stream(self, request: AiRequest, options: dict[str, Any],
+                      produced: list[str]) -> AsyncGenerator[TextDelta | Usage, None]:
+        """The provider's stream: TextDelta per content chunk, and its Usage when it sent one."""
+        usage: Usage | None = None
         try:
             stream = await asyncio.wait_for(self._client.chat.completions.create(
                 model=self.model, messages=cast(Any, request.messages), stream=True,
@@ -154,12 +185,8 @@ class OpenAiCompatibleProvider:
             raise provider_error(exc) from None
         except ValueError:  # a stream event that is not JSON: not a chat completions server
             raise AiProviderError("UNAVAILABLE", UNREADABLE_STREAM) from None
-        if not produced:
-            raise AiProviderError("UNAVAILABLE", EMPTY_ANSWER)
-        if usage is None:
-            sent = "".join(message.get("content", "") for message in request.messages)
-            usage = Usage(estimate_tokens(sent), estimate_tokens("".join(produced)))
-        yield usage
+        if usage is not None:
+            yield usage
 
 
 class LocalProvider:
