@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         jobs = services.jobs
         await services.broker.start()
+        services.usage.start()
         try:
             if not manage_database:
                 # Tests share one database connection and run the job worker themselves,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                     yield
                 finally:
                     await finish_ai_runs(services)
+                    await services.usage.close()
                     await jobs.close()
                 return
             await init_database(settings.database_url, global_fallback=True)
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                 yield
             finally:
                 await finish_ai_runs(services)
+                await services.usage.close()  # the last seconds' counts, before the database
                 await jobs.close()
                 await close_database()
         finally:

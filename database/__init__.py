@@ -33,7 +33,7 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.social",
                  "models.consents", "models.policies",
                  "models.jobs", "models.forms", "models.custom_domains", "models.webhooks",
-                 "models.idempotency", "models.ai"]
+                 "models.idempotency", "models.ai", "models.usage"]
 
 
 ENGINES = {"tortoise.backends.sqlite": "database.sqlite",
