@@ -1,6 +1,5 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from models.idempotency import KeyStatus
 from models.usage import ClientEventKind, ClientKind, DeviceClass
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
@@ -59,10 +58,5 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'usage_operation_days', 'app': 'relleks', 'unique_together': (('organization_id', 'day', 'operation'),), 'indexes': [Index(fields=['day'])], 'pk_attr': 'id', 'table_description': 'Requests and errors of one operation name in an organization on one UTC day.'},
             bases=['TenantModel'],
-        ),
-        ops.AlterField(
-            model_name='IdempotencyKey',
-            name='status',
-            field=fields.CharEnumField(default=KeyStatus.IN_PROGRESS, description='IN_PROGRESS: in_progress\nDONE: done\nTOO_LARGE: too_large', enum_type=KeyStatus, max_length=16),
         ),
     ]

@@ -3,6 +3,8 @@ a partner app; who may read them; the range's bounds; and what the request path 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime
 from typing import Any
 
@@ -11,7 +13,8 @@ from strawberry import relay
 
 from models.orgs import Role
 from models.tenancy import system_scope
-from models.usage import MAX_OPERATIONS_PER_DAY, UsageDay, UsageOperationDay
+from models.usage import MAX_OPERATIONS_PER_DAY, ClientKind, UsageDay, UsageOperationDay
+from services.usage import UsageRecorder
 from tests.conftest import Api, count_sql, error_code, errors_of
 from tests.oauth.conftest import code_for, exchange, pkce, register
 from tests.orgs.conftest import Team, signed_in
@@ -163,3 +166,42 @@ async def test_the_range_is_bounded(api: Api, app: Any, team: Team) -> None:
     assert "to" in too_long["extensions"]["fields"]
     backwards = await usage(api, team, admin, "2026-02-02", "2026-02-01")
     assert error_code(backwards) == "BAD_USER_INPUT"
+
+
+async def test_the_periodic_flush_and_the_last_one_at_close(
+        app: Any, settings: Any, team: Team) -> None:
+    """A recorder as `server.py` runs it: flushed every `USAGE_FLUSH_SECONDS`, and at close."""
+    recorder = UsageRecorder(dataclasses.replace(settings, usage_flush_seconds=0.05))
+    rows = system_scope(team.org.id, reason="test").scoped(UsageDay)
+    await fresh_counts(app)
+    recorder.start()
+    try:
+        recorder.record(orgs=[team.org.id], kind=ClientKind.PERSON, client_id="",
+                        operation="Q1", failed=False, cost=3)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if await rows.exists():
+                break
+        assert await rows.values_list("requests", "cost") == [(1, 3)]
+    finally:
+        recorder.record(orgs=[team.org.id], kind=ClientKind.PERSON, client_id="",
+                        operation="Q1", failed=True, cost=2)
+        await recorder.close()
+    assert await rows.values_list("requests", "errors", "cost") == [(2, 1, 5)]
+    assert recorder.pending == 0
+
+
+async def test_processes_flushing_the_same_bucket_add_up(app: Any, settings: Any,
+                                                         team: Team) -> None:
+    """Two processes' first flush of a day: one creates the row, the other adds to it (the
+    unique bucket makes the loser of the race update instead)."""
+    await fresh_counts(app)
+    recorders = [UsageRecorder(settings) for _ in range(3)]
+    for n, recorder in enumerate(recorders):
+        recorder.record(orgs=[team.org.id], kind=ClientKind.API_TOKEN, client_id="t",
+                        operation="Sync", failed=False, cost=n + 1)
+    await asyncio.gather(*(recorder.flush() for recorder in recorders))
+    scope = system_scope(team.org.id, reason="test")
+    assert await scope.scoped(UsageDay).values_list("requests", "cost") == [(3, 6)]
+    assert await scope.scoped(UsageOperationDay).values_list("operation", "requests") == [
+        ("Sync", 3)]
