@@ -14,6 +14,7 @@ from strawberry import relay
 from models.orgs import Role
 from models.tenancy import system_scope
 from models.usage import MAX_OPERATIONS_PER_DAY, ClientKind, UsageDay, UsageOperationDay
+from server import create_app
 from services.usage import UsageRecorder
 from tests.conftest import Api, count_sql, error_code, errors_of
 from tests.oauth.conftest import code_for, exchange, pkce, register
@@ -205,3 +206,19 @@ async def test_processes_flushing_the_same_bucket_add_up(app: Any, settings: Any
     assert await scope.scoped(UsageDay).values_list("requests", "cost") == [(3, 6)]
     assert await scope.scoped(UsageOperationDay).values_list("operation", "requests") == [
         ("Sync", 3)]
+
+
+async def test_shutdown_flushes_what_is_left(api: Api, app: Any, settings: Any,
+                                             team: Team) -> None:
+    """`server.py`'s lifespan flushes the counters when the app stops."""
+    await fresh_counts(app)
+    other = create_app(settings, manage_database=False)
+    async with other.router.lifespan_context(other):
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            body = await Api(http).gql(LEADS, {"slug": team.slug},
+                                       token=team.people[Role.ADMIN].token)
+            assert "errors" not in body, body
+        rows = system_scope(team.org.id, reason="test").scoped(UsageDay)
+        assert not await rows.exists()  # counted in memory only
+    assert await rows.values_list("client_kind", "requests") == [("person", 1)]
