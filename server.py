@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         # process of a machine to bind it serves every process's values.
         listener = await start_listener(settings.metrics_host, settings.metrics_port, backlog) \
             if settings.metrics_port else None
+        services.usage.start()
         try:
             if not manage_database:
                 # Tests share one database connection and run the job worker themselves,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                     yield
                 finally:
                     await finish_ai_runs(services)
+                    await services.usage.close()
                     await jobs.close()
                 return
             await init_database(settings.database_url, keystore_url=settings.keystore_url,
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                 yield
             finally:
                 await finish_ai_runs(services)
+                await services.usage.close()  # the last seconds' counts, before the database
                 await jobs.close()
                 await close_database()
         finally:

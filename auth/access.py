@@ -183,6 +183,12 @@ class Access:
         added later), as if they did not exist. People in the org see them, flagged."""
         return self.token is not None
 
+    @property
+    def checked_orgs(self) -> frozenset[uuid.UUID]:
+        """The orgs whose permission check passed in this request so far (the usage analytics
+        count a person's request in each, `services/usage.py`)."""
+        return frozenset(self._checked)
+
     def scoped(self, model: type[T], org_ids: uuid.UUID | Iterable[uuid.UUID], *,
                restricted_too: bool = False) -> QuerySet[T]:
         """Rows of `model` in orgs whose permission check passed in this request.

@@ -43,6 +43,7 @@ class Permission(StrEnum):
     AI_USE = "ai:use"
     AI_USAGE = "ai:usage"
     AI_MANAGE = "ai:manage"
+    USAGE_READ = "usage:read"
 
     @property
     def description(self) -> str:
@@ -93,6 +94,10 @@ DESCRIPTIONS: dict[Permission, str] = {
                          "call's provenance (provider, model, prompt version, fields sent, "
                          "tokens, credits).",
     Permission.AI_MANAGE: "Turn the organization's AI features on or off.",
+    Permission.USAGE_READ: "See the organization's API usage: requests, errors and query cost "
+                           "per day, per kind of client and per API token or partner app, the "
+                           "top operations, and the page views and client errors its people's "
+                           "apps reported.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -104,7 +109,8 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.APPS_AUTHORIZE,
                     Permission.PRIVACY_MANAGE, Permission.FORMS_WRITE,
                     Permission.DOMAINS_MANAGE, Permission.WEBHOOKS_READ,
-                    Permission.WEBHOOKS_WRITE, Permission.AI_USAGE, Permission.AI_MANAGE}
+                    Permission.WEBHOOKS_WRITE, Permission.AI_USAGE, Permission.AI_MANAGE,
+                    Permission.USAGE_READ}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
                    Permission.ORG_EXPORT, Permission.ORG_DELETE, Permission.ORG_KEYS}

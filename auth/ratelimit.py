@@ -47,6 +47,7 @@ class LoginLimiter:
         self._webhook_redeliveries: RateLimitItem = parse(settings.webhook_redeliver_rate)
         self._tls_ask_per_ip: RateLimitItem = parse(settings.tls_ask_rate_per_ip)
         self._ai_per_user: RateLimitItem = parse(settings.ai_rate_per_user)
+        self._client_events: RateLimitItem = parse(settings.client_events_rate_per_session)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -157,6 +158,16 @@ class LoginLimiter:
                 self._ai_per_user, key,
                 f"Too many AI requests (at most {_rate(self._ai_per_user)} per person).",
                 reason="AI_CALLS")
+
+    async def hit_client_events(self, *, session_id: object) -> None:
+        """Count one `recordClientEvents` of a signed-in session
+        (`CLIENT_EVENTS_RATE_PER_SESSION`); RATE_LIMITED (reason `CLIENT_EVENTS`) when spent."""
+        key = f"client-events:session:{session_id}"
+        if not await self._limiter.hit(self._client_events, key):
+            raise await self._refusal(
+                self._client_events, key,
+                f"Too many client event reports (at most {_rate(self._client_events)} per "
+                "session).", reason="CLIENT_EVENTS")
 
     async def allow_tls_ask(self, *, ip: str) -> bool:
         """Count one `/internal/tls-ask` from `ip` (`TLS_ASK_RATE_PER_IP`); False when spent."""

@@ -315,6 +315,12 @@ class Settings:
     webhook_concurrency: int = 16
     """Worker slots for webhook deliveries (the `webhooks` queue), per worker process and in
     the embedded worker: keep it above lanes x the slow endpoints you expect."""
+    # Usage analytics (docs/usage.md).
+    usage_flush_seconds: float = 5.0
+    """How often each process adds its in-memory request counters to the daily aggregates; a
+    crash loses at most this many seconds of counts."""
+    client_events_rate_per_session: str = "20/minute"
+    """`recordClientEvents` calls per signed-in session (`limits` notation)."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -481,6 +487,7 @@ class Settings:
             "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
             "webhook_redeliver_rate": "WEBHOOK_REDELIVER_RATE",
             "ai_rate_per_user": "AI_RATE_PER_USER",
+            "client_events_rate_per_session": "CLIENT_EVENTS_RATE_PER_SESSION",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
             "ai_base_url": "AI_BASE_URL",
             "ai_api_key": "AI_API_KEY",
@@ -550,6 +557,8 @@ class Settings:
             kwargs["ws_recheck_seconds"] = float(env["WS_RECHECK_SECONDS"])
         if env.get("WS_SOCKET_LEASE_SECONDS"):
             kwargs["ws_socket_lease"] = float(env["WS_SOCKET_LEASE_SECONDS"])
+        if env.get("USAGE_FLUSH_SECONDS"):
+            kwargs["usage_flush_seconds"] = float(env["USAGE_FLUSH_SECONDS"])
         if env.get("FORM_MIN_SECONDS"):
             kwargs["form_min_seconds"] = float(env["FORM_MIN_SECONDS"])
         if env.get("HEADER_TIMEOUT"):

@@ -20,6 +20,7 @@ from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
 from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
+from models.usage import ClientEvent, UsageDay, UsageOperationDay
 from models.webhooks import WebhookAttempt, WebhookMessage
 
 if TYPE_CHECKING:
@@ -73,6 +74,11 @@ regenerated in seconds when needed."""
 AI_STALE = timedelta(minutes=15)
 """A generation still PENDING or STREAMING after 15 minutes lost its process (a restart):
 it is stored FAILED (UNAVAILABLE) and charges nothing."""
+CLIENT_EVENTS = timedelta(days=90)
+"""Page views and client errors reported by first-party clients: 90 days after they arrived."""
+USAGE_AGGREGATES = timedelta(days=400)
+"""Daily usage aggregates (counts only, no personal data): 400 days, a year and a month, so a
+month can be compared with the same month a year before."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -138,6 +144,12 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
         created_at__lt=now - AI_STALE).update(
         status=AiStatus.FAILED, error_code="UNAVAILABLE", credits_charged=0, finished_at=now,
         error_message="The AI call was interrupted before it finished; nothing was charged.")
+    deleted["client_events"] = await SWEEP.scoped(ClientEvent).filter(
+        created_at__lt=now - CLIENT_EVENTS).delete()
+    oldest_day = (now - USAGE_AGGREGATES).date()
+    deleted["usage_days"] = await SWEEP.scoped(UsageDay).filter(day__lt=oldest_day).delete()
+    deleted["usage_operation_days"] = await SWEEP.scoped(UsageOperationDay).filter(
+        day__lt=oldest_day).delete()
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

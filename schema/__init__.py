@@ -65,6 +65,7 @@ from schema.realtime import RealtimeSubscriptions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.social import SocialMutations, SocialQueries
 from schema.tokens import TokenMutations, TokenQueries
+from schema.usage import UsageMutations
 from schema.webhooks import WebhookMutations
 
 MAX_DEPTH = 10
@@ -82,6 +83,7 @@ Mutation = merge_types("Mutation", (
     ConsentMutations, PolicyMutations, DataSubjectMutations, ExportMutations,
     DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations, AiMutations,
     EncryptionMutations,
+    UsageMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions, AiSubscriptions))

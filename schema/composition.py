@@ -31,6 +31,7 @@ from schema.orgs import MeOrgFields, OrganizationBase, OrganizationMemberFields
 from schema.policies import MePolicyFields
 from schema.social import MeSocialFields
 from schema.tokens import OrganizationTokenFields
+from schema.usage import OrganizationUsageFields
 from schema.webhooks import OrganizationWebhookFields
 
 
@@ -52,5 +53,6 @@ class Me(MeBase, MeOrgFields, MeOAuthFields, MeSocialFields, MeConsentFields, Me
 class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBillingFields,
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
                    OrganizationActivityFields, OrganizationFormFields,
-                   OrganizationDomainFields, OrganizationWebhookFields, OrganizationAiFields):
+                   OrganizationDomainFields, OrganizationWebhookFields, OrganizationAiFields,
+                   OrganizationUsageFields):
     pass

@@ -14,6 +14,7 @@ from models.consents import ConsentKind
 from models.forms import FormField
 from models.leads import Lead
 from models.social import SocialProvider
+from models.usage import ClientKind
 from models.webhooks import WebhookEventType
 from resolvers.custom_domains import RECORD_TYPES
 from resolvers.form_intake import MAX_SIGNALS
@@ -21,11 +22,18 @@ from resolvers.forms import MAX_ORIGINS
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
 from resolvers.oauth import MAX_REDIRECT_URIS
+from resolvers.usage import MAX_CLIENTS, MAX_DAYS, TOP
 from services.ai.minimise import MANIFEST_FIELDS
 from services.ai.prompts import MAX_STEPS
 from services.dns import MAX_VALUES as MAX_DNS_VALUES
 
 LIST_BOUNDS: dict[str, int] = {
+    # Usage analytics: a day per day of the range, a kind per client kind, the top 10s.
+    "OrganizationUsage.days": MAX_DAYS,
+    "UsageDayTotals.byKind": len(ClientKind),
+    "OrganizationUsage.topOperations": TOP,
+    "OrganizationUsage.topPages": TOP,
+    "OrganizationUsage.clients": MAX_CLIENTS,
     # The fields of a lead sent to the AI provider, plus the notes and a draft's purpose.
     "AiProvenance.dataManifest": len(MANIFEST_FIELDS) + 2,
     "AiGeneration.nextSteps": MAX_STEPS,

@@ -27,6 +27,7 @@ from services.cursors import CursorSeal
 from services.dns import Dns
 from services.queue import Jobs
 from services.stripe import StripeGateway
+from services.usage import UsageRecorder
 from storage import Storage, build_storage
 
 
@@ -49,6 +50,8 @@ class Services:
     """Every caller's query budget (`billing/budgets.py`), spent by `engine/cost.py`."""
     dns: Dns
     """Asks DNS what the custom-domain checks need (`services/dns.py`)."""
+    usage: UsageRecorder
+    """Counts requests for the usage analytics, flushed every few seconds (`services/usage.py`)."""
     ai: AiProvider | None = None
     """Answers the AI features (`services/ai/`): None in production without a provider."""
     ai_runs: set[asyncio.Task[None]] = field(default_factory=set)
@@ -74,6 +77,7 @@ class Services:
             cursors=CursorSeal(settings.secret_key),
             cost_budgets=cost_budgets(settings),
             dns=Dns(settings),
+            usage=UsageRecorder(settings),
             ai=provider_from_settings(settings),
         )
         return services

@@ -372,6 +372,11 @@ RUNNERS: dict[str, Run] = {
     "Lead.consentReceipts": gql(
         "query($id: ID!) { lead(id: $id) { consentReceipts(first: 5) { totalCount } } }",
         lambda w: {"id": w.lead}),
+    "Organization.usage": org_field(
+        "usage(from: \"2026-01-01\", to: \"2026-01-31\") { days { requests } }"),
+    "Mutation.recordClientEvents": gql(
+        "mutation($id: ID!) { recordClientEvents(input: {organizationId: $id, events: []}) "
+        "{ recorded } }", org_id),
     "Mutation.createLeadForm": gql(
         "mutation($i: CreateLeadFormInput!) { createLeadForm(input: $i) { leadForm { id } } }",
         lambda w: {"i": {"organizationId": w.team.org_id, "name": "New form",
