@@ -7,7 +7,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0016_ai_generations')]
+    dependencies = [('relleks', '0017_field_encryption')]
 
     initial = False
 
