@@ -39,8 +39,8 @@ from auth.viewer import Viewer
 from core.errors import ErrorCode
 from engine.context import Context
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
-from observability.metrics import record_request
 from models.usage import ClientKind
+from observability.metrics import record_request
 from services import Services
 from web import idempotency
 from web.graphiql import render_page
