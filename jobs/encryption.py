@@ -39,7 +39,7 @@ def _needs_saving(row: Any, stored: dict[str, Any], active: int | None) -> bool:
         return False  # its key is destroyed: nothing can be done, and saving would wipe it
     for name, _column in type(row).encrypted_columns():
         value = stored.get(name)
-        if value is None:
+        if not value:  # nothing, or an empty JSON value: nothing personal, kept plain
             continue
         if not is_encrypted(value):
             return True
