@@ -27,6 +27,21 @@ class Migration(migrations.Migration):
 
     operations = [
         AlterFieldOnPostgres(
+            model_name='AiGeneration',
+            name='output_json',
+            field=EncryptedJSONField(null=True, encoder=JSON_DUMPS, decoder=loads),
+        ),
+        AlterFieldOnPostgres(
+            model_name='AiGeneration',
+            name='output_text',
+            field=EncryptedTextField(default='', unique=False),
+        ),
+        AlterFieldOnPostgres(
+            model_name='AiGeneration',
+            name='purpose',
+            field=EncryptedTextField(null=True, unique=False),
+        ),
+        AlterFieldOnPostgres(
             model_name='ConsentReceipt',
             name='consent_text',
             field=EncryptedTextField(null=True, unique=False),
