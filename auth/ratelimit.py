@@ -48,6 +48,7 @@ class LoginLimiter:
         self._tls_ask_per_ip: RateLimitItem = parse(settings.tls_ask_rate_per_ip)
         self._ai_per_user: RateLimitItem = parse(settings.ai_rate_per_user)
         self._client_events: RateLimitItem = parse(settings.client_events_rate_per_session)
+        self._key_rotations: RateLimitItem = parse(settings.key_rotation_rate)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -128,6 +129,17 @@ class LoginLimiter:
                 self._domain_checks, key,
                 f"Too many domain checks (at most {_rate(self._domain_checks)} per "
                 "organization); scheduled checks go on meanwhile.", reason="DOMAIN_CHECKS")
+
+    async def hit_key_rotation(self, *, org_id: object) -> None:
+        """Count one `rotateOrganizationKey` of the organization (`KEY_ROTATION_RATE`): each
+        makes a key and re-encrypts all the org's data; RATE_LIMITED (reason
+        `KEY_ROTATIONS`), before any key is made."""
+        key = f"key-rotation:org:{org_id}"
+        if not await self._limiter.hit(self._key_rotations, key):
+            raise await self._refusal(
+                self._key_rotations, key,
+                f"Too many key rotations (at most {_rate(self._key_rotations)} per "
+                "organization).", reason="KEY_ROTATIONS")
 
     async def hit_webhook_replay(self, *, org_id: object) -> None:
         """Count one `replayWebhookMessages` of the organization (`WEBHOOK_REPLAY_RATE`): each

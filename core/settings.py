@@ -290,6 +290,8 @@ class Settings:
     custom_domains_per_org: int = 10
     custom_domain_check_rate: str = "20/hour"
     """`checkCustomDomain` calls per organization (`limits` notation)."""
+    key_rotation_rate: str = "3/day"
+    """`rotateOrganizationKey` calls per organization (`limits` notation)."""
     tls_ask_rate_per_ip: str = "600/minute"
     """Requests to `/internal/tls-ask` per client IP (the proxy asking)."""
     # Webhooks (docs/webhooks.md): signed deliveries of an org's events to its endpoints.
@@ -483,6 +485,7 @@ class Settings:
             "form_rate_per_form": "FORM_RATE_PER_FORM",
             "custom_domain_target": "CUSTOM_DOMAIN_TARGET",
             "custom_domain_check_rate": "CUSTOM_DOMAIN_CHECK_RATE",
+            "key_rotation_rate": "KEY_ROTATION_RATE",
             "tls_ask_rate_per_ip": "TLS_ASK_RATE_PER_IP",
             "webhook_replay_rate": "WEBHOOK_REPLAY_RATE",
             "webhook_redeliver_rate": "WEBHOOK_REDELIVER_RATE",

@@ -1,6 +1,7 @@
 """Encrypting what is stored in plain text, and re-encrypting what a retired key encrypted.
 
-`encrypt_org(org_id)` walks an organization's leads, notes and form submissions by id, a batch
+`encrypt_org(org_id)` walks an organization's leads, notes, form submissions, consent
+receipts, webhook endpoints and AI generations (`MODELS`) by id, a batch
 at a time, and saves again every row that needs it: a value stored before encryption came (no
 `enc:` prefix), a value under a RETIRED key (after `rotateOrganizationKey`), or a blind index
 missing. Saving encrypts under the ACTIVE key (`keystore.fields`). Resumable: the rows done
@@ -18,6 +19,7 @@ import structlog
 
 from keystore import keys
 from keystore.fields import BlindIndexField, is_encrypted
+from models.ai import AiGeneration
 from models.forms import ConsentReceipt, FormSubmission
 from models.jobs import ScheduledWork
 from models.leads import Lead, Note
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("relleks.jobs")
 
-MODELS: tuple[type[Any], ...] = (Lead, Note, FormSubmission, ConsentReceipt, WebhookEndpoint)
+MODELS: tuple[type[Any], ...] = (Lead, Note, FormSubmission, ConsentReceipt, WebhookEndpoint,
+                                 AiGeneration)
 BATCH = 200
 
 
@@ -39,7 +42,7 @@ def _needs_saving(row: Any, stored: dict[str, Any], active: int | None) -> bool:
         return False  # its key is destroyed: nothing can be done, and saving would wipe it
     for name, _column in type(row).encrypted_columns():
         value = stored.get(name)
-        if value is None:
+        if not value:  # nothing, or an empty JSON value: nothing personal, kept plain
             continue
         if not is_encrypted(value):
             return True

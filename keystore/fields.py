@@ -21,6 +21,7 @@ rows' orgs' keys and decrypts in place. Resolvers and the engine see plain value
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from collections.abc import Iterable
@@ -91,6 +92,35 @@ class EncryptedTextField(fields.TextField):
                        self.source_field or self.model_field_name, row.pk, str(value))
 
 
+class EncryptedJSONField(fields.JSONField[Any]):
+    """A JSON column stored encrypted: the JSON text of the value, encrypted like an
+    `EncryptedTextField`'s, kept as a JSON string (valid in a `jsonb` column). An empty value
+    (`{}`, `[]`) holds nothing personal and stays plain, so a queryset `.update()` may clear
+    the column; a row from before encryption holds its JSON as it was and is read as it is."""
+
+    def to_db_value(self, value: Any, instance: type[Model] | Model) -> Any:
+        if not value:
+            return super().to_db_value(value, instance)
+        if not hasattr(instance, "_saved_in_db"):
+            raise TypeError(f"{self.model_field_name} is encrypted: it cannot be filtered or "
+                            "updated in bulk with a value (save instances)")
+        row = cast(Any, instance)
+        return json.dumps(encrypt(row.organization_id, row._meta.db_table,
+                                  self.source_field or self.model_field_name, row.pk,
+                                  json.dumps(value)))
+
+
+def _from_plain(field: Any, text: str) -> Any:
+    """The model value of a decrypted `text` of `field`."""
+    return json.loads(text) if isinstance(field, EncryptedJSONField) else text
+
+
+def _unreadable_value(field: Any) -> Any:
+    if field.null:
+        return None
+    return field.default() if callable(field.default) else ""
+
+
 class BlindIndexField(fields.CharField):
     """The blind index of the model's `source` attribute (normalised by `normalise`); it is
     computed on every save from the plain value, whatever the attribute holds."""
@@ -144,7 +174,7 @@ class Encrypted:
             meta = cast(Any, cls)._meta
             found = tuple((name, field.source_field or name)
                           for name, field in meta.fields_map.items()
-                          if isinstance(field, EncryptedTextField))
+                          if isinstance(field, (EncryptedTextField, EncryptedJSONField)))
             type.__setattr__(cls, "_encrypted_columns", found)
         return found
 
@@ -160,7 +190,7 @@ class Encrypted:
             return
         await keys.load(orgs)
         table = cast(Any, cls)._meta.db_table
-        nullable = {name: cast(Any, cls)._meta.fields_map[name].null for name, _ in columns}
+        fields_map = cast(Any, cls)._meta.fields_map
         retried = False
         for row in instances:
             unreadable: set[str] = set()
@@ -171,7 +201,8 @@ class Encrypted:
                     continue
                 org = values["organization_id"]
                 try:
-                    values[name] = decrypt(org, table, column, values["id"], stored)
+                    values[name] = _from_plain(fields_map[name],
+                                               decrypt(org, table, column, values["id"], stored))
                 except Unreadable:
                     org_keys = keys.cached(org)
                     if not retried and org_keys is not None and not org_keys.destroyed:
@@ -179,11 +210,13 @@ class Encrypted:
                         keys.forget(org)
                         await keys.load((org,))
                         try:
-                            values[name] = decrypt(org, table, column, values["id"], stored)
+                            values[name] = _from_plain(
+                                fields_map[name],
+                                decrypt(org, table, column, values["id"], stored))
                             continue
                         except Unreadable:
                             pass
-                    values[name] = None if nullable[name] else ""
+                    values[name] = _unreadable_value(fields_map[name])
                     unreadable.add(name)
             if unreadable:
                 values["unreadable_fields"] = frozenset(unreadable)

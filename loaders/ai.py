@@ -42,6 +42,8 @@ class GenerationsFirstPageLoader(Loader[uuid.UUID, list[AiGeneration]]):
             .replace("{limit}", str(int(self.limit)))
         rows, postgres = await self.access.raw(AiGeneration, self.org_id, sql, params)
         by_lead: dict[uuid.UUID, list[AiGeneration]] = defaultdict(list)
-        for generation in build(AiGeneration, rows, native_types=postgres):
+        generations = build(AiGeneration, rows, native_types=postgres)
+        await AiGeneration.after_load(generations)  # decrypted, as through our engines
+        for generation in generations:
             by_lead[generation.lead_id].append(generation)
         return [by_lead.get(lead_id, []) for lead_id in lead_ids]

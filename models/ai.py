@@ -18,6 +18,7 @@ from tortoise import fields
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
+from keystore.fields import Encrypted, EncryptedJSONField, EncryptedTextField
 from models.leads import Lead
 from models.orgs import Organization
 from models.tenancy import Rows, TenantModel
@@ -46,8 +47,11 @@ class AiStatus(StrEnum):
 FINISHED = frozenset({AiStatus.SUCCEEDED, AiStatus.FAILED})
 
 
-class AiGeneration(TenantModel):
-    """One call of an AI feature about one lead, its output and its provenance."""
+class AiGeneration(Encrypted, TenantModel):
+    """One call of an AI feature about one lead, its output and its provenance.
+
+    The purpose and the outputs are encrypted under the org's data key (docs/encryption.md),
+    the hash, manifest and counters are not."""
 
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "relleks.Organization", related_name="ai_generations", on_delete=fields.CASCADE
@@ -62,10 +66,10 @@ class AiGeneration(TenantModel):
     """The API token that asked, if one did (the person is then the token's creator)."""
     feature = fields.CharEnumField(AiFeature, max_length=16)
     status = fields.CharEnumField(AiStatus, max_length=16, default=AiStatus.PENDING)
-    purpose = fields.TextField(null=True)
+    purpose = EncryptedTextField(null=True)
     """draft_email: the purpose as sent (masked), at most 500 characters."""
-    output_text = fields.TextField(default="")
-    output_json: fields.JSONField[Any] = fields.JSONField(null=True)
+    output_text = EncryptedTextField(default="")
+    output_json: fields.JSONField[Any] = EncryptedJSONField(null=True)
     """next_steps: the parsed steps, a list of objects with action and reason."""
     error_code = fields.CharField(max_length=32, null=True)
     error_message = fields.CharField(max_length=300, null=True)

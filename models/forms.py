@@ -20,7 +20,7 @@ from tortoise import fields
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from keystore.fields import BlindIndexField, Encrypted
+from keystore.fields import BlindIndexField, Encrypted, EncryptedJSONField, EncryptedTextField
 from models.base import BaseModel
 from models.leads import Lead
 from models.orgs import Organization
@@ -137,9 +137,9 @@ class FormSubmission(Encrypted, TenantModel):
     form: fields.ForeignKeyRelation[LeadForm] = fields.ForeignKeyField(
         "relleks.LeadForm", related_name="submissions", on_delete=fields.CASCADE
     )
-    values: fields.JSONField[dict[str, str]] = fields.JSONField(default=dict)
-    """The cleaned values, by `FormField` name."""
-    email = fields.CharField(max_length=320, null=True)
+    values: fields.JSONField[dict[str, str]] = EncryptedJSONField(default=dict)
+    """The cleaned values, by `FormField` name (encrypted)."""
+    email = EncryptedTextField(null=True)
     """The normalised email of the values, to find a person's submissions (data rights)."""
     email_bidx = BlindIndexField("email", "email")
     status = fields.CharEnumField(SubmissionStatus, max_length=16)
@@ -201,11 +201,11 @@ class ConsentReceipt(Encrypted, TenantModel):
         "relleks.LeadForm", related_name="receipts", null=True, on_delete=fields.SET_NULL
     )
     form_name = fields.CharField(max_length=100)
-    email = fields.CharField(max_length=320, null=True)
+    email = EncryptedTextField(null=True)
     email_bidx = BlindIndexField("email", "email")
     """The email's blind index, to leave out receipts about a restricted lead."""
-    consent_text = fields.TextField(null=True)
-    """Null: the form showed no consent text."""
+    consent_text = EncryptedTextField(null=True)
+    """Null: the form showed no consent text (encrypted)."""
     consent_text_sha256 = fields.CharField(max_length=64, null=True)
     consent_given = fields.BooleanField(default=False)
     policy_version = fields.CharField(max_length=32)

@@ -252,9 +252,13 @@ async def _finish(services: Services, rows: Any, generation: AiGeneration, topic
                   outcome: dict[str, Any], started: float) -> None:
     count_ai_generation(str(generation.feature), str(outcome["status"]),
                         int(outcome.get("credits_charged") or 0))
-    await rows(AiGeneration).filter(id=generation.id).update(
-        **outcome, latency_ms=int((time.monotonic() - started) * 1000),
-        finished_at=datetime.now(UTC))
+    # Saved through the model: the outputs are encrypted (a queryset update cannot).
+    row = await rows(AiGeneration).get(id=generation.id)
+    changes = {**outcome, "latency_ms": int((time.monotonic() - started) * 1000),
+               "finished_at": datetime.now(UTC)}
+    for name, value in changes.items():
+        setattr(row, name, value)
+    await row.save(update_fields=list(changes))
     await _publish(services, topic, {"kind": "finished"})
 
 

@@ -95,7 +95,9 @@ async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
     lead_ids = [lead.id for lead in leads]
     notes = list(await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids)
                  .order_by("created_at", "id")) if lead_ids else []
-    about = Q(email=email) | Q(lead_id__in=lead_ids) if lead_ids else Q(email=email)
+    # Submissions and receipts by their email's blind index (the email is encrypted).
+    by_email = Q(email_bidx=index) if index else Q(id__isnull=True)
+    about = by_email | Q(lead_id__in=lead_ids) if lead_ids else by_email
     submissions = list(await ctx.access.scoped(FormSubmission, org_id).filter(about)
                        .order_by("created_at", "id"))
     receipts = list(await ctx.access.scoped(ConsentReceipt, org_id).filter(about)

@@ -26,6 +26,7 @@ async def rotate_organization_key(ctx: Context, org_id: uuid.UUID) -> tuple[int,
                                   status__in=OPEN).exists():
         raise Conflict("The previous key rotation is still re-encrypting this organization's "
                        "data: try again once it is done.")
+    await ctx.services.limiter.hit_key_rotation(org_id=org_id)
     version = await keys.rotate(org_id)
     now = datetime.now(UTC)
     async with in_transaction():

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from keystore.models import DataKey, KeyState
 from models.activity import ActivityEvent
+from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Role
 from tests.conftest import Api, error_code
+from tests.domains.conftest import api_with
 from tests.encryption.conftest import raw_rows
 from tests.encryption.test_at_rest import LEAD
 from tests.leads.conftest import create_lead, token
@@ -59,3 +62,24 @@ async def test_another_org_and_tokens_are_refused(api: Api, team: Team, rival: T
                                     token=token(team, Role.OWNER))) in {"BAD_USER_INPUT",
                                                                         "NOT_FOUND"}
     assert await DataKey.filter(organization_id=team.org.id, version=2).count() == 0
+
+
+async def test_rotations_are_rate_limited_per_organization(settings: Settings,
+                                                           team: Team, rival: Team) -> None:
+    async with api_with(settings, key_rotation_rate="2/day") as limited:
+        for version in (2, 3):
+            body = await limited.gql(ROTATE, {"id": team.org_id}, token=token(team, Role.OWNER))
+            assert "errors" not in body, body
+            assert body["data"]["rotateOrganizationKey"]["keyVersion"] == version
+            # The re-encryption done (no data to re-encrypt): only the rate stands in the way.
+            await ScheduledWork.filter(organization_id=team.org.id).update(
+                status=WorkStatus.DONE)
+        (error,) = (await limited.gql(ROTATE, {"id": team.org_id},
+                                      token=token(team, Role.OWNER)))["errors"]
+        # Another organization has its own budget.
+        other = await limited.gql(ROTATE, {"id": rival.org_id}, token=token(rival, Role.OWNER))
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["reason"] == "KEY_ROTATIONS"
+    assert 0 < error["extensions"]["retryAfter"] <= 86400
+    assert await DataKey.filter(organization_id=team.org.id, version=4).count() == 0
+    assert other["data"]["rotateOrganizationKey"]["keyVersion"] == 2, other

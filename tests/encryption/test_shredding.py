@@ -12,8 +12,10 @@ from models.orgs import Role
 from tests.conftest import Api
 from tests.encryption.conftest import restore, snapshot
 from tests.encryption.test_at_rest import LEAD, add_note
+from tests.forms.conftest import make_form
+from tests.forms.test_submissions_api import SUBMISSIONS, submit
 from tests.leads.conftest import create_lead, token
-from tests.orgs.conftest import Team
+from tests.orgs.conftest import Team, gid
 from tests.privacy.conftest import pass_grace_period, run_due_work
 
 DELETE = """mutation($id: ID!, $slug: String!) {
@@ -28,6 +30,8 @@ async def test_a_backup_of_a_deleted_org_restored_is_unreadable(
     await add_note(api, team, ours["id"], "Frequency hopping")
     theirs = await create_lead(api, rival, name="Grace Hopper", email="grace@example.com")
     await add_note(api, rival, theirs["id"], "COBOL")
+    form = await make_form(team.org)
+    await submit(app, form, email="h.kiesler@example.com", message="Spread spectrum")
     backup = await snapshot()  # taken before the deletion
 
     body = await api.gql(DELETE, {"id": team.org_id, "slug": team.slug},
@@ -51,6 +55,12 @@ async def test_a_backup_of_a_deleted_org_restored_is_unreadable(
     assert lead["personalDataUnreadable"] is True
     assert lead["email"] is None and lead["phone"] is None and lead["address"] is None
     assert lead["notes"]["nodes"] == [{"body": "", "bodyUnreadable": True}]
+    # The submission and its consent receipt: unreadable values read as nothing, no error.
+    listed = await api.gql(SUBMISSIONS, {"id": gid("LeadForm", form.id)},
+                           token=token(team, Role.MEMBER))
+    assert "errors" not in listed, listed
+    [node] = listed["data"]["leadForm"]["submissions"]["nodes"]
+    assert set(node["values"].values()) == {None}
     other = (await api.gql(LEAD, {"id": theirs["id"]}, token=token(rival, Role.MEMBER)))
     assert other["data"]["node"]["email"] == "grace@example.com"
     assert other["data"]["node"]["personalDataUnreadable"] is False

@@ -7,7 +7,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0017_field_encryption')]
+    dependencies = [('relleks', '0018_encrypt_more')]
 
     initial = False
 
