@@ -11,26 +11,45 @@ newest first (created_at desc, id desc), each lead's 3 newest notes, enums by NA
 It follows `../shared/bench/floor.py`, the reference floor over `dataset.sql`'s plain schema, so
 the ratios we measure compare with the ones in `../shared/NOTES.md`.
 
-    BENCH_DSN=postgres://postgres@127.0.0.1:54329/relleks_bench \
+The bench data is encrypted as production's is (bench/load_data.py, docs/encryption.md), and the
+floor decrypts what it returns, as the API must (issue 24): at start it reads every org's data
+keys from the keystore (BENCH_KEYSTORE_DSN, by default `<name>_keystore` beside BENCH_DSN) and
+unwraps them with the KEK (KEK_BASE64, as `bench/run.sh` gives the API); then each lead's email and
+phone and each note's body is one AES-GCM decryption, `cryptography`'s AESGCM called directly on
+`enc:v1:<version>:<base64(nonce | ciphertext | tag)>` with the associated data
+`<org id>|<table>|<column>|<row id>` (keystore/fields.py's format). A value without the prefix is
+returned as it is, as the API does.
+
+    BENCH_DSN=postgres://postgres@127.0.0.1:54329/relleks_bench KEK_BASE64=... \
         uvicorn bench.floor:app --host 127.0.0.1 --port 18082
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 DSN = os.environ.get("BENCH_DSN", "postgres://postgres@127.0.0.1:54329/relleks_bench")
+KEYSTORE_DSN = os.environ.get("BENCH_KEYSTORE_DSN") or urlunsplit(
+    urlsplit(DSN)._replace(path=urlsplit(DSN).path + "_keystore"))
+# The development KEK of core/settings.py when KEK_BASE64 is unset, as the API does.
+KEK = base64.b64decode(os.environ.get("KEK_BASE64")
+                       or "ZGV2LW9ubHktaW5zZWN1cmUta2VrLWNoYW5nZS1tZSE=")
+PREFIX = "enc:v1:"
 pool: asyncpg.Pool
+ciphers: dict[tuple[Any, int], AESGCM] = {}  # (org id, key version) -> its data key
 
 ORG = "SELECT id, name, slug FROM organizations WHERE slug = $1"
 MEMBERS = """
@@ -48,8 +67,8 @@ ORDER BY l.created_at DESC, l.id DESC
 LIMIT 50
 """
 NOTES = """
-SELECT lead_id, body, author_id, author FROM (
-  SELECT n.lead_id, n.body, n.author_id, u.name AS author,
+SELECT id, lead_id, body, author_id, author FROM (
+  SELECT n.id, n.lead_id, n.body, n.author_id, u.name AS author,
          row_number() OVER (PARTITION BY n.lead_id ORDER BY n.created_at DESC, n.id DESC) AS rn
   FROM notes n LEFT JOIN users u ON u.id = n.author_id
   WHERE n.organization_id = $1 AND n.lead_id = ANY($2::uuid[])
@@ -57,6 +76,15 @@ SELECT lead_id, body, author_id, author FROM (
 WHERE rn <= 3
 ORDER BY lead_id, rn
 """
+
+
+def plain(org: Any, table: str, column: str, row_id: Any, stored: str | None) -> str | None:
+    if stored is None or not stored.startswith(PREFIX):
+        return stored
+    version, _, payload = stored[len(PREFIX):].partition(":")
+    data = base64.b64decode(payload)
+    return ciphers[org, int(version)].decrypt(
+        data[:12], data[12:], f"{org}|{table}|{column}|{row_id}".encode()).decode()
 
 
 def json_response(body: dict[str, Any]) -> Response:
@@ -72,10 +100,11 @@ async def q1(request: Request) -> Response:
         members = await c.fetch(MEMBERS, org["id"])
         leads = await c.fetch(LEADS, org["id"])
         notes = await c.fetch(NOTES, org["id"], [lead["id"] for lead in leads])
+    org_id = org["id"]
     notes_by_lead: dict[Any, list[dict[str, Any]]] = {}
     for n in notes:
         notes_by_lead.setdefault(n["lead_id"], []).append({
-            "body": n["body"],
+            "body": plain(org_id, "notes", "body", n["id"], n["body"]),
             "author": None if n["author_id"] is None else {"name": n["author"]},
         })
     data = {"organization": {
@@ -87,8 +116,8 @@ async def q1(request: Request) -> Response:
         ]},
         "leads": {"nodes": [{
             "name": lead["name"],
-            "email": lead["email"],
-            "phone": lead["phone"],
+            "email": plain(org_id, "leads", "email", lead["id"], lead["email"]),
+            "phone": plain(org_id, "leads", "phone", lead["id"], lead["phone"]),
             "status": lead["status"],
             "owner": None if lead["owner_id"] is None else {"name": lead["owner"]},
             "notes": {"nodes": notes_by_lead.get(lead["id"], [])},
@@ -101,6 +130,19 @@ async def q1(request: Request) -> Response:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     global pool
     pool = await asyncpg.create_pool(DSN, min_size=4, max_size=10)
+    kek = AESGCM(KEK)
+    keystore = await asyncpg.connect(KEYSTORE_DSN)
+    try:  # every org's usable keys, unwrapped once (keystore/kek.py LocalKek's format)
+        for key in await keystore.fetch(
+                "SELECT organization_id, version, wrapped FROM data_keys "
+                "WHERE wrapped IS NOT NULL"):
+            wrapped = bytes(key["wrapped"])
+            ciphers[key["organization_id"], key["version"]] = AESGCM(
+                kek.decrypt(wrapped[:12], wrapped[12:], b"relleks data key"))
+    except asyncpg.UndefinedTableError:
+        pass  # a keystore without keys: the data is plain text
+    finally:
+        await keystore.close()
     yield
     await pool.close()
 

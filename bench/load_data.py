@@ -14,6 +14,17 @@ member N-20*(org-1) of org ((N-1) // 20) + 1, e.g. `user4@example.com` is a MEMB
 A marker table (`bench_dataset`) records that the load finished and which version of this script
 wrote it: a later run only applies new migrations and returns. `--force` reloads.
 
+The personal fields are then ENCRYPTED as production stores them (docs/encryption.md): every org
+gets its data key in the bench's keystore (`<name>_keystore` beside the data, or KEYSTORE_URL;
+the KEK from KEK_BASE64, which `bench/run.sh` fixes for the loader, the API and the floor) and
+leads' email and phone (with their blind indexes) and note bodies are rewritten with
+`keystore.fields.encrypt`, the function the models' saves call, so the values are exactly what
+`jobs.encryption.encrypt_org` writes (it is run over org-1 afterwards and must find nothing to
+save). Set-based for the same reason as the load: `encrypt_org` saves rows one by one, 400,000
+saves. Resumable and idempotent: only values still without the `enc:` prefix are read, one org
+per transaction, so a stopped run, or a database loaded by version 1 (plain text), is finished by
+the next run.
+
     python -m bench.load_data --url postgres://postgres@127.0.0.1:54329/relleks_bench
 """
 
@@ -24,6 +35,7 @@ import asyncio
 import os
 import sys
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,9 +45,11 @@ from tortoise.transactions import in_transaction
 
 from auth.passwords import hash_password
 from database import close_database, init_database, migrate_database
+from keystore import keys
+from keystore.fields import PREFIX, decrypt, encrypt, normalise
 
 # Bump when the data set's shape changes: a database loaded by another version is reloaded.
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # 2: the personal fields are encrypted (encrypt_personal_fields)
 BENCH_PASSWORD = "bench-password-q1-correct-horse"
 ORGS, MEMBERS_PER_ORG, LEADS_PER_ORG, NOTES_PER_LEAD = 100, 20, 1000, 3
 
@@ -139,7 +153,7 @@ async def load() -> dict[str, int]:
     """Write the whole data set in one transaction: a failed load leaves nothing behind."""
     password_hash = hash_password(BENCH_PASSWORD)  # one argon2 hash, shared by every user
     counts: dict[str, int] = {}
-    async with in_transaction() as connection:
+    async with in_transaction("default") as connection:
         await connection.execute_script(CLEAR)
         steps: list[tuple[str, str, list[Any]]] = [
             ("users", USERS, [password_hash, ORGS * MEMBERS_PER_ORG]),
@@ -162,20 +176,112 @@ async def load() -> dict[str, int]:
     return counts
 
 
+PLAIN_LEADS = f"""
+SELECT id, email, phone FROM leads
+WHERE organization_id = $1 AND (email NOT LIKE '{PREFIX}%' OR phone NOT LIKE '{PREFIX}%')
+"""
+PLAIN_NOTES = f"SELECT id, body FROM notes WHERE organization_id = $1 AND body NOT LIKE '{PREFIX}%'"
+SET_LEADS = """
+UPDATE leads l SET email = v.email, phone = v.phone, email_bidx = v.email_bidx,
+                   phone_bidx = v.phone_bidx
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+     AS v(id, email, phone, email_bidx, phone_bidx)
+WHERE l.id = v.id
+"""
+SET_NOTES = """
+UPDATE notes n SET body = v.body FROM unnest($1::uuid[], $2::text[]) AS v(id, body)
+WHERE n.id = v.id
+"""
+
+
+def _sealed(org: uuid.UUID, table: str, column: str, row_id: uuid.UUID, value: str | None
+            ) -> str | None:
+    if value is None or value.startswith(PREFIX):
+        return value
+    return encrypt(org, table, column, row_id, value)
+
+
+def _index(org_keys: keys.OrgKeys, kind: str, plain: str | None) -> str | None:
+    return None if plain is None or not plain.strip() else \
+        org_keys.index(kind, normalise(kind, plain))
+
+
+async def encrypt_personal_fields(url: str) -> int:
+    """Encrypt what is still plain text, org by org (one transaction each); returns how many
+    rows were rewritten (0 on a database done before)."""
+    started, rewritten = time.perf_counter(), 0
+    connection = await asyncpg.connect(url.split("?", 1)[0])
+    try:
+        org_ids = [row["id"] for row in await connection.fetch(
+            "SELECT id FROM organizations ORDER BY slug")]
+        for org in org_ids:
+            org_keys = await keys.ensure_active(org)  # created in the keystore on first use
+            leads = await connection.fetch(PLAIN_LEADS, org)
+            notes = await connection.fetch(PLAIN_NOTES, org)
+            if not leads and not notes:
+                continue
+            lead_rows = []
+            for lead in leads:
+                # The plain values (for the blind index): decrypt those done by a stopped run.
+                email = _plain(org, "leads", "email", lead["id"], lead["email"])
+                phone = _plain(org, "leads", "phone", lead["id"], lead["phone"])
+                lead_rows.append((
+                    lead["id"], _sealed(org, "leads", "email", lead["id"], lead["email"]),
+                    _sealed(org, "leads", "phone", lead["id"], lead["phone"]),
+                    _index(org_keys, "email", email), _index(org_keys, "phone", phone)))
+            note_rows = [(n["id"], _sealed(org, "notes", "body", n["id"], n["body"]))
+                         for n in notes]
+            async with connection.transaction():
+                if lead_rows:
+                    await connection.execute(SET_LEADS, *map(list, zip(*lead_rows, strict=True)))
+                if note_rows:
+                    await connection.execute(SET_NOTES, *map(list, zip(*note_rows, strict=True)))
+            rewritten += len(lead_rows) + len(note_rows)
+        if rewritten:
+            await connection.execute("ANALYZE leads; ANALYZE notes")
+    finally:
+        await connection.close()
+    if rewritten:
+        print(f"  encrypted {rewritten:,} rows' personal fields in "
+              f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return rewritten
+
+
+def _plain(org: uuid.UUID, table: str, column: str, row_id: uuid.UUID, value: str | None
+           ) -> str | None:
+    return None if value is None else decrypt(org, table, column, row_id, value)
+
+
+async def check_with_the_job() -> None:
+    """`jobs.encryption.encrypt_org` over org-1 must find nothing left to save: the bench's
+    values are the ones production's job writes."""
+    from jobs.encryption import encrypt_org  # imports the models: after init_database
+
+    org = await connections.get("default").execute_query(
+        "SELECT id FROM organizations WHERE slug = 'org-1'")
+    saved = await encrypt_org(uuid.UUID(str(org[1][0]["id"])))
+    if saved:
+        raise SystemExit(f"bench: encrypt_org still saved {saved} rows of org-1 after the "
+                         "bench's encryption: the formats differ")
+
+
 async def main(url: str, *, force: bool) -> None:
     await ensure_database(url)
-    await migrate_database(url)  # applies only migrations the database has not seen
-    await init_database(url)
+    keystore_url = os.environ.get("KEYSTORE_URL") or None  # None: `<name>_keystore` beside it
+    await migrate_database(url, keystore_url=keystore_url)  # only migrations not yet applied
+    await init_database(url, keystore_url=keystore_url)
     try:
         version = await loaded_version()
         if version == DATASET_VERSION and not force:
             print(f"data set v{DATASET_VERSION} already loaded in {database_name(url)}: reusing it",
                   file=sys.stderr)
-            return
-        print(f"loading the Q1 data set into {database_name(url)}", file=sys.stderr)
-        started = time.perf_counter()
-        await load()
-        print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        else:
+            print(f"loading the Q1 data set into {database_name(url)}", file=sys.stderr)
+            started = time.perf_counter()
+            await load()
+            print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        if await encrypt_personal_fields(url):
+            await check_with_the_job()
     finally:
         await close_database()
 

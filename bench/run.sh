@@ -7,7 +7,11 @@
 # checks that both answer Q1 alike and times them. Everything it started is stopped on exit.
 #
 # Knobs: BENCH_DATABASE_URL, BENCH_API_PORT (18081), BENCH_FLOOR_PORT (18082), BENCH_ROUNDS (3),
-# BENCH_ROUND_SECONDS (10), BENCH_WARMUP_SECONDS (5), BENCH_LOG_DIR (/tmp/relleks-bench).
+# BENCH_ROUND_SECONDS (10), BENCH_WARMUP_SECONDS (5), BENCH_LOG_DIR (/tmp/relleks-bench),
+# BENCH_KEYSTORE_URL (the keystore beside the bench database: `<name>_keystore`).
+#
+# The data is encrypted as production's is (bench/load_data.py): the loader, the API and the floor
+# share the bench's own fixed KEK below (bench data only: never a deployment's) and keystore.
 # Arguments are passed on to bench/harness.py.
 #
 # The other benchmarks run on their own: `make bench-fanout` (subscriptions' fan-out,
@@ -27,6 +31,12 @@ if [ -z "${BENCH_DATABASE_URL:-}" ]; then
   BENCH_DATABASE_URL="${TEST_POSTGRES_URL%/*}/relleks_bench"
 fi
 export BENCH_DATABASE_URL
+# The bench's KEK: base64 of "relleks-bench-only-kek-not-prod!" (32 bytes), fixed so that a
+# loaded bench database stays readable from run to run.
+export KEK_BASE64="cmVsbGVrcy1iZW5jaC1vbmx5LWtlay1ub3QtcHJvZCE="
+export KEYSTORE_URL="${BENCH_KEYSTORE_URL:-$("$VENV/bin/python" -c \
+  'import sys; from core.settings import default_keystore_url as k; print(k(sys.argv[1]))' \
+  "$BENCH_DATABASE_URL")}"
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "bench: installing wrk with apt-get" >&2
@@ -66,7 +76,8 @@ api_pid=$!
 pids+=("$api_pid")
 
 # The floor talks to asyncpg directly, which refuses Tortoise's URL options (`?maxsize=`).
-BENCH_DSN="${BENCH_DATABASE_URL%%\?*}" "$VENV/bin/uvicorn" bench.floor:app --host 127.0.0.1 \
+BENCH_DSN="${BENCH_DATABASE_URL%%\?*}" BENCH_KEYSTORE_DSN="${KEYSTORE_URL%%\?*}" \
+  "$VENV/bin/uvicorn" bench.floor:app --host 127.0.0.1 \
   --port "$FLOOR_PORT" --workers 1 --no-access-log >"$LOGS/floor.log" 2>&1 &
 floor_pid=$!
 pids+=("$floor_pid")
