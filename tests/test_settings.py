@@ -10,14 +10,10 @@ import sys
 import pytest
 
 from core.settings import DEV_KEK_BASE64, DEV_SECRET_KEY, ROOT, ConfigurationError, Settings
+from tests.production_env import PRODUCTION
 
 pytestmark = pytest.mark.no_db
 
-GOOD_SECRET = "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv"  # 40 characters
-GOOD_KEK = "q0W5yL2pZk8vN3mR7tB1xC4dF6gH9jK0sA2eU5iO8lM="  # 32 bytes
-PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": GOOD_SECRET,
-              "SMTP_URL": "smtp://mail.example.com:587",
-              "KEYSTORE_URL": "sqlite:///srv/keys/keystore.sqlite3", "KEK_BASE64": GOOD_KEK}
 
 
 def test_production_needs_a_keystore_of_its_own_and_a_real_kek() -> None:

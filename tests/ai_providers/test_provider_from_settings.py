@@ -6,9 +6,9 @@ import pytest
 
 from core.settings import ConfigurationError, Settings
 from services.ai import LocalProvider, OpenAiCompatibleProvider, provider_from_settings
+from tests.production_env import PRODUCTION
 
 pytestmark = pytest.mark.no_db
-PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": "k" * 40, "SMTP_URL": "smtp://mail:25"}
 AI = {"AI_BASE_URL": "https://ai.example.test/v1", "AI_MODEL": "gpt-test",
       "AI_API_KEY": "sk-live-secret-value", "AI_TIMEOUT_SECONDS": "12.5"}
 

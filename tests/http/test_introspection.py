@@ -8,9 +8,12 @@ import httpx
 import pytest
 
 from core.settings import Settings
+from keystore import keys
+from keystore.kek import kek_from_settings
 from server import create_app
 from tests.conftest import SIGN_UP, STRONG_PASSWORD, error_code, errors_of, without_cost
 from tests.http.conftest import Serve
+from tests.production_env import PRODUCTION
 
 SCHEMA = "{ __schema { queryType { name } } }"
 TYPE = '{ __type(name: "User") { fields { name } } }'
@@ -87,10 +90,18 @@ async def test_production_serves_neither_introspection_nor_graphiql(app: object,
                                                                    settings: Settings) -> None:
     """`RELLEKS_ENV=production` with nothing else said: both off (INTROSPECTION=true and
     GRAPHIQL=true turn them on)."""
+    # The run's own database (manage_database=False: the production keystore URL is never
+    # opened); its KEK replaces the process's, so the test's is put back after.
     production = Settings.from_env({
-        "RELLEKS_ENV": "production", "SECRET_KEY": "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv",
-        "SMTP_URL": "smtp://mail.example.com:587", "DATABASE_URL": settings.database_url,
+        **PRODUCTION, "DATABASE_URL": settings.database_url, "ALLOW_PLAINTEXT_INTERNAL": "1",
         "MEDIA_ROOT": str(settings.media_root)})
+    try:
+        await _production_refuses_introspection(production)
+    finally:
+        keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
+
+
+async def _production_refuses_introspection(production: Settings) -> None:
     application = create_app(production, manage_database=False)
     transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50001))
     async with application.router.lifespan_context(application), \

@@ -17,10 +17,8 @@ from core.settings import Settings
 from tests import serving
 from tests.conftest import Api
 from tests.orgs.conftest import signed_in
+from tests.production_env import PRODUCTION
 from tests.smtp import Inbox, body_of
-
-PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv",
-              "SMTP_URL": "smtp://mail.example.com:587"}
 
 
 @pytest.mark.no_db

@@ -206,5 +206,7 @@ async def test_a_refused_change_writes_no_event(api: Api, settings: Settings,
 def test_events_are_append_only_through_the_api() -> None:
     mutations = schema._schema.mutation_type
     assert mutations is not None
-    assert not [name for name in mutations.fields
-                if "activity" in name.lower() or "event" in name.lower()]
+    # recordClientEvents adds a first-party app's page views to the usage counts (docs/usage.md),
+    # a table of its own: no mutation reaches the activity log's events.
+    assert not [name for name in mutations.fields if name != "recordClientEvents"
+                and ("activity" in name.lower() or "event" in name.lower())]

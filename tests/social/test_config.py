@@ -8,11 +8,10 @@ import pytest
 from auth.social import SocialProviders
 from core.settings import ConfigurationError, Settings
 from models.social import SocialProvider
+from tests.production_env import PRODUCTION
 
 pytestmark = pytest.mark.no_db
 
-PRODUCTION = {"RELLEKS_ENV": "production", "SECRET_KEY": "k3J9xq2V7mZp0sLr8TnW4yBc6HdF1gAe5uQiOoXv",
-              "SMTP_URL": "smtp://mail.example.com:587"}
 
 
 def test_providers_come_from_the_environment() -> None:
