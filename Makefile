@@ -1,5 +1,5 @@
 # The two commands: `make run` (set up, migrate, load demo data, serve with GraphiQL) and
-# `make test` (set up and run the whole suite, on SQLite and, with TEST_POSTGRES_URL, PostgreSQL, both legs at once).
+# `make test` (set up and run the whole suite, on SQLite and, with TEST_POSTGRES_URL, PostgreSQL).
 
 PYTHON ?= python3
 VENV ?= .venv
