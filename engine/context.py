@@ -103,12 +103,7 @@ class Context:
                       permission: Permission) -> dict[str, T]:
         """`node(id:)` for an org-owned type: the rows, by node id, of orgs where the caller
         holds `permission`; ids that are no UUID, or name rows elsewhere, are left out."""
-        ids = set()
-        for node_id in node_ids:
-            try:
-                ids.add(uuid.UUID(node_id))
-            except ValueError:
-                continue
+        ids = uuids_of(node_ids)
         owners = await self.loaders.org_of(model).load_many(list(ids))
         readable = await self.access.orgs_with(permission)
         orgs = {org for org in owners if org in readable}
@@ -149,3 +144,15 @@ class Context:
                 tasks.add_task(self.response.background)
             self.response.background = tasks
         self.response.background.add_task(run)
+
+
+def uuids_of(node_ids: Iterable[str]) -> set[uuid.UUID]:
+    """The node ids that are UUIDs, as UUIDs: `node(id:)` leaves any other id out (NOT_FOUND
+    for that id alone), never failing the batch."""
+    ids = set()
+    for node_id in node_ids:
+        try:
+            ids.add(uuid.UUID(node_id))
+        except ValueError:
+            continue
+    return ids

@@ -16,7 +16,7 @@ from tortoise.queryset import QuerySet
 from auth.permissions import Permission
 from core.errors import Conflict, NotFound
 from core.validation import RESERVED_SLUGS, SLUG_MAX, SLUG_MIN, Checks, validate
-from engine.context import Context
+from engine.context import Context, uuids_of
 from models.accounts import User
 from models.orgs import Membership, Organization, Role
 from realtime.outbox import in_transaction
@@ -136,12 +136,7 @@ async def visible_users(ctx: Context, user_ids: Iterable[str]) -> dict[str, User
     viewer = ctx.viewer.user
     if viewer is None:
         return {}
-    ids = set()
-    for user_id in user_ids:
-        try:
-            ids.add(uuid.UUID(user_id))
-        except ValueError:
-            continue
+    ids = uuids_of(user_ids)
     orgs = await ctx.access.orgs_with(Permission.MEMBERS_READ)
     shared: set[uuid.UUID] = set(cast("list[uuid.UUID]", await ctx.access.scoped(
         Membership, orgs).filter(user_id__in=ids).values_list("user_id", flat=True))
