@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,16 @@ async def raw_bytes(database_url: str) -> bytes:
     and its WAL, byte for byte; on PostgreSQL every row of every table, as text."""
     if TEST_DB == "sqlite":
         path = Path(database_url.removeprefix("sqlite://"))
-        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        files = [str(p) for p in (path, Path(f"{path}-wal")) if p.exists()]
+        # Read by another process: closing any descriptor of the file in this one would drop
+        # the POSIX locks of this process's SQLite connection (fcntl locks are per process).
+        # A server process closing its own connection then believes it is the last one,
+        # checkpoints and deletes the WAL, and this process's later writes go to the deleted
+        # file, unseen by every server the realtime tests start.
+        cat = await asyncio.create_subprocess_exec("cat", *files, stdout=PIPE)
+        stored, _ = await cat.communicate()
+        assert cat.returncode == 0
+        return stored
     parts = [repr(await raw_rows(table)) for table in relleks_tables()]
     return "\n".join(parts).encode()
 
