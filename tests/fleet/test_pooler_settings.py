@@ -12,6 +12,8 @@ from jobs import worker
 PG = "postgres://app@db.internal:6432/relleks"
 DIRECT = "postgres://app@db.internal:5432/relleks"
 
+pytestmark = pytest.mark.no_db
+
 
 def test_transaction_pooling_turns_off_asyncpg_statement_cache() -> None:
     pooled = tortoise_config(PG, pooler="transaction")["connections"]
