@@ -448,7 +448,7 @@ def start(fleet: Fleet) -> int:
 def stop(fleet: Fleet) -> int:
     pidfile = fleet.state / "fleet.pid"
     if not pidfile.exists():
-        print("fleet: not running (no var/fleet/fleet.pid)")
+        print(f"fleet: not running (no {pidfile})")
         return 0
     pid = int(pidfile.read_text())
     if _alive(pid):
