@@ -94,9 +94,11 @@ async def team(api: Api, settings: Settings) -> Team:
     return await make_team(api, settings, f"sd-{secrets.token_hex(3)}")
 
 
-def serve(database_url: str, tmp: Path, name: str, *, workers: int = 1, **env: str) -> Server:
-    """`python -m scripts.serve` on a free port, started and answering `/healthz`."""
-    port = free_port()
+def serve(database_url: str, tmp: Path, name: str, *, workers: int = 1, port: int = 0,
+          **env: str) -> Server:
+    """`python -m scripts.serve` on `port` (default: a free one), started and answering
+    `/healthz`."""
+    port = port or free_port()
     log = tmp / f"{name}.log"
     environment = {key: value for key, value in os.environ.items()
                    if key not in {"REDIS_URL", "SMTP_URL"} and not key.startswith("STRIPE_")}
