@@ -254,6 +254,9 @@ class Settings:
     """Base of the exponential backoff between retries, seconds (3, 9, 27, 81, 243)."""
     jobs_lease: int = 600
     """Seconds after which the sweep re-queues work whose job went silent."""
+    shutdown_timeout: float = 30.0
+    """After SIGTERM, how long a server process lets requests in flight finish, and a job
+    worker its running jobs, before cutting them (docs/shutdown.md)."""
     # Realtime (README "Realtime"): GraphQL subscriptions over WebSocket.
     realtime_channel_prefix: str = "relleks:"
     """Prefix of the Redis pub/sub channels (pub/sub ignores the database number)."""
@@ -582,6 +585,8 @@ class Settings:
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
         if env.get("COST_BUDGET_SCALE"):
             kwargs["cost_budget_scale"] = float(env["COST_BUDGET_SCALE"])
+        if env.get("SHUTDOWN_TIMEOUT"):
+            kwargs["shutdown_timeout"] = float(env["SHUTDOWN_TIMEOUT"])
         if env.get("WS_INIT_TIMEOUT"):
             kwargs["ws_init_timeout"] = float(env["WS_INIT_TIMEOUT"])
         if env.get("WS_RECHECK_SECONDS"):
@@ -724,6 +729,7 @@ class Settings:
                             ("WS_MAX_SOCKETS_PER_IP", self.ws_max_sockets_per_ip),
                             ("WS_SOCKET_LEASE_SECONDS", self.ws_socket_lease),
                             ("HEADER_TIMEOUT", self.header_timeout),
+                            ("SHUTDOWN_TIMEOUT", self.shutdown_timeout),
                             ("WEBHOOK_LANES_PER_ENDPOINT", self.webhook_lanes_per_endpoint),
                             ("WEBHOOK_CONCURRENCY", self.webhook_concurrency)):
             if value <= 0:

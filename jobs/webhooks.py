@@ -7,6 +7,8 @@ slots deliver the other endpoints' messages.
 An attempt claims the message first (a conditional UPDATE on its attempt count, pushing
 `next_attempt_at` past the attempt's longest time), so two jobs for one message never both send;
 a job whose worker died leaves the message due again, and the sweep (`queue_due`) re-queues it.
+An attempt cut by a worker's shutdown (SHUTDOWN_TIMEOUT, docs/shutdown.md) gives its claim back
+(`give_back`): the message is due again at once, and the job's retry delivers it.
 Each attempt is signed afresh (new timestamp, new signatures: docs/webhooks.md) and recorded in
 `webhook_attempts`. Only a 2xx is success. Otherwise the next attempt follows
 WEBHOOK_RETRY_SCHEDULE (a receiver's `Retry-After` may push it later, up to
@@ -18,6 +20,7 @@ enabling it queues them again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -168,7 +171,14 @@ async def deliver(services: Services, message_id: uuid.UUID) -> str:
     headers = {"content-type": "application/json",
                **sign_headers(secrets_of(services, endpoint, now), str(message.id),
                               int(time.time()), body)}
-    response = await attempt(services, endpoint.url, body, headers)
+    try:
+        response = await attempt(services, endpoint.url, body, headers)
+    except asyncio.CancelledError:
+        # Cut while waiting for the receiver (a worker's shutdown past SHUTDOWN_TIMEOUT): no
+        # answer, so no attempt to record. The claim is given back and the message is due at
+        # once, for the job's retry (or the sweep); receivers deduplicate by `webhook-id`.
+        await asyncio.shield(give_back(services, message, attempts))
+        raise
     success = is_success(response.status)
     error = None if success else (response.error or AttemptError.STATUS)
     await WebhookAttempt.create(
@@ -207,6 +217,15 @@ async def deliver(services: Services, message_id: uuid.UUID) -> str:
     await services.jobs.defer_webhook(message.id, message.endpoint_id,
                                       schedule_at=due if delay > 0 else None)
     return "retry"
+
+
+async def give_back(services: Services, message: WebhookMessage, attempts: int) -> None:
+    """Undo an attempt's claim (`attempts` is the count it claimed): the message is PENDING,
+    due now and not dispatched, as before the attempt."""
+    await system_scope(message.organization_id, reason=DELIVER).scoped(WebhookMessage).filter(
+        id=message.id, status=MessageStatus.PENDING, attempts=attempts).update(
+        attempts=attempts - 1, next_attempt_at=datetime.now(UTC), dispatched_at=None)
+    log.info("webhooks.attempt_given_back", message_id=str(message.id))
 
 
 async def disable(services: Services, endpoint: WebhookEndpoint, reason: DisabledReason, *,

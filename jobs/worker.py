@@ -2,11 +2,13 @@
 
 Run as many as needed, on any machines that reach the database; each takes jobs from
 procrastinate's queue, runs the periodic sweep (procrastinate defers each periodic run once,
-whichever worker gets there first) and stops cleanly on SIGINT/SIGTERM (after the running
-jobs). It runs two worker loops with their own slots: `--concurrency` (default 2) for the
-`relleks` queue (exports, deletions, domain checks, the sweep) and `--webhook-concurrency`
-(default WEBHOOK_CONCURRENCY, 16) for webhook deliveries, which are async I/O waiting on
-receivers; `--queues webhooks` (or `relleks`) runs one loop only, for separate processes.
+whichever worker gets there first) and stops cleanly on SIGINT/SIGTERM: it takes no new job,
+lets the running ones finish for up to SHUTDOWN_TIMEOUT seconds, then cuts them and queues
+them again (docs/shutdown.md), and exits 0. It runs two worker loops with their own
+slots: `--concurrency` (default 2) for the `relleks` queue (exports, deletions, domain
+checks, the sweep) and `--webhook-concurrency` (default WEBHOOK_CONCURRENCY, 16) for webhook
+deliveries, which are async I/O waiting on receivers; `--queues webhooks` (or `relleks`)
+runs one loop only, for separate processes.
 Configuration is the server's (the same environment variables, DATABASE_URL first); the
 database must be migrated (which also applies procrastinate's schema).
 """
@@ -17,6 +19,8 @@ import argparse
 import asyncio
 import contextlib
 import signal
+
+import structlog
 
 from billing.budgets import CostBudgets
 from core.error_reports import configure_error_reports, flush
@@ -31,6 +35,8 @@ from keystore.kek import kek_from_settings
 from observability.metrics import mark_process_dead
 from services import Services
 from services.queue import QUEUE, WEBHOOK_QUEUE
+
+log = structlog.get_logger("relleks.jobs")
 
 
 async def main(concurrency: int, webhook_concurrency: int | None = None,
@@ -56,8 +62,16 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
         webhook_concurrency=webhook_concurrency or settings.webhook_concurrency,
         queues=queues))
     loop = asyncio.get_running_loop()
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(stop, loops.cancel)  # procrastinate: finish the running jobs
+
+    def stop() -> None:
+        # Procrastinate's graceful shutdown: no new job, the running ones get SHUTDOWN_TIMEOUT
+        # seconds, then are cut and queued again. Once: a second cancel would cut that short.
+        if not loops.cancelling():
+            log.info("jobs.worker_stopping", shutdown_timeout=settings.shutdown_timeout)
+            loops.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await loops

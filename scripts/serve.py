@@ -6,16 +6,26 @@ with `web/protocol.py`, which answers 431 past `MAX_HEADER_BYTES` and closes a c
 request head is not complete within `HEADER_TIMEOUT` seconds. Proxy headers (`X-Forwarded-For`,
 `X-Forwarded-Proto`) are trusted from `FORWARDED_ALLOW_IPS` only (uvicorn's variable; default
 127.0.0.1), since the client IP they give is what per-IP limits count.
+
+SIGTERM (or SIGINT) shuts it down gracefully (docs/shutdown.md): the listening socket is closed
+at once (new connections are refused, in every worker process at once), open WebSockets are
+closed with 1012 "Service Restart" (clients reconnect, to another process), requests in flight
+are finished, and after `SHUTDOWN_TIMEOUT` seconds what is still running is cut. The process
+then exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
+import socket
 import tempfile
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from core.settings import Settings
 
@@ -51,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
-    uvicorn.run(
+    config = uvicorn.Config(
         "server:app",
         host=args.host,
         port=args.port,
@@ -59,10 +69,41 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         http="web.protocol:LimitedHttpToolsProtocol",
         proxy_headers=True,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # After SIGTERM: requests in flight get this long, then uvicorn cuts them.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
         # The app refuses messages over WS_MAX_MESSAGE_BYTES with its reason; this only keeps
         # uvicorn from buffering 16 MB (its default) before the app sees one.
         ws_max_size=max(settings.ws_max_message_bytes * 4, 1 << 20),
     )
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    # handler that would end the process "killed by SIGTERM" (exit status 143) after a clean
+    # shutdown. This handler lets it return, and exit 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: None)
+    if args.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of several worker processes, which stops the shared listening
+    socket before asking its workers to stop.
+
+    The workers inherit the supervisor's socket: each closes its own descriptor when it starts
+    shutting down, but the supervisor's kept the socket listening, so new connections were
+    queued by the kernel and left hanging instead of refused. `shutdown()` (unlike `close()`)
+    acts on the socket itself, for every process that holds it: new connections are refused
+    from then on."""
+
+    def terminate_all(self) -> None:
+        for listening in self.sockets:
+            with contextlib.suppress(OSError):
+                listening.shutdown(socket.SHUT_RDWR)
+        super().terminate_all()
 
 
 if __name__ == "__main__":

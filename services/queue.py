@@ -234,6 +234,10 @@ class Jobs:
         options.setdefault("install_signal_handlers", False)
         options.setdefault("queues", [QUEUE, WEBHOOK_QUEUE])
         options.setdefault("fetch_job_polling_interval", 1.0)
+        # Stopped (SIGTERM, the server's shutdown), the worker takes no new job and lets the
+        # running ones finish for SHUTDOWN_TIMEOUT seconds; then it cancels them, and
+        # procrastinate queues each again (its retry strategy): given back, not lost.
+        options.setdefault("shutdown_graceful_timeout", self.settings.shutdown_timeout)
         await self.app.run_worker_async(wait=wait, **options)
 
     async def run_workers(self, *, concurrency: int, webhook_concurrency: int,

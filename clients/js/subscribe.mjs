@@ -5,7 +5,9 @@
 //   node subscribe.mjs <ws://host:port/graphql> <access token> <organization id> [events]
 //
 // Prints one JSON line per happening ({"connected": true}, {"next": ...}, {"error": ...}) and
-// exits 0 after `events` (default 1) results, 1 on any error.
+// exits 0 after `events` (default 1) results, 1 on any error. A socket closed with 1012
+// "Service Restart" (a server process shutting down, docs/shutdown.md) is no error: it prints
+// {"closed": 1012}, reconnects (to the next process) and subscribes again.
 import { createClient } from "graphql-ws";
 
 const [url, token, organizationId, wanted = "1"] = process.argv.slice(2);
@@ -18,6 +20,8 @@ if (typeof WebSocket === "undefined") {
   process.exit(2);
 }
 
+const SERVICE_RESTART = 1012;
+let restarting = false;
 const print = (value) => process.stdout.write(JSON.stringify(value) + "\n");
 const fail = (error) => {
   const message = error instanceof Error ? error.message
@@ -32,9 +36,26 @@ const client = createClient({
   webSocketImpl: WebSocket,
   connectionParams: { Authorization: `Bearer ${token}` },
   lazy: false,
-  retryAttempts: 0,
+  // Reconnect when the server restarts, and only then (every other close is an error here),
+  // until connected again: the new process may refuse connections for a while as it starts.
+  // graphql-ws subscribes again on the new socket.
+  retryAttempts: 30,
+  shouldRetry: (event) => restarting || event?.code === SERVICE_RESTART,
+  retryWait: (retries) => new Promise((resolve) =>
+    setTimeout(resolve, Math.min(250 * 2 ** retries, 2000))),
   onNonLazyError: fail,
-  on: { connected: () => print({ connected: true }) },
+  on: {
+    connected: () => {
+      restarting = false;
+      print({ connected: true });
+    },
+    closed: (event) => {
+      if (event?.code === SERVICE_RESTART) {
+        restarting = true;
+        print({ closed: event.code });
+      }
+    },
+  },
 });
 
 const query = `subscription ($organizationId: ID!) {
