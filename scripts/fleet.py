@@ -20,8 +20,9 @@ What runs, in this order (docs/deployment.md describes the same on real machines
 Stopping goes the other way: the API and the workers get SIGTERM first, then PgBouncer, Redis
 and PostgreSQL (`pg_ctl stop -m fast`). Logs go to `var/fleet/*.log` (mail, without SMTP_URL,
 is printed in `api.log` and `worker-N.log`). The data stays in `var/fleet/pg` between runs;
-remove `var/fleet` for a fresh start; `FLEET_DIR` moves the whole of it. PostgreSQL and PgBouncer refuse to run as root: as root,
-they run as the system user `relleks-ci` (as `scripts/services.sh` does).
+remove `var/fleet` for a fresh start; `FLEET_DIR` moves the whole of it. PostgreSQL and
+PgBouncer refuse to run as root: as root, they run as the system user `relleks-ci` (as
+`scripts/services.sh` does).
 
 `start_pgbouncer` is also what `tests/fleet/test_pgbouncer.py` runs in front of the tests'
 PostgreSQL.
