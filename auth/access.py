@@ -30,6 +30,7 @@ from auth.permissions import ROLE_GRANTS, Permission
 from core.errors import Forbidden, NotFound
 from core.loading import Loader
 from models.orgs import Membership, Organization, Role
+from models.support import StaffMember
 from models.tenancy import TenantModel, tenant_sql
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class Access:
             if user_id and token is None else None
         self._token_scopes = token_scopes(token) if token is not None else frozenset()
         self._checked: set[uuid.UUID] = set()
+        self._staff: bool | None = None
 
     async def membership(self, org_id: uuid.UUID) -> Membership | None:
         if self.token is not None:
@@ -163,6 +165,16 @@ class Access:
         granted = {m.organization_id for m in memberships if permission in ROLE_GRANTS[m.role]}
         self._checked |= granted
         return granted
+
+    async def is_staff(self) -> bool:
+        """Whether the caller is a person with the Relleks staff role (given by
+        `python -m scripts.staff`, never through the API): staff read and answer support
+        tickets; the role alone reaches no organization. A token is never staff."""
+        if self.user_id is None:
+            return False
+        if self._staff is None:
+            self._staff = await StaffMember.filter(user_id=self.user_id).exists()
+        return self._staff
 
     def forget(self, org_id: uuid.UUID) -> None:
         """Drop a cached membership after it changed in this request."""

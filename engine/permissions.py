@@ -64,6 +64,21 @@ class IsAuthenticated(BasePermission):
         return True
 
 
+class IsStaff(BasePermission):
+    """The caller is a person with the Relleks staff role (`python -m scripts.staff`; never
+    given through the API): the help center's staff-only fields. Anyone else signed in gets
+    FORBIDDEN, reason STAFF_ONLY; a token, PERSON_ONLY. The role reaches support tickets only,
+    never an organization's data."""
+
+    message = "Only Relleks staff may do this."
+
+    async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        IsAuthenticated().has_permission(source, info, **kwargs)
+        if not await info.context.access.is_staff():
+            raise Forbidden(self.message, reason="STAFF_ONLY")
+        return True
+
+
 class DecidedPermission(BasePermission):
     """A permission whose answer depends on the caller alone, never on the object or the
     arguments: `allows(context)` is decided once per execution. The lean executor and compiled
