@@ -30,6 +30,7 @@ from graphql import (
     GraphQLList,
     GraphQLObjectType,
     GraphQLScalarType,
+    OperationType,
     get_nullable_type,
 )
 from strawberry.permission import BasePermission, PermissionExtension
@@ -143,7 +144,23 @@ class BelongsToOrg(BasePermission):
         org_id = await self.org.find(source, kwargs, info)
         if org_id is None or await info.context.access.membership(org_id) is None:
             raise self.org.missing()
+        if info.context.access.through_support_grant(org_id) is not None:
+            await _support_read(info, org_id)
         return org_id
+
+
+async def _support_read(info: Any, org_id: uuid.UUID) -> None:
+    """A Relleks staff member reaches the org through a support access grant: only reads,
+    each logged for the org's OWNER (`organization.supportAccessGrants`); a mutation or a
+    subscription is FORBIDDEN, reason SUPPORT_READ_ONLY."""
+    operation = info.operation
+    if operation.operation is not OperationType.QUERY:
+        raise Forbidden("Support access is read-only.", reason="SUPPORT_READ_ONLY")
+    path = info.path
+    await info.context.access.note_support_read(
+        org_id, field=f"{path.typename}.{info.field_name}",
+        path=".".join(str(key) for key in path.as_list()),
+        operation=operation.name.value if operation.name else "")
 
 
 class HasPermission(BelongsToOrg):

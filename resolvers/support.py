@@ -13,8 +13,9 @@ from __future__ import annotations
 import html
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import cast
 
 import nh3
 import structlog
@@ -23,18 +24,21 @@ from strawberry import relay
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 
-from core.errors import Conflict, NotFound
+from core.errors import BadUserInput, Conflict, NotFound
 from core.validation import validate
 from engine.context import Context
 from mail import messages
 from models.support import (
     MessageFormat,
+    SupportAccessGrant,
+    SupportAccessRead,
     SupportMessage,
     SupportTicket,
     TicketCategory,
     TicketStatus,
 )
 from realtime.outbox import in_transaction
+from resolvers.activity import record
 
 log = structlog.get_logger("relleks.support")
 
@@ -42,6 +46,8 @@ SUBJECT_MAX = 200
 BODY_MAX = 10_000
 TICKET_PAGE = "support/tickets"
 """The web client's page of a ticket: `{PUBLIC_URL}/support/tickets/<ticket global id>`."""
+MAX_GRANT_HOURS = 7 * 24
+"""The longest support access grant: 7 days."""
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol",
                           "li", "a", "h1", "h2", "h3", "h4", "h5", "h6", "hr"})
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
@@ -195,3 +201,59 @@ async def _mail_requester(ctx: Context, ticket: SupportTicket) -> None:
             to=requester.email, category=ticket.category.name, url=ticket_url(ctx, ticket)))
     except Exception:  # the answer is written and shown in the app; the failure is logged
         log.exception("support.requester_mail_failed", ticket_id=str(ticket.id))
+
+
+async def organization_of_ticket(ticket_id: uuid.UUID) -> uuid.UUID | None:
+    """The organization a ticket names (None for none, or no such ticket): where
+    `grantSupportAccess` finds the org whose OWNER may grant from it."""
+    rows = await SupportTicket.filter(id=ticket_id).values_list("organization_id", flat=True)
+    return cast("uuid.UUID | None", rows[0]) if rows else None
+
+
+async def grant_access(ctx: Context, ticket_id: uuid.UUID, hours: int) -> SupportAccessGrant:
+    """Read access for Relleks staff to the organization the ticket names, for `hours` (1 to
+    `MAX_GRANT_HOURS`), recorded in the activity log (the field's permission checked that the
+    caller is the org's OWNER)."""
+    if not 1 <= hours <= MAX_GRANT_HOURS:
+        raise BadUserInput.field("hours", f"1 to {MAX_GRANT_HOURS} (7 days)")
+    org_id = await organization_of_ticket(ticket_id)
+    if org_id is None:  # the permission found it; gone since
+        raise NotFound("support ticket", field="ticketId")
+    expires_at = datetime.now(UTC) + timedelta(hours=hours)
+    async with in_transaction():
+        grant = await SupportAccessGrant.create(
+            organization_id=org_id, ticket_id=ticket_id, granted_by_id=ctx.user.id,
+            expires_at=expires_at)
+        await record(ctx, org_id, "support_access.granted", target_type="support_access_grant",
+                     target_id=grant.id,
+                     summary={"hours": hours, "expiresAt": expires_at.isoformat()})
+    return grant
+
+
+async def revoke_access(ctx: Context, grant_id: uuid.UUID) -> SupportAccessGrant:
+    """End a grant now; one already ended (revoked or expired) is returned as it is."""
+    grant = await ctx.row(SupportAccessGrant, grant_id, what="support access grant")
+    now = datetime.now(UTC)
+    if grant.revoked_at is None and grant.expires_at > now:
+        grant.revoked_at = now
+        grant.revoked_by_id = ctx.user.id
+        async with in_transaction():
+            await grant.save(update_fields=["revoked_at", "revoked_by_id"])
+            await record(ctx, grant.organization_id, "support_access.revoked",
+                         target_type="support_access_grant", target_id=grant.id)
+    return grant
+
+
+def grants_query(ctx: Context, org_id: uuid.UUID) -> QuerySet[SupportAccessGrant]:
+    """The org's grants, newest first."""
+    return ctx.access.scoped(SupportAccessGrant, org_id).order_by("-created_at", "-id")
+
+
+def reads_query(ctx: Context, grant: SupportAccessGrant) -> QuerySet[SupportAccessRead]:
+    """The reads made under a grant, newest first."""
+    return ctx.access.scoped(SupportAccessRead, grant.organization_id).filter(
+        grant_id=grant.id).order_by("-created_at", "-id")
+
+
+def is_live(grant: SupportAccessGrant) -> bool:
+    return grant.revoked_at is None and grant.expires_at > datetime.now(UTC)

@@ -30,7 +30,7 @@ from schema.oauth import MeOAuthFields, OrganizationOAuthFields
 from schema.orgs import MeOrgFields, OrganizationBase, OrganizationMemberFields
 from schema.policies import MePolicyFields
 from schema.social import MeSocialFields
-from schema.support import MeSupportFields
+from schema.support import MeSupportFields, OrganizationSupportFields
 from schema.tokens import OrganizationTokenFields
 from schema.usage import OrganizationUsageFields
 from schema.webhooks import OrganizationWebhookFields
@@ -55,5 +55,5 @@ class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBilling
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
                    OrganizationActivityFields, OrganizationFormFields,
                    OrganizationDomainFields, OrganizationWebhookFields, OrganizationAiFields,
-                   OrganizationUsageFields):
+                   OrganizationUsageFields, OrganizationSupportFields):
     pass

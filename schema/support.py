@@ -12,11 +12,21 @@ from typing import Annotated, Any, cast
 import strawberry
 from strawberry import relay
 
+from auth.permissions import Permission
 from engine.context import uuids_of
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
-from engine.permissions import IsAuthenticated, IsStaff, requires
+from engine.permissions import (
+    HasPermission,
+    IsAuthenticated,
+    IsStaff,
+    OrgLocator,
+    org_from_source,
+    org_of,
+    requires,
+)
 from engine.selection import prefetch_page
 from models import accounts as account_models
+from models import orgs as org_models
 from models import support as models
 from resolvers import support as resolvers
 from schema.accounts import VIEWER_ONLY, User, is_viewer
@@ -96,6 +106,17 @@ class SupportTicket(ModelNode):
         org_id = root.organization_id
         return strawberry.ID(relay.to_base64("Organization", str(org_id))) if org_id else None
 
+    @strawberry.field(description="For staff: until when a live support access grant of the "
+                                  "organization it names lets them read that organization "
+                                  "(`grantSupportAccess`); null without one, and for anyone "
+                                  "else.")
+    async def support_access_until(self, root: strawberry.Parent[models.SupportTicket],
+                                   info: Info) -> datetime.datetime | None:
+        if root.organization_id is None:
+            return None
+        grant = await info.context.access.support_grant(root.organization_id)
+        return grant.expires_at if grant is not None else None
+
     @relay.connection(Connection[SupportMessage],
                       description="Its messages, oldest first.")
     def messages(self, root: strawberry.Parent[models.SupportTicket],
@@ -116,6 +137,74 @@ class SupportTicket(ModelNode):
             query = query.filter(requester_id=user.id)
         found = {str(row.id): row for row in await query}
         return [found.get(node_id) for node_id in ids]
+
+
+@strawberry.type(description="One read a Relleks staff member made under a support access "
+                             "grant: which field, where in the query, when, and who.")
+class SupportAccessRead(ModelNode):
+    model = models.SupportAccessRead
+
+    id: relay.NodeID[str]
+    created_at: datetime.datetime = strawberry.field(description="When it was read.")
+    field: str = strawberry.field(description="The field read, as `Type.field` (e.g. "
+                                              "`Organization.leads`).")
+    path: str = strawberry.field(description="Where in the query it was first read in that "
+                                             "request (e.g. `organization.leads`).")
+    operation: str = strawberry.field(description="The query's operation name; empty when it "
+                                                  "had none.")
+    staff_user = relation("staff_user_id", "user", graphql_type=User | None,
+                          description="The staff member who read it; null when that account "
+                                      "is gone.")
+
+
+@strawberry.type(description="Read access to the organization that its OWNER gave Relleks "
+                             "staff from a support ticket, for a chosen time (at most 7 "
+                             "days): while live, staff read the organization as a VIEWER "
+                             "would, can change nothing, and every read is logged here.")
+class SupportAccessGrant(ModelNode):
+    model = models.SupportAccessGrant
+
+    id: relay.NodeID[str]
+    created_at: datetime.datetime = strawberry.field(description="When it was granted.")
+    expires_at: datetime.datetime = strawberry.field(description="When it ends by itself.")
+    revoked_at: datetime.datetime | None = strawberry.field(
+        description="When it was revoked; null unless it was.")
+    granted_by = relation("granted_by_id", "user", graphql_type=User | None,
+                          description="Who granted it; null when that account is gone.")
+
+    @strawberry.field(description="Whether staff may read the organization through it now.")
+    def active(self, root: strawberry.Parent[models.SupportAccessGrant]) -> bool:
+        return resolvers.is_live(root)
+
+    @strawberry.field(description="The ticket it was granted from (a global id).")
+    def ticket_id(self, root: strawberry.Parent[models.SupportAccessGrant]) -> strawberry.ID:
+        return strawberry.ID(relay.to_base64("SupportTicket", str(root.ticket_id)))
+
+    @relay.connection(Connection[SupportAccessRead],
+                      description="Every read made under it, newest first.",
+                      extensions=[requires(HasPermission(Permission.SUPPORT_ACCESS,
+                                                         org=org_from_source()))])
+    def reads(self, root: strawberry.Parent[models.SupportAccessGrant],
+              info: Info) -> list[SupportAccessRead]:
+        async def prefetch(rows: list[models.SupportAccessRead]) -> None:
+            await prefetch_page(info, rows, SupportAccessRead)
+        return cast("list[SupportAccessRead]",
+                    Rows(resolvers.reads_query(info.context, root), prefetch))
+
+
+@strawberry.type(description="What `Organization` holds of support access (`schema/"
+                             "composition.py` composes `Organization`). Not in the schema "
+                             "itself.")
+class OrganizationSupportFields:
+    @relay.connection(Connection[SupportAccessGrant],
+                      description="Support access grants given to Relleks staff, newest "
+                                  "first, live and ended, each with the reads made under it.",
+                      extensions=[requires(HasPermission(Permission.SUPPORT_ACCESS,
+                                                         org=org_from_source()))])
+    def support_access_grants(self, root: strawberry.Parent[org_models.Organization],
+                              info: Info) -> list[SupportAccessGrant]:
+        return cast("list[SupportAccessGrant]",
+                    Rows(resolvers.grants_query(info.context, root.id)))
 
 
 @strawberry.type(description="What `Me` holds of the help center (`schema/composition.py` "
@@ -180,6 +269,42 @@ class SetTicketStatusPayload:
     ticket: SupportTicket = strawberry.field(description="The ticket, as changed.")
 
 
+@strawberry.input(description="Read access for Relleks staff to the organization a ticket "
+                              "names.")
+class GrantSupportAccessInput:
+    ticket_id: relay.GlobalID = strawberry.field(
+        description="A support ticket naming the organization (its `organizationId`).")
+    hours: int = strawberry.field(description=f"How long, 1 to {resolvers.MAX_GRANT_HOURS} "
+                                              "(7 days).")
+
+
+@strawberry.type(description="The result of `grantSupportAccess`.")
+class GrantSupportAccessPayload:
+    grant: SupportAccessGrant = strawberry.field(description="The grant, live.")
+
+
+@strawberry.input(description="A support access grant to end now.")
+class RevokeSupportAccessInput:
+    id: relay.GlobalID = strawberry.field(description="The grant.")
+
+
+@strawberry.type(description="The result of `revokeSupportAccess`.")
+class RevokeSupportAccessPayload:
+    grant: SupportAccessGrant = strawberry.field(description="The grant, ended.")
+
+
+def _org_of_ticket() -> OrgLocator:
+    """The organization the ticket in `input.ticket_id` names: a ticket naming none, or one
+    of an organization the caller is not in, is NOT_FOUND naming `ticketId`."""
+
+    async def find(source: Any, kwargs: dict[str, Any], info: Any) -> Any:
+        ticket_id = decode_id(kwargs["input"].ticket_id, "SupportTicket", field="ticketId")
+        return await resolvers.organization_of_ticket(ticket_id)
+
+    return OrgLocator(find, what="support ticket", field="ticketId", path="input.ticket_id",
+                      type_name="SupportTicket")
+
+
 @strawberry.type
 class SupportQueries:
     @relay.connection(
@@ -237,3 +362,27 @@ class SupportMutations:
             info.context, decode_id(input.ticket_id, "SupportTicket", field="ticketId"),
             input.status)
         return SetTicketStatusPayload(ticket=cast("SupportTicket", ticket))
+
+    @strawberry.mutation(
+        description="Let Relleks staff read the organization the ticket names for `hours` (at "
+                    "most 7 days): they read it as a VIEWER would, change nothing, and every "
+                    "read is logged (`organization.supportAccessGrants`). Recorded in the "
+                    "activity log. OWNER only.",
+        extensions=[requires(HasPermission(Permission.SUPPORT_ACCESS, org=_org_of_ticket()))])
+    async def grant_support_access(self, info: Info,
+                                   input: GrantSupportAccessInput) -> GrantSupportAccessPayload:
+        grant = await resolvers.grant_access(
+            info.context, decode_id(input.ticket_id, "SupportTicket", field="ticketId"),
+            input.hours)
+        return GrantSupportAccessPayload(grant=cast("SupportAccessGrant", grant))
+
+    @strawberry.mutation(
+        description="End a support access grant now (an ended one is returned as it is). "
+                    "Recorded in the activity log.",
+        extensions=[requires(HasPermission(Permission.SUPPORT_ACCESS, org=org_of(
+            models.SupportAccessGrant, "SupportAccessGrant", "input.id")))])
+    async def revoke_support_access(self, info: Info, input: RevokeSupportAccessInput
+                                    ) -> RevokeSupportAccessPayload:
+        grant = await resolvers.revoke_access(
+            info.context, decode_id(input.id, "SupportAccessGrant"))
+        return RevokeSupportAccessPayload(grant=cast("SupportAccessGrant", grant))
