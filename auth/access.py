@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from tortoise.queryset import QuerySet
 
@@ -30,6 +31,7 @@ from auth.permissions import ROLE_GRANTS, Permission
 from core.errors import Forbidden, NotFound
 from core.loading import Loader
 from models.orgs import Membership, Organization, Role
+from models.support import StaffMember, SupportAccessGrant, SupportAccessRead
 from models.tenancy import TenantModel, tenant_sql
 
 if TYPE_CHECKING:
@@ -85,13 +87,58 @@ class Access:
             if user_id and token is None else None
         self._token_scopes = token_scopes(token) if token is not None else frozenset()
         self._checked: set[uuid.UUID] = set()
+        self._staff: bool | None = None
+        self._grants: dict[uuid.UUID, SupportAccessGrant | None] = {}
+        self._reads: set[tuple[uuid.UUID, str]] = set()
 
     async def membership(self, org_id: uuid.UUID) -> Membership | None:
         if self.token is not None:
             return self._token_membership(org_id)
         if self._memberships is None:
             return None
-        return await self._memberships.load(org_id)
+        membership = await self._memberships.load(org_id)
+        if membership is None and await self.support_grant(org_id) is not None:
+            return self._support_membership(org_id)
+        return membership
+
+    async def support_grant(self, org_id: uuid.UUID) -> SupportAccessGrant | None:
+        """The live support access grant (`grantSupportAccess`) through which this caller, a
+        Relleks staff member who is no member of the org, reads it; None for anyone else.
+        Read once per request: a grant that expires or is revoked ends at the next request."""
+        if self.user_id is None:
+            return None
+        if org_id not in self._grants:
+            grant = None
+            if await self.is_staff():
+                grant = await SupportAccessGrant._scoped({org_id}).filter(
+                    revoked_at__isnull=True, expires_at__gt=datetime.now(UTC),
+                ).order_by("-expires_at").first()
+            self._grants[org_id] = grant
+        return self._grants[org_id]
+
+    def _support_membership(self, org_id: uuid.UUID) -> Membership:
+        """A stand-in membership (never saved) of a staff member under a grant: a VIEWER,
+        whose permissions are reads only; `engine.permissions.BelongsToOrg` also refuses
+        every mutation through it and logs each read."""
+        stand_in = Membership(organization_id=org_id, role=Role.VIEWER)
+        cast(Any, stand_in).user_id = None  # a stand-in: no member behind it
+        return stand_in
+
+    def through_support_grant(self, org_id: uuid.UUID) -> SupportAccessGrant | None:
+        """The grant this request reaches `org_id` through, once `membership` found it."""
+        return self._grants.get(org_id)
+
+    async def note_support_read(self, org_id: uuid.UUID, *, field: str, path: str,
+                                operation: str) -> None:
+        """Log one read of a staff member under the org's grant (`SupportAccessRead`): each
+        field once per request, with the path where it was first read."""
+        grant = self._grants.get(org_id)
+        if grant is None or (org_id, field) in self._reads:
+            return
+        self._reads.add((org_id, field))
+        await SupportAccessRead.create(organization_id=org_id, grant_id=grant.id,
+                                       staff_user_id=self.user_id, field=field[:200],
+                                       path=path[:500], operation=operation[:100])
 
     def _token_membership(self, org_id: uuid.UUID) -> Membership | None:
         """A stand-in membership (never saved) for the token's own org: no user, ADMIN rank."""
@@ -164,6 +211,16 @@ class Access:
         self._checked |= granted
         return granted
 
+    async def is_staff(self) -> bool:
+        """Whether the caller is a person with the Relleks staff role (given by
+        `python -m scripts.staff`, never through the API): staff read and answer support
+        tickets; the role alone reaches no organization. A token is never staff."""
+        if self.user_id is None:
+            return False
+        if self._staff is None:
+            self._staff = await StaffMember.filter(user_id=self.user_id).exists()
+        return self._staff
+
     def forget(self, org_id: uuid.UUID) -> None:
         """Drop a cached membership after it changed in this request."""
         if self._memberships is not None:
@@ -201,7 +258,8 @@ class Access:
         if not wanted <= self._checked:
             raise NotFound("organization")
         query = model._scoped(wanted)
-        if self.token is not None and not restricted_too:
+        support = any(self._grants.get(org_id) is not None for org_id in wanted)
+        if (self.token is not None or support) and not restricted_too:
             query = model.without_restricted(query, lambda other: other._scoped(wanted))
         return query
 

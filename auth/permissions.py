@@ -44,6 +44,7 @@ class Permission(StrEnum):
     AI_USAGE = "ai:usage"
     AI_MANAGE = "ai:manage"
     USAGE_READ = "usage:read"
+    SUPPORT_ACCESS = "support:access"
 
     @property
     def description(self) -> str:
@@ -98,6 +99,9 @@ DESCRIPTIONS: dict[Permission, str] = {
                            "per day, per kind of client and per API token or partner app, the "
                            "top operations, and the page views and client errors its people's "
                            "apps reported.",
+    Permission.SUPPORT_ACCESS: "Grant Relleks staff read access to the organization for up to "
+                               "7 days from a support ticket, revoke it, and see every read "
+                               "made under it.",
 }
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.LEADS_READ})
@@ -113,7 +117,8 @@ _ADMIN = _MEMBER | {Permission.ORG_WRITE, Permission.MEMBERS_INVITE, Permission.
                     Permission.USAGE_READ}
 # ADMINs read billing (they manage members within the plan's limits); only OWNERs pay.
 _OWNER = _ADMIN | {Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE,
-                   Permission.ORG_EXPORT, Permission.ORG_DELETE, Permission.ORG_KEYS}
+                   Permission.ORG_EXPORT, Permission.ORG_DELETE, Permission.ORG_KEYS,
+                   Permission.SUPPORT_ACCESS}
 
 ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _VIEWER,
@@ -133,7 +138,8 @@ ROLE_GRANTS: dict[Role, frozenset[Permission]] = {
 PERSON_ONLY: frozenset[Permission] = frozenset({
     Permission.OWNERSHIP_TRANSFER, Permission.BILLING_WRITE, Permission.TOKENS_WRITE,
     Permission.APPS_AUTHORIZE, Permission.PRIVACY_MANAGE, Permission.ORG_EXPORT,
-    Permission.ORG_DELETE, Permission.AI_MANAGE, Permission.ORG_KEYS})
+    Permission.ORG_DELETE, Permission.AI_MANAGE, Permission.ORG_KEYS,
+    Permission.SUPPORT_ACCESS})
 TOKEN_SCOPES: tuple[Permission, ...] = tuple(p for p in Permission if p not in PERSON_ONLY)
 """The scopes an organization API token or an OAuth grant may carry, in declaration order."""
 

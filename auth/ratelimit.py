@@ -49,6 +49,7 @@ class LoginLimiter:
         self._ai_per_user: RateLimitItem = parse(settings.ai_rate_per_user)
         self._client_events: RateLimitItem = parse(settings.client_events_rate_per_session)
         self._key_rotations: RateLimitItem = parse(settings.key_rotation_rate)
+        self._support_tickets: RateLimitItem = parse(settings.support_ticket_rate_per_user)
 
     async def hit(self, *, email: str, ip: str) -> None:
         """Count one attempt; raise RATE_LIMITED when either budget is spent."""
@@ -180,6 +181,17 @@ class LoginLimiter:
                 self._client_events, key,
                 f"Too many client event reports (at most {_rate(self._client_events)} per "
                 "session).", reason="CLIENT_EVENTS")
+
+    async def hit_support_ticket(self, *, user_id: object) -> None:
+        """Count one `openSupportTicket` by a person (`SUPPORT_TICKET_RATE_PER_USER`);
+        RATE_LIMITED (reason `SUPPORT_TICKETS`) when the budget is spent, before anything is
+        written or mailed."""
+        key = f"support-ticket:user:{user_id}"
+        if not await self._limiter.hit(self._support_tickets, key):
+            raise await self._refusal(
+                self._support_tickets, key,
+                f"Too many support tickets (at most {_rate(self._support_tickets)} per "
+                "person): write in an open one instead.", reason="SUPPORT_TICKETS")
 
     async def allow_tls_ask(self, *, ip: str) -> bool:
         """Count one `/internal/tls-ask` from `ip` (`TLS_ASK_RATE_PER_IP`); False when spent."""

@@ -337,6 +337,13 @@ class Settings:
     crash loses at most this many seconds of counts."""
     client_events_rate_per_session: str = "20/minute"
     """`recordClientEvents` calls per signed-in session (`limits` notation)."""
+    # The help center (docs/support.md).
+    support_mailbox: str = "support@relleks.test"
+    """Where staff are mailed when a requester opens a ticket or writes in one."""
+    support_ticket_rate_per_user: str = "5/day"
+    """`openSupportTicket` calls per person (`limits` notation)."""
+    support_messages_per_ticket: int = 200
+    """Messages a ticket may hold; then a new ticket is needed."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -522,6 +529,8 @@ class Settings:
             "webhook_redeliver_rate": "WEBHOOK_REDELIVER_RATE",
             "ai_rate_per_user": "AI_RATE_PER_USER",
             "client_events_rate_per_session": "CLIENT_EVENTS_RATE_PER_SESSION",
+            "support_mailbox": "SUPPORT_MAILBOX",
+            "support_ticket_rate_per_user": "SUPPORT_TICKET_RATE_PER_USER",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
             "ai_base_url": "AI_BASE_URL",
             "ai_api_key": "AI_API_KEY",
@@ -572,6 +581,7 @@ class Settings:
                           "form_challenge_digits": "FORM_CHALLENGE_DIGITS",
                           "form_max_body_bytes": "FORM_MAX_BODY_BYTES",
                           "custom_domains_per_org": "CUSTOM_DOMAINS_PER_ORG",
+                          "support_messages_per_ticket": "SUPPORT_MESSAGES_PER_TICKET",
                           "webhook_disable_after": "WEBHOOK_DISABLE_AFTER",
                           "webhook_lanes_per_endpoint": "WEBHOOK_LANES_PER_ENDPOINT",
                           "webhook_concurrency": "WEBHOOK_CONCURRENCY",
@@ -747,6 +757,8 @@ class Settings:
             nameserver(server)  # raises ConfigurationError
         if not 0 < self.dns_timeout <= 30:
             raise ConfigurationError("DNS_TIMEOUT must be more than 0 and at most 30 seconds")
+        if self.support_messages_per_ticket < 1:
+            raise ConfigurationError("SUPPORT_MESSAGES_PER_TICKET must be at least 1")
         if self.custom_domains_per_org < 0:
             raise ConfigurationError("CUSTOM_DOMAINS_PER_ORG cannot be negative")
         if self.custom_domain_target is not None and (

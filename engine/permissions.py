@@ -30,6 +30,7 @@ from graphql import (
     GraphQLList,
     GraphQLObjectType,
     GraphQLScalarType,
+    OperationType,
     get_nullable_type,
 )
 from strawberry.permission import BasePermission, PermissionExtension
@@ -61,6 +62,21 @@ class IsAuthenticated(BasePermission):
                             reason="PERSON_ONLY")
         if viewer.user is None:
             raise Unauthenticated(viewer.error or self.message)
+        return True
+
+
+class IsStaff(BasePermission):
+    """The caller is a person with the Relleks staff role (`python -m scripts.staff`; never
+    given through the API): the help center's staff-only fields. Anyone else signed in gets
+    FORBIDDEN, reason STAFF_ONLY; a token, PERSON_ONLY. The role reaches support tickets only,
+    never an organization's data."""
+
+    message = "Only Relleks staff may do this."
+
+    async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        IsAuthenticated().has_permission(source, info, **kwargs)
+        if not await info.context.access.is_staff():
+            raise Forbidden(self.message, reason="STAFF_ONLY")
         return True
 
 
@@ -128,7 +144,23 @@ class BelongsToOrg(BasePermission):
         org_id = await self.org.find(source, kwargs, info)
         if org_id is None or await info.context.access.membership(org_id) is None:
             raise self.org.missing()
+        if info.context.access.through_support_grant(org_id) is not None:
+            await _support_read(info, org_id)
         return org_id
+
+
+async def _support_read(info: Any, org_id: uuid.UUID) -> None:
+    """A Relleks staff member reaches the org through a support access grant: only reads,
+    each logged for the org's OWNER (`organization.supportAccessGrants`); a mutation or a
+    subscription is FORBIDDEN, reason SUPPORT_READ_ONLY."""
+    operation = info.operation
+    if operation.operation is not OperationType.QUERY:
+        raise Forbidden("Support access is read-only.", reason="SUPPORT_READ_ONLY")
+    path = info.path
+    await info.context.access.note_support_read(
+        org_id, field=f"{path.typename}.{info.field_name}",
+        path=".".join(str(key) for key in path.as_list()),
+        operation=operation.name.value if operation.name else "")
 
 
 class HasPermission(BelongsToOrg):

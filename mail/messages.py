@@ -194,3 +194,28 @@ def webhook_disabled_mail(*, to: str, organization_slug: str, url: str, reason: 
         "(`webhookEndpoint.messages`) shows what it answered.\n\n"
         "-- Relleks\n"
     ))
+
+
+def support_answered_mail(*, to: str, category: str, url: str) -> Mail:
+    """Relleks support answered the requester's ticket. Neither the subject the requester typed
+    nor the answer is in the mail: the ticket is read in the app, behind its sign-in."""
+    return Mail(to=to, subject="Relleks support answered your request", body=(
+        "Hello,\n\n"
+        f"Relleks support answered your {category} request. Read the answer, and reply, "
+        "here:\n\n"
+        f"{url}\n\n"
+        "-- Relleks support\n"
+    ))
+
+
+def support_waiting_mail(*, to: str, category: str, url: str, opened: bool) -> Mail:
+    """To the staff mailbox (`SUPPORT_MAILBOX`): a ticket was opened, or its requester wrote in
+    it. What they typed stays in the app (it may hold personal data): the mail names the
+    ticket's category and links to it."""
+    what = "A new support ticket" if opened else "A requester answered a support ticket"
+    return Mail(to=to, subject=f"{what} ({category}) is waiting", body=(
+        "Hello,\n\n"
+        f"{what} ({category}) is waiting for an answer:\n\n"
+        f"{url}\n\n"
+        "-- Relleks\n"
+    ))

@@ -77,6 +77,8 @@ class ActivityAction(StrEnum):
     DATA_SUBJECT_ERASED = "data_subject.erased"
     AI_ENABLED = "organization.ai_enabled"
     AI_DISABLED = "organization.ai_disabled"
+    SUPPORT_ACCESS_GRANTED = "support_access.granted"
+    SUPPORT_ACCESS_REVOKED = "support_access.revoked"
 
 
 LEGACY_ACTIONS = {"ownership.transferred": ActivityAction.ORGANIZATION_OWNERSHIP_TRANSFERRED}

@@ -64,6 +64,7 @@ from schema.policies import PolicyMutations, PolicyQueries
 from schema.realtime import RealtimeSubscriptions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.social import SocialMutations, SocialQueries
+from schema.support import SupportMutations, SupportQueries
 from schema.tokens import TokenMutations, TokenQueries
 from schema.usage import UsageMutations
 from schema.webhooks import WebhookMutations
@@ -76,7 +77,8 @@ MAX_PAGE_SIZE = 100
 
 Query = merge_types("Query", (NodeQueries, AccountQueries, OrgQueries, LeadQueries,
                              BillingQueries, TokenQueries, CostQueries, OAuthQueries,
-                             SocialQueries, PolicyQueries, DeletionQueries, FormQueries))
+                             SocialQueries, PolicyQueries, DeletionQueries, FormQueries,
+                             SupportQueries))
 Mutation = merge_types("Mutation", (
     AccountMutations, AccountEmailMutations, AvatarMutations, OrgMutations, MemberMutations,
     LeadMutations, BillingMutations, TokenMutations, OAuthMutations, SocialMutations,
@@ -84,6 +86,7 @@ Mutation = merge_types("Mutation", (
     DeletionMutations, FormMutations, CustomDomainMutations, WebhookMutations, AiMutations,
     EncryptionMutations,
     UsageMutations,
+    SupportMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions, AiSubscriptions))

@@ -79,6 +79,9 @@ described_enum(
         A.AI_ENABLED: "The organization's AI features were turned on "
                       "(`setOrganizationAiEnabled`).",
         A.AI_DISABLED: "The organization's AI features were turned off.",
+        A.SUPPORT_ACCESS_GRANTED: "Relleks staff were granted read access to the organization "
+                                  "from a support ticket (`summary`: hours, expiresAt).",
+        A.SUPPORT_ACCESS_REVOKED: "A support access grant was revoked before it ended.",
         A.WEBHOOK_SECRET_ROTATED: "A webhook endpoint's secret was replaced (the previous one "
                                   "signs for 24 hours more).",
         A.BILLING_CHECKOUT_STARTED: "A Stripe Checkout was started (`summary`: plan, "
@@ -161,7 +164,8 @@ class ActivityEvent(ModelNode):
             return None
         type_name = {"organization": "Organization", "membership": "Membership",
                      "invitation": "Invitation", "lead_form": "LeadForm",
-                     "form_submission": "FormSubmission"}.get(root.target_type,
+                     "form_submission": "FormSubmission",
+                     "support_access_grant": "SupportAccessGrant"}.get(root.target_type,
                                                               root.target_type)
         return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
 

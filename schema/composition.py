@@ -30,6 +30,7 @@ from schema.oauth import MeOAuthFields, OrganizationOAuthFields
 from schema.orgs import MeOrgFields, OrganizationBase, OrganizationMemberFields
 from schema.policies import MePolicyFields
 from schema.social import MeSocialFields
+from schema.support import MeSupportFields, OrganizationSupportFields
 from schema.tokens import OrganizationTokenFields
 from schema.usage import OrganizationUsageFields
 from schema.webhooks import OrganizationWebhookFields
@@ -41,7 +42,7 @@ from schema.webhooks import OrganizationWebhookFields
                              "do the mutations that act on your own account. Other people see "
                              "you as a `User`, whose `id` is this `id`.")
 class Me(MeBase, MeOrgFields, MeOAuthFields, MeSocialFields, MeConsentFields, MePolicyFields,
-         MeExportFields, MeDeletionFields):
+         MeExportFields, MeDeletionFields, MeSupportFields):
     pass
 
 
@@ -54,5 +55,5 @@ class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBilling
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
                    OrganizationActivityFields, OrganizationFormFields,
                    OrganizationDomainFields, OrganizationWebhookFields, OrganizationAiFields,
-                   OrganizationUsageFields):
+                   OrganizationUsageFields, OrganizationSupportFields):
     pass

@@ -143,7 +143,7 @@ PUBLIC_USER_FIELDS = {"id", "name", "email", "avatarUrl"}
 VIEWER_ONLY_FIELDS = {
     "emailVerified", "createdAt", "memberships", "oauthApps", "linkedIdentities", "consents",
     "consentHistory", "pendingPolicyAcceptance", "policyAcceptances", "dataExports",
-    "accountDeletion"}
+    "accountDeletion", "supportTickets"}
 """What only the person sees of their own account."""
 
 

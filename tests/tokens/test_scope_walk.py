@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,6 +31,7 @@ from engine.permissions import (
     HasPermission,
     HasPermissionOrOwns,
     IsAuthenticated,
+    IsStaff,
     SeesPeople,
 )
 from models.ai import AiFeature, AiGeneration, AiStatus
@@ -39,6 +40,7 @@ from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
+from models.support import SupportAccessGrant, SupportTicket, TicketCategory
 from models.webhooks import WebhookEndpoint, WebhookMessage
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, add_invitation, add_member, gid, snapshot
@@ -69,7 +71,7 @@ def declarations() -> dict[str, Needs]:
                         needs |= {permission.permission, permission.elevated}
                     elif isinstance(permission, HasPermission):
                         needs.add(permission.permission)
-                    elif isinstance(permission, IsAuthenticated):
+                    elif isinstance(permission, IsAuthenticated | IsStaff):
                         person = True
                     elif isinstance(permission, SeesPeople):
                         needs.add(Permission.MEMBERS_READ)
@@ -95,6 +97,8 @@ class World:
     domain: str  # a custom domain to check and remove
     endpoint: str = ""  # a webhook endpoint (https://1.1.1.1: public, never called here)
     message: str = ""  # a webhook message of it, to redeliver
+    ticket: str = ""  # a support ticket of the OWNER naming the org
+    support_grant: str = ""  # a support access grant given from it
 
 
 Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
@@ -401,6 +405,26 @@ RUNNERS: dict[str, Run] = {
         lambda w: {"id": w.held[1]}),
     "Query.organizationDeletion": gql(
         "query($id: ID!) { organizationDeletion(organizationId: $id) { status } }", org_id),
+    "Query.supportQueue": gql("query { supportQueue(first: 1) { totalCount } }"),
+    "Mutation.openSupportTicket": gql(
+        "mutation { openSupportTicket(input: {category: QUESTION, subject: \"s\", "
+        "body: \"b\"}) { ticket { id } } }"),
+    "Mutation.replyToTicket": gql(
+        "mutation($id: ID!) { replyToTicket(input: {ticketId: $id, body: \"b\"}) "
+        "{ message { id } } }", lambda w: {"id": w.ticket}),
+    "Mutation.setTicketStatus": gql(
+        "mutation($id: ID!) { setTicketStatus(input: {ticketId: $id, status: RESOLVED}) "
+        "{ ticket { id } } }", lambda w: {"id": w.ticket}),
+    "Mutation.grantSupportAccess": gql(
+        "mutation($id: ID!) { grantSupportAccess(input: {ticketId: $id, hours: 1}) "
+        "{ grant { id } } }", lambda w: {"id": w.ticket}),
+    "Mutation.revokeSupportAccess": gql(
+        "mutation($id: ID!) { revokeSupportAccess(input: {id: $id}) { grant { id } } }",
+        lambda w: {"id": w.support_grant}),
+    "Organization.supportAccessGrants": org_field(
+        "supportAccessGrants(first: 1) { totalCount }"),
+    "SupportAccessGrant.reads": org_field(
+        "supportAccessGrants(first: 1) { nodes { reads(first: 1) { totalCount } } }"),
 }
 DECLARED = declarations()
 
@@ -425,7 +449,8 @@ def needs_of(field: str) -> Needs:
                   "AiGeneration.provenance": "Organization.aiUsage",
                   "LeadForm.submissions": "Query.leadForm",
                   "WebhookEndpoint.messages": "Organization.webhookEndpoints",
-                  "WebhookMessage.attempts": "Organization.webhookEndpoints"}.get(field)
+                  "WebhookMessage.attempts": "Organization.webhookEndpoints",
+                  "SupportAccessGrant.reads": "Organization.supportAccessGrants"}.get(field)
     if reached_by is not None:
         path = DECLARED[reached_by]
         return Needs(needs.permissions | path.permissions, needs.person or path.person)
@@ -473,6 +498,11 @@ async def make_world(team: Team, settings: Settings) -> World:
     await team.org.save(update_fields=["ai_enabled"])
     await AiGeneration.create(organization=team.org, lead=lead, feature=AiFeature.SUMMARY,
                               status=AiStatus.SUCCEEDED, output_text="A summary.")
+    ticket = await SupportTicket.create(requester=team.people[Role.OWNER].user,
+                                        organization=team.org, category=TicketCategory.BUG,
+                                        subject="Walk")
+    support_grant = await SupportAccessGrant.create(
+        organization=team.org, ticket=ticket, expires_at=datetime.now(UTC) + timedelta(hours=1))
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
                  token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
@@ -480,7 +510,9 @@ async def make_world(team: Team, settings: Settings) -> World:
                  held=[gid("FormSubmission", row.id) for row in held],
                  domain=gid("CustomDomain", domain.id),
                  endpoint=gid("WebhookEndpoint", endpoint.id),
-                 message=gid("WebhookMessage", message.id))
+                 message=gid("WebhookMessage", message.id),
+                 ticket=gid("SupportTicket", ticket.id),
+                 support_grant=gid("SupportAccessGrant", support_grant.id))
 
 
 def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:

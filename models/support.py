@@ -1,0 +1,164 @@
+"""The help center: support tickets and their messages, Relleks staff, and the time-bound read
+access an organization's OWNER grants staff from a ticket (with every read made under it).
+
+A ticket belongs to the person who opened it (and, optionally, names one of their
+organizations): it is not org-owned, so it is no `TenantModel`. A support access grant and its
+reads are the organization's own records: they are. docs/support.md describes the whole.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from tortoise import fields
+
+from models.accounts import User
+from models.base import BaseModel
+from models.orgs import Organization
+from models.tenancy import TenantModel
+
+
+class TicketCategory(StrEnum):
+    """What a ticket is about: a question, a bug, billing, or one of the data rights."""
+
+    QUESTION = "question"
+    BUG = "bug"
+    BILLING = "billing"
+    ACCESS = "access"
+    CORRECTION = "correction"
+    DELETION = "deletion"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+    PORTABILITY = "portability"
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket stands: who is to answer next, or RESOLVED."""
+
+    OPEN = "open"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    WAITING_ON_SUPPORT = "waiting_on_support"
+    RESOLVED = "resolved"
+
+
+class MessageFormat(StrEnum):
+    """How a message's body is written: plain text, or Markdown (rendered, then sanitised)."""
+
+    PLAIN = "plain"
+    MARKDOWN = "markdown"
+
+
+class StaffMember(BaseModel):
+    """A Relleks staff member: a user who may read and answer every support ticket. Given and
+    taken by the command-line tool `python -m scripts.staff`, never through the API. The role
+    alone shows no tenant data."""
+
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "relleks.User", related_name="staff_role", on_delete=fields.CASCADE
+    )
+    user_id: uuid.UUID
+
+    class Meta:
+        table = "staff_members"
+
+
+class SupportTicket(BaseModel):
+    """A request for help: its requester, optionally one of their organizations, its category,
+    subject and status. Its messages are `SupportMessage` rows."""
+
+    requester: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "relleks.User", related_name="support_tickets", on_delete=fields.CASCADE
+    )
+    requester_id: uuid.UUID
+    organization: fields.ForeignKeyNullableRelation[Organization] = fields.ForeignKeyField(
+        "relleks.Organization", related_name="support_tickets", null=True,
+        on_delete=fields.SET_NULL
+    )
+    organization_id: uuid.UUID | None
+    category = fields.CharEnumField(TicketCategory, max_length=16)
+    subject = fields.CharField(max_length=200)
+    status = fields.CharEnumField(TicketStatus, max_length=24, default=TicketStatus.OPEN)
+    message_count = fields.IntField(default=0)
+    last_message_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "support_tickets"
+        indexes = (("requester_id", "created_at", "id"), ("status", "updated_at", "id"))
+
+
+class SupportMessage(BaseModel):
+    """One message of a ticket, by its requester or by staff: the body as written and, for
+    Markdown, the HTML it renders to after sanitising (plain text is escaped)."""
+
+    ticket: fields.ForeignKeyRelation[SupportTicket] = fields.ForeignKeyField(
+        "relleks.SupportTicket", related_name="messages", on_delete=fields.CASCADE
+    )
+    ticket_id: uuid.UUID
+    author: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "relleks.User", related_name="support_messages", null=True, on_delete=fields.SET_NULL
+    )
+    author_id: uuid.UUID | None
+    from_staff = fields.BooleanField(default=False)
+    format = fields.CharEnumField(MessageFormat, max_length=16, default=MessageFormat.PLAIN)
+    body = fields.TextField()
+    body_html = fields.TextField()
+
+    class Meta:
+        table = "support_messages"
+        indexes = (("ticket_id", "created_at", "id"),)
+
+
+class SupportAccessGrant(TenantModel):
+    """Read access to an organization that its OWNER gave Relleks staff from a ticket, until
+    `expires_at` or until revoked. While live, staff read the org as a VIEWER would, and every
+    read is a `SupportAccessRead`."""
+
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "relleks.Organization", related_name="support_access_grants", on_delete=fields.CASCADE
+    )
+    ticket: fields.ForeignKeyRelation[SupportTicket] = fields.ForeignKeyField(
+        "relleks.SupportTicket", related_name="access_grants", on_delete=fields.CASCADE
+    )
+    ticket_id: uuid.UUID
+    granted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "relleks.User", related_name="support_grants_given", null=True,
+        on_delete=fields.SET_NULL
+    )
+    granted_by_id: uuid.UUID | None
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    revoked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "relleks.User", related_name="support_grants_revoked", null=True,
+        on_delete=fields.SET_NULL
+    )
+    revoked_by_id: uuid.UUID | None
+
+    class Meta:
+        table = "support_access_grants"
+        indexes = (("organization_id", "expires_at"),)
+
+
+class SupportAccessRead(TenantModel):
+    """One read a staff member made under a grant: which field (`Type.field`) at which path of
+    the query, when, and who."""
+
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "relleks.Organization", related_name="support_access_reads", on_delete=fields.CASCADE
+    )
+    grant: fields.ForeignKeyRelation[SupportAccessGrant] = fields.ForeignKeyField(
+        "relleks.SupportAccessGrant", related_name="reads", on_delete=fields.CASCADE
+    )
+    grant_id: uuid.UUID
+    staff_user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "relleks.User", related_name="support_reads", null=True, on_delete=fields.SET_NULL
+    )
+    staff_user_id: uuid.UUID | None
+    field = fields.CharField(max_length=200)
+    path = fields.CharField(max_length=500)
+    operation = fields.CharField(max_length=100, default="")
+
+    class Meta:
+        table = "support_access_reads"
+        indexes = (("grant_id", "created_at", "id"),)
