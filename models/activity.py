@@ -66,6 +66,7 @@ class ActivityAction(StrEnum):
     BILLING_SUBSCRIPTION_CANCELED = "billing.subscription_canceled"
     BILLING_INVOICE_PAID = "billing.invoice_paid"
     BILLING_PAYMENT_FAILED = "billing.payment_failed"
+    BILLING_PAYMENT_METHOD_UPDATED = "billing.payment_method_updated"
     LEAD_FORM_CREATED = "lead_form.created"
     LEAD_FORM_UPDATED = "lead_form.updated"
     LEAD_FORM_PAUSED = "lead_form.paused"

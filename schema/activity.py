@@ -91,6 +91,8 @@ described_enum(
         A.BILLING_SUBSCRIPTION_CANCELED: "Stripe reported the subscription ended.",
         A.BILLING_INVOICE_PAID: "An invoice was paid.",
         A.BILLING_PAYMENT_FAILED: "A payment failed; Stripe retries it.",
+        A.BILLING_PAYMENT_METHOD_UPDATED: "The payment method Stripe charges changed "
+                                          "(`summary.brand`, `summary.last4`).",
         A.LEAD_FORM_CREATED: "A lead form was created (`summary.name`).",
         A.LEAD_FORM_UPDATED: "Settings of a lead form changed (`summary.fields` names them).",
         A.LEAD_FORM_PAUSED: "A lead form was paused: it takes no submissions.",
