@@ -22,6 +22,8 @@ class ActivityAction(StrEnum):
     ORGANIZATION_EXPORT_REQUESTED = "organization.export_requested"
     ORGANIZATION_DELETION_SCHEDULED = "organization.deletion_scheduled"
     ORGANIZATION_DELETION_CANCELED = "organization.deletion_canceled"
+    ORGANIZATION_RENEWAL_STOPPED = "organization.renewal_stopped"
+    ORGANIZATION_RENEWAL_RESUMED = "organization.renewal_resumed"
     ORGANIZATION_OWNERSHIP_TRANSFERRED = "organization.ownership_transferred"
     ORGANIZATION_KEY_ROTATED = "organization.key_rotated"
     INVITATION_CREATED = "invitation.created"

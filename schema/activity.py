@@ -31,6 +31,11 @@ described_enum(
         A.ORGANIZATION_EXPORT_REQUESTED: "An export of all its data was asked for.",
         A.ORGANIZATION_DELETION_SCHEDULED: "Its deletion was scheduled (`summary.dueAt`).",
         A.ORGANIZATION_DELETION_CANCELED: "Its scheduled deletion was called off.",
+        A.ORGANIZATION_RENEWAL_STOPPED: "Its subscription stopped renewing because its only "
+                                        "member's account deletion would delete it "
+                                        "(`summary.reason`).",
+        A.ORGANIZATION_RENEWAL_RESUMED: "Its subscription renews again: the account deletion "
+                                        "was canceled or someone joined (`summary.reason`).",
         A.ORGANIZATION_OWNERSHIP_TRANSFERRED: "Ownership passed to another member (by an "
                                               "OWNER, or when the last OWNER's account was "
                                               "deleted: `summary.reason`).",
