@@ -40,8 +40,9 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from auth.permissions import Permission
-from core.errors import Forbidden, NotFound, Unauthenticated
+from core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from engine.fields import decode_id
+from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.orgs import Organization
 from models.tenancy import TenantModel
 
@@ -115,6 +116,34 @@ class SeesPeople(DecidedPermission):
                          "email addresses.", permission=permission, scope=permission)
 
 
+WRITABLE_WHILE_DELETING = frozenset({
+    "cancelOrganizationDeletion", "deleteOrganization",  # the deletion itself (idempotent)
+    "exportOrganization", "exportLeads", "exportDataSubject",  # taking the data out
+})
+"""The mutations an organization pending deletion still answers; every other one that acts on
+it is CONFLICT (`refuse_writes_while_deleting`)."""
+
+
+async def refuse_writes_while_deleting(info: Any, org_id: uuid.UUID) -> None:
+    """An organization whose deletion is scheduled is read-only: a mutation acting on it
+    (found by its permission's org locator, so every org-scoped mutation passes here) is
+    CONFLICT naming the pending deletion, but for `WRITABLE_WHILE_DELETING`. Queries and
+    subscriptions are untouched. Checked once per mutation field and organization."""
+    raw = getattr(info, "_raw_info", info)  # Strawberry's Info wraps graphql-core's
+    if raw.parent_type.name != "Mutation" or raw.field_name in WRITABLE_WHILE_DELETING:
+        return
+    pending = await ScheduledWork.filter(
+        organization_id=org_id, kind=WorkKind.ORG_DELETION,
+        status__in=[WorkStatus.PENDING, WorkStatus.RUNNING, WorkStatus.FAILED]) \
+        .order_by("-created_at").first()
+    if pending is not None:
+        raise Conflict(
+            f"This organization is pending deletion (due {pending.due_at.isoformat()}) and is "
+            "read-only: cancel the deletion (cancelOrganizationDeletion) to change it, or "
+            "export its data (exportOrganization).", reason="ORG_DELETION_PENDING",
+            dueAt=pending.due_at.isoformat())
+
+
 class BelongsToOrg(BasePermission):
     """The caller is a credential of the organization that `org` locates, whatever it may do
     there: a member of any role, or an API token or partner app's OAuth grant of that org,
@@ -146,6 +175,7 @@ class BelongsToOrg(BasePermission):
             raise self.org.missing()
         if info.context.access.through_support_grant(org_id) is not None:
             await _support_read(info, org_id)
+        await refuse_writes_while_deleting(info, org_id)
         return org_id
 
 

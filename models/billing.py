@@ -88,6 +88,16 @@ class BillingAccount(TenantModel):
     cancel_at_period_end = fields.BooleanField(default=False)
     trial_ends_at = fields.DatetimeField(null=True)
     state_at = fields.DatetimeField(null=True)
+    # The payment method Stripe charges at renewal, as four display fields and nothing else
+    # about the card (no number, no fingerprint, no holder): kept current by webhooks.
+    payment_brand = fields.CharField(max_length=32, null=True)
+    """`visa`, `mastercard`... (Stripe's `card.brand`), or the method's type when not a card."""
+    payment_last4 = fields.CharField(max_length=4, null=True)
+    payment_exp_month = fields.SmallIntField(null=True)
+    payment_exp_year = fields.SmallIntField(null=True)
+    renewal_held_by = fields.UUIDField(null=True)
+    """The account deletion (`ScheduledWork` id) that stopped this subscription's renewal, as
+    the organization would be deleted with the account; cleared when it resumes."""
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -27,7 +27,7 @@ from models.billing import (
 )
 from realtime.outbox import in_transaction
 from resolvers.activity import record
-from services.stripe import HostedSession
+from services.stripe import CardSummary, HostedSession
 from services.stripe_errors import BillingNotConfigured
 
 
@@ -44,6 +44,7 @@ class BillingSummary:
     cancel_at_period_end: bool = False
     trial_ends_at: datetime | None = None
     has_customer: bool = False
+    payment_method: CardSummary | None = None
 
     @property
     def in_grace_period(self) -> bool:
@@ -68,6 +69,10 @@ async def billing_summary(ctx: Context, org_id: uuid.UUID) -> BillingSummary:
         cancel_at_period_end=account.cancel_at_period_end,
         trial_ends_at=account.trial_ends_at,
         has_customer=account.stripe_customer_id is not None,
+        payment_method=CardSummary(
+            brand=account.payment_brand, last4=account.payment_last4,
+            exp_month=account.payment_exp_month, exp_year=account.payment_exp_year)
+        if account.payment_brand else None,
     )
 
 

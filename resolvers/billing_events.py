@@ -16,6 +16,10 @@ applied) when:
 - it ends a subscription other than the live one we hold (an old one's late deletion).
 Invoices follow the same idea with their own `state_at`, and a paid, void or uncollectible
 invoice never goes back to open.
+
+The payment method is not read from the payloads (they name it by id, and arrive out of
+order): after any event that may change it (`PAYMENT_METHOD_EVENTS`), Stripe is asked for it
+before the transaction, and its four display fields are stored with the event.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from models.orgs import Organization
 from models.tenancy import system_scope
 from realtime.outbox import in_transaction
 from resolvers.activity import record
+from services.stripe import CardSummary
 
 log = structlog.get_logger("relleks.billing")
 
@@ -309,6 +314,84 @@ async def on_invoice(ctx: Context, event: dict[str, Any], at: datetime) -> Outco
     return Outcome(APPLIED, account.organization_id)
 
 
+# The payment method
+
+PAYMENT_METHOD_EVENTS = frozenset({
+    "checkout.session.completed", "customer.updated",
+    "customer.subscription.created", "customer.subscription.updated",
+    "customer.subscription.deleted", "payment_method.attached", "payment_method.detached",
+    "payment_method.updated", "payment_method.automatically_updated",
+})
+"""Events after which the payment method Stripe charges may have changed: the card itself is
+read from Stripe (the payloads name it by id, and arrive out of order), so what is stored is
+always what Stripe says now."""
+
+
+@dataclass(frozen=True)
+class PaymentMethodNow:
+    org_id: uuid.UUID
+    card: CardSummary | None
+
+
+def _customer_of(event: dict[str, Any]) -> str | None:
+    obj = event["data"]["object"]
+    if event["type"] == "customer.updated":
+        return _id(obj.get("id"))
+    customer = _id(obj.get("customer"))
+    if customer is None and event["type"] == "payment_method.detached":
+        # A detached method no longer names its customer: Stripe sends it in the previous
+        # attributes.
+        customer = _id((event["data"].get("previous_attributes") or {}).get("customer"))
+    return customer
+
+
+async def current_payment_method(ctx: Context, event: dict[str, Any]) -> PaymentMethodNow | None:
+    """Ask Stripe for the payment method of the customer an event is about (outside any
+    transaction); None when the event cannot change it or names no customer of ours."""
+    gateway = ctx.services.stripe
+    if event.get("type") not in PAYMENT_METHOD_EVENTS or not gateway.configured:
+        return None
+    customer_id = _customer_of(event)
+    account = await BillingAccount.by_customer(customer_id) if customer_id else None
+    if account is None or customer_id is None:
+        return None
+    subscription_id = account.stripe_subscription_id if account.subscription_live else None
+    obj = event["data"]["object"]
+    if event["type"].startswith("customer.subscription."):
+        subscription_id = _id(obj.get("id")) or subscription_id
+    elif event["type"] == "checkout.session.completed":
+        subscription_id = _id(obj.get("subscription")) or subscription_id
+    card = await gateway.default_payment_method(
+        org_id=account.organization_id, customer_id=customer_id,
+        subscription_id=subscription_id, request_id=ctx.request_id)
+    return PaymentMethodNow(account.organization_id, card)
+
+
+def _card_fields(card: CardSummary | None) -> dict[str, Any]:
+    return {"payment_brand": card.brand if card else None,
+            "payment_last4": card.last4 if card else None,
+            "payment_exp_month": card.exp_month if card else None,
+            "payment_exp_year": card.exp_year if card else None}
+
+
+async def save_payment_method(ctx: Context, now: PaymentMethodNow, outcome: Outcome) -> Outcome:
+    """Store the four display fields, with an activity event when they changed."""
+    account = await system_scope(now.org_id, reason=STRIPE_EVENT).scoped(BillingAccount) \
+        .select_for_update().first()
+    if account is None:
+        return outcome
+    values = _card_fields(now.card)
+    result = outcome if outcome.result != IGNORED else Outcome(APPLIED, now.org_id)
+    if all(getattr(account, key) == value for key, value in values.items()):
+        return result
+    account.update_from_dict(values)
+    await account.save(update_fields=[*values, "updated_at"])
+    await record(ctx, now.org_id, "billing.payment_method_updated",
+                 target_type="organization", target_id=now.org_id,
+                 summary={"brand": values["payment_brand"], "last4": values["payment_last4"]})
+    return result
+
+
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": on_checkout_completed,
     "customer.subscription.created": on_subscription,
@@ -326,11 +409,14 @@ async def process_event(ctx: Context, event: dict[str, Any]) -> str:
         return DUPLICATE
     at = _time(event.get("created")) or datetime.now(UTC)
     handler = HANDLERS.get(event_type)
+    payment_method = await current_payment_method(ctx, event)
     try:
         async with in_transaction():
             seen = await StripeEvent.create(event_id=event_id, type=event_type[:128],
                                             stripe_created_at=at, outcome=IGNORED)
             outcome = await handler(ctx, event, at) if handler else Outcome(IGNORED)
+            if payment_method is not None:
+                outcome = await save_payment_method(ctx, payment_method, outcome)
             seen.outcome, seen.organization_id = outcome.result, outcome.org_id
             await seen.save(update_fields=["outcome", "organization_id"])
     except IntegrityError:

@@ -9,7 +9,8 @@ the same transaction as what ends at once, and queues a job for the due time; th
   (these act with their creator's standing, which is ending); signing in again during the grace
   period is allowed, to call it off. The last OWNER of an organization with other members must hand
   ownership over or delete the organization first (CONFLICT); organizations where they are the only
-  member are deleted with the account.
+  member are deleted with the account, and their renewing Stripe subscriptions stop renewing at once
+  (`resolvers/renewals.py`), renewing again if the deletion is canceled or someone joins.
 - `deleteOrganization(input: {organizationId, confirmSlug})`: the organization's API tokens (and, at
   merge, OAuth grants) are revoked at once and stay revoked if the deletion is canceled. A renewing
   Stripe subscription stops renewing at once (the period already paid for goes on, so the grace
@@ -42,6 +43,7 @@ from resolvers.accounts import end_sessions
 from resolvers.activity import record
 from resolvers.members import revoke_invitations_beyond_role
 from resolvers.oauth import revoke_grants_beyond_role
+from resolvers.renewals import held_by, hold, release, stop_renewals
 from resolvers.tokens import revoke_beyond_role
 
 log = structlog.get_logger("relleks.deletions")
@@ -92,6 +94,15 @@ async def _check_not_last_owner(ctx: Context) -> None:
                            reason="LAST_OWNER")
 
 
+async def _orgs_deleted_with(ctx: Context) -> list[uuid.UUID]:
+    """The organizations where the person is the only member: deleted with the account."""
+    owned = await Membership.of_user(ctx.user.id).filter(role=Role.OWNER) \
+        .values_list("organization_id", flat=True)
+    return [org_id for org_id in cast("list[uuid.UUID]", owned)
+            if not await ctx.access.scoped(Membership, org_id)
+            .exclude(user_id=ctx.user.id).exists()]
+
+
 async def delete_account(ctx: Context, password: str) -> ScheduledWork:
     user = ctx.user
     await ctx.services.limiter.hit_password_check(email=user.email, ip=ctx.client_ip)
@@ -101,13 +112,23 @@ async def delete_account(ctx: Context, password: str) -> ScheduledWork:
     await _check_not_last_owner(ctx)
     now = datetime.now(UTC)
     existing = await pending_account_deletion(ctx)
+    # Stripe first (outside the transaction): the organizations going with the account stop
+    # renewing now; if Stripe refuses, nothing is scheduled.
+    stopped = [] if existing is not None and existing.status.open \
+        else await stop_renewals(ctx, await _orgs_deleted_with(ctx))
     async with in_transaction():
         if existing is not None and existing.status.open:
             work = existing
         else:
             due = _due(ctx, now)
             work = await ScheduledWork.create(kind=WorkKind.ACCOUNT_DELETION, user_id=user.id,
-                                              due_at=due, dispatched_at=due)
+                                              due_at=due, dispatched_at=due,
+                                              renewal_stopped=bool(stopped))
+            await hold(stopped, work.id)
+            for account in stopped:
+                await record(ctx, account.organization_id, "organization.renewal_stopped",
+                             target_type="organization", target_id=account.organization_id,
+                             summary={"reason": "account_deletion"})
         await end_sessions(ctx.services.broker, user.id)
         for org_id in org_ids:  # they act with the standing that is ending
             await revoke_beyond_role(ctx, org_id, user.id, None, "account_deletion")
@@ -119,11 +140,21 @@ async def delete_account(ctx: Context, password: str) -> ScheduledWork:
 
 
 async def cancel_account_deletion(ctx: Context) -> ScheduledWork:
+    """Call the deletion off, and resume the renewals it held (Stripe first: if Stripe refuses,
+    the deletion stays scheduled and the person can try again)."""
     work = await pending_account_deletion(ctx)
     if work is None or work.status is not WorkStatus.PENDING:
         if work is not None and work.status is WorkStatus.RUNNING:
             raise Conflict("The deletion is under way and can no longer be canceled.")
         raise NotFound("scheduled account deletion")
+    if work.renewal_stopped:
+        owned = await Membership.of_user(ctx.user.id).values_list("organization_id", flat=True)
+        for org_id in await held_by(work.id, cast("list[uuid.UUID]", owned)):
+            if await release(ctx, org_id, work.id):
+                async with in_transaction():
+                    await record(ctx, org_id, "organization.renewal_resumed",
+                                 target_type="organization", target_id=org_id,
+                                 summary={"reason": "account_deletion_canceled"})
     canceled = await ScheduledWork.filter(id=work.id, status=WorkStatus.PENDING).update(
         status=WorkStatus.CANCELED, canceled_at=datetime.now(UTC))
     if not canceled:

@@ -32,7 +32,9 @@ from models.orgs import Invitation, Membership, Organization, Role
 from realtime.outbox import in_transaction
 from resolvers.activity import record
 from resolvers.oauth import revoke_grants_beyond_role
+from resolvers.renewals import release
 from resolvers.tokens import revoke_beyond_role
+from services.stripe_errors import PaymentProviderError
 
 log = structlog.get_logger("relleks.members")
 INVITATION_TTL = timedelta(days=7)
@@ -230,7 +232,23 @@ async def accept_invitation(ctx: Context, token: str) -> Membership:
     except IntegrityError as exc:
         raise Conflict("You are already a member of this organization.") from exc
     ctx.access.forget(org_id)
+    await _resume_held_renewal(ctx, org_id)
     return membership
+
+
+async def _resume_held_renewal(ctx: Context, org_id: uuid.UUID) -> None:
+    """Someone joined an organization that its only member's account deletion would have
+    taken along: it no longer goes with the account, so its renewal resumes. A Stripe failure
+    here does not undo the joining: the deletion job resumes it when it runs."""
+    try:
+        if await release(ctx, org_id):
+            async with in_transaction():
+                await record(ctx, org_id, "organization.renewal_resumed",
+                             target_type="organization", target_id=org_id,
+                             summary={"reason": "member_joined"})
+    except PaymentProviderError:
+        log.warning("billing.renewal_not_resumed", org_id=str(org_id),
+                    request_id=ctx.request_id)
 
 
 async def update_member_role(ctx: Context, membership_id: uuid.UUID, role: Role) -> Membership:

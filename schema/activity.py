@@ -31,6 +31,11 @@ described_enum(
         A.ORGANIZATION_EXPORT_REQUESTED: "An export of all its data was asked for.",
         A.ORGANIZATION_DELETION_SCHEDULED: "Its deletion was scheduled (`summary.dueAt`).",
         A.ORGANIZATION_DELETION_CANCELED: "Its scheduled deletion was called off.",
+        A.ORGANIZATION_RENEWAL_STOPPED: "Its subscription stopped renewing because its only "
+                                        "member's account deletion would delete it "
+                                        "(`summary.reason`).",
+        A.ORGANIZATION_RENEWAL_RESUMED: "Its subscription renews again: the account deletion "
+                                        "was canceled or someone joined (`summary.reason`).",
         A.ORGANIZATION_OWNERSHIP_TRANSFERRED: "Ownership passed to another member (by an "
                                               "OWNER, or when the last OWNER's account was "
                                               "deleted: `summary.reason`).",
@@ -94,6 +99,8 @@ described_enum(
         A.BILLING_SUBSCRIPTION_CANCELED: "Stripe reported the subscription ended.",
         A.BILLING_INVOICE_PAID: "An invoice was paid.",
         A.BILLING_PAYMENT_FAILED: "A payment failed; Stripe retries it.",
+        A.BILLING_PAYMENT_METHOD_UPDATED: "The payment method Stripe charges changed "
+                                          "(`summary.brand`, `summary.last4`).",
         A.LEAD_FORM_CREATED: "A lead form was created (`summary.name`).",
         A.LEAD_FORM_UPDATED: "Settings of a lead form changed (`summary.fields` names them).",
         A.LEAD_FORM_PAUSED: "A lead form was paused: it takes no submissions.",

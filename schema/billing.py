@@ -143,6 +143,22 @@ class Invoice(ModelNode):
 
 
 
+@strawberry.type(description="The payment method Stripe charges at renewal, as far as it can "
+                             "be shown: nothing else about it is stored. Change it in the "
+                             "billing portal (openBillingPortal).")
+class PaymentMethod:
+    brand: str = strawberry.field(
+        description="The card's brand as Stripe names it (`visa`, `mastercard`, `amex`...), or "
+                    "the method's type when it is not a card (`sepa_debit`...).")
+    last4: str | None = strawberry.field(
+        description="The last four digits of the card or account number.")
+    exp_month: int | None = strawberry.field(
+        description="The card's expiry month (1-12); null for a method that is not a card.")
+    exp_year: int | None = strawberry.field(
+        description="The card's expiry year (four digits); null for a method that is not a "
+                    "card.")
+
+
 @strawberry.type(description="How much of its plan's limits the organization uses.")
 class BillingUsage:
     org_id: strawberry.Private[uuid.UUID]
@@ -192,6 +208,10 @@ class Billing:
                     "applies, until Stripe gives up and cancels.")
     has_customer: bool = strawberry.field(
         description="A Stripe customer exists, so openBillingPortal works.")
+    payment_method: PaymentMethod | None = strawberry.field(
+        description="The card (or other method) Stripe charges at renewal: the subscription's "
+                    "own, else the customer's default. Null without one. Kept current by "
+                    "Stripe's webhooks.")
 
     @strawberry.field(description="The limits of the plan that applies now.")
     def limits(self, root: strawberry.Parent[BillingSummary]) -> PlanLimits:

@@ -52,6 +52,43 @@ warnings.filterwarnings("ignore", message=r"Use 'content=<\.\.\.>' to upload raw
 
 
 @dataclass(frozen=True)
+class CardSummary:
+    """What we keep of a payment method: enough to recognise it, nothing to charge it with."""
+
+    brand: str
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+
+def card_summary(method: Any) -> CardSummary | None:
+    """The display fields of a Stripe PaymentMethod (a card, or another type's `last4`)."""
+    if not method or isinstance(method, str):
+        return None
+    kind = str(method.get("type") or "card")
+    details = method.get(kind) or {}
+    if kind == "card":
+        return CardSummary(brand=str(details.get("brand") or "unknown")[:32],
+                           last4=_last4(details.get("last4")),
+                           exp_month=_int(details.get("exp_month")),
+                           exp_year=_int(details.get("exp_year")))
+    return CardSummary(brand=kind[:32], last4=_last4(details.get("last4")), exp_month=None,
+                       exp_year=None)
+
+
+def _last4(value: Any) -> str | None:
+    text = str(value or "")
+    return text if len(text) == 4 and text.isdigit() else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
 class HostedSession:
     """A Stripe-hosted page (Checkout or the Customer Portal) the client sends the user to."""
 
@@ -162,6 +199,26 @@ class StripeGateway:
             client.v1.subscriptions.update_async(subscription_id, params,
                                                  {"idempotency_key": key})))
         return bool(updated.cancel_at_period_end)
+
+    async def default_payment_method(self, *, org_id: uuid.UUID, customer_id: str,
+                                     subscription_id: str | None,
+                                     request_id: str) -> CardSummary | None:
+        """The payment method Stripe charges at renewal: the live subscription's own
+        `default_payment_method` if it has one, else the customer's
+        `invoice_settings.default_payment_method`; None when there is neither."""
+        if subscription_id:
+            subscription = await self._call("subscriptions.retrieve", request_id, lambda c: (
+                c.v1.subscriptions.retrieve_async(
+                    subscription_id, {"expand": ["default_payment_method"]})))
+            if subscription.status not in {"canceled", "incomplete_expired"}:
+                found = card_summary(subscription.to_dict().get("default_payment_method"))
+                if found is not None:
+                    return found
+        customer = await self._call("customers.retrieve", request_id, lambda c: (
+            c.v1.customers.retrieve_async(
+                customer_id, {"expand": ["invoice_settings.default_payment_method"]})))
+        settings = customer.to_dict().get("invoice_settings") or {}
+        return card_summary(settings.get("default_payment_method"))
 
     async def _call(self, what: str, request_id: str,
                     call: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:

@@ -7,7 +7,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0019_usage_analytics')]
+    dependencies = [('relleks', '0020_payment_method')]
 
     initial = False
 

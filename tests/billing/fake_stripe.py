@@ -4,7 +4,8 @@ calls, so that the real `stripe` library does real HTTP against it.
 No Stripe fake on PyPI or npm serves Checkout and the Customer Portal (`localstripe` has no
 Price, Checkout Session or Billing Portal), hence this one. What it speaks:
 - `POST /v1/customers`, `POST /v1/checkout/sessions`, `POST /v1/billing_portal/sessions`, and
-  `GET` of each object by id: form-encoded bodies with Stripe's bracket nesting
+  `GET` of each object by id (payment methods too; `expand[]` expands a payment method id):
+  form-encoded bodies with Stripe's bracket nesting
   (`line_items[0][price]`), `Authorization: Bearer <secret key>`;
 - JSON objects with `object` and `id`, errors as `{"error": {"type", "message", "code",
   "param"}}` with Stripe's status codes, a `Request-Id` header on every answer;
@@ -12,9 +13,9 @@ Price, Checkout Session or Billing Portal), hence this one. What it speaks:
   with other parameters is refused as Stripe refuses it.
 
 Tests play Stripe's side with methods (`complete_checkout`, `update_subscription`,
-`cancel_subscription`, `invoice`) that change the objects and return them, and `event(...)`
-wraps an object in an event the way Stripe sends it. `fail_next` makes the next requests fail
-(an error status, or a delay longer than the client's timeout).
+`cancel_subscription`, `invoice`, `attach_card`, `detach`) that change the objects and return
+them, and `event(...)` wraps an object in an event the way Stripe sends it. `fail_next` makes the
+next requests fail (an error status, or a delay longer than the client's timeout).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class FakeStripe:
     portal_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     replies: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = field(default_factory=dict)
@@ -123,7 +125,8 @@ class FakeStripe:
     def reset(self) -> None:
         with self.lock:
             for store in (self.customers, self.checkout_sessions, self.portal_sessions,
-                          self.subscriptions, self.invoices, self.replies):
+                          self.subscriptions, self.invoices, self.payment_methods,
+                          self.replies):
                 store.clear()
             self.calls.clear()
             self.faults.clear()
@@ -158,6 +161,8 @@ class FakeStripe:
             Route("/v1/customers", self._create_customer, methods=["POST"]),
             Route("/v1/customers/{id}", self._get(self.customers, "customer"),
                   methods=["GET"]),
+            Route("/v1/payment_methods/{id}",
+                  self._get(self.payment_methods, "payment_method"), methods=["GET"]),
             Route("/v1/checkout/sessions", self._create_checkout_session, methods=["POST"]),
             Route("/v1/checkout/sessions/{id}",
                   self._get(self.checkout_sessions, "checkout.session"), methods=["GET"]),
@@ -184,7 +189,8 @@ class FakeStripe:
 
     async def _begin(self, request: Request) -> tuple[dict[str, Any], JSONResponse | None]:
         """Record the call; answer it at once if it fails auth or a fault is due."""
-        pairs = list((await request.form()).multi_items()) if request.method == "POST" else []
+        pairs = list((await request.form()).multi_items()) if request.method == "POST" \
+            else list(request.query_params.multi_items())
         params = nest([(k, str(v)) for k, v in pairs])
         key = request.headers.get("idempotency-key")
         with self.lock:
@@ -229,7 +235,7 @@ class FakeStripe:
 
     def _get(self, store: dict[str, dict[str, Any]], kind: str) -> Any:
         async def get(request: Request) -> JSONResponse:
-            _, refused = await self._begin(request)
+            params, refused = await self._begin(request)
             if refused is not None:
                 return refused
             found = store.get(request.path_params["id"])
@@ -237,8 +243,26 @@ class FakeStripe:
                 return self.error(404, "invalid_request_error",
                                   f"No such {kind}: '{request.path_params['id']}'",
                                   code="resource_missing", param="id")
-            return JSONResponse(found, headers={"Request-Id": new_id("req")})
+            expand = params.get("expand") or []
+            expand = list(expand.values()) if isinstance(expand, dict) else expand
+            return JSONResponse(self.expanded(found, expand),
+                                headers={"Request-Id": new_id("req")})
         return get
+
+    def expanded(self, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """A copy of `obj` with each `expand[]` path (`a.b`) that names a payment method id
+        replaced by the payment method object, as Stripe expands it."""
+        result = json.loads(json.dumps(obj))
+        for path in paths:
+            *parents, last = str(path).split(".")
+            node: Any = result
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict) and isinstance(node.get(last), str):
+                found = self.payment_methods.get(node[last])
+                if found is not None:
+                    node[last] = json.loads(json.dumps(found))
+        return result
 
     def _live_subscription(self, subscription_id: str) -> dict[str, Any] | JSONResponse:
         """The subscription, or Stripe's refusal: no such one, or it has ended (an ended
@@ -304,6 +328,7 @@ class FakeStripe:
         def create(params: dict[str, Any]) -> dict[str, Any]:
             customer = {"id": new_id("cus"), "object": "customer", "created": self.clock,
                         "email": params.get("email"), "name": params.get("name"),
+                        "invoice_settings": {"default_payment_method": None},
                         "metadata": params.get("metadata") or {}, "livemode": False}
             self.customers[customer["id"]] = customer
             return customer
@@ -399,6 +424,7 @@ class FakeStripe:
             "id": new_id("sub"), "object": "subscription", "customer": customer,
             "status": "trialing" if trial_days else status, "created": now,
             "cancel_at_period_end": False, "cancel_at": None, "canceled_at": None,
+            "default_payment_method": None,
             "trial_end": now + trial_days * 86400 if trial_days else None,
             "metadata": metadata or {}, "livemode": False,
             "items": {"object": "list", "data": [{
@@ -424,6 +450,40 @@ class FakeStripe:
             item["price"] = {"id": price, "object": "price",
                              "recurring": {"interval": self.prices[price], "interval_count": 1}}
         return json.loads(json.dumps(subscription)), previous
+
+    def attach_card(self, customer: str, *, brand: str = "visa", last4: str = "4242",
+                    exp_month: int = 12, exp_year: int = 2030, make_default: bool = True,
+                    kind: str = "card") -> tuple[dict[str, Any], dict[str, Any]]:
+        """The customer adds a payment method in the portal (and makes it the default, as the
+        portal does): returns (payment method, customer), as the events carry them."""
+        details: dict[str, Any] = {"last4": last4}
+        if kind == "card":
+            details |= {"brand": brand, "exp_month": exp_month, "exp_year": exp_year,
+                        "country": "US", "funding": "credit", "fingerprint": "fpr_secret",
+                        "checks": {"cvc_check": "pass"}}
+        method = {"id": new_id("pm"), "object": "payment_method", "type": kind,
+                  "customer": customer, "created": self.clock, "livemode": False,
+                  "billing_details": {"name": "Ada Lovelace", "email": "ada@example.com",
+                                      "address": {"postal_code": "12345"}},
+                  kind: details}
+        self.payment_methods[method["id"]] = method
+        if make_default:
+            self.customers[customer].setdefault("invoice_settings", {})[
+                "default_payment_method"] = method["id"]
+        return json.loads(json.dumps(method)), json.loads(json.dumps(self.customers[customer]))
+
+    def detach(self, method_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The payment method is removed: returns it and its previous attributes."""
+        method = self.payment_methods[method_id]
+        customer = method["customer"]
+        method["customer"] = None
+        settings = self.customers[customer].get("invoice_settings") or {}
+        if settings.get("default_payment_method") == method_id:
+            settings["default_payment_method"] = None
+        for subscription in self.subscriptions.values():
+            if subscription.get("default_payment_method") == method_id:
+                subscription["default_payment_method"] = None
+        return json.loads(json.dumps(method)), {"customer": customer}
 
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
         subscription, _ = self.update_subscription(subscription_id, status="canceled",
