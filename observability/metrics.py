@@ -1,10 +1,10 @@
 """Prometheus metrics: what the API counts, and how a scrape renders them.
 
-Every metric is declared here, once per process, so that `docs/metrics.md` and the Grafana
-dashboard (`ops/grafana/relleks-api.json`) have one list to follow. The code that counts calls
-the small functions below (`record_request`, `count_webhook_attempt`...): none of them touches
-the database, the network or a lock shared between processes, so counting adds no SQL statement
-and no wait to a request.
+Every metric is declared here, once per process, so that docs/observability.md ("Every
+metric") and the Grafana dashboard (`ops/grafana/relleks-api.json`) have one list to follow.
+The code that counts calls the small functions below (`record_request`,
+`count_webhook_attempt`...): none of them touches the database, the network or a lock shared
+between processes, so counting adds no SQL statement and no wait to a request.
 
 Labels never hold personal data or tenant ids: an organization, user or token id as a label would
 be one time series per customer (millions of series, a scrape that grows with the customer base,
