@@ -32,13 +32,15 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 async def report_once(api: Api, team: Team, requests: int) -> dict[str, Any]:
-    """The day's usage once the server's flush has written `requests` requests."""
+    """The day's usage once the server's flush has written `requests` requests, in the days'
+    rows and in the operations' (a flush writes the first, then the second)."""
     report: dict[str, Any] = {}
     for _ in range(100):
         body = await usage(api, team, team.people[Role.ADMIN].token)
         assert "errors" not in body, body
         report = body["data"]["organization"]["usage"]
-        if report["days"] and report["days"][0]["requests"] >= requests:
+        if report["days"] and report["days"][0]["requests"] >= requests and \
+                sum(o["count"] for o in report["topOperations"]) >= requests:
             return report
         await asyncio.sleep(0.1)
     return report
