@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks services clean browser caddy vendor-graphiql js-client backup restore-drill \
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks bench-tracing services clean browser caddy vendor-graphiql js-client backup restore-drill \
 	serve serve-start serve-stop serve-check pgbouncer
 
 setup: $(STAMP)
@@ -50,6 +50,11 @@ audit: setup
 
 bench: setup
 	bash bench/run.sh
+
+# Q1 with tracing off and on (a second API process exporting to a local OTLP receiver), against
+# the floor: bench/tracing_cost.py, bench/results/q1-tracing.json.
+bench-tracing: setup
+	BENCH_TRACING=1 bash bench/run.sh
 
 # Subscriptions' fan-out (bench/fanout.py); BENCH_DATABASE_URL picks the database (default: a
 # fresh SQLite file), e.g. the PostgreSQL that `make services` prints.

@@ -10,6 +10,12 @@ rounds' p50s, p99 as the worst round's p99 (the goal is a ceiling, so the worst 
 the server process's CPU time per request (from /proc, when its pid is given). The table goes to
 stdout and the figures, with the commit and date, to `bench/results/q1.json`.
 
+With `--traced URL` (`make bench-tracing`) a second API process, the same code on the same data
+with tracing on (its spans exported to a local OTLP receiver, `bench/otlp_receiver.py`), joins
+the rounds: API with tracing off, API with tracing on and the floor take turns, and the figures
+go to `bench/results/q1-tracing.json` with both ratios, their quotient, and the spans the
+receiver decoded per traced request.
+
     python -m bench.harness --api http://127.0.0.1:18081 --floor http://127.0.0.1:18082
 """
 
@@ -95,6 +101,10 @@ def check_answers(api: str, floor: str, token: str) -> None:
     """Both servers must give the same, complete answer before anything is timed."""
     body = {"query": QUERY, "variables": VARIABLES}
     api_answer, floor_answer = post(api, body, token), post(floor, body)
+    check_answer(api_answer, floor_answer)
+
+
+def check_answer(api_answer: dict[str, Any], floor_answer: dict[str, Any]) -> None:
     if "errors" in api_answer:
         fail(f"the API answered Q1 with errors: {json.dumps(api_answer['errors'])[:1000]}")
     # `extensions` carries the API's cost report (`extensions.cost`), which the floor has not.

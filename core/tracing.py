@@ -17,10 +17,12 @@ SQL statements included. Which spans exist and what they carry: docs/observabili
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
@@ -64,11 +66,33 @@ class _State:
 _state = _State()
 
 
-def _clean(key: str, value: Any) -> Any:
+DROP, KEEP, SCRUB = 0, 1, 2
+STATEMENTS_CACHED = 1024
+"""SQL statements whose scrubbed text is remembered (they repeat: the same few hundred
+statements with placeholders; a statement with inlined values is simply a miss)."""
+
+
+@lru_cache(maxsize=512)
+def _rule(key: str) -> int:
+    """What the policy does with an attribute's value, by its key (keys are ours, and few)."""
     if key not in SAFE_ATTRIBUTES and sensitive_key(key):
+        return DROP
+    return KEEP if opaque_key(key) else SCRUB
+
+
+_scrub_statement = lru_cache(maxsize=STATEMENTS_CACHED)(scrub_text)
+"""`scrub_text` of a SQL statement's text, remembered: scrubbing is a pure function of the
+text, and the phone-number matcher is the most costly part of exporting a span."""
+
+
+def _clean(key: str, value: Any) -> Any:
+    rule = _rule(key)
+    if rule == DROP:
         return REDACTED
-    if isinstance(value, str) and not opaque_key(key):
-        return scrub_text(value)
+    if isinstance(value, str):
+        if rule == KEEP:
+            return value
+        return _scrub_statement(value) if key == "db.query.text" else scrub_text(value)
     if isinstance(value, list | tuple):
         return [scrub_text(v) if isinstance(v, str) else v for v in value]
     return value
@@ -79,16 +103,20 @@ def _clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def redacted_span(span: ReadableSpan) -> ReadableSpan:
-    """A copy of `span` with the redaction policy applied to its attributes, its events'
-    attributes and its status description."""
+    """`span` with the redaction policy applied to its attributes, its events' attributes and
+    its status description: a copy, or the span itself when the policy changes nothing (most
+    spans: their attributes are ours)."""
     status = span.status
     if status.description:
         status = Status(status.status_code, scrub_text(status.description))
+    attributes = _clean_attributes(span.attributes)
+    if not span.events and status is span.status and attributes == dict(span.attributes or {}):
+        return span
     events = [Event(event.name, _clean_attributes(event.attributes), event.timestamp)
               for event in span.events]
     return ReadableSpan(
         name=span.name, context=span.context, parent=span.parent, resource=span.resource,
-        attributes=_clean_attributes(span.attributes), events=events, links=span.links,
+        attributes=attributes, events=events, links=span.links,
         kind=span.kind, status=status, start_time=span.start_time, end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope)
 
@@ -146,24 +174,57 @@ def enabled() -> bool:
     return _state.tracer is not None
 
 
-@contextmanager
+class _NoSpan:
+    """What `span` gives when tracing is off: a context manager that does nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
+class _CurrentSpan:
+    """A started span, made current for the block and ended after it. A class rather than
+    `start_as_current_span`: that is three generator-based context managers deep, and every
+    SQL statement pays for one of these."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span = span
+        self.token: Any = None
+
+    def __enter__(self) -> trace.Span:
+        self.token = context_api.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        context_api.detach(self.token)
+        if kind is not None:
+            self.span.set_status(Status(StatusCode.ERROR, kind.__name__))
+        self.span.end()
+
+
 def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL,
          attributes: Mapping[str, Any] | None = None,
-         links: Sequence[Link] | None = None) -> Iterator[trace.Span | None]:
-    """A span around the block, current inside it; None (and nothing done) when tracing is off.
-    An exception leaves the span with status ERROR and its type's name, never its message."""
+         links: Sequence[Link] | None = None) -> _CurrentSpan | _NoSpan:
+    """A span around the block (`with span(...) as s:`), current inside it; `s` is None (and
+    nothing is done) when tracing is off. An exception leaves the span with status ERROR and
+    its type's name, never its message."""
     tracer = _state.tracer
     if tracer is None:
-        yield None
-        return
-    with tracer.start_as_current_span(name, kind=kind, attributes=dict(attributes or {}),
-                                      links=links, record_exception=False,
-                                      set_status_on_exception=False) as current:
-        try:
-            yield current
-        except BaseException as exc:
-            current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise
+        return _NO_SPAN
+    return _CurrentSpan(tracer.start_span(name, kind=kind, attributes=attributes, links=links,
+                                          record_exception=False,
+                                          set_status_on_exception=False))
 
 
 def detached_span(name: str, *, kind: SpanKind = SpanKind.CLIENT,
@@ -177,12 +238,18 @@ def detached_span(name: str, *, kind: SpanKind = SpanKind.CLIENT,
                              record_exception=False, set_status_on_exception=False)
 
 
-def sql_span(statement: str, system: str) -> Any:
-    """The span of one SQL statement: its text only (parameters are never given to it)."""
+@lru_cache(maxsize=STATEMENTS_CACHED)
+def _statement(statement: str) -> tuple[str, str]:
+    """A statement's operation (its first word) and the text its span keeps."""
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+    return operation, statement[:MAX_STATEMENT]
+
+
+def sql_span(statement: str, system: str) -> _CurrentSpan | _NoSpan:
+    """The span of one SQL statement: its text only (parameters are never given to it)."""
+    operation, text = _statement(statement)
     return span(operation, kind=SpanKind.CLIENT, attributes={
-        "db.system.name": system, "db.operation.name": operation,
-        "db.query.text": statement[:MAX_STATEMENT]})
+        "db.system.name": system, "db.operation.name": operation, "db.query.text": text})
 
 
 def current_trace_ids() -> tuple[str, str] | None:

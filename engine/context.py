@@ -45,6 +45,9 @@ class Context:
     viewer: Viewer
     cost: CostReport | None = None
     """This request's query cost and the caller's budget after it (`engine/cost.py`)."""
+    listening: Callable[[], None] | None = None
+    """Set on a WebSocket operation's context (`web/graphql_ws.py`): called by a subscription
+    once it listens for events, the moment it has started (for the metrics and usage)."""
 
     @cached_property
     def loaders(self) -> Loaders:

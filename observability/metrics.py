@@ -1,10 +1,10 @@
 """Prometheus metrics: what the API counts, and how a scrape renders them.
 
-Every metric is declared here, once per process, so that `docs/metrics.md` and the Grafana
-dashboard (`ops/grafana/relleks-api.json`) have one list to follow. The code that counts calls
-the small functions below (`record_request`, `count_webhook_attempt`...): none of them touches
-the database, the network or a lock shared between processes, so counting adds no SQL statement
-and no wait to a request.
+Every metric is declared here, once per process, so that docs/observability.md ("Every
+metric") and the Grafana dashboard (`ops/grafana/relleks-api.json`) have one list to follow.
+The code that counts calls the small functions below (`record_request`,
+`count_webhook_attempt`...): none of them touches the database, the network or a lock shared
+between processes, so counting adds no SQL statement and no wait to a request.
 
 Labels never hold personal data or tenant ids: an organization, user or token id as a label would
 be one time series per customer (millions of series, a scrape that grows with the customer base,
@@ -52,7 +52,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 WAIT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 
 REQUESTS = Counter(
-    "relleks_graphql_requests", "GraphQL operations over HTTP, by operation name and type.",
+    "relleks_graphql_requests", "GraphQL operations, over HTTP and started on WebSockets, by "
+    "operation name and type.",
     ["operation", "type"])
 LATENCY = Histogram(
     "relleks_graphql_request_duration_seconds",
@@ -138,6 +139,17 @@ def record_request(operation: str | None, operation_type: str | None, seconds: f
         ERRORS.labels(code).inc()
     if cost:
         COST.labels(kind).inc(cost)
+
+
+def record_operation(operation: str | None, operation_type: str | None,
+                     error_codes: Iterable[str] = ()) -> None:
+    """Count one operation started on a WebSocket (a subscription, or a query or mutation sent
+    over it) and the errors of its start. No latency: a subscription lasts as long as its
+    client listens."""
+    kind = operation_type if operation_type in OPERATION_TYPES else OTHER
+    REQUESTS.labels(OPERATION_NAMES.label(operation), kind).inc()
+    for code in error_codes:
+        ERRORS.labels(code).inc()
 
 
 def count_errors(codes: Iterable[str]) -> None:

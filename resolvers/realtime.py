@@ -173,6 +173,8 @@ def reads_of(message: dict[str, Any], org_id: uuid.UUID) -> EventReads:
 async def _events(ctx: Context, topics: list[str]) -> AsyncIterator[dict[str, Any]]:
     """The messages on `topics`; an overflowed buffer ends the stream with RATE_LIMITED."""
     async with ctx.services.broker.subscribe(topics) as subscriber:
+        if ctx.listening is not None:
+            ctx.listening()
         try:
             async for message in subscriber:
                 yield message

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -39,10 +38,10 @@ from auth.viewer import Viewer
 from core.errors import ErrorCode
 from engine.context import Context
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
-from models.usage import ClientKind
 from observability.metrics import record_request
 from services import Services
 from web import idempotency
+from web.counting import count_usage
 from web.graphiql import render_page
 from web.graphql_ws import LimitedWebSocket, TransportWSHandler
 from web.idempotency import IdempotencyRefused, Replay
@@ -204,25 +203,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     def _count_usage(self, context: Context, state: dict[str, Any],
                      result: ExecutionResult) -> None:
-        """Count the request for the usage analytics (`services/usage.py`), in memory: in its
-        API token's or partner app's org, or in each org where a person's permission check
-        passed (a request that touched no org, like `me`, counts nowhere)."""
-        viewer = context.viewer
-        kind: ClientKind
-        if viewer.token is not None:
-            kind, client_id = ClientKind.API_TOKEN, str(viewer.token.id)
-            orgs: Iterable[uuid.UUID] = (viewer.token.organization_id,)
-        elif viewer.grant is not None:
-            kind, client_id = ClientKind.PARTNER_APP, str(viewer.grant.app_id)
-            orgs = (viewer.grant.organization_id,)
-        elif viewer.user is not None and "access" in context.__dict__:
-            kind, client_id, orgs = ClientKind.PERSON, "", context.access.checked_orgs
-        else:
-            return
+        """Count the request for the usage analytics (`web/counting.py`)."""
         cost = context.cost.requested if context.cost is not None else 0
-        self.services.usage.record(orgs=orgs, kind=kind, client_id=client_id,
-                                   operation=state.get("operation_name"),
-                                   failed=bool(result.errors), cost=cost)
+        count_usage(context, state.get("operation_name"), failed=bool(result.errors),
+                    cost=cost)
 
     async def _claim_key(self, request: Request, context: Context, request_data: Any
                          ) -> idempotency.Claim | None:

@@ -17,6 +17,12 @@ Open sockets are capped (`realtime/sockets.py`, across processes with Redis): pe
 (`WS_MAX_SOCKETS_PER_IP`) as soon as the socket is accepted, and per credential, the session, API
 token or OAuth grant (`WS_MAX_SOCKETS_PER_CREDENTIAL`), once `connection_init` has authenticated
 it. A socket over either cap is closed with 4429 "Too many connections".
+
+Each operation started on a socket is counted once, like an HTTP request, in the request
+metrics (`relleks_graphql_requests_total` by name and type, `relleks_graphql_errors_total` by
+code) and in the usage analytics (`web/counting.py`), when its start is known: its first result
+(an error refusing it, a query's answer) or, for a subscription, the moment it listens for
+events (`Context.listening`). Errors of later events count in the error metric only.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 import structlog
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast, parse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import (
@@ -50,9 +57,15 @@ from auth.authenticate import authenticate_connection, recheck_viewer
 from auth.viewer import Viewer
 from core.errors import ErrorCode
 from engine.context import Context
-from observability.metrics import WS_CONNECTIONS, WS_SUBSCRIPTIONS
+from observability.metrics import (
+    WS_CONNECTIONS,
+    WS_SUBSCRIPTIONS,
+    count_errors,
+    record_operation,
+)
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
+from web.counting import count_usage
 
 if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
@@ -106,15 +119,82 @@ class LimitedWebSocket(ASGIWebSocketAdapter):
             pass
 
 
+MAX_TOKENS = 20_000
+"""Tokens read of a document to find its operation's type for the metrics (the schema's own
+token limit refuses longer ones first)."""
+
+
+def error_codes(errors: list[GraphQLError] | None) -> list[str]:
+    return [str((error.extensions or {}).get("code", ErrorCode.INTERNAL.value))
+            for error in errors or ()]
+
+
+class OperationCount:
+    """Counts one WebSocket operation once, when its start is known (see the module's
+    docstring), and the errors of its later results."""
+
+    def __init__(self, query: Any, operation_name: str | None, context: Context) -> None:
+        self.query = query
+        self.operation_name = operation_name if isinstance(operation_name, str) else None
+        self.context = context
+        self.counted = False
+
+    def started(self) -> None:
+        """The subscription listens for events: it started without an error."""
+        self.count([])
+
+    def count(self, errors: list[GraphQLError]) -> None:
+        if self.counted:
+            return
+        self.counted = True
+        name, kind = self.operation()
+        record_operation(name, kind, error_codes(errors))
+        cost = self.context.cost.requested if self.context.cost is not None else 0
+        count_usage(self.context, name, failed=bool(errors), cost=cost)
+
+    def operation(self) -> tuple[str | None, str | None]:
+        """The operation's name (sent, or the document's) and type; None for a document that
+        does not parse or lacks the operation."""
+        name = self.operation_name[:100] if self.operation_name else None
+        if not isinstance(self.query, str):
+            return name, None
+        try:
+            found = get_operation_ast(parse(self.query, no_location=True,
+                                            max_tokens=MAX_TOKENS), self.operation_name)
+        except GraphQLError:
+            return name, None
+        if found is None:
+            return name, None
+        if name is None and found.name is not None:
+            name = found.name.value[:100]
+        return name, found.operation.value
+
+    async def watch(self, source: Any) -> AsyncIterator[Any]:
+        async with aclosing(source):
+            async for result in source:
+                errors = getattr(result, "errors", None) or []
+                if not self.counted:
+                    self.count(errors)
+                elif errors:
+                    count_errors(error_codes(errors))
+                yield result
+
+
 class _PerOperationContext:
-    """The schema as the handler sees it: each operation streams with its own context copy."""
+    """The schema as the handler sees it: each operation streams with its own context copy,
+    and is counted (`OperationCount`)."""
 
     def __init__(self, schema: Any) -> None:
         self._schema = schema
 
-    async def stream(self, *args: Any, context_value: Any, **kwargs: Any) -> Any:
-        return await self._schema.stream(*args, context_value=context_value.for_operation(),
-                                         **kwargs)
+    async def stream(self, query: Any, *args: Any, context_value: Any,
+                     operation_name: str | None = None, **kwargs: Any) -> Any:
+        context = context_value.for_operation()
+        counter = OperationCount(query, operation_name, context)
+        context.listening = counter.started
+        source = await self._schema.stream(query, *args, context_value=context,
+                                           operation_name=operation_name, **kwargs)
+        return counter.watch(source)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._schema, name)
