@@ -21,6 +21,7 @@ import signal
 from billing.budgets import CostBudgets
 from core.error_reports import configure_error_reports, flush
 from core.logs import configure_logging
+from core.memory import tune_allocator
 from core.settings import ConfigurationError, Settings
 from core.tracing import configure_tracing, shutdown_tracing
 from database import close_database, init_database
@@ -40,6 +41,7 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
                                  "the jobs itself")
     configure_logging(settings.log_level)
+    tune_allocator()  # freed buffers go back to the system (core/memory.py)
     keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
     configure_tracing(settings)
     configure_error_reports(settings)
