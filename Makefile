@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks services clean browser caddy vendor-graphiql js-client backup restore-drill
+.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks services clean browser caddy vendor-graphiql js-client backup restore-drill \
+	serve serve-start serve-stop serve-check pgbouncer
 
 setup: $(STAMP)
 
@@ -38,7 +39,7 @@ lint: setup
 schema: setup
 	$(BIN)/strawberry export-schema schema:schema --output schema.graphql
 
-test: setup browser caddy js-client
+test: setup browser caddy pgbouncer js-client
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -73,6 +74,26 @@ backup: setup
 # Restore the newest backup into a scratch database, replay the erasure ledger, check it.
 restore-drill: setup
 	$(BIN)/python -m scripts.restore_drill
+
+# The production shape on this machine (scripts/fleet.py, docs/deployment.md): PostgreSQL,
+# PgBouncer (transaction pooling), Redis, WEB_CONCURRENCY API processes (2) and job workers;
+# Ctrl-C stops it all. serve-start/serve-stop: the same in the background.
+serve: setup pgbouncer
+	$(BIN)/python -m scripts.fleet run
+
+serve-start: setup pgbouncer
+	$(BIN)/python -m scripts.fleet start
+
+serve-stop:
+	$(BIN)/python -m scripts.fleet stop
+
+# Against a running `make serve`: sign-up, leads, subscriptions across processes, a job.
+serve-check: setup
+	$(BIN)/python -m scripts.fleet_check
+
+# Debian's PgBouncer for `make serve` and the PgBouncer test (installed with apt-get when missing).
+pgbouncer:
+	@bash scripts/pgbouncer.sh
 
 # Debian's Chromium for the GraphiQL browser tests (installed with apt-get when missing).
 browser:

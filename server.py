@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
                     await jobs.close()
                 return
             await init_database(settings.database_url, keystore_url=settings.keystore_url,
-                                global_fallback=True)
+                                global_fallback=True, pooler=settings.database_pooler)
             if settings.run_jobs_in_process:
                 jobs.start_worker()
             # Everything built so far (modules, the schema, the ORM's metadata: most of the

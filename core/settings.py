@@ -167,6 +167,17 @@ class Settings:
 
     env: str = "development"
     database_url: str = f"sqlite://{ROOT / 'var' / 'relleks.sqlite3'}"
+    database_pooler: str = "session"
+    """What DATABASE_URL (and KEYSTORE_URL) reach: `session`, PostgreSQL itself or a pooler
+    keeping one server connection per client connection; `transaction`, a pooler handing out
+    server connections per transaction (PgBouncer's `pool_mode = transaction`), where a
+    statement prepared on one server connection is gone on the next: asyncpg's statement cache
+    is off (`database._connection`) and psycopg never prepares (`services.queue`)."""
+    jobs_database_url: str | None = None
+    """Where the job queue (procrastinate) connects, when not DATABASE_URL: PostgreSQL itself,
+    since its workers LISTEN for new jobs, which needs a session of their own (a transaction
+    pooler in front of DATABASE_URL). Required with DATABASE_POOLER=transaction wherever a
+    worker runs (`python -m jobs.worker`, JOBS_IN_PROCESS)."""
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     allowed_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
@@ -395,6 +406,17 @@ class Settings:
             object.__setattr__(self, "keystore_url", default_keystore_url(self.database_url))
 
     @property
+    def queue_database_url(self) -> str:
+        """Where procrastinate's connections go: JOBS_DATABASE_URL, else DATABASE_URL."""
+        return self.jobs_database_url or self.database_url
+
+    @property
+    def queue_through_pooler(self) -> bool:
+        """The job queue reaches PostgreSQL through a transaction pooler (no LISTEN, no
+        prepared statements): only deferring jobs works there, no worker."""
+        return self.database_pooler == "transaction" and not self.jobs_database_url
+
+    @property
     def run_jobs_in_process(self) -> bool:
         if self.jobs_in_process is not None:
             return self.jobs_in_process
@@ -442,6 +464,10 @@ class Settings:
             found.append("DATABASE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
         if postgres_url(self.keystore_url) and url_sslmode(self.keystore_url) not in TLS_SSLMODES:
             found.append("KEYSTORE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in the URL)")
+        jobs = self.jobs_database_url
+        if jobs and postgres_url(jobs) and url_sslmode(jobs) not in TLS_SSLMODES:
+            found.append("JOBS_DATABASE_URL (set DATABASE_SSLMODE=verify-full, or sslmode= in "
+                         "the URL)")
         if self.redis_url and not self.redis_url.startswith(("rediss://", "unix://")):
             found.append("REDIS_URL (use a rediss:// URL)")
         return found
@@ -458,6 +484,8 @@ class Settings:
         text = {
             "env": "RELLEKS_ENV",
             "database_url": "DATABASE_URL",
+            "database_pooler": "DATABASE_POOLER",
+            "jobs_database_url": "JOBS_DATABASE_URL",
             "secret_key": "SECRET_KEY",
             "public_url": "PUBLIC_URL",
             "jwt_issuer": "JWT_ISSUER",
@@ -600,9 +628,9 @@ class Settings:
         if kwargs.get("database_sslmode") in SSLMODES:  # both PostgreSQL connections
             kwargs["database_url"] = with_sslmode(kwargs.get("database_url", cls.database_url),
                                                   kwargs["database_sslmode"])
-            if kwargs.get("keystore_url"):
-                kwargs["keystore_url"] = with_sslmode(kwargs["keystore_url"],
-                                                      kwargs["database_sslmode"])
+            for other in ("keystore_url", "jobs_database_url"):
+                if kwargs.get(other):
+                    kwargs[other] = with_sslmode(kwargs[other], kwargs["database_sslmode"])
         if "public_url" not in kwargs and kwargs.get("env") != "production":
             # Links name the server that is running (`PORT=8200 make run`); production says
             # where it is reached from (its proxy) with PUBLIC_URL.
@@ -677,6 +705,17 @@ class Settings:
                                          "date such as 2026-11-01") from exc
         if self.account_deletion_grace_days < 0:
             raise ConfigurationError("ACCOUNT_DELETION_GRACE_DAYS cannot be negative")
+        if self.database_pooler not in {"session", "transaction"}:
+            raise ConfigurationError("DATABASE_POOLER must be session (PostgreSQL itself, or a "
+                                     "session pooler) or transaction (PgBouncer's transaction "
+                                     "pooling)")
+        if self.jobs_database_url and not postgres_url(self.jobs_database_url):
+            raise ConfigurationError("JOBS_DATABASE_URL must be a PostgreSQL URL (the job queue "
+                                     "of a SQLite database lives in the server process)")
+        if self.jobs_in_process and self.queue_through_pooler:
+            raise ConfigurationError("JOBS_IN_PROCESS with DATABASE_POOLER=transaction needs "
+                                     "JOBS_DATABASE_URL: a job worker LISTENs for new jobs, "
+                                     "which a transaction pooler cannot carry")
         if self.jobs_in_process is False and not self.database_url.startswith(
                 ("postgres:", "postgresql:", "asyncpg:")):
             raise ConfigurationError("JOBS_IN_PROCESS cannot be off on SQLite: its job queue "

@@ -46,13 +46,15 @@ ENGINES = {"tortoise.backends.sqlite": "database.sqlite",
            "tortoise.backends.asyncpg": "database.asyncpg_client"}
 
 
-def tortoise_config(database_url: str, *, keystore_url: str | None = None) -> dict[str, Any]:
+def tortoise_config(database_url: str, *, keystore_url: str | None = None,
+                    pooler: str = "session") -> dict[str, Any]:
     """The data (`"default"`, app `relleks`) and the keystore (`"keystore"`, app `keystore`);
-    `keystore_url` unset: the one beside the data (`core.settings.default_keystore_url`)."""
+    `keystore_url` unset: the one beside the data (`core.settings.default_keystore_url`).
+    `pooler`: DATABASE_POOLER (`core.settings.Settings.database_pooler`)."""
     keystore_url = keystore_url or default_keystore_url(database_url)
     return {
-        "connections": {"default": _connection(database_url),
-                        "keystore": _connection(keystore_url)},
+        "connections": {"default": _connection(database_url, pooler),
+                        "keystore": _connection(keystore_url, pooler)},
         "apps": {
             "relleks": {
                 "models": MODEL_MODULES,
@@ -70,7 +72,7 @@ def tortoise_config(database_url: str, *, keystore_url: str | None = None) -> di
     }
 
 
-def _connection(database_url: str) -> str | dict[str, Any]:
+def _connection(database_url: str, pooler: str = "session") -> str | dict[str, Any]:
     """Our engines (`database/sqlite.py`, `database/asyncpg_client.py`): Tortoise's own, building
     rows through `database.rows`, and on SQLite with Unicode-aware UPPER/LOWER.
 
@@ -81,28 +83,39 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     indefinitely. Its round trip is paid once per query, not per statement (`one_connection`).
 
     A URL's `sslmode=require|verify-ca|verify-full` (DATABASE_SSLMODE adds it) becomes asyncpg's
-    `ssl`, which takes the same words."""
+    `ssl`, which takes the same words.
+
+    Behind a transaction pooler (`pooler="transaction"`, PgBouncer before 1.21, which cannot
+    follow prepared statements) asyncpg's statement cache is off: each statement is then an
+    unnamed one, parsed again in the same round trip as its execution, so it never outlives the
+    server connection it was parsed on ("prepared statement ... does not exist" otherwise)."""
     config = expand_db_url(database_url)
     credentials = config.get("credentials", {})
     if "sslmode" in credentials:  # libpq's name (pg_dump reads it too); asyncpg's is `ssl`
         credentials["ssl"] = credentials.pop("sslmode")
+    if pooler == "transaction" and config["engine"] == "tortoise.backends.asyncpg":
+        credentials["statement_cache_size"] = 0
     engine = ENGINES.get(config["engine"])
     return {**config, "engine": engine} if engine else database_url
 
 
 _SETTINGS = Settings.from_env()
-TORTOISE_ORM = tortoise_config(_SETTINGS.database_url, keystore_url=_SETTINGS.keystore_url)
+TORTOISE_ORM = tortoise_config(_SETTINGS.database_url, keystore_url=_SETTINGS.keystore_url,
+                               pooler=_SETTINGS.database_pooler)
 
 
-async def migrate_database(database_url: str, *, keystore_url: str | None = None) -> None:
+async def migrate_database(database_url: str, *, keystore_url: str | None = None,
+                           pooler: str = "session", jobs_database_url: str | None = None) -> None:
     """Apply every committed migration that the data and the keystore have not seen yet, and
-    the job queue's schema. A PostgreSQL keystore database that does not exist yet is created
-    (on the same server by default: `<name>_keystore`)."""
+    the job queue's schema (through `jobs_database_url` when given: JOBS_DATABASE_URL). A
+    PostgreSQL keystore database that does not exist yet is created (on the same server by
+    default: `<name>_keystore`)."""
     keystore_url = keystore_url or default_keystore_url(database_url)
     await create_postgres_database(keystore_url)
-    await migrate(config=tortoise_config(database_url, keystore_url=keystore_url))
+    await migrate(config=tortoise_config(database_url, keystore_url=keystore_url, pooler=pooler))
     await Tortoise.close_connections()
-    await apply_jobs_schema(database_url)  # procrastinate's own tables (PostgreSQL only)
+    # procrastinate's own tables (PostgreSQL only)
+    await apply_jobs_schema(jobs_database_url or database_url)
 
 
 async def create_postgres_database(url: str) -> None:
@@ -123,10 +136,12 @@ async def create_postgres_database(url: str) -> None:
 
 
 async def init_database(database_url: str, *, keystore_url: str | None = None,
-                        global_fallback: bool = False) -> None:
+                        global_fallback: bool = False, pooler: str = "session") -> None:
     """`global_fallback=True` lets other tasks see the connections: uvicorn runs the lifespan
-    in its own task, and without it every request fails with "No TortoiseContext is active"."""
-    await Tortoise.init(config=tortoise_config(database_url, keystore_url=keystore_url),
+    in its own task, and without it every request fails with "No TortoiseContext is active".
+    `pooler`: DATABASE_POOLER."""
+    await Tortoise.init(config=tortoise_config(database_url, keystore_url=keystore_url,
+                                               pooler=pooler),
                         _enable_global_fallback=global_fallback)
 
 

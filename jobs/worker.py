@@ -40,6 +40,10 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
     if not is_postgres(settings.database_url):
         raise ConfigurationError("A separate worker needs PostgreSQL; on SQLite the server runs "
                                  "the jobs itself")
+    if settings.queue_through_pooler:
+        raise ConfigurationError("With DATABASE_POOLER=transaction a worker needs "
+                                 "JOBS_DATABASE_URL, PostgreSQL itself: it LISTENs for new jobs, "
+                                 "which a transaction pooler cannot carry")
     configure_logging(settings.log_level)
     tune_allocator()  # freed buffers go back to the system (core/memory.py)
     keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
@@ -48,7 +52,7 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
     await init_database(settings.database_url, keystore_url=settings.keystore_url,
-                        global_fallback=True)
+                        global_fallback=True, pooler=settings.database_pooler)
     loops = asyncio.ensure_future(services.jobs.run_workers(
         concurrency=concurrency,
         webhook_concurrency=webhook_concurrency or settings.webhook_concurrency,

@@ -39,7 +39,8 @@ DEMO_PEOPLE = (
 
 
 async def load_demo(settings: Settings) -> None:
-    await init_database(settings.database_url, keystore_url=settings.keystore_url)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url,
+                        pooler=settings.database_pooler)
     try:
         if await Organization.filter(slug=DEMO_ORG_SLUG).exists():
             print("demo data already there")

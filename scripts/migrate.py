@@ -15,8 +15,11 @@ from jobs.encryption import encrypt_everything
 
 async def main() -> None:
     settings = Settings.from_env()
-    await migrate_database(settings.database_url, keystore_url=settings.keystore_url)
-    await init_database(settings.database_url, keystore_url=settings.keystore_url)
+    await migrate_database(settings.database_url, keystore_url=settings.keystore_url,
+                           pooler=settings.database_pooler,
+                           jobs_database_url=settings.jobs_database_url)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url,
+                        pooler=settings.database_pooler)
     try:
         saved = await encrypt_everything()  # nothing to do on a database that is up to date
         print(f"encrypted {saved} rows stored in plain text or under retired keys")

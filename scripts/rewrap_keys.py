@@ -22,7 +22,8 @@ from keystore.kek import LocalKek, kek_from_settings
 async def main(new: LocalKek) -> int:
     settings = Settings.from_env()
     old = kek_from_settings(settings)
-    await init_database(settings.database_url, keystore_url=settings.keystore_url)
+    await init_database(settings.database_url, keystore_url=settings.keystore_url,
+                        pooler=settings.database_pooler)
     try:
         return await keys.rewrap(new, old)
     finally:

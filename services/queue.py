@@ -102,6 +102,14 @@ def _trace() -> dict[str, str]:
     return {"traceparent": parent} if parent else {}
 
 
+def _connect_options(settings: Settings) -> dict[str, Any]:
+    """psycopg's connection options for the queue: through a transaction pooler (DATABASE_POOLER
+    =transaction without JOBS_DATABASE_URL, where only deferring jobs is allowed) it never
+    prepares statements (psycopg prepares a statement run 5 times, on a server connection the
+    pooler may not give it again)."""
+    return {"prepare_threshold": None} if settings.queue_through_pooler else {}
+
+
 class Jobs:
     """One process's job machinery: the queue, its connector and the worker that runs it."""
 
@@ -109,8 +117,9 @@ class Jobs:
         self.settings = settings
         self.embedded = not is_postgres(settings.database_url)
         connector: Any = InMemoryConnector() if self.embedded else \
-            procrastinate.PsycopgConnector(conninfo=libpq_url(settings.database_url),
-                                           min_size=1, max_size=4)
+            procrastinate.PsycopgConnector(conninfo=libpq_url(settings.queue_database_url),
+                                           min_size=1, max_size=4,
+                                           kwargs=_connect_options(settings))
         self.app = QueueApp(connector=connector)
         self._opened = False
         self._worker: asyncio.Task[None] | None = None
