@@ -221,6 +221,68 @@ class StandInFleet:
                 process.wait()
 
 
+class ServeFleet:
+    """`make serve`'s fleet (`scripts/fleet.py`): PostgreSQL on its own port and data
+    directory, PgBouncer in transaction pooling mode, Redis, `workers` API processes and a job
+    worker; the Q1 data set is loaded into its database once, after its migrations (the data
+    directory, `SOAK_FLEET_DIR`, is kept between runs). Ports of their own
+    (`SOAK_PORT`, and PostgreSQL, PgBouncer and Redis beside the ones `make serve` uses)."""
+
+    def __init__(self, port: int, workers: int, env: dict[str, str], state: Path) -> None:
+        from scripts.fleet import Fleet
+
+        soak_env = env
+
+        class SoakFleet(Fleet):
+            def environment(self) -> dict[str, str]:
+                return {**soak_env, **super().environment()}
+
+            def migrate(self) -> None:
+                super().migrate()
+                direct = {**self.environment(), "DATABASE_URL": self.direct_url,
+                          "DATABASE_POOLER": "session",
+                          "KEYSTORE_URL": f"{self.direct_url}_keystore"}
+                direct.pop("PROMETHEUS_MULTIPROC_DIR", None)
+                subprocess.run([sys.executable, "-m", "bench.load_data", "--url",
+                                self.direct_url], cwd=ROOT, env=direct, check=True)
+                asyncio.run(business_plan(self.direct_url))
+
+        self.fleet = SoakFleet(state=state, port=port, pg_port=port + 37352,
+                               pgbouncer_port=port + 46240, redis_port=port + 45720,
+                               web_concurrency=workers, job_workers=1, demo=False)
+        self.port, self.workers = port, workers
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return self.fleet.environment()
+
+    def start(self) -> None:
+        try:
+            self.fleet.up()
+        except BaseException:
+            self.fleet.down()
+            raise
+
+    def _pid(self, name: str) -> int:
+        return next(process.pid for n, process in self.fleet.processes if n == name)
+
+    def api_pids(self) -> list[int]:
+        return sorted(pid for pid in children(self._pid("api"))
+                      if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"))
+
+    def other_pids(self) -> dict[str, int]:
+        return {"supervisor": self._pid("api"), "jobs_worker": self._pid("worker-1")}
+
+    def stop(self) -> None:
+        self.fleet.down()
+
+
+Fleet = StandInFleet | ServeFleet
+
+
 # Q1's peak: wrk, as `make bench` times it.
 
 def wrk_q1(url: str, token: str, seconds: int, connections: int) -> dict[str, Any]:
@@ -243,7 +305,7 @@ def wrk_q1(url: str, token: str, seconds: int, connections: int) -> dict[str, An
             "socket_errors": sum(figures["socket_errors"].values())}
 
 
-def q1_peaks(fleets: dict[str, StandInFleet], token: str, rounds: int, seconds: int,
+def q1_peaks(fleets: dict[str, Fleet], token: str, rounds: int, seconds: int,
              connections: int) -> dict[str, Any]:
     """Alternating rounds on each fleet; a fleet's peak is its rounds' mean."""
     for fleet in fleets.values():
@@ -444,6 +506,13 @@ class Driver:
                         continue
                     if message.get("type") != "next":
                         raise RuntimeError(f"unexpected message: {str(message)[:200]}")
+                    if not (message["payload"].get("data") or {}).get("leadEvents"):
+                        # An event with errors instead of data (say, its lead already gone):
+                        # counted, and the subscription goes on.
+                        received["with errors"] += 1
+                        if len(self.ws_errors) < 20:
+                            self.ws_errors.append(f"subscriber {index}: {str(message)[:300]}")
+                        continue
                     event = message["payload"]["data"]["leadEvents"]
                     received[event["type"]] += 1
                     committed = datetime.datetime.fromisoformat(event["committedAt"])
@@ -506,7 +575,7 @@ async def open_loop(driver: Driver, rate: float, seconds: float, form_rate: floa
 class RssLog:
     """Each process's RSS every `every` seconds, and on demand with a label."""
 
-    def __init__(self, fleet: StandInFleet, every: float) -> None:
+    def __init__(self, fleet: Fleet, every: float) -> None:
         self.fleet, self.every = fleet, every
         self.started = time.monotonic()
         self.samples: list[dict[str, Any]] = []
@@ -542,7 +611,7 @@ class RssLog:
         return result
 
 
-async def soak(args: argparse.Namespace, fleet: StandInFleet, driver: Driver) -> dict[str, Any]:
+async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[str, Any]:
     ramp = {}
     for concurrency in args.ramp:
         rate = await closed_loop(driver, concurrency, args.ramp_seconds)
@@ -638,7 +707,7 @@ def git(*args: str) -> str:
                           check=False).stdout.strip()
 
 
-async def drive(args: argparse.Namespace, fleet: StandInFleet) -> dict[str, Any]:
+async def drive(args: argparse.Namespace, fleet: Fleet) -> dict[str, Any]:
     driver = Driver(fleet.url)
     try:
         await driver.prepare(args.subscribers)
@@ -667,19 +736,40 @@ def main() -> None:
         "SOAK_DATABASE_URL", "postgres://postgres@127.0.0.1:54329/relleks_soak"))
     parser.add_argument("--redis-url", default=os.environ.get(
         "SOAK_REDIS_URL", "redis://127.0.0.1:63799/13"))
+    parser.add_argument("--fleet", choices=("serve", "stand-in"),
+                        default=os.environ.get("SOAK_FLEET", "serve"),
+                        help="serve: start `make serve`'s fleet (scripts/fleet.py); stand-in: "
+                             "scripts.serve and a job worker on the database given")
+    parser.add_argument("--fleet-dir", type=Path, default=Path(os.environ.get(
+        "SOAK_FLEET_DIR", ROOT / "var" / "soak-fleet")).resolve())
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "soak.json")
     args = parser.parse_args()
 
     env = fleet_env(args.database_url, args.redis_url)
-    subprocess.run([sys.executable, "-m", "bench.load_data", "--url", args.database_url],
-                   cwd=ROOT, env=env, check=True)
-    asyncio.run(business_plan(args.database_url))
-    one = StandInFleet(args.port + 10, 1, env, with_worker=False)
-    two = StandInFleet(args.port, 2, env)
+    two: Fleet
+    if args.fleet == "serve":
+        two = ServeFleet(args.port, 2, env, args.fleet_dir)
+        two.start()
+        # The 1-process fleet for Q1's peak: one more API process on the same PgBouncer and Redis.
+        one: Fleet = StandInFleet(args.port + 10, 1, {**two.environment(),
+                                                      "PORT": str(args.port + 10)},
+                                  with_worker=False)
+        described = ("make serve (scripts/fleet.py): PgBouncer in transaction pooling mode, "
+                     "Redis, 2 API processes (scripts.serve --workers 2), 1 job worker; the "
+                     "1-process fleet of Q1's peak is one more API process on the same "
+                     "PgBouncer and Redis")
+    else:
+        subprocess.run([sys.executable, "-m", "bench.load_data", "--url", args.database_url],
+                       cwd=ROOT, env=env, check=True)
+        asyncio.run(business_plan(args.database_url))
+        one, two = (StandInFleet(args.port + 10, 1, env, with_worker=False),
+                    StandInFleet(args.port, 2, env))
+        two.start()
+        described = ("stand-in: python -m scripts.serve --workers 2 + python -m jobs.worker, "
+                     "PostgreSQL directly (no PgBouncer), Redis")
     fleets = {"1 API process": one, "2 API processes": two}
     try:
-        for fleet in fleets.values():
-            fleet.start()
+        one.start()
         token = asyncio.run(Driver(two.url).log_in(READER))
         peaks = q1_peaks(fleets, token, args.q1_rounds, args.q1_seconds, 32)
         one.stop()
@@ -695,8 +785,7 @@ def main() -> None:
                     "shared": "shared with other work (five other helpers' tests and servers) "
                               "during the run, 2 cores: absolute figures are low and noisy; "
                               "the RSS trend and the error counts are what this run shows"},
-        "fleet": "stand-in: python -m scripts.serve --workers 2 + python -m jobs.worker, "
-                 "PostgreSQL directly (no PgBouncer), Redis",
+        "fleet": described,
         "q1_peak": {"wrk": "2 threads, 32 connections, alternating rounds", **peaks},
         "mix": MIX,
         "soak": result,
