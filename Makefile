@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks bench-tracing services clean browser caddy vendor-graphiql js-client backup restore-drill \
-	serve serve-start serve-stop serve-check pgbouncer
+	serve serve-start serve-stop serve-check pgbouncer soak
 
 setup: $(STAMP)
 
@@ -66,6 +66,13 @@ bench-fanout: setup
 # database on the server TEST_POSTGRES_URL names (`make services`). About five minutes.
 bench-webhooks: setup
 	$(BIN)/python -m bench.webhooks
+
+# The soak (bench/soak.py): Q1's peak on 1 and 2 API processes, then `make serve`'s fleet (2 API
+# processes, PgBouncer, Redis, a job worker, on ports of its own) under a realistic mix at 70% of
+# its measured peak for SOAK_SECONDS (600), RSS every 30 s: bench/results/soak.json.
+# SOAK_FLEET=stand-in: scripts.serve and a worker on SOAK_DATABASE_URL, without PgBouncer.
+soak: setup pgbouncer
+	$(BIN)/python -m bench.soak
 
 services:
 	@bash scripts/services.sh

@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from billing.budgets import CostBudgets
 from core.error_reports import configure_error_reports
 from core.logs import configure_logging
+from core.memory import tune_allocator
 from core.settings import Settings
 from core.tracing import configure_tracing
 from database import close_database, init_database
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     """Build the app; tests that share one database connection pass `manage_database=False`."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    tune_allocator()  # freed buffers go back to the system (core/memory.py)
     keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)  # docs/encryption.md
     traced = configure_tracing(settings)  # docs/observability.md
     configure_error_reports(settings)

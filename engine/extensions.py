@@ -191,8 +191,24 @@ class ErrorCodes(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         request_id = getattr(self.execution_context.context, "request_id", "-")
-        return finalize_errors(errors, request_id=request_id,
-                               hide_suggestions=self.hide_suggestions)
+        finalized = finalize_errors(errors, request_id=request_id,
+                                    hide_suggestions=self.hide_suggestions)
+        forget_tracebacks(errors)
+        return finalized
+
+
+def forget_tracebacks(errors: list[GraphQLError]) -> None:
+    """Drop the tracebacks of the exceptions behind `errors`, once they are logged.
+
+    graphql-core keeps the error it makes of a resolver's exception in a local of the frame that
+    caught it, and that frame is on the exception's traceback: a reference cycle holding every
+    frame down to the resolver, with their locals (the variables, a CSV file's text). Only the
+    cyclic collector frees it, long after the answer went, and thousands of refused requests
+    with large variables added up to hundreds of MB (`tests/http/test_memory_bound.py`).
+    Without the traceback there is no cycle and the frames go with the request."""
+    for error in errors:
+        if error.original_error is not None:
+            error.original_error.__traceback__ = None
 
 
 class OperationName(SchemaExtension):

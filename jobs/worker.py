@@ -25,6 +25,7 @@ import structlog
 from billing.budgets import CostBudgets
 from core.error_reports import configure_error_reports, flush
 from core.logs import configure_logging
+from core.memory import tune_allocator
 from core.settings import ConfigurationError, Settings
 from core.tracing import configure_tracing, shutdown_tracing
 from database import close_database, init_database
@@ -50,6 +51,7 @@ async def main(concurrency: int, webhook_concurrency: int | None = None,
                                  "JOBS_DATABASE_URL, PostgreSQL itself: it LISTENs for new jobs, "
                                  "which a transaction pooler cannot carry")
     configure_logging(settings.log_level)
+    tune_allocator()  # freed buffers go back to the system (core/memory.py)
     keys.use(kek_from_settings(settings), ttl=settings.key_cache_seconds)
     configure_tracing(settings)
     configure_error_reports(settings)
