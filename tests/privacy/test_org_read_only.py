@@ -33,9 +33,10 @@ DELETE = """mutation($id: ID!, $slug: String!) {
   deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
     status } } }"""
 NOT_WALKED = ["checkCustomDomain", "deleteWebhookEndpoint", "disableWebhookEndpoint",
-              "discardSubmission", "enableWebhookEndpoint", "redeliverWebhookMessage",
-              "releaseSubmission", "removeCustomDomain", "replayWebhookMessages",
-              "revokeOAuthGrant", "rotateWebhookSecret", "updateWebhookEndpoint"]
+              "discardSubmission", "enableWebhookEndpoint", "grantSupportAccess",
+              "redeliverWebhookMessage", "releaseSubmission", "removeCustomDomain",
+              "replayWebhookMessages", "revokeOAuthGrant", "revokeSupportAccess",
+              "rotateWebhookSecret", "updateWebhookEndpoint"]
 CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }"
 
 
