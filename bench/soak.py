@@ -782,9 +782,9 @@ def main() -> None:
         "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "shared": "shared with other work (five other helpers' tests and servers) "
-                              "during the run, 2 cores: absolute figures are low and noisy; "
-                              "the RSS trend and the error counts are what this run shows"},
+                    "load_average_at_start": os.getloadavg()[0],
+                    "note": os.environ.get("SOAK_MACHINE_NOTE", "the client, the fleet, "
+                                           "PgBouncer and PostgreSQL share these cores")},
         "fleet": described,
         "q1_peak": {"wrk": "2 threads, 32 connections, alternating rounds", **peaks},
         "mix": MIX,
