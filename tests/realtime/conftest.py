@@ -97,11 +97,16 @@ def start_server(database_url: str, tmp: Path, name: str, **env: str) -> Server:
             [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1",
              "--port", str(port), "--no-access-log"],
             cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, port, log)
+    return wait_until_up(Server(process, port, log), name)
+
+
+def wait_until_up(server: Server, name: str) -> Server:
+    """`server` once it answers `/healthz`; if it exits or is not up within 60 s, it is
+    stopped and the error quotes the end of its log."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server {name} exited: {log.read_text()[-3000:]}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server {name} exited: {server.log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
                 return server
@@ -109,7 +114,7 @@ def start_server(database_url: str, tmp: Path, name: str, **env: str) -> Server:
             pass
         time.sleep(0.2)
     stop_server(server)
-    raise RuntimeError(f"server {name} did not start: {log.read_text()[-3000:]}")
+    raise RuntimeError(f"server {name} did not start: {server.log.read_text()[-3000:]}")
 
 
 def start_pair(database_url: str, tmp: Path, names: tuple[str, str],

@@ -14,12 +14,10 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,7 +26,7 @@ from tests.billing.conftest import API_KEY, PRICES, WEBHOOK_SECRET
 from tests.billing.fake_stripe import FakeStripe, FakeStripeServer
 from tests.conftest import Api
 from tests.orgs.conftest import Team, make_team
-from tests.realtime.conftest import ROOT, SERVER_ENV, Server
+from tests.realtime.conftest import ROOT, SERVER_ENV, Server, wait_until_up
 from tests.smtp import free_port
 
 WAIT = 30.0
@@ -109,20 +107,7 @@ def serve(database_url: str, tmp: Path, name: str, *, workers: int = 1, port: in
             [sys.executable, "-m", "scripts.serve", "--host", "127.0.0.1", "--port", str(port),
              "--workers", str(workers)],
             cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, port, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server {name} exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    process.wait()
-    raise RuntimeError(f"server {name} did not start: {log.read_text()[-3000:]}")
+    return wait_until_up(Server(process, port, log), name)
 
 
 async def exit_status(process: subprocess.Popen[Any], wait: float = WAIT) -> int:
