@@ -40,9 +40,10 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from auth.permissions import Permission
+from auth.standing import DELETION_PENDING
 from core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from engine.fields import decode_id
-from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from models.jobs import ScheduledWork, WorkKind
 from models.orgs import Organization
 from models.tenancy import TenantModel
 
@@ -134,7 +135,7 @@ async def refuse_writes_while_deleting(info: Any, org_id: uuid.UUID) -> None:
         return
     pending = await ScheduledWork.filter(
         organization_id=org_id, kind=WorkKind.ORG_DELETION,
-        status__in=[WorkStatus.PENDING, WorkStatus.RUNNING, WorkStatus.FAILED]) \
+        status__in=DELETION_PENDING) \
         .order_by("-created_at").first()
     if pending is not None:
         raise Conflict(
