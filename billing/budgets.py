@@ -124,8 +124,19 @@ class CostBudgets:
         key = self._key(caller)
         return await self._report(key, caller.budget, 0, await self.storage.get(key))
 
+    async def _expiry(self, key: str) -> float:
+        """When the key's window ends, to the millisecond.
+
+        `limits`' Redis storage answers from `TTL`, which Redis rounds to whole seconds, so two
+        requests in one window could report `resetAt` a second apart; `PTTL` keeps it steady."""
+        bridge = getattr(self.storage, "bridge", None)
+        if bridge is None:  # process memory: its expiry is exact
+            return await self.storage.get_expiry(key)
+        milliseconds = await bridge.get_connection().pttl(bridge.prefixed_key(key))
+        return time.time() + max(milliseconds, 0) / 1000
+
     async def _report(self, key: str, budget: Budget, cost: int, used: int) -> CostReport:
-        reset = await self.storage.get_expiry(key) if used else 0.0
+        reset = await self._expiry(key) if used else 0.0
         if reset <= time.time():
             reset = time.time() + budget.window
         return CostReport(requested=cost, limit=budget.points,
