@@ -20,6 +20,7 @@ from tortoise.expressions import F
 
 from jobs import deletions, encryption, exports
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
+from resolvers import ticket_work
 
 if TYPE_CHECKING:
     from services import Services
@@ -70,8 +71,24 @@ async def run(services: Services, work_id: uuid.UUID, *, final_attempt: bool) ->
             finished_at=datetime.now(UTC) if give_up else None)
         log.warning("jobs.failed" if give_up else "jobs.will_retry", work_id=str(work.id),
                     kind=work.kind.value, attempts=work.attempts, error=error)
+        if give_up:
+            await _tell_tickets(lambda: ticket_work.work_failed(work), work)
         raise
     await ScheduledWork.filter(id=work.id, status=WorkStatus.RUNNING).update(
         status=WorkStatus.DONE, finished_at=datetime.now(UTC), last_error=None, **columns)
     log.info("jobs.done", work_id=str(work.id), kind=work.kind.value, attempts=work.attempts)
+    if work.kind is WorkKind.USER_EXPORT:  # a data-rights ticket waiting for it resolves
+        async def resolve() -> int:
+            return await ticket_work.work_done(services, await ScheduledWork.get(id=work.id))
+        await _tell_tickets(resolve, work)
     return True
+
+
+async def _tell_tickets(call: Callable[[], Awaitable[int]], work: ScheduledWork) -> None:
+    """Let the support tickets waiting for this work know; a failure there is logged and
+    leaves the work's own outcome alone (the sweep settles the tickets later:
+    `resolvers.ticket_work.settle`)."""
+    try:
+        await call()
+    except Exception:
+        log.exception("jobs.tickets_not_told", work_id=str(work.id))

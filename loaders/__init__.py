@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from loaders.accounts import UserLoader
 from loaders.ai import GenerationsFirstPageLoader
 from loaders.forms import LeadsOfOrgLoader
+from loaders.jobs import ScheduledWorkLoader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
@@ -38,6 +39,10 @@ class Loaders:
     @cached_property
     def user(self) -> UserLoader:
         return UserLoader()
+
+    @cached_property
+    def scheduled_work(self) -> ScheduledWorkLoader:
+        return ScheduledWorkLoader()
 
     @cached_property
     def oauth_app(self) -> OAuthAppLoader:

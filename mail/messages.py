@@ -208,6 +208,20 @@ def support_answered_mail(*, to: str, category: str, url: str) -> Mail:
     ))
 
 
+def support_request_done_mail(*, to: str, category: str, url: str) -> Mail:
+    """The work of the requester's data-rights ticket is done (their export is ready, their
+    account's deletion is scheduled, their optional consents are withdrawn) and the ticket is
+    resolved. What was typed stays in the app; the ticket's last message says what was done."""
+    return Mail(to=to, subject=f"Your {category} request is done", body=(
+        "Hello,\n\n"
+        f"Relleks has carried out your {category} request, and the ticket is resolved. What "
+        "was done, and what you can still change, is in the ticket:\n\n"
+        f"{url}\n\n"
+        "A reply in the ticket reopens it.\n\n"
+        "-- Relleks support\n"
+    ))
+
+
 def support_waiting_mail(*, to: str, category: str, url: str, opened: bool) -> Mail:
     """To the staff mailbox (`SUPPORT_MAILBOX`): a ticket was opened, or its requester wrote in
     it. What they typed stays in the app (it may hold personal data): the mail names the

@@ -9,6 +9,7 @@ reads are the organization's own records: they are. docs/support.md describes th
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from enum import StrEnum
 
 from tortoise import fields
@@ -40,6 +41,37 @@ class TicketStatus(StrEnum):
     WAITING_ON_CUSTOMER = "waiting_on_customer"
     WAITING_ON_SUPPORT = "waiting_on_support"
     RESOLVED = "resolved"
+
+
+DATA_RIGHTS = frozenset({TicketCategory.ACCESS, TicketCategory.CORRECTION, TicketCategory.DELETION,
+                         TicketCategory.RESTRICTION, TicketCategory.OBJECTION,
+                         TicketCategory.PORTABILITY})
+"""The categories that are a data right: their tickets carry a legal deadline (`due_at`)."""
+
+RIGHTS_WINDOW = timedelta(days=30)
+"""How long Relleks has to answer a data-rights request: one month from its receipt (GDPR
+article 12(3)), counted as 30 days from the ticket's opening."""
+
+
+class TicketWorkKind(StrEnum):
+    """The work a data-rights ticket proposes: the export, the account deletion, withdrawing
+    every optional consent, or an answer by staff (nothing runs by itself)."""
+
+    PERSONAL_EXPORT = "personal_export"
+    ACCOUNT_DELETION = "account_deletion"
+    CONSENT_WITHDRAWAL = "consent_withdrawal"
+    STAFF_ANSWER = "staff_answer"
+
+
+WORK_OF_CATEGORY = {
+    TicketCategory.ACCESS: TicketWorkKind.PERSONAL_EXPORT,
+    TicketCategory.PORTABILITY: TicketWorkKind.PERSONAL_EXPORT,
+    TicketCategory.DELETION: TicketWorkKind.ACCOUNT_DELETION,
+    TicketCategory.RESTRICTION: TicketWorkKind.CONSENT_WITHDRAWAL,
+    TicketCategory.OBJECTION: TicketWorkKind.CONSENT_WITHDRAWAL,
+    TicketCategory.CORRECTION: TicketWorkKind.STAFF_ANSWER,
+}
+"""What each data right runs once its requester confirms (docs/support.md says why)."""
 
 
 class MessageFormat(StrEnum):
@@ -82,10 +114,30 @@ class SupportTicket(BaseModel):
     message_count = fields.IntField(default=0)
     last_message_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    due_at = fields.DatetimeField(null=True)
+    """A data-rights ticket's legal deadline (`RIGHTS_WINDOW` after it was opened); null for
+    the other categories."""
+    confirmed_at = fields.DatetimeField(null=True)
+    """When the requester confirmed the proposed work (`confirmTicketWork`); null before."""
+    work_id = fields.UUIDField(null=True)
+    """The `scheduled_work` row carrying the confirmed work out (an export, a deletion): a
+    plain id, as that record outlives what it is about. Its state is read from there."""
+    closed_at = fields.DatetimeField(null=True)
+    """When the ticket's data-rights work was done (or staff resolved it): the request's
+    completion. Null while it is open, and again once it reopens."""
 
     class Meta:
         table = "support_tickets"
-        indexes = (("requester_id", "created_at", "id"), ("status", "updated_at", "id"))
+        indexes = (("requester_id", "created_at", "id"), ("status", "updated_at", "id"),
+                   ("due_at", "updated_at", "id"), ("work_id",))
+
+    @property
+    def is_data_right(self) -> bool:
+        return self.category in DATA_RIGHTS
+
+    @property
+    def work_kind(self) -> TicketWorkKind | None:
+        return WORK_OF_CATEGORY.get(self.category)
 
 
 class SupportMessage(BaseModel):
@@ -101,6 +153,8 @@ class SupportMessage(BaseModel):
     )
     author_id: uuid.UUID | None
     from_staff = fields.BooleanField(default=False)
+    from_system = fields.BooleanField(default=False, db_default=False)
+    """Written by Relleks itself: what a data-rights ticket's work did (no author)."""
     format = fields.CharEnumField(MessageFormat, max_length=16, default=MessageFormat.PLAIN)
     body = fields.TextField()
     body_html = fields.TextField()

@@ -94,6 +94,8 @@ FORM_SUBMISSIONS = Counter(
     "opt-in), held, spam (stored), or rejected (refused before storing: invalid, limited).",
     ["verdict"])
 
+PRIVACY_REQUEST_CLOSE_SECONDS = Histogram("relleks_privacy_request_close_seconds", "Seconds from a verified data-rights request to its completion.", ["source"], buckets=(3600, 86400, 7*86400, 14*86400, 30*86400, 60*86400))  # noqa: E501
+
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 
@@ -170,6 +172,12 @@ def count_ai_generation(feature: str, status: str, credits: int) -> None:
 
 def count_form_submission(verdict: str) -> None:
     FORM_SUBMISSIONS.labels(verdict).inc()
+
+
+def observe_privacy_request_closed(source: str, seconds: float) -> None:
+    """A data-rights request was completed `seconds` after it was received (verified):
+    `source` is "ticket" (a user's support ticket) or "public" (a privacy-request page)."""
+    PRIVACY_REQUEST_CLOSE_SECONDS.labels(source).observe(seconds)
 
 
 def multiprocess_dir() -> str | None:

@@ -44,6 +44,7 @@ from resolvers.activity import record
 from resolvers.members import revoke_invitations_beyond_role
 from resolvers.oauth import revoke_grants_beyond_role
 from resolvers.renewals import held_by, hold, release, stop_renewals
+from resolvers.ticket_work import work_canceled
 from resolvers.tokens import revoke_beyond_role
 
 log = structlog.get_logger("relleks.deletions")
@@ -159,6 +160,7 @@ async def cancel_account_deletion(ctx: Context) -> ScheduledWork:
         status=WorkStatus.CANCELED, canceled_at=datetime.now(UTC))
     if not canceled:
         raise Conflict("The deletion is under way and can no longer be canceled.")
+    await work_canceled(work.id)  # a data-rights ticket that ran it opens again
     return await ScheduledWork.get(id=work.id)
 
 

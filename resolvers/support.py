@@ -10,7 +10,6 @@ Markdown is rendered with raw HTML off and the result sanitised by an allow-list
 
 from __future__ import annotations
 
-import html
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,15 +19,18 @@ from typing import cast
 import nh3
 import structlog
 from markdown_it import MarkdownIt
-from strawberry import relay
-from tortoise.expressions import F
+from tortoise.expressions import Case, F, When
 from tortoise.queryset import QuerySet
 
-from core.errors import BadUserInput, Conflict, NotFound
+from core.errors import BadUserInput, Conflict, Forbidden, NotFound
 from core.validation import validate
 from engine.context import Context
 from mail import messages
+from models.consents import ConsentKind
+from models.jobs import ScheduledWork, WorkStatus
 from models.support import (
+    DATA_RIGHTS,
+    RIGHTS_WINDOW,
     MessageFormat,
     SupportAccessGrant,
     SupportAccessRead,
@@ -36,16 +38,19 @@ from models.support import (
     SupportTicket,
     TicketCategory,
     TicketStatus,
+    TicketWorkKind,
 )
 from realtime.outbox import in_transaction
+from resolvers import ticket_work
 from resolvers.activity import record
+from resolvers.consents import set_consent
+from resolvers.deletions import delete_account
+from resolvers.exports import request_data_export
 
 log = structlog.get_logger("relleks.support")
 
 SUBJECT_MAX = 200
 BODY_MAX = 10_000
-TICKET_PAGE = "support/tickets"
-"""The web client's page of a ticket: `{PUBLIC_URL}/support/tickets/<ticket global id>`."""
 MAX_GRANT_HOURS = 7 * 24
 """The longest support access grant: 7 days."""
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol",
@@ -65,7 +70,7 @@ def render(body: str, format: MessageFormat) -> str:
     and sanitised (only the tags of `ALLOWED_TAGS`, links with http, https or mailto and
     `rel="noopener noreferrer nofollow"`)."""
     if format is MessageFormat.PLAIN:
-        return "<p>" + html.escape(body).replace("\n", "<br>") + "</p>"
+        return ticket_work.plain_html(body)
     return nh3.clean(_markdown().render(body), tags=set(ALLOWED_TAGS),
                      attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
                      url_schemes=set(URL_SCHEMES), link_rel="noopener noreferrer nofollow")
@@ -80,8 +85,7 @@ class Reply:
 
 
 def ticket_url(ctx: Context, ticket: SupportTicket) -> str:
-    global_id = relay.to_base64("SupportTicket", str(ticket.id))
-    return f"{ctx.services.settings.public_url.rstrip('/')}/{TICKET_PAGE}/{global_id}"
+    return ticket_work.ticket_page(ctx.services.settings.public_url, ticket.id)
 
 
 async def open_ticket(ctx: Context, *, category: TicketCategory, subject: str, body: str,
@@ -101,7 +105,8 @@ async def open_ticket(ctx: Context, *, category: TicketCategory, subject: str, b
         ticket = await SupportTicket.create(
             requester_id=user.id, organization_id=organization_id, category=category,
             subject=subject_text, status=TicketStatus.OPEN, message_count=1,
-            last_message_at=now)
+            last_message_at=now,
+            due_at=now + RIGHTS_WINDOW if category in DATA_RIGHTS else None)
         await SupportMessage.create(ticket_id=ticket.id, author_id=user.id, from_staff=False,
                                     format=format, body=body_text,
                                     body_html=render(body_text, format))
@@ -161,7 +166,9 @@ async def set_status(ctx: Context, ticket_id: uuid.UUID, status: TicketStatus) -
     if not as_staff:  # the requester of a ticket is not staff: the field refused them already
         raise NotFound("support ticket", field="ticketId")
     ticket.status = status
-    await ticket.save(update_fields=["status", "updated_at"])
+    if status is TicketStatus.RESOLVED:
+        ticket_work.staff_closed(ticket, datetime.now(UTC))
+    await ticket.save(update_fields=["status", "closed_at", "updated_at"])
     return ticket
 
 
@@ -171,11 +178,15 @@ def my_tickets_query(ctx: Context) -> QuerySet[SupportTicket]:
 
 
 def queue_query(status: TicketStatus | None) -> QuerySet[SupportTicket]:
-    """Every ticket (of `status`, when given), the longest untouched first: staff's queue."""
+    """Every ticket (of `status`, when given): staff's queue. Data-rights tickets come first,
+    the nearest legal deadline first; then the others, the longest untouched first. (NULLs
+    sort first on SQLite and last on PostgreSQL, so `undated` orders them the same on both.)"""
     query = SupportTicket.all()
     if status is not None:
         query = query.filter(status=status)
-    return query.order_by("updated_at", "id")
+    return query.annotate(undated=Case(When(due_at__isnull=True, then="1"),
+                                       default="0")) \
+        .order_by("undated", "due_at", "updated_at", "id")
 
 
 def messages_query(ticket: SupportTicket) -> QuerySet[SupportMessage]:
@@ -257,3 +268,72 @@ def reads_query(ctx: Context, grant: SupportAccessGrant) -> QuerySet[SupportAcce
 
 def is_live(grant: SupportAccessGrant) -> bool:
     return grant.revoked_at is None and grant.expires_at > datetime.now(UTC)
+
+
+async def confirm_work(ctx: Context, ticket_id: uuid.UUID, password: str | None
+                       ) -> SupportTicket:
+    """The requester confirms the work their data-rights ticket proposes, which then starts:
+    the personal export, the account deletion (with its grace period, and the password its
+    mutation asks for), or withdrawing every optional consent. Confirming again returns the
+    ticket as it is; staff cannot confirm for the requester (FORBIDDEN, reason
+    REQUESTER_ONLY); a ticket whose answer is staff's, or no data right, is CONFLICT, reason
+    NOTHING_TO_CONFIRM."""
+    ticket, as_staff = await ticket_for(ctx, ticket_id)
+    if as_staff:
+        raise Forbidden("Only the person who opened this request can confirm its work.",
+                        reason="REQUESTER_ONLY")
+    kind = ticket.work_kind
+    if kind is None or kind is TicketWorkKind.STAFF_ANSWER:
+        raise Conflict("This ticket runs no work: Relleks staff answer it.",
+                       reason="NOTHING_TO_CONFIRM")
+    if ticket.confirmed_at is not None:
+        return ticket
+    if kind is TicketWorkKind.ACCOUNT_DELETION and not password:
+        raise BadUserInput.field("password", "is needed to delete your account")
+    now = datetime.now(UTC)
+    # One conditional UPDATE claims the confirmation, so two at once start the work once.
+    if not await SupportTicket.filter(id=ticket.id, confirmed_at__isnull=True).update(
+            confirmed_at=now, updated_at=now):
+        return await SupportTicket.get(id=ticket.id)
+    try:
+        work = await _start(ctx, kind, password or "")
+    except BaseException:
+        await SupportTicket.filter(id=ticket.id).update(confirmed_at=None)
+        raise
+    services = ctx.services
+    if work is None:  # the consents are withdrawn: done
+        await ticket_work.close(services, ticket.id, CONSENTS_WITHDRAWN)
+    else:
+        await SupportTicket.filter(id=ticket.id).update(work_id=work.id)
+        if kind is TicketWorkKind.ACCOUNT_DELETION:  # done once scheduled (docs/support.md)
+            await ticket_work.close(services, ticket.id, ticket_work.done_text(work))
+        else:
+            await ticket_work.system_message(ticket.id, EXPORT_STARTED)
+            # The job may have finished before the ticket named it (its own call then found
+            # no ticket): read it again after naming it.
+            fresh = await ScheduledWork.get(id=work.id)
+            if fresh.status is WorkStatus.DONE:
+                await ticket_work.work_done(services, fresh)
+    log.info("support.work_confirmed", ticket_id=str(ticket.id), kind=kind.value,
+             request_id=ctx.request_id)
+    return await SupportTicket.get(id=ticket.id)
+
+
+CONSENTS_WITHDRAWN = (
+    "Done: every optional use of your data is now refused (AI training and product emails: "
+    "see `me.consents`). What remains is what running your account needs. To have your "
+    "account itself frozen, reply here and Relleks staff will answer.")
+EXPORT_STARTED = ("You confirmed: your data export is being prepared. This request resolves "
+                  "itself when it is ready.")
+
+
+async def _start(ctx: Context, kind: TicketWorkKind, password: str) -> ScheduledWork | None:
+    """Run the existing work for `kind`: the `scheduled_work` row it recorded, or None for
+    work done at once."""
+    if kind is TicketWorkKind.PERSONAL_EXPORT:
+        return await request_data_export(ctx)
+    if kind is TicketWorkKind.ACCOUNT_DELETION:
+        return await delete_account(ctx, password)
+    for consent in ConsentKind:
+        await set_consent(ctx, consent, False)
+    return None

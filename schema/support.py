@@ -29,7 +29,10 @@ from models import accounts as account_models
 from models import orgs as org_models
 from models import support as models
 from resolvers import support as resolvers
+from resolvers import ticket_work
 from schema.accounts import VIEWER_ONLY, User, is_viewer
+from schema.deletions import ScheduledDeletion
+from schema.exports import DataExport
 
 Category = models.TicketCategory
 described_enum(models.TicketCategory, name="SupportTicketCategory",
@@ -57,6 +60,39 @@ described_enum(models.TicketStatus, name="SupportTicketStatus",
                    Status.RESOLVED: "Done. A reply by the requester reopens it.",
                })
 
+WorkKind = models.TicketWorkKind
+described_enum(models.TicketWorkKind, name="TicketWorkKind",
+               description="The work a data-rights ticket runs once its requester confirms it.",
+               values={
+                   WorkKind.PERSONAL_EXPORT: "ACCESS and PORTABILITY: your personal data "
+                                             "export (`requestDataExport`), a ZIP of JSON.",
+                   WorkKind.ACCOUNT_DELETION: "DELETION: your account's deletion "
+                                              "(`deleteAccount`), after its grace period.",
+                   WorkKind.CONSENT_WITHDRAWAL: "RESTRICTION and OBJECTION: every optional "
+                                                "consent withdrawn (`me.consents`: AI "
+                                                "training, product emails).",
+                   WorkKind.STAFF_ANSWER: "CORRECTION: Relleks staff answer; nothing runs by "
+                                          "itself (your name and email you can change "
+                                          "yourself).",
+               })
+
+WorkState = ticket_work.TicketWorkState
+described_enum(ticket_work.TicketWorkState, name="TicketWorkStatus",
+               description="Where a data-rights ticket's work stands, read from the work "
+                           "itself (the export or the deletion).", values={
+                   WorkState.PROPOSED: "Proposed: nothing runs until you confirm it "
+                                       "(`confirmTicketWork`).",
+                   WorkState.PENDING: "Confirmed and waiting to run (or, for a staff "
+                                      "answer, waiting on staff).",
+                   WorkState.RUNNING: "Running.",
+                   WorkState.SCHEDULED: "Scheduled for `runsAt`: an account deletion in its "
+                                        "grace period. The ticket is resolved at this point; "
+                                        "canceling the deletion opens it again.",
+                   WorkState.DONE: "Done.",
+                   WorkState.FAILED: "It failed; the ticket waits on staff.",
+                   WorkState.CANCELED: "Called off.",
+               })
+
 Format = models.MessageFormat
 described_enum(models.MessageFormat, name="SupportMessageFormat",
                description="How a support message's body is written.", values={
@@ -78,8 +114,61 @@ class SupportMessage(ModelNode):
                                                   "sanitised (a short allow-list of tags; "
                                                   "links http, https or mailto only).")
     from_staff: bool = strawberry.field(description="Whether Relleks staff wrote it (else "
-                                                    "the ticket's requester).")
+                                                    "the ticket's requester, or Relleks "
+                                                    "itself: `fromSystem`).")
+    from_system: bool = strawberry.field(description="Whether Relleks itself wrote it: what "
+                                                     "a data-rights ticket's work did.")
     created_at: datetime.datetime = strawberry.field(description="When it was written.")
+
+
+@strawberry.type(description="The work a data-rights ticket proposes, runs or ran: the existing "
+                             "export or deletion, read from it (not a copy).")
+class TicketWork:
+    view: strawberry.Private[ticket_work.TicketWorkView]
+
+    @strawberry.field(description="What it is.")
+    def kind(self) -> WorkKind:
+        return self.view.kind
+
+    @strawberry.field(description="Where it stands.")
+    def status(self) -> WorkState:
+        return self.view.state
+
+    @strawberry.field(description="When you confirmed it (for a staff answer: when the ticket "
+                                  "was opened); null while PROPOSED.")
+    def started_at(self) -> datetime.datetime | None:
+        return self.view.started_at
+
+    @strawberry.field(description="When it finished (the export was ready, the deletion ran, "
+                                  "staff answered).")
+    def finished_at(self) -> datetime.datetime | None:
+        return self.view.finished_at
+
+    @strawberry.field(description="For an account deletion: when it runs, unless canceled.")
+    def runs_at(self) -> datetime.datetime | None:
+        return self.view.runs_at
+
+    @strawberry.field(description="The export it runs (PERSONAL_EXPORT, once confirmed): its "
+                                  "status and download link, as `me.dataExports` shows it. "
+                                  "Null for staff.")
+    def data_export(self, info: Info) -> DataExport | None:
+        work = self.view.work
+        if work is None or not work.kind.is_export or not _is_requester(self.view.ticket, info):
+            return None
+        return DataExport(work=work)
+
+    @strawberry.field(description="The account deletion it runs (ACCOUNT_DELETION, once "
+                                  "confirmed), as `me.accountDeletion` shows it.")
+    def scheduled_deletion(self) -> ScheduledDeletion | None:
+        work = self.view.work
+        if work is None or work.kind is not WorkKind.ACCOUNT_DELETION.value:
+            return None
+        return ScheduledDeletion(work=work)
+
+
+def _is_requester(ticket: models.SupportTicket, info: Info) -> bool:
+    user = info.context.viewer.user
+    return user is not None and user.id == ticket.requester_id
 
 
 @strawberry.type(description="A request for help from Relleks support: seen by its requester "
@@ -98,6 +187,28 @@ class SupportTicket(ModelNode):
         description="When its newest message was written.")
     requester = relation("requester_id", "user", graphql_type=User | None,
                          description="Who opened it; null when that account is gone.")
+    due_at: datetime.datetime | None = strawberry.field(
+        description="A data right's legal deadline: one month from receipt (GDPR article "
+                    "12(3)), counted as 30 days from opening. Null for other categories.")
+    closed_at: datetime.datetime | None = strawberry.field(
+        description="When a data right was carried out (its work done, or staff resolved "
+                    "it); null while open.")
+
+    @strawberry.field(description="Whether a data right is past `dueAt` and not yet carried "
+                                  "out (`closedAt` null). Always false for other categories.")
+    def overdue(self, root: strawberry.Parent[models.SupportTicket]) -> bool:
+        return root.closed_at is None and root.due_at is not None \
+            and root.due_at < datetime.datetime.now(datetime.UTC)
+
+    @strawberry.field(description="For a data right: the work it proposes (PROPOSED until "
+                                  "its requester confirms it with `confirmTicketWork`), runs "
+                                  "or ran, read from that work. Null for other categories.")
+    async def work(self, root: strawberry.Parent[models.SupportTicket],
+                   info: Info) -> TicketWork | None:
+        work = await info.context.loaders.scheduled_work.load(root.work_id) \
+            if root.work_id is not None else None
+        view = ticket_work.work_view(root, work)
+        return TicketWork(view=view) if view is not None else None
 
     @strawberry.field(description="The organization it is about (a global id), one of the "
                                   "requester's; null when none was named or it is gone.")
@@ -258,6 +369,20 @@ class ReplyToTicketPayload:
     message: SupportMessage = strawberry.field(description="The message written.")
 
 
+@strawberry.input(description="The data-rights ticket whose proposed work to start.")
+class ConfirmTicketWorkInput:
+    ticket_id: relay.GlobalID = strawberry.field(description="Your ticket.")
+    password: str | None = strawberry.field(
+        default=None, description="Your password: needed for an account deletion, as "
+                                  "`deleteAccount` asks.")
+
+
+@strawberry.type(description="The result of `confirmTicketWork`.")
+class ConfirmTicketWorkPayload:
+    ticket: SupportTicket = strawberry.field(
+        description="The ticket, its `work` started (or done, and the ticket RESOLVED).")
+
+
 @strawberry.input(description="A support ticket's new status.")
 class SetTicketStatusInput:
     ticket_id: relay.GlobalID = strawberry.field(description="The ticket.")
@@ -309,7 +434,8 @@ def _org_of_ticket() -> OrgLocator:
 class SupportQueries:
     @relay.connection(
         Connection[SupportTicket],
-        description="Every support ticket, the longest untouched first: Relleks staff's queue. "
+        description="Every support ticket: Relleks staff's queue. Data-rights tickets first, "
+                    "the nearest `dueAt` first; then the others, the longest untouched first. "
                     "Staff only (FORBIDDEN, reason STAFF_ONLY, for anyone else).",
         extensions=[requires(IsStaff())])
     def support_queue(
@@ -351,6 +477,23 @@ class SupportMutations:
             body=input.body, format=input.format)
         return ReplyToTicketPayload(ticket=cast("SupportTicket", written.ticket),
                                     message=cast("SupportMessage", written.message))
+
+    @strawberry.mutation(
+        description="Start the work your data-rights ticket proposes (`SupportTicket.work`): "
+                    "ACCESS and PORTABILITY your data export, DELETION your account's deletion "
+                    "after its grace period (with your password, as `deleteAccount`), "
+                    "RESTRICTION and OBJECTION withdrawing every optional consent. The ticket "
+                    "resolves itself when the work is done. Confirming again changes nothing. "
+                    "Your own tickets only (NOT_FOUND otherwise; staff FORBIDDEN, reason "
+                    "REQUESTER_ONLY); CONFLICT, reason NOTHING_TO_CONFIRM, for a ticket staff "
+                    "answer.",
+        extensions=[requires(IsAuthenticated())])
+    async def confirm_ticket_work(self, info: Info,
+                                  input: ConfirmTicketWorkInput) -> ConfirmTicketWorkPayload:
+        ticket = await resolvers.confirm_work(
+            info.context, decode_id(input.ticket_id, "SupportTicket", field="ticketId"),
+            input.password)
+        return ConfirmTicketWorkPayload(ticket=cast("SupportTicket", ticket))
 
     @strawberry.mutation(
         description="Set a support ticket's status. Staff only (FORBIDDEN, reason "
