@@ -27,6 +27,7 @@ from engine.permissions import (
 from engine.selection import prefetch_page
 from models import accounts as account_models
 from models import orgs as org_models
+from models.jobs import WorkKind as JobKind
 from models import support as models
 from resolvers import support as resolvers
 from resolvers import ticket_work
@@ -161,7 +162,7 @@ class TicketWork:
                                   "confirmed), as `me.accountDeletion` shows it.")
     def scheduled_deletion(self) -> ScheduledDeletion | None:
         work = self.view.work
-        if work is None or work.kind is not WorkKind.ACCOUNT_DELETION.value:
+        if work is None or work.kind is not JobKind.ACCOUNT_DELETION:
             return None
         return ScheduledDeletion(work=work)
 
