@@ -27,8 +27,8 @@ from engine.permissions import (
 from engine.selection import prefetch_page
 from models import accounts as account_models
 from models import orgs as org_models
-from models.jobs import WorkKind as JobKind
 from models import support as models
+from models.jobs import WorkKind as JobKind
 from resolvers import support as resolvers
 from resolvers import ticket_work
 from schema.accounts import VIEWER_ONLY, User, is_viewer
@@ -73,8 +73,8 @@ described_enum(models.TicketWorkKind, name="TicketWorkKind",
                                                 "consent withdrawn (`me.consents`: AI "
                                                 "training, product emails).",
                    WorkKind.STAFF_ANSWER: "CORRECTION: Relleks staff answer; nothing runs by "
-                                          "itself (your name and email you can change "
-                                          "yourself).",
+                                          "itself (your display name you can change "
+                                          "yourself: `updateProfile`).",
                })
 
 WorkState = ticket_work.TicketWorkState

@@ -31,6 +31,7 @@ CONFIRM = f"""mutation($input: ConfirmTicketWorkInput!) {{
     messages(first: 20) {{ nodes {{ body fromSystem fromStaff }} }} }} }} }}"""
 MINE = f"{{ me {{ supportTickets(first: 20) {{ nodes {{ {FIELDS} }} }} }} }}"
 QUEUE = "{ supportQueue(first: 50) { totalCount nodes { id category dueAt overdue } } }"
+STAFF_VIEW = "{ supportQueue(first: 5) { nodes { work { status dataExport { id } } } } }"
 SET_STATUS = """mutation($input: SetTicketStatusInput!) {
   setTicketStatus(input: $input) { ticket { id status closedAt work { status } } } }"""
 CANCEL = "mutation { cancelAccountDeletion { scheduledDeletion { status } } }"
@@ -94,6 +95,10 @@ async def test_an_access_ticket_runs_the_export_and_resolves_when_it_is_ready(
     again = confirmed(await confirm(api, cast.requester, ticket["id"]))
     assert again["work"]["dataExport"]["id"] == done["work"]["dataExport"]["id"]
     assert await ScheduledWork.filter(kind=WorkKind.USER_EXPORT).count() == 1
+    # Staff see the work's status, never the requester's export (nor its link).
+    body = await api.gql(STAFF_VIEW, token=cast.staff.token)
+    (seen,) = body["data"]["supportQueue"]["nodes"]
+    assert seen["work"] == {"status": "PENDING", "dataExport": None}
 
     assert api.inbox is not None
     api.inbox.messages.clear()
