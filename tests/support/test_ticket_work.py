@@ -16,7 +16,7 @@ from core.settings import Settings
 from models.consents import Consent
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.support import SupportMessage, SupportTicket, TicketStatus
-from tests.conftest import STRONG_PASSWORD, Api, error_code, errors_of
+from tests.conftest import STRONG_PASSWORD, Api, count_sql, error_code, errors_of
 from tests.privacy.conftest import run_jobs
 from tests.smtp import body_of
 from tests.support.conftest import Cast, open_ticket
@@ -259,3 +259,21 @@ async def test_staff_see_rights_first_by_due_date_and_overdue_ones_flagged(
 def _uuid(global_id: str) -> str:
     from strawberry import relay
     return relay.from_base64(global_id)[1]
+
+
+async def test_a_page_of_tickets_reads_their_work_in_one_statement(
+        api: Api, app: Any, cast: Cast) -> None:
+    for category in ("ACCESS", "PORTABILITY", "DELETION"):
+        ticket = await open_right(api, cast.requester, category)
+        if category != "DELETION":
+            confirmed(await confirm(api, cast.requester, ticket["id"]))
+            await run_jobs(app)  # each export finishes, so the next confirmation makes its own
+    assert await ScheduledWork.filter(kind=WorkKind.USER_EXPORT).count() == 2
+    with count_sql() as sql:
+        body = await api.gql(MINE, token=cast.requester.token)
+    nodes = body["data"]["me"]["supportTickets"]["nodes"]
+    assert [n["work"]["status"] for n in nodes] == ["PROPOSED", "DONE", "DONE"]
+    assert [n["status"] for n in nodes] == ["OPEN", "RESOLVED", "RESOLVED"]
+    reads = [s for s in sql.statements
+             if s.lstrip().upper().startswith("SELECT") and "scheduled_work" in s]
+    assert len(reads) == 1, reads
