@@ -5,6 +5,7 @@ stands, resolves itself when it is done, and shows its legal deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -277,3 +278,15 @@ async def test_a_page_of_tickets_reads_their_work_in_one_statement(
     reads = [s for s in sql.statements
              if s.lstrip().upper().startswith("SELECT") and "scheduled_work" in s]
     assert len(reads) == 1, reads
+
+
+async def test_two_confirmations_at_once_start_the_work_once(api: Api, cast: Cast) -> None:
+    ticket = await open_right(api, cast.requester, "PORTABILITY")
+    first, second = await asyncio.gather(confirm(api, cast.requester, ticket["id"]),
+                                         confirm(api, cast.requester, ticket["id"]))
+    assert "errors" not in first and "errors" not in second, (first, second)
+    assert await ScheduledWork.filter(kind=WorkKind.USER_EXPORT).count() == 1
+    stored = await SupportTicket.get()
+    assert stored.work_id == (await ScheduledWork.get()).id
+    # One "you confirmed" message, not two.
+    assert await SupportMessage.filter(from_system=True).count() == 1
