@@ -37,6 +37,7 @@ from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Invitation, Membership, Organization
 from models.policies import PolicyAcceptance
 from models.social import SocialIdentity
+from models.support import SupportMessage, SupportTicket
 from models.tenancy import EVERY_ORG, SystemScope, TenantModel, system_scope
 from models.tokens import ApiToken
 from resolvers.exports import ERASED, archive_key_of, download_url, new_download_token
@@ -170,6 +171,22 @@ async def _requests(user: User) -> list[dict[str, Any]]:
         "id", "kind", "status", "created_at", "due_at", "finished_at", "canceled_at"))
 
 
+async def _support_tickets(user: User) -> list[dict[str, Any]]:
+    # Their tickets and every message in them (staff's answers are to them); who on staff
+    # wrote an answer is staff's personal data: left out.
+    tickets = await SupportTicket.filter(requester_id=user.id).order_by("created_at").values(
+        "id", "category", "subject", "status", "organization_id", "created_at", "due_at",
+        "closed_at")
+    messages = await SupportMessage.filter(ticket__requester_id=user.id).order_by(
+        "created_at", "id").values("ticket_id", "created_at", "from_staff", "from_system",
+                                   "format", "body")
+    by_ticket: dict[Any, list[dict[str, Any]]] = {}
+    for message in records(messages):
+        by_ticket.setdefault(message.pop("ticket_id"), []).append(message)
+    return [{**ticket, "messages": by_ticket.get(ticket["id"], [])}
+            for ticket in records(tickets)]
+
+
 USER_SECTIONS: dict[str, Section] = {
     "account": _account,
     "sessions": _sessions,
@@ -184,6 +201,7 @@ USER_SECTIONS: dict[str, Section] = {
     "policyAcceptances": _policy_acceptances,
     "linkedIdentities": _linked_identities,
     "oauthAppsRegistered": _oauth_apps,
+    "supportTickets": _support_tickets,
 }
 """The sections of a user's export, in order: each returns JSON-ready data about the user."""
 

@@ -10,6 +10,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
@@ -18,7 +19,7 @@ from models.consents import Consent
 from models.jobs import ScheduledWork, WorkKind, WorkStatus
 from models.support import SupportMessage, SupportTicket, TicketStatus
 from tests.conftest import STRONG_PASSWORD, Api, count_sql, error_code, errors_of
-from tests.privacy.conftest import run_jobs
+from tests.privacy.conftest import data_json, download, run_jobs, unzip
 from tests.smtp import body_of
 from tests.support.conftest import Cast, open_ticket
 
@@ -73,7 +74,7 @@ def confirmed(body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("category", ["ACCESS", "PORTABILITY"])
 async def test_an_access_ticket_runs_the_export_and_resolves_when_it_is_ready(
-        api: Api, app: Any, cast: Cast, category: str) -> None:
+        api: Api, http: httpx.AsyncClient, app: Any, cast: Cast, category: str) -> None:
     before = closed_count()
     ticket = await open_right(api, cast.requester, category)
     # Proposed, with its deadline; nothing runs before the requester confirms.
@@ -117,7 +118,15 @@ async def test_an_access_ticket_runs_the_export_and_resolves_when_it_is_ready(
     (mail,) = api.inbox.to(cast.requester.email, f"Your {category} request is done")
     assert "My data" not in body_of(mail)
     assert f"/support/tickets/{ticket['id']}" in body_of(mail)
-    assert api.inbox.to(cast.requester.email, "export is ready")  # the export's own mail
+    # The export's own mail carries the link; the archive holds the ticket itself.
+    (ready,) = api.inbox.to(cast.requester.email, "export is ready")
+    (link,) = [line.strip() for line in body_of(ready).splitlines() if "/exports/" in line]
+    data = data_json(unzip((await download(http, link)).content))
+    (exported,) = data["supportTickets"]
+    assert exported["category"] == category.lower() and exported["subject"] == "My data"
+    assert exported["messages"][0]["body"] == "Please."
+    assert exported["messages"][1]["from_system"] is True
+    assert "author_id" not in str(exported)
     assert closed_count() == before + 1
     # The job's second run (a duplicate) resolves nothing twice.
     from jobs.sweep import sweep
