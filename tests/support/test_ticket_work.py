@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -299,3 +300,26 @@ async def test_two_confirmations_at_once_start_the_work_once(api: Api, cast: Cas
     assert stored.work_id == (await ScheduledWork.get()).id
     # One "you confirmed" message, not two.
     assert await SupportMessage.filter(from_system=True).count() == 1
+
+
+async def test_an_export_that_fails_puts_the_ticket_before_staff(
+        api: Api, app: Any, cast: Cast, media_root: Path) -> None:
+    ticket = await open_right(api, cast.requester, "ACCESS")
+    confirmed(await confirm(api, cast.requester, ticket["id"]))
+    # Storage refuses the archive: a file stands where its folder should be.
+    _block_exports(media_root)
+    for _ in range(4):  # the first attempt and its retries
+        await run_jobs(app)
+    work = await ScheduledWork.get(kind=WorkKind.USER_EXPORT)
+    assert work.status is WorkStatus.FAILED
+    (listed,) = (await api.gql(MINE, token=cast.requester.token))["data"]["me"][
+        "supportTickets"]["nodes"]
+    assert listed["work"]["status"] == "FAILED"
+    assert listed["status"] == "WAITING_ON_SUPPORT" and listed["closedAt"] is None
+    last = await SupportMessage.filter(from_system=True).order_by("-created_at").first()
+    assert last is not None and "failed" in last.body
+
+
+def _block_exports(media_root: Path) -> None:
+    media_root.mkdir(parents=True, exist_ok=True)
+    (media_root / "exports").write_text("in the way")
