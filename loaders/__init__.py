@@ -18,6 +18,7 @@ from loaders.forms import LeadsOfOrgLoader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
+from loaders.support import AttachmentsOfMessageLoader
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ class Loaders:
     @cached_property
     def oauth_app(self) -> OAuthAppLoader:
         return OAuthAppLoader()
+
+    @cached_property
+    def support_attachments(self) -> AttachmentsOfMessageLoader:
+        """Each support message's attachments (messages of tickets already checked)."""
+        return AttachmentsOfMessageLoader()
 
     @cached_property
     def organization(self) -> OrganizationLoader:
