@@ -99,8 +99,9 @@ async def open_ticket(ctx: Context, *, category: TicketCategory, subject: str, b
         body_text = check.multiline("body", body, max_length=BODY_MAX)
     if organization_id is not None and await ctx.access.membership(organization_id) is None:
         raise NotFound("organization", field="organizationId")
-    files = await attachments.check_uploads(ctx, uploads)
+    # The day's budget is spent before the files are read and scanned: refused files count.
     await ctx.services.limiter.hit_support_ticket(user_id=user.id)
+    files = await attachments.check_uploads(ctx, uploads)
     now = datetime.now(UTC)
     ticket = SupportTicket(
         id=uuid.uuid4(), requester_id=user.id, organization_id=organization_id,

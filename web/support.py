@@ -33,15 +33,20 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+NUL_REFUSED = {"error": "The link may not contain the NUL character (U+0000)."}
+
+
 async def download_attachment(request: Request) -> Response:
     services = request.app.state.services
+    raw = request.path_params["id"]
+    if "\x00" in raw:  # no id of ours holds it: the link was mangled (as for /exports)
+        return JSONResponse(NUL_REFUSED, status_code=400)
     viewer = await authenticate(request, services.settings)
     if viewer.user is None and viewer.credential is None:
         return JSONResponse(UNAUTHENTICATED, status_code=401,
                             headers={"www-authenticate": "Bearer", "cache-control": "no-store"})
-    raw = request.path_params["id"]
     try:
-        if not 0 < len(raw) <= 200 or "\x00" in raw:
+        if not 0 < len(raw) <= 200:
             raise NotFound("attachment")
         try:
             global_id = relay.GlobalID.from_id(raw)

@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from core.settings import Settings
+from models.orgs import Role
 from models.support import SupportAttachment, SupportMessage, SupportTicket
+from resolvers.support_attachments import clean_name
 from tests.conftest import Api, error_code, errors_of
 from tests.support.attachments import (
     ELF,
@@ -29,6 +31,8 @@ from tests.support.attachments import (
     send,
 )
 from tests.support.conftest import Cast
+from tests.tokens.conftest import make_token
+from web.support import content_disposition
 
 MAX_BYTES = 64 * 1024
 PER_MESSAGE = 3
@@ -117,9 +121,16 @@ async def test_staff_attach_files_to_an_answer(http: httpx.AsyncClient, api: Api
     assert response.status_code == 200 and response.content == note
     # The requester's reply with a file; the message is on the ticket.
     body = await send(http, REPLY_WITH_FILES, {"ticketId": ticket_id, "body": "Thanks"},
-                      [("shot.png", png(), "image/png")], token=cast.requester.token)
+                      [("rapport \u00e9t\u00e9.pdf", PDF, "application/pdf")],
+                      token=cast.requester.token)
     assert "errors" not in body, body
     assert await SupportAttachment.all().count() == 2
+    attachment = body["data"]["replyToTicket"]["message"]["attachments"][0]
+    assert attachment["filename"] == "rapport \u00e9t\u00e9.pdf"
+    response = await download(http, attachment["downloadUrl"], cast.staff.token)
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="rapport _t_.pdf"; '
+        "filename*=UTF-8''rapport%20%C3%A9t%C3%A9.pdf")
 
 
 async def test_downloads_are_for_the_requester_and_staff_only(
@@ -139,10 +150,32 @@ async def test_downloads_are_for_the_requester_and_staff_only(
     response = await download(http, url, "not-a-token")
     assert response.status_code == 401
     # Ids that are not an attachment's: another type's id, garbage, one that does not exist.
-    for bad in [cast.team.org_id, "%00", "bm90LWFuLWlk", "U3VwcG9ydEF0dGFjaG1lbnQ6eA=="]:
+    for bad in [cast.team.org_id, "bm90LWFuLWlk", "U3VwcG9ydEF0dGFjaG1lbnQ6eA==", "x" * 300]:
         response = await http.get(f"/support/attachments/{bad}",
                                   headers={"authorization": f"Bearer {cast.requester.token}"})
         assert response.status_code == 404, bad
+    # NUL in the link: 400, as on every plain endpoint.
+    response = await http.get("/support/attachments/a%00b",
+                              headers={"authorization": f"Bearer {cast.requester.token}"})
+    assert response.status_code == 400 and "NUL" in response.text
+
+
+async def test_an_org_tickets_files_are_not_the_orgs(http: httpx.AsyncClient, api: Api,
+                                                     cast: Cast) -> None:
+    owner, admin = cast.team.people[Role.OWNER], cast.team.people[Role.ADMIN]
+    body = await open_with(http, owner, [("invoice.pdf", PDF, "application/pdf")],
+                           category="BILLING", organizationId=cast.team.org_id)
+    assert "errors" not in body, body
+    url = body["data"]["openSupportTicket"]["ticket"]["messages"]["nodes"][0][
+        "attachments"][0]["downloadUrl"]
+    assert (await download(http, url, owner.token)).content == PDF
+    # Another member of the organization the ticket names, even an ADMIN: not found.
+    response = await download(http, url, admin.token)
+    assert response.status_code == 404 and PDF not in response.content
+    # An API token of the organization (not a person): not found either.
+    token = await make_token(cast.team, ["org:read"])
+    response = await download(http, url, token.secret)
+    assert response.status_code == 404
 
 
 async def test_another_persons_attachment_is_not_found_through_the_api(
@@ -251,3 +284,15 @@ async def test_messages_and_subjects_are_encrypted_at_rest(http: httpx.AsyncClie
     body = await api.gql("""query { supportQueue(first: 5) { nodes { subject
       messages(first: 1) { nodes { body } } } } }""", token=cast.staff.token)
     assert body["data"]["supportQueue"]["nodes"][0]["subject"] == "My IBAN is DE89 3704"
+
+
+@pytest.mark.no_db
+def test_names_are_cleaned_and_quoted_safely() -> None:
+    assert clean_name("C:\\Users\\ada\\..\\passport.png") == "passport.png"
+    assert clean_name("../../etc/passwd") == "passwd"
+    assert clean_name("evil\u202egnp.exe") == "evilgnp.exe"  # no bidi override
+    assert clean_name("line\r\nbreak.txt") == "linebreak.txt"
+    assert clean_name("...") == "attachment" and clean_name(None) == "attachment"
+    assert len(clean_name("a" * 500 + ".png")) == 200
+    assert content_disposition('a"b\\c;d.pdf') == (
+        "attachment; filename=\"a_b_c_d.pdf\"; filename*=UTF-8''a%22b%5Cc%3Bd.pdf")
