@@ -280,10 +280,15 @@ async def test_messages_and_subjects_are_encrypted_at_rest(http: httpx.AsyncClie
     assert raw_message[0]["body_html"].startswith("enc:v1:")
     assert "7946" not in str(raw_message) and "IBAN" not in str(raw_ticket)
     assert raw_message[0]["requester_id"] == cast.requester.user.id
+    # The longest subject fits once encrypted (the column became text on PostgreSQL).
+    longest = await open_with(http, cast.requester, [], subject="s" * 200)
+    assert "errors" not in longest, longest
+    assert longest["data"]["openSupportTicket"]["ticket"]["subject"] == "s" * 200
     # Staff read them decrypted too.
     body = await api.gql("""query { supportQueue(first: 5) { nodes { subject
       messages(first: 1) { nodes { body } } } } }""", token=cast.staff.token)
-    assert body["data"]["supportQueue"]["nodes"][0]["subject"] == "My IBAN is DE89 3704"
+    assert {node["subject"] for node in body["data"]["supportQueue"]["nodes"]} == {
+        "My IBAN is DE89 3704", "s" * 200}
 
 
 @pytest.mark.no_db
