@@ -18,7 +18,8 @@ class FakeClamd:
     scanned: list[bytes] = field(default_factory=list)
     commands: list[bytes] = field(default_factory=list)
     silent: bool = False
-    """Read the stream, then never answer (a hung scanner)."""
+    """Read the stream, then never answer (a hung scanner) until stopped."""
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -30,6 +31,7 @@ class FakeClamd:
         return self
 
     async def stop(self) -> None:
+        self.released.set()  # a silent handler returns
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -49,7 +51,8 @@ class FakeClamd:
                 data += await reader.readexactly(size)
             self.scanned.append(bytes(data))
             if self.silent:
-                await asyncio.sleep(30)
+                await self.released.wait()
+                return
             found = EICAR in data
             writer.write(b"stream: Eicar-Test-Signature FOUND\0" if found else b"stream: OK\0")
             await writer.drain()
