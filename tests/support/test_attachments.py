@@ -17,7 +17,7 @@ from core.settings import Settings
 from models.orgs import Role
 from models.support import SupportAttachment, SupportMessage, SupportTicket
 from resolvers.support_attachments import clean_name
-from tests.conftest import Api, error_code, errors_of
+from tests.conftest import Api, count_sql, error_code, errors_of
 from tests.support.attachments import (
     ELF,
     EXE,
@@ -301,3 +301,25 @@ def test_names_are_cleaned_and_quoted_safely() -> None:
     assert len(clean_name("a" * 500 + ".png")) == 200
     assert content_disposition('a"b\\c;d.pdf') == (
         "attachment; filename=\"a_b_c_d.pdf\"; filename*=UTF-8''a%22b%5Cc%3Bd.pdf")
+
+
+async def test_a_pages_attachments_are_read_in_one_statement(http: httpx.AsyncClient, api: Api,
+                                                             cast: Cast) -> None:
+    query = """query { me { supportTickets(first: 5) { nodes { messages(first: 20) { nodes {
+      body attachments { filename contentType downloadUrl } } } } } } }"""
+
+    async def statements() -> int:
+        with count_sql() as sql:
+            body = await api.gql(query, token=cast.requester.token)
+        assert "errors" not in body, body
+        return sum(1 for s in sql.statements if "support_attachments" in s)
+
+    body = await open_with(http, cast.requester, [("a.png", png(), "image/png")])
+    ticket_id = body["data"]["openSupportTicket"]["ticket"]["id"]
+    assert await statements() == 1
+    for n in range(3):
+        body = await send(http, REPLY_WITH_FILES, {"ticketId": ticket_id, "body": f"more {n}"},
+                          [(f"{n}.png", png(), "image/png"), (f"{n}.pdf", PDF, "application/pdf")],
+                          token=cast.requester.token)
+        assert "errors" not in body, body
+    assert await statements() == 1  # four messages, seven files: still one
