@@ -37,6 +37,7 @@ from web.routes import healthz, media, readyz, root
 from web.sites import TenantSites, tls_ask
 from web.social import social_routes
 from web.stripe_webhooks import stripe_webhook
+from web.support import download_attachment
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             social_routes(settings),
             *graphiql_routes(settings),  # GraphiQL's assets, served here (no CDN)
             Route("/exports/{token}", download_export, methods=["GET"]),
+            # Support attachments (docs/support.md): the requester and staff only.
+            Route("/support/attachments/{id}", download_attachment, methods=["GET"]),
             # Public lead capture (docs/forms.md): the hosted page, its submit endpoint and
             # the double opt-in link; no credentials, no cookies, CORS per form.
             *form_routes(services),

@@ -79,6 +79,17 @@ def default_keystore_url(database_url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}_keystore"))
 
 
+def scanner_address(url: str) -> tuple[str, int]:
+    """VIRUS_SCANNER_URL, `tcp://host:port`, as (host, port); ConfigurationError otherwise."""
+    scheme, _, rest = url.strip().partition("://")
+    host, _, port = rest.rstrip("/").rpartition(":")
+    host = host.strip("[]")
+    if scheme != "tcp" or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigurationError(f"VIRUS_SCANNER_URL: {url!r} is not `tcp://host:port` (a "
+                                 "clamd listening on TCP, e.g. tcp://127.0.0.1:3310)")
+    return host, int(port)
+
+
 def nameserver(text: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or a bare IP (port 53) of DNS_NAMESERVERS as (ip, port);
     ConfigurationError unless the host is an IP address (a resolver is not found by name)."""
@@ -344,6 +355,16 @@ class Settings:
     """`openSupportTicket` calls per person (`limits` notation)."""
     support_messages_per_ticket: int = 200
     """Messages a ticket may hold; then a new ticket is needed."""
+    support_attachment_max_bytes: int = 5 * 1024 * 1024
+    """The largest file attached to a support message (5 MiB); at most MAX_UPLOAD_BYTES, which
+    bounds the whole multipart request (every file of a message together)."""
+    support_attachments_per_message: int = 5
+    """Files a support message may carry (1 to 10)."""
+    virus_scanner_url: str | None = None
+    """A clamd to scan support attachments with (`tcp://host:port`, the INSTREAM protocol);
+    unset: no scan. Set, an attachment is stored only once clamd answered OK."""
+    virus_scanner_timeout: float = 15.0
+    """Seconds to wait for the scanner (connecting, sending and its answer together)."""
     # Social sign-in (docs/social-sign-in.md): a provider without both credentials is disabled.
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -531,6 +552,7 @@ class Settings:
             "client_events_rate_per_session": "CLIENT_EVENTS_RATE_PER_SESSION",
             "support_mailbox": "SUPPORT_MAILBOX",
             "support_ticket_rate_per_user": "SUPPORT_TICKET_RATE_PER_USER",
+            "virus_scanner_url": "VIRUS_SCANNER_URL",
             "webhook_retry_schedule": "WEBHOOK_RETRY_SCHEDULE",
             "ai_base_url": "AI_BASE_URL",
             "ai_api_key": "AI_API_KEY",
@@ -582,6 +604,9 @@ class Settings:
                           "form_max_body_bytes": "FORM_MAX_BODY_BYTES",
                           "custom_domains_per_org": "CUSTOM_DOMAINS_PER_ORG",
                           "support_messages_per_ticket": "SUPPORT_MESSAGES_PER_TICKET",
+                          "support_attachment_max_bytes": "SUPPORT_ATTACHMENT_MAX_BYTES",
+                          "support_attachments_per_message":
+                              "SUPPORT_ATTACHMENTS_PER_MESSAGE",
                           "webhook_disable_after": "WEBHOOK_DISABLE_AFTER",
                           "webhook_lanes_per_endpoint": "WEBHOOK_LANES_PER_ENDPOINT",
                           "webhook_concurrency": "WEBHOOK_CONCURRENCY",
@@ -591,6 +616,8 @@ class Settings:
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
             kwargs["jobs_in_process"] = _bool(env["JOBS_IN_PROCESS"])
+        if env.get("VIRUS_SCANNER_TIMEOUT"):
+            kwargs["virus_scanner_timeout"] = float(env["VIRUS_SCANNER_TIMEOUT"])
         if env.get("EXECUTION_TIMEOUT"):
             kwargs["execution_timeout"] = float(env["EXECUTION_TIMEOUT"])
         if env.get("COST_BUDGET_SCALE"):
@@ -759,6 +786,16 @@ class Settings:
             raise ConfigurationError("DNS_TIMEOUT must be more than 0 and at most 30 seconds")
         if self.support_messages_per_ticket < 1:
             raise ConfigurationError("SUPPORT_MESSAGES_PER_TICKET must be at least 1")
+        if not 1 <= self.support_attachment_max_bytes <= self.max_upload_bytes:
+            raise ConfigurationError("SUPPORT_ATTACHMENT_MAX_BYTES must be 1 to "
+                                     "MAX_UPLOAD_BYTES")
+        if not 1 <= self.support_attachments_per_message <= 10:
+            raise ConfigurationError("SUPPORT_ATTACHMENTS_PER_MESSAGE must be 1 to 10")
+        if self.virus_scanner_url is not None:
+            scanner_address(self.virus_scanner_url)  # raises ConfigurationError
+        if not 0 < self.virus_scanner_timeout <= 120:
+            raise ConfigurationError("VIRUS_SCANNER_TIMEOUT must be more than 0 and at most "
+                                     "120 seconds")
         if self.custom_domains_per_org < 0:
             raise ConfigurationError("CUSTOM_DOMAINS_PER_ORG cannot be negative")
         if self.custom_domain_target is not None and (

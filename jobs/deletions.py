@@ -1,7 +1,9 @@
 """Carrying out account and organization deletions once their grace period is over.
 
 An account deletion deletes the person's own data (account, sessions, memberships, mailed
-tokens, invitations addressed to them, their avatar, their export archives), ends every
+tokens, invitations addressed to them, their avatar, their export archives, their support
+tickets with their messages and attached files, after destroying the person's own key that
+encrypted them), ends every
 credential they made that still works (API tokens, partner-app grants and codes, however and
 whenever made: they act with a standing that is ending) and keeps, with the
 author anonymised, what others still need: notes they wrote and activity they caused keep their
@@ -36,6 +38,13 @@ from models.jobs import ScheduledWork, WorkKind
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthCode, OAuthGrant
 from models.orgs import Invitation, Membership, Organization, Role
+from models.support import (
+    SupportAccessGrant,
+    SupportAccessRead,
+    SupportAttachment,
+    SupportMessage,
+    SupportTicket,
+)
 from models.tenancy import EVERY_ORG, SystemScope, system_scope
 from models.tokens import ApiToken
 from oauth.server import revoke_grant
@@ -184,6 +193,12 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
                          subject_hash=subject_hash(services.settings.ledger_key, user.email))
     old_keys = [key for key in cast("list[str | None]", await ScheduledWork.filter(
         user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True)) if key]
+    # Their support tickets are erased, not kept (docs/support.md): the person's own key is
+    # destroyed first, so every copy of them (backups) is unreadable, then the rows go in the
+    # transaction below and the attached files after it.
+    await keys.destroy(user.id)
+    attached = [str(key) for key in await SupportAttachment.filter(
+        requester_id=user.id).values_list("storage_key", flat=True)]
     async with in_transaction():
         for org_id in alone:
             await _delete_org_rows(org_id)
@@ -225,10 +240,19 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
         await ACCOUNT.scoped(Membership).filter(user_id=user.id).delete()
         await ScheduledWork.filter(user_id=user.id, archive_key__isnull=False).update(
             archive_key=None, download_token_hash=None)
+        await SupportTicket.filter(requester_id=user.id).delete()
+        # As staff, or as an org's OWNER: what they wrote or did stays, unnamed.
+        await SupportMessage.filter(author_id=user.id).update(author_id=None)
+        await ACCOUNT.scoped(SupportAccessGrant).filter(granted_by_id=user.id).update(
+            granted_by_id=None)
+        await ACCOUNT.scoped(SupportAccessGrant).filter(revoked_by_id=user.id).update(
+            revoked_by_id=None)
+        await ACCOUNT.scoped(SupportAccessRead).filter(staff_user_id=user.id).update(
+            staff_user_id=None)
         await User.filter(id=user.id).delete()
     for org_id in alone:
         await forget_org_exports(services, org_id)
-    for key in old_keys:
+    for key in old_keys + attached:
         await services.storage.delete(key)
     if user.avatar_key:
         await services.storage.delete(user.avatar_key)

@@ -24,6 +24,7 @@ from models.forms import ConsentReceipt, FormSubmission
 from models.jobs import ScheduledWork
 from models.leads import Lead, Note
 from models.orgs import Organization
+from models.support import SupportMessage, SupportTicket
 from models.tenancy import system_scope
 from models.webhooks import WebhookEndpoint
 
@@ -90,10 +91,48 @@ async def reencrypt_org(services: Services, work: ScheduledWork) -> dict[str, An
     return {}
 
 
+async def encrypt_support(batch: int = BATCH) -> int:
+    """Support tickets' subjects and messages stored in plain text (before 0022) encrypted
+    under their requester's own key; a message also gets the `requester_id` that names it.
+    Resumable like `encrypt_org`; returns how many rows were saved."""
+    saved = 0
+    for model in (SupportTicket, SupportMessage):
+        names = [name for name, _ in model.encrypted_columns()]
+        after: uuid.UUID | None = None
+        while True:
+            query = model.all().order_by("id").limit(batch)
+            if after is not None:
+                query = query.filter(id__gt=after)
+            raw = {row["id"]: row for row in await query.values("id", *names)}
+            rows: list[Any] = list(await query)
+            owners: dict[Any, Any] = {}
+            if model is SupportMessage:
+                ticket_ids = {row.ticket_id for row in rows if row.requester_id is None}
+                if ticket_ids:
+                    owners = dict(await SupportTicket.filter(id__in=list(ticket_ids))
+                                  .values_list("id", "requester_id"))
+            for row in rows:
+                stored = raw.get(row.id, {})
+                plain = any(stored.get(name) and not is_encrypted(stored.get(name))
+                            for name in names)
+                if model is SupportMessage and row.requester_id is None:
+                    row.requester_id = owners.get(row.ticket_id)
+                    plain = plain or row.requester_id is not None
+                if plain and not row.unreadable_fields:
+                    await row.save()
+                    saved += 1
+            if len(rows) < batch:
+                break
+            after = rows[-1].id
+    log.info("jobs.support_encrypted", rows=saved)
+    return saved
+
+
 async def encrypt_everything() -> int:
-    """`encrypt_org` for every organization (`make migrate` on an older database)."""
+    """`encrypt_org` for every organization, then the support tickets (`encrypt_support`):
+    `make migrate` on an older database."""
     total = 0
     for org_id in await Organization.all().values_list("id", flat=True):
         total += await encrypt_org(uuid.UUID(str(org_id)))
-    return total
+    return total + await encrypt_support()
 

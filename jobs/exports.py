@@ -37,7 +37,7 @@ from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Invitation, Membership, Organization
 from models.policies import PolicyAcceptance
 from models.social import SocialIdentity
-from models.support import SupportMessage, SupportTicket
+from models.support import SupportAttachment, SupportMessage, SupportTicket
 from models.tenancy import EVERY_ORG, SystemScope, TenantModel, system_scope
 from models.tokens import ApiToken
 from resolvers.exports import ERASED, archive_key_of, download_url, new_download_token
@@ -166,25 +166,39 @@ async def _oauth_apps(user: User) -> list[dict[str, Any]]:
         "id", "name", "client_id", "redirect_uris", "scopes", "created_at"))
 
 
+async def _support_tickets(user: User) -> list[dict[str, Any]]:
+    """The person's support tickets with every message (theirs and staff's answers, the staff
+    member unnamed) and the list of attached files (name, type, size, SHA-256; the files
+    themselves are downloaded from the ticket). Read as models: they are encrypted."""
+    tickets = await SupportTicket.filter(requester_id=user.id).order_by("created_at", "id")
+    if not tickets:
+        return []
+    ids = [ticket.id for ticket in tickets]
+    messages: dict[uuid.UUID, list[dict[str, Any]]] = {ticket_id: [] for ticket_id in ids}
+    files: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for attachment in await SupportAttachment.filter(ticket_id__in=ids).order_by(
+            "message_id", "position"):
+        files.setdefault(attachment.message_id, []).append({
+            "id": attachment.id, "filename": attachment.filename,
+            "contentType": attachment.content_type, "size": attachment.size,
+            "sha256": attachment.sha256, "createdAt": attachment.created_at})
+    for message in await SupportMessage.filter(ticket_id__in=ids).order_by("created_at", "id"):
+        messages[message.ticket_id].append({
+            "id": message.id, "fromStaff": message.from_staff,
+            "fromSystem": message.from_system, "format": message.format,
+            "body": message.body, "createdAt": message.created_at,
+            "attachments": files.get(message.id, [])})
+    return [plain({"id": ticket.id, "category": ticket.category, "subject": ticket.subject,
+                   "status": ticket.status, "organizationId": ticket.organization_id,
+                   "createdAt": ticket.created_at, "updatedAt": ticket.updated_at,
+                   "resolvedAt": ticket.resolved_at, "dueAt": ticket.due_at,
+                   "closedAt": ticket.closed_at, "messages": messages[ticket.id]})
+            for ticket in tickets]
+
+
 async def _requests(user: User) -> list[dict[str, Any]]:
     return records(await ScheduledWork.filter(user_id=user.id).order_by("created_at").values(
         "id", "kind", "status", "created_at", "due_at", "finished_at", "canceled_at"))
-
-
-async def _support_tickets(user: User) -> list[dict[str, Any]]:
-    # Their tickets and every message in them (staff's answers are to them); who on staff
-    # wrote an answer is staff's personal data: left out.
-    tickets = await SupportTicket.filter(requester_id=user.id).order_by("created_at").values(
-        "id", "category", "subject", "status", "organization_id", "created_at", "due_at",
-        "closed_at")
-    messages = await SupportMessage.filter(ticket__requester_id=user.id).order_by(
-        "created_at", "id").values("ticket_id", "created_at", "from_staff", "from_system",
-                                   "format", "body")
-    by_ticket: dict[Any, list[dict[str, Any]]] = {}
-    for message in records(messages):
-        by_ticket.setdefault(message.pop("ticket_id"), []).append(message)
-    return [{**ticket, "messages": by_ticket.get(ticket["id"], [])}
-            for ticket in records(tickets)]
 
 
 USER_SECTIONS: dict[str, Section] = {

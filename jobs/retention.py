@@ -18,6 +18,7 @@ from models.forms import FormSubmission, SubmissionStatus
 from models.idempotency import KEPT_FOR, IdempotencyKey
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
+from models.support import SupportAccessGrant, SupportAttachment, SupportTicket, TicketStatus
 from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
 from models.usage import ClientEvent, UsageDay, UsageOperationDay
@@ -79,8 +80,36 @@ CLIENT_EVENTS = timedelta(days=90)
 USAGE_AGGREGATES = timedelta(days=400)
 """Daily usage aggregates (counts only, no personal data): 400 days, a year and a month, so a
 month can be compared with the same month a year before."""
+RESOLVED_TICKETS = timedelta(days=365)
+"""Support tickets RESOLVED a year ago (and not reopened), with their messages, attached files
+and the support access grants made from them (and their reads): a year answers "what did
+support tell me" and shows how a data-rights request was handled for as long as the activity
+log keeps the grant's events; a ticket with a grant made in that year stays until the grant is
+a year old too."""
+TICKET_BATCH = 500
+"""Tickets deleted per sweep at most (the next sweep, a minute later, takes the rest)."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
+
+
+async def _resolved_tickets(services: Services, now: datetime) -> int:
+    """Delete tickets resolved RESOLVED_TICKETS ago, their rows first, then their files (an
+    interrupted sweep leaves at worst an encrypted file no row names)."""
+    cutoff = now - RESOLVED_TICKETS
+    recent_grants = await SWEEP.scoped(SupportAccessGrant).filter(
+        created_at__gte=cutoff).values_list("ticket_id", flat=True)
+    due = SupportTicket.filter(status=TicketStatus.RESOLVED, resolved_at__lt=cutoff)
+    if recent_grants:
+        due = due.exclude(id__in=list(recent_grants))
+    ids = await due.order_by("resolved_at").limit(TICKET_BATCH).values_list("id", flat=True)
+    if not ids:
+        return 0
+    files = await SupportAttachment.filter(ticket_id__in=list(ids)) \
+        .values_list("storage_key", flat=True)
+    await SupportTicket.filter(id__in=list(ids)).delete()  # messages and files' rows cascade
+    for key in files:
+        await services.storage.delete(str(key))
+    return len(ids)
 
 
 @dataclass
@@ -150,6 +179,7 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
     deleted["usage_days"] = await SWEEP.scoped(UsageDay).filter(day__lt=oldest_day).delete()
     deleted["usage_operation_days"] = await SWEEP.scoped(UsageOperationDay).filter(
         day__lt=oldest_day).delete()
+    deleted["support_tickets"] = await _resolved_tickets(services, now)
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

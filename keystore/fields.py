@@ -56,6 +56,44 @@ def encrypt(org_id: uuid.UUID, table: str, column: str, row_id: Any, value: str)
     return f"{PREFIX}{org_keys.active}:{base64.b64encode(nonce + sealed).decode()}"
 
 
+def key_owner(row: Any) -> uuid.UUID:
+    """Whose keys encrypt `row`: the value of its model's `key_owner_field`."""
+    return cast(uuid.UUID, getattr(row, getattr(row, "key_owner_field", "organization_id")))
+
+
+BYTES_MAGIC = b"RLKE1"
+
+
+def encrypt_bytes(owner: uuid.UUID, aad: str, data: bytes) -> bytes:
+    """`data` (a stored file) encrypted under the owner's ACTIVE key (loaded before:
+    `keys.ensure_active`): `RLKE1 | version (4 bytes, big-endian) | nonce | ciphertext+tag`,
+    bound to `aad` (say, `<table>|<row id>`)."""
+    owner_keys = keys.cached(owner)
+    if owner_keys is None or owner_keys.active is None:
+        raise keys.KeyUnavailable(f"no active data key loaded for {owner}")
+    nonce = os.urandom(12)
+    sealed = owner_keys.ciphers[owner_keys.active].encrypt(nonce, data, f"{owner}|{aad}".encode())
+    return BYTES_MAGIC + owner_keys.active.to_bytes(4, "big") + nonce + sealed
+
+
+def decrypt_bytes(owner: uuid.UUID, aad: str, stored: bytes) -> bytes:
+    """The plain bytes of `encrypt_bytes`'s output (the owner's keys loaded before:
+    `keys.load`); Unreadable when the key is destroyed or the bytes were altered or moved."""
+    if not stored.startswith(BYTES_MAGIC) or len(stored) < len(BYTES_MAGIC) + 4 + 12 + 16:
+        raise Unreadable("not an encrypted file")
+    head = len(BYTES_MAGIC)
+    version = int.from_bytes(stored[head:head + 4], "big")
+    owner_keys = keys.cached(owner)
+    cipher = owner_keys.ciphers.get(version) if owner_keys is not None else None
+    if cipher is None:
+        raise Unreadable(f"key v{version} of {owner} is not available")
+    try:
+        return cipher.decrypt(stored[head + 4:head + 16], stored[head + 16:],
+                              f"{owner}|{aad}".encode())
+    except InvalidTag as exc:
+        raise Unreadable("an encrypted file does not decrypt") from exc
+
+
 class Unreadable(Exception):
     """The value's key is destroyed (or missing), or the value was altered or moved."""
 
@@ -88,7 +126,7 @@ class EncryptedTextField(fields.TextField):
             raise TypeError(f"{self.model_field_name} is encrypted: it cannot be filtered or "
                             "updated in bulk (find rows by its blind index, save instances)")
         row = cast(Any, instance)
-        return encrypt(row.organization_id, row._meta.db_table,
+        return encrypt(key_owner(row), row._meta.db_table,
                        self.source_field or self.model_field_name, row.pk, str(value))
 
 
@@ -105,7 +143,7 @@ class EncryptedJSONField(fields.JSONField[Any]):
             raise TypeError(f"{self.model_field_name} is encrypted: it cannot be filtered or "
                             "updated in bulk with a value (save instances)")
         row = cast(Any, instance)
-        return json.dumps(encrypt(row.organization_id, row._meta.db_table,
+        return json.dumps(encrypt(key_owner(row), row._meta.db_table,
                                   self.source_field or self.model_field_name, row.pk,
                                   json.dumps(value)))
 
@@ -136,7 +174,7 @@ class BlindIndexField(fields.CharField):
         plain = getattr(instance, self.source)
         if plain is None or not str(plain).strip():
             return None
-        org_keys = keys.cached(cast(Any, instance).organization_id)
+        org_keys = keys.cached(key_owner(instance))
         if org_keys is None:
             raise keys.KeyUnavailable("the org's keys are not loaded: save through the model")
         return org_keys.index(self.kind, normalise(self.kind, str(plain)))
@@ -166,6 +204,11 @@ class Encrypted:
     unreadable_fields: frozenset[str] = frozenset()
     """Columns of this row whose value could not be decrypted (its org's key destroyed)."""
 
+    key_owner_field: str = "organization_id"
+    """The column naming whose keys encrypt the row: its organization, or for rows that
+    belong to a person rather than an org (support tickets) that person's user id: the keystore
+    keeps keys by an owner's UUID and never asks which kind it is."""
+
     @classmethod
     def encrypted_columns(cls) -> tuple[tuple[str, str], ...]:
         """(attribute, column) of each encrypted field."""
@@ -184,7 +227,8 @@ class Encrypted:
         columns = cls.encrypted_columns()
         if not instances or not columns:
             return
-        orgs = {row.__dict__["organization_id"] for row in instances
+        owner = cls.key_owner_field
+        orgs = {row.__dict__[owner] for row in instances
                 if any(is_encrypted(row.__dict__.get(name)) for name, _ in columns)}
         if not orgs:
             return
@@ -199,7 +243,7 @@ class Encrypted:
                 stored = values.get(name)
                 if not is_encrypted(stored):
                     continue
-                org = values["organization_id"]
+                org = values[owner]
                 try:
                     values[name] = _from_plain(fields_map[name],
                                                decrypt(org, table, column, values["id"], stored))
@@ -224,7 +268,7 @@ class Encrypted:
     async def save(self, *args: Any, **kwargs: Any) -> None:
         """Tortoise's save, with the org's keys loaded first; saving only some fields saves
         the blind indexes of those among them too."""
-        await keys.ensure_active(cast(Any, self).organization_id)
+        await keys.ensure_active(key_owner(self))
         named = kwargs.get("update_fields")
         if named:
             named = list(named)

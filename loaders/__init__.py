@@ -19,6 +19,7 @@ from loaders.jobs import ScheduledWorkLoader
 from loaders.leads import NotesFirstPageLoader
 from loaders.oauth import OAuthAppLoader
 from loaders.orgs import OrganizationLoader, OrgIdBySlugLoader, OwnerOrgLoader
+from loaders.support import AttachmentsOfMessageLoader
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
@@ -47,6 +48,11 @@ class Loaders:
     @cached_property
     def oauth_app(self) -> OAuthAppLoader:
         return OAuthAppLoader()
+
+    @cached_property
+    def support_attachments(self) -> AttachmentsOfMessageLoader:
+        """Each support message's attachments (messages of tickets already checked)."""
+        return AttachmentsOfMessageLoader()
 
     @cached_property
     def organization(self) -> OrganizationLoader:

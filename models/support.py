@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from tortoise import fields
 
+from keystore.fields import Encrypted, EncryptedTextField
 from models.accounts import User
 from models.base import BaseModel
 from models.orgs import Organization
@@ -95,9 +96,12 @@ class StaffMember(BaseModel):
         table = "staff_members"
 
 
-class SupportTicket(BaseModel):
+class SupportTicket(Encrypted, BaseModel):
     """A request for help: its requester, optionally one of their organizations, its category,
-    subject and status. Its messages are `SupportMessage` rows."""
+    subject and status. Its messages are `SupportMessage` rows. The subject is encrypted under
+    the requester's own key (`key_owner_field`), as are the messages and attachments."""
+
+    key_owner_field = "requester_id"
 
     requester: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "relleks.User", related_name="support_tickets", on_delete=fields.CASCADE
@@ -109,7 +113,9 @@ class SupportTicket(BaseModel):
     )
     organization_id: uuid.UUID | None
     category = fields.CharEnumField(TicketCategory, max_length=16)
-    subject = fields.CharField(max_length=200)
+    subject = EncryptedTextField()
+    resolved_at = fields.DatetimeField(null=True)
+    """When it was last set RESOLVED (null while not resolved): retention counts from it."""
     status = fields.CharEnumField(TicketStatus, max_length=24, default=TicketStatus.OPEN)
     message_count = fields.IntField(default=0)
     last_message_at = fields.DatetimeField(null=True)
@@ -140,9 +146,13 @@ class SupportTicket(BaseModel):
         return WORK_OF_CATEGORY.get(self.category)
 
 
-class SupportMessage(BaseModel):
+class SupportMessage(Encrypted, BaseModel):
     """One message of a ticket, by its requester or by staff: the body as written and, for
-    Markdown, the HTML it renders to after sanitising (plain text is escaped)."""
+    Markdown, the HTML it renders to after sanitising (plain text is escaped). Both are
+    encrypted under the key of the ticket's requester (`requester_id`, copied here so a row
+    decrypts without its ticket)."""
+
+    key_owner_field = "requester_id"
 
     ticket: fields.ForeignKeyRelation[SupportTicket] = fields.ForeignKeyField(
         "relleks.SupportTicket", related_name="messages", on_delete=fields.CASCADE
@@ -152,16 +162,49 @@ class SupportMessage(BaseModel):
         "relleks.User", related_name="support_messages", null=True, on_delete=fields.SET_NULL
     )
     author_id: uuid.UUID | None
+    requester_id = fields.UUIDField(null=True)
+    """The ticket's requester, whose key encrypts the row (null on rows from before
+    encryption, which are plain text until `jobs.encryption.encrypt_support` saves them)."""
     from_staff = fields.BooleanField(default=False)
     from_system = fields.BooleanField(default=False, db_default=False)
     """Written by Relleks itself: what a data-rights ticket's work did (no author)."""
     format = fields.CharEnumField(MessageFormat, max_length=16, default=MessageFormat.PLAIN)
-    body = fields.TextField()
-    body_html = fields.TextField()
+    body = EncryptedTextField()
+    body_html = EncryptedTextField()
 
     class Meta:
         table = "support_messages"
         indexes = (("ticket_id", "created_at", "id"),)
+
+
+class SupportAttachment(Encrypted, BaseModel):
+    """A file attached to a support message: its name as sent (encrypted), the type sniffed
+    from its bytes, its size, and where its bytes are stored, encrypted under the requester's
+    key (`resolvers.support_attachments`)."""
+
+    key_owner_field = "requester_id"
+
+    message: fields.ForeignKeyRelation[SupportMessage] = fields.ForeignKeyField(
+        "relleks.SupportMessage", related_name="attachments", on_delete=fields.CASCADE
+    )
+    message_id: uuid.UUID
+    ticket: fields.ForeignKeyRelation[SupportTicket] = fields.ForeignKeyField(
+        "relleks.SupportTicket", related_name="attachments", on_delete=fields.CASCADE
+    )
+    ticket_id: uuid.UUID
+    requester_id = fields.UUIDField()
+    """The ticket's requester: whose key encrypts the name and the stored bytes."""
+    filename = EncryptedTextField()
+    content_type = fields.CharField(max_length=64)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    position = fields.SmallIntField(default=0)
+    """Its place among the message's attachments, from 0, in the order they were sent."""
+    storage_key = fields.CharField(max_length=200, unique=True)
+
+    class Meta:
+        table = "support_attachments"
+        indexes = (("message_id", "position"), ("ticket_id",))
 
 
 class SupportAccessGrant(TenantModel):

@@ -11,6 +11,7 @@ Markdown is rendered with raw HTML off and the result sanitised by an allow-list
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -34,6 +35,7 @@ from models.support import (
     MessageFormat,
     SupportAccessGrant,
     SupportAccessRead,
+    SupportAttachment,
     SupportMessage,
     SupportTicket,
     TicketCategory,
@@ -41,6 +43,7 @@ from models.support import (
     TicketWorkKind,
 )
 from realtime.outbox import in_transaction
+from resolvers import support_attachments as attachments
 from resolvers import ticket_work
 from resolvers.activity import record
 from resolvers.consents import set_consent
@@ -89,27 +92,38 @@ def ticket_url(ctx: Context, ticket: SupportTicket) -> str:
 
 
 async def open_ticket(ctx: Context, *, category: TicketCategory, subject: str, body: str,
-                      format: MessageFormat, organization_id: uuid.UUID | None
-                      ) -> SupportTicket:
-    """A new ticket with its first message, by the viewer; staff are mailed. An organization
-    the viewer does not belong to is NOT_FOUND (naming `organizationId`)."""
+                      format: MessageFormat, organization_id: uuid.UUID | None,
+                      uploads: Sequence[object] | None = None) -> SupportTicket:
+    """A new ticket with its first message (and its attachments), by the viewer; staff are
+    mailed. An organization the viewer does not belong to is NOT_FOUND (naming
+    `organizationId`)."""
     user = ctx.user
     with validate() as check:
         subject_text = check.name("subject", subject, max_length=SUBJECT_MAX)
         body_text = check.multiline("body", body, max_length=BODY_MAX)
     if organization_id is not None and await ctx.access.membership(organization_id) is None:
         raise NotFound("organization", field="organizationId")
+    # The day's budget is spent before the files are read and scanned: refused files count.
     await ctx.services.limiter.hit_support_ticket(user_id=user.id)
+    files = await attachments.check_uploads(ctx, uploads)
     now = datetime.now(UTC)
-    async with in_transaction():
-        ticket = await SupportTicket.create(
-            requester_id=user.id, organization_id=organization_id, category=category,
-            subject=subject_text, status=TicketStatus.OPEN, message_count=1,
-            last_message_at=now,
-            due_at=now + RIGHTS_WINDOW if category in DATA_RIGHTS else None)
-        await SupportMessage.create(ticket_id=ticket.id, author_id=user.id, from_staff=False,
-                                    format=format, body=body_text,
-                                    body_html=render(body_text, format))
+    ticket = SupportTicket(
+        id=uuid.uuid4(), requester_id=user.id, organization_id=organization_id,
+        category=category, subject=subject_text, status=TicketStatus.OPEN, message_count=1,
+        last_message_at=now,
+        due_at=now + RIGHTS_WINDOW if category in DATA_RIGHTS else None)
+    stored = await attachments.store(ctx, ticket, files)
+    try:
+        async with in_transaction():
+            await ticket.save(force_create=True)
+            message = await SupportMessage.create(
+                ticket_id=ticket.id, requester_id=user.id, author_id=user.id,
+                from_staff=False, format=format, body=body_text,
+                body_html=render(body_text, format))
+            await attachments.attach(ticket, message, files, stored)
+    except BaseException:
+        await attachments.delete_files(ctx.services.storage, [key for _, key, _ in stored])
+        raise
     await _mail_staff(ctx, ticket, opened=True)
     log.info("support.ticket_opened", ticket_id=str(ticket.id), category=category.value,
              request_id=ctx.request_id)
@@ -130,28 +144,36 @@ async def ticket_for(ctx: Context, ticket_id: uuid.UUID, *, field: str = "ticket
 
 
 async def reply(ctx: Context, ticket_id: uuid.UUID, *, body: str,
-                format: MessageFormat) -> Reply:
+                format: MessageFormat, uploads: Sequence[object] | None = None) -> Reply:
     """A message in the ticket, by its requester (the ticket then waits on support, RESOLVED
     ones reopen) or by staff (it then waits on the customer); the other side is mailed. A
     ticket holds at most SUPPORT_MESSAGES_PER_TICKET messages: CONFLICT, reason TICKET_FULL."""
     ticket, as_staff = await ticket_for(ctx, ticket_id)
     with validate() as check:
         body_text = check.multiline("body", body, max_length=BODY_MAX)
+    files = await attachments.check_uploads(ctx, uploads)
     limit = ctx.services.settings.support_messages_per_ticket
     status = TicketStatus.WAITING_ON_CUSTOMER if as_staff else TicketStatus.WAITING_ON_SUPPORT
     now = datetime.now(UTC)
-    async with in_transaction():
-        # One statement counts the message and checks the bound, so concurrent replies
-        # cannot pass it together.
-        counted = await SupportTicket.filter(id=ticket.id, message_count__lt=limit).update(
-            message_count=F("message_count") + 1, status=status, last_message_at=now,
-            updated_at=now)
-        if not counted:
-            raise Conflict(f"This ticket holds the most messages a ticket may ({limit}): open "
-                           "a new one.", reason="TICKET_FULL")
-        message = await SupportMessage.create(
-            ticket_id=ticket.id, author_id=ctx.user.id, from_staff=as_staff, format=format,
-            body=body_text, body_html=render(body_text, format))
+    stored = await attachments.store(ctx, ticket, files)
+    try:
+        async with in_transaction():
+            # One statement counts the message and checks the bound, so concurrent replies
+            # cannot pass it together.
+            counted = await SupportTicket.filter(id=ticket.id, message_count__lt=limit).update(
+                message_count=F("message_count") + 1, status=status, last_message_at=now,
+                updated_at=now, resolved_at=None)
+            if not counted:
+                raise Conflict(f"This ticket holds the most messages a ticket may ({limit}): "
+                               "open a new one.", reason="TICKET_FULL")
+            message = await SupportMessage.create(
+                ticket_id=ticket.id, requester_id=ticket.requester_id, author_id=ctx.user.id,
+                from_staff=as_staff, format=format, body=body_text,
+                body_html=render(body_text, format))
+            await attachments.attach(ticket, message, files, stored)
+    except BaseException:
+        await attachments.delete_files(ctx.services.storage, [key for _, key, _ in stored])
+        raise
     refreshed = await SupportTicket.get(id=ticket.id)
     if as_staff:
         await _mail_requester(ctx, refreshed)
@@ -167,8 +189,12 @@ async def set_status(ctx: Context, ticket_id: uuid.UUID, status: TicketStatus) -
         raise NotFound("support ticket", field="ticketId")
     ticket.status = status
     if status is TicketStatus.RESOLVED:
-        ticket_work.staff_closed(ticket, datetime.now(UTC))
-    await ticket.save(update_fields=["status", "closed_at", "updated_at"])
+        now = datetime.now(UTC)
+        ticket_work.staff_closed(ticket, now)
+        ticket.resolved_at = ticket.resolved_at or now
+    else:
+        ticket.resolved_at = None
+    await ticket.save(update_fields=["status", "closed_at", "resolved_at", "updated_at"])
     return ticket
 
 
@@ -192,6 +218,11 @@ def queue_query(status: TicketStatus | None) -> QuerySet[SupportTicket]:
 def messages_query(ticket: SupportTicket) -> QuerySet[SupportMessage]:
     """A ticket's messages, oldest first (the conversation's order)."""
     return SupportMessage.filter(ticket_id=ticket.id).order_by("created_at", "id")
+
+
+def attachments_query(message: SupportMessage) -> QuerySet[SupportAttachment]:
+    """A message's attachments, in the order they were sent."""
+    return SupportAttachment.filter(message_id=message.id).order_by("position")
 
 
 async def _mail_staff(ctx: Context, ticket: SupportTicket, *, opened: bool) -> None:

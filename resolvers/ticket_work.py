@@ -128,7 +128,11 @@ async def system_message(ticket_id: uuid.UUID, text: str, *,
     async with in_transaction():
         if not await SupportTicket.filter(id=ticket_id).update(**changes):
             return False
-        await SupportMessage.create(ticket_id=ticket_id, author_id=None, from_staff=False,
+        # The message is encrypted under the requester's key (`key_owner_field`).
+        requester_id = await SupportTicket.filter(id=ticket_id).first().values_list(
+            "requester_id", flat=True)
+        await SupportMessage.create(ticket_id=ticket_id, requester_id=requester_id,
+                                    author_id=None, from_staff=False,
                                     from_system=True, format=MessageFormat.PLAIN, body=text,
                                     body_html=plain_html(text))
     return True
@@ -141,7 +145,7 @@ async def close(services: Services, ticket_id: uuid.UUID, text: str) -> bool:
     now = datetime.now(UTC)
     async with in_transaction():
         claimed = await SupportTicket.filter(id=ticket_id, closed_at__isnull=True).update(
-            closed_at=now)
+            closed_at=now, resolved_at=now)
         if not claimed:
             return False
         await system_message(ticket_id, text, status=TicketStatus.RESOLVED)
@@ -210,7 +214,7 @@ async def work_canceled(work_id: uuid.UUID) -> int:
         await system_message(ticket_id, "You canceled the account deletion: this request is "
                              "open again. Confirm it again to delete your account, or close "
                              "it with a reply.", status=TicketStatus.OPEN, confirmed_at=None,
-                             work_id=None, closed_at=None)
+                             work_id=None, closed_at=None, resolved_at=None)
     return len(ticket_ids)
 
 

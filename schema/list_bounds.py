@@ -22,12 +22,15 @@ from resolvers.forms import MAX_ORIGINS
 from resolvers.lead_transfer import MAX_IMPORT_ERRORS
 from resolvers.leads import MAX_TAGS
 from resolvers.oauth import MAX_REDIRECT_URIS
+from resolvers.support_attachments import MAX_PER_MESSAGE as MAX_ATTACHMENTS
 from resolvers.usage import MAX_CLIENTS, MAX_DAYS, TOP
 from services.ai.minimise import MANIFEST_FIELDS
 from services.ai.prompts import MAX_STEPS
 from services.dns import MAX_VALUES as MAX_DNS_VALUES
 
 LIST_BOUNDS: dict[str, int] = {
+    # A support message's files (SUPPORT_ATTACHMENTS_PER_MESSAGE, at most 10).
+    "SupportMessage.attachments": MAX_ATTACHMENTS,
     # Usage analytics: a day per day of the range, a kind per client kind, the top 10s.
     "OrganizationUsage.days": MAX_DAYS,
     "UsageDayTotals.byKind": len(ClientKind),

@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
+from strawberry.file_uploads import Upload
 
 from auth.permissions import Permission
 from engine.context import uuids_of
@@ -30,6 +31,7 @@ from models import orgs as org_models
 from models import support as models
 from models.jobs import WorkKind as JobKind
 from resolvers import support as resolvers
+from resolvers import support_attachments as attachment_resolvers
 from resolvers import ticket_work
 from schema.accounts import VIEWER_ONLY, User, is_viewer
 from schema.deletions import ScheduledDeletion
@@ -103,6 +105,36 @@ described_enum(models.MessageFormat, name="SupportMessageFormat",
                })
 
 
+ATTACHMENT_ROUTE = "support/attachments"
+"""`GET {PUBLIC_URL}/support/attachments/<attachment global id>` (`web/support.py`)."""
+
+
+@strawberry.type(description="A file attached to a support message. Its bytes are served by "
+                             "`downloadUrl` to the ticket's requester and Relleks staff only.")
+class SupportAttachment(ModelNode):
+    model = models.SupportAttachment
+
+    id: relay.NodeID[str]
+    filename: str = strawberry.field(description="The file's name as it was sent (without "
+                                                 "any path or control characters).")
+    content_type: str = strawberry.field(
+        description="The type sniffed from its content (never the one the client claimed): "
+                    "image/png, image/jpeg, image/gif, image/webp, application/pdf, or "
+                    "text/plain or text/csv (UTF-8).")
+    size: int = strawberry.field(description="Its size, bytes.")
+    sha256: str = strawberry.field(description="The SHA-256 of its content, hex.")
+    created_at: datetime.datetime = strawberry.field(description="When it was attached.")
+
+    @strawberry.field(description="Where to download it: a GET with the same credential "
+                                  "(the bearer token or session cookie) as the API; served "
+                                  "as an attachment (`Content-Disposition: attachment`, "
+                                  "`X-Content-Type-Options: nosniff`) with its sniffed type.")
+    def download_url(self, root: strawberry.Parent[models.SupportAttachment],
+                     info: Info) -> str:
+        base = info.context.services.settings.public_url.rstrip("/")
+        return f"{base}/{ATTACHMENT_ROUTE}/{relay.to_base64('SupportAttachment', str(root.id))}"
+
+
 @strawberry.type(description="One message of a support ticket.")
 class SupportMessage(ModelNode):
     model = models.SupportMessage
@@ -120,6 +152,13 @@ class SupportMessage(ModelNode):
     from_system: bool = strawberry.field(description="Whether Relleks itself wrote it: what "
                                                      "a data-rights ticket's work did.")
     created_at: datetime.datetime = strawberry.field(description="When it was written.")
+
+    @strawberry.field(description="The files attached to it, in the order they were sent "
+                                  f"(at most {attachment_resolvers.MAX_PER_MESSAGE}).")
+    async def attachments(self, root: strawberry.Parent[models.SupportMessage],
+                          info: Info) -> list[SupportAttachment]:
+        rows = await info.context.loaders.support_attachments.load(root.id)
+        return cast("list[SupportAttachment]", rows)
 
 
 @strawberry.type(description="The work a data-rights ticket proposes, runs or ran: the existing "
@@ -348,6 +387,15 @@ class OpenSupportTicketInput:
     organization_id: relay.GlobalID | None = strawberry.field(
         default=None, description="One of your organizations it is about; any other is "
                                   "NOT_FOUND.")
+    attachments: list[Upload] | None = strawberry.field(
+        default=None, description="Files to attach (a GraphQL multipart request: map each "
+                                  "file part to `variables.input.attachments.<n>`): at most "
+                                  "SUPPORT_ATTACHMENTS_PER_MESSAGE (5) of at most "
+                                  "SUPPORT_ATTACHMENT_MAX_BYTES (5 MiB) each, all together "
+                                  "within MAX_UPLOAD_BYTES; PNG, JPEG, GIF, WebP, PDF, plain "
+                                  "text or CSV, as sniffed from the content (the name and "
+                                  "declared type are not trusted); scanned for viruses when "
+                                  "a scanner is configured.")
 
 
 @strawberry.type(description="The result of `openSupportTicket`.")
@@ -362,6 +410,15 @@ class ReplyToTicketInput:
                                              "characters.")
     format: Format = strawberry.field(default=Format.PLAIN,
                                       description="How `body` is written; PLAIN by default.")
+    attachments: list[Upload] | None = strawberry.field(
+        default=None, description="Files to attach (a GraphQL multipart request: map each "
+                                  "file part to `variables.input.attachments.<n>`): at most "
+                                  "SUPPORT_ATTACHMENTS_PER_MESSAGE (5) of at most "
+                                  "SUPPORT_ATTACHMENT_MAX_BYTES (5 MiB) each, all together "
+                                  "within MAX_UPLOAD_BYTES; PNG, JPEG, GIF, WebP, PDF, plain "
+                                  "text or CSV, as sniffed from the content (the name and "
+                                  "declared type are not trusted); scanned for viruses when "
+                                  "a scanner is configured.")
 
 
 @strawberry.type(description="The result of `replyToTicket`.")
@@ -462,7 +519,7 @@ class SupportMutations:
             if input.organization_id is not None else None
         ticket = await resolvers.open_ticket(
             info.context, category=input.category, subject=input.subject, body=input.body,
-            format=input.format, organization_id=org_id)
+            format=input.format, organization_id=org_id, uploads=input.attachments)
         return OpenSupportTicketPayload(ticket=cast("SupportTicket", ticket))
 
     @strawberry.mutation(
@@ -475,7 +532,7 @@ class SupportMutations:
                               input: ReplyToTicketInput) -> ReplyToTicketPayload:
         written = await resolvers.reply(
             info.context, decode_id(input.ticket_id, "SupportTicket", field="ticketId"),
-            body=input.body, format=input.format)
+            body=input.body, format=input.format, uploads=input.attachments)
         return ReplyToTicketPayload(ticket=cast("SupportTicket", written.ticket),
                                     message=cast("SupportMessage", written.message))
 

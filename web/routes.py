@@ -33,8 +33,9 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-PRIVATE = ("exports",)
-"""Stored keys that are never public: export archives leave only through `/exports/{token}`."""
+PRIVATE = ("exports", "support")
+"""Stored keys that are never public: export archives leave only through `/exports/{token}`,
+support attachments (encrypted) only through `/support/attachments/{id}`."""
 
 
 async def media(request: Request) -> Response:

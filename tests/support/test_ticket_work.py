@@ -126,8 +126,8 @@ async def test_an_access_ticket_runs_the_export_and_resolves_when_it_is_ready(
     (exported,) = data["supportTickets"]
     assert exported["category"] == category.lower() and exported["subject"] == "My data"
     assert exported["messages"][0]["body"] == "Please."
-    assert exported["messages"][1]["from_system"] is True
-    assert "author_id" not in str(exported)
+    assert exported["messages"][1]["fromSystem"] is True
+    assert "author" not in str(exported)
     assert closed_count() == before + 1
     # The job's second run (a duplicate) resolves nothing twice.
     from jobs.sweep import sweep
