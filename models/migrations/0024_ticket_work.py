@@ -29,7 +29,7 @@ async def due_dates(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0021_support')]
+    dependencies = [('relleks', '0022_ticket_attachments')]
 
     initial = False
 
