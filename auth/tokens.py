@@ -57,6 +57,10 @@ class InvalidToken(Exception):
     """The token is malformed, forged, expired or of the wrong kind; the message says which."""
 
 
+class TokenExpired(InvalidToken):
+    """The token was good but is past its expiry: a refreshed one would do."""
+
+
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     try:
         claims = jwt.decode(
@@ -68,7 +72,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             options={"require": ["exp", "iat", "iss", "aud", "sub", "sid", "typ"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("The access token has expired: refresh the session.") from exc
+        raise TokenExpired("The access token has expired: refresh the session.") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken("The access token is invalid.") from exc
     if claims.get("typ") != ACCESS_TYPE:
@@ -107,10 +111,6 @@ class PendingSocialSignUp:
     subject: str
     email: str
     name: str
-
-
-class TokenExpired(InvalidToken):
-    """The token was good but is past its expiry."""
 
 
 def _sign_up_key(settings: Settings) -> bytes:
