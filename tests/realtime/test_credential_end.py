@@ -21,12 +21,13 @@ from models.oauth import OAuthGrant, OAuthToken
 from models.orgs import Role
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
-from tests.orgs.conftest import Team
+from tests.orgs.conftest import Team, gid
 from tests.realtime.conftest import Server, Socket, bearer, socket, wait_subscribed
 from tests.realtime.helpers import CREATE_LEAD, LEAD_EVENTS, REMOVE_MEMBER, create_lead
 from tests.tokens.conftest import make_token
 
 ME = "{ me { email } }"
+REVOKE_SESSION = "mutation($id: ID!) { revokeSession(input: {id: $id}) { deletedId } }"
 REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { authorizedApp { id } } }"
 GRANTS = "query($slug: String!) { organization(slug: $slug) { authorizedApps { nodes { id } } } }"
 CHANGE_PASSWORD = """
@@ -252,3 +253,25 @@ async def test_logging_out_leaves_the_other_sessions_sockets_open(
         lead_id = await create_lead(second, team, "After the logout")
         event = (await kept.next("leads"))["data"]["leadEvents"]
         assert (event["type"], event["leadId"]) == ("CREATED", lead_id)
+
+
+async def test_revoking_a_session_closes_its_socket_only(
+        servers: tuple[Server, Server], redis: Redis, team: Team, settings: Settings) -> None:
+    """`revokeSession` from one device ends another device's session: its socket closes at
+    once, on the other process; the device that revoked it goes on."""
+    first, second = servers
+    member = team.people[Role.MEMBER]
+    now = datetime.now(UTC)
+    laptop = await Session.create(user=member.user, last_used_at=now,
+                                  expires_at=now + timedelta(days=1))
+    laptop_token = issue_access_token(settings, member.user.id, laptop.id)[0]
+    async with socket(first) as ended, socket(first) as kept:
+        await _open(ended, laptop_token)
+        await _open(kept, member.token)
+        await wait_subscribed(redis, f"sessions:{member.user.id}")
+        body = await second.gql(REVOKE_SESSION, {"id": gid("Session", laptop.id)},
+                                token=member.token)
+        assert body["data"]["revokeSession"]["deletedId"] == gid("Session", laptop.id), body
+        code, reason = await ended.closed()
+        assert code == 4401 and "session has ended" in reason
+        assert await _me(kept) == member.email
