@@ -21,7 +21,7 @@ from auth.api_tokens import hash_api_token, is_well_formed, looks_like_api_token
 from auth.cookies import CookieNames
 from auth.oauth_credentials import ACCESS_PREFIX, digest
 from auth.oauth_credentials import is_well_formed as is_well_formed_oauth
-from auth.tokens import InvalidToken, decode_access_token
+from auth.tokens import InvalidToken, TokenExpired, decode_access_token
 from auth.viewer import Viewer
 from core.settings import Settings
 from database.rows import joined
@@ -59,7 +59,8 @@ async def viewer_for_token(token: str, settings: Settings, *, via_cookie: bool =
     try:
         claims = decode_access_token(settings, token)
     except InvalidToken as exc:
-        return Viewer(error=str(exc), via_cookie=via_cookie)
+        return Viewer(error=str(exc), via_cookie=via_cookie,
+                      refresh=isinstance(exc, TokenExpired))
     now = datetime.now(UTC)
     found = await joined(Session, "user", {"id": claims.session_id, "user_id": claims.user_id})
     session = found[0] if found else None
@@ -103,7 +104,8 @@ async def viewer_for_oauth_token(secret: str) -> Viewer:
     if token is None or token.revoked_at is not None or token.grant.revoked_at is not None:
         return Viewer(error="The access token is invalid or has been revoked.")
     if token.expires_at <= now:
-        return Viewer(error="The access token has expired: use the refresh token.")
+        return Viewer(error="The access token has expired: use the refresh token.",
+                      refresh=True)
     grant = token.grant
     if grant.last_used_at is None or now - grant.last_used_at > TOUCH_EVERY:
         grant.last_used_at = now
@@ -153,8 +155,10 @@ async def recheck_viewer(viewer: Viewer) -> Viewer:
     grant stops it at once. One query."""
     now = datetime.now(UTC)
     if viewer.expires_at is not None and viewer.expires_at <= now:
-        return Viewer(error="The credential has expired: connect again with a new one.",
-                      via_cookie=viewer.via_cookie)
+        if viewer.token is not None:
+            return Viewer(error="The API token has expired: create a new one.")
+        return Viewer(error="The access token has expired: refresh it and connect again.",
+                      via_cookie=viewer.via_cookie, refresh=True)
     if viewer.token is not None:
         token = await system_scope(viewer.token.organization_id, reason=RECHECK) \
             .scoped(ApiToken).filter(id=viewer.token.id).select_related("created_by").first()

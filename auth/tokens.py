@@ -13,6 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import jwt
 
@@ -56,6 +57,10 @@ class InvalidToken(Exception):
     """The token is malformed, forged, expired or of the wrong kind; the message says which."""
 
 
+class TokenExpired(InvalidToken):
+    """The token was good but is past its expiry: a refreshed one would do."""
+
+
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     try:
         claims = jwt.decode(
@@ -67,7 +72,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             options={"require": ["exp", "iat", "iss", "aud", "sub", "sid", "typ"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("The access token has expired: refresh the session.") from exc
+        raise TokenExpired("The access token has expired: refresh the session.") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken("The access token is invalid.") from exc
     if claims.get("typ") != ACCESS_TYPE:
@@ -89,3 +94,60 @@ def new_secret(prefix: str) -> str:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+SOCIAL_SIGN_UP_TYPE = "social_sign_up"
+SOCIAL_SIGN_UP_TTL = timedelta(minutes=15)
+"""How long a pending social sign-up waits for the age confirmation and the terms."""
+MAX_SIGN_UP_TOKEN = 4096
+"""Longer than any token `issue_social_sign_up_token` makes: refused before it is decoded."""
+
+
+@dataclass(frozen=True)
+class PendingSocialSignUp:
+    """What a provider vouched for, held by the client until it completes the sign-up."""
+
+    provider: str
+    subject: str
+    email: str
+    name: str
+
+
+def _sign_up_key(settings: Settings) -> bytes:
+    return hmac.new(settings.secret_key.encode(), b"relleks:jwt:social_sign_up",
+                    hashlib.sha256).digest()
+
+
+def issue_social_sign_up_token(settings: Settings, pending: PendingSocialSignUp,
+                               now: datetime | None = None) -> str:
+    """A signed, short-lived token carrying `pending`: nothing is stored until the client
+    completes the sign-up with it (`completeSocialSignUp`), and once that made the account the
+    token cannot make another (the identity is linked by then)."""
+    now = now or datetime.now(UTC)
+    claims = {
+        "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "typ": SOCIAL_SIGN_UP_TYPE,
+        "sub": pending.subject, "prv": pending.provider, "email": pending.email,
+        "name": pending.name, "iat": int(now.timestamp()),
+        "exp": int((now + SOCIAL_SIGN_UP_TTL).timestamp()), "jti": secrets.token_urlsafe(8),
+    }
+    return jwt.encode(claims, _sign_up_key(settings), algorithm=ALGORITHM)
+
+
+def read_social_sign_up_token(settings: Settings, token: str) -> PendingSocialSignUp:
+    """The pending sign-up a token carries; TokenExpired or InvalidToken when it carries none."""
+    if len(token) > MAX_SIGN_UP_TOKEN:
+        raise InvalidToken("The sign-up token is invalid.")
+    try:
+        claims = jwt.decode(
+            token, _sign_up_key(settings), algorithms=[ALGORITHM],
+            audience=settings.jwt_audience, issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "typ"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired("The sign-up token has expired.") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("The sign-up token is invalid.") from exc
+    fields = (claims.get("prv"), claims.get("sub"), claims.get("email"), claims.get("name"))
+    if claims.get("typ") != SOCIAL_SIGN_UP_TYPE or not all(isinstance(f, str) for f in fields):
+        raise InvalidToken("The sign-up token is invalid.")
+    provider, subject, email, name = cast("tuple[str, str, str, str]", fields)
+    return PendingSocialSignUp(provider=provider, subject=subject, email=email, name=name)

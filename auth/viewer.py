@@ -37,6 +37,10 @@ class Viewer:
     expires_at: datetime | None = None
     """When the credential presented ends by itself (an access token's, a session's or an API
     token's expiry): a WebSocket opened with it is closed then."""
+    refresh: bool = False
+    """With `error`: the credential was an access token (a person's JWT or a partner app's OAuth
+    access token) that expired, so a refreshed one would stand. A WebSocket is then closed with
+    4403 (refresh and reconnect) rather than 4401 (sign in again): `web/graphql_ws.py`."""
 
     @property
     def credential(self) -> ApiToken | OAuthGrant | None:

@@ -120,6 +120,13 @@ class SeesPeople(DecidedPermission):
 WRITABLE_WHILE_DELETING = frozenset({
     "cancelOrganizationDeletion", "deleteOrganization",  # the deletion itself (idempotent)
     "exportOrganization", "exportLeads", "exportDataSubject",  # taking the data out
+    # Safety and people's rights, which cannot wait out the grace period (README, "Data rights"):
+    "revokeApiToken", "revokeOAuthGrant",  # the deletion revoked them all already: revoking
+    # is a no-op, not a CONFLICT that would tell a client cleaning up a leak that it stands
+    "revokeSupportAccess",  # staff access outlives the scheduling: the OWNER can end it
+    "eraseDataSubject",  # an erasure request is answered, even if the deletion is called off
+    "leaveOrganization",  # nobody is held in an org being deleted (the last OWNER still is)
+    "openBillingPortal",  # the card and invoices of the period still being served
 })
 """The mutations an organization pending deletion still answers; every other one that acts on
 it is CONFLICT (`refuse_writes_while_deleting`)."""

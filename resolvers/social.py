@@ -3,8 +3,13 @@
 After the provider callback (`web/social.py`) the identity is one of:
 
 - known (provider and subject linked to a user): that user signs in;
-- new, with an email the provider verified and no account uses: a user is created with the
-  identity linked and no password (a password reset sets one), and signs in;
+- new, with an email the provider verified and no account uses: nothing is created yet. The
+  browser gets a signed pending sign-up token (`auth.tokens.issue_social_sign_up_token`, 15
+  minutes), and the account is made only when the client completes it with the age confirmation
+  and the acceptance of the terms, as `signUp` asks for them (`completeSocialSignUp`): then the
+  user is created with the identity linked and no password (a password reset sets one), and
+  signs in. The token is stored nowhere; once used, the linked identity makes a second use
+  TOKEN_USED;
 - new, with a verified email an existing account uses: nothing is linked and nobody is signed
   in yet. A `SocialLinkRequest` waits for the account's owner to confirm, with their password
   (`confirmSocialLink`, using the token handed to the browser) or through the link mailed to the
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import structlog
@@ -28,16 +33,33 @@ from tortoise.exceptions import IntegrityError
 
 from auth.passwords import verify_password
 from auth.social import Identity
-from auth.tokens import hash_secret, new_secret
-from core.errors import Conflict, NotFound, RateLimited, Unauthenticated
-from core.validation import Checks
+from auth.tokens import (
+    InvalidToken,
+    PendingSocialSignUp,
+    TokenExpired,
+    hash_secret,
+    issue_social_sign_up_token,
+    new_secret,
+    read_social_sign_up_token,
+)
+from core.errors import BadUserInput, Conflict, NotFound, RateLimited, Unauthenticated
+from core.validation import Checks, validate
 from engine.context import Context
 from mail import messages
 from models.accounts import User
 from models.social import SocialIdentity, SocialLinkRequest, SocialProvider
 from realtime.outbox import in_transaction
 from resolvers.account_emails import TokenProblem
-from resolvers.accounts import NAME_MAX, AuthResult, end_sessions, login_email, start_session
+from resolvers.accounts import (
+    MINIMUM_AGE,
+    NAME_MAX,
+    AuthResult,
+    age_on,
+    end_sessions,
+    login_email,
+    start_session,
+)
+from resolvers.policies import record_acceptance
 
 LINK_TTL = timedelta(hours=1)
 LINK_PREFIX = "rlk_sl_"
@@ -52,7 +74,7 @@ class Outcome(StrEnum):
     """What became of a sign-in at a provider; the app sees it as `?social=<value>`."""
 
     SIGNED_IN = "signed_in"
-    SIGNED_UP = "signed_up"
+    SIGN_UP_REQUIRED = "sign_up_required"
     LINK_REQUIRED = "link_required"
 
 
@@ -68,9 +90,13 @@ class SignInRefused(Exception):
 @dataclass
 class SocialSignIn:
     outcome: Outcome
-    user: User
+    user: User | None
+    """Who signed in or must confirm the link; None with SIGN_UP_REQUIRED (nobody exists yet)."""
     link_token: str | None = None
     """With LINK_REQUIRED: the token `confirmSocialLink` takes with the account's password."""
+    sign_up: PendingSocialSignUp | None = None
+    sign_up_token: str | None = None
+    """With SIGN_UP_REQUIRED: the pending sign-up, and the token `completeSocialSignUp` takes."""
 
 
 async def sign_in_with(ctx: Context, identity: Identity) -> SocialSignIn:
@@ -102,26 +128,75 @@ async def sign_in_with(ctx: Context, identity: Identity) -> SocialSignIn:
 
 
 async def _sign_up(ctx: Context, identity: Identity, email: str, now: datetime) -> SocialSignIn:
+    """A new person: hand back a pending sign-up for the client to complete; nothing stored."""
     check = Checks()
     name = check.name("name", identity.name or email.split("@")[0], max_length=NAME_MAX)
     if check.problems:
         name = email.split("@")[0]
+    pending = PendingSocialSignUp(provider=identity.provider.value, subject=identity.subject,
+                                  email=email, name=name)
+    token = issue_social_sign_up_token(ctx.services.settings, pending, now)
+    log.info("social.sign_up_pending", provider=identity.provider.value,
+             request_id=ctx.request_id)
+    return SocialSignIn(Outcome.SIGN_UP_REQUIRED, None, sign_up=pending, sign_up_token=token)
+
+
+_SIGN_UP_PROBLEMS = {
+    TokenProblem.INVALID: "this sign-up token is not valid: sign in with the provider again",
+    TokenProblem.EXPIRED: "this sign-up token has expired: sign in with the provider again",
+    TokenProblem.USED: "this sign-up was already completed: sign in with the provider",
+}
+
+
+def _sign_up_refused(problem: TokenProblem) -> BadUserInput:
+    return BadUserInput.token(problem.value, _SIGN_UP_PROBLEMS[problem])
+
+
+async def complete_sign_up(ctx: Context, *, token: str, birth_date: date, accept_terms: bool,
+                           terms_version: str | None, use_cookies: bool) -> AuthResult:
+    """Make the account a pending social sign-up describes, once the person confirmed their
+    age and accepted the terms, the same checks and records as `signUp`/`confirmSignUp`."""
+    # Every call counts, like signUp's: the budget bounds the accounts one network can make.
+    await ctx.services.limiter.hit_sign_up(ip=ctx.client_ip)
+    settings = ctx.services.settings
+    try:
+        pending = read_social_sign_up_token(settings, token.strip())
+        provider = SocialProvider(pending.provider)
+    except TokenExpired as exc:
+        raise _sign_up_refused(TokenProblem.EXPIRED) from exc
+    except (InvalidToken, ValueError) as exc:
+        raise _sign_up_refused(TokenProblem.INVALID) from exc
+    now = datetime.now(UTC)
+    with validate() as check:
+        if check.require("birthDate", birth_date <= now.date(), "is in the future"):
+            check.require("birthDate", age_on(birth_date, now.date()) >= MINIMUM_AGE,
+                          f"you must be at least {MINIMUM_AGE} to sign up")
+        check.require("acceptTerms", accept_terms,
+                      "the terms and privacy policy must be accepted")
+        if terms_version is not None:
+            check.require("termsVersion", terms_version == settings.terms_version,
+                          f"the terms changed: version {settings.terms_version} is current; "
+                          "show it and accept it")
+    if await SocialIdentity.filter(provider=provider, subject=pending.subject).exists():
+        raise _sign_up_refused(TokenProblem.USED)
+    if await User.filter(email=pending.email).exists():
+        # An account appeared for the address meanwhile: signing in again leads to linking.
+        raise _sign_up_refused(TokenProblem.INVALID)
     try:
         async with in_transaction():
-            # The sign-in page shows the terms and the age requirement next to the provider
-            # buttons: continuing accepts them (docs/social-sign-in.md).
             user = await User.create(
-                email=email, email_verified=True, name=name, password_hash=None,
-                age_check_passed_at=now, terms_version=ctx.services.settings.terms_version,
-                terms_accepted_at=now)
-            await SocialIdentity.create(user=user, provider=identity.provider,
-                                        subject=identity.subject, email=email, last_used_at=now)
-            await start_session(ctx, user, use_cookies=True)
-    except IntegrityError as exc:  # a concurrent sign-up took the email or the identity
-        raise SignInRefused("conflict", "a concurrent sign-up took the email") from exc
-    log.info("social.signed_up", provider=identity.provider.value, user_id=str(user.id),
+                email=pending.email, email_verified=True, name=pending.name,
+                password_hash=None, age_check_passed_at=now,
+                terms_version=settings.terms_version, terms_accepted_at=now)
+            await record_acceptance(user, settings.terms_version, now)
+            await SocialIdentity.create(user=user, provider=provider, subject=pending.subject,
+                                        email=pending.email, last_used_at=now)
+            result = await start_session(ctx, user, use_cookies=use_cookies)
+    except IntegrityError as exc:  # a concurrent completion took the identity or the email
+        raise _sign_up_refused(TokenProblem.USED) from exc
+    log.info("social.signed_up", provider=provider.value, user_id=str(user.id),
              request_id=ctx.request_id)
-    return SocialSignIn(Outcome.SIGNED_UP, user)
+    return result
 
 
 async def _request_link(ctx: Context, identity: Identity, user: User, email: str,

@@ -40,7 +40,8 @@ class SocialProviderInfo:
     start_url: str | None = strawberry.field(
         description="Where to send the browser to sign in, adding `?redirect=<URL of your app "
                     "to come back to>`; null when disabled. The browser comes back to that URL "
-                    "with `social=signed_in|signed_up|link_required` or `social_error=<code>`.")
+                    "with `social=signed_in|sign_up_required|link_required` or "
+                    "`social_error=<code>`.")
 
 
 @strawberry.type(description="An account at a provider that signs the viewer in.")
@@ -99,6 +100,30 @@ class ConfirmSocialLinkByEmailPayload(SignedInPayload):
     pass
 
 
+@strawberry.input(description="Complete a social sign-up: the age confirmation and the terms, "
+                              "as `signUp` asks for them.")
+class CompleteSocialSignUpInput:
+    token: str = strawberry.field(
+        description="The `sign_up_token` the sign-in redirect carried in its fragment "
+                    "(`?social=sign_up_required`); valid for 15 minutes, once.")
+    birth_date: datetime.date = strawberry.field(
+        description="Used only to check that you are at least 16; it is not stored.")
+    accept_terms: bool = strawberry.field(
+        description="You accept the current terms of service and privacy policy.")
+    terms_version: str | None = strawberry.field(
+        default=None, description="The version you were shown (`currentPolicy.version`): when "
+                                  "given and no longer current, BAD_USER_INPUT naming "
+                                  "`termsVersion`, and nothing is created.")
+    use_cookies: bool = strawberry.field(
+        default=False, description="Set the tokens as HttpOnly cookies (browser clients).")
+
+
+@strawberry.type(description=f"The result of `completeSocialSignUp`: the account is made with the "
+                             f"identity linked, and you are signed in. {COOKIE_TOKENS}")
+class CompleteSocialSignUpPayload(SignedInPayload):
+    pass
+
+
 @strawberry.input(description="The provider whose identity to unlink.")
 class UnlinkIdentityInput:
     provider: SocialProviderName = strawberry.field(
@@ -143,6 +168,19 @@ class SocialMutations:
                                            ) -> ConfirmSocialLinkByEmailPayload:
         return ConfirmSocialLinkByEmailPayload.of(await resolvers.confirm_link_by_email(
             info.context, input.token, use_cookies=input.use_cookies))
+
+    @strawberry.mutation(description="Make the account a social sign-in left pending "
+                                     "(`?social=sign_up_required`), with the identity linked, "
+                                     "once you confirmed your age and accepted the terms, and "
+                                     "sign in. The token: TOKEN_INVALID, TOKEN_EXPIRED (sign in "
+                                     "with the provider again) or TOKEN_USED. Counts against "
+                                     "the sign-up rate limit.")
+    async def complete_social_sign_up(self, info: Info, input: CompleteSocialSignUpInput
+                                      ) -> CompleteSocialSignUpPayload:
+        return CompleteSocialSignUpPayload.of(await resolvers.complete_sign_up(
+            info.context, token=input.token, birth_date=input.birth_date,
+            accept_terms=input.accept_terms, terms_version=input.terms_version,
+            use_cookies=input.use_cookies))
 
     @strawberry.mutation(description="Unlink the viewer's identity at a provider. CONFLICT "
                                      "(reason LAST_SIGN_IN_METHOD) when it is the only way left "

@@ -11,7 +11,9 @@ A socket holds its credential only while the credential stands. Every operation 
 (query, mutation or subscription) re-reads the session, token or grant first; and a watcher
 re-reads it when told that it may have ended (`realtime/credentials.py`: logout, revocation,
 removal...), when it expires, and every `WS_RECHECK_SECONDS` in case a notice was lost. Once it
-has ended the socket is closed with 4401 and the reason, ending every operation on it.
+has ended the socket is closed with 4401 and the reason, ending every operation on it; an access
+token that merely expired (a refreshed one would stand) closes it with 4403 instead, at connect
+as at expiry, which graphql-ws clients retry after refreshing in `connectionParams`.
 
 Open sockets are capped (`realtime/sockets.py`, across processes with Redis): per client IP
 (`WS_MAX_SOCKETS_PER_IP`) as soon as the socket is accepted, and per credential, the session, API
@@ -75,6 +77,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("relleks.realtime")
 
 UNAUTHORIZED = 4401
+TOKEN_EXPIRED = 4403
+"""An access token (a person's JWT, a partner app's OAuth token) expired: refresh it and
+reconnect. graphql-ws retries 4403 by itself (4401 is fatal to it) and calls `connectionParams`
+again, so a client that refreshes there keeps its subscriptions (docs/realtime.md)."""
 MESSAGE_TOO_BIG = 1009
 TOO_MANY_CONNECTIONS = 4429
 MAX_REASON = 120  # a close frame's reason holds at most 123 bytes
@@ -335,7 +341,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _close_unauthorized(self, viewer: Viewer) -> None:
         reason = (viewer.error or "Unauthorized").encode()[:MAX_REASON].decode(errors="ignore")
-        await self.websocket.close(code=UNAUTHORIZED, reason=reason)
+        await self.websocket.close(code=TOKEN_EXPIRED if viewer.refresh else UNAUTHORIZED,
+                                   reason=reason)
 
     async def _watch_credential(self, viewer: Viewer) -> None:
         """Re-check the credential on each notice that it may have ended, at its expiry, and

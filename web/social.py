@@ -7,12 +7,14 @@ nonce and the app URL to return to live in a signed cookie scoped to `/auth` tha
 a flow can finish it, and only for a while. `redirect` must be on `PUBLIC_URL`'s origin or one of
 `ALLOWED_ORIGINS`, so the endpoint is no open redirect.
 
-The callback always ends with a redirect to the app URL: `?social=signed_in|signed_up` (the
-session cookies are set, as `logIn(input: {..., useCookies: true})` sets them),
-`?social=link_required` with the token for `confirmSocialLink` and the account's email in the
-fragment (`#link_token=...&email=...`, so neither reaches a server log nor a Referer), or
-`?social_error=<code>`. A failure is logged with its reason and the request id; the person sees
-only the code.
+The callback always ends with a redirect to the app URL: `?social=signed_in` (the session
+cookies are set, as `logIn(input: {..., useCookies: true})` sets them),
+`?social=sign_up_required` with the pending sign-up's token, email and name in the fragment
+(`#sign_up_token=...&email=...&name=...`: nothing is created until `completeSocialSignUp` with
+the age confirmation and the terms), `?social=link_required` with the token for
+`confirmSocialLink` and the account's email in the fragment (`#link_token=...&email=...`; a
+fragment reaches neither a server log nor a Referer), or `?social_error=<code>`. A failure is
+logged with its reason and the request id; the person sees only the code.
 """
 
 from __future__ import annotations
@@ -167,11 +169,14 @@ async def callback(request: Request) -> Response:
         return _refuse(request, target, provider, exc.code, exc.reason)
     params = {"social": result.outcome.value, "provider": provider.value}
     fragment = None
-    if result.outcome is Outcome.LINK_REQUIRED:
+    if result.outcome is Outcome.LINK_REQUIRED and result.user is not None:
         fragment = {"link_token": result.link_token or "", "email": result.user.email}
+    elif result.outcome is Outcome.SIGN_UP_REQUIRED and result.sign_up is not None:
+        fragment = {"sign_up_token": result.sign_up_token or "", "email": result.sign_up.email,
+                    "name": result.sign_up.name}
     response.headers["location"] = _with_result(target, params, fragment)
     log.info("social.sign_in", provider=provider.value, outcome=result.outcome.value,
-             user_id=str(result.user.id), request_id=ctx.request_id)
+             user_id=str(result.user.id) if result.user else None, request_id=ctx.request_id)
     return response
 
 

@@ -1,14 +1,17 @@
 """An organization pending deletion is read-only: the walk calls every mutation of the schema
 whose permission locates an organization, aimed at that organization, and each one answers
-CONFLICT naming the pending deletion, except cancelling the deletion and exporting. The check
-lives in one place (`engine.permissions.refuse_writes_while_deleting`), so a mutation added
-later is covered, and walked here, without a line of its own."""
+CONFLICT naming the pending deletion, except cancelling the deletion, exporting, and the four
+that protect someone (revoking a token, erasing a data subject, leaving, the billing portal),
+each called here. The check lives in one place
+(`engine.permissions.refuse_writes_while_deleting`), so a mutation added later is covered, and
+walked here, without a line of its own."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -24,8 +27,12 @@ from engine.permissions import WRITABLE_WHILE_DELETING, OrgLocator, _locators
 from models.forms import LeadForm
 from models.leads import Lead, Note
 from models.orgs import Invitation, Role
+from models.tokens import ApiToken
 from schema import schema
+from tests.billing.conftest import OPEN_PORTAL, subscribe
+from tests.billing.fake_stripe import FakeStripe
 from tests.conftest import Api, errors_of
+from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
 from tests.orgs.conftest import Team, make_team
 from tests.tokens.conftest import make_token
 
@@ -35,8 +42,7 @@ DELETE = """mutation($id: ID!, $slug: String!) {
 NOT_WALKED = ["checkCustomDomain", "deleteWebhookEndpoint", "disableWebhookEndpoint",
               "discardSubmission", "enableWebhookEndpoint", "grantSupportAccess",
               "redeliverWebhookMessage", "releaseSubmission", "removeCustomDomain",
-              "replayWebhookMessages", "revokeOAuthGrant", "revokeSupportAccess",
-              "rotateWebhookSecret", "updateWebhookEndpoint"]
+              "replayWebhookMessages", "rotateWebhookSecret", "updateWebhookEndpoint"]
 CREATE_LEAD = "mutation($i: CreateLeadInput!) { createLead(input: $i) { lead { id } } }"
 
 
@@ -132,9 +138,10 @@ async def test_every_org_mutation_answers_conflict_while_deletion_is_pending(
         assert "pending deletion" in error["message"], name
         walked.append(name)
     # These locate their org through rows this test does not make (webhook endpoints and
-    # messages, custom domains, form submissions, app grants); they pass the same check.
+    # messages, custom domains, form submissions, support tickets); they pass the same check.
+    # revokeSupportAccess is called in tests/support/test_access_grants.py.
     assert sorted(unwalked) == NOT_WALKED, unwalked
-    assert len(walked) == 36, walked
+    assert len(walked) == 32, walked
     # Nothing was written: the lead is as it was, no new lead.
     assert await Lead._scoped(team.org.id).count() == 1
 
@@ -161,3 +168,63 @@ async def test_another_org_is_not_affected(api: Api, team: Team, settings: Setti
     body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Bo"}},
                          token=owner)
     assert errors_of(body)[0]["extensions"]["code"] == "CONFLICT"
+
+
+LEAVE = "mutation($id: ID!) { leaveOrganization(input: {organizationId: $id}) { deletedId } }"
+REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { revokedAt } } }"
+AUTHORIZED = """query($slug: String!) { organization(slug: $slug) {
+  authorizedApps { nodes { id } } } }"""
+REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { authorizedApp { id } } }"
+ERASE = """mutation($org: ID!, $email: String!) {
+  eraseDataSubject(input: {organizationId: $org, email: $email}) { dataSubjectErasure {
+    leadsDeleted } } }"""
+
+
+async def test_safety_and_rights_stay_allowed_while_deletion_is_pending(
+        api: Api, http: httpx.AsyncClient, stripe: FakeStripe, team: Team,
+        app_: App) -> None:  # noqa: F811
+    owner = team.people[Role.OWNER].token
+    assert WRITABLE_WHILE_DELETING >= {"revokeApiToken", "eraseDataSubject",
+                                       "leaveOrganization", "openBillingPortal",
+                                       "revokeOAuthGrant", "revokeSupportAccess"}
+    await subscribe(api, http, stripe, team)
+    body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Grace",
+                                             "email": "grace@navy.example"}}, token=owner)
+    assert "errors" not in body, body
+    token = await make_token(team, ["leads:read"])
+    await tokens_for(api, http, app_, team)
+    body = await api.gql(AUTHORIZED, {"slug": team.slug}, token=owner)
+    (grant,) = body["data"]["organization"]["authorizedApps"]["nodes"]
+    body = await api.gql(DELETE, {"id": team.org_id, "slug": team.slug}, token=owner)
+    assert body["data"]["deleteOrganization"]["scheduledDeletion"]["status"] == "PENDING"
+
+    # Revoking a token (the deletion revoked it already: the answer says so, no CONFLICT).
+    body = await api.gql(REVOKE_TOKEN, {"id": to_base64("ApiToken", token.row.id)},
+                         token=owner)
+    assert body["data"]["revokeApiToken"]["apiToken"]["revokedAt"], body
+    row = await ApiToken._scoped(team.org.id).get(id=token.row.id)
+    assert row.revoked_at is not None
+
+    # Revoking a partner app's grant (revoked by the deletion too).
+    body = await api.gql(REVOKE_GRANT, {"id": grant["id"]}, token=owner)
+    assert body["data"]["revokeOAuthGrant"]["authorizedApp"]["id"] == grant["id"], body
+
+    # Erasing what the org holds about a person.
+    body = await api.gql(ERASE, {"org": team.org_id, "email": "grace@navy.example"},
+                         token=owner)
+    assert body["data"]["eraseDataSubject"]["dataSubjectErasure"]["leadsDeleted"] == 1, body
+    assert await Lead._scoped(team.org.id).count() == 0
+
+    # The billing portal, for the card of the period still served.
+    body = await api.gql(OPEN_PORTAL, {"id": team.org_id}, token=owner)
+    assert body["data"]["openBillingPortal"]["billingSession"]["url"], body
+    assert stripe.asked("/v1/billing_portal/sessions")
+
+    # A member leaving.
+    body = await api.gql(LEAVE, {"id": team.org_id}, token=team.people[Role.MEMBER].token)
+    assert body["data"]["leaveOrganization"]["deletedId"] == team.memberships[Role.MEMBER], body
+
+    # The rest stays refused.
+    body = await api.gql(CREATE_LEAD, {"i": {"organizationId": team.org_id, "name": "Bo"}},
+                         token=owner)
+    assert errors_of(body)[0]["extensions"]["reason"] == "ORG_DELETION_PENDING"

@@ -1,7 +1,8 @@
 """A socket acts with its credential as it is now: every operation re-checks it, and the socket is
-closed with 4401 once it has ended (logout, revocation, expiry, password change, removal, account
-deletion). The notices that close it at once cross processes (Redis): the ending happens on one
-server, the socket is open on the other."""
+closed with 4401 once it has ended (logout, revocation, an API token's expiry, password change,
+removal, account deletion), or with 4403 at the instant an access token (a person's JWT, a
+partner app's OAuth token) expires: refresh and reconnect. The notices that close it at once
+cross processes (Redis): the ending happens on one server, the socket is open on the other."""
 
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from models.oauth import OAuthGrant, OAuthToken
 from models.orgs import Role
 from tests.conftest import STRONG_PASSWORD, Api
 from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
-from tests.orgs.conftest import Team
+from tests.orgs.conftest import Team, gid
 from tests.realtime.conftest import Server, Socket, bearer, socket, wait_subscribed
-from tests.realtime.helpers import CREATE_LEAD, LEAD_EVENTS, REMOVE_MEMBER
+from tests.realtime.helpers import CREATE_LEAD, LEAD_EVENTS, REMOVE_MEMBER, create_lead
 from tests.tokens.conftest import make_token
 
 ME = "{ me { email } }"
+REVOKE_SESSION = "mutation($id: ID!) { revokeSession(input: {id: $id}) { deletedId } }"
 REVOKE_GRANT = "mutation($id: ID!) { revokeOAuthGrant(input: {id: $id}) { authorizedApp { id } } }"
 GRANTS = "query($slug: String!) { organization(slug: $slug) { authorizedApps { nodes { id } } } }"
 CHANGE_PASSWORD = """
@@ -203,5 +205,73 @@ async def test_a_socket_closes_when_its_access_token_expires(
     async with socket(embedded) as ws:
         await _open(ws, access)
         assert await _me(ws) == owner.email
+        await ws.subscribe(LEAD_EVENTS, {"org": team.org_id}, id="leads")
+        # No event comes: the close comes at the expiry itself, 4403 "refresh and reconnect".
         code, reason = await ws.closed(wait=15)
-    assert code == 4401 and "expired" in reason
+    assert code == 4403 and "expired" in reason and "refresh" in reason
+    # Reconnecting with the expired token is told the same; the session itself still stands.
+    async with socket(embedded) as ws:
+        await ws.send({"type": "connection_init", "payload": bearer(access)})
+        code, reason = await ws.closed()
+    assert code == 4403 and "expired" in reason
+    async with socket(embedded) as ws:
+        await _open(ws, owner.token)
+        assert await _me(ws) == owner.email
+
+
+async def test_a_socket_closes_when_its_oauth_access_token_expires(
+        embedded: Server, team: Team, api: Api, http: httpx.AsyncClient,
+        app_: App) -> None:  # noqa: F811
+    access = (await tokens_for(api, http, app_, team))["access_token"]
+    # The app's access token, minted as if with a lifetime that ends in two seconds.
+    await OAuthToken.by_hash(digest(access)).update(
+        expires_at=datetime.now(UTC) + timedelta(seconds=2))
+    async with socket(embedded) as ws:
+        await _open(ws, access)
+        await ws.subscribe(LEAD_EVENTS, {"org": team.org_id}, id="leads")
+        code, reason = await ws.closed(wait=15)
+    assert code == 4403 and "expired" in reason
+
+
+async def test_logging_out_leaves_the_other_sessions_sockets_open(
+        servers: tuple[Server, Server], redis: Redis, team: Team, settings: Settings) -> None:
+    first, second = servers
+    owner = team.people[Role.OWNER]
+    phone = await _second_session(settings, team, Role.OWNER)
+    async with socket(first) as ended, socket(first) as kept:
+        await _open(ended, owner.token)
+        await _open(kept, phone)
+        await kept.subscribe(LEAD_EVENTS, {"org": team.org_id}, id="leads")
+        await wait_subscribed(redis, f"sessions:{owner.user.id}")
+        await wait_subscribed(redis, f"org:{team.org.id}")
+        assert "errors" not in await second.gql("mutation { logOut { endedSessionId } }",
+                                                token=owner.token)
+        code, reason = await ended.closed()
+        assert code == 4401 and "session has ended" in reason
+        # The phone's socket got the same notice, re-read its own session and goes on: the
+        # next event reaches it.
+        lead_id = await create_lead(second, team, "After the logout")
+        event = (await kept.next("leads"))["data"]["leadEvents"]
+        assert (event["type"], event["leadId"]) == ("CREATED", lead_id)
+
+
+async def test_revoking_a_session_closes_its_socket_only(
+        servers: tuple[Server, Server], redis: Redis, team: Team, settings: Settings) -> None:
+    """`revokeSession` from one device ends another device's session: its socket closes at
+    once, on the other process; the device that revoked it goes on."""
+    first, second = servers
+    member = team.people[Role.MEMBER]
+    now = datetime.now(UTC)
+    laptop = await Session.create(user=member.user, last_used_at=now,
+                                  expires_at=now + timedelta(days=1))
+    laptop_token = issue_access_token(settings, member.user.id, laptop.id)[0]
+    async with socket(first) as ended, socket(first) as kept:
+        await _open(ended, laptop_token)
+        await _open(kept, member.token)
+        await wait_subscribed(redis, f"sessions:{member.user.id}")
+        body = await second.gql(REVOKE_SESSION, {"id": gid("Session", laptop.id)},
+                                token=member.token)
+        assert body["data"]["revokeSession"]["deletedId"] == gid("Session", laptop.id), body
+        code, reason = await ended.closed()
+        assert code == 4401 and "session has ended" in reason
+        assert await _me(kept) == member.email

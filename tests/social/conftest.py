@@ -18,6 +18,9 @@ from tests.smtp import Inbox
 from tests.social.fake_provider import CLIENT_ID, CLIENT_SECRET, FakeProvider, ServedProvider
 
 APP_URL = "http://testserver/app/welcome"
+ADULT = "1990-05-17"
+COMPLETE_SIGN_UP = """mutation($input: CompleteSocialSignUpInput!) {
+  completeSocialSignUp(input: $input) { accessToken expiresAt user { email } } }"""
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +96,24 @@ class Browser:
 
     async def sign_in(self, provider: str = "google", redirect: str | None = APP_URL) -> Landing:
         return await self.callback(await self.authorize(await self.start(provider, redirect)))
+
+    async def complete(self, landing: Landing, **fields: Any) -> dict[str, Any]:
+        """`completeSocialSignUp` with the token the landing carried, over this browser's
+        cookies: 16 or older and the terms accepted unless `fields` says otherwise."""
+        variables = {"token": landing.fragment["sign_up_token"], "birthDate": ADULT,
+                     "acceptTerms": True, "useCookies": True, **fields}
+        response = await self.app.post("/graphql", json={"query": COMPLETE_SIGN_UP,
+                                                          "variables": {"input": variables}})
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def sign_up(self, provider: str = "google", redirect: str | None = APP_URL) -> Landing:
+        """Sign in as a new person at the provider and complete the sign-up: signed in."""
+        landing = await self.sign_in(provider, redirect)
+        assert landing.query == {"social": "sign_up_required", "provider": provider}, landing
+        body = await self.complete(landing)
+        assert "errors" not in body, body
+        return landing
 
     def cookie(self, name: str) -> str | None:
         return self.app.cookies.get(name)

@@ -11,8 +11,7 @@ from tests.social.fake_provider import FakeProvider
 
 
 async def test_github_sign_up_and_sign_in(browser: Browser, provider: FakeProvider) -> None:
-    landing = await browser.sign_in("github")
-    assert landing.query == {"social": "signed_up", "provider": "github"}
+    await browser.sign_up("github")
     (asked,) = provider.authorize_requests
     assert asked["code_challenge_method"] == "S256" and "nonce" not in asked
     assert asked["redirect_uri"] == "http://testserver/auth/github/callback"
@@ -32,7 +31,7 @@ async def test_github_uses_the_primary_verified_email(browser: Browser,
         {"email": "Linus@Example.com", "primary": True, "verified": True},
     ]
     provider.github_user["name"] = None  # the login stands in for a missing name
-    await browser.sign_in("github")
+    await browser.sign_up("github")
     user = await User.get()
     assert (user.email, user.name) == ("linus@example.com", "linus")
 
@@ -60,7 +59,7 @@ async def test_github_identity_of_a_google_account_needs_a_link(
         browser: Browser, provider: FakeProvider, inbox: Inbox, api: Api) -> None:
     """The account made by Google has no password: only the emailed link can confirm."""
     provider.google_user["email"] = "linus@example.com"
-    await browser.sign_in("google")
+    await browser.sign_up("google")
     browser.app.cookies.clear()
     landing = await browser.sign_in("github")
     assert landing.query["social"] == "link_required"

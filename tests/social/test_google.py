@@ -41,7 +41,12 @@ async def nothing_signed_in() -> None:
 async def test_new_user_signs_up(browser: Browser, provider: FakeProvider) -> None:
     landing = await browser.sign_in("google")
     assert landing.url.startswith(APP_URL + "?")
-    assert landing.query == {"social": "signed_up", "provider": "google"}
+    assert landing.query == {"social": "sign_up_required", "provider": "google"}
+    assert landing.fragment["email"] == "grace@example.com"
+    assert landing.fragment["name"] == "Grace Hopper"
+    await nothing_signed_in()  # until the age and the terms are confirmed
+    body = await browser.complete(landing)
+    assert body["data"]["completeSocialSignUp"]["user"] == {"email": "grace@example.com"}
     # The authorization request carried PKCE (S256) and a nonce (the fake checked the verifier).
     (asked,) = provider.authorize_requests
     assert asked["code_challenge_method"] == "S256" and asked["nonce"]
@@ -63,7 +68,7 @@ async def test_new_user_signs_up(browser: Browser, provider: FakeProvider) -> No
 
 
 async def test_returning_user_signs_in(browser: Browser, provider: FakeProvider) -> None:
-    await browser.sign_in("google")
+    await browser.sign_up("google")
     browser.app.cookies.clear()
     provider.google_user["email"] = "grace.hopper@example.com"  # the email may change
     landing = await browser.sign_in("google")
@@ -85,7 +90,7 @@ async def test_redirect_must_be_an_allowed_app_url(browser: Browser) -> None:
     # An ALLOWED_ORIGINS origin is fine, and no redirect means PUBLIC_URL.
     assert (await browser.start("google", "http://localhost:3000/in")).status_code == 302
     landing = await browser.sign_in("google", redirect=None)
-    assert landing.url.startswith("http://testserver/?social=signed_up")
+    assert landing.url.startswith("http://testserver/?social=sign_up_required")
 
 
 async def test_unreachable_discovery_document(settings: Settings) -> None:
@@ -128,9 +133,9 @@ async def test_state_is_bound_to_the_browser_that_started(
         landing = await victim.callback(back)
     assert landing.query["social_error"] == "state_invalid"
     # ... and the state works once: replaying the callback is refused.
-    assert (await browser.callback(back)).query["social"] == "signed_up"
+    assert (await browser.callback(back)).query["social"] == "sign_up_required"
     assert (await browser.callback(back)).query["social_error"] == "state_invalid"
-    assert await User.all().count() == 1
+    assert await User.all().count() == 0
 
 
 async def test_expired_state_is_refused(browser: Browser, settings: Settings) -> None:
@@ -153,7 +158,7 @@ async def test_expired_state_is_refused(browser: Browser, settings: Settings) ->
     # The payload itself is good: signed now, the same cookie finishes the flow.
     browser.app.cookies.set(STATE_COOKIE, TimestampSigner(_state_key(settings)).sign(
         payload).decode(), domain=cookie.domain, path=cookie.path)
-    assert (await browser.callback(back)).query["social"] == "signed_up"
+    assert (await browser.callback(back)).query["social"] == "sign_up_required"
 
 
 async def test_provider_denial(browser: Browser, provider: FakeProvider) -> None:
@@ -214,7 +219,7 @@ async def test_disabled_provider(settings: Settings, browser: Browser) -> None:
 
 async def test_a_second_identity_at_the_same_provider_is_refused(
         browser: Browser, provider: FakeProvider) -> None:
-    await browser.sign_in("google")
+    await browser.sign_up("google")
     browser.app.cookies.clear()
     provider.google_user["sub"] = "g-2002"  # another Google account, same address
     landing = await browser.sign_in("google")

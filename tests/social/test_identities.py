@@ -41,7 +41,7 @@ async def test_social_providers(api: Api) -> None:
 
 async def test_unlink_never_leaves_no_way_to_sign_in(browser: Browser,
                                                      provider: FakeProvider) -> None:
-    await browser.sign_in("google")  # a new account: no password
+    await browser.sign_up("google")  # a new account: no password
     provider.github_emails[0]["email"] = "grace@example.com"
     only = await by_cookie(browser, UNLINK, {"p": "GOOGLE"})
     assert error_code(only) == "CONFLICT"
@@ -75,7 +75,7 @@ async def test_unlink_with_a_password(api: Api, browser: Browser) -> None:
 
 async def test_a_social_account_sets_a_password_by_reset(
         api: Api, browser: Browser, inbox: Inbox) -> None:
-    await browser.sign_in("google")
+    await browser.sign_up("google")
     log_in = """mutation L($p: String!) {
       logIn(input: {email: "grace@example.com", password: $p}) { accessToken } }"""
     assert error_code(await api.gql(log_in, {"p": STRONG_PASSWORD})) == "UNAUTHENTICATED"

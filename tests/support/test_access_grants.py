@@ -161,3 +161,28 @@ async def test_a_non_staff_user_gets_nothing_from_a_grant(api: Api, cast: Cast) 
     await _grant(api, cast, ticket_id)
     body = await api.gql(LEADS, {"slug": cast.team.slug}, token=cast.stranger.token)
     assert error_code(body) == "NOT_FOUND"
+
+
+DELETE_ORG = """mutation($id: ID!, $slug: String!) {
+  deleteOrganization(input: {organizationId: $id, confirmSlug: $slug}) { scheduledDeletion {
+    status } } }"""
+
+
+async def test_the_owner_can_end_staff_access_while_the_org_is_pending_deletion(
+        api: Api, cast: Cast) -> None:
+    """Scheduling the deletion leaves a support grant standing: revoking it stays allowed
+    (the org is otherwise read-only: granting again is refused)."""
+    ticket_id = await _setup(api, cast)
+    grant = await _grant(api, cast, ticket_id)
+    owner = cast.team.people[Role.OWNER].token
+    body = await api.gql(DELETE_ORG, {"id": cast.team.org_id, "slug": cast.team.slug},
+                         token=owner)
+    assert "errors" not in body, body
+    body = await api.gql(REVOKE, {"id": grant["id"]}, token=owner)
+    assert "errors" not in body, body
+    assert body["data"]["revokeSupportAccess"]["grant"]["active"] is False
+    assert body["data"]["revokeSupportAccess"]["grant"]["revokedAt"]
+    body = await api.gql(GRANT, {"input": {"ticketId": ticket_id, "hours": 1}}, token=owner)
+    assert errors_of(body)[0]["extensions"]["reason"] == "ORG_DELETION_PENDING"
+    body = await api.gql(LEADS, {"slug": cast.team.slug}, token=cast.staff.token)
+    assert error_code(body) == "NOT_FOUND"
