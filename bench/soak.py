@@ -77,6 +77,8 @@ CREATE_LEAD = """mutation CreateLead($input: CreateLeadInput!) { createLead(inpu
 ADD_NOTE = """mutation AddNote($input: AddNoteInput!) { addNote(input: $input) { note { id } } }"""
 SUBSCRIBE = """subscription($org: ID!) { leadEvents(organizationId: $org) {
   type committedAt leadId } }"""
+CLIENT_KEEPALIVE_EXPIRY = 5.0
+"""Seconds the client keeps an idle connection: shorter than the server's KEEPALIVE_TIMEOUT."""
 MIX = {"q1": 40, "leads_page": 15, "search": 10, "me": 5, "create_lead": 15, "add_note": 15}
 # Users of the bench data: user4 is a MEMBER of org-1, user21 the OWNER of org-2, users 22-40
 # its other members (bench/load_data.py).
@@ -364,8 +366,11 @@ class Driver:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.http = httpx.AsyncClient(base_url=url, timeout=30,
-                                      limits=httpx.Limits(max_connections=64))
+        # The client drops an idle connection first (5 s, well under the server's
+        # KEEPALIVE_TIMEOUT, 75 s): with both at 5 s the server's close raced the pool's reuse
+        # (docs/deployment.md, "Keep-alive").
+        self.http = httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(
+            max_connections=64, keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY))
         self.stats = Stats()
         self.lead_ids: list[str] = []
         self.made = Counter[str]()  # leads and notes made (each an event per subscriber)
