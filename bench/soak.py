@@ -21,8 +21,10 @@ peak on each with wrk in alternating rounds, stop the 1-process fleet, ramp the 
 to find its peak (closed loop, growing concurrency), then run the soak open loop at
 `SOAK_LOAD` (0.7) of that peak for `SOAK_SECONDS` (600).
 
-The client runs on the same machine as the fleet, in one Python process: its own CPU use is part
-of what the machine does, so the peak measured is the peak of this machine with this client.
+The client runs on the same machine as the fleet, in one Python process (and the subscribers in
+another): its own CPU use is part of what the machine does, so the peak measured is the peak of
+this machine with this client. The ramp runs with the subscribers connected (a process of them
+of its own, discarded after it), so that the peak includes the server's fan-out of events.
 
     python -m bench.soak                    # SOAK_SECONDS=60 for a short run
 """
@@ -573,11 +575,20 @@ class RssLog:
 
 
 async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[str, Any]:
+    # The peak is the mix's WITH its subscribers: each event the mix makes is a GraphQL
+    # execution per subscriber on the server, work a ramp without them would leave out (70% of
+    # that peak overloaded the fleet, and the slow-reader bound ended the subscribers). These
+    # subscribers only load the server; at the ramp's closed-loop peak they may well be ended.
+    loading = SubscriberProcess(fleet.url, driver.org_id, driver.subscriber_tokens)
+    await loading.start()
     ramp = {}
-    for concurrency in args.ramp:
-        rate = await closed_loop(driver, concurrency, args.ramp_seconds)
-        ramp[concurrency] = round(rate, 1)
-        print(f"soak: ramp {concurrency} clients: {rate:.1f} req/s", file=sys.stderr)
+    try:
+        for concurrency in args.ramp:
+            rate = await closed_loop(driver, concurrency, args.ramp_seconds)
+            ramp[concurrency] = round(rate, 1)
+            print(f"soak: ramp {concurrency} clients: {rate:.1f} req/s", file=sys.stderr)
+    finally:
+        ramp_subscribers = await loading.stop()
     ramp_errors = dict(driver.stats.errors)
     peak = max(ramp.values())
     rate = round(peak * args.load, 1)
@@ -636,7 +647,10 @@ async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[s
     errors = sum(o["errors"] for o in operations.values())
     return {
         "ramp": {"concurrency_to_requests_per_s": ramp, "errors": ramp_errors,
-                 "step_s": args.ramp_seconds, "peak_requests_per_s": peak},
+                 "step_s": args.ramp_seconds, "peak_requests_per_s": peak,
+                 "with_subscribers": len(driver.subscriber_tokens),
+                 "subscribers_ended_by_the_server": sum(
+                     1 for r in ramp_subscribers["subscribers"] if r["closed_by_server"])},
         "target_requests_per_s": rate, "load": args.load, "form_rate_per_s": args.form_rate,
         "seconds": round(elapsed, 1), "requests": requests,
         "throughput_per_s": round(requests / elapsed, 1), "errors": errors,
