@@ -16,7 +16,7 @@ pytestmark = pytest.mark.no_db
 
 
 @pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+def exporter() -> Iterator[InMemorySpanExporter]:
     found = InMemorySpanExporter()
     yield found
     tracing.shutdown_tracing()
