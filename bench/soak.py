@@ -9,8 +9,10 @@ submissions to a form of org-2 (`SOAK_FORM_RATE` a second, default 0.5), each as
 JavaScript sends it: the challenge fetched, solved with the `altcha` package's solver, the form's
 `minSeconds` waited, then posted as JSON from one of the form's origins; and `SOAK_SUBSCRIBERS`
 (10) WebSockets, one per member of org-2, subscribed to `leadEvents`, counting what reaches
-them against the leads and notes the run made. In the middle, the abusive batch of
-`bench/abuse.py` is sent once and the RSS read before and after it.
+them against the leads and notes the run made; they read in a process of their own
+(`bench/soak_subscribers.py`), so that the load client's CPU does not make them slow readers,
+and each reports its events and whether the server ended its subscription. In the middle,
+the abusive batch of `bench/abuse.py` is sent once and the RSS read before and after it.
 
 Steps: load the Q1 data set into its own database (`bench/load_data.py`, once; the writes go to
 org-2, so org-1's Q1 stays the same), start two fleets side by side (1 and 2 API processes,
@@ -19,8 +21,10 @@ peak on each with wrk in alternating rounds, stop the 1-process fleet, ramp the 
 to find its peak (closed loop, growing concurrency), then run the soak open loop at
 `SOAK_LOAD` (0.7) of that peak for `SOAK_SECONDS` (600).
 
-The client runs on the same machine as the fleet, in one Python process: its own CPU use is part
-of what the machine does, so the peak measured is the peak of this machine with this client.
+The client runs on the same machine as the fleet, in one Python process (and the subscribers in
+another): its own CPU use is part of what the machine does, so the peak measured is the peak of
+this machine with this client. The ramp runs with the subscribers connected (a process of them
+of its own, discarded after it), so that the peak includes the server's fan-out of events.
 
     python -m bench.soak                    # SOAK_SECONDS=60 for a short run
 """
@@ -49,11 +53,10 @@ import altcha
 import asyncpg
 import httpx
 import orjson
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
 
 from bench.abuse import AbuseBatch
 from bench.load_data import BENCH_PASSWORD
+from bench.soak_subscribers import SubscriberProcess
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -75,8 +78,8 @@ ME = "query Me { me { id name email } }"
 CREATE_LEAD = """mutation CreateLead($input: CreateLeadInput!) { createLead(input: $input) {
   lead { id } } }"""
 ADD_NOTE = """mutation AddNote($input: AddNoteInput!) { addNote(input: $input) { note { id } } }"""
-SUBSCRIBE = """subscription($org: ID!) { leadEvents(organizationId: $org) {
-  type committedAt leadId } }"""
+CLIENT_KEEPALIVE_EXPIRY = 5.0
+"""Seconds the client keeps an idle connection: shorter than the server's KEEPALIVE_TIMEOUT."""
 MIX = {"q1": 40, "leads_page": 15, "search": 10, "me": 5, "create_lead": 15, "add_note": 15}
 # Users of the bench data: user4 is a MEMBER of org-1, user21 the OWNER of org-2, users 22-40
 # its other members (bench/load_data.py).
@@ -364,14 +367,14 @@ class Driver:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.http = httpx.AsyncClient(base_url=url, timeout=30,
-                                      limits=httpx.Limits(max_connections=64))
+        # The client drops an idle connection first (5 s, well under the server's
+        # KEEPALIVE_TIMEOUT, 75 s): with both at 5 s the server's close raced the pool's reuse
+        # (docs/deployment.md, "Keep-alive").
+        self.http = httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(
+            max_connections=64, keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY))
         self.stats = Stats()
         self.lead_ids: list[str] = []
         self.made = Counter[str]()  # leads and notes made (each an event per subscriber)
-        self.events: list[Counter[str]] = []
-        self.delays: list[float] = []
-        self.ws_errors: list[str] = []
 
     async def gql(self, query: str, variables: dict[str, Any], token: str | None
                   ) -> dict[str, Any]:
@@ -483,46 +486,6 @@ class Driver:
         self.made["form.accepted"] += 1
         self.stats.ok("form_submit", (time.perf_counter() - posted) * 1000)
 
-    # Subscribers.
-
-    async def subscribe(self, token: str, ready: asyncio.Event, index: int) -> None:
-        received = self.events[index]
-        try:
-            async with connect(self.url.replace("http", "ws", 1) + "/graphql",
-                               subprotocols=[Subprotocol("graphql-transport-ws")],
-                               max_queue=None) as socket:
-                await socket.send(orjson.dumps({"type": "connection_init",
-                                                "payload": {"token": token}}).decode())
-                ack = orjson.loads(await socket.recv())
-                if ack.get("type") != "connection_ack":
-                    raise RuntimeError(f"no ack: {ack}")
-                await socket.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {
-                    "query": SUBSCRIBE, "variables": {"org": self.org_id}}}).decode())
-                ready.set()
-                async for raw in socket:
-                    message = orjson.loads(raw)
-                    if message.get("type") == "ping":
-                        await socket.send('{"type": "pong"}')
-                        continue
-                    if message.get("type") != "next":
-                        raise RuntimeError(f"unexpected message: {str(message)[:200]}")
-                    if not (message["payload"].get("data") or {}).get("leadEvents"):
-                        # An event with errors instead of data (say, its lead already gone):
-                        # counted, and the subscription goes on.
-                        received["with errors"] += 1
-                        if len(self.ws_errors) < 20:
-                            self.ws_errors.append(f"subscriber {index}: {str(message)[:300]}")
-                        continue
-                    event = message["payload"]["data"]["leadEvents"]
-                    received[event["type"]] += 1
-                    committed = datetime.datetime.fromisoformat(event["committedAt"])
-                    self.delays.append((time.time() - committed.timestamp()) * 1000)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.ws_errors.append(f"subscriber {index}: {type(exc).__name__}: {exc}"[:300])
-            ready.set()
-
     async def close(self) -> None:
         await self.http.aclose()
 
@@ -612,11 +575,20 @@ class RssLog:
 
 
 async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[str, Any]:
+    # The peak is the mix's WITH its subscribers: each event the mix makes is a GraphQL
+    # execution per subscriber on the server, work a ramp without them would leave out (70% of
+    # that peak overloaded the fleet, and the slow-reader bound ended the subscribers). These
+    # subscribers only load the server; at the ramp's closed-loop peak they may well be ended.
+    loading = SubscriberProcess(fleet.url, driver.org_id, driver.subscriber_tokens)
+    await loading.start()
     ramp = {}
-    for concurrency in args.ramp:
-        rate = await closed_loop(driver, concurrency, args.ramp_seconds)
-        ramp[concurrency] = round(rate, 1)
-        print(f"soak: ramp {concurrency} clients: {rate:.1f} req/s", file=sys.stderr)
+    try:
+        for concurrency in args.ramp:
+            rate = await closed_loop(driver, concurrency, args.ramp_seconds)
+            ramp[concurrency] = round(rate, 1)
+            print(f"soak: ramp {concurrency} clients: {rate:.1f} req/s", file=sys.stderr)
+    finally:
+        ramp_subscribers = await loading.stop()
     ramp_errors = dict(driver.stats.errors)
     peak = max(ramp.values())
     rate = round(peak * args.load, 1)
@@ -625,12 +597,13 @@ async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[s
 
     driver.stats = Stats()
     driver.made.clear()
-    driver.events = [Counter() for _ in driver.subscriber_tokens]
-    driver.delays.clear()
-    ready = [asyncio.Event() for _ in driver.subscriber_tokens]
-    subscribers = [asyncio.create_task(driver.subscribe(token, ready[n], n))
-                   for n, token in enumerate(driver.subscriber_tokens)]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 30)
+    # The subscribers read in a process of their own (`bench/soak_subscribers.py`): this one
+    # is busy sending the load, and a subscriber that falls behind is ended by the server.
+    subscribers = SubscriberProcess(fleet.url, driver.org_id, driver.subscriber_tokens)
+    at_start = await subscribers.start()
+    failed = [r for r in at_start if r["closed_by_server"] or r["errors"]]
+    if failed:
+        raise SystemExit(f"soak: subscribers failed to subscribe: {failed}")
     await asyncio.sleep(1)  # the subscriptions are registered after their permission check
 
     rss = RssLog(fleet, args.rss_every)
@@ -658,31 +631,40 @@ async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[s
     await asyncio.sleep(3)  # the last events on their way
     rss.sample("end")
     sampler.cancel()
-    for task in subscribers:
-        task.cancel()
-    await asyncio.gather(*subscribers, return_exceptions=True)
+    heard = await subscribers.stop()
 
-    expected = {"lead.created": driver.made["lead.created"] + driver.made["form.accepted"],
-                "note.added": driver.made["note.added"]}
+    # Each lead made (by createLead or an accepted form) and each note is one event per
+    # subscriber, by the `type` its `leadEvents` gives.
+    expected = {"CREATED": driver.made["lead.created"] + driver.made["form.accepted"],
+                "NOTE_ADDED": driver.made["note.added"]}
+    per_subscriber = heard["subscribers"]
+    for report in per_subscriber:
+        report["missing"] = sum(max(0, n - report["received"].get(kind, 0))
+                                for kind, n in expected.items())
+    delays = heard["delays_ms"]
     operations = driver.stats.summary(elapsed)
     requests = sum(o["requests"] for o in operations.values())
     errors = sum(o["errors"] for o in operations.values())
     return {
         "ramp": {"concurrency_to_requests_per_s": ramp, "errors": ramp_errors,
-                 "step_s": args.ramp_seconds, "peak_requests_per_s": peak},
+                 "step_s": args.ramp_seconds, "peak_requests_per_s": peak,
+                 "with_subscribers": len(driver.subscriber_tokens),
+                 "subscribers_ended_by_the_server": sum(
+                     1 for r in ramp_subscribers["subscribers"] if r["closed_by_server"])},
         "target_requests_per_s": rate, "load": args.load, "form_rate_per_s": args.form_rate,
         "seconds": round(elapsed, 1), "requests": requests,
         "throughput_per_s": round(requests / elapsed, 1), "errors": errors,
         "error_examples": driver.stats.examples, "shed": dict(shed),
         "operations": operations,
         "subscriptions": {
-            "subscribers": len(driver.subscriber_tokens), "expected_per_subscriber": expected,
-            "received": [dict(c) for c in driver.events],
-            "missing": sum(max(0, expected[k] - c[k]) for c in driver.events for k in expected),
-            "delivery_p50_ms": round(percentile(driver.delays, 0.5), 1) if driver.delays else None,
-            "delivery_p99_ms": round(percentile(driver.delays, 0.99), 1) if driver.delays
-            else None,
-            "errors": driver.ws_errors},
+            "subscribers": len(driver.subscriber_tokens),
+            "client": "a process of its own (bench/soak_subscribers.py)",
+            "expected_per_subscriber": expected,
+            "per_subscriber": per_subscriber,
+            "closed_by_server": sum(1 for r in per_subscriber if r["closed_by_server"]),
+            "missing": sum(r["missing"] for r in per_subscriber),
+            "delivery_p50_ms": round(percentile(delays, 0.5), 1) if delays else None,
+            "delivery_p99_ms": round(percentile(delays, 0.99), 1) if delays else None},
         "abuse": abuse,
         "rss": {"every_s": args.rss_every, "warm_up_s": args.warm_up,
                 "summary": rss.summary(args.warm_up), "samples": rss.samples},
@@ -699,6 +681,13 @@ def table(result: dict[str, Any]) -> str:
     for name, r in soak["rss"]["summary"].items():
         lines.append(f"| {name} | {r['warm_mb']} | {r['max_mb']} | {r['last_mb']} | "
                      f"{r['growth_after_warm_up_pct']}% |")
+    subscriptions = soak["subscriptions"]
+    lines += ["", f"subscribers: {subscriptions['subscribers']}, expected each "
+              f"{subscriptions['expected_per_subscriber']}, missing {subscriptions['missing']}, "
+              f"closed by the server {subscriptions['closed_by_server']}, delivery p50 "
+              f"{subscriptions['delivery_p50_ms']} ms, p99 {subscriptions['delivery_p99_ms']} ms"]
+    lines += [f"  subscriber {r['subscriber']}: {r['events']} events {r['received']}"
+              for r in subscriptions["per_subscriber"]]
     return "\n".join(lines)
 
 
@@ -795,7 +784,7 @@ def main() -> None:
     print(table(output))
     print(f"soak: wrote {args.output}", file=sys.stderr)
     bad = result["errors"] or result["subscriptions"]["missing"] or \
-        result["abuse"].get("unexpected_count")
+        result["subscriptions"]["closed_by_server"] or result["abuse"].get("unexpected_count")
     if bad:
         raise SystemExit("soak: errors, missing events or unexpected answers to the abusive "
                          "batch (see the JSON)")

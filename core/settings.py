@@ -224,6 +224,10 @@ class Settings:
     """The request line and headers together, bytes; over it: 431 (or the connection closed)."""
     header_timeout: float = 10.0
     """Seconds a connection has to send a complete request head (`scripts/serve.py`)."""
+    keepalive_timeout: int = 75
+    """Seconds an idle keep-alive connection stays open between two requests
+    (`scripts/serve.py`): longer than any client's or proxy's idle expiry, or a client may send
+    a request on a connection the server is closing at that moment (docs/deployment.md)."""
     max_upload_bytes: int = 6_000_000
     execution_timeout: float = 10.0
     idempotency_response_max: int = 1 << 20
@@ -636,6 +640,8 @@ class Settings:
             kwargs["form_min_seconds"] = float(env["FORM_MIN_SECONDS"])
         if env.get("HEADER_TIMEOUT"):
             kwargs["header_timeout"] = float(env["HEADER_TIMEOUT"])
+        if env.get("KEEPALIVE_TIMEOUT"):
+            kwargs["keepalive_timeout"] = int(env["KEEPALIVE_TIMEOUT"])
         if env.get("STRIPE_TIMEOUT"):
             kwargs["stripe_timeout"] = float(env["STRIPE_TIMEOUT"])
         if env.get("WEBHOOK_TIMEOUT"):
@@ -766,6 +772,7 @@ class Settings:
                             ("WS_MAX_SOCKETS_PER_IP", self.ws_max_sockets_per_ip),
                             ("WS_SOCKET_LEASE_SECONDS", self.ws_socket_lease),
                             ("HEADER_TIMEOUT", self.header_timeout),
+                            ("KEEPALIVE_TIMEOUT", self.keepalive_timeout),
                             ("SHUTDOWN_TIMEOUT", self.shutdown_timeout),
                             ("WEBHOOK_LANES_PER_ENDPOINT", self.webhook_lanes_per_endpoint),
                             ("WEBHOOK_CONCURRENCY", self.webhook_concurrency)):

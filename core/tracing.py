@@ -17,6 +17,9 @@ SQL statements included. Which spans exist and what they carry: docs/observabili
 
 from __future__ import annotations
 
+import os
+import random
+import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from types import TracebackType
@@ -25,14 +28,16 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from core.redaction import REDACTED, opaque_key, scrub_text, sensitive_key
@@ -59,7 +64,7 @@ _propagator = TraceContextTextMapPropagator()
 
 
 class _State:
-    tracer: trace.Tracer | None = None
+    tracer: _Tracer | None = None
     provider: TracerProvider | None = None
 
 
@@ -150,16 +155,22 @@ def configure_tracing(settings: Settings) -> bool:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         exporter = OTLPSpanExporter(endpoint=endpoint)
-        processor: Any = BatchSpanProcessor(RedactingExporter(exporter))
+        # Bigger batches than the SDK's 512 (its OTEL_BSP_* variables still win): the export
+        # runs on a thread of this process, and each POST has a fixed cost besides the spans'.
+        processor: Any = BatchSpanProcessor(
+            RedactingExporter(exporter),
+            max_queue_size=None if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") else BATCH * 4,
+            max_export_batch_size=None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+            else BATCH)
     elif exporter is not None:
         processor = SimpleSpanProcessor(RedactingExporter(exporter))
     else:
         return False
-    provider = TracerProvider(resource=Resource.create({
-        "service.name": settings.otel_service_name}))
+    provider = TracerProvider(resource=_Resource(Resource.create({
+        "service.name": settings.otel_service_name})))
     provider.add_span_processor(processor)
     _state.provider = provider
-    _state.tracer = provider.get_tracer("relleks")
+    _state.tracer = _Tracer(provider.resource, provider.sampler, processor)
     return True
 
 
@@ -172,6 +183,126 @@ def shutdown_tracing() -> None:
 
 def enabled() -> bool:
     return _state.tracer is not None
+
+
+BATCH = 2048
+"""Spans per OTLP export."""
+
+
+class _Resource(Resource):
+    """The process's resource with its hash computed once: the OTLP encoder groups every span
+    by its resource, and `Resource.__hash__` serialises the attributes to JSON each time."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other)
+
+
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+UNSET = Status(StatusCode.UNSET)
+SCOPE = InstrumentationScope("relleks")
+
+
+class _Span(trace.Span):
+    """A recording span, lighter than the SDK's: the spans of a request are made and ended on
+    one task, so it needs no lock, and its attributes are ours (str, int, lists of str), so it
+    keeps a plain dict instead of validating each value. Ended, it becomes one `ReadableSpan`
+    handed to the span processor, as the SDK's span does; nothing downstream (the processor,
+    the redaction, the exporters) can tell them apart.
+
+    The SDK's `Tracer.start_span` and `Span` cost about two thirds of what tracing added to
+    Q1's request in the same process (sampler call, id objects, a lock, bounded attributes,
+    and a second copy of every span when it ends): bench/tracing_cost.py."""
+
+    __slots__ = ("_attributes", "_context", "_ended", "_kind", "_links", "_name", "_parent",
+                 "_start", "_status", "_tracer")
+
+    def __init__(self, tracer: _Tracer, name: str, context: SpanContext,
+                 parent: SpanContext | None, kind: SpanKind, attributes: dict[str, Any],
+                 links: Sequence[Link]) -> None:
+        self._tracer, self._name, self._context, self._parent = tracer, name, context, parent
+        self._kind, self._attributes, self._links = kind, attributes, links
+        self._status = UNSET
+        self._ended = False
+        self._start = time.time_ns()
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if value is not None and not self._ended:
+            self._attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None
+                  ) -> None:
+        return None  # no span of ours has events (nothing here records one)
+
+    def update_name(self, name: str) -> None:
+        if not self._ended:
+            self._name = name
+
+    def is_recording(self) -> bool:
+        return not self._ended
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None
+                   ) -> None:
+        if self._ended:
+            return
+        self._status = status if isinstance(status, Status) else Status(status, description)
+
+    def record_exception(self, exception: BaseException, attributes: Any = None,
+                         timestamp: int | None = None, escaped: bool = False) -> None:
+        return None  # never: an exception's message can hold personal data
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        tracer = self._tracer
+        tracer.processor.on_end(ReadableSpan(
+            name=self._name, context=self._context, parent=self._parent,
+            resource=tracer.resource, attributes=self._attributes, links=self._links,
+            kind=self._kind, status=self._status, start_time=self._start,
+            end_time=end_time or time.time_ns(), instrumentation_scope=SCOPE))
+
+
+class _Tracer:
+    """Starts `_Span`s: a root span's sampling is the provider's sampler's decision
+    (`OTEL_TRACES_SAMPLER`; every trace by default), a child follows its parent's, as the
+    default `parentbased_always_on` does."""
+
+    __slots__ = ("processor", "resource", "sampler")
+
+    def __init__(self, resource: Resource, sampler: Sampler, processor: SpanProcessor) -> None:
+        self.resource, self.sampler, self.processor = resource, sampler, processor
+
+    def start_span(self, name: str, kind: SpanKind, attributes: Mapping[str, Any] | None,
+                   links: Sequence[Link] | None) -> trace.Span:
+        current = trace.get_current_span().get_span_context()
+        parent: SpanContext | None = current
+        if current.is_valid:
+            trace_id, sampled = current.trace_id, current.trace_flags.sampled
+        else:
+            parent = None
+            trace_id = random.getrandbits(128) or 1
+            sampled = self.sampler.should_sample(
+                None, trace_id, name, kind, attributes, links).decision.is_sampled()
+        context = SpanContext(trace_id, random.getrandbits(64) or 1, is_remote=False,
+                              trace_flags=SAMPLED if sampled else NOT_SAMPLED)
+        if not sampled:
+            return trace.NonRecordingSpan(context)
+        return _Span(self, name, context, parent, kind, dict(attributes or {}), links or ())
 
 
 class _NoSpan:
@@ -190,10 +321,28 @@ class _NoSpan:
 _NO_SPAN = _NoSpan()
 
 
+class _EndedAfter:
+    """A started span, ended after the block but never made current: for a span that has no
+    children (a SQL statement), the context's attach and detach are saved."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> trace.Span:
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is not None:
+            self.span.set_status(Status(StatusCode.ERROR, kind.__name__))
+        self.span.end()
+
+
 class _CurrentSpan:
     """A started span, made current for the block and ended after it. A class rather than
-    `start_as_current_span`: that is three generator-based context managers deep, and every
-    SQL statement pays for one of these."""
+    `start_as_current_span`: that is three generator-based context managers deep."""
 
     __slots__ = ("span", "token")
 
@@ -222,9 +371,7 @@ def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL,
     tracer = _state.tracer
     if tracer is None:
         return _NO_SPAN
-    return _CurrentSpan(tracer.start_span(name, kind=kind, attributes=attributes, links=links,
-                                          record_exception=False,
-                                          set_status_on_exception=False))
+    return _CurrentSpan(tracer.start_span(name, kind, attributes, links))
 
 
 def detached_span(name: str, *, kind: SpanKind = SpanKind.CLIENT,
@@ -234,8 +381,7 @@ def detached_span(name: str, *, kind: SpanKind = SpanKind.CLIENT,
     tracer = _state.tracer
     if tracer is None:
         return None
-    return tracer.start_span(name, kind=kind, attributes=dict(attributes or {}),
-                             record_exception=False, set_status_on_exception=False)
+    return tracer.start_span(name, kind, attributes, None)
 
 
 @lru_cache(maxsize=STATEMENTS_CACHED)
@@ -245,11 +391,15 @@ def _statement(statement: str) -> tuple[str, str]:
     return operation, statement[:MAX_STATEMENT]
 
 
-def sql_span(statement: str, system: str) -> _CurrentSpan | _NoSpan:
-    """The span of one SQL statement: its text only (parameters are never given to it)."""
+def sql_span(statement: str, system: str) -> _EndedAfter | _NoSpan:
+    """The span of one SQL statement: its text only (parameters are never given to it). Not
+    made current: nothing runs under a statement."""
+    if _state.tracer is None:
+        return _NO_SPAN
     operation, text = _statement(statement)
-    return span(operation, kind=SpanKind.CLIENT, attributes={
+    started = detached_span(operation, kind=SpanKind.CLIENT, attributes={
         "db.system.name": system, "db.operation.name": operation, "db.query.text": text})
+    return _NO_SPAN if started is None else _EndedAfter(started)
 
 
 def current_trace_ids() -> tuple[str, str] | None:

@@ -89,6 +89,9 @@ AI_CREDITS = Counter(
 AI_GENERATIONS = Counter(
     "relleks_ai_generations", "Finished AI generations, by feature and status.",
     ["feature", "status"])
+CLIENT_DISCONNECTS = Counter(
+    "relleks_http_client_disconnects", "GraphQL HTTP requests whose client went away before "
+    "its body had arrived: nothing ran and no answer was sent (not an error of the API).")
 FORM_SUBMISSIONS = Counter(
     "relleks_form_submissions", "Lead form submissions, by verdict: accepted, pending (double "
     "opt-in), held, spam (stored), or rejected (refused before storing: invalid, limited).",
@@ -141,6 +144,10 @@ def record_request(operation: str | None, operation_type: str | None, seconds: f
         ERRORS.labels(code).inc()
     if cost:
         COST.labels(kind).inc(cost)
+
+
+def count_client_disconnect() -> None:
+    CLIENT_DISCONNECTS.inc()
 
 
 def record_operation(operation: str | None, operation_type: str | None,

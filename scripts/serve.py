@@ -29,9 +29,6 @@ from uvicorn.supervisors import Multiprocess
 
 from core.settings import Settings
 
-KEEP_ALIVE_SECONDS = 5
-"""Idle time allowed between two requests of one connection (uvicorn's default)."""
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scripts.serve", description=__doc__)
@@ -68,7 +65,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         workers=args.workers,
         http="web.protocol:LimitedHttpToolsProtocol",
         proxy_headers=True,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # Longer than the clients' and the proxy's idle expiry (KEEPALIVE_TIMEOUT, default 75 s;
+        # uvicorn's own default is 5 s): a client reusing an idle connection at the moment the
+        # server closes it gets a reset (docs/deployment.md, "Keep-alive").
+        timeout_keep_alive=settings.keepalive_timeout,
         # After SIGTERM: requests in flight get this long, then uvicorn cuts them.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
         # The app refuses messages over WS_MAX_MESSAGE_BYTES with its reason; this only keeps

@@ -22,7 +22,7 @@ import structlog
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -35,10 +35,11 @@ from strawberry.types.graphql import OperationType
 
 from auth.authenticate import authenticate
 from auth.viewer import Viewer
+from core.error_reports import report_exception
 from core.errors import ErrorCode
 from engine.context import Context
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
-from observability.metrics import record_request
+from observability.metrics import count_client_disconnect, record_request
 from services import Services
 from web import idempotency
 from web.counting import count_usage
@@ -309,10 +310,19 @@ class GraphQLView(GraphQL[Context, None]):
                 STATUS_CODES.get(response.status_code, ErrorCode.BAD_USER_INPUT).value]
         except BodyTooLarge:
             raise  # `BodySizeLimit` answers 413
+        except ClientDisconnect:
+            # The client went away before its body had arrived (a proxy's timeout, a closed
+            # tab, a benchmark tool stopping): nothing ran (the body is read before anything
+            # else), and nobody is left to read an answer. Not an error of ours: no INTERNAL,
+            # no error report; the access log says 499 (`web/middleware.py`).
+            self._client_gone(request)
+            await request.close()
+            return None
         except Exception as exc:  # anything else is our fault: log it, answer with the id only
             request_id = _state(request).get("request_id", "-")
             log.error("request.internal_error", request_id=request_id,
                       error_type=type(exc).__name__, exc_info=exc)
+            report_exception(exc, request_id=request_id)
             _state(request)["error_codes"] = [ErrorCode.INTERNAL.value]
             response = JSONResponse(
                 error_body(INTERNAL_MESSAGE, ErrorCode.INTERNAL, requestId=request_id),
@@ -338,6 +348,14 @@ class GraphQLView(GraphQL[Context, None]):
             # finds them (nobody else closes a Request this view made).
             await request.close()
         return None
+
+    @staticmethod
+    def _client_gone(request: Request) -> None:
+        state = _state(request)
+        state["client_disconnected"] = True
+        count_client_disconnect()
+        log.info("request.client_disconnected", request_id=state.get("request_id", "-"),
+                 method=request.method, declared_bytes=request.headers.get("content-length"))
 
     @staticmethod
     def _transport_error(request: Request, exc: HTTPException) -> Response:

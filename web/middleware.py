@@ -20,12 +20,15 @@ from core.settings import Settings
 
 log = structlog.get_logger("relleks.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+CLIENT_CLOSED = 499
+"""The status logged for a request whose client left before it was answered (nginx's)."""
 
 
 class RequestLog:
     """Give each request an id (kept from `X-Request-ID` when sane), echo it, and write one JSON
     line when the response ends: id, method, path (never the query string, which can hold GraphQL
-    variables, nor a double opt-in link's token), operation name and type, status, duration,
+    variables, nor a double opt-in link's token), operation name and type, status (499 when the
+    client left before its answer), duration,
     user id, and with tracing on the trace id (`trace_id`, `span_id`: the request's span, named
     `<METHOD> <path>`, parent of the GraphQL operation's). Nothing from the body or the headers'
     values is logged, so no secret or personal data is. An exception that escapes the app is
@@ -43,7 +46,7 @@ class RequestLog:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -62,6 +65,8 @@ class RequestLog:
                 report_exception(exc, request_id=request_id)
                 raise
             finally:
+                if status is None:  # no answer: the client left first (499, as nginx logs it)
+                    status = CLIENT_CLOSED if state.get("client_disconnected") else 500
                 if span is not None:
                     span.set_attribute("http.response.status_code", status)
                 log.info(
