@@ -18,10 +18,12 @@ from models.forms import FormSubmission, SubmissionStatus
 from models.idempotency import KEPT_FOR, IdempotencyKey
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
+from models.privacy_requests import PrivacyRequest, PrivacyRequestStatus
 from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
 from models.usage import ClientEvent, UsageDay, UsageOperationDay
 from models.webhooks import WebhookAttempt, WebhookMessage
+from resolvers.privacy_requests import forget_expired_exports
 
 if TYPE_CHECKING:
     from services import Services
@@ -79,6 +81,15 @@ CLIENT_EVENTS = timedelta(days=90)
 USAGE_AGGREGATES = timedelta(days=400)
 """Daily usage aggregates (counts only, no personal data): 400 days, a year and a month, so a
 month can be compared with the same month a year before."""
+UNVERIFIED_PRIVACY_REQUESTS = timedelta(days=7)
+"""Privacy requests whose verification link was never opened: 7 days after it expired (48
+hours), so "link expired" can be told apart; nothing of them ever reached the organization."""
+CLOSED_PRIVACY_REQUESTS = timedelta(days=3 * 365)
+"""Completed or rejected privacy requests (the requester's email, what was asked, when and how
+it was answered): three years after they closed, the record that the organization answered
+(GDPR article 5(2), accountability) for as long as a complaint can usually be raised. The
+copy handed to an access request's requester is deleted when its link expires
+(EXPORT_TTL_HOURS)."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -150,6 +161,14 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
     deleted["usage_days"] = await SWEEP.scoped(UsageDay).filter(day__lt=oldest_day).delete()
     deleted["usage_operation_days"] = await SWEEP.scoped(UsageOperationDay).filter(
         day__lt=oldest_day).delete()
+    deleted["privacy_request_exports"] = await forget_expired_exports(services, now)
+    privacy = SWEEP.scoped(PrivacyRequest)
+    deleted["unverified_privacy_requests"] = await privacy.filter(
+        status=PrivacyRequestStatus.PENDING_VERIFICATION,
+        verify_expires_at__lt=now - UNVERIFIED_PRIVACY_REQUESTS).delete()
+    deleted["closed_privacy_requests"] = await privacy.filter(
+        status__in=[PrivacyRequestStatus.COMPLETED, PrivacyRequestStatus.REJECTED],
+        completed_at__lt=now - CLOSED_PRIVACY_REQUESTS).delete()
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

@@ -1,7 +1,7 @@
 """The sweep: finds promised work that is due and unfinished and queues it again, queues the
 custom-domain checks that are due, then applies retention, then mails the policy-change notices
-still owed. A procrastinate periodic task runs
-it every minute; tests and operators call `sweep()` directly.
+still owed and the OWNERs of privacy requests past their deadline (once each). A procrastinate
+periodic task runs it every minute; tests and operators call `sweep()` directly.
 
 Work is re-queued when it is PENDING and due and was never queued or queued longer than the
 lease ago (a lost job, a restart of the embedded worker), or RUNNING for longer than the lease
@@ -23,6 +23,7 @@ from jobs.retention import RetentionReport, apply_retention
 from jobs.webhooks import queue_due
 from models.jobs import ScheduledWork, WorkStatus
 from resolvers.policies import send_policy_notices
+from resolvers.privacy_requests import flag_overdue
 
 if TYPE_CHECKING:
     from services import Services
@@ -40,6 +41,8 @@ class SweepReport:
     """Custom domains whose due check was queued (`jobs.custom_domains`)."""
     webhook_messages: list[str] = field(default_factory=list)
     """Due webhook messages queued again (`jobs.webhooks.queue_due`)."""
+    privacy_overdue: int = 0
+    """Privacy requests past their deadline whose OWNERs were mailed (once each)."""
 
 
 async def requeue_due(services: Services, *, now: datetime | None = None,
@@ -70,4 +73,5 @@ async def sweep(services: Services, *, now: datetime | None = None,
     report.webhook_messages = await queue_due(services, now=now, lease=lease)
     report.retention = await apply_retention(services, now)
     report.policy_notices = await send_policy_notices(services)
+    report.privacy_overdue = await flag_overdue(services, now=now)
     return report

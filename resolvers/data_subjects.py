@@ -108,6 +108,25 @@ async def _find(ctx: Context, org_id: uuid.UUID, email: str) -> Subject:
                    receipts, generations)
 
 
+async def subject_counts(ctx: Context, org_id: uuid.UUID, email: str) -> dict[str, int]:
+    """How many records of each kind the org holds about the person, counted without reading
+    them (a privacy request's task shows it before anyone answers): `leads`, `notes` (on
+    those leads), `formSubmissions`, `consentReceipts`."""
+    index = await blind_index(org_id, "email", email)
+    if not index:
+        return {"leads": 0, "notes": 0, "formSubmissions": 0, "consentReceipts": 0}
+    lead_ids = list(await ctx.access.scoped(Lead, org_id).filter(email_bidx=index)
+                    .values_list("id", flat=True))
+    about = Q(email_bidx=index) | Q(lead_id__in=lead_ids) if lead_ids else Q(email_bidx=index)
+    return {
+        "leads": len(lead_ids),
+        "notes": await ctx.access.scoped(Note, org_id).filter(lead_id__in=lead_ids).count()
+        if lead_ids else 0,
+        "formSubmissions": await ctx.access.scoped(FormSubmission, org_id).filter(about).count(),
+        "consentReceipts": await ctx.access.scoped(ConsentReceipt, org_id).filter(about).count(),
+    }
+
+
 async def _events_about(ctx: Context, org_id: uuid.UUID, leads: list[Lead],
                         notes: list[Note]) -> list[ActivityEvent]:
     """Events whose target is one of the leads or notes, and events of notes since deleted
