@@ -212,8 +212,9 @@ def _must_be_open(request: PrivacyRequest) -> None:
 
 
 async def _close(ctx: Context, request: PrivacyRequest, status: PrivacyRequestStatus,
-                 action: str, **changes: object) -> bool:
-    """Mark an OPEN request closed (one caller wins), with its activity event."""
+                 action: str, *, reason: str | None = None, **changes: object) -> bool:
+    """Mark an OPEN request closed (one caller wins), with its activity event; `reason` (a
+    rejection's, encrypted) is saved through the instance."""
     now = datetime.now(UTC)
     async with in_transaction():
         taken = await ctx.access.scoped(PrivacyRequest, request.organization_id).filter(
@@ -221,6 +222,9 @@ async def _close(ctx: Context, request: PrivacyRequest, status: PrivacyRequestSt
             status=status, completed_at=now, **changes)
         if not taken:
             return False
+        if reason is not None:
+            request.reject_reason = reason
+            await request.save(update_fields=["reject_reason"])
         await record(ctx, request.organization_id, action, target_type="privacy_request",
                      target_id=request.id, summary={
                          "kind": request.kind.value,
@@ -280,7 +284,7 @@ async def reject_request(ctx: Context, request_id: uuid.UUID, reason: str) -> Pr
     request = await get_request(ctx, request_id)
     _must_be_open(request)
     if not await _close(ctx, request, PrivacyRequestStatus.REJECTED,
-                        "privacy_request.rejected", reject_reason=text):
+                        "privacy_request.rejected", reason=text or ""):
         raise Conflict("This privacy request was answered meanwhile.",
                        reason="PRIVACY_REQUEST_CLOSED")
     org = await Organization.get(id=request.organization_id)
