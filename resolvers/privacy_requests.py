@@ -212,14 +212,15 @@ def _must_be_open(request: PrivacyRequest) -> None:
 
 
 async def _close(ctx: Context, request: PrivacyRequest, status: PrivacyRequestStatus,
-                 action: str, *, reason: str | None = None, **changes: object) -> bool:
+                 action: str, *, reason: str | None = None,
+                 changes: dict[str, object] | None = None) -> bool:
     """Mark an OPEN request closed (one caller wins), with its activity event; `reason` (a
     rejection's, encrypted) is saved through the instance."""
     now = datetime.now(UTC)
     async with in_transaction():
         taken = await ctx.access.scoped(PrivacyRequest, request.organization_id).filter(
             id=request.id, status=PrivacyRequestStatus.OPEN).update(
-            status=status, completed_at=now, **changes)
+            status=status, completed_at=now, **(changes or {}))
         if not taken:
             return False
         if reason is not None:
@@ -231,7 +232,7 @@ async def _close(ctx: Context, request: PrivacyRequest, status: PrivacyRequestSt
                          "subject": fingerprint(ctx.services.settings.secret_key,
                                                 request.email)})
     request.status, request.completed_at = status, now
-    for name, value in changes.items():
+    for name, value in (changes or {}).items():
         setattr(request, name, value)
     if request.verified_at is not None:
         observe_privacy_request_close(SOURCE, (now - request.verified_at).total_seconds())
@@ -264,7 +265,7 @@ async def complete_request(ctx: Context, request_id: uuid.UUID) -> PrivacyReques
         await erase_data_subject(ctx, org_id, request.email)
         mail = messages.privacy_erased_mail(to=request.email, organization=org.name)
     if not await _close(ctx, request, PrivacyRequestStatus.COMPLETED,
-                        "privacy_request.completed", **changes):
+                        "privacy_request.completed", changes=changes):
         raise Conflict("This privacy request was answered meanwhile.",
                        reason="PRIVACY_REQUEST_CLOSED")
     try:
