@@ -234,7 +234,7 @@ async def _close(ctx: Context, request: PrivacyRequest, status: PrivacyRequestSt
     request.status, request.completed_at = status, now
     for name, value in (changes or {}).items():
         setattr(request, name, value)
-    if request.verified_at is not None:
+    if status is PrivacyRequestStatus.COMPLETED and request.verified_at is not None:
         observe_privacy_request_close(SOURCE, (now - request.verified_at).total_seconds())
     return True
 
