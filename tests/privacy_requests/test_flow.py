@@ -12,6 +12,7 @@ import orjson
 from strawberry import relay
 
 from core.settings import Settings
+from jobs.exports import ORG_TABLES
 from jobs.retention import apply_retention
 from models.leads import Lead
 from models.orgs import Role
@@ -134,6 +135,9 @@ async def test_an_erasure_request_erases_and_the_requester_is_told(
     body = await api.gql(REQUESTS, {"slug": team.slug, "status": "COMPLETED"}, token=admin)
     (task,) = body["data"]["organization"]["privacyRequests"]["nodes"]
     assert task["holdings"]["leads"] == 0 and task["overdue"] is False
+    # The organization's own export lists its answered requests (its record of them).
+    (exported,) = await ORG_TABLES["privacy_requests"](team.org.id)
+    assert exported["email"] == GRACE and exported["status"] == "completed"
 
 
 async def test_a_rejection_mails_its_reason(api: Api, settings: Settings, team: Team,
