@@ -13,10 +13,12 @@ from typing import Annotated, cast
 
 import strawberry
 from strawberry import relay
+from strawberry.types.nodes import SelectedField
 
 from auth.permissions import Permission
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum
 from engine.permissions import HasPermission, org_from_source, org_of, requires
+from engine.selection import prefetch_page, prefetches
 from models import orgs as org_models
 from models import privacy_requests as models
 from resolvers import privacy_requests as resolvers
@@ -50,6 +52,12 @@ class PrivacyRequestHoldings:
                                                          "email or joined to those leads.")
     consent_receipts: int = strawberry.field(description="Consent receipts of those "
                                                          "submissions.")
+
+
+async def _holdings_of_page(info: Info, rows: list[models.PrivacyRequest],
+                            selections: list[SelectedField]) -> None:
+    """`PrivacyRequest.holdings` for a whole page at once (`engine.selection.prefetches`)."""
+    await resolvers.holdings_of_page(info.context, rows)
 
 
 @strawberry.type(description="A person's request, made on the organization's public privacy "
@@ -90,7 +98,8 @@ class PrivacyRequest(ModelNode):
 
     @strawberry.field(description="What the organization holds about the email now, counted "
                                   "(what completing an ERASURE would delete, or an ACCESS "
-                                  "export would hold).")
+                                  "export would hold).",
+                      metadata=prefetches(_holdings_of_page))
     async def holdings(self, root: strawberry.Parent[models.PrivacyRequest],
                        info: Info) -> PrivacyRequestHoldings:
         counts = await resolvers.holdings(info.context, root)
@@ -115,8 +124,10 @@ class OrganizationPrivacyRequestFields:
                 description="Only requests in this status (PENDING_VERIFICATION finds "
                             "none); all verified ones when absent.")] = None,
     ) -> list[PrivacyRequest]:
+        async def prefetch(rows: list[models.PrivacyRequest]) -> None:
+            await prefetch_page(info, rows, PrivacyRequest)
         return cast("list[PrivacyRequest]",
-                    Rows(resolvers.requests_query(info.context, root.id, status)))
+                    Rows(resolvers.requests_query(info.context, root.id, status), prefetch))
 
 
 @strawberry.input(description="The privacy request to carry out.")
