@@ -133,7 +133,9 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         middleware=[
             Middleware(RequestLog),
             Middleware(SecurityHeaders),
-            Middleware(CORSExcept, skip=("/f/",), allow_origins=list(settings.allowed_origins),
+            # The public form pages answer CORS themselves; the privacy page answers none.
+            Middleware(CORSExcept, skip=("/f/", "/p/"),
+                       allow_origins=list(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_credentials=True,
                        allow_headers=["authorization", "content-type", "x-csrf-token",
                                       "x-request-id", "idempotency-key"],

@@ -152,3 +152,15 @@ class TestRateLimits:
         assert int(refused.headers["retry-after"]) >= 1
         assert "Too many requests" in refused.text
         assert len(await rows(team.org)) == 2 and inbox.to("p3@example.com") == []
+
+
+async def test_the_page_answers_no_cors_not_even_to_the_apis_own_origins(
+        http: httpx.AsyncClient, settings: Settings, team: Team) -> None:
+    for origin in [*settings.allowed_origins, "https://evil.example"]:
+        asked = await http.options(f"/p/{team.slug}", headers={
+            "origin": origin, "access-control-request-method": "POST"})
+        page = await http.get(f"/p/{team.slug}", headers={"origin": origin})
+        for response in (asked, page):
+            assert "access-control-allow-origin" not in response.headers
+            assert "access-control-allow-credentials" not in response.headers
+        assert page.status_code == 200 and asked.status_code == 405
