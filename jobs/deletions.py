@@ -43,6 +43,7 @@ from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
 from resolvers.activity import write_event
 from resolvers.exports import forget_org_exports
+from resolvers.privacy_requests import forget_org_privacy_exports
 
 if TYPE_CHECKING:
     from services import Services
@@ -103,6 +104,7 @@ async def delete_organization(services: Services, work: ScheduledWork) -> dict[s
         destroyed = await keys.destroy(work.organization_id)
         log.info("jobs.org_keys_destroyed", organization_id=str(work.organization_id),
                  keys=destroyed)
+        await forget_org_privacy_exports(services, work.organization_id)
         async with in_transaction():
             await _delete_org_rows(work.organization_id)
         log.info("jobs.org_deleted", organization_id=str(work.organization_id))
@@ -184,6 +186,8 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
                          subject_hash=subject_hash(services.settings.ledger_key, user.email))
     old_keys = [key for key in cast("list[str | None]", await ScheduledWork.filter(
         user_id=user.id, archive_key__isnull=False).values_list("archive_key", flat=True)) if key]
+    for org_id in alone:
+        await forget_org_privacy_exports(services, org_id)
     async with in_transaction():
         for org_id in alone:
             await _delete_org_rows(org_id)

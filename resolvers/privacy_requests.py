@@ -374,3 +374,14 @@ async def forget_expired_exports(services: Services, now: datetime) -> int:
                            ).scoped(PrivacyRequest).filter(id=request.id).update(
             export_key=None, download_token_hash=None)
     return len(expired)
+
+
+async def forget_org_privacy_exports(services: Services, org_id: uuid.UUID) -> int:
+    """Delete every stored access copy of the organization (its deletion calls this before its
+    rows go, since the copies are found through them)."""
+    scope = system_scope(org_id, reason="the organization's deletion: its access copies")
+    keys = [str(key) for key in await scope.scoped(PrivacyRequest).filter(
+        export_key__isnull=False).values_list("export_key", flat=True) if key]
+    for key in keys:
+        await services.storage.delete(key)
+    return len(keys)
