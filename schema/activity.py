@@ -175,7 +175,8 @@ class ActivityEvent(ModelNode):
         type_name = {"organization": "Organization", "membership": "Membership",
                      "invitation": "Invitation", "lead_form": "LeadForm",
                      "form_submission": "FormSubmission",
-                     "support_access_grant": "SupportAccessGrant"}.get(root.target_type,
+                     "support_access_grant": "SupportAccessGrant",
+                     "privacy_request": "PrivacyRequest"}.get(root.target_type,
                                                               root.target_type)
         return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
 

@@ -24,6 +24,7 @@ from engine.permissions import WRITABLE_WHILE_DELETING, OrgLocator, _locators
 from models.forms import LeadForm
 from models.leads import Lead, Note
 from models.orgs import Invitation, Role
+from models.privacy_requests import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
 from schema import schema
 from tests.conftest import Api, errors_of
 from tests.orgs.conftest import Team, make_team
@@ -103,6 +104,12 @@ async def _rows(api: Api, team: Team) -> dict[str, str]:
            "ApiToken": to_base64("ApiToken", token.row.id)}
     form = await LeadForm.create(organization=team.org, name="Form")
     ids["LeadForm"] = to_base64("LeadForm", form.id)
+    now = datetime.now(UTC)
+    request = await PrivacyRequest.create(
+        organization_id=team.org.id, email="ada@example.com", kind=PrivacyRequestKind.ACCESS,
+        status=PrivacyRequestStatus.OPEN, verify_expires_at=now, verified_at=now,
+        due_at=now + timedelta(days=30))
+    ids["PrivacyRequest"] = to_base64("PrivacyRequest", request.id)
     return ids
 
 
@@ -134,7 +141,7 @@ async def test_every_org_mutation_answers_conflict_while_deletion_is_pending(
     # These locate their org through rows this test does not make (webhook endpoints and
     # messages, custom domains, form submissions, app grants); they pass the same check.
     assert sorted(unwalked) == NOT_WALKED, unwalked
-    assert len(walked) == 36, walked
+    assert len(walked) == 38, walked
     # Nothing was written: the lead is as it was, no new lead.
     assert await Lead._scoped(team.org.id).count() == 1
 

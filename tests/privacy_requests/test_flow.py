@@ -36,6 +36,9 @@ from tests.privacy_requests.conftest import (
 )
 from tests.smtp import Inbox, body_of
 
+ACTIVITY = """query($slug: String!) { organization(slug: $slug) { activity(first: 20) {
+  nodes { action targetType targetId summary } } } }"""
+
 
 def closed_count() -> float:
     for metric in PRIVACY_REQUEST_CLOSE_SECONDS.collect():
@@ -156,6 +159,11 @@ async def test_a_rejection_mails_its_reason(api: Api, settings: Settings, team: 
     assert rejected["rejectReason"] == "We could not confirm who you are."
     (mail,) = inbox.to(GRACE, "About your privacy request")
     assert "We could not confirm who you are." in body_of(mail)
+    log = await api.gql(ACTIVITY, {"slug": team.slug}, token=admin)
+    (event,) = [e for e in log["data"]["organization"]["activity"]["nodes"]
+                if e["action"] == "PRIVACY_REQUEST_REJECTED"]
+    assert event["targetId"] == gid and event["summary"]["kind"] == "access"
+    assert GRACE not in str(event)  # a keyed fingerprint, never the email
     late = await api.gql(COMPLETE, {"id": gid}, token=admin)
     assert error_code(late) == "CONFLICT"
 
