@@ -138,7 +138,9 @@ async def take_request(services: Services, org: Organization, asked: Asked, *,
     it after the response); None when the address had its EMAIL_MAILS already (nothing is
     stored: the answer is the same)."""
     limiter = MovingWindowRateLimiter(services.limiter.storage)
-    index = hashlib.sha256(b"privacy-mail:" + asked.email.encode()).hexdigest()
+    # Counted under a keyed hash of the address: the limits' storage never holds an email.
+    index = hmac.new(services.settings.secret_key.encode(), b"privacy-mail:"
+                     + asked.email.encode(), hashlib.sha256).hexdigest()
     if not await limiter.hit(EMAIL_MAILS, f"privacy:email:{index}"):
         log.info("privacy_requests.mail_limited", organization=str(org.id))
         return None
