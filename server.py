@@ -33,6 +33,7 @@ from web.forms import form_routes
 from web.graphiql import graphiql_routes
 from web.graphql_view import GraphQLView
 from web.middleware import BodySizeLimit, CORSExcept, HeaderSizeLimit, RequestLog, SecurityHeaders
+from web.privacy_requests import privacy_routes
 from web.routes import healthz, media, readyz, root
 from web.sites import TenantSites, tls_ask
 from web.social import social_routes
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             # Public lead capture (docs/forms.md): the hosted page, its submit endpoint and
             # the double opt-in link; no credentials, no cookies, CORS per form.
             *form_routes(services),
+            # A person's data-rights requests to an organization (docs/privacy-requests.md).
+            *privacy_routes(services),
             # Caddy's on-demand TLS asks which hostnames to get certificates for
             # (docs/custom-domains.md); 200 only for a verified custom domain.
             Route("/internal/tls-ask", tls_ask, methods=["GET"]),
@@ -133,7 +136,9 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         middleware=[
             Middleware(RequestLog),
             Middleware(SecurityHeaders),
-            Middleware(CORSExcept, skip=("/f/",), allow_origins=list(settings.allowed_origins),
+            # The public form pages answer CORS themselves; the privacy page answers none.
+            Middleware(CORSExcept, skip=("/f/", "/p/"),
+                       allow_origins=list(settings.allowed_origins),
                        allow_methods=["GET", "POST"], allow_credentials=True,
                        allow_headers=["authorization", "content-type", "x-csrf-token",
                                       "x-request-id", "idempotency-key"],

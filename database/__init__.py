@@ -35,7 +35,8 @@ MODEL_MODULES = ["models.accounts", "models.orgs", "models.activity", "models.le
                  "models.social",
                  "models.consents", "models.policies",
                  "models.jobs", "models.forms", "models.custom_domains", "models.webhooks",
-                 "models.idempotency", "models.ai", "models.usage", "models.support"]
+                 "models.idempotency", "models.ai", "models.usage", "models.support",
+                 "models.privacy_requests"]
 
 KEYSTORE_MODEL_MODULES = ["keystore.models", "keystore.ledger"]
 """The keystore's tables (`keystore/`): its own connection and app, `"keystore"`, in the database

@@ -52,6 +52,7 @@ from realtime.credentials import announce_sessions_ended
 from realtime.outbox import in_transaction
 from resolvers.activity import write_event
 from resolvers.exports import forget_org_exports
+from resolvers.privacy_requests import forget_org_privacy_exports
 
 if TYPE_CHECKING:
     from services import Services
@@ -112,6 +113,7 @@ async def delete_organization(services: Services, work: ScheduledWork) -> dict[s
         destroyed = await keys.destroy(work.organization_id)
         log.info("jobs.org_keys_destroyed", organization_id=str(work.organization_id),
                  keys=destroyed)
+        await forget_org_privacy_exports(services, work.organization_id)
         async with in_transaction():
             await _delete_org_rows(work.organization_id)
         log.info("jobs.org_deleted", organization_id=str(work.organization_id))
@@ -199,6 +201,8 @@ async def delete_account(services: Services, work: ScheduledWork) -> dict[str, A
     await keys.destroy(user.id)
     attached = [str(key) for key in await SupportAttachment.filter(
         requester_id=user.id).values_list("storage_key", flat=True)]
+    for org_id in alone:
+        await forget_org_privacy_exports(services, org_id)
     async with in_transaction():
         for org_id in alone:
             await _delete_org_rows(org_id)

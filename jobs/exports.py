@@ -36,6 +36,7 @@ from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Invitation, Membership, Organization
 from models.policies import PolicyAcceptance
+from models.privacy_requests import PrivacyRequest, PrivacyRequestStatus
 from models.social import SocialIdentity
 from models.support import SupportAttachment, SupportMessage, SupportTicket
 from models.tenancy import EVERY_ORG, SystemScope, TenantModel, system_scope
@@ -256,6 +257,15 @@ async def _billing(org_id: uuid.UUID) -> list[dict[str, Any]]:
         "cancel_at_period_end", "trial_ends_at"))
 
 
+async def _privacy_requests(org_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Verified privacy requests (unverified ones never reached the organization)."""
+    rows = await org_data(org_id).scoped(PrivacyRequest).exclude(
+        status=PrivacyRequestStatus.PENDING_VERIFICATION).order_by("created_at", "id")
+    return records([{column: getattr(row, column) for column in (
+        "id", "email", "kind", "message", "status", "created_at", "verified_at", "due_at",
+        "completed_at", "reject_reason", "overdue_notified_at")} for row in rows])
+
+
 ORG_TABLES: dict[str, Table] = {
     "organization": _organization,
     "members": _org_rows(Membership, "role", joined_at="created_at", user_id="user__id",
@@ -301,6 +311,7 @@ ORG_TABLES: dict[str, Table] = {
                                 "provider", "model", "prompt_version", "input_hash",
                                 "data_manifest", "input_tokens", "output_tokens",
                                 "credits_charged", "latency_ms", "created_at", "finished_at"),
+    "privacy_requests": _privacy_requests,
     # Tables of later domains join here as name -> async (org_id) -> rows.
 }
 """The tables of an organization export: each becomes `<name>.json` and `<name>.csv`."""

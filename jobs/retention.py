@@ -19,10 +19,12 @@ from models.idempotency import KEPT_FOR, IdempotencyKey
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
 from models.support import SupportAccessGrant, SupportAttachment, SupportTicket, TicketStatus
+from models.privacy_requests import PrivacyRequest, PrivacyRequestStatus
 from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
 from models.usage import ClientEvent, UsageDay, UsageOperationDay
 from models.webhooks import WebhookAttempt, WebhookMessage
+from resolvers.privacy_requests import forget_expired_exports
 
 if TYPE_CHECKING:
     from services import Services
@@ -88,6 +90,15 @@ log keeps the grant's events; a ticket with a grant made in that year stays unti
 a year old too."""
 TICKET_BATCH = 500
 """Tickets deleted per sweep at most (the next sweep, a minute later, takes the rest)."""
+UNVERIFIED_PRIVACY_REQUESTS = timedelta(days=7)
+"""Privacy requests whose verification link was never opened: 7 days after it expired (48
+hours), so "link expired" can be told apart; nothing of them ever reached the organization."""
+CLOSED_PRIVACY_REQUESTS = timedelta(days=3 * 365)
+"""Completed or rejected privacy requests (the requester's email, what was asked, when and how
+it was answered): three years after they closed, the record that the organization answered
+(GDPR article 5(2), accountability) for as long as a complaint can usually be raised. The
+copy handed to an access request's requester is deleted when its link expires
+(EXPORT_TTL_HOURS)."""
 FINISHED_WORK = timedelta(days=365)
 """Records of finished, failed or canceled scheduled work (deletions done): one year."""
 
@@ -180,6 +191,14 @@ async def apply_retention(services: Services, now: datetime | None = None) -> Re
     deleted["usage_operation_days"] = await SWEEP.scoped(UsageOperationDay).filter(
         day__lt=oldest_day).delete()
     deleted["support_tickets"] = await _resolved_tickets(services, now)
+    deleted["privacy_request_exports"] = await forget_expired_exports(services, now)
+    privacy = SWEEP.scoped(PrivacyRequest)
+    deleted["unverified_privacy_requests"] = await privacy.filter(
+        status=PrivacyRequestStatus.PENDING_VERIFICATION,
+        verify_expires_at__lt=now - UNVERIFIED_PRIVACY_REQUESTS).delete()
+    deleted["closed_privacy_requests"] = await privacy.filter(
+        status__in=[PrivacyRequestStatus.COMPLETED, PrivacyRequestStatus.REJECTED],
+        completed_at__lt=now - CLOSED_PRIVACY_REQUESTS).delete()
     deleted["scheduled_work"] = await ScheduledWork.filter(
         status__in=[WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELED],
         updated_at__lt=now - FINISHED_WORK, archive_key__isnull=True).delete()

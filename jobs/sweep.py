@@ -1,7 +1,8 @@
 """The sweep: finds promised work that is due and unfinished and queues it again, queues the
 custom-domain checks that are due, then applies retention, then mails the policy-change notices
-still owed, then resolves the data-rights tickets whose export finished unnoticed. A
-procrastinate periodic task runs it every minute; tests and operators call `sweep()` directly.
+still owed and the OWNERs of privacy requests past their deadline (once each), then
+resolves the data-rights tickets whose export finished unnoticed. A procrastinate periodic
+task runs it every minute; tests and operators call `sweep()` directly.
 
 Work is re-queued when it is PENDING and due and was never queued or queued longer than the
 lease ago (a lost job, a restart of the embedded worker), or RUNNING for longer than the lease
@@ -24,6 +25,7 @@ from jobs.webhooks import queue_due
 from models.jobs import ScheduledWork, WorkStatus
 from resolvers.policies import send_policy_notices
 from resolvers.ticket_work import settle
+from resolvers.privacy_requests import flag_overdue
 
 if TYPE_CHECKING:
     from services import Services
@@ -44,6 +46,8 @@ class SweepReport:
     tickets_settled: int = 0
     """Data-rights tickets resolved whose export finished without resolving them
     (`resolvers.ticket_work.settle`)."""
+    privacy_overdue: int = 0
+    """Privacy requests past their deadline whose OWNERs were mailed (once each)."""
 
 
 async def requeue_due(services: Services, *, now: datetime | None = None,
@@ -75,4 +79,5 @@ async def sweep(services: Services, *, now: datetime | None = None,
     report.retention = await apply_retention(services, now)
     report.policy_notices = await send_policy_notices(services)
     report.tickets_settled = await settle(services)
+    report.privacy_overdue = await flag_overdue(services, now=now)
     return report

@@ -233,3 +233,72 @@ def support_waiting_mail(*, to: str, category: str, url: str, opened: bool) -> M
         f"{url}\n\n"
         "-- Relleks\n"
     ))
+
+
+def privacy_request_verify_mail(*, to: str, organization: str, kind: str, url: str,
+                                ttl: timedelta) -> Mail:
+    """Someone asked an organization, on its public privacy page, for access to or erasure of
+    what it holds about this address: the person confirms the address is theirs. Nothing
+    reaches the organization before the link is opened. Its name was typed by its members:
+    quoted in the body, never in the subject."""
+    return Mail(to=to, subject="Please confirm your privacy request", body=(
+        "Hello,\n\n"
+        f"Someone (we hope you) asked the organization {quoted(organization)} (as its members "
+        f"named it) for {kind} of the data it holds about {to}. To confirm that this is your "
+        "address and send the request, open this link:\n\n"
+        f"{url}\n\n"
+        f"The link works once and expires in {hours(ttl)}. If this was not you, ignore this "
+        "email: nothing is sent unless the link is opened.\n\n"
+        "-- Sent by Relleks for that organization\n"
+    ))
+
+
+def privacy_export_mail(*, to: str, organization: str, url: str, expires_at: datetime) -> Mail:
+    """The answer to a verified access request: a link to the copy of what the organization
+    holds about the address (JSON)."""
+    return Mail(to=to, subject="Your data: the answer to your access request", body=(
+        "Hello,\n\n"
+        f"The organization {quoted(organization)} answered your access request. Download the "
+        "copy of the data it holds about you (a JSON file) from\n\n"
+        f"{url}\n\n"
+        f"The link works until {expires_at:%Y-%m-%d %H:%M} UTC.\n\n"
+        "-- Sent by Relleks for that organization\n"
+    ))
+
+
+def privacy_erased_mail(*, to: str, organization: str) -> Mail:
+    """The answer to a verified erasure request: it was carried out."""
+    return Mail(to=to, subject="Your erasure request was carried out", body=(
+        "Hello,\n\n"
+        f"The organization {quoted(organization)} erased the data it held about {to}: its "
+        "leads, notes, form submissions and consent receipts about you are deleted, and its "
+        "activity log keeps no details about you.\n\n"
+        "-- Sent by Relleks for that organization\n"
+    ))
+
+
+def privacy_rejected_mail(*, to: str, organization: str, kind: str, reason: str) -> Mail:
+    """A verified request was turned down, with the organization's reason (its words,
+    quoted)."""
+    return Mail(to=to, subject="About your privacy request", body=(
+        "Hello,\n\n"
+        f"The organization {quoted(organization)} did not carry out your {kind} request. "
+        f"Its reason, in its own words:\n\n{quoted(reason)}\n\n"
+        "If you disagree, you may reply to the organization directly or complain to your data "
+        "protection authority.\n\n"
+        "-- Sent by Relleks for that organization\n"
+    ))
+
+
+def privacy_overdue_mail(*, to: str, organization_slug: str, kind: str, due_at: datetime,
+                         url: str) -> Mail:
+    """To an OWNER: a verified privacy request of their organization is past its legal
+    deadline. The requester's email stays in the app."""
+    return Mail(to=to, subject=f"A privacy request to {organization_slug} is overdue", body=(
+        "Hello,\n\n"
+        f"A verified {kind} request to the organization {organization_slug} was due on "
+        f"{due_at:%Y-%m-%d %H:%M} UTC and is not answered yet. Answer it from its task "
+        "(`organization.privacyRequests`):\n\n"
+        f"{url}\n\n"
+        "-- Relleks\n"
+    ))

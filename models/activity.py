@@ -78,6 +78,8 @@ class ActivityAction(StrEnum):
     FORM_SUBMISSION_DISCARDED = "form_submission.discarded"
     DATA_SUBJECT_EXPORTED = "data_subject.exported"
     DATA_SUBJECT_ERASED = "data_subject.erased"
+    PRIVACY_REQUEST_COMPLETED = "privacy_request.completed"
+    PRIVACY_REQUEST_REJECTED = "privacy_request.rejected"
     AI_ENABLED = "organization.ai_enabled"
     AI_DISABLED = "organization.ai_disabled"
     SUPPORT_ACCESS_GRANTED = "support_access.granted"

@@ -96,8 +96,8 @@ FORM_SUBMISSIONS = Counter(
     "relleks_form_submissions", "Lead form submissions, by verdict: accepted, pending (double "
     "opt-in), held, spam (stored), or rejected (refused before storing: invalid, limited).",
     ["verdict"])
-
 PRIVACY_REQUEST_CLOSE_SECONDS = Histogram("relleks_privacy_request_close_seconds", "Seconds from a verified data-rights request to its completion.", ["source"], buckets=(3600, 86400, 7*86400, 14*86400, 30*86400, 60*86400))  # noqa: E501
+
 
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 

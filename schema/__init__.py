@@ -61,6 +61,7 @@ from schema.members import MemberMutations
 from schema.oauth import OAuthMutations, OAuthQueries
 from schema.orgs import OrgMutations, OrgQueries
 from schema.policies import PolicyMutations, PolicyQueries
+from schema.privacy_requests import PrivacyRequestMutations
 from schema.realtime import RealtimeSubscriptions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.social import SocialMutations, SocialQueries
@@ -87,6 +88,7 @@ Mutation = merge_types("Mutation", (
     EncryptionMutations,
     UsageMutations,
     SupportMutations,
+    PrivacyRequestMutations,
 ))
 
 Subscription = merge_types("Subscription", (RealtimeSubscriptions, AiSubscriptions))

@@ -111,6 +111,9 @@ described_enum(
         A.FORM_SUBMISSION_DISCARDED: "A submission was thrown away (`summary.form`).",
         A.DATA_SUBJECT_EXPORTED: "Data about a person was exported at their request.",
         A.DATA_SUBJECT_ERASED: "Data about a person was erased at their request.",
+        A.PRIVACY_REQUEST_COMPLETED: "A person's verified privacy request (from the public "
+                                     "privacy page) was carried out.",
+        A.PRIVACY_REQUEST_REJECTED: "A person's verified privacy request was turned down.",
     })
 
 SUMMARY_ENUMS: dict[str, type[Enum]] = {
@@ -172,7 +175,8 @@ class ActivityEvent(ModelNode):
         type_name = {"organization": "Organization", "membership": "Membership",
                      "invitation": "Invitation", "lead_form": "LeadForm",
                      "form_submission": "FormSubmission",
-                     "support_access_grant": "SupportAccessGrant"}.get(root.target_type,
+                     "support_access_grant": "SupportAccessGrant",
+                     "privacy_request": "PrivacyRequest"}.get(root.target_type,
                                                               root.target_type)
         return strawberry.ID(str(relay.GlobalID(type_name, str(root.target_id))))
 

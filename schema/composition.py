@@ -29,6 +29,7 @@ from schema.leads import OrganizationLeadFields
 from schema.oauth import MeOAuthFields, OrganizationOAuthFields
 from schema.orgs import MeOrgFields, OrganizationBase, OrganizationMemberFields
 from schema.policies import MePolicyFields
+from schema.privacy_requests import OrganizationPrivacyRequestFields
 from schema.social import MeSocialFields
 from schema.support import MeSupportFields, OrganizationSupportFields
 from schema.tokens import OrganizationTokenFields
@@ -55,5 +56,6 @@ class Organization(OrganizationBase, OrganizationLeadFields, OrganizationBilling
                    OrganizationMemberFields, OrganizationTokenFields, OrganizationOAuthFields,
                    OrganizationActivityFields, OrganizationFormFields,
                    OrganizationDomainFields, OrganizationWebhookFields, OrganizationAiFields,
-                   OrganizationUsageFields, OrganizationSupportFields):
+                   OrganizationUsageFields, OrganizationSupportFields,
+                   OrganizationPrivacyRequestFields):
     pass

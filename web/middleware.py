@@ -82,8 +82,9 @@ class RequestLog:
                 )
 
 
-SECRET_PATHS = ("/f/confirm/",)
-"""Paths whose last part is a secret (a double opt-in link's token): logged without it."""
+SECRET_PATHS = ("/f/confirm/", "/p/verify/", "/p/download/")
+"""Paths whose last part is a secret (a double opt-in link's token, a privacy request's
+verification or download link): logged without it."""
 
 
 def logged_path(path: str) -> str:

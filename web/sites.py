@@ -43,8 +43,9 @@ from resolvers.custom_domains import own_hosts, serves, site_for_host, site_form
 
 log = structlog.get_logger("relleks.sites")
 
-SITE_PATHS = ("/f/", "/static/forms/")
-"""What a tenant's host serves beside `/`: the form pages and their assets. The API, GraphiQL,
+SITE_PATHS = ("/f/", "/static/forms/", "/p/")
+"""What a tenant's host serves beside `/`: the form pages and their assets, and the org's
+privacy-request page (`/p/{slug}`, `web/privacy_requests.py`). The API, GraphiQL,
 OAuth, media, exports and webhooks are never served on a tenant's host."""
 STATE_KEY = "site_org_id"
 

@@ -29,7 +29,7 @@ async def due_dates(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('relleks', '0022_ticket_attachments')]
+    dependencies = [('relleks', '0023_privacy_requests')]
 
     initial = False
 

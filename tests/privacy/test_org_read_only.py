@@ -28,6 +28,7 @@ from models.forms import LeadForm
 from models.leads import Lead, Note
 from models.orgs import Invitation, Role
 from models.tokens import ApiToken
+from models.privacy_requests import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
 from schema import schema
 from tests.billing.conftest import OPEN_PORTAL, subscribe
 from tests.billing.fake_stripe import FakeStripe
@@ -109,6 +110,12 @@ async def _rows(api: Api, team: Team) -> dict[str, str]:
            "ApiToken": to_base64("ApiToken", token.row.id)}
     form = await LeadForm.create(organization=team.org, name="Form")
     ids["LeadForm"] = to_base64("LeadForm", form.id)
+    now = datetime.now(UTC)
+    request = await PrivacyRequest.create(
+        organization_id=team.org.id, email="ada@example.com", kind=PrivacyRequestKind.ACCESS,
+        status=PrivacyRequestStatus.OPEN, verify_expires_at=now, verified_at=now,
+        due_at=now + timedelta(days=30))
+    ids["PrivacyRequest"] = to_base64("PrivacyRequest", request.id)
     return ids
 
 
@@ -141,7 +148,7 @@ async def test_every_org_mutation_answers_conflict_while_deletion_is_pending(
     # messages, custom domains, form submissions, support tickets); they pass the same check.
     # revokeSupportAccess is called in tests/support/test_access_grants.py.
     assert sorted(unwalked) == NOT_WALKED, unwalked
-    assert len(walked) == 32, walked
+    assert len(walked) == 34, walked
     # Nothing was written: the lead is as it was, no new lead.
     assert await Lead._scoped(team.org.id).count() == 1
 
