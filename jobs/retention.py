@@ -18,8 +18,8 @@ from models.forms import FormSubmission, SubmissionStatus
 from models.idempotency import KEPT_FOR, IdempotencyKey
 from models.jobs import ScheduledWork, WorkStatus
 from models.orgs import Invitation
-from models.support import SupportAccessGrant, SupportAttachment, SupportTicket, TicketStatus
 from models.privacy_requests import PrivacyRequest, PrivacyRequestStatus
+from models.support import SupportAccessGrant, SupportAttachment, SupportTicket, TicketStatus
 from models.tenancy import EVERY_ORG, system_scope
 from models.tokens import ApiToken
 from models.usage import ClientEvent, UsageDay, UsageOperationDay

@@ -24,8 +24,8 @@ from jobs.retention import RetentionReport, apply_retention
 from jobs.webhooks import queue_due
 from models.jobs import ScheduledWork, WorkStatus
 from resolvers.policies import send_policy_notices
-from resolvers.ticket_work import settle
 from resolvers.privacy_requests import flag_overdue
+from resolvers.ticket_work import settle
 
 if TYPE_CHECKING:
     from services import Services

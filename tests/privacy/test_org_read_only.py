@@ -27,8 +27,8 @@ from engine.permissions import WRITABLE_WHILE_DELETING, OrgLocator, _locators
 from models.forms import LeadForm
 from models.leads import Lead, Note
 from models.orgs import Invitation, Role
-from models.tokens import ApiToken
 from models.privacy_requests import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
+from models.tokens import ApiToken
 from schema import schema
 from tests.billing.conftest import OPEN_PORTAL, subscribe
 from tests.billing.fake_stripe import FakeStripe
