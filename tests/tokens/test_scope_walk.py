@@ -40,6 +40,7 @@ from models.forms import FormSubmission, LeadForm, SubmissionStatus
 from models.leads import Lead, Note
 from models.oauth import OAuthApp, OAuthGrant
 from models.orgs import Role
+from models.privacy_requests import PrivacyRequest, PrivacyRequestKind, PrivacyRequestStatus
 from models.support import SupportAccessGrant, SupportTicket, TicketCategory
 from models.webhooks import WebhookEndpoint, WebhookMessage
 from tests.conftest import Api, errors_of
@@ -99,6 +100,7 @@ class World:
     message: str = ""  # a webhook message of it, to redeliver
     ticket: str = ""  # a support ticket of the OWNER naming the org
     support_grant: str = ""  # a support access grant given from it
+    privacy_request: str = ""  # a verified request from the org's privacy page
 
 
 Run = Callable[[httpx.AsyncClient, str, World], Awaitable[dict[str, Any]]]
@@ -421,6 +423,16 @@ RUNNERS: dict[str, Run] = {
     "Mutation.revokeSupportAccess": gql(
         "mutation($id: ID!) { revokeSupportAccess(input: {id: $id}) { grant { id } } }",
         lambda w: {"id": w.support_grant}),
+    "Mutation.confirmTicketWork": gql(
+        "mutation($id: ID!) { confirmTicketWork(input: {ticketId: $id}) { ticket { id } } }",
+        lambda w: {"id": w.ticket}),
+    "Organization.privacyRequests": org_field("privacyRequests(first: 1) { totalCount }"),
+    "Mutation.completePrivacyRequest": gql(
+        "mutation($id: ID!) { completePrivacyRequest(input: {id: $id}) "
+        "{ privacyRequest { id } } }", lambda w: {"id": w.privacy_request}),
+    "Mutation.rejectPrivacyRequest": gql(
+        "mutation($id: ID!) { rejectPrivacyRequest(input: {id: $id, reason: \"No.\"}) "
+        "{ privacyRequest { id } } }", lambda w: {"id": w.privacy_request}),
     "Organization.supportAccessGrants": org_field(
         "supportAccessGrants(first: 1) { totalCount }"),
     "SupportAccessGrant.reads": org_field(
@@ -503,6 +515,11 @@ async def make_world(team: Team, settings: Settings) -> World:
                                         subject="Walk")
     support_grant = await SupportAccessGrant.create(
         organization=team.org, ticket=ticket, expires_at=datetime.now(UTC) + timedelta(hours=1))
+    now = datetime.now(UTC)
+    privacy_request = await PrivacyRequest.create(
+        organization_id=team.org.id, email="ada@example.com", kind=PrivacyRequestKind.ACCESS,
+        status=PrivacyRequestStatus.OPEN, verify_expires_at=now, verified_at=now,
+        due_at=now + timedelta(days=30))
     return World(team=team, target=target, invitations=invitations,
                  lead=gid("Lead", lead.id), note=gid("Note", note.id),
                  token=gid("ApiToken", revocable.row.id), grant=gid("AuthorizedApp", grant.id),
@@ -512,7 +529,8 @@ async def make_world(team: Team, settings: Settings) -> World:
                  endpoint=gid("WebhookEndpoint", endpoint.id),
                  message=gid("WebhookMessage", message.id),
                  ticket=gid("SupportTicket", ticket.id),
-                 support_grant=gid("SupportAccessGrant", support_grant.id))
+                 support_grant=gid("SupportAccessGrant", support_grant.id),
+                 privacy_request=gid("PrivacyRequest", privacy_request.id))
 
 
 def _refused_for(needs: Needs, scopes: frozenset[Permission]) -> set[str] | None:
