@@ -375,6 +375,15 @@ class MeSupportFields:
                                                 prefetch))
 
 
+ATTACHMENTS_DESCRIPTION = (
+    "Files to attach (a GraphQL multipart request: map each file part to "
+    "`variables.input.attachments.<n>`): at most SUPPORT_ATTACHMENTS_PER_MESSAGE (5) of at most "
+    "SUPPORT_ATTACHMENT_MAX_BYTES (5 MiB) each, all together within MAX_UPLOAD_BYTES; PNG, JPEG, "
+    "GIF, WebP, PDF, plain text or CSV, as sniffed from the content (the name and declared type "
+    "are not trusted); scanned for viruses when a scanner is configured.")
+"""`attachments` of `openSupportTicket` and `replyToTicket`: one text for both."""
+
+
 @strawberry.input(description="A new support ticket and its first message.")
 class OpenSupportTicketInput:
     category: Category = strawberry.field(description="What it is about.")
@@ -388,14 +397,7 @@ class OpenSupportTicketInput:
         default=None, description="One of your organizations it is about; any other is "
                                   "NOT_FOUND.")
     attachments: list[Upload] | None = strawberry.field(
-        default=None, description="Files to attach (a GraphQL multipart request: map each "
-                                  "file part to `variables.input.attachments.<n>`): at most "
-                                  "SUPPORT_ATTACHMENTS_PER_MESSAGE (5) of at most "
-                                  "SUPPORT_ATTACHMENT_MAX_BYTES (5 MiB) each, all together "
-                                  "within MAX_UPLOAD_BYTES; PNG, JPEG, GIF, WebP, PDF, plain "
-                                  "text or CSV, as sniffed from the content (the name and "
-                                  "declared type are not trusted); scanned for viruses when "
-                                  "a scanner is configured.")
+        default=None, description=ATTACHMENTS_DESCRIPTION)
 
 
 @strawberry.type(description="The result of `openSupportTicket`.")
@@ -411,14 +413,7 @@ class ReplyToTicketInput:
     format: Format = strawberry.field(default=Format.PLAIN,
                                       description="How `body` is written; PLAIN by default.")
     attachments: list[Upload] | None = strawberry.field(
-        default=None, description="Files to attach (a GraphQL multipart request: map each "
-                                  "file part to `variables.input.attachments.<n>`): at most "
-                                  "SUPPORT_ATTACHMENTS_PER_MESSAGE (5) of at most "
-                                  "SUPPORT_ATTACHMENT_MAX_BYTES (5 MiB) each, all together "
-                                  "within MAX_UPLOAD_BYTES; PNG, JPEG, GIF, WebP, PDF, plain "
-                                  "text or CSV, as sniffed from the content (the name and "
-                                  "declared type are not trusted); scanned for viruses when "
-                                  "a scanner is configured.")
+        default=None, description=ATTACHMENTS_DESCRIPTION)
 
 
 @strawberry.type(description="The result of `replyToTicket`.")
