@@ -578,8 +578,11 @@ async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[s
     # The peak is the mix's WITH its subscribers: each event the mix makes is a GraphQL
     # execution per subscriber on the server, work a ramp without them would leave out (70% of
     # that peak overloaded the fleet, and the slow-reader bound ended the subscribers). These
-    # subscribers only load the server; at the ramp's closed-loop peak they may well be ended.
-    loading = SubscriberProcess(fleet.url, driver.org_id, driver.subscriber_tokens)
+    # subscribers only load the server; at the ramp's closed-loop peak they may well be ended,
+    # and then subscribe again a second later (as the JavaScript client does), so that every
+    # step of the ramp pays for the fan-out.
+    loading = SubscriberProcess(fleet.url, driver.org_id, driver.subscriber_tokens,
+                                resubscribe=True)
     await loading.start()
     ramp = {}
     try:
@@ -650,7 +653,9 @@ async def soak(args: argparse.Namespace, fleet: Fleet, driver: Driver) -> dict[s
                  "step_s": args.ramp_seconds, "peak_requests_per_s": peak,
                  "with_subscribers": len(driver.subscriber_tokens),
                  "subscribers_ended_by_the_server": sum(
-                     1 for r in ramp_subscribers["subscribers"] if r["closed_by_server"])},
+                     r["resubscribed"] for r in ramp_subscribers["subscribers"])
+                 + sum(1 for r in ramp_subscribers["subscribers"] if r["closed_by_server"]),
+                 "subscriber_events": sum(r["events"] for r in ramp_subscribers["subscribers"])},
         "target_requests_per_s": rate, "load": args.load, "form_rate_per_s": args.form_rate,
         "seconds": round(elapsed, 1), "requests": requests,
         "throughput_per_s": round(requests / elapsed, 1), "errors": errors,
@@ -712,7 +717,7 @@ def main() -> None:
     parser.add_argument("--form-rate", type=float, default=env_number("SOAK_FORM_RATE", 0.5))
     parser.add_argument("--subscribers", type=int, default=int(env_number("SOAK_SUBSCRIBERS",
                                                                           10)))
-    parser.add_argument("--ramp", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--ramp", type=int, nargs="+", default=[2, 4, 8, 16, 24])
     parser.add_argument("--ramp-seconds", type=float, default=env_number("SOAK_RAMP_SECONDS", 15))
     parser.add_argument("--warm-up", type=float, default=60,
                         help="seconds after which RSS counts as warm")

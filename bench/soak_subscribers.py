@@ -16,6 +16,12 @@ Per subscriber it records the events received by type, the events that came with
 instead of data, and whether the server ended the subscription (an `error` or `complete`
 message, or the socket closed from its side) and why; and the delivery delays (now minus the
 event's `committedAt`) of all of them together.
+
+`resubscribe=True` makes each subscriber behave as the JavaScript client does when the server
+ends a stream: wait a second (the error's `retryAfter`), connect and subscribe again, for as
+long as the process runs; `resubscribed` counts how often. The soak's ramp uses it so that the
+fan-out of events loads the server at every step of the ramp, not only until the slow-reader
+bound ends the subscribers (which made the measured peak one without fan-out).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from websockets.typing import Subprotocol
 SUBSCRIBE = """subscription($org: ID!) { leadEvents(organizationId: $org) {
   type committedAt leadId } }"""
 START_TIMEOUT_S = 60.0
+RETRY_AFTER_S = 1.0
 STOP_TIMEOUT_S = 60.0
 
 
@@ -49,11 +56,21 @@ class Subscriber:
         """Why the server ended it (None: it was still open when the soak stopped it)."""
         self.errors: list[str] = []
         self.ready = asyncio.Event()
+        self.resubscribed = 0
 
     def report(self) -> dict[str, Any]:
         return {"subscriber": self.index, "received": dict(self.received),
                 "events": sum(n for kind, n in self.received.items() if kind != "with errors"),
-                "closed_by_server": self.closed_by_server, "errors": self.errors[:5]}
+                "closed_by_server": self.closed_by_server, "errors": self.errors[:5],
+                "resubscribed": self.resubscribed}
+
+    async def follow(self, ws_url: str, org_id: str, token: str, delays: list[float]) -> None:
+        """`run`, then, each time the server ends the subscription, a second's wait and again."""
+        while True:
+            await self.run(ws_url, org_id, token, delays)
+            await asyncio.sleep(RETRY_AFTER_S)
+            self.resubscribed += 1
+            self.closed_by_server = None
 
     async def run(self, ws_url: str, org_id: str, token: str, delays: list[float]) -> None:
         try:
@@ -106,11 +123,13 @@ class Subscriber:
         return True
 
 
-async def _serve(url: str, org_id: str, tokens: list[str], pipe: Connection) -> None:
+async def _serve(url: str, org_id: str, tokens: list[str], resubscribe: bool,
+                 pipe: Connection) -> None:
     ws_url = url.replace("http", "ws", 1) + "/graphql"
     subscribers = [Subscriber(n) for n in range(len(tokens))]
     delays: list[float] = []
-    tasks = [asyncio.create_task(s.run(ws_url, org_id, token, delays))
+    tasks = [asyncio.create_task((s.follow if resubscribe else s.run)(
+                 ws_url, org_id, token, delays))
              for s, token in zip(subscribers, tokens, strict=True)]
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subscribers)),
                            START_TIMEOUT_S)
@@ -123,18 +142,21 @@ async def _serve(url: str, org_id: str, tokens: list[str], pipe: Connection) -> 
                           "delays_ms": delays}))
 
 
-def _main(url: str, org_id: str, tokens: list[str], pipe: Connection) -> None:
-    asyncio.run(_serve(url, org_id, tokens, pipe))
+def _main(url: str, org_id: str, tokens: list[str], resubscribe: bool,
+          pipe: Connection) -> None:
+    asyncio.run(_serve(url, org_id, tokens, resubscribe, pipe))
 
 
 class SubscriberProcess:
     """The subscribers of `tokens` (one socket each) to `org_id`'s `leadEvents` at `url`, in a
-    child process."""
+    child process; with `resubscribe`, each subscribes again whenever the server ends it."""
 
-    def __init__(self, url: str, org_id: str, tokens: list[str]) -> None:
+    def __init__(self, url: str, org_id: str, tokens: list[str], *,
+                 resubscribe: bool = False) -> None:
         context = multiprocessing.get_context("spawn")
         self.pipe, child = context.Pipe()
-        self.process = context.Process(target=_main, args=(url, org_id, tokens, child),
+        self.process = context.Process(target=_main,
+                                       args=(url, org_id, tokens, resubscribe, child),
                                        name="soak-subscribers", daemon=True)
 
     def _receive(self, timeout: float) -> tuple[str, Any]:
