@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks bench-tracing services clean browser caddy vendor-graphiql js-client backup restore-drill \
-	serve serve-start serve-stop serve-check pgbouncer soak
+	serve serve-start serve-stop serve-check pgbouncer wrk soak
 
 setup: $(STAMP)
 
@@ -71,7 +71,7 @@ bench-webhooks: setup
 # processes, PgBouncer, Redis, a job worker, on ports of its own) under a realistic mix at 70% of
 # its measured peak for SOAK_SECONDS (600), RSS every 30 s: bench/results/soak.json.
 # SOAK_FLEET=stand-in: scripts.serve and a worker on SOAK_DATABASE_URL, without PgBouncer.
-soak: setup pgbouncer
+soak: setup pgbouncer wrk
 	$(BIN)/python -m bench.soak
 
 services:
@@ -106,6 +106,10 @@ serve-check: setup
 # Debian's PgBouncer for `make serve` and the PgBouncer test (installed with apt-get when missing).
 pgbouncer:
 	@bash scripts/pgbouncer.sh
+
+# wrk, which times Q1 in `make soak` (bench/run.sh installs it for itself too).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || (echo "installing wrk with apt-get" >&2 && apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null)
 
 # Debian's Chromium for the GraphiQL browser tests (installed with apt-get when missing).
 browser:

@@ -19,7 +19,7 @@ reference implementation (they run wherever this executor does not, e.g. on subs
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from graphql import GraphQLNonNull, GraphQLObjectType, is_leaf_type
 from graphql.execution.executor import gather_with_cancel
@@ -55,6 +55,21 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self.async_helpers = None  # type: ignore[assignment]  # ends the cycle; nothing reads it now
         self._subtree_plans.clear()  # their resolve infos hold the helpers too
         return response
+
+    def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
+        """A subscription's executor for one event, with memos of its own.
+
+        graphql-core copies the subscription's executor shallowly for each event, so every copy
+        shared its sub-field memo (`_relevant_sub_fields`) and ours (leaf and subtree plans).
+        Each event collects its fields anew, into new objects, so every event added entries that
+        no later one could hit, each keeping its field group alive: a live subscription grew
+        the process by about 1.7 kB per event (the soak's 3 long-lived sockets: +37 MB in four
+        minutes). An event's memos now live and die with it."""
+        executor = cast("LeanExecutionContext", super().build_per_event_executor(payload))
+        executor._relevant_sub_fields = {}
+        executor._leaf_plans = {}
+        executor._subtree_plans = SubtreePlans(executor)
+        return executor
 
     def complete_object_value(self, return_type: GraphQLObjectType, field_details_list: Any,
                               info: Any, path: Any, result: Any,
