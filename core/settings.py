@@ -275,8 +275,11 @@ class Settings:
     # Realtime (README "Realtime"): GraphQL subscriptions over WebSocket.
     realtime_channel_prefix: str = "relleks:"
     """Prefix of the Redis pub/sub channels (pub/sub ignores the database number)."""
-    realtime_buffer: int = 100
-    """Events held for one subscriber who reads slower than they come; past it the stream ends."""
+    realtime_buffer: int = 1000
+    """Events held for one subscriber who reads slower than they come; past it the stream ends.
+    The hub queues the same message object for every local subscriber, so a full buffer costs a
+    socket 1,000 references (8 kB), not 1,000 copies. 100 was 3.4 s of lag at the soak's 29
+    events a second: a busy org's subscribers were ended by a few seconds' load spike."""
     ws_init_timeout: float = 10.0
     ws_max_subscriptions: int = 20
     ws_max_message_bytes: int = 64_000
