@@ -1,6 +1,9 @@
--- wrk script for Q1: POST the request body in $BENCH_BODY_FILE with `Authorization: Bearer
--- $BENCH_TOKEN` (when set), count answers that are not a clean 200 without GraphQL errors, and
--- print the round's figures as one JSON line (prefixed BENCH_JSON) for bench/harness.py.
+-- wrk script for every bench operation and server: POST the request body in $BENCH_BODY_FILE
+-- (bench/harness.py writes one per operation and server: a document and its variables, or a
+-- trusted document's id) with `Authorization: Bearer $BENCH_TOKEN` (when set), count answers that
+-- are not a clean 200 without GraphQL errors, and print the round's figures as one JSON line
+-- (prefixed BENCH_JSON) for bench/harness.py. With $BENCH_REQUESTS_PER_THREAD, each thread stops
+-- after that many answers (wrk has no request count of its own).
 
 local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
 wrk.method = "POST"
@@ -12,6 +15,7 @@ if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
 
+local limit = tonumber(os.getenv("BENCH_REQUESTS_PER_THREAD") or "")
 local threads = {}
 
 function setup(thread)
@@ -20,11 +24,16 @@ end
 
 function init(args)
   bad = 0
+  answered = 0
 end
 
 function response(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then
     bad = bad + 1
+  end
+  answered = answered + 1
+  if limit and answered >= limit then
+    wrk.thread:stop()
   end
 end
 
