@@ -32,7 +32,9 @@ least at PostGraphile 4's ratio on every operation.
 
 `--memory` (`make bench-memory`) instead measures the API's memory: 1,000 Q1 requests, its RSS
 (VmRSS of /proc/PID/status), 100,000 more in chunks of 10,000 (RSS after each), and the goal:
-RSS after 100,000 within 10% of RSS after 1,000 (`bench/results/q1-memory.json`).
+RSS after 100,000 within 10% of RSS after 1,000 (`bench/results/q1-memory.json`). wrk has no
+request count, so each chunk is wrk runs of a few seconds sized by the last run's rate until they
+add up: a chunk may go a few hundred requests over, and the file records the exact counts.
 
     python -m bench.harness --api http://127.0.0.1:18081 --floor http://127.0.0.1:18082 \\
         [--pgl4 URL] [--pgl5 URL] [--trusted URL] [--operations Q1,LeadSearch]
@@ -43,6 +45,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -194,12 +197,9 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 
 def wrk(url: str, *, token: str | None, body_file: str, seconds: int, connections: int,
-        threads: int, pid: int | None, requests: int | None = None) -> dict[str, Any]:
-    """One wrk run; its figures as the Lua script's `done` printed them. With `requests`, each
-    thread stops after its share of them (wrk has no request count of its own; a few more may be
-    in flight) or after `seconds`, whichever comes first."""
-    env = dict(os.environ, BENCH_BODY_FILE=body_file, BENCH_TOKEN=token or "",
-               BENCH_REQUESTS_PER_THREAD=str(-(-requests // threads)) if requests else "")
+        threads: int, pid: int | None) -> dict[str, Any]:
+    """One wrk run; its figures as the Lua script's `done` printed them."""
+    env = dict(os.environ, BENCH_BODY_FILE=body_file, BENCH_TOKEN=token or "")
     started_cpu = cpu_seconds(pid)
     run = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
@@ -424,18 +424,26 @@ def measure_memory(args: argparse.Namespace, api: Server) -> None:
         json.dump(op.body("api"), body_file)
         body_file.flush()
 
+        rate = 100.0  # req/s, a first guess; then the last run's
+
         def send(requests: int) -> None:
-            nonlocal sent
-            figures = wrk(api.url, token=api.token, body_file=body_file.name, seconds=3600,
-                          connections=args.connections, threads=args.threads, pid=pid,
-                          requests=requests)
-            if figures["bad_answers"] or sum(figures["socket_errors"].values()):
-                fail(f"the API gave {figures['bad_answers']} bad answers and socket errors "
-                     f"{figures['socket_errors']} while its memory was measured")
-            sent += figures["requests"]
+            """At least `requests` more (wrk has no request count: runs of a few seconds, sized
+            by the last run's rate, until they add up; the last one may go over)."""
+            nonlocal sent, rate
+            done = 0
+            while done < requests:
+                seconds = min(30, max(1, math.ceil((requests - done) / rate)))
+                figures = wrk(api.url, token=api.token, body_file=body_file.name,
+                              seconds=seconds, connections=args.connections,
+                              threads=args.threads, pid=pid)
+                if figures["bad_answers"] or sum(figures["socket_errors"].values()):
+                    fail(f"the API gave {figures['bad_answers']} bad answers and socket errors "
+                         f"{figures['socket_errors']} while its memory was measured")
+                done += figures["requests"]
+                rate = max(1.0, figures["requests"] / (figures["duration_us"] / 1e6))
+            sent += done
             samples.append({"requests": sent, "rss_kib": vm_rss_kib(pid),
-                            "req_per_s": round(figures["requests"]
-                                               / (figures["duration_us"] / 1e6), 1)})
+                            "req_per_s": round(rate, 1)})
             print(f"bench: after {sent:,} Q1 requests the API's RSS is "
                   f"{samples[-1]['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
 

@@ -2,8 +2,7 @@
 -- (bench/harness.py writes one per operation and server: a document and its variables, or a
 -- trusted document's id) with `Authorization: Bearer $BENCH_TOKEN` (when set), count answers that
 -- are not a clean 200 without GraphQL errors, and print the round's figures as one JSON line
--- (prefixed BENCH_JSON) for bench/harness.py. With $BENCH_REQUESTS_PER_THREAD, each thread stops
--- after that many answers (wrk has no request count of its own).
+-- (prefixed BENCH_JSON) for bench/harness.py.
 
 local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
 wrk.method = "POST"
@@ -15,7 +14,6 @@ if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
 
-local limit = tonumber(os.getenv("BENCH_REQUESTS_PER_THREAD") or "")
 local threads = {}
 
 function setup(thread)
@@ -24,16 +22,11 @@ end
 
 function init(args)
   bad = 0
-  answered = 0
 end
 
 function response(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then
     bad = bad + 1
-  end
-  answered = answered + 1
-  if limit and answered >= limit then
-    wrk.thread:stop()
   end
 end
 
