@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup migrate demo lint schema audit bench bench-fanout bench-webhooks bench-tracing services clean browser caddy vendor-graphiql js-client backup restore-drill \
+.PHONY: run test setup migrate demo lint schema audit bench bench-memory bench-fanout bench-webhooks bench-tracing services clean browser caddy vendor-graphiql js-client backup restore-drill \
 	serve serve-start serve-stop serve-check pgbouncer wrk soak
 
 setup: $(STAMP)
@@ -50,6 +50,11 @@ audit: setup
 
 bench: setup
 	bash bench/run.sh
+
+# The API's memory under Q1: RSS after 1,000 requests and after 100,000 more (issue 24's goal: within
+# 10%), bench/results/q1-memory.json. About ten minutes on 2 cores.
+bench-memory: setup
+	BENCH_MEMORY=1 bash bench/run.sh
 
 # Q1 with tracing off and on (a second API process exporting to a local OTLP receiver), against
 # the floor: bench/tracing_cost.py, bench/results/q1-tracing.json.

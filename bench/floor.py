@@ -1,12 +1,20 @@
-"""The floor for Q1: hand-written SQL over asyncpg, orjson and bare Starlette, on OUR tables.
+"""The floor: hand-written SQL over asyncpg, orjson and bare Starlette, on OUR tables.
 
-It answers `bench/q1.graphql` for any slug with one query per level (org, members with their
-users, leads with their owners, notes with their authors) and no parsing, validation, resolvers or
-authentication: what the fastest Python server could do with the same data. `bench/run.sh` checks
-that its answer equals the API's once both are parsed, before it times either, so the
-orders, limits and enum spellings here are the API's: members oldest first (created_at, id), leads
-newest first (created_at desc, id desc), each lead's 3 newest notes, enums by NAME (`OWNER`,
-`NEW`), and null for an owner or author whose account is gone.
+It answers the bench's three operations (bench/operations.py), told apart by the request's
+`operationName` (or, without one, by the document's `query <Name>`), with one query per level and
+no parsing, validation, resolvers or authentication: what the fastest Python server could do with
+the same data. `bench/harness.py` checks that its answers equal the API's once both are parsed,
+before it times either, so the orders, limits and spellings here are the API's: enums by NAME
+(`OWNER`, `NEW`), times as ISO 8601 with the offset, null for an owner or author whose account is
+gone, and
+
+- Q1 (`bench/q1.graphql`, any slug): members oldest first (created_at, id), leads newest first
+  (created_at desc, id desc), each lead's 3 newest notes;
+- LeadDetail (`bench/lead_detail.graphql`, a lead's global id): the lead with its owner, its 20
+  newest notes (created_at desc, id desc) with their authors;
+- LeadSearch (`bench/lead_search.graphql`, a slug and statuses): the org's 50 leads of those
+  statuses most recently updated (updated_at desc, id desc) with their owners, and how many match
+  (`count(*) OVER ()` in the same statement).
 
 It follows `../shared/bench/floor.py`, the reference floor over `dataset.sql`'s plain schema, so
 the ratios we measure compare with the ones in `../shared/NOTES.md`.
@@ -27,8 +35,11 @@ returned as it is, as the API does.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import os
+import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -77,6 +88,29 @@ WHERE rn <= 3
 ORDER BY lead_id, rn
 """
 
+LEAD = """
+SELECT l.id, l.organization_id, l.name, l.email, l.phone, upper(l.status) AS status, l.created_at,
+       l.owner_id, u.name AS owner, u.email AS owner_email
+FROM leads l LEFT JOIN users u ON u.id = l.owner_id
+WHERE l.id = $1
+"""
+LEAD_NOTES = """
+SELECT n.id, n.body, n.created_at, n.author_id, u.name AS author
+FROM notes n LEFT JOIN users u ON u.id = n.author_id
+WHERE n.lead_id = $1
+ORDER BY n.created_at DESC, n.id DESC
+LIMIT 20
+"""
+SEARCH = """
+SELECT l.id, l.name, l.email, l.phone, upper(l.status) AS status, l.updated_at, l.owner_id,
+       u.name AS owner, count(*) OVER () AS total
+FROM leads l LEFT JOIN users u ON u.id = l.owner_id
+WHERE l.organization_id = $1 AND l.status = ANY($2::text[])
+ORDER BY l.updated_at DESC, l.id DESC
+LIMIT 50
+"""
+OPERATION_NAME = re.compile(r"\bquery\s+(\w+)")
+
 
 def plain(org: Any, table: str, column: str, row_id: Any, stored: str | None) -> str | None:
     if stored is None or not stored.startswith(PREFIX):
@@ -91,8 +125,24 @@ def json_response(body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-async def q1(request: Request) -> Response:
-    slug = orjson.loads(await request.body())["variables"]["slug"]
+def error(message: str) -> Response:
+    return json_response({"data": None, "errors": [{"message": message}]})
+
+
+async def graphql(request: Request) -> Response:
+    body = orjson.loads(await request.body())
+    name = body.get("operationName")
+    if not name:
+        found = OPERATION_NAME.search(body.get("query") or "")
+        name = found.group(1) if found else None
+    handler = OPERATIONS.get(name or "")
+    if handler is None:
+        return error(f"the floor answers {', '.join(OPERATIONS)}, not {name!r}")
+    return await handler(body.get("variables") or {})
+
+
+async def q1(variables: dict[str, Any]) -> Response:
+    slug = variables["slug"]
     async with pool.acquire() as c:
         org = await c.fetchrow(ORG, slug.lower())
         if org is None:
@@ -126,6 +176,62 @@ async def q1(request: Request) -> Response:
     return json_response({"data": data})
 
 
+async def lead_detail(variables: dict[str, Any]) -> Response:
+    try:  # the API's global id: base64 of `Lead:<uuid>`
+        kind, _, raw = base64.b64decode(variables["id"]).decode().partition(":")
+        lead_id = uuid.UUID(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return error("not a lead's id")
+    async with pool.acquire() as c:
+        lead = await c.fetchrow(LEAD, lead_id) if kind == "Lead" else None
+        if lead is None:
+            return error("no such lead")
+        notes = await c.fetch(LEAD_NOTES, lead_id)
+    org_id = lead["organization_id"]
+    data = {"lead": {
+        "name": lead["name"],
+        "email": plain(org_id, "leads", "email", lead_id, lead["email"]),
+        "phone": plain(org_id, "leads", "phone", lead_id, lead["phone"]),
+        "status": lead["status"],
+        "createdAt": lead["created_at"].isoformat(),
+        "owner": None if lead["owner_id"] is None else {
+            "name": lead["owner"], "email": lead["owner_email"]},
+        "notes": {"nodes": [{
+            "body": plain(org_id, "notes", "body", n["id"], n["body"]),
+            "createdAt": n["created_at"].isoformat(),
+            "author": None if n["author_id"] is None else {"name": n["author"]},
+        } for n in notes]},
+    }}
+    return json_response({"data": data})
+
+
+async def lead_search(variables: dict[str, Any]) -> Response:
+    statuses = [status.lower() for status in variables.get("status") or ()]
+    async with pool.acquire() as c:
+        org = await c.fetchrow(ORG, variables["slug"].lower())
+        if org is None:
+            return json_response({"data": {"organization": None}})
+        if not statuses:  # no filter: every status
+            statuses = ["new", "contacted", "qualified", "won", "lost"]
+        leads = await c.fetch(SEARCH, org["id"], statuses)
+    org_id = org["id"]
+    data = {"organization": {"leads": {
+        "totalCount": leads[0]["total"] if leads else 0,
+        "nodes": [{
+            "name": lead["name"],
+            "email": plain(org_id, "leads", "email", lead["id"], lead["email"]),
+            "phone": plain(org_id, "leads", "phone", lead["id"], lead["phone"]),
+            "status": lead["status"],
+            "updatedAt": lead["updated_at"].isoformat(),
+            "owner": None if lead["owner_id"] is None else {"name": lead["owner"]},
+        } for lead in leads],
+    }}}
+    return json_response({"data": data})
+
+
+OPERATIONS = {"Q1": q1, "LeadDetail": lead_detail, "LeadSearch": lead_search}
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     global pool
@@ -147,4 +253,4 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await pool.close()
 
 
-app = Starlette(routes=[Route("/graphql", q1, methods=["POST"])], lifespan=lifespan)
+app = Starlette(routes=[Route("/graphql", graphql, methods=["POST"])], lifespan=lifespan)

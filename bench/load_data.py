@@ -11,6 +11,11 @@ Ids are `md5(...)::uuid` of a readable key (`user-7`, `lead-3-42`), so every loa
 ids. Every user's password is `BENCH_PASSWORD`, and emails are `user<N>@example.com`: user N is
 member N-20*(org-1) of org ((N-1) // 20) + 1, e.g. `user4@example.com` is a MEMBER of `org-1`.
 
+Each org's newest lead (`lead-<o>-1000`, LeadDetail's: bench/operations.py) has 27 notes more
+than the others (`DETAIL_NOTES`: 30 in all, newer than its first 3), so the detail page's 20 newest
+notes are 20. The extra notes are inserted with fixed ids and `ON CONFLICT DO NOTHING`: a database
+loaded by version 2 gains them without a reload.
+
 A marker table (`bench_dataset`) records that the load finished and which version of this script
 wrote it: a later run only applies new migrations and returns. `--force` reloads.
 
@@ -49,9 +54,13 @@ from keystore import keys
 from keystore.fields import PREFIX, decrypt, encrypt, normalise
 
 # Bump when the data set's shape changes: a database loaded by another version is reloaded.
-DATASET_VERSION = 2  # 2: the personal fields are encrypted (encrypt_personal_fields)
+DATASET_VERSION = 3  # 2: the personal fields are encrypted (encrypt_personal_fields)
+# 3: the detail lead's extra notes (DETAIL_NOTES); a v2 database is upgraded in place
+UPGRADABLE = {2}
+"""Versions `main()` brings to DATASET_VERSION without a reload (add_detail_notes)."""
 BENCH_PASSWORD = "bench-password-q1-correct-horse"
 ORGS, MEMBERS_PER_ORG, LEADS_PER_ORG, NOTES_PER_LEAD = 100, 20, 1000, 3
+DETAIL_LEAD, DETAIL_NOTES_PER_LEAD = LEADS_PER_ORG, 30  # each org's newest lead, and its notes
 
 MARKER = ("CREATE TABLE IF NOT EXISTS bench_dataset "
           "(version int NOT NULL, loaded_at timestamptz NOT NULL)")
@@ -118,6 +127,23 @@ FROM generate_series(1, $1::int) o, generate_series(1, $2::int) l,
      LATERAL (SELECT (o - 1) * $2::int + l AS lid) ids
 """
 
+# The detail lead's notes 4..30, as NOTES writes notes 1..3 (the same ids, times and authors'
+# formula), so they are the lead's newest.
+DETAIL_NOTES = """
+INSERT INTO notes (id, created_at, body, edited_at, author_id, lead_id, organization_id)
+SELECT md5('note-' || o || '-' || l || '-' || n)::uuid,
+       timestamptz '2026-01-01 00:00:00+00' + l * interval '1 minute' + n * interval '1 hour',
+       'Note ' || n || ' on lead ' || lid || ': called, left a voicemail about pricing.', NULL,
+       md5('user-' || ((o - 1) * $5::int + 1 + (lid + n) % $5::int))::uuid,
+       md5('lead-' || o || '-' || l)::uuid, md5('org-' || o)::uuid
+FROM generate_series(1, $1::int) o, (SELECT $2::int AS l) lead,
+     generate_series($3::int + 1, $4::int) n,
+     LATERAL (SELECT (o - 1) * $6::int + l AS lid) ids
+ON CONFLICT (id) DO NOTHING
+"""
+DETAIL_NOTES_PARAMS = [ORGS, DETAIL_LEAD, NOTES_PER_LEAD, DETAIL_NOTES_PER_LEAD, MEMBERS_PER_ORG,
+                       LEADS_PER_ORG]
+
 
 def server_url(url: str, database: str) -> str:
     """The same server and credentials, another database."""
@@ -162,6 +188,7 @@ async def load() -> dict[str, int]:
             ("leads", LEADS, [ORGS, LEADS_PER_ORG, MEMBERS_PER_ORG]),
             ("lead_tags", LEAD_TAGS, []),
             ("notes", NOTES, [ORGS, LEADS_PER_ORG, NOTES_PER_LEAD, MEMBERS_PER_ORG]),
+            ("notes", DETAIL_NOTES, DETAIL_NOTES_PARAMS),
         ]
         for table, sql, params in steps:
             started = time.perf_counter()
@@ -174,6 +201,17 @@ async def load() -> dict[str, int]:
             "INSERT INTO bench_dataset (version, loaded_at) VALUES ($1, now())", [DATASET_VERSION])
     await connections.get("default").execute_script("ANALYZE")
     return counts
+
+
+async def add_detail_notes() -> None:
+    """Bring a database of an UPGRADABLE version to DATASET_VERSION: the detail lead's notes
+    (plain text here; encrypt_personal_fields seals them next)."""
+    async with in_transaction("default") as connection:
+        await connection.execute_query(DETAIL_NOTES, DETAIL_NOTES_PARAMS)
+        await connection.execute_query(
+            "INSERT INTO bench_dataset (version, loaded_at) VALUES ($1, now())", [DATASET_VERSION])
+    print(f"  upgraded the data set to v{DATASET_VERSION}: the detail leads' notes",
+          file=sys.stderr)
 
 
 PLAIN_LEADS = f"""
@@ -275,6 +313,8 @@ async def main(url: str, *, force: bool) -> None:
         if version == DATASET_VERSION and not force:
             print(f"data set v{DATASET_VERSION} already loaded in {database_name(url)}: reusing it",
                   file=sys.stderr)
+        elif version in UPGRADABLE and not force:
+            await add_detail_notes()
         else:
             print(f"loading the Q1 data set into {database_name(url)}", file=sys.stderr)
             started = time.perf_counter()

@@ -1,6 +1,8 @@
--- wrk script for Q1: POST the request body in $BENCH_BODY_FILE with `Authorization: Bearer
--- $BENCH_TOKEN` (when set), count answers that are not a clean 200 without GraphQL errors, and
--- print the round's figures as one JSON line (prefixed BENCH_JSON) for bench/harness.py.
+-- wrk script for every bench operation and server: POST the request body in $BENCH_BODY_FILE
+-- (bench/harness.py writes one per operation and server: a document and its variables, or a
+-- trusted document's id) with `Authorization: Bearer $BENCH_TOKEN` (when set), count answers that
+-- are not a clean 200 without GraphQL errors, and print the round's figures as one JSON line
+-- (prefixed BENCH_JSON) for bench/harness.py.
 
 local file = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
 wrk.method = "POST"

