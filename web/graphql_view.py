@@ -137,6 +137,13 @@ class GraphQLView(GraphQL[Context, None]):
         self.documents = documents
         """The trusted documents (`TRUSTED_DOCUMENTS_FILE`), loaded at start; None: none."""
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a trusted document by id is an operation, whatever it accepts (`*/*`
+        # from curl or a browser's fetch), not a visit to GraphiQL.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and not any(
+            key in params for key in ("documentId", "doc_id", "extensions"))
+
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our own GraphiQL page (`web/graphiql.py`): every asset from this server, no CDN.
         return render_page(self.services.settings)

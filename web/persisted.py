@@ -56,14 +56,14 @@ def _not_found(message: str, id_: str) -> DocumentRefused:
 
 
 def _ids_sent(data: Mapping[str, Any]) -> list[tuple[str, object]]:
-    """(where, value) of every id the request carries, in any of the three formats."""
+    """(where, value) of every id the request carries, in any of the three formats; a field
+    sent as null counts as absent."""
     sent: list[tuple[str, object]] = []
-    if "documentId" in data:
-        sent.append(("documentId", data["documentId"]))
-    if "doc_id" in data:
-        sent.append(("doc_id", data["doc_id"]))
+    for where in ("documentId", "doc_id"):
+        if data.get(where) is not None:
+            sent.append((where, data[where]))
     extensions = data.get("extensions")
-    if isinstance(extensions, Mapping) and "persistedQuery" in extensions:
+    if isinstance(extensions, Mapping) and extensions.get("persistedQuery") is not None:
         persisted = extensions["persistedQuery"]
         if not isinstance(persisted, Mapping):
             raise _bad_id("`extensions.persistedQuery` must be an object: "

@@ -180,7 +180,7 @@ async def test_text_sent_with_its_hash_is_not_registered_at_runtime(
     text = "query Unknown { plans { code } }"
     body = {"query": text, "extensions": {"persistedQuery": {"version": 1,
                                                              "sha256Hash": sha(text)}}}
-    status, answer = await post(http, body)
+    _status, answer = await post(http, body)
     assert answer["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     assert "not registered at runtime" in answer["errors"][0]["message"]
     _status, answer = await post(http, {"documentId": sha(text)})
@@ -214,7 +214,6 @@ HUGE = "a" * 10_000
     {"documentId": [sha(PLANS)]},
     {"documentId": {"id": sha(PLANS)}},
     {"documentId": 12345},
-    {"documentId": None},
     {"documentId": True},
     {"doc_id": [sha(PLANS)]},
     {"doc_id": "sha256:" + sha(PLANS)},
@@ -262,6 +261,12 @@ async def test_wrong_shapes_around_an_id_are_transport_errors(http: httpx.AsyncC
     assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_null_ids_count_as_absent(http: httpx.AsyncClient) -> None:
+    answer = await free_text(http, PLANS, documentId=None, doc_id=None,
+                             extensions={"persistedQuery": None})
+    assert answer["data"]["plans"]
+
+
 async def test_no_manifest_knows_no_id(api: Api, settings: Any) -> None:
     """Without TRUSTED_DOCUMENTS_FILE every id is unknown (and free text runs as ever)."""
     async with app_with(settings, trusted_documents_file=None) as client:
@@ -269,3 +274,15 @@ async def test_no_manifest_knows_no_id(api: Api, settings: Any) -> None:
         assert answer["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
         assert (await free_text(client, PLANS))["data"]["plans"]
 
+
+
+async def test_the_access_log_names_the_document(http: httpx.AsyncClient,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    await post(http, {"documentId": f"sha256:{sha(PLANS)}"})
+    await free_text(http, PLANS)
+    out = capsys.readouterr().out
+    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    by_id, by_text = [x for x in lines if x.get("event") == "request"]
+    assert (by_id["operation"], by_id["document"]) == ("Plans", sha(PLANS))
+    assert (by_text["operation"], by_text["document"]) == ("Plans", None)
