@@ -19,6 +19,7 @@ from core.memory import tune_allocator
 from core.settings import Settings
 from core.tracing import configure_tracing
 from database import close_database, init_database
+from engine.documents import TrustedDocuments
 from jobs.tasks import register as register_tasks
 from keystore import keys
 from keystore.kek import kek_from_settings
@@ -52,7 +53,10 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     services = Services.build(settings, cost_budgets=CostBudgets)
     register_tasks(services)
     schema = build_schema(introspection=settings.introspection, tracing=traced)
-    graphql = GraphQLView(schema, services)
+    # Trusted documents (docs/trusted-documents.md): a bad manifest stops the start here.
+    documents = TrustedDocuments.load(settings.trusted_documents_file, schema.prepare_document) \
+        if settings.trusted_documents_file is not None else None
+    graphql = GraphQLView(schema, services, documents)
     backlog = Backlog(services.jobs.backlog)
 
     @contextlib.asynccontextmanager

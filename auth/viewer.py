@@ -43,6 +43,18 @@ class Viewer:
     4403 (refresh and reconnect) rather than 4401 (sign in again): `web/graphql_ws.py`."""
 
     @property
+    def kind(self) -> str:
+        """What kind of client this is, as `PERSISTED_ONLY` names them: `person`, `api_token`,
+        `partner_app` or `anonymous` (no credential, or a bad one)."""
+        if self.user is not None:
+            return "person"
+        if self.token is not None:
+            return "api_token"
+        if self.grant is not None:
+            return "partner_app"
+        return "anonymous"
+
+    @property
     def credential(self) -> ApiToken | OAuthGrant | None:
         """The org credential acting (an API token or an OAuth grant), if not a person."""
         return self.token if self.token is not None else self.grant

@@ -26,6 +26,10 @@ class ConfigurationError(RuntimeError):
     """Raised at start-up when the environment describes an unsafe or impossible set-up."""
 
 
+CLIENT_KINDS = ("person", "api_token", "partner_app", "anonymous")
+"""The kinds of client `PERSISTED_ONLY` names (`auth.viewer.Viewer.kind`)."""
+
+
 STRIPE_VARIABLES = {
     "stripe_secret_key": "STRIPE_SECRET_KEY",
     "stripe_webhook_secret": "STRIPE_WEBHOOK_SECRET",
@@ -438,6 +442,13 @@ class Settings:
     key_cache_seconds: float = 60.0
     """How long an organization's unwrapped data keys stay in a process's memory before they are
     read again (a destroyed key stops decrypting within this time in other processes)."""
+    # Trusted documents (docs/trusted-documents.md): operations first-party clients send by id.
+    trusted_documents_file: Path | None = None
+    """A JSON manifest of the trusted documents (Relay's persisted queries or Apollo's
+    persisted-query manifest), loaded and validated at start. Unset: no document id is known."""
+    persisted_only: tuple[str, ...] = ()
+    """Kinds of client (`CLIENT_KINDS`) refused a free-text `query`: they must name a trusted
+    document by its id (PERSISTED_QUERY_REQUIRED otherwise)."""
 
     def __post_init__(self) -> None:
         if not self.keystore_url:
@@ -670,6 +681,10 @@ class Settings:
                 raise ConfigurationError("TERMS_DATE must be a date, e.g. 2026-11-01") from exc
         if env.get("KEK_FILE"):
             kwargs["kek_file"] = Path(env["KEK_FILE"])
+        if env.get("TRUSTED_DOCUMENTS_FILE"):
+            kwargs["trusted_documents_file"] = Path(env["TRUSTED_DOCUMENTS_FILE"])
+        if "PERSISTED_ONLY" in env:
+            kwargs["persisted_only"] = _list(env["PERSISTED_ONLY"].lower())
         if env.get("KEY_CACHE_SECONDS"):
             kwargs["key_cache_seconds"] = float(env["KEY_CACHE_SECONDS"])
         if env.get("MEDIA_ROOT"):
@@ -831,6 +846,10 @@ class Settings:
         Retention.parse(self.keystore_backup_retention, "KEYSTORE_BACKUP_RETENTION")
         if self.kek_file and self.kek_base64:
             raise ConfigurationError("Set KEK_FILE or KEK_BASE64, not both")
+        unknown = sorted(set(self.persisted_only) - set(CLIENT_KINDS))
+        if unknown:
+            raise ConfigurationError(f"PERSISTED_ONLY: {', '.join(unknown)} is no kind of "
+                                     f"client; use {', '.join(CLIENT_KINDS)}")
         if not 0 < self.key_cache_seconds <= 3600:
             raise ConfigurationError("KEY_CACHE_SECONDS must be more than 0 and at most 3600")
         if self.storage_backend not in {"local", "s3"}:

@@ -26,6 +26,7 @@ from loaders import Loaders
 from models.tenancy import TenantModel
 
 if TYPE_CHECKING:
+    from engine.documents import TrustedDocument
     from models.accounts import Session, User
     from services import Services
     from services.budgets import CostReport
@@ -48,6 +49,9 @@ class Context:
     listening: Callable[[], None] | None = None
     """Set on a WebSocket operation's context (`web/graphql_ws.py`): called by a subscription
     once it listens for events, the moment it has started (for the metrics and usage)."""
+    document: TrustedDocument | None = None
+    """The trusted document this operation runs, when the client named one by its id
+    (`engine/documents.py`): parsed and validated at start, neither is done again."""
 
     @cached_property
     def loaders(self) -> Loaders:

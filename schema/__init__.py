@@ -10,25 +10,27 @@ Layer: below `web`; above everything else. A domain's types live in its own modu
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, parse, specified_rules
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
 from engine.cost import CostLimit, CostQueries
+from engine.documents import DocumentParserCache, DocumentValidationCache
 from engine.execution import LeanExecutionContext
 from engine.extensions import (
     CsrfGuard,
@@ -121,8 +123,13 @@ DESCRIPTION = (
 
 
 class Schema(strawberry.Schema):
-    def __init__(self, *args: Any, description: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, description: str | None = None,
+                 document_rules: Sequence[type[ASTValidationRule]] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.document_rules = tuple(document_rules)
+        """The validation rules a request's document meets (graphql's and the extensions'),
+        for `prepare_document`."""
         # Strawberry takes no schema description; graphql-core's schema carries one and
         # introspection shows it (`__schema { description }`). Strawberry's SDL printer
         # does not print it (a TODO in strawberry/printer/printer.py).
@@ -130,6 +137,16 @@ class Schema(strawberry.Schema):
         describe_paging_arguments(self._schema, self.config.relay_max_results)
         describe_mutation_inputs(self._schema)
         check_locators(self)  # a permission reading a missing argument stops start-up
+
+    def prepare_document(self, text: str) -> DocumentNode:
+        """A trusted document's text parsed and validated as a request's would be (the token
+        limit, the validation rules of the extensions), once at start
+        (`engine.documents.TrustedDocuments.load`); raises GraphQLError for the first fault."""
+        document = parse(text, max_tokens=MAX_TOKENS)
+        errors = validate_document(self._schema, document, self.document_rules)
+        if errors:
+            raise errors[0]
+        return document
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
@@ -156,17 +173,21 @@ def build_schema(*, introspection: bool = True, tracing: bool = False) -> Schema
         *([Tracing] if tracing else []),
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-        NulGuard,  # after ValidationCache, which sets the validation's errors
+        # Strawberry's parser and validation caches, which hand a trusted document
+        # (`engine/documents.py`) over as it was parsed and validated at start.
+        lambda: DocumentParserCache(maxsize=256),
+        lambda: DocumentValidationCache(maxsize=256),
+        NulGuard,  # after the validation cache, which sets the validation's errors
         CsrfGuard,
         CostLimit.bounded(LIST_BOUNDS),  # after CsrfGuard: a refused mutation spends nothing
         OperationName,
         OneConnectionPerQuery,
         lambda: ErrorCodes(hide_suggestions=not introspection),
     ]
+    document_rules = [*specified_rules, *limit_rules]
     if not introspection:
         extensions.append(DisableIntrospection)
+        document_rules.append(NoSchemaIntrospectionCustomRule)
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -176,6 +197,7 @@ def build_schema(*, introspection: bool = True, tracing: bool = False) -> Schema
         execution_context_class=LeanExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
         description=DESCRIPTION,
+        document_rules=document_rules,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -38,6 +40,7 @@ from auth.viewer import Viewer
 from core.error_reports import report_exception
 from core.errors import ErrorCode
 from engine.context import Context
+from engine.documents import TrustedDocument, TrustedDocuments
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
 from observability.metrics import count_client_disconnect, record_request
 from services import Services
@@ -47,6 +50,7 @@ from web.graphiql import render_page
 from web.graphql_ws import LimitedWebSocket, TransportWSHandler
 from web.idempotency import IdempotencyRefused, Replay
 from web.middleware import BodyTooLarge
+from web.persisted import DocumentRefused, refusal_of_free_text, requested_document
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 BATCHING = "Operation batching is not supported: send one operation."
@@ -102,13 +106,23 @@ def is_request_error(result: ExecutionResult) -> bool:
         all(error.path is None for error in result.errors or ())
 
 
+@dataclass
+class OperationRequest(GraphQLRequestData):
+    """The operation as read from the request, with the trusted document it names (its text is
+    then `query`) or why the id it sent cannot be used (`refusal`, a request error)."""
+
+    document: TrustedDocument | None = None
+    refusal: GraphQLError | None = None
+
+
 class GraphQLView(GraphQL[Context, None]):
     # Subscriptions (`web/graphql_ws.py`): graphql-transport-ws only; the legacy graphql-ws
     # protocol is refused (its handler had an auth bypass, CVE-2026-35526).
     graphql_transport_ws_handler_class = TransportWSHandler
     websocket_adapter_class = LimitedWebSocket
 
-    def __init__(self, schema: Any, services: Services) -> None:
+    def __init__(self, schema: Any, services: Services,
+                 documents: TrustedDocuments | None = None) -> None:
         settings = services.settings
         super().__init__(
             schema,
@@ -120,6 +134,15 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.allowed_origins,
         )
         self.services = services
+        self.documents = documents
+        """The trusted documents (`TRUSTED_DOCUMENTS_FILE`), loaded at start; None: none."""
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a trusted document by id is an operation, whatever it accepts (`*/*`
+        # from curl or a browser's fetch), not a visit to GraphiQL.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and not any(
+            key in params for key in ("documentId", "doc_id", "extensions"))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our own GraphiQL page (`web/graphiql.py`): every asset from this server, no CDN.
@@ -151,18 +174,49 @@ class GraphQLView(GraphQL[Context, None]):
         # a 400 instead of reaching argon2 or the database and failing there as INTERNAL.
         return orjson.loads(data)
 
-    async def parse_http_body(self, request: Any) -> Any:
-        if request.method == "POST" and "json" in (request.content_type or ""):
+    async def parse_http_body(self, request: Any) -> OperationRequest:
+        """Strawberry's reading of the operation (query string, JSON or multipart body), which
+        also reads the id of a trusted document (`web/persisted.py`)."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        elif "application/json" in content_type:
             # Strawberry reads `query` out of whatever the body holds: `null`, `1` or `"q"` would
             # fail there as an internal error. An object (or an array, refused as batching) is
             # the only JSON value that starts with `{` (or `[`); the body is read once and kept.
-            start = (await request.get_body()).lstrip(JSON_WHITESPACE)[:1]
+            body = await request.get_body()
+            start = body.lstrip(JSON_WHITESPACE)[:1]
             if start and start not in b"{[":
                 raise HTTPException(400, NOT_AN_OBJECT)
-        data = await super().parse_http_body(request)
+            data = self.parse_json(body)
+        elif content_type == "multipart/form-data":
+            data = await self.parse_multipart(request)
+        else:
+            raise HTTPException(400, "Unsupported content type")
         if isinstance(data, list):
             raise HTTPException(400, BATCHING)
-        return data
+        if not isinstance(data, dict):
+            raise HTTPException(400, NOT_AN_OBJECT)
+        query, variables, extensions = (data.get(key) for key in
+                                        ("query", "variables", "extensions"))
+        for key, value, kinds, what in (("query", query, str, "a string"),
+                                        ("variables", variables, dict, "an object"),
+                                        ("extensions", extensions, dict, "an object")):
+            if not isinstance(value, kinds | None):
+                raise HTTPException(400, f"The GraphQL operation's `{key}` must be {what} or "
+                                         "null, if provided.")
+        # Protocol "http": this view offers no streaming transport (SSE, multipart), whose
+        # `Accept` header Strawberry would read here.
+        operation = OperationRequest(query=query, variables=variables,
+                                     operation_name=data.get("operationName"),
+                                     extensions=extensions)
+        try:
+            operation.document = requested_document(self.documents, data)
+        except DocumentRefused as refused:
+            operation.refusal = refused.error
+        if operation.document is not None:
+            operation.query = operation.document.text
+        return operation
 
     async def parse_multipart(self, request: Any) -> Any:
         try:
@@ -180,6 +234,14 @@ class GraphQLView(GraphQL[Context, None]):
         timeout = self.services.settings.execution_timeout
         request_data = kwargs.get("request_data")
         state = _state(kwargs["request"])
+        refusal = self._refusal(kwargs["context"], request_data)
+        if refusal is not None:  # a request error: nothing ran
+            result = ExecutionResult(data=None, errors=[refusal])
+            self._count_usage(kwargs["context"], state, result)
+            return result
+        if isinstance(request_data, OperationRequest) and request_data.document is not None:
+            kwargs["context"].document = request_data.document
+            state["document_id"] = request_data.document.id
         if request_data is not None and isinstance(request_data.operation_name, str):
             state["operation_name"] = request_data.operation_name[:100]
         request = kwargs["request"]
@@ -201,6 +263,18 @@ class GraphQLView(GraphQL[Context, None]):
                             "limit": timeout})])
         self._count_usage(kwargs["context"], state, result)
         return result
+
+    def _refusal(self, context: Context, request_data: Any) -> GraphQLError | None:
+        """Why the request may not run as sent: a document id that cannot be used, or free
+        text from a kind of client held to trusted documents (`PERSISTED_ONLY`)."""
+        if not isinstance(request_data, OperationRequest):
+            return None
+        if request_data.refusal is not None:
+            return request_data.refusal
+        if request_data.document is None and request_data.query is not None:
+            return refusal_of_free_text(context.viewer.kind,
+                                        self.services.settings.persisted_only)
+        return None
 
     def _count_usage(self, context: Context, state: dict[str, Any],
                      result: ExecutionResult) -> None:

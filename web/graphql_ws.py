@@ -68,10 +68,12 @@ from observability.metrics import (
 from realtime.broker import Overflow
 from realtime.credentials import credentials_topic, sessions_topic
 from web.counting import count_usage
+from web.persisted import DocumentRefused, refusal_of_free_text, requested_document
 
 if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
 
+    from engine.documents import TrustedDocuments
     from services import Services
 
 log = structlog.get_logger("relleks.realtime")
@@ -87,9 +89,10 @@ MAX_REASON = 120  # a close frame's reason holds at most 123 bytes
 
 
 class _ServedView(Protocol):
-    """What the adapter reads of its view (`web.graphql_view.GraphQLView`)."""
+    """What the adapter and handler read of its view (`web.graphql_view.GraphQLView`)."""
 
     services: Services
+    documents: TrustedDocuments | None
 
 
 class LimitedWebSocket(ASGIWebSocketAdapter):
@@ -188,14 +191,19 @@ class OperationCount:
 
 class _PerOperationContext:
     """The schema as the handler sees it: each operation streams with its own context copy,
-    and is counted (`OperationCount`)."""
+    and is counted (`OperationCount`). An operation whose text is a trusted document's (its
+    id was sent: `TransportWSHandler.handle_subscribe`) runs that document as parsed and
+    validated at start."""
 
-    def __init__(self, schema: Any) -> None:
+    def __init__(self, schema: Any, documents: TrustedDocuments | None) -> None:
         self._schema = schema
+        self._documents = documents
 
     async def stream(self, query: Any, *args: Any, context_value: Any,
                      operation_name: str | None = None, **kwargs: Any) -> Any:
         context = context_value.for_operation()
+        if self._documents is not None and isinstance(query, str):
+            context.document = self._documents.by_text.get(query)
         counter = OperationCount(query, operation_name, context)
         context.listening = counter.started
         source = await self._schema.stream(query, *args, context_value=context,
@@ -212,7 +220,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Stands in for the schema: everything but `stream` is the schema's own.
-        self.schema = cast("BaseSchema", _PerOperationContext(self.schema))
+        self.documents = cast(_ServedView, self.view).documents
+        self.schema = cast("BaseSchema", _PerOperationContext(self.schema, self.documents))
         self.watcher: asyncio.Task[None] | None = None
         self.socket_id = uuid.uuid4().hex
         self.places: list[str] = []
@@ -280,7 +289,28 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"id": message["id"], "type": "error",
                                      "payload": [error.formatted]})
             return
+        payload = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            refusal = self._read_document(cast(dict[str, Any], payload))
+            if refusal is not None:
+                await self.send_message({"id": message["id"], "type": "error",
+                                         "payload": [refusal.formatted]})
+                return
         await super().handle_subscribe(message)
+
+    def _read_document(self, payload: dict[str, Any]) -> GraphQLError | None:
+        """Put the text of the trusted document the payload names (`web/persisted.py`) in its
+        `query`; or say why the operation may not run: a bad or unknown id, or free text from
+        a kind of client held to trusted documents (`PERSISTED_ONLY`)."""
+        try:
+            document = requested_document(self.documents, payload)
+        except DocumentRefused as refused:
+            return refused.error
+        if document is not None:
+            payload["query"] = document.text
+            return None
+        return refusal_of_free_text(self.context.viewer.kind,
+                                    self.context.services.settings.persisted_only)
 
     async def run_operation(self, operation: Any) -> None:
         WS_SUBSCRIPTIONS.inc()

@@ -76,6 +76,7 @@ class RequestLog:
                     path=path,
                     operation=state.get("operation_name"),
                     operation_type=state.get("operation_type"),
+                    document=state.get("document_id"),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     user_id=state.get("user_id"),
