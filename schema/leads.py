@@ -16,6 +16,7 @@ from strawberry.types.nodes import SelectedField
 from auth.permissions import Permission
 from core.errors import BadUserInput, at_most
 from core.loading import loaded
+from engine.compiler import PageOf, compiled
 from engine.fields import Info, ModelNode, decode_id, described_enum, relation
 from engine.keyset import Order, Page, keyset_page, scope_of
 from engine.permissions import (
@@ -40,6 +41,10 @@ from schema.consent_receipts import LeadReceiptFields
 MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
 TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "
               "characters; stored in lower case, blanks and repeats dropped.")
+
+NEWEST_FIRST = (("created_at", True), ("id", True))
+"""The order of a lead's notes and, by default, of leads (`resolvers.leads.ORDERS`,
+`resolvers.notes.NOTE_ORDER`), as compiled operations read them."""
 
 LeadStatus = models.LeadStatus
 described_enum(
@@ -199,7 +204,9 @@ class Lead(ModelNode, LeadReceiptFields, LeadAiFields):
 
     @strawberry.field(description="Notes, newest first, with stable keyset cursors. Whoever may "
                                   "read the lead may read its notes.",
-                      metadata=prefetches(_first_notes_of_page))
+                      metadata={**prefetches(_first_notes_of_page),
+                                **compiled(PageOf(models.Note, parent_key="lead_id",
+                                                  order=NEWEST_FIRST))})
     def notes(self, root: strawberry.Parent[models.Lead], info: Info,
               first: Annotated[int | None, strawberry.argument(
                   description="Notes from the start (or after `after`), at most 100; the "
@@ -366,7 +373,9 @@ class OrganizationLeadFields:
     leads: LeadConnection = strawberry.field(
         resolver=organization_leads,
         description="Leads, newest first by default, with stable keyset cursors.",
-        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
+        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))],
+        metadata=compiled(PageOf(models.Lead, parent_key="organization_id",
+                                 order=NEWEST_FIRST)))
 
 
 @strawberry.input(description="A postal address; every part is optional.")
