@@ -29,10 +29,11 @@ from typing import Any
 from graphql import OperationDefinitionNode
 from tortoise import connections
 
-from engine.compiler.declare import COMPILED, LocatedRow, PageOf, compiled
+from engine.compiler.declare import COMPILED, LocatedRow, PageOf, PageQuery, RowById, compiled
 from engine.compiler.plan import Plan, Uncompilable, compile_operation
 
-__all__ = ["COMPILED", "MISMATCHES", "STATS", "LocatedRow", "OperationCache", "PageOf", "Plan",
+__all__ = ["COMPILED", "MISMATCHES", "STATS", "LocatedRow", "OperationCache", "PageOf", "PageQuery",
+           "Plan", "RowById",
            "cached_plans", "compiled", "mode_of", "plan_for", "record_mismatch"]
 
 log = logging.getLogger("relleks.compiler")
@@ -78,7 +79,7 @@ class OperationCache:
         if plan is _MISSING:
             return False, None
         self.plans.move_to_end(key)
-        return True, plan  # type: ignore[return-value]  # _MISSING was ruled out
+        return True, plan
 
     def put(self, key: Any, plan: Plan | None) -> None:
         if self.size == 0:

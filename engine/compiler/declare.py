@@ -15,6 +15,7 @@ named on the fields (`engine.permissions`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +32,42 @@ class LocatedRow:
 
 
 @dataclass(frozen=True)
+class RowById:
+    """A root field whose answer is the row of its type's model (a tenant model) whose global
+    id the argument `argument` holds, its org located by its permission (`HasPermission` with
+    `org_of(...)`): `lead(id:)`. No such row visible to the caller: the ordinary executor
+    answers (NOT_FOUND)."""
+
+    argument: str = "id"
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """What a connection's arguments ask for, in columns: the order ((column, descending)
+    pairs, the last one unique) and conditions (a column and the values it may hold)."""
+
+    order: tuple[tuple[str, bool], ...]
+    where: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
 class PageOf:
     """A connection field: the first `first` rows of `model` (a tenant model) whose
     `parent_key` column holds the parent row's id, in `order` ((column, descending) pairs, the
-    last one unique): what the resolver returns when only `first` is given."""
+    last one unique): what the resolver returns when only `first` is given.
+
+    A field whose other arguments (filters, orders) can be said in columns names `arguments`:
+    given the field's arguments (GraphQL names, coerced: input objects as dicts, enums as
+    members), it returns the `PageQuery` the resolver would run, or None for anything it does
+    not express (cursors, a search...), which the ordinary executor then answers. Without it,
+    any argument but `first` is left to the ordinary executor."""
 
     model: type[Any]
     parent_key: str
     order: tuple[tuple[str, bool], ...]
+    arguments: Callable[[dict[str, Any]], PageQuery | None] | None = None
 
 
-def compiled(declaration: LocatedRow | PageOf) -> dict[str, Any]:
+def compiled(declaration: LocatedRow | RowById | PageOf) -> dict[str, Any]:
     """The field metadata that declares `declaration` (merge it with other metadata)."""
     return {COMPILED: declaration}

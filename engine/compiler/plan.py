@@ -47,12 +47,13 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from strawberry import relay
 from strawberry.permission import PermissionExtension
+from strawberry.types.arguments import convert_arguments
 from tortoise.models import Model
 
 from database.rows import column_conversion
 from engine.compiled import Abandon
-from engine.compiler.declare import COMPILED, LocatedRow, PageOf
-from engine.fields import RELATION, ModelNode
+from engine.compiler.declare import COMPILED, LocatedRow, PageOf, PageQuery, RowById
+from engine.fields import RELATION, ModelNode, decode_id
 from engine.permissions import BelongsToOrg, DecidedPermission, HasPermission
 from keystore import keys
 from keystore.fields import (
@@ -74,10 +75,11 @@ class Uncompilable(Exception):
 class Run:
     """The state of one run of a plan: the org, and the rows each level read, by parent."""
 
-    __slots__ = ("org_id", "rows", "totals")
+    __slots__ = ("org_id", "root_arguments", "rows", "totals")
 
-    def __init__(self, org_id: uuid.UUID) -> None:
+    def __init__(self, org_id: uuid.UUID, root_arguments: dict[str, Any]) -> None:
         self.org_id = org_id
+        self.root_arguments = root_arguments  # the root field's, as its resolver takes them
         self.rows: dict[Level, dict[Any, list[Any]]] = {}
         self.totals: dict[Level, int] = {}
 
@@ -109,6 +111,10 @@ class Requirements:
                         and not root:
                     if permission.permission not in self.in_org:
                         self.in_org.append(permission.permission)
+                elif type(permission) is HasPermission and root \
+                        and not permission.org.from_source and belongs is None:
+                    belongs = permission  # and its permission, required in the org:
+                    self.in_org.append(permission.permission)
                 elif type(permission) is BelongsToOrg and root \
                         and not permission.org.from_source and belongs is None:
                     belongs = permission
@@ -206,20 +212,29 @@ class Compiler:
             raise Uncompilable("unknown field")
         definition = _definition(field)
         declaration = (definition.metadata or {}).get(COMPILED)
-        if not isinstance(declaration, LocatedRow):
+        if not isinstance(declaration, LocatedRow | RowById):
             raise Uncompilable("root field not declared")
         belongs = self.requirements.add(definition, root=True)
-        if belongs is None:
-            raise Uncompilable("root field without BelongsToOrg")
+        if belongs is None or (isinstance(declaration, LocatedRow) \
+                and type(belongs) is not BelongsToOrg):
+            raise Uncompilable("root field without its org's permission")
         object_type, _ = _named(field.type)
         if not isinstance(object_type, GraphQLObjectType):
             raise Uncompilable("root type")
         model = _model_of(object_type)
-        readers = self.object_fields(object_type, node.selection_set, model, None)
-        converter = self.schema._strawberry_schema.config.name_converter
-        python_names = {converter.from_argument(a): a.python_name for a in definition.arguments}
+        root_level: Level | None = None
+        if isinstance(declaration, RowById):
+            if not getattr(model, "tenant_scoped", False):
+                raise Uncompilable("a row by id of an untenanted model")
+            root_level = Level(PageOf(model, parent_key="id", order=(("id", False),)), field,
+                               node, self.postgres, nested=False)
+            root_level.by_id = (declaration.argument, object_type.name)
+            root_level.id_position = root_level.select("{table}.id")
+            self.top_levels.append(root_level)
+        readers = self.object_fields(object_type, node.selection_set, model, root_level)
         self.arguments(field, node)  # refuses arguments it cannot coerce now
-        return Plan(self, name, field, node, belongs, declaration.loader, python_names,
+        loader = declaration.loader if isinstance(declaration, LocatedRow) else None
+        return Plan(self, name, field, node, belongs, loader, root_level,
                     readers, query.name,
                     [n for n, _ in self.fields(query, operation.selection_set)])
 
@@ -238,8 +253,7 @@ class Compiler:
                      model: type[Model], level: Level | None) -> Reader:
         field_name = node.name.value
         if field_name == "__typename":
-            type_name = object_type.name
-            return lambda _row, _run: type_name
+            return _constant(object_type.name)
         field = object_type.fields.get(field_name)
         if field is None:
             raise Uncompilable("unknown field")
@@ -253,13 +267,7 @@ class Compiler:
         if node.arguments or field.args:
             raise Uncompilable("arguments")
         if field_name == "id" and named.name == "ID":
-            read_id = self.column(model, "id", level)
-            type_name = object_type.name
-
-            def global_id(row: Any, run: Run) -> Any:
-                return relay.to_base64(type_name, str(read_id(row, run)))
-
-            return global_id
+            return _global_id(object_type.name, self.column(model, "id", level))
         relation = metadata.get(RELATION)
         if relation is not None:
             if level is None:
@@ -331,8 +339,7 @@ class Compiler:
         for name, child in self.fields(target_type, node.selection_set):
             child_name = child.name.value
             if child_name == "__typename":
-                type_name = target_type.name
-                readers.append((name, lambda _row, _run, t=type_name: t))
+                readers.append((name, _constant(target_type.name)))
                 continue
             child_field = target_type.fields.get(child_name)
             if child_field is None or child.arguments or child_field.args:
@@ -341,9 +348,8 @@ class Compiler:
             self.requirements.add(definition)
             named, child_required = _named(child_field.type)
             if child_name == "id" and named.name == "ID":
-                read_id = self.column(target, "id", level, alias)
-                readers.append((name, lambda row, run, r=read_id, t=target_type.name:
-                                relay.to_base64(t, str(r(row, run)))))
+                readers.append((name, _global_id(target_type.name,
+                                                 self.column(target, "id", level, alias))))
                 continue
             if (definition.metadata or {}) or definition.base_resolver is not None \
                     or not is_leaf_type(named):
@@ -364,7 +370,10 @@ class Compiler:
     def page(self, field: Any, node: FieldNode, declaration: PageOf, parent: type[Model],
              parent_level: Level | None) -> Reader:
         arguments = self.arguments(field, node)
-        if any(value is not None for name, value in arguments.items() if name != "first"):
+        if declaration.arguments is not None:
+            if parent_level is not None or declaration.arguments(arguments) is None:
+                raise Uncompilable("arguments the declaration does not express")
+        elif any(value is not None for name, value in arguments.items() if name != "first"):
             raise Uncompilable("paging arguments other than first")
         if "first" not in field.args or arguments.get("first") is None:
             raise Uncompilable("first not given")
@@ -428,6 +437,15 @@ class Compiler:
     top_levels: list[Level]
 
 
+def _constant(value: Any) -> Reader:
+    return lambda _row, _run: value
+
+
+def _global_id(type_name: str, read_id: Reader) -> Reader:
+    """A node's `id`: the global id of its type and row, as `ModelNode.resolve_id` makes it."""
+    return lambda row, run: relay.to_base64(type_name, str(read_id(row, run)))
+
+
 def _leaf(read: Reader, named: Any, required: bool) -> Reader:
     serialize = named.serialize
     is_string = named.name == "String"
@@ -465,6 +483,7 @@ class Level:
         self.children: list[Level] = []
         self.encrypted = False
         self.total = False
+        self.by_id: tuple[str, str] | None = None  # a root row: (argument, type name)
         self.parent_position = 0
         self.id_position = 0
         self._sql: str | None = None
@@ -474,19 +493,36 @@ class Level:
             self.columns.append(expression)
         return self.columns.index(expression)
 
-    def sql(self, parents: int) -> str:
+    def where(self, query: PageQuery) -> tuple[str, list[Any]]:
+        """The query's conditions (after the tenant's) and their parameters."""
+        sql, params = "", []
+        fields = self.model._meta.fields_db_projection
+        for column, values in query.where:
+            name = f"{{table}}.{fields[column]}"
+            if self.postgres:
+                sql += f" AND {name} = ANY(?)"
+                params.append(list(values))
+            else:
+                sql += f" AND {name} IN ({', '.join('?' for _ in values)})"
+                params.extend(values)
+        return sql, params
+
+    def sql(self, parents: int, query: PageQuery | None = None) -> str:
         """The statement (`{table}`, `{tenant}` for the scope to fill; `?` parameters: the
         page size, and for a nested level the parents' ids)."""
-        if self._sql is not None and (self.postgres or not self.nested):
+        if query is None and self._sql is not None and (self.postgres or not self.nested):
             return self._sql
         selected = ", ".join(f"{c} AS c{i}" for i, c in enumerate(self.columns))
         order = ", ".join(f"{{table}}.{column}{' DESC' if descending else ''}"
-                          for column, descending in self.declaration.order)
+                          for column, descending in (query or self.declaration).order)
         joins = " ".join(self.joins)
         if not self.nested:
+            where = self.where(query)[0] if query is not None else ""
             # Names and columns from the models' metadata, values as parameters:
-            sql = (f"SELECT {selected} FROM {{table}} {joins} WHERE {{tenant}} "  # noqa: S608
-                   f"ORDER BY {order} LIMIT ?")
+            sql = (f"SELECT {selected} FROM {{table}} {joins} WHERE {{tenant}}"  # noqa: S608
+                   f"{where} ORDER BY {order} LIMIT ?")
+            if query is not None:
+                return sql
         else:
             key = f"{{table}}.{self.declaration.parent_key}"
             within = f"{key} = ANY(?::uuid[])" if self.postgres \
@@ -499,18 +535,49 @@ class Level:
             self._sql = sql
         return sql
 
-    def first(self, variable_values: Any, max_results: int) -> int:
-        first = get_argument_values(self.field, self.node, variable_values).get("first")
+    def first(self, arguments: dict[str, Any], max_results: int) -> int:
+        first = arguments.get("first")
         if not isinstance(first, int) or not 1 <= first <= max_results:
             raise Abandon  # the resolver reports (or answers) it
         return first
 
+    async def load_row(self, access: Any, run: Run, arguments: dict[str, Any],
+                       variable_values: Any, max_results: int) -> None:
+        """The root row named by its global id (a root `RowById` field)."""
+        assert self.by_id is not None
+        argument, type_name = self.by_id
+        row_id = decode_id(run.root_arguments.get(argument), type_name)  # NOT_FOUND: abandons
+        selected = ", ".join(f"{c} AS c{i}" for i, c in enumerate(self.columns))
+        sql = (f"SELECT {selected} FROM {{table}} {' '.join(self.joins)} "  # noqa: S608
+               "WHERE {tenant} AND {table}.id = ?")
+        rows, _ = await access.raw(self.model, run.org_id, sql,
+                                   [row_id if self.postgres else str(row_id)])
+        if not rows:
+            raise Abandon  # not visible to the caller: NOT_FOUND is the ordinary path's
+        run.rows[self] = {None: list(rows)}
+        if self.encrypted:
+            await keys.load((run.org_id,))
+        for child in self.children:
+            await child.load(access, run, [rows[0][self.id_position]], variable_values,
+                             max_results)
+
     async def load(self, access: Any, run: Run, parent_ids: list[Any] | None,
                    variable_values: Any, max_results: int) -> None:
-        first = self.first(variable_values, max_results)
+        arguments = get_argument_values(self.field, self.node, variable_values)
+        if self.by_id is not None:
+            await self.load_row(access, run, arguments, variable_values, max_results)
+            return
+        first = self.first(arguments, max_results)
+        query: PageQuery | None = None
+        if self.declaration.arguments is not None:
+            query = self.declaration.arguments(arguments)
+            if query is None:
+                raise Abandon
         by_parent: dict[Any, list[Any]] = {}
+        where, where_params = self.where(query) if query is not None else ("", [])
         if parent_ids is None:
-            rows, _ = await access.raw(self.model, run.org_id, self.sql(0), [first])
+            rows, _ = await access.raw(self.model, run.org_id, self.sql(0, query),
+                                       [*where_params, first])
             by_parent[None] = list(rows)
         elif parent_ids:
             params: list[Any] = [parent_ids] if self.postgres else list(parent_ids)
@@ -521,8 +588,10 @@ class Level:
                 by_parent.setdefault(row[position], []).append(row)
         run.rows[self] = by_parent
         if self.total:
-            counted, _ = await access.raw(self.model, run.org_id,
-                                          "SELECT COUNT(*) FROM {table} WHERE {tenant}")
+            counted, _ = await access.raw(
+                self.model, run.org_id,
+                f"SELECT COUNT(*) FROM {{table}} WHERE {{tenant}}{where}",  # noqa: S608
+                where_params)
             run.totals[self] = int(counted[0][0])
         if self.encrypted:
             await keys.load((run.org_id,))
@@ -536,7 +605,7 @@ class Plan:
     """A compiled operation: what it checks, what it reads, how it answers."""
 
     def __init__(self, compiler: Compiler, response_name: str, field: Any, node: FieldNode,
-                 belongs: BelongsToOrg, loader: str, python_names: dict[str, str],
+                 belongs: BelongsToOrg, loader: str | None, root_level: Level | None,
                  readers: list[tuple[str, Reader]], query_name: str,
                  order: list[str]) -> None:
         self.response_name = response_name
@@ -544,7 +613,9 @@ class Plan:
         self.node = node
         self.belongs = belongs
         self.loader = loader
-        self.python_names = python_names
+        self.root_level = root_level
+        self.definition = _definition(field)
+        self.strawberry_schema = compiler.schema._strawberry_schema
         self.readers = tuple(readers)
         self.decided = tuple(compiler.requirements.decided)
         self.in_org = tuple(compiler.requirements.in_org)
@@ -562,7 +633,10 @@ class Plan:
             if not permission.allows(context):
                 raise Abandon
         arguments = get_argument_values(self.field, self.node, variable_values)
-        kwargs = {self.python_names.get(name, name): value for name, value in arguments.items()}
+        # As Strawberry hands them to the resolver and its permission (a global id parsed):
+        kwargs = convert_arguments(arguments, self.definition.arguments,
+                                   self.strawberry_schema.schema_converter.scalar_registry,
+                                   self.strawberry_schema.config)
         access = context.access
         org_id = await self.belongs.org.find(None, kwargs, _Info(context))
         if org_id is None or await access.membership(org_id) is None \
@@ -570,13 +644,17 @@ class Plan:
             raise Abandon  # NOT_FOUND, or a support read to log: the ordinary path
         for permission in self.in_org:
             await access.require(org_id, permission)  # a refusal abandons the plan
-        org = await getattr(context.loaders, self.loader).load(org_id)
-        if org is None:
-            raise Abandon
-        run = Run(org_id)
+        root: Any = None
+        if self.loader is not None:
+            root = await getattr(context.loaders, self.loader).load(org_id)
+            if root is None:
+                raise Abandon
+        run = Run(org_id, kwargs)
         for level in self.levels:
             await level.load(access, run, None, variable_values, self.max_results)
-        answer = {name: read(org, run) for name, read in self.readers}
+        if self.root_level is not None:
+            root = run.rows[self.root_level][None][0]
+        answer = {name: read(root, run) for name, read in self.readers}
         return {name: (answer if name == self.response_name else self.query_name)
                 for name in self.order}
 

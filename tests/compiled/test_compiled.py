@@ -200,3 +200,70 @@ async def test_the_cost_is_the_same_either_way(api: Api, team: Team) -> None:
     assert response.headers["RateLimit-Limit"] == ordinary.headers["RateLimit-Limit"]
     assert int(response.headers["RateLimit-Remaining"]) - 441 == \
         int(ordinary.headers["RateLimit-Remaining"])
+
+
+SEARCH = """query Search($slug: String!, $statuses: [LeadStatus!]) {
+  organization(slug: $slug) {
+    leads(first: 50, filter: {status: $statuses}, orderBy: {field: UPDATED_AT, direction: DESC}) {
+      totalCount
+      nodes { id name email status updatedAt owner { id name } }
+    }
+  }
+}"""
+
+
+async def test_the_search_page_is_compiled(api: Api, team: Team) -> None:
+    """Leads filtered by status, the most recently updated first, with their owners and the
+    total: a filter and an order the declaration expresses (`compiled_leads_page`)."""
+    later = datetime(2026, 6, 1, tzinfo=UTC)
+    for i, status in ((1, "won"), (3, "won"), (2, "lost")):
+        await Lead._scoped(team.org.id).filter(name=f"Lead {i}").update(
+            status=status, updated_at=later + timedelta(minutes=i))
+    token = team.people[Role.MEMBER].token
+    body, answered, _ = await compiled(api, SEARCH, {"slug": "acme", "statuses": ["WON"]}, token)
+    assert "errors" not in body and answered == 1, body
+    leads = body["data"]["organization"]["leads"]
+    assert leads["totalCount"] == 2
+    assert [lead["name"] for lead in leads["nodes"]] == ["Lead 3", "Lead 1"]
+    body, answered, _ = await compiled(api, SEARCH, {"slug": "acme",
+                                                     "statuses": ["WON", "LOST"]}, token)
+    assert answered == 1 and body["data"]["organization"]["leads"]["totalCount"] == 3
+    body, answered, _ = await compiled(api, SEARCH, {"slug": "acme", "statuses": []}, token)
+    assert answered == 1 and body["data"]["organization"]["leads"]["totalCount"] == 5
+    # A token's search leaves the restricted lead out of the page and of the total.
+    narrow = await make_token(team, ["leads:read", "members:read"])
+    body, answered, _ = await compiled(api, SEARCH, {"slug": "acme", "statuses": None},
+                                       narrow.secret)
+    assert answered == 1 and body["data"]["organization"]["leads"]["totalCount"] == 4
+
+
+DETAIL = """query Detail($id: ID!) {
+  lead(id: $id) {
+    id name email phone status company title
+    owner { name }
+    notes(first: 20) { nodes { id body createdAt author { name } } }
+  }
+}"""
+
+
+async def test_the_detail_page_is_compiled(api: Api, team: Team) -> None:
+    """One lead by id with its owner and its newest notes with their authors; another org's
+    lead, or a restricted one asked for by a token, is NOT_FOUND as before."""
+    token = team.people[Role.VIEWER].token
+    ids = await api.gql('query($slug: String!) { organization(slug: $slug) { '
+                        'leads(first: 10) { nodes { id name } } } }', {"slug": "acme"},
+                        token=token)
+    by_name = {n["name"]: n["id"] for n in ids["data"]["organization"]["leads"]["nodes"]}
+    body, answered, _ = await compiled(api, DETAIL, {"id": by_name["Lead 3"]}, token)
+    assert "errors" not in body and answered == 1, body
+    lead = body["data"]["lead"]
+    assert (lead["name"], lead["email"], lead["owner"]) == (
+        "Lead 3", "lead3@example.com", {"name": "Mia Member"})
+    assert [n["body"] for n in lead["notes"]["nodes"]] == ["Note 1 on 3", "Note 0 on 3"]
+    narrow = await make_token(team, ["leads:read"])
+    body, answered, abandoned = await compiled(api, DETAIL, {"id": by_name["Lead 4"]},
+                                               narrow.secret)
+    assert (answered, abandoned) == (0, 1)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["NOT_FOUND"]
+    body, answered, _ = await compiled(api, DETAIL, {"id": by_name["Lead 2"]}, narrow.secret)
+    assert answered == 1 and body["data"]["lead"]["name"] == "Lead 2"
