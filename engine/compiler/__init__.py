@@ -82,10 +82,9 @@ class OperationCache:
         return True, plan
 
     def put(self, key: Any, plan: Plan | None) -> None:
-        if self.size == 0:
-            return
-        self.plans[key] = plan
-        self.plans.move_to_end(key)
+        if self.size > 0:
+            self.plans[key] = plan
+            self.plans.move_to_end(key)
         while len(self.plans) > self.size:
             self.plans.popitem(last=False)
 
@@ -101,12 +100,14 @@ def mode_of(context: Any) -> str:
 
 
 def cache_of(schema: Any, context: Any) -> OperationCache:
-    """The schema's plan cache (each app builds its own schema, so each has its own)."""
+    """The schema's plan cache, bounded by the settings of the app asking (apps built in one
+    process, as the tests build them, may share a schema)."""
+    size = context.services.settings.compiled_operations_max
     cache = schema.__dict__.get(_CACHE)
     if cache is None:
-        size = context.services.settings.compiled_operations_max
         cache = OperationCache(size)
         setattr(schema, _CACHE, cache)
+    cache.size = max(0, size)
     return cache
 
 
