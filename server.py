@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.schema = schema  # its compiled operations' cache (`engine.compiler`) lives on it
     return app
 
 

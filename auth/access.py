@@ -267,9 +267,13 @@ class Access:
                   params: Sequence[object] = ()) -> tuple[Sequence[Any], bool]:
         """Raw SQL over `model`'s rows of `org_id`, checked as `scoped` checks it: `template`
         names the table `{table}` and holds `{tenant}`, the org condition written here, and
-        marks its parameters `?` (see `models.tenancy.tenant_sql`). `without_restricted` filters
-        querysets, not SQL: ask only about rows the caller reached through `scoped` (the notes
-        of leads it listed). Returns the rows and whether their types are the driver's own."""
+        marks its parameters `?` (see `models.tenancy.tenant_sql`). Rows a model marks with its
+        `restricted_flag` (a restricted lead) are left out for the callers `scoped` hides them
+        from; rows that only point to such a row (its notes) are not: ask only about rows the
+        caller reached through `scoped` or this (the notes of leads it listed). Returns the
+        rows and whether their types are the driver's own."""
         if org_id not in self._checked:
             raise NotFound("organization")
-        return await tenant_sql(model, frozenset((org_id,)), template, params)
+        hide = self.token is not None or self._grants.get(org_id) is not None
+        return await tenant_sql(model, frozenset((org_id,)), template, params,
+                                hide_restricted=hide)

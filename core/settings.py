@@ -238,6 +238,12 @@ class Settings:
     """The largest response, bytes, kept for an `Idempotency-Key`'s replays; a larger one is
     not kept and a retry gets CONFLICT `IDEMPOTENCY_RESPONSE_TOO_LARGE` (docs/idempotency.md)."""
     cost_budget_scale: float = 1.0
+    compiled_operations: str = "on"
+    """`on`: a query seen before is answered by its compiled plan (`engine/compiler/`) when the
+    compiler handles it; `off`: always the ordinary executor; `check`: both, answers compared
+    (a mismatch is logged and recorded: the test suite runs so)."""
+    compiled_operations_max: int = 500
+    """How many compiled plans (and refusals) each schema keeps, least recently used dropped."""
     oauth_consent_url: str = "http://localhost:3000/oauth/consent"
     """The web app's consent page: `/oauth/authorize` sends the browser there (docs/oauth.md)."""
     oauth_rate_per_ip: str = "120/minute"
@@ -582,6 +588,7 @@ class Settings:
             "keystore_url": "KEYSTORE_URL",
             "kek_base64": "KEK_BASE64",
             "metrics_host": "METRICS_HOST",
+            "compiled_operations": "COMPILED_OPERATIONS",
         }
         for attr, var in text.items():
             if env.get(var):
@@ -629,7 +636,8 @@ class Settings:
                           "webhook_lanes_per_endpoint": "WEBHOOK_LANES_PER_ENDPOINT",
                           "webhook_concurrency": "WEBHOOK_CONCURRENCY",
                           "webhook_retry_after_max": "WEBHOOK_RETRY_AFTER_MAX",
-                          "metrics_port": "METRICS_PORT"}.items():
+                          "metrics_port": "METRICS_PORT",
+                          "compiled_operations_max": "COMPILED_OPERATIONS_MAX"}.items():
             if env.get(var):
                 kwargs[attr] = int(env[var])
         if env.get("JOBS_IN_PROCESS"):
@@ -719,6 +727,9 @@ class Settings:
             delays = ()
         if not delays or min(delays) < 0:
             raise ConfigurationError("WEBHOOK_RETRY_SCHEDULE must list seconds, e.g. 0,5,300")
+        if self.compiled_operations not in {"on", "off", "check"}:
+            raise ConfigurationError(f"COMPILED_OPERATIONS must be on, off or check, not "
+                                     f"{self.compiled_operations!r}")
         if self.env not in {"development", "test", "production"}:
             raise ConfigurationError(f"RELLEKS_ENV must be development, test or production, "
                                      f"not {self.env!r}")

@@ -88,6 +88,13 @@ def _conversion(field: Any, native_types: bool) -> Convert | None:
     return field.to_python_value
 
 
+def column_conversion(field: Any, native_types: bool) -> Convert | None:
+    """How a driver value of `field` becomes the model's value (None: it already is), as rows
+    built here convert it: shared with compiled operations (`engine/compiler/`), which read
+    rows into answers without building models and must see the very same values."""
+    return _conversion(field, native_types)
+
+
 def _plan(model: type[Model], keys: tuple[str, ...], native_types: bool,
           prefix: str = "") -> _Plan | None:
     if prefix:  # a joined model's columns, named "<prefix><column>"; the others are not its

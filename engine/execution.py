@@ -14,10 +14,16 @@ none when it allows the caller):
 
 Every other field runs through Strawberry unchanged, and the declared resolvers stay the
 reference implementation (they run wherever this executor does not, e.g. on subscriptions).
+
+Before any of that, `execute_operation` asks for the operation's compiled plan
+(`engine/compiler/`): a query the compiler handles is answered from rows by its plan, and falls
+back to this executor when the plan abandons. The hook sits at the execute phase only, so
+parsing, validation, limits, cost, error codes and masking are the same on both paths.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from typing import Any, TypeGuard, cast
 
@@ -29,6 +35,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from core.loading import loaded
 from engine.compiled import SubtreePlans
+from engine.compiler import STATS, mode_of, plan_for, record_mismatch
+from engine.compiler.plan import Plan
 from engine.plans import allowed, field_plan
 from models.base import BaseModel
 
@@ -39,12 +47,60 @@ def is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
     return not isinstance(value, BaseModel) and optimized_is_awaitable(value)
 
 
+log = logging.getLogger("relleks.compiler")
+
+
+def _ordered(value: Any) -> Any:
+    """`value` with every object's key order made visible (JSON answers keep it)."""
+    if isinstance(value, dict):
+        return [(key, _ordered(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_ordered(item) for item in value]
+    return value
+
+
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.is_awaitable = is_awaitable
         self._leaf_plans: dict[int, tuple[Any, list[Any]]] = {}
         self._subtree_plans = SubtreePlans(self)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """The compiled plan's answer when there is one and it does not abandon; else (and in
+        `check` mode, also) graphql-core's, which is returned in check mode after comparing."""
+        try:
+            plan = plan_for(self)
+        except Exception:  # a compiler bug must never cost an answer
+            log.exception("compiling an operation failed")
+            plan = None
+        if plan is None:
+            return super().execute_operation(serially)
+        return self._compiled(plan, serially)
+
+    async def _compiled(self, plan: Plan, serially: bool | None) -> Any:
+        try:
+            data = await plan.run(self.context_value, self.variable_values)
+        except Exception:  # Abandon, or anything unexpected: the ordinary executor answers
+            data = None
+        if data is None:
+            STATS.abandoned += 1
+            return await self._ordinary(serially)
+        STATS.answered += 1
+        if mode_of(self.context_value) == "check":
+            ordinary = await self._ordinary(serially)
+            if ordinary.errors or ordinary.data != data \
+                    or _ordered(ordinary.data) != _ordered(data):
+                name = self.operation.name.value if self.operation.name else "(anonymous)"
+                record_mismatch(name, data, (ordinary.data, ordinary.errors))
+            return ordinary
+        return self.finish(self.build_response(data))
+
+    async def _ordinary(self, serially: bool | None) -> Any:
+        result = super().execute_operation(serially)
+        if self.is_awaitable(result):
+            result = await result
+        return result
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         """graphql-core's response, then the reference cycles through this context cut: its

@@ -289,6 +289,9 @@ class OrgLocator:
     field: str | None = None
     path: str | None = None  # the argument it reads, checked by `check_locators`
     type_name: str | None = None  # the type of the global id found there
+    from_source: bool = False
+    """The org is the parent object or its `organization_id` (`org_from_source`): compiled
+    operations (`engine/compiler/`) then know it without calling `find`."""
 
     def missing(self) -> NotFound:
         return NotFound(self.what, field=self.field) if self.field else NotFound(self.what)
@@ -312,7 +315,7 @@ def org_from_source() -> OrgLocator:
     async def find(source: Any, kwargs: dict[str, Any], info: Any) -> uuid.UUID | None:
         return source.id if isinstance(source, Organization) else source.organization_id
 
-    return OrgLocator(find)
+    return OrgLocator(find, from_source=True)
 
 
 def org_from_argument(path: str) -> OrgLocator:

@@ -83,6 +83,8 @@ class Lead(Encrypted, TenantModel):
             ("organization_id", "phone_bidx"),
         )
 
+    restricted_flag = "restricted"
+
     @classmethod
     def without_restricted(cls, query: QuerySet[Self], rows: Rows) -> QuerySet[Self]:
         return query.filter(restricted=False)

@@ -66,6 +66,10 @@ class TenantModel(BaseModel):
     """Marks the org-owned tables for `database.rows`, which sits below `models` and refuses
     them in `by_ids`."""
 
+    restricted_flag: str | None = None
+    """A boolean column marking the rows that `without_restricted` leaves out of a queryset:
+    `tenant_sql` leaves them out of raw SQL too when asked to (`hide_restricted`)."""
+
     lookup_keys: tuple[str, ...] = ()
     """Columns beside the primary key and unique ones by which `before_org_known` may find
     rows of this model (e.g. a person's own memberships by `user_id`)."""
@@ -239,11 +243,14 @@ def _check_lookup(model: type[TenantModel], reason: str, key: dict[str, Any], *,
 
 
 async def tenant_sql(model: type[TenantModel], org_ids: frozenset[uuid.UUID], template: str,
-                     params: Sequence[Any] = ()) -> tuple[Sequence[Any], bool]:
+                     params: Sequence[Any] = (), *,
+                     hide_restricted: bool = False) -> tuple[Sequence[Any], bool]:
     """Raw SQL over `model`'s rows of `org_ids` (already vouched for by a scope): `template`
     names the table `{table}` and must hold `{tenant}`, the org condition this writes, and marks
     its own parameters `?` (numbered `$n` on PostgreSQL here, after the org's). Returns the rows
-    and whether the driver gave native types (see `database.rows.build`)."""
+    and whether the driver gave native types (see `database.rows.build`). With
+    `hide_restricted`, the condition also leaves out the rows the model's `restricted_flag`
+    marks (as `without_restricted` does for querysets)."""
     if "{tenant}" not in template:
         raise UnscopedQuery(f"Raw SQL over {model.__name__} must hold the {{tenant}} condition")
     db = model._meta.db
@@ -253,9 +260,11 @@ async def tenant_sql(model: type[TenantModel], org_ids: frozenset[uuid.UUID], te
         condition = "organization_id = ?"
     else:
         condition = f"organization_id IN ({', '.join('?' for _ in orgs)})"
+    if hide_restricted and model.restricted_flag is not None:
+        condition = f"({condition} AND NOT {{table}}.{model.restricted_flag})"
     values: list[Any] = [org if postgres else str(org) for org in orgs]
     values += params
-    sql = template.replace("{table}", model._meta.db_table).replace("{tenant}", condition)
+    sql = template.replace("{tenant}", condition).replace("{table}", model._meta.db_table)
     if postgres:
         parts = sql.split("?")
         sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))

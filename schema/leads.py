@@ -16,6 +16,7 @@ from strawberry.types.nodes import SelectedField
 from auth.permissions import Permission
 from core.errors import BadUserInput, at_most
 from core.loading import loaded
+from engine.compiler import PageOf, PageQuery, RowById, compiled
 from engine.fields import Info, ModelNode, decode_id, described_enum, relation
 from engine.keyset import Order, Page, keyset_page, scope_of
 from engine.permissions import (
@@ -40,6 +41,10 @@ from schema.consent_receipts import LeadReceiptFields
 MAX_STATUSES, MAX_SOURCES = len(models.LeadStatus), len(models.LeadSource)
 TAGS_INPUT = (f"At most {resolvers.MAX_TAGS} tags, as sent, each up to {resolvers.TAG_MAX} "
               "characters; stored in lower case, blanks and repeats dropped.")
+
+NEWEST_FIRST = (("created_at", True), ("id", True))
+"""The order of a lead's notes and, by default, of leads (`resolvers.leads.ORDERS`,
+`resolvers.notes.NOTE_ORDER`), as compiled operations read them."""
 
 LeadStatus = models.LeadStatus
 described_enum(
@@ -199,7 +204,9 @@ class Lead(ModelNode, LeadReceiptFields, LeadAiFields):
 
     @strawberry.field(description="Notes, newest first, with stable keyset cursors. Whoever may "
                                   "read the lead may read its notes.",
-                      metadata=prefetches(_first_notes_of_page))
+                      metadata={**prefetches(_first_notes_of_page),
+                                **compiled(PageOf(models.Note, parent_key="lead_id",
+                                                  order=NEWEST_FIRST))})
     def notes(self, root: strawberry.Parent[models.Lead], info: Info,
               first: Annotated[int | None, strawberry.argument(
                   description="Notes from the start (or after `after`), at most 100; the "
@@ -360,13 +367,40 @@ async def organization_leads(
     return LeadConnection.from_page(page, query.count)
 
 
+def compiled_leads_page(arguments: dict[str, Any]) -> PageQuery | None:
+    """`Organization.leads`' arguments as compiled operations read them (`engine/compiler`):
+    `orderBy`, and a `filter` by status only, as `organization_leads` applies them; cursors
+    and the other filters are left to the resolver (None)."""
+    if any(arguments.get(name) is not None for name in ("after", "last", "before")):
+        return None
+    where: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    flt = arguments.get("filter")
+    if flt is not None:
+        if any(value is not None for name, value in flt.items() if name != "status"):
+            return None
+        statuses = flt.get("status")
+        if statuses is not None and len(statuses) > MAX_STATUSES:
+            return None  # BAD_USER_INPUT is the resolver's
+        if statuses:  # an empty list filters nothing, as in `LeadFilter.to_resolver`
+            where = (("status", tuple(sorted({models.LeadStatus(s).value
+                                              for s in statuses}))),)
+    order_by = arguments.get("orderBy") or {}
+    field = LeadOrderField(order_by.get("field", LeadOrderField.CREATED_AT))
+    descending = OrderDirection(order_by.get("direction", OrderDirection.DESC)) \
+        is OrderDirection.DESC
+    column = resolvers.ORDERS[field.value].field
+    return PageQuery(order=((column, descending), ("id", descending)), where=where)
+
+
 @strawberry.type(description="What `Organization` holds of leads (`schema/composition.py` "
                              "composes `Organization`). Not in the schema itself.")
 class OrganizationLeadFields:
     leads: LeadConnection = strawberry.field(
         resolver=organization_leads,
         description="Leads, newest first by default, with stable keyset cursors.",
-        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))])
+        extensions=[requires(HasPermission(Permission.LEADS_READ, org=org_from_source()))],
+        metadata=compiled(PageOf(models.Lead, parent_key="organization_id",
+                                 order=NEWEST_FIRST, arguments=compiled_leads_page)))
 
 
 @strawberry.input(description="A postal address; every part is optional.")
@@ -561,7 +595,8 @@ def _lead_id(value: relay.GlobalID) -> Any:
 class LeadQueries:
     @strawberry.field(description="A lead of an organization you belong to.",
                       extensions=[requires(HasPermission(Permission.LEADS_READ,
-                                                         org=org_of(models.Lead, "Lead", "id")))])
+                                                         org=org_of(models.Lead, "Lead", "id")))],
+                      metadata=compiled(RowById("id")))
     async def lead(self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(
             description="The lead's global id.")]) -> Lead:
         return cast("Lead", await resolvers.get_lead(info.context, _lead_id(id)))

@@ -16,6 +16,7 @@ from strawberry import relay
 
 from auth.permissions import Permission
 from core.errors import BadUserInput
+from engine.compiler import LocatedRow, PageOf, compiled
 from engine.fields import Connection, Info, ModelNode, Rows, decode_id, described_enum, relation
 from engine.permissions import (
     BelongsToOrg,
@@ -150,7 +151,9 @@ if TYPE_CHECKING:
 class OrganizationMemberFields:
     @relay.connection(Connection[Membership], description="Members, oldest first.",
                       extensions=[requires(HasPermission(Permission.MEMBERS_READ,
-                                                         org=org_from_source()))])
+                                                         org=org_from_source()))],
+                      metadata=compiled(PageOf(models.Membership, parent_key="organization_id",
+                                               order=(("created_at", False), ("id", False)))))
     def members(self, root: strawberry.Parent[models.Organization],
                 info: Info) -> list[Membership]:
         async def prefetch(rows: list[models.Membership]) -> None:
@@ -232,7 +235,8 @@ class OrgQueries:
                                   "other slug is NOT_FOUND, whether or not it exists: the "
                                   "field is then null, and other root fields of the same "
                                   "request still answer.",
-                      extensions=[requires(BelongsToOrg(org=org_from_slug()))])
+                      extensions=[requires(BelongsToOrg(org=org_from_slug()))],
+                      metadata=compiled(LocatedRow("organization")))
     async def organization(self, info: Info, slug: Annotated[str, strawberry.argument(
             description="The organization's slug, in any letter case.")]
     ) -> Annotated[Organization, strawberry.lazy("schema.composition")] | None:

@@ -30,6 +30,7 @@ from tortoise.contrib.test import truncate_all_models
 
 from core.settings import Settings
 from database import close_database, init_database, migrate_database
+from engine.compiler import MISMATCHES, STATS
 from server import create_app
 from tests.smtp import Inbox, free_port, token_in
 
@@ -111,7 +112,28 @@ def settings(database_url: str, media_root: Path, smtp_server: tuple[Inbox, int]
         # Usage counts are flushed at the app's shutdown only: a periodic flush landing inside
         # a `count_sql()` block (a slow machine) would add its statements to the count.
         usage_flush_seconds=3600.0,
+        # Every operation the compiler handles is also run by the ordinary executor and the
+        # answers compared (`compiled_answers_match` fails the run on a mismatch).
+        compiled_operations="check",
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many of the run's operations a compiled plan answered (each compared with the
+    ordinary executor's answer), abandoned, or left to the ordinary executor."""
+    terminalreporter.write_line(
+        f"compiled operations: {STATS.answered} answered by plans (compared), "
+        f"{STATS.abandoned} abandoned, {STATS.compiled} plans, {STATS.uncompilable} documents "
+        f"left to the ordinary executor, {STATS.mismatches} mismatches")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def compiled_answers_match() -> Iterator[None]:
+    """Fails the run when a compiled operation answered otherwise than the ordinary executor
+    (`COMPILED_OPERATIONS=check`): the mismatches are logged too."""
+    yield
+    assert not MISMATCHES, "compiled operations differ from the ordinary executor:\n" + \
+        "\n".join(MISMATCHES)
 
 
 async def _truncate_all_models() -> None:
