@@ -96,6 +96,10 @@ FORM_SUBMISSIONS = Counter(
     "relleks_form_submissions", "Lead form submissions, by verdict: accepted, pending (double "
     "opt-in), held, spam (stored), or rejected (refused before storing: invalid, limited).",
     ["verdict"])
+SUBSCRIPTION_CHECKS = Counter(
+    "relleks_subscription_checks", "Subscription events' checks of the subscriber's credential "
+    "and permission: read (the rows read again) or covered (the event was already waiting when "
+    "a check under a second old ran: a stream catching up on a backlog).", ["outcome"])
 PRIVACY_REQUEST_CLOSE_SECONDS = Histogram("relleks_privacy_request_close_seconds", "Seconds from a verified data-rights request to its completion.", ["source"], buckets=(3600, 86400, 7*86400, 14*86400, 30*86400, 60*86400))  # noqa: E501
 
 
@@ -179,6 +183,10 @@ def count_ai_generation(feature: str, status: str, credits: int) -> None:
 
 def count_form_submission(verdict: str) -> None:
     FORM_SUBMISSIONS.labels(verdict).inc()
+
+
+def count_subscription_check(outcome: str) -> None:
+    SUBSCRIPTION_CHECKS.labels(outcome).inc()
 
 
 def observe_privacy_request_closed(source: str, seconds: float) -> None:

@@ -45,6 +45,10 @@ class Subscriber:
         self._queue: deque[dict[str, Any]] = deque()
         self._ready = asyncio.Event()
         self.overflowed = False
+        self.offered = 0
+        """Messages queued so far (the number of the last one queued)."""
+        self.taken = 0
+        """Messages handed to the stream so far (the number of the one it is handling)."""
 
     def offer(self, message: dict[str, Any]) -> None:
         """Queue `message`, or mark the stream as overflowed; never blocks."""
@@ -55,6 +59,7 @@ class Subscriber:
             self._queue.clear()
         else:
             self._queue.append(message)
+            self.offered += 1
         self._ready.set()
 
     def __aiter__(self) -> Subscriber:
@@ -72,6 +77,7 @@ class Subscriber:
             raise Overflow(f"More than {self.buffer} events were waiting for this subscription: "
                            "it reads too slowly and has been ended. Subscribe again, and "
                            "refetch what you show.")
+        self.taken += 1
         return self._queue.popleft()
 
 
