@@ -243,19 +243,19 @@ def git(*args: str) -> str:
     return run.stdout.strip()
 
 
-def profile_api(args: argparse.Namespace, token: str) -> None:
-    """Warm the API up, then load it with wrk while py-spy samples it."""
+def profile_api(args: argparse.Namespace, token: str, op: Operation) -> None:
+    """Warm the API up, then load it with wrk on `op` while py-spy samples it."""
     if args.api_pid is None:
         fail("--profile needs --api-pid")
-    output = BENCH / "results" / "q1-profile.txt"
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="q1-") as body_file:
-        json.dump({"query": QUERY, "variables": VARIABLES}, body_file)
+    output = BENCH / "results" / f"{op.name.lower()}-profile.txt"
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"{op.name}-") as body_file:
+        json.dump(op.body("api"), body_file)
         body_file.flush()
         settings = {"token": token, "body_file": body_file.name, "connections": args.connections,
                     "threads": args.threads, "pid": args.api_pid}
         print(f"bench: warming up the API for {args.warmup_seconds} s", file=sys.stderr)
         wrk(args.api, seconds=args.warmup_seconds, **settings)
-        print(f"bench: profiling the API for {args.profile} s", file=sys.stderr)
+        print(f"bench: profiling the API on {op.name} for {args.profile} s", file=sys.stderr)
         with ThreadPoolExecutor(1) as pool:
             load = pool.submit(wrk, args.api, seconds=args.profile + 2, **settings)
             stacks = profile.record(args.api_pid, args.profile, output)
@@ -265,7 +265,6 @@ def profile_api(args: argparse.Namespace, token: str) -> None:
           f"({figures.get('cpu_ms_per_request', 0):.1f} ms CPU per request)")
     print(profile.summary(stacks))
     print(f"bench: collapsed stacks in {output}", file=sys.stderr)
-
 
 
 class Server:
@@ -511,7 +510,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--profile", type=int, metavar="SECONDS",
                         help="instead of timing, sample the API with py-spy under wrk's load "
-                             "for SECONDS (see bench/profile.py)")
+                             "for SECONDS, on the first of --operations (see bench/profile.py)")
     parser.add_argument("--memory", action="store_true",
                         help="instead of timing, measure the API's RSS after --memory-warm-"
                              "requests and after --memory-requests more Q1 requests")
@@ -532,7 +531,7 @@ def main() -> None:
     floor = Server("floor", args.floor, args.floor_pid)
     if args.profile:
         check_answers(api.url, floor.url, api.token or "")
-        profile_api(args, api.token or "")
+        profile_api(args, api.token or "", ops[0])
         return
     if args.memory:
         check_servers([floor, api], [OPERATIONS["Q1"]])

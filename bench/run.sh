@@ -39,7 +39,7 @@
 # The data is encrypted as production's is (bench/load_data.py): the loader, the API and the floor
 # share the bench's own fixed KEK below (bench data only: never a deployment's) and keystore.
 # Arguments are passed on to bench/harness.py (`--profile 20`: py-spy over the API under Q1's
-# load, without the other servers).
+# load, without the other servers; `--profile 20 --operations LeadDetail`: under LeadDetail's).
 #
 # PostGraphile connects read-only (`default_transaction_read_only` in its connection string) and
 # does no authentication, permission checks, cost accounting or decryption: it returns the
