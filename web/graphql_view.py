@@ -251,7 +251,9 @@ class GraphQLView(GraphQL[Context, None]):
             state["idempotency"] = await self._claim_key(request, kwargs["context"],
                                                          request_data)
         try:
-            result = await asyncio.wait_for(self._execute(**kwargs), timeout)
+            # In this task (`wait_for` would run it in a new one: a task per request).
+            async with asyncio.timeout(timeout):
+                result = await self._execute(**kwargs)
         except TimeoutError:
             # Execution had started, so this is an execution result (`data: null`), not a
             # request error.
