@@ -153,6 +153,33 @@ async def test_expired_token_says_so(api: Api, settings: Settings) -> None:
     assert "expired" in errors_of(body)[0]["message"]
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+        api: Api, settings: Settings) -> None:
+    """A verified token's claims are kept in memory (`auth/tokens.py`): its expiry still
+    counts on every request, and its session is still read every time."""
+    await api.sign_up()
+    session = await Session.get(user__email="ada@example.com")
+    soon = datetime.now(UTC) - timedelta(seconds=settings.access_token_ttl - 2)
+    token, expires_at = issue_access_token(settings, session.user_id,  # type: ignore[attr-defined]
+                                           session.id, now=soon)
+    assert (await api.gql(ME, token=token))["data"]["me"]["email"] == "ada@example.com"
+    assert (await api.gql(ME, token=token))["data"]["me"]["email"] == "ada@example.com"
+    await asyncio.sleep(max(0.0, expires_at.timestamp() - datetime.now(UTC).timestamp()) + 1.1)
+    body = await api.gql(ME, token=token)
+    assert error_code(body) == "UNAUTHENTICATED"
+    assert "expired" in errors_of(body)[0]["message"]
+
+
+async def test_a_token_accepted_before_is_refused_once_its_session_ends(api: Api) -> None:
+    payload = await api.sign_up()
+    token = payload["accessToken"]
+    assert (await api.gql(ME, token=token))["data"]["me"]["email"] == "ada@example.com"
+    await Session.filter(user__email="ada@example.com").update(revoked_at=datetime.now(UTC))
+    body = await api.gql(ME, token=token)
+    assert error_code(body) == "UNAUTHENTICATED"
+    assert "session has ended" in errors_of(body)[0]["message"]
+
+
 @pytest.mark.parametrize("header", ["Basic YWRhOnB3", "Bearer", "Bearer    ", "Token abc"])
 async def test_malformed_authorization_header(api: Api, header: str) -> None:
     body = await api.gql(ME, headers={"authorization": header})
