@@ -39,6 +39,7 @@ from engine.compiler import STATS, mode_of, plan_for, record_mismatch
 from engine.compiler.plan import Plan
 from engine.plans import allowed, field_plan
 from models.base import BaseModel
+from observability.metrics import count_compiled_operation
 
 
 def is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
@@ -87,8 +88,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             data = None
         if data is None:
             STATS.abandoned += 1
+            count_compiled_operation("abandoned")
             return await self._ordinary(serially)
         STATS.answered += 1
+        count_compiled_operation("answered")
         if mode_of(self.context_value) == "check":
             ordinary = await self._ordinary(serially)
             if ordinary.errors or _ordered(ordinary.data) != _ordered(data):
