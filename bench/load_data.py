@@ -12,9 +12,9 @@ ids. Every user's password is `BENCH_PASSWORD`, and emails are `user<N>@example.
 member N-20*(org-1) of org ((N-1) // 20) + 1, e.g. `user4@example.com` is a MEMBER of `org-1`.
 
 Each org's newest lead (`lead-<o>-1000`, LeadDetail's: bench/operations.py) has 27 notes more
-than the others (`DETAIL_NOTES`: 30 in all, newer than its first 3), so the detail page's 20 newest
-notes are 20. The extra notes are inserted with fixed ids and `ON CONFLICT DO NOTHING`: a database
-loaded by version 2 gains them without a reload.
+than the others (`DETAIL_NOTES_PARAMS`: 30 in all, newer than its first 3), so the detail page's
+20 newest notes are 20. The extra notes are inserted with fixed ids and `ON CONFLICT DO NOTHING`:
+a database loaded by version 2 gains them without a reload.
 
 A marker table (`bench_dataset`) records that the load finished and which version of this script
 wrote it: a later run only applies new migrations and returns. `--force` reloads.
@@ -55,7 +55,7 @@ from keystore.fields import PREFIX, decrypt, encrypt, normalise
 
 # Bump when the data set's shape changes: a database loaded by another version is reloaded.
 DATASET_VERSION = 3  # 2: the personal fields are encrypted (encrypt_personal_fields)
-# 3: the detail lead's extra notes (DETAIL_NOTES); a v2 database is upgraded in place
+# 3: the detail lead's extra notes (DETAIL_NOTES_PARAMS); a v2 database is upgraded in place
 UPGRADABLE = {2}
 """Versions `main()` brings to DATASET_VERSION without a reload (add_detail_notes)."""
 BENCH_PASSWORD = "bench-password-q1-correct-horse"
@@ -115,34 +115,32 @@ SELECT md5('lead-tag-' || l.id)::uuid, l.created_at, l.tags ->> 0, l.id, l.organ
 FROM leads l
 """
 
+# Notes `first_note`..`last_note` ($4, $5) of leads `first_lead`..`last_lead` ($2, $3) of every
+# org: ids, times and authors follow from (org, lead, note), so one statement writes dataset.sql's
+# notes (NOTES_PARAMS: 1..3 of every lead) and the detail lead's newer ones (DETAIL_NOTES_PARAMS:
+# 4..30 of lead 1000), and a note written again is skipped (a v2 database gains the detail notes).
 NOTES = """
 INSERT INTO notes (id, created_at, body, edited_at, author_id, lead_id, organization_id)
 SELECT md5('note-' || o || '-' || l || '-' || n)::uuid,
        timestamptz '2026-01-01 00:00:00+00' + l * interval '1 minute' + n * interval '1 hour',
        'Note ' || n || ' on lead ' || lid || ': called, left a voicemail about pricing.', NULL,
-       md5('user-' || ((o - 1) * $4::int + 1 + (lid + n) % $4::int))::uuid,
+       md5('user-' || ((o - 1) * $6::int + 1 + (lid + n) % $6::int))::uuid,
        md5('lead-' || o || '-' || l)::uuid, md5('org-' || o)::uuid
-FROM generate_series(1, $1::int) o, generate_series(1, $2::int) l,
-     generate_series(1, $3::int) n,
-     LATERAL (SELECT (o - 1) * $2::int + l AS lid) ids
-"""
-
-# The detail lead's notes 4..30, as NOTES writes notes 1..3 (the same ids, times and authors'
-# formula), so they are the lead's newest.
-DETAIL_NOTES = """
-INSERT INTO notes (id, created_at, body, edited_at, author_id, lead_id, organization_id)
-SELECT md5('note-' || o || '-' || l || '-' || n)::uuid,
-       timestamptz '2026-01-01 00:00:00+00' + l * interval '1 minute' + n * interval '1 hour',
-       'Note ' || n || ' on lead ' || lid || ': called, left a voicemail about pricing.', NULL,
-       md5('user-' || ((o - 1) * $5::int + 1 + (lid + n) % $5::int))::uuid,
-       md5('lead-' || o || '-' || l)::uuid, md5('org-' || o)::uuid
-FROM generate_series(1, $1::int) o, (SELECT $2::int AS l) lead,
-     generate_series($3::int + 1, $4::int) n,
-     LATERAL (SELECT (o - 1) * $6::int + l AS lid) ids
+FROM generate_series(1, $1::int) o, generate_series($2::int, $3::int) l,
+     generate_series($4::int, $5::int) n,
+     LATERAL (SELECT (o - 1) * $7::int + l AS lid) ids
 ON CONFLICT (id) DO NOTHING
 """
-DETAIL_NOTES_PARAMS = [ORGS, DETAIL_LEAD, NOTES_PER_LEAD, DETAIL_NOTES_PER_LEAD, MEMBERS_PER_ORG,
-                       LEADS_PER_ORG]
+
+
+def notes_params(leads: tuple[int, int], notes: tuple[int, int]) -> list[int]:
+    """NOTES' parameters: notes `notes` (first, last) of leads `leads` (first, last)."""
+    return [ORGS, *leads, *notes, MEMBERS_PER_ORG, LEADS_PER_ORG]
+
+
+NOTES_PARAMS = notes_params((1, LEADS_PER_ORG), (1, NOTES_PER_LEAD))
+DETAIL_NOTES_PARAMS = notes_params((DETAIL_LEAD, DETAIL_LEAD),
+                                   (NOTES_PER_LEAD + 1, DETAIL_NOTES_PER_LEAD))
 
 
 def server_url(url: str, database: str) -> str:
@@ -187,8 +185,8 @@ async def load() -> dict[str, int]:
             ("memberships", MEMBERSHIPS, [ORGS, MEMBERS_PER_ORG]),
             ("leads", LEADS, [ORGS, LEADS_PER_ORG, MEMBERS_PER_ORG]),
             ("lead_tags", LEAD_TAGS, []),
-            ("notes", NOTES, [ORGS, LEADS_PER_ORG, NOTES_PER_LEAD, MEMBERS_PER_ORG]),
-            ("notes", DETAIL_NOTES, DETAIL_NOTES_PARAMS),
+            ("notes", NOTES, NOTES_PARAMS),
+            ("notes", NOTES, DETAIL_NOTES_PARAMS),
         ]
         for table, sql, params in steps:
             started = time.perf_counter()
@@ -207,7 +205,7 @@ async def add_detail_notes() -> None:
     """Bring a database of an UPGRADABLE version to DATASET_VERSION: the detail lead's notes
     (plain text here; encrypt_personal_fields seals them next)."""
     async with in_transaction("default") as connection:
-        await connection.execute_query(DETAIL_NOTES, DETAIL_NOTES_PARAMS)
+        await connection.execute_query(NOTES, DETAIL_NOTES_PARAMS)
         await connection.execute_query(
             "INSERT INTO bench_dataset (version, loaded_at) VALUES ($1, now())", [DATASET_VERSION])
     print(f"  upgraded the data set to v{DATASET_VERSION}: the detail leads' notes",

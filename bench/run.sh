@@ -142,14 +142,24 @@ api_env=(env -u REDIS_URL -u SMTP_URL -u OTEL_EXPORTER_OTLP_ENDPOINT DATABASE_UR
   LOG_LEVEL=WARNING LOGIN_RATE_PER_ACCOUNT=1000/minute LOGIN_RATE_PER_IP=1000/minute
   ACCESS_TOKEN_TTL=3600 COST_BUDGET_SCALE=1000)
 
+# An API process (one worker) on port $2, with api_env and the settings after the port
+# (NAME=value); its log is $LOGS/$1.log, its pid is put in started_pid (and in pids, which the
+# exit stops). It is not waited for: wait_ready does that.
+start_api() {  # name port [NAME=value...]
+  local name=$1 port=$2
+  shift 2
+  "${api_env[@]}" "$@" "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$port" \
+    --workers 1 --no-access-log >"$LOGS/$name.log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+}
+
 # The API as it ships, on the bench database. Log-in limits and the cost budget are raised only so
 # that a run's thousands of Q1 requests from one account never hit them (the budget is still
 # computed and charged on every request); the in-memory limiter (no REDIS_URL) keeps the run
 # self-contained.
-"${api_env[@]}" "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$API_PORT" --workers 1 \
-  --no-access-log >"$LOGS/api.log" 2>&1 &
-api_pid=$!
-pids+=("$api_pid")
+start_api api "$API_PORT"
+api_pid=$started_pid
 
 # The floor talks to asyncpg directly, which refuses Tortoise's URL options (`?maxsize=`).
 BENCH_DSN="${BENCH_DATABASE_URL%%\?*}" BENCH_KEYSTORE_DSN="${KEYSTORE_URL%%\?*}" \
@@ -185,11 +195,8 @@ if [ -n "$TRUSTED" ]; then
   # The API with trusted documents: the manifest of the bench's three documents
   # ({sha256 hex: text}); the harness sends it {"documentId": "sha256:<hex>", "variables": ...}.
   "$VENV/bin/python" -m bench.operations --manifest "$LOGS/trusted-documents.json"
-  "${api_env[@]}" TRUSTED_DOCUMENTS_FILE="$LOGS/trusted-documents.json" \
-    "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$TRUSTED_PORT" --workers 1 \
-    --no-access-log >"$LOGS/trusted.log" 2>&1 &
-  trusted_pid=$!
-  pids+=("$trusted_pid")
+  start_api trusted "$TRUSTED_PORT" TRUSTED_DOCUMENTS_FILE="$LOGS/trusted-documents.json"
+  trusted_pid=$started_pid
   wait_ready trusted "$trusted_pid" "$TRUSTED_PORT"
   harness_args+=(--trusted "http://127.0.0.1:$TRUSTED_PORT" --trusted-pid "$trusted_pid")
 fi
@@ -221,11 +228,8 @@ if [ -n "$TRACING" ]; then
   pids+=("$receiver_pid")
   wait_ready receiver "$receiver_pid" "$RECEIVER_PORT"
   # The same API with tracing on: every span exported to the receiver in batches.
-  "${api_env[@]}" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$RECEIVER_PORT" \
-    "$VENV/bin/uvicorn" server:app --host 127.0.0.1 --port "$TRACED_PORT" --workers 1 \
-    --no-access-log >"$LOGS/traced.log" 2>&1 &
-  traced_pid=$!
-  pids+=("$traced_pid")
+  start_api traced "$TRACED_PORT" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$RECEIVER_PORT"
+  traced_pid=$started_pid
   wait_ready traced "$traced_pid" "$TRACED_PORT"
   "$VENV/bin/python" -m bench.tracing_cost --api "http://127.0.0.1:$API_PORT" \
     --traced "http://127.0.0.1:$TRACED_PORT" --floor "http://127.0.0.1:$FLOOR_PORT" \

@@ -6,7 +6,8 @@ persisted-query JSON, `{"<id>": "<document>", ...}`, or as Apollo's persisted-qu
 "type", "body"}, ...]}`. Each id is the SHA-256 of its document's text, in hex. The manifest is
 read once at start: every id is checked against its text, and every document parsed and
 validated against the schema with the rules a request would meet (`prepare`, given by the
-schema). A manifest that fails any of this stops the start with `ConfigurationError`.
+schema). A manifest that fails any of this, or lists no document at all, stops the start with
+`ConfigurationError`.
 
 A request naming a trusted document then skips parsing and validation: `DocumentParserCache`
 and `DocumentValidationCache` stand in for Strawberry's caches and hand over the document parsed
@@ -72,8 +73,8 @@ class TrustedDocuments:
     @classmethod
     def load(cls, path: Path, prepare: Callable[[str], DocumentNode]) -> TrustedDocuments:
         """The manifest at `path`; `prepare` parses and validates a document's text, raising
-        GraphQLError for the first problem. Any fault is a ConfigurationError naming the file
-        and the document."""
+        GraphQLError for the first problem. Any fault, or no document at all, is a
+        ConfigurationError naming the file (and the document)."""
         where = f"TRUSTED_DOCUMENTS_FILE ({path})"
         try:
             data = orjson.loads(path.read_bytes())
@@ -101,6 +102,11 @@ class TrustedDocuments:
                     f"{where}: the document {id_} is listed as {expected[0]} {expected[1]} "
                     f"but holds {kind} {name}")
             documents[id_] = TrustedDocument(id_, text, document, name)
+        if not documents:
+            raise ConfigurationError(
+                f"{where} lists no documents: a manifest lists the operations first-party "
+                "clients send by id (a build that wrote an empty one went wrong); unset "
+                "TRUSTED_DOCUMENTS_FILE to run without trusted documents")
         return cls(documents)
 
 

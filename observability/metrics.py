@@ -100,6 +100,16 @@ SUBSCRIPTION_CHECKS = Counter(
     "relleks_subscription_checks", "Subscription events' checks of the subscriber's credential "
     "and permission: read (the rows read again) or covered (the event was already waiting when "
     "a check under a second old ran: a stream catching up on a backlog).", ["outcome"])
+COMPILED_PLANS = Counter(
+    "relleks_compiled_plans", "Operations the compiler saw for the first time (a miss of the "
+    "plan cache), by result: compiled (a plan was built) or uncompilable (left to the ordinary "
+    "executor).", ["result"])
+COMPILED_OPERATIONS = Counter(
+    "relleks_compiled_operations", "Operations run by a compiled plan, by outcome: answered (the "
+    "plan's answer) or abandoned (the ordinary executor answered instead).", ["outcome"])
+COMPILED_MISMATCHES = Counter(
+    "relleks_compiled_mismatches", "Compiled answers that differed from the ordinary executor's "
+    "(COMPILED_OPERATIONS=check only).")
 PRIVACY_REQUEST_CLOSE_SECONDS = Histogram("relleks_privacy_request_close_seconds", "Seconds from a verified data-rights request to its completion.", ["source"], buckets=(3600, 86400, 7*86400, 14*86400, 30*86400, 60*86400))  # noqa: E501
 
 
@@ -187,6 +197,26 @@ def count_form_submission(verdict: str) -> None:
 
 def count_subscription_check(outcome: str) -> None:
     SUBSCRIPTION_CHECKS.labels(outcome).inc()
+
+
+# Bound once: a compiled answer counts on Q1's path, without a label lookup.
+_PLAN_RESULTS = {result: COMPILED_PLANS.labels(result) for result in ("compiled", "uncompilable")}
+_OPERATION_OUTCOMES = {outcome: COMPILED_OPERATIONS.labels(outcome)
+                       for outcome in ("answered", "abandoned")}
+
+
+def count_compiled_plan(result: str) -> None:
+    """An operation first seen by the compiler: `compiled` or `uncompilable`."""
+    _PLAN_RESULTS[result].inc()
+
+
+def count_compiled_operation(outcome: str) -> None:
+    """An operation run by its plan: `answered`, or `abandoned` for the ordinary executor."""
+    _OPERATION_OUTCOMES[outcome].inc()
+
+
+def count_compiled_mismatch() -> None:
+    COMPILED_MISMATCHES.inc()
 
 
 def observe_privacy_request_closed(source: str, seconds: float) -> None:

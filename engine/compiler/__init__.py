@@ -16,7 +16,8 @@ argument out of range), it abandons and the ordinary executor answers, errors in
 
 `COMPILED_OPERATIONS=check` (the test suite) runs the ordinary executor after every compiled
 answer and compares: a mismatch is logged and recorded (`MISMATCHES`), and the tests fail on it
-(`tests/conftest.py`). `STATS` counts what happened, per process.
+(`tests/conftest.py`). `STATS` counts what happened, per process (the tests read it); the same
+counts go to Prometheus (`relleks_compiled_*`, `observability/metrics.py`), summed over processes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tortoise import connections
 
 from engine.compiler.declare import COMPILED, LocatedRow, PageOf, PageQuery, RowById, compiled
 from engine.compiler.plan import Plan, Uncompilable, compile_operation
+from observability.metrics import count_compiled_mismatch, count_compiled_plan
 
 __all__ = ["COMPILED", "MISMATCHES", "STATS", "LocatedRow", "OperationCache", "PageOf", "PageQuery",
            "Plan", "RowById",
@@ -58,6 +60,7 @@ MISMATCHES: deque[str] = deque(maxlen=50)
 
 def record_mismatch(operation: str, compiled_answer: Any, ordinary: Any) -> None:
     STATS.mismatches += 1
+    count_compiled_mismatch()
     text = f"{operation}: compiled {compiled_answer!r} != ordinary {ordinary!r}"
     MISMATCHES.append(text)
     log.error("compiled operation differs from the ordinary executor's answer: %s", text[:4000])
@@ -159,9 +162,11 @@ def plan_for(execution: Any) -> Plan | None:
         plan = compile_operation(execution.schema, operation, execution.fragment_definitions,
                                  execution.variable_values, postgres)
         STATS.compiled += 1
+        count_compiled_plan("compiled")
     except Uncompilable as exc:
         plan = None
         STATS.uncompilable += 1
+        count_compiled_plan("uncompilable")
         log.debug("not compiled (%s): %s", exc, key[1])
     cache.put(key, plan)
     return plan

@@ -61,9 +61,12 @@ TOO_DEEP = "query Deep { " + "me { " * 12 + "id" + " }" * 13
     ({**APOLLO, "operations": [{"id": sha(PLANS), "body": PLANS}]}, "operations[0] needs"),
     ({**APOLLO, "operations": [{"id": sha(PLANS), "name": "Plans", "type": "mutation",
                                 "body": PLANS}]}, "is listed as mutation Plans"),
+    # Empty: with PERSISTED_ONLY every request of its kinds would be refused.
+    ({}, "lists no documents"),
+    ({**APOLLO, "operations": []}, "lists no documents"),
 ], ids=["bad-json", "array", "not-a-string", "wrong-hash", "upper-case-id", "short-id",
         "invalid-document", "syntax-error", "too-deep", "apollo-version", "apollo-operations",
-        "apollo-fields", "apollo-type"])
+        "apollo-fields", "apollo-type", "empty", "apollo-empty"])
 def test_a_bad_manifest_stops_the_start(settings: Settings, tmp_path: Path, content: Any,
                                         message: str) -> None:
     with pytest.raises(ConfigurationError, match="TRUSTED_DOCUMENTS_FILE") as refused:

@@ -12,7 +12,8 @@ import pytest
 from core.settings import Settings
 from models.orgs import Role
 from tests.conftest import Api
-from tests.orgs.conftest import make_team
+from tests.oauth.conftest import App, app_, partner, tokens_for  # noqa: F401
+from tests.orgs.conftest import Team, make_team
 from tests.persisted.conftest import ORGANIZATION, PLANS, app_with, sha
 from tests.tokens.conftest import make_token
 
@@ -32,8 +33,12 @@ def refused(answer: dict[str, Any], kind: str) -> bool:
 
 
 @pytest.fixture
-async def who(api: Api, settings: Settings) -> dict[str, str]:
-    team = await make_team(api, settings, "kinds")
+async def team(api: Api, settings: Settings) -> Team:
+    return await make_team(api, settings, "kinds")
+
+
+@pytest.fixture
+async def who(team: Team) -> dict[str, str]:
     token = await make_token(team, ["org:read"])
     return {"person": team.people[Role.MEMBER].token, "api_token": token.secret}
 
@@ -60,6 +65,19 @@ async def test_a_token_and_anonymous_clients_are_refused_free_text_and_a_person_
         assert refused(await run(client, TEXT, "not-a-valid-token"), "anonymous")
         assert (await run(client, BY_ID, who["api_token"]))["data"] == ORG
         assert (await run(client, {"doc_id": sha(PLANS)}))["data"]["plans"]
+        assert (await run(client, TEXT, who["person"]))["data"] == ORG
+
+
+async def test_a_partner_app_is_refused_free_text_and_may_send_an_id(
+        settings: Settings, api: Api, http: httpx.AsyncClient, team: Team,
+        app_: App, who: dict[str, str]) -> None:  # noqa: F811
+    """A partner app's OAuth access token (the app approved by the org's ADMIN, the code
+    exchanged at /oauth/token) is the `partner_app` kind."""
+    access = (await tokens_for(api, http, app_, team))["access_token"]  # org:read leads:read
+    async with app_with(settings, persisted_only=("partner_app",)) as client:
+        assert refused(await run(client, TEXT, access), "partner_app")
+        assert (await run(client, BY_ID, access))["data"] == ORG
+        assert (await run(client, TEXT, who["api_token"]))["data"] == ORG
         assert (await run(client, TEXT, who["person"]))["data"] == ORG
 
 

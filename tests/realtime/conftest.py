@@ -19,7 +19,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,8 +206,11 @@ class Socket:
 
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None,
                         id: str = "1") -> None:
-        await self.send({"id": id, "type": "subscribe",
-                         "payload": {"query": query, "variables": variables or {}}})
+        await self.start({"query": query, "variables": variables or {}}, id)
+
+    async def start(self, payload: dict[str, Any], id: str = "1") -> None:
+        """A `subscribe` message with any payload (a trusted document's id, say)."""
+        await self.send({"id": id, "type": "subscribe", "payload": payload})
 
     async def next(self, id: str = "1", wait: float = 10) -> dict[str, Any]:
         """The next `next` payload of operation `id` (messages of others are skipped)."""
@@ -217,6 +220,19 @@ class Socket:
                 assert message["type"] in {"next", "error"}, message
                 return message["payload"] if message["type"] == "next" \
                     else {"errors": message["payload"]}
+
+    async def first_event(self, make: Callable[[int], Awaitable[object]], id: str = "1",
+                          attempts: int = 40, wait: float = 0.5) -> dict[str, Any]:
+        """The first `next` payload of operation `id`, calling `make(attempt)` (which makes an
+        event: a lead, say) until one arrives. For a server without Redis, where nothing says
+        when a subscription is registered: an event made before then is not delivered."""
+        for attempt in range(attempts):
+            await make(attempt)
+            try:
+                return await self.next(id, wait)
+            except TimeoutError:
+                continue
+        raise AssertionError("no event arrived")
 
     async def ended(self, id: str = "1", wait: float = 10) -> dict[str, Any]:
         """The final error of operation `id`, and its `complete`."""
