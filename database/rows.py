@@ -170,21 +170,37 @@ async def by_ids(model: type[M], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, M]
     request. Only for tables outside the tenant scope; org-owned rows go through theirs."""
     if getattr(model, "tenant_scoped", False):  # `models.tenancy.TenantModel`
         raise TypeError(f"{model.__name__} rows are org-owned: read them through their scope")
+    rows, native = await select_by_ids(model, ids)
+    return {instance.pk: instance for instance in build(model, rows, native_types=native)}
+
+
+async def select_by_ids(model: type[Model], ids: Sequence[uuid.UUID], columns: str = "*"
+                        ) -> tuple[Sequence[Any], bool]:
+    """The driver's rows of `model` whose primary key is in `ids` (`columns`, a literal list
+    of the caller's), and whether it gave native types (see `build`); the statement as
+    `by_ids` describes it. Callers keep the tenant scope (`by_ids`, `TenantModel.owner_orgs`).
+    """
     if not ids:
-        return {}
+        return [], True
     db = model._meta.db
     native = native_types(db)
-    # Names from the model's own metadata; the ids are parameters.
+    # Names from the model's own metadata and the caller's literal; the ids are parameters.
     table, key = model._meta.db_table, model._meta.db_pk_column
+    select = f'SELECT {columns} FROM "{table}" WHERE "{key}"'  # noqa: S608
     if native:
-        sql = f'SELECT * FROM "{table}" WHERE "{key}" = ANY($1::uuid[])'  # noqa: S608
+        sql = f"{select} = ANY($1::uuid[])"
         params: list[Any] = [list(ids)]
     else:
-        marks = ", ".join("?" for _ in ids)
-        sql = f'SELECT * FROM "{table}" WHERE "{key}" IN ({marks})'  # noqa: S608
+        sql = f"{select} IN ({', '.join('?' for _ in ids)})"
         params = [str(row_id) for row_id in ids]
     _, rows = await db.execute_query(sql, params)
-    return {instance.pk: instance for instance in build(model, rows, native_types=native)}
+    return rows, native
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    """A UUID column's driver value as `uuid.UUID` exactly (SQLite gives its text, asyncpg its
+    own UUID type)."""
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
 
 async def joined(model: type[M], relation: str, where: dict[str, Any]) -> list[M]:
