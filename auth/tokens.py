@@ -52,8 +52,7 @@ def _key_of(secret_key: str) -> bytes:
 
 VERIFIED_MAX = 4096
 """Verified access tokens whose claims are kept (about 0.5 kB each)."""
-_verified: OrderedDict[tuple[bytes, str | None, str | None, str], tuple[AccessClaims, float]] \
-    = OrderedDict()
+_verified: OrderedDict[tuple[bytes, str | None, str | None, str], AccessClaims] = OrderedDict()
 
 
 def issue_access_token(settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID,
@@ -83,23 +82,23 @@ class TokenExpired(InvalidToken):
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     key = (_signing_key(settings), settings.jwt_audience, settings.jwt_issuer, token)
-    known = _verified.get(key)
-    if known is not None:
-        claims, expires = known
-        if expires <= time.time():  # as PyJWT decides it: expired once `exp` is reached
+    claims = _verified.get(key)
+    if claims is not None:
+        # As PyJWT decides it: expired once `exp` is reached.
+        if claims.expires_at.timestamp() <= time.time():
             del _verified[key]
             raise TokenExpired("The access token has expired: refresh the session.")
         _verified.move_to_end(key)
         return claims
-    claims, expires = _verify(settings, token)
-    _verified[key] = (claims, expires)
+    claims = _verify(settings, token)
+    _verified[key] = claims
     if len(_verified) > VERIFIED_MAX:
         _verified.popitem(last=False)
     return claims
 
 
-def _verify(settings: Settings, token: str) -> tuple[AccessClaims, float]:
-    """The token's claims and expiry (a Unix time), once its signature and claims are checked."""
+def _verify(settings: Settings, token: str) -> AccessClaims:
+    """The token's claims, once its signature and claims are checked."""
     try:
         claims = jwt.decode(
             token,
@@ -116,12 +115,11 @@ def _verify(settings: Settings, token: str) -> tuple[AccessClaims, float]:
     if claims.get("typ") != ACCESS_TYPE:
         raise InvalidToken("The access token is invalid.")
     try:
-        expires = float(claims["exp"])
         return AccessClaims(
             user_id=uuid.UUID(claims["sub"]),
             session_id=uuid.UUID(claims["sid"]),
-            expires_at=datetime.fromtimestamp(expires, UTC),
-        ), expires
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
     except (ValueError, TypeError) as exc:
         raise InvalidToken("The access token is invalid.") from exc
 
