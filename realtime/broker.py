@@ -45,8 +45,6 @@ class Subscriber:
         self._queue: deque[dict[str, Any]] = deque()
         self._ready = asyncio.Event()
         self.overflowed = False
-        self.offered = 0
-        """Messages queued so far (the number of the last one queued)."""
         self.taken = 0
         """Messages handed to the stream so far (the number of the one it is handling)."""
 
@@ -59,8 +57,12 @@ class Subscriber:
             self._queue.clear()
         else:
             self._queue.append(message)
-            self.offered += 1
         self._ready.set()
+
+    @property
+    def queued_through(self) -> int:
+        """The number of the last message queued (taken or still waiting)."""
+        return self.taken + len(self._queue)
 
     def __aiter__(self) -> Subscriber:
         return self

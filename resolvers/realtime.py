@@ -186,10 +186,13 @@ class Checks:
     check's round trips (the session or token, the membership) for every event of its backlog,
     one after another, and fall further behind: in the soak, a process serving half the load
     delivered 26 events a second to each of its subscribers while 30 came, until the buffer
-    bound ended them. So a check covers the events already queued when it ran: they were
-    committed before it read the database, so it saw every access change they follow. It covers
-    them for `CHECK_COVERS_S` at most, and an event that changes access (`ACCESS_ACTIONS`) is
-    always checked. The context still gets new loaders for every event."""
+    bound ended them. So a check covers the events already queued when it ran, for
+    `CHECK_COVERS_S` at most. An event is published only after its transaction commits, so each
+    of those was committed before the check read the database: the check saw every change of
+    access they follow, an access event among them included (its change had ended the stream
+    already). What the bound is for: a change that publishes nothing to the stream's topic (a
+    session ended) is seen within a second. The context still gets new loaders for every
+    event."""
 
     def __init__(self) -> None:
         self.subscriber: Subscriber | None = None
@@ -204,7 +207,8 @@ class Checks:
 
     def passed(self, member: Membership | None) -> None:
         assert self.subscriber is not None
-        self.through, self.at, self.member = self.subscriber.offered, time.monotonic(), member
+        self.through, self.at = self.subscriber.queued_through, time.monotonic()
+        self.member = member
 
 
 async def _events(ctx: Context, topics: list[str], checks: Checks | None = None
@@ -283,7 +287,7 @@ async def lead_events(ctx: Context, org_id: uuid.UUID, flt: LeadEventFilter
         reads = reads_of(message, org_id)
         if not wanted:
             if action in ACCESS_ACTIONS:
-                await require_still(ctx, reads, Permission.LEADS_READ)  # never covered
+                await require_still(ctx, reads, Permission.LEADS_READ, checks)
             continue
         assert kind is not None
         await require_still(ctx, reads, Permission.LEADS_READ, checks)
@@ -337,8 +341,7 @@ async def activity_events(ctx: Context, org_id: uuid.UUID) -> AsyncIterator[Acti
     async for message in _events(ctx, [org_topic(org_id)], checks):
         if message.get("organizationId") != str(org_id):
             continue
-        covered = None if message.get("action") in ACCESS_ACTIONS else checks
-        await require_still(ctx, reads_of(message, org_id), Permission.ACTIVITY_READ, covered)
+        await require_still(ctx, reads_of(message, org_id), Permission.ACTIVITY_READ, checks)
         yield ActivityEvent(
             id=uuid.UUID(message["id"]), organization_id=org_id, action=message["action"],
             target_type=message["targetType"], target_id=_uuid(message.get("targetId")),
