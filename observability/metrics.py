@@ -195,14 +195,17 @@ def count_form_submission(verdict: str) -> None:
     FORM_SUBMISSIONS.labels(verdict).inc()
 
 
-def count_subscription_check(outcome: str) -> None:
-    SUBSCRIPTION_CHECKS.labels(outcome).inc()
-
-
-# Bound once: a compiled answer counts on Q1's path, without a label lookup.
+# Bound once: these count on hot paths (a compiled answer on Q1's, a check on every event),
+# without a label lookup.
+_CHECK_OUTCOMES = {outcome: SUBSCRIPTION_CHECKS.labels(outcome) for outcome in ("read", "covered")}
 _PLAN_RESULTS = {result: COMPILED_PLANS.labels(result) for result in ("compiled", "uncompilable")}
 _OPERATION_OUTCOMES = {outcome: COMPILED_OPERATIONS.labels(outcome)
                        for outcome in ("answered", "abandoned")}
+
+
+def count_subscription_check(outcome: str) -> None:
+    """A subscription event's check: `read` (the rows read again) or `covered`."""
+    _CHECK_OUTCOMES[outcome].inc()
 
 
 def count_compiled_plan(result: str) -> None:
