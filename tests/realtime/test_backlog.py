@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 
 from models.accounts import Session
 from models.orgs import Role
+from models.tenancy import system_scope
+from models.tokens import ApiToken
 from tests.metrics.conftest import METRICS_TOKEN, Samples, parse, value
 from tests.orgs.conftest import Team
 from tests.realtime.conftest import (
@@ -29,6 +31,7 @@ from tests.realtime.conftest import (
     wait_subscribed,
 )
 from tests.realtime.helpers import create_lead
+from tests.tokens.conftest import make_token
 
 BACKLOG = 40
 EVENTS = """subscription($org: ID!) { leadEvents(organizationId: $org) { type leadId } }"""
@@ -54,12 +57,15 @@ async def checks(server: Server) -> tuple[float, float]:
             value(samples, "relleks_subscription_checks_total", outcome="covered"))
 
 
+@pytest.mark.parametrize("credential", ["session", "api_token"])
 async def test_a_backlog_is_delivered_whole_with_one_check_per_batch_and_no_further(
-        server: Server, redis: Redis, team: Team) -> None:
+        server: Server, redis: Redis, team: Team, credential: str) -> None:
     member = team.people[Role.MEMBER]
+    token = await make_token(team, ["leads:read"]) if credential == "api_token" else None
     topic = f"org:{team.org.id}"
     async with socket(server) as ws, redis.pubsub() as tap:
-        assert await ws.init(bearer(member.token)) == {"type": "connection_ack"}
+        secret = token.secret if token is not None else member.token
+        assert await ws.init(bearer(secret)) == {"type": "connection_ack"}
         await ws.subscribe(EVENTS, {"org": team.org_id})
         await wait_subscribed(redis, topic)
         await tap.subscribe(PREFIX + topic)
@@ -89,7 +95,12 @@ async def test_a_backlog_is_delivered_whole_with_one_check_per_batch_and_no_furt
 
         # Ended behind the server's back (no notice reaches it): the next event is not covered
         # by any check made before it came, so it ends the stream instead of arriving.
-        await Session.filter(user_id=member.user.id).update(revoked_at=datetime.now(UTC))
+        if token is not None:
+            await system_scope(team.org.id, reason="test: a token revoked behind the server's "
+                               "back").scoped(ApiToken).filter(id=token.row.id) \
+                .update(revoked_at=datetime.now(UTC))
+        else:
+            await Session.filter(user_id=member.user.id).update(revoked_at=datetime.now(UTC))
         await asyncio.sleep(0.05)
         await redis.publish(PREFIX + topic, published)
         error = await ws.ended()
