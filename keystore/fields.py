@@ -21,6 +21,7 @@ rows' orgs' keys and decrypts in place. Resolvers and the engine see plain value
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import uuid
@@ -102,18 +103,28 @@ def decrypt(org_id: uuid.UUID, table: str, column: str, row_id: Any, stored: str
     """The plain text of `stored` (as it is when it has no prefix); Unreadable otherwise."""
     if not stored.startswith(PREFIX):
         return stored
+    return decrypt_with(keys.cached(org_id), f"{org_id}|{table}|{column}|", row_id, stored)
+
+
+def decrypt_with(org_keys: keys.OrgKeys | None, aad_prefix: str, row_id: Any,
+                 stored: str) -> str:
+    """`decrypt` of an encrypted `stored`, for a caller that decrypts many values of one org
+    and column (a compiled plan's page): it finds the org's keys and the associated data's
+    `<org id>|<table>|<column>|` once, not per value (that and `base64.b64decode`'s checks
+    were half the cost of a decryption: AES-GCM itself is about 0.4 us of 2.2)."""
     version_text, _, payload = stored[len(PREFIX):].partition(":")
-    org_keys = keys.cached(org_id)
     try:
         version = int(version_text)
-        cipher = org_keys.ciphers[version] if org_keys is not None else None
+        cipher = org_keys.ciphers.get(version) if org_keys is not None else None
         if cipher is None:
-            raise Unreadable(f"key v{version} of organization {org_id} is not available")
-        data = base64.b64decode(payload)
-        return cipher.decrypt(data[:12], data[12:], _aad(org_id, table, column, row_id)).decode()
-    except (ValueError, KeyError, InvalidTag) as exc:
-        raise Unreadable(f"a {table}.{column} value of organization {org_id} does not "
-                         "decrypt") from exc
+            raise Unreadable(f"key v{version} of {aad_prefix.partition('|')[0]} is not "
+                             "available")
+        data = binascii.a2b_base64(payload)  # what b64decode does for a str, checks aside
+        return cipher.decrypt(data[:12], data[12:], f"{aad_prefix}{row_id}".encode()).decode()
+    except (ValueError, InvalidTag) as exc:  # binascii.Error and UnicodeError are ValueErrors
+        table_column = ".".join(aad_prefix.split("|")[1:3])
+        raise Unreadable(f"a {table_column} value of organization "
+                         f"{aad_prefix.partition('|')[0]} does not decrypt") from exc
 
 
 class EncryptedTextField(fields.TextField):

@@ -57,12 +57,12 @@ from engine.fields import RELATION, ModelNode, decode_id
 from engine.permissions import BelongsToOrg, DecidedPermission, HasPermission
 from keystore import keys
 from keystore.fields import (
+    PREFIX,
     Encrypted,
     EncryptedJSONField,
     EncryptedTextField,
     Unreadable,
-    decrypt,
-    is_encrypted,
+    decrypt_with,
 )
 
 Reader = Callable[[Any, "Run"], Any]
@@ -75,10 +75,12 @@ class Uncompilable(Exception):
 class Run:
     """The state of one run of a plan: the org, and the rows each level read, by parent."""
 
-    __slots__ = ("org_id", "root_arguments", "rows", "totals")
+    __slots__ = ("keys", "org_id", "org_text", "root_arguments", "rows", "totals")
 
     def __init__(self, org_id: uuid.UUID, root_arguments: dict[str, Any]) -> None:
         self.org_id = org_id
+        self.org_text = str(org_id)  # the start of every value's associated data
+        self.keys: keys.OrgKeys | None = None  # the org's, once a level with encrypted columns read
         self.root_arguments = root_arguments  # the root field's, as its resolver takes them
         self.rows: dict[Level, dict[Any, list[Any]]] = {}
         self.totals: dict[Level, int] = {}
@@ -301,15 +303,17 @@ class Compiler:
             id_position = level.select("{table}.id")
             id_convert = column_conversion(meta.fields_map["id"], self.postgres)
 
+            aad_tail = f"|{table}|{column}|"
+
             def decrypted(row: Any, run: Run) -> Any:
                 stored = row[position]
-                if not is_encrypted(stored):
+                if stored is None or not stored.startswith(PREFIX):
                     return stored
                 row_id = row[id_position]
                 if id_convert is not None:
                     row_id = id_convert(row_id)
                 try:
-                    return decrypt(run.org_id, table, column, row_id, stored)
+                    return decrypt_with(run.keys, run.org_text + aad_tail, row_id, stored)
                 except Unreadable as exc:  # the ordinary path says it is unreadable
                     raise Abandon from exc
 
@@ -557,6 +561,7 @@ class Level:
         run.rows[self] = {None: list(rows)}
         if self.encrypted:
             await keys.load((run.org_id,))
+            run.keys = keys.cached(run.org_id)
         for child in self.children:
             await child.load(access, run, [rows[0][self.id_position]], variable_values,
                              max_results)
@@ -595,6 +600,7 @@ class Level:
             run.totals[self] = int(counted[0][0])
         if self.encrypted:
             await keys.load((run.org_id,))
+            run.keys = keys.cached(run.org_id)
         if self.children:
             ids = [row[self.id_position] for rows in by_parent.values() for row in rows]
             for child in self.children:
