@@ -53,6 +53,7 @@ from tortoise.models import Model
 from database.rows import column_conversion
 from engine.compiled import Abandon
 from engine.compiler.declare import COMPILED, LocatedRow, PageOf, PageQuery, RowById
+from engine.compiler.straight import ColumnRead, Joined, Leaf, builder
 from engine.fields import RELATION, ModelNode, decode_id
 from engine.permissions import BelongsToOrg, DecidedPermission, HasPermission
 from keystore import keys
@@ -278,7 +279,7 @@ class Compiler:
         if definition.base_resolver is not None or not is_leaf_type(named):
             raise Uncompilable(f"{object_type.name}.{field_name} has a resolver")
         read = self.column(model, definition.python_name, level)
-        return _leaf(read, named, required)
+        return Leaf(read, named, required)
 
     def column(self, model: type[Model], attribute: str, level: Level | None,
                alias: str = "{table}") -> Reader:
@@ -319,7 +320,7 @@ class Compiler:
 
             return decrypted
         if convert is None:
-            return lambda row, _run: row[position]
+            return ColumnRead(position)
         return lambda row, _run: convert(row[position])
 
     def join(self, field: Any, node: FieldNode, key: str, level: Level,
@@ -359,17 +360,8 @@ class Compiler:
                     or not is_leaf_type(named):
                 raise Uncompilable("relation field with a resolver")
             read = self.column(target, definition.python_name, level, alias)
-            readers.append((name, _leaf(read, named, child_required)))
-        steps = tuple(readers)
-
-        def related(row: Any, run: Run) -> Any:
-            if row[present] is None:
-                if required:
-                    raise Abandon
-                return None
-            return {name: read(row, run) for name, read in steps}
-
-        return related
+            readers.append((name, Leaf(read, named, child_required)))
+        return Joined(present, required, readers)
 
     def page(self, field: Any, node: FieldNode, declaration: PageOf, parent: type[Model],
              parent_level: Level | None) -> Reader:
@@ -410,7 +402,7 @@ class Compiler:
             elif child_name == "nodes":
                 readers = self.object_fields(node_type, child.selection_set,
                                              declaration.model, level)
-                parts.append((name, "nodes", tuple(readers)))
+                parts.append((name, "nodes", builder(readers)))
             elif child_name == "totalCount" and parent_level is None:
                 level.total = True
                 parts.append((name, "total", None))
@@ -429,7 +421,7 @@ class Compiler:
             answer: dict[str, Any] = {}
             for name, kind, data in shape:
                 if kind == "nodes":
-                    answer[name] = [{n: read(r, run) for n, read in data} for r in rows]
+                    answer[name] = [data(r, run) for r in rows]
                 elif kind == "total":
                     answer[name] = run.totals[level]
                 else:
@@ -448,26 +440,6 @@ def _constant(value: Any) -> Reader:
 def _global_id(type_name: str, read_id: Reader) -> Reader:
     """A node's `id`: the global id of its type and row, as `ModelNode.resolve_id` makes it."""
     return lambda row, run: relay.to_base64(type_name, str(read_id(row, run)))
-
-
-def _leaf(read: Reader, named: Any, required: bool) -> Reader:
-    serialize = named.serialize
-    is_string = named.name == "String"
-
-    def leaf(row: Any, run: Run) -> Any:
-        value = read(row, run)
-        if is_string and type(value) is str:
-            return value
-        if value is None:
-            if required:
-                raise Abandon
-            return None
-        serialized = serialize(value)
-        if serialized is None:
-            raise Abandon
-        return serialized
-
-    return leaf
 
 
 class Level:
