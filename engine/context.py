@@ -52,6 +52,11 @@ class Context:
     document: TrustedDocument | None = None
     """The trusted document this operation runs, when the client named one by its id
     (`engine/documents.py`): parsed and validated at start, neither is done again."""
+    charged: bool = False
+    """The query's cost was taken from the caller's budget (`engine.cost.charge`): once."""
+    plan: str | None = None
+    """What this request's compiled plan did: "answered" or "abandoned" (`engine/direct.py`
+    reads it; once abandoned, the executor does not try the plan again)."""
 
     @cached_property
     def loaders(self) -> Loaders:

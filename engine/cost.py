@@ -51,6 +51,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
@@ -251,38 +252,20 @@ class CostLimit(SchemaExtension):
             # Refused before execution (syntax, validation, CSRF): nothing spent, still told.
             budgets = context.services.cost_budgets
             context.cost = await budgets.peek(await budgets.caller(context))
-            self._headers(context)
+            self.headers(context)
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         context: Any = ctx.context
-        if ctx.result is not None or ctx.graphql_document is None:
+        if ctx.result is not None or ctx.graphql_document is None \
+                or getattr(context, "charged", False):
             yield
             return
         plan = self.plans.get(ctx.schema._schema, ctx.query or "", ctx.graphql_document,
                               ctx.operation_name)
-        cost = plan.evaluate(ctx.variables)
-        budgets = context.services.cost_budgets
-        caller = await budgets.caller(context)
-        if cost > MAX_COST:
-            context.cost = await budgets.peek(caller)
-            context.cost.requested = cost
-            ctx.result = ExecutionResult(data=None, errors=[BadUserInput(
-                f"The query could return up to {cost:,} items; the most one request may ask "
-                f"for is {MAX_COST:,}. Ask for smaller pages (`first`/`last`) or split it.",
-                reason="COST_LIMIT", cost=cost, maximum=MAX_COST)])
-        else:
-            allowed, context.cost = await budgets.spend(caller, cost)
-            if not allowed:
-                retry_after = max(1, context.cost.reset_in())
-                context.response.headers["Retry-After"] = str(retry_after)
-                error = RateLimited(
-                    f"This query costs {cost:,} and {context.cost.remaining:,} of your "
-                    f"{context.cost.limit:,} remain until {context.cost.reset_at.isoformat()}. "
-                    f"Try again in {retry_after} seconds.", retry_after=retry_after)
-                error.extensions["reason"] = "COST_BUDGET"
-                ctx.result = ExecutionResult(data=None, errors=[error])
-        self._headers(context)
+        refusal = await charge(context, plan.evaluate(ctx.variables))
+        if refusal is not None:
+            ctx.result = ExecutionResult(data=None, errors=[refusal])
         yield
 
     def get_results(self) -> dict[str, Any]:
@@ -290,11 +273,40 @@ class CostLimit(SchemaExtension):
         return {"cost": report.as_extension()} if report is not None else {}
 
     @staticmethod
-    def _headers(context: Any) -> None:
+    def headers(context: Any) -> None:
         """The headers now; `extensions.cost` by `get_results`, and by the HTTP view for results
         that skip the extensions (a request refused before execution)."""
         context.response.headers.update(context.cost.headers())
         context.request.scope.setdefault("state", {})["cost"] = context.cost
+
+
+async def charge(context: Any, cost: int) -> GraphQLError | None:
+    """Take `cost` from the caller's budget, once per request (`context.charged`), and set the
+    budget's headers: None, or why the operation may not run (over `MAX_COST`: nothing taken;
+    the budget spent: RATE_LIMITED with `Retry-After`)."""
+    budgets = context.services.cost_budgets
+    caller = await budgets.caller(context)
+    refusal: GraphQLError | None = None
+    if cost > MAX_COST:
+        context.cost = await budgets.peek(caller)
+        context.cost.requested = cost
+        refusal = BadUserInput(
+            f"The query could return up to {cost:,} items; the most one request may ask "
+            f"for is {MAX_COST:,}. Ask for smaller pages (`first`/`last`) or split it.",
+            reason="COST_LIMIT", cost=cost, maximum=MAX_COST)
+    else:
+        allowed, context.cost = await budgets.spend(caller, cost)
+        if not allowed:
+            retry_after = max(1, context.cost.reset_in())
+            context.response.headers["Retry-After"] = str(retry_after)
+            refusal = RateLimited(
+                f"This query costs {cost:,} and {context.cost.remaining:,} of your "
+                f"{context.cost.limit:,} remain until {context.cost.reset_at.isoformat()}. "
+                f"Try again in {retry_after} seconds.", retry_after=retry_after)
+            refusal.extensions["reason"] = "COST_BUDGET"
+    context.charged = True
+    CostLimit.headers(context)
+    return refusal
 
 
 # The `rateLimit` query field.

@@ -62,6 +62,25 @@ def _ordered(value: Any) -> Any:
     return value
 
 
+def plan_did(context: Any, outcome: str) -> None:
+    """Count what a compiled plan did ("answered" or "abandoned"), and tell the request."""
+    if outcome == "answered":
+        STATS.answered += 1
+    else:
+        STATS.abandoned += 1
+    count_compiled_operation(outcome)
+    if hasattr(context, "plan"):
+        context.plan = outcome
+
+
+def compare(operation: Any, data: Any, ordinary: Any) -> None:
+    """Check mode: record a mismatch when the ordinary executor's answer differs from a plan's
+    (`data`), key order included."""
+    if ordinary.errors or _ordered(ordinary.data) != _ordered(data):
+        name = operation.name.value if operation.name else "(anonymous)"
+        record_mismatch(name, data, (ordinary.data, ordinary.errors))
+
+
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,11 +91,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def execute_operation(self, serially: bool | None = None) -> Any:
         """The compiled plan's answer when there is one and it does not abandon; else (and in
         `check` mode, also) graphql-core's, which is returned in check mode after comparing."""
-        try:
-            plan = plan_for(self)
-        except Exception:  # a compiler bug must never cost an answer
-            log.exception("compiling an operation failed")
-            plan = None
+        plan = None
+        if getattr(self.context_value, "plan", None) is None:  # once a request (engine/direct.py)
+            try:
+                plan = plan_for(self)
+            except Exception:  # a compiler bug must never cost an answer
+                log.exception("compiling an operation failed")
         if plan is None:
             return super().execute_operation(serially)
         return self._compiled(plan, serially)
@@ -87,16 +107,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         except Exception:  # Abandon, or anything unexpected: the ordinary executor answers
             data = None
         if data is None:
-            STATS.abandoned += 1
-            count_compiled_operation("abandoned")
+            plan_did(self.context_value, "abandoned")
             return await self._ordinary(serially)
-        STATS.answered += 1
-        count_compiled_operation("answered")
+        plan_did(self.context_value, "answered")
         if mode_of(self.context_value) == "check":
             ordinary = await self._ordinary(serially)
-            if ordinary.errors or _ordered(ordinary.data) != _ordered(data):
-                name = self.operation.name.value if self.operation.name else "(anonymous)"
-                record_mismatch(name, data, (ordinary.data, ordinary.errors))
+            compare(self.operation, data, ordinary)
             return ordinary
         return self.finish(self.build_response(data))
 

@@ -400,6 +400,11 @@ def _nul_path(value: Any, path: str) -> str | None:
     return None
 
 
+def has_nul(variables: dict[str, Any]) -> bool:
+    """Whether any variable holds NUL anywhere (`NulGuard` refuses the request)."""
+    return any(_nul_path(value, "") is not None for value in variables.values())
+
+
 class NulGuard(SchemaExtension):
     """Refuse variables holding NUL (U+0000) anywhere, before validation and execution, as a
     request error naming the variable's field: PostgreSQL refuses such text wherever a query
@@ -421,5 +426,5 @@ class NulGuard(SchemaExtension):
         yield
 
 
-__all__ = ["CsrfGuard", "ErrorCodes", "InputLiterals", "NulGuard", "OperationName",
-           "finalize_errors", "is_client_error", "max_directives_rule"]
+__all__ = ["CsrfGuard", "ErrorCodes", "InputLiterals", "NulGuard", "OperationName", "Tracing",
+           "finalize_errors", "has_nul", "is_client_error", "max_directives_rule"]

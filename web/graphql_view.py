@@ -40,6 +40,7 @@ from auth.viewer import Viewer
 from core.error_reports import report_exception
 from core.errors import ErrorCode
 from engine.context import Context
+from engine.direct import DirectAnswers
 from engine.documents import TrustedDocument, TrustedDocuments
 from engine.extensions import INTERNAL_MESSAGE, finalize_errors
 from observability.metrics import count_client_disconnect, record_request
@@ -136,6 +137,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.services = services
         self.documents = documents
         """The trusted documents (`TRUSTED_DOCUMENTS_FILE`), loaded at start; None: none."""
+        self.direct = DirectAnswers(schema, settings.compiled_operations_max)
+        """Queries answered by their compiled plans without Strawberry's execute
+        (`engine/direct.py`)."""
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET naming a trusted document by id is an operation, whatever it accepts (`*/*`
@@ -306,8 +310,17 @@ class GraphQLView(GraphQL[Context, None]):
         """Strawberry's `execute_single`, allowing no subscription over HTTP: one is a request
         error naming the WebSocket (reason SUBSCRIPTION_OVER_HTTP), not a failed execution."""
         method = request_adapter.method
+        query, operation_name = request_data.query, request_data.operation_name
+        document = getattr(request_data, "document", None)
+        known = isinstance(query, str) and isinstance(operation_name, str | None)
+        if known and method in HTTP_OPERATIONS:
+            answer = await self.direct.answer(context, query,
+                                              document.document if document else None,
+                                              request_data.variables, operation_name)
+            if answer is not None:
+                return answer
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query, root_value=root_value,
                 variable_values=request_data.variables, context_value=context,
                 operation_name=request_data.operation_name,
@@ -321,6 +334,9 @@ class GraphQLView(GraphQL[Context, None]):
             raise HTTPException(400, exc.as_http_error_reason(method)) from exc
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
+        if known and document is None and context.plan == "answered" and not result.errors:
+            self.direct.remember(query)  # answered by its plan: next time without Strawberry
+        return result
 
     async def process_result(self, request: Request, result: ExecutionResult
                              ) -> GraphQLHTTPResponse:

@@ -36,7 +36,7 @@ from observability.metrics import count_compiled_mismatch, count_compiled_plan
 
 __all__ = ["COMPILED", "MISMATCHES", "STATS", "LocatedRow", "OperationCache", "PageOf", "PageQuery",
            "Plan", "RowById",
-           "cached_plans", "compiled", "mode_of", "plan_for", "record_mismatch"]
+           "cached_plans", "compiled", "mode_of", "plan_for", "plan_of", "record_mismatch"]
 
 log = logging.getLogger("relleks.compiler")
 
@@ -146,21 +146,26 @@ def operation_key(operation: OperationDefinitionNode, variables: dict[str, Any])
 def plan_for(execution: Any) -> Plan | None:
     """The compiled plan of this execution's operation, compiled on first sight; None when the
     compiler does not handle it (or compiled operations are off)."""
-    context = execution.context_value
+    return plan_of(execution.schema, execution.context_value, execution.operation,
+                   execution.fragment_definitions, execution.variable_values)
+
+
+def plan_of(schema: Any, context: Any, operation: OperationDefinitionNode,
+            fragments: dict[str, Any], variable_values: Any) -> Plan | None:
+    """`plan_for` of an operation about to run on graphql-core's `schema` with `context` and
+    its coerced `variable_values` (`engine/direct.py` asks before any executor exists)."""
     if mode_of(context) == "off":
         return None
-    operation = execution.operation
-    key = operation_key(operation, execution.variable_values.coerced)
+    key = operation_key(operation, variable_values.coerced)
     if key is None:
         return None
-    cache = cache_of(execution.schema, context)
+    cache = cache_of(schema, context)
     found, plan = cache.get(key)
     if found:
         return plan
     try:
         postgres = connections.get("default").capabilities.dialect == "postgres"
-        plan = compile_operation(execution.schema, operation, execution.fragment_definitions,
-                                 execution.variable_values, postgres)
+        plan = compile_operation(schema, operation, fragments, variable_values, postgres)
         STATS.compiled += 1
         count_compiled_plan("compiled")
     except Uncompilable as exc:
