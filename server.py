@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     )
     app.state.services = services
     app.state.schema = schema  # its compiled operations' cache (`engine.compiler`) lives on it
+    app.state.graphql = graphql
     return app
 
 

@@ -42,7 +42,7 @@ from graphql.execution.values import get_variable_values
 from strawberry.types import ExecutionResult
 
 from database import one_connection
-from engine.compiler import mode_of, plan_of
+from engine.compiler import STATS, mode_of, plan_of
 from engine.cost import CostLimit, charge
 from engine.execution import compare, plan_did
 from engine.extensions import Tracing, has_nul
@@ -118,6 +118,7 @@ class DirectAnswers:
                 plan_did(context, "abandoned")
                 return None
         plan_did(context, "answered")
+        STATS.direct += 1
         if mode_of(context) == "check":
             ordinary = await self.schema.execute(text, variable_values=variables,
                                                  context_value=context,

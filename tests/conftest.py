@@ -122,7 +122,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many of the run's operations a compiled plan answered (each compared with the
     ordinary executor's answer), abandoned, or left to the ordinary executor."""
     terminalreporter.write_line(
-        f"compiled operations: {STATS.answered} answered by plans (compared), "
+        f"compiled operations: {STATS.answered} answered by plans (compared; "
+        f"{STATS.direct} without Strawberry's execute), "
         f"{STATS.abandoned} abandoned, {STATS.compiled} plans, {STATS.uncompilable} documents "
         f"left to the ordinary executor, {STATS.mismatches} mismatches")
 

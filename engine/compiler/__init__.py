@@ -44,11 +44,14 @@ log = logging.getLogger("relleks.compiler")
 @dataclass
 class Stats:
     """Counts of this process: plans compiled, operations refused by the compiler, answers
-    given by a plan, plans abandoned for the ordinary executor, and check-mode mismatches."""
+    given by a plan (`direct`: of them, those given without Strawberry's execute,
+    `engine/direct.py`), plans abandoned for the ordinary executor, and check-mode
+    mismatches."""
 
     compiled: int = 0
     uncompilable: int = 0
     answered: int = 0
+    direct: int = 0
     abandoned: int = 0
     mismatches: int = 0
 

@@ -13,6 +13,7 @@ import pytest
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
+from engine.compiler import STATS
 from models.orgs import Role
 from tests.conftest import Api, count_sql, without_cost
 from tests.orgs.conftest import make_team
@@ -286,3 +287,26 @@ async def test_the_access_log_names_the_document(http: httpx.AsyncClient,
     by_id, by_text = [x for x in lines if x.get("event") == "request"]
     assert (by_id["operation"], by_id["document"]) == ("Plans", sha(PLANS))
     assert (by_text["operation"], by_text["document"]) == ("Plans", None)
+
+
+async def test_a_trusted_document_is_answered_by_its_plan_directly(api: Api,
+                                                                  settings: Any) -> None:
+    """Parsed and validated at start, a trusted query is answered by its compiled plan without
+    Strawberry's execute from its first request (`engine/direct.py`); another org's slug gets
+    the ordinary path's NOT_FOUND, as its text does."""
+    team = await make_team(api, settings, "direct")
+    rival = await make_team(api, settings, "rival", prefix="rival.")
+    owner = team.people[Role.OWNER].token
+    direct = STATS.direct
+    status, by_id = await post(api.http, {"documentId": sha(ORGANIZATION),
+                                          "variables": {"slug": "direct"}}, owner)
+    assert status == 200 and by_id["data"] == {"organization": {"name": "Team direct"}}
+    assert STATS.direct == direct + 1
+    assert by_id["extensions"]["cost"]["requested"] == 1
+    variables = {"slug": rival.slug}
+    _, other_id = await post(api.http, {"documentId": sha(ORGANIZATION),
+                                        "variables": variables}, owner)
+    _, other_text = await post(api.http, {"query": ORGANIZATION, "variables": variables}, owner)
+    assert STATS.direct == direct + 1
+    assert comparable(other_id) == comparable(other_text)
+    assert [e["extensions"]["code"] for e in other_id["errors"]] == ["NOT_FOUND"]
