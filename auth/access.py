@@ -32,7 +32,7 @@ from core.errors import Forbidden, NotFound
 from core.loading import Loader
 from models.orgs import Membership, Organization, Role
 from models.support import StaffMember, SupportAccessGrant, SupportAccessRead
-from models.tenancy import TenantModel, tenant_sql
+from models.tenancy import TenantModel, before_org_known_joined, tenant_sql
 
 if TYPE_CHECKING:
     from models.oauth import OAuthCode, OAuthGrant
@@ -49,7 +49,11 @@ class _ViewerMembershipLoader(Loader[uuid.UUID, Membership | None]):
         self.user_id = user_id
 
     async def batch_load_fn(self, org_ids: list[uuid.UUID]) -> list[Membership | None]:
-        rows = await Membership.of_user(self.user_id).filter(organization_id__in=org_ids)
+        # One prepared statement, not one the ORM builds anew (a third of its cost), with
+        # the orgs attached.
+        rows = await before_org_known_joined(
+            Membership, "organization", reason="a person's own memberships",
+            where={"user_id": self.user_id, "organization_id": list(org_ids)})
         by_org = {m.organization_id: m for m in rows}
         return [by_org.get(org_id) for org_id in org_ids]
 
@@ -153,6 +157,11 @@ class Access:
         """Record a membership already loaded (e.g. `me.memberships`), saving a query."""
         if self._memberships is not None and membership.user_id == self.user_id:
             self._memberships.prime(membership.organization_id, membership)
+
+    def prime_absent(self, org_id: uuid.UUID) -> None:
+        """Record that the caller (a person) holds no membership of `org_id`, as just read."""
+        if self._memberships is not None:
+            self._memberships.prime(org_id, None)
 
     async def permissions(self, org_id: uuid.UUID) -> frozenset[Permission]:
         if self.token is not None:

@@ -89,5 +89,5 @@ class Loaders:
 
     def org_of(self, model: type[TenantModel]) -> OwnerOrgLoader:
         if model not in self._owner_orgs:
-            self._owner_orgs[model] = OwnerOrgLoader(model)
+            self._owner_orgs[model] = OwnerOrgLoader(model, self._access)
         return self._owner_orgs[model]

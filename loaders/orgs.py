@@ -63,10 +63,23 @@ class OrgIdBySlugLoader(Loader[str, uuid.UUID | None]):
 class OwnerOrgLoader(Loader[uuid.UUID, uuid.UUID | None]):
     """The org owning each row of one org-owned model (see `TenantModel.owner_orgs`)."""
 
-    def __init__(self, model: type[TenantModel]) -> None:
+    def __init__(self, model: type[TenantModel], access: Access | None = None) -> None:
         super().__init__()
         self.model = model
+        self.access = access
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[uuid.UUID | None]:
-        owners = await self.model.owner_orgs(ids)
+        access = self.access
+        if access is None or access.user_id is None or access.token is not None:
+            owners = await self.model.owner_orgs(ids)
+        else:
+            # For a person, with their memberships of those orgs (a permission check in the
+            # row's org follows every such lookup): access control is primed with them, and
+            # with their absence from the others.
+            owners, memberships = await Membership.owners_with(self.model, ids, access.user_id)
+            for membership in memberships:
+                access.prime(membership)
+            held = {membership.organization_id for membership in memberships}
+            for org_id in set(owners.values()) - held:
+                access.prime_absent(org_id)
         return [owners.get(row_id) for row_id in ids]
