@@ -8,6 +8,7 @@ migration schema editor by the client's module name, which is why the module's n
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -75,10 +76,26 @@ class Client(TracedStatements, AsyncpgDBClient):
     db_system = "postgresql"
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
-        return cast(asyncpg.Pool, MeteredPool(await super().create_pool(**kwargs)))
+        return cast(asyncpg.Pool, MeteredPool(await super().create_pool(reset=_reset, **kwargs)))
 
     def _in_transaction(self) -> TransactionContext:
         return TransactionContextPooled(Transaction(self), self._pool_init_lock)
+
+
+_CLEAN: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+"""Connections a `Session` gives back after statements that each ran to its end."""
+
+
+async def _reset(connection: asyncpg.Connection) -> None:
+    """What the pool does to a connection given back, after asyncpg's own rollback of an open
+    transaction: asyncpg's reset query (advisory locks, cursors, LISTEN, settings), except for
+    a connection a `Session` gives back clean (see `Session.close`)."""
+    if connection in _CLEAN:
+        _CLEAN.discard(connection)
+        return
+    query = connection.get_reset_query()
+    if query:
+        await connection.execute(query)
 
 
 class Session(Transaction):
@@ -103,6 +120,8 @@ class Session(Transaction):
         self._connection = None
         self._pooled: PoolConnectionWrapper[asyncpg.Connection] | None = None
         self._closed = False
+        self._clean = True
+        """No statement failed or was cancelled, and no transaction ran: see `close`."""
 
     def acquire_connection(self) -> Any:
         if self._closed:
@@ -115,10 +134,19 @@ class Session(Transaction):
         return _SessionTransaction(self)
 
     async def close(self) -> None:
+        """Give the connection back. Unless a statement failed or was cancelled (or a
+        transaction ran), the pool skips the reset query: the session's statements are reads
+        that each ran to its end, setting nothing, locking nothing and listening to nothing, so
+        there is nothing to reset, and the reset was a round trip (and four statements for the
+        server) on every query. A cancelled statement, the case the reset exists for
+        (`database._connection`), always gets it."""
         self._closed = True
         async with self._lock:  # a statement still running (a cancelled operation's) ends first
+            connection = self._connection
             pooled = self._let_go()
         if pooled is not None:
+            if self._clean and connection is not None:
+                _CLEAN.add(getattr(connection, "_con", connection))  # under the pool's proxy
             await pooled.__aexit__(None, None, None)
 
     def _let_go(self) -> PoolConnectionWrapper[asyncpg.Connection] | None:
@@ -150,7 +178,9 @@ class _HeldConnection:
             raise
         return session._connection
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc_info: object) -> None:
+        if exc_type is not None:
+            self.session._clean = False
         self.session._lock.release()
 
 
@@ -163,6 +193,7 @@ class _SessionTransaction(TransactionContext):
     client: Transaction
 
     def __init__(self, session: Session) -> None:
+        session._clean = False
         self._held = _HeldConnection(session)
         self.client = Transaction(session._client)
         self.connection_name = session.connection_name

@@ -117,12 +117,12 @@ class DirectAnswers:
             except Exception:  # Abandon, or anything unexpected: the ordinary path answers
                 plan_did(context, "abandoned")
                 return None
-        plan_did(context, "answered")
-        STATS.direct += 1
-        if mode_of(context) == "check":
-            ordinary = await self.schema.execute(text, variable_values=variables,
-                                                 context_value=context,
-                                                 operation_name=operation_name)
-            compare(operation, data, ordinary)
-            return ordinary
+            plan_did(context, "answered")
+            STATS.direct += 1
+            if mode_of(context) == "check":  # on the same connection, as one request would
+                ordinary = await self.schema.execute(text, variable_values=variables,
+                                                     context_value=context,
+                                                     operation_name=operation_name)
+                compare(operation, data, ordinary)
+                return ordinary
         return ExecutionResult(data=data, errors=None)

@@ -137,3 +137,52 @@ async def test_a_graphql_query_over_http_gives_back_one_connection(
         body = await api.gql(Q1, {"slug": team.slug}, token=token)
     assert len(body["data"]["organization"]["leads"]["nodes"]) == 5
     assert sql.count >= 5 and released == 2, (sql.statements, released)
+
+
+async def last_query(database_url: str, pid: int) -> str:
+    """What the server process `pid` ran last, as PostgreSQL itself reports it (asked on a
+    connection of the test's own, outside the pool)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return str(await connection.fetchval(
+            "SELECT query FROM pg_stat_activity WHERE pid = $1", pid))
+    finally:
+        await connection.close()
+
+
+async def session_backend() -> int:
+    _, rows = await connections.get("default").execute_query("SELECT pg_backend_pid() AS pid")
+    return int(rows[0]["pid"])
+
+
+async def test_a_clean_session_skips_the_reset_and_a_failed_one_gets_it(
+        database_url: str) -> None:
+    """A session's connection goes back without asyncpg's reset query when every statement ran
+    to its end (reads leave nothing to reset: the query was a round trip per request); a
+    statement that failed, or was cancelled midway (what the reset exists for), gets it."""
+    if TEST_DB != "postgres":
+        pytest.skip("SQLite has no pool and nothing to reset")
+    async with one_connection():
+        pid = await session_backend()
+        await connections.get("default").execute_query("SELECT 'a clean read' AS what")
+    assert "a clean read" in await last_query(database_url, pid)  # no reset query ran after it
+    async with one_connection():
+        pid = await session_backend()
+        with pytest.raises(Exception, match="division by zero"):
+            await connections.get("default").execute_query("SELECT 1 / 0")
+    assert "RESET ALL" in await last_query(database_url, pid)
+    async with one_connection():
+        pid = await session_backend()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await connections.get("default").execute_query("SELECT pg_sleep(5)")
+    for _ in range(50):  # the pool waits for the cancellation to end, then resets
+        if "RESET ALL" in await last_query(database_url, pid):
+            break
+        await asyncio.sleep(0.1)
+    assert "RESET ALL" in await last_query(database_url, pid)
+    async with one_connection():
+        pid = await session_backend()
+        async with in_transaction("default"):
+            await connections.get("default").execute_query("SELECT 'in a transaction'")
+    assert "RESET ALL" in await last_query(database_url, pid)
