@@ -81,6 +81,22 @@ class Client(TracedStatements, AsyncpgDBClient):
     def _in_transaction(self) -> TransactionContext:
         return TransactionContextPooled(Transaction(self), self._pool_init_lock)
 
+    def acquire_connection(self) -> Any:
+        return _OneStatement(self, self._pool_init_lock)
+
+
+class _OneStatement(PoolConnectionWrapper[asyncpg.Connection]):
+    """A pooled connection for one statement outside a session or transaction (a request's
+    sign-in, a write): given back without the reset query when the statement ran to its end,
+    as `Session.close` explains."""
+
+    __slots__ = ()
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if exc_type is None and self.connection is not None:
+            _CLEAN.add(getattr(self.connection, "_con", self.connection))
+        await super().__aexit__(exc_type, exc_val, exc_tb)
+
 
 _CLEAN: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 """Connections a `Session` gives back after statements that each ran to its end."""
@@ -135,11 +151,13 @@ class Session(Transaction):
 
     async def close(self) -> None:
         """Give the connection back. Unless a statement failed or was cancelled (or a
-        transaction ran), the pool skips the reset query: the session's statements are reads
-        that each ran to its end, setting nothing, locking nothing and listening to nothing, so
-        there is nothing to reset, and the reset was a round trip (and four statements for the
-        server) on every query. A cancelled statement, the case the reset exists for
-        (`database._connection`), always gets it."""
+        transaction ran), the pool skips the reset query: our statements set nothing, lock
+        nothing outside transactions and listen to nothing (no `SET`, advisory lock or `LISTEN`
+        anywhere in the code; the job queue's LISTEN has connections of its own), so after
+        statements that each ran to its end there is nothing to reset, and the reset was a round
+        trip (and four statements for the server) twice a request, the sign-in's and the
+        query's. A cancelled statement, the case the reset exists for (`database._connection`),
+        always gets it, and so does a transaction's connection."""
         self._closed = True
         async with self._lock:  # a statement still running (a cancelled operation's) ends first
             connection = self._connection

@@ -5,6 +5,7 @@ connection, and the pool again once the block is over."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import asyncpg
@@ -157,9 +158,10 @@ async def session_backend() -> int:
 
 async def test_a_clean_session_skips_the_reset_and_a_failed_one_gets_it(
         database_url: str) -> None:
-    """A session's connection goes back without asyncpg's reset query when every statement ran
-    to its end (reads leave nothing to reset: the query was a round trip per request); a
-    statement that failed, or was cancelled midway (what the reset exists for), gets it."""
+    """A connection goes back to the pool without asyncpg's reset query when every statement
+    ran to its end (they leave nothing to reset: the query was two round trips a request); a
+    statement that failed, or was cancelled midway (what the reset exists for), or a
+    transaction, gets it."""
     if TEST_DB != "postgres":
         pytest.skip("SQLite has no pool and nothing to reset")
     async with one_connection():
@@ -185,4 +187,14 @@ async def test_a_clean_session_skips_the_reset_and_a_failed_one_gets_it(
         pid = await session_backend()
         async with in_transaction("default"):
             await connections.get("default").execute_query("SELECT 'in a transaction'")
+    assert "RESET ALL" in await last_query(database_url, pid)
+    # One statement outside a session (a request's sign-in): the same, clean or failed.
+    pid = await session_backend()
+    assert "pg_backend_pid" in await last_query(database_url, pid)
+    with pytest.raises(Exception, match=r"failed in \d+") as failed:
+        await connections.get("default").execute_script(
+            "DO $$ BEGIN RAISE EXCEPTION 'failed in %', pg_backend_pid(); END $$")
+    named = re.search(r"failed in (\d+)", str(failed.value))
+    assert named is not None
+    pid = int(named.group(1))
     assert "RESET ALL" in await last_query(database_url, pid)
