@@ -30,6 +30,7 @@ written with `repr`) and every value is passed in by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Any
 
 from engine.compiled import Abandon
@@ -50,14 +51,27 @@ class ColumnRead:
         return row[self.position]
 
 
-class Leaf:
-    """A scalar or enum field: its value read, then checked and serialised by `finish`."""
+STRING_LIKE = frozenset({"String", "ID"})
+"""Scalars whose serialisation gives a `str` back as it is (graphql-core's)."""
 
-    __slots__ = ("finish", "is_string", "read")
+
+class Leaf:
+    """A scalar or enum field: its value read, then checked and serialised by `finish`. Two
+    shortcuts give `finish`'s answer for the usual values: a `str` of a String or an ID is its
+    own answer, and an enum member's is its GraphQL name (`names`: Strawberry's enum type finds
+    it by comparing each value's `.value` in turn)."""
+
+    __slots__ = ("finish", "is_string", "names", "read")
 
     def __init__(self, read: Reader, named: Any, required: bool) -> None:
         self.read = read
-        self.is_string = named.name == "String"
+        self.is_string = named.name in STRING_LIKE
+        wrapped = getattr(named, "wrapped_cls", None)  # a Strawberry enum's Python class
+        self.names: dict[Any, str] | None = None
+        if isinstance(wrapped, type) and issubclass(wrapped, Enum):
+            by_value = {value.value: name for name, value in named.values.items()}
+            self.names = {member: by_value[member.value] for member in wrapped
+                          if member.value in by_value}
         serialize = named.serialize
 
         def finish(value: Any) -> Any:
@@ -76,6 +90,8 @@ class Leaf:
         value = self.read(row, run)
         if self.is_string and type(value) is str:
             return value
+        if self.names is not None and value in self.names:
+            return self.names[value]
         return self.finish(value)
 
 
@@ -131,6 +147,9 @@ class _Writer:
             if read.is_string:
                 self.lines.append(f"{indent}if type({target}) is not str:")
                 self.lines.append(f"{indent}    {target} = {finish}({target})")
+            elif read.names is not None:
+                names = self.value(read.names)
+                self.lines.append(f"{indent}{target} = {names}.get({target}) or {finish}({target})")
             else:
                 self.lines.append(f"{indent}{target} = {finish}({target})")
             return target
