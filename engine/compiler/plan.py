@@ -405,6 +405,9 @@ class Compiler:
                 parts.append((name, "nodes", builder(readers)))
             elif child_name == "totalCount" and parent_level is None:
                 level.total = True
+                # The total before the LIMIT, on every row of the page (as the floor counts):
+                # one statement, not a COUNT of its own.
+                level.total_position = level.select("COUNT(*) OVER ()")
                 parts.append((name, "total", None))
             else:
                 raise Uncompilable(f"connection field {child_name}")
@@ -459,6 +462,7 @@ class Level:
         self.children: list[Level] = []
         self.encrypted = False
         self.total = False
+        self.total_position = 0
         self.by_id: tuple[str, str] | None = None  # a root row: (argument, type name)
         self.parent_position = 0
         self.id_position = 0
@@ -551,7 +555,7 @@ class Level:
             if query is None:
                 raise Abandon
         by_parent: dict[Any, list[Any]] = {}
-        where, where_params = self.where(query) if query is not None else ("", [])
+        where_params = self.where(query)[1] if query is not None else []
         if parent_ids is None:
             rows, _ = await access.raw(self.model, run.org_id, self.sql(0, query),
                                        [*where_params, first])
@@ -564,12 +568,9 @@ class Level:
             for row in rows:
                 by_parent.setdefault(row[position], []).append(row)
         run.rows[self] = by_parent
-        if self.total:
-            counted, _ = await access.raw(
-                self.model, run.org_id,
-                f"SELECT COUNT(*) FROM {{table}} WHERE {{tenant}}{where}",  # noqa: S608
-                where_params)
-            run.totals[self] = int(counted[0][0])
+        if self.total:  # a top level's: no row, none to count (`first` is at least 1)
+            page = by_parent.get(None)
+            run.totals[self] = int(page[0][self.total_position]) if page else 0
         if self.encrypted:
             await keys.load((run.org_id,))
             run.keys = keys.cached(run.org_id)

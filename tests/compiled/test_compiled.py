@@ -233,6 +233,11 @@ async def test_the_search_page_is_compiled(api: Api, team: Team) -> None:
     assert answered == 1 and body["data"]["organization"]["leads"]["totalCount"] == 3
     body, answered, _ = await compiled(api, SEARCH, {"slug": "acme", "statuses": []}, token)
     assert answered == 1 and body["data"]["organization"]["leads"]["totalCount"] == 5
+    # No lead matches: no row to carry the window's count, and the total is 0.
+    body, answered, _ = await compiled(api, SEARCH, {"slug": "acme", "statuses": ["CONTACTED"]},
+                                       token)
+    assert answered == 1
+    assert body["data"]["organization"]["leads"] == {"totalCount": 0, "nodes": []}
     # A token's search leaves the restricted lead out of the page and of the total.
     narrow = await make_token(team, ["leads:read", "members:read"])
     body, answered, _ = await compiled(api, SEARCH, {"slug": "acme", "statuses": None},
