@@ -53,17 +53,14 @@ from tortoise.models import Model
 from database.rows import column_conversion
 from engine.compiled import Abandon
 from engine.compiler.declare import COMPILED, LocatedRow, PageOf, PageQuery, RowById
-from engine.compiler.straight import ColumnRead, Joined, Leaf, builder
+from engine.compiler.straight import ColumnRead, Connection, Decrypted, Joined, Leaf, builder
 from engine.fields import RELATION, ModelNode, decode_id
 from engine.permissions import BelongsToOrg, DecidedPermission, HasPermission
 from keystore import keys
 from keystore.fields import (
-    PREFIX,
     Encrypted,
     EncryptedJSONField,
     EncryptedTextField,
-    Unreadable,
-    decrypt_with,
 )
 
 Reader = Callable[[Any, "Run"], Any]
@@ -303,22 +300,7 @@ class Compiler:
             column = model_field.source_field or attribute
             id_position = level.select("{table}.id")
             id_convert = column_conversion(meta.fields_map["id"], self.postgres)
-
-            aad_tail = f"|{table}|{column}|"
-
-            def decrypted(row: Any, run: Run) -> Any:
-                stored = row[position]
-                if stored is None or not stored.startswith(PREFIX):
-                    return stored
-                row_id = row[id_position]
-                if id_convert is not None:
-                    row_id = id_convert(row_id)
-                try:
-                    return decrypt_with(run.keys, run.org_text + aad_tail, row_id, stored)
-                except Unreadable as exc:  # the ordinary path says it is unreadable
-                    raise Abandon from exc
-
-            return decrypted
+            return Decrypted(position, id_position, id_convert, table, column)
         if convert is None:
             return ColumnRead(position)
         return lambda row, _run: convert(row[position])
@@ -415,23 +397,8 @@ class Compiler:
             self.top_levels.append(level)
         else:
             parent_level.children.append(level)
-        shape = tuple(parts)
-        id_position = parent_level.id_position if parent_level is not None else None
-
-        def connection(row: Any, run: Run) -> Any:
-            key = None if id_position is None else row[id_position]
-            rows = run.rows[level].get(key, ())
-            answer: dict[str, Any] = {}
-            for name, kind, data in shape:
-                if kind == "nodes":
-                    answer[name] = [data(r, run) for r in rows]
-                elif kind == "total":
-                    answer[name] = run.totals[level]
-                else:
-                    answer[name] = data
-            return answer
-
-        return connection
+        return Connection(level, parent_level.id_position if parent_level is not None else None,
+                          parts)
 
     top_levels: list[Level]
 

@@ -1,16 +1,19 @@
 """Straight-line builders: one generated function per object shape of a page's rows.
 
-A plan's readers are small closures, one per field (`engine/compiler/plan.py`). Called as they
-are, a page of Q1 costs ~1,500 of those calls (a leaf reads its column through a second call,
-a joined owner is a third), and they were a third of Q1's CPU. graphql-jit answers the same
-problem for JavaScript by generating the code of a selection; this module does it for the rows
-of one level: `builder(steps)` writes, once per plan, a function
+A plan's readers are small callables, one per field (`engine/compiler/plan.py`). Called as
+they are, a page of Q1 costs ~1,500 of those calls (a leaf reads its column through a second
+call, a decrypted one a third, a joined owner and each lead's page of notes their own), and
+they were a third of Q1's CPU. graphql-jit answers the same problem for JavaScript by generating
+the code of a selection; this module does it for the rows of one level: `builder(steps)`
+writes, once per plan, a function
 
     def build(row, run):
         v1 = row[3]
         if type(v1) is not str:
-            v1 = finish_1(v1)
-        v2 = decrypt_2(row, run)
+            v1 = _1(v1)                          # the leaf's finish: nulls, serialisation
+        v2 = row[4]
+        if v2 is not None and v2.startswith(PREFIX):
+            v2 = decrypt_with(run.keys, run.org_text + '|leads|email|', row[1], v2)
         ...
         if row[9] is None:
             v4 = None
@@ -18,11 +21,14 @@ of one level: `builder(steps)` writes, once per plan, a function
             v5 = row[10]
             ...
             v4 = {'name': v5}
-        return {'name': v1, 'email': v2, 'owner': v4, 'notes': notes_3(row, run)}
+        v6_rows = run.rows[_7].get(row[1], ())  # the lead's notes, read by the next level
+        v6 = {'nodes': [_8(one, run) for one in v6_rows]}
+        return {'name': v1, 'email': v2, 'owner': v4, 'notes': v6}
 
 Only the kinds of reader below are written out; any other is called as it is. The generated
 code does what the readers do, value for value (`tests/compiled` compares every compiled answer
-with the ordinary executor's), and raises `Abandon` where they would. Nothing in its text comes
+with the ordinary executor's), and raises where they would (`Abandon`, or `Unreadable` for a
+value that does not decrypt: either abandons the plan). Nothing in its text comes
 from a request: names are the selection's response names (GraphQL names: `[_A-Za-z][_0-9A-Za-z]*`,
 written with `repr`) and every value is passed in by name.
 """
@@ -34,6 +40,7 @@ from enum import Enum
 from typing import Any
 
 from engine.compiled import Abandon
+from keystore.fields import PREFIX, decrypt_with
 
 Reader = Callable[[Any, Any], Any]
 Finish = Callable[[Any], Any]
@@ -114,10 +121,63 @@ class Joined:
         return {name: read(row, run) for name, read in self.steps}
 
 
+class Decrypted:
+    """An encrypted column of the level's row, decrypted with the run's org keys (the column
+    was selected with the row's id: the associated data names both). A value that does not
+    decrypt raises `Unreadable`, and the plan is abandoned: the ordinary path says which
+    field is unreadable."""
+
+    __slots__ = ("aad_tail", "id_convert", "id_position", "position")
+
+    def __init__(self, position: int, id_position: int, id_convert: Finish | None,
+                 table: str, column: str) -> None:
+        self.position = position
+        self.id_position = id_position
+        self.id_convert = id_convert
+        self.aad_tail = f"|{table}|{column}|"
+
+    def __call__(self, row: Any, run: Any) -> Any:
+        stored = row[self.position]
+        if stored is None or not stored.startswith(PREFIX):
+            return stored  # plain text from before encryption, read as it is
+        row_id = row[self.id_position]
+        if self.id_convert is not None:
+            row_id = self.id_convert(row_id)
+        return decrypt_with(run.keys, run.org_text + self.aad_tail, row_id, stored)
+
+
+class Connection:
+    """A connection of the row (`level`'s rows whose parent is the row, or the top level's):
+    `shape` lists its selected fields as (name, "nodes", build), (name, "total", None) or
+    (name, "typename", the name)."""
+
+    __slots__ = ("id_position", "level", "shape")
+
+    def __init__(self, level: Any, id_position: int | None,
+                 shape: Sequence[tuple[str, str, Any]]) -> None:
+        self.level = level
+        self.id_position = id_position
+        self.shape = tuple(shape)
+
+    def __call__(self, row: Any, run: Any) -> Any:
+        key = None if self.id_position is None else row[self.id_position]
+        rows = run.rows[self.level].get(key, ())
+        answer: dict[str, Any] = {}
+        for name, kind, data in self.shape:
+            if kind == "nodes":
+                answer[name] = [data(one, run) for one in rows]
+            elif kind == "total":
+                answer[name] = run.totals[self.level]
+            else:
+                answer[name] = data
+        return answer
+
+
 class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"Abandon": Abandon}
+        self.names: dict[str, Any] = {"Abandon": Abandon, "PREFIX": PREFIX,
+                                      "decrypt_with": decrypt_with}
         self.count = 0
 
     def value(self, value: Any) -> str:
@@ -135,12 +195,24 @@ class _Writer:
         parts = [f"{name!r}: {self.step(read, indent)}" for name, read in steps]
         return "{" + ", ".join(parts) + "}"
 
+    def decrypted(self, read: Decrypted, target: str, indent: str) -> None:
+        """Lines leaving the plain text of `read`'s column in `target`."""
+        self.lines.append(f"{indent}{target} = row[{read.position}]")
+        self.lines.append(f"{indent}if {target} is not None and {target}.startswith(PREFIX):")
+        row_id = f"row[{read.id_position}]"
+        if read.id_convert is not None:
+            row_id = f"{self.value(read.id_convert)}({row_id})"
+        self.lines.append(f"{indent}    {target} = decrypt_with(run.keys, run.org_text + "
+                          f"{read.aad_tail!r}, {row_id}, {target})")
+
     def step(self, read: Reader, indent: str) -> str:
         if isinstance(read, Leaf):
             target = self.variable()
             source = read.read
             if isinstance(source, ColumnRead):
                 self.lines.append(f"{indent}{target} = row[{source.position}]")
+            elif isinstance(source, Decrypted):
+                self.decrypted(source, target, indent)
             else:
                 self.lines.append(f"{indent}{target} = {self.value(source)}(row, run)")
             finish = self.value(read.finish)
@@ -155,6 +227,26 @@ class _Writer:
             return target
         if isinstance(read, ColumnRead):
             return f"row[{read.position}]"
+        if isinstance(read, Decrypted):
+            target = self.variable()
+            self.decrypted(read, target, indent)
+            return target
+        if isinstance(read, Connection):
+            target = self.variable()
+            level = self.value(read.level)
+            key = "None" if read.id_position is None else f"row[{read.id_position}]"
+            self.lines.append(f"{indent}{target}_rows = run.rows[{level}].get({key}, ())")
+            parts = []
+            for name, kind, data in read.shape:
+                if kind == "nodes":
+                    parts.append(f"{name!r}: [{self.value(data)}(one, run) "
+                                 f"for one in {target}_rows]")
+                elif kind == "total":
+                    parts.append(f"{name!r}: run.totals[{level}]")
+                else:
+                    parts.append(f"{name!r}: {self.value(data)}")
+            self.lines.append(f"{indent}{target} = {{{', '.join(parts)}}}")
+            return target
         if isinstance(read, Joined):
             target = self.variable()
             self.lines.append(f"{indent}if row[{read.present}] is None:")
