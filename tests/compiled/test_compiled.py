@@ -10,54 +10,19 @@ run increments.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from tortoise import connections
 
 from core.settings import Settings
 from engine.compiler import MISMATCHES, STATS, cached_plans
-from models.leads import Lead, Note
+from models.leads import Lead
 from models.orgs import Role
+from tests.compiled.conftest import Q1
 from tests.conftest import Api
 from tests.orgs.conftest import Team, make_team
-from tests.tokens.conftest import make_token, subscribe
-
-Q1 = (Path(__file__).parents[2] / "bench" / "q1.graphql").read_text()
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """A small plan cache, to see its bound."""
-    return dataclasses.replace(settings, compiled_operations_max=8)
-
-
-async def populate(team: Team) -> None:
-    """Five leads (one restricted) with two notes each, owned and written by the team."""
-    start = datetime(2026, 5, 1, tzinfo=UTC)
-    member = team.people[Role.MEMBER].user
-    for i in range(5):
-        lead = await Lead.create(organization_id=team.org.id, name=f"Lead {i}",
-                                 email=f"lead{i}@example.com", phone=f"+1415555000{i}",
-                                 owner_id=member.id if i % 2 else None, restricted=i == 4)
-        await Lead._scoped(team.org.id).filter(id=lead.id).update(
-            created_at=start + timedelta(seconds=i))
-        for n in range(2):
-            note = await Note.create(organization_id=team.org.id, lead_id=lead.id,
-                                     author_id=member.id, body=f"Note {n} on {i}")
-            await Note._scoped(team.org.id).filter(id=note.id).update(
-                created_at=start + timedelta(seconds=i, milliseconds=n))
-
-
-@pytest.fixture
-async def team(api: Api, settings: Settings) -> Team:
-    team = await make_team(api, settings, "acme")
-    await subscribe(team.org)
-    await populate(team)
-    return team
+from tests.tokens.conftest import make_token
 
 
 async def compiled(api: Api, query: str, variables: dict[str, Any] | None,

@@ -10,39 +10,23 @@ ordinary executor and compared (tests/conftest.py fails the run on a mismatch).
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from typing import Any
 
 import httpx
-import pytest
 
 from billing.budgets import BUDGETS_BY_PLAN, CostBudgets
 from core.settings import Settings
 from engine.compiler import STATS
 from models.orgs import Role
 from services.budgets import Budget
-from tests.compiled.test_compiled import Q1, populate
+from tests.compiled.conftest import Q1
 from tests.conftest import Api
 from tests.orgs.conftest import Team, make_team
-from tests.tokens.conftest import make_token, subscribe
+from tests.tokens.conftest import make_token
 
 PAGED = """query Paged($slug: String!, $n: Int!) { organization(slug: $slug) {
   leads(first: $n) { nodes { name notes(first: $n) { nodes { body } } } } } }"""
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """At most 8 remembered texts, to see the bound."""
-    return dataclasses.replace(settings, compiled_operations_max=8)
-
-
-@pytest.fixture
-async def team(api: Api, settings: Settings) -> Team:
-    team = await make_team(api, settings, "acme")
-    await subscribe(team.org)
-    await populate(team)
-    return team
 
 
 async def post(api: Api, query: str, variables: dict[str, Any] | None, token: str,
