@@ -59,6 +59,7 @@ class MeteredPool:
             POOL_WAITS.labels(ENGINE).inc()
         started = time.perf_counter()
         connection = await pool.acquire()
+        _CLEAN.discard(getattr(connection, "_con", connection))  # clean only once given back
         POOL_WAIT_SECONDS.labels(ENGINE).observe(time.perf_counter() - started)
         POOL_IN_USE.labels(ENGINE).inc()
         return connection

@@ -55,10 +55,13 @@ class DirectAnswers:
         self.schema = schema  # Strawberry's
         self.size = max(0, size)
         self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
-        self.cost_plans = next(extension.plans for extension in schema.extensions
-                               if isinstance(extension, type)
-                               and issubclass(extension, CostLimit))
-        self.enabled = not any(extension is Tracing for extension in schema.extensions)
+        cost_limits = [extension for extension in schema.extensions
+                       if isinstance(extension, type) and issubclass(extension, CostLimit)]
+        self.cost_plans = cost_limits[0].plans if cost_limits else CostLimit.plans
+        # Off with tracing (its spans come from the extensions' hooks), and for a schema that
+        # prices nothing (the direct path could not charge what the ordinary one does not).
+        self.enabled = bool(cost_limits) and \
+            not any(extension is Tracing for extension in schema.extensions)
 
     def __len__(self) -> int:
         return len(self._documents)
