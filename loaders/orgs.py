@@ -69,17 +69,8 @@ class OwnerOrgLoader(Loader[uuid.UUID, uuid.UUID | None]):
         self.access = access
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[uuid.UUID | None]:
-        access = self.access
-        if access is None or access.user_id is None or access.token is not None:
-            owners = await self.model.owner_orgs(ids)
-        else:
-            # For a person, with their memberships of those orgs (a permission check in the
-            # row's org follows every such lookup): access control is primed with them, and
-            # with their absence from the others.
-            owners, memberships = await Membership.owners_with(self.model, ids, access.user_id)
-            for membership in memberships:
-                access.prime(membership)
-            held = {membership.organization_id for membership in memberships}
-            for org_id in set(owners.values()) - held:
-                access.prime_absent(org_id)
+        # Through access control when there is one: for a person, it reads their memberships
+        # of those orgs in the same statement (a permission check follows every such lookup).
+        owners = await (self.access.owner_orgs(self.model, ids) if self.access is not None
+                        else self.model.owner_orgs(ids))
         return [owners.get(row_id) for row_id in ids]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from functools import cache
-from typing import Any, Self
+from typing import Self
 
 from tortoise import fields
 from tortoise.queryset import QuerySet
 
-from database.rows import as_uuid, build, native_types
 from models.base import BaseModel
 from models.tenancy import TenantModel, before_org_known
 
@@ -78,24 +75,6 @@ class Membership(TenantModel):
         access control to learn which orgs the caller belongs to."""
         return before_org_known(cls, reason="a person's own memberships", user_id=user_id)
 
-    @classmethod
-    async def owners_with(cls, model: type[TenantModel], ids: Sequence[uuid.UUID],
-                          user_id: uuid.UUID) -> tuple[dict[uuid.UUID, uuid.UUID], list[Self]]:
-        """`model.owner_orgs(ids)`, and the memberships `user_id` holds in those orgs, in one
-        statement: a field reached by a row's id checks the caller's permission in the row's
-        org next, and reading the membership apart was a second round trip on every such
-        request. Reveals nothing more than the two reads it replaces."""
-        if not ids:
-            return {}, []
-        db = model._meta.db
-        native = native_types(db)
-        params: list[Any] = [user_id, list(ids)] if native else \
-            [str(user_id), *(str(row_id) for row_id in ids)]
-        _, rows = await db.execute_query(_owners_sql(model, native, len(ids)), params)
-        owners = {as_uuid(row["owned_id"]): as_uuid(row["owned_by"]) for row in rows}
-        held = [row for row in rows if row["membership.id"] is not None]
-        return owners, build(cls, held, native_types=native, prefix="membership.")
-
 
 class Invitation(TenantModel):
     """An emailed invitation to join an organization. The token is stored only as a hash."""
@@ -132,17 +111,3 @@ class Invitation(TenantModel):
             .filter(accepted_at__isnull=True, revoked_at__isnull=True).update(accepted_at=now)
         return bool(claimed)
 
-
-@cache
-def _owners_sql(model: type[TenantModel], native: bool, count: int) -> str:
-    """`Membership.owners_with`'s statement: its text depends on the model (and on SQLite on
-    how many ids), so it is prepared once per connection."""
-    columns = ", ".join(f'm."{column}" AS "membership.{column}"'
-                        for column in Membership._meta.db_fields)
-    user, within = ("$1", "= ANY($2::uuid[])") if native else \
-        ("?", f"IN ({', '.join('?' for _ in range(count))})")
-    # Names from the models' own metadata; the values are parameters.
-    return (f'SELECT t."id" AS owned_id, t."organization_id" AS owned_by, {columns} '  # noqa: S608
-            f'FROM "{model._meta.db_table}" t LEFT JOIN "memberships" m '
-            f'ON m."organization_id" = t."organization_id" AND m."user_id" = {user} '
-            f'WHERE t."id" {within}')
