@@ -92,7 +92,7 @@ async def test_the_api_answers_the_bench_documents(api: Api, settings: Settings)
         f"Later note {n}" for n in range(24, 4, -1)]
     assert all(n["author"]["name"].startswith("Worker ") for n in lead["notes"]["nodes"])
     # 4 on SQLite and PostgreSQL, as the compiled plan runs it: the session with its user, the
-    # lead's org by its id with the viewer's membership there (`Membership.owners_with`), the
+    # lead's org by its id with the viewer's membership there (`Access.owner_orgs`), the
     # lead with its owner, its 20 newest notes with their authors. (The person's plan behind the
     # cost budget was read by Q1 and is cached for a minute, billing/budgets.py's
     # PLAN_CACHE_SECONDS: a cold one adds a statement.)
