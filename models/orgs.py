@@ -110,4 +110,3 @@ class Invitation(TenantModel):
         claimed = await before_org_known(cls, reason="accept an invitation", id=invitation_id) \
             .filter(accepted_at__isnull=True, revoked_at__isnull=True).update(accepted_at=now)
         return bool(claimed)
-
